@@ -1,0 +1,92 @@
+# Build: `make` (release into bin/), `make test` (sanitizer build + all tests),
+# `make demo`, `make bench`, `make install PREFIX=/usr/local DESTDIR=`.
+PREFIX ?= /usr/local
+DESTDIR ?=
+PKGS := wolfssl libnghttp2 libcurl jansson libuv sqlite3
+
+ifeq ($(SAN),1)
+BUILD := build/test
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT := -O1 -g
+else
+BUILD := build/release
+SANFLAGS :=
+OPT := -O2 -g
+endif
+BINDIR := $(BUILD)/bin
+
+CC ?= cc
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 -Wvla
+CFLAGS ?= $(OPT)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -Iproto -Irt -Iconnector \
+             -Iedge-sim $(PKG_CFLAGS) -MMD -MP
+LDFLAGS_ALL = $(SANFLAGS) $(LDFLAGS)
+
+PROTO_SRC := $(wildcard proto/*.c)
+RT_SRC := $(wildcard rt/*.c)
+CN_SRC := $(filter-out connector/cn_main.c,$(wildcard connector/*.c))
+ES_SRC := $(filter-out edge-sim/es_main.c,$(wildcard edge-sim/*.c))
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+PROTO_OBJ := $(call obj,$(PROTO_SRC))
+RT_OBJ := $(call obj,$(RT_SRC))
+CN_OBJ := $(call obj,$(CN_SRC))
+ES_OBJ := $(call obj,$(ES_SRC))
+
+UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BINDIR)/unit/%,$(UNIT_SRC))
+
+.PHONY: all build install test unit demo bench clean deps format fuzz
+all: bin/connector bin/edge-sim
+
+build: $(BINDIR)/connector $(BINDIR)/edge-sim
+
+bin/connector: $(BINDIR)/connector
+	@mkdir -p bin && cp $< $@
+bin/edge-sim: $(BINDIR)/edge-sim
+	@mkdir -p bin && cp $< $@
+
+$(BINDIR)/connector: $(call obj,connector/cn_main.c) $(CN_OBJ) $(RT_OBJ) $(PROTO_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS) -lm
+$(BINDIR)/edge-sim: $(call obj,edge-sim/es_main.c) $(ES_OBJ) $(RT_OBJ) $(PROTO_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS) -lm
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# Unit tests link everything but the mains, so any module can be tested in memory.
+$(BINDIR)/unit/%: tests/unit/%.c $(CN_OBJ) $(ES_OBJ) $(RT_OBJ) $(PROTO_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS) -lcmocka -lm
+
+unit: $(UNIT_BIN)
+
+deps:
+	@bash scripts/deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory SAN=1 build unit
+	@bash tests/run.sh build/test/bin
+
+demo: deps all
+	@bash scripts/demo.sh
+
+bench: deps all
+	@bash scripts/bench.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 bin/connector bin/edge-sim $(DESTDIR)$(PREFIX)/bin/
+
+format:
+	clang-format -i proto/*.[ch] rt/*.[ch] connector/*.[ch] edge-sim/*.[ch]
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,245 @@
+#include "px_control.h"
+#include "px_err.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *type_names[] = {NULL, "register", "registered", "unregister", "error", "drain"};
+
+void px_ctl_msg_cleanup(struct px_ctl_msg *m)
+{
+    for (size_t i = 0; i < m->n_hostnames; i++)
+        free(m->hostnames[i]);
+    free(m->hostnames);
+    for (size_t i = 0; i < m->n_results; i++) {
+        free(m->results[i].hostname);
+        free(m->results[i].reason);
+    }
+    free(m->results);
+    free(m->code);
+    free(m->message);
+    free(m->agent);
+    free(m->conn_id);
+    memset(m, 0, sizeof(*m));
+}
+
+static int dup_opt(json_t *obj, const char *key, char **out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    if (!json_is_string(v))
+        return PX_ERR_INVAL;
+    *out = strdup(json_string_value(v));
+    return *out ? 0 : PX_ERR_NOMEM;
+}
+
+static int decode_hostnames(json_t *root, struct px_ctl_msg *m)
+{
+    json_t *a = json_object_get(root, "hostnames");
+    if (!json_is_array(a))
+        return PX_ERR_INVAL;
+    size_t n = json_array_size(a);
+    if (n > PX_CTL_MAX_HOSTNAMES)
+        return PX_ERR_TOO_LARGE;
+    m->hostnames = calloc(n ? n : 1, sizeof(char *));
+    if (!m->hostnames)
+        return PX_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const char *h = json_string_value(json_array_get(a, i));
+        if (!h || !*h || strlen(h) > 253)
+            return PX_ERR_INVAL;
+        m->hostnames[i] = strdup(h);
+        if (!m->hostnames[i])
+            return PX_ERR_NOMEM;
+        m->n_hostnames = i + 1;
+    }
+    return 0;
+}
+
+static int decode_results(json_t *root, struct px_ctl_msg *m)
+{
+    json_t *a = json_object_get(root, "results");
+    if (!json_is_array(a))
+        return PX_ERR_INVAL;
+    size_t n = json_array_size(a);
+    if (n > PX_CTL_MAX_HOSTNAMES)
+        return PX_ERR_TOO_LARGE;
+    m->results = calloc(n ? n : 1, sizeof(*m->results));
+    if (!m->results)
+        return PX_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        json_t *r = json_array_get(a, i);
+        const char *h = json_string_value(json_object_get(r, "hostname"));
+        json_t *acc = json_object_get(r, "accepted");
+        if (!h || !json_is_boolean(acc))
+            return PX_ERR_INVAL;
+        m->n_results = i + 1;
+        m->results[i].hostname = strdup(h);
+        if (!m->results[i].hostname)
+            return PX_ERR_NOMEM;
+        m->results[i].accepted = json_is_true(acc);
+        int rc = dup_opt(r, "reason", &m->results[i].reason);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int px_ctl_decode(const char *line, size_t len, struct px_ctl_msg *m)
+{
+    memset(m, 0, sizeof(*m));
+    if (len > PX_CTL_MAX_LINE)
+        return PX_ERR_TOO_LARGE;
+    json_error_t jerr;
+    json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+    int rc = PX_ERR_INVAL;
+    if (!root || !json_is_object(root))
+        goto out;
+    const char *t = json_string_value(json_object_get(root, "type"));
+    if (!t)
+        goto out;
+    for (int i = 1; i <= PX_CTL_DRAIN; i++)
+        if (strcmp(t, type_names[i]) == 0)
+            m->type = (enum px_ctl_type)i;
+    switch (m->type) {
+    case PX_CTL_REGISTER:
+        rc = decode_hostnames(root, m);
+        if (rc == 0)
+            rc = dup_opt(root, "agent", &m->agent);
+        break;
+    case PX_CTL_UNREGISTER:
+        rc = decode_hostnames(root, m);
+        break;
+    case PX_CTL_REGISTERED:
+        rc = decode_results(root, m);
+        if (rc == 0)
+            rc = dup_opt(root, "tunnel", &m->agent);
+        if (rc == 0)
+            rc = dup_opt(root, "conn_id", &m->conn_id);
+        break;
+    case PX_CTL_ERROR: {
+        json_t *p = json_object_get(root, "permanent");
+        if (p && !json_is_boolean(p)) {
+            rc = PX_ERR_INVAL;
+            break;
+        }
+        m->permanent = json_is_true(p);
+        rc = dup_opt(root, "code", &m->code);
+        if (rc == 0)
+            rc = dup_opt(root, "message", &m->message);
+        if (rc == 0 && !m->code)
+            rc = PX_ERR_INVAL;
+        break;
+    }
+    case PX_CTL_DRAIN:
+        rc = 0;
+        break;
+    default:
+        rc = PX_ERR_INVAL;
+    }
+out:
+    json_decref(root);
+    if (rc < 0)
+        px_ctl_msg_cleanup(m);
+    return rc;
+}
+
+static int set_str(json_t *o, const char *k, const char *v)
+{
+    return v ? json_object_set_new(o, k, json_string(v)) : 0;
+}
+
+char *px_ctl_encode(const struct px_ctl_msg *m)
+{
+    if (m->type < PX_CTL_REGISTER || m->type > PX_CTL_DRAIN)
+        return NULL;
+    char *out = NULL;
+    json_t *root = json_object();
+    if (!root || json_object_set_new(root, "type", json_string(type_names[m->type])) < 0)
+        goto out;
+    if (m->type == PX_CTL_REGISTER || m->type == PX_CTL_UNREGISTER) {
+        json_t *a = json_array();
+        if (!a || json_object_set_new(root, "hostnames", a) < 0)
+            goto out;
+        for (size_t i = 0; i < m->n_hostnames; i++)
+            if (json_array_append_new(a, json_string(m->hostnames[i])) < 0)
+                goto out;
+        if (m->type == PX_CTL_REGISTER && set_str(root, "agent", m->agent) < 0)
+            goto out;
+    } else if (m->type == PX_CTL_REGISTERED) {
+        json_t *a = json_array();
+        if (!a || json_object_set_new(root, "results", a) < 0)
+            goto out;
+        for (size_t i = 0; i < m->n_results; i++) {
+            json_t *r = json_pack("{s:s,s:b}", "hostname", m->results[i].hostname, "accepted",
+                                  m->results[i].accepted);
+            if (!r || set_str(r, "reason", m->results[i].reason) < 0 ||
+                json_array_append_new(a, r) < 0) {
+                json_decref(r);
+                goto out;
+            }
+        }
+        if (set_str(root, "tunnel", m->agent) < 0 || set_str(root, "conn_id", m->conn_id) < 0)
+            goto out;
+    } else if (m->type == PX_CTL_ERROR) {
+        if (set_str(root, "code", m->code ? m->code : "unknown") < 0 ||
+            set_str(root, "message", m->message) < 0 ||
+            json_object_set_new(root, "permanent", json_boolean(m->permanent)) < 0)
+            goto out;
+    }
+    char *js = json_dumps(root, JSON_COMPACT);
+    if (!js)
+        goto out;
+    size_t n = strlen(js);
+    out = malloc(n + 2);
+    if (out) {
+        memcpy(out, js, n);
+        out[n] = '\n';
+        out[n + 1] = '\0';
+    }
+    free(js);
+out:
+    json_decref(root);
+    return out;
+}
+
+void px_ctl_framer_init(struct px_ctl_framer *f)
+{
+    px_buf_init(&f->buf);
+}
+
+void px_ctl_framer_cleanup(struct px_ctl_framer *f)
+{
+    px_buf_cleanup(&f->buf);
+}
+
+int px_ctl_framer_feed(struct px_ctl_framer *f, const void *data, size_t len, px_ctl_msg_cb cb,
+                       void *arg)
+{
+    if (px_buf_append(&f->buf, data, len) < 0)
+        return PX_ERR_NOMEM;
+    for (;;) {
+        const char *head = (const char *)px_buf_head(&f->buf);
+        size_t n = px_buf_len(&f->buf);
+        const char *nl = n ? memchr(head, '\n', n) : NULL;
+        if (!nl) {
+            if (n > PX_CTL_MAX_LINE)
+                return PX_ERR_TOO_LARGE;
+            return 0;
+        }
+        size_t linelen = (size_t)(nl - head);
+        if (linelen > 0) {
+            struct px_ctl_msg m;
+            int rc = px_ctl_decode(head, linelen, &m);
+            if (rc < 0)
+                return rc;
+            rc = cb(&m, arg);
+            px_ctl_msg_cleanup(&m);
+            if (rc < 0)
+                return rc;
+        }
+        px_buf_consume(&f->buf, linelen + 1);
+    }
+}

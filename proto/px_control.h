@@ -1,0 +1,59 @@
+/* px_control: messages on the control stream, one JSON object per line (NDJSON).
+ * See docs/protocol.md for the message catalogue. */
+#ifndef PX_CONTROL_H
+#define PX_CONTROL_H
+
+#include "px_buf.h"
+
+#include <stddef.h>
+
+#define PX_CTL_MAX_LINE 65536
+#define PX_CTL_MAX_HOSTNAMES 256
+
+enum px_ctl_type {
+    PX_CTL_REGISTER = 1,   /* connector -> edge: hostnames to route to this tunnel */
+    PX_CTL_REGISTERED,     /* edge -> connector: per-hostname results */
+    PX_CTL_UNREGISTER,     /* connector -> edge: hostnames to release */
+    PX_CTL_ERROR,          /* either way: a fatal or informational error */
+    PX_CTL_DRAIN,          /* either way: stop sending new streams on this connection */
+};
+
+struct px_ctl_result {
+    char *hostname;
+    int accepted;
+    char *reason; /* NULL when accepted */
+};
+
+struct px_ctl_msg {
+    enum px_ctl_type type;
+    char **hostnames; /* REGISTER, UNREGISTER */
+    size_t n_hostnames;
+    struct px_ctl_result *results; /* REGISTERED */
+    size_t n_results;
+    char *code;      /* ERROR: machine-readable code, e.g. "tunnel_deleted" */
+    char *message;   /* ERROR: human-readable */
+    int permanent;   /* ERROR: the receiver must not retry */
+    char *agent;     /* REGISTER: software version; REGISTERED: tunnel name */
+    char *conn_id;   /* REGISTERED: the edge's id for this connection */
+};
+
+/* Parses one line (without the newline). Returns 0 and fills *m (release with
+ * px_ctl_msg_cleanup), or PX_ERR_INVAL / PX_ERR_TOO_LARGE / PX_ERR_NOMEM. */
+int px_ctl_decode(const char *line, size_t len, struct px_ctl_msg *m);
+/* Encodes m as one line terminated by '\n'. Returns malloc'd text or NULL. */
+char *px_ctl_encode(const struct px_ctl_msg *m);
+void px_ctl_msg_cleanup(struct px_ctl_msg *m);
+
+/* Splits a byte stream into lines and decodes each. */
+struct px_ctl_framer {
+    struct px_buf buf;
+};
+typedef int (*px_ctl_msg_cb)(const struct px_ctl_msg *m, void *arg);
+void px_ctl_framer_init(struct px_ctl_framer *f);
+void px_ctl_framer_cleanup(struct px_ctl_framer *f);
+/* Feeds bytes; calls cb once per complete message. Returns 0, the first
+ * negative value cb returned, or a decode error (the stream is then unusable). */
+int px_ctl_framer_feed(struct px_ctl_framer *f, const void *data, size_t len, px_ctl_msg_cb cb,
+                       void *arg);
+
+#endif

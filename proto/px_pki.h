@@ -1,0 +1,26 @@
+/* px_pki: keys and certificates in memory (EC P-256, SHA-256 signatures).
+ * All outputs are malloc'd NUL-terminated PEM strings owned by the caller. */
+#ifndef PX_PKI_H
+#define PX_PKI_H
+
+#include <stddef.h>
+
+enum px_pki_usage { PX_PKI_SERVER = 1, PX_PKI_CLIENT = 2 };
+
+/* Generates a new P-256 private key. Returns 0 and *key_pem, or PX_ERR_CRYPTO. */
+int px_pki_keygen(char **key_pem);
+/* Returns the SubjectPublicKeyInfo of key_pem as PEM ("PUBLIC KEY"). */
+int px_pki_pubkey(const char *key_pem, char **pub_pem);
+/* Makes a self-signed CA certificate for key_pem with common name cn. */
+int px_pki_make_ca(const char *key_pem, const char *cn, int days, char **cert_pem);
+/* Issues a certificate for the public key pub_pem ("PUBLIC KEY" PEM), signed
+ * by ca_cert_pem/ca_key_pem. cn is the subject common name; names (may be
+ * NULL/0) become DNS or IP subjectAltNames. usage selects the extended key
+ * usage. Returns 0 and *cert_pem, PX_ERR_INVAL for a bad key, or PX_ERR_CRYPTO. */
+int px_pki_issue(const char *ca_cert_pem, const char *ca_key_pem, const char *pub_pem,
+                 const char *cn, const char *const *names, size_t n_names,
+                 enum px_pki_usage usage, int days, char **cert_pem);
+/* Fills buf with n cryptographically random bytes. Returns 0 or PX_ERR_CRYPTO. */
+int px_pki_random(void *buf, size_t n);
+
+#endif

@@ -1,0 +1,271 @@
+#include "px_tls.h"
+#include "px_err.h"
+
+#include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
+
+#include <stdio.h>
+#include <string.h>
+
+static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
+{
+    (void)ssl;
+    struct px_tls *t = ctx;
+    if (px_buf_len(&t->in) == 0)
+        return WOLFSSL_CBIO_ERR_WANT_READ;
+    return (int)px_buf_read(&t->in, buf, (size_t)sz);
+}
+
+static int io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
+{
+    (void)ssl;
+    struct px_tls *t = ctx;
+    if (px_buf_append(&t->out, buf, (size_t)sz) < 0)
+        return WOLFSSL_CBIO_ERR_GENERAL;
+    return sz;
+}
+
+int px_tls_global_init(void)
+{
+    static int done;
+    if (done)
+        return 0;
+    if (wolfSSL_Init() != WOLFSSL_SUCCESS)
+        return PX_ERR_TLS;
+    done = 1;
+    return 0;
+}
+
+static int ctx_common(WOLFSSL_CTX *ctx)
+{
+    wolfSSL_SetIORecv(ctx, io_recv);
+    wolfSSL_SetIOSend(ctx, io_send);
+    if (wolfSSL_CTX_SetMinVersion(ctx, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS)
+        return PX_ERR_TLS;
+    return 0;
+}
+
+int px_tls_ctx_server(const char *cert_pem, const char *key_pem, const char *client_ca_pem,
+                      int require_client_cert, WOLFSSL_CTX **out)
+{
+    WOLFSSL_CTX *ctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
+    if (!ctx)
+        return PX_ERR_TLS;
+    if (ctx_common(ctx) < 0)
+        goto fail;
+    if (cert_pem && wolfSSL_CTX_use_certificate_chain_buffer(
+                        ctx, (const unsigned char *)cert_pem, (long)strlen(cert_pem)) !=
+                        WOLFSSL_SUCCESS)
+        goto fail;
+    if (key_pem && wolfSSL_CTX_use_PrivateKey_buffer(ctx, (const unsigned char *)key_pem,
+                                                     (long)strlen(key_pem),
+                                                     WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS)
+        goto fail;
+    if (client_ca_pem) {
+        if (wolfSSL_CTX_load_verify_buffer(ctx, (const unsigned char *)client_ca_pem,
+                                           (long)strlen(client_ca_pem),
+                                           WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS)
+            goto fail;
+        wolfSSL_CTX_set_verify(ctx,
+                               WOLFSSL_VERIFY_PEER |
+                                   (require_client_cert ? WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+                               NULL);
+    } else {
+        wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_NONE, NULL);
+    }
+    *out = ctx;
+    return 0;
+fail:
+    wolfSSL_CTX_free(ctx);
+    return PX_ERR_TLS;
+}
+
+int px_tls_ctx_client(const char *ca_pem, const char *cert_pem, const char *key_pem,
+                      WOLFSSL_CTX **out)
+{
+    WOLFSSL_CTX *ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
+    if (!ctx)
+        return PX_ERR_TLS;
+    if (ctx_common(ctx) < 0)
+        goto fail;
+    if (ca_pem) {
+        if (wolfSSL_CTX_load_verify_buffer(ctx, (const unsigned char *)ca_pem,
+                                           (long)strlen(ca_pem),
+                                           WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS)
+            goto fail;
+        wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER, NULL);
+    } else {
+        wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_NONE, NULL);
+    }
+    if (cert_pem && wolfSSL_CTX_use_certificate_chain_buffer(
+                        ctx, (const unsigned char *)cert_pem, (long)strlen(cert_pem)) !=
+                        WOLFSSL_SUCCESS)
+        goto fail;
+    if (key_pem && wolfSSL_CTX_use_PrivateKey_buffer(ctx, (const unsigned char *)key_pem,
+                                                     (long)strlen(key_pem),
+                                                     WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS)
+        goto fail;
+    *out = ctx;
+    return 0;
+fail:
+    wolfSSL_CTX_free(ctx);
+    return PX_ERR_TLS;
+}
+
+int px_tls_init(struct px_tls *t, WOLFSSL_CTX *ctx, int is_server, const char *server_name,
+                const char *alpn)
+{
+    memset(t, 0, sizeof(*t));
+    px_buf_init(&t->in);
+    px_buf_init(&t->out);
+    t->ssl = wolfSSL_new(ctx);
+    if (!t->ssl)
+        return PX_ERR_TLS;
+    wolfSSL_SetIOReadCtx(t->ssl, t);
+    wolfSSL_SetIOWriteCtx(t->ssl, t);
+    if (!is_server && server_name && *server_name) {
+        if (wolfSSL_UseSNI(t->ssl, WOLFSSL_SNI_HOST_NAME, server_name,
+                           (unsigned short)strlen(server_name)) != WOLFSSL_SUCCESS)
+            goto fail;
+        if (wolfSSL_get_verify_mode(t->ssl) != WOLFSSL_VERIFY_NONE &&
+            wolfSSL_check_domain_name(t->ssl, server_name) != WOLFSSL_SUCCESS)
+            goto fail;
+    }
+    if (alpn) {
+        char list[128];
+        snprintf(list, sizeof(list), "%s", alpn);
+        if (wolfSSL_UseALPN(t->ssl, list, (unsigned)strlen(list),
+                            is_server ? WOLFSSL_ALPN_CONTINUE_ON_MISMATCH
+                                      : WOLFSSL_ALPN_FAILED_ON_MISMATCH) != WOLFSSL_SUCCESS)
+            goto fail;
+    }
+    return 0;
+fail:
+    wolfSSL_free(t->ssl);
+    t->ssl = NULL;
+    return PX_ERR_TLS;
+}
+
+void px_tls_cleanup(struct px_tls *t)
+{
+    if (t->ssl)
+        wolfSSL_free(t->ssl);
+    t->ssl = NULL;
+    px_buf_cleanup(&t->in);
+    px_buf_cleanup(&t->out);
+}
+
+int px_tls_feed(struct px_tls *t, const void *data, size_t len)
+{
+    return px_buf_append(&t->in, data, len);
+}
+
+static int is_verify_error(int e)
+{
+    switch (e) {
+    case ASN_NO_SIGNER_E:
+    case ASN_SIG_CONFIRM_E:
+    case ASN_AFTER_DATE_E:
+    case ASN_BEFORE_DATE_E:
+    case DOMAIN_NAME_MISMATCH:
+    case NO_PEER_CERT:
+    case VERIFY_CERT_ERROR:
+    case ASN_SELF_SIGNED_E:
+    case IPADDR_MISMATCH:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int px_tls_handshake(struct px_tls *t)
+{
+    if (t->handshake_done)
+        return 0;
+    int r = wolfSSL_negotiate(t->ssl);
+    if (r == WOLFSSL_SUCCESS) {
+        t->handshake_done = 1;
+        return 0;
+    }
+    int e = wolfSSL_get_error(t->ssl, r);
+    if (e == WOLFSSL_ERROR_WANT_READ || e == WOLFSSL_ERROR_WANT_WRITE)
+        return PX_ERR_WANT_IO;
+    t->last_err = e;
+    return is_verify_error(e) ? PX_ERR_TLS_VERIFY : PX_ERR_TLS;
+}
+
+int px_tls_read(struct px_tls *t, void *buf, size_t cap, size_t *n)
+{
+    int r = wolfSSL_read(t->ssl, buf, (int)(cap > 0x7fffffff ? 0x7fffffff : cap));
+    if (r > 0) {
+        *n = (size_t)r;
+        return 0;
+    }
+    int e = wolfSSL_get_error(t->ssl, r);
+    if (e == WOLFSSL_ERROR_WANT_READ || e == WOLFSSL_ERROR_WANT_WRITE)
+        return PX_ERR_WANT_IO;
+    if (e == WOLFSSL_ERROR_ZERO_RETURN)
+        return PX_ERR_CLOSED;
+    t->last_err = e;
+    return PX_ERR_TLS;
+}
+
+int px_tls_write(struct px_tls *t, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        int chunk = len > 0x100000 ? 0x100000 : (int)len;
+        int r = wolfSSL_write(t->ssl, p, chunk);
+        if (r <= 0) {
+            t->last_err = wolfSSL_get_error(t->ssl, r);
+            return PX_ERR_TLS;
+        }
+        p += r;
+        len -= (size_t)r;
+    }
+    return 0;
+}
+
+void px_tls_shutdown(struct px_tls *t)
+{
+    if (t->ssl && t->handshake_done)
+        wolfSSL_shutdown(t->ssl);
+}
+
+const char *px_tls_alpn(struct px_tls *t)
+{
+    char *name = NULL;
+    unsigned short sz = 0;
+    if (wolfSSL_ALPN_GetProtocol(t->ssl, &name, &sz) != WOLFSSL_SUCCESS || !name ||
+        sz >= sizeof(t->alpn))
+        return "";
+    memcpy(t->alpn, name, sz);
+    t->alpn[sz] = '\0';
+    return t->alpn;
+}
+
+void px_tls_describe_error(const struct px_tls *t, char *buf, size_t len)
+{
+    switch (t->last_err) {
+    case ASN_NO_SIGNER_E:
+        snprintf(buf, len, "certificate not signed by a trusted CA");
+        return;
+    case DOMAIN_NAME_MISMATCH:
+        snprintf(buf, len, "certificate name does not match");
+        return;
+    case ASN_AFTER_DATE_E:
+        snprintf(buf, len, "certificate expired");
+        return;
+    case ASN_BEFORE_DATE_E:
+        snprintf(buf, len, "certificate not yet valid");
+        return;
+    case NO_PEER_CERT:
+        snprintf(buf, len, "peer presented no certificate");
+        return;
+    default: {
+        char e[WOLFSSL_MAX_ERROR_SZ];
+        wolfSSL_ERR_error_string_n((unsigned long)t->last_err, e, sizeof(e));
+        snprintf(buf, len, "TLS error %d (%s)", t->last_err, e);
+    }
+    }
+}

@@ -1,0 +1,20 @@
+#!/bin/bash
+# Installs the Debian 12 packages needed to build and test (idempotent).
+set -euo pipefail
+PKGS=(build-essential pkg-config libwolfssl-dev libnghttp2-dev libcurl4-openssl-dev
+      libjansson-dev libuv1-dev libsqlite3-dev libhttp-parser-dev libcmocka-dev
+      curl nghttp2-client nghttp2-proxy nginx-light python3 python3-h2 openssl sqlite3 procps)
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "deps: missing packages: ${missing[*]} (run as root or install them)" >&2
+        exit 1
+    fi
+    echo "deps: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

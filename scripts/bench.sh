@@ -61,14 +61,19 @@ ensure_tools() {
 # -------------------------------------------------------------- processes ---
 
 W=""                # work dir
+RUN_PID=""          # the h2load run in progress
 PIDS=()             # every background process we started
 declare -A PID_OF   # role -> pid
-OURS_FAILED=0
 
-children_of() {     # direct children of $1 (scans /proc; no pgrep patterns)
-    local parent=$1 f stat ppid
-    for f in /proc/[0-9]*/stat; do
-        stat=$(cat "$f" 2>/dev/null) || continue
+children_of() {     # direct children of $1 (no pgrep patterns)
+    local parent=$1 f stat ppid t
+    for t in /proc/"$parent"/task/*/children; do   # cheap path (CONFIG_PROC_CHILDREN)
+        [ -r "$t" ] || break
+        cat /proc/"$parent"/task/*/children 2>/dev/null | tr ' ' '\n' | sed '/^$/d'
+        return 0
+    done
+    for f in /proc/[0-9]*/stat; do                # fallback: scan ppid fields
+        read -r stat <"$f" 2>/dev/null || continue
         read -r _ ppid _ <<<"${stat##*) }"    # fields after "(comm) ": state ppid ...
         if [ "$ppid" = "$parent" ]; then f=${f#/proc/}; echo "${f%/stat}"; fi
     done
@@ -79,7 +84,7 @@ alive() { kill -0 "$1" 2>/dev/null; }
 cleanup() {
     local rc=$? pid all=() kids=() _
     trap - EXIT INT TERM
-    for pid in "${PIDS[@]}"; do
+    for pid in $RUN_PID "${PIDS[@]}"; do
         all+=("$pid")
         if alive "$pid"; then mapfile -t kids < <(children_of "$pid"); all+=("${kids[@]}"); fi
     done
@@ -90,22 +95,33 @@ cleanup() {
         [ $left -eq 0 ] && break
         sleep 0.1
     done
-    for pid in "${all[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    for pid in "${all[@]}"; do alive "$pid" && kill -KILL "$pid" 2>/dev/null; done
     wait 2>/dev/null || true
     if [ -n "$W" ] && [ -d "$W" ]; then
-        if [ $rc -ne 0 ] || [ $OURS_FAILED -ne 0 ]; then dump_logs; fi
+        if [ $rc -ne 0 ]; then dump_logs "$W"/*.log; fi
         if [ "$KEEP" = 1 ]; then log "bench: work dir kept: $W"; else rm -rf "$W"; fi
     fi
     exit $rc
 }
 
-dump_logs() {
+dump_logs() {   # dump_logs FILE...
     local f
-    for f in "$W"/*.log; do
+    for f in "$@"; do
         [ -s "$f" ] || continue
         log "---- tail of $(basename "$f") ----"
         tail -n 15 "$f" >&2
     done
+}
+
+# stop ROLE: TERM the process and its children, KILL after 3 s
+stop() {
+    local pid=${PID_OF[$1]:-} all=() _
+    [ -n "$pid" ] || return 0
+    all=("$pid"); mapfile -t -O 1 all < <(children_of "$pid")
+    kill -TERM "${all[@]}" 2>/dev/null || true
+    for _ in $(seq 30); do alive "$pid" || break; sleep 0.1; done
+    for _ in "${all[@]}"; do alive "$_" && kill -KILL "$_" 2>/dev/null; done
+    wait "$pid" 2>/dev/null || true
 }
 
 # start ROLE CMD... : run CMD in the background, output to $W/ROLE.log
@@ -215,8 +231,10 @@ setup_ours() {
     if ! { [ -x bin/edge-sim ] && [ -x bin/connector ]; }; then
         log "ours: not built"; return 1
     fi
-    check_ports_free $EDGE_HTTPS_PORT $EDGE_TUNNEL_PORT $EDGE_ADMIN_PORT
-    OURS_FAILED=1    # until proven otherwise: dump logs on exit
+    local p
+    for p in $EDGE_HTTPS_PORT $EDGE_TUNNEL_PORT $EDGE_ADMIN_PORT; do
+        if port_busy "$p"; then log "ours: port 127.0.0.1:$p is already in use"; return 1; fi
+    done
     local data=$W/edge-data state=$W/connector-state token
     mkdir -p "$data" "$state"
     start edge-sim bin/edge-sim serve --data-dir "$data" \
@@ -246,8 +264,8 @@ setup_ours() {
         sleep 0.2
     done
     [ "$got" = 1024 ] || { log "ours: /1k.bin returned $got bytes"; return 1; }
-    OURS_FAILED=0
-}
+    alive "${PID_OF[connector]}" || { log "ours: connector exited"; return 1; }
+    }
 
 # ------------------------------------------------------------ workloads ---
 
@@ -291,7 +309,10 @@ run_h2load() {
     local out=$W/out/$1.txt target=$2 path=$3; shift 3
     local rc=0
     # shellcheck disable=SC2046
-    timeout "$RUN_TIMEOUT" h2load -t1 "$@" $(h2load_args "$target" "$path") >"$out" 2>&1 || rc=$?
+    timeout "$RUN_TIMEOUT" h2load -t1 "$@" $(h2load_args "$target" "$path") >"$out" 2>&1 &
+    RUN_PID=$!              # in the background so INT/TERM traps fire at once
+    wait "$RUN_PID" || rc=$?
+    RUN_PID=""
     R_RPS="" R_MEAN_US="" R_DATA_BYTES="" R_SECS="" R_ERR=""
     if [ $rc -eq 124 ]; then R_ERR="timeout >${RUN_TIMEOUT}s"; return; fi
     local fin
@@ -379,7 +400,15 @@ bash "$ROOT/scripts/bench-certs.sh" "$W/certs"
 setup_origin
 setup_nghttpx
 TARGETS=(direct nghttpx)
-if setup_ours; then TARGETS+=(ours); OURS_STATE="ok"; else OURS_STATE="not run"; fi
+if setup_ours; then
+    TARGETS+=(ours); OURS_STATE="ok"
+else
+    OURS_STATE="not run"
+    if [ -n "${PID_OF[edge-sim]:-}" ]; then
+        dump_logs "$W"/edge-sim.log "$W"/edge-cli.log "$W"/connector.log
+        stop connector; stop edge-sim    # keep the peer runs undisturbed
+    fi
+fi
 
 # a short warm-up per target (TLS, connection pools, page cache)
 for t in "${TARGETS[@]}"; do
@@ -414,20 +443,20 @@ echo
 echo "Ratio > 1 is better for req/s and MB/s, worse for latency. MB = 10^6 bytes of response body."
 echo
 
-rss_cell() {   # pid and its children (nghttpx: master + worker)
+rss_cell() {   # rss_cell PID CHILD-LABEL: the process and its children
     local pid=$1 c s
     alive "$pid" || { echo "exited"; return; }
     s="$(hwm "$pid")"
-    for c in $(children_of "$pid"); do s+=", child $(hwm "$c")"; done
+    for c in $(children_of "$pid"); do s+=", $2 $(hwm "$c")"; done
     echo "$s"
 }
 echo "| process | peak RSS (VmHWM) |"
 echo "|---|---|"
-echo "| nghttpx hop 1 (master, worker) | $(rss_cell "${PID_OF[hop1]}") |"
-echo "| nghttpx hop 2 (master, worker) | $(rss_cell "${PID_OF[hop2]}") |"
+echo "| nghttpx hop 1 | master $(rss_cell "${PID_OF[hop1]}" worker) |"
+echo "| nghttpx hop 2 | master $(rss_cell "${PID_OF[hop2]}" worker) |"
 if [ "$OURS_STATE" = ok ]; then
-    echo "| edge-sim | $(rss_cell "${PID_OF[edge-sim]}") |"
-    echo "| connector | $(rss_cell "${PID_OF[connector]}") |"
+    echo "| edge-sim | $(rss_cell "${PID_OF[edge-sim]}" child) |"
+    echo "| connector | $(rss_cell "${PID_OF[connector]}" child) |"
 else
     echo "| edge-sim | — |"
     echo "| connector | — |"

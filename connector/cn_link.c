@@ -1,0 +1,441 @@
+#include "cn_link.h"
+#include "cn_stream.h"
+#include "cn_supervisor.h"
+#include "px_err.h"
+#include "px_log.h"
+#include "px_token.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STREAM_WINDOW (1 << 20)
+#define CONN_WINDOW (16 << 20)
+#define PING_INTERVAL_MS 15000
+#define PING_MAX_MISSED 3
+
+static void link_fail(struct cn_link *l, const char *reason)
+{
+    if (!l->close_reason[0])
+        snprintf(l->close_reason, sizeof(l->close_reason), "%s", reason);
+    rt_conn_close(&l->conn, PX_ERR_CLOSED);
+}
+
+void cn_link_kick(struct cn_link *l)
+{
+    rt_conn_want_write(&l->conn);
+}
+
+void cn_link_consume(struct cn_link *l, int32_t stream_id, size_t n)
+{
+    if (!l->h2 || n == 0)
+        return;
+    nghttp2_session_consume(l->h2, stream_id, n);
+    cn_link_kick(l);
+}
+
+static int control_send(struct cn_link *l, const struct px_ctl_msg *m)
+{
+    char *line = px_ctl_encode(m);
+    if (!line)
+        return PX_ERR_NOMEM;
+    int rc = px_buf_append(&l->control_out, line, strlen(line));
+    free(line);
+    if (rc < 0)
+        return rc;
+    if (l->control_deferred) {
+        l->control_deferred = 0;
+        nghttp2_session_resume_data(l->h2, l->control_id);
+    }
+    cn_link_kick(l);
+    return 0;
+}
+
+static ssize_t control_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len,
+                            uint32_t *flags, nghttp2_data_source *src, void *user)
+{
+    (void)h2;
+    (void)id;
+    (void)flags;
+    (void)user;
+    struct cn_link *l = src->ptr;
+    size_t n = px_buf_read(&l->control_out, buf, len);
+    if (n == 0) {
+        l->control_deferred = 1;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    return (ssize_t)n;
+}
+
+static int on_control_msg(const struct px_ctl_msg *m, void *arg)
+{
+    struct cn_link *l = arg;
+    struct cn_supervisor *sup = l->sup;
+    switch (m->type) {
+    case PX_CTL_REGISTERED: {
+        size_t accepted = 0;
+        for (size_t i = 0; i < m->n_results; i++) {
+            if (m->results[i].accepted) {
+                accepted++;
+                if (l->index == 0)
+                    PX_INFO("hostname %s registered", m->results[i].hostname);
+            } else {
+                PX_ERROR("hostname %s refused by the edge: %s", m->results[i].hostname,
+                         m->results[i].reason ? m->results[i].reason : "no reason given");
+            }
+        }
+        if (accepted == 0 && m->n_results > 0) {
+            cn_supervisor_fatal(sup, "the edge refused every hostname of this connector");
+            return 0;
+        }
+        l->registered = 1;
+        l->state = CN_LINK_READY;
+        PX_INFO("connection %u registered with edge %s (tunnel %s, connection id %s)", l->index,
+                l->edge, m->agent ? m->agent : "?", m->conn_id ? m->conn_id : "?");
+        cn_supervisor_link_ready(sup, l);
+        return 0;
+    }
+    case PX_CTL_ERROR:
+        if (m->permanent) {
+            char msg[400];
+            snprintf(msg, sizeof(msg), "the edge refused this tunnel: %s (%s)",
+                     m->message ? m->message : "", m->code);
+            l->permanent_error = 1;
+            cn_supervisor_fatal(sup, msg);
+        } else {
+            PX_WARN("edge reports: %s (%s)", m->message ? m->message : "", m->code);
+        }
+        return 0;
+    case PX_CTL_DRAIN:
+        PX_INFO("edge asked connection %u to drain", l->index);
+        return 0;
+    default:
+        PX_WARN("unexpected control message type %d ignored", (int)m->type);
+        return 0;
+    }
+}
+
+static int start_control(struct cn_link *l, int32_t id)
+{
+    if (l->control_id) {
+        nghttp2_submit_rst_stream(l->h2, NGHTTP2_FLAG_NONE, id, NGHTTP2_PROTOCOL_ERROR);
+        return 0;
+    }
+    l->control_id = id;
+    nghttp2_nv nv[] = {
+        {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"content-type", (uint8_t *)"application/x-ndjson", 12, 20,
+         NGHTTP2_NV_FLAG_NONE},
+    };
+    nghttp2_data_provider dp = {.source.ptr = l, .read_callback = control_read};
+    if (nghttp2_submit_response(l->h2, id, nv, 2, &dp) != 0)
+        return -1;
+    struct cn_config *cfg = l->sup->cfg;
+    char *names[CN_MAX_ROUTES];
+    for (size_t i = 0; i < cfg->n_routes; i++)
+        names[i] = cfg->routes[i].hostname;
+    struct px_ctl_msg m = {.type = PX_CTL_REGISTER,
+                           .hostnames = names,
+                           .n_hostnames = cfg->n_routes,
+                           .agent = "connector/0.1"};
+    return control_send(l, &m);
+}
+
+static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *user)
+{
+    struct cn_link *l = user;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    struct cn_stream *s = cn_stream_new(l, f->hd.stream_id);
+    if (!s)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    nghttp2_session_set_stream_user_data(h2, f->hd.stream_id, s);
+    return 0;
+}
+
+static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t *name,
+                     size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *user)
+{
+    (void)flags;
+    (void)user;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    struct cn_stream *s = nghttp2_session_get_stream_user_data(h2, f->hd.stream_id);
+    if (!s)
+        return 0;
+    return cn_stream_on_header(s, name, nlen, value, vlen);
+}
+
+static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *user)
+{
+    struct cn_link *l = user;
+    struct cn_stream *s = f->hd.stream_id ? nghttp2_session_get_stream_user_data(h2,
+                                                                                 f->hd.stream_id)
+                                          : NULL;
+    switch (f->hd.type) {
+    case NGHTTP2_HEADERS:
+        if (!s)
+            return 0;
+        if (f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+            if (s->is_control) {
+                nghttp2_session_set_stream_user_data(h2, f->hd.stream_id, NULL);
+                cn_stream_destroy(s);
+                return start_control(l, f->hd.stream_id) < 0 ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
+            }
+            int rc = cn_stream_on_request(s, (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0);
+            if (rc < 0)
+                nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, f->hd.stream_id,
+                                          NGHTTP2_INTERNAL_ERROR);
+        } else if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+            cn_stream_on_end(s);
+        }
+        return 0;
+    case NGHTTP2_DATA:
+        if (s && (f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+            cn_stream_on_end(s);
+        return 0;
+    case NGHTTP2_PING:
+        if (f->hd.flags & NGHTTP2_FLAG_ACK)
+            l->pings_outstanding = 0;
+        return 0;
+    case NGHTTP2_GOAWAY:
+        PX_INFO("edge closed connection %u (GOAWAY)", l->index);
+        return 0;
+    }
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *data,
+                         size_t len, void *user)
+{
+    (void)flags;
+    struct cn_link *l = user;
+    if (id == l->control_id) {
+        nghttp2_session_consume(h2, id, len);
+        int rc = px_ctl_framer_feed(&l->control_in, data, len, on_control_msg, l);
+        if (rc < 0) {
+            PX_ERROR("malformed control message from the edge: %s", px_strerror(rc));
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
+        return 0;
+    }
+    struct cn_stream *s = nghttp2_session_get_stream_user_data(h2, id);
+    if (!s) {
+        nghttp2_session_consume(h2, id, len);
+        return 0;
+    }
+    return cn_stream_on_data(s, data, len);
+}
+
+static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t err, void *user)
+{
+    struct cn_link *l = user;
+    if (id == l->control_id) {
+        link_fail(l, "the edge closed the control stream");
+        return 0;
+    }
+    struct cn_stream *s = nghttp2_session_get_stream_user_data(h2, id);
+    if (s) {
+        nghttp2_session_set_stream_user_data(h2, id, NULL);
+        cn_stream_on_close(s, err);
+    }
+    return 0;
+}
+
+static int conn_on_open(struct rt_conn *c)
+{
+    struct cn_link *l = c->owner;
+    l->saw_open = 1;
+    const char *alpn = px_tls_alpn(&c->tls);
+    if (strcmp(alpn, "h2") != 0) {
+        link_fail(l, "the edge did not negotiate HTTP/2");
+        return -1;
+    }
+    nghttp2_session_callbacks *cb;
+    nghttp2_option *opt;
+    if (nghttp2_session_callbacks_new(&cb) != 0)
+        return -1;
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    if (nghttp2_option_new(&opt) != 0) {
+        nghttp2_session_callbacks_del(cb);
+        return -1;
+    }
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    nghttp2_option_set_max_send_header_block_length(opt, 256 * 1024);
+    int rv = nghttp2_session_server_new2(&l->h2, cb, l, opt);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cb);
+    if (rv != 0)
+        return -1;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW},
+        {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, 64 * 1024},
+    };
+    if (nghttp2_submit_settings(l->h2, NGHTTP2_FLAG_NONE, iv, 3) != 0 ||
+        nghttp2_session_set_local_window_size(l->h2, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW) != 0)
+        return -1;
+    l->state = CN_LINK_HANDSHAKE;
+    PX_DEBUG("connection %u: TLS up to %s", l->index, l->edge);
+    return 0;
+}
+
+static int conn_on_data(struct rt_conn *c, const uint8_t *data, size_t len)
+{
+    struct cn_link *l = c->owner;
+    ssize_t n = nghttp2_session_mem_recv(l->h2, data, len);
+    if (n < 0) {
+        char why[128];
+        snprintf(why, sizeof(why), "HTTP/2 error from edge: %s", nghttp2_strerror((int)n));
+        link_fail(l, why);
+        return -1;
+    }
+    return 0;
+}
+
+static int conn_on_writable(struct rt_conn *c)
+{
+    struct cn_link *l = c->owner;
+    if (!l->h2)
+        return 0;
+    size_t room = rt_conn_write_room(c);
+    while (room > 0) {
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(l->h2, &data);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        if (rt_conn_write(c, data, (size_t)n) < 0)
+            return -1;
+        room = (size_t)n >= room ? 0 : room - (size_t)n;
+    }
+    if (l->buffered < CN_LINK_BUFFER_CAP / 2)
+        cn_stream_link_drained(l);
+    if (!nghttp2_session_want_read(l->h2) && !nghttp2_session_want_write(l->h2)) {
+        link_fail(l, "HTTP/2 session ended");
+    }
+    return 0;
+}
+
+static void on_ping_closed(uv_handle_t *h)
+{
+    struct cn_link *l = h->data;
+    cn_supervisor_link_closed(l->sup, l);
+}
+
+static void conn_on_close(struct rt_conn *c, int err)
+{
+    struct cn_link *l = c->owner;
+    if (!l->close_reason[0]) {
+        if (c->err_text[0])
+            snprintf(l->close_reason, sizeof(l->close_reason), "%s", c->err_text);
+        else
+            snprintf(l->close_reason, sizeof(l->close_reason), "%s", px_strerror(err));
+    }
+    while (l->streams)
+        cn_stream_destroy(l->streams);
+    if (l->h2)
+        nghttp2_session_del(l->h2);
+    l->h2 = NULL;
+    px_buf_cleanup(&l->control_out);
+    px_ctl_framer_cleanup(&l->control_in);
+    l->state = CN_LINK_CLOSED;
+    uv_timer_stop(&l->ping_timer);
+    uv_close((uv_handle_t *)&l->ping_timer, on_ping_closed);
+}
+
+static const struct rt_conn_ops link_ops = {
+    .on_open = conn_on_open,
+    .on_data = conn_on_data,
+    .on_writable = conn_on_writable,
+    .on_close = conn_on_close,
+};
+
+static void on_ping(uv_timer_t *t)
+{
+    struct cn_link *l = t->data;
+    if (!l->h2)
+        return;
+    if (l->pings_outstanding >= PING_MAX_MISSED) {
+        link_fail(l, "the edge stopped answering pings");
+        return;
+    }
+    l->pings_outstanding++;
+    nghttp2_submit_ping(l->h2, NGHTTP2_FLAG_NONE, NULL);
+    cn_link_kick(l);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct cn_link *l = req->data;
+    free(req);
+    if (status < 0 || !res) {
+        snprintf(l->close_reason, sizeof(l->close_reason), "cannot resolve %s: %s", l->edge,
+                 uv_strerror(status));
+        if (res)
+            uv_freeaddrinfo(res);
+        rt_conn_abort(&l->conn, PX_ERR_IO);
+        return;
+    }
+    char host[256];
+    int port;
+    px_split_hostport(l->edge, host, sizeof(host), &port);
+    rt_conn_connect(&l->conn, res->ai_addr, l->sup->tls_ctx, l->sup->cfg->token.server_name,
+                    "h2", 10000);
+    uv_freeaddrinfo(res);
+}
+
+int cn_link_start(struct cn_link *l, struct cn_supervisor *sup, unsigned index, const char *addr)
+{
+    memset(l, 0, sizeof(*l));
+    l->sup = sup;
+    l->index = index;
+    snprintf(l->edge, sizeof(l->edge), "%s", addr);
+    px_buf_init(&l->control_out);
+    px_ctl_framer_init(&l->control_in);
+    int r = rt_conn_init(&l->conn, sup->loop, &link_ops, l);
+    if (r < 0)
+        return r;
+    uv_timer_init(sup->loop, &l->ping_timer);
+    l->ping_timer.data = l;
+    uv_timer_start(&l->ping_timer, on_ping, PING_INTERVAL_MS, PING_INTERVAL_MS);
+    char host[256], port[16];
+    int p;
+    if (px_split_hostport(addr, host, sizeof(host), &p) < 0) {
+        snprintf(l->close_reason, sizeof(l->close_reason), "bad edge address %s", addr);
+        rt_conn_abort(&l->conn, PX_ERR_INVAL);
+        return 0;
+    }
+    snprintf(port, sizeof(port), "%d", p);
+    uv_getaddrinfo_t *req = malloc(sizeof(*req));
+    if (!req) {
+        rt_conn_abort(&l->conn, PX_ERR_NOMEM);
+        return 0;
+    }
+    req->data = l;
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
+    r = uv_getaddrinfo(sup->loop, req, on_resolved, host, port, &hints);
+    if (r < 0) {
+        free(req);
+        snprintf(l->close_reason, sizeof(l->close_reason), "cannot resolve %s: %s", addr,
+                 uv_strerror(r));
+        rt_conn_abort(&l->conn, PX_ERR_IO);
+    }
+    return 0;
+}
+
+void cn_link_close(struct cn_link *l, const char *reason)
+{
+    if (l->h2) {
+        nghttp2_submit_goaway(l->h2, NGHTTP2_FLAG_NONE,
+                              nghttp2_session_get_last_proc_stream_id(l->h2), NGHTTP2_NO_ERROR,
+                              NULL, 0);
+        cn_link_kick(l);
+    }
+    link_fail(l, reason);
+}

@@ -1,0 +1,49 @@
+/* cn_link: one tunnel connection to the edge: TCP+TLS (rt_conn) carrying an
+ * HTTP/2 session in which the connector is the server. Streams opened by the
+ * edge are requests (cn_stream) or the control stream. */
+#ifndef CN_LINK_H
+#define CN_LINK_H
+
+#include "px_control.h"
+#include "rt_conn.h"
+
+#include <nghttp2/nghttp2.h>
+
+struct cn_supervisor;
+struct cn_stream;
+
+enum cn_link_state { CN_LINK_CONNECTING, CN_LINK_HANDSHAKE, CN_LINK_READY, CN_LINK_CLOSED };
+
+struct cn_link {
+    struct cn_supervisor *sup;
+    unsigned index;
+    char edge[300];
+    struct rt_conn conn;
+    nghttp2_session *h2;
+    enum cn_link_state state;
+    struct cn_stream *streams; /* all live request streams */
+    int32_t control_id;
+    struct px_buf control_out;
+    int control_deferred;
+    struct px_ctl_framer control_in;
+    int registered;
+    int saw_open; /* TLS handshake completed */
+    int permanent_error; /* the edge said not to retry */
+    char close_reason[256];
+    size_t buffered; /* response bytes held for this link across streams */
+    uv_timer_t ping_timer;
+    unsigned pings_outstanding;
+};
+
+/* Starts a link to edge address addr ("host:port", resolved numerically or by
+ * name synchronously via getaddrinfo on the thread pool). Returns 0 or < 0;
+ * on success cn_supervisor_link_closed is called exactly once later. */
+int cn_link_start(struct cn_link *l, struct cn_supervisor *sup, unsigned index, const char *addr);
+/* Closes the link gracefully (GOAWAY, then TLS close). */
+void cn_link_close(struct cn_link *l, const char *reason);
+
+/* For cn_stream: flow control and output scheduling. */
+void cn_link_consume(struct cn_link *l, int32_t stream_id, size_t n);
+void cn_link_kick(struct cn_link *l);
+
+#endif

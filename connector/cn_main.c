@@ -1,0 +1,74 @@
+/* connector: argv dispatch only. */
+#include "cn_config.h"
+#include "cn_supervisor.h"
+#include "px_log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define CN_VERSION "0.1.0"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: connector run --token TOKEN [options]\n"
+            "       connector --version | --help\n"
+            "\n"
+            "Dials out to the edge over mutually authenticated TLS (HTTP/2) and serves the\n"
+            "requests the edge sends for this tunnel's hostnames from local services.\n"
+            "\n"
+            "run options:\n"
+            "  --token TOKEN            the tunnel token (or --token-file FILE, or env TUNNEL_TOKEN)\n"
+            "  --token-file FILE        read the token from FILE\n"
+            "  --hostname HOST          a public hostname to route (exact or *.suffix); repeatable\n"
+            "  --url URL                its service: http://host:port, https://host:port,\n"
+            "                           hello_world or http_status:NNN; one per --hostname\n"
+            "  --edge HOST:PORT         connect to this edge instead of the token's\n"
+            "  --state-dir DIR          where the key and certificate live\n"
+            "                           (default /var/lib/connector as root, else\n"
+            "                           ~/.local/state/connector)\n"
+            "  --ha-connections N       parallel connections to the edge (default 2)\n"
+            "  --connect-timeout S      origin connect timeout in seconds (default 30)\n"
+            "  --origin-response-timeout S\n"
+            "                           answer 504 if the origin sends no response headers\n"
+            "                           for S seconds (default 100)\n"
+            "  --loglevel LEVEL         debug, info, warn or error (default info)\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("connector %s\n", CN_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "tunnel") == 0) {
+        int shift = 1;
+        if (strcmp(argv[1], "tunnel") == 0) {
+            /* cloudflared muscle memory: `connector tunnel run --token ...` */
+            if (argc < 3 || strcmp(argv[2], "run") != 0) {
+                fprintf(stderr, "connector: unknown command (try connector --help)\n");
+                return 2;
+            }
+            shift = 2;
+        }
+        struct cn_config cfg;
+        int rc = cn_config_parse_run(argc - shift, argv + shift, &cfg);
+        if (rc == 1) {
+            usage(stdout);
+            return 0;
+        }
+        if (rc != 0)
+            return rc;
+        px_log_set_level(cfg.loglevel);
+        rc = cn_supervisor_run(&cfg);
+        cn_config_cleanup(&cfg);
+        return rc;
+    }
+    fprintf(stderr, "connector: unknown command '%s' (try connector --help)\n", argv[1]);
+    return 2;
+}

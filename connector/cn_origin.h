@@ -1,0 +1,30 @@
+/* cn_origin: libcurl's multi interface driven by the libuv loop (socket API).
+ * Transfers embed struct cn_origin_xfer and are told when they finish. */
+#ifndef CN_ORIGIN_H
+#define CN_ORIGIN_H
+
+#include <curl/curl.h>
+#include <uv.h>
+
+struct cn_origin_xfer {
+    CURL *easy;
+    /* Called from the loop (never inside curl) when the transfer ends. The
+     * easy handle is already removed from the multi handle. */
+    void (*on_done)(struct cn_origin_xfer *x, CURLcode result);
+    int paused; /* CURLPAUSE_* bits currently applied */
+    int unpause_mask; /* bits to clear at the next kick */
+    int active;
+    struct cn_origin_xfer *kick_next;
+};
+
+int cn_origin_init(uv_loop_t *loop);
+void cn_origin_cleanup(void);
+/* Starts x->easy. Returns 0 or PX_ERR_*. */
+int cn_origin_start(struct cn_origin_xfer *x);
+/* Cancels an active transfer without calling on_done. */
+void cn_origin_cancel(struct cn_origin_xfer *x);
+/* Schedules clearing pause bits (CURLPAUSE_RECV / CURLPAUSE_SEND) outside any
+ * curl callback, at the start of the next loop iteration. */
+void cn_origin_unpause(struct cn_origin_xfer *x, int bits);
+
+#endif

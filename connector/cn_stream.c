@@ -1,0 +1,628 @@
+#include "cn_stream.h"
+#include "cn_config.h"
+#include "cn_link.h"
+#include "cn_supervisor.h"
+#include "px_errpage.h"
+#include "px_headers.h"
+#include "px_hostname.h"
+#include "px_log.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_HEADER_BYTES (64 * 1024)
+
+static void on_done(struct cn_origin_xfer *x, CURLcode res);
+
+struct cn_stream *cn_stream_new(struct cn_link *l, int32_t id)
+{
+    struct cn_stream *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->link = l;
+    s->id = id;
+    s->content_length = -1;
+    px_buf_init(&s->req_body);
+    px_buf_init(&s->resp_body);
+    s->xfer.on_done = on_done;
+    uv_timer_init(l->sup->loop, &s->timer);
+    s->timer.data = s;
+    s->timer_open = 1;
+    s->next = l->streams;
+    if (l->streams)
+        l->streams->prev = s;
+    l->streams = s;
+    return s;
+}
+
+static char *dupn(const uint8_t *p, size_t n)
+{
+    char *s = malloc(n + 1);
+    if (s) {
+        memcpy(s, p, n);
+        s[n] = '\0';
+    }
+    return s;
+}
+
+int cn_stream_on_header(struct cn_stream *s, const uint8_t *name, size_t nlen,
+                        const uint8_t *value, size_t vlen)
+{
+    s->header_bytes += nlen + vlen + 32;
+    if (s->header_bytes > MAX_HEADER_BYTES)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    const char *n = (const char *)name;
+#define IS(lit) (nlen == sizeof(lit) - 1 && memcmp(n, lit, nlen) == 0)
+    if (IS(":method")) {
+        if (vlen >= sizeof(s->method))
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        memcpy(s->method, value, vlen);
+        s->method[vlen] = '\0';
+        return 0;
+    }
+    if (IS(":path"))
+        return (s->path = dupn(value, vlen)) ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (IS(":authority")) {
+        free(s->authority);
+        return (s->authority = dupn(value, vlen)) ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    if (IS(":scheme"))
+        return (s->scheme = dupn(value, vlen)) ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (IS(":protocol"))
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (IS("tunnel-control")) {
+        s->is_control = 1;
+        return 0;
+    }
+    if (IS("host")) {
+        if (!s->authority)
+            s->authority = dupn(value, vlen);
+        return 0;
+    }
+    if (IS("content-length")) {
+        char buf[32];
+        if (vlen == 0 || vlen >= sizeof(buf))
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        memcpy(buf, value, vlen);
+        buf[vlen] = '\0';
+        char *end;
+        long long v = strtoll(buf, &end, 10);
+        if (*end || v < 0)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        s->content_length = v;
+        return 0;
+    }
+    if (IS("expect") || px_hdr_is_hop_by_hop(n, nlen))
+        return 0;
+    if (IS("accept"))
+        s->has_accept = 1;
+#undef IS
+    if (!px_hdr_valid(n, nlen, (const char *)value, vlen))
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    char *line = malloc(nlen + vlen + 3);
+    if (!line)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    memcpy(line, name, nlen);
+    line[nlen] = ':';
+    line[nlen + 1] = ' ';
+    memcpy(line + nlen + 2, value, vlen);
+    line[nlen + 2 + vlen] = '\0';
+    struct curl_slist *nl = curl_slist_append(s->req_headers, line);
+    free(line);
+    if (!nl)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    s->req_headers = nl;
+    return 0;
+}
+
+static int add_nv(struct cn_stream *s, const char *name, size_t nlen, const char *value,
+                  size_t vlen)
+{
+    if (s->n_resp_nv == s->cap_resp_nv) {
+        size_t cap = s->cap_resp_nv ? s->cap_resp_nv * 2 : 16;
+        if (cap > 512)
+            return -1;
+        nghttp2_nv *nv = realloc(s->resp_nv, cap * sizeof(*nv));
+        if (!nv)
+            return -1;
+        s->resp_nv = nv;
+        s->cap_resp_nv = cap;
+    }
+    char *n = malloc(nlen + 1), *v = malloc(vlen + 1);
+    if (!n || !v) {
+        free(n);
+        free(v);
+        return -1;
+    }
+    for (size_t i = 0; i < nlen; i++)
+        n[i] = (char)tolower((unsigned char)name[i]);
+    n[nlen] = '\0';
+    memcpy(v, value, vlen);
+    v[vlen] = '\0';
+    nghttp2_nv *e = &s->resp_nv[s->n_resp_nv++];
+    e->name = (uint8_t *)n;
+    e->namelen = nlen;
+    e->value = (uint8_t *)v;
+    e->valuelen = vlen;
+    e->flags = NGHTTP2_NV_FLAG_NONE;
+    return 0;
+}
+
+static void clear_nv(struct cn_stream *s)
+{
+    for (size_t i = 0; i < s->n_resp_nv; i++) {
+        free(s->resp_nv[i].name);
+        free(s->resp_nv[i].value);
+    }
+    s->n_resp_nv = 0;
+}
+
+static int submit_response(struct cn_stream *s, int with_body)
+{
+    char status[8];
+    snprintf(status, sizeof(status), "%d", s->resp_status);
+    size_t n = s->n_resp_nv + 1;
+    nghttp2_nv *nv = malloc(n * sizeof(*nv));
+    if (!nv)
+        return -1;
+    nv[0] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, strlen(status),
+                         NGHTTP2_NV_FLAG_NONE};
+    memcpy(nv + 1, s->resp_nv, s->n_resp_nv * sizeof(*nv));
+    nghttp2_data_provider dp = {.source.ptr = s, .read_callback = cn_stream_read_body};
+    int rv = nghttp2_submit_response(s->link->h2, s->id, nv, n, with_body ? &dp : NULL);
+    free(nv);
+    clear_nv(s);
+    if (rv != 0)
+        return -1;
+    s->resp_submitted = 1;
+    cn_link_kick(s->link);
+    return 0;
+}
+
+static void local_response(struct cn_stream *s, int status, const char *ctype, const char *body,
+                           size_t len, const char *err_code)
+{
+    s->resp_status = status;
+    char cl[32];
+    snprintf(cl, sizeof(cl), "%zu", len);
+    add_nv(s, "content-type", 12, ctype, strlen(ctype));
+    add_nv(s, "content-length", 14, cl, strlen(cl));
+    add_nv(s, "cache-control", 13, "no-store", 8);
+    if (err_code)
+        add_nv(s, "tunnel-error", 12, err_code, strlen(err_code));
+    int with_body = !s->is_head && len > 0;
+    if (with_body) {
+        if (px_buf_append(&s->resp_body, body, len) < 0) {
+            nghttp2_submit_rst_stream(s->link->h2, NGHTTP2_FLAG_NONE, s->id,
+                                      NGHTTP2_INTERNAL_ERROR);
+            return;
+        }
+        s->link->buffered += len;
+    }
+    s->resp_eof = 1;
+    if (submit_response(s, with_body) < 0)
+        nghttp2_submit_rst_stream(s->link->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+}
+
+static void error_response(struct cn_stream *s, int status, const char *code, const char *detail)
+{
+    PX_WARN("stream %d: %s %s -> %d: %s", s->id, s->method, s->authority ? s->authority : "-",
+            status, detail);
+    size_t len;
+    char *page = px_errpage_render(status, detail, &len);
+    if (!page) {
+        nghttp2_submit_rst_stream(s->link->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+        return;
+    }
+    local_response(s, status, "text/html; charset=utf-8", page, len, code);
+    free(page);
+}
+
+static void html_escape_append(struct px_buf *b, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': px_buf_append(b, "&lt;", 4); break;
+        case '>': px_buf_append(b, "&gt;", 4); break;
+        case '&': px_buf_append(b, "&amp;", 5); break;
+        case '"': px_buf_append(b, "&quot;", 6); break;
+        default: px_buf_append(b, s, 1);
+        }
+    }
+}
+
+static void hello_response(struct cn_stream *s)
+{
+    struct px_buf b;
+    px_buf_init(&b);
+    const char *head = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Hello from "
+                       "your tunnel</title></head><body><h1>Hello from your tunnel</h1>"
+                       "<p>This page is served by the connector itself.</p><h2>Your request</h2>"
+                       "<pre>";
+    px_buf_append(&b, head, strlen(head));
+    html_escape_append(&b, s->method);
+    px_buf_append(&b, " ", 1);
+    html_escape_append(&b, s->path ? s->path : "/");
+    px_buf_append(&b, "\nhost: ", 7);
+    html_escape_append(&b, s->authority ? s->authority : "");
+    for (struct curl_slist *h = s->req_headers; h; h = h->next) {
+        px_buf_append(&b, "\n", 1);
+        html_escape_append(&b, h->data);
+    }
+    const char *tail = "</pre></body></html>\n";
+    px_buf_append(&b, tail, strlen(tail));
+    local_response(s, 200, "text/html; charset=utf-8", (const char *)px_buf_head(&b),
+                   px_buf_len(&b), NULL);
+    px_buf_cleanup(&b);
+}
+
+static size_t on_resp_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+    struct cn_stream *s = arg;
+    size_t len = size * nmemb;
+    if (s->resp_submitted)
+        return len; /* trailers: dropped */
+    size_t n = len;
+    while (n > 0 && (data[n - 1] == '\r' || data[n - 1] == '\n'))
+        n--;
+    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        const char *sp = memchr(data, ' ', n);
+        clear_nv(s);
+        s->resp_status = sp ? atoi(sp + 1) : 0;
+        return len;
+    }
+    if (n == 0) {
+        if (s->resp_status >= 100 && s->resp_status < 200)
+            return len; /* interim response; the final one follows */
+        if (s->resp_status < 200 || s->resp_status > 599)
+            return 0; /* aborts the transfer: on_done answers 502 */
+        if (s->timer_open)
+            uv_timer_stop(&s->timer);
+        int body = !s->is_head && s->resp_status != 204 && s->resp_status != 304;
+        if (!body)
+            s->resp_eof = 1;
+        return submit_response(s, body) < 0 ? 0 : len;
+    }
+    const char *colon = memchr(data, ':', n);
+    if (!colon || data[0] == ' ' || data[0] == '\t')
+        return len;
+    size_t nlen = (size_t)(colon - data);
+    const char *v = colon + 1;
+    while (v < data + n && (*v == ' ' || *v == '\t'))
+        v++;
+    size_t vlen = (size_t)(data + n - v);
+    if (px_hdr_is_hop_by_hop(data, nlen) || !px_hdr_valid(data, nlen, v, vlen))
+        return len;
+    if (add_nv(s, data, nlen, v, vlen) < 0)
+        return 0;
+    return len;
+}
+
+static size_t on_resp_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+    struct cn_stream *s = arg;
+    size_t len = size * nmemb;
+    struct cn_link *l = s->link;
+    if (px_buf_len(&s->resp_body) >= CN_STREAM_RESP_HIGH || l->buffered >= CN_LINK_BUFFER_CAP) {
+        s->xfer.paused |= CURLPAUSE_RECV;
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    if (px_buf_append(&s->resp_body, data, len) < 0)
+        return 0;
+    l->buffered += len;
+    if (s->resp_deferred) {
+        s->resp_deferred = 0;
+        nghttp2_session_resume_data(l->h2, s->id);
+    }
+    cn_link_kick(l);
+    return len;
+}
+
+static size_t on_req_body(char *out, size_t size, size_t nmemb, void *arg)
+{
+    struct cn_stream *s = arg;
+    size_t cap = size * nmemb;
+    if (px_buf_len(&s->req_body) == 0) {
+        if (s->req_eof)
+            return 0;
+        s->xfer.paused |= CURLPAUSE_SEND;
+        return CURL_READFUNC_PAUSE;
+    }
+    size_t n = px_buf_read(&s->req_body, out, cap);
+    cn_link_consume(s->link, s->id, n);
+    /* Upload progress counts as origin activity for the response deadline. */
+    if (!s->resp_submitted && s->timer_open)
+        uv_timer_again(&s->timer);
+    return n;
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    struct cn_stream *s = t->data;
+    if (s->resp_submitted || !s->origin_started)
+        return;
+    cn_origin_cancel(&s->xfer);
+    curl_easy_cleanup(s->xfer.easy);
+    s->xfer.easy = NULL;
+    s->origin_started = 0;
+    char detail[160];
+    snprintf(detail, sizeof(detail), "the origin did not respond within %u s",
+             s->link->sup->cfg->response_timeout_ms / 1000);
+    error_response(s, 504, "origin_timeout", detail);
+}
+
+static int start_origin(struct cn_stream *s)
+{
+    const struct cn_route *r = s->route;
+    struct cn_config *cfg = s->link->sup->cfg;
+    CURL *e = curl_easy_init();
+    if (!e)
+        return -1;
+    s->xfer.easy = e;
+    size_t ul = strlen(r->base_url) + strlen(s->path) + 2;
+    char *url = malloc(ul);
+    if (!url)
+        return -1;
+    snprintf(url, ul, "%s%s", r->base_url, s->path[0] == '/' ? s->path : "/");
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    free(url);
+    char hosthdr[600];
+    snprintf(hosthdr, sizeof(hosthdr), "Host: %s", s->authority);
+    struct curl_slist *h = curl_slist_append(s->req_headers, hosthdr);
+    if (h)
+        h = curl_slist_append(h, "Expect:");
+    if (h && !s->has_accept)
+        h = curl_slist_append(h, "Accept:");
+    if (!h)
+        return -1;
+    s->req_headers = h;
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->req_headers);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024);
+    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 256L * 1024);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->origin_err);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_resp_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_resp_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, on_req_body);
+    curl_easy_setopt(e, CURLOPT_READDATA, s);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (strcmp(s->method, "HEAD") == 0) {
+        s->is_head = 1;
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else if (s->req_has_body || strcmp(s->method, "POST") == 0 ||
+               strcmp(s->method, "PUT") == 0 || strcmp(s->method, "PATCH") == 0) {
+        curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE,
+                         (curl_off_t)(s->req_has_body ? s->content_length : 0));
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, s->method);
+    } else if (strcmp(s->method, "GET") != 0) {
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, s->method);
+    }
+    if (cn_origin_start(&s->xfer) < 0)
+        return -1;
+    s->origin_started = 1;
+    uv_timer_start(&s->timer, on_deadline, cfg->response_timeout_ms, cfg->response_timeout_ms);
+    return 0;
+}
+
+int cn_stream_on_request(struct cn_stream *s, int end_stream)
+{
+    s->req_eof = end_stream;
+    s->req_has_body = !end_stream;
+    if (!s->method[0] || !s->path || !s->authority) {
+        error_response(s, 400, "bad_request", "the request is missing :method, :path or host");
+        return 0;
+    }
+    if (strcmp(s->method, "HEAD") == 0)
+        s->is_head = 1;
+    char host[256];
+    if (px_host_normalize(s->authority, strlen(s->authority), host, sizeof(host)) < 0) {
+        error_response(s, 400, "bad_request", "the request's host is not valid");
+        return 0;
+    }
+    s->route = cn_supervisor_route(s->link->sup, host);
+    if (!s->route) {
+        error_response(s, 404, "no_route", "no ingress rule of this connector matches the host");
+        return 0;
+    }
+    PX_DEBUG("stream %d: %s %s%s", s->id, s->method, host, s->path);
+    switch (s->route->kind) {
+    case CN_SVC_HELLO:
+        hello_response(s);
+        return 0;
+    case CN_SVC_STATUS: {
+        char detail[64];
+        snprintf(detail, sizeof(detail), "answered by the connector's ingress rule");
+        error_response(s, s->route->status, NULL, detail);
+        return 0;
+    }
+    case CN_SVC_HTTP:
+        if (start_origin(s) < 0) {
+            error_response(s, 502, "internal", "the connector could not start the request");
+            return 0;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+int cn_stream_on_data(struct cn_stream *s, const uint8_t *data, size_t len)
+{
+    if (!s->origin_started) {
+        cn_link_consume(s->link, s->id, len); /* nobody will read it: drop */
+        return 0;
+    }
+    if (px_buf_append(&s->req_body, data, len) < 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    cn_origin_unpause(&s->xfer, CURLPAUSE_SEND);
+    return 0;
+}
+
+void cn_stream_on_end(struct cn_stream *s)
+{
+    s->req_eof = 1;
+    if (s->origin_started)
+        cn_origin_unpause(&s->xfer, CURLPAUSE_SEND);
+}
+
+static const char *describe_curl(struct cn_stream *s, CURLcode res, int *status,
+                                 const char **code)
+{
+    *status = 502;
+    switch (res) {
+    case CURLE_COULDNT_CONNECT:
+        *code = "origin_refused";
+        return "the origin refused the connection (is the service running?)";
+    case CURLE_COULDNT_RESOLVE_HOST:
+        *code = "origin_dns";
+        return "the origin's host name could not be resolved";
+    case CURLE_OPERATION_TIMEDOUT:
+        *code = "origin_connect_timeout";
+        return "timed out connecting to the origin";
+    case CURLE_PEER_FAILED_VERIFICATION:
+        *code = "origin_tls_verify";
+        return "the origin's TLS certificate failed verification";
+    case CURLE_SSL_CONNECT_ERROR:
+        *code = "origin_tls";
+        return "the TLS handshake with the origin failed";
+    case CURLE_GOT_NOTHING:
+        *code = "origin_empty";
+        return "the origin closed the connection without responding";
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_WRITE_ERROR:
+        *code = "origin_bad_response";
+        return "the origin sent an invalid HTTP response";
+    default:
+        *code = "origin_error";
+        (void)s;
+        return "the connection to the origin failed";
+    }
+}
+
+static void free_stream_mem(uv_handle_t *h)
+{
+    struct cn_stream *s = h->data;
+    free(s);
+}
+
+static void release(struct cn_stream *s)
+{
+    struct cn_link *l = s->link;
+    if (s->prev)
+        s->prev->next = s->next;
+    else if (l->streams == s)
+        l->streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+    if (s->origin_started) {
+        cn_origin_cancel(&s->xfer);
+        s->origin_started = 0;
+    }
+    if (s->xfer.easy)
+        curl_easy_cleanup(s->xfer.easy);
+    l->buffered -= px_buf_len(&s->resp_body);
+    curl_slist_free_all(s->req_headers);
+    clear_nv(s);
+    free(s->resp_nv);
+    free(s->path);
+    free(s->authority);
+    free(s->scheme);
+    px_buf_cleanup(&s->req_body);
+    px_buf_cleanup(&s->resp_body);
+    uv_close((uv_handle_t *)&s->timer, free_stream_mem);
+}
+
+static void on_done(struct cn_origin_xfer *x, CURLcode res)
+{
+    struct cn_stream *s = (struct cn_stream *)((char *)x - offsetof(struct cn_stream, xfer));
+    s->origin_started = 0;
+    uv_timer_stop(&s->timer);
+    if (s->h2_closed) {
+        release(s);
+        return;
+    }
+    if (res != CURLE_OK && !s->resp_submitted) {
+        int status;
+        const char *code;
+        const char *why = describe_curl(s, res, &status, &code);
+        char detail[CURL_ERROR_SIZE + 200];
+        snprintf(detail, sizeof(detail), "%s: %s", why,
+                 s->origin_err[0] ? s->origin_err : curl_easy_strerror(res));
+        error_response(s, status, code, detail);
+    } else if (!s->resp_submitted) {
+        error_response(s, 502, "origin_bad_response", "the origin sent no response headers");
+    } else {
+        if (res != CURLE_OK) {
+            PX_WARN("stream %d: origin failed mid-response: %s", s->id,
+                    s->origin_err[0] ? s->origin_err : curl_easy_strerror(res));
+            s->resp_failed = 1;
+        }
+        s->resp_eof = 1;
+        if (s->resp_deferred) {
+            s->resp_deferred = 0;
+            nghttp2_session_resume_data(s->link->h2, s->id);
+        }
+        cn_link_kick(s->link);
+    }
+    curl_easy_cleanup(s->xfer.easy);
+    s->xfer.easy = NULL;
+}
+
+ssize_t cn_stream_read_body(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len,
+                            uint32_t *flags, nghttp2_data_source *src, void *user)
+{
+    (void)h2;
+    (void)id;
+    (void)user;
+    struct cn_stream *s = src->ptr;
+    struct cn_link *l = s->link;
+    size_t n = px_buf_read(&s->resp_body, buf, len);
+    l->buffered -= n;
+    if (px_buf_len(&s->resp_body) == 0) {
+        if (s->resp_eof) {
+            if (s->resp_failed)
+                return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
+            *flags |= NGHTTP2_DATA_FLAG_EOF;
+        } else if (n == 0) {
+            s->resp_deferred = 1;
+            px_buf_shrink(&s->resp_body, 0);
+        }
+    }
+    if ((s->xfer.paused & CURLPAUSE_RECV) && px_buf_len(&s->resp_body) <= CN_STREAM_RESP_LOW)
+        cn_origin_unpause(&s->xfer, CURLPAUSE_RECV);
+    if (n == 0 && !(*flags & NGHTTP2_DATA_FLAG_EOF))
+        return NGHTTP2_ERR_DEFERRED;
+    return (ssize_t)n;
+}
+
+void cn_stream_link_drained(struct cn_link *l)
+{
+    for (struct cn_stream *s = l->streams; s; s = s->next)
+        if ((s->xfer.paused & CURLPAUSE_RECV) && px_buf_len(&s->resp_body) <= CN_STREAM_RESP_LOW)
+            cn_origin_unpause(&s->xfer, CURLPAUSE_RECV);
+}
+
+void cn_stream_on_close(struct cn_stream *s, uint32_t error_code)
+{
+    if (error_code != NGHTTP2_NO_ERROR)
+        PX_DEBUG("stream %d closed with error %u", s->id, error_code);
+    s->h2_closed = 1;
+    release(s);
+}
+
+void cn_stream_destroy(struct cn_stream *s)
+{
+    s->h2_closed = 1;
+    release(s);
+}

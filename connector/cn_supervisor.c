@@ -1,0 +1,296 @@
+#include "cn_supervisor.h"
+#include "cn_enroll.h"
+#include "cn_origin.h"
+#include "px_err.h"
+#include "px_hostname.h"
+#include "px_log.h"
+#include "px_pki.h"
+
+#include <wolfssl/error-ssl.h>
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void start_slot(struct cn_slot *slot);
+static void start_enroll(struct cn_supervisor *s);
+
+static uint32_t rnd32(void)
+{
+    uint32_t r = 0;
+    if (px_pki_random(&r, sizeof(r)) < 0)
+        r = (uint32_t)uv_hrtime();
+    return r;
+}
+
+static const char *edge_for(struct cn_supervisor *s, unsigned i)
+{
+    if (s->cfg->edge_override[0])
+        return s->cfg->edge_override;
+    return s->cfg->token.edges[i % s->cfg->token.n_edges];
+}
+
+const struct cn_route *cn_supervisor_route(struct cn_supervisor *s, const char *host)
+{
+    for (size_t i = 0; i < s->cfg->n_routes; i++) {
+        const struct cn_route *r = &s->cfg->routes[i];
+        if (!r->hostname[0] || px_host_match(r->hostname, host))
+            return r;
+    }
+    return NULL;
+}
+
+static void maybe_finish(struct cn_supervisor *s)
+{
+    if (!s->stopping || s->enrolling)
+        return;
+    for (unsigned i = 0; i < s->n_slots; i++)
+        if (s->slots[i].link)
+            return;
+    uv_stop(s->loop);
+}
+
+static void stop_all(struct cn_supervisor *s, const char *why)
+{
+    if (s->stopping)
+        return;
+    s->stopping = 1;
+    uv_timer_stop(&s->enroll_retry);
+    for (unsigned i = 0; i < s->n_slots; i++) {
+        uv_timer_stop(&s->slots[i].retry);
+        if (s->slots[i].link)
+            cn_link_close(s->slots[i].link, why);
+    }
+    maybe_finish(s);
+}
+
+void cn_supervisor_fatal(struct cn_supervisor *s, const char *msg)
+{
+    if (s->stopping)
+        return;
+    PX_ERROR("%s; exiting", msg);
+    s->exit_code = 1;
+    stop_all(s, msg);
+}
+
+void cn_supervisor_link_ready(struct cn_supervisor *s, struct cn_link *l)
+{
+    struct cn_slot *slot = &s->slots[l->index];
+    cn_backoff_reset(&slot->backoff);
+    slot->attempts = 0;
+}
+
+static void on_retry(uv_timer_t *t)
+{
+    struct cn_slot *slot = t->data;
+    start_slot(slot);
+}
+
+static void free_link(struct cn_link *l)
+{
+    free(l);
+}
+
+void cn_supervisor_link_closed(struct cn_supervisor *s, struct cn_link *l)
+{
+    struct cn_slot *slot = &s->slots[l->index];
+    int was_ready = l->registered;
+    /* A fatal alert during the handshake means the edge no longer accepts our
+     * certificate (e.g. its data was reset): enrol again rather than loop. */
+    int cert_rejected = !was_ready && l->state == CN_LINK_CLOSED && !l->saw_open &&
+                        strstr(l->close_reason, "alert") != NULL;
+    slot->link = NULL;
+    if (s->stopping) {
+        free_link(l);
+        maybe_finish(s);
+        return;
+    }
+    unsigned delay = cn_backoff_next(&slot->backoff, rnd32());
+    if (was_ready)
+        PX_WARN("connection %u to edge %s lost: %s; reconnecting in %u ms", l->index, l->edge,
+                l->close_reason, delay);
+    else
+        PX_WARN("connection %u to edge %s failed: %s; retry %u in %u ms", l->index, l->edge,
+                l->close_reason, ++slot->attempts, delay);
+    free_link(l);
+    if (cert_rejected && s->id.cert_pem) {
+        PX_WARN("the edge rejected this connector's certificate; enrolling again");
+        cn_identity_drop_cert(&s->id);
+        for (unsigned i = 0; i < s->n_slots; i++) {
+            uv_timer_stop(&s->slots[i].retry);
+            if (s->slots[i].link)
+                cn_link_close(s->slots[i].link, "re-enrolling");
+        }
+        start_enroll(s);
+        return;
+    }
+    if (!s->id.cert_pem)
+        return; /* enrolment restarts the slots */
+    uv_timer_start(&slot->retry, on_retry, delay, 0);
+}
+
+static void start_slot(struct cn_slot *slot)
+{
+    struct cn_supervisor *s = slot->sup;
+    if (s->stopping || slot->link || !s->tls_ctx)
+        return;
+    struct cn_link *l = calloc(1, sizeof(*l));
+    if (!l) {
+        uv_timer_start(&slot->retry, on_retry, 1000, 0);
+        return;
+    }
+    slot->link = l;
+    const char *edge = edge_for(s, slot->index);
+    PX_DEBUG("connection %u: connecting to %s", slot->index, edge);
+    if (cn_link_start(l, s, slot->index, edge) < 0) {
+        slot->link = NULL;
+        free(l);
+        uv_timer_start(&slot->retry, on_retry, cn_backoff_next(&slot->backoff, rnd32()), 0);
+    }
+}
+
+static int build_mtls_ctx(struct cn_supervisor *s)
+{
+    if (s->tls_ctx)
+        wolfSSL_CTX_free(s->tls_ctx);
+    s->tls_ctx = NULL;
+    return px_tls_ctx_client(s->cfg->token.ca_pem, s->id.cert_pem, s->id.key_pem, &s->tls_ctx);
+}
+
+static void start_links(struct cn_supervisor *s)
+{
+    if (build_mtls_ctx(s) < 0) {
+        cn_supervisor_fatal(s, "the stored certificate or key cannot be loaded");
+        return;
+    }
+    for (unsigned i = 0; i < s->n_slots; i++) {
+        /* Stagger the links a little so they do not land on the edge at once. */
+        uv_timer_start(&s->slots[i].retry, on_retry, i * 50, 0);
+    }
+}
+
+static void on_enroll_retry(uv_timer_t *t);
+
+static void on_enrolled(void *arg, int result, const char *cert_pem, int permanent,
+                        const char *why)
+{
+    struct cn_supervisor *s = arg;
+    WOLFSSL_CTX *ctx = s->enroll_ctx;
+    s->enroll_ctx = NULL;
+    if (ctx)
+        wolfSSL_CTX_free(ctx);
+    s->enrolling = 0;
+    if (s->stopping) {
+        maybe_finish(s);
+        return;
+    }
+    if (result < 0) {
+        if (permanent) {
+            char msg[400];
+            snprintf(msg, sizeof(msg), "enrolment refused: %s", why);
+            cn_supervisor_fatal(s, msg);
+            return;
+        }
+        unsigned delay = cn_backoff_next(&s->enroll_backoff, rnd32());
+        PX_WARN("%s; retrying in %u ms", why, delay);
+        uv_timer_start(&s->enroll_retry, on_enroll_retry, delay, 0);
+        return;
+    }
+    if (cn_identity_save_cert(&s->id, cert_pem) < 0) {
+        cn_supervisor_fatal(s, "cannot store the certificate in the state directory");
+        return;
+    }
+    PX_INFO("enrolled with the edge; certificate stored in %s", s->id.dir);
+    cn_backoff_reset(&s->enroll_backoff);
+    start_links(s);
+}
+
+static void start_enroll(struct cn_supervisor *s)
+{
+    if (s->enrolling || s->stopping)
+        return;
+    WOLFSSL_CTX *ctx = NULL;
+    if (px_tls_ctx_client(s->cfg->token.ca_pem, NULL, NULL, &ctx) < 0) {
+        cn_supervisor_fatal(s, "the token's edge certificate authority cannot be loaded");
+        return;
+    }
+    static unsigned rr;
+    const char *edge = edge_for(s, rr++);
+    s->enrolling = 1;
+    s->enroll_ctx = ctx;
+    PX_INFO("enrolling with edge %s", edge);
+    if (cn_enroll_start(s->loop, ctx, edge, s->cfg->token.server_name, s->cfg->token.tunnel_id,
+                        s->cfg->token.secret, s->id.key_pem, on_enrolled, s) < 0) {
+        s->enrolling = 0;
+        s->enroll_ctx = NULL;
+        wolfSSL_CTX_free(ctx);
+        uv_timer_start(&s->enroll_retry, on_enroll_retry,
+                       cn_backoff_next(&s->enroll_backoff, rnd32()), 0);
+    }
+}
+
+static void on_enroll_retry(uv_timer_t *t)
+{
+    start_enroll(t->data);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct cn_supervisor *s = h->data;
+    PX_INFO("received %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    stop_all(s, "connector shutting down");
+}
+
+int cn_supervisor_run(struct cn_config *cfg)
+{
+    struct cn_supervisor *s = calloc(1, sizeof(*s));
+    if (!s)
+        return 1;
+    int code = 1;
+    char why[300];
+    s->cfg = cfg;
+    s->loop = uv_default_loop();
+    if (px_tls_global_init() < 0 || rt_loop_init(s->loop) < 0 || cn_origin_init(s->loop) < 0) {
+        PX_ERROR("initialisation failed");
+        goto out;
+    }
+    if (cn_identity_load(&s->id, cfg->state_dir, cfg->token.tunnel_id, why, sizeof(why)) < 0) {
+        PX_ERROR("%s", why);
+        goto out;
+    }
+    s->n_slots = cfg->ha_connections;
+    for (unsigned i = 0; i < s->n_slots; i++) {
+        struct cn_slot *slot = &s->slots[i];
+        slot->sup = s;
+        slot->index = i;
+        cn_backoff_init(&slot->backoff, 1000, 30000);
+        uv_timer_init(s->loop, &slot->retry);
+        slot->retry.data = slot;
+    }
+    cn_backoff_init(&s->enroll_backoff, 1000, 30000);
+    uv_timer_init(s->loop, &s->enroll_retry);
+    s->enroll_retry.data = s;
+    uv_signal_init(s->loop, &s->sigint);
+    uv_signal_init(s->loop, &s->sigterm);
+    s->sigint.data = s->sigterm.data = s;
+    uv_signal_start(&s->sigint, on_signal, SIGINT);
+    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    signal(SIGPIPE, SIG_IGN);
+
+    PX_INFO("connector starting: tunnel %s (%s), %zu route(s), %u connection(s)",
+            cfg->token.name[0] ? cfg->token.name : "?", cfg->token.tunnel_id, cfg->n_routes,
+            s->n_slots);
+    if (s->id.cert_pem)
+        start_links(s);
+    else
+        start_enroll(s);
+    uv_run(s->loop, UV_RUN_DEFAULT);
+    code = s->exit_code;
+out:
+    if (s->tls_ctx)
+        wolfSSL_CTX_free(s->tls_ctx);
+    cn_origin_cleanup();
+    cn_identity_cleanup(&s->id);
+    free(s);
+    return code;
+}

@@ -1,0 +1,51 @@
+/* cn_supervisor: keeps N tunnel links up: enrolment, reconnects with
+ * full-jitter backoff, permanent-failure exit, graceful stop. */
+#ifndef CN_SUPERVISOR_H
+#define CN_SUPERVISOR_H
+
+#include "cn_backoff.h"
+#include "cn_config.h"
+#include "cn_identity.h"
+#include "cn_link.h"
+
+#include <uv.h>
+
+#define CN_MAX_LINKS 16
+
+struct cn_slot {
+    struct cn_supervisor *sup;
+    unsigned index;
+    struct cn_link *link; /* NULL while waiting to reconnect */
+    struct cn_backoff backoff;
+    uv_timer_t retry;
+    unsigned attempts;
+};
+
+struct cn_supervisor {
+    uv_loop_t *loop;
+    struct cn_config *cfg;
+    struct cn_identity id;
+    WOLFSSL_CTX *tls_ctx;
+    struct cn_slot slots[CN_MAX_LINKS];
+    unsigned n_slots;
+    int stopping;
+    int exit_code;
+    int enrolling;
+    WOLFSSL_CTX *enroll_ctx;
+    struct cn_backoff enroll_backoff;
+    uv_timer_t enroll_retry;
+    uv_signal_t sigint, sigterm;
+};
+
+/* Runs the connector until a signal or a permanent failure. Returns the
+ * process exit code (0 on signal, 1 on permanent failure). */
+int cn_supervisor_run(struct cn_config *cfg);
+
+/* For cn_link: */
+void cn_supervisor_link_ready(struct cn_supervisor *s, struct cn_link *l);
+void cn_supervisor_link_closed(struct cn_supervisor *s, struct cn_link *l);
+const struct cn_route *cn_supervisor_route(struct cn_supervisor *s, const char *host);
+/* A permanent failure: log msg and exit with status 1 after closing links. */
+void cn_supervisor_fatal(struct cn_supervisor *s, const char *msg);
+
+#endif

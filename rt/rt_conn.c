@@ -1,0 +1,502 @@
+#include "rt_conn.h"
+#include "px_err.h"
+#include "px_log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct write_req {
+    uv_write_t req;
+    struct rt_conn *conn;
+    size_t len;
+    uint8_t *data;
+};
+
+static uv_prepare_t flush_hook;
+static struct rt_conn *dirty_head;
+static uint8_t read_scratch[RT_CONN_READ_SIZE];
+
+static void flush_one(struct rt_conn *c);
+static void on_deadline(uv_timer_t *t);
+static uv_idle_t spin;
+
+static void on_spin(uv_idle_t *h)
+{
+    (void)h;
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+    /* Flushing can mark connections dirty again (a write unblocks another
+     * producer); bound the passes so one busy connection cannot spin. */
+    for (int pass = 0; pass < 4 && dirty_head; pass++) {
+        struct rt_conn *list = dirty_head;
+        dirty_head = NULL;
+        while (list) {
+            struct rt_conn *c = list;
+            list = c->dirty_next;
+            c->dirty_next = NULL;
+            c->dirty = 0;
+            flush_one(c);
+        }
+    }
+    /* Keep the loop from sleeping while work remains (an active idle handle
+     * makes the next poll non-blocking). */
+    if (dirty_head)
+        uv_idle_start(&spin, on_spin);
+    else
+        uv_idle_stop(&spin);
+}
+
+int rt_loop_init(uv_loop_t *loop)
+{
+    int r = uv_prepare_init(loop, &flush_hook);
+    if (r < 0)
+        return r;
+    r = uv_idle_init(loop, &spin);
+    if (r < 0)
+        return r;
+    uv_unref((uv_handle_t *)&flush_hook);
+    return uv_prepare_start(&flush_hook, on_prepare);
+}
+
+void rt_loop_cleanup(void)
+{
+    uv_prepare_stop(&flush_hook);
+    uv_close((uv_handle_t *)&flush_hook, NULL);
+    uv_idle_stop(&spin);
+    uv_close((uv_handle_t *)&spin, NULL);
+}
+
+void rt_conn_want_write(struct rt_conn *c)
+{
+    if (c->dirty || c->closed)
+        return;
+    c->dirty = 1;
+    c->dirty_next = dirty_head;
+    dirty_head = c;
+}
+
+static void unlink_dirty(struct rt_conn *c)
+{
+    if (!c->dirty)
+        return;
+    for (struct rt_conn **p = &dirty_head; *p; p = &(*p)->dirty_next) {
+        if (*p == c) {
+            *p = c->dirty_next;
+            break;
+        }
+    }
+    c->dirty = 0;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct rt_conn *c = h->data;
+    if (--c->handles_open > 0)
+        return;
+    if (c->use_tls)
+        px_tls_cleanup(&c->tls);
+    if (c->ops->on_close)
+        c->ops->on_close(c, c->close_err);
+}
+
+void rt_conn_abort(struct rt_conn *c, int err)
+{
+    if (c->closed)
+        return;
+    c->closed = 1;
+    if (!c->close_err)
+        c->close_err = err;
+    unlink_dirty(c);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+int rt_conn_init(struct rt_conn *c, uv_loop_t *loop, const struct rt_conn_ops *ops,
+                 void *owner)
+{
+    memset(c, 0, sizeof(*c));
+    c->ops = ops;
+    c->owner = owner;
+    int r = uv_tcp_init(loop, &c->tcp);
+    if (r < 0)
+        return r;
+    r = uv_timer_init(loop, &c->timer);
+    if (r < 0) {
+        c->closed = 1;
+        c->handles_open = 1;
+        c->tcp.data = c;
+        uv_close((uv_handle_t *)&c->tcp, NULL);
+        return r;
+    }
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->handles_open = 2;
+    return 0;
+}
+
+size_t rt_conn_write_room(const struct rt_conn *c)
+{
+    if (c->closed || c->closing || !c->open)
+        return 0;
+    size_t queued = c->write_queued + (c->use_tls ? px_buf_len(&c->tls.out) : 0);
+    return queued >= RT_CONN_WRITE_HIGH ? 0 : RT_CONN_WRITE_HIGH - queued;
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct write_req *w = (struct write_req *)req;
+    struct rt_conn *c = w->conn;
+    c->write_queued -= w->len;
+    free(w->data);
+    free(w);
+    if (c->closed)
+        return;
+    if (status < 0) {
+        snprintf(c->err_text, sizeof(c->err_text), "write failed: %s", uv_strerror(status));
+        rt_conn_abort(c, PX_ERR_IO);
+        return;
+    }
+    rt_conn_want_write(c);
+}
+
+/* Hands n bytes at p (ownership of the malloc'd block when own) to libuv. */
+static int send_bytes(struct rt_conn *c, uint8_t *p, size_t n)
+{
+    struct write_req *w = malloc(sizeof(*w));
+    if (!w) {
+        free(p);
+        return PX_ERR_NOMEM;
+    }
+    w->conn = c;
+    w->len = n;
+    w->data = p;
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+    int r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    if (r < 0) {
+        free(p);
+        free(w);
+        snprintf(c->err_text, sizeof(c->err_text), "write failed: %s", uv_strerror(r));
+        return PX_ERR_IO;
+    }
+    c->write_queued += n;
+    return 0;
+}
+
+static int send_tls_out(struct rt_conn *c)
+{
+    struct px_buf *o = &c->tls.out;
+    if (px_buf_len(o) == 0)
+        return 0;
+    /* Move the buffer's storage into the write request instead of copying. */
+    uint8_t *p;
+    size_t n = px_buf_len(o);
+    if (o->off == 0) {
+        p = o->data;
+        px_buf_init(o);
+    } else {
+        p = malloc(n);
+        if (!p)
+            return PX_ERR_NOMEM;
+        memcpy(p, px_buf_head(o), n);
+        px_buf_consume(o, n);
+    }
+    return send_bytes(c, p, n);
+}
+
+int rt_conn_write(struct rt_conn *c, const void *data, size_t len)
+{
+    if (c->closed)
+        return PX_ERR_CLOSED;
+    if (len == 0)
+        return 0;
+    if (c->use_tls)
+        return px_tls_write(&c->tls, data, len);
+    uint8_t *p = malloc(len);
+    if (!p)
+        return PX_ERR_NOMEM;
+    memcpy(p, data, len);
+    return send_bytes(c, p, len);
+}
+
+static void maybe_finish_close(struct rt_conn *c)
+{
+    if (c->closing && !c->closed && c->write_queued == 0 &&
+        (!c->use_tls || px_buf_len(&c->tls.out) == 0))
+        rt_conn_abort(c, c->close_err);
+}
+
+static void flush_one(struct rt_conn *c)
+{
+    if (c->closed)
+        return;
+    if (c->open && !c->closing && c->ops->on_writable) {
+        /* Ask the owner for output until the queue is full or it has nothing. */
+        for (int i = 0; i < 64 && rt_conn_write_room(c) > 0; i++) {
+            size_t before = c->write_queued + (c->use_tls ? px_buf_len(&c->tls.out) : 0);
+            if (c->ops->on_writable(c) < 0) {
+                rt_conn_close(c, PX_ERR_CLOSED);
+                break;
+            }
+            if (c->closed)
+                return;
+            size_t now = c->write_queued + (c->use_tls ? px_buf_len(&c->tls.out) : 0);
+            if (now == before)
+                break;
+        }
+    }
+    if (c->use_tls && send_tls_out(c) < 0) {
+        rt_conn_abort(c, PX_ERR_IO);
+        return;
+    }
+    maybe_finish_close(c);
+}
+
+void rt_conn_close(struct rt_conn *c, int err)
+{
+    if (c->closed || c->closing || c->in_close)
+        return;
+    /* Let the owner queue its last words (GOAWAY, an error page) first. */
+    c->in_close = 1;
+    if (c->open && c->ops->on_writable)
+        c->ops->on_writable(c);
+    if (c->closed)
+        return;
+    c->closing = 1;
+    c->close_err = err;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    if (c->use_tls && c->open) {
+        px_tls_shutdown(&c->tls);
+        send_tls_out(c);
+    }
+    maybe_finish_close(c);
+    /* A peer that never reads must not pin us: bound the graceful phase. */
+    if (!c->closed)
+        uv_timer_start(&c->timer, on_deadline, 5000, 0);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    *buf = uv_buf_init((char *)read_scratch, sizeof(read_scratch));
+}
+
+static int deliver_plaintext(struct rt_conn *c)
+{
+    for (;;) {
+        size_t n = 0;
+        int r = px_tls_read(&c->tls, read_scratch, sizeof(read_scratch), &n);
+        if (r == PX_ERR_WANT_IO)
+            return 0;
+        if (r == PX_ERR_CLOSED)
+            return PX_ERR_CLOSED;
+        if (r < 0) {
+            px_tls_describe_error(&c->tls, c->err_text, sizeof(c->err_text));
+            return r;
+        }
+        if (c->ops->on_data(c, read_scratch, n) < 0)
+            return PX_ERR_CLOSED;
+        if (c->closed || c->closing)
+            return 0;
+    }
+}
+
+static int open_conn(struct rt_conn *c)
+{
+    uv_timer_stop(&c->timer);
+    c->open = 1;
+    if (c->ops->on_open && c->ops->on_open(c) < 0)
+        return PX_ERR_CLOSED;
+    rt_conn_want_write(c);
+    return 0;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct rt_conn *c = s->data;
+    if (c->closed)
+        return;
+    if (nread < 0) {
+        if (nread != UV_EOF)
+            snprintf(c->err_text, sizeof(c->err_text), "read failed: %s",
+                     uv_strerror((int)nread));
+        c->peer_eof = 1;
+        rt_conn_abort(c, nread == UV_EOF ? PX_ERR_CLOSED : PX_ERR_IO);
+        return;
+    }
+    if (nread == 0)
+        return;
+    int r = 0;
+    if (!c->use_tls) {
+        if (c->ops->on_data(c, (const uint8_t *)buf->base, (size_t)nread) < 0)
+            r = PX_ERR_CLOSED;
+    } else {
+        /* TLS reads into the same scratch buffer, so stash the ciphertext first. */
+        if (px_tls_feed(&c->tls, buf->base, (size_t)nread) < 0) {
+            rt_conn_abort(c, PX_ERR_NOMEM);
+            return;
+        }
+        if (!c->open) {
+            r = px_tls_handshake(&c->tls);
+            if (r == PX_ERR_WANT_IO) {
+                r = 0;
+            } else if (r < 0) {
+                px_tls_describe_error(&c->tls, c->err_text, sizeof(c->err_text));
+                send_tls_out(c); /* deliver the alert */
+            } else {
+                r = open_conn(c);
+            }
+        }
+        if (r == 0 && c->open && !c->closed && !c->closing)
+            r = deliver_plaintext(c);
+    }
+    if (c->closed)
+        return;
+    if (r < 0) {
+        if (r == PX_ERR_CLOSED && c->use_tls) {
+            rt_conn_close(c, PX_ERR_CLOSED);
+        } else {
+            if (c->use_tls)
+                send_tls_out(c);
+            rt_conn_close(c, r);
+        }
+        return;
+    }
+    rt_conn_want_write(c);
+}
+
+void rt_conn_pause_read(struct rt_conn *c)
+{
+    if (c->read_paused || c->closed)
+        return;
+    c->read_paused = 1;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+void rt_conn_resume_read(struct rt_conn *c)
+{
+    if (!c->read_paused || c->closed || c->closing)
+        return;
+    c->read_paused = 0;
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    struct rt_conn *c = t->data;
+    if (!c->closing)
+        snprintf(c->err_text, sizeof(c->err_text), "timed out");
+    rt_conn_abort(c, c->closing ? c->close_err : PX_ERR_IO);
+}
+
+static int start_tls(struct rt_conn *c, WOLFSSL_CTX *ctx, int server, const char *name,
+                     const char *alpn)
+{
+    if (!ctx) {
+        c->use_tls = 0;
+        return 0;
+    }
+    c->use_tls = 1;
+    int r = px_tls_init(&c->tls, ctx, server, name, alpn);
+    if (r < 0) {
+        c->use_tls = 0;
+        return r;
+    }
+    return 0;
+}
+
+static void fill_peer(struct rt_conn *c)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET)
+            uv_ip4_name((struct sockaddr_in *)&ss, c->peer_ip, sizeof(c->peer_ip));
+        else if (ss.ss_family == AF_INET6)
+            uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer_ip, sizeof(c->peer_ip));
+    }
+}
+
+int rt_conn_accept(struct rt_conn *c, uv_stream_t *server, WOLFSSL_CTX *ctx, const char *alpn,
+                   unsigned handshake_timeout_ms)
+{
+    int r = uv_accept(server, (uv_stream_t *)&c->tcp);
+    if (r == 0)
+        r = start_tls(c, ctx, 1, NULL, alpn);
+    if (r < 0) {
+        rt_conn_abort(c, PX_ERR_IO);
+        return r;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    fill_peer(c);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (!c->use_tls) {
+        if (open_conn(c) < 0)
+            rt_conn_close(c, PX_ERR_CLOSED);
+        return 0;
+    }
+    if (handshake_timeout_ms)
+        uv_timer_start(&c->timer, on_deadline, handshake_timeout_ms, 0);
+    return 0;
+}
+
+static void on_connected(uv_connect_t *req, int status)
+{
+    struct rt_conn *c = req->data;
+    free(req);
+    if (c->closed)
+        return;
+    if (c->ops->on_connect)
+        c->ops->on_connect(c, status);
+    if (c->closed)
+        return;
+    if (status < 0) {
+        snprintf(c->err_text, sizeof(c->err_text), "connect failed: %s", uv_strerror(status));
+        rt_conn_abort(c, PX_ERR_IO);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_tcp_keepalive(&c->tcp, 1, 30);
+    fill_peer(c);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (!c->use_tls) {
+        if (open_conn(c) < 0)
+            rt_conn_close(c, PX_ERR_CLOSED);
+        return;
+    }
+    int r = px_tls_handshake(&c->tls); /* produces the ClientHello */
+    if (r < 0 && r != PX_ERR_WANT_IO) {
+        px_tls_describe_error(&c->tls, c->err_text, sizeof(c->err_text));
+        rt_conn_abort(c, r);
+        return;
+    }
+    send_tls_out(c);
+}
+
+int rt_conn_connect(struct rt_conn *c, const struct sockaddr *addr, WOLFSSL_CTX *ctx,
+                    const char *server_name, const char *alpn, unsigned timeout_ms)
+{
+    int r = start_tls(c, ctx, 0, server_name, alpn);
+    if (r < 0) {
+        rt_conn_abort(c, r);
+        return r;
+    }
+    uv_connect_t *req = malloc(sizeof(*req));
+    if (!req) {
+        rt_conn_abort(c, PX_ERR_NOMEM);
+        return PX_ERR_NOMEM;
+    }
+    req->data = c;
+    r = uv_tcp_connect(req, &c->tcp, addr, on_connected);
+    if (r < 0) {
+        free(req);
+        snprintf(c->err_text, sizeof(c->err_text), "connect failed: %s", uv_strerror(r));
+        rt_conn_abort(c, PX_ERR_IO);
+        return r;
+    }
+    if (timeout_ms)
+        uv_timer_start(&c->timer, on_deadline, timeout_ms, 0);
+    return 0;
+}

@@ -1,0 +1,89 @@
+/* rt_conn: one TCP connection on the libuv loop, optionally wrapped in TLS
+ * (px_tls). It owns the socket and the TLS session; its owner supplies
+ * callbacks and produces output only when asked (on_writable), which is how
+ * socket backpressure reaches the protocol layers above.
+ *
+ * Output is flushed once per loop iteration, before the loop sleeps: owners
+ * call rt_conn_want_write() and the flush hook calls on_writable() while the
+ * write queue is below RT_CONN_WRITE_HIGH. */
+#ifndef RT_CONN_H
+#define RT_CONN_H
+
+#include "px_tls.h"
+
+#include <uv.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RT_CONN_WRITE_HIGH (256 * 1024)
+#define RT_CONN_READ_SIZE (64 * 1024)
+
+struct rt_conn;
+
+struct rt_conn_ops {
+    /* Outbound only: TCP connect finished (status 0) or failed (uv error). On
+     * failure on_close follows. */
+    void (*on_connect)(struct rt_conn *c, int status);
+    /* TLS handshake complete (or TCP accepted/connected when plain). Return < 0
+     * to close. */
+    int (*on_open)(struct rt_conn *c);
+    /* Plaintext from the peer. Return < 0 to close the connection. */
+    int (*on_data)(struct rt_conn *c, const uint8_t *data, size_t len);
+    /* Room to send: produce output with rt_conn_write. Return < 0 to close. */
+    int (*on_writable)(struct rt_conn *c);
+    /* The connection is gone (err: 0 clean, else px_err/uv code). The owner may
+     * free the memory holding c from here on. Called exactly once. */
+    void (*on_close)(struct rt_conn *c, int err);
+};
+
+struct rt_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer; /* handshake deadline */
+    struct px_tls tls;
+    int use_tls;
+    const struct rt_conn_ops *ops;
+    void *owner;
+    size_t write_queued;
+    int open;          /* handshake done, on_open called */
+    int read_paused;
+    int closing;       /* graceful close requested */
+    int in_close;
+    int closed;        /* uv_close called */
+    int handles_open;  /* handles pending close callbacks */
+    int close_err;
+    int peer_eof;
+    int dirty;
+    struct rt_conn *dirty_next;
+    char peer_ip[64];
+    char err_text[160]; /* why the connection failed, for logs */
+};
+
+/* Installs the per-loop flush hook. Call once before any connection. */
+int rt_loop_init(uv_loop_t *loop);
+void rt_loop_cleanup(void);
+
+/* Initialises c on loop. ctx may be NULL for plain TCP. Returns 0 or a uv error. */
+int rt_conn_init(struct rt_conn *c, uv_loop_t *loop, const struct rt_conn_ops *ops,
+                 void *owner);
+/* Accepts a pending connection from server into c and starts TLS as server
+ * (ctx NULL: plain). Returns 0; on failure c is closed via on_close. */
+int rt_conn_accept(struct rt_conn *c, uv_stream_t *server, WOLFSSL_CTX *ctx,
+                   const char *alpn, unsigned handshake_timeout_ms);
+/* Connects to addr and starts TLS as client with SNI/verify name server_name. */
+int rt_conn_connect(struct rt_conn *c, const struct sockaddr *addr, WOLFSSL_CTX *ctx,
+                    const char *server_name, const char *alpn, unsigned timeout_ms);
+/* Queues plaintext for the peer (encrypted immediately). Returns 0 or < 0. */
+int rt_conn_write(struct rt_conn *c, const void *data, size_t len);
+/* Returns how many more bytes the owner should produce now (0: wait). */
+size_t rt_conn_write_room(const struct rt_conn *c);
+/* Asks for on_writable at the next flush. */
+void rt_conn_want_write(struct rt_conn *c);
+void rt_conn_pause_read(struct rt_conn *c);
+void rt_conn_resume_read(struct rt_conn *c);
+/* Graceful close: sends what is queued (and close_notify), then closes. */
+void rt_conn_close(struct rt_conn *c, int err);
+/* Immediate close, discarding queued output. */
+void rt_conn_abort(struct rt_conn *c, int err);
+
+#endif

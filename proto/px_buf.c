@@ -80,6 +80,8 @@ size_t px_buf_read(struct px_buf *b, void *out, size_t n)
 {
     if (n > b->len)
         n = b->len;
+    if (n == 0)
+        return 0;
     memcpy(out, b->data + b->off, n);
     px_buf_consume(b, n);
     return n;

@@ -1,0 +1,100 @@
+#include "es_admin.h"
+#include "es_link.h"
+#include "es_registry.h"
+#include "es_server.h"
+#include "px_buf.h"
+#include "rt_conn.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct admin_conn {
+    struct rt_conn conn;
+    struct es_server *srv;
+    struct px_buf in;
+    int answered;
+};
+
+static void respond(struct admin_conn *a, int status, const char *ctype, const char *body)
+{
+    char head[256];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
+                     "connection: close\r\n\r\n",
+                     status, status == 200 ? "OK" : status == 404 ? "Not Found" : "Bad Request",
+                     ctype, strlen(body));
+    rt_conn_write(&a->conn, head, (size_t)n);
+    rt_conn_write(&a->conn, body, strlen(body));
+    a->answered = 1;
+    rt_conn_close(&a->conn, 0);
+}
+
+static char *tunnels_json(struct es_server *srv)
+{
+    json_t *arr = json_array();
+    for (struct es_tunnel *t = srv->reg.tunnels; t; t = t->next) {
+        unsigned links = 0;
+        for (struct es_link *l = t->links; l; l = l->tunnel_next)
+            links++;
+        json_t *hosts = json_array();
+        for (struct es_route *r = srv->reg.routes; r; r = r->next)
+            if (strcmp(r->tunnel_id, t->id) == 0)
+                json_array_append_new(hosts, json_string(r->hostname));
+        json_array_append_new(arr, json_pack("{s:s,s:s,s:i,s:o}", "id", t->id, "name", t->name,
+                                             "connections", (int)links, "hostnames", hosts));
+    }
+    json_t *root = json_pack("{s:o,s:I,s:i}", "tunnels", arr, "requests_total",
+                             (json_int_t)srv->requests_total, "links", (int)es_link_count());
+    char *s = json_dumps(root, JSON_INDENT(2));
+    json_decref(root);
+    return s;
+}
+
+static int on_data(struct rt_conn *c, const uint8_t *data, size_t len)
+{
+    struct admin_conn *a = c->owner;
+    if (a->answered)
+        return 0;
+    if (px_buf_append(&a->in, data, len) < 0 || px_buf_len(&a->in) > 16384)
+        return -1;
+    const char *h = (const char *)px_buf_head(&a->in);
+    size_t n = px_buf_len(&a->in);
+    if (!memmem(h, n, "\r\n\r\n", 4))
+        return 0;
+    if (n >= 12 && strncmp(h, "GET /healthz ", 13) == 0) {
+        respond(a, 200, "text/plain", "ok\n");
+    } else if (n >= 17 && strncmp(h, "GET /api/tunnels ", 17) == 0) {
+        char *js = tunnels_json(a->srv);
+        respond(a, 200, "application/json", js ? js : "{}");
+        free(js);
+    } else {
+        respond(a, 404, "text/plain", "not found\n");
+    }
+    return 0;
+}
+
+static void on_close(struct rt_conn *c, int err)
+{
+    (void)err;
+    struct admin_conn *a = c->owner;
+    px_buf_cleanup(&a->in);
+    free(a);
+}
+
+static const struct rt_conn_ops ops = {.on_data = on_data, .on_close = on_close};
+
+void es_admin_accept(struct es_server *srv, uv_stream_t *listener)
+{
+    struct admin_conn *a = calloc(1, sizeof(*a));
+    if (!a)
+        return;
+    a->srv = srv;
+    px_buf_init(&a->in);
+    if (rt_conn_init(&a->conn, srv->loop, &ops, a) < 0) {
+        free(a);
+        return;
+    }
+    rt_conn_accept(&a->conn, listener, NULL, NULL, 0);
+}

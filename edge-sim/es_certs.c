@@ -1,0 +1,198 @@
+#include "es_certs.h"
+#include "px_err.h"
+#include "px_pki.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SNI_CACHE_MAX 4096
+
+char *es_read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) < 0) {
+        fclose(f);
+        return NULL;
+    }
+    long n = ftell(f);
+    rewind(f);
+    char *buf = n >= 0 && n < (1 << 22) ? malloc((size_t)n + 1) : NULL;
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    if (buf)
+        buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static int write_private(const char *path, const char *data)
+{
+    char tmp[700];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        return PX_ERR_IO;
+    size_t n = strlen(data);
+    if (write(fd, data, n) != (ssize_t)n || fsync(fd) < 0) {
+        close(fd);
+        unlink(tmp);
+        return PX_ERR_IO;
+    }
+    close(fd);
+    return rename(tmp, path) == 0 ? 0 : PX_ERR_IO;
+}
+
+/* Loads name.key/name.pem, creating them with make() when missing. */
+static int load_pair(struct es_certs *c, const char *name, char **key, char **cert,
+                     int (*make)(struct es_certs *, const char *key, char **cert, void *),
+                     void *arg, char *why, size_t whylen)
+{
+    char kp[600], cp[600];
+    snprintf(kp, sizeof(kp), "%s/%s.key", c->dir, name);
+    snprintf(cp, sizeof(cp), "%s/%s.pem", c->dir, name);
+    *key = es_read_file(kp);
+    if (cert)
+        *cert = es_read_file(cp);
+    if (*key && (!cert || *cert))
+        return 0;
+    free(*key);
+    *key = NULL;
+    if (cert) {
+        free(*cert);
+        *cert = NULL;
+    }
+    int rc = px_pki_keygen(key);
+    if (rc == 0 && cert)
+        rc = make(c, *key, cert, arg);
+    if (rc == 0)
+        rc = write_private(kp, *key);
+    if (rc == 0 && cert)
+        rc = write_private(cp, *cert);
+    if (rc < 0)
+        snprintf(why, whylen, "cannot create %s in %s: %s", name, c->dir, px_strerror(rc));
+    return rc;
+}
+
+static int make_ca(struct es_certs *c, const char *key, char **cert, void *arg)
+{
+    (void)c;
+    return px_pki_make_ca(key, arg, 3650, cert);
+}
+
+static int make_tunnel_cert(struct es_certs *c, const char *key, char **cert, void *arg)
+{
+    (void)arg;
+    char *pub = NULL;
+    int rc = px_pki_pubkey(key, &pub);
+    if (rc < 0)
+        return rc;
+    const char *names[] = {c->server_name, "localhost", "127.0.0.1", "::1"};
+    rc = px_pki_issue(c->server_ca_pem, c->server_ca_key, pub, c->server_name, names, 4,
+                      PX_PKI_SERVER, 3650, cert);
+    free(pub);
+    return rc;
+}
+
+int es_certs_init(struct es_certs *c, const char *dir, const char *server_name, char *why,
+                  size_t whylen)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->dir, sizeof(c->dir), "%s", dir);
+    snprintf(c->server_name, sizeof(c->server_name), "%s", server_name);
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        snprintf(why, whylen, "cannot create data dir %s: %s", dir, strerror(errno));
+        return PX_ERR_IO;
+    }
+    chmod(dir, 0700);
+    int rc;
+    if ((rc = load_pair(c, "server-ca", &c->server_ca_key, &c->server_ca_pem, make_ca,
+                        "edge-sim tunnel server CA", why, whylen)) < 0 ||
+        (rc = load_pair(c, "client-ca", &c->client_ca_key, &c->client_ca_pem, make_ca,
+                        "edge-sim connector CA", why, whylen)) < 0 ||
+        (rc = load_pair(c, "browser-ca", &c->browser_ca_key, &c->browser_ca_pem, make_ca,
+                        "edge-sim browser CA", why, whylen)) < 0 ||
+        (rc = load_pair(c, "tunnel-server", &c->tunnel_key_pem, &c->tunnel_cert_pem,
+                        make_tunnel_cert, NULL, why, whylen)) < 0 ||
+        (rc = load_pair(c, "browser-leaf", &c->browser_key_pem, NULL, NULL, NULL, why,
+                        whylen)) < 0)
+        goto fail;
+    if ((rc = px_pki_pubkey(c->browser_key_pem, &c->browser_pub_pem)) < 0) {
+        snprintf(why, whylen, "browser-leaf.key in %s is unusable", dir);
+        goto fail;
+    }
+    return 0;
+fail:
+    es_certs_cleanup(c);
+    return rc;
+}
+
+void es_certs_cleanup(struct es_certs *c)
+{
+    char **f[] = {&c->server_ca_pem,  &c->server_ca_key,   &c->client_ca_pem,
+                  &c->client_ca_key,  &c->tunnel_cert_pem, &c->tunnel_key_pem,
+                  &c->browser_ca_pem, &c->browser_ca_key,  &c->browser_key_pem,
+                  &c->browser_pub_pem};
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+        free(*f[i]);
+        *f[i] = NULL;
+    }
+    while (c->sni_cache) {
+        struct es_sni_cert *n = c->sni_cache->next;
+        free(c->sni_cache->cert_pem);
+        free(c->sni_cache);
+        c->sni_cache = n;
+    }
+    c->sni_count = 0;
+}
+
+const char *es_certs_for_host(struct es_certs *c, const char *host)
+{
+    for (struct es_sni_cert *e = c->sni_cache; e; e = e->next)
+        if (strcmp(e->host, host) == 0)
+            return e->cert_pem;
+    if (strlen(host) >= sizeof(c->sni_cache->host))
+        return NULL;
+    if (c->sni_count >= SNI_CACHE_MAX) {
+        /* Bound memory against clients inventing names: drop the oldest half. */
+        struct es_sni_cert *e = c->sni_cache;
+        for (size_t i = 1; e && i < SNI_CACHE_MAX / 2; i++)
+            e = e->next;
+        while (e && e->next) {
+            struct es_sni_cert *d = e->next;
+            e->next = d->next;
+            free(d->cert_pem);
+            free(d);
+            c->sni_count--;
+        }
+    }
+    struct es_sni_cert *e = calloc(1, sizeof(*e));
+    if (!e)
+        return NULL;
+    snprintf(e->host, sizeof(e->host), "%s", host);
+    const char *names[] = {host};
+    if (px_pki_issue(c->browser_ca_pem, c->browser_ca_key, c->browser_pub_pem, host, names, 1,
+                     PX_PKI_SERVER, 397, &e->cert_pem) < 0) {
+        free(e);
+        return NULL;
+    }
+    e->next = c->sni_cache;
+    c->sni_cache = e;
+    c->sni_count++;
+    return e->cert_pem;
+}
+
+int es_certs_issue_client(struct es_certs *c, const char *tunnel_id, const char *pub_pem,
+                          char **cert_pem)
+{
+    return px_pki_issue(c->client_ca_pem, c->client_ca_key, pub_pem, tunnel_id, NULL, 0,
+                        PX_PKI_CLIENT, 825, cert_pem);
+}

@@ -1,0 +1,117 @@
+#include "es_front.h"
+#include "es_server.h"
+#include "px_err.h"
+#include "px_hostname.h"
+#include "px_log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static struct es_front *all_fronts;
+
+/* Picks the certificate for the name the browser asked for. */
+static int on_sni(WOLFSSL *ssl, int *ad, void *arg)
+{
+    (void)ad;
+    struct es_server *srv = arg;
+    const char *name = wolfSSL_get_servername(ssl, WOLFSSL_SNI_HOST_NAME);
+    char host[256];
+    if (!name || px_host_normalize(name, strlen(name), host, sizeof(host)) < 0)
+        snprintf(host, sizeof(host), "localhost");
+    const char *cert = es_certs_for_host(&srv->certs, host);
+    if (!cert)
+        return 0; /* keep the default certificate */
+    if (wolfSSL_use_certificate_chain_buffer(ssl, (const unsigned char *)cert,
+                                             (long)strlen(cert)) != WOLFSSL_SUCCESS ||
+        wolfSSL_use_PrivateKey_buffer(ssl, (const unsigned char *)srv->certs.browser_key_pem,
+                                      (long)strlen(srv->certs.browser_key_pem),
+                                      WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS)
+        PX_WARN("cannot install the certificate for %s", host);
+    return 0;
+}
+
+int es_front_ctx_init(struct es_server *srv)
+{
+    const char *def = es_certs_for_host(&srv->certs, "localhost");
+    if (!def)
+        return PX_ERR_CRYPTO;
+    int rc = px_tls_ctx_server(def, srv->certs.browser_key_pem, NULL, 0, &srv->front_ctx);
+    if (rc < 0)
+        return rc;
+    wolfSSL_CTX_set_servername_callback(srv->front_ctx, on_sni);
+    wolfSSL_CTX_set_servername_arg(srv->front_ctx, srv);
+    return 0;
+}
+
+static int on_open(struct rt_conn *c)
+{
+    struct es_front *f = c->owner;
+    const char *alpn = px_tls_alpn(&c->tls);
+    if (strcmp(alpn, "h2") == 0) {
+        f->proto = 2;
+        return es_front_h2_start(f);
+    }
+    f->proto = 1;
+    return es_front_h1_start(f);
+}
+
+static int on_data(struct rt_conn *c, const uint8_t *data, size_t len)
+{
+    struct es_front *f = c->owner;
+    return f->proto == 2 ? es_front_h2_on_data(f, data, len) : es_front_h1_on_data(f, data, len);
+}
+
+static int on_writable(struct rt_conn *c)
+{
+    struct es_front *f = c->owner;
+    if (f->proto == 2)
+        return es_front_h2_on_writable(f);
+    if (f->proto == 1)
+        return es_front_h1_on_writable(f);
+    return 0;
+}
+
+static void on_close(struct rt_conn *c, int err)
+{
+    (void)err;
+    struct es_front *f = c->owner;
+    if (f->proto == 2)
+        es_front_h2_on_close(f);
+    else if (f->proto == 1)
+        es_front_h1_on_close(f);
+    else if (c->err_text[0])
+        PX_DEBUG("browser connection from %s failed: %s", c->peer_ip, c->err_text);
+    if (f->all_prev)
+        f->all_prev->all_next = f->all_next;
+    else if (all_fronts == f)
+        all_fronts = f->all_next;
+    if (f->all_next)
+        f->all_next->all_prev = f->all_prev;
+    free(f);
+}
+
+static const struct rt_conn_ops front_ops = {
+    .on_open = on_open, .on_data = on_data, .on_writable = on_writable, .on_close = on_close};
+
+void es_front_accept(struct es_server *srv, uv_stream_t *listener)
+{
+    struct es_front *f = calloc(1, sizeof(*f));
+    if (!f)
+        return;
+    f->srv = srv;
+    if (rt_conn_init(&f->conn, srv->loop, &front_ops, f) < 0) {
+        free(f);
+        return;
+    }
+    f->all_next = all_fronts;
+    if (all_fronts)
+        all_fronts->all_prev = f;
+    all_fronts = f;
+    rt_conn_accept(&f->conn, listener, srv->front_ctx, "h2,http/1.1", 15000);
+}
+
+void es_front_close_all(void)
+{
+    for (struct es_front *f = all_fronts; f; f = f->all_next)
+        rt_conn_close(&f->conn, 0);
+}

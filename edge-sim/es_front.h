@@ -1,0 +1,56 @@
+/* es_front: browser-facing HTTPS: TLS with a certificate per SNI name, then
+ * HTTP/1.1 (es_front_h1) or HTTP/2 (es_front_h2) by ALPN. */
+#ifndef ES_FRONT_H
+#define ES_FRONT_H
+
+#include "rt_conn.h"
+
+#include <http_parser.h>
+#include <nghttp2/nghttp2.h>
+
+struct es_server;
+struct es_req;
+
+struct es_front {
+    struct es_server *srv;
+    struct rt_conn conn;
+    int proto; /* 0 undecided, 1 = h1, 2 = h2 */
+    /* h2 */
+    nghttp2_session *h2;
+    struct es_req *reqs; /* open h2 streams */
+    /* h1 */
+    http_parser parser;
+    struct px_buf in;      /* unparsed bytes while a response is in progress */
+    struct es_req *cur;    /* request being received or answered */
+    char *hdr_name;        /* header field being accumulated */
+    size_t hdr_name_len;
+    char *hdr_value;
+    size_t hdr_value_len;
+    int hdr_state;         /* 0 none, 1 in field, 2 in value */
+    char *url;
+    size_t url_len;
+    int head_sent;
+    int chunked_out;
+    int keep_alive;
+    int close_after;
+    int req_complete;
+    int expect_continue;
+    size_t header_bytes;
+    struct es_front *all_next, *all_prev;
+};
+
+int es_front_ctx_init(struct es_server *srv);
+void es_front_accept(struct es_server *srv, uv_stream_t *listener);
+void es_front_close_all(void);
+
+/* Per protocol (es_front_h1.c / es_front_h2.c). */
+int es_front_h1_start(struct es_front *f);
+int es_front_h1_on_data(struct es_front *f, const uint8_t *data, size_t len);
+int es_front_h1_on_writable(struct es_front *f);
+void es_front_h1_on_close(struct es_front *f);
+int es_front_h2_start(struct es_front *f);
+int es_front_h2_on_data(struct es_front *f, const uint8_t *data, size_t len);
+int es_front_h2_on_writable(struct es_front *f);
+void es_front_h2_on_close(struct es_front *f);
+
+#endif

@@ -1,0 +1,350 @@
+/* Browser-facing HTTP/1.1 (parsed by http-parser), one request at a time;
+ * pipelined requests wait in `in` until the current response is done. */
+#include "es_front.h"
+#include "es_req.h"
+#include "es_server.h"
+#include "px_errpage.h"
+#include "px_log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define IN_MAX (64 * 1024)
+
+static void h1_resp_headers(struct es_req *r);
+static void h1_resp_data(struct es_req *r);
+static void h1_req_consumed(struct es_req *r, size_t n);
+static int parse_more(struct es_front *f);
+
+static const struct es_front_ops h1_ops = {
+    .resp_headers = h1_resp_headers, .resp_data = h1_resp_data, .req_consumed = h1_req_consumed};
+
+static void h1_resp_headers(struct es_req *r)
+{
+    struct es_front *f = r->front;
+    if (f)
+        rt_conn_want_write(&f->conn);
+}
+
+static void h1_resp_data(struct es_req *r)
+{
+    struct es_front *f = r->front;
+    if (f)
+        rt_conn_want_write(&f->conn);
+}
+
+static void h1_req_consumed(struct es_req *r, size_t n)
+{
+    (void)n;
+    struct es_front *f = r->front;
+    if (f && f->conn.read_paused && px_buf_len(&r->req_body) <= ES_REQ_BODY_LOW &&
+        px_buf_len(&f->in) < IN_MAX)
+        rt_conn_resume_read(&f->conn);
+}
+
+static int append(char **dst, size_t *dlen, const char *p, size_t n)
+{
+    char *d = realloc(*dst, *dlen + n + 1);
+    if (!d)
+        return -1;
+    memcpy(d + *dlen, p, n);
+    *dlen += n;
+    d[*dlen] = '\0';
+    *dst = d;
+    return 0;
+}
+
+static int flush_header(struct es_front *f)
+{
+    int rc = 0;
+    if (f->hdr_name && f->cur) {
+        const char *v = f->hdr_value ? f->hdr_value : "";
+        size_t vl = f->hdr_value_len;
+        while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+            vl--;
+        if (f->hdr_name_len == 6 && strncasecmp(f->hdr_name, "expect", 6) == 0 &&
+            vl == 12 && strncasecmp(v, "100-continue", 12) == 0)
+            f->expect_continue = 1;
+        rc = es_req_add_header(f->cur, f->hdr_name, f->hdr_name_len, v, vl);
+    }
+    free(f->hdr_name);
+    free(f->hdr_value);
+    f->hdr_name = f->hdr_value = NULL;
+    f->hdr_name_len = f->hdr_value_len = 0;
+    return rc;
+}
+
+static int on_message_begin(http_parser *p)
+{
+    struct es_front *f = p->data;
+    f->cur = es_req_new(f->srv, &h1_ops, f, f->conn.peer_ip);
+    if (!f->cur)
+        return -1;
+    f->head_sent = f->chunked_out = f->req_complete = f->expect_continue = 0;
+    free(f->url);
+    f->url = NULL;
+    f->url_len = 0;
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    struct es_front *f = p->data;
+    return f->url_len + len > 16384 ? -1 : append(&f->url, &f->url_len, at, len);
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    struct es_front *f = p->data;
+    if (f->hdr_state == 2 && flush_header(f) < 0)
+        return -1;
+    f->hdr_state = 1;
+    return append(&f->hdr_name, &f->hdr_name_len, at, len);
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    struct es_front *f = p->data;
+    f->hdr_state = 2;
+    return append(&f->hdr_value, &f->hdr_value_len, at, len);
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    struct es_front *f = p->data;
+    struct es_req *r = f->cur;
+    if (flush_header(f) < 0)
+        return -1;
+    f->hdr_state = 0;
+    const char *m = http_method_str((enum http_method)p->method);
+    if (es_req_add_header(r, ":method", 7, m, strlen(m)) < 0)
+        return -1;
+    const char *path = f->url ? f->url : "/";
+    size_t plen = f->url ? f->url_len : 1;
+    if (plen > 7 && (strncasecmp(path, "http://", 7) == 0 || strncasecmp(path, "https://", 8) == 0)) {
+        /* absolute-form: the authority in the URL wins over Host. */
+        const char *a = strstr(path, "://") + 3;
+        const char *slash = memchr(a, '/', plen - (size_t)(a - path));
+        size_t alen = slash ? (size_t)(slash - a) : plen - (size_t)(a - path);
+        r->host[0] = '\0';
+        if (es_req_add_header(r, ":authority", 10, a, alen) < 0)
+            return -1;
+        path = slash ? slash : "/";
+        plen = slash ? plen - (size_t)(slash - f->url) : 1;
+    } else if (path[0] != '/' && !(plen == 1 && path[0] == '*')) {
+        return -1;
+    }
+    if (es_req_add_header(r, ":path", 5, path, plen) < 0)
+        return -1;
+    f->keep_alive = http_should_keep_alive(p) && !p->upgrade;
+    int has_body = (p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX);
+    if (f->expect_continue && p->http_minor >= 1 && has_body) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        rt_conn_write(&f->conn, cont, sizeof(cont) - 1);
+        rt_conn_want_write(&f->conn);
+    }
+    es_req_dispatch(r, has_body);
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    struct es_front *f = p->data;
+    if (!f->cur || es_req_body(f->cur, (const uint8_t *)at, len) < 0)
+        return -1;
+    if (f->cur && px_buf_len(&f->cur->req_body) > ES_REQ_BODY_HIGH)
+        rt_conn_pause_read(&f->conn);
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    struct es_front *f = p->data;
+    f->req_complete = 1;
+    if (f->cur)
+        es_req_body_end(f->cur);
+    http_parser_pause(p, 1); /* one request at a time */
+    return 0;
+}
+
+static const http_parser_settings settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+int es_front_h1_start(struct es_front *f)
+{
+    http_parser_init(&f->parser, HTTP_REQUEST);
+    f->parser.data = f;
+    px_buf_init(&f->in);
+    return 0;
+}
+
+static void bad_request(struct es_front *f, const char *why)
+{
+    size_t len;
+    char *page = px_errpage_render(400, why, &len);
+    char head[256];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 400 Bad Request\r\ncontent-type: text/html; charset=utf-8\r\n"
+                     "content-length: %zu\r\nconnection: close\r\n\r\n",
+                     page ? len : 0);
+    rt_conn_write(&f->conn, head, (size_t)n);
+    if (page)
+        rt_conn_write(&f->conn, page, len);
+    free(page);
+    rt_conn_close(&f->conn, 0);
+}
+
+static int parse_more(struct es_front *f)
+{
+    while (px_buf_len(&f->in) > 0 && !f->conn.closing && !f->conn.closed) {
+        if (HTTP_PARSER_ERRNO(&f->parser) == HPE_PAUSED)
+            break;
+        size_t len = px_buf_len(&f->in);
+        size_t n = http_parser_execute(&f->parser, &settings, (const char *)px_buf_head(&f->in),
+                                       len);
+        enum http_errno e = HTTP_PARSER_ERRNO(&f->parser);
+        if (e != HPE_OK && e != HPE_PAUSED) {
+            PX_DEBUG("browser %s: bad HTTP/1.1 request: %s", f->conn.peer_ip,
+                     http_errno_description(e));
+            if (f->cur && !f->cur->resp_headers_done && !f->head_sent) {
+                struct es_req *r = f->cur;
+                f->cur = NULL;
+                es_req_front_done(r);
+            } else if (f->cur) {
+                rt_conn_abort(&f->conn, 0);
+                return -1;
+            }
+            bad_request(f, http_errno_description(e));
+            return 0;
+        }
+        px_buf_consume(&f->in, n);
+        if (f->parser.upgrade) {
+            /* Upgrades (WebSocket) are not carried yet: answer, then close. */
+            f->keep_alive = 0;
+            px_buf_consume(&f->in, px_buf_len(&f->in));
+            break;
+        }
+        if (n == 0)
+            break;
+    }
+    if (px_buf_len(&f->in) >= IN_MAX)
+        rt_conn_pause_read(&f->conn);
+    return 0;
+}
+
+int es_front_h1_on_data(struct es_front *f, const uint8_t *data, size_t len)
+{
+    if (px_buf_append(&f->in, data, len) < 0)
+        return -1;
+    return parse_more(f);
+}
+
+static int write_head(struct es_front *f, struct es_req *r)
+{
+    struct px_buf h;
+    px_buf_init(&h);
+    char line[128];
+    int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", r->resp_status,
+                     px_status_reason(r->resp_status));
+    px_buf_append(&h, line, (size_t)n);
+    for (size_t i = 0; i < r->n_resp_nv; i++) {
+        px_buf_append(&h, r->resp_nv[i].name, r->resp_nv[i].namelen);
+        px_buf_append(&h, ": ", 2);
+        px_buf_append(&h, r->resp_nv[i].value, r->resp_nv[i].valuelen);
+        px_buf_append(&h, "\r\n", 2);
+    }
+    int bodyless = r->is_head || r->resp_status == 204 || r->resp_status == 304;
+    if (!bodyless && r->resp_content_length < 0) {
+        if (f->parser.http_major == 1 && f->parser.http_minor >= 1) {
+            f->chunked_out = 1;
+            px_buf_append(&h, "transfer-encoding: chunked\r\n", 28);
+        } else {
+            f->keep_alive = 0; /* HTTP/1.0: the body ends at close */
+        }
+    }
+    if (!f->req_complete)
+        f->keep_alive = 0; /* answered before the upload finished */
+    if (!f->keep_alive)
+        px_buf_append(&h, "connection: close\r\n", 19);
+    px_buf_append(&h, "\r\n", 2);
+    int rc = rt_conn_write(&f->conn, px_buf_head(&h), px_buf_len(&h));
+    px_buf_cleanup(&h);
+    f->head_sent = 1;
+    return rc;
+}
+
+static void finish_request(struct es_front *f)
+{
+    struct es_req *r = f->cur;
+    f->cur = NULL;
+    int complete = f->req_complete;
+    es_req_front_done(r);
+    if (!f->keep_alive || !complete) {
+        rt_conn_close(&f->conn, 0);
+        return;
+    }
+    http_parser_pause(&f->parser, 0);
+    rt_conn_resume_read(&f->conn);
+    parse_more(f);
+}
+
+int es_front_h1_on_writable(struct es_front *f)
+{
+    struct es_req *r = f->cur;
+    if (!r || !r->resp_headers_done)
+        return 0;
+    if (!f->head_sent && write_head(f, r) < 0)
+        return -1;
+    uint8_t buf[16384];
+    for (;;) {
+        size_t room = rt_conn_write_room(&f->conn);
+        if (room == 0)
+            return 0;
+        size_t n = es_req_take_body(r, buf, room < sizeof(buf) ? room : sizeof(buf));
+        if (n == 0)
+            break;
+        if (f->chunked_out) {
+            char sz[24];
+            int k = snprintf(sz, sizeof(sz), "%zx\r\n", n);
+            if (rt_conn_write(&f->conn, sz, (size_t)k) < 0 || rt_conn_write(&f->conn, buf, n) < 0 ||
+                rt_conn_write(&f->conn, "\r\n", 2) < 0)
+                return -1;
+        } else if (rt_conn_write(&f->conn, buf, n) < 0) {
+            return -1;
+        }
+    }
+    if (r->resp_error) {
+        /* The response cannot complete: cut the connection so the client
+         * does not mistake a truncated body for a whole one. */
+        rt_conn_abort(&f->conn, 0);
+        return 0;
+    }
+    if (r->resp_eof) {
+        if (f->chunked_out && rt_conn_write(&f->conn, "0\r\n\r\n", 5) < 0)
+            return -1;
+        finish_request(f);
+    }
+    return 0;
+}
+
+void es_front_h1_on_close(struct es_front *f)
+{
+    if (f->cur) {
+        struct es_req *r = f->cur;
+        f->cur = NULL;
+        es_req_front_done(r);
+    }
+    free(f->hdr_name);
+    free(f->hdr_value);
+    free(f->url);
+    px_buf_cleanup(&f->in);
+}

@@ -1,0 +1,252 @@
+/* Browser-facing HTTP/2: an nghttp2 server session per connection. */
+#include "es_front.h"
+#include "es_req.h"
+#include "es_server.h"
+#include "px_err.h"
+#include "px_log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STREAM_WINDOW (1 << 20)
+#define CONN_WINDOW (16 << 20)
+
+static void h2_resp_headers(struct es_req *r);
+static void h2_resp_data(struct es_req *r);
+static void h2_req_consumed(struct es_req *r, size_t n);
+
+static const struct es_front_ops h2_ops = {
+    .resp_headers = h2_resp_headers, .resp_data = h2_resp_data, .req_consumed = h2_req_consumed};
+
+static ssize_t resp_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len,
+                         uint32_t *flags, nghttp2_data_source *src, void *user)
+{
+    (void)h2;
+    (void)id;
+    (void)user;
+    struct es_req *r = src->ptr;
+    size_t n = es_req_take_body(r, buf, len);
+    if (px_buf_len(&r->resp_body) == 0) {
+        if (r->resp_error)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM to the browser */
+        if (r->resp_eof) {
+            *flags |= NGHTTP2_DATA_FLAG_EOF;
+            return (ssize_t)n;
+        }
+    }
+    if (n == 0)
+        return NGHTTP2_ERR_DEFERRED;
+    return (ssize_t)n;
+}
+
+static void h2_resp_headers(struct es_req *r)
+{
+    struct es_front *f = r->front;
+    if (!f || !f->h2)
+        return;
+    char status[8];
+    snprintf(status, sizeof(status), "%d", r->resp_status);
+    size_t n = r->n_resp_nv + 1;
+    nghttp2_nv *nv = malloc(n * sizeof(*nv));
+    if (!nv) {
+        nghttp2_submit_rst_stream(f->h2, NGHTTP2_FLAG_NONE, r->front_sid, NGHTTP2_INTERNAL_ERROR);
+        return;
+    }
+    nv[0] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, strlen(status),
+                         NGHTTP2_NV_FLAG_NONE};
+    memcpy(nv + 1, r->resp_nv, r->n_resp_nv * sizeof(*nv));
+    int body = !(r->is_head || r->resp_status == 204 || r->resp_status == 304 ||
+                 (r->resp_eof && r->resp_content_length == 0 && px_buf_len(&r->resp_body) == 0));
+    nghttp2_data_provider dp = {.source.ptr = r, .read_callback = resp_read};
+    if (nghttp2_submit_response(f->h2, r->front_sid, nv, n, body ? &dp : NULL) != 0)
+        nghttp2_submit_rst_stream(f->h2, NGHTTP2_FLAG_NONE, r->front_sid, NGHTTP2_INTERNAL_ERROR);
+    free(nv);
+    rt_conn_want_write(&f->conn);
+}
+
+static void h2_resp_data(struct es_req *r)
+{
+    struct es_front *f = r->front;
+    if (!f || !f->h2)
+        return;
+    if (!r->resp_headers_done) {
+        return;
+    }
+    nghttp2_session_resume_data(f->h2, r->front_sid);
+    rt_conn_want_write(&f->conn);
+}
+
+static void h2_req_consumed(struct es_req *r, size_t n)
+{
+    struct es_front *f = r->front;
+    if (!f || !f->h2)
+        return;
+    nghttp2_session_consume(f->h2, r->front_sid, n);
+    rt_conn_want_write(&f->conn);
+}
+
+static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *fr, void *user)
+{
+    struct es_front *f = user;
+    if (fr->hd.type != NGHTTP2_HEADERS || fr->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    struct es_req *r = es_req_new(f->srv, &h2_ops, f, f->conn.peer_ip);
+    if (!r)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    r->front_sid = fr->hd.stream_id;
+    r->front_next = f->reqs;
+    if (f->reqs)
+        f->reqs->front_prev = r;
+    f->reqs = r;
+    nghttp2_session_set_stream_user_data(h2, fr->hd.stream_id, r);
+    return 0;
+}
+
+static int on_header(nghttp2_session *h2, const nghttp2_frame *fr, const uint8_t *name,
+                     size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *user)
+{
+    (void)flags;
+    (void)user;
+    if (fr->hd.type != NGHTTP2_HEADERS || fr->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    struct es_req *r = nghttp2_session_get_stream_user_data(h2, fr->hd.stream_id);
+    if (!r)
+        return 0;
+    if (es_req_add_header(r, (const char *)name, nlen, (const char *)value, vlen) < 0)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    return 0;
+}
+
+static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *fr, void *user)
+{
+    (void)user;
+    if (fr->hd.stream_id == 0)
+        return 0;
+    struct es_req *r = nghttp2_session_get_stream_user_data(h2, fr->hd.stream_id);
+    if (!r)
+        return 0;
+    int end = (fr->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+    if (fr->hd.type == NGHTTP2_HEADERS && fr->headers.cat == NGHTTP2_HCAT_REQUEST) {
+        es_req_dispatch(r, !end);
+        return 0;
+    }
+    if ((fr->hd.type == NGHTTP2_DATA || fr->hd.type == NGHTTP2_HEADERS) && end)
+        es_req_body_end(r);
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *data,
+                         size_t len, void *user)
+{
+    (void)flags;
+    (void)user;
+    struct es_req *r = nghttp2_session_get_stream_user_data(h2, id);
+    if (!r) {
+        nghttp2_session_consume(h2, id, len);
+        return 0;
+    }
+    return es_req_body(r, data, len) < 0 ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
+}
+
+static void unlink_req(struct es_front *f, struct es_req *r)
+{
+    if (r->front_prev)
+        r->front_prev->front_next = r->front_next;
+    else if (f->reqs == r)
+        f->reqs = r->front_next;
+    if (r->front_next)
+        r->front_next->front_prev = r->front_prev;
+    r->front_next = r->front_prev = NULL;
+}
+
+static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t err, void *user)
+{
+    (void)err;
+    struct es_front *f = user;
+    struct es_req *r = nghttp2_session_get_stream_user_data(h2, id);
+    if (!r)
+        return 0;
+    nghttp2_session_set_stream_user_data(h2, id, NULL);
+    unlink_req(f, r);
+    es_req_front_done(r);
+    return 0;
+}
+
+int es_front_h2_start(struct es_front *f)
+{
+    nghttp2_session_callbacks *cb;
+    nghttp2_option *opt;
+    if (nghttp2_session_callbacks_new(&cb) != 0)
+        return -1;
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    if (nghttp2_option_new(&opt) != 0) {
+        nghttp2_session_callbacks_del(cb);
+        return -1;
+    }
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    int rv = nghttp2_session_server_new2(&f->h2, cb, f, opt);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cb);
+    if (rv != 0)
+        return -1;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 128},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW},
+    };
+    if (nghttp2_submit_settings(f->h2, NGHTTP2_FLAG_NONE, iv, 2) != 0 ||
+        nghttp2_session_set_local_window_size(f->h2, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW) != 0)
+        return -1;
+    return 0;
+}
+
+int es_front_h2_on_data(struct es_front *f, const uint8_t *data, size_t len)
+{
+    ssize_t n = nghttp2_session_mem_recv(f->h2, data, len);
+    if (n < 0) {
+        PX_DEBUG("browser %s: HTTP/2 error: %s", f->conn.peer_ip, nghttp2_strerror((int)n));
+        return -1;
+    }
+    return 0;
+}
+
+int es_front_h2_on_writable(struct es_front *f)
+{
+    if (!f->h2)
+        return 0;
+    size_t room = rt_conn_write_room(&f->conn);
+    if (f->conn.in_close)
+        room = 64 * 1024;
+    while (room > 0) {
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(f->h2, &data);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        if (rt_conn_write(&f->conn, data, (size_t)n) < 0)
+            return -1;
+        room = (size_t)n >= room ? 0 : room - (size_t)n;
+    }
+    if (!nghttp2_session_want_read(f->h2) && !nghttp2_session_want_write(f->h2))
+        return -1;
+    return 0;
+}
+
+void es_front_h2_on_close(struct es_front *f)
+{
+    nghttp2_session *h2 = f->h2;
+    f->h2 = NULL;
+    /* nghttp2_session_del does not report open streams: release them here. */
+    while (f->reqs) {
+        struct es_req *r = f->reqs;
+        unlink_req(f, r);
+        es_req_front_done(r);
+    }
+    if (h2)
+        nghttp2_session_del(h2);
+}

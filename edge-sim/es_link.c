@@ -1,0 +1,592 @@
+#include "es_link.h"
+#include "es_registry.h"
+#include "es_req.h"
+#include "es_server.h"
+#include "px_enroll.h"
+#include "px_err.h"
+#include "px_log.h"
+#include "px_pki.h"
+
+#include <wolfssl/wolfcrypt/hash.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STREAM_WINDOW (1 << 20)
+#define CONN_WINDOW (16 << 20)
+#define PING_INTERVAL_MS 15000
+#define PING_MAX_MISSED 3
+
+enum { MODE_NONE, MODE_H2, MODE_ENROLL };
+
+static struct es_link *all_links;
+static unsigned n_links;
+
+unsigned es_link_count(void)
+{
+    return n_links;
+}
+
+static void kick(struct es_link *l)
+{
+    rt_conn_want_write(&l->conn);
+}
+
+static int control_send(struct es_link *l, const struct px_ctl_msg *m)
+{
+    char *line = px_ctl_encode(m);
+    if (!line)
+        return PX_ERR_NOMEM;
+    int rc = px_buf_append(&l->control_out, line, strlen(line));
+    free(line);
+    if (rc < 0)
+        return rc;
+    if (l->control_deferred && l->h2 && l->control_id > 0) {
+        l->control_deferred = 0;
+        nghttp2_session_resume_data(l->h2, l->control_id);
+    }
+    kick(l);
+    return 0;
+}
+
+void es_link_kill(struct es_link *l, const char *code, const char *message, int permanent)
+{
+    if (l->dying)
+        return;
+    l->dying = 1;
+    if (l->tunnel)
+        es_registry_detach(l->tunnel, l);
+    PX_INFO("closing connector connection %s: %s", l->conn_id, message);
+    if (l->h2 && l->control_id > 0) {
+        struct px_ctl_msg m = {.type = PX_CTL_ERROR,
+                               .code = (char *)code,
+                               .message = (char *)message,
+                               .permanent = permanent};
+        control_send(l, &m);
+        nghttp2_submit_goaway(l->h2, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
+    }
+    rt_conn_close(&l->conn, PX_ERR_CLOSED);
+}
+
+/* ---- enrolment (ALPN tunnel-enroll/1) ---- */
+
+static void enroll_answer(struct es_link *l, const struct px_enroll_resp *resp)
+{
+    char *line = px_enroll_resp_encode(resp);
+    if (line) {
+        rt_conn_write(&l->conn, line, strlen(line));
+        free(line);
+    }
+    rt_conn_close(&l->conn, 0);
+}
+
+static void enroll_fail(struct es_link *l, const char *code, const char *msg)
+{
+    PX_WARN("enrolment from %s refused: %s", l->conn.peer_ip, msg);
+    struct px_enroll_resp resp = {.ok = 0, .code = (char *)code, .message = (char *)msg};
+    enroll_answer(l, &resp);
+}
+
+static int enroll_on_data(struct es_link *l, const uint8_t *data, size_t len)
+{
+    if (px_buf_append(&l->enroll_in, data, len) < 0)
+        return -1;
+    const char *head = (const char *)px_buf_head(&l->enroll_in);
+    size_t n = px_buf_len(&l->enroll_in);
+    const char *nl = memchr(head, '\n', n);
+    if (!nl) {
+        if (n > PX_ENROLL_MAX_LINE) {
+            enroll_fail(l, "bad_request", "enrolment request too large");
+            return 0;
+        }
+        return 0;
+    }
+    struct px_enroll_req req;
+    if (px_enroll_req_decode(head, (size_t)(nl - head), &req) < 0) {
+        enroll_fail(l, "bad_request", "malformed enrolment request");
+        return 0;
+    }
+    struct es_tunnel_rec rec;
+    uint8_t hash[32];
+    if (es_store_tunnel_get(&l->srv->store, req.tunnel_id, NULL, &rec) < 0) {
+        enroll_fail(l, "unknown_tunnel", "no such tunnel at this edge (deleted, or the token is "
+                                         "from another edge)");
+        goto out;
+    }
+    es_tunnel_rec_cleanup(&rec);
+    wc_Sha256Hash(req.secret, sizeof(req.secret), hash);
+    int diff = 0;
+    for (size_t i = 0; i < sizeof(hash); i++)
+        diff |= hash[i] ^ rec.secret_hash[i];
+    if (diff) {
+        enroll_fail(l, "bad_secret", "the token's secret does not match this tunnel");
+        goto out;
+    }
+    char *cert = NULL;
+    if (es_certs_issue_client(&l->srv->certs, req.tunnel_id, req.public_key_pem, &cert) < 0) {
+        enroll_fail(l, "bad_key", "the public key could not be certified");
+        goto out;
+    }
+    PX_INFO("enrolled a connector for tunnel %s from %s", rec.name, l->conn.peer_ip);
+    struct px_enroll_resp resp = {.ok = 1, .cert_pem = cert};
+    enroll_answer(l, &resp);
+    free(cert);
+out:
+    px_enroll_req_cleanup(&req);
+    return 0;
+}
+
+/* ---- control stream ---- */
+
+static ssize_t control_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len,
+                            uint32_t *flags, nghttp2_data_source *src, void *user)
+{
+    (void)h2;
+    (void)id;
+    (void)flags;
+    (void)user;
+    struct es_link *l = src->ptr;
+    size_t n = px_buf_read(&l->control_out, buf, len);
+    if (n == 0) {
+        l->control_deferred = 1;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    return (ssize_t)n;
+}
+
+static int on_control_msg(const struct px_ctl_msg *m, void *arg)
+{
+    struct es_link *l = arg;
+    struct es_server *srv = l->srv;
+    if (m->type == PX_CTL_REGISTER) {
+        struct es_tunnel *t = es_registry_tunnel(&srv->reg, l->tunnel_id);
+        if (!t) {
+            es_link_kill(l, "tunnel_deleted", "this tunnel was deleted at the edge", 1);
+            return 0;
+        }
+        struct px_ctl_result *res = calloc(m->n_hostnames ? m->n_hostnames : 1, sizeof(*res));
+        if (!res)
+            return PX_ERR_NOMEM;
+        char reasons[PX_CTL_MAX_HOSTNAMES][160];
+        size_t accepted = 0;
+        for (size_t i = 0; i < m->n_hostnames; i++) {
+            res[i].hostname = m->hostnames[i];
+            reasons[i][0] = '\0';
+            int rc = es_registry_claim(&srv->reg, &srv->store, t, m->hostnames[i], reasons[i],
+                                       sizeof(reasons[i]));
+            res[i].accepted = rc == 0;
+            res[i].reason = rc == 0 ? NULL : reasons[i];
+            if (rc == 0)
+                accepted++;
+            else
+                PX_WARN("tunnel %s: hostname %s refused: %s", t->name, m->hostnames[i],
+                        reasons[i]);
+        }
+        struct px_ctl_msg reply = {.type = PX_CTL_REGISTERED,
+                                   .results = res,
+                                   .n_results = m->n_hostnames,
+                                   .agent = t->name,
+                                   .conn_id = l->conn_id};
+        int rc = control_send(l, &reply);
+        free(res);
+        if (!l->registered && accepted > 0) {
+            l->registered = 1;
+            es_registry_attach(t, l);
+            PX_INFO("tunnel %s: connector connection %s from %s registered %zu hostname(s)",
+                    t->name, l->conn_id, l->conn.peer_ip, accepted);
+        }
+        return rc;
+    }
+    if (m->type == PX_CTL_DRAIN) {
+        if (l->tunnel)
+            es_registry_detach(l->tunnel, l);
+        return 0;
+    }
+    PX_DEBUG("control message %d from connector ignored", (int)m->type);
+    return 0;
+}
+
+static int open_control(struct es_link *l)
+{
+    nghttp2_nv nv[] = {
+        {(uint8_t *)":method", (uint8_t *)"POST", 7, 4, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)":scheme", (uint8_t *)"https", 7, 5, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)":authority", (uint8_t *)"tunnel.control", 10, 14, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)":path", (uint8_t *)"/.tunnel/control", 5, 16, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"tunnel-control", (uint8_t *)"1", 14, 1, NGHTTP2_NV_FLAG_NONE},
+    };
+    nghttp2_data_provider dp = {.source.ptr = l, .read_callback = control_read};
+    int32_t id = nghttp2_submit_request(l->h2, NULL, nv, 5, &dp, NULL);
+    if (id < 0)
+        return -1;
+    l->control_id = id;
+    return 0;
+}
+
+/* ---- request streams ---- */
+
+static ssize_t req_body_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len,
+                             uint32_t *flags, nghttp2_data_source *src, void *user)
+{
+    (void)h2;
+    (void)id;
+    (void)user;
+    struct es_req *r = src->ptr;
+    size_t n = px_buf_read(&r->req_body, buf, len);
+    if (n && !r->front_done)
+        r->fops->req_consumed(r, n);
+    if (px_buf_len(&r->req_body) == 0 && r->req_eof) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        return (ssize_t)n;
+    }
+    if (n == 0) {
+        r->req_deferred = 1;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    return (ssize_t)n;
+}
+
+static void link_list_add(struct es_link *l, struct es_req *r)
+{
+    r->link = l;
+    r->link_prev = NULL;
+    r->link_next = l->reqs;
+    if (l->reqs)
+        l->reqs->link_prev = r;
+    l->reqs = r;
+}
+
+static void link_list_del(struct es_link *l, struct es_req *r)
+{
+    if (r->link_prev)
+        r->link_prev->link_next = r->link_next;
+    else if (l->reqs == r)
+        l->reqs = r->link_next;
+    if (r->link_next)
+        r->link_next->link_prev = r->link_prev;
+    r->link_next = r->link_prev = NULL;
+}
+
+int es_link_submit(struct es_link *l, struct es_req *r, int has_body)
+{
+    nghttp2_data_provider dp = {.source.ptr = r, .read_callback = req_body_read};
+    int32_t id = nghttp2_submit_request(l->h2, NULL, r->req_nv, r->n_req_nv,
+                                        has_body ? &dp : NULL, r);
+    if (id < 0)
+        return -1;
+    r->link_sid = id;
+    link_list_add(l, r);
+    kick(l);
+    return 0;
+}
+
+void es_link_req_more(struct es_link *l, struct es_req *r)
+{
+    if (r->req_deferred && l->h2) {
+        r->req_deferred = 0;
+        nghttp2_session_resume_data(l->h2, r->link_sid);
+    }
+    kick(l);
+}
+
+void es_link_resp_consumed(struct es_link *l, struct es_req *r, size_t n)
+{
+    if (!l->h2)
+        return;
+    nghttp2_session_consume(l->h2, r->link_sid, n);
+    kick(l);
+}
+
+void es_link_cancel(struct es_link *l, struct es_req *r)
+{
+    if (!l->h2)
+        return;
+    nghttp2_submit_rst_stream(l->h2, NGHTTP2_FLAG_NONE, r->link_sid, NGHTTP2_CANCEL);
+    kick(l);
+}
+
+/* ---- nghttp2 callbacks (client side) ---- */
+
+static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t *name,
+                     size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *user)
+{
+    (void)flags;
+    (void)user;
+    if (f->hd.type != NGHTTP2_HEADERS)
+        return 0;
+    struct es_req *r = nghttp2_session_get_stream_user_data(h2, f->hd.stream_id);
+    if (!r)
+        return 0;
+    if (f->headers.cat == NGHTTP2_HCAT_HEADERS && r->resp_headers_done)
+        return 0; /* trailers are not forwarded */
+    return es_req_resp_header(r, name, nlen, value, vlen) < 0 ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE
+                                                              : 0;
+}
+
+static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *user)
+{
+    struct es_link *l = user;
+    if (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK)) {
+        l->pings_outstanding = 0;
+        return 0;
+    }
+    if (f->hd.type == NGHTTP2_GOAWAY) {
+        if (l->tunnel)
+            es_registry_detach(l->tunnel, l);
+        return 0;
+    }
+    if (f->hd.stream_id == 0 || f->hd.stream_id == l->control_id)
+        return 0;
+    struct es_req *r = nghttp2_session_get_stream_user_data(h2, f->hd.stream_id);
+    if (!r)
+        return 0;
+    if (f->hd.type == NGHTTP2_HEADERS)
+        es_req_resp_headers_done(r);
+    if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
+        (f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+        es_req_resp_end(r);
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *data,
+                         size_t len, void *user)
+{
+    (void)flags;
+    struct es_link *l = user;
+    if (id == l->control_id) {
+        nghttp2_session_consume(h2, id, len);
+        int rc = px_ctl_framer_feed(&l->control_in, data, len, on_control_msg, l);
+        if (rc < 0) {
+            PX_WARN("connection %s: bad control message: %s", l->conn_id, px_strerror(rc));
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
+        return 0;
+    }
+    struct es_req *r = nghttp2_session_get_stream_user_data(h2, id);
+    if (!r) {
+        nghttp2_session_consume(h2, id, len);
+        return 0;
+    }
+    es_req_resp_body(r, data, len);
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t err, void *user)
+{
+    struct es_link *l = user;
+    if (id == l->control_id) {
+        if (!l->dying)
+            es_link_kill(l, "control_closed", "control stream closed", 0);
+        return 0;
+    }
+    struct es_req *r = nghttp2_session_get_stream_user_data(h2, id);
+    if (!r)
+        return 0;
+    nghttp2_session_set_stream_user_data(h2, id, NULL);
+    link_list_del(l, r);
+    es_req_link_done(r, err);
+    return 0;
+}
+
+/* ---- connection ---- */
+
+static int h2_start(struct es_link *l)
+{
+    WOLFSSL_X509 *peer = wolfSSL_get_peer_certificate(l->conn.tls.ssl);
+    if (!peer) {
+        PX_WARN("tunnel connection from %s refused: no client certificate", l->conn.peer_ip);
+        return -1;
+    }
+    const char *cn = wolfSSL_X509_get_subjectCN(peer);
+    snprintf(l->tunnel_id, sizeof(l->tunnel_id), "%s", cn ? cn : "");
+    wolfSSL_X509_free(peer);
+    nghttp2_session_callbacks *cb;
+    nghttp2_option *opt;
+    if (nghttp2_session_callbacks_new(&cb) != 0)
+        return -1;
+    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    if (nghttp2_option_new(&opt) != 0) {
+        nghttp2_session_callbacks_del(cb);
+        return -1;
+    }
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    nghttp2_option_set_peer_max_concurrent_streams(opt, 1000);
+    int rv = nghttp2_session_client_new2(&l->h2, cb, l, opt);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cb);
+    if (rv != 0)
+        return -1;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW},
+        {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, 64 * 1024},
+    };
+    if (nghttp2_submit_settings(l->h2, NGHTTP2_FLAG_NONE, iv, 3) != 0 ||
+        nghttp2_session_set_local_window_size(l->h2, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW) != 0 ||
+        open_control(l) < 0)
+        return -1;
+    struct es_tunnel *t = es_registry_tunnel(&l->srv->reg, l->tunnel_id);
+    if (!t && es_store_changed(&l->srv->store)) {
+        /* Created moments ago by the CLI: catch up before judging. */
+        es_registry_reload(&l->srv->reg, &l->srv->store);
+        t = es_registry_tunnel(&l->srv->reg, l->tunnel_id);
+    }
+    if (!t) {
+        PX_DEBUG("certificate names tunnel '%s', unknown here", l->tunnel_id);
+        /* Valid certificate, but its tunnel is gone: say so, so it stops retrying. */
+        es_link_kill(l, "tunnel_deleted", "this tunnel was deleted at the edge", 1);
+        return 0;
+    }
+    PX_DEBUG("tunnel %s: connection %s from %s open", t->name, l->conn_id, l->conn.peer_ip);
+    return 0;
+}
+
+static int on_open(struct rt_conn *c)
+{
+    struct es_link *l = c->owner;
+    const char *alpn = px_tls_alpn(&c->tls);
+    if (strcmp(alpn, PX_ENROLL_ALPN) == 0) {
+        l->mode = MODE_ENROLL;
+        px_buf_init(&l->enroll_in);
+        return 0;
+    }
+    if (strcmp(alpn, "h2") != 0) {
+        PX_WARN("tunnel connection from %s refused: ALPN '%s' is not h2", c->peer_ip, alpn);
+        return -1;
+    }
+    l->mode = MODE_H2;
+    return h2_start(l) < 0 ? -1 : 0;
+}
+
+static int on_data(struct rt_conn *c, const uint8_t *data, size_t len)
+{
+    struct es_link *l = c->owner;
+    if (l->mode == MODE_ENROLL)
+        return enroll_on_data(l, data, len);
+    ssize_t n = nghttp2_session_mem_recv(l->h2, data, len);
+    if (n < 0) {
+        PX_WARN("connection %s: HTTP/2 error: %s", l->conn_id, nghttp2_strerror((int)n));
+        return -1;
+    }
+    return 0;
+}
+
+static int on_writable(struct rt_conn *c)
+{
+    struct es_link *l = c->owner;
+    if (l->mode != MODE_H2 || !l->h2)
+        return 0;
+    size_t room = rt_conn_write_room(c);
+    if (l->conn.in_close)
+        room = 1 << 20; /* last words before closing */
+    while (room > 0) {
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(l->h2, &data);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        if (rt_conn_write(c, data, (size_t)n) < 0)
+            return -1;
+        room = (size_t)n >= room ? 0 : room - (size_t)n;
+    }
+    if (!nghttp2_session_want_read(l->h2) && !nghttp2_session_want_write(l->h2))
+        return -1;
+    return 0;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void on_close(struct rt_conn *c, int err)
+{
+    struct es_link *l = c->owner;
+    if (l->tunnel)
+        es_registry_detach(l->tunnel, l);
+    if (l->mode == MODE_H2)
+        PX_INFO("connector connection %s from %s closed (%s)", l->conn_id, c->peer_ip,
+                c->err_text[0] ? c->err_text : px_strerror(err));
+    else if (l->mode == MODE_NONE && c->err_text[0])
+        PX_WARN("tunnel connection from %s refused: %s", c->peer_ip, c->err_text);
+    while (l->reqs) {
+        struct es_req *r = l->reqs;
+        link_list_del(l, r);
+        es_req_link_done(r, NGHTTP2_CANCEL);
+    }
+    if (l->h2)
+        nghttp2_session_del(l->h2);
+    l->h2 = NULL;
+    px_buf_cleanup(&l->control_out);
+    px_buf_cleanup(&l->enroll_in);
+    px_ctl_framer_cleanup(&l->control_in);
+    if (l->all_prev)
+        l->all_prev->all_next = l->all_next;
+    else if (all_links == l)
+        all_links = l->all_next;
+    if (l->all_next)
+        l->all_next->all_prev = l->all_prev;
+    n_links--;
+    uv_timer_stop(&l->ping_timer);
+    uv_close((uv_handle_t *)&l->ping_timer, on_timer_closed);
+}
+
+static const struct rt_conn_ops link_ops = {
+    .on_open = on_open, .on_data = on_data, .on_writable = on_writable, .on_close = on_close};
+
+static void on_ping(uv_timer_t *t)
+{
+    struct es_link *l = t->data;
+    if (!l->h2 || l->dying)
+        return;
+    if (l->pings_outstanding >= PING_MAX_MISSED) {
+        snprintf(l->conn.err_text, sizeof(l->conn.err_text), "connector stopped answering pings");
+        rt_conn_abort(&l->conn, PX_ERR_IO);
+        return;
+    }
+    l->pings_outstanding++;
+    nghttp2_submit_ping(l->h2, NGHTTP2_FLAG_NONE, NULL);
+    kick(l);
+}
+
+void es_link_accept(struct es_server *srv, uv_stream_t *listener)
+{
+    struct es_link *l = calloc(1, sizeof(*l));
+    if (!l)
+        return;
+    l->srv = srv;
+    px_buf_init(&l->control_out);
+    px_ctl_framer_init(&l->control_in);
+    uint8_t id[8];
+    px_pki_random(id, sizeof(id));
+    for (int i = 0; i < 8; i++)
+        snprintf(l->conn_id + 2 * i, 3, "%02x", id[i]);
+    if (rt_conn_init(&l->conn, srv->loop, &link_ops, l) < 0) {
+        free(l);
+        return;
+    }
+    uv_timer_init(srv->loop, &l->ping_timer);
+    l->ping_timer.data = l;
+    uv_timer_start(&l->ping_timer, on_ping, PING_INTERVAL_MS, PING_INTERVAL_MS);
+    l->all_next = all_links;
+    if (all_links)
+        all_links->all_prev = l;
+    all_links = l;
+    n_links++;
+    srv->links_total++;
+    rt_conn_accept(&l->conn, listener, srv->tunnel_ctx, "h2," PX_ENROLL_ALPN, 10000);
+}
+
+void es_link_close_all(void)
+{
+    for (struct es_link *l = all_links; l; l = l->all_next) {
+        if (l->h2)
+            nghttp2_submit_goaway(l->h2, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
+        rt_conn_close(&l->conn, 0);
+    }
+}

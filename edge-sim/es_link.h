@@ -1,0 +1,54 @@
+/* es_link: one connector connection at the tunnel port: mTLS, enrolment or
+ * HTTP/2 (the edge is the client), the control stream, request streams. */
+#ifndef ES_LINK_H
+#define ES_LINK_H
+
+#include "px_control.h"
+#include "rt_conn.h"
+
+#include <nghttp2/nghttp2.h>
+
+struct es_server;
+struct es_tunnel;
+struct es_req;
+
+struct es_link {
+    struct es_server *srv;
+    struct rt_conn conn;
+    int mode; /* 0 undecided, 1 h2, 2 enrol */
+    nghttp2_session *h2;
+    char tunnel_id[33];
+    struct es_tunnel *tunnel;
+    char conn_id[17];
+    int32_t control_id;
+    struct px_buf control_out;
+    int control_deferred;
+    struct px_ctl_framer control_in;
+    int registered;
+    int dying;
+    struct es_req *reqs;
+    struct es_link *tunnel_next;
+    struct es_link *all_next, *all_prev;
+    struct px_buf enroll_in;
+    uv_timer_t ping_timer;
+    unsigned pings_outstanding;
+};
+
+/* Accepts a connection on the tunnel listener. */
+void es_link_accept(struct es_server *srv, uv_stream_t *listener);
+/* Closes l promptly, telling the connector why (permanent: do not retry). */
+void es_link_kill(struct es_link *l, const char *code, const char *message, int permanent);
+/* Opens a tunnel stream for r. Returns 0 or < 0. */
+int es_link_submit(struct es_link *l, struct es_req *r, int has_body);
+/* Request body became available / ended for r. */
+void es_link_req_more(struct es_link *l, struct es_req *r);
+/* The front took n response bytes of r: credit the tunnel stream. */
+void es_link_resp_consumed(struct es_link *l, struct es_req *r, size_t n);
+/* The front abandoned r: reset its tunnel stream. */
+void es_link_cancel(struct es_link *l, struct es_req *r);
+/* Number of live links (for admin). */
+unsigned es_link_count(void);
+/* Closes every link (shutdown). */
+void es_link_close_all(void);
+
+#endif

@@ -1,0 +1,295 @@
+/* edge-sim: argv dispatch and the offline subcommands (tunnel, ca). */
+#include "es_certs.h"
+#include "es_server.h"
+#include "es_store.h"
+#include "px_err.h"
+#include "px_hostname.h"
+#include "px_log.h"
+#include "px_pki.h"
+#include "px_tls.h"
+#include "px_token.h"
+
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/hash.h>
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DEFAULT_SERVER_NAME "tunnel.edge-sim.internal"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: edge-sim serve [--data-dir DIR] [--tunnel-addr HOST:PORT]\n"
+               "                      [--https-addr HOST:PORT] [--admin-addr HOST:PORT]\n"
+               "                      [--loglevel debug|info|warn|error]\n"
+               "       edge-sim tunnel create NAME [--hostname PATTERN]... [--edge HOST:PORT]\n"
+               "                                   [--data-dir DIR]\n"
+               "       edge-sim tunnel list [--data-dir DIR]\n"
+               "       edge-sim tunnel delete NAME [--data-dir DIR]\n"
+               "       edge-sim ca [--data-dir DIR]\n"
+               "\n"
+               "Defaults: --data-dir ./edge-data, --tunnel-addr 127.0.0.1:7844,\n"
+               "--https-addr 127.0.0.1:8443, --admin-addr 127.0.0.1:7845.\n"
+               "`tunnel create` prints the connector's token on stdout.\n");
+}
+
+static int fail(const char *msg, const char *arg)
+{
+    fprintf(stderr, "edge-sim: %s%s\n", msg, arg ? arg : "");
+    return 2;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {{"data-dir", required_argument, 0, 'd'},
+                                         {"tunnel-addr", required_argument, 0, 't'},
+                                         {"https-addr", required_argument, 0, 'h'},
+                                         {"admin-addr", required_argument, 0, 'a'},
+                                         {"loglevel", required_argument, 0, 'l'},
+                                         {0, 0, 0, 0}};
+    static struct es_server srv;
+    snprintf(srv.data_dir, sizeof(srv.data_dir), "edge-data");
+    snprintf(srv.tunnel_addr, sizeof(srv.tunnel_addr), "127.0.0.1:7844");
+    snprintf(srv.https_addr, sizeof(srv.https_addr), "127.0.0.1:8443");
+    snprintf(srv.admin_addr, sizeof(srv.admin_addr), "127.0.0.1:7845");
+    optind = 1;
+    opterr = 0;
+    int c;
+    enum px_log_level lvl;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': snprintf(srv.data_dir, sizeof(srv.data_dir), "%s", optarg); break;
+        case 't': snprintf(srv.tunnel_addr, sizeof(srv.tunnel_addr), "%s", optarg); break;
+        case 'h': snprintf(srv.https_addr, sizeof(srv.https_addr), "%s", optarg); break;
+        case 'a': snprintf(srv.admin_addr, sizeof(srv.admin_addr), "%s", optarg); break;
+        case 'l':
+            if (px_log_parse_level(optarg, &lvl) < 0)
+                return fail("--loglevel must be debug, info, warn or error", NULL);
+            px_log_set_level(lvl);
+            break;
+        default: return fail("unknown or incomplete option ", argv[optind - 1]);
+        }
+    }
+    return es_server_run(&srv);
+}
+
+struct offline {
+    struct es_store store;
+    struct es_certs certs;
+};
+
+static int open_offline(struct offline *o, const char *dir)
+{
+    char why[512];
+    if (es_certs_init(&o->certs, dir, DEFAULT_SERVER_NAME, why, sizeof(why)) < 0 ||
+        es_store_open(&o->store, dir, why, sizeof(why)) < 0) {
+        fprintf(stderr, "edge-sim: %s\n", why);
+        return -1;
+    }
+    return 0;
+}
+
+static void close_offline(struct offline *o)
+{
+    es_store_close(&o->store);
+    es_certs_cleanup(&o->certs);
+}
+
+static int valid_name(const char *n)
+{
+    size_t l = strlen(n);
+    if (l == 0 || l > 64)
+        return 0;
+    for (size_t i = 0; i < l; i++)
+        if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= 'A' && n[i] <= 'Z') ||
+              (n[i] >= '0' && n[i] <= '9') || n[i] == '-' || n[i] == '_' || n[i] == '.'))
+            return 0;
+    return 1;
+}
+
+static int cmd_tunnel(int argc, char **argv)
+{
+    static const struct option opts[] = {{"data-dir", required_argument, 0, 'd'},
+                                         {"hostname", required_argument, 0, 'H'},
+                                         {"edge", required_argument, 0, 'e'},
+                                         {0, 0, 0, 0}};
+    const char *dir = "edge-data", *edge = NULL;
+    const char *patterns[ES_MAX_PATTERNS];
+    size_t np = 0;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': dir = optarg; break;
+        case 'e': edge = optarg; break;
+        case 'H':
+            if (np == ES_MAX_PATTERNS)
+                return fail("too many --hostname patterns", NULL);
+            if (!px_host_pattern_valid(optarg))
+                return fail("--hostname must be a hostname or *.suffix pattern: ", optarg);
+            patterns[np++] = optarg;
+            break;
+        default: return fail("unknown or incomplete option ", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return fail("tunnel needs a subcommand: create, list or delete", NULL);
+    const char *sub = argv[optind];
+    const char *name = optind + 1 < argc ? argv[optind + 1] : NULL;
+    if (optind + 2 < argc)
+        return fail("unexpected argument ", argv[optind + 2]);
+    struct offline o;
+    int rc = 1;
+    if (strcmp(sub, "create") == 0) {
+        if (!name || !valid_name(name))
+            return fail("tunnel create needs a NAME of letters, digits, '-', '_' or '.'", NULL);
+        char edge_addr[300];
+        if (edge) {
+            char h[256];
+            int port;
+            if (px_split_hostport(edge, h, sizeof(h), &port) < 0)
+                return fail("--edge must be HOST:PORT: ", edge);
+        }
+        if (open_offline(&o, dir) < 0)
+            return 1;
+        if (edge)
+            snprintf(edge_addr, sizeof(edge_addr), "%s", edge);
+        else if (es_store_kv_get(&o.store, "tunnel_addr", edge_addr, sizeof(edge_addr)) < 0)
+            snprintf(edge_addr, sizeof(edge_addr), "127.0.0.1:7844");
+        struct es_tunnel_rec rec = {0};
+        uint8_t idb[16];
+        struct px_token tok = {0};
+        if (px_pki_random(idb, sizeof(idb)) < 0 || px_pki_random(tok.secret, 32) < 0)
+            goto out;
+        for (int i = 0; i < 16; i++)
+            snprintf(rec.id + 2 * i, 3, "%02x", idb[i]);
+        snprintf(rec.name, sizeof(rec.name), "%s", name);
+        wc_Sha256Hash(tok.secret, 32, rec.secret_hash);
+        for (size_t i = 0; i < np; i++) {
+            rec.patterns[i] = strdup(patterns[i]);
+            for (char *p = rec.patterns[i]; p && *p; p++)
+                if (*p >= 'A' && *p <= 'Z')
+                    *p = (char)(*p - 'A' + 'a');
+        }
+        rec.n_patterns = np;
+        int r = es_store_tunnel_add(&o.store, &rec);
+        es_tunnel_rec_cleanup(&rec);
+        if (r == PX_ERR_EXISTS) {
+            fprintf(stderr, "edge-sim: a tunnel named %s already exists\n", name);
+            goto out;
+        }
+        if (r < 0) {
+            fprintf(stderr, "edge-sim: cannot store the tunnel: %s\n", px_strerror(r));
+            goto out;
+        }
+        memcpy(tok.tunnel_id, rec.id, 33);
+        snprintf(tok.name, sizeof(tok.name), "%s", name);
+        tok.edges[0] = edge_addr;
+        tok.n_edges = 1;
+        snprintf(tok.server_name, sizeof(tok.server_name), "%s", DEFAULT_SERVER_NAME);
+        tok.ca_pem = o.certs.server_ca_pem;
+        char *token = px_token_encode(&tok);
+        memset(tok.secret, 0, sizeof(tok.secret));
+        if (!token) {
+            fprintf(stderr, "edge-sim: cannot encode the token\n");
+            goto out;
+        }
+        printf("%s\n", token);
+        free(token);
+        fprintf(stderr, "edge-sim: created tunnel %s (%s); run the connector with the token "
+                        "above\n",
+                name, rec.id);
+        rc = 0;
+    } else if (strcmp(sub, "list") == 0) {
+        if (open_offline(&o, dir) < 0)
+            return 1;
+        struct es_tunnel_rec *t;
+        size_t n;
+        if (es_store_tunnel_list(&o.store, &t, &n) < 0)
+            goto out;
+        printf("%-20s %-32s %-20s %s\n", "NAME", "ID", "CREATED", "ALLOWED HOSTNAMES");
+        for (size_t i = 0; i < n; i++) {
+            char when[32];
+            time_t ts = (time_t)t[i].created;
+            struct tm tm;
+            gmtime_r(&ts, &tm);
+            strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+            printf("%-20s %-32s %-20s ", t[i].name, t[i].id, when);
+            if (t[i].n_patterns == 0)
+                printf("(any)");
+            for (size_t k = 0; k < t[i].n_patterns; k++)
+                printf("%s%s", k ? "," : "", t[i].patterns[k]);
+            printf("\n");
+        }
+        es_store_tunnels_free(t, n);
+        rc = 0;
+    } else if (strcmp(sub, "delete") == 0) {
+        if (!name)
+            return fail("tunnel delete needs a NAME", NULL);
+        if (open_offline(&o, dir) < 0)
+            return 1;
+        int r = es_store_tunnel_delete(&o.store, name);
+        if (r == PX_ERR_NOT_FOUND) {
+            fprintf(stderr, "edge-sim: no tunnel named %s\n", name);
+            goto out;
+        }
+        if (r < 0) {
+            fprintf(stderr, "edge-sim: cannot delete: %s\n", px_strerror(r));
+            goto out;
+        }
+        fprintf(stderr, "edge-sim: deleted tunnel %s\n", name);
+        rc = 0;
+    } else {
+        return fail("unknown tunnel subcommand ", sub);
+    }
+out:
+    close_offline(&o);
+    return rc;
+}
+
+static int cmd_ca(int argc, char **argv)
+{
+    static const struct option opts[] = {{"data-dir", required_argument, 0, 'd'}, {0, 0, 0, 0}};
+    const char *dir = "edge-data";
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c != 'd')
+            return fail("unknown or incomplete option ", argv[optind - 1]);
+        dir = optarg;
+    }
+    struct offline o;
+    if (open_offline(&o, dir) < 0)
+        return 1;
+    fputs(o.certs.browser_ca_pem, stdout);
+    close_offline(&o);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (px_tls_global_init() < 0)
+        return 1;
+    if (!strcmp(cmd, "serve"))
+        return cmd_serve(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tunnel"))
+        return cmd_tunnel(argc - 1, argv + 1);
+    if (!strcmp(cmd, "ca"))
+        return cmd_ca(argc - 1, argv + 1);
+    fprintf(stderr, "edge-sim: unknown command '%s' (try edge-sim --help)\n", cmd);
+    return 2;
+}

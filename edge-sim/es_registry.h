@@ -1,0 +1,50 @@
+/* es_registry: which tunnel serves a hostname, and which live links each
+ * tunnel has. Mirrors the store (reloaded when it changes) plus live state. */
+#ifndef ES_REGISTRY_H
+#define ES_REGISTRY_H
+
+#include "es_store.h"
+
+#include <stddef.h>
+
+struct es_link;
+
+struct es_tunnel {
+    char id[33];
+    char name[65];
+    char *patterns[ES_MAX_PATTERNS];
+    size_t n_patterns;
+    struct es_link *links; /* registered, usable links */
+    unsigned rr;
+    int deleted;
+    struct es_tunnel *next;
+};
+
+struct es_route {
+    char hostname[256]; /* exact or *.suffix */
+    char tunnel_id[33];
+    struct es_route *next;
+};
+
+struct es_registry {
+    struct es_tunnel *tunnels;
+    struct es_route *routes;
+};
+
+/* Rebuilds tunnels and routes from the store. Tunnels that vanished are
+ * marked deleted and their links are closed (es_link_kill). */
+int es_registry_reload(struct es_registry *r, struct es_store *st);
+void es_registry_cleanup(struct es_registry *r);
+struct es_tunnel *es_registry_tunnel(struct es_registry *r, const char *id);
+/* Finds the tunnel routing host (exact match first, then the longest
+ * wildcard). Returns NULL when no tunnel registered it. */
+struct es_tunnel *es_registry_lookup(struct es_registry *r, const char *host);
+/* Claims hostname for t. Returns 0, or < 0 with a reason for the connector. */
+int es_registry_claim(struct es_registry *r, struct es_store *st, struct es_tunnel *t,
+                      const char *hostname, char *reason, size_t reasonlen);
+/* Picks the next usable link of t (round robin), or NULL. */
+struct es_link *es_registry_pick(struct es_tunnel *t);
+void es_registry_attach(struct es_tunnel *t, struct es_link *l);
+void es_registry_detach(struct es_tunnel *t, struct es_link *l);
+
+#endif

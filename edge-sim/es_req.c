@@ -1,0 +1,385 @@
+#include "es_req.h"
+#include "es_link.h"
+#include "es_registry.h"
+#include "es_server.h"
+#include "px_errpage.h"
+#include "px_headers.h"
+#include "px_hostname.h"
+#include "px_log.h"
+#include "px_pki.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_REQ_HEADER_BYTES (64 * 1024)
+
+struct es_req *es_req_new(struct es_server *srv, const struct es_front_ops *fops, void *front,
+                          const char *client_ip)
+{
+    struct es_req *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->srv = srv;
+    r->fops = fops;
+    r->front = front;
+    r->resp_content_length = -1;
+    snprintf(r->client_ip, sizeof(r->client_ip), "%s", client_ip);
+    px_buf_init(&r->req_body);
+    px_buf_init(&r->resp_body);
+    uint8_t id[16];
+    px_pki_random(id, sizeof(id));
+    for (int i = 0; i < 16; i++)
+        snprintf(r->request_id + 2 * i, 3, "%02x", id[i]);
+    srv->requests_total++;
+    return r;
+}
+
+static int nv_push(nghttp2_nv **arr, size_t *n, size_t *cap, const char *name, size_t nlen,
+                   const char *value, size_t vlen, int lower)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        if (nc > 1024)
+            return -1;
+        nghttp2_nv *a = realloc(*arr, nc * sizeof(**arr));
+        if (!a)
+            return -1;
+        *arr = a;
+        *cap = nc;
+    }
+    char *nm = malloc(nlen + 1), *v = malloc(vlen + 1);
+    if (!nm || !v) {
+        free(nm);
+        free(v);
+        return -1;
+    }
+    for (size_t i = 0; i < nlen; i++)
+        nm[i] = lower ? (char)tolower((unsigned char)name[i]) : name[i];
+    nm[nlen] = '\0';
+    memcpy(v, value, vlen);
+    v[vlen] = '\0';
+    (*arr)[(*n)++] = (nghttp2_nv){(uint8_t *)nm, (uint8_t *)v, nlen, vlen, NGHTTP2_NV_FLAG_NONE};
+    return 0;
+}
+
+static void nv_free(nghttp2_nv *arr, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(arr[i].name);
+        free(arr[i].value);
+    }
+    free(arr);
+}
+
+int es_req_add_header(struct es_req *r, const char *name, size_t nlen, const char *value,
+                      size_t vlen)
+{
+    r->req_header_bytes += nlen + vlen + 32;
+    if (r->req_header_bytes > MAX_REQ_HEADER_BYTES)
+        return -1;
+    if (nlen == 7 && strncasecmp(name, ":method", 7) == 0) {
+        if (vlen == 0 || vlen >= sizeof(r->method))
+            return -1;
+        memcpy(r->method, value, vlen);
+        r->method[vlen] = '\0';
+        r->is_head = strcmp(r->method, "HEAD") == 0;
+    }
+    if ((nlen == 10 && strncasecmp(name, ":authority", 10) == 0) ||
+        (nlen == 4 && strncasecmp(name, "host", 4) == 0)) {
+        if (r->host[0])
+            return 0; /* :authority wins over a later Host */
+        if (px_host_normalize(value, vlen, r->host, sizeof(r->host)) < 0)
+            return -1;
+        return nv_push(&r->req_nv, &r->n_req_nv, &r->cap_req_nv, ":authority", 10, value, vlen,
+                       0);
+    }
+    if (name[0] != ':' && !px_hdr_valid(name, nlen, value, vlen))
+        return -1;
+    if (nlen == 15 && strncasecmp(name, "x-forwarded-for", 15) == 0) {
+        size_t old = r->xff ? strlen(r->xff) : 0;
+        char *x = realloc(r->xff, old + vlen + 3);
+        if (!x)
+            return -1;
+        if (old) {
+            memcpy(x + old, ", ", 2);
+            old += 2;
+        }
+        memcpy(x + old, value, vlen);
+        x[old + vlen] = '\0';
+        r->xff = x;
+        return 0;
+    }
+    if (nlen == 10 && strncasecmp(name, "connection", 10) == 0) {
+        free(r->connection_hdr);
+        r->connection_hdr = strndup(value, vlen);
+        return 0;
+    }
+    return nv_push(&r->req_nv, &r->n_req_nv, &r->cap_req_nv, name, nlen, value, vlen, 1);
+}
+
+static void set_resp_local(struct es_req *r, int status, const char *ctype, const char *body,
+                           size_t len, const char *code)
+{
+    r->local = 1;
+    r->resp_status = status;
+    char cl[32];
+    snprintf(cl, sizeof(cl), "%zu", len);
+    nv_push(&r->resp_nv, &r->n_resp_nv, &r->cap_resp_nv, "content-type", 12, ctype,
+            strlen(ctype), 0);
+    nv_push(&r->resp_nv, &r->n_resp_nv, &r->cap_resp_nv, "content-length", 14, cl, strlen(cl),
+            0);
+    nv_push(&r->resp_nv, &r->n_resp_nv, &r->cap_resp_nv, "cache-control", 13, "no-store", 8, 0);
+    if (code)
+        nv_push(&r->resp_nv, &r->n_resp_nv, &r->cap_resp_nv, "tunnel-error", 12, code,
+                strlen(code), 0);
+    r->resp_content_length = (long long)len;
+    if (!r->is_head)
+        px_buf_append(&r->resp_body, body, len);
+    r->resp_headers_done = 1;
+    r->resp_eof = 1;
+    r->fops->resp_headers(r);
+}
+
+void es_req_local_error(struct es_req *r, int status, const char *code, const char *detail)
+{
+    if (r->resp_headers_done) {
+        r->resp_error = 1;
+        r->fops->resp_data(r);
+        return;
+    }
+    PX_INFO("%s %s -> %d %s (request %s)", r->method[0] ? r->method : "-",
+            r->host[0] ? r->host : "-", status, code ? code : "", r->request_id);
+    size_t len;
+    char *page = px_errpage_render(status, detail, &len);
+    set_resp_local(r, status, "text/html; charset=utf-8", page ? page : "", page ? len : 0,
+                   code);
+    free(page);
+}
+
+/* Builds the header list sent over the tunnel: the client's fields minus
+ * hop-by-hop ones and anything imitating edge metadata, plus the edge's own. */
+static nghttp2_nv *tunnel_headers(struct es_req *r, size_t *n_out)
+{
+    nghttp2_nv *out = NULL;
+    size_t n = 0, cap = 0;
+    int ok = 1;
+    for (size_t i = 0; i < r->n_req_nv && ok; i++) {
+        nghttp2_nv *h = &r->req_nv[i];
+        const char *nm = (const char *)h->name;
+        if (nm[0] != ':' &&
+            (px_hdr_is_hop_by_hop(nm, h->namelen) || px_hdr_is_edge_metadata(nm, h->namelen) ||
+             (h->namelen == 6 && strcmp(nm, "expect") == 0) ||
+             (r->connection_hdr && px_hdr_listed_in_connection(r->connection_hdr,
+                                                               strlen(r->connection_hdr), nm,
+                                                               h->namelen))))
+            continue;
+        if (nm[0] == ':' && strcmp(nm, ":method") && strcmp(nm, ":path") &&
+            strcmp(nm, ":authority"))
+            continue; /* :scheme is set below; :protocol is not supported yet */
+        ok = nv_push(&out, &n, &cap, nm, h->namelen, (const char *)h->value, h->valuelen, 0) == 0;
+    }
+    char xff[1024];
+    if (r->xff)
+        snprintf(xff, sizeof(xff), "%s, %s", r->xff, r->client_ip);
+    else
+        snprintf(xff, sizeof(xff), "%s", r->client_ip);
+    if (ok)
+        ok = nv_push(&out, &n, &cap, ":scheme", 7, "https", 5, 0) == 0 &&
+             nv_push(&out, &n, &cap, "x-forwarded-for", 15, xff, strlen(xff), 0) == 0 &&
+             nv_push(&out, &n, &cap, "x-forwarded-proto", 17, "https", 5, 0) == 0 &&
+             nv_push(&out, &n, &cap, "x-real-ip", 9, r->client_ip, strlen(r->client_ip), 0) ==
+                 0 &&
+             nv_push(&out, &n, &cap, "x-request-id", 12, r->request_id, strlen(r->request_id),
+                     0) == 0;
+    if (!ok) {
+        nv_free(out, n);
+        return NULL;
+    }
+    /* HTTP/2 wants pseudo headers first. */
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (out[i].name[0] == ':') {
+            nghttp2_nv t = out[k];
+            out[k++] = out[i];
+            out[i] = t;
+        }
+    }
+    *n_out = n;
+    return out;
+}
+
+void es_req_dispatch(struct es_req *r, int has_body)
+{
+    r->req_eof = !has_body;
+    if (!r->method[0] || !r->host[0]) {
+        es_req_local_error(r, 400, "bad_request", "the request has no valid Host");
+        return;
+    }
+    struct es_tunnel *t = es_registry_lookup(&r->srv->reg, r->host);
+    if (!t) {
+        es_req_local_error(r, 404, "unknown_host",
+                           "no tunnel serves this hostname at this edge");
+        return;
+    }
+    struct es_link *l = es_registry_pick(t);
+    if (!l) {
+        es_req_local_error(r, 530, "no_connector",
+                           "the tunnel for this hostname has no connector connected");
+        return;
+    }
+    size_t n;
+    nghttp2_nv *nv = tunnel_headers(r, &n);
+    if (!nv) {
+        es_req_local_error(r, 500, "internal", "the edge ran out of memory");
+        return;
+    }
+    nv_free(r->req_nv, r->n_req_nv);
+    r->req_nv = nv;
+    r->n_req_nv = n;
+    r->cap_req_nv = n;
+    if (es_link_submit(l, r, has_body) < 0) {
+        es_req_local_error(r, 502, "tunnel_error", "the edge could not open a tunnel stream");
+        return;
+    }
+    PX_DEBUG("%s %s -> tunnel %s stream %d (request %s)", r->method, r->host, t->name,
+             r->link_sid, r->request_id);
+}
+
+int es_req_body(struct es_req *r, const uint8_t *data, size_t len)
+{
+    if (!r->link || r->link_done) {
+        /* Nobody will read it: credit the browser and drop it. */
+        r->fops->req_consumed(r, len);
+        return 0;
+    }
+    if (px_buf_append(&r->req_body, data, len) < 0)
+        return -1;
+    es_link_req_more(r->link, r);
+    return 0;
+}
+
+void es_req_body_end(struct es_req *r)
+{
+    r->req_eof = 1;
+    if (r->link && !r->link_done)
+        es_link_req_more(r->link, r);
+}
+
+size_t es_req_take_body(struct es_req *r, uint8_t *out, size_t len)
+{
+    size_t n = px_buf_read(&r->resp_body, out, len);
+    if (n && r->link && !r->link_done)
+        es_link_resp_consumed(r->link, r, n);
+    if (px_buf_len(&r->resp_body) == 0)
+        px_buf_shrink(&r->resp_body, 0);
+    return n;
+}
+
+static void req_free(struct es_req *r)
+{
+    nv_free(r->req_nv, r->n_req_nv);
+    nv_free(r->resp_nv, r->n_resp_nv);
+    free(r->xff);
+    free(r->connection_hdr);
+    px_buf_cleanup(&r->req_body);
+    px_buf_cleanup(&r->resp_body);
+    free(r);
+}
+
+void es_req_front_done(struct es_req *r)
+{
+    if (r->front_done)
+        return;
+    r->front_done = 1;
+    r->front = NULL;
+    if (r->link && !r->link_done) {
+        es_link_cancel(r->link, r);
+        return; /* freed when the tunnel stream closes */
+    }
+    req_free(r);
+}
+
+int es_req_resp_header(struct es_req *r, const uint8_t *name, size_t nlen, const uint8_t *value,
+                       size_t vlen)
+{
+    const char *n = (const char *)name;
+    if (nlen == 7 && memcmp(n, ":status", 7) == 0) {
+        int st = 0;
+        for (size_t i = 0; i < vlen && i < 3; i++)
+            st = st * 10 + (value[i] - '0');
+        if (st >= 100 && st < 200 && st != 101) {
+            /* An interim response: forget what came with it. */
+            nv_free(r->resp_nv, r->n_resp_nv);
+            r->resp_nv = NULL;
+            r->n_resp_nv = r->cap_resp_nv = 0;
+        }
+        r->resp_status = st;
+        return 0;
+    }
+    if (n[0] == ':' || px_hdr_is_hop_by_hop(n, nlen))
+        return 0;
+    if (nlen == 14 && memcmp(n, "content-length", 14) == 0) {
+        char buf[24];
+        size_t l = vlen < sizeof(buf) - 1 ? vlen : sizeof(buf) - 1;
+        memcpy(buf, value, l);
+        buf[l] = '\0';
+        r->resp_content_length = strtoll(buf, NULL, 10);
+    }
+    return nv_push(&r->resp_nv, &r->n_resp_nv, &r->cap_resp_nv, n, nlen, (const char *)value,
+                   vlen, 0);
+}
+
+void es_req_resp_headers_done(struct es_req *r)
+{
+    if (r->resp_status >= 100 && r->resp_status < 200)
+        return; /* interim */
+    if (r->front_done || r->resp_headers_done)
+        return;
+    r->resp_headers_done = 1;
+    if (r->is_head || r->resp_status == 204 || r->resp_status == 304)
+        r->resp_content_length = r->resp_content_length < 0 ? 0 : r->resp_content_length;
+    r->fops->resp_headers(r);
+}
+
+void es_req_resp_body(struct es_req *r, const uint8_t *data, size_t len)
+{
+    if (r->front_done) {
+        es_link_resp_consumed(r->link, r, len);
+        return;
+    }
+    if (px_buf_append(&r->resp_body, data, len) < 0) {
+        r->resp_error = 1;
+        es_link_cancel(r->link, r);
+    }
+    r->fops->resp_data(r);
+}
+
+void es_req_resp_end(struct es_req *r)
+{
+    r->resp_eof = 1;
+    if (!r->front_done)
+        r->fops->resp_data(r);
+}
+
+void es_req_link_done(struct es_req *r, uint32_t err)
+{
+    r->link_done = 1;
+    r->link = NULL;
+    if (r->front_done) {
+        req_free(r);
+        return;
+    }
+    if (!r->resp_eof) {
+        if (!r->resp_headers_done) {
+            es_req_local_error(r, 502, "tunnel_reset",
+                               err ? "the tunnel stream was reset before the origin answered"
+                                   : "the tunnel closed before the origin answered");
+            return;
+        }
+        r->resp_error = 1;
+        r->fops->resp_data(r);
+    }
+}

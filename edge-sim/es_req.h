@@ -1,0 +1,99 @@
+/* es_req: one browser request bridged onto one tunnel stream. It is owned
+ * jointly by its front side (browser connection, HTTP/1.1 or HTTP/2) and its
+ * link side (tunnel stream); it is freed when both have let go.
+ *
+ * Backpressure: the request body is held in req_body until the link's data
+ * source reads it, and only then is the browser credited (h2 window update or
+ * resumed socket reads). The response body is held in resp_body until the
+ * front writes it, and only then is the tunnel stream credited. */
+#ifndef ES_REQ_H
+#define ES_REQ_H
+
+#include "px_buf.h"
+
+#include <nghttp2/nghttp2.h>
+#include <stdint.h>
+
+#define ES_REQ_BODY_HIGH (256 * 1024)
+#define ES_REQ_BODY_LOW (64 * 1024)
+
+struct es_req;
+struct es_server;
+struct es_link;
+
+struct es_front_ops {
+    /* Response headers are ready (resp_status, resp_nv). */
+    void (*resp_headers)(struct es_req *r);
+    /* More response body is buffered, or resp_eof / resp_error was set. */
+    void (*resp_data)(struct es_req *r);
+    /* n request-body bytes left req_body toward the tunnel. */
+    void (*req_consumed)(struct es_req *r, size_t n);
+};
+
+struct es_req {
+    struct es_server *srv;
+    const struct es_front_ops *fops;
+    void *front;       /* es_front_h1 / es_front_h2 connection */
+    int32_t front_sid; /* h2 front stream id */
+    struct es_link *link;
+    int32_t link_sid;
+    struct es_req *link_next, *link_prev;
+    struct es_req *front_next, *front_prev; /* h2 front's list */
+    /* request */
+    char method[16];
+    char host[256];
+    char request_id[33];
+    char client_ip[64];
+    nghttp2_nv *req_nv; /* headers accumulated by the front */
+    size_t n_req_nv, cap_req_nv;
+    size_t req_header_bytes;
+    char *xff; /* client's X-Forwarded-For */
+    char *connection_hdr;
+    struct px_buf req_body;
+    int req_eof;
+    int req_deferred;
+    int is_head;
+    /* response */
+    int resp_status;
+    nghttp2_nv *resp_nv;
+    size_t n_resp_nv, cap_resp_nv;
+    int resp_headers_done;
+    long long resp_content_length;
+    struct px_buf resp_body;
+    int resp_eof;
+    int resp_error;
+    int local; /* answered by the edge itself */
+    /* lifetime */
+    int front_done;
+    int link_done;
+};
+
+struct es_req *es_req_new(struct es_server *srv, const struct es_front_ops *fops, void *front,
+                          const char *client_ip);
+/* Adds a request header from the front (pseudo headers included). Returns 0,
+ * or < 0 if the request must be refused (too large / invalid). */
+int es_req_add_header(struct es_req *r, const char *name, size_t nlen, const char *value,
+                      size_t vlen);
+/* Headers complete: routes the request to a tunnel, or answers locally
+ * (404/530/400). has_body: a body follows. */
+void es_req_dispatch(struct es_req *r, int has_body);
+/* Request body from the front. */
+int es_req_body(struct es_req *r, const uint8_t *data, size_t len);
+void es_req_body_end(struct es_req *r);
+/* Takes up to len response-body bytes for the front; credits the tunnel. */
+size_t es_req_take_body(struct es_req *r, uint8_t *out, size_t len);
+/* The front is done with r (finished or gone). */
+void es_req_front_done(struct es_req *r);
+/* Answers locally with an error page (when no response started). */
+void es_req_local_error(struct es_req *r, int status, const char *code, const char *detail);
+
+/* For es_link: */
+int es_req_resp_header(struct es_req *r, const uint8_t *name, size_t nlen, const uint8_t *value,
+                       size_t vlen);
+void es_req_resp_headers_done(struct es_req *r);
+void es_req_resp_body(struct es_req *r, const uint8_t *data, size_t len);
+void es_req_resp_end(struct es_req *r);
+/* The tunnel stream is gone; err != 0 if it ended abnormally. */
+void es_req_link_done(struct es_req *r, uint32_t err);
+
+#endif

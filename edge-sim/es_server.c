@@ -1,0 +1,133 @@
+#include "es_server.h"
+#include "es_admin.h"
+#include "es_front.h"
+#include "es_link.h"
+#include "px_err.h"
+#include "px_log.h"
+#include "px_token.h"
+#include "rt_conn.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#define DB_POLL_MS 250
+
+static void on_tunnel_conn(uv_stream_t *s, int status)
+{
+    if (status == 0)
+        es_link_accept(s->data, s);
+}
+
+static void on_https_conn(uv_stream_t *s, int status)
+{
+    if (status == 0)
+        es_front_accept(s->data, s);
+}
+
+static void on_admin_conn(uv_stream_t *s, int status)
+{
+    if (status == 0)
+        es_admin_accept(s->data, s);
+}
+
+static int listen_on(struct es_server *srv, uv_tcp_t *h, const char *addr, uv_connection_cb cb)
+{
+    char host[256];
+    int port;
+    if (px_split_hostport(addr, host, sizeof(host), &port) < 0) {
+        PX_ERROR("bad listen address %s (want HOST:PORT)", addr);
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0) {
+        PX_ERROR("listen address %s must be a numeric IP", addr);
+        return -1;
+    }
+    uv_tcp_init(srv->loop, h);
+    h->data = srv;
+    int r = uv_tcp_bind(h, (struct sockaddr *)&ss, 0);
+    if (r == 0)
+        r = uv_listen((uv_stream_t *)h, 511, cb);
+    if (r < 0) {
+        PX_ERROR("cannot listen on %s: %s", addr, uv_strerror(r));
+        return -1;
+    }
+    return 0;
+}
+
+static void on_db_poll(uv_timer_t *t)
+{
+    struct es_server *srv = t->data;
+    if (es_store_changed(&srv->store))
+        es_registry_reload(&srv->reg, &srv->store);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct es_server *srv = h->data;
+    PX_INFO("received %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    srv->stopping = 1;
+    uv_stop(srv->loop);
+}
+
+int es_server_run(struct es_server *srv)
+{
+    char why[512];
+    srv->loop = uv_default_loop();
+    signal(SIGPIPE, SIG_IGN);
+    if (px_tls_global_init() < 0 || rt_loop_init(srv->loop) < 0)
+        return 1;
+    char server_name[256] = "tunnel.edge-sim.internal";
+    if (es_certs_init(&srv->certs, srv->data_dir, server_name, why, sizeof(why)) < 0 ||
+        es_store_open(&srv->store, srv->data_dir, why, sizeof(why)) < 0) {
+        PX_ERROR("%s", why);
+        return 1;
+    }
+    es_store_kv_set(&srv->store, "tunnel_addr", srv->tunnel_addr);
+    es_store_kv_set(&srv->store, "https_addr", srv->https_addr);
+    if (px_tls_ctx_server(srv->certs.tunnel_cert_pem, srv->certs.tunnel_key_pem,
+                          srv->certs.client_ca_pem, 0, &srv->tunnel_ctx) < 0 ||
+        es_front_ctx_init(srv) < 0) {
+        PX_ERROR("cannot set up TLS from the keys in %s", srv->data_dir);
+        return 1;
+    }
+    if (es_registry_reload(&srv->reg, &srv->store) < 0) {
+        PX_ERROR("cannot read the edge database");
+        return 1;
+    }
+    if (listen_on(srv, &srv->tunnel_listener, srv->tunnel_addr, on_tunnel_conn) < 0 ||
+        listen_on(srv, &srv->https_listener, srv->https_addr, on_https_conn) < 0 ||
+        listen_on(srv, &srv->admin_listener, srv->admin_addr, on_admin_conn) < 0)
+        return 1;
+    uv_timer_init(srv->loop, &srv->db_poll);
+    srv->db_poll.data = srv;
+    uv_timer_start(&srv->db_poll, on_db_poll, DB_POLL_MS, DB_POLL_MS);
+    uv_signal_init(srv->loop, &srv->sigint);
+    uv_signal_init(srv->loop, &srv->sigterm);
+    srv->sigint.data = srv->sigterm.data = srv;
+    uv_signal_start(&srv->sigint, on_signal, SIGINT);
+    uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+    PX_INFO("edge-sim serving: tunnels on %s, https on %s, admin on %s, data in %s",
+            srv->tunnel_addr, srv->https_addr, srv->admin_addr, srv->data_dir);
+    uv_run(srv->loop, UV_RUN_DEFAULT);
+    /* Say goodbye to peers, then let the closes finish. */
+    es_link_close_all();
+    es_front_close_all();
+    uv_close((uv_handle_t *)&srv->tunnel_listener, NULL);
+    uv_close((uv_handle_t *)&srv->https_listener, NULL);
+    uv_close((uv_handle_t *)&srv->admin_listener, NULL);
+    uv_close((uv_handle_t *)&srv->db_poll, NULL);
+    uv_close((uv_handle_t *)&srv->sigint, NULL);
+    uv_close((uv_handle_t *)&srv->sigterm, NULL);
+    rt_loop_cleanup();
+    for (int i = 0; i < 100 && uv_run(srv->loop, UV_RUN_NOWAIT); i++)
+        uv_sleep(10);
+    es_registry_cleanup(&srv->reg);
+    wolfSSL_CTX_free(srv->tunnel_ctx);
+    wolfSSL_CTX_free(srv->front_ctx);
+    es_certs_cleanup(&srv->certs);
+    es_store_close(&srv->store);
+    return 0;
+}

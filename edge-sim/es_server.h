@@ -1,0 +1,34 @@
+/* es_server: the state of a running `edge-sim serve`. One per process. */
+#ifndef ES_SERVER_H
+#define ES_SERVER_H
+
+#include "es_certs.h"
+#include "es_registry.h"
+#include "es_store.h"
+
+#include <uv.h>
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
+struct es_server {
+    uv_loop_t *loop;
+    char data_dir[512];
+    char tunnel_addr[300], https_addr[300], admin_addr[300];
+    struct es_store store;
+    struct es_certs certs;
+    WOLFSSL_CTX *tunnel_ctx; /* tunnel port: client certs from client-ca */
+    WOLFSSL_CTX *front_ctx;  /* browser port: certificate chosen by SNI */
+    uv_tcp_t tunnel_listener, https_listener, admin_listener;
+    struct es_registry reg;
+    uv_timer_t db_poll;
+    uv_signal_t sigint, sigterm;
+    unsigned long long requests_total;
+    unsigned long long links_total;
+    unsigned response_timeout_ms;
+    int stopping;
+};
+
+/* Runs serve until SIGINT/SIGTERM. Returns the process exit code. */
+int es_server_run(struct es_server *srv);
+
+#endif

@@ -1,0 +1,269 @@
+#include "es_store.h"
+#include "px_err.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *schema =
+    "PRAGMA foreign_keys=ON;"
+    "CREATE TABLE IF NOT EXISTS kv(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS tunnels(id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    " secret_hash BLOB NOT NULL, patterns TEXT NOT NULL, created INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS routes(hostname TEXT PRIMARY KEY,"
+    " tunnel_id TEXT NOT NULL REFERENCES tunnels(id) ON DELETE CASCADE);";
+
+int es_store_open(struct es_store *s, const char *dir, char *why, size_t whylen)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/edge.db", dir);
+    memset(s, 0, sizeof(*s));
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        snprintf(why, whylen, "cannot open %s: %s", path,
+                 s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        sqlite3_close(s->db);
+        s->db = NULL;
+        return PX_ERR_DB;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    char *err = NULL;
+    if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
+                     &err) != SQLITE_OK ||
+        sqlite3_exec(s->db, schema, NULL, NULL, &err) != SQLITE_OK) {
+        snprintf(why, whylen, "cannot initialise %s: %s", path, err ? err : "?");
+        sqlite3_free(err);
+        es_store_close(s);
+        return PX_ERR_DB;
+    }
+    es_store_changed(s);
+    return 0;
+}
+
+void es_store_close(struct es_store *s)
+{
+    if (s->db)
+        sqlite3_close(s->db);
+    s->db = NULL;
+}
+
+int es_store_changed(struct es_store *s)
+{
+    sqlite3_stmt *st;
+    long long v = s->data_version;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA data_version", -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    int changed = v != s->data_version;
+    s->data_version = v;
+    return changed;
+}
+
+int es_store_kv_get(struct es_store *s, const char *key, char *out, size_t outlen)
+{
+    sqlite3_stmt *st;
+    int rc = PX_ERR_NOT_FOUND;
+    if (sqlite3_prepare_v2(s->db, "SELECT value FROM kv WHERE key=?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return PX_ERR_DB;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(out, outlen, "%s", (const char *)sqlite3_column_text(st, 0));
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int es_store_kv_set(struct es_store *s, const char *key, const char *value)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO kv(key,value) VALUES(?,?)", -1, &st,
+                           NULL) != SQLITE_OK)
+        return PX_ERR_DB;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : PX_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+void es_tunnel_rec_cleanup(struct es_tunnel_rec *t)
+{
+    for (size_t i = 0; i < t->n_patterns; i++)
+        free(t->patterns[i]);
+    t->n_patterns = 0;
+}
+
+int es_store_tunnel_add(struct es_store *s, const struct es_tunnel_rec *t)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < t->n_patterns; i++)
+        json_array_append_new(a, json_string(t->patterns[i]));
+    char *pj = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    if (!pj)
+        return PX_ERR_NOMEM;
+    sqlite3_stmt *st;
+    int rc = PX_ERR_DB;
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT INTO tunnels(id,name,secret_hash,patterns,created) "
+                           "VALUES(?,?,?,?,?)",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, t->name, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, t->secret_hash, sizeof(t->secret_hash), SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, pj, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
+    int r = sqlite3_step(st);
+    rc = r == SQLITE_DONE ? 0 : (r == SQLITE_CONSTRAINT ? PX_ERR_EXISTS : PX_ERR_DB);
+    sqlite3_finalize(st);
+out:
+    free(pj);
+    return rc;
+}
+
+static void load_row(sqlite3_stmt *st, struct es_tunnel_rec *t)
+{
+    memset(t, 0, sizeof(*t));
+    snprintf(t->id, sizeof(t->id), "%s", (const char *)sqlite3_column_text(st, 0));
+    snprintf(t->name, sizeof(t->name), "%s", (const char *)sqlite3_column_text(st, 1));
+    if (sqlite3_column_bytes(st, 2) == sizeof(t->secret_hash))
+        memcpy(t->secret_hash, sqlite3_column_blob(st, 2), sizeof(t->secret_hash));
+    json_error_t e;
+    json_t *a = json_loads((const char *)sqlite3_column_text(st, 3), 0, &e);
+    for (size_t i = 0; a && i < json_array_size(a) && i < ES_MAX_PATTERNS; i++) {
+        const char *p = json_string_value(json_array_get(a, i));
+        if (p && (t->patterns[t->n_patterns] = strdup(p)))
+            t->n_patterns++;
+    }
+    json_decref(a);
+    t->created = sqlite3_column_int64(st, 4);
+}
+
+#define SELECT_TUNNEL "SELECT id,name,secret_hash,patterns,created FROM tunnels"
+
+int es_store_tunnel_get(struct es_store *s, const char *id, const char *name,
+                        struct es_tunnel_rec *out)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, SELECT_TUNNEL " WHERE id=? OR name=?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return PX_ERR_DB;
+    sqlite3_bind_text(st, 1, id ? id : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name ? name : "\x01", -1, SQLITE_STATIC);
+    int rc = PX_ERR_NOT_FOUND;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        load_row(st, out);
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int es_store_tunnel_delete(struct es_store *s, const char *name)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "DELETE FROM tunnels WHERE name=? OR id=?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return PX_ERR_DB;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : PX_ERR_DB;
+    sqlite3_finalize(st);
+    if (rc == 0 && sqlite3_changes(s->db) == 0)
+        rc = PX_ERR_NOT_FOUND;
+    return rc;
+}
+
+int es_store_tunnel_list(struct es_store *s, struct es_tunnel_rec **out, size_t *n)
+{
+    sqlite3_stmt *st;
+    *out = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(s->db, SELECT_TUNNEL " ORDER BY name", -1, &st, NULL) != SQLITE_OK)
+        return PX_ERR_DB;
+    size_t cap = 0;
+    int rc = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            struct es_tunnel_rec *nt = realloc(*out, cap * sizeof(**out));
+            if (!nt) {
+                rc = PX_ERR_NOMEM;
+                break;
+            }
+            *out = nt;
+        }
+        load_row(st, &(*out)[(*n)++]);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+void es_store_tunnels_free(struct es_tunnel_rec *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        es_tunnel_rec_cleanup(&t[i]);
+    free(t);
+}
+
+int es_store_route_claim(struct es_store *s, const char *hostname, const char *tunnel_id,
+                         char *owner, size_t ownerlen)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO routes(hostname,tunnel_id) VALUES(?,?)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return PX_ERR_DB;
+    sqlite3_bind_text(st, 1, hostname, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, tunnel_id, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (r != SQLITE_DONE)
+        return PX_ERR_DB;
+    if (sqlite3_prepare_v2(s->db, "SELECT tunnel_id FROM routes WHERE hostname=?", -1, &st,
+                           NULL) != SQLITE_OK)
+        return PX_ERR_DB;
+    sqlite3_bind_text(st, 1, hostname, -1, SQLITE_STATIC);
+    int rc = PX_ERR_DB;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *o = (const char *)sqlite3_column_text(st, 0);
+        rc = strcmp(o, tunnel_id) == 0 ? 0 : PX_ERR_EXISTS;
+        snprintf(owner, ownerlen, "%s", o);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int es_store_route_release(struct es_store *s, const char *hostname, const char *tunnel_id)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "DELETE FROM routes WHERE hostname=? AND tunnel_id=?", -1, &st,
+                           NULL) != SQLITE_OK)
+        return PX_ERR_DB;
+    sqlite3_bind_text(st, 1, hostname, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, tunnel_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : PX_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int es_store_route_each(struct es_store *s,
+                        void (*cb)(const char *hostname, const char *tunnel_id, void *arg),
+                        void *arg)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT hostname,tunnel_id FROM routes", -1, &st, NULL) !=
+        SQLITE_OK)
+        return PX_ERR_DB;
+    while (sqlite3_step(st) == SQLITE_ROW)
+        cb((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+           arg);
+    sqlite3_finalize(st);
+    return 0;
+}

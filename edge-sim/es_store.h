@@ -1,0 +1,60 @@
+/* es_store: edge state in SQLite (WAL) in the data dir: tunnels, their
+ * hostname patterns and the routes connectors registered. Every change is one
+ * transaction, so a crash mid-write leaves the previous state. Other
+ * processes (the CLI) may change it while `serve` runs; es_store_changed()
+ * tells serve to reload. */
+#ifndef ES_STORE_H
+#define ES_STORE_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ES_MAX_PATTERNS 32
+
+struct es_tunnel_rec {
+    char id[33];
+    char name[65];
+    uint8_t secret_hash[32]; /* SHA-256 of the enrolment secret */
+    char *patterns[ES_MAX_PATTERNS]; /* owned */
+    size_t n_patterns;
+    long long created;
+};
+
+struct es_store {
+    sqlite3 *db;
+    long long data_version;
+};
+
+/* Opens (creating if needed) dir/edge.db. Returns 0 or PX_ERR_DB with why. */
+int es_store_open(struct es_store *s, const char *dir, char *why, size_t whylen);
+void es_store_close(struct es_store *s);
+/* Returns 1 if another connection committed since the last call. */
+int es_store_changed(struct es_store *s);
+
+int es_store_kv_get(struct es_store *s, const char *key, char *out, size_t outlen);
+int es_store_kv_set(struct es_store *s, const char *key, const char *value);
+
+/* Inserts t. Returns 0, PX_ERR_EXISTS (name taken) or PX_ERR_DB. */
+int es_store_tunnel_add(struct es_store *s, const struct es_tunnel_rec *t);
+/* Looks up by id or by name (either may be NULL). Returns 0 or PX_ERR_NOT_FOUND. */
+int es_store_tunnel_get(struct es_store *s, const char *id, const char *name,
+                        struct es_tunnel_rec *out);
+/* Deletes a tunnel and its routes. Returns 0 or PX_ERR_NOT_FOUND. */
+int es_store_tunnel_delete(struct es_store *s, const char *name);
+/* Lists all tunnels; *out is a malloc'd array (free with es_store_tunnels_free). */
+int es_store_tunnel_list(struct es_store *s, struct es_tunnel_rec **out, size_t *n);
+void es_store_tunnels_free(struct es_tunnel_rec *t, size_t n);
+void es_tunnel_rec_cleanup(struct es_tunnel_rec *t);
+
+/* Claims hostname for tunnel_id. Returns 0 (claimed or already ours),
+ * PX_ERR_EXISTS with *owner filled (held by another tunnel), or PX_ERR_DB. */
+int es_store_route_claim(struct es_store *s, const char *hostname, const char *tunnel_id,
+                         char *owner, size_t ownerlen);
+int es_store_route_release(struct es_store *s, const char *hostname, const char *tunnel_id);
+/* Calls cb for every route. */
+int es_store_route_each(struct es_store *s,
+                        void (*cb)(const char *hostname, const char *tunnel_id, void *arg),
+                        void *arg);
+
+#endif

@@ -90,3 +90,7 @@ clean:
 	rm -rf build bin
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# libFuzzer targets for every parser (clang); FUZZ_SECONDS per target.
+fuzz:
+	@bash tests/fuzz/run.sh

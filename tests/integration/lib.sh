@@ -1,0 +1,140 @@
+# Shared helpers for integration tests: real binaries on 127.0.0.1.
+# Each test script sources this, calls `check NAME COMMAND...` per case and
+# `finish` at the end; results are appended to $RESULTS (one line per case).
+set -u
+BIN=${BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/test/bin}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+WORK=$(mktemp -d /tmp/tunnel-it.XXXXXX)
+chmod 755 "$WORK" # nginx workers run as another user
+RESULTS=${RESULTS:-$WORK/results}
+PIDS=()
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=23}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+# Ports: a base per script so scripts can run one after another without clashes.
+PORT_BASE=${PORT_BASE:-$((20000 + RANDOM % 20000))}
+TUNNEL_PORT=$((PORT_BASE + 1)); HTTPS_PORT=$((PORT_BASE + 2)); ADMIN_PORT=$((PORT_BASE + 3))
+ORIGIN_PORT=$((PORT_BASE + 4)); NGINX_PORT=$((PORT_BASE + 5))
+
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    sleep 0.2
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+    [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+log() { echo "  [$(date +%H:%M:%S)] $*" >&2; }
+
+# check NAME CMD...: runs CMD; records pass/fail.
+check() {
+    local name=$1; shift
+    local out
+    if [ -n "${ONLY:-}" ] && [[ "$name" != *$ONLY* ]]; then return 0; fi
+    if out=$("$@" 2>&1); then
+        echo "ok   $name"; echo "pass $name" >> "$RESULTS"
+    else
+        echo "FAIL $name"; echo "$out" | tail -n 15 | sed 's/^/     | /'
+        echo "fail $name" >> "$RESULTS"
+    fi
+}
+
+wait_port() { # host port [seconds]
+    local i
+    for i in $(seq 1 $(( ${3:-10} * 20 ))); do
+        (echo > /dev/tcp/$1/$2) 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "port $1:$2 never opened" >&2; return 1
+}
+
+wait_for() { # seconds cmd...: polls until cmd succeeds
+    local t=$1; shift
+    local i
+    for i in $(seq 1 $((t * 10))); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+EDGE_DIR=$WORK/edge
+start_edge() {
+    "$BIN/edge-sim" serve --data-dir "$EDGE_DIR" --tunnel-addr 127.0.0.1:$TUNNEL_PORT \
+        --https-addr 127.0.0.1:$HTTPS_PORT --admin-addr 127.0.0.1:$ADMIN_PORT \
+        ${EDGE_ARGS:-} >> "$WORK/edge.log" 2>&1 &
+    EDGE_PID=$!; PIDS+=($EDGE_PID)
+    wait_port 127.0.0.1 $HTTPS_PORT && wait_port 127.0.0.1 $TUNNEL_PORT
+    "$BIN/edge-sim" ca --data-dir "$EDGE_DIR" > "$WORK/ca.pem"
+}
+
+create_tunnel() { # name [args]: prints the token
+    "$BIN/edge-sim" tunnel create "$@" --data-dir "$EDGE_DIR" 2>>"$WORK/edge-cli.log"
+}
+
+# start_connector TOKEN args...: sets CONN_PID
+start_connector() {
+    local token=$1; shift
+    "$BIN/connector" run --token "$token" --state-dir "$WORK/state" "$@" \
+        >> "$WORK/connector.log" 2>&1 &
+    CONN_PID=$!; PIDS+=($CONN_PID)
+}
+
+start_origin() {
+    python3 "$HERE/origin.py" $ORIGIN_PORT >> "$WORK/origin.log" 2>&1 &
+    PIDS+=($!)
+    wait_port 127.0.0.1 $ORIGIN_PORT
+}
+
+# curl through the edge for HOST: tcurl HOST PATH [curl args]
+tcurl() {
+    local host=$1 path=$2; shift 2
+    curl -sS --cacert "$WORK/ca.pem" --resolve "$host:$HTTPS_PORT:127.0.0.1" \
+        "https://$host:$HTTPS_PORT$path" "$@"
+}
+
+routed() { # host: true once a request returns 200
+    [ "$(tcurl "$1" /${2:-} -o /dev/null -w '%{http_code}')" = 200 ]
+}
+
+peak_rss_kib() { awk '/VmHWM/ {print $2}' /proc/$1/status; }
+
+finish() {
+    local pass fail
+    pass=$(grep -c '^pass' "$RESULTS" 2>/dev/null || true)
+    fail=$(grep -c '^fail' "$RESULTS" 2>/dev/null || true)
+    if [ "${fail:-0}" != 0 ] || [ -n "${KEEP_WORK:-}" ]; then
+        echo "--- logs kept in $WORK"; KEEP_WORK=1
+        tail -n 20 "$WORK/edge.log" "$WORK/connector.log" 2>/dev/null | sed 's/^/     | /'
+    fi
+}
+
+start_nginx() { # serves $WORK/www on $NGINX_PORT
+    mkdir -p "$WORK/www" "$WORK/nginx-tmp"
+    cat > "$WORK/nginx.conf" <<NGX
+worker_processes 1;
+daemon off;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/nginx-tmp/body;
+    proxy_temp_path $WORK/nginx-tmp/proxy;
+    fastcgi_temp_path $WORK/nginx-tmp/fastcgi;
+    uwsgi_temp_path $WORK/nginx-tmp/uwsgi;
+    scgi_temp_path $WORK/nginx-tmp/scgi;
+    keepalive_requests 100000;
+    server { listen 127.0.0.1:$NGINX_PORT; root $WORK/www; }
+}
+NGX
+    nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log" >> "$WORK/nginx.log" 2>&1 &
+    PIDS+=($!)
+    wait_port 127.0.0.1 $NGINX_PORT
+}
+
+# make_file PATH SIZE: pseudo-random content, fast
+make_file() {
+    openssl enc -aes-128-ctr -pass pass:tunnel -nosalt -pbkdf2 < /dev/zero 2>/dev/null \
+        | head -c "$2" > "$1"
+}

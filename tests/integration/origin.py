@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Test origin for integration tests: deterministic bodies, upload digests,
+server-sent events, slow answers, header echo. Usage: origin.py PORT"""
+import hashlib
+import json
+import socketserver
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status, body, ctype="application/json", extra=None):
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _read_body(self):
+        h = hashlib.sha256()
+        total = 0
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while True:
+                line = self.rfile.readline()
+                size = int(line.split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                left = size
+                while left:
+                    chunk = self.rfile.read(min(left, 1 << 20))
+                    h.update(chunk)
+                    total += len(chunk)
+                    left -= len(chunk)
+                self.rfile.readline()
+        else:
+            left = int(self.headers.get("Content-Length", "0"))
+            while left:
+                chunk = self.rfile.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                h.update(chunk)
+                total += len(chunk)
+                left -= len(chunk)
+        return total, h.hexdigest()
+
+    def handle_any(self):
+        path = self.path.split("?")[0]
+        if path.startswith("/upload") or self.command in ("POST", "PUT", "PATCH"):
+            total, digest = self._read_body()
+            body = json.dumps({"method": self.command, "len": total, "sha256": digest,
+                               "chunked": self.headers.get("Transfer-Encoding") is not None}).encode()
+            return self._send(200, body)
+        if path == "/headers":
+            body = json.dumps({"path": self.path, "method": self.command,
+                               "headers": [[k, v] for k, v in self.headers.items()]}).encode()
+            return self._send(200, body)
+        if path.startswith("/status/"):
+            return self._send(int(path.split("/")[2]), b"status\n", "text/plain")
+        if path.startswith("/slow/"):
+            time.sleep(float(path.split("/")[2]))
+            return self._send(200, b"slow\n", "text/plain")
+        if path == "/sse":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for i in range(3):
+                data = ("data: event %d %.3f\n\n" % (i, time.time())).encode()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
+                time.sleep(1.0)
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        if path == "/close-mid":
+            self.send_response(200)
+            self.send_header("Content-Length", "1000000")
+            self.end_headers()
+            self.wfile.write(b"x" * 1000)
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        return self._send(200, b"hello from origin\n", "text/plain")
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = handle_any
+
+
+class Server(socketserver.ThreadingMixIn, HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+if __name__ == "__main__":
+    Server(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()

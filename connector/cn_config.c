@@ -129,7 +129,7 @@ int cn_config_parse_run(int argc, char **argv, struct cn_config *cfg)
     cfg->connect_timeout_ms = 30000;
     cfg->response_timeout_ms = 100000;
     default_state_dir(cfg->state_dir, sizeof(cfg->state_dir));
-    optind = 1;
+    optind = 0; /* 0 fully resets glibc's getopt state */
     opterr = 0;
     int c;
     unsigned v;

@@ -31,8 +31,9 @@ struct cn_config {
     unsigned response_timeout_ms;
 };
 
-/* Parses `connector run` arguments (argv[0] is "run"). Returns 0, or 2 after
- * printing one clear error line to stderr (usage error or bad token). */
+/* Parses `connector run` arguments (argv[0] is "run"). Returns 0; 1 when
+ * --help was asked for; or 2 after printing one clear error line to stderr
+ * (usage error or bad token). */
 int cn_config_parse_run(int argc, char **argv, struct cn_config *cfg);
 void cn_config_cleanup(struct cn_config *cfg);
 /* Parses a service URL into r. Returns 0 or PX_ERR_INVAL with why filled. */

@@ -97,8 +97,9 @@ void cn_supervisor_link_closed(struct cn_supervisor *s, struct cn_link *l)
     int was_ready = l->registered;
     /* A fatal alert during the handshake means the edge no longer accepts our
      * certificate (e.g. its data was reset): enrol again rather than loop. */
-    int cert_rejected = !was_ready && l->state == CN_LINK_CLOSED && !l->saw_open &&
-                        strstr(l->close_reason, "alert") != NULL;
+    /* (With TLS 1.3 the client finishes its handshake before the server
+     * checks the certificate, so the alert can arrive after "TLS up".) */
+    int cert_rejected = !was_ready && strstr(l->close_reason, "alert") != NULL;
     slot->link = NULL;
     if (s->stopping) {
         free_link(l);

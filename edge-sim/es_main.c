@@ -13,6 +13,7 @@
 #include <wolfssl/wolfcrypt/hash.h>
 
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,7 @@ static int cmd_serve(int argc, char **argv)
     snprintf(srv.tunnel_addr, sizeof(srv.tunnel_addr), "127.0.0.1:7844");
     snprintf(srv.https_addr, sizeof(srv.https_addr), "127.0.0.1:8443");
     snprintf(srv.admin_addr, sizeof(srv.admin_addr), "127.0.0.1:7845");
-    optind = 1;
+    optind = 0; /* 0 fully resets glibc's getopt state */
     opterr = 0;
     int c;
     enum px_log_level lvl;
@@ -119,7 +120,7 @@ static int cmd_tunnel(int argc, char **argv)
     const char *dir = "edge-data", *edge = NULL;
     const char *patterns[ES_MAX_PATTERNS];
     size_t np = 0;
-    optind = 1;
+    optind = 0; /* 0 fully resets glibc's getopt state */
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -255,7 +256,7 @@ static int cmd_ca(int argc, char **argv)
 {
     static const struct option opts[] = {{"data-dir", required_argument, 0, 'd'}, {0, 0, 0, 0}};
     const char *dir = "edge-data";
-    optind = 1;
+    optind = 0; /* 0 fully resets glibc's getopt state */
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -273,6 +274,11 @@ static int cmd_ca(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* Bulk buffers (64-256 KiB) are freed and reallocated at line rate: keep
+     * them in the heap instead of returning pages to the kernel each time,
+     * which cost more CPU than the crypto (page faults on every buffer). */
+    mallopt(M_MMAP_THRESHOLD, 4 << 20);
+    mallopt(M_TRIM_THRESHOLD, 32 << 20);
     if (argc < 2) {
         usage(stderr);
         return 2;

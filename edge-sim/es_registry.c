@@ -4,6 +4,7 @@
 #include "px_hostname.h"
 #include "px_log.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,8 +148,17 @@ static int allowed(const struct es_tunnel *t, const char *hostname)
 }
 
 int es_registry_claim(struct es_registry *r, struct es_store *st, struct es_tunnel *t,
-                      const char *hostname, char *reason, size_t reasonlen)
+                      const char *name, char *reason, size_t reasonlen)
 {
+    /* Names are case-insensitive: store and compare them lower-cased. */
+    char hostname[256];
+    size_t n = strlen(name);
+    if (n >= sizeof(hostname)) {
+        snprintf(reason, reasonlen, "hostname too long");
+        return PX_ERR_INVAL;
+    }
+    for (size_t i = 0; i <= n; i++)
+        hostname[i] = (char)tolower((unsigned char)name[i]);
     if (!px_host_pattern_valid(hostname)) {
         snprintf(reason, reasonlen, "not a valid hostname or *.suffix pattern");
         return PX_ERR_INVAL;

@@ -87,12 +87,25 @@ int es_req_add_header(struct es_req *r, const char *name, size_t nlen, const cha
         r->method[vlen] = '\0';
         r->is_head = strcmp(r->method, "HEAD") == 0;
     }
-    if ((nlen == 10 && strncasecmp(name, ":authority", 10) == 0) ||
-        (nlen == 4 && strncasecmp(name, "host", 4) == 0)) {
-        if (r->host[0])
-            return 0; /* :authority wins over a later Host */
+    int is_authority = nlen == 10 && strncasecmp(name, ":authority", 10) == 0;
+    if (is_authority || (nlen == 4 && strncasecmp(name, "host", 4) == 0)) {
+        size_t existing = r->n_req_nv;
+        for (size_t i = 0; i < r->n_req_nv; i++)
+            if (strcmp((const char *)r->req_nv[i].name, ":authority") == 0)
+                existing = i;
+        if (existing < r->n_req_nv && !is_authority)
+            return 0; /* :authority (or an absolute URL) wins over Host */
         if (px_host_normalize(value, vlen, r->host, sizeof(r->host)) < 0)
             return -1;
+        if (existing < r->n_req_nv) {
+            char *v = strndup(value, vlen);
+            if (!v)
+                return -1;
+            free(r->req_nv[existing].value);
+            r->req_nv[existing].value = (uint8_t *)v;
+            r->req_nv[existing].valuelen = vlen;
+            return 0;
+        }
         return nv_push(&r->req_nv, &r->n_req_nv, &r->cap_req_nv, ":authority", 10, value, vlen,
                        0);
     }

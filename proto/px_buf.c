@@ -11,18 +11,23 @@ void px_buf_init(struct px_buf *b)
 
 void px_buf_cleanup(struct px_buf *b)
 {
+    size_t keep = b->min_cap;
     free(b->data);
     memset(b, 0, sizeof(*b));
+    b->min_cap = keep;
 }
 
 uint8_t *px_buf_reserve(struct px_buf *b, size_t n)
 {
     if (b->len == 0)
         b->off = 0;
+    if (n > SIZE_MAX - b->len - b->off)
+        return NULL;
     if (b->off + b->len + n <= b->cap)
         return b->data + b->off + b->len;
-    /* Compact first: it is cheaper than growing when the head was consumed. */
-    if (b->off > 0 && b->len + n <= b->cap) {
+    /* Compact only when that moves fewer bytes than it frees (off >= len), so
+     * each byte is moved at most once on average; otherwise grow. */
+    if (b->off >= b->len && b->len + n <= b->cap) {
         memmove(b->data, b->data + b->off, b->len);
         b->off = 0;
         return b->data + b->len;
@@ -30,7 +35,7 @@ uint8_t *px_buf_reserve(struct px_buf *b, size_t n)
     size_t need = b->len + n;
     if (need < n)
         return NULL;
-    size_t cap = b->cap ? b->cap : 4096;
+    size_t cap = b->cap ? b->cap : (b->min_cap ? b->min_cap : 4096);
     while (cap < need) {
         if (cap > SIZE_MAX / 2)
             return NULL;

@@ -12,9 +12,15 @@ struct px_buf {
     size_t off; /* start of unread bytes */
     size_t len; /* number of unread bytes */
     size_t cap;
+    size_t min_cap; /* first allocation size (0: 4 KiB); avoids regrowing hot buffers */
 };
 
 void px_buf_init(struct px_buf *b);
+/* Sets the first allocation size for a buffer that will carry bulk data. */
+static inline void px_buf_set_min_cap(struct px_buf *b, size_t n)
+{
+    b->min_cap = n;
+}
 /* Frees the storage; the buffer may be reused after px_buf_init. */
 void px_buf_cleanup(struct px_buf *b);
 /* Appends n bytes. Returns 0 or PX_ERR_NOMEM (buffer unchanged). */
@@ -27,7 +33,7 @@ void px_buf_commit(struct px_buf *b, size_t n);
 void px_buf_consume(struct px_buf *b, size_t n);
 static inline const uint8_t *px_buf_head(const struct px_buf *b)
 {
-    return b->data + b->off;
+    return b->data ? b->data + b->off : b->data;
 }
 static inline size_t px_buf_len(const struct px_buf *b)
 {

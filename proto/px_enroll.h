@@ -19,7 +19,7 @@ struct px_enroll_req {
 struct px_enroll_resp {
     int ok;
     char *cert_pem; /* owned; when ok */
-    char *code;     /* owned; when !ok: "unknown_tunnel", "bad_secret", "bad_key", "internal" */
+    char *code;     /* owned; when !ok: "unknown_tunnel", "bad_secret", "bad_key", "bad_request" */
     char *message;  /* owned; when !ok */
 };
 

@@ -60,6 +60,10 @@ char *px_errpage_render(int status, const char *detail, size_t *len)
         return NULL;
     escape(esc, detail);
     esc[dl] = '\0';
+    /* The plain first line must stay one line whatever detail contains. */
+    for (char *p = esc; *p; p++)
+        if (*p == '\r' || *p == '\n')
+            *p = ' ';
 #define FMT                                                                                        \
     "%d %s: %s\n"                                                                                   \
     "<!doctype html><html><head><meta charset=\"utf-8\"><title>%d %s</title>"                      \
@@ -69,10 +73,6 @@ char *px_errpage_render(int status, const char *detail, size_t *len)
     if (out) {
         snprintf(out, (size_t)n + 1, FMT, status, reason, esc, status, reason, status, reason,
                  esc);
-        /* The plain first line must stay one line whatever detail contains. */
-        for (char *p = out; *p && *p != '\n'; p++)
-            if (*p == '\r')
-                *p = ' ';
         *len = (size_t)n;
     }
     free(esc);

@@ -6,8 +6,8 @@
 
 /* Returns 1 for connection-specific (hop-by-hop) fields that must not be
  * forwarded: Connection, Keep-Alive, Proxy-Connection, Transfer-Encoding,
- * Upgrade, TE, Proxy-Authenticate, Proxy-Authorization, and HTTP/2 pseudo
- * headers. Name comparison is case-insensitive. */
+ * Upgrade, TE, Proxy-Authenticate, Proxy-Authorization, HTTP2-Settings and
+ * HTTP/2 pseudo headers. Name comparison is case-insensitive. */
 int px_hdr_is_hop_by_hop(const char *name, size_t len);
 /* Returns 1 for fields only the edge may set (X-Forwarded-Proto, X-Request-Id,
  * X-Real-IP, Tunnel-*): a client's copies are dropped, never trusted. */

@@ -194,7 +194,9 @@ static int send_tls_out(struct rt_conn *c)
     size_t n = px_buf_len(o);
     if (o->off == 0) {
         p = o->data;
+        size_t keep = o->min_cap;
         px_buf_init(o);
+        o->min_cap = keep;
     } else {
         p = malloc(n);
         if (!p)
@@ -404,6 +406,9 @@ static int start_tls(struct rt_conn *c, WOLFSSL_CTX *ctx, int server, const char
         c->use_tls = 0;
         return r;
     }
+    /* Output is handed to the kernel whole and reallocated each time: start
+     * big enough for a burst of full records instead of regrowing. */
+    px_buf_set_min_cap(&c->tls.out, 64 * 1024);
     return 0;
 }
 

@@ -8,8 +8,10 @@ WORK=$(mktemp -d /tmp/tunnel-it.XXXXXX)
 chmod 755 "$WORK" # nginx workers run as another user
 RESULTS=${RESULTS:-$WORK/results}
 PIDS=()
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=23}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# Sanitizer reports go to files so every script can assert there were none.
+mkdir -p "$WORK/san"
+export ASAN_OPTIONS=detect_leaks=1:log_path=$WORK/san/asan
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$WORK/san/ubsan
 
 # Ports: a base per script so scripts can run one after another without clashes.
 PORT_BASE=${PORT_BASE:-$((20000 + RANDOM % 20000))}
@@ -29,14 +31,17 @@ log() { echo "  [$(date +%H:%M:%S)] $*" >&2; }
 # check NAME CMD...: runs CMD; records pass/fail.
 check() {
     local name=$1; shift
-    local out
     if [ -n "${ONLY:-}" ] && [[ "$name" != *$ONLY* ]]; then return 0; fi
-    if out=$("$@" 2>&1); then
+    # Run in this shell (not a subshell) so started processes are tracked.
+    if "$@" > "$WORK/check.out" 2>&1; then
         echo "ok   $name"; echo "pass $name" >> "$RESULTS"
+        [ -n "${VERBOSE:-}" ] && sed 's/^/     | /' "$WORK/check.out"
     else
-        echo "FAIL $name"; echo "$out" | tail -n 15 | sed 's/^/     | /'
+        echo "FAIL $name"; tail -n 15 "$WORK/check.out" | sed 's/^/     | /'
         echo "fail $name" >> "$RESULTS"
     fi
+    grep -h '^peak RSS\|^1 GiB\|^rates' "$WORK/check.out" 2>/dev/null | sed 's/^/     > /'
+    return 0
 }
 
 wait_port() { # host port [seconds]
@@ -97,10 +102,24 @@ routed() { # host: true once a request returns 200
     [ "$(tcurl "$1" /${2:-} -o /dev/null -w '%{http_code}')" = 200 ]
 }
 
+elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }'; }
+
 peak_rss_kib() { awk '/VmHWM/ {print $2}' /proc/$1/status; }
+
+sanitizers_clean() {
+    local f
+    f=$(ls "$WORK/san" 2>/dev/null)
+    [ -z "$f" ] && return 0
+    head -n 40 "$WORK"/san/* ; return 1
+}
 
 finish() {
     local pass fail
+    # Stop everything gracefully so LeakSanitizer reports at exit are seen.
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    PIDS=()
+    ONLY= check "no sanitizer reports from edge-sim or connector" sanitizers_clean
     pass=$(grep -c '^pass' "$RESULTS" 2>/dev/null || true)
     fail=$(grep -c '^fail' "$RESULTS" 2>/dev/null || true)
     if [ "${fail:-0}" != 0 ] || [ -n "${KEEP_WORK:-}" ]; then

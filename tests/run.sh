@@ -1,0 +1,37 @@
+#!/bin/bash
+# Runs every unit test binary and every integration script; prints one
+# combined line "N passed, N failed" at the end (CI reads it).
+# Usage: tests/run.sh BINDIR   (e.g. build/test/bin)
+set -u
+BINDIR=${1:-build/test/bin}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+pass=0; fail=0
+RES=$(mktemp)
+trap 'rm -f "$RES"' EXIT
+
+echo "== unit tests"
+for t in $(find "$BINDIR/unit" -type f -perm -u+x 2>/dev/null | sort); do
+    out=$("$t" 2>&1); rc=$?
+    p=$(echo "$out" | sed -n 's/.*\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -n1)
+    f=$(echo "$out" | sed -n 's/.*\[  FAILED  \] \([0-9]*\) test.*/\1/p' | tail -n1)
+    p=${p:-0}; f=${f:-0}
+    if [ $rc != 0 ] && [ "$f" = 0 ]; then f=1; fi   # crashed or sanitizer abort
+    pass=$((pass + p)); fail=$((fail + f))
+    printf '%-50s %3s passed, %s failed\n' "${t#$BINDIR/unit/}" "$p" "$f"
+    [ "$f" != 0 ] && echo "$out" | grep -E 'FAILED|ERROR|runtime error|AddressSanitizer|LeakSanitizer' | head -20 | sed 's/^/   | /'
+done
+
+echo "== integration tests"
+for s in "$ROOT"/tests/integration/test_*.sh; do
+    echo "-- $(basename "$s")"
+    : > "$RES"
+    BIN="$ROOT/$BINDIR" RESULTS="$RES" bash "$s"
+    rc=$?
+    p=$(grep -c '^pass' "$RES"); f=$(grep -c '^fail' "$RES")
+    if [ $rc != 0 ] && [ "$f" = 0 ]; then f=1; echo "FAIL $(basename "$s") exited $rc"; fi
+    pass=$((pass + p)); fail=$((fail + f))
+done
+
+echo
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]

@@ -1,0 +1,273 @@
+/* es_registry: hostname routing over the store (no live links involved). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "es_registry.h"
+#include "es_store.h"
+#include "px_err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ID_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define ID_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define ID_C "cccccccccccccccccccccccccccccccc"
+
+struct fx {
+    char dir[64];
+    struct es_store st;
+    struct es_registry reg;
+};
+
+static void add(struct es_store *st, const char *id, const char *name, const char *p0,
+                const char *p1)
+{
+    struct es_tunnel_rec t;
+    memset(&t, 0, sizeof(t));
+    snprintf(t.id, sizeof(t.id), "%s", id);
+    snprintf(t.name, sizeof(t.name), "%s", name);
+    if (p0)
+        t.patterns[t.n_patterns++] = (char *)p0;
+    if (p1)
+        t.patterns[t.n_patterns++] = (char *)p1;
+    assert_int_equal(es_store_tunnel_add(st, &t), 0);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/es-registry-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    char why[256];
+    if (es_store_open(&f->st, f->dir, why, sizeof(why)) != 0)
+        return -1;
+    /* A: limited to *.example.com and one exact name; B: anything; C: a
+     * narrower wildcard. */
+    add(&f->st, ID_A, "alpha", "*.example.com", "exact.example.org");
+    add(&f->st, ID_B, "bravo", NULL, NULL);
+    add(&f->st, ID_C, "charlie", "*.deep.example.com", NULL);
+    if (es_registry_reload(&f->reg, &f->st) != 0)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    es_registry_cleanup(&f->reg);
+    es_store_close(&f->st);
+    const char *files[] = {"edge.db", "edge.db-wal", "edge.db-shm"};
+    char p[128];
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(p, sizeof(p), "%s/%s", f->dir, files[i]);
+        unlink(p);
+    }
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static struct es_tunnel *tun(struct fx *f, const char *id)
+{
+    struct es_tunnel *t = es_registry_tunnel(&f->reg, id);
+    assert_non_null(t);
+    return t;
+}
+
+static int claim(struct fx *f, const char *id, const char *host, char *reason, size_t rlen)
+{
+    reason[0] = '\0';
+    return es_registry_claim(&f->reg, &f->st, tun(f, id), host, reason, rlen);
+}
+
+static const char *lookup_id(struct fx *f, const char *host)
+{
+    struct es_tunnel *t = es_registry_lookup(&f->reg, host);
+    return t ? t->id : NULL;
+}
+
+static void test_reload_from_store(void **state)
+{
+    struct fx *f = *state;
+    struct es_tunnel *a = tun(f, ID_A);
+    assert_string_equal(a->name, "alpha");
+    assert_int_equal(a->n_patterns, 2);
+    assert_string_equal(a->patterns[0], "*.example.com");
+    assert_int_equal(tun(f, ID_B)->n_patterns, 0);
+    assert_null(es_registry_tunnel(&f->reg, "dddddddddddddddddddddddddddddddd"));
+    assert_null(f->reg.routes);
+    /* Reloading again is idempotent (same objects kept). */
+    assert_int_equal(es_registry_reload(&f->reg, &f->st), 0);
+    assert_ptr_equal(tun(f, ID_A), a);
+}
+
+static void test_lookup_exact_and_wildcard(void **state)
+{
+    struct fx *f = *state;
+    char why[160];
+    assert_int_equal(claim(f, ID_A, "*.example.com", why, sizeof(why)), 0);
+    assert_int_equal(claim(f, ID_B, "app.example.com", why, sizeof(why)), 0);
+    assert_int_equal(claim(f, ID_C, "*.deep.example.com", why, sizeof(why)), 0);
+
+    /* Exact beats any wildcard. */
+    assert_string_equal(lookup_id(f, "app.example.com"), ID_B);
+    /* Wildcard covers other names and deeper ones. */
+    assert_string_equal(lookup_id(f, "other.example.com"), ID_A);
+    assert_string_equal(lookup_id(f, "x.y.example.com"), ID_A);
+    /* The longest wildcard wins. */
+    assert_string_equal(lookup_id(f, "x.deep.example.com"), ID_C);
+    assert_string_equal(lookup_id(f, "a.b.deep.example.com"), ID_C);
+    /* "*.deep.example.com" does not cover deep.example.com itself, but
+     * "*.example.com" does. */
+    assert_string_equal(lookup_id(f, "deep.example.com"), ID_A);
+    /* Bare suffix and unrelated names have no route. */
+    assert_null(lookup_id(f, "example.com"));
+    assert_null(lookup_id(f, "example.org"));
+    assert_null(lookup_id(f, "notexample.com"));
+    assert_null(lookup_id(f, ""));
+}
+
+static void test_lookup_after_reload(void **state)
+{
+    struct fx *f = *state;
+    char why[160];
+    assert_int_equal(claim(f, ID_A, "*.example.com", why, sizeof(why)), 0);
+    assert_int_equal(claim(f, ID_C, "*.deep.example.com", why, sizeof(why)), 0);
+    /* Routes are rebuilt from the store, same answers. */
+    assert_int_equal(es_registry_reload(&f->reg, &f->st), 0);
+    assert_string_equal(lookup_id(f, "x.deep.example.com"), ID_C);
+    assert_string_equal(lookup_id(f, "x.example.com"), ID_A);
+}
+
+static void test_claim_refused_by_patterns(void **state)
+{
+    struct fx *f = *state;
+    char why[160];
+    /* Allowed for A: names under the wildcard, narrower wildcards, its exact name. */
+    assert_int_equal(claim(f, ID_A, "app.example.com", why, sizeof(why)), 0);
+    assert_int_equal(claim(f, ID_A, "a.b.example.com", why, sizeof(why)), 0);
+    assert_int_equal(claim(f, ID_A, "*.sub.example.com", why, sizeof(why)), 0);
+    assert_int_equal(claim(f, ID_A, "exact.example.org", why, sizeof(why)), 0);
+
+    const char *refused[] = {"example.com",   "other.org", "x.exact.example.org",
+                             "*.example.org", "*.com",     "example.com.evil.net"};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        int rc = claim(f, ID_A, refused[i], why, sizeof(why));
+        if (rc != PX_ERR_DENIED)
+            print_error("%s: %d (%s)\n", refused[i], rc, why);
+        assert_int_equal(rc, PX_ERR_DENIED);
+        assert_non_null(strstr(why, "not allowed"));
+        assert_non_null(strstr(why, "pattern"));
+    }
+    /* C may not widen its own wildcard. */
+    assert_int_equal(claim(f, ID_C, "*.example.com", why, sizeof(why)), PX_ERR_DENIED);
+    assert_int_equal(claim(f, ID_C, "deep.example.com", why, sizeof(why)), PX_ERR_DENIED);
+    assert_null(lookup_id(f, "other.org"));
+}
+
+static void test_claim_invalid(void **state)
+{
+    struct fx *f = *state;
+    char why[160];
+    const char *bad[] = {"a..b", "*", "*.", "", "bad host", "x.example.com:443"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(claim(f, ID_B, bad[i], why, sizeof(why)), PX_ERR_INVAL);
+        assert_non_null(strstr(why, "not a valid hostname"));
+    }
+}
+
+static void test_claim_held_by_other(void **state)
+{
+    struct fx *f = *state;
+    char why[160];
+    assert_int_equal(claim(f, ID_A, "app.example.com", why, sizeof(why)), 0);
+    assert_int_equal(claim(f, ID_A, "app.example.com", why, sizeof(why)), 0);
+    assert_int_equal(claim(f, ID_B, "app.example.com", why, sizeof(why)), PX_ERR_EXISTS);
+    /* The reason names the holder (by name, not by id). */
+    assert_non_null(strstr(why, "held by another tunnel"));
+    assert_non_null(strstr(why, "alpha"));
+    assert_null(strstr(why, ID_A));
+    assert_string_equal(lookup_id(f, "app.example.com"), ID_A);
+    /* Only one route entry for the repeated claim. */
+    int n = 0;
+    for (struct es_route *r = f->reg.routes; r; r = r->next)
+        n++;
+    assert_int_equal(n, 1);
+}
+
+static void test_deleted_tunnel_vanishes(void **state)
+{
+    struct fx *f = *state;
+    char why[160];
+    assert_int_equal(claim(f, ID_C, "*.deep.example.com", why, sizeof(why)), 0);
+    assert_int_equal(claim(f, ID_A, "*.example.com", why, sizeof(why)), 0);
+    assert_string_equal(lookup_id(f, "x.deep.example.com"), ID_C);
+    /* The CLI deletes C through its own connection. */
+    struct es_store other;
+    assert_int_equal(es_store_open(&other, f->dir, why, sizeof(why)), 0);
+    assert_int_equal(es_store_tunnel_delete(&other, "charlie"), 0);
+    es_store_close(&other);
+    assert_int_equal(es_store_changed(&f->st), 1);
+    assert_int_equal(es_registry_reload(&f->reg, &f->st), 0);
+    assert_null(es_registry_tunnel(&f->reg, ID_C));
+    /* Its wildcard is gone with it: the broader one takes over. */
+    assert_string_equal(lookup_id(f, "x.deep.example.com"), ID_A);
+    /* And the freed name can be claimed by another tunnel. */
+    assert_int_equal(claim(f, ID_B, "*.deep.example.com", why, sizeof(why)), 0);
+    assert_string_equal(lookup_id(f, "x.deep.example.com"), ID_B);
+}
+
+static void test_new_tunnel_appears(void **state)
+{
+    struct fx *f = *state;
+    struct es_store other;
+    char why[160];
+    assert_int_equal(es_store_open(&other, f->dir, why, sizeof(why)), 0);
+    add(&other, "dddddddddddddddddddddddddddddddd", "delta", NULL, NULL);
+    es_store_close(&other);
+    assert_int_equal(es_registry_reload(&f->reg, &f->st), 0);
+    assert_string_equal(tun(f, "dddddddddddddddddddddddddddddddd")->name, "delta");
+}
+
+/* Hostnames are case-insensitive (RFC 4343): a claim in mixed case must
+ * either be refused/normalised or route requests for the lowercase name (the
+ * front normalises Host/SNI to lowercase), and in any case must not let a
+ * second tunnel own the same name in another case. */
+static void test_claim_case_insensitive(void **state)
+{
+    struct fx *f = *state;
+    char why[160];
+    int rc = claim(f, ID_A, "MiXed.Example.com", why, sizeof(why));
+    if (rc == 0) {
+        int rc_b = claim(f, ID_B, "mixed.example.com", why, sizeof(why));
+        const char *owner = lookup_id(f, "mixed.example.com");
+        if (rc_b != PX_ERR_EXISTS)
+            print_error("a second tunnel claimed mixed.example.com (rc %d)\n", rc_b);
+        if (!owner || strcmp(owner, ID_A) != 0)
+            print_error("mixed.example.com routes to %s, not to the first claimant\n",
+                        owner ? owner : "nothing");
+        assert_int_equal(rc_b, PX_ERR_EXISTS);
+        assert_non_null(owner);
+        assert_string_equal(owner, ID_A);
+    }
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_reload_from_store),       T(test_lookup_exact_and_wildcard),
+        T(test_lookup_after_reload),     T(test_claim_refused_by_patterns),
+        T(test_claim_invalid),           T(test_claim_held_by_other),
+        T(test_deleted_tunnel_vanishes), T(test_new_tunnel_appears),
+        T(test_claim_case_insensitive),
+    };
+    return cmocka_run_group_tests_name("es_registry", tests, NULL, NULL);
+}

@@ -1,0 +1,350 @@
+/* es_store: tunnels and routes in SQLite, in a throwaway directory. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "es_store.h"
+#include "px_err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ID_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define ID_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+struct fx {
+    char dir[64];
+    struct es_store st;
+};
+
+static void rm_dir(const char *dir)
+{
+    const char *files[] = {"edge.db", "edge.db-wal", "edge.db-shm", "edge.db-journal"};
+    char p[128];
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/es-store-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    char why[256] = "";
+    if (es_store_open(&f->st, f->dir, why, sizeof(why)) != 0) {
+        fprintf(stderr, "open: %s\n", why);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    es_store_close(&f->st);
+    rm_dir(f->dir);
+    free(f);
+    return 0;
+}
+
+static void make_rec(struct es_tunnel_rec *t, const char *id, const char *name)
+{
+    memset(t, 0, sizeof(*t));
+    snprintf(t->id, sizeof(t->id), "%s", id);
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    for (int i = 0; i < 32; i++)
+        t->secret_hash[i] = (uint8_t)(id[0] + i);
+}
+
+static void add(struct es_store *st, const char *id, const char *name, char **patterns, size_t n)
+{
+    struct es_tunnel_rec t;
+    make_rec(&t, id, name);
+    for (size_t i = 0; i < n; i++)
+        t.patterns[i] = patterns[i];
+    t.n_patterns = n;
+    assert_int_equal(es_store_tunnel_add(st, &t), 0);
+}
+
+static void test_open_failure(void **state)
+{
+    (void)state;
+    struct es_store st;
+    char why[256] = "";
+    assert_int_equal(es_store_open(&st, "/nonexistent/dir/for/es/store", why, sizeof(why)),
+                     PX_ERR_DB);
+    assert_non_null(strstr(why, "edge.db"));
+    assert_null(st.db);
+}
+
+static void test_add_and_get(void **state)
+{
+    struct fx *f = *state;
+    char *pats[] = {"*.example.com", "app.example.org"};
+    add(&f->st, ID_A, "home", pats, 2);
+
+    struct es_tunnel_rec t;
+    assert_int_equal(es_store_tunnel_get(&f->st, ID_A, NULL, &t), 0);
+    assert_string_equal(t.id, ID_A);
+    assert_string_equal(t.name, "home");
+    assert_int_equal(t.n_patterns, 2);
+    assert_string_equal(t.patterns[0], "*.example.com");
+    assert_string_equal(t.patterns[1], "app.example.org");
+    assert_int_equal(t.secret_hash[0], 'a');
+    assert_int_equal(t.secret_hash[31], 'a' + 31);
+    assert_true(t.created > 0);
+    es_tunnel_rec_cleanup(&t);
+
+    assert_int_equal(es_store_tunnel_get(&f->st, NULL, "home", &t), 0);
+    assert_string_equal(t.id, ID_A);
+    es_tunnel_rec_cleanup(&t);
+
+    assert_int_equal(es_store_tunnel_get(&f->st, ID_B, NULL, &t), PX_ERR_NOT_FOUND);
+    assert_int_equal(es_store_tunnel_get(&f->st, NULL, "away", &t), PX_ERR_NOT_FOUND);
+    assert_int_equal(es_store_tunnel_get(&f->st, NULL, NULL, &t), PX_ERR_NOT_FOUND);
+    /* The id is not a name and vice versa. */
+    assert_int_equal(es_store_tunnel_get(&f->st, "home", NULL, &t), PX_ERR_NOT_FOUND);
+    assert_int_equal(es_store_tunnel_get(&f->st, NULL, ID_A, &t), PX_ERR_NOT_FOUND);
+}
+
+static void test_no_patterns(void **state)
+{
+    struct fx *f = *state;
+    add(&f->st, ID_A, "any", NULL, 0);
+    struct es_tunnel_rec t;
+    assert_int_equal(es_store_tunnel_get(&f->st, ID_A, NULL, &t), 0);
+    assert_int_equal(t.n_patterns, 0);
+    es_tunnel_rec_cleanup(&t);
+}
+
+static void test_duplicate_name(void **state)
+{
+    struct fx *f = *state;
+    add(&f->st, ID_A, "home", NULL, 0);
+    struct es_tunnel_rec t;
+    make_rec(&t, ID_B, "home");
+    assert_int_equal(es_store_tunnel_add(&f->st, &t), PX_ERR_EXISTS);
+    /* Same id under another name is refused too. */
+    make_rec(&t, ID_A, "other");
+    assert_int_equal(es_store_tunnel_add(&f->st, &t), PX_ERR_EXISTS);
+    struct es_tunnel_rec *list;
+    size_t n;
+    assert_int_equal(es_store_tunnel_list(&f->st, &list, &n), 0);
+    assert_int_equal(n, 1);
+    es_store_tunnels_free(list, n);
+}
+
+static void test_list_sorted(void **state)
+{
+    struct fx *f = *state;
+    add(&f->st, ID_B, "zeta", NULL, 0);
+    add(&f->st, ID_A, "alpha", NULL, 0);
+    struct es_tunnel_rec *list;
+    size_t n;
+    assert_int_equal(es_store_tunnel_list(&f->st, &list, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].name, "alpha");
+    assert_string_equal(list[1].name, "zeta");
+    es_store_tunnels_free(list, n);
+}
+
+static void test_list_many(void **state)
+{
+    struct fx *f = *state;
+    for (int i = 0; i < 20; i++) {
+        char id[33], name[16];
+        snprintf(id, sizeof(id), "%032x", (unsigned)i);
+        snprintf(name, sizeof(name), "t%02d", i);
+        add(&f->st, id, name, NULL, 0);
+    }
+    struct es_tunnel_rec *list;
+    size_t n;
+    assert_int_equal(es_store_tunnel_list(&f->st, &list, &n), 0);
+    assert_int_equal(n, 20);
+    assert_string_equal(list[19].name, "t19");
+    es_store_tunnels_free(list, n);
+}
+
+struct route_seen {
+    int n;
+    char host[8][64];
+    char owner[8][33];
+};
+
+static void collect(const char *hostname, const char *tunnel_id, void *arg)
+{
+    struct route_seen *r = arg;
+    if (r->n < 8) {
+        snprintf(r->host[r->n], sizeof(r->host[0]), "%s", hostname);
+        snprintf(r->owner[r->n], sizeof(r->owner[0]), "%s", tunnel_id);
+    }
+    r->n++;
+}
+
+static void test_route_claim(void **state)
+{
+    struct fx *f = *state;
+    add(&f->st, ID_A, "a", NULL, 0);
+    add(&f->st, ID_B, "b", NULL, 0);
+    char owner[33] = "";
+    assert_int_equal(es_store_route_claim(&f->st, "app.example.com", ID_A, owner, sizeof(owner)),
+                     0);
+    assert_string_equal(owner, ID_A);
+    /* Claiming again by the owner is fine. */
+    owner[0] = '\0';
+    assert_int_equal(es_store_route_claim(&f->st, "app.example.com", ID_A, owner, sizeof(owner)),
+                     0);
+    /* Another tunnel is refused and told who holds it. */
+    owner[0] = '\0';
+    assert_int_equal(es_store_route_claim(&f->st, "app.example.com", ID_B, owner, sizeof(owner)),
+                     PX_ERR_EXISTS);
+    assert_string_equal(owner, ID_A);
+    assert_int_equal(es_store_route_claim(&f->st, "*.example.com", ID_B, owner, sizeof(owner)), 0);
+
+    struct route_seen seen = {0};
+    assert_int_equal(es_store_route_each(&f->st, collect, &seen), 0);
+    assert_int_equal(seen.n, 2);
+
+    /* Release only by the owner. */
+    assert_int_equal(es_store_route_release(&f->st, "app.example.com", ID_B), 0);
+    assert_int_equal(es_store_route_claim(&f->st, "app.example.com", ID_B, owner, sizeof(owner)),
+                     PX_ERR_EXISTS);
+    assert_int_equal(es_store_route_release(&f->st, "app.example.com", ID_A), 0);
+    assert_int_equal(es_store_route_claim(&f->st, "app.example.com", ID_B, owner, sizeof(owner)),
+                     0);
+}
+
+static void test_route_claim_unknown_tunnel(void **state)
+{
+    struct fx *f = *state;
+    char owner[33] = "";
+    /* Routes reference tunnels: a claim for a tunnel that does not exist fails. */
+    assert_true(es_store_route_claim(&f->st, "x.example", ID_A, owner, sizeof(owner)) < 0);
+    struct route_seen seen = {0};
+    es_store_route_each(&f->st, collect, &seen);
+    assert_int_equal(seen.n, 0);
+}
+
+static void test_delete_cascades(void **state)
+{
+    struct fx *f = *state;
+    add(&f->st, ID_A, "a", NULL, 0);
+    add(&f->st, ID_B, "b", NULL, 0);
+    char owner[33];
+    assert_int_equal(es_store_route_claim(&f->st, "a1.example", ID_A, owner, sizeof(owner)), 0);
+    assert_int_equal(es_store_route_claim(&f->st, "a2.example", ID_A, owner, sizeof(owner)), 0);
+    assert_int_equal(es_store_route_claim(&f->st, "b1.example", ID_B, owner, sizeof(owner)), 0);
+    assert_int_equal(es_store_tunnel_delete(&f->st, "a"), 0);
+    struct route_seen seen = {0};
+    assert_int_equal(es_store_route_each(&f->st, collect, &seen), 0);
+    assert_int_equal(seen.n, 1);
+    assert_string_equal(seen.host[0], "b1.example");
+    assert_string_equal(seen.owner[0], ID_B);
+    /* The freed hostname can be claimed by someone else now. */
+    assert_int_equal(es_store_route_claim(&f->st, "a1.example", ID_B, owner, sizeof(owner)), 0);
+    /* Delete by id works too; deleting twice is NOT_FOUND. */
+    assert_int_equal(es_store_tunnel_delete(&f->st, ID_B), 0);
+    assert_int_equal(es_store_tunnel_delete(&f->st, ID_B), PX_ERR_NOT_FOUND);
+    assert_int_equal(es_store_tunnel_delete(&f->st, "a"), PX_ERR_NOT_FOUND);
+    seen.n = 0;
+    es_store_route_each(&f->st, collect, &seen);
+    assert_int_equal(seen.n, 0);
+}
+
+static void test_kv(void **state)
+{
+    struct fx *f = *state;
+    char v[64];
+    assert_int_equal(es_store_kv_get(&f->st, "k", v, sizeof(v)), PX_ERR_NOT_FOUND);
+    assert_int_equal(es_store_kv_set(&f->st, "k", "one"), 0);
+    assert_int_equal(es_store_kv_get(&f->st, "k", v, sizeof(v)), 0);
+    assert_string_equal(v, "one");
+    assert_int_equal(es_store_kv_set(&f->st, "k", "two"), 0);
+    assert_int_equal(es_store_kv_get(&f->st, "k", v, sizeof(v)), 0);
+    assert_string_equal(v, "two");
+    /* Truncated into a small buffer, always terminated. */
+    char small[3];
+    assert_int_equal(es_store_kv_get(&f->st, "k", small, sizeof(small)), 0);
+    assert_string_equal(small, "tw");
+}
+
+static void test_changed_by_other_connection(void **state)
+{
+    struct fx *f = *state;
+    /* Our own writes do not count as "changed". */
+    assert_int_equal(es_store_changed(&f->st), 0);
+    add(&f->st, ID_A, "a", NULL, 0);
+    assert_int_equal(es_store_changed(&f->st), 0);
+
+    struct es_store other;
+    char why[256];
+    assert_int_equal(es_store_open(&other, f->dir, why, sizeof(why)), 0);
+    assert_int_equal(es_store_changed(&f->st), 0);
+    add(&other, ID_B, "b", NULL, 0);
+    assert_int_equal(es_store_changed(&f->st), 1);
+    /* Reported once. */
+    assert_int_equal(es_store_changed(&f->st), 0);
+    /* The other connection's write is visible. */
+    struct es_tunnel_rec t;
+    assert_int_equal(es_store_tunnel_get(&f->st, NULL, "b", &t), 0);
+    es_tunnel_rec_cleanup(&t);
+    /* A delete through the other connection is seen too, with its cascade. */
+    char owner[33];
+    assert_int_equal(es_store_route_claim(&f->st, "b.example", ID_B, owner, sizeof(owner)), 0);
+    assert_int_equal(es_store_changed(&f->st), 0);
+    assert_int_equal(es_store_tunnel_delete(&other, "b"), 0);
+    assert_int_equal(es_store_changed(&f->st), 1);
+    struct route_seen seen = {0};
+    es_store_route_each(&f->st, collect, &seen);
+    assert_int_equal(seen.n, 0);
+    es_store_close(&other);
+}
+
+static void test_reopen_persists(void **state)
+{
+    struct fx *f = *state;
+    char *pats[] = {"*.persist.example"};
+    add(&f->st, ID_A, "p", pats, 1);
+    char owner[33];
+    assert_int_equal(es_store_route_claim(&f->st, "x.persist.example", ID_A, owner, sizeof(owner)),
+                     0);
+    es_store_close(&f->st);
+    char why[256];
+    assert_int_equal(es_store_open(&f->st, f->dir, why, sizeof(why)), 0);
+    struct es_tunnel_rec t;
+    assert_int_equal(es_store_tunnel_get(&f->st, ID_A, NULL, &t), 0);
+    assert_string_equal(t.patterns[0], "*.persist.example");
+    es_tunnel_rec_cleanup(&t);
+    struct route_seen seen = {0};
+    es_store_route_each(&f->st, collect, &seen);
+    assert_int_equal(seen.n, 1);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_failure),
+        T(test_add_and_get),
+        T(test_no_patterns),
+        T(test_duplicate_name),
+        T(test_list_sorted),
+        T(test_list_many),
+        T(test_route_claim),
+        T(test_route_claim_unknown_tunnel),
+        T(test_delete_cascades),
+        T(test_kv),
+        T(test_changed_by_other_connection),
+        T(test_reopen_persists),
+    };
+    return cmocka_run_group_tests_name("es_store", tests, NULL, NULL);
+}

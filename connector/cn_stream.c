@@ -532,6 +532,9 @@ static void release(struct cn_stream *s)
     if (s->xfer.easy)
         curl_easy_cleanup(s->xfer.easy);
     l->buffered -= px_buf_len(&s->resp_body);
+    /* Upload bytes curl never took still hold connection-level credit. */
+    if (px_buf_len(&s->req_body) && l->h2)
+        nghttp2_session_consume_connection(l->h2, px_buf_len(&s->req_body));
     curl_slist_free_all(s->req_headers);
     clear_nv(s);
     free(s->resp_nv);
@@ -547,6 +550,8 @@ static void on_done(struct cn_origin_xfer *x, CURLcode res)
 {
     struct cn_stream *s = (struct cn_stream *)((char *)x - offsetof(struct cn_stream, xfer));
     s->origin_started = 0;
+    PX_DEBUG("stream %d: origin done (%s), %zu bytes buffered", s->id, curl_easy_strerror(res),
+             px_buf_len(&s->resp_body));
     uv_timer_stop(&s->timer);
     if (s->h2_closed) {
         release(s);
@@ -615,8 +620,12 @@ void cn_stream_link_drained(struct cn_link *l)
 
 void cn_stream_on_close(struct cn_stream *s, uint32_t error_code)
 {
-    if (error_code != NGHTTP2_NO_ERROR)
-        PX_DEBUG("stream %d closed with error %u", s->id, error_code);
+    PX_DEBUG("stream %d closed (error %u), origin %s, %zu bytes buffered, paused %d, "
+             "deferred %d, window %d/%d",
+             s->id, error_code, s->origin_started ? "active" : "done", px_buf_len(&s->resp_body),
+             s->xfer.paused, s->resp_deferred,
+             nghttp2_session_get_stream_remote_window_size(s->link->h2, s->id),
+             nghttp2_session_get_remote_window_size(s->link->h2));
     s->h2_closed = 1;
     release(s);
 }

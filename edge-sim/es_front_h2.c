@@ -169,6 +169,9 @@ static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t err, void *
         return 0;
     nghttp2_session_set_stream_user_data(h2, id, NULL);
     unlink_req(f, r);
+    /* Upload bytes not yet passed to the tunnel: return their connection credit. */
+    if (px_buf_len(&r->req_body))
+        nghttp2_session_consume_connection(h2, px_buf_len(&r->req_body));
     es_req_front_done(r);
     return 0;
 }

@@ -385,6 +385,11 @@ static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t err, void *
         return 0;
     nghttp2_session_set_stream_user_data(h2, id, NULL);
     link_list_del(l, r);
+    /* Bytes still waiting for the browser were counted against the
+     * connection window; the stream is gone, so return that credit now or
+     * every finished stream would shrink the connection window for good. */
+    if (px_buf_len(&r->resp_body))
+        nghttp2_session_consume_connection(h2, px_buf_len(&r->resp_body));
     es_req_link_done(r, err);
     return 0;
 }

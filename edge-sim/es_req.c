@@ -309,6 +309,10 @@ void es_req_front_done(struct es_req *r)
     r->front_done = 1;
     r->front = NULL;
     if (r->link && !r->link_done) {
+        /* Nobody will take what is buffered: give the credit back first. */
+        if (px_buf_len(&r->resp_body))
+            es_link_resp_consumed(r->link, r, px_buf_len(&r->resp_body));
+        px_buf_consume(&r->resp_body, px_buf_len(&r->resp_body));
         es_link_cancel(r->link, r);
         return; /* freed when the tunnel stream closes */
     }

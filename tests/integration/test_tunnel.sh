@@ -104,6 +104,16 @@ t_concurrent() {
 }
 check "50 concurrent requests all succeed" t_concurrent
 
+t_regression_conn_window_leak() {
+    # Bug: the edge never returned connection-level credit for bytes still
+    # buffered when a tunnel stream ended, so after ~16 MiB of such leftovers
+    # every stream on the link stalled. 40 x 10 MiB over 4 browser connections.
+    make_file "$WORK/www/10m.bin" $((10 << 20))
+    timeout 120 h2load -c4 -m1 -n 40 --connect-to=127.0.0.1:$HTTPS_PORT \
+        "https://files.example.test:$HTTPS_PORT/10m.bin" | tee /dev/stderr | grep -q "40 succeeded"
+}
+check "regression: connection window leak stalled links after ~16 MiB of buffered leftovers" t_regression_conn_window_leak
+
 t_sse() {
     # Events are written 1 s apart; each must arrive when written, not at the end.
     tcurl app.example.test /sse -N | python3 -c '

@@ -71,6 +71,7 @@ deps:
 
 test: deps
 	@$(MAKE) --no-print-directory SAN=1 build unit
+	@$(MAKE) --no-print-directory build
 	@bash tests/run.sh build/test/bin
 
 demo: deps all

@@ -184,6 +184,8 @@ int cn_config_parse_run(int argc, char **argv, struct cn_config *cfg)
     char *token_text = NULL;
     if (token_arg) {
         token_text = strdup(token_arg);
+        /* Keep the secret out of `ps` and /proc/PID/cmdline. */
+        memset((char *)token_arg, 'x', strlen(token_arg));
     } else if (token_file) {
         token_text = read_file(token_file);
         if (!token_text)

@@ -4,6 +4,7 @@
 #include "px_log.h"
 
 #include <malloc.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -43,6 +44,12 @@ int main(int argc, char **argv)
      * which cost more CPU than the crypto (page faults on every buffer). */
     mallopt(M_MMAP_THRESHOLD, 4 << 20);
     mallopt(M_TRIM_THRESHOLD, 32 << 20);
+    /* Each stream may need a socket: use the hard limit on descriptors. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);

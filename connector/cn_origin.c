@@ -137,7 +137,9 @@ int cn_origin_init(uv_loop_t *l)
     curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
     curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
-    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 100L);
+    /* The cache counts busy connections too: sized below the stream
+     * concurrency it closes a connection after almost every request. */
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 2048L);
     uv_timer_init(loop, &timeout_timer);
     uv_timer_init(loop, &kick_timer);
     return 0;

@@ -14,6 +14,7 @@
 
 #include <getopt.h>
 #include <malloc.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,6 +280,12 @@ int main(int argc, char **argv)
      * which cost more CPU than the crypto (page faults on every buffer). */
     mallopt(M_MMAP_THRESHOLD, 4 << 20);
     mallopt(M_TRIM_THRESHOLD, 32 << 20);
+    /* Each stream may need a socket: use the hard limit on descriptors. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     if (argc < 2) {
         usage(stderr);
         return 2;

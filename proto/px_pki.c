@@ -69,12 +69,17 @@ static int load_key(const char *key_pem, ecc_key *key)
 
 int px_pki_random(void *buf, size_t n)
 {
-    WC_RNG rng;
-    if (wc_InitRng(&rng) != 0)
-        return PX_ERR_CRYPTO;
-    int r = wc_RNG_GenerateBlock(&rng, buf, (word32)n);
-    wc_FreeRng(&rng);
-    return r == 0 ? 0 : PX_ERR_CRYPTO;
+    /* One DRBG per process: seeding one costs more than a whole proxied
+     * request (it was the edge's top hotspot when made per request id).
+     * Both binaries are single-threaded. */
+    static WC_RNG rng;
+    static int ready;
+    if (!ready) {
+        if (wc_InitRng(&rng) != 0)
+            return PX_ERR_CRYPTO;
+        ready = 1;
+    }
+    return wc_RNG_GenerateBlock(&rng, buf, (word32)n) == 0 ? 0 : PX_ERR_CRYPTO;
 }
 
 int px_pki_keygen(char **key_pem)

@@ -97,6 +97,7 @@ static void on_handle_closed(uv_handle_t *h)
         return;
     if (c->use_tls)
         px_tls_cleanup(&c->tls);
+    px_buf_cleanup(&c->pt_out);
     if (c->ops->on_close)
         c->ops->on_close(c, c->close_err);
 }
@@ -140,7 +141,8 @@ size_t rt_conn_write_room(const struct rt_conn *c)
 {
     if (c->closed || c->closing || !c->open)
         return 0;
-    size_t queued = c->write_queued + (c->use_tls ? px_buf_len(&c->tls.out) : 0);
+    size_t queued = c->write_queued +
+                    (c->use_tls ? px_buf_len(&c->tls.out) + px_buf_len(&c->pt_out) : 0);
     return queued >= RT_CONN_WRITE_HIGH ? 0 : RT_CONN_WRITE_HIGH - queued;
 }
 
@@ -184,8 +186,22 @@ static int send_bytes(struct rt_conn *c, uint8_t *p, size_t n)
     return 0;
 }
 
+/* Encrypts the staged plaintext: one px_tls_write per flush instead of one
+ * per HTTP/2 frame, so small frames share records (less crypto overhead). */
+static int encrypt_pending(struct rt_conn *c)
+{
+    size_t n = px_buf_len(&c->pt_out);
+    if (n == 0 || !c->tls.handshake_done)
+        return 0;
+    int rc = px_tls_write(&c->tls, px_buf_head(&c->pt_out), n);
+    px_buf_consume(&c->pt_out, n);
+    return rc;
+}
+
 static int send_tls_out(struct rt_conn *c)
 {
+    if (encrypt_pending(c) < 0)
+        return PX_ERR_TLS;
     struct px_buf *o = &c->tls.out;
     if (px_buf_len(o) == 0)
         return 0;
@@ -213,8 +229,11 @@ int rt_conn_write(struct rt_conn *c, const void *data, size_t len)
         return PX_ERR_CLOSED;
     if (len == 0)
         return 0;
-    if (c->use_tls)
-        return px_tls_write(&c->tls, data, len);
+    if (c->use_tls) {
+        if (px_buf_append(&c->pt_out, data, len) < 0)
+            return PX_ERR_NOMEM;
+        return px_buf_len(&c->pt_out) >= 64 * 1024 ? encrypt_pending(c) : 0;
+    }
     uint8_t *p = malloc(len);
     if (!p)
         return PX_ERR_NOMEM;
@@ -225,7 +244,7 @@ int rt_conn_write(struct rt_conn *c, const void *data, size_t len)
 static void maybe_finish_close(struct rt_conn *c)
 {
     if (c->closing && !c->closed && c->write_queued == 0 &&
-        (!c->use_tls || px_buf_len(&c->tls.out) == 0))
+        (!c->use_tls || (px_buf_len(&c->tls.out) == 0 && px_buf_len(&c->pt_out) == 0)))
         rt_conn_abort(c, c->close_err);
 }
 
@@ -236,14 +255,17 @@ static void flush_one(struct rt_conn *c)
     if (c->open && !c->closing && c->ops->on_writable) {
         /* Ask the owner for output until the queue is full or it has nothing. */
         for (int i = 0; i < 64 && rt_conn_write_room(c) > 0; i++) {
-            size_t before = c->write_queued + (c->use_tls ? px_buf_len(&c->tls.out) : 0);
+            size_t before = c->write_queued + (c->use_tls ? px_buf_len(&c->tls.out) +
+                                                                 px_buf_len(&c->pt_out)
+                                                           : 0);
             if (c->ops->on_writable(c) < 0) {
                 rt_conn_close(c, PX_ERR_CLOSED);
                 break;
             }
             if (c->closed)
                 return;
-            size_t now = c->write_queued + (c->use_tls ? px_buf_len(&c->tls.out) : 0);
+            size_t now = c->write_queued +
+                         (c->use_tls ? px_buf_len(&c->tls.out) + px_buf_len(&c->pt_out) : 0);
             if (now == before)
                 break;
         }
@@ -269,6 +291,7 @@ void rt_conn_close(struct rt_conn *c, int err)
     c->close_err = err;
     uv_read_stop((uv_stream_t *)&c->tcp);
     if (c->use_tls && c->open) {
+        encrypt_pending(c);
         px_tls_shutdown(&c->tls);
         send_tls_out(c);
     }
@@ -409,6 +432,7 @@ static int start_tls(struct rt_conn *c, WOLFSSL_CTX *ctx, int server, const char
     /* Output is handed to the kernel whole and reallocated each time: start
      * big enough for a burst of full records instead of regrowing. */
     px_buf_set_min_cap(&c->tls.out, 64 * 1024);
+    px_buf_set_min_cap(&c->pt_out, 64 * 1024);
     return 0;
 }
 

@@ -41,6 +41,7 @@ struct rt_conn {
     uv_tcp_t tcp;
     uv_timer_t timer; /* handshake deadline */
     struct px_tls tls;
+    struct px_buf pt_out; /* plaintext staged for encryption: full records, fewer of them */
     int use_tls;
     const struct rt_conn_ops *ops;
     void *owner;

@@ -16,7 +16,8 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$WORK/san/ubsan
 # Ports: a base per script so scripts can run one after another without clashes.
 PORT_BASE=${PORT_BASE:-$((20000 + RANDOM % 20000))}
 TUNNEL_PORT=$((PORT_BASE + 1)); HTTPS_PORT=$((PORT_BASE + 2)); ADMIN_PORT=$((PORT_BASE + 3))
-ORIGIN_PORT=$((PORT_BASE + 4)); NGINX_PORT=$((PORT_BASE + 5))
+ORIGIN_PORT=$((PORT_BASE + 4)); NGINX_PORT=$((PORT_BASE + 5)); NGINX_TLS_PORT=$((PORT_BASE + 6))
+BLACKHOLE_PORT=$((PORT_BASE + 7))
 
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
@@ -85,6 +86,21 @@ start_connector() {
     CONN_PID=$!; PIDS+=($CONN_PID)
 }
 
+# A listener that never accepts, with its backlog full: connects to it time out.
+start_blackhole() {
+    python3 -c '
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(0)
+fill = []
+for _ in range(4):
+    c = socket.socket(); c.setblocking(False); c.connect_ex(("127.0.0.1", int(sys.argv[1]))); fill.append(c)
+time.sleep(3600)
+' $BLACKHOLE_PORT >> "$WORK/blackhole.log" 2>&1 &
+    PIDS+=($!)
+    sleep 0.3
+}
+
 start_origin() {
     python3 "$HERE/origin.py" $ORIGIN_PORT >> "$WORK/origin.log" 2>&1 &
     PIDS+=($!)
@@ -128,7 +144,7 @@ finish() {
     fi
 }
 
-start_nginx() { # serves $WORK/www on $NGINX_PORT
+start_nginx() { # serves $WORK/www on $NGINX_PORT (and HTTPS on $NGINX_TLS_PORT, self-signed)
     mkdir -p "$WORK/www" "$WORK/nginx-tmp"
     cat > "$WORK/nginx.conf" <<NGX
 worker_processes 1;
@@ -145,8 +161,13 @@ http {
     scgi_temp_path $WORK/nginx-tmp/scgi;
     keepalive_requests 100000;
     server { listen 127.0.0.1:$NGINX_PORT; root $WORK/www; }
+    server { listen 127.0.0.1:$NGINX_TLS_PORT ssl; root $WORK/www;
+             ssl_certificate $WORK/origin.pem; ssl_certificate_key $WORK/origin.key; }
 }
 NGX
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj /CN=portainer.local -addext subjectAltName=DNS:portainer.local \
+        -keyout "$WORK/origin.key" -out "$WORK/origin.pem" 2>/dev/null
     nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log" >> "$WORK/nginx.log" 2>&1 &
     PIDS+=($!)
     wait_port 127.0.0.1 $NGINX_PORT

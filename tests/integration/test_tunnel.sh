@@ -5,6 +5,7 @@ source "$(dirname "$0")/lib.sh"
 start_edge
 start_origin
 start_nginx
+start_blackhole
 make_file "$WORK/www/0.bin" 0
 make_file "$WORK/www/1.bin" 1
 make_file "$WORK/www/1m.bin" $((1 << 20))
@@ -15,7 +16,9 @@ start_connector "$TOKEN" --hostname app.example.test --url http://127.0.0.1:$ORI
     --hostname files.example.test --url http://127.0.0.1:$NGINX_PORT \
     --hostname hello.example.test --url hello_world \
     --hostname down.example.test --url http://127.0.0.1:1 \
-    --origin-response-timeout 2
+    --hostname tls.example.test --url https://127.0.0.1:$NGINX_TLS_PORT \
+    --hostname hole.example.test --url http://127.0.0.1:$BLACKHOLE_PORT \
+    --origin-response-timeout 2 --connect-timeout 1
 wait_for 20 routed app.example.test || log "tunnel never came up"
 
 t_hello() {
@@ -144,6 +147,22 @@ t_502() {
     [ "$(echo "$out" | tail -n1)" = 502 ] && echo "$out" | head -n1 | grep -qi 'refused'
 }
 check "origin unreachable -> 502 from the connector saying why (refused)" t_502
+
+t_502_tls() {
+    # An HTTPS origin with a self-signed certificate is not trusted by default.
+    local out
+    out=$(tcurl tls.example.test /1.bin -w '\n%{http_code}')
+    [ "$(echo "$out" | tail -n1)" = 502 ] && echo "$out" | head -n1 | grep -qi 'certificate' &&
+        ! echo "$out" | grep -q "$WORK"
+}
+check "HTTPS origin with an untrusted certificate -> 502 saying TLS verification failed" t_502_tls
+
+t_502_connect_timeout() {
+    local out
+    out=$(tcurl hole.example.test / -w '\n%{http_code}')
+    [ "$(echo "$out" | tail -n1)" = 502 ] && echo "$out" | head -n1 | grep -qi 'timed out connecting'
+}
+check "origin not answering the connect -> 502 saying it timed out" t_502_connect_timeout
 
 t_504() {
     local out

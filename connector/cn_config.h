@@ -16,7 +16,7 @@ struct cn_route {
     enum cn_service_kind kind;
     char base_url[512]; /* http(s)://host:port without trailing slash */
     int https;
-    int status;         /* CN_SVC_STATUS */
+    int status; /* CN_SVC_STATUS */
 };
 
 struct cn_config {

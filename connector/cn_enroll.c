@@ -75,8 +75,7 @@ static int on_data(struct rt_conn *c, const uint8_t *data, size_t len)
         finish(e, r.cert_pem, 0, NULL);
     } else {
         char why[300];
-        snprintf(why, sizeof(why), "%s (%s)", r.message ? r.message : "enrolment refused",
-                 r.code);
+        snprintf(why, sizeof(why), "%s (%s)", r.message ? r.message : "enrolment refused", r.code);
         finish(e, NULL, px_enroll_code_permanent(r.code), why);
     }
     px_enroll_resp_cleanup(&r);
@@ -117,9 +116,9 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     uv_freeaddrinfo(res);
 }
 
-int cn_enroll_start(uv_loop_t *loop, WOLFSSL_CTX *ctx, const char *addr,
-                    const char *server_name, const char *tunnel_id, const uint8_t secret[32],
-                    const char *key_pem, cn_enroll_cb cb, void *arg)
+int cn_enroll_start(uv_loop_t *loop, WOLFSSL_CTX *ctx, const char *addr, const char *server_name,
+                    const char *tunnel_id, const uint8_t secret[32], const char *key_pem,
+                    cn_enroll_cb cb, void *arg)
 {
     char host[256], port[16];
     int p;

@@ -15,8 +15,8 @@ typedef void (*cn_enroll_cb)(void *arg, int result, const char *cert_pem, int pe
 
 /* Starts one enrolment attempt against edge addr. The callback is called
  * exactly once (possibly before this returns an error? no: only after 0). */
-int cn_enroll_start(uv_loop_t *loop, WOLFSSL_CTX *ctx, const char *addr,
-                    const char *server_name, const char *tunnel_id, const uint8_t secret[32],
-                    const char *key_pem, cn_enroll_cb cb, void *arg);
+int cn_enroll_start(uv_loop_t *loop, WOLFSSL_CTX *ctx, const char *addr, const char *server_name,
+                    const char *tunnel_id, const uint8_t secret[32], const char *key_pem,
+                    cn_enroll_cb cb, void *arg);
 
 #endif

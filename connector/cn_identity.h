@@ -6,9 +6,9 @@
 #include <stddef.h>
 
 struct cn_identity {
-    char dir[600];   /* <state_dir>/<tunnel_id> */
-    char *key_pem;   /* owned */
-    char *cert_pem;  /* owned; NULL until enrolled */
+    char dir[600];  /* <state_dir>/<tunnel_id> */
+    char *key_pem;  /* owned */
+    char *cert_pem; /* owned; NULL until enrolled */
 };
 
 /* Loads or creates the key under state_dir/tunnel_id (dirs 0700, files 0600)

@@ -153,8 +153,8 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *u
     return 0;
 }
 
-static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t *name,
-                     size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *user)
+static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
+                     const uint8_t *value, size_t vlen, uint8_t flags, void *user)
 {
     (void)flags;
     (void)user;
@@ -169,9 +169,8 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
 static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *user)
 {
     struct cn_link *l = user;
-    struct cn_stream *s = f->hd.stream_id ? nghttp2_session_get_stream_user_data(h2,
-                                                                                 f->hd.stream_id)
-                                          : NULL;
+    struct cn_stream *s =
+        f->hd.stream_id ? nghttp2_session_get_stream_user_data(h2, f->hd.stream_id) : NULL;
     switch (f->hd.type) {
     case NGHTTP2_HEADERS:
         if (!s)
@@ -385,8 +384,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     char host[256];
     int port;
     px_split_hostport(l->edge, host, sizeof(host), &port);
-    rt_conn_connect(&l->conn, res->ai_addr, l->sup->tls_ctx, l->sup->cfg->token.server_name,
-                    "h2", 10000);
+    rt_conn_connect(&l->conn, res->ai_addr, l->sup->tls_ctx, l->sup->cfg->token.server_name, "h2",
+                    10000);
     uv_freeaddrinfo(res);
 }
 

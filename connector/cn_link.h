@@ -27,7 +27,7 @@ struct cn_link {
     int control_deferred;
     struct px_ctl_framer control_in;
     int registered;
-    int saw_open; /* TLS handshake completed */
+    int saw_open;        /* TLS handshake completed */
     int permanent_error; /* the edge said not to retry */
     char close_reason[256];
     size_t buffered; /* response bytes held for this link across streams */

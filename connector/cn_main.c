@@ -12,29 +12,44 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: connector run --token TOKEN [options]\n"
-            "       connector --version | --help\n"
-            "\n"
-            "Dials out to the edge over mutually authenticated TLS (HTTP/2) and serves the\n"
-            "requests the edge sends for this tunnel's hostnames from local services.\n"
-            "\n"
-            "run options:\n"
-            "  --token TOKEN            the tunnel token (or --token-file FILE, or env TUNNEL_TOKEN)\n"
-            "  --token-file FILE        read the token from FILE\n"
-            "  --hostname HOST          a public hostname to route (exact or *.suffix); repeatable\n"
-            "  --url URL                its service: http://host:port, https://host:port,\n"
-            "                           hello_world or http_status:NNN; one per --hostname\n"
-            "  --edge HOST:PORT         connect to this edge instead of the token's\n"
-            "  --state-dir DIR          where the key and certificate live\n"
-            "                           (default /var/lib/connector as root, else\n"
-            "                           ~/.local/state/connector)\n"
-            "  --ha-connections N       parallel connections to the edge (default 2)\n"
-            "  --connect-timeout S      origin connect timeout in seconds (default 30)\n"
-            "  --origin-response-timeout S\n"
-            "                           answer 504 if the origin sends no response headers\n"
-            "                           for S seconds (default 100)\n"
-            "  --loglevel LEVEL         debug, info, warn or error (default info)\n");
+    fprintf(
+        f,
+        "usage: connector run --token TOKEN [options]\n"
+        "       connector --version | --help\n"
+        "\n"
+        "Dials out to the edge over mutually authenticated TLS (HTTP/2) and serves the\n"
+        "requests the edge sends for this tunnel's hostnames from local services.\n"
+        "\n"
+        "run options:\n"
+        "  --token TOKEN            the tunnel token (or --token-file FILE, or env TUNNEL_TOKEN)\n"
+        "  --token-file FILE        read the token from FILE\n"
+        "  --hostname HOST          a public hostname to route (exact or *.suffix); repeatable\n"
+        "  --url URL                its service: http://host:port, https://host:port,\n"
+        "                           hello_world or http_status:NNN; one per --hostname\n"
+        "  --edge HOST:PORT         connect to this edge instead of the token's\n"
+        "  --state-dir DIR          where the key and certificate live\n"
+        "                           (default /var/lib/connector as root, else\n"
+        "                           ~/.local/state/connector)\n"
+        "  --ha-connections N       parallel connections to the edge (default 2)\n"
+        "  --connect-timeout S      origin connect timeout in seconds (default 30)\n"
+        "  --origin-response-timeout S\n"
+        "                           answer 504 if the origin sends no response headers\n"
+        "                           for S seconds (default 100)\n"
+        "  --loglevel LEVEL         debug, info, warn or error (default info)\n");
+}
+
+/* Overwrites the token in argv so it does not show in `ps` or /proc/PID/cmdline. */
+static void hide_token(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        char *v = NULL;
+        if (strcmp(argv[i], "--token") == 0 && i + 1 < argc)
+            v = argv[i + 1];
+        else if (strncmp(argv[i], "--token=", 8) == 0)
+            v = argv[i] + 8;
+        if (v)
+            memset(v, 'x', strlen(v));
+    }
 }
 
 int main(int argc, char **argv)
@@ -77,6 +92,7 @@ int main(int argc, char **argv)
         }
         if (rc != 0)
             return rc;
+        hide_token(argc, argv);
         px_log_set_level(cfg.loglevel);
         rc = cn_supervisor_run(&cfg);
         cn_config_cleanup(&cfg);

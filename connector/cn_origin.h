@@ -11,7 +11,7 @@ struct cn_origin_xfer {
     /* Called from the loop (never inside curl) when the transfer ends. The
      * easy handle is already removed from the multi handle. */
     void (*on_done)(struct cn_origin_xfer *x, CURLcode result);
-    int paused; /* CURLPAUSE_* bits currently applied */
+    int paused;       /* CURLPAUSE_* bits currently applied */
     int unpause_mask; /* bits to clear at the next kick */
     int active;
     struct cn_origin_xfer *kick_next;

@@ -48,8 +48,8 @@ static char *dupn(const uint8_t *p, size_t n)
     return s;
 }
 
-int cn_stream_on_header(struct cn_stream *s, const uint8_t *name, size_t nlen,
-                        const uint8_t *value, size_t vlen)
+int cn_stream_on_header(struct cn_stream *s, const uint8_t *name, size_t nlen, const uint8_t *value,
+                        size_t vlen)
 {
     s->header_bytes += nlen + vlen + 32;
     if (s->header_bytes > MAX_HEADER_BYTES)
@@ -225,11 +225,20 @@ static void html_escape_append(struct px_buf *b, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
-        case '<': px_buf_append(b, "&lt;", 4); break;
-        case '>': px_buf_append(b, "&gt;", 4); break;
-        case '&': px_buf_append(b, "&amp;", 5); break;
-        case '"': px_buf_append(b, "&quot;", 6); break;
-        default: px_buf_append(b, s, 1);
+        case '<':
+            px_buf_append(b, "&lt;", 4);
+            break;
+        case '>':
+            px_buf_append(b, "&gt;", 4);
+            break;
+        case '&':
+            px_buf_append(b, "&amp;", 5);
+            break;
+        case '"':
+            px_buf_append(b, "&quot;", 6);
+            break;
+        default:
+            px_buf_append(b, s, 1);
         }
     }
 }
@@ -399,8 +408,8 @@ static int start_origin(struct cn_stream *s)
     if (strcmp(s->method, "HEAD") == 0) {
         s->is_head = 1;
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-    } else if (s->req_has_body || strcmp(s->method, "POST") == 0 ||
-               strcmp(s->method, "PUT") == 0 || strcmp(s->method, "PATCH") == 0) {
+    } else if (s->req_has_body || strcmp(s->method, "POST") == 0 || strcmp(s->method, "PUT") == 0 ||
+               strcmp(s->method, "PATCH") == 0) {
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE,
                          (curl_off_t)(s->req_has_body ? s->content_length : 0));
@@ -475,8 +484,7 @@ void cn_stream_on_end(struct cn_stream *s)
         cn_origin_unpause(&s->xfer, CURLPAUSE_SEND);
 }
 
-static const char *describe_curl(struct cn_stream *s, CURLcode res, int *status,
-                                 const char **code)
+static const char *describe_curl(struct cn_stream *s, CURLcode res, int *status, const char **code)
 {
     *status = 502;
     switch (res) {

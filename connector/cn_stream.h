@@ -59,8 +59,8 @@ struct cn_stream {
 /* Creates a stream for stream_id. Returns NULL on no memory. */
 struct cn_stream *cn_stream_new(struct cn_link *l, int32_t id);
 /* Accumulates one header field. Returns 0 or an nghttp2 error code to reset. */
-int cn_stream_on_header(struct cn_stream *s, const uint8_t *name, size_t nlen,
-                        const uint8_t *value, size_t vlen);
+int cn_stream_on_header(struct cn_stream *s, const uint8_t *name, size_t nlen, const uint8_t *value,
+                        size_t vlen);
 /* Headers complete; end_stream when there is no body. Starts the origin request
  * or a local response. Returns 0 or < 0 to reset the stream. */
 int cn_stream_on_request(struct cn_stream *s, int end_stream);

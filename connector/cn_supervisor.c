@@ -172,8 +172,7 @@ static void start_links(struct cn_supervisor *s)
 
 static void on_enroll_retry(uv_timer_t *t);
 
-static void on_enrolled(void *arg, int result, const char *cert_pem, int permanent,
-                        const char *why)
+static void on_enrolled(void *arg, int result, const char *cert_pem, int permanent, const char *why)
 {
     struct cn_supervisor *s = arg;
     WOLFSSL_CTX *ctx = s->enroll_ctx;

@@ -23,7 +23,10 @@ static void respond(struct admin_conn *a, int status, const char *ctype, const c
     int n = snprintf(head, sizeof(head),
                      "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
                      "connection: close\r\n\r\n",
-                     status, status == 200 ? "OK" : status == 404 ? "Not Found" : "Bad Request",
+                     status,
+                     status == 200   ? "OK"
+                     : status == 404 ? "Not Found"
+                                     : "Bad Request",
                      ctype, strlen(body));
     rt_conn_write(&a->conn, head, (size_t)n);
     rt_conn_write(&a->conn, body, strlen(body));

@@ -122,8 +122,7 @@ int es_certs_init(struct es_certs *c, const char *dir, const char *server_name, 
                         "edge-sim browser CA", why, whylen)) < 0 ||
         (rc = load_pair(c, "tunnel-server", &c->tunnel_key_pem, &c->tunnel_cert_pem,
                         make_tunnel_cert, NULL, why, whylen)) < 0 ||
-        (rc = load_pair(c, "browser-leaf", &c->browser_key_pem, NULL, NULL, NULL, why,
-                        whylen)) < 0)
+        (rc = load_pair(c, "browser-leaf", &c->browser_key_pem, NULL, NULL, NULL, why, whylen)) < 0)
         goto fail;
     if ((rc = px_pki_pubkey(c->browser_key_pem, &c->browser_pub_pem)) < 0) {
         snprintf(why, whylen, "browser-leaf.key in %s is unusable", dir);
@@ -137,10 +136,9 @@ fail:
 
 void es_certs_cleanup(struct es_certs *c)
 {
-    char **f[] = {&c->server_ca_pem,  &c->server_ca_key,   &c->client_ca_pem,
-                  &c->client_ca_key,  &c->tunnel_cert_pem, &c->tunnel_key_pem,
-                  &c->browser_ca_pem, &c->browser_ca_key,  &c->browser_key_pem,
-                  &c->browser_pub_pem};
+    char **f[] = {&c->server_ca_pem,   &c->server_ca_key,  &c->client_ca_pem,  &c->client_ca_key,
+                  &c->tunnel_cert_pem, &c->tunnel_key_pem, &c->browser_ca_pem, &c->browser_ca_key,
+                  &c->browser_key_pem, &c->browser_pub_pem};
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
         free(*f[i]);
         *f[i] = NULL;

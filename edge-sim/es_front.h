@@ -20,13 +20,13 @@ struct es_front {
     struct es_req *reqs; /* open h2 streams */
     /* h1 */
     http_parser parser;
-    struct px_buf in;      /* unparsed bytes while a response is in progress */
-    struct es_req *cur;    /* request being received or answered */
-    char *hdr_name;        /* header field being accumulated */
+    struct px_buf in;   /* unparsed bytes while a response is in progress */
+    struct es_req *cur; /* request being received or answered */
+    char *hdr_name;     /* header field being accumulated */
     size_t hdr_name_len;
     char *hdr_value;
     size_t hdr_value_len;
-    int hdr_state;         /* 0 none, 1 in field, 2 in value */
+    int hdr_state; /* 0 none, 1 in field, 2 in value */
     char *url;
     size_t url_len;
     int head_sent;

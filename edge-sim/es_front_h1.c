@@ -64,8 +64,8 @@ static int flush_header(struct es_front *f)
         size_t vl = f->hdr_value_len;
         while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
             vl--;
-        if (f->hdr_name_len == 6 && strncasecmp(f->hdr_name, "expect", 6) == 0 &&
-            vl == 12 && strncasecmp(v, "100-continue", 12) == 0)
+        if (f->hdr_name_len == 6 && strncasecmp(f->hdr_name, "expect", 6) == 0 && vl == 12 &&
+            strncasecmp(v, "100-continue", 12) == 0)
             f->expect_continue = 1;
         rc = es_req_add_header(f->cur, f->hdr_name, f->hdr_name_len, v, vl);
     }
@@ -123,7 +123,8 @@ static int on_headers_complete(http_parser *p)
         return -1;
     const char *path = f->url ? f->url : "/";
     size_t plen = f->url ? f->url_len : 1;
-    if (plen > 7 && (strncasecmp(path, "http://", 7) == 0 || strncasecmp(path, "https://", 8) == 0)) {
+    if (plen > 7 &&
+        (strncasecmp(path, "http://", 7) == 0 || strncasecmp(path, "https://", 8) == 0)) {
         /* absolute-form: the authority in the URL wins over Host. */
         const char *a = strstr(path, "://") + 3;
         const char *slash = memchr(a, '/', plen - (size_t)(a - path));
@@ -139,7 +140,8 @@ static int on_headers_complete(http_parser *p)
     if (es_req_add_header(r, ":path", 5, path, plen) < 0)
         return -1;
     f->keep_alive = http_should_keep_alive(p) && !p->upgrade;
-    int has_body = (p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX);
+    int has_body =
+        (p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX);
     if (f->expect_continue && p->http_minor >= 1 && has_body) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         rt_conn_write(&f->conn, cont, sizeof(cont) - 1);
@@ -209,8 +211,8 @@ static int parse_more(struct es_front *f)
         if (HTTP_PARSER_ERRNO(&f->parser) == HPE_PAUSED)
             break;
         size_t len = px_buf_len(&f->in);
-        size_t n = http_parser_execute(&f->parser, &settings, (const char *)px_buf_head(&f->in),
-                                       len);
+        size_t n =
+            http_parser_execute(&f->parser, &settings, (const char *)px_buf_head(&f->in), len);
         enum http_errno e = HTTP_PARSER_ERRNO(&f->parser);
         if (e != HPE_OK && e != HPE_PAUSED) {
             PX_DEBUG("browser %s: bad HTTP/1.1 request: %s", f->conn.peer_ip,

@@ -19,8 +19,8 @@ static void h2_req_consumed(struct es_req *r, size_t n);
 static const struct es_front_ops h2_ops = {
     .resp_headers = h2_resp_headers, .resp_data = h2_resp_data, .req_consumed = h2_req_consumed};
 
-static ssize_t resp_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len,
-                         uint32_t *flags, nghttp2_data_source *src, void *user)
+static ssize_t resp_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+                         nghttp2_data_source *src, void *user)
 {
     (void)h2;
     (void)id;
@@ -103,8 +103,8 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *fr, void *
     return 0;
 }
 
-static int on_header(nghttp2_session *h2, const nghttp2_frame *fr, const uint8_t *name,
-                     size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *user)
+static int on_header(nghttp2_session *h2, const nghttp2_frame *fr, const uint8_t *name, size_t nlen,
+                     const uint8_t *value, size_t vlen, uint8_t flags, void *user)
 {
     (void)flags;
     (void)user;

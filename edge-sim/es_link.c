@@ -110,8 +110,9 @@ static int enroll_on_data(struct es_link *l, const uint8_t *data, size_t len)
     struct es_tunnel_rec rec;
     uint8_t hash[32];
     if (es_store_tunnel_get(&l->srv->store, req.tunnel_id, NULL, &rec) < 0) {
-        enroll_fail(l, "unknown_tunnel", "no such tunnel at this edge (deleted, or the token is "
-                                         "from another edge)");
+        enroll_fail(l, "unknown_tunnel",
+                    "no such tunnel at this edge (deleted, or the token is "
+                    "from another edge)");
         goto out;
     }
     es_tunnel_rec_cleanup(&rec);
@@ -180,8 +181,7 @@ static int on_control_msg(const struct px_ctl_msg *m, void *arg)
             if (rc == 0)
                 accepted++;
             else
-                PX_WARN("tunnel %s: hostname %s refused: %s", t->name, m->hostnames[i],
-                        reasons[i]);
+                PX_WARN("tunnel %s: hostname %s refused: %s", t->name, m->hostnames[i], reasons[i]);
         }
         struct px_ctl_msg reply = {.type = PX_CTL_REGISTERED,
                                    .results = res,
@@ -271,8 +271,8 @@ static void link_list_del(struct es_link *l, struct es_req *r)
 int es_link_submit(struct es_link *l, struct es_req *r, int has_body)
 {
     nghttp2_data_provider dp = {.source.ptr = r, .read_callback = req_body_read};
-    int32_t id = nghttp2_submit_request(l->h2, NULL, r->req_nv, r->n_req_nv,
-                                        has_body ? &dp : NULL, r);
+    int32_t id =
+        nghttp2_submit_request(l->h2, NULL, r->req_nv, r->n_req_nv, has_body ? &dp : NULL, r);
     if (id < 0)
         return -1;
     r->link_sid = id;
@@ -308,8 +308,8 @@ void es_link_cancel(struct es_link *l, struct es_req *r)
 
 /* ---- nghttp2 callbacks (client side) ---- */
 
-static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t *name,
-                     size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *user)
+static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
+                     const uint8_t *value, size_t vlen, uint8_t flags, void *user)
 {
     (void)flags;
     (void)user;
@@ -320,8 +320,9 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
         return 0;
     if (f->headers.cat == NGHTTP2_HCAT_HEADERS && r->resp_headers_done)
         return 0; /* trailers are not forwarded */
-    return es_req_resp_header(r, name, nlen, value, vlen) < 0 ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE
-                                                              : 0;
+    return es_req_resp_header(r, name, nlen, value, vlen) < 0
+               ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE
+               : 0;
 }
 
 static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *user)

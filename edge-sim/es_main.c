@@ -46,12 +46,10 @@ static int fail(const char *msg, const char *arg)
 
 static int cmd_serve(int argc, char **argv)
 {
-    static const struct option opts[] = {{"data-dir", required_argument, 0, 'd'},
-                                         {"tunnel-addr", required_argument, 0, 't'},
-                                         {"https-addr", required_argument, 0, 'h'},
-                                         {"admin-addr", required_argument, 0, 'a'},
-                                         {"loglevel", required_argument, 0, 'l'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"data-dir", required_argument, 0, 'd'},   {"tunnel-addr", required_argument, 0, 't'},
+        {"https-addr", required_argument, 0, 'h'}, {"admin-addr", required_argument, 0, 'a'},
+        {"loglevel", required_argument, 0, 'l'},   {0, 0, 0, 0}};
     static struct es_server srv;
     snprintf(srv.data_dir, sizeof(srv.data_dir), "edge-data");
     snprintf(srv.tunnel_addr, sizeof(srv.tunnel_addr), "127.0.0.1:7844");
@@ -63,16 +61,25 @@ static int cmd_serve(int argc, char **argv)
     enum px_log_level lvl;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': snprintf(srv.data_dir, sizeof(srv.data_dir), "%s", optarg); break;
-        case 't': snprintf(srv.tunnel_addr, sizeof(srv.tunnel_addr), "%s", optarg); break;
-        case 'h': snprintf(srv.https_addr, sizeof(srv.https_addr), "%s", optarg); break;
-        case 'a': snprintf(srv.admin_addr, sizeof(srv.admin_addr), "%s", optarg); break;
+        case 'd':
+            snprintf(srv.data_dir, sizeof(srv.data_dir), "%s", optarg);
+            break;
+        case 't':
+            snprintf(srv.tunnel_addr, sizeof(srv.tunnel_addr), "%s", optarg);
+            break;
+        case 'h':
+            snprintf(srv.https_addr, sizeof(srv.https_addr), "%s", optarg);
+            break;
+        case 'a':
+            snprintf(srv.admin_addr, sizeof(srv.admin_addr), "%s", optarg);
+            break;
         case 'l':
             if (px_log_parse_level(optarg, &lvl) < 0)
                 return fail("--loglevel must be debug, info, warn or error", NULL);
             px_log_set_level(lvl);
             break;
-        default: return fail("unknown or incomplete option ", argv[optind - 1]);
+        default:
+            return fail("unknown or incomplete option ", argv[optind - 1]);
         }
     }
     return es_server_run(&srv);
@@ -126,8 +133,12 @@ static int cmd_tunnel(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': dir = optarg; break;
-        case 'e': edge = optarg; break;
+        case 'd':
+            dir = optarg;
+            break;
+        case 'e':
+            edge = optarg;
+            break;
         case 'H':
             if (np == ES_MAX_PATTERNS)
                 return fail("too many --hostname patterns", NULL);
@@ -135,7 +146,8 @@ static int cmd_tunnel(int argc, char **argv)
                 return fail("--hostname must be a hostname or *.suffix pattern: ", optarg);
             patterns[np++] = optarg;
             break;
-        default: return fail("unknown or incomplete option ", argv[optind - 1]);
+        default:
+            return fail("unknown or incomplete option ", argv[optind - 1]);
         }
     }
     if (optind >= argc)
@@ -202,8 +214,9 @@ static int cmd_tunnel(int argc, char **argv)
         }
         printf("%s\n", token);
         free(token);
-        fprintf(stderr, "edge-sim: created tunnel %s (%s); run the connector with the token "
-                        "above\n",
+        fprintf(stderr,
+                "edge-sim: created tunnel %s (%s); run the connector with the token "
+                "above\n",
                 name, rec.id);
         rc = 0;
     } else if (strcmp(sub, "list") == 0) {

@@ -106,8 +106,7 @@ int es_req_add_header(struct es_req *r, const char *name, size_t nlen, const cha
             r->req_nv[existing].valuelen = vlen;
             return 0;
         }
-        return nv_push(&r->req_nv, &r->n_req_nv, &r->cap_req_nv, ":authority", 10, value, vlen,
-                       0);
+        return nv_push(&r->req_nv, &r->n_req_nv, &r->cap_req_nv, ":authority", 10, value, vlen, 0);
     }
     if (name[0] != ':' && !px_hdr_valid(name, nlen, value, vlen))
         return -1;
@@ -140,14 +139,13 @@ static void set_resp_local(struct es_req *r, int status, const char *ctype, cons
     r->resp_status = status;
     char cl[32];
     snprintf(cl, sizeof(cl), "%zu", len);
-    nv_push(&r->resp_nv, &r->n_resp_nv, &r->cap_resp_nv, "content-type", 12, ctype,
-            strlen(ctype), 0);
-    nv_push(&r->resp_nv, &r->n_resp_nv, &r->cap_resp_nv, "content-length", 14, cl, strlen(cl),
+    nv_push(&r->resp_nv, &r->n_resp_nv, &r->cap_resp_nv, "content-type", 12, ctype, strlen(ctype),
             0);
+    nv_push(&r->resp_nv, &r->n_resp_nv, &r->cap_resp_nv, "content-length", 14, cl, strlen(cl), 0);
     nv_push(&r->resp_nv, &r->n_resp_nv, &r->cap_resp_nv, "cache-control", 13, "no-store", 8, 0);
     if (code)
-        nv_push(&r->resp_nv, &r->n_resp_nv, &r->cap_resp_nv, "tunnel-error", 12, code,
-                strlen(code), 0);
+        nv_push(&r->resp_nv, &r->n_resp_nv, &r->cap_resp_nv, "tunnel-error", 12, code, strlen(code),
+                0);
     r->resp_content_length = (long long)len;
     if (!r->is_head)
         px_buf_append(&r->resp_body, body, len);
@@ -167,8 +165,7 @@ void es_req_local_error(struct es_req *r, int status, const char *code, const ch
             r->host[0] ? r->host : "-", status, code ? code : "", r->request_id);
     size_t len;
     char *page = px_errpage_render(status, detail, &len);
-    set_resp_local(r, status, "text/html; charset=utf-8", page ? page : "", page ? len : 0,
-                   code);
+    set_resp_local(r, status, "text/html; charset=utf-8", page ? page : "", page ? len : 0, code);
     free(page);
 }
 
@@ -185,9 +182,9 @@ static nghttp2_nv *tunnel_headers(struct es_req *r, size_t *n_out)
         if (nm[0] != ':' &&
             (px_hdr_is_hop_by_hop(nm, h->namelen) || px_hdr_is_edge_metadata(nm, h->namelen) ||
              (h->namelen == 6 && strcmp(nm, "expect") == 0) ||
-             (r->connection_hdr && px_hdr_listed_in_connection(r->connection_hdr,
-                                                               strlen(r->connection_hdr), nm,
-                                                               h->namelen))))
+             (r->connection_hdr &&
+              px_hdr_listed_in_connection(r->connection_hdr, strlen(r->connection_hdr), nm,
+                                          h->namelen))))
             continue;
         if (nm[0] == ':' && strcmp(nm, ":method") && strcmp(nm, ":path") &&
             strcmp(nm, ":authority"))
@@ -203,10 +200,9 @@ static nghttp2_nv *tunnel_headers(struct es_req *r, size_t *n_out)
         ok = nv_push(&out, &n, &cap, ":scheme", 7, "https", 5, 0) == 0 &&
              nv_push(&out, &n, &cap, "x-forwarded-for", 15, xff, strlen(xff), 0) == 0 &&
              nv_push(&out, &n, &cap, "x-forwarded-proto", 17, "https", 5, 0) == 0 &&
-             nv_push(&out, &n, &cap, "x-real-ip", 9, r->client_ip, strlen(r->client_ip), 0) ==
-                 0 &&
-             nv_push(&out, &n, &cap, "x-request-id", 12, r->request_id, strlen(r->request_id),
-                     0) == 0;
+             nv_push(&out, &n, &cap, "x-real-ip", 9, r->client_ip, strlen(r->client_ip), 0) == 0 &&
+             nv_push(&out, &n, &cap, "x-request-id", 12, r->request_id, strlen(r->request_id), 0) ==
+                 0;
     if (!ok) {
         nv_free(out, n);
         return NULL;
@@ -233,8 +229,7 @@ void es_req_dispatch(struct es_req *r, int has_body)
     }
     struct es_tunnel *t = es_registry_lookup(&r->srv->reg, r->host);
     if (!t) {
-        es_req_local_error(r, 404, "unknown_host",
-                           "no tunnel serves this hostname at this edge");
+        es_req_local_error(r, 404, "unknown_host", "no tunnel serves this hostname at this edge");
         return;
     }
     struct es_link *l = es_registry_pick(t);
@@ -257,8 +252,8 @@ void es_req_dispatch(struct es_req *r, int has_body)
         es_req_local_error(r, 502, "tunnel_error", "the edge could not open a tunnel stream");
         return;
     }
-    PX_DEBUG("%s %s -> tunnel %s stream %d (request %s)", r->method, r->host, t->name,
-             r->link_sid, r->request_id);
+    PX_DEBUG("%s %s -> tunnel %s stream %d (request %s)", r->method, r->host, t->name, r->link_sid,
+             r->request_id);
 }
 
 int es_req_body(struct es_req *r, const uint8_t *data, size_t len)
@@ -345,8 +340,8 @@ int es_req_resp_header(struct es_req *r, const uint8_t *name, size_t nlen, const
         buf[l] = '\0';
         r->resp_content_length = strtoll(buf, NULL, 10);
     }
-    return nv_push(&r->resp_nv, &r->n_resp_nv, &r->cap_resp_nv, n, nlen, (const char *)value,
-                   vlen, 0);
+    return nv_push(&r->resp_nv, &r->n_resp_nv, &r->cap_resp_nv, n, nlen, (const char *)value, vlen,
+                   0);
 }
 
 void es_req_resp_headers_done(struct es_req *r)

@@ -67,8 +67,7 @@ int es_store_kv_get(struct es_store *s, const char *key, char *out, size_t outle
 {
     sqlite3_stmt *st;
     int rc = PX_ERR_NOT_FOUND;
-    if (sqlite3_prepare_v2(s->db, "SELECT value FROM kv WHERE key=?", -1, &st, NULL) !=
-        SQLITE_OK)
+    if (sqlite3_prepare_v2(s->db, "SELECT value FROM kv WHERE key=?", -1, &st, NULL) != SQLITE_OK)
         return PX_ERR_DB;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_ROW) {
@@ -226,8 +225,8 @@ int es_store_route_claim(struct es_store *s, const char *hostname, const char *t
     sqlite3_finalize(st);
     if (r != SQLITE_DONE)
         return PX_ERR_DB;
-    if (sqlite3_prepare_v2(s->db, "SELECT tunnel_id FROM routes WHERE hostname=?", -1, &st,
-                           NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(s->db, "SELECT tunnel_id FROM routes WHERE hostname=?", -1, &st, NULL) !=
+        SQLITE_OK)
         return PX_ERR_DB;
     sqlite3_bind_text(st, 1, hostname, -1, SQLITE_STATIC);
     int rc = PX_ERR_DB;
@@ -262,8 +261,7 @@ int es_store_route_each(struct es_store *s,
         SQLITE_OK)
         return PX_ERR_DB;
     while (sqlite3_step(st) == SQLITE_ROW)
-        cb((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
-           arg);
+        cb((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1), arg);
     sqlite3_finalize(st);
     return 0;
 }

@@ -15,7 +15,7 @@
 struct es_tunnel_rec {
     char id[33];
     char name[65];
-    uint8_t secret_hash[32]; /* SHA-256 of the enrolment secret */
+    uint8_t secret_hash[32];         /* SHA-256 of the enrolment secret */
     char *patterns[ES_MAX_PATTERNS]; /* owned */
     size_t n_patterns;
     long long created;

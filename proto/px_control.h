@@ -11,11 +11,11 @@
 #define PX_CTL_MAX_HOSTNAMES 256
 
 enum px_ctl_type {
-    PX_CTL_REGISTER = 1,   /* connector -> edge: hostnames to route to this tunnel */
-    PX_CTL_REGISTERED,     /* edge -> connector: per-hostname results */
-    PX_CTL_UNREGISTER,     /* connector -> edge: hostnames to release */
-    PX_CTL_ERROR,          /* either way: a fatal or informational error */
-    PX_CTL_DRAIN,          /* either way: stop sending new streams on this connection */
+    PX_CTL_REGISTER = 1, /* connector -> edge: hostnames to route to this tunnel */
+    PX_CTL_REGISTERED,   /* edge -> connector: per-hostname results */
+    PX_CTL_UNREGISTER,   /* connector -> edge: hostnames to release */
+    PX_CTL_ERROR,        /* either way: a fatal or informational error */
+    PX_CTL_DRAIN,        /* either way: stop sending new streams on this connection */
 };
 
 struct px_ctl_result {
@@ -30,11 +30,11 @@ struct px_ctl_msg {
     size_t n_hostnames;
     struct px_ctl_result *results; /* REGISTERED */
     size_t n_results;
-    char *code;      /* ERROR: machine-readable code, e.g. "tunnel_deleted" */
-    char *message;   /* ERROR: human-readable */
-    int permanent;   /* ERROR: the receiver must not retry */
-    char *agent;     /* REGISTER: software version; REGISTERED: tunnel name */
-    char *conn_id;   /* REGISTERED: the edge's id for this connection */
+    char *code;    /* ERROR: machine-readable code, e.g. "tunnel_deleted" */
+    char *message; /* ERROR: human-readable */
+    int permanent; /* ERROR: the receiver must not retry */
+    char *agent;   /* REGISTER: software version; REGISTERED: tunnel name */
+    char *conn_id; /* REGISTERED: the edge's id for this connection */
 };
 
 /* Parses one line (without the newline). Returns 0 and fills *m (release with

@@ -57,7 +57,8 @@ int px_enroll_req_decode(const char *line, size_t len, struct px_enroll_req *r)
     const char *pk = json_string_value(json_object_get(root, "public_key"));
     uint8_t *raw = NULL;
     size_t rawlen = 0;
-    if (!id || strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32 || !sec || !pk || !strstr(pk, "-----BEGIN PUBLIC KEY-----"))
+    if (!id || strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32 || !sec || !pk ||
+        !strstr(pk, "-----BEGIN PUBLIC KEY-----"))
         goto out;
     if (px_b64_decode(sec, strlen(sec), &raw, &rawlen) < 0 || rawlen != sizeof(r->secret))
         goto out;

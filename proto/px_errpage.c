@@ -7,22 +7,38 @@
 const char *px_status_reason(int s)
 {
     switch (s) {
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 421: return "Misdirected Request";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 530: return "Tunnel Not Connected";
-    default: return "Error";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Content Too Large";
+    case 421:
+        return "Misdirected Request";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 530:
+        return "Tunnel Not Connected";
+    default:
+        return "Error";
     }
 }
 
@@ -32,10 +48,18 @@ static size_t escape(char *out, const char *in)
     for (; *in; in++) {
         const char *rep = NULL;
         switch (*in) {
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '&': rep = "&amp;"; break;
-        case '"': rep = "&quot;"; break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '&':
+            rep = "&amp;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
         }
         if (rep) {
             size_t l = strlen(rep);
@@ -65,14 +89,13 @@ char *px_errpage_render(int status, const char *detail, size_t *len)
         if (*p == '\r' || *p == '\n')
             *p = ' ';
 #define FMT                                                                                        \
-    "%d %s: %s\n"                                                                                   \
+    "%d %s: %s\n"                                                                                  \
     "<!doctype html><html><head><meta charset=\"utf-8\"><title>%d %s</title>"                      \
     "</head><body><h1>%d %s</h1><p>%s</p></body></html>\n"
     int n = snprintf(NULL, 0, FMT, status, reason, esc, status, reason, status, reason, esc);
     char *out = n > 0 ? malloc((size_t)n + 1) : NULL;
     if (out) {
-        snprintf(out, (size_t)n + 1, FMT, status, reason, esc, status, reason, status, reason,
-                 esc);
+        snprintf(out, (size_t)n + 1, FMT, status, reason, esc, status, reason, status, reason, esc);
         *len = (size_t)n;
     }
     free(esc);

@@ -11,9 +11,9 @@ static int eq(const char *a, size_t alen, const char *b)
 
 int px_hdr_is_hop_by_hop(const char *n, size_t len)
 {
-    static const char *const hop[] = {"connection", "keep-alive",         "proxy-connection",
-                                      "transfer-encoding", "upgrade",     "te",
-                                      "proxy-authenticate", "proxy-authorization", "http2-settings"};
+    static const char *const hop[] = {
+        "connection", "keep-alive",         "proxy-connection",    "transfer-encoding", "upgrade",
+        "te",         "proxy-authenticate", "proxy-authorization", "http2-settings"};
     if (len > 0 && n[0] == ':')
         return 1;
     for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
@@ -24,8 +24,7 @@ int px_hdr_is_hop_by_hop(const char *n, size_t len)
 
 int px_hdr_is_edge_metadata(const char *n, size_t len)
 {
-    if (eq(n, len, "x-forwarded-proto") || eq(n, len, "x-request-id") ||
-        eq(n, len, "x-real-ip"))
+    if (eq(n, len, "x-forwarded-proto") || eq(n, len, "x-request-id") || eq(n, len, "x-real-ip"))
         return 1;
     return len >= 7 && strncasecmp(n, "tunnel-", 7) == 0;
 }

@@ -14,8 +14,7 @@ int px_hdr_is_hop_by_hop(const char *name, size_t len);
 int px_hdr_is_edge_metadata(const char *name, size_t len);
 /* Returns 1 if name appears as a token in a Connection header value (those
  * fields are hop-by-hop too). */
-int px_hdr_listed_in_connection(const char *conn_value, size_t vlen, const char *name,
-                                size_t nlen);
+int px_hdr_listed_in_connection(const char *conn_value, size_t vlen, const char *name, size_t nlen);
 /* Returns 1 if name/value are acceptable to forward: a token name and a value
  * without CR, LF or NUL. */
 int px_hdr_valid(const char *name, size_t nlen, const char *value, size_t vlen);

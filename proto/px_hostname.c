@@ -24,8 +24,7 @@ int px_host_normalize(const char *a, size_t len, char *out, size_t outlen)
         return PX_ERR_INVAL;
     for (size_t i = 0; i < end; i++) {
         unsigned char c = (unsigned char)a[i];
-        if (!(isalnum(c) || c == '-' || c == '.' || c == '_' || c == '[' || c == ']' ||
-              c == ':'))
+        if (!(isalnum(c) || c == '-' || c == '.' || c == '_' || c == '[' || c == ']' || c == ':'))
             return PX_ERR_INVAL;
         if (c == '.' && i > 0 && a[i - 1] == '.')
             return PX_ERR_INVAL; /* empty label */

@@ -11,7 +11,11 @@ int px_log_parse_level(const char *s, enum px_log_level *out);
 int px_log_enabled(enum px_log_level level);
 void px_log(enum px_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define PX_DEBUG(...) do { if (px_log_enabled(PX_LOG_DEBUG)) px_log(PX_LOG_DEBUG, __VA_ARGS__); } while (0)
+#define PX_DEBUG(...)                                                                              \
+    do {                                                                                           \
+        if (px_log_enabled(PX_LOG_DEBUG))                                                          \
+            px_log(PX_LOG_DEBUG, __VA_ARGS__);                                                     \
+    } while (0)
 #define PX_INFO(...) px_log(PX_LOG_INFO, __VA_ARGS__)
 #define PX_WARN(...) px_log(PX_LOG_WARN, __VA_ARGS__)
 #define PX_ERROR(...) px_log(PX_LOG_ERROR, __VA_ARGS__)

@@ -229,8 +229,8 @@ out_key:
 }
 
 int px_pki_issue(const char *ca_cert_pem, const char *ca_key_pem, const char *pub_pem,
-                 const char *cn, const char *const *names, size_t n_names,
-                 enum px_pki_usage usage, int days, char **cert_pem)
+                 const char *cn, const char *const *names, size_t n_names, enum px_pki_usage usage,
+                 int days, char **cert_pem)
 {
     ecc_key ca_key, sub_key;
     WC_RNG rng;

@@ -18,8 +18,8 @@ int px_pki_make_ca(const char *key_pem, const char *cn, int days, char **cert_pe
  * NULL/0) become DNS or IP subjectAltNames. usage selects the extended key
  * usage. Returns 0 and *cert_pem, PX_ERR_INVAL for a bad key, or PX_ERR_CRYPTO. */
 int px_pki_issue(const char *ca_cert_pem, const char *ca_key_pem, const char *pub_pem,
-                 const char *cn, const char *const *names, size_t n_names,
-                 enum px_pki_usage usage, int days, char **cert_pem);
+                 const char *cn, const char *const *names, size_t n_names, enum px_pki_usage usage,
+                 int days, char **cert_pem);
 /* Fills buf with n cryptographically random bytes from a process-wide DRBG
  * (not thread-safe). Returns 0 or PX_ERR_CRYPTO. */
 int px_pki_random(void *buf, size_t n);

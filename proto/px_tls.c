@@ -65,9 +65,9 @@ int px_tls_ctx_server(const char *cert_pem, const char *key_pem, const char *cli
         return PX_ERR_TLS;
     if (ctx_common(ctx) < 0)
         goto fail;
-    if (cert_pem && wolfSSL_CTX_use_certificate_chain_buffer(
-                        ctx, (const unsigned char *)cert_pem, (long)strlen(cert_pem)) !=
-                        WOLFSSL_SUCCESS)
+    if (cert_pem &&
+        wolfSSL_CTX_use_certificate_chain_buffer(ctx, (const unsigned char *)cert_pem,
+                                                 (long)strlen(cert_pem)) != WOLFSSL_SUCCESS)
         goto fail;
     if (key_pem && wolfSSL_CTX_use_PrivateKey_buffer(ctx, (const unsigned char *)key_pem,
                                                      (long)strlen(key_pem),
@@ -101,17 +101,16 @@ int px_tls_ctx_client(const char *ca_pem, const char *cert_pem, const char *key_
     if (ctx_common(ctx) < 0)
         goto fail;
     if (ca_pem) {
-        if (wolfSSL_CTX_load_verify_buffer(ctx, (const unsigned char *)ca_pem,
-                                           (long)strlen(ca_pem),
+        if (wolfSSL_CTX_load_verify_buffer(ctx, (const unsigned char *)ca_pem, (long)strlen(ca_pem),
                                            WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS)
             goto fail;
         wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER, NULL);
     } else {
         wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_NONE, NULL);
     }
-    if (cert_pem && wolfSSL_CTX_use_certificate_chain_buffer(
-                        ctx, (const unsigned char *)cert_pem, (long)strlen(cert_pem)) !=
-                        WOLFSSL_SUCCESS)
+    if (cert_pem &&
+        wolfSSL_CTX_use_certificate_chain_buffer(ctx, (const unsigned char *)cert_pem,
+                                                 (long)strlen(cert_pem)) != WOLFSSL_SUCCESS)
         goto fail;
     if (key_pem && wolfSSL_CTX_use_PrivateKey_buffer(ctx, (const unsigned char *)key_pem,
                                                      (long)strlen(key_pem),

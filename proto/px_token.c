@@ -86,7 +86,8 @@ int px_token_decode(const char *s, struct px_token *tok, char *why, size_t whyle
     if (rc == PX_ERR_NOMEM)
         return fail(why, whylen, rc, "out of memory");
     if (rc < 0)
-        return fail(why, whylen, PX_ERR_INVAL, "token is not base64url text (was it copied whole?)");
+        return fail(why, whylen, PX_ERR_INVAL,
+                    "token is not base64url text (was it copied whole?)");
 
     json_error_t jerr;
     root = json_loadb((const char *)raw, rawlen, JSON_REJECT_DUPLICATES, &jerr);

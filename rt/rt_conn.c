@@ -114,8 +114,7 @@ void rt_conn_abort(struct rt_conn *c, int err)
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
-int rt_conn_init(struct rt_conn *c, uv_loop_t *loop, const struct rt_conn_ops *ops,
-                 void *owner)
+int rt_conn_init(struct rt_conn *c, uv_loop_t *loop, const struct rt_conn_ops *ops, void *owner)
 {
     memset(c, 0, sizeof(*c));
     c->ops = ops;
@@ -141,8 +140,8 @@ size_t rt_conn_write_room(const struct rt_conn *c)
 {
     if (c->closed || c->closing || !c->open)
         return 0;
-    size_t queued = c->write_queued +
-                    (c->use_tls ? px_buf_len(&c->tls.out) + px_buf_len(&c->pt_out) : 0);
+    size_t queued =
+        c->write_queued + (c->use_tls ? px_buf_len(&c->tls.out) + px_buf_len(&c->pt_out) : 0);
     return queued >= RT_CONN_WRITE_HIGH ? 0 : RT_CONN_WRITE_HIGH - queued;
 }
 
@@ -255,9 +254,8 @@ static void flush_one(struct rt_conn *c)
     if (c->open && !c->closing && c->ops->on_writable) {
         /* Ask the owner for output until the queue is full or it has nothing. */
         for (int i = 0; i < 64 && rt_conn_write_room(c) > 0; i++) {
-            size_t before = c->write_queued + (c->use_tls ? px_buf_len(&c->tls.out) +
-                                                                 px_buf_len(&c->pt_out)
-                                                           : 0);
+            size_t before = c->write_queued +
+                            (c->use_tls ? px_buf_len(&c->tls.out) + px_buf_len(&c->pt_out) : 0);
             if (c->ops->on_writable(c) < 0) {
                 rt_conn_close(c, PX_ERR_CLOSED);
                 break;
@@ -345,8 +343,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     if (nread < 0) {
         if (nread != UV_EOF)
-            snprintf(c->err_text, sizeof(c->err_text), "read failed: %s",
-                     uv_strerror((int)nread));
+            snprintf(c->err_text, sizeof(c->err_text), "read failed: %s", uv_strerror((int)nread));
         c->peer_eof = 1;
         rt_conn_abort(c, nread == UV_EOF ? PX_ERR_CLOSED : PX_ERR_IO);
         return;

@@ -46,12 +46,12 @@ struct rt_conn {
     const struct rt_conn_ops *ops;
     void *owner;
     size_t write_queued;
-    int open;          /* handshake done, on_open called */
+    int open; /* handshake done, on_open called */
     int read_paused;
-    int closing;       /* graceful close requested */
+    int closing; /* graceful close requested */
     int in_close;
-    int closed;        /* uv_close called */
-    int handles_open;  /* handles pending close callbacks */
+    int closed;       /* uv_close called */
+    int handles_open; /* handles pending close callbacks */
     int close_err;
     int peer_eof;
     int dirty;
@@ -65,12 +65,11 @@ int rt_loop_init(uv_loop_t *loop);
 void rt_loop_cleanup(void);
 
 /* Initialises c on loop. ctx may be NULL for plain TCP. Returns 0 or a uv error. */
-int rt_conn_init(struct rt_conn *c, uv_loop_t *loop, const struct rt_conn_ops *ops,
-                 void *owner);
+int rt_conn_init(struct rt_conn *c, uv_loop_t *loop, const struct rt_conn_ops *ops, void *owner);
 /* Accepts a pending connection from server into c and starts TLS as server
  * (ctx NULL: plain). Returns 0; on failure c is closed via on_close. */
-int rt_conn_accept(struct rt_conn *c, uv_stream_t *server, WOLFSSL_CTX *ctx,
-                   const char *alpn, unsigned handshake_timeout_ms);
+int rt_conn_accept(struct rt_conn *c, uv_stream_t *server, WOLFSSL_CTX *ctx, const char *alpn,
+                   unsigned handshake_timeout_ms);
 /* Connects to addr and starts TLS as client with SNI/verify name server_name. */
 int rt_conn_connect(struct rt_conn *c, const struct sockaddr *addr, WOLFSSL_CTX *ctx,
                     const char *server_name, const char *alpn, unsigned timeout_ms);

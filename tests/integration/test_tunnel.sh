@@ -208,6 +208,11 @@ t_bad_tokens() {
 }
 check "bad, truncated and wrong-version tokens: one clear line, exit 2; token never logged" t_bad_tokens
 
+t_token_hidden_from_ps() {
+    ! tr '\0' ' ' < /proc/$CONN_PID/cmdline | grep -qF "${TOKEN:0:40}"
+}
+check "the token given on the command line does not show in ps" t_token_hidden_from_ps
+
 t_token_file_env() {
     echo "$TOKEN" > "$WORK/token.txt"
     "$BIN/connector" run --token-file "$WORK/token.txt" --hostname tf.example.test --url hello_world \

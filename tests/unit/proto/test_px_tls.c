@@ -22,9 +22,8 @@ static char *issue(const char *ca, const char *ca_key, const char *key, const ch
     char *pub = NULL, *cert = NULL;
     assert_int_equal(px_pki_pubkey(key, &pub), 0);
     const char *names[1] = {name};
-    assert_int_equal(px_pki_issue(ca, ca_key, pub, cn, name ? names : NULL, name ? 1 : 0, u, 30,
-                                  &cert),
-                     0);
+    assert_int_equal(
+        px_pki_issue(ca, ca_key, pub, cn, name ? names : NULL, name ? 1 : 0, u, 30, &cert), 0);
     free(pub);
     return cert;
 }

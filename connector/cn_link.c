@@ -4,6 +4,7 @@
 #include "px_err.h"
 #include "px_log.h"
 #include "px_token.h"
+#include "rt_h2.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,32 +40,10 @@ static int control_send(struct cn_link *l, const struct px_ctl_msg *m)
     char *line = px_ctl_encode(m);
     if (!line)
         return PX_ERR_NOMEM;
-    int rc = px_buf_append(&l->control_out, line, strlen(line));
+    int rc = px_h2_outbox_push(&l->control_out, l->h2, l->control_id, line, strlen(line));
     free(line);
-    if (rc < 0)
-        return rc;
-    if (l->control_deferred) {
-        l->control_deferred = 0;
-        nghttp2_session_resume_data(l->h2, l->control_id);
-    }
     cn_link_kick(l);
-    return 0;
-}
-
-static ssize_t control_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len,
-                            uint32_t *flags, nghttp2_data_source *src, void *user)
-{
-    (void)h2;
-    (void)id;
-    (void)flags;
-    (void)user;
-    struct cn_link *l = src->ptr;
-    size_t n = px_buf_read(&l->control_out, buf, len);
-    if (n == 0) {
-        l->control_deferred = 1;
-        return NGHTTP2_ERR_DEFERRED;
-    }
-    return (ssize_t)n;
+    return rc;
 }
 
 static int on_control_msg(const struct px_ctl_msg *m, void *arg)
@@ -127,7 +106,7 @@ static int start_control(struct cn_link *l, int32_t id)
         {(uint8_t *)"content-type", (uint8_t *)"application/x-ndjson", 12, 20,
          NGHTTP2_NV_FLAG_NONE},
     };
-    nghttp2_data_provider dp = {.source.ptr = l, .read_callback = control_read};
+    nghttp2_data_provider dp = {.source.ptr = &l->control_out, .read_callback = px_h2_outbox_read};
     if (nghttp2_submit_response(l->h2, id, nv, 2, &dp) != 0)
         return -1;
     struct cn_config *cfg = l->sup->cfg;
@@ -250,33 +229,19 @@ static int conn_on_open(struct rt_conn *c)
         link_fail(l, "the edge did not negotiate HTTP/2");
         return -1;
     }
-    nghttp2_session_callbacks *cb;
-    nghttp2_option *opt;
-    if (nghttp2_session_callbacks_new(&cb) != 0)
-        return -1;
-    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
-    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
-    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
-    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
-    if (nghttp2_option_new(&opt) != 0) {
-        nghttp2_session_callbacks_del(cb);
-        return -1;
-    }
-    nghttp2_option_set_no_auto_window_update(opt, 1);
-    nghttp2_option_set_max_send_header_block_length(opt, 256 * 1024);
-    int rv = nghttp2_session_server_new2(&l->h2, cb, l, opt);
-    nghttp2_option_del(opt);
-    nghttp2_session_callbacks_del(cb);
-    if (rv != 0)
-        return -1;
-    nghttp2_settings_entry iv[] = {
+    static const struct px_h2_callbacks cb = {
+        .begin_headers = on_begin_headers,
+        .header = on_header,
+        .frame_recv = on_frame_recv,
+        .data_chunk = on_data_chunk,
+        .stream_close = on_stream_close,
+    };
+    const nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW},
         {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, 64 * 1024},
     };
-    if (nghttp2_submit_settings(l->h2, NGHTTP2_FLAG_NONE, iv, 3) != 0 ||
-        nghttp2_session_set_local_window_size(l->h2, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW) != 0)
+    if (px_h2_session_new(&l->h2, 1, &cb, l, iv, 3, CONN_WINDOW) < 0)
         return -1;
     l->state = CN_LINK_HANDSHAKE;
     PX_DEBUG("connection %u: TLS up to %s", l->index, l->edge);
@@ -301,23 +266,11 @@ static int conn_on_writable(struct rt_conn *c)
     struct cn_link *l = c->owner;
     if (!l->h2)
         return 0;
-    size_t room = rt_conn_write_room(c);
-    while (room > 0) {
-        const uint8_t *data;
-        ssize_t n = nghttp2_session_mem_send(l->h2, &data);
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        if (rt_conn_write(c, data, (size_t)n) < 0)
-            return -1;
-        room = (size_t)n >= room ? 0 : room - (size_t)n;
-    }
+    int rc = rt_h2_flush(c, l->h2);
     if (l->buffered < CN_LINK_BUFFER_CAP / 2)
         cn_stream_link_drained(l);
-    if (!nghttp2_session_want_read(l->h2) && !nghttp2_session_want_write(l->h2)) {
+    if (rc < 0)
         link_fail(l, "HTTP/2 session ended");
-    }
     return 0;
 }
 
@@ -341,7 +294,7 @@ static void conn_on_close(struct rt_conn *c, int err)
     if (l->h2)
         nghttp2_session_del(l->h2);
     l->h2 = NULL;
-    px_buf_cleanup(&l->control_out);
+    px_h2_outbox_cleanup(&l->control_out);
     px_ctl_framer_cleanup(&l->control_in);
     l->state = CN_LINK_CLOSED;
     uv_timer_stop(&l->ping_timer);
@@ -395,7 +348,7 @@ int cn_link_start(struct cn_link *l, struct cn_supervisor *sup, unsigned index, 
     l->sup = sup;
     l->index = index;
     snprintf(l->edge, sizeof(l->edge), "%s", addr);
-    px_buf_init(&l->control_out);
+    px_h2_outbox_init(&l->control_out);
     px_ctl_framer_init(&l->control_in);
     int r = rt_conn_init(&l->conn, sup->loop, &link_ops, l);
     if (r < 0)

@@ -5,6 +5,7 @@
 #define CN_LINK_H
 
 #include "px_control.h"
+#include "px_h2.h"
 #include "rt_conn.h"
 
 #include <nghttp2/nghttp2.h>
@@ -23,8 +24,7 @@ struct cn_link {
     enum cn_link_state state;
     struct cn_stream *streams; /* all live request streams */
     int32_t control_id;
-    struct px_buf control_out;
-    int control_deferred;
+    struct px_h2_outbox control_out;
     struct px_ctl_framer control_in;
     int registered;
     int saw_open;        /* TLS handshake completed */

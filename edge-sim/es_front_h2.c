@@ -3,7 +3,9 @@
 #include "es_req.h"
 #include "es_server.h"
 #include "px_err.h"
+#include "px_h2.h"
 #include "px_log.h"
+#include "rt_h2.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,33 +180,18 @@ static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t err, void *
 
 int es_front_h2_start(struct es_front *f)
 {
-    nghttp2_session_callbacks *cb;
-    nghttp2_option *opt;
-    if (nghttp2_session_callbacks_new(&cb) != 0)
-        return -1;
-    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
-    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
-    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
-    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
-    if (nghttp2_option_new(&opt) != 0) {
-        nghttp2_session_callbacks_del(cb);
-        return -1;
-    }
-    nghttp2_option_set_no_auto_window_update(opt, 1);
-    int rv = nghttp2_session_server_new2(&f->h2, cb, f, opt);
-    nghttp2_option_del(opt);
-    nghttp2_session_callbacks_del(cb);
-    if (rv != 0)
-        return -1;
-    nghttp2_settings_entry iv[] = {
+    static const struct px_h2_callbacks cb = {
+        .begin_headers = on_begin_headers,
+        .header = on_header,
+        .frame_recv = on_frame_recv,
+        .data_chunk = on_data_chunk,
+        .stream_close = on_stream_close,
+    };
+    const nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 128},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW},
     };
-    if (nghttp2_submit_settings(f->h2, NGHTTP2_FLAG_NONE, iv, 2) != 0 ||
-        nghttp2_session_set_local_window_size(f->h2, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW) != 0)
-        return -1;
-    return 0;
+    return px_h2_session_new(&f->h2, 1, &cb, f, iv, 2, CONN_WINDOW) < 0 ? -1 : 0;
 }
 
 int es_front_h2_on_data(struct es_front *f, const uint8_t *data, size_t len)
@@ -219,25 +206,7 @@ int es_front_h2_on_data(struct es_front *f, const uint8_t *data, size_t len)
 
 int es_front_h2_on_writable(struct es_front *f)
 {
-    if (!f->h2)
-        return 0;
-    size_t room = rt_conn_write_room(&f->conn);
-    if (f->conn.in_close)
-        room = 64 * 1024;
-    while (room > 0) {
-        const uint8_t *data;
-        ssize_t n = nghttp2_session_mem_send(f->h2, &data);
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        if (rt_conn_write(&f->conn, data, (size_t)n) < 0)
-            return -1;
-        room = (size_t)n >= room ? 0 : room - (size_t)n;
-    }
-    if (!nghttp2_session_want_read(f->h2) && !nghttp2_session_want_write(f->h2))
-        return -1;
-    return 0;
+    return rt_h2_flush(&f->conn, f->h2);
 }
 
 void es_front_h2_on_close(struct es_front *f)

@@ -6,6 +6,7 @@
 #include "px_err.h"
 #include "px_log.h"
 #include "px_pki.h"
+#include "rt_h2.h"
 
 #include <wolfssl/wolfcrypt/hash.h>
 
@@ -38,16 +39,10 @@ static int control_send(struct es_link *l, const struct px_ctl_msg *m)
     char *line = px_ctl_encode(m);
     if (!line)
         return PX_ERR_NOMEM;
-    int rc = px_buf_append(&l->control_out, line, strlen(line));
+    int rc = px_h2_outbox_push(&l->control_out, l->h2, l->control_id, line, strlen(line));
     free(line);
-    if (rc < 0)
-        return rc;
-    if (l->control_deferred && l->h2 && l->control_id > 0) {
-        l->control_deferred = 0;
-        nghttp2_session_resume_data(l->h2, l->control_id);
-    }
     kick(l);
-    return 0;
+    return rc;
 }
 
 void es_link_kill(struct es_link *l, const char *code, const char *message, int permanent)
@@ -140,22 +135,6 @@ out:
 
 /* ---- control stream ---- */
 
-static ssize_t control_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len,
-                            uint32_t *flags, nghttp2_data_source *src, void *user)
-{
-    (void)h2;
-    (void)id;
-    (void)flags;
-    (void)user;
-    struct es_link *l = src->ptr;
-    size_t n = px_buf_read(&l->control_out, buf, len);
-    if (n == 0) {
-        l->control_deferred = 1;
-        return NGHTTP2_ERR_DEFERRED;
-    }
-    return (ssize_t)n;
-}
-
 static int on_control_msg(const struct px_ctl_msg *m, void *arg)
 {
     struct es_link *l = arg;
@@ -216,7 +195,7 @@ static int open_control(struct es_link *l)
         {(uint8_t *)":path", (uint8_t *)"/.tunnel/control", 5, 16, NGHTTP2_NV_FLAG_NONE},
         {(uint8_t *)"tunnel-control", (uint8_t *)"1", 14, 1, NGHTTP2_NV_FLAG_NONE},
     };
-    nghttp2_data_provider dp = {.source.ptr = l, .read_callback = control_read};
+    nghttp2_data_provider dp = {.source.ptr = &l->control_out, .read_callback = px_h2_outbox_read};
     int32_t id = nghttp2_submit_request(l->h2, NULL, nv, 5, &dp, NULL);
     if (id < 0)
         return -1;
@@ -407,33 +386,18 @@ static int h2_start(struct es_link *l)
     const char *cn = wolfSSL_X509_get_subjectCN(peer);
     snprintf(l->tunnel_id, sizeof(l->tunnel_id), "%s", cn ? cn : "");
     wolfSSL_X509_free(peer);
-    nghttp2_session_callbacks *cb;
-    nghttp2_option *opt;
-    if (nghttp2_session_callbacks_new(&cb) != 0)
-        return -1;
-    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
-    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
-    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
-    if (nghttp2_option_new(&opt) != 0) {
-        nghttp2_session_callbacks_del(cb);
-        return -1;
-    }
-    nghttp2_option_set_no_auto_window_update(opt, 1);
-    nghttp2_option_set_peer_max_concurrent_streams(opt, 1000);
-    int rv = nghttp2_session_client_new2(&l->h2, cb, l, opt);
-    nghttp2_option_del(opt);
-    nghttp2_session_callbacks_del(cb);
-    if (rv != 0)
-        return -1;
-    nghttp2_settings_entry iv[] = {
+    static const struct px_h2_callbacks cb = {
+        .header = on_header,
+        .frame_recv = on_frame_recv,
+        .data_chunk = on_data_chunk,
+        .stream_close = on_stream_close,
+    };
+    const nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW},
         {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, 64 * 1024},
     };
-    if (nghttp2_submit_settings(l->h2, NGHTTP2_FLAG_NONE, iv, 3) != 0 ||
-        nghttp2_session_set_local_window_size(l->h2, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW) != 0 ||
-        open_control(l) < 0)
+    if (px_h2_session_new(&l->h2, 0, &cb, l, iv, 3, CONN_WINDOW) < 0 || open_control(l) < 0)
         return -1;
     struct es_tunnel *t = es_registry_tunnel(&l->srv->reg, l->tunnel_id);
     if (!t && es_store_changed(&l->srv->store)) {
@@ -484,25 +448,9 @@ static int on_data(struct rt_conn *c, const uint8_t *data, size_t len)
 static int on_writable(struct rt_conn *c)
 {
     struct es_link *l = c->owner;
-    if (l->mode != MODE_H2 || !l->h2)
+    if (l->mode != MODE_H2)
         return 0;
-    size_t room = rt_conn_write_room(c);
-    if (l->conn.in_close)
-        room = 1 << 20; /* last words before closing */
-    while (room > 0) {
-        const uint8_t *data;
-        ssize_t n = nghttp2_session_mem_send(l->h2, &data);
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        if (rt_conn_write(c, data, (size_t)n) < 0)
-            return -1;
-        room = (size_t)n >= room ? 0 : room - (size_t)n;
-    }
-    if (!nghttp2_session_want_read(l->h2) && !nghttp2_session_want_write(l->h2))
-        return -1;
-    return 0;
+    return rt_h2_flush(c, l->h2);
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -528,7 +476,7 @@ static void on_close(struct rt_conn *c, int err)
     if (l->h2)
         nghttp2_session_del(l->h2);
     l->h2 = NULL;
-    px_buf_cleanup(&l->control_out);
+    px_h2_outbox_cleanup(&l->control_out);
     px_buf_cleanup(&l->enroll_in);
     px_ctl_framer_cleanup(&l->control_in);
     if (l->all_prev)
@@ -566,7 +514,7 @@ void es_link_accept(struct es_server *srv, uv_stream_t *listener)
     if (!l)
         return;
     l->srv = srv;
-    px_buf_init(&l->control_out);
+    px_h2_outbox_init(&l->control_out);
     px_ctl_framer_init(&l->control_in);
     uint8_t id[8];
     px_pki_random(id, sizeof(id));

@@ -4,6 +4,7 @@
 #define ES_LINK_H
 
 #include "px_control.h"
+#include "px_h2.h"
 #include "rt_conn.h"
 
 #include <nghttp2/nghttp2.h>
@@ -21,8 +22,7 @@ struct es_link {
     struct es_tunnel *tunnel;
     char conn_id[17];
     int32_t control_id;
-    struct px_buf control_out;
-    int control_deferred;
+    struct px_h2_outbox control_out;
     struct px_ctl_framer control_in;
     int registered;
     int dying;

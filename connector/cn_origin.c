@@ -3,6 +3,7 @@
 #include "px_log.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 struct sock_ctx {
     uv_poll_t poll;
@@ -14,6 +15,29 @@ static CURLM *multi;
 static uv_timer_t timeout_timer;
 static uv_timer_t kick_timer;
 static struct cn_origin_xfer *kick_list;
+
+#define EASY_POOL_MAX 256
+static CURL *easy_pool[EASY_POOL_MAX];
+static size_t easy_pool_n;
+
+CURL *cn_origin_easy_get(void)
+{
+    if (easy_pool_n > 0)
+        return easy_pool[--easy_pool_n];
+    return curl_easy_init();
+}
+
+void cn_origin_easy_put(CURL *e)
+{
+    if (!e)
+        return;
+    if (easy_pool_n < EASY_POOL_MAX) {
+        curl_easy_reset(e);
+        easy_pool[easy_pool_n++] = e;
+        return;
+    }
+    curl_easy_cleanup(e);
+}
 
 static void check_done(void)
 {
@@ -73,38 +97,80 @@ static void free_sock(uv_handle_t *h)
     free(h->data);
 }
 
+/* Poll handles live as long as the socket, not as long as curl watches it:
+ * curl stops watching a connection each time it goes idle in its cache and
+ * starts again on reuse, and recreating the handle each time cost three
+ * epoll_ctl calls per request. They are found by descriptor and closed from
+ * curl's close-socket callback. */
+static struct sock_ctx **by_fd;
+static size_t by_fd_cap;
+
+static struct sock_ctx *sock_for(curl_socket_t fd, int create)
+{
+    if (fd < 0)
+        return NULL;
+    if ((size_t)fd >= by_fd_cap) {
+        if (!create)
+            return NULL;
+        size_t cap = by_fd_cap ? by_fd_cap : 256;
+        while (cap <= (size_t)fd)
+            cap *= 2;
+        struct sock_ctx **n = realloc(by_fd, cap * sizeof(*n));
+        if (!n)
+            return NULL;
+        for (size_t i = by_fd_cap; i < cap; i++)
+            n[i] = NULL;
+        by_fd = n;
+        by_fd_cap = cap;
+    }
+    if (!by_fd[fd] && create) {
+        struct sock_ctx *c = calloc(1, sizeof(*c));
+        if (!c)
+            return NULL;
+        c->fd = fd;
+        if (uv_poll_init_socket(loop, &c->poll, fd) < 0) {
+            free(c);
+            return NULL;
+        }
+        c->poll.data = c;
+        by_fd[fd] = c;
+    }
+    return by_fd[fd];
+}
+
 static int socket_cb(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp)
 {
     (void)e;
     (void)arg;
-    struct sock_ctx *s = sockp;
+    (void)sockp;
     if (what == CURL_POLL_REMOVE) {
-        if (s) {
-            uv_poll_stop(&s->poll);
-            uv_close((uv_handle_t *)&s->poll, free_sock);
-            curl_multi_assign(multi, fd, NULL);
-        }
+        struct sock_ctx *c = sock_for(fd, 0);
+        if (c)
+            uv_poll_stop(&c->poll);
         return 0;
     }
-    if (!s) {
-        s = calloc(1, sizeof(*s));
-        if (!s)
-            return -1;
-        s->fd = fd;
-        if (uv_poll_init_socket(loop, &s->poll, fd) < 0) {
-            free(s);
-            return -1;
-        }
-        s->poll.data = s;
-        curl_multi_assign(multi, fd, s);
-    }
+    struct sock_ctx *c = sock_for(fd, 1);
+    if (!c)
+        return -1;
     int ev = 0;
     if (what & CURL_POLL_IN)
         ev |= UV_READABLE;
     if (what & CURL_POLL_OUT)
         ev |= UV_WRITABLE;
-    uv_poll_start(&s->poll, ev, on_poll);
+    uv_poll_start(&c->poll, ev, on_poll);
     return 0;
+}
+
+static int close_socket_cb(void *arg, curl_socket_t fd)
+{
+    (void)arg;
+    struct sock_ctx *c = sock_for(fd, 0);
+    if (c) {
+        by_fd[fd] = NULL;
+        uv_poll_stop(&c->poll);
+        uv_close((uv_handle_t *)&c->poll, free_sock);
+    }
+    return close(fd);
 }
 
 static void on_kick(uv_timer_t *t)
@@ -151,13 +217,22 @@ void cn_origin_cleanup(void)
         return;
     uv_close((uv_handle_t *)&timeout_timer, NULL);
     uv_close((uv_handle_t *)&kick_timer, NULL);
-    curl_multi_cleanup(multi);
+    while (easy_pool_n > 0)
+        curl_easy_cleanup(easy_pool[--easy_pool_n]);
+    curl_multi_cleanup(multi); /* closes cached connections via close_socket_cb */
+    for (size_t i = 0; i < by_fd_cap; i++)
+        if (by_fd[i])
+            uv_close((uv_handle_t *)&by_fd[i]->poll, free_sock);
+    free(by_fd);
+    by_fd = NULL;
+    by_fd_cap = 0;
     multi = NULL;
 }
 
 int cn_origin_start(struct cn_origin_xfer *x)
 {
     curl_easy_setopt(x->easy, CURLOPT_PRIVATE, (char *)x);
+    curl_easy_setopt(x->easy, CURLOPT_CLOSESOCKETFUNCTION, close_socket_cb);
     if (curl_multi_add_handle(multi, x->easy) != CURLM_OK)
         return PX_ERR_NOMEM;
     x->active = 1;

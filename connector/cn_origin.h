@@ -23,6 +23,11 @@ void cn_origin_cleanup(void);
 int cn_origin_start(struct cn_origin_xfer *x);
 /* Cancels an active transfer without calling on_done. */
 void cn_origin_cancel(struct cn_origin_xfer *x);
+/* Returns an easy handle with default options (from a small pool of reset
+ * handles; creating one costs more than reusing). NULL on no memory. */
+CURL *cn_origin_easy_get(void);
+/* Returns e to the pool (or frees it). e must not be in the multi handle. */
+void cn_origin_easy_put(CURL *e);
 /* Schedules clearing pause bits (CURLPAUSE_RECV / CURLPAUSE_SEND) outside any
  * curl callback, at the start of the next loop iteration. */
 void cn_origin_unpause(struct cn_origin_xfer *x, int bits);

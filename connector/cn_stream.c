@@ -354,7 +354,7 @@ static void on_deadline(uv_timer_t *t)
     if (s->resp_submitted || !s->origin_started)
         return;
     cn_origin_cancel(&s->xfer);
-    curl_easy_cleanup(s->xfer.easy);
+    cn_origin_easy_put(s->xfer.easy);
     s->xfer.easy = NULL;
     s->origin_started = 0;
     char detail[160];
@@ -367,7 +367,7 @@ static int start_origin(struct cn_stream *s)
 {
     const struct cn_route *r = s->route;
     struct cn_config *cfg = s->link->sup->cfg;
-    CURL *e = curl_easy_init();
+    CURL *e = cn_origin_easy_get();
     if (!e)
         return -1;
     s->xfer.easy = e;
@@ -538,7 +538,7 @@ static void release(struct cn_stream *s)
         s->origin_started = 0;
     }
     if (s->xfer.easy)
-        curl_easy_cleanup(s->xfer.easy);
+        cn_origin_easy_put(s->xfer.easy);
     l->buffered -= px_buf_len(&s->resp_body);
     /* Upload bytes curl never took still hold connection-level credit. */
     if (px_buf_len(&s->req_body) && l->h2)
@@ -588,7 +588,7 @@ static void on_done(struct cn_origin_xfer *x, CURLcode res)
         }
         cn_link_kick(s->link);
     }
-    curl_easy_cleanup(s->xfer.easy);
+    cn_origin_easy_put(s->xfer.easy);
     s->xfer.easy = NULL;
 }
 

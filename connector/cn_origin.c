@@ -16,7 +16,7 @@ static uv_timer_t timeout_timer;
 static uv_timer_t kick_timer;
 static struct cn_origin_xfer *kick_list;
 
-#define EASY_POOL_MAX 256
+#define EASY_POOL_MAX 64
 static CURL *easy_pool[EASY_POOL_MAX];
 static size_t easy_pool_n;
 

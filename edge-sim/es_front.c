@@ -43,9 +43,32 @@ int es_front_ctx_init(struct es_server *srv)
     return 0;
 }
 
+static void on_idle(uv_timer_t *t)
+{
+    struct es_front *f = t->data;
+    PX_DEBUG("browser %s: idle for %u ms, closing", f->conn.peer_ip, f->srv->idle_timeout_ms);
+    if (f->proto == 2 && f->h2)
+        nghttp2_submit_goaway(f->h2, NGHTTP2_FLAG_NONE,
+                              nghttp2_session_get_last_proc_stream_id(f->h2), NGHTTP2_NO_ERROR,
+                              NULL, 0);
+    rt_conn_close(&f->conn, 0);
+}
+
+void es_front_idle_arm(struct es_front *f)
+{
+    if (f->srv->idle_timeout_ms && !f->conn.closed)
+        uv_timer_start(&f->idle, on_idle, f->srv->idle_timeout_ms, 0);
+}
+
+void es_front_idle_stop(struct es_front *f)
+{
+    uv_timer_stop(&f->idle);
+}
+
 static int on_open(struct rt_conn *c)
 {
     struct es_front *f = c->owner;
+    es_front_idle_arm(f);
     const char *alpn = px_tls_alpn(&c->tls);
     if (strcmp(alpn, "h2") == 0) {
         f->proto = 2;
@@ -71,10 +94,16 @@ static int on_writable(struct rt_conn *c)
     return 0;
 }
 
+static void free_front(uv_handle_t *h)
+{
+    free(h->data);
+}
+
 static void on_close(struct rt_conn *c, int err)
 {
     (void)err;
     struct es_front *f = c->owner;
+    uv_timer_stop(&f->idle);
     if (f->proto == 2)
         es_front_h2_on_close(f);
     else if (f->proto == 1)
@@ -87,7 +116,7 @@ static void on_close(struct rt_conn *c, int err)
         all_fronts = f->all_next;
     if (f->all_next)
         f->all_next->all_prev = f->all_prev;
-    free(f);
+    uv_close((uv_handle_t *)&f->idle, free_front);
 }
 
 static const struct rt_conn_ops front_ops = {
@@ -103,6 +132,8 @@ void es_front_accept(struct es_server *srv, uv_stream_t *listener)
         free(f);
         return;
     }
+    uv_timer_init(srv->loop, &f->idle);
+    f->idle.data = f;
     f->all_next = all_fronts;
     if (all_fronts)
         all_fronts->all_prev = f;

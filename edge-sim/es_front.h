@@ -37,11 +37,16 @@ struct es_front {
     int expect_continue;
     size_t header_bytes;
     struct es_front *all_next, *all_prev;
+    uv_timer_t idle; /* closes a connection that has no request in progress */
 };
 
 int es_front_ctx_init(struct es_server *srv);
 void es_front_accept(struct es_server *srv, uv_stream_t *listener);
 void es_front_close_all(void);
+/* (Re)starts the idle deadline: call when no request is in progress. */
+void es_front_idle_arm(struct es_front *f);
+/* A request is in progress (headers complete): no deadline. */
+void es_front_idle_stop(struct es_front *f);
 
 /* Per protocol (es_front_h1.c / es_front_h2.c). */
 int es_front_h1_start(struct es_front *f);

@@ -139,6 +139,7 @@ static int on_headers_complete(http_parser *p)
     }
     if (es_req_add_header(r, ":path", 5, path, plen) < 0)
         return -1;
+    es_front_idle_stop(f); /* a whole request head arrived in time */
     f->keep_alive = http_should_keep_alive(p) && !p->upgrade;
     int has_body =
         (p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX);
@@ -295,6 +296,7 @@ static void finish_request(struct es_front *f)
         return;
     }
     http_parser_pause(&f->parser, 0);
+    es_front_idle_arm(f);
     rt_conn_resume_read(&f->conn);
     parse_more(f);
 }

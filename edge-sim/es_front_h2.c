@@ -97,6 +97,7 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *fr, void *
     if (!r)
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     r->front_sid = fr->hd.stream_id;
+    es_front_idle_stop(f);
     r->front_next = f->reqs;
     if (f->reqs)
         f->reqs->front_prev = r;
@@ -171,6 +172,8 @@ static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t err, void *
         return 0;
     nghttp2_session_set_stream_user_data(h2, id, NULL);
     unlink_req(f, r);
+    if (!f->reqs)
+        es_front_idle_arm(f);
     /* Upload bytes not yet passed to the tunnel: return their connection credit. */
     if (px_buf_len(&r->req_body))
         nghttp2_session_consume_connection(h2, px_buf_len(&r->req_body));

@@ -26,7 +26,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: edge-sim serve [--data-dir DIR] [--tunnel-addr HOST:PORT]\n"
                "                      [--https-addr HOST:PORT] [--admin-addr HOST:PORT]\n"
-               "                      [--loglevel debug|info|warn|error]\n"
+               "                      [--idle-timeout SECONDS] [--loglevel debug|info|warn|error]\n"
                "       edge-sim tunnel create NAME [--hostname PATTERN]... [--edge HOST:PORT]\n"
                "                                   [--data-dir DIR]\n"
                "       edge-sim tunnel list [--data-dir DIR]\n"
@@ -34,7 +34,9 @@ static void usage(FILE *f)
                "       edge-sim ca [--data-dir DIR]\n"
                "\n"
                "Defaults: --data-dir ./edge-data, --tunnel-addr 127.0.0.1:7844,\n"
-               "--https-addr 127.0.0.1:8443, --admin-addr 127.0.0.1:7845.\n"
+               "--https-addr 127.0.0.1:8443, --admin-addr 127.0.0.1:7845, --idle-timeout 60\n"
+               "(a browser connection with no request in progress, or one still sending its\n"
+               "request head, is closed after that many seconds).\n"
                "`tunnel create` prints the connector's token on stdout.\n");
 }
 
@@ -46,11 +48,15 @@ static int fail(const char *msg, const char *arg)
 
 static int cmd_serve(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"data-dir", required_argument, 0, 'd'},   {"tunnel-addr", required_argument, 0, 't'},
-        {"https-addr", required_argument, 0, 'h'}, {"admin-addr", required_argument, 0, 'a'},
-        {"loglevel", required_argument, 0, 'l'},   {0, 0, 0, 0}};
+    static const struct option opts[] = {{"data-dir", required_argument, 0, 'd'},
+                                         {"tunnel-addr", required_argument, 0, 't'},
+                                         {"https-addr", required_argument, 0, 'h'},
+                                         {"admin-addr", required_argument, 0, 'a'},
+                                         {"loglevel", required_argument, 0, 'l'},
+                                         {"idle-timeout", required_argument, 0, 'i'},
+                                         {0, 0, 0, 0}};
     static struct es_server srv;
+    srv.idle_timeout_ms = 60000;
     snprintf(srv.data_dir, sizeof(srv.data_dir), "edge-data");
     snprintf(srv.tunnel_addr, sizeof(srv.tunnel_addr), "127.0.0.1:7844");
     snprintf(srv.https_addr, sizeof(srv.https_addr), "127.0.0.1:8443");
@@ -78,6 +84,14 @@ static int cmd_serve(int argc, char **argv)
                 return fail("--loglevel must be debug, info, warn or error", NULL);
             px_log_set_level(lvl);
             break;
+        case 'i': {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || v == 0 || v > 86400)
+                return fail("--idle-timeout must be 1-86400 seconds: ", optarg);
+            srv.idle_timeout_ms = (unsigned)v * 1000;
+            break;
+        }
         default:
             return fail("unknown or incomplete option ", argv[optind - 1]);
         }

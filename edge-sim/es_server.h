@@ -24,7 +24,7 @@ struct es_server {
     uv_signal_t sigint, sigterm;
     unsigned long long requests_total;
     unsigned long long links_total;
-    unsigned response_timeout_ms;
+    unsigned idle_timeout_ms; /* browser connection with no request in progress */
     int stopping;
 };
 

@@ -2,6 +2,7 @@
 # End to end: edge-sim + connector + real origins (nginx, python), driven by curl.
 source "$(dirname "$0")/lib.sh"
 
+EDGE_ARGS="--idle-timeout 3"
 start_edge
 start_origin
 start_nginx
@@ -176,6 +177,42 @@ t_origin_dies_midway() {
     ! tcurl app.example.test /close-mid -o /dev/null && ! tcurl app.example.test /close-mid --http1.1 -o /dev/null
 }
 check "origin dying mid-response is an error at the client, not a short success" t_origin_dies_midway
+
+t_slow_client_cut_off() {
+    # A client that never finishes its request head (slowloris), and an idle
+    # keep-alive connection, are both closed after the idle timeout (3 s here).
+    python3 - "$HTTPS_PORT" "$WORK/ca.pem" <<'PY'
+import socket, ssl, sys, time
+port, ca = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca)
+ctx.set_alpn_protocols(["http/1.1"])
+def conn():
+    s = socket.create_connection(("127.0.0.1", port))
+    return ctx.wrap_socket(s, server_hostname="app.example.test")
+def closed_within(s, limit):
+    s.settimeout(limit)
+    t0 = time.time()
+    try:
+        while s.recv(4096):
+            pass
+    except socket.timeout:
+        return None
+    return time.time() - t0
+s = conn()
+s.sendall(b"GET /headers HTTP/1.1\r\nHost: app.example.test\r\nX-Slow: ")
+t = closed_within(s, 8)
+print("slow head closed after", t)
+assert t is not None and t < 6, t
+s = conn()
+s.sendall(b"GET /headers HTTP/1.1\r\nHost: app.example.test\r\n\r\n")
+s.settimeout(5)
+assert b"200 OK" in s.recv(65536)
+t = closed_within(s, 8)
+print("idle keep-alive closed after", t)
+assert t is not None and t < 6, t
+PY
+}
+check "a client that never finishes its request head, or sits idle, is cut off" t_slow_client_cut_off
 
 t_admin() {
     curl -sf http://127.0.0.1:$ADMIN_PORT/api/tunnels | python3 -c '

@@ -63,6 +63,8 @@ static int on_control_msg(const struct px_ctl_msg *m, void *arg)
                          m->results[i].reason ? m->results[i].reason : "no reason given");
             }
         }
+        if (l->registered)
+            return 0; /* results for a reload's additions: logged above */
         if (accepted == 0 && m->n_results > 0) {
             cn_supervisor_fatal(sup, "the edge refused every hostname of this connector");
             return 0;
@@ -109,14 +111,15 @@ static int start_control(struct cn_link *l, int32_t id)
     nghttp2_data_provider dp = {.source.ptr = &l->control_out, .read_callback = px_h2_outbox_read};
     if (nghttp2_submit_response(l->h2, id, nv, 2, &dp) != 0)
         return -1;
-    struct cn_config *cfg = l->sup->cfg;
-    char *names[CN_MAX_ROUTES];
-    for (size_t i = 0; i < cfg->n_routes; i++)
-        names[i] = cfg->routes[i].hostname;
-    struct px_ctl_msg m = {.type = PX_CTL_REGISTER,
-                           .hostnames = names,
-                           .n_hostnames = cfg->n_routes,
-                           .agent = "connector/0.1"};
+    struct cn_ingress *ing = l->sup->cfg->ingress;
+    return cn_link_send_hostnames(l, PX_CTL_REGISTER, ing->hostnames, ing->n_hostnames);
+}
+
+int cn_link_send_hostnames(struct cn_link *l, enum px_ctl_type type, char **names, size_t n)
+{
+    struct px_ctl_msg m = {.type = type, .hostnames = names, .n_hostnames = n};
+    if (type == PX_CTL_REGISTER)
+        m.agent = "connector/0.1";
     return control_send(l, &m);
 }
 

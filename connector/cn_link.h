@@ -42,6 +42,9 @@ int cn_link_start(struct cn_link *l, struct cn_supervisor *sup, unsigned index, 
 /* Closes the link gracefully (GOAWAY, then TLS close). */
 void cn_link_close(struct cn_link *l, const char *reason);
 
+/* Sends a REGISTER or UNREGISTER control message for names. */
+int cn_link_send_hostnames(struct cn_link *l, enum px_ctl_type type, char **names, size_t n);
+
 /* For cn_stream: flow control and output scheduling. */
 void cn_link_consume(struct cn_link *l, int32_t stream_id, size_t n);
 void cn_link_kick(struct cn_link *l);

@@ -1,5 +1,7 @@
 /* connector: argv dispatch only. */
 #include "cn_config.h"
+#include "cn_ingress.h"
+#include "px_hostname.h"
 #include "cn_supervisor.h"
 #include "px_log.h"
 
@@ -52,6 +54,63 @@ static void hide_token(int argc, char **argv)
     }
 }
 
+/* connector ingress validate|rule --config FILE [URL] */
+static int cmd_ingress(int argc, char **argv)
+{
+    const char *sub = argc > 2 ? argv[2] : "";
+    const char *file = NULL, *url = NULL;
+    for (int i = 3; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            file = argv[++i];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            file = argv[i] + 9;
+        else if (!url && argv[i][0] != '-')
+            url = argv[i];
+        else {
+            fprintf(stderr, "connector: unexpected argument %s\n", argv[i]);
+            return 2;
+        }
+    }
+    int validate = strcmp(sub, "validate") == 0, rule = strcmp(sub, "rule") == 0;
+    if ((!validate && !rule) || !file || (rule && !url) || (validate && url)) {
+        fprintf(stderr, "usage: connector ingress validate --config FILE\n"
+                        "       connector ingress rule --config FILE https://host/path\n");
+        return 2;
+    }
+    struct cn_ingress *ing = NULL;
+    struct cn_ingress_errors errs = {0};
+    if (cn_ingress_load(file, &ing, &errs) < 0) {
+        fprintf(stderr, "connector: %s is not valid (%zu problem%s):\n", file, errs.n,
+                errs.n == 1 ? "" : "s");
+        cn_config_print_errors(&errs);
+        cn_ingress_errors_cleanup(&errs);
+        return 1;
+    }
+    int rc = 0;
+    if (validate) {
+        printf("%s is valid: %zu rule(s), hostnames:", file, ing->n);
+        for (size_t i = 0; i < ing->n_hostnames; i++)
+            printf(" %s", ing->hostnames[i]);
+        printf("\n");
+    } else {
+        const char *p = strstr(url, "://");
+        const char *hostpart = p ? p + 3 : url;
+        size_t hl = strcspn(hostpart, "/?#");
+        const char *path = hostpart[hl] == '/' ? hostpart + hl : "/";
+        char host[256];
+        if (px_host_normalize(hostpart, hl, host, sizeof(host)) < 0) {
+            fprintf(stderr, "connector: %s has no valid host\n", url);
+            rc = 2;
+        } else {
+            const struct cn_rule *r = cn_ingress_match(ing, host, path);
+            printf("rule #%zu: hostname %s, path %s, service %s\n", r->index + 1,
+                   r->hostname[0] ? r->hostname : "(any)", r->path ? r->path : "(any)", r->service);
+        }
+    }
+    cn_ingress_unref(ing);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     /* Bulk buffers (64-256 KiB) are freed and reallocated at line rate: keep
@@ -74,6 +133,8 @@ int main(int argc, char **argv)
         printf("connector %s\n", CN_VERSION);
         return 0;
     }
+    if (strcmp(argv[1], "ingress") == 0)
+        return cmd_ingress(argc, argv);
     if (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "tunnel") == 0) {
         int shift = 1;
         if (strcmp(argv[1], "tunnel") == 0) {

@@ -1,5 +1,6 @@
 #include "cn_stream.h"
 #include "cn_config.h"
+#include "cn_ingress.h"
 #include "cn_link.h"
 #include "cn_supervisor.h"
 #include "px_errpage.h"
@@ -207,10 +208,14 @@ static void local_response(struct cn_stream *s, int status, const char *ctype, c
         nghttp2_submit_rst_stream(s->link->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
 }
 
-static void error_response(struct cn_stream *s, int status, const char *code, const char *detail)
+/* Answers with an error page. detail goes on the page and in the log line;
+ * log_extra (curl's own words, which may name files) only in the log. */
+static void error_response_ex(struct cn_stream *s, int status, const char *code, const char *detail,
+                              const char *log_extra)
 {
-    PX_WARN("stream %d: %s %s -> %d: %s", s->id, s->method, s->authority ? s->authority : "-",
-            status, detail);
+    PX_WARN("stream %d: %s %s -> %d: %s%s%s%s", s->id, s->method, s->authority ? s->authority : "-",
+            status, detail, log_extra ? " (" : "", log_extra ? log_extra : "",
+            log_extra ? ")" : "");
     size_t len;
     char *page = px_errpage_render(status, detail, &len);
     if (!page) {
@@ -219,6 +224,11 @@ static void error_response(struct cn_stream *s, int status, const char *code, co
     }
     local_response(s, status, "text/html; charset=utf-8", page, len, code);
     free(page);
+}
+
+static void error_response(struct cn_stream *s, int status, const char *code, const char *detail)
+{
+    error_response_ex(s, status, code, detail, NULL);
 }
 
 static void html_escape_append(struct px_buf *b, const char *s)
@@ -363,24 +373,83 @@ static void on_deadline(uv_timer_t *t)
     error_response(s, 504, "origin_timeout", detail);
 }
 
+/* The URL curl fetches and, when the TLS name differs from the address,
+ * the CONNECT_TO entry that sends it to the real address. */
+static int origin_url(const struct cn_stream *s, char **url, char *connect_to, size_t ctlen)
+{
+    const struct cn_rule *r = s->rule;
+    const char *scheme = r->tls ? "https" : "http";
+    const char *name = (r->tls && r->o.origin_server_name) ? r->o.origin_server_name : r->host;
+    int v6 = strchr(name, ':') != NULL;
+    const char *path = s->path[0] == '/' ? s->path : "/";
+    connect_to[0] = '\0';
+    size_t ul = strlen(name) + strlen(path) + 32;
+    *url = malloc(ul);
+    if (!*url)
+        return -1;
+    if (r->kind == CN_SVC_UNIX) {
+        snprintf(*url, ul, "%s://%s%s", scheme, name, path);
+        return 0;
+    }
+    snprintf(*url, ul, "%s://%s%s%s:%d%s", scheme, v6 ? "[" : "", name, v6 ? "]" : "", r->port,
+             path);
+    if (name != r->host)
+        snprintf(connect_to, ctlen, "%s:%d:%s:%d", name, r->port, r->host, r->port);
+    return 0;
+}
+
+static void apply_tls(const struct cn_rule *r, CURL *e)
+{
+    const struct cn_origin_opts *o = &r->o;
+    if (o->no_tls_verify) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (o->ca_blob) {
+        struct curl_blob b = {o->ca_blob, o->ca_blob_len, CURL_BLOB_NOCOPY};
+        curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &b);
+    }
+    if (o->origin_cert) {
+        curl_easy_setopt(e, CURLOPT_SSLCERT, o->origin_cert);
+        curl_easy_setopt(e, CURLOPT_SSLKEY, o->origin_key);
+    }
+    if (o->http2_origin)
+        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+}
+
 static int start_origin(struct cn_stream *s)
 {
-    const struct cn_route *r = s->route;
+    const struct cn_rule *r = s->rule;
     struct cn_config *cfg = s->link->sup->cfg;
+    if (r->o.disable_chunked && s->req_has_body && s->content_length < 0) {
+        error_response(s, 411, "length_required",
+                       "this service takes request bodies with a Content-Length only "
+                       "(disableChunkedEncoding)");
+        return 0;
+    }
     CURL *e = cn_origin_easy_get();
     if (!e)
         return -1;
     s->xfer.easy = e;
-    size_t ul = strlen(r->base_url) + strlen(s->path) + 2;
-    char *url = malloc(ul);
-    if (!url)
+    char *url, connect_to[600];
+    if (origin_url(s, &url, connect_to, sizeof(connect_to)) < 0)
         return -1;
-    snprintf(url, ul, "%s%s", r->base_url, s->path[0] == '/' ? s->path : "/");
     curl_easy_setopt(e, CURLOPT_URL, url);
     free(url);
-    char hosthdr[600];
-    snprintf(hosthdr, sizeof(hosthdr), "Host: %s", s->authority);
-    struct curl_slist *h = curl_slist_append(s->req_headers, hosthdr);
+    if (connect_to[0]) {
+        s->connect_to = curl_slist_append(NULL, connect_to);
+        curl_easy_setopt(e, CURLOPT_CONNECT_TO, s->connect_to);
+    }
+    if (r->kind == CN_SVC_UNIX)
+        curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, r->unix_path);
+    char hdr[700];
+    snprintf(hdr, sizeof(hdr), "Host: %s",
+             r->o.http_host_header ? r->o.http_host_header : s->authority);
+    struct curl_slist *h = curl_slist_append(s->req_headers, hdr);
+    if (h && r->o.http_host_header) {
+        snprintf(hdr, sizeof(hdr), "X-Forwarded-Host: %s", s->authority);
+        h = curl_slist_append(h, hdr);
+    }
     if (h)
         h = curl_slist_append(h, "Expect:");
     if (h && !s->has_accept)
@@ -392,9 +461,12 @@ static int start_origin(struct cn_stream *s)
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_BUFFERSIZE,
-                     64L * 1024); /* per transfer: bounds memory at high concurrency */
+    /* curl's connect phase includes the TLS handshake: allow both budgets. */
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)(r->o.connect_timeout_s + (r->tls ? r->o.tls_timeout_s : 0)) * 1000L);
+    curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, (long)r->o.keepalive_timeout_s);
+    /* Per transfer: 64 KiB bounds memory with hundreds of concurrent streams. */
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 64L * 1024);
     curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 64L * 1024);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
@@ -406,6 +478,8 @@ static int start_origin(struct cn_stream *s)
     curl_easy_setopt(e, CURLOPT_READFUNCTION, on_req_body);
     curl_easy_setopt(e, CURLOPT_READDATA, s);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (r->tls)
+        apply_tls(r, e);
     if (strcmp(s->method, "HEAD") == 0) {
         s->is_head = 1;
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
@@ -425,6 +499,91 @@ static int start_origin(struct cn_stream *s)
     return 0;
 }
 
+/* Watches curl's handshake trace for the server's CertificateRequest. */
+static int probe_trace(CURL *e, curl_infotype type, char *data, size_t size, void *arg)
+{
+    (void)e;
+    struct cn_stream *s = arg;
+    if (type == CURLINFO_TEXT && size >= 12 && memmem(data, size, "Request CERT", 12))
+        s->saw_cert_request = 1;
+    return 0;
+}
+
+/* After a TLS failure: connect again without verification, only to learn
+ * why: the certificate's names (kind 1), or whether the origin asks for a
+ * client certificate (kind 2). */
+static int start_probe(struct cn_stream *s, int kind)
+{
+    CURL *e = cn_origin_easy_get();
+    if (!e)
+        return -1;
+    s->xfer.easy = e;
+    s->probing = kind;
+    if (kind == 2) {
+        curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
+        curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, probe_trace);
+        curl_easy_setopt(e, CURLOPT_DEBUGDATA, s);
+    }
+    char *url, connect_to[600];
+    if (origin_url(s, &url, connect_to, sizeof(connect_to)) < 0)
+        return -1;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    free(url);
+    if (s->connect_to)
+        curl_easy_setopt(e, CURLOPT_CONNECT_TO, s->connect_to);
+    if (s->rule->kind == CN_SVC_UNIX)
+        curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, s->rule->unix_path);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(e, CURLOPT_CERTINFO, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    if (cn_origin_start(&s->xfer) < 0)
+        return -1;
+    s->origin_started = 1;
+    return 0;
+}
+
+/* The names a certificate is for, from curl's CERTINFO of the leaf. */
+static void cert_names(CURL *e, char *out, size_t len)
+{
+    struct curl_certinfo *ci = NULL;
+    out[0] = '\0';
+    if (curl_easy_getinfo(e, CURLINFO_CERTINFO, &ci) != CURLE_OK || !ci || ci->num_of_certs < 1)
+        return;
+    const char *subject = NULL, *san = NULL;
+    for (struct curl_slist *l = ci->certinfo[0]; l; l = l->next) {
+        if (strncmp(l->data, "Subject:", 8) == 0)
+            subject = l->data + 8;
+        else if (strncmp(l->data, "X509v3 Subject Alternative Name:", 32) == 0)
+            san = l->data + 32;
+    }
+    if (san) {
+        /* "DNS:a, DNS:b, IP Address:1.2.3.4" -> "a, b, 1.2.3.4" */
+        size_t o = 0;
+        for (const char *p = san; *p && o + 1 < len;) {
+            if (strncmp(p, "DNS:", 4) == 0)
+                p += 4;
+            else if (strncmp(p, "IP Address:", 11) == 0)
+                p += 11;
+            else
+                out[o++] = *p++;
+        }
+        out[o] = '\0';
+    } else if (subject) {
+        const char *cn = strstr(subject, "CN");
+        if (cn) {
+            cn += 2;
+            while (*cn == ' ' || *cn == '=')
+                cn++;
+            snprintf(out, len, "%.*s", (int)strcspn(cn, ",/"), cn);
+        }
+    }
+}
+
 int cn_stream_on_request(struct cn_stream *s, int end_stream)
 {
     s->req_eof = end_stream;
@@ -440,23 +599,25 @@ int cn_stream_on_request(struct cn_stream *s, int end_stream)
         error_response(s, 400, "bad_request", "the request's host is not valid");
         return 0;
     }
-    s->route = cn_supervisor_route(s->link->sup, host);
-    if (!s->route) {
+    s->rule = cn_supervisor_route(s->link->sup, host, s->path, &s->ing);
+    if (!s->rule) {
         error_response(s, 404, "no_route", "no ingress rule of this connector matches the host");
         return 0;
     }
-    PX_DEBUG("stream %d: %s %s%s", s->id, s->method, host, s->path);
-    switch (s->route->kind) {
+    PX_DEBUG("stream %d: %s %s%s -> rule #%zu", s->id, s->method, host, s->path,
+             s->rule->index + 1);
+    switch (s->rule->kind) {
     case CN_SVC_HELLO:
         hello_response(s);
         return 0;
     case CN_SVC_STATUS: {
         char detail[64];
         snprintf(detail, sizeof(detail), "answered by the connector's ingress rule");
-        error_response(s, s->route->status, NULL, detail);
+        error_response(s, s->rule->status, NULL, detail);
         return 0;
     }
     case CN_SVC_HTTP:
+    case CN_SVC_UNIX:
         if (start_origin(s) < 0) {
             error_response(s, 502, "internal", "the connector could not start the request");
             return 0;
@@ -485,36 +646,122 @@ void cn_stream_on_end(struct cn_stream *s)
         cn_origin_unpause(&s->xfer, CURLPAUSE_SEND);
 }
 
-static const char *describe_curl(struct cn_stream *s, CURLcode res, int *status, const char **code)
+static int has(const char *hay, const char *needle)
 {
+    return strcasestr(hay, needle) != NULL;
+}
+
+/* Names the cause of a failed origin transfer and the setting that fixes it.
+ * The text goes on the error page: it must not carry paths or key material,
+ * so curl's own message is only logged. *probe asks for a certificate probe. */
+static void describe_curl(struct cn_stream *s, CURLcode res, int *status, const char **code,
+                          char *why, size_t len, int *probe)
+{
+    const struct cn_rule *r = s->rule;
+    const char *err = s->origin_err;
+    const char *name = r->o.origin_server_name ? r->o.origin_server_name : r->host;
     *status = 502;
+    *probe = 0;
     switch (res) {
     case CURLE_COULDNT_CONNECT:
         *code = "origin_refused";
-        return "the origin refused the connection (is the service running?)";
+        snprintf(why, len, "the origin refused the connection (is the service running?): %s", err);
+        return;
     case CURLE_COULDNT_RESOLVE_HOST:
         *code = "origin_dns";
-        return "the origin's host name could not be resolved";
+        snprintf(why, len, "the origin's host name could not be resolved");
+        return;
     case CURLE_OPERATION_TIMEDOUT:
         *code = "origin_connect_timeout";
-        return "timed out connecting to the origin";
+        snprintf(why, len, "timed out connecting to the origin (connectTimeout %u s)",
+                 r->o.connect_timeout_s);
+        return;
     case CURLE_PEER_FAILED_VERIFICATION:
         *code = "origin_tls_verify";
-        return "the origin's TLS certificate failed verification";
+        if (has(err, "self-signed") || has(err, "self signed"))
+            snprintf(why, len,
+                     "origin certificate for %s is self-signed — set noTLSVerify, or caPool "
+                     "with originServerName",
+                     name);
+        else if (has(err, "subject name") || has(err, "does not match") ||
+                 has(err, "no alternative"))
+            *probe = 1,
+            snprintf(why, len, "origin certificate does not match %s — set originServerName", name);
+        else if (has(err, "local issuer") || has(err, "unknown ca") || has(err, "issuer"))
+            snprintf(why, len,
+                     "origin certificate for %s is signed by a CA this connector does not trust "
+                     "— set caPool (and originServerName if the names differ), or noTLSVerify",
+                     name);
+        else if (has(err, "expired"))
+            snprintf(why, len,
+                     "origin certificate for %s has expired — renew it, or set "
+                     "noTLSVerify",
+                     name);
+        else
+            snprintf(why, len,
+                     "origin certificate for %s failed verification — set caPool or "
+                     "noTLSVerify",
+                     name);
+        return;
+    case CURLE_SSL_CERTPROBLEM:
+        *code = "origin_client_cert";
+        snprintf(why, len,
+                 "the connector's client certificate for the origin cannot be used — "
+                 "check originCert/originKey");
+        return;
     case CURLE_SSL_CONNECT_ERROR:
-        *code = "origin_tls";
-        return "the TLS handshake with the origin failed";
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+        if (r->tls && (has(err, "certificate required") || has(err, "handshake failure") ||
+                       has(err, "bad certificate") || has(err, "unknown ca"))) {
+            *code = "origin_client_cert";
+            if (r->o.origin_cert)
+                snprintf(why, len,
+                         "origin rejected the client certificate — check that "
+                         "originCert is one it trusts");
+            else
+                snprintf(why, len,
+                         "origin requires a client certificate — set originCert/originKey");
+            return;
+        }
+        if (r->tls && !r->o.origin_cert) {
+            /* TLS 1.3 servers reject a missing client certificate after the
+             * client thinks the handshake is done: find out if that is it. */
+            *probe = 2;
+            *code = "origin_tls";
+            snprintf(why, len, "the TLS connection to the origin failed");
+            return;
+        }
+        if (res == CURLE_SSL_CONNECT_ERROR) {
+            *code = "origin_tls";
+            snprintf(why, len,
+                     "the TLS handshake with the origin failed (is it HTTPS? for a "
+                     "plain HTTP origin use http://)");
+            return;
+        }
+        *code = "origin_error";
+        snprintf(why, len, "the connection to the origin failed");
+        return;
     case CURLE_GOT_NOTHING:
+        if (r->tls && !r->o.origin_cert) {
+            *probe = 2;
+            *code = "origin_empty";
+            snprintf(why, len, "the origin closed the connection without responding");
+            return;
+        }
         *code = "origin_empty";
-        return "the origin closed the connection without responding";
+        snprintf(why, len, "the origin closed the connection without responding");
+        return;
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_WRITE_ERROR:
         *code = "origin_bad_response";
-        return "the origin sent an invalid HTTP response";
+        snprintf(why, len, "the origin sent an invalid HTTP response%s",
+                 r->tls ? "" : " (is it HTTPS? then use https://)");
+        return;
     default:
         *code = "origin_error";
-        (void)s;
-        return "the connection to the origin failed";
+        snprintf(why, len, "the connection to the origin failed");
+        return;
     }
 }
 
@@ -545,6 +792,9 @@ static void release(struct cn_stream *s)
     if (px_buf_len(&s->req_body) && l->h2)
         nghttp2_session_consume_connection(l->h2, px_buf_len(&s->req_body));
     curl_slist_free_all(s->req_headers);
+    curl_slist_free_all(s->connect_to);
+    if (s->ing)
+        cn_ingress_unref(s->ing);
     clear_nv(s);
     free(s->resp_nv);
     free(s->path);
@@ -566,14 +816,43 @@ static void on_done(struct cn_origin_xfer *x, CURLcode res)
         release(s);
         return;
     }
-    if (res != CURLE_OK && !s->resp_submitted) {
-        int status;
+    if (s->probing) {
+        char names[400], why[700];
+        const struct cn_rule *r = s->rule;
+        cert_names(s->xfer.easy, names, sizeof(names));
+        if (s->probing == 2)
+            snprintf(why, sizeof(why), "%s",
+                     s->saw_cert_request
+                         ? "origin requires a client certificate — set originCert/originKey"
+                         : s->probe_why);
+        else if (names[0])
+            snprintf(why, sizeof(why),
+                     "origin certificate is for %s, not %s — set originServerName", names,
+                     r->o.origin_server_name ? r->o.origin_server_name : r->host);
+        else
+            snprintf(why, sizeof(why), "%s", s->probe_why);
+        const char *code = s->probing == 1       ? "origin_tls_verify"
+                           : s->saw_cert_request ? "origin_client_cert"
+                                                 : "origin_tls";
+        s->probing = 0;
+        error_response(s, 502, code, why);
+    } else if (res != CURLE_OK && !s->resp_submitted) {
+        int status, probe;
         const char *code;
-        const char *why = describe_curl(s, res, &status, &code);
-        char detail[CURL_ERROR_SIZE + 200];
-        snprintf(detail, sizeof(detail), "%s: %s", why,
-                 s->origin_err[0] ? s->origin_err : curl_easy_strerror(res));
-        error_response(s, status, code, detail);
+        char why[600];
+        describe_curl(s, res, &status, &code, why, sizeof(why), &probe);
+        if (probe) {
+            /* Learn the certificate's names before answering. */
+            snprintf(s->probe_why, sizeof(s->probe_why), "%s", why);
+            PX_DEBUG("stream %d: %s; probing the certificate", s->id, s->origin_err);
+            cn_origin_easy_put(s->xfer.easy);
+            s->xfer.easy = NULL;
+            if (start_probe(s, probe) == 0)
+                return;
+            s->probing = 0;
+        }
+        error_response_ex(s, status, code, why,
+                          s->origin_err[0] ? s->origin_err : curl_easy_strerror(res));
     } else if (!s->resp_submitted) {
         error_response(s, 502, "origin_bad_response", "the origin sent no response headers");
     } else {

@@ -20,7 +20,8 @@
 #define CN_LINK_BUFFER_CAP (32 * 1024 * 1024)
 
 struct cn_link;
-struct cn_route;
+struct cn_rule;
+struct cn_ingress;
 
 struct cn_stream {
     struct cn_link *link;
@@ -30,6 +31,7 @@ struct cn_stream {
     char method[16];
     char *path, *authority, *scheme;
     struct curl_slist *req_headers;
+    struct curl_slist *connect_to;
     int has_accept;
     long long content_length; /* -1 unknown */
     size_t header_bytes;
@@ -53,7 +55,11 @@ struct cn_stream {
     int timer_open;
     int is_head;
     char origin_err[CURL_ERROR_SIZE];
-    const struct cn_route *route;
+    struct cn_ingress *ing;     /* the rule set this request started on (a reference) */
+    const struct cn_rule *rule; /* its matching rule */
+    int probing; /* 1: reading certificate names, 2: watching for a client-certificate request */
+    int saw_cert_request;
+    char probe_why[300];
 };
 
 /* Creates a stream for stream_id. Returns NULL on no memory. */

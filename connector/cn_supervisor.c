@@ -30,14 +30,72 @@ static const char *edge_for(struct cn_supervisor *s, unsigned i)
     return s->cfg->token.edges[i % s->cfg->token.n_edges];
 }
 
-const struct cn_route *cn_supervisor_route(struct cn_supervisor *s, const char *host)
+const struct cn_rule *cn_supervisor_route(struct cn_supervisor *s, const char *host,
+                                          const char *path, struct cn_ingress **ing)
 {
-    for (size_t i = 0; i < s->cfg->n_routes; i++) {
-        const struct cn_route *r = &s->cfg->routes[i];
-        if (!r->hostname[0] || px_host_match(r->hostname, host))
-            return r;
+    const struct cn_rule *r = cn_ingress_match(s->cfg->ingress, host, path);
+    if (r) {
+        cn_ingress_ref(s->cfg->ingress);
+        *ing = s->cfg->ingress;
     }
-    return NULL;
+    return r;
+}
+
+static int listed(char **names, size_t n, const char *h)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], h) == 0)
+            return 1;
+    return 0;
+}
+
+/* SIGHUP: re-read the config file. A bad file changes nothing; a good one
+ * replaces the rules (requests in flight keep theirs) and the edge is told
+ * which hostnames were added and removed. */
+static void reload(struct cn_supervisor *s)
+{
+    struct cn_config *cfg = s->cfg;
+    if (!cfg->config_path[0]) {
+        PX_WARN("SIGHUP: nothing to reload (routes come from --hostname/--url)");
+        return;
+    }
+    struct cn_ingress *next = NULL;
+    struct cn_ingress_errors errs = {0};
+    if (cn_ingress_load(cfg->config_path, &next, &errs) < 0) {
+        PX_ERROR("SIGHUP: %s is not valid; keeping the current rules:", cfg->config_path);
+        for (size_t i = 0; i < errs.n; i++)
+            PX_ERROR("  %s", errs.lines[i]);
+        cn_ingress_errors_cleanup(&errs);
+        return;
+    }
+    struct cn_ingress *prev = cfg->ingress;
+    char *added[CN_MAX_ROUTES * 4], *removed[CN_MAX_ROUTES * 4];
+    size_t na = 0, nr = 0;
+    for (size_t i = 0; i < next->n_hostnames && na < CN_MAX_ROUTES * 4; i++)
+        if (!listed(prev->hostnames, prev->n_hostnames, next->hostnames[i]))
+            added[na++] = next->hostnames[i];
+    for (size_t i = 0; i < prev->n_hostnames && nr < CN_MAX_ROUTES * 4; i++)
+        if (!listed(next->hostnames, next->n_hostnames, prev->hostnames[i]))
+            removed[nr++] = prev->hostnames[i];
+    PX_INFO("SIGHUP: loaded %zu rule(s) from %s: %zu hostname(s) added, %zu removed", next->n,
+            cfg->config_path, na, nr);
+    for (unsigned i = 0; i < s->n_slots; i++) {
+        struct cn_link *l = s->slots[i].link;
+        if (!l || !l->registered)
+            continue; /* links that register later send the new list */
+        if (na)
+            cn_link_send_hostnames(l, PX_CTL_REGISTER, added, na);
+        if (nr)
+            cn_link_send_hostnames(l, PX_CTL_UNREGISTER, removed, nr);
+    }
+    cfg->ingress = next;
+    cn_ingress_unref(prev);
+}
+
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    reload(h->data);
 }
 
 static void maybe_finish(struct cn_supervisor *s)
@@ -272,13 +330,15 @@ int cn_supervisor_run(struct cn_config *cfg)
     s->enroll_retry.data = s;
     uv_signal_init(s->loop, &s->sigint);
     uv_signal_init(s->loop, &s->sigterm);
-    s->sigint.data = s->sigterm.data = s;
+    uv_signal_init(s->loop, &s->sighup);
+    s->sigint.data = s->sigterm.data = s->sighup.data = s;
+    uv_signal_start(&s->sighup, on_sighup, SIGHUP);
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
     signal(SIGPIPE, SIG_IGN);
 
-    PX_INFO("connector starting: tunnel %s (%s), %zu route(s), %u connection(s)",
-            cfg->token.name[0] ? cfg->token.name : "?", cfg->token.tunnel_id, cfg->n_routes,
+    PX_INFO("connector starting: tunnel %s (%s), %zu ingress rule(s), %u connection(s)",
+            cfg->token.name[0] ? cfg->token.name : "?", cfg->token.tunnel_id, cfg->ingress->n,
             s->n_slots);
     if (s->id.cert_pem)
         start_links(s);

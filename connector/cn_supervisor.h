@@ -34,7 +34,7 @@ struct cn_supervisor {
     WOLFSSL_CTX *enroll_ctx;
     struct cn_backoff enroll_backoff;
     uv_timer_t enroll_retry;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
 };
 
 /* Runs the connector until a signal or a permanent failure. Returns the
@@ -44,7 +44,10 @@ int cn_supervisor_run(struct cn_config *cfg);
 /* For cn_link: */
 void cn_supervisor_link_ready(struct cn_supervisor *s, struct cn_link *l);
 void cn_supervisor_link_closed(struct cn_supervisor *s, struct cn_link *l);
-const struct cn_route *cn_supervisor_route(struct cn_supervisor *s, const char *host);
+/* The rule for host/path in the current rule set; *ing receives a reference
+ * to that set (the caller unrefs it when the request ends). */
+const struct cn_rule *cn_supervisor_route(struct cn_supervisor *s, const char *host,
+                                          const char *path, struct cn_ingress **ing);
 /* A permanent failure: log msg and exit with status 1 after closing links. */
 void cn_supervisor_fatal(struct cn_supervisor *s, const char *msg);
 

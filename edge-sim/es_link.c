@@ -177,6 +177,14 @@ static int on_control_msg(const struct px_ctl_msg *m, void *arg)
         }
         return rc;
     }
+    if (m->type == PX_CTL_UNREGISTER) {
+        struct es_tunnel *t = es_registry_tunnel(&srv->reg, l->tunnel_id);
+        for (size_t i = 0; t && i < m->n_hostnames; i++) {
+            if (es_registry_release(&srv->reg, &srv->store, t, m->hostnames[i]) == 0)
+                PX_INFO("tunnel %s: hostname %s released", t->name, m->hostnames[i]);
+        }
+        return 0;
+    }
     if (m->type == PX_CTL_DRAIN) {
         if (l->tunnel)
             es_registry_detach(l->tunnel, l);

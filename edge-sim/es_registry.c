@@ -185,6 +185,29 @@ int es_registry_claim(struct es_registry *r, struct es_store *st, struct es_tunn
     return 0;
 }
 
+int es_registry_release(struct es_registry *r, struct es_store *st, struct es_tunnel *t,
+                        const char *name)
+{
+    char hostname[256];
+    size_t n = strlen(name);
+    if (n >= sizeof(hostname))
+        return PX_ERR_INVAL;
+    for (size_t i = 0; i <= n; i++)
+        hostname[i] = (char)tolower((unsigned char)name[i]);
+    int rc = es_store_route_release(st, hostname, t->id);
+    if (rc < 0)
+        return rc;
+    for (struct es_route **pp = &r->routes; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->hostname, hostname) == 0 && strcmp((*pp)->tunnel_id, t->id) == 0) {
+            struct es_route *d = *pp;
+            *pp = d->next;
+            free(d);
+            break;
+        }
+    }
+    return 0;
+}
+
 struct es_link *es_registry_pick(struct es_tunnel *t)
 {
     unsigned n = 0;

@@ -42,6 +42,9 @@ struct es_tunnel *es_registry_lookup(struct es_registry *r, const char *host);
 /* Claims hostname for t. Returns 0, or < 0 with a reason for the connector. */
 int es_registry_claim(struct es_registry *r, struct es_store *st, struct es_tunnel *t,
                       const char *hostname, char *reason, size_t reasonlen);
+/* Releases hostname from t (store and memory). Returns 0 or < 0. */
+int es_registry_release(struct es_registry *r, struct es_store *st, struct es_tunnel *t,
+                        const char *hostname);
 /* Picks the next usable link of t (round robin), or NULL. */
 struct es_link *es_registry_pick(struct es_tunnel *t);
 void es_registry_attach(struct es_tunnel *t, struct es_link *l);

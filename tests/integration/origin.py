@@ -3,7 +3,9 @@
 server-sent events, slow answers, header echo. Usage: origin.py PORT"""
 import hashlib
 import json
+import os
 import socketserver
+import ssl
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -61,7 +63,7 @@ class Handler(BaseHTTPRequestHandler):
             body = json.dumps({"method": self.command, "len": total, "sha256": digest,
                                "chunked": self.headers.get("Transfer-Encoding") is not None}).encode()
             return self._send(200, body)
-        if path == "/headers":
+        if path.endswith("/headers"):
             body = json.dumps({"path": self.path, "method": self.command,
                                "headers": [[k, v] for k, v in self.headers.items()]}).encode()
             return self._send(200, body)
@@ -101,5 +103,37 @@ class Server(socketserver.ThreadingMixIn, HTTPServer):
     allow_reuse_address = True
 
 
+class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+
+class UnixHandler(Handler):
+    def address_string(self):
+        return "unix"
+
+
+def main():
+    """origin.py PORT | origin.py unix:/path | origin.py PORT --tls CERT KEY [--client-ca CA]"""
+    args = sys.argv[1:]
+    if args[0].startswith("unix:"):
+        path = args[0][5:]
+        if os.path.exists(path):
+            os.unlink(path)
+        UnixServer(path, UnixHandler).serve_forever()
+        return
+    srv = Server(("127.0.0.1", int(args[0])), Handler)
+    if "--tls" in args:
+        i = args.index("--tls")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args[i + 1], args[i + 2])
+        if "--client-ca" in args:
+            # Like Caddy's client_auth require_and_verify: no valid client
+            # certificate, no handshake.
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(args[args.index("--client-ca") + 1])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    srv.serve_forever()
+
+
 if __name__ == "__main__":
-    Server(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+    main()

@@ -1,0 +1,687 @@
+#include "cn_ingress.h"
+#include "px_err.h"
+#include "px_hostname.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_RULES 1024
+
+__attribute__((format(printf, 2, 3))) static void add_err(struct cn_ingress_errors *e,
+                                                          const char *fmt, ...)
+{
+    char line[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    char **n = realloc(e->lines, (e->n + 1) * sizeof(char *));
+    if (!n)
+        return;
+    e->lines = n;
+    e->lines[e->n] = strdup(line);
+    if (e->lines[e->n])
+        e->n++;
+}
+
+void cn_ingress_errors_cleanup(struct cn_ingress_errors *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        free(e->lines[i]);
+    free(e->lines);
+    e->lines = NULL;
+    e->n = 0;
+}
+
+void cn_origin_opts_cleanup(struct cn_origin_opts *o)
+{
+    free(o->origin_server_name);
+    free(o->ca_pool);
+    free(o->origin_cert);
+    free(o->origin_key);
+    free(o->http_host_header);
+    free(o->ca_blob);
+    memset(o, 0, sizeof(*o));
+}
+
+static void free_rules(struct cn_ingress *ing)
+{
+    for (size_t i = 0; i < ing->n; i++) {
+        struct cn_rule *r = &ing->rules[i];
+        if (r->path)
+            regfree(&r->re);
+        free(r->path);
+        free(r->service);
+        free(r->unix_path);
+        cn_origin_opts_cleanup(&r->o);
+    }
+    free(ing->rules);
+    for (size_t i = 0; i < ing->n_hostnames; i++)
+        free(ing->hostnames[i]);
+    free(ing->hostnames);
+    free(ing);
+}
+
+void cn_ingress_ref(struct cn_ingress *ing)
+{
+    ing->refs++;
+}
+
+void cn_ingress_unref(struct cn_ingress *ing)
+{
+    if (ing && --ing->refs == 0)
+        free_rules(ing);
+}
+
+/* ---- files ---- */
+
+static char *slurp(const char *path, size_t *len, int *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        *err = errno;
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n + 65536 + 1 > cap) {
+            cap = cap ? cap * 2 : 65536 * 2;
+            char *nb = cap <= (16u << 20) ? realloc(buf, cap) : NULL;
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                *err = EFBIG;
+                return NULL;
+            }
+            buf = nb;
+        }
+        size_t k = fread(buf + n, 1, 65536, f);
+        n += k;
+        if (k < 65536)
+            break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        *err = EIO;
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static const char *system_ca_path(void)
+{
+    static char path[512];
+    if (!path[0]) {
+        CURL *e = curl_easy_init();
+        char *p = NULL;
+        if (e && curl_easy_getinfo(e, CURLINFO_CAINFO, &p) == CURLE_OK && p)
+            snprintf(path, sizeof(path), "%s", p);
+        else
+            snprintf(path, sizeof(path), "/etc/ssl/certs/ca-certificates.crt");
+        if (e)
+            curl_easy_cleanup(e);
+    }
+    return path;
+}
+
+/* ---- originRequest ---- */
+
+/* Parses seconds given as a number or as "30s" / "2m" / "1h". */
+static int parse_seconds(json_t *v, unsigned *out)
+{
+    if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        if (i < 0 || i > 86400 * 7)
+            return -1;
+        *out = (unsigned)i;
+        return 0;
+    }
+    const char *s = json_string_value(v);
+    if (!s || !*s)
+        return -1;
+    char *end;
+    unsigned long n = strtoul(s, &end, 10);
+    unsigned long mul = 1;
+    if (strcmp(end, "s") == 0 || *end == '\0')
+        mul = 1;
+    else if (strcmp(end, "m") == 0)
+        mul = 60;
+    else if (strcmp(end, "h") == 0)
+        mul = 3600;
+    else
+        return -1;
+    if (end == s || n * mul > 86400 * 7)
+        return -1;
+    *out = (unsigned)(n * mul);
+    return 0;
+}
+
+static void parse_opts(json_t *obj, struct cn_origin_opts *o, const char *where,
+                       struct cn_ingress_errors *errs)
+{
+    if (!json_is_object(obj)) {
+        add_err(errs, "%s: originRequest must be an object", where);
+        return;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v)
+    {
+        const char *sv = json_string_value(v);
+#define STR_OPT(name, field, bit)                                                                  \
+    if (strcmp(k, name) == 0) {                                                                    \
+        if (!sv || !*sv) {                                                                         \
+            add_err(errs, "%s: originRequest.%s must be a non-empty string", where, name);         \
+        } else {                                                                                   \
+            free(o->field);                                                                        \
+            o->field = strdup(sv);                                                                 \
+            o->set |= bit;                                                                         \
+        }                                                                                          \
+        continue;                                                                                  \
+    }
+#define BOOL_OPT(name, field, bit)                                                                 \
+    if (strcmp(k, name) == 0) {                                                                    \
+        if (!json_is_boolean(v))                                                                   \
+            add_err(errs, "%s: originRequest.%s must be true or false", where, name);              \
+        else {                                                                                     \
+            o->field = json_is_true(v);                                                            \
+            o->set |= bit;                                                                         \
+        }                                                                                          \
+        continue;                                                                                  \
+    }
+#define SECS_OPT(name, field, bit)                                                                 \
+    if (strcmp(k, name) == 0) {                                                                    \
+        if (parse_seconds(v, &o->field) < 0)                                                       \
+            add_err(errs, "%s: originRequest.%s must be seconds (e.g. 30 or \"30s\")", where,      \
+                    name);                                                                         \
+        else                                                                                       \
+            o->set |= bit;                                                                         \
+        continue;                                                                                  \
+    }
+        BOOL_OPT("noTLSVerify", no_tls_verify, CN_OPT_NO_TLS_VERIFY)
+        STR_OPT("originServerName", origin_server_name, CN_OPT_SERVER_NAME)
+        STR_OPT("caPool", ca_pool, CN_OPT_CA_POOL)
+        STR_OPT("originCert", origin_cert, CN_OPT_CERT)
+        STR_OPT("originKey", origin_key, CN_OPT_KEY)
+        STR_OPT("httpHostHeader", http_host_header, CN_OPT_HOST_HEADER)
+        SECS_OPT("connectTimeout", connect_timeout_s, CN_OPT_CONNECT_TIMEOUT)
+        SECS_OPT("tlsTimeout", tls_timeout_s, CN_OPT_TLS_TIMEOUT)
+        SECS_OPT("keepAliveTimeout", keepalive_timeout_s, CN_OPT_KEEPALIVE_TIMEOUT)
+        BOOL_OPT("disableChunkedEncoding", disable_chunked, CN_OPT_NO_CHUNKED)
+        BOOL_OPT("http2Origin", http2_origin, CN_OPT_HTTP2)
+        if (strcmp(k, "keepAliveConnections") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 100000)
+                add_err(errs, "%s: originRequest.keepAliveConnections must be 0-100000", where);
+            else {
+                o->keepalive_conns = (unsigned)json_integer_value(v);
+                o->set |= CN_OPT_KEEPALIVE_CONNS;
+            }
+            continue;
+        }
+#undef STR_OPT
+#undef BOOL_OPT
+#undef SECS_OPT
+        add_err(errs,
+                "%s: unknown originRequest setting \"%s\" (a typo? known: noTLSVerify, "
+                "originServerName, caPool, originCert, originKey, httpHostHeader, "
+                "connectTimeout, tlsTimeout, keepAliveConnections, keepAliveTimeout, "
+                "disableChunkedEncoding, http2Origin)",
+                where, k);
+    }
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* r->o = defaults overridden by the rule's own settings. */
+static void merge_opts(struct cn_origin_opts *dst, const struct cn_origin_opts *def,
+                       const struct cn_origin_opts *own)
+{
+    const struct cn_origin_opts *src;
+#define PICK(bit) (src = (own->set & (bit)) ? own : def)
+    PICK(CN_OPT_NO_TLS_VERIFY);
+    dst->no_tls_verify = src->no_tls_verify;
+    PICK(CN_OPT_SERVER_NAME);
+    dst->origin_server_name = dup_or_null(src->origin_server_name);
+    PICK(CN_OPT_CA_POOL);
+    dst->ca_pool = dup_or_null(src->ca_pool);
+    PICK(CN_OPT_CERT);
+    dst->origin_cert = dup_or_null(src->origin_cert);
+    PICK(CN_OPT_KEY);
+    dst->origin_key = dup_or_null(src->origin_key);
+    PICK(CN_OPT_HOST_HEADER);
+    dst->http_host_header = dup_or_null(src->http_host_header);
+    dst->connect_timeout_s = (own->set & CN_OPT_CONNECT_TIMEOUT)   ? own->connect_timeout_s
+                             : (def->set & CN_OPT_CONNECT_TIMEOUT) ? def->connect_timeout_s
+                                                                   : 30;
+    dst->tls_timeout_s = (own->set & CN_OPT_TLS_TIMEOUT)   ? own->tls_timeout_s
+                         : (def->set & CN_OPT_TLS_TIMEOUT) ? def->tls_timeout_s
+                                                           : 10;
+    dst->keepalive_conns = (own->set & CN_OPT_KEEPALIVE_CONNS)   ? own->keepalive_conns
+                           : (def->set & CN_OPT_KEEPALIVE_CONNS) ? def->keepalive_conns
+                                                                 : 100;
+    dst->keepalive_timeout_s = (own->set & CN_OPT_KEEPALIVE_TIMEOUT)   ? own->keepalive_timeout_s
+                               : (def->set & CN_OPT_KEEPALIVE_TIMEOUT) ? def->keepalive_timeout_s
+                                                                       : 90;
+    PICK(CN_OPT_NO_CHUNKED);
+    dst->disable_chunked = src->disable_chunked;
+    PICK(CN_OPT_HTTP2);
+    dst->http2_origin = src->http2_origin;
+#undef PICK
+    dst->set = def->set | own->set;
+}
+
+/* Checks files named by the settings and builds the CA blob. */
+static void finish_opts(struct cn_rule *r, const char *where, struct cn_ingress_errors *errs)
+{
+    struct cn_origin_opts *o = &r->o;
+    if ((o->origin_cert != NULL) != (o->origin_key != NULL))
+        add_err(errs, "%s: originCert and originKey must be given together", where);
+    const char *files[] = {o->origin_cert, o->origin_key};
+    const char *names[] = {"originCert", "originKey"};
+    for (int i = 0; i < 2; i++) {
+        if (!files[i])
+            continue;
+        size_t n;
+        int err = 0;
+        char *d = slurp(files[i], &n, &err);
+        if (!d)
+            add_err(errs, "%s: %s file %s cannot be read: %s", where, names[i], files[i],
+                    strerror(err));
+        free(d);
+    }
+    if (o->ca_pool) {
+        size_t pool_len = 0, sys_len = 0;
+        int err = 0;
+        char *pool = slurp(o->ca_pool, &pool_len, &err);
+        if (!pool) {
+            add_err(errs, "%s: caPool file %s cannot be read: %s", where, o->ca_pool,
+                    strerror(err));
+            return;
+        }
+        if (!strstr(pool, "-----BEGIN CERTIFICATE-----")) {
+            add_err(errs, "%s: caPool file %s holds no PEM certificate", where, o->ca_pool);
+            free(pool);
+            return;
+        }
+        char *sys = slurp(system_ca_path(), &sys_len, &err); /* may be absent */
+        o->ca_blob = malloc(pool_len + sys_len + 2);
+        if (o->ca_blob) {
+            memcpy(o->ca_blob, sys ? sys : "", sys_len);
+            o->ca_blob[sys_len] = '\n';
+            memcpy(o->ca_blob + sys_len + 1, pool, pool_len);
+            o->ca_blob_len = sys_len + 1 + pool_len;
+        }
+        free(sys);
+        free(pool);
+    }
+}
+
+/* ---- services ---- */
+
+static int parse_service(struct cn_rule *r, const char *svc, const char *where,
+                         struct cn_ingress_errors *errs)
+{
+    r->service = strdup(svc);
+    if (strcmp(svc, "hello_world") == 0) {
+        r->kind = CN_SVC_HELLO;
+        return 0;
+    }
+    if (strncmp(svc, "http_status:", 12) == 0) {
+        char *end;
+        long st = strtol(svc + 12, &end, 10);
+        if (svc[12] == '\0' || *end || st < 100 || st > 599) {
+            add_err(errs, "%s: service \"%s\": the status must be a number from 100 to 599", where,
+                    svc);
+            return -1;
+        }
+        r->kind = CN_SVC_STATUS;
+        r->status = (int)st;
+        return 0;
+    }
+    if (strncmp(svc, "unix:", 5) == 0 || strncmp(svc, "unix+tls:", 9) == 0) {
+        r->tls = svc[4] == '+';
+        const char *p = svc + (r->tls ? 9 : 5);
+        if (p[0] != '/') {
+            add_err(errs,
+                    "%s: service \"%s\": give the socket's absolute path, e.g. unix:/run/app.sock",
+                    where, svc);
+            return -1;
+        }
+        r->kind = CN_SVC_UNIX;
+        r->unix_path = strdup(p);
+        snprintf(r->host, sizeof(r->host), "localhost");
+        return 0;
+    }
+    const char *rest;
+    if (strncasecmp(svc, "http://", 7) == 0) {
+        rest = svc + 7;
+        r->port = 80;
+    } else if (strncasecmp(svc, "https://", 8) == 0) {
+        rest = svc + 8;
+        r->tls = 1;
+        r->port = 443;
+    } else {
+        add_err(errs,
+                "%s: service \"%s\" has no scheme: use http://host:port, https://host:port, "
+                "unix:/path, unix+tls:/path, http_status:NNN or hello_world",
+                where, svc);
+        return -1;
+    }
+    size_t n = strlen(rest);
+    if (n > 0 && rest[n - 1] == '/')
+        n--;
+    if (n == 0 || memchr(rest, '/', n) || memchr(rest, '?', n) || memchr(rest, '#', n) ||
+        memchr(rest, '@', n)) {
+        add_err(errs,
+                "%s: service \"%s\" has a path: a service is scheme://host[:port] only "
+                "(choose paths with the rule's \"path\")",
+                where, svc);
+        return -1;
+    }
+    char hp[300];
+    snprintf(hp, sizeof(hp), "%.*s", (int)n, rest);
+    char *colon = hp[0] == '[' ? strstr(hp, "]:") : strrchr(hp, ':');
+    if (colon && hp[0] == '[')
+        colon++;
+    if (colon) {
+        char *end;
+        long port = strtol(colon + 1, &end, 10);
+        if (*end || port < 1 || port > 65535) {
+            add_err(errs, "%s: service \"%s\": bad port", where, svc);
+            return -1;
+        }
+        r->port = (int)port;
+        *colon = '\0';
+    }
+    if (!hp[0] || strlen(hp) >= sizeof(r->host)) {
+        add_err(errs, "%s: service \"%s\": bad host", where, svc);
+        return -1;
+    }
+    snprintf(r->host, sizeof(r->host), "%s", hp);
+    r->kind = CN_SVC_HTTP;
+    return 0;
+}
+
+static int set_hostname(struct cn_rule *r, const char *h, const char *where,
+                        struct cn_ingress_errors *errs)
+{
+    if (!h || strcmp(h, "*") == 0 || !*h) {
+        r->hostname[0] = '\0';
+        return 0;
+    }
+    if (!px_host_pattern_valid(h)) {
+        /* Not a catch-all either: keep it out of the ordering checks. */
+        snprintf(r->hostname, sizeof(r->hostname), "!invalid");
+        if (strchr(h, '*'))
+            add_err(errs,
+                    "%s: hostname \"%s\" is not valid: a wildcard must be a leading \"*.\" "
+                    "followed by a domain (e.g. *.example.com)",
+                    where, h);
+        else
+            add_err(errs, "%s: hostname \"%s\" is not a valid hostname", where, h);
+        return -1;
+    }
+    size_t i = 0;
+    for (; h[i] && i < sizeof(r->hostname) - 1; i++)
+        r->hostname[i] = (char)((h[i] >= 'A' && h[i] <= 'Z') ? h[i] - 'A' + 'a' : h[i]);
+    r->hostname[i] = '\0';
+    return 0;
+}
+
+static int set_path(struct cn_rule *r, const char *p, const char *where,
+                    struct cn_ingress_errors *errs)
+{
+    if (!p)
+        return 0;
+    int rc = regcomp(&r->re, p, REG_EXTENDED | REG_NOSUB);
+    if (rc != 0) {
+        char msg[200];
+        regerror(rc, &r->re, msg, sizeof(msg));
+        add_err(errs, "%s: path \"%s\" is not a valid regular expression: %s", where, p, msg);
+        return -1;
+    }
+    r->path = strdup(p);
+    return 0;
+}
+
+static int is_catch_all(const struct cn_rule *r)
+{
+    return r->hostname[0] == '\0' && !r->path;
+}
+
+static void collect_hostnames(struct cn_ingress *ing)
+{
+    ing->hostnames = calloc(ing->n ? ing->n : 1, sizeof(char *));
+    if (!ing->hostnames)
+        return;
+    for (size_t i = 0; i < ing->n; i++) {
+        const char *h = ing->rules[i].hostname;
+        if (!h[0])
+            continue;
+        int dup = 0;
+        for (size_t k = 0; k < ing->n_hostnames; k++)
+            if (strcmp(ing->hostnames[k], h) == 0)
+                dup = 1;
+        if (!dup && (ing->hostnames[ing->n_hostnames] = strdup(h)))
+            ing->n_hostnames++;
+    }
+}
+
+static void check_order(struct cn_ingress *ing, struct cn_ingress_errors *errs)
+{
+    if (ing->n == 0) {
+        add_err(errs, "no ingress rules: add at least a catch-all rule such as "
+                      "{ \"service\": \"http_status:404\" }");
+        return;
+    }
+    for (size_t i = 0; i + 1 < ing->n; i++)
+        if (is_catch_all(&ing->rules[i]))
+            add_err(errs,
+                    "rule #%zu matches every request, so the rules after it can never match: "
+                    "move it to the end",
+                    i + 1);
+    if (!is_catch_all(&ing->rules[ing->n - 1]))
+        add_err(errs,
+                "the last rule (#%zu) must match every request (no hostname, no path), "
+                "e.g. { \"service\": \"http_status:404\" }",
+                ing->n);
+}
+
+int cn_ingress_parse(const char *text, size_t len, struct cn_ingress **out,
+                     struct cn_ingress_errors *errs)
+{
+    *out = NULL;
+    size_t errs_before = errs->n;
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        add_err(errs, "line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
+        return PX_ERR_INVAL;
+    }
+    struct cn_ingress *ing = calloc(1, sizeof(*ing));
+    struct cn_origin_opts defaults = {0};
+    if (!ing || !json_is_object(root)) {
+        if (ing)
+            add_err(errs, "the configuration must be a JSON object with an \"ingress\" list");
+        free(ing);
+        json_decref(root);
+        return ing ? PX_ERR_INVAL : PX_ERR_NOMEM;
+    }
+    ing->refs = 1;
+    const char *k;
+    json_t *v;
+    json_object_foreach(root, k, v)
+    {
+        if (strcmp(k, "ingress") != 0 && strcmp(k, "originRequest") != 0)
+            add_err(errs, "unknown top-level key \"%s\" (a typo? known: ingress, originRequest)",
+                    k);
+    }
+    json_t *top = json_object_get(root, "originRequest");
+    if (top)
+        parse_opts(top, &defaults, "originRequest", errs);
+    json_t *rules = json_object_get(root, "ingress");
+    if (!json_is_array(rules)) {
+        add_err(errs, "\"ingress\" must be a list of rules");
+    } else if (json_array_size(rules) > MAX_RULES) {
+        add_err(errs, "too many ingress rules (at most %d)", MAX_RULES);
+    } else {
+        ing->rules = calloc(json_array_size(rules) + 1, sizeof(*ing->rules));
+        for (size_t i = 0; ing->rules && i < json_array_size(rules); i++) {
+            json_t *jr = json_array_get(rules, i);
+            char where[64];
+            snprintf(where, sizeof(where), "rule #%zu", i + 1);
+            struct cn_rule *r = &ing->rules[ing->n++];
+            r->index = i;
+            if (!json_is_object(jr)) {
+                add_err(errs, "%s: a rule must be an object", where);
+                continue;
+            }
+            json_object_foreach(jr, k, v)
+            {
+                if (strcmp(k, "hostname") && strcmp(k, "path") && strcmp(k, "service") &&
+                    strcmp(k, "originRequest"))
+                    add_err(errs,
+                            "%s: unknown key \"%s\" (a typo? known: hostname, path, service, "
+                            "originRequest)",
+                            where, k);
+            }
+            json_t *h = json_object_get(jr, "hostname"), *p = json_object_get(jr, "path"),
+                   *s = json_object_get(jr, "service");
+            if (h && !json_is_string(h))
+                add_err(errs, "%s: hostname must be a string", where);
+            else
+                set_hostname(r, json_string_value(h), where, errs);
+            if (p && !json_is_string(p))
+                add_err(errs, "%s: path must be a string (a regular expression)", where);
+            else
+                set_path(r, json_string_value(p), where, errs);
+            if (!json_is_string(s))
+                add_err(errs, "%s: a rule needs a \"service\" string", where);
+            else
+                parse_service(r, json_string_value(s), where, errs);
+            struct cn_origin_opts own = {0};
+            json_t *jo = json_object_get(jr, "originRequest");
+            if (jo)
+                parse_opts(jo, &own, where, errs);
+            merge_opts(&r->o, &defaults, &own);
+            cn_origin_opts_cleanup(&own);
+            finish_opts(r, where, errs);
+        }
+        check_order(ing, errs);
+    }
+    cn_origin_opts_cleanup(&defaults);
+    json_decref(root);
+    if (errs->n > errs_before || !ing->rules) {
+        if (!ing->rules && errs->n == errs_before)
+            add_err(errs, "out of memory");
+        free_rules(ing);
+        return PX_ERR_INVAL;
+    }
+    collect_hostnames(ing);
+    *out = ing;
+    return 0;
+}
+
+int cn_ingress_load(const char *path, struct cn_ingress **out, struct cn_ingress_errors *errs)
+{
+    size_t len;
+    int err = 0;
+    *out = NULL;
+    char *text = slurp(path, &len, &err);
+    if (!text) {
+        add_err(errs, "cannot read %s: %s", path, strerror(err));
+        return PX_ERR_IO;
+    }
+    size_t before = errs->n;
+    int rc = cn_ingress_parse(text, len, out, errs);
+    free(text);
+    /* Prefix JSON syntax errors with the file name. */
+    for (size_t i = before; i < errs->n; i++) {
+        if (strncmp(errs->lines[i], "line ", 5) == 0) {
+            char buf[700];
+            snprintf(buf, sizeof(buf), "%s: %s", path, errs->lines[i]);
+            free(errs->lines[i]);
+            errs->lines[i] = strdup(buf);
+        }
+    }
+    return rc;
+}
+
+int cn_ingress_from_flags(const char *const *hostnames, const char *const *urls, size_t n,
+                          size_t n_urls, const struct cn_origin_opts *defaults,
+                          struct cn_ingress **out, struct cn_ingress_errors *errs)
+{
+    *out = NULL;
+    size_t before = errs->n;
+    struct cn_ingress *ing = calloc(1, sizeof(*ing));
+    if (!ing)
+        return PX_ERR_NOMEM;
+    ing->refs = 1;
+    ing->rules = calloc(n + 1, sizeof(*ing->rules));
+    if (!ing->rules) {
+        free(ing);
+        return PX_ERR_NOMEM;
+    }
+    struct cn_origin_opts none = {0};
+    for (size_t i = 0; i <= n; i++) {
+        struct cn_rule *r = &ing->rules[ing->n++];
+        r->index = i;
+        char where[300];
+        if (i == n) {
+            parse_service(r, "http_status:404", "catch-all", errs);
+            merge_opts(&r->o, &none, &none);
+            continue;
+        }
+        snprintf(where, sizeof(where), "--hostname %s", hostnames[i]);
+        if (!hostnames[i][0]) {
+            add_err(errs, "--hostname must not be empty");
+            continue;
+        }
+        set_hostname(r, hostnames[i], where, errs);
+        parse_service(r, urls[n_urls == 1 ? 0 : i], where, errs);
+        merge_opts(&r->o, defaults, &none);
+        finish_opts(r, where, errs);
+    }
+    if (errs->n > before) {
+        free_rules(ing);
+        return PX_ERR_INVAL;
+    }
+    collect_hostnames(ing);
+    *out = ing;
+    return 0;
+}
+
+const struct cn_rule *cn_ingress_match(const struct cn_ingress *ing, const char *host,
+                                       const char *path)
+{
+    char p[4096];
+    size_t pl = strcspn(path, "?#");
+    if (pl >= sizeof(p))
+        pl = sizeof(p) - 1;
+    memcpy(p, path, pl);
+    p[pl] = '\0';
+    for (size_t i = 0; i < ing->n; i++) {
+        const struct cn_rule *r = &ing->rules[i];
+        if (r->hostname[0] && !px_host_match(r->hostname, host))
+            continue;
+        if (r->path && regexec(&r->re, p, 0, NULL, 0) != 0)
+            continue;
+        return r;
+    }
+    return NULL;
+}

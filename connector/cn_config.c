@@ -245,6 +245,10 @@ int cn_config_parse_run(int argc, char **argv, struct cn_config *cfg)
             rc = usage_error("use either --config or --hostname/--url, not both");
             goto out;
         }
+        if (defaults.set) {
+            rc = usage_error("with --config, give origin settings in the file's originRequest");
+            goto out;
+        }
         if (cn_ingress_load(cfg->config_path, &cfg->ingress, &errs) < 0) {
             fprintf(stderr, "connector: %s is not a valid configuration:\n", cfg->config_path);
             cn_config_print_errors(&errs);

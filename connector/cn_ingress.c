@@ -17,7 +17,7 @@
 __attribute__((format(printf, 2, 3))) static void add_err(struct cn_ingress_errors *e,
                                                           const char *fmt, ...)
 {
-    char line[600];
+    char line[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
@@ -162,7 +162,7 @@ static int parse_seconds(json_t *v, unsigned *out)
         mul = 3600;
     else
         return -1;
-    if (end == s || n * mul > 86400 * 7)
+    if (end == s || n > 86400UL * 7 / mul)
         return -1;
     *out = (unsigned)(n * mul);
     return 0;
@@ -368,7 +368,11 @@ static int parse_service(struct cn_rule *r, const char *svc, const char *where,
         return 0;
     }
     const char *rest;
-    if (strncasecmp(svc, "http://", 7) == 0) {
+    if (strncasecmp(svc, "tcp://", 6) == 0 || strncasecmp(svc, "ssh://", 6) == 0) {
+        rest = svc + 6;
+        r->port = svc[0] == 's' || svc[0] == 'S' ? 22 : 0;
+        r->kind = CN_SVC_TCP;
+    } else if (strncasecmp(svc, "http://", 7) == 0) {
         rest = svc + 7;
         r->port = 80;
     } else if (strncasecmp(svc, "https://", 8) == 0) {
@@ -378,12 +382,13 @@ static int parse_service(struct cn_rule *r, const char *svc, const char *where,
     } else {
         add_err(errs,
                 "%s: service \"%s\" has no scheme: use http://host:port, https://host:port, "
-                "unix:/path, unix+tls:/path, http_status:NNN or hello_world",
+                "unix:/path, unix+tls:/path, tcp://host:port, ssh://host:port, "
+                "http_status:NNN or hello_world",
                 where, svc);
         return -1;
     }
     size_t n = strlen(rest);
-    if (n > 0 && rest[n - 1] == '/')
+    while (n > 0 && rest[n - 1] == '/')
         n--;
     if (n == 0 || memchr(rest, '/', n) || memchr(rest, '?', n) || memchr(rest, '#', n) ||
         memchr(rest, '@', n)) {
@@ -402,17 +407,24 @@ static int parse_service(struct cn_rule *r, const char *svc, const char *where,
         char *end;
         long port = strtol(colon + 1, &end, 10);
         if (*end || port < 1 || port > 65535) {
-            add_err(errs, "%s: service \"%s\": bad port", where, svc);
+            add_err(errs, "%s: service \"%.200s\": bad port", where, svc);
             return -1;
         }
         r->port = (int)port;
         *colon = '\0';
     }
     if (!hp[0] || strlen(hp) >= sizeof(r->host)) {
-        add_err(errs, "%s: service \"%s\": bad host", where, svc);
+        add_err(errs, "%s: service \"%.200s\": bad host", where, svc);
         return -1;
     }
     snprintf(r->host, sizeof(r->host), "%s", hp);
+    if (r->kind == CN_SVC_TCP) {
+        if (r->port == 0) {
+            add_err(errs, "%s: service \"%s\" needs a port (tcp://host:port)", where, svc);
+            return -1;
+        }
+        return 0;
+    }
     r->kind = CN_SVC_HTTP;
     return 0;
 }
@@ -461,7 +473,7 @@ static int set_path(struct cn_rule *r, const char *p, const char *where,
 
 static int is_catch_all(const struct cn_rule *r)
 {
-    return r->hostname[0] == '\0' && !r->path;
+    return !r->broken && r->hostname[0] == '\0' && !r->path;
 }
 
 static void collect_hostnames(struct cn_ingress *ing)
@@ -549,8 +561,10 @@ int cn_ingress_parse(const char *text, size_t len, struct cn_ingress **out,
             r->index = i;
             if (!json_is_object(jr)) {
                 add_err(errs, "%s: a rule must be an object", where);
+                r->broken = 1;
                 continue;
             }
+
             json_object_foreach(jr, k, v)
             {
                 if (strcmp(k, "hostname") && strcmp(k, "path") && strcmp(k, "service") &&
@@ -562,14 +576,17 @@ int cn_ingress_parse(const char *text, size_t len, struct cn_ingress **out,
             }
             json_t *h = json_object_get(jr, "hostname"), *p = json_object_get(jr, "path"),
                    *s = json_object_get(jr, "service");
-            if (h && !json_is_string(h))
+            if (h && !json_is_string(h)) {
                 add_err(errs, "%s: hostname must be a string", where);
-            else
+                r->broken = 1;
+            } else
                 set_hostname(r, json_string_value(h), where, errs);
-            if (p && !json_is_string(p))
+            if (p && !json_is_string(p)) {
                 add_err(errs, "%s: path must be a string (a regular expression)", where);
-            else
-                set_path(r, json_string_value(p), where, errs);
+                r->broken = 1;
+            } else if (set_path(r, json_string_value(p), where, errs) < 0) {
+                r->broken = 1;
+            }
             if (!json_is_string(s))
                 add_err(errs, "%s: a rule needs a \"service\" string", where);
             else
@@ -650,6 +667,11 @@ int cn_ingress_from_flags(const char *const *hostnames, const char *const *urls,
         snprintf(where, sizeof(where), "--hostname %s", hostnames[i]);
         if (!hostnames[i][0]) {
             add_err(errs, "--hostname must not be empty");
+            continue;
+        }
+        if (strcmp(hostnames[i], "*") == 0) {
+            add_err(errs, "--hostname * would match every host: name a host or a *.suffix "
+                          "pattern");
             continue;
         }
         set_hostname(r, hostnames[i], where, errs);

@@ -9,7 +9,7 @@
 #include <regex.h>
 #include <stddef.h>
 
-enum cn_service_kind { CN_SVC_HTTP = 1, CN_SVC_UNIX, CN_SVC_HELLO, CN_SVC_STATUS };
+enum cn_service_kind { CN_SVC_HTTP = 1, CN_SVC_UNIX, CN_SVC_HELLO, CN_SVC_STATUS, CN_SVC_TCP };
 
 /* originRequest settings. `set` marks fields given explicitly, so a rule's
  * own settings override the top-level defaults field by field. */
@@ -48,6 +48,7 @@ struct cn_origin_opts {
 
 struct cn_rule {
     size_t index;       /* position in the file, 0-based */
+    int broken;         /* failed validation: never a catch-all */
     char hostname[256]; /* lower-case pattern; "" matches any host */
     char *path;         /* POSIX extended regex on the URL path, or NULL */
     regex_t re;

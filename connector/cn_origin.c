@@ -8,6 +8,8 @@
 struct sock_ctx {
     uv_poll_t poll;
     curl_socket_t fd;
+    cn_origin_watch_cb user_cb; /* set while the application owns the socket */
+    void *user_arg;
 };
 
 static uv_loop_t *loop;
@@ -50,7 +52,11 @@ static void check_done(void)
         CURLcode res = m->data.result;
         struct cn_origin_xfer *x = NULL;
         curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
-        curl_multi_remove_handle(multi, e);
+        if (!x || !x->raw) {
+            curl_multi_remove_handle(multi, e);
+            if (x)
+                x->in_multi = 0;
+        }
         if (x) {
             x->active = 0;
             x->on_done(x, res);
@@ -61,6 +67,10 @@ static void check_done(void)
 static void on_poll(uv_poll_t *h, int status, int events)
 {
     struct sock_ctx *s = h->data;
+    if (s->user_cb) {
+        s->user_cb(s->user_arg, status, events);
+        return;
+    }
     int flags = 0;
     if (status < 0)
         flags = CURL_CSELECT_ERR;
@@ -145,13 +155,14 @@ static int socket_cb(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp
     (void)sockp;
     if (what == CURL_POLL_REMOVE) {
         struct sock_ctx *c = sock_for(fd, 0);
-        if (c)
+        if (c && !c->user_cb)
             uv_poll_stop(&c->poll);
         return 0;
     }
     struct sock_ctx *c = sock_for(fd, 1);
     if (!c)
         return -1;
+    c->user_cb = NULL;
     int ev = 0;
     if (what & CURL_POLL_IN)
         ev |= UV_READABLE;
@@ -229,6 +240,21 @@ void cn_origin_cleanup(void)
     multi = NULL;
 }
 
+int cn_origin_watch(curl_socket_t fd, int events, cn_origin_watch_cb cb, void *arg)
+{
+    struct sock_ctx *c = sock_for(fd, 1);
+    if (!c)
+        return -1;
+    if (!events) {
+        c->user_cb = NULL;
+        uv_poll_stop(&c->poll);
+        return 0;
+    }
+    c->user_cb = cb;
+    c->user_arg = arg;
+    return uv_poll_start(&c->poll, events, on_poll);
+}
+
 int cn_origin_start(struct cn_origin_xfer *x)
 {
     curl_easy_setopt(x->easy, CURLOPT_PRIVATE, (char *)x);
@@ -236,16 +262,18 @@ int cn_origin_start(struct cn_origin_xfer *x)
     if (curl_multi_add_handle(multi, x->easy) != CURLM_OK)
         return PX_ERR_NOMEM;
     x->active = 1;
+    x->in_multi = 1;
     x->paused = 0;
     return 0;
 }
 
 void cn_origin_cancel(struct cn_origin_xfer *x)
 {
-    if (x->active) {
+    if (x->in_multi) {
         curl_multi_remove_handle(multi, x->easy);
-        x->active = 0;
+        x->in_multi = 0;
     }
+    x->active = 0;
     if (x->unpause_mask || x->kick_next) {
         for (struct cn_origin_xfer **p = &kick_list; *p; p = &(*p)->kick_next) {
             if (*p == x) {

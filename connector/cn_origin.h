@@ -14,8 +14,16 @@ struct cn_origin_xfer {
     int paused;       /* CURLPAUSE_* bits currently applied */
     int unpause_mask; /* bits to clear at the next kick */
     int active;
+    int raw; /* CURLOPT_CONNECT_ONLY: stays in the multi handle after it is
+                done, so curl_easy_send/recv keep working until cancel */
+    int in_multi;
     struct cn_origin_xfer *kick_next;
 };
+
+/* Watches fd (a raw transfer's socket) for UV_READABLE/UV_WRITABLE and calls
+ * cb(arg, status, events) on readiness. events 0 stops watching. */
+typedef void (*cn_origin_watch_cb)(void *arg, int status, int events);
+int cn_origin_watch(curl_socket_t fd, int events, cn_origin_watch_cb cb, void *arg);
 
 int cn_origin_init(uv_loop_t *loop);
 void cn_origin_cleanup(void);

@@ -3,6 +3,7 @@
 #include "cn_ingress.h"
 #include "cn_link.h"
 #include "cn_supervisor.h"
+#include "cn_upgrade.h"
 #include "px_errpage.h"
 #include "px_headers.h"
 #include "px_hostname.h"
@@ -72,8 +73,13 @@ int cn_stream_on_header(struct cn_stream *s, const uint8_t *name, size_t nlen, c
     }
     if (IS(":scheme"))
         return (s->scheme = dupn(value, vlen)) ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
-    if (IS(":protocol"))
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (IS(":protocol")) {
+        if (vlen == 0 || vlen >= sizeof(s->protocol))
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        memcpy(s->protocol, value, vlen);
+        s->protocol[vlen] = '\0';
+        return 0;
+    }
     if (IS("tunnel-control")) {
         s->is_control = 1;
         return 0;
@@ -229,6 +235,32 @@ static void error_response_ex(struct cn_stream *s, int status, const char *code,
 static void error_response(struct cn_stream *s, int status, const char *code, const char *detail)
 {
     error_response_ex(s, status, code, detail, NULL);
+}
+
+void cn_stream_error(struct cn_stream *s, int status, const char *code, const char *detail,
+                     const char *log_extra)
+{
+    error_response_ex(s, status, code, detail, log_extra);
+}
+
+int cn_stream_add_resp_header(struct cn_stream *s, const char *name, size_t nlen, const char *value,
+                              size_t vlen)
+{
+    return add_nv(s, name, nlen, value, vlen);
+}
+
+int cn_stream_submit(struct cn_stream *s, int with_body)
+{
+    return submit_response(s, with_body);
+}
+
+void cn_stream_resume(struct cn_stream *s)
+{
+    if (s->resp_deferred) {
+        s->resp_deferred = 0;
+        nghttp2_session_resume_data(s->link->h2, s->id);
+    }
+    cn_link_kick(s->link);
 }
 
 static void html_escape_append(struct px_buf *b, const char *s)
@@ -417,6 +449,35 @@ static void apply_tls(const struct cn_rule *r, CURL *e)
         curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 }
 
+int cn_stream_origin_setup(struct cn_stream *s, CURL *e)
+{
+    const struct cn_rule *r = s->rule;
+    char *url, connect_to[600];
+    if (origin_url(s, &url, connect_to, sizeof(connect_to)) < 0)
+        return -1;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    free(url);
+    if (connect_to[0] && !s->connect_to) {
+        s->connect_to = curl_slist_append(NULL, connect_to);
+        if (!s->connect_to)
+            return -1;
+    }
+    if (s->connect_to)
+        curl_easy_setopt(e, CURLOPT_CONNECT_TO, s->connect_to);
+    if (r->kind == CN_SVC_UNIX)
+        curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, r->unix_path);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    /* curl's connect phase includes the TLS handshake: allow both budgets. */
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)(r->o.connect_timeout_s + (r->tls ? r->o.tls_timeout_s : 0)) * 1000L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->origin_err);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (r->tls)
+        apply_tls(r, e);
+    return 0;
+}
+
 static int start_origin(struct cn_stream *s)
 {
     const struct cn_rule *r = s->rule;
@@ -431,17 +492,8 @@ static int start_origin(struct cn_stream *s)
     if (!e)
         return -1;
     s->xfer.easy = e;
-    char *url, connect_to[600];
-    if (origin_url(s, &url, connect_to, sizeof(connect_to)) < 0)
+    if (cn_stream_origin_setup(s, e) < 0)
         return -1;
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    free(url);
-    if (connect_to[0]) {
-        s->connect_to = curl_slist_append(NULL, connect_to);
-        curl_easy_setopt(e, CURLOPT_CONNECT_TO, s->connect_to);
-    }
-    if (r->kind == CN_SVC_UNIX)
-        curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, r->unix_path);
     char hdr[700];
     snprintf(hdr, sizeof(hdr), "Host: %s",
              r->o.http_host_header ? r->o.http_host_header : s->authority);
@@ -458,28 +510,21 @@ static int start_origin(struct cn_stream *s)
         return -1;
     s->req_headers = h;
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->req_headers);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    /* curl's connect phase includes the TLS handshake: allow both budgets. */
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long)(r->o.connect_timeout_s + (r->tls ? r->o.tls_timeout_s : 0)) * 1000L);
+    curl_easy_setopt(
+        e, CURLOPT_HTTP_VERSION,
+        (long)(r->tls && r->o.http2_origin ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1));
     curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, (long)r->o.keepalive_timeout_s);
     /* Per transfer: 64 KiB bounds memory with hundreds of concurrent streams. */
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 64L * 1024);
     curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 64L * 1024);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->origin_err);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_resp_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_resp_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
     curl_easy_setopt(e, CURLOPT_READFUNCTION, on_req_body);
     curl_easy_setopt(e, CURLOPT_READDATA, s);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (r->tls)
-        apply_tls(r, e);
     if (strcmp(s->method, "HEAD") == 0) {
         s->is_head = 1;
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
@@ -524,16 +569,8 @@ static int start_probe(struct cn_stream *s, int kind)
         curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, probe_trace);
         curl_easy_setopt(e, CURLOPT_DEBUGDATA, s);
     }
-    char *url, connect_to[600];
-    if (origin_url(s, &url, connect_to, sizeof(connect_to)) < 0)
+    if (cn_stream_origin_setup(s, e) < 0)
         return -1;
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    free(url);
-    if (s->connect_to)
-        curl_easy_setopt(e, CURLOPT_CONNECT_TO, s->connect_to);
-    if (s->rule->kind == CN_SVC_UNIX)
-        curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, s->rule->unix_path);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
     curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
@@ -606,7 +643,23 @@ int cn_stream_on_request(struct cn_stream *s, int end_stream)
     }
     PX_DEBUG("stream %d: %s %s%s -> rule #%zu", s->id, s->method, host, s->path,
              s->rule->index + 1);
+    s->is_connect = strcmp(s->method, "CONNECT") == 0;
+    if (s->is_connect && (s->rule->kind == CN_SVC_HTTP || s->rule->kind == CN_SVC_UNIX ||
+                          s->rule->kind == CN_SVC_TCP)) {
+        if (s->rule->kind != CN_SVC_TCP && strcasecmp(s->protocol, "websocket") != 0) {
+            error_response(s, 501, "unsupported_protocol",
+                           "only WebSocket upgrades are supported for HTTP services");
+            return 0;
+        }
+        if (cn_upgrade_start(s) < 0)
+            error_response(s, 502, "internal", "the connector could not open the origin");
+        return 0;
+    }
     switch (s->rule->kind) {
+    case CN_SVC_TCP:
+        error_response(s, 400, "tcp_service",
+                       "this hostname is a TCP service: reach it with connector access tcp");
+        return 0;
     case CN_SVC_HELLO:
         hello_response(s);
         return 0;
@@ -629,6 +682,12 @@ int cn_stream_on_request(struct cn_stream *s, int end_stream)
 
 int cn_stream_on_data(struct cn_stream *s, const uint8_t *data, size_t len)
 {
+    if (s->up) {
+        if (px_buf_append(&s->req_body, data, len) < 0)
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        cn_upgrade_on_data(s);
+        return 0;
+    }
     if (!s->origin_started) {
         cn_link_consume(s->link, s->id, len); /* nobody will read it: drop */
         return 0;
@@ -642,6 +701,10 @@ int cn_stream_on_data(struct cn_stream *s, const uint8_t *data, size_t len)
 void cn_stream_on_end(struct cn_stream *s)
 {
     s->req_eof = 1;
+    if (s->up) {
+        cn_upgrade_on_data(s);
+        return;
+    }
     if (s->origin_started)
         cn_origin_unpause(&s->xfer, CURLPAUSE_SEND);
 }
@@ -781,12 +844,16 @@ static void release(struct cn_stream *s)
     if (s->next)
         s->next->prev = s->prev;
     s->next = s->prev = NULL;
-    if (s->origin_started) {
-        cn_origin_cancel(&s->xfer);
-        s->origin_started = 0;
+    if (s->up)
+        cn_upgrade_release(s);
+    cn_origin_cancel(&s->xfer);
+    s->origin_started = 0;
+    if (s->xfer.easy) {
+        if (s->xfer.raw)
+            curl_easy_cleanup(s->xfer.easy); /* its connection is single-use */
+        else
+            cn_origin_easy_put(s->xfer.easy);
     }
-    if (s->xfer.easy)
-        cn_origin_easy_put(s->xfer.easy);
     l->buffered -= px_buf_len(&s->resp_body);
     /* Upload bytes curl never took still hold connection-level credit. */
     if (px_buf_len(&s->req_body) && l->h2)
@@ -814,6 +881,10 @@ static void on_done(struct cn_origin_xfer *x, CURLcode res)
     uv_timer_stop(&s->timer);
     if (s->h2_closed) {
         release(s);
+        return;
+    }
+    if (s->up && res == CURLE_OK && !s->probing) {
+        cn_upgrade_connected(s);
         return;
     }
     if (s->probing) {
@@ -845,7 +916,13 @@ static void on_done(struct cn_origin_xfer *x, CURLcode res)
             /* Learn the certificate's names before answering. */
             snprintf(s->probe_why, sizeof(s->probe_why), "%s", why);
             PX_DEBUG("stream %d: %s; probing the certificate", s->id, s->origin_err);
-            cn_origin_easy_put(s->xfer.easy);
+            if (s->xfer.raw) {
+                cn_origin_cancel(&s->xfer);
+                curl_easy_cleanup(s->xfer.easy);
+                s->xfer.raw = 0;
+            } else {
+                cn_origin_easy_put(s->xfer.easy);
+            }
             s->xfer.easy = NULL;
             if (start_probe(s, probe) == 0)
                 return;
@@ -894,6 +971,8 @@ ssize_t cn_stream_read_body(nghttp2_session *h2, int32_t id, uint8_t *buf, size_
     }
     if ((s->xfer.paused & CURLPAUSE_RECV) && px_buf_len(&s->resp_body) <= CN_STREAM_RESP_LOW)
         cn_origin_unpause(&s->xfer, CURLPAUSE_RECV);
+    if (s->up && px_buf_len(&s->resp_body) <= CN_STREAM_RESP_LOW)
+        cn_upgrade_resume_read(s);
     if (n == 0 && !(*flags & NGHTTP2_DATA_FLAG_EOF))
         return NGHTTP2_ERR_DEFERRED;
     return (ssize_t)n;

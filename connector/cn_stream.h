@@ -57,6 +57,9 @@ struct cn_stream {
     char origin_err[CURL_ERROR_SIZE];
     struct cn_ingress *ing;     /* the rule set this request started on (a reference) */
     const struct cn_rule *rule; /* its matching rule */
+    struct cn_upgrade *up;      /* WebSocket / TCP relay, when not plain HTTP */
+    int is_connect;             /* CONNECT (with :protocol for WebSockets) */
+    char protocol[32];
     int probing; /* 1: reading certificate names, 2: watching for a client-certificate request */
     int saw_cert_request;
     char probe_why[300];
@@ -80,6 +83,19 @@ void cn_stream_destroy(struct cn_stream *s);
 /* nghttp2 data source read callback for response bodies. */
 ssize_t cn_stream_read_body(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len,
                             uint32_t *flags, nghttp2_data_source *src, void *user);
+/* For cn_upgrade: */
+void cn_stream_error(struct cn_stream *s, int status, const char *code, const char *detail,
+                     const char *log_extra);
+int cn_stream_add_resp_header(struct cn_stream *s, const char *name, size_t nlen, const char *value,
+                              size_t vlen);
+/* Submits the response (resp_status, headers added so far). */
+int cn_stream_submit(struct cn_stream *s, int with_body);
+/* resp_body grew or ended: let nghttp2 read it. */
+void cn_stream_resume(struct cn_stream *s);
+/* Sets curl options shared by every origin transfer of the rule (URL, TLS,
+ * Unix socket, timeouts). Returns 0 or < 0. */
+int cn_stream_origin_setup(struct cn_stream *s, CURL *e);
+
 /* Resumes streams paused by the link-wide cap once the link drained. */
 void cn_stream_link_drained(struct cn_link *l);
 

@@ -54,12 +54,14 @@ static int setup(void **state)
     snprintf(bad_cfg, sizeof(bad_cfg), "%s/bad.json", tmpdir);
     if (write_file(ca_path, PEM) || write_file(cert_path, PEM) ||
         write_file(key_path, "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n") ||
-        write_file(good_cfg, "{\"ingress\": [\n"
-                             "  {\"hostname\": \"App.Example.com\", \"service\": \"http://127.0.0.1:8080\"},\n"
-                             "  {\"hostname\": \"*.example.org\", \"path\": \"^/api/\",\n"
-                             "   \"service\": \"unix:/run/api.sock\"},\n"
-                             "  {\"service\": \"http_status:404\"}\n"
-                             "]}\n") ||
+        write_file(
+            good_cfg,
+            "{\"ingress\": [\n"
+            "  {\"hostname\": \"App.Example.com\", \"service\": \"http://127.0.0.1:8080\"},\n"
+            "  {\"hostname\": \"*.example.org\", \"path\": \"^/api/\",\n"
+            "   \"service\": \"unix:/run/api.sock\"},\n"
+            "  {\"service\": \"http_status:404\"}\n"
+            "]}\n") ||
         write_file(bad_cfg, "{\"ingress\": [{\"hostname\": \"a.example\", \"service\": "
                             "\"http://h:1\"}]}\n"))
         return -1;
@@ -97,8 +99,7 @@ static struct cn_ingress *flags_one(const char *host, const char *url,
 }
 
 /* Checks rule 0 of a one-pair set; host/port only for http(s) services. */
-static void svc_ok(const char *url, enum cn_service_kind kind, const char *host, int port,
-                   int tls)
+static void svc_ok(const char *url, enum cn_service_kind kind, const char *host, int port, int tls)
 {
     struct cn_ingress *ing = flags_one("a.example", url, NULL);
     assert_int_equal(ing->n, 2);
@@ -284,8 +285,8 @@ static void test_flags_origin_defaults(void **state)
     def.origin_server_name = strdup("origin.test");
     def.http_host_header = strdup("internal.test");
     def.connect_timeout_s = 7;
-    def.set = CN_OPT_NO_TLS_VERIFY | CN_OPT_SERVER_NAME | CN_OPT_HOST_HEADER |
-              CN_OPT_CONNECT_TIMEOUT;
+    def.set =
+        CN_OPT_NO_TLS_VERIFY | CN_OPT_SERVER_NAME | CN_OPT_HOST_HEADER | CN_OPT_CONNECT_TIMEOUT;
     struct cn_ingress *ing = flags_one("a.example", "https://h:443", &def);
     const struct cn_origin_opts *o = &ing->rules[0].o;
     assert_int_equal(o->no_tls_verify, 1);
@@ -565,8 +566,8 @@ static void test_help(void **state)
     struct cn_config cfg;
     assert_int_equal(run(&cfg, "--help", NULL), 1);
     assert_null(cfg.ingress);
-    assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url",
-                         "hello_world", "--help", NULL),
+    assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url", "hello_world",
+                         "--help", NULL),
                      1);
     assert_null(cfg.ingress);
 }
@@ -604,12 +605,11 @@ static void test_config_usage_errors(void **state)
     (void)state;
     struct cn_config cfg;
     /* --config excludes --hostname and --url. */
-    assert_int_equal(run(&cfg, "--token", token, "--config", good_cfg, "--hostname", "a.example",
-                         NULL),
-                     2);
+    assert_int_equal(
+        run(&cfg, "--token", token, "--config", good_cfg, "--hostname", "a.example", NULL), 2);
     assert_null(cfg.ingress);
-    assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url",
-                         "hello_world", "--config", good_cfg, NULL),
+    assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url", "hello_world",
+                         "--config", good_cfg, NULL),
                      2);
     assert_int_equal(
         run(&cfg, "--token", token, "--config", good_cfg, "--url", "hello_world", NULL), 2);
@@ -665,12 +665,12 @@ static void test_origin_flags(void **state)
     assert_non_null(o->ca_blob);
     assert_non_null(memmem(o->ca_blob, o->ca_blob_len, PEM, strlen(PEM)));
     cn_config_cleanup(&cfg);
-    assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url",
-                         "https://h:1", "--origin-ca", "/nonexistent/ca.pem", NULL),
+    assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url", "https://h:1",
+                         "--origin-ca", "/nonexistent/ca.pem", NULL),
                      2);
     /* A caPool without a certificate in it. */
-    assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url",
-                         "https://h:1", "--origin-ca", key_path, NULL),
+    assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url", "https://h:1",
+                         "--origin-ca", key_path, NULL),
                      2);
 
     /* Client certificate: both halves, readable. */
@@ -680,25 +680,22 @@ static void test_origin_flags(void **state)
     assert_string_equal(cfg.ingress->rules[0].o.origin_cert, cert_path);
     assert_string_equal(cfg.ingress->rules[0].o.origin_key, key_path);
     cn_config_cleanup(&cfg);
-    assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url",
-                         "https://h:1", "--origin-cert", cert_path, NULL),
+    assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url", "https://h:1",
+                         "--origin-cert", cert_path, NULL),
                      2);
     assert_null(cfg.ingress);
-    assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url",
-                         "https://h:1", "--origin-key", key_path, NULL),
+    assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url", "https://h:1",
+                         "--origin-key", key_path, NULL),
                      2);
-    assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url",
-                         "https://h:1", "--origin-cert", "/nonexistent/c.pem", "--origin-key",
-                         key_path, NULL),
+    assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url", "https://h:1",
+                         "--origin-cert", "/nonexistent/c.pem", "--origin-key", key_path, NULL),
                      2);
     /* Bad --connect-timeout values after string flags were set (no leaks). */
-    assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url",
-                         "https://h:1", "--origin-server-name", "x", "--connect-timeout", "0",
-                         NULL),
+    assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url", "https://h:1",
+                         "--origin-server-name", "x", "--connect-timeout", "0", NULL),
                      2);
-    assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url",
-                         "https://h:1", "--http-host-header", "x", "--connect-timeout", "3601",
-                         NULL),
+    assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url", "https://h:1",
+                         "--http-host-header", "x", "--connect-timeout", "3601", NULL),
                      2);
 }
 

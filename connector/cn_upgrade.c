@@ -1,0 +1,481 @@
+#include "cn_upgrade.h"
+#include "cn_ingress.h"
+#include "cn_link.h"
+#include "cn_origin.h"
+#include "cn_stream.h"
+#include "cn_supervisor.h"
+#include "px_b64.h"
+#include "px_headers.h"
+#include "px_log.h"
+#include "px_pki.h"
+
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/hash.h>
+
+#include <http_parser.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#define READ_CHUNK (32 * 1024)
+#define HANDSHAKE_MAX (64 * 1024)
+/* After the tunnel side ended, how long the origin may take to close. */
+#define LINGER_MS 10000
+
+enum phase { CONNECTING, HANDSHAKE, RELAY, PASSTHROUGH, DONE };
+
+struct cn_upgrade {
+    struct cn_stream *s;
+    enum phase phase;
+    curl_socket_t fd;
+    int events;        /* currently watched */
+    struct px_buf out; /* handshake request bytes not yet sent */
+    char accept[32];   /* expected Sec-WebSocket-Accept */
+    http_parser parser;
+    struct px_buf hdr_name, hdr_value;
+    int hdr_state;
+    int bad_accept;
+    int read_paused;
+    int origin_eof;
+    int shut_wr;
+    uv_timer_t linger;
+    int linger_open;
+};
+
+static void watch(struct cn_upgrade *u);
+
+static int is_tcp(const struct cn_upgrade *u)
+{
+    return u->s->rule->kind == CN_SVC_TCP;
+}
+
+int cn_upgrade_start(struct cn_stream *s)
+{
+    struct cn_upgrade *u = calloc(1, sizeof(*u));
+    if (!u)
+        return -1;
+    u->s = s;
+    u->fd = CURL_SOCKET_BAD;
+    px_buf_init(&u->out);
+    px_buf_init(&u->hdr_name);
+    px_buf_init(&u->hdr_value);
+    s->up = u;
+    CURL *e = curl_easy_init(); /* not pooled: a connect-only handle is single-use */
+    if (!e)
+        return -1;
+    s->xfer.easy = e;
+    s->xfer.raw = 1;
+    if (cn_stream_origin_setup(s, e) < 0)
+        return -1;
+    curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+    if (cn_origin_start(&s->xfer) < 0)
+        return -1;
+    s->origin_started = 1;
+    PX_DEBUG("stream %d: opening %s origin %s", s->id, is_tcp(u) ? "TCP" : "WebSocket",
+             s->rule->service);
+    return 0;
+}
+
+/* ---- the handshake request ---- */
+
+static void ws_accept_for(const char *key, char *out, size_t len)
+{
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    char buf[128];
+    uint8_t sha[20];
+    snprintf(buf, sizeof(buf), "%s%s", key, guid);
+    wc_ShaHash((const uint8_t *)buf, (word32)strlen(buf), sha);
+    char *b = px_b64_encode(sha, sizeof(sha), 0);
+    snprintf(out, len, "%s", b ? b : "");
+    free(b);
+}
+
+static int build_request(struct cn_upgrade *u)
+{
+    struct cn_stream *s = u->s;
+    const struct cn_rule *r = s->rule;
+    uint8_t nonce[16];
+    if (px_pki_random(nonce, sizeof(nonce)) < 0)
+        return -1;
+    char *key = px_b64_encode(nonce, sizeof(nonce), 0);
+    if (!key)
+        return -1;
+    ws_accept_for(key, u->accept, sizeof(u->accept));
+    char head[2048];
+    int n = snprintf(head, sizeof(head),
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: %s\r\n",
+                     s->path, r->o.http_host_header ? r->o.http_host_header : s->authority, key);
+    free(key);
+    int rc = px_buf_append(&u->out, head, (size_t)n);
+    if (r->o.http_host_header) {
+        n = snprintf(head, sizeof(head), "X-Forwarded-Host: %s\r\n", s->authority);
+        rc |= px_buf_append(&u->out, head, (size_t)n);
+    }
+    int have_version = 0;
+    for (struct curl_slist *h = s->req_headers; h; h = h->next) {
+        if (strncasecmp(h->data, "sec-websocket-key:", 18) == 0)
+            continue;
+        if (strncasecmp(h->data, "sec-websocket-version:", 22) == 0)
+            have_version = 1;
+        rc |= px_buf_append(&u->out, h->data, strlen(h->data));
+        rc |= px_buf_append(&u->out, "\r\n", 2);
+    }
+    if (!have_version)
+        rc |= px_buf_append(&u->out, "Sec-WebSocket-Version: 13\r\n", 27);
+    rc |= px_buf_append(&u->out, "\r\n", 2);
+    return rc ? -1 : 0;
+}
+
+/* ---- the origin's answer ---- */
+
+static int flush_hdr(struct cn_upgrade *u)
+{
+    if (px_buf_len(&u->hdr_name) == 0)
+        return 0;
+    const char *n = (const char *)px_buf_head(&u->hdr_name);
+    size_t nl = px_buf_len(&u->hdr_name);
+    const char *v = px_buf_len(&u->hdr_value) ? (const char *)px_buf_head(&u->hdr_value) : "";
+    size_t vl = px_buf_len(&u->hdr_value);
+    int rc = 0;
+    if (nl == 20 && strncasecmp(n, "sec-websocket-accept", 20) == 0) {
+        if (vl != strlen(u->accept) || strncmp(v, u->accept, vl) != 0)
+            u->bad_accept = 1;
+    } else if (!px_hdr_is_hop_by_hop(n, nl) && px_hdr_valid(n, nl, v, vl)) {
+        rc = cn_stream_add_resp_header(u->s, n, nl, v, vl);
+    }
+    px_buf_consume(&u->hdr_name, nl);
+    px_buf_consume(&u->hdr_value, vl);
+    return rc;
+}
+
+static int on_hfield(http_parser *p, const char *at, size_t len)
+{
+    struct cn_upgrade *u = p->data;
+    if (u->hdr_state == 2 && flush_hdr(u) < 0)
+        return -1;
+    u->hdr_state = 1;
+    return px_buf_append(&u->hdr_name, at, len);
+}
+
+static int on_hvalue(http_parser *p, const char *at, size_t len)
+{
+    struct cn_upgrade *u = p->data;
+    u->hdr_state = 2;
+    return px_buf_append(&u->hdr_value, at, len);
+}
+
+static int on_headers_done(http_parser *p)
+{
+    struct cn_upgrade *u = p->data;
+    struct cn_stream *s = u->s;
+    if (flush_hdr(u) < 0)
+        return -1;
+    if (p->status_code == 101) {
+        if (u->bad_accept) {
+            cn_stream_error(s, 502, "origin_bad_upgrade",
+                            "the origin's WebSocket handshake answer is invalid "
+                            "(Sec-WebSocket-Accept)",
+                            NULL);
+            u->phase = DONE;
+            return -1;
+        }
+        /* RFC 8441: a successful extended CONNECT is a 200. */
+        s->resp_status = 200;
+        u->phase = RELAY;
+    } else {
+        /* The origin did not upgrade: pass its answer on, body and all. */
+        s->resp_status = (int)p->status_code;
+        u->phase = PASSTHROUGH;
+    }
+    if (cn_stream_submit(s, 1) < 0)
+        return -1;
+    return 0;
+}
+
+static int on_pbody(http_parser *p, const char *at, size_t len)
+{
+    struct cn_upgrade *u = p->data;
+    struct cn_stream *s = u->s;
+    if (px_buf_append(&s->resp_body, at, len) < 0)
+        return -1;
+    s->link->buffered += len;
+    cn_stream_resume(s);
+    return 0;
+}
+
+static int on_pdone(http_parser *p)
+{
+    struct cn_upgrade *u = p->data;
+    if (u->phase == PASSTHROUGH) {
+        u->s->resp_eof = 1;
+        u->phase = DONE;
+        cn_stream_resume(u->s);
+    }
+    return 0;
+}
+
+static const http_parser_settings resp_settings = {
+    .on_header_field = on_hfield,
+    .on_header_value = on_hvalue,
+    .on_headers_complete = on_headers_done,
+    .on_body = on_pbody,
+    .on_message_complete = on_pdone,
+};
+
+/* ---- relay ---- */
+
+static void fail(struct cn_upgrade *u, const char *why)
+{
+    struct cn_stream *s = u->s;
+    PX_WARN("stream %d: %s origin %s: %s", s->id, is_tcp(u) ? "TCP" : "WebSocket", s->rule->service,
+            why);
+    u->phase = DONE;
+    if (u->fd != CURL_SOCKET_BAD)
+        cn_origin_watch(u->fd, 0, NULL, NULL);
+    u->events = 0;
+    if (!s->resp_submitted) {
+        cn_stream_error(s, 502, "origin_error", "the connection to the origin failed", why);
+        return;
+    }
+    s->resp_failed = 1;
+    s->resp_eof = 1;
+    cn_stream_resume(s);
+}
+
+static void origin_closed(struct cn_upgrade *u)
+{
+    struct cn_stream *s = u->s;
+    u->origin_eof = 1;
+    if (u->phase == PASSTHROUGH) {
+        http_parser_execute(&u->parser, &resp_settings, NULL, 0); /* ends close-delimited bodies */
+        if (!s->resp_eof) {
+            s->resp_eof = 1;
+            cn_stream_resume(s);
+        }
+    } else if (u->phase == HANDSHAKE) {
+        fail(u, "the origin closed the connection during the WebSocket handshake");
+        return;
+    } else {
+        s->resp_eof = 1; /* END_STREAM to the edge: the other side sees the close */
+        cn_stream_resume(s);
+    }
+    u->phase = DONE;
+    watch(u);
+}
+
+static void on_linger(uv_timer_t *t)
+{
+    struct cn_upgrade *u = t->data;
+    if (u->phase != DONE && !u->origin_eof) {
+        PX_DEBUG("stream %d: origin kept the connection open after the client left", u->s->id);
+        origin_closed(u);
+    }
+}
+
+static void try_write(struct cn_upgrade *u)
+{
+    struct cn_stream *s = u->s;
+    CURL *e = s->xfer.easy;
+    struct px_buf *b = u->phase == HANDSHAKE ? &u->out : &s->req_body;
+    while (px_buf_len(b) > 0) {
+        size_t sent = 0;
+        CURLcode rc = curl_easy_send(e, px_buf_head(b), px_buf_len(b), &sent);
+        if (rc == CURLE_AGAIN)
+            return;
+        if (rc != CURLE_OK) {
+            fail(u, curl_easy_strerror(rc));
+            return;
+        }
+        px_buf_consume(b, sent);
+        if (b == &s->req_body)
+            cn_link_consume(s->link, s->id, sent);
+    }
+    if (b == &s->req_body && s->req_eof && !u->shut_wr && u->phase == RELAY) {
+        /* The client is done sending. A TCP service sees the half-close; a
+         * WebSocket origin gets a grace period to finish its close. */
+        u->shut_wr = 1;
+        if (is_tcp(u) && !s->rule->tls)
+            shutdown(u->fd, SHUT_WR);
+        uv_timer_start(&u->linger, on_linger, LINGER_MS, 0);
+    }
+}
+
+static void try_read(struct cn_upgrade *u)
+{
+    struct cn_stream *s = u->s;
+    CURL *e = s->xfer.easy;
+    char buf[READ_CHUNK];
+    for (int i = 0; i < 8 && u->phase != DONE; i++) {
+        if (u->phase == RELAY && px_buf_len(&s->resp_body) >= CN_STREAM_RESP_HIGH) {
+            u->read_paused = 1;
+            return;
+        }
+        size_t got = 0;
+        CURLcode rc = curl_easy_recv(e, buf, sizeof(buf), &got);
+        if (rc == CURLE_AGAIN)
+            return;
+        if (rc != CURLE_OK) {
+            if (u->phase == RELAY || u->phase == PASSTHROUGH) {
+                origin_closed(u); /* a reset after a WebSocket close is routine */
+                return;
+            }
+            fail(u, curl_easy_strerror(rc));
+            return;
+        }
+        if (got == 0) {
+            origin_closed(u);
+            return;
+        }
+        if (u->phase == RELAY) {
+            if (px_buf_append(&s->resp_body, buf, got) < 0) {
+                fail(u, "out of memory");
+                return;
+            }
+            s->link->buffered += got;
+            cn_stream_resume(s);
+            continue;
+        }
+        /* HANDSHAKE or PASSTHROUGH: parse; after a 101 the rest is relay data. */
+        size_t n = http_parser_execute(&u->parser, &resp_settings, buf, got);
+        if (u->phase == DONE)
+            return;
+        if (u->phase == RELAY && n < got) {
+            if (px_buf_append(&s->resp_body, buf + n, got - n) < 0) {
+                fail(u, "out of memory");
+                return;
+            }
+            s->link->buffered += got - n;
+            cn_stream_resume(s);
+        } else if (HTTP_PARSER_ERRNO(&u->parser) != HPE_OK && !u->parser.upgrade) {
+            fail(u, http_errno_description(HTTP_PARSER_ERRNO(&u->parser)));
+            return;
+        }
+        if (u->phase == HANDSHAKE && u->parser.nread > HANDSHAKE_MAX) {
+            fail(u, "the origin's handshake answer is too large");
+            return;
+        }
+    }
+}
+
+static void on_ready(void *arg, int status, int events)
+{
+    struct cn_upgrade *u = arg;
+    if (status < 0) {
+        if (u->phase == RELAY)
+            origin_closed(u);
+        else
+            fail(u, uv_strerror(status));
+        return;
+    }
+    if (events & UV_WRITABLE)
+        try_write(u);
+    if ((events & UV_READABLE) && u->phase != DONE)
+        try_read(u);
+    watch(u);
+}
+
+static void watch(struct cn_upgrade *u)
+{
+    if (u->fd == CURL_SOCKET_BAD)
+        return;
+    int ev = 0;
+    if (u->phase != DONE && !u->origin_eof) {
+        if (!u->read_paused)
+            ev |= UV_READABLE;
+        struct px_buf *b = u->phase == HANDSHAKE ? &u->out : &u->s->req_body;
+        if (px_buf_len(b) > 0)
+            ev |= UV_WRITABLE;
+    }
+    if (ev != u->events) {
+        u->events = ev;
+        cn_origin_watch(u->fd, ev, on_ready, u);
+    }
+}
+
+void cn_upgrade_connected(struct cn_stream *s)
+{
+    struct cn_upgrade *u = s->up;
+    curl_socket_t fd = CURL_SOCKET_BAD;
+    if (curl_easy_getinfo(s->xfer.easy, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK ||
+        fd == CURL_SOCKET_BAD) {
+        fail(u, "no socket after connecting");
+        return;
+    }
+    u->fd = fd;
+    uv_timer_init(s->link->sup->loop, &u->linger);
+    u->linger.data = u;
+    u->linger_open = 1;
+    if (is_tcp(u)) {
+        s->resp_status = 200;
+        u->phase = RELAY;
+        if (cn_stream_submit(s, 1) < 0) {
+            fail(u, "cannot answer the tunnel");
+            return;
+        }
+        PX_DEBUG("stream %d: TCP %s connected", s->id, s->rule->service);
+    } else {
+        http_parser_init(&u->parser, HTTP_RESPONSE);
+        u->parser.data = u;
+        u->phase = HANDSHAKE;
+        if (build_request(u) < 0) {
+            fail(u, "cannot build the handshake");
+            return;
+        }
+    }
+    try_write(u);
+    if (u->phase != DONE)
+        try_read(u);
+    watch(u);
+}
+
+void cn_upgrade_on_data(struct cn_stream *s)
+{
+    struct cn_upgrade *u = s->up;
+    if (u->phase == RELAY) {
+        try_write(u);
+        watch(u);
+    } else if (u->phase == DONE || u->phase == PASSTHROUGH) {
+        /* Nobody will read it: credit the tunnel and drop it. */
+        size_t n = px_buf_len(&s->req_body);
+        px_buf_consume(&s->req_body, n);
+        cn_link_consume(s->link, s->id, n);
+    }
+    /* CONNECTING / HANDSHAKE: held until the upgrade completes (bounded by
+     * the stream's flow-control window). */
+}
+
+void cn_upgrade_resume_read(struct cn_stream *s)
+{
+    struct cn_upgrade *u = s->up;
+    if (!u->read_paused)
+        return;
+    u->read_paused = 0;
+    if (u->phase == RELAY)
+        try_read(u);
+    watch(u);
+}
+
+static void free_upgrade(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void cn_upgrade_release(struct cn_stream *s)
+{
+    struct cn_upgrade *u = s->up;
+    s->up = NULL;
+    if (u->fd != CURL_SOCKET_BAD && u->events)
+        cn_origin_watch(u->fd, 0, NULL, NULL);
+    px_buf_cleanup(&u->out);
+    px_buf_cleanup(&u->hdr_name);
+    px_buf_cleanup(&u->hdr_value);
+    if (u->linger_open) {
+        uv_timer_stop(&u->linger);
+        uv_close((uv_handle_t *)&u->linger, free_upgrade);
+    } else {
+        free(u);
+    }
+}

@@ -1,0 +1,25 @@
+/* cn_upgrade: streams that stop being HTTP: a WebSocket (extended CONNECT on
+ * the tunnel, an HTTP/1.1 Upgrade to the origin) or a TCP service. The origin
+ * connection is opened by curl (CURLOPT_CONNECT_ONLY, so every origin TLS
+ * setting applies); after that bytes are relayed unchanged both ways with the
+ * same bounded buffers and flow control as any request. */
+#ifndef CN_UPGRADE_H
+#define CN_UPGRADE_H
+
+#include <curl/curl.h>
+
+struct cn_stream;
+
+/* Opens the origin side for s (rule kind HTTP/UNIX: WebSocket; TCP: raw).
+ * Returns 0, or < 0 (the caller answers 502). */
+int cn_upgrade_start(struct cn_stream *s);
+/* curl finished connecting (res == CURLE_OK). */
+void cn_upgrade_connected(struct cn_stream *s);
+/* More tunnel bytes to send to the origin, or the tunnel side ended. */
+void cn_upgrade_on_data(struct cn_stream *s);
+/* The tunnel side drained resp_body below the low mark: read the origin again. */
+void cn_upgrade_resume_read(struct cn_stream *s);
+/* Frees the relay state (the stream is going away). */
+void cn_upgrade_release(struct cn_stream *s);
+
+#endif

@@ -243,8 +243,10 @@ static int conn_on_open(struct rt_conn *c)
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW},
         {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, 64 * 1024},
+        /* RFC 8441: WebSockets and TCP streams arrive as extended CONNECT. */
+        {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},
     };
-    if (px_h2_session_new(&l->h2, 1, &cb, l, iv, 3, CONN_WINDOW) < 0)
+    if (px_h2_session_new(&l->h2, 1, &cb, l, iv, 4, CONN_WINDOW) < 0)
         return -1;
     l->state = CN_LINK_HANDSHAKE;
     PX_DEBUG("connection %u: TLS up to %s", l->index, l->edge);

@@ -222,6 +222,7 @@ static void error_response_ex(struct cn_stream *s, int status, const char *code,
     PX_WARN("stream %d: %s %s -> %d: %s%s%s%s", s->id, s->method, s->authority ? s->authority : "-",
             status, detail, log_extra ? " (" : "", log_extra ? log_extra : "",
             log_extra ? ")" : "");
+    clear_nv(s); /* an error page never carries an origin's headers */
     size_t len;
     char *page = px_errpage_render(status, detail, &len);
     if (!page) {

@@ -185,8 +185,18 @@ static int on_headers_done(http_parser *p)
         /* RFC 8441: a successful extended CONNECT is a 200. */
         s->resp_status = 200;
         u->phase = RELAY;
+    } else if (p->status_code >= 200 && p->status_code < 300) {
+        /* A 2xx on the tunnel would mean "upgraded": it must not pass. */
+        char why[160];
+        snprintf(why, sizeof(why),
+                 "the origin answered %u instead of switching to WebSocket (is this a "
+                 "WebSocket endpoint?)",
+                 p->status_code);
+        cn_stream_error(s, 502, "origin_no_upgrade", why, NULL);
+        u->phase = DONE;
+        return -1;
     } else {
-        /* The origin did not upgrade: pass its answer on, body and all. */
+        /* The origin refused the upgrade: pass its answer on, body and all. */
         s->resp_status = (int)p->status_code;
         u->phase = PASSTHROUGH;
     }

@@ -35,6 +35,7 @@ struct es_front {
     int close_after;
     int req_complete;
     int expect_continue;
+    int upgraded; /* WebSocket: after the head, bytes pass through unparsed */
     size_t header_bytes;
     struct es_front *all_next, *all_prev;
     uv_timer_t idle; /* closes a connection that has no request in progress */

@@ -3,6 +3,7 @@
 #include "es_front.h"
 #include "es_req.h"
 #include "es_server.h"
+#include "px_b64.h"
 #include "px_errpage.h"
 #include "px_log.h"
 
@@ -10,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/hash.h>
 
 #define IN_MAX (64 * 1024)
 
@@ -143,6 +147,17 @@ static int on_headers_complete(http_parser *p)
     f->keep_alive = http_should_keep_alive(p) && !p->upgrade;
     int has_body =
         (p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX);
+    if (p->upgrade) {
+        int ws = es_req_make_websocket(r);
+        if (ws < 0)
+            return -1;
+        if (ws == 1) {
+            /* The rest of the connection is WebSocket frames for the tunnel. */
+            f->upgraded = 1;
+            f->keep_alive = 0;
+            has_body = 1;
+        }
+    }
     if (f->expect_continue && p->http_minor >= 1 && has_body) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         rt_conn_write(&f->conn, cont, sizeof(cont) - 1);
@@ -166,6 +181,8 @@ static int on_message_complete(http_parser *p)
 {
     struct es_front *f = p->data;
     f->req_complete = 1;
+    if (f->upgraded)
+        return 0; /* the upgraded stream goes on; it ends when the client closes */
     if (f->cur)
         es_req_body_end(f->cur);
     http_parser_pause(p, 1); /* one request at a time */
@@ -231,9 +248,17 @@ static int parse_more(struct es_front *f)
         }
         px_buf_consume(&f->in, n);
         if (f->parser.upgrade) {
-            /* Upgrades (WebSocket) are not carried yet: answer, then close. */
-            f->keep_alive = 0;
-            px_buf_consume(&f->in, px_buf_len(&f->in));
+            if (f->upgraded && f->cur) {
+                /* Bytes after the head already belong to the WebSocket. */
+                size_t rest = px_buf_len(&f->in);
+                if (rest && es_req_body(f->cur, px_buf_head(&f->in), rest) < 0)
+                    return -1;
+                px_buf_consume(&f->in, rest);
+            } else {
+                /* Other upgrades (h2c...) are not carried: answer, then close. */
+                f->keep_alive = 0;
+                px_buf_consume(&f->in, px_buf_len(&f->in));
+            }
             break;
         }
         if (n == 0)
@@ -246,13 +271,57 @@ static int parse_more(struct es_front *f)
 
 int es_front_h1_on_data(struct es_front *f, const uint8_t *data, size_t len)
 {
+    if (f->upgraded) {
+        if (!f->cur)
+            return 0;
+        if (es_req_body(f->cur, data, len) < 0)
+            return -1;
+        if (f->cur && px_buf_len(&f->cur->req_body) > ES_REQ_BODY_HIGH)
+            rt_conn_pause_read(&f->conn);
+        return 0;
+    }
     if (px_buf_append(&f->in, data, len) < 0)
         return -1;
     return parse_more(f);
 }
 
+/* 101 Switching Protocols for a WebSocket the tunnel accepted (RFC 6455). */
+static int write_ws_head(struct es_front *f, struct es_req *r)
+{
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    char buf[160];
+    uint8_t sha[20];
+    snprintf(buf, sizeof(buf), "%s%s", r->ws_key, guid);
+    wc_ShaHash((const uint8_t *)buf, (word32)strlen(buf), sha);
+    char *accept = px_b64_encode(sha, sizeof(sha), 0);
+    struct px_buf h;
+    px_buf_init(&h);
+    const char *start = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                        "Connection: Upgrade\r\nSec-WebSocket-Accept: ";
+    px_buf_append(&h, start, strlen(start));
+    px_buf_append(&h, accept ? accept : "", accept ? strlen(accept) : 0);
+    px_buf_append(&h, "\r\n", 2);
+    free(accept);
+    for (size_t i = 0; i < r->n_resp_nv; i++) {
+        if (r->resp_nv[i].namelen == 14 && memcmp(r->resp_nv[i].name, "content-length", 14) == 0)
+            continue;
+        px_buf_append(&h, r->resp_nv[i].name, r->resp_nv[i].namelen);
+        px_buf_append(&h, ": ", 2);
+        px_buf_append(&h, r->resp_nv[i].value, r->resp_nv[i].valuelen);
+        px_buf_append(&h, "\r\n", 2);
+    }
+    px_buf_append(&h, "\r\n", 2);
+    int rc = rt_conn_write(&f->conn, px_buf_head(&h), px_buf_len(&h));
+    px_buf_cleanup(&h);
+    f->head_sent = 1;
+    f->chunked_out = 0;
+    return rc;
+}
+
 static int write_head(struct es_front *f, struct es_req *r)
 {
+    if (f->upgraded && r->resp_status == 200 && !r->local)
+        return write_ws_head(f, r);
     struct px_buf h;
     px_buf_init(&h);
     char line[128];

@@ -193,8 +193,10 @@ int es_front_h2_start(struct es_front *f)
     const nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 128},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW},
+        /* RFC 8441: lets browsers run WebSockets over this connection. */
+        {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},
     };
-    return px_h2_session_new(&f->h2, 1, &cb, f, iv, 2, CONN_WINDOW) < 0 ? -1 : 0;
+    return px_h2_session_new(&f->h2, 1, &cb, f, iv, 3, CONN_WINDOW) < 0 ? -1 : 0;
 }
 
 int es_front_h2_on_data(struct es_front *f, const uint8_t *data, size_t len)

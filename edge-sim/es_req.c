@@ -77,6 +77,8 @@ static void nv_free(nghttp2_nv *arr, size_t n)
 int es_req_add_header(struct es_req *r, const char *name, size_t nlen, const char *value,
                       size_t vlen)
 {
+    if (nlen == 9 && strncmp(name, ":protocol", 9) == 0)
+        r->is_ws = vlen == 9 && strncasecmp(value, "websocket", 9) == 0;
     r->req_header_bytes += nlen + vlen + 32;
     if (r->req_header_bytes > MAX_REQ_HEADER_BYTES)
         return -1;
@@ -130,6 +132,48 @@ int es_req_add_header(struct es_req *r, const char *name, size_t nlen, const cha
         return 0;
     }
     return nv_push(&r->req_nv, &r->n_req_nv, &r->cap_req_nv, name, nlen, value, vlen, 1);
+}
+
+static void nv_remove(nghttp2_nv *arr, size_t *n, size_t i)
+{
+    free(arr[i].name);
+    free(arr[i].value);
+    memmove(arr + i, arr + i + 1, (*n - i - 1) * sizeof(*arr));
+    (*n)--;
+}
+
+int es_req_make_websocket(struct es_req *r)
+{
+    int ws = 0;
+    for (size_t i = 0; i < r->n_req_nv; i++)
+        if (strcmp((char *)r->req_nv[i].name, "upgrade") == 0 &&
+            strcasecmp((char *)r->req_nv[i].value, "websocket") == 0)
+            ws = 1;
+    if (!ws || strcmp(r->method, "GET") != 0)
+        return 0;
+    for (size_t i = 0; i < r->n_req_nv;) {
+        char *n = (char *)r->req_nv[i].name;
+        if (strcmp(n, "sec-websocket-key") == 0) {
+            snprintf(r->ws_key, sizeof(r->ws_key), "%s", (char *)r->req_nv[i].value);
+            nv_remove(r->req_nv, &r->n_req_nv, i);
+            continue;
+        }
+        if (strcmp(n, ":method") == 0) {
+            char *v = strdup("CONNECT");
+            if (!v)
+                return -1;
+            free(r->req_nv[i].value);
+            r->req_nv[i].value = (uint8_t *)v;
+            r->req_nv[i].valuelen = 7;
+        }
+        i++;
+    }
+    snprintf(r->method, sizeof(r->method), "CONNECT");
+    r->is_ws = 1;
+    return nv_push(&r->req_nv, &r->n_req_nv, &r->cap_req_nv, ":protocol", 9, "websocket", 9, 0) <
+                   0
+               ? -1
+               : 1;
 }
 
 static void set_resp_local(struct es_req *r, int status, const char *ctype, const char *body,
@@ -187,8 +231,10 @@ static nghttp2_nv *tunnel_headers(struct es_req *r, size_t *n_out)
                                           h->namelen))))
             continue;
         if (nm[0] == ':' && strcmp(nm, ":method") && strcmp(nm, ":path") &&
-            strcmp(nm, ":authority"))
-            continue; /* :scheme is set below; :protocol is not supported yet */
+            strcmp(nm, ":authority") && strcmp(nm, ":protocol"))
+            continue; /* :scheme is set below */
+        if (h->namelen == 17 && strcmp(nm, "sec-websocket-key") == 0)
+            continue; /* HTTP/1.1 only; the connector makes its own */
         ok = nv_push(&out, &n, &cap, nm, h->namelen, (const char *)h->value, h->valuelen, 0) == 0;
     }
     char xff[1024];

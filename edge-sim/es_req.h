@@ -53,6 +53,8 @@ struct es_req {
     int req_eof;
     int req_deferred;
     int is_head;
+    int is_ws;        /* a WebSocket (extended CONNECT, or an HTTP/1.1 Upgrade) */
+    char ws_key[64];  /* HTTP/1.1 client's Sec-WebSocket-Key */
     /* response */
     int resp_status;
     nghttp2_nv *resp_nv;
@@ -74,6 +76,9 @@ struct es_req *es_req_new(struct es_server *srv, const struct es_front_ops *fops
  * or < 0 if the request must be refused (too large / invalid). */
 int es_req_add_header(struct es_req *r, const char *name, size_t nlen, const char *value,
                       size_t vlen);
+/* Turns an HTTP/1.1 `Upgrade: websocket` request into the extended CONNECT
+ * it becomes on the tunnel (RFC 8441). Returns 1 if it was one, 0 if not. */
+int es_req_make_websocket(struct es_req *r);
 /* Headers complete: routes the request to a tunnel, or answers locally
  * (404/530/400). has_body: a body follows. */
 void es_req_dispatch(struct es_req *r, int has_body);

@@ -41,7 +41,7 @@ check() {
         echo "FAIL $name"; tail -n 15 "$WORK/check.out" | sed 's/^/     | /'
         echo "fail $name" >> "$RESULTS"
     fi
-    grep -h '^peak RSS\|^1 GiB\|^rates' "$WORK/check.out" 2>/dev/null | sed 's/^/     > /'
+    grep -h '^peak RSS\|^1 GiB\|^rates\|^memory per\|messages,' "$WORK/check.out" 2>/dev/null | sed 's/^/     > /'
     return 0
 }
 

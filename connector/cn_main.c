@@ -1,4 +1,5 @@
 /* connector: argv dispatch only. */
+#include "cn_access.h"
 #include "cn_config.h"
 #include "cn_ingress.h"
 #include "px_hostname.h"
@@ -73,8 +74,11 @@ static int cmd_ingress(int argc, char **argv)
     }
     int validate = strcmp(sub, "validate") == 0, rule = strcmp(sub, "rule") == 0;
     if ((!validate && !rule) || !file || (rule && !url) || (validate && url)) {
-        fprintf(stderr, "usage: connector ingress validate --config FILE\n"
-                        "       connector ingress rule --config FILE https://host/path\n");
+        fprintf(stderr,
+                "usage: connector ingress validate --config FILE\n"
+                "       connector ingress rule --config FILE https://host/path\n"
+                "       connector access tcp --hostname HOST [--url ADDR:PORT] [--edge HOST:PORT]\n"
+                "                            [--edge-ca FILE]\n");
         return 2;
     }
     struct cn_ingress *ing = NULL;
@@ -135,6 +139,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "ingress") == 0)
         return cmd_ingress(argc, argv);
+    if (strcmp(argv[1], "access") == 0)
+        return cn_access_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "tunnel") == 0) {
         int shift = 1;
         if (strcmp(argv[1], "tunnel") == 0) {

@@ -177,7 +177,8 @@ static int submit_response(struct cn_stream *s, int with_body)
         return -1;
     nv[0] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, strlen(status),
                          NGHTTP2_NV_FLAG_NONE};
-    memcpy(nv + 1, s->resp_nv, s->n_resp_nv * sizeof(*nv));
+    if (s->n_resp_nv)
+        memcpy(nv + 1, s->resp_nv, s->n_resp_nv * sizeof(*nv));
     nghttp2_data_provider dp = {.source.ptr = s, .read_callback = cn_stream_read_body};
     int rv = nghttp2_submit_response(s->link->h2, s->id, nv, n, with_body ? &dp : NULL);
     free(nv);

@@ -57,7 +57,8 @@ static void h2_resp_headers(struct es_req *r)
     }
     nv[0] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, strlen(status),
                          NGHTTP2_NV_FLAG_NONE};
-    memcpy(nv + 1, r->resp_nv, r->n_resp_nv * sizeof(*nv));
+    if (r->n_resp_nv)
+        memcpy(nv + 1, r->resp_nv, r->n_resp_nv * sizeof(*nv));
     int body = !(r->is_head || r->resp_status == 204 || r->resp_status == 304 ||
                  (r->resp_eof && r->resp_content_length == 0 && px_buf_len(&r->resp_body) == 0));
     nghttp2_data_provider dp = {.source.ptr = r, .read_callback = resp_read};

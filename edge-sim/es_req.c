@@ -170,8 +170,7 @@ int es_req_make_websocket(struct es_req *r)
     }
     snprintf(r->method, sizeof(r->method), "CONNECT");
     r->is_ws = 1;
-    return nv_push(&r->req_nv, &r->n_req_nv, &r->cap_req_nv, ":protocol", 9, "websocket", 9, 0) <
-                   0
+    return nv_push(&r->req_nv, &r->n_req_nv, &r->cap_req_nv, ":protocol", 9, "websocket", 9, 0) < 0
                ? -1
                : 1;
 }

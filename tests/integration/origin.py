@@ -11,6 +11,20 @@ import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 
+def gen_block():
+    """The 1 MiB block /gen/ repeats (also used by tests to compute digests)."""
+    import random
+    return random.Random(1234).randbytes(1 << 20)
+
+
+def gen_stream(n):
+    block = gen_block()
+    while n > 0:
+        k = min(n, len(block))
+        yield block[:k]
+        n -= k
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -72,6 +86,20 @@ class Handler(BaseHTTPRequestHandler):
         if path.startswith("/slow/"):
             time.sleep(float(path.split("/")[2]))
             return self._send(200, b"slow\n", "text/plain")
+        if path.startswith("/gen/"):
+            # /gen/N: N bytes of a repeating pseudo-random 1 MiB block, streamed
+            # with a Content-Length (for multi-GiB tests without disk files).
+            n = int(path.split("/")[2])
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(n))
+            self.end_headers()
+            block = gen_block()
+            while n > 0:
+                k = min(n, len(block))
+                self.wfile.write(block[:k])
+                n -= k
+            return
         if path == "/sse":
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
@@ -115,6 +143,12 @@ class UnixHandler(Handler):
 def main():
     """origin.py PORT | origin.py unix:/path | origin.py PORT --tls CERT KEY [--client-ca CA]"""
     args = sys.argv[1:]
+    if args[0] == "gen":
+        # origin.py gen N: write the /gen/N stream to stdout (for uploads and digests)
+        out = sys.stdout.buffer
+        for chunk in gen_stream(int(args[1])):
+            out.write(chunk)
+        return
     if args[0].startswith("unix:"):
         path = args[0][5:]
         if os.path.exists(path):

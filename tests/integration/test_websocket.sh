@@ -29,6 +29,11 @@ t_messages() {
 }
 check "10,000 messages from 0 B to 1 MiB, text and binary, echoed intact" t_messages
 
+t_h2_extended_connect() {
+    $PY "$HERE/ws_h2_client.py" ws.example.test $HTTPS_PORT "$WORK/ca.pem" /echo
+}
+check "WebSocket over HTTP/2 from the browser side (extended CONNECT, RFC 8441)" t_h2_extended_connect
+
 t_handshake() {
     client handshake "$WS" "$WORK/ca.pem"
 }

@@ -86,6 +86,7 @@ static int on_message_begin(http_parser *p)
     f->cur = es_req_new(f->srv, &h1_ops, f, f->conn.peer_ip);
     if (!f->cur)
         return -1;
+    f->cur->front_proto = "HTTP/1.1";
     f->head_sent = f->chunked_out = f->req_complete = f->expect_continue = 0;
     free(f->url);
     f->url = NULL;

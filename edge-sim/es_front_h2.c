@@ -98,6 +98,7 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *fr, void *
     if (!r)
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     r->front_sid = fr->hd.stream_id;
+    r->front_proto = "HTTP/2";
     es_front_idle_stop(f);
     r->front_next = f->reqs;
     if (f->reqs)

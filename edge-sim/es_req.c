@@ -297,8 +297,12 @@ void es_req_dispatch(struct es_req *r, int has_body)
         es_req_local_error(r, 502, "tunnel_error", "the edge could not open a tunnel stream");
         return;
     }
-    PX_DEBUG("%s %s -> tunnel %s stream %d (request %s)", r->method, r->host, t->name, r->link_sid,
-             r->request_id);
+    if (r->is_ws)
+        PX_INFO("WebSocket for %s over %s -> tunnel %s stream %d (request %s)", r->host,
+                r->front_proto ? r->front_proto : "?", t->name, r->link_sid, r->request_id);
+    else
+        PX_DEBUG("%s %s -> tunnel %s stream %d (request %s)", r->method, r->host, t->name,
+                 r->link_sid, r->request_id);
 }
 
 int es_req_body(struct es_req *r, const uint8_t *data, size_t len)

@@ -53,8 +53,9 @@ struct es_req {
     int req_eof;
     int req_deferred;
     int is_head;
-    int is_ws;       /* a WebSocket (extended CONNECT, or an HTTP/1.1 Upgrade) */
-    char ws_key[64]; /* HTTP/1.1 client's Sec-WebSocket-Key */
+    const char *front_proto; /* "HTTP/1.1" or "HTTP/2", for logs */
+    int is_ws;               /* a WebSocket (extended CONNECT, or an HTTP/1.1 Upgrade) */
+    char ws_key[64];         /* HTTP/1.1 client's Sec-WebSocket-Key */
     /* response */
     int resp_status;
     nghttp2_nv *resp_nv;

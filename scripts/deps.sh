@@ -4,7 +4,7 @@ set -euo pipefail
 PKGS=(build-essential pkg-config libwolfssl-dev libnghttp2-dev libcurl4-openssl-dev
       libjansson-dev libuv1-dev libsqlite3-dev libhttp-parser-dev libcmocka-dev
       curl nghttp2-client nghttp2-proxy nginx-light python3 python3-h2 python3-websockets
-      openssl sqlite3 procps openssh-server openssh-client)
+      openssl sqlite3 procps openssh-server openssh-client chromium)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

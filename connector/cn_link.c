@@ -13,6 +13,15 @@
 #define STREAM_WINDOW (1 << 20)
 #define CONN_WINDOW (16 << 20)
 #define PING_INTERVAL_MS 15000
+
+/* PING every 15 s; TUNNEL_PING_INTERVAL_MS overrides it (tests use it to see
+ * a dead peer detected in seconds instead of a minute). */
+static unsigned ping_interval_ms(void)
+{
+    const char *e = getenv("TUNNEL_PING_INTERVAL_MS");
+    long v = e ? strtol(e, NULL, 10) : 0;
+    return v >= 100 && v <= 600000 ? (unsigned)v : PING_INTERVAL_MS;
+}
 #define PING_MAX_MISSED 3
 
 static void link_fail(struct cn_link *l, const char *reason)
@@ -360,7 +369,7 @@ int cn_link_start(struct cn_link *l, struct cn_supervisor *sup, unsigned index, 
         return r;
     uv_timer_init(sup->loop, &l->ping_timer);
     l->ping_timer.data = l;
-    uv_timer_start(&l->ping_timer, on_ping, PING_INTERVAL_MS, PING_INTERVAL_MS);
+    uv_timer_start(&l->ping_timer, on_ping, ping_interval_ms(), ping_interval_ms());
     char host[256], port[16];
     int p;
     if (px_split_hostport(addr, host, sizeof(host), &p) < 0) {

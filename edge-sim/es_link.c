@@ -17,6 +17,15 @@
 #define STREAM_WINDOW (1 << 20)
 #define CONN_WINDOW (16 << 20)
 #define PING_INTERVAL_MS 15000
+
+/* PING every 15 s; TUNNEL_PING_INTERVAL_MS overrides it (tests use it to see
+ * a dead peer detected in seconds instead of a minute). */
+static unsigned ping_interval_ms(void)
+{
+    const char *e = getenv("TUNNEL_PING_INTERVAL_MS");
+    long v = e ? strtol(e, NULL, 10) : 0;
+    return v >= 100 && v <= 600000 ? (unsigned)v : PING_INTERVAL_MS;
+}
 #define PING_MAX_MISSED 3
 
 enum { MODE_NONE, MODE_H2, MODE_ENROLL };
@@ -534,7 +543,7 @@ void es_link_accept(struct es_server *srv, uv_stream_t *listener)
     }
     uv_timer_init(srv->loop, &l->ping_timer);
     l->ping_timer.data = l;
-    uv_timer_start(&l->ping_timer, on_ping, PING_INTERVAL_MS, PING_INTERVAL_MS);
+    uv_timer_start(&l->ping_timer, on_ping, ping_interval_ms(), ping_interval_ms());
     l->all_next = all_links;
     if (all_links)
         all_links->all_prev = l;

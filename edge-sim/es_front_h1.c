@@ -267,6 +267,7 @@ static int parse_more(struct es_front *f)
     }
     if (px_buf_len(&f->in) >= IN_MAX)
         rt_conn_pause_read(&f->conn);
+    px_buf_shrink(&f->in, 0);
     return 0;
 }
 

@@ -230,6 +230,8 @@ static ssize_t req_body_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size
     (void)user;
     struct es_req *r = src->ptr;
     size_t n = px_buf_read(&r->req_body, buf, len);
+    if (px_buf_len(&r->req_body) == 0)
+        px_buf_shrink(&r->req_body, 0);
     if (n && !r->front_done)
         r->fops->req_consumed(r, n);
     if (px_buf_len(&r->req_body) == 0 && r->req_eof) {

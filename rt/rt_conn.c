@@ -194,6 +194,9 @@ static int encrypt_pending(struct rt_conn *c)
         return 0;
     int rc = px_tls_write(&c->tls, px_buf_head(&c->pt_out), n);
     px_buf_consume(&c->pt_out, n);
+    /* Idle connections must not pin a 64 KiB staging buffer each (1,000
+     * idle WebSockets would hold 64 MB): give it back once drained. */
+    px_buf_shrink(&c->pt_out, 0);
     return rc;
 }
 
@@ -373,6 +376,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         }
         if (r == 0 && c->open && !c->closed && !c->closing)
             r = deliver_plaintext(c);
+        if (!c->closed)
+            px_buf_shrink(&c->tls.in, 0); /* nothing buffered between reads */
     }
     if (c->closed)
         return;

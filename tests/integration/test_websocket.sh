@@ -91,7 +91,7 @@ t_many() {
     for _ in $(seq 1 600); do [ -f "$marker" ] && break; sleep 0.1; done
     [ -f "$marker" ] || { wait $p; return 1; }
     e1=$(awk '/VmRSS/ {print $2}' /proc/$EDGE_PID/status); c1=$(awk '/VmRSS/ {print $2}' /proc/$CONN_PID/status)
-    echo "memory per idle WebSocket: edge-sim $(( (e1 - e0) * 1024 / 1000 )) B, connector $(( (c1 - c0) * 1024 / 1000 )) B (ASan build)"
+    echo "memory per idle WebSocket: edge-sim $(( (e1 - e0) * 1024 / 1000 )) B, connector $(( (c1 - c0) * 1024 / 1000 )) B (this build)"
     rm -f "$marker"
     wait $p
 }

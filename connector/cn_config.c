@@ -73,6 +73,7 @@ int cn_config_parse_run(int argc, char **argv, struct cn_config *cfg)
         {"connect-timeout", required_argument, 0, 'c'},
         {"origin-response-timeout", required_argument, 0, 'r'},
         {"config", required_argument, 0, 'C'},
+        {"grace-period", required_argument, 0, 'g'},
         {"no-tls-verify", no_argument, 0, 'V'},
         {"origin-server-name", required_argument, 0, 'S'},
         {"origin-ca", required_argument, 0, 'A'},
@@ -90,6 +91,7 @@ int cn_config_parse_run(int argc, char **argv, struct cn_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     cfg->loglevel = PX_LOG_INFO;
     cfg->ha_connections = 2;
+    cfg->grace_period_ms = 30000;
     cfg->response_timeout_ms = 100000;
     default_state_dir(cfg->state_dir, sizeof(cfg->state_dir));
     optind = 0; /* 0 fully resets glibc's getopt state */
@@ -150,6 +152,13 @@ int cn_config_parse_run(int argc, char **argv, struct cn_config *cfg)
             break;
         case 'C':
             snprintf(cfg->config_path, sizeof(cfg->config_path), "%s", optarg);
+            break;
+        case 'g':
+            if (parse_uint(optarg, 3600, &v) < 0) {
+                rc = usage_error("--grace-period must be 0-3600 seconds (got %s)", optarg);
+                goto out;
+            }
+            cfg->grace_period_ms = v * 1000;
             break;
         case 'V':
             defaults.no_tls_verify = 1;

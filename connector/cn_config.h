@@ -21,6 +21,7 @@ struct cn_config {
     enum px_log_level loglevel;
     unsigned ha_connections;
     unsigned response_timeout_ms;
+    unsigned grace_period_ms; /* SIGTERM: time for requests in flight to finish */
 };
 
 /* Parses `connector run` arguments (argv[0] is "run"). Returns 0; 1 when

@@ -285,6 +285,8 @@ static int conn_on_writable(struct rt_conn *c)
         cn_stream_link_drained(l);
     if (rc < 0)
         link_fail(l, "HTTP/2 session ended");
+    else if (l->draining && !l->streams && !c->in_close && !nghttp2_session_want_write(l->h2))
+        cn_link_close(l, "drained");
     return 0;
 }
 
@@ -393,6 +395,26 @@ int cn_link_start(struct cn_link *l, struct cn_supervisor *sup, unsigned index, 
         rt_conn_abort(&l->conn, PX_ERR_IO);
     }
     return 0;
+}
+
+void cn_link_drain(struct cn_link *l)
+{
+    if (l->draining)
+        return;
+    l->draining = 1;
+    if (l->h2 && l->control_id > 0) {
+        struct px_ctl_msg m = {.type = PX_CTL_DRAIN};
+        control_send(l, &m);
+    }
+    cn_link_stream_gone(l);
+}
+
+void cn_link_stream_gone(struct cn_link *l)
+{
+    /* Streams end inside nghttp2 callbacks, often while mem_send holds the
+     * stream's last DATA frame: close from the next flush, after it is out. */
+    if (l->draining)
+        cn_link_kick(l);
 }
 
 void cn_link_close(struct cn_link *l, const char *reason)

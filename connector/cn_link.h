@@ -28,6 +28,7 @@ struct cn_link {
     struct px_ctl_framer control_in;
     int registered;
     int saw_open;        /* TLS handshake completed */
+    int draining;        /* told the edge to send nothing new; closes when idle */
     int permanent_error; /* the edge said not to retry */
     char close_reason[256];
     size_t buffered; /* response bytes held for this link across streams */
@@ -39,6 +40,11 @@ struct cn_link {
  * name synchronously via getaddrinfo on the thread pool). Returns 0 or < 0;
  * on success cn_supervisor_link_closed is called exactly once later. */
 int cn_link_start(struct cn_link *l, struct cn_supervisor *sup, unsigned index, const char *addr);
+/* Graceful drain: asks the edge to route nothing new here, then closes
+ * once the streams in flight have finished (or at cn_link_close). */
+void cn_link_drain(struct cn_link *l);
+/* For cn_stream: a stream ended; closes a draining link that became idle. */
+void cn_link_stream_gone(struct cn_link *l);
 /* Closes the link gracefully (GOAWAY, then TLS close). */
 void cn_link_close(struct cn_link *l, const char *reason);
 

@@ -872,6 +872,8 @@ static void release(struct cn_stream *s)
     px_buf_cleanup(&s->req_body);
     px_buf_cleanup(&s->resp_body);
     uv_close((uv_handle_t *)&s->timer, free_stream_mem);
+    if (l->draining && l->state != CN_LINK_CLOSED)
+        cn_link_stream_gone(l);
 }
 
 static void on_done(struct cn_origin_xfer *x, CURLcode res)

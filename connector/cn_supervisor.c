@@ -1,6 +1,7 @@
 #include "cn_supervisor.h"
 #include "cn_enroll.h"
 #include "cn_origin.h"
+#include "cn_stream.h"
 #include "px_err.h"
 #include "px_hostname.h"
 #include "px_log.h"
@@ -110,9 +111,11 @@ static void maybe_finish(struct cn_supervisor *s)
 
 static void stop_all(struct cn_supervisor *s, const char *why)
 {
-    if (s->stopping)
+    if (s->stopping && !s->draining)
         return;
     s->stopping = 1;
+    s->draining = 0;
+    uv_timer_stop(&s->grace);
     uv_timer_stop(&s->enroll_retry);
     for (unsigned i = 0; i < s->n_slots; i++) {
         uv_timer_stop(&s->slots[i].retry);
@@ -292,11 +295,45 @@ static void on_enroll_retry(uv_timer_t *t)
     start_enroll(t->data);
 }
 
+static void on_grace_over(uv_timer_t *t)
+{
+    struct cn_supervisor *s = t->data;
+    PX_WARN("grace period over; closing with requests still in flight");
+    stop_all(s, "grace period over");
+}
+
+/* The first SIGTERM/SIGINT drains: the edge routes nothing new to this
+ * connector, requests in flight finish (up to --grace-period), then it
+ * exits. A second signal stops at once. */
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct cn_supervisor *s = h->data;
-    PX_INFO("received %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
-    stop_all(s, "connector shutting down");
+    const char *name = signum == SIGINT ? "SIGINT" : "SIGTERM";
+    if (s->draining || s->stopping || s->cfg->grace_period_ms == 0) {
+        PX_INFO("received %s, shutting down now", name);
+        stop_all(s, "connector shutting down");
+        return;
+    }
+    s->draining = 1;
+    unsigned busy = 0;
+    for (unsigned i = 0; i < s->n_slots; i++) {
+        uv_timer_stop(&s->slots[i].retry);
+        struct cn_link *l = s->slots[i].link;
+        if (!l)
+            continue;
+        for (struct cn_stream *st = l->streams; st; st = st->next)
+            busy++;
+    }
+    PX_INFO("received %s: draining (%u request(s) in flight, up to %u s; send it again to stop "
+            "now)",
+            name, busy, s->cfg->grace_period_ms / 1000);
+    uv_timer_start(&s->grace, on_grace_over, s->cfg->grace_period_ms, 0);
+    s->stopping = 1; /* no reconnects from here on */
+    uv_timer_stop(&s->enroll_retry);
+    for (unsigned i = 0; i < s->n_slots; i++)
+        if (s->slots[i].link)
+            cn_link_drain(s->slots[i].link);
+    maybe_finish(s);
 }
 
 int cn_supervisor_run(struct cn_config *cfg)
@@ -331,6 +368,8 @@ int cn_supervisor_run(struct cn_config *cfg)
     uv_signal_init(s->loop, &s->sigint);
     uv_signal_init(s->loop, &s->sigterm);
     uv_signal_init(s->loop, &s->sighup);
+    uv_timer_init(s->loop, &s->grace);
+    s->grace.data = s;
     s->sigint.data = s->sigterm.data = s->sighup.data = s;
     uv_signal_start(&s->sighup, on_sighup, SIGHUP);
     uv_signal_start(&s->sigint, on_signal, SIGINT);

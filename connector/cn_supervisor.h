@@ -35,6 +35,8 @@ struct cn_supervisor {
     struct cn_backoff enroll_backoff;
     uv_timer_t enroll_retry;
     uv_signal_t sigint, sigterm, sighup;
+    uv_timer_t grace;
+    int draining;
 };
 
 /* Runs the connector until a signal or a permanent failure. Returns the

@@ -259,8 +259,12 @@ static void flush_one(struct rt_conn *c)
         for (int i = 0; i < 64 && rt_conn_write_room(c) > 0; i++) {
             size_t before = c->write_queued +
                             (c->use_tls ? px_buf_len(&c->tls.out) + px_buf_len(&c->pt_out) : 0);
-            if (c->ops->on_writable(c) < 0) {
-                rt_conn_close(c, PX_ERR_CLOSED);
+            c->in_callback++;
+            int wr = c->ops->on_writable(c);
+            c->in_callback--;
+            if (wr < 0 || c->close_pending) {
+                c->close_pending = 0;
+                rt_conn_close(c, wr < 0 ? PX_ERR_CLOSED : c->close_err);
                 break;
             }
             if (c->closed)
@@ -282,10 +286,22 @@ void rt_conn_close(struct rt_conn *c, int err)
 {
     if (c->closed || c->closing || c->in_close)
         return;
+    if (c->in_callback) {
+        /* The owner is inside its protocol library (nghttp2 mid mem_send or
+         * mem_recv): close once it has returned, so output it already
+         * produced is not cut off and the library is not re-entered. */
+        if (!c->close_pending)
+            c->close_err = err;
+        c->close_pending = 1;
+        return;
+    }
     /* Let the owner queue its last words (GOAWAY, an error page) first. */
     c->in_close = 1;
-    if (c->open && c->ops->on_writable)
+    if (c->open && c->ops->on_writable) {
+        c->in_callback++;
         c->ops->on_writable(c);
+        c->in_callback--;
+    }
     if (c->closed)
         return;
     c->closing = 1;
@@ -322,9 +338,12 @@ static int deliver_plaintext(struct rt_conn *c)
             px_tls_describe_error(&c->tls, c->err_text, sizeof(c->err_text));
             return r;
         }
-        if (c->ops->on_data(c, read_scratch, n) < 0)
+        c->in_callback++;
+        int dr = c->ops->on_data(c, read_scratch, n);
+        c->in_callback--;
+        if (dr < 0)
             return PX_ERR_CLOSED;
-        if (c->closed || c->closing)
+        if (c->closed || c->closing || c->close_pending)
             return 0;
     }
 }
@@ -355,8 +374,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     int r = 0;
     if (!c->use_tls) {
+        c->in_callback++;
         if (c->ops->on_data(c, (const uint8_t *)buf->base, (size_t)nread) < 0)
             r = PX_ERR_CLOSED;
+        c->in_callback--;
     } else {
         /* TLS reads into the same scratch buffer, so stash the ciphertext first. */
         if (px_tls_feed(&c->tls, buf->base, (size_t)nread) < 0) {
@@ -381,7 +402,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (c->closed)
         return;
+    if (c->close_pending && r == 0) {
+        c->close_pending = 0;
+        rt_conn_close(c, c->close_err);
+        return;
+    }
     if (r < 0) {
+        c->close_pending = 0;
         if (r == PX_ERR_CLOSED && c->use_tls) {
             rt_conn_close(c, PX_ERR_CLOSED);
         } else {

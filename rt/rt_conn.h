@@ -50,6 +50,8 @@ struct rt_conn {
     int read_paused;
     int closing; /* graceful close requested */
     int in_close;
+    int in_callback; /* inside on_data/on_writable: closing is deferred */
+    int close_pending;
     int closed;       /* uv_close called */
     int handles_open; /* handles pending close callbacks */
     int close_err;

@@ -38,7 +38,10 @@ static void usage(FILE *f)
         "  --origin-response-timeout S\n"
         "                           answer 504 if the origin sends no response headers\n"
         "                           for S seconds (default 100)\n"
-        "  --loglevel LEVEL         debug, info, warn or error (default info)\n");
+        "  --grace-period S         on SIGTERM, time for requests in flight to finish\n"
+        "                           (default 30; a second signal stops at once)\n"
+        "  --loglevel LEVEL         debug, info, warn or error (default info)\n"
+        "SIGHUP re-reads --config; SIGTERM drains.\n");
 }
 
 /* Overwrites the token in argv so it does not show in `ps` or /proc/PID/cmdline. */

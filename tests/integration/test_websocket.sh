@@ -42,7 +42,7 @@ check "handshake headers reach the origin: subprotocol, permessage-deflate, Orig
 t_close_codes() {
     client close "$WS" "$WORK/ca.pem"
 }
-check "close from either side arrives with its code and reason" t_close_codes
+check "ping/pong pass through; close from either side arrives with its code and reason" t_close_codes
 
 t_no_upgrade() {
     local out

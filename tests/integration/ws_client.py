@@ -60,6 +60,9 @@ async def close_codes(base, ca):
     async with connect(base + "/echo", ssl=ctx(ca), ping_interval=None) as ws:
         await ws.send("x")
         assert await ws.recv() == "x"
+        pong = await ws.ping(b"are you there")
+        await asyncio.wait_for(pong, 5)  # the origin's pong came back through the tunnel
+        print("ping answered by the origin's pong")
         await ws.close(code=4002, reason="client says bye")
         assert ws.close_rcvd.code == 4002, ws.close_rcvd
         print("client-initiated close echoed with code", ws.close_rcvd.code)

@@ -24,6 +24,29 @@ wait_for 20 routed plain.example.test || log "tunnel never came up"
 WS=wss://ws.example.test:$HTTPS_PORT
 client() { $PY "$HERE/ws_client.py" "$@"; }
 
+t_wss_origin() {
+    # A wss:// origin (self-signed for portainer.local), reached with the
+    # rule's origin settings: caPool + originServerName.
+    local port=$((PORT_BASE + 15)) tok
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj /CN=portainer.local -addext subjectAltName=DNS:portainer.local \
+        -keyout "$WORK/wss.key" -out "$WORK/wss.pem" 2>/dev/null
+    $PY "$HERE/ws_echo.py" $port --tls "$WORK/wss.pem" "$WORK/wss.key" >> "$WORK/wss.log" 2>&1 &
+    PIDS+=($!)
+    wait_port 127.0.0.1 $port || return 1
+    tok=$(create_tunnel wss)
+    "$BIN/connector" run --token "$tok" --state-dir "$WORK/state-wss" --hostname wss.example.test \
+        --url https://127.0.0.1:$port --origin-ca "$WORK/wss.pem" --origin-server-name portainer.local \
+        >> "$WORK/connector-wss.log" 2>&1 &
+    local c=$!; PIDS+=($c)
+    wait_for 20 bash -c "curl -s --cacert $WORK/ca.pem --resolve wss.example.test:$HTTPS_PORT:127.0.0.1 https://wss.example.test:$HTTPS_PORT/ -o /dev/null -w '%{http_code}' | grep -qv '404\|530'"
+    client messages "wss://wss.example.test:$HTTPS_PORT/echo" "$WORK/ca.pem" 200
+    local rc=$?
+    kill $c 2>/dev/null
+    return $rc
+}
+check "a wss:// origin with caPool + originServerName carries a WebSocket" t_wss_origin
+
 t_messages() {
     client messages "$WS/echo" "$WORK/ca.pem" 10000
 }

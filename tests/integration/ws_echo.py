@@ -25,9 +25,17 @@ async def handler(ws, path=None):
 
 
 async def main():
+    """ws_echo.py PORT [--tls CERT KEY]"""
     port = int(sys.argv[1])
+    ssl_ctx = None
+    if "--tls" in sys.argv:
+        import ssl
+        i = sys.argv.index("--tls")
+        ssl_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ssl_ctx.load_cert_chain(sys.argv[i + 1], sys.argv[i + 2])
     async with websockets.serve(handler, "127.0.0.1", port, max_size=None, ping_interval=None,
-                                subprotocols=["chat", "superchat"], compression="deflate"):
+                                subprotocols=["chat", "superchat"], compression="deflate",
+                                ssl=ssl_ctx):
         await asyncio.Future()
 
 

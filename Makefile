@@ -38,7 +38,7 @@ ES_OBJ := $(call obj,$(ES_SRC))
 UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BINDIR)/unit/%,$(UNIT_SRC))
 
-.PHONY: all build install test unit demo bench clean deps format fuzz
+.PHONY: all build install test unit demo bench clean deps deps-build format fuzz
 all: bin/connector bin/edge-sim
 
 build: $(BINDIR)/connector $(BINDIR)/edge-sim
@@ -67,17 +67,20 @@ $(BINDIR)/unit/%: tests/unit/%.c $(CN_OBJ) $(ES_OBJ) $(RT_OBJ) $(PROTO_OBJ)
 unit: $(UNIT_BIN)
 
 deps:
-	@bash scripts/deps.sh
+	@bash scripts/deps.sh test
+
+deps-build:
+	@bash scripts/deps.sh build
 
 test: deps
 	@$(MAKE) --no-print-directory SAN=1 build unit
 	@$(MAKE) --no-print-directory build
 	@bash tests/run.sh build/test/bin
 
-demo: deps all
+demo: deps-build all
 	@bash scripts/demo.sh
 
-bench: deps all
+bench: deps-build all
 	@bash scripts/bench.sh
 
 install: all

@@ -1,10 +1,14 @@
 #!/bin/bash
-# Installs the Debian 12 packages needed to build and test (idempotent).
+# Installs the Debian 12 packages the project needs (idempotent).
+#   scripts/deps.sh build   what building and running needs (make, make demo)
+#   scripts/deps.sh test    plus the real peers the tests drive (make test)
 set -euo pipefail
-PKGS=(build-essential pkg-config libwolfssl-dev libnghttp2-dev libcurl4-openssl-dev
-      libjansson-dev libuv1-dev libsqlite3-dev libhttp-parser-dev libcmocka-dev
-      curl nghttp2-client nghttp2-proxy nginx-light python3 python3-h2 python3-websockets
-      openssl sqlite3 procps openssh-server openssh-client chromium)
+BUILD=(build-essential pkg-config libwolfssl-dev libnghttp2-dev libcurl4-openssl-dev
+       libjansson-dev libuv1-dev libsqlite3-dev libhttp-parser-dev curl ca-certificates)
+TEST=(libcmocka-dev nghttp2-client nghttp2-proxy nginx-light python3 python3-h2
+      python3-websockets openssl sqlite3 procps openssh-server openssh-client chromium)
+PKGS=("${BUILD[@]}")
+[ "${1:-test}" = test ] && PKGS+=("${TEST[@]}")
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

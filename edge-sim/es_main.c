@@ -15,6 +15,7 @@
 #include <getopt.h>
 #include <malloc.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,6 +306,8 @@ int main(int argc, char **argv)
     /* Bulk buffers (64-256 KiB) are freed and reallocated at line rate: keep
      * them in the heap instead of returning pages to the kernel each time,
      * which cost more CPU than the crypto (page faults on every buffer). */
+    /* Keys, certificates and the database are private to this user. */
+    umask(077);
     mallopt(M_MMAP_THRESHOLD, 4 << 20);
     mallopt(M_TRIM_THRESHOLD, 32 << 20);
     /* Each stream may need a socket: use the hard limit on descriptors. */

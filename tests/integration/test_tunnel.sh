@@ -331,8 +331,22 @@ t_delete() {
     # The exit status itself is checked in the refused-hostnames case (same path).
     wait_for 5 bash -c "! kill -0 $CONN_PID" || { echo "connector still running"; return 1; }
     echo "connector gone after $((SECONDS - t0)) s"
-    grep -q "tunnel was deleted at the edge (tunnel_deleted); exiting" "$WORK/connector.log"
+    grep -q "tunnel was deleted at the edge (tunnel_deleted); exiting" "$WORK/connector.log" || return 1
+    # The deleted tunnel's token no longer enrols a new connector either.
+    local out rc
+    out=$(timeout 20 "$BIN/connector" run --token "$TOKEN" --hostname app.example.test --url hello_world \
+          --state-dir "$WORK/state-after-delete" 2>&1); rc=$?
+    echo "$out" | tail -n 2
+    [ $rc = 1 ] && echo "$out" | grep -q "enrolment refused: no such tunnel"
 }
-check "deleting a tunnel cuts it off within a second; its connector exits 1" t_delete
+check "deleting a tunnel cuts it off within a second; its connector exits 1; its token stops working" t_delete
+
+t_data_dir_private() {
+    local bad
+    bad=$(find "$EDGE_DIR" "$WORK/state" \( -type f ! -perm 600 \) -o \( -type d ! -perm 700 \) | head)
+    [ -z "$bad" ] || { ls -la $bad; return 1; }
+    ls -la "$EDGE_DIR" | head -12
+}
+check "the edge's data dir and the connector's state dir are private (dirs 0700, files 0600)" t_data_dir_private
 
 finish

@@ -208,15 +208,15 @@ int es_front_h1_start(struct es_front *f)
     return 0;
 }
 
-static void bad_request(struct es_front *f, const char *why)
+static void bad_request(struct es_front *f, int status, const char *why)
 {
     size_t len;
-    char *page = px_errpage_render(400, why, &len);
+    char *page = px_errpage_render(status, why, &len);
     char head[256];
     int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 400 Bad Request\r\ncontent-type: text/html; charset=utf-8\r\n"
+                     "HTTP/1.1 %d %s\r\ncontent-type: text/html; charset=utf-8\r\n"
                      "content-length: %zu\r\nconnection: close\r\n\r\n",
-                     page ? len : 0);
+                     status, px_status_reason(status), page ? len : 0);
     rt_conn_write(&f->conn, head, (size_t)n);
     if (page)
         rt_conn_write(&f->conn, page, len);
@@ -244,7 +244,7 @@ static int parse_more(struct es_front *f)
                 rt_conn_abort(&f->conn, 0);
                 return -1;
             }
-            bad_request(f, http_errno_description(e));
+            bad_request(f, e == HPE_HEADER_OVERFLOW ? 431 : 400, http_errno_description(e));
             return 0;
         }
         px_buf_consume(&f->in, n);

@@ -14,19 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STREAM_WINDOW (1 << 20)
-#define CONN_WINDOW (16 << 20)
-#define PING_INTERVAL_MS 15000
-
-/* PING every 15 s; TUNNEL_PING_INTERVAL_MS overrides it (tests use it to see
- * a dead peer detected in seconds instead of a minute). */
-static unsigned ping_interval_ms(void)
-{
-    const char *e = getenv("TUNNEL_PING_INTERVAL_MS");
-    long v = e ? strtol(e, NULL, 10) : 0;
-    return v >= 100 && v <= 600000 ? (unsigned)v : PING_INTERVAL_MS;
-}
-#define PING_MAX_MISSED 3
+/* Tunnel windows: a stream may have 1 MiB in flight, a connection 16 MiB. */
+#define STREAM_WINDOW PX_H2_TUNNEL_STREAM_WINDOW
+#define CONN_WINDOW PX_H2_TUNNEL_CONN_WINDOW
 
 enum { MODE_NONE, MODE_H2, MODE_ENROLL };
 
@@ -517,7 +507,7 @@ static void on_ping(uv_timer_t *t)
     struct es_link *l = t->data;
     if (!l->h2 || l->dying)
         return;
-    if (l->pings_outstanding >= PING_MAX_MISSED) {
+    if (l->pings_outstanding >= PX_H2_PING_MAX_MISSED) {
         snprintf(l->conn.err_text, sizeof(l->conn.err_text), "connector stopped answering pings");
         rt_conn_abort(&l->conn, PX_ERR_IO);
         return;
@@ -545,7 +535,7 @@ void es_link_accept(struct es_server *srv, uv_stream_t *listener)
     }
     uv_timer_init(srv->loop, &l->ping_timer);
     l->ping_timer.data = l;
-    uv_timer_start(&l->ping_timer, on_ping, ping_interval_ms(), ping_interval_ms());
+    uv_timer_start(&l->ping_timer, on_ping, px_h2_ping_interval_ms(), px_h2_ping_interval_ms());
     l->all_next = all_links;
     if (all_links)
         all_links->all_prev = l;

@@ -1,6 +1,15 @@
 #include "px_h2.h"
 #include "px_err.h"
 
+#include <stdlib.h>
+
+unsigned px_h2_ping_interval_ms(void)
+{
+    const char *e = getenv("TUNNEL_PING_INTERVAL_MS");
+    long v = e ? strtol(e, NULL, 10) : 0;
+    return v >= 100 && v <= 600000 ? (unsigned)v : 15000;
+}
+
 int px_h2_session_new(nghttp2_session **out, int server, const struct px_h2_callbacks *cb,
                       void *user, const nghttp2_settings_entry *iv, size_t niv, int32_t conn_window)
 {

@@ -8,6 +8,16 @@
 
 #include <nghttp2/nghttp2.h>
 
+/* The tunnel's flow-control windows, the same on both ends. */
+#define PX_H2_TUNNEL_STREAM_WINDOW (1 << 20)
+#define PX_H2_TUNNEL_CONN_WINDOW (16 << 20)
+/* Keepalive: a PING every interval; a peer that leaves this many unanswered is dead. */
+#define PX_H2_PING_MAX_MISSED 3
+
+/* The PING interval in ms: 15 s, or TUNNEL_PING_INTERVAL_MS (100-600000)
+ * from the environment (tests use it to see a dead peer found in seconds). */
+unsigned px_h2_ping_interval_ms(void);
+
 struct px_h2_callbacks {
     nghttp2_on_begin_headers_callback begin_headers;
     nghttp2_on_header_callback header;

@@ -1,6 +1,7 @@
 #include "cn_identity.h"
 #include "px_err.h"
 #include "px_pki.h"
+#include "rt_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,62 +28,6 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            if (cap > (1 << 20)) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t n = fread(buf + len, 1, 4096, f);
-        len += n;
-        if (n < 4096)
-            break;
-    }
-    fclose(f);
-    buf[len] = '\0';
-    return buf;
-}
-
-/* Writes atomically: a crash leaves either the old file or the new one. */
-static int write_private(const char *path, const char *data)
-{
-    char tmp[700];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0)
-        return PX_ERR_IO;
-    size_t n = strlen(data);
-    ssize_t w = write(fd, data, n);
-    if (w != (ssize_t)n || fsync(fd) < 0) {
-        close(fd);
-        unlink(tmp);
-        return PX_ERR_IO;
-    }
-    close(fd);
-    if (rename(tmp, path) < 0) {
-        unlink(tmp);
-        return PX_ERR_IO;
-    }
-    return 0;
-}
-
 int cn_identity_load(struct cn_identity *id, const char *state_dir, const char *tunnel_id,
                      char *why, size_t whylen)
 {
@@ -94,21 +39,21 @@ int cn_identity_load(struct cn_identity *id, const char *state_dir, const char *
     }
     char path[700];
     snprintf(path, sizeof(path), "%s/key.pem", id->dir);
-    id->key_pem = slurp(path);
+    id->key_pem = rt_file_read(path, 1 << 20, NULL, NULL);
     if (!id->key_pem) {
         int rc = px_pki_keygen(&id->key_pem);
         if (rc < 0) {
             snprintf(why, whylen, "cannot generate a key: %s", px_strerror(rc));
             return rc;
         }
-        if (write_private(path, id->key_pem) < 0) {
+        if (rt_file_write_private(path, id->key_pem) < 0) {
             snprintf(why, whylen, "cannot write %s: %s", path, strerror(errno));
             cn_identity_cleanup(id);
             return PX_ERR_IO;
         }
     }
     snprintf(path, sizeof(path), "%s/cert.pem", id->dir);
-    id->cert_pem = slurp(path);
+    id->cert_pem = rt_file_read(path, 1 << 20, NULL, NULL);
     return 0;
 }
 
@@ -116,7 +61,7 @@ int cn_identity_save_cert(struct cn_identity *id, const char *cert_pem)
 {
     char path[700];
     snprintf(path, sizeof(path), "%s/cert.pem", id->dir);
-    int rc = write_private(path, cert_pem);
+    int rc = rt_file_write_private(path, cert_pem);
     if (rc < 0)
         return rc;
     free(id->cert_pem);

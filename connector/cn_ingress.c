@@ -1,6 +1,7 @@
 #include "cn_ingress.h"
 #include "px_err.h"
 #include "px_hostname.h"
+#include "rt_file.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -81,44 +82,6 @@ void cn_ingress_unref(struct cn_ingress *ing)
 }
 
 /* ---- files ---- */
-
-static char *slurp(const char *path, size_t *len, int *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        *err = errno;
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 65536 + 1 > cap) {
-            cap = cap ? cap * 2 : 65536 * 2;
-            char *nb = cap <= (16u << 20) ? realloc(buf, cap) : NULL;
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                *err = EFBIG;
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t k = fread(buf + n, 1, 65536, f);
-        n += k;
-        if (k < 65536)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        *err = EIO;
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
 
 static const char *system_ca_path(void)
 {
@@ -298,7 +261,7 @@ static void finish_opts(struct cn_rule *r, const char *where, struct cn_ingress_
             continue;
         size_t n;
         int err = 0;
-        char *d = slurp(files[i], &n, &err);
+        char *d = rt_file_read(files[i], 1 << 20, &n, &err);
         if (!d)
             add_err(errs, "%s: %s file %s cannot be read: %s", where, names[i], files[i],
                     strerror(err));
@@ -307,7 +270,7 @@ static void finish_opts(struct cn_rule *r, const char *where, struct cn_ingress_
     if (o->ca_pool) {
         size_t pool_len = 0, sys_len = 0;
         int err = 0;
-        char *pool = slurp(o->ca_pool, &pool_len, &err);
+        char *pool = rt_file_read(o->ca_pool, 16 << 20, &pool_len, &err);
         if (!pool) {
             add_err(errs, "%s: caPool file %s cannot be read: %s", where, o->ca_pool,
                     strerror(err));
@@ -318,7 +281,7 @@ static void finish_opts(struct cn_rule *r, const char *where, struct cn_ingress_
             free(pool);
             return;
         }
-        char *sys = slurp(system_ca_path(), &sys_len, &err); /* may be absent */
+        char *sys = rt_file_read(system_ca_path(), 16 << 20, &sys_len, &err); /* may be absent */
         o->ca_blob = malloc(pool_len + sys_len + 2);
         if (o->ca_blob) {
             memcpy(o->ca_blob, sys ? sys : "", sys_len);
@@ -619,7 +582,7 @@ int cn_ingress_load(const char *path, struct cn_ingress **out, struct cn_ingress
     size_t len;
     int err = 0;
     *out = NULL;
-    char *text = slurp(path, &len, &err);
+    char *text = rt_file_read(path, 16 << 20, &len, &err);
     if (!text) {
         add_err(errs, "cannot read %s: %s", path, strerror(err));
         return PX_ERR_IO;

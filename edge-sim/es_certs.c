@@ -1,6 +1,7 @@
 #include "es_certs.h"
 #include "px_err.h"
 #include "px_pki.h"
+#include "rt_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,45 +13,6 @@
 
 #define SNI_CACHE_MAX 4096
 
-char *es_read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) < 0) {
-        fclose(f);
-        return NULL;
-    }
-    long n = ftell(f);
-    rewind(f);
-    char *buf = n >= 0 && n < (1 << 22) ? malloc((size_t)n + 1) : NULL;
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf)
-        buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
-static int write_private(const char *path, const char *data)
-{
-    char tmp[700];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0)
-        return PX_ERR_IO;
-    size_t n = strlen(data);
-    if (write(fd, data, n) != (ssize_t)n || fsync(fd) < 0) {
-        close(fd);
-        unlink(tmp);
-        return PX_ERR_IO;
-    }
-    close(fd);
-    return rename(tmp, path) == 0 ? 0 : PX_ERR_IO;
-}
-
 /* Loads name.key/name.pem, creating them with make() when missing. */
 static int load_pair(struct es_certs *c, const char *name, char **key, char **cert,
                      int (*make)(struct es_certs *, const char *key, char **cert, void *),
@@ -59,9 +21,9 @@ static int load_pair(struct es_certs *c, const char *name, char **key, char **ce
     char kp[600], cp[600];
     snprintf(kp, sizeof(kp), "%s/%s.key", c->dir, name);
     snprintf(cp, sizeof(cp), "%s/%s.pem", c->dir, name);
-    *key = es_read_file(kp);
+    *key = rt_file_read(kp, 1 << 20, NULL, NULL);
     if (cert)
-        *cert = es_read_file(cp);
+        *cert = rt_file_read(cp, 1 << 20, NULL, NULL);
     if (*key && (!cert || *cert))
         return 0;
     free(*key);
@@ -74,9 +36,9 @@ static int load_pair(struct es_certs *c, const char *name, char **key, char **ce
     if (rc == 0 && cert)
         rc = make(c, *key, cert, arg);
     if (rc == 0)
-        rc = write_private(kp, *key);
+        rc = rt_file_write_private(kp, *key);
     if (rc == 0 && cert)
-        rc = write_private(cp, *cert);
+        rc = rt_file_write_private(cp, *cert);
     if (rc < 0)
         snprintf(why, whylen, "cannot create %s in %s: %s", name, c->dir, px_strerror(rc));
     return rc;

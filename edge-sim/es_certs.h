@@ -37,7 +37,5 @@ const char *es_certs_for_host(struct es_certs *c, const char *host);
 /* Issues a connector client certificate for pub_pem. Returns 0 and *cert_pem. */
 int es_certs_issue_client(struct es_certs *c, const char *tunnel_id, const char *pub_pem,
                           char **cert_pem);
-/* Reads a whole file into a malloc'd string (NULL on error). */
-char *es_read_file(const char *path);
 
 #endif

@@ -1,5 +1,6 @@
 #include "px_control.h"
 #include "px_err.h"
+#include "px_json.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -189,17 +190,7 @@ char *px_ctl_encode(const struct px_ctl_msg *m)
             json_object_set_new(root, "permanent", json_boolean(m->permanent)) < 0)
             goto out;
     }
-    char *js = json_dumps(root, JSON_COMPACT);
-    if (!js)
-        goto out;
-    size_t n = strlen(js);
-    out = malloc(n + 2);
-    if (out) {
-        memcpy(out, js, n);
-        out[n] = '\n';
-        out[n + 1] = '\0';
-    }
-    free(js);
+    out = px_json_line(root);
 out:
     json_decref(root);
     return out;

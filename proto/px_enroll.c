@@ -1,6 +1,7 @@
 #include "px_enroll.h"
 #include "px_b64.h"
 #include "px_err.h"
+#include "px_json.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -8,18 +9,7 @@
 
 static char *finish(json_t *root)
 {
-    char *out = NULL;
-    char *js = root ? json_dumps(root, JSON_COMPACT) : NULL;
-    if (js) {
-        size_t n = strlen(js);
-        out = malloc(n + 2);
-        if (out) {
-            memcpy(out, js, n);
-            out[n] = '\n';
-            out[n + 1] = '\0';
-        }
-    }
-    free(js);
+    char *out = px_json_line(root);
     json_decref(root);
     return out;
 }

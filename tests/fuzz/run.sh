@@ -17,8 +17,8 @@ FLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefine
 # Sources each target needs besides its own file.
 declare -A SRCS=(
     [token]="proto/px_token.c proto/px_b64.c proto/px_err.c"
-    [control]="proto/px_control.c proto/px_buf.c proto/px_err.c"
-    [enroll]="proto/px_enroll.c proto/px_b64.c proto/px_err.c"
+    [control]="proto/px_control.c proto/px_json.c proto/px_buf.c proto/px_err.c"
+    [enroll]="proto/px_enroll.c proto/px_json.c proto/px_b64.c proto/px_err.c"
     [hostname]="proto/px_hostname.c proto/px_headers.c proto/px_err.c"
     [b64]="proto/px_b64.c proto/px_err.c"
 )

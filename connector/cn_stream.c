@@ -15,7 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_HEADER_BYTES (64 * 1024)
+#define MAX_HEADER_BYTES CN_STREAM_MAX_HEADER_BYTES
 
 static void on_done(struct cn_origin_xfer *x, CURLcode res);
 
@@ -53,11 +53,19 @@ static char *dupn(const uint8_t *p, size_t n)
 int cn_stream_on_header(struct cn_stream *s, const uint8_t *name, size_t nlen, const uint8_t *value,
                         size_t vlen)
 {
+    if (s->refuse_status)
+        return 0; /* already refused: answered once the head is complete */
     s->header_bytes += nlen + vlen + 32;
-    if (s->header_bytes > MAX_HEADER_BYTES)
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (s->header_bytes > MAX_HEADER_BYTES) {
+        s->refuse_status = 431;
+        return 0;
+    }
     const char *n = (const char *)name;
 #define IS(lit) (nlen == sizeof(lit) - 1 && memcmp(n, lit, nlen) == 0)
+    if (IS(":path") && vlen > CN_STREAM_MAX_PATH) {
+        s->refuse_status = 414;
+        return 0;
+    }
     if (IS(":method")) {
         if (vlen >= sizeof(s->method))
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -627,6 +635,14 @@ int cn_stream_on_request(struct cn_stream *s, int end_stream)
 {
     s->req_eof = end_stream;
     s->req_has_body = !end_stream;
+    if (s->refuse_status == 414) {
+        error_response(s, 414, "uri_too_long", "the request's path is too long");
+        return 0;
+    }
+    if (s->refuse_status) {
+        error_response(s, 431, "headers_too_large", "the request's header fields are too large");
+        return 0;
+    }
     if (!s->method[0] || !s->path || !s->authority) {
         error_response(s, 400, "bad_request", "the request is missing :method, :path or host");
         return 0;

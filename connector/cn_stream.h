@@ -18,6 +18,10 @@
 #define CN_STREAM_RESP_HIGH (256 * 1024)
 #define CN_STREAM_RESP_LOW (64 * 1024)
 #define CN_LINK_BUFFER_CAP (32 * 1024 * 1024)
+/* Request caps, as at the edge: a longer :path is answered 414, a larger
+ * header block (names + values + 32 per field) 431. */
+#define CN_STREAM_MAX_PATH (16 * 1024)
+#define CN_STREAM_MAX_HEADER_BYTES (64 * 1024)
 
 struct cn_link;
 struct cn_rule;
@@ -35,6 +39,7 @@ struct cn_stream {
     int has_accept;
     long long content_length; /* -1 unknown */
     size_t header_bytes;
+    int refuse_status; /* 414 / 431: the head broke a cap; answered when complete */
     int is_control;
     int req_eof;
     int req_has_body;

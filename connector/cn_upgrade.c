@@ -11,6 +11,7 @@
 
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/hash.h>
+#include <wolfssl/wolfcrypt/sha.h>
 
 #include <http_parser.h>
 #include <stdio.h>
@@ -80,18 +81,35 @@ int cn_upgrade_start(struct cn_stream *s)
 
 /* ---- the handshake request ---- */
 
-static void ws_accept_for(const char *key, char *out, size_t len)
+/* Sec-WebSocket-Accept for key (RFC 6455 4.2.2): base64(SHA-1(key + GUID)). */
+static int ws_accept_for(const char *key, char *out, size_t len)
 {
     static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-    char buf[128];
-    uint8_t sha[20];
-    snprintf(buf, sizeof(buf), "%s%s", key, guid);
-    wc_ShaHash((const uint8_t *)buf, (word32)strlen(buf), sha);
+    uint8_t sha[WC_SHA_DIGEST_SIZE];
+    wc_Sha ctx;
+    if (wc_InitSha(&ctx) != 0)
+        return -1;
+    int rc = wc_ShaUpdate(&ctx, (const uint8_t *)key, (word32)strlen(key)) != 0 ||
+                     wc_ShaUpdate(&ctx, (const uint8_t *)guid, (word32)(sizeof(guid) - 1)) != 0 ||
+                     wc_ShaFinal(&ctx, sha) != 0
+                 ? -1
+                 : 0;
+    wc_ShaFree(&ctx);
+    if (rc < 0)
+        return -1;
     char *b = px_b64_encode(sha, sizeof(sha), 0);
-    snprintf(out, len, "%s", b ? b : "");
+    if (!b || strlen(b) >= len) {
+        free(b);
+        return -1;
+    }
+    memcpy(out, b, strlen(b) + 1);
     free(b);
+    return 0;
 }
 
+/* The HTTP/1.1 Upgrade request to the origin, built whole in u->out: the
+ * path and headers are the client's and have no fixed bound here (the
+ * stream's header caps bound them). */
 static int build_request(struct cn_upgrade *u)
 {
     struct cn_stream *s = u->s;
@@ -102,31 +120,29 @@ static int build_request(struct cn_upgrade *u)
     char *key = px_b64_encode(nonce, sizeof(nonce), 0);
     if (!key)
         return -1;
-    ws_accept_for(key, u->accept, sizeof(u->accept));
-    char head[2048];
-    int n = snprintf(head, sizeof(head),
-                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: %s\r\n",
-                     s->path, r->o.http_host_header ? r->o.http_host_header : s->authority, key);
+    int rc = ws_accept_for(key, u->accept, sizeof(u->accept));
+    if (rc == 0)
+        rc = px_buf_appendf(&u->out,
+                            "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+                            "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n",
+                            s->path, r->o.http_host_header ? r->o.http_host_header : s->authority,
+                            key);
     free(key);
-    int rc = px_buf_append(&u->out, head, (size_t)n);
-    if (r->o.http_host_header) {
-        n = snprintf(head, sizeof(head), "X-Forwarded-Host: %s\r\n", s->authority);
-        rc |= px_buf_append(&u->out, head, (size_t)n);
-    }
+    if (rc == 0 && r->o.http_host_header)
+        rc = px_buf_appendf(&u->out, "X-Forwarded-Host: %s\r\n", s->authority);
     int have_version = 0;
-    for (struct curl_slist *h = s->req_headers; h; h = h->next) {
+    for (struct curl_slist *h = s->req_headers; h && rc == 0; h = h->next) {
         if (strncasecmp(h->data, "sec-websocket-key:", 18) == 0)
             continue;
         if (strncasecmp(h->data, "sec-websocket-version:", 22) == 0)
             have_version = 1;
-        rc |= px_buf_append(&u->out, h->data, strlen(h->data));
-        rc |= px_buf_append(&u->out, "\r\n", 2);
+        rc = px_buf_appendf(&u->out, "%s\r\n", h->data);
     }
-    if (!have_version)
-        rc |= px_buf_append(&u->out, "Sec-WebSocket-Version: 13\r\n", 27);
-    rc |= px_buf_append(&u->out, "\r\n", 2);
-    return rc ? -1 : 0;
+    if (rc == 0 && !have_version)
+        rc = px_buf_append_str(&u->out, "Sec-WebSocket-Version: 13\r\n");
+    if (rc == 0)
+        rc = px_buf_append_str(&u->out, "\r\n");
+    return rc < 0 ? -1 : 0;
 }
 
 /* ---- the origin's answer ---- */

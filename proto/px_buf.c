@@ -1,6 +1,8 @@
 #include "px_buf.h"
 #include "px_err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,6 +70,41 @@ int px_buf_append(struct px_buf *b, const void *p, size_t n)
     memcpy(dst, p, n);
     b->len += n;
     return 0;
+}
+
+int px_buf_append_str(struct px_buf *b, const char *s)
+{
+    return px_buf_append(b, s, strlen(s));
+}
+
+int px_buf_appendf(struct px_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return PX_ERR_INVAL;
+    /* +1: vsnprintf always writes a NUL, which is not committed. */
+    uint8_t *dst = px_buf_reserve(b, (size_t)n + 1);
+    if (!dst)
+        return PX_ERR_NOMEM;
+    va_start(ap, fmt);
+    int m = vsnprintf((char *)dst, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    if (m != n)
+        return PX_ERR_INVAL;
+    b->len += (size_t)n;
+    return 0;
+}
+
+const char *px_buf_cstr(struct px_buf *b)
+{
+    uint8_t *end = px_buf_reserve(b, 1);
+    if (!end)
+        return NULL;
+    *end = '\0';
+    return (const char *)b->data + b->off;
 }
 
 void px_buf_consume(struct px_buf *b, size_t n)

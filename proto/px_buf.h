@@ -25,6 +25,15 @@ static inline void px_buf_set_min_cap(struct px_buf *b, size_t n)
 void px_buf_cleanup(struct px_buf *b);
 /* Appends n bytes. Returns 0 or PX_ERR_NOMEM (buffer unchanged). */
 int px_buf_append(struct px_buf *b, const void *p, size_t n);
+/* Appends the C string s (without its NUL). Returns 0 or PX_ERR_NOMEM. */
+int px_buf_append_str(struct px_buf *b, const char *s);
+/* Appends printf-formatted text, growing as needed: nothing is ever truncated.
+ * Returns 0, PX_ERR_NOMEM (buffer unchanged) or PX_ERR_INVAL (format error).
+ * The text is not NUL-terminated in the buffer; see px_buf_cstr. */
+int px_buf_appendf(struct px_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* NUL-terminates the unread bytes (the NUL is not counted in the length) and
+ * returns them as a string, or NULL on no memory. Valid until the next change. */
+const char *px_buf_cstr(struct px_buf *b);
 /* Ensures room for n more bytes at the tail; returns a pointer to it or NULL.
  * Commit what was written with px_buf_commit. */
 uint8_t *px_buf_reserve(struct px_buf *b, size_t n);

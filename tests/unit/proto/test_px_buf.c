@@ -238,6 +238,46 @@ static void test_reserve_huge_does_not_wrap(void **state)
     assert_int_equal(len, 1);
 }
 
+/* defect 1 (issue 7): heads were built with snprintf into fixed arrays and
+ * appended with the untruncated length. appendf never truncates. */
+static void test_appendf_long_values_are_whole(void **state)
+{
+    (void)state;
+    struct px_buf b;
+    px_buf_init(&b);
+    char *path = malloc(60001);
+    assert_non_null(path);
+    memset(path, 'p', 60000);
+    path[60000] = '\0';
+    assert_int_equal(px_buf_append_str(&b, "GET "), 0);
+    assert_int_equal(px_buf_appendf(&b, "%s HTTP/1.1\r\nHost: %s\r\n", path, "h.example"), 0);
+    size_t want = 4 + 60000 + strlen(" HTTP/1.1\r\nHost: h.example\r\n");
+    assert_int_equal(px_buf_len(&b), want);
+    const char *s = px_buf_cstr(&b);
+    assert_non_null(s);
+    assert_int_equal(strlen(s), want);
+    assert_memory_equal(s + 4, path, 60000);
+    assert_string_equal(s + 4 + 60000, " HTTP/1.1\r\nHost: h.example\r\n");
+    assert_int_equal(px_buf_len(&b), want); /* cstr's NUL is not counted */
+    assert_int_equal(px_buf_appendf(&b, "%d", 7), 0);
+    assert_int_equal(px_buf_len(&b), want + 1);
+    assert_int_equal(px_buf_head(&b)[want], '7');
+    free(path);
+    px_buf_cleanup(&b);
+}
+
+static void test_cstr_of_empty(void **state)
+{
+    (void)state;
+    struct px_buf b;
+    px_buf_init(&b);
+    const char *s = px_buf_cstr(&b);
+    assert_non_null(s);
+    assert_string_equal(s, "");
+    assert_int_equal(px_buf_len(&b), 0);
+    px_buf_cleanup(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,6 +292,8 @@ int main(void)
         cmocka_unit_test(test_shrink),
         cmocka_unit_test(test_reserve_too_large),
         cmocka_unit_test(test_reserve_huge_does_not_wrap),
+        cmocka_unit_test(test_appendf_long_values_are_whole),
+        cmocka_unit_test(test_cstr_of_empty),
     };
     return cmocka_run_group_tests_name("px_buf", tests, NULL, NULL);
 }

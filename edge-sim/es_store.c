@@ -166,6 +166,24 @@ int es_store_tunnel_get(struct es_store *s, const char *id, const char *name,
     return rc;
 }
 
+int es_store_tunnel_secret_hash(struct es_store *s, const char *id, uint8_t hash[32])
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT secret_hash FROM tunnels WHERE id=?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return PX_ERR_DB;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = PX_ERR_NOT_FOUND, r = sqlite3_step(st);
+    if (r == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
+        memcpy(hash, sqlite3_column_blob(st, 0), 32);
+        rc = 0;
+    } else if (r != SQLITE_ROW && r != SQLITE_DONE) {
+        rc = PX_ERR_DB;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int es_store_tunnel_delete(struct es_store *s, const char *name)
 {
     sqlite3_stmt *st;

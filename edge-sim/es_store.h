@@ -40,6 +40,10 @@ int es_store_tunnel_add(struct es_store *s, const struct es_tunnel_rec *t);
 /* Looks up by id or by name (either may be NULL). Returns 0 or PX_ERR_NOT_FOUND. */
 int es_store_tunnel_get(struct es_store *s, const char *id, const char *name,
                         struct es_tunnel_rec *out);
+/* Copies the secret hash of tunnel id into hash. Returns 0, PX_ERR_NOT_FOUND
+ * (hash untouched) or PX_ERR_DB. One indexed lookup either way, reading no
+ * more than the hash, so a hit costs about what a miss does. */
+int es_store_tunnel_secret_hash(struct es_store *s, const char *id, uint8_t hash[32]);
 /* Deletes a tunnel and its routes. Returns 0 or PX_ERR_NOT_FOUND. */
 int es_store_tunnel_delete(struct es_store *s, const char *name);
 /* Lists all tunnels; *out is a malloc'd array (free with es_store_tunnels_free). */

@@ -116,6 +116,21 @@ static void test_add_and_get(void **state)
     assert_int_equal(es_store_tunnel_get(&f->st, NULL, ID_A, &t), PX_ERR_NOT_FOUND);
 }
 
+static void test_secret_hash(void **state)
+{
+    struct fx *f = *state;
+    add(&f->st, ID_A, "home", NULL, 0);
+    uint8_t h[32];
+    memset(h, 0x55, sizeof(h));
+    assert_int_equal(es_store_tunnel_secret_hash(&f->st, ID_A, h), 0);
+    assert_int_equal(h[0], 'a');
+    assert_int_equal(h[31], 'a' + 31);
+    memset(h, 0x55, sizeof(h));
+    assert_int_equal(es_store_tunnel_secret_hash(&f->st, ID_B, h), PX_ERR_NOT_FOUND);
+    assert_int_equal(h[0], 0x55); /* untouched: the caller's dummy stays */
+    assert_int_equal(es_store_tunnel_secret_hash(&f->st, "home", h), PX_ERR_NOT_FOUND);
+}
+
 static void test_no_patterns(void **state)
 {
     struct fx *f = *state;
@@ -441,6 +456,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_failure),
         T(test_add_and_get),
+        T(test_secret_hash),
         T(test_no_patterns),
         T(test_duplicate_name),
         T(test_list_sorted),

@@ -136,9 +136,9 @@ static int enroll_on_data(struct es_link *l, const uint8_t *data, size_t len)
         enroll_fail(l, "bad_request", "malformed enrolment request", "malformed request");
         return 0;
     }
-    /* The same work whether the tunnel exists or not: without it, the
-     * stored hash stays a dummy no secret hashes to, and is compared all the
-     * same, so the answer's timing does not tell either. */
+    /* The same work whether the tunnel exists or not: for an unknown id
+     * `stored` stays all zeros, a dummy hash no secret has, and is compared
+     * all the same, so the answer's timing does not tell either. */
     uint8_t stored[32] = {0}, hash[32];
     int found = es_store_tunnel_secret_hash(&l->srv->store, req.tunnel_id, stored);
     wc_Sha256Hash(req.secret, sizeof(req.secret), hash);

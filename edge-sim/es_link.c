@@ -65,6 +65,14 @@ void es_link_kill(struct es_link *l, const char *code, const char *message, int 
 
 /* ---- enrolment (ALPN tunnel-enroll/1) ---- */
 
+/* Defect 13: an unknown tunnel id and a wrong secret get this one answer,
+ * byte for byte, so a prober cannot tell which tunnel ids exist. The edge's
+ * own log says which it was. */
+#define REFUSED_CODE "bad_token"
+#define REFUSED_MSG                                                                                \
+    "this edge does not accept the token (the tunnel was deleted, the token is from "              \
+    "another edge, or its secret is wrong)"
+
 static void enroll_answer(struct es_link *l, const struct px_enroll_resp *resp)
 {
     char *line = px_enroll_resp_encode(resp);
@@ -75,55 +83,91 @@ static void enroll_answer(struct es_link *l, const struct px_enroll_resp *resp)
     rt_conn_close(&l->conn, 0);
 }
 
-static void enroll_fail(struct es_link *l, const char *code, const char *msg)
+static void enroll_refuse(struct es_link *l, const char *code, const char *msg)
 {
-    PX_WARN("enrolment from %s refused: %s", l->conn.peer_ip, msg);
     struct px_enroll_resp resp = {.ok = 0, .code = (char *)code, .message = (char *)msg};
     enroll_answer(l, &resp);
 }
 
+/* Refuses an enrolment that failed and counts it against the source
+ * address; why is for the edge's log only. */
+static void enroll_fail(struct es_link *l, const char *code, const char *msg, const char *why)
+{
+    char key[ES_RATELIMIT_KEY_MAX];
+    es_ratelimit_key(l->conn.peer_ip, key);
+    PX_WARN("enrolment from %s refused: %s", l->conn.peer_ip, why);
+    if (es_ratelimit_fail(&l->srv->enroll_failures, key, uv_now(l->srv->loop)))
+        PX_WARN("too many failed enrolments from %s: refusing its enrolments for a while", key);
+    enroll_refuse(l, code, msg);
+}
+
+/* 1 if the source address has failed too often: then it is answered
+ * rate_limited at once, without looking at the request. */
+static int enroll_limited(struct es_link *l)
+{
+    char key[ES_RATELIMIT_KEY_MAX];
+    es_ratelimit_key(l->conn.peer_ip, key);
+    if (es_ratelimit_allowed(&l->srv->enroll_failures, key, uv_now(l->srv->loop)))
+        return 0;
+    PX_DEBUG("enrolment from %s refused unchecked: too many failures", l->conn.peer_ip);
+    enroll_refuse(l, "rate_limited",
+                  "too many failed enrolments from this address; try again in a minute");
+    return 1;
+}
+
 static int enroll_on_data(struct es_link *l, const uint8_t *data, size_t len)
 {
+    if (l->conn.closing || l->conn.close_pending)
+        return 0; /* answered already */
     if (px_buf_append(&l->enroll_in, data, len) < 0)
         return -1;
     const char *head = (const char *)px_buf_head(&l->enroll_in);
     size_t n = px_buf_len(&l->enroll_in);
     const char *nl = memchr(head, '\n', n);
     if (!nl) {
-        if (n > PX_ENROLL_MAX_LINE) {
-            enroll_fail(l, "bad_request", "enrolment request too large");
-            return 0;
-        }
+        if (n > PX_ENROLL_MAX_LINE && !enroll_limited(l))
+            enroll_fail(l, "bad_request", "enrolment request too large", "request too large");
         return 0;
     }
+    if (enroll_limited(l))
+        return 0;
     struct px_enroll_req req;
     if (px_enroll_req_decode(head, (size_t)(nl - head), &req) < 0) {
-        enroll_fail(l, "bad_request", "malformed enrolment request");
+        enroll_fail(l, "bad_request", "malformed enrolment request", "malformed request");
         return 0;
     }
-    struct es_tunnel_rec rec;
-    uint8_t hash[32];
-    if (es_store_tunnel_get(&l->srv->store, req.tunnel_id, NULL, &rec) < 0) {
-        enroll_fail(l, "unknown_tunnel",
-                    "no such tunnel at this edge (deleted, or the token is "
-                    "from another edge)");
-        goto out;
-    }
-    es_tunnel_rec_cleanup(&rec);
+    /* The same work whether the tunnel exists or not: for an unknown id
+     * `stored` stays all zeros, a dummy hash no secret has, and is compared
+     * all the same, so the answer's timing does not tell either. */
+    uint8_t stored[32] = {0}, hash[32];
+    int found = es_store_tunnel_secret_hash(&l->srv->store, req.tunnel_id, stored);
     wc_Sha256Hash(req.secret, sizeof(req.secret), hash);
     int diff = 0;
     for (size_t i = 0; i < sizeof(hash); i++)
-        diff |= hash[i] ^ rec.secret_hash[i];
-    if (diff) {
-        enroll_fail(l, "bad_secret", "the token's secret does not match this tunnel");
+        diff |= hash[i] ^ stored[i];
+    if (found == PX_ERR_DB) {
+        PX_WARN("enrolment from %s: cannot read the edge database", l->conn.peer_ip);
+        enroll_refuse(l, "internal", "edge storage error; try again");
+        goto out;
+    }
+    if (found < 0 || diff) {
+        char why[120];
+        snprintf(why, sizeof(why), "%s %s (answered as %s)",
+                 found < 0 ? "no such tunnel:" : "wrong secret for tunnel", req.tunnel_id,
+                 REFUSED_CODE);
+        enroll_fail(l, REFUSED_CODE, REFUSED_MSG, why);
         goto out;
     }
     char *cert = NULL;
     if (es_certs_issue_client(&l->srv->certs, req.tunnel_id, req.public_key_pem, &cert) < 0) {
-        enroll_fail(l, "bad_key", "the public key could not be certified");
+        enroll_fail(l, "bad_key", "the public key could not be certified", "unusable public key");
         goto out;
     }
-    PX_INFO("enrolled a connector for tunnel %s from %s", rec.name, l->conn.peer_ip);
+    struct es_tunnel_rec rec;
+    if (es_store_tunnel_get(&l->srv->store, req.tunnel_id, NULL, &rec) == 0) {
+        PX_INFO("enrolled a connector for tunnel %s from %s", rec.name, l->conn.peer_ip);
+        es_tunnel_rec_cleanup(&rec);
+    }
     struct px_enroll_resp resp = {.ok = 1, .cert_pem = cert};
     enroll_answer(l, &resp);
     free(cert);

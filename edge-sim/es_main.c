@@ -233,6 +233,14 @@ static int cmd_tunnel(int argc, char **argv)
                 "edge-sim: created tunnel %s (%s); run the connector with the token "
                 "above\n",
                 name, rec.id);
+        /* Without patterns the token's holder decides which names it serves:
+         * say so, since handing it to someone else hands out any free name. */
+        if (np == 0)
+            fprintf(stderr,
+                    "edge-sim: warning: tunnel %s has no --hostname: its connector may claim "
+                    "any hostname no other tunnel holds; limit it with --hostname NAME or "
+                    "--hostname '*.SUFFIX'\n",
+                    name);
         rc = 0;
     } else if (strcmp(sub, "list") == 0) {
         if (open_offline(&o, dir) < 0)

@@ -167,11 +167,16 @@ int es_registry_claim(struct es_registry *r, struct es_store *st, struct es_tunn
         snprintf(reason, reasonlen, "not allowed by this tunnel's hostname patterns");
         return PX_ERR_DENIED;
     }
-    char owner[33] = "";
-    int rc = es_store_route_claim(st, hostname, t->id, owner, sizeof(owner));
+    /* The store checks for overlapping claims (defect 5: an exact name beats
+     * a wildcard, so a name under another tunnel's wildcard would take over
+     * that part of its traffic) in the same transaction as the insert. */
+    struct es_route_conflict c;
+    int rc = es_store_route_claim(st, hostname, t->id, &c);
     if (rc == PX_ERR_EXISTS) {
-        struct es_tunnel *o = es_registry_tunnel(r, owner);
-        snprintf(reason, reasonlen, "held by another tunnel (%s)", o ? o->name : "unknown");
+        if (strcmp(c.hostname, hostname) == 0)
+            snprintf(reason, reasonlen, "held by another tunnel (%s)", c.tunnel_name);
+        else
+            snprintf(reason, reasonlen, "overlaps %s held by tunnel %s", c.hostname, c.tunnel_name);
         return rc;
     }
     if (rc < 0) {

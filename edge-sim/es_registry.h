@@ -39,7 +39,10 @@ struct es_tunnel *es_registry_tunnel(struct es_registry *r, const char *id);
 /* Finds the tunnel routing host (exact match first, then the longest
  * wildcard). Returns NULL when no tunnel registered it. */
 struct es_tunnel *es_registry_lookup(struct es_registry *r, const char *host);
-/* Claims hostname for t. Returns 0, or < 0 with a reason for the connector. */
+/* Claims hostname for t: it must be a valid pattern, allowed by t's patterns,
+ * and not held by another tunnel, neither the same name nor an overlapping
+ * one (es_store_route_claim). Returns 0, or < 0 with a reason for the
+ * connector that names the other tunnel's pattern and name. */
 int es_registry_claim(struct es_registry *r, struct es_store *st, struct es_tunnel *t,
                       const char *hostname, char *reason, size_t reasonlen);
 /* Releases hostname from t (store and memory). Returns 0 or < 0. */

@@ -85,6 +85,12 @@ int es_server_run(struct es_server *srv)
         PX_ERROR("%s", why);
         return 1;
     }
+    /* 5 failed enrolments per minute per address: plenty for a mistyped
+     * token, nothing for guessing. 1024 addresses (~80 KiB) at most. */
+    if (es_ratelimit_init(&srv->enroll_failures, 1024, 5, 12000) < 0) {
+        PX_ERROR("out of memory");
+        return 1;
+    }
     es_store_kv_set(&srv->store, "tunnel_addr", srv->tunnel_addr);
     es_store_kv_set(&srv->store, "https_addr", srv->https_addr);
     if (px_tls_ctx_server(srv->certs.tunnel_cert_pem, srv->certs.tunnel_key_pem,
@@ -125,6 +131,7 @@ int es_server_run(struct es_server *srv)
     for (int i = 0; i < 100 && uv_run(srv->loop, UV_RUN_NOWAIT); i++)
         uv_sleep(10);
     es_registry_cleanup(&srv->reg);
+    es_ratelimit_cleanup(&srv->enroll_failures);
     wolfSSL_CTX_free(srv->tunnel_ctx);
     wolfSSL_CTX_free(srv->front_ctx);
     es_certs_cleanup(&srv->certs);

@@ -1,5 +1,6 @@
 #include "es_store.h"
 #include "px_err.h"
+#include "px_hostname.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -165,6 +166,24 @@ int es_store_tunnel_get(struct es_store *s, const char *id, const char *name,
     return rc;
 }
 
+int es_store_tunnel_secret_hash(struct es_store *s, const char *id, uint8_t hash[32])
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT secret_hash FROM tunnels WHERE id=?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return PX_ERR_DB;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = PX_ERR_NOT_FOUND, r = sqlite3_step(st);
+    if (r == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
+        memcpy(hash, sqlite3_column_blob(st, 0), 32);
+        rc = 0;
+    } else if (r != SQLITE_ROW && r != SQLITE_DONE) {
+        rc = PX_ERR_DB;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int es_store_tunnel_delete(struct es_store *s, const char *name)
 {
     sqlite3_stmt *st;
@@ -213,29 +232,58 @@ void es_store_tunnels_free(struct es_tunnel_rec *t, size_t n)
 }
 
 int es_store_route_claim(struct es_store *s, const char *hostname, const char *tunnel_id,
-                         char *owner, size_t ownerlen)
+                         struct es_route_conflict *conflict)
 {
-    sqlite3_stmt *st;
+    /* IMMEDIATE takes the write lock before the check: a deferred transaction
+     * would check against a snapshot another process may change before our
+     * insert. Waiting for the lock is bounded by the busy timeout. */
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return PX_ERR_DB;
+    sqlite3_stmt *st = NULL;
+    int rc = PX_ERR_DB, r;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT r.hostname, r.tunnel_id, t.name FROM routes r"
+                           " JOIN tunnels t ON t.id = r.tunnel_id WHERE r.tunnel_id <> ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto out_rollback;
+    sqlite3_bind_text(st, 1, tunnel_id, -1, SQLITE_STATIC);
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *held = (const char *)sqlite3_column_text(st, 0);
+        /* px_host_overlap needs valid patterns; a row that is not one can
+         * only come from outside edge-sim and matches no request anyway. */
+        if (!held || !px_host_pattern_valid(held) || !px_host_overlap(held, hostname))
+            continue;
+        if (conflict) {
+            snprintf(conflict->hostname, sizeof(conflict->hostname), "%s", held);
+            snprintf(conflict->tunnel_id, sizeof(conflict->tunnel_id), "%s",
+                     (const char *)sqlite3_column_text(st, 1));
+            snprintf(conflict->tunnel_name, sizeof(conflict->tunnel_name), "%s",
+                     (const char *)sqlite3_column_text(st, 2));
+        }
+        rc = PX_ERR_EXISTS;
+        goto out_rollback;
+    }
+    if (r != SQLITE_DONE)
+        goto out_rollback;
+    sqlite3_finalize(st);
+    st = NULL;
+    /* Already ours: nothing to insert. A missing tunnel still fails (the
+     * foreign key is not subject to OR IGNORE). */
     if (sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO routes(hostname,tunnel_id) VALUES(?,?)",
                            -1, &st, NULL) != SQLITE_OK)
-        return PX_ERR_DB;
+        goto out_rollback;
     sqlite3_bind_text(st, 1, hostname, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, tunnel_id, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        goto out_rollback;
     sqlite3_finalize(st);
-    if (r != SQLITE_DONE)
-        return PX_ERR_DB;
-    if (sqlite3_prepare_v2(s->db, "SELECT tunnel_id FROM routes WHERE hostname=?", -1, &st, NULL) !=
-        SQLITE_OK)
-        return PX_ERR_DB;
-    sqlite3_bind_text(st, 1, hostname, -1, SQLITE_STATIC);
-    int rc = PX_ERR_DB;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        const char *o = (const char *)sqlite3_column_text(st, 0);
-        rc = strcmp(o, tunnel_id) == 0 ? 0 : PX_ERR_EXISTS;
-        snprintf(owner, ownerlen, "%s", o);
-    }
+    st = NULL;
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        goto out_rollback;
+    return 0;
+out_rollback:
     sqlite3_finalize(st);
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
 }
 

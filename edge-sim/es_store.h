@@ -40,6 +40,10 @@ int es_store_tunnel_add(struct es_store *s, const struct es_tunnel_rec *t);
 /* Looks up by id or by name (either may be NULL). Returns 0 or PX_ERR_NOT_FOUND. */
 int es_store_tunnel_get(struct es_store *s, const char *id, const char *name,
                         struct es_tunnel_rec *out);
+/* Copies the secret hash of tunnel id into hash. Returns 0, PX_ERR_NOT_FOUND
+ * (hash untouched) or PX_ERR_DB. One indexed lookup either way, reading no
+ * more than the hash, so a hit costs about what a miss does. */
+int es_store_tunnel_secret_hash(struct es_store *s, const char *id, uint8_t hash[32]);
 /* Deletes a tunnel and its routes. Returns 0 or PX_ERR_NOT_FOUND. */
 int es_store_tunnel_delete(struct es_store *s, const char *name);
 /* Lists all tunnels; *out is a malloc'd array (free with es_store_tunnels_free). */
@@ -47,10 +51,23 @@ int es_store_tunnel_list(struct es_store *s, struct es_tunnel_rec **out, size_t 
 void es_store_tunnels_free(struct es_tunnel_rec *t, size_t n);
 void es_tunnel_rec_cleanup(struct es_tunnel_rec *t);
 
-/* Claims hostname for tunnel_id. Returns 0 (claimed or already ours),
- * PX_ERR_EXISTS with *owner filled (held by another tunnel), or PX_ERR_DB. */
+/* The claim that stands in the way of a new one. */
+struct es_route_conflict {
+    char hostname[256]; /* the pattern held: the same name, or one overlapping it */
+    char tunnel_id[33];
+    char tunnel_name[65];
+};
+
+/* Claims hostname (a valid pattern, see px_host_pattern_valid) for tunnel_id,
+ * unless another tunnel holds the same name or an overlapping pattern
+ * (px_host_overlap: an exact name under its wildcard, or a wildcard over its
+ * name or narrower wildcard). A tunnel's own claims may overlap. The check
+ * and the insert are one IMMEDIATE transaction, so of two processes sharing
+ * the database (two `serve`s, serve and a CLI) only one can win a conflict.
+ * Returns 0 (claimed, or already ours), PX_ERR_EXISTS with *conflict filled
+ * (conflict may be NULL), or PX_ERR_DB (also for an unknown tunnel_id). */
 int es_store_route_claim(struct es_store *s, const char *hostname, const char *tunnel_id,
-                         char *owner, size_t ownerlen);
+                         struct es_route_conflict *conflict);
 int es_store_route_release(struct es_store *s, const char *hostname, const char *tunnel_id);
 /* Calls cb for every route. */
 int es_store_route_each(struct es_store *s,

@@ -117,5 +117,6 @@ void px_enroll_resp_cleanup(struct px_enroll_resp *r)
 
 int px_enroll_code_permanent(const char *code)
 {
-    return code && (strcmp(code, "unknown_tunnel") == 0 || strcmp(code, "bad_secret") == 0);
+    return code && (strcmp(code, "bad_token") == 0 || strcmp(code, "unknown_tunnel") == 0 ||
+                    strcmp(code, "bad_secret") == 0);
 }

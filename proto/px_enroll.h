@@ -19,7 +19,8 @@ struct px_enroll_req {
 struct px_enroll_resp {
     int ok;
     char *cert_pem; /* owned; when ok */
-    char *code;     /* owned; when !ok: "unknown_tunnel", "bad_secret", "bad_key", "bad_request" */
+    char *code;     /* owned; when !ok: "bad_token", "rate_limited", "bad_key", "bad_request";
+                     * older edges: "unknown_tunnel", "bad_secret" */
     char *message;  /* owned; when !ok */
 };
 
@@ -31,7 +32,10 @@ int px_enroll_req_decode(const char *line, size_t len, struct px_enroll_req *r);
 int px_enroll_resp_decode(const char *line, size_t len, struct px_enroll_resp *r);
 void px_enroll_req_cleanup(struct px_enroll_req *r);
 void px_enroll_resp_cleanup(struct px_enroll_resp *r);
-/* Returns 1 for codes the connector must not retry. */
+/* Returns 1 for codes the connector must not retry: "bad_token" (no such
+ * tunnel, or a wrong secret: the edge does not say which) and the two codes
+ * older edges sent for those. Everything else, "rate_limited" included, is
+ * worth retrying with backoff. */
 int px_enroll_code_permanent(const char *code);
 
 #endif

@@ -71,3 +71,18 @@ int px_host_match(const char *pattern, const char *host)
     }
     return strcasecmp(pattern, host) == 0;
 }
+
+int px_host_covers(const char *outer, const char *inner)
+{
+    if (outer[0] != '*')
+        return strcasecmp(outer, inner) == 0;
+    if (inner[0] != '*')
+        return px_host_match(outer, inner);
+    /* "*.s" covers "*.t" when t is s or a name under s. */
+    return strcasecmp(outer + 2, inner + 2) == 0 || px_host_match(outer, inner + 2);
+}
+
+int px_host_overlap(const char *a, const char *b)
+{
+    return px_host_covers(a, b) || px_host_covers(b, a);
+}

@@ -337,7 +337,7 @@ t_delete() {
     out=$(timeout 20 "$BIN/connector" run --token "$TOKEN" --hostname app.example.test --url hello_world \
           --state-dir "$WORK/state-after-delete" 2>&1); rc=$?
     echo "$out" | tail -n 2
-    [ $rc = 1 ] && echo "$out" | grep -q "enrolment refused: no such tunnel"
+    [ $rc = 1 ] && echo "$out" | grep -q "enrolment refused: this edge does not accept the token"
 }
 check "deleting a tunnel cuts it off within a second; its connector exits 1; its token stops working" t_delete
 

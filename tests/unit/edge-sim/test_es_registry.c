@@ -107,13 +107,23 @@ static void test_reload_from_store(void **state)
     assert_ptr_equal(tun(f, ID_A), a);
 }
 
+/* Routes as an older edge stored them, before overlapping claims of
+ * different tunnels were refused: lookup must still prefer the most specific. */
+static void legacy_route(struct fx *f, const char *host, const char *id)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql), "INSERT INTO routes(hostname,tunnel_id) VALUES('%s','%s')", host,
+             id);
+    assert_int_equal(sqlite3_exec(f->st.db, sql, NULL, NULL, NULL), SQLITE_OK);
+}
+
 static void test_lookup_exact_and_wildcard(void **state)
 {
     struct fx *f = *state;
-    char why[160];
-    assert_int_equal(claim(f, ID_A, "*.example.com", why, sizeof(why)), 0);
-    assert_int_equal(claim(f, ID_B, "app.example.com", why, sizeof(why)), 0);
-    assert_int_equal(claim(f, ID_C, "*.deep.example.com", why, sizeof(why)), 0);
+    legacy_route(f, "*.example.com", ID_A);
+    legacy_route(f, "app.example.com", ID_B);
+    legacy_route(f, "*.deep.example.com", ID_C);
+    assert_int_equal(es_registry_reload(&f->reg, &f->st), 0);
 
     /* Exact beats any wildcard. */
     assert_string_equal(lookup_id(f, "app.example.com"), ID_B);
@@ -133,16 +143,66 @@ static void test_lookup_exact_and_wildcard(void **state)
     assert_null(lookup_id(f, ""));
 }
 
+static void test_lookup_own_overlapping_claims(void **state)
+{
+    struct fx *f = *state;
+    char why[160];
+    /* One tunnel may hold a wildcard and names under it. */
+    assert_int_equal(claim(f, ID_A, "*.example.com", why, sizeof(why)), 0);
+    assert_int_equal(claim(f, ID_A, "app.example.com", why, sizeof(why)), 0);
+    assert_int_equal(claim(f, ID_A, "*.sub.example.com", why, sizeof(why)), 0);
+    assert_string_equal(lookup_id(f, "app.example.com"), ID_A);
+    assert_string_equal(lookup_id(f, "x.sub.example.com"), ID_A);
+    assert_string_equal(lookup_id(f, "x.example.com"), ID_A);
+}
+
 static void test_lookup_after_reload(void **state)
 {
     struct fx *f = *state;
     char why[160];
-    assert_int_equal(claim(f, ID_A, "*.example.com", why, sizeof(why)), 0);
+    assert_int_equal(claim(f, ID_A, "*.sub.example.com", why, sizeof(why)), 0);
     assert_int_equal(claim(f, ID_C, "*.deep.example.com", why, sizeof(why)), 0);
+    legacy_route(f, "*.example.com", ID_B);
     /* Routes are rebuilt from the store, same answers. */
     assert_int_equal(es_registry_reload(&f->reg, &f->st), 0);
     assert_string_equal(lookup_id(f, "x.deep.example.com"), ID_C);
-    assert_string_equal(lookup_id(f, "x.example.com"), ID_A);
+    assert_string_equal(lookup_id(f, "x.sub.example.com"), ID_A);
+    assert_string_equal(lookup_id(f, "x.example.com"), ID_B);
+}
+
+/* Defect 5 (subdomain takeover): a tunnel free to claim anything registered
+ * victim.example.com under alpha's *.example.com and, an exact name beating
+ * a wildcard, took its traffic. Overlaps are refused both ways, and the
+ * reason names what is held and by which tunnel. */
+static void test_claim_overlap_refused(void **state)
+{
+    struct fx *f = *state;
+    char why[160];
+    assert_int_equal(claim(f, ID_C, "x.deep.example.com", why, sizeof(why)), 0);
+    /* A wildcard over another tunnel's exact name. */
+    assert_int_equal(claim(f, ID_A, "*.example.com", why, sizeof(why)), PX_ERR_EXISTS);
+    assert_string_equal(why, "overlaps x.deep.example.com held by tunnel charlie");
+    /* A narrower one of A's own is fine. */
+    assert_int_equal(claim(f, ID_A, "*.apps.example.com", why, sizeof(why)), 0);
+    /* An exact name, or a narrower wildcard, under another tunnel's wildcard. */
+    const char *under[] = {"victim.apps.example.com", "a.b.apps.example.com",
+                           "*.y.apps.example.com", "VICTIM.Apps.Example.COM"};
+    for (size_t i = 0; i < sizeof(under) / sizeof(under[0]); i++) {
+        int rc = claim(f, ID_B, under[i], why, sizeof(why));
+        if (rc != PX_ERR_EXISTS)
+            print_error("%s: %d (%s)\n", under[i], rc, why);
+        assert_int_equal(rc, PX_ERR_EXISTS);
+        assert_string_equal(why, "overlaps *.apps.example.com held by tunnel alpha");
+    }
+    /* The same pattern keeps its old wording. */
+    assert_int_equal(claim(f, ID_B, "*.apps.example.com", why, sizeof(why)), PX_ERR_EXISTS);
+    assert_string_equal(why, "held by another tunnel (alpha)");
+    /* Nothing moved. */
+    assert_string_equal(lookup_id(f, "victim.apps.example.com"), ID_A);
+    assert_string_equal(lookup_id(f, "x.deep.example.com"), ID_C);
+    /* Names beside the wildcard are free. */
+    assert_int_equal(claim(f, ID_B, "apps.example.com", why, sizeof(why)), 0);
+    assert_int_equal(claim(f, ID_B, "other.example.com", why, sizeof(why)), 0);
 }
 
 static void test_claim_refused_by_patterns(void **state)
@@ -206,7 +266,7 @@ static void test_deleted_tunnel_vanishes(void **state)
     struct fx *f = *state;
     char why[160];
     assert_int_equal(claim(f, ID_C, "*.deep.example.com", why, sizeof(why)), 0);
-    assert_int_equal(claim(f, ID_A, "*.example.com", why, sizeof(why)), 0);
+    assert_int_equal(claim(f, ID_A, "*.example.com", why, sizeof(why)), PX_ERR_EXISTS);
     assert_string_equal(lookup_id(f, "x.deep.example.com"), ID_C);
     /* The CLI deletes C through its own connection. */
     struct es_store other;
@@ -216,11 +276,11 @@ static void test_deleted_tunnel_vanishes(void **state)
     assert_int_equal(es_store_changed(&f->st), 1);
     assert_int_equal(es_registry_reload(&f->reg, &f->st), 0);
     assert_null(es_registry_tunnel(&f->reg, ID_C));
-    /* Its wildcard is gone with it: the broader one takes over. */
+    /* Its wildcard is gone with it. */
+    assert_null(lookup_id(f, "x.deep.example.com"));
+    /* And the freed names can be claimed by another tunnel. */
+    assert_int_equal(claim(f, ID_A, "*.example.com", why, sizeof(why)), 0);
     assert_string_equal(lookup_id(f, "x.deep.example.com"), ID_A);
-    /* And the freed name can be claimed by another tunnel. */
-    assert_int_equal(claim(f, ID_B, "*.deep.example.com", why, sizeof(why)), 0);
-    assert_string_equal(lookup_id(f, "x.deep.example.com"), ID_B);
 }
 
 static void test_new_tunnel_appears(void **state)
@@ -263,10 +323,16 @@ static void test_claim_case_insensitive(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_reload_from_store),       T(test_lookup_exact_and_wildcard),
-        T(test_lookup_after_reload),     T(test_claim_refused_by_patterns),
-        T(test_claim_invalid),           T(test_claim_held_by_other),
-        T(test_deleted_tunnel_vanishes), T(test_new_tunnel_appears),
+        T(test_reload_from_store),
+        T(test_lookup_exact_and_wildcard),
+        T(test_lookup_own_overlapping_claims),
+        T(test_claim_overlap_refused),
+        T(test_lookup_after_reload),
+        T(test_claim_refused_by_patterns),
+        T(test_claim_invalid),
+        T(test_claim_held_by_other),
+        T(test_deleted_tunnel_vanishes),
+        T(test_new_tunnel_appears),
         T(test_claim_case_insensitive),
     };
     return cmocka_run_group_tests_name("es_registry", tests, NULL, NULL);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define ID_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -115,6 +116,21 @@ static void test_add_and_get(void **state)
     assert_int_equal(es_store_tunnel_get(&f->st, NULL, ID_A, &t), PX_ERR_NOT_FOUND);
 }
 
+static void test_secret_hash(void **state)
+{
+    struct fx *f = *state;
+    add(&f->st, ID_A, "home", NULL, 0);
+    uint8_t h[32];
+    memset(h, 0x55, sizeof(h));
+    assert_int_equal(es_store_tunnel_secret_hash(&f->st, ID_A, h), 0);
+    assert_int_equal(h[0], 'a');
+    assert_int_equal(h[31], 'a' + 31);
+    memset(h, 0x55, sizeof(h));
+    assert_int_equal(es_store_tunnel_secret_hash(&f->st, ID_B, h), PX_ERR_NOT_FOUND);
+    assert_int_equal(h[0], 0x55); /* untouched: the caller's dummy stays */
+    assert_int_equal(es_store_tunnel_secret_hash(&f->st, "home", h), PX_ERR_NOT_FOUND);
+}
+
 static void test_no_patterns(void **state)
 {
     struct fx *f = *state;
@@ -194,20 +210,17 @@ static void test_route_claim(void **state)
     struct fx *f = *state;
     add(&f->st, ID_A, "a", NULL, 0);
     add(&f->st, ID_B, "b", NULL, 0);
-    char owner[33] = "";
-    assert_int_equal(es_store_route_claim(&f->st, "app.example.com", ID_A, owner, sizeof(owner)),
-                     0);
-    assert_string_equal(owner, ID_A);
+    struct es_route_conflict c;
+    assert_int_equal(es_store_route_claim(&f->st, "app.example.com", ID_A, &c), 0);
     /* Claiming again by the owner is fine. */
-    owner[0] = '\0';
-    assert_int_equal(es_store_route_claim(&f->st, "app.example.com", ID_A, owner, sizeof(owner)),
-                     0);
+    assert_int_equal(es_store_route_claim(&f->st, "app.example.com", ID_A, &c), 0);
     /* Another tunnel is refused and told who holds it. */
-    owner[0] = '\0';
-    assert_int_equal(es_store_route_claim(&f->st, "app.example.com", ID_B, owner, sizeof(owner)),
-                     PX_ERR_EXISTS);
-    assert_string_equal(owner, ID_A);
-    assert_int_equal(es_store_route_claim(&f->st, "*.example.com", ID_B, owner, sizeof(owner)), 0);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(es_store_route_claim(&f->st, "app.example.com", ID_B, &c), PX_ERR_EXISTS);
+    assert_string_equal(c.hostname, "app.example.com");
+    assert_string_equal(c.tunnel_id, ID_A);
+    assert_string_equal(c.tunnel_name, "a");
+    assert_int_equal(es_store_route_claim(&f->st, "other.example.org", ID_B, &c), 0);
 
     struct route_seen seen = {0};
     assert_int_equal(es_store_route_each(&f->st, collect, &seen), 0);
@@ -215,22 +228,131 @@ static void test_route_claim(void **state)
 
     /* Release only by the owner. */
     assert_int_equal(es_store_route_release(&f->st, "app.example.com", ID_B), 0);
-    assert_int_equal(es_store_route_claim(&f->st, "app.example.com", ID_B, owner, sizeof(owner)),
-                     PX_ERR_EXISTS);
+    assert_int_equal(es_store_route_claim(&f->st, "app.example.com", ID_B, &c), PX_ERR_EXISTS);
     assert_int_equal(es_store_route_release(&f->st, "app.example.com", ID_A), 0);
-    assert_int_equal(es_store_route_claim(&f->st, "app.example.com", ID_B, owner, sizeof(owner)),
-                     0);
+    assert_int_equal(es_store_route_claim(&f->st, "app.example.com", ID_B, &c), 0);
 }
 
 static void test_route_claim_unknown_tunnel(void **state)
 {
     struct fx *f = *state;
-    char owner[33] = "";
+    struct es_route_conflict c;
     /* Routes reference tunnels: a claim for a tunnel that does not exist fails. */
-    assert_true(es_store_route_claim(&f->st, "x.example", ID_A, owner, sizeof(owner)) < 0);
+    assert_true(es_store_route_claim(&f->st, "x.example", ID_A, &c) < 0);
     struct route_seen seen = {0};
     es_store_route_each(&f->st, collect, &seen);
     assert_int_equal(seen.n, 0);
+}
+
+/* Defect 5 (subdomain takeover): an exact name under another tunnel's
+ * wildcard used to win every request for it. Overlaps are refused both ways,
+ * naming what is held and by whom; a tunnel's own claims may overlap. */
+static void test_route_claim_overlap_refused(void **state)
+{
+    struct fx *f = *state;
+    add(&f->st, ID_A, "home", NULL, 0);
+    add(&f->st, ID_B, "intruder", NULL, 0);
+    struct es_route_conflict c;
+    assert_int_equal(es_store_route_claim(&f->st, "*.apps.example.test", ID_A, &c), 0);
+    /* An exact name, or a deeper one, under A's wildcard. */
+    const char *under[] = {"victim.apps.example.test", "a.b.apps.example.test",
+                           "*.y.apps.example.test", "*.apps.example.test"};
+    for (size_t i = 0; i < sizeof(under) / sizeof(under[0]); i++) {
+        memset(&c, 0, sizeof(c));
+        int rc = es_store_route_claim(&f->st, under[i], ID_B, &c);
+        if (rc != PX_ERR_EXISTS)
+            print_error("%s claimed by B under A's wildcard (rc %d)\n", under[i], rc);
+        assert_int_equal(rc, PX_ERR_EXISTS);
+        assert_string_equal(c.hostname, "*.apps.example.test");
+        assert_string_equal(c.tunnel_id, ID_A);
+        assert_string_equal(c.tunnel_name, "home");
+    }
+    /* Not overlapping: the bare suffix and a sibling domain. */
+    assert_int_equal(es_store_route_claim(&f->st, "apps.example.test", ID_B, &c), 0);
+    assert_int_equal(es_store_route_claim(&f->st, "x.other.example.test", ID_B, &c), 0);
+    assert_int_equal(es_store_route_claim(&f->st, "*.y.other.example.test", ID_B, &c), 0);
+    /* The other direction: a wildcard over B's exact name or narrower wildcard. */
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(es_store_route_claim(&f->st, "*.other.example.test", ID_A, &c), PX_ERR_EXISTS);
+    assert_string_equal(c.tunnel_name, "intruder");
+    assert_true(strcmp(c.hostname, "x.other.example.test") == 0 ||
+                strcmp(c.hostname, "*.y.other.example.test") == 0);
+    assert_int_equal(es_store_route_claim(&f->st, "*.example.test", ID_A, &c), PX_ERR_EXISTS);
+    assert_string_equal(c.tunnel_name, "intruder");
+    /* Nothing refused was stored. */
+    struct route_seen seen = {0};
+    assert_int_equal(es_store_route_each(&f->st, collect, &seen), 0);
+    assert_int_equal(seen.n, 4);
+    /* A's own names under its own wildcard are fine, both orders. */
+    assert_int_equal(es_store_route_claim(&f->st, "mine.apps.example.test", ID_A, &c), 0);
+    assert_int_equal(es_store_route_claim(&f->st, "z.y.other.example.test", ID_B, &c), 0);
+    assert_int_equal(es_store_route_claim(&f->st, "*.z.y.other.example.test", ID_B, &c), 0);
+    /* Once B lets its names go, A may widen. */
+    assert_int_equal(es_store_route_release(&f->st, "x.other.example.test", ID_B), 0);
+    assert_int_equal(es_store_route_release(&f->st, "*.y.other.example.test", ID_B), 0);
+    assert_int_equal(es_store_route_release(&f->st, "z.y.other.example.test", ID_B), 0);
+    assert_int_equal(es_store_route_release(&f->st, "*.z.y.other.example.test", ID_B), 0);
+    assert_int_equal(es_store_route_claim(&f->st, "*.other.example.test", ID_A, &c), 0);
+}
+
+/* Two processes, each with its own handle on one database file, claim
+ * overlapping names for different tunnels at the same moment, round after
+ * round. With the check outside the insert's transaction both can pass the
+ * check before either inserts; then both names end up stored. */
+#define RACE_ROUNDS 300
+
+static void race_claims(const char *dir, const char *id, int wildcard, int start_fd)
+{
+    struct es_store st;
+    char why[256], host[64], go;
+    if (es_store_open(&st, dir, why, sizeof(why)) != 0)
+        _exit(2);
+    if (read(start_fd, &go, 1) != 1)
+        _exit(3);
+    for (int i = 0; i < RACE_ROUNDS; i++) {
+        snprintf(host, sizeof(host), wildcard ? "*.r%d.example.test" : "x.r%d.example.test", i);
+        int rc = es_store_route_claim(&st, host, id, NULL);
+        if (rc != 0 && rc != PX_ERR_EXISTS)
+            _exit(4);
+    }
+    es_store_close(&st);
+    _exit(0);
+}
+
+static void test_route_claim_race_two_handles(void **state)
+{
+    struct fx *f = *state;
+    add(&f->st, ID_A, "a", NULL, 0);
+    add(&f->st, ID_B, "b", NULL, 0);
+    int start[2];
+    assert_int_equal(pipe(start), 0);
+    pid_t pa = fork();
+    assert_true(pa >= 0);
+    if (pa == 0) {
+        close(start[1]);
+        race_claims(f->dir, ID_A, 1, start[0]);
+    }
+    pid_t pb = fork();
+    assert_true(pb >= 0);
+    if (pb == 0) {
+        close(start[1]);
+        race_claims(f->dir, ID_B, 0, start[0]);
+    }
+    close(start[0]);
+    assert_int_equal(write(start[1], "gg", 2), 2);
+    close(start[1]);
+    int sa, sb;
+    assert_int_equal(waitpid(pa, &sa, 0), pa);
+    assert_int_equal(waitpid(pb, &sb, 0), pb);
+    assert_true(WIFEXITED(sa) && WEXITSTATUS(sa) == 0);
+    assert_true(WIFEXITED(sb) && WEXITSTATUS(sb) == 0);
+    /* Exactly one claim per round survived. */
+    struct route_seen seen = {0};
+    assert_int_equal(es_store_route_each(&f->st, collect, &seen), 0);
+    if (seen.n != RACE_ROUNDS)
+        print_error("%d routes stored for %d rounds of two overlapping claims\n", seen.n,
+                    RACE_ROUNDS);
+    assert_int_equal(seen.n, RACE_ROUNDS);
 }
 
 static void test_delete_cascades(void **state)
@@ -238,10 +360,10 @@ static void test_delete_cascades(void **state)
     struct fx *f = *state;
     add(&f->st, ID_A, "a", NULL, 0);
     add(&f->st, ID_B, "b", NULL, 0);
-    char owner[33];
-    assert_int_equal(es_store_route_claim(&f->st, "a1.example", ID_A, owner, sizeof(owner)), 0);
-    assert_int_equal(es_store_route_claim(&f->st, "a2.example", ID_A, owner, sizeof(owner)), 0);
-    assert_int_equal(es_store_route_claim(&f->st, "b1.example", ID_B, owner, sizeof(owner)), 0);
+    struct es_route_conflict c;
+    assert_int_equal(es_store_route_claim(&f->st, "a1.example", ID_A, &c), 0);
+    assert_int_equal(es_store_route_claim(&f->st, "a2.example", ID_A, &c), 0);
+    assert_int_equal(es_store_route_claim(&f->st, "b1.example", ID_B, &c), 0);
     assert_int_equal(es_store_tunnel_delete(&f->st, "a"), 0);
     struct route_seen seen = {0};
     assert_int_equal(es_store_route_each(&f->st, collect, &seen), 0);
@@ -249,7 +371,7 @@ static void test_delete_cascades(void **state)
     assert_string_equal(seen.host[0], "b1.example");
     assert_string_equal(seen.owner[0], ID_B);
     /* The freed hostname can be claimed by someone else now. */
-    assert_int_equal(es_store_route_claim(&f->st, "a1.example", ID_B, owner, sizeof(owner)), 0);
+    assert_int_equal(es_store_route_claim(&f->st, "a1.example", ID_B, &c), 0);
     /* Delete by id works too; deleting twice is NOT_FOUND. */
     assert_int_equal(es_store_tunnel_delete(&f->st, ID_B), 0);
     assert_int_equal(es_store_tunnel_delete(&f->st, ID_B), PX_ERR_NOT_FOUND);
@@ -297,8 +419,8 @@ static void test_changed_by_other_connection(void **state)
     assert_int_equal(es_store_tunnel_get(&f->st, NULL, "b", &t), 0);
     es_tunnel_rec_cleanup(&t);
     /* A delete through the other connection is seen too, with its cascade. */
-    char owner[33];
-    assert_int_equal(es_store_route_claim(&f->st, "b.example", ID_B, owner, sizeof(owner)), 0);
+    struct es_route_conflict c;
+    assert_int_equal(es_store_route_claim(&f->st, "b.example", ID_B, &c), 0);
     assert_int_equal(es_store_changed(&f->st), 0);
     assert_int_equal(es_store_tunnel_delete(&other, "b"), 0);
     assert_int_equal(es_store_changed(&f->st), 1);
@@ -313,9 +435,8 @@ static void test_reopen_persists(void **state)
     struct fx *f = *state;
     char *pats[] = {"*.persist.example"};
     add(&f->st, ID_A, "p", pats, 1);
-    char owner[33];
-    assert_int_equal(es_store_route_claim(&f->st, "x.persist.example", ID_A, owner, sizeof(owner)),
-                     0);
+    struct es_route_conflict c;
+    assert_int_equal(es_store_route_claim(&f->st, "x.persist.example", ID_A, &c), 0);
     es_store_close(&f->st);
     char why[256];
     assert_int_equal(es_store_open(&f->st, f->dir, why, sizeof(why)), 0);
@@ -335,12 +456,15 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_failure),
         T(test_add_and_get),
+        T(test_secret_hash),
         T(test_no_patterns),
         T(test_duplicate_name),
         T(test_list_sorted),
         T(test_list_many),
         T(test_route_claim),
         T(test_route_claim_unknown_tunnel),
+        T(test_route_claim_overlap_refused),
+        T(test_route_claim_race_two_handles),
         T(test_delete_cascades),
         T(test_kv),
         T(test_changed_by_other_connection),

@@ -275,8 +275,13 @@ static void test_resp_refusal_message_optional(void **state)
 static void test_code_permanent(void **state)
 {
     (void)state;
+    /* Defect 13: the edge answers bad_token for an unknown tunnel and for a
+     * wrong secret alike; still final. Older edges' codes stay final too. */
+    assert_int_equal(px_enroll_code_permanent("bad_token"), 1);
     assert_int_equal(px_enroll_code_permanent("unknown_tunnel"), 1);
     assert_int_equal(px_enroll_code_permanent("bad_secret"), 1);
+    /* Too many failures from this address: wait and retry. */
+    assert_int_equal(px_enroll_code_permanent("rate_limited"), 0);
     assert_int_equal(px_enroll_code_permanent("bad_key"), 0);
     assert_int_equal(px_enroll_code_permanent("internal"), 0);
     assert_int_equal(px_enroll_code_permanent("bad_request"), 0);

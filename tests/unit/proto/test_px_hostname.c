@@ -193,6 +193,60 @@ static void test_match_wildcard(void **state)
     assert_int_equal(px_host_match("*.example.com", ""), 0);
 }
 
+static void test_covers(void **state)
+{
+    (void)state;
+    assert_int_equal(px_host_covers("a.example", "a.example"), 1);
+    assert_int_equal(px_host_covers("a.example", "A.Example"), 1);
+    assert_int_equal(px_host_covers("a.example", "b.example"), 0);
+    assert_int_equal(px_host_covers("a.example", "*.a.example"), 0);
+    assert_int_equal(px_host_covers("*.example", "a.example"), 1);
+    assert_int_equal(px_host_covers("*.example", "a.b.example"), 1);
+    assert_int_equal(px_host_covers("*.example", "example"), 0);
+    assert_int_equal(px_host_covers("*.example", "*.example"), 1);
+    assert_int_equal(px_host_covers("*.example", "*.b.example"), 1);
+    assert_int_equal(px_host_covers("*.example", "*.a.b.example"), 1);
+    assert_int_equal(px_host_covers("*.b.example", "*.example"), 0);
+    assert_int_equal(px_host_covers("*.b.example", "b.example"), 0);
+    assert_int_equal(px_host_covers("*.example", "*.badexample"), 0);
+    assert_int_equal(px_host_covers("*.example", "*.example.org"), 0);
+}
+
+/* Defect 5 (subdomain takeover): a claim that overlaps another tunnel's is
+ * refused. The predicate must see the overlap from both sides. */
+static void test_overlap(void **state)
+{
+    (void)state;
+    const char *yes[][2] = {
+        {"victim.apps.example.test", "*.apps.example.test"},
+        {"deep.victim.apps.example.test", "*.apps.example.test"},
+        {"*.apps.example.test", "x.apps.example.test"},
+        {"*.apps.example.test", "*.y.apps.example.test"},
+        {"*.apps.example.test", "*.apps.example.test"},
+        {"*.APPS.example.test", "x.apps.EXAMPLE.test"},
+        {"same.example.test", "same.example.test"},
+    };
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (!px_host_overlap(yes[i][0], yes[i][1]) || !px_host_overlap(yes[i][1], yes[i][0]))
+            print_error("%s / %s: no overlap found\n", yes[i][0], yes[i][1]);
+        assert_int_equal(px_host_overlap(yes[i][0], yes[i][1]), 1);
+        assert_int_equal(px_host_overlap(yes[i][1], yes[i][0]), 1);
+    }
+    const char *no[][2] = {
+        {"apps.example.test", "*.apps.example.test"}, /* the bare suffix is not covered */
+        {"x.example.test", "y.example.test"},         {"*.a.example.test", "*.b.example.test"},
+        {"*.a.example.test", "b.example.test"},       {"*.example.test", "x.badexample.test"},
+        {"*.example.test", "*.badexample.test"},      {"*.example.test", "*.example.testing"},
+        {"*.example.test", "example.test.evil"},
+    };
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+        if (px_host_overlap(no[i][0], no[i][1]) || px_host_overlap(no[i][1], no[i][0]))
+            print_error("%s / %s: overlap found\n", no[i][0], no[i][1]);
+        assert_int_equal(px_host_overlap(no[i][0], no[i][1]), 0);
+        assert_int_equal(px_host_overlap(no[i][1], no[i][0]), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -205,6 +259,8 @@ int main(void)
         cmocka_unit_test(test_pattern_label_and_total_length),
         cmocka_unit_test(test_match_exact),
         cmocka_unit_test(test_match_wildcard),
+        cmocka_unit_test(test_covers),
+        cmocka_unit_test(test_overlap),
     };
     return cmocka_run_group_tests_name("px_hostname", tests, NULL, NULL);
 }

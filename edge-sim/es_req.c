@@ -113,6 +113,7 @@ int es_req_add_header(struct es_req *r, const char *name, size_t nlen, const cha
     if (name[0] != ':' && !px_hdr_valid(name, nlen, value, vlen))
         return -1;
     if (nlen == 15 && strncasecmp(name, "x-forwarded-for", 15) == 0) {
+        /* Joined here, capped in tunnel_headers; the head's cap bounds it. */
         size_t old = r->xff ? strlen(r->xff) : 0;
         char *x = realloc(r->xff, old + vlen + 3);
         if (!x)
@@ -132,6 +133,14 @@ int es_req_add_header(struct es_req *r, const char *name, size_t nlen, const cha
         return 0;
     }
     return nv_push(&r->req_nv, &r->n_req_nv, &r->cap_req_nv, name, nlen, value, vlen, 1);
+}
+
+static const nghttp2_nv *find_nv(const nghttp2_nv *arr, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp((const char *)arr[i].name, name) == 0)
+            return &arr[i];
+    return NULL;
 }
 
 static void nv_remove(nghttp2_nv *arr, size_t *n, size_t i)
@@ -236,18 +245,31 @@ static nghttp2_nv *tunnel_headers(struct es_req *r, size_t *n_out)
             continue; /* HTTP/1.1 only; the connector makes its own */
         ok = nv_push(&out, &n, &cap, nm, h->namelen, (const char *)h->value, h->valuelen, 0) == 0;
     }
-    char xff[1024];
-    if (r->xff)
-        snprintf(xff, sizeof(xff), "%s, %s", r->xff, r->client_ip);
-    else
-        snprintf(xff, sizeof(xff), "%s", r->client_ip);
+    /* The client's address is always the last entry, whatever the client sent. */
+    struct px_buf xff;
+    px_buf_init(&xff);
+    int trimmed = 0;
+    if (ok)
+        ok = px_hdr_forwarded_for(r->xff ? r->xff : "", r->xff ? strlen(r->xff) : 0, r->client_ip,
+                                  PX_XFF_CLIENT_MAX, &xff, &trimmed) == 0;
+    if (trimmed) {
+        size_t ip = strlen(r->client_ip), all = px_buf_len(&xff);
+        PX_DEBUG("request %s: client's X-Forwarded-For of %zu bytes cut to its last %zu",
+                 r->request_id, strlen(r->xff), all > ip ? all - ip - 2 : 0);
+    }
+    const nghttp2_nv *authority = find_nv(r->req_nv, r->n_req_nv, ":authority");
+    if (ok && authority)
+        ok = nv_push(&out, &n, &cap, "x-forwarded-host", 16, (const char *)authority->value,
+                     authority->valuelen, 0) == 0;
     if (ok)
         ok = nv_push(&out, &n, &cap, ":scheme", 7, "https", 5, 0) == 0 &&
-             nv_push(&out, &n, &cap, "x-forwarded-for", 15, xff, strlen(xff), 0) == 0 &&
+             nv_push(&out, &n, &cap, "x-forwarded-for", 15, (const char *)px_buf_head(&xff),
+                     px_buf_len(&xff), 0) == 0 &&
              nv_push(&out, &n, &cap, "x-forwarded-proto", 17, "https", 5, 0) == 0 &&
              nv_push(&out, &n, &cap, "x-real-ip", 9, r->client_ip, strlen(r->client_ip), 0) == 0 &&
              nv_push(&out, &n, &cap, "x-request-id", 12, r->request_id, strlen(r->request_id), 0) ==
                  0;
+    px_buf_cleanup(&xff);
     if (!ok) {
         nv_free(out, n);
         return NULL;

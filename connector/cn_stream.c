@@ -106,6 +106,8 @@ int cn_stream_on_header(struct cn_stream *s, const uint8_t *name, size_t nlen, c
         return 0;
     if (IS("accept"))
         s->has_accept = 1;
+    if (IS("x-forwarded-host"))
+        s->has_xfh = 1;
 #undef IS
     if (!px_hdr_valid(n, nlen, (const char *)value, vlen))
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -500,7 +502,7 @@ static int start_origin(struct cn_stream *s)
     snprintf(hdr, sizeof(hdr), "Host: %s",
              r->o.http_host_header ? r->o.http_host_header : s->authority);
     struct curl_slist *h = curl_slist_append(s->req_headers, hdr);
-    if (h && r->o.http_host_header) {
+    if (h && r->o.http_host_header && !s->has_xfh) {
         snprintf(hdr, sizeof(hdr), "X-Forwarded-Host: %s", s->authority);
         h = curl_slist_append(h, hdr);
     }

@@ -33,6 +33,7 @@ struct cn_stream {
     struct curl_slist *req_headers;
     struct curl_slist *connect_to;
     int has_accept;
+    int has_xfh;              /* the edge sent X-Forwarded-Host: do not add a second one */
     long long content_length; /* -1 unknown */
     size_t header_bytes;
     int is_control;

@@ -110,7 +110,7 @@ static int build_request(struct cn_upgrade *u)
                      s->path, r->o.http_host_header ? r->o.http_host_header : s->authority, key);
     free(key);
     int rc = px_buf_append(&u->out, head, (size_t)n);
-    if (r->o.http_host_header) {
+    if (r->o.http_host_header && !s->has_xfh) {
         n = snprintf(head, sizeof(head), "X-Forwarded-Host: %s\r\n", s->authority);
         rc |= px_buf_append(&u->out, head, (size_t)n);
     }

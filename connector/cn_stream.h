@@ -18,6 +18,8 @@
 #define CN_STREAM_RESP_HIGH (256 * 1024)
 #define CN_STREAM_RESP_LOW (64 * 1024)
 #define CN_LINK_BUFFER_CAP (32 * 1024 * 1024)
+/* Request and response heads: name + value + 32 per field, at most this. */
+#define CN_STREAM_MAX_HEADER_BYTES (64 * 1024)
 
 struct cn_link;
 struct cn_rule;
@@ -47,6 +49,8 @@ struct cn_stream {
     int resp_status;
     nghttp2_nv *resp_nv;
     size_t n_resp_nv, cap_resp_nv;
+    size_t resp_header_bytes; /* of resp_nv, capped at CN_STREAM_MAX_HEADER_BYTES */
+    int resp_headers_too_large;
     struct px_buf resp_body;
     int resp_eof;
     int resp_deferred;
@@ -87,6 +91,8 @@ ssize_t cn_stream_read_body(nghttp2_session *h2, int32_t id, uint8_t *buf, size_
 /* For cn_upgrade: */
 void cn_stream_error(struct cn_stream *s, int status, const char *code, const char *detail,
                      const char *log_extra);
+/* Returns 0, or < 0 on no memory or when the head passes 512 fields or
+ * CN_STREAM_MAX_HEADER_BYTES (then resp_headers_too_large is set). */
 int cn_stream_add_resp_header(struct cn_stream *s, const char *name, size_t nlen, const char *value,
                               size_t vlen);
 /* Submits the response (resp_status, headers added so far). */

@@ -15,8 +15,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_HEADER_BYTES CN_STREAM_MAX_HEADER_BYTES
-
 static void on_done(struct cn_origin_xfer *x, CURLcode res);
 
 struct cn_stream *cn_stream_new(struct cn_link *l, int32_t id)
@@ -56,7 +54,7 @@ int cn_stream_on_header(struct cn_stream *s, const uint8_t *name, size_t nlen, c
     if (s->refuse_status)
         return 0; /* already refused: answered once the head is complete */
     s->header_bytes += nlen + vlen + 32;
-    if (s->header_bytes > MAX_HEADER_BYTES) {
+    if (s->header_bytes > CN_STREAM_MAX_HEADER_BYTES) {
         s->refuse_status = 431;
         return 0;
     }
@@ -114,6 +112,8 @@ int cn_stream_on_header(struct cn_stream *s, const uint8_t *name, size_t nlen, c
         return 0;
     if (IS("accept"))
         s->has_accept = 1;
+    if (IS("x-forwarded-host"))
+        s->has_xfh = 1;
 #undef IS
     if (!px_hdr_valid(n, nlen, (const char *)value, vlen))
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -136,10 +136,16 @@ int cn_stream_on_header(struct cn_stream *s, const uint8_t *name, size_t nlen, c
 static int add_nv(struct cn_stream *s, const char *name, size_t nlen, const char *value,
                   size_t vlen)
 {
+    if (s->resp_header_bytes + nlen + vlen + 32 > CN_STREAM_MAX_HEADER_BYTES) {
+        s->resp_headers_too_large = 1;
+        return -1;
+    }
     if (s->n_resp_nv == s->cap_resp_nv) {
         size_t cap = s->cap_resp_nv ? s->cap_resp_nv * 2 : 16;
-        if (cap > 512)
+        if (cap > 512) {
+            s->resp_headers_too_large = 1;
             return -1;
+        }
         nghttp2_nv *nv = realloc(s->resp_nv, cap * sizeof(*nv));
         if (!nv)
             return -1;
@@ -163,6 +169,7 @@ static int add_nv(struct cn_stream *s, const char *name, size_t nlen, const char
     e->value = (uint8_t *)v;
     e->valuelen = vlen;
     e->flags = NGHTTP2_NV_FLAG_NONE;
+    s->resp_header_bytes += nlen + vlen + 32;
     return 0;
 }
 
@@ -173,6 +180,7 @@ static void clear_nv(struct cn_stream *s)
         free(s->resp_nv[i].value);
     }
     s->n_resp_nv = 0;
+    s->resp_header_bytes = 0;
 }
 
 static int submit_response(struct cn_stream *s, int with_body)
@@ -332,6 +340,7 @@ static size_t on_resp_header(char *data, size_t size, size_t nmemb, void *arg)
     if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
         const char *sp = memchr(data, ' ', n);
         clear_nv(s);
+        s->resp_headers_too_large = 0;
         s->resp_status = sp ? atoi(sp + 1) : 0;
         return len;
     }
@@ -358,7 +367,7 @@ static size_t on_resp_header(char *data, size_t size, size_t nmemb, void *arg)
     if (px_hdr_is_hop_by_hop(data, nlen) || !px_hdr_valid(data, nlen, v, vlen))
         return len;
     if (add_nv(s, data, nlen, v, vlen) < 0)
-        return 0;
+        return 0; /* aborts the transfer: on_done answers 502 */
     return len;
 }
 
@@ -508,7 +517,7 @@ static int start_origin(struct cn_stream *s)
     snprintf(hdr, sizeof(hdr), "Host: %s",
              r->o.http_host_header ? r->o.http_host_header : s->authority);
     struct curl_slist *h = curl_slist_append(s->req_headers, hdr);
-    if (h && r->o.http_host_header) {
+    if (h && r->o.http_host_header && !s->has_xfh) {
         snprintf(hdr, sizeof(hdr), "X-Forwarded-Host: %s", s->authority);
         h = curl_slist_append(h, hdr);
     }
@@ -927,6 +936,9 @@ static void on_done(struct cn_origin_xfer *x, CURLcode res)
                                                  : "origin_tls";
         s->probing = 0;
         error_response(s, 502, code, why);
+    } else if (s->resp_headers_too_large && !s->resp_submitted) {
+        error_response(s, 502, "origin_headers_too_large",
+                       "the origin's response head is too large (over 64 KiB or 512 fields)");
     } else if (res != CURLE_OK && !s->resp_submitted) {
         int status, probe;
         const char *code;

@@ -19,7 +19,8 @@
 #define CN_STREAM_RESP_LOW (64 * 1024)
 #define CN_LINK_BUFFER_CAP (32 * 1024 * 1024)
 /* Request caps, as at the edge: a longer :path is answered 414, a larger
- * header block (names + values + 32 per field) 431. */
+ * header block (names + values + 32 per field) 431. Response heads from the
+ * origin are capped at the same size. */
 #define CN_STREAM_MAX_PATH (16 * 1024)
 #define CN_STREAM_MAX_HEADER_BYTES (64 * 1024)
 
@@ -37,6 +38,7 @@ struct cn_stream {
     struct curl_slist *req_headers;
     struct curl_slist *connect_to;
     int has_accept;
+    int has_xfh;              /* the edge sent X-Forwarded-Host: do not add a second one */
     long long content_length; /* -1 unknown */
     size_t header_bytes;
     int refuse_status; /* 414 / 431: the head broke a cap; answered when complete */
@@ -51,6 +53,8 @@ struct cn_stream {
     int resp_status;
     nghttp2_nv *resp_nv;
     size_t n_resp_nv, cap_resp_nv;
+    size_t resp_header_bytes; /* of resp_nv, capped at CN_STREAM_MAX_HEADER_BYTES */
+    int resp_headers_too_large;
     struct px_buf resp_body;
     int resp_eof;
     int resp_deferred;
@@ -91,6 +95,8 @@ ssize_t cn_stream_read_body(nghttp2_session *h2, int32_t id, uint8_t *buf, size_
 /* For cn_upgrade: */
 void cn_stream_error(struct cn_stream *s, int status, const char *code, const char *detail,
                      const char *log_extra);
+/* Returns 0, or < 0 on no memory or when the head passes 512 fields or
+ * CN_STREAM_MAX_HEADER_BYTES (then resp_headers_too_large is set). */
 int cn_stream_add_resp_header(struct cn_stream *s, const char *name, size_t nlen, const char *value,
                               size_t vlen);
 /* Submits the response (resp_status, headers added so far). */

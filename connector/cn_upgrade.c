@@ -128,7 +128,7 @@ static int build_request(struct cn_upgrade *u)
                             s->path, r->o.http_host_header ? r->o.http_host_header : s->authority,
                             key);
     free(key);
-    if (rc == 0 && r->o.http_host_header)
+    if (rc == 0 && r->o.http_host_header && !s->has_xfh)
         rc = px_buf_appendf(&u->out, "X-Forwarded-Host: %s\r\n", s->authority);
     int have_version = 0;
     for (struct curl_slist *h = s->req_headers; h && rc == 0; h = h->next) {

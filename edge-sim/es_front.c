@@ -69,6 +69,10 @@ static int on_open(struct rt_conn *c)
 {
     struct es_front *f = c->owner;
     es_front_idle_arm(f);
+    /* Requests on this connection are served only for this name (421 else). */
+    const char *name = wolfSSL_get_servername(c->tls.ssl, WOLFSSL_SNI_HOST_NAME);
+    if (!name || px_host_normalize(name, strlen(name), f->sni, sizeof(f->sni)) < 0)
+        f->sni[0] = '\0';
     const char *alpn = px_tls_alpn(&c->tls);
     if (strcmp(alpn, "h2") == 0) {
         f->proto = 2;

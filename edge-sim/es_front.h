@@ -14,7 +14,8 @@ struct es_req;
 struct es_front {
     struct es_server *srv;
     struct rt_conn conn;
-    int proto; /* 0 undecided, 1 = h1, 2 = h2 */
+    int proto;     /* 0 undecided, 1 = h1, 2 = h2 */
+    char sni[256]; /* TLS server name the client asked for, normalised; "" if none */
     /* h2 */
     nghttp2_session *h2;
     struct es_req *reqs; /* open h2 streams */

@@ -83,7 +83,7 @@ static int flush_header(struct es_front *f)
 static int on_message_begin(http_parser *p)
 {
     struct es_front *f = p->data;
-    f->cur = es_req_new(f->srv, &h1_ops, f, f->conn.peer_ip);
+    f->cur = es_req_new(f->srv, &h1_ops, f, f->conn.peer_ip, f->sni);
     if (!f->cur)
         return -1;
     f->cur->front_proto = "HTTP/1.1";
@@ -126,6 +126,14 @@ static int on_headers_complete(http_parser *p)
     const char *m = http_method_str((enum http_method)p->method);
     if (es_req_add_header(r, ":method", 7, m, strlen(m)) < 0)
         return -1;
+    if (p->method == HTTP_CONNECT) {
+        /* An authority-form target, and a tunnel if accepted: es_req answers
+         * 405 and the connection closes after it. */
+        es_front_idle_stop(f);
+        f->keep_alive = 0;
+        es_req_dispatch(r, 0);
+        return 0;
+    }
     const char *path = f->url ? f->url : "/";
     size_t plen = f->url ? f->url_len : 1;
     if (plen > 7 &&

@@ -94,7 +94,7 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *fr, void *
     struct es_front *f = user;
     if (fr->hd.type != NGHTTP2_HEADERS || fr->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
-    struct es_req *r = es_req_new(f->srv, &h2_ops, f, f->conn.peer_ip);
+    struct es_req *r = es_req_new(f->srv, &h2_ops, f, f->conn.peer_ip, f->sni);
     if (!r)
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     r->front_sid = fr->hd.stream_id;

@@ -14,10 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_REQ_HEADER_BYTES (64 * 1024)
-
 struct es_req *es_req_new(struct es_server *srv, const struct es_front_ops *fops, void *front,
-                          const char *client_ip)
+                          const char *client_ip, const char *sni)
 {
     struct es_req *r = calloc(1, sizeof(*r));
     if (!r)
@@ -27,6 +25,8 @@ struct es_req *es_req_new(struct es_server *srv, const struct es_front_ops *fops
     r->front = front;
     r->resp_content_length = -1;
     snprintf(r->client_ip, sizeof(r->client_ip), "%s", client_ip);
+    if (sni && strlen(sni) < sizeof(r->sni))
+        memcpy(r->sni, sni, strlen(sni) + 1);
     px_buf_init(&r->req_body);
     px_buf_init(&r->resp_body);
     uint8_t id[16];
@@ -80,7 +80,7 @@ int es_req_add_header(struct es_req *r, const char *name, size_t nlen, const cha
     if (nlen == 9 && strncmp(name, ":protocol", 9) == 0)
         r->is_ws = vlen == 9 && strncasecmp(value, "websocket", 9) == 0;
     r->req_header_bytes += nlen + vlen + 32;
-    if (r->req_header_bytes > MAX_REQ_HEADER_BYTES)
+    if (r->req_header_bytes > ES_REQ_MAX_HEADER_BYTES)
         return -1;
     if (nlen == 7 && strncasecmp(name, ":method", 7) == 0) {
         if (vlen == 0 || vlen >= sizeof(r->method))
@@ -90,13 +90,25 @@ int es_req_add_header(struct es_req *r, const char *name, size_t nlen, const cha
         r->is_head = strcmp(r->method, "HEAD") == 0;
     }
     int is_authority = nlen == 10 && strncasecmp(name, ":authority", 10) == 0;
-    if (is_authority || (nlen == 4 && strncasecmp(name, "host", 4) == 0)) {
+    int is_host = nlen == 4 && strncasecmp(name, "host", 4) == 0;
+    if (is_host && r->n_host++ > 0) {
+        /* Which one would the origin or a cache in front of it believe? */
+        r->bad_request = "the request has more than one Host header";
+        return 0;
+    }
+    if (is_authority || is_host) {
         size_t existing = r->n_req_nv;
         for (size_t i = 0; i < r->n_req_nv; i++)
             if (strcmp((const char *)r->req_nv[i].name, ":authority") == 0)
                 existing = i;
-        if (existing < r->n_req_nv && !is_authority)
-            return 0; /* :authority (or an absolute URL) wins over Host */
+        if (existing < r->n_req_nv && !is_authority) {
+            /* HTTP/2 sends pseudo headers first: this Host came with an
+             * :authority, and must name the same thing (RFC 9113 8.3.1). */
+            const nghttp2_nv *a = &r->req_nv[existing];
+            if (a->valuelen != vlen || strncasecmp((const char *)a->value, value, vlen) != 0)
+                r->bad_request = "the request's Host header differs from its :authority";
+            return 0;
+        }
         if (px_host_normalize(value, vlen, r->host, sizeof(r->host)) < 0)
             return -1;
         if (existing < r->n_req_nv) {
@@ -113,6 +125,7 @@ int es_req_add_header(struct es_req *r, const char *name, size_t nlen, const cha
     if (name[0] != ':' && !px_hdr_valid(name, nlen, value, vlen))
         return -1;
     if (nlen == 15 && strncasecmp(name, "x-forwarded-for", 15) == 0) {
+        /* Joined here, capped in tunnel_headers; the head's cap bounds it. */
         size_t old = r->xff ? strlen(r->xff) : 0;
         char *x = realloc(r->xff, old + vlen + 3);
         if (!x)
@@ -132,6 +145,14 @@ int es_req_add_header(struct es_req *r, const char *name, size_t nlen, const cha
         return 0;
     }
     return nv_push(&r->req_nv, &r->n_req_nv, &r->cap_req_nv, name, nlen, value, vlen, 1);
+}
+
+static const nghttp2_nv *find_nv(const nghttp2_nv *arr, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp((const char *)arr[i].name, name) == 0)
+            return &arr[i];
+    return NULL;
 }
 
 static void nv_remove(nghttp2_nv *arr, size_t *n, size_t i)
@@ -236,18 +257,31 @@ static nghttp2_nv *tunnel_headers(struct es_req *r, size_t *n_out)
             continue; /* HTTP/1.1 only; the connector makes its own */
         ok = nv_push(&out, &n, &cap, nm, h->namelen, (const char *)h->value, h->valuelen, 0) == 0;
     }
-    char xff[1024];
-    if (r->xff)
-        snprintf(xff, sizeof(xff), "%s, %s", r->xff, r->client_ip);
-    else
-        snprintf(xff, sizeof(xff), "%s", r->client_ip);
+    /* The client's address is always the last entry, whatever the client sent. */
+    struct px_buf xff;
+    px_buf_init(&xff);
+    int trimmed = 0;
+    if (ok)
+        ok = px_hdr_forwarded_for(r->xff ? r->xff : "", r->xff ? strlen(r->xff) : 0, r->client_ip,
+                                  PX_XFF_CLIENT_MAX, &xff, &trimmed) == 0;
+    if (trimmed) {
+        size_t ip = strlen(r->client_ip), all = px_buf_len(&xff);
+        PX_DEBUG("request %s: client's X-Forwarded-For of %zu bytes cut to its last %zu",
+                 r->request_id, strlen(r->xff), all > ip ? all - ip - 2 : 0);
+    }
+    const nghttp2_nv *authority = find_nv(r->req_nv, r->n_req_nv, ":authority");
+    if (ok && authority)
+        ok = nv_push(&out, &n, &cap, "x-forwarded-host", 16, (const char *)authority->value,
+                     authority->valuelen, 0) == 0;
     if (ok)
         ok = nv_push(&out, &n, &cap, ":scheme", 7, "https", 5, 0) == 0 &&
-             nv_push(&out, &n, &cap, "x-forwarded-for", 15, xff, strlen(xff), 0) == 0 &&
+             nv_push(&out, &n, &cap, "x-forwarded-for", 15, (const char *)px_buf_head(&xff),
+                     px_buf_len(&xff), 0) == 0 &&
              nv_push(&out, &n, &cap, "x-forwarded-proto", 17, "https", 5, 0) == 0 &&
              nv_push(&out, &n, &cap, "x-real-ip", 9, r->client_ip, strlen(r->client_ip), 0) == 0 &&
              nv_push(&out, &n, &cap, "x-request-id", 12, r->request_id, strlen(r->request_id), 0) ==
                  0;
+    px_buf_cleanup(&xff);
     if (!ok) {
         nv_free(out, n);
         return NULL;
@@ -265,11 +299,41 @@ static nghttp2_nv *tunnel_headers(struct es_req *r, size_t *n_out)
     return out;
 }
 
+#define ALLOW "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+
 void es_req_dispatch(struct es_req *r, int has_body)
 {
     r->req_eof = !has_body;
+    if (r->bad_request) {
+        es_req_local_error(r, 400, "bad_request", r->bad_request);
+        return;
+    }
+    if (strcmp(r->method, "CONNECT") == 0 && !find_nv(r->req_nv, r->n_req_nv, ":protocol")) {
+        /* A plain CONNECT asks the edge to be a forward proxy: it is not one.
+         * (Extended CONNECT, with :protocol, carries WebSockets.) */
+        if (nv_push(&r->resp_nv, &r->n_resp_nv, &r->cap_resp_nv, "allow", 5, ALLOW, strlen(ALLOW),
+                    0) < 0) {
+            es_req_local_error(r, 500, "internal", "the edge ran out of memory");
+            return;
+        }
+        es_req_local_error(r, 405, "method_not_allowed",
+                           "this edge is not a forward proxy: CONNECT is not served");
+        return;
+    }
     if (!r->method[0] || !r->host[0]) {
         es_req_local_error(r, 400, "bad_request", "the request has no valid Host");
+        return;
+    }
+    if (strcmp(r->host, r->sni) != 0) {
+        /* The TLS handshake chose this connection's certificate (and, with
+         * client certificates, its policy) for the SNI name: serve no other
+         * name on it. A client without SNI gets this for every host.
+         * Browsers retry a 421 on a fresh connection (RFC 9110 15.5.20). */
+        es_req_local_error(r, 421, "misdirected_request",
+                           r->sni[0] ? "this connection was opened for another hostname (TLS "
+                                       "SNI): open a new connection for this one"
+                                     : "the connection did not name a hostname (TLS SNI): "
+                                       "connect again with the hostname");
         return;
     }
     struct es_tunnel *t = es_registry_lookup(&r->srv->reg, r->host);
@@ -367,18 +431,33 @@ int es_req_resp_header(struct es_req *r, const uint8_t *name, size_t nlen, const
                        size_t vlen)
 {
     const char *n = (const char *)name;
+    if (r->resp_headers_done)
+        return 0; /* the front may still be reading resp_nv */
     if (nlen == 7 && memcmp(n, ":status", 7) == 0) {
         int st = 0;
         for (size_t i = 0; i < vlen && i < 3; i++)
             st = st * 10 + (value[i] - '0');
-        if (st >= 100 && st < 200 && st != 101) {
-            /* An interim response: forget what came with it. */
-            nv_free(r->resp_nv, r->n_resp_nv);
-            r->resp_nv = NULL;
-            r->n_resp_nv = r->cap_resp_nv = 0;
-        }
+        /* A new head starts: forget what came with an interim one before it. */
+        nv_free(r->resp_nv, r->n_resp_nv);
+        r->resp_nv = NULL;
+        r->n_resp_nv = r->cap_resp_nv = 0;
+        r->resp_header_bytes = 0;
+        r->resp_content_length = -1;
         r->resp_status = st;
         return 0;
+    }
+    r->resp_header_bytes += nlen + vlen + 32;
+    if (r->resp_header_bytes > ES_REQ_MAX_HEADER_BYTES) {
+        if (r->front_done)
+            return -1;
+        /* Nothing of this head reaches the browser: answer for it. */
+        nv_free(r->resp_nv, r->n_resp_nv);
+        r->resp_nv = NULL;
+        r->n_resp_nv = r->cap_resp_nv = 0;
+        r->resp_content_length = -1;
+        es_req_local_error(r, 502, "response_headers_too_large",
+                           "the origin's response headers are larger than 64 KiB");
+        return -1;
     }
     if (n[0] == ':' || px_hdr_is_hop_by_hop(n, nlen))
         return 0;

@@ -16,6 +16,9 @@
 
 #define ES_REQ_BODY_HIGH (256 * 1024)
 #define ES_REQ_BODY_LOW (64 * 1024)
+/* Request and response heads alike: name + value + 32 per field (RFC 7541's
+ * accounting), at most this many bytes. */
+#define ES_REQ_MAX_HEADER_BYTES (64 * 1024)
 
 struct es_req;
 struct es_server;
@@ -42,6 +45,7 @@ struct es_req {
     /* request */
     char method[16];
     char host[256];
+    char sni[256]; /* the connection's TLS server name, normalised; "" if none was sent */
     char request_id[33];
     char client_ip[64];
     nghttp2_nv *req_nv; /* headers accumulated by the front */
@@ -49,6 +53,8 @@ struct es_req {
     size_t req_header_bytes;
     char *xff; /* client's X-Forwarded-For */
     char *connection_hdr;
+    int n_host;              /* Host header fields seen */
+    const char *bad_request; /* why the head is malformed (static text): 400 at dispatch */
     struct px_buf req_body;
     int req_eof;
     int req_deferred;
@@ -60,6 +66,7 @@ struct es_req {
     int resp_status;
     nghttp2_nv *resp_nv;
     size_t n_resp_nv, cap_resp_nv;
+    size_t resp_header_bytes; /* of the current response head, against ES_REQ_MAX_HEADER_BYTES */
     int resp_headers_done;
     long long resp_content_length;
     struct px_buf resp_body;
@@ -71,17 +78,22 @@ struct es_req {
     int link_done;
 };
 
+/* sni: the browser connection's TLS server name, normalised ("" or NULL when
+ * the client sent none); copied. Requests are only served for that name. */
 struct es_req *es_req_new(struct es_server *srv, const struct es_front_ops *fops, void *front,
-                          const char *client_ip);
+                          const char *client_ip, const char *sni);
 /* Adds a request header from the front (pseudo headers included). Returns 0,
- * or < 0 if the request must be refused (too large / invalid). */
+ * or < 0 if the request must be refused (too large / invalid). A head that is
+ * well-formed on the wire but wrong for HTTP (a second Host, a Host that is
+ * not :authority) returns 0 and is answered 400 by es_req_dispatch. */
 int es_req_add_header(struct es_req *r, const char *name, size_t nlen, const char *value,
                       size_t vlen);
 /* Turns an HTTP/1.1 `Upgrade: websocket` request into the extended CONNECT
  * it becomes on the tunnel (RFC 8441). Returns 1 if it was one, 0 if not. */
 int es_req_make_websocket(struct es_req *r);
-/* Headers complete: routes the request to a tunnel, or answers locally
- * (404/530/400). has_body: a body follows. */
+/* Headers complete: routes the request to a tunnel, or answers locally:
+ * 400 malformed, 405 a plain CONNECT, 421 a host other than the connection's
+ * SNI name, 404 no tunnel, 530 no connector. has_body: a body follows. */
 void es_req_dispatch(struct es_req *r, int has_body);
 /* Request body from the front. */
 int es_req_body(struct es_req *r, const uint8_t *data, size_t len);
@@ -94,6 +106,9 @@ void es_req_front_done(struct es_req *r);
 void es_req_local_error(struct es_req *r, int status, const char *code, const char *detail);
 
 /* For es_link: */
+/* Adds a response header from the tunnel. Returns 0, or < 0 when the stream
+ * must be reset; a response head over ES_REQ_MAX_HEADER_BYTES is then
+ * already answered 502 response_headers_too_large. */
 int es_req_resp_header(struct es_req *r, const uint8_t *name, size_t nlen, const uint8_t *value,
                        size_t vlen);
 void es_req_resp_headers_done(struct es_req *r);

@@ -1,4 +1,6 @@
 #include "px_headers.h"
+#include "px_buf.h"
+#include "px_err.h"
 
 #include <ctype.h>
 #include <string.h>
@@ -24,8 +26,12 @@ int px_hdr_is_hop_by_hop(const char *n, size_t len)
 
 int px_hdr_is_edge_metadata(const char *n, size_t len)
 {
-    if (eq(n, len, "x-forwarded-proto") || eq(n, len, "x-request-id") || eq(n, len, "x-real-ip"))
-        return 1;
+    static const char *const meta[] = {"x-forwarded-proto",  "x-forwarded-host", "x-forwarded-port",
+                                       "x-forwarded-server", "forwarded",        "x-request-id",
+                                       "x-real-ip"};
+    for (size_t i = 0; i < sizeof(meta) / sizeof(meta[0]); i++)
+        if (eq(n, len, meta[i]))
+            return 1;
     return len >= 7 && strncasecmp(n, "tunnel-", 7) == 0;
 }
 
@@ -57,4 +63,46 @@ int px_hdr_valid(const char *name, size_t nlen, const char *value, size_t vlen)
         if (value[i] == '\r' || value[i] == '\n' || value[i] == '\0')
             return 0;
     return 1;
+}
+
+static int is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* 1 if an entry starts at i (i > 0): a comma, then optional spaces, before it. */
+static int entry_starts(const char *v, size_t i)
+{
+    if (is_ows(v[i]) || v[i] == ',')
+        return 0;
+    while (i > 0 && is_ows(v[i - 1]))
+        i--;
+    return i > 0 && v[i - 1] == ',';
+}
+
+int px_hdr_forwarded_for(const char *client, size_t clen, const char *peer, size_t max_client,
+                         struct px_buf *out, int *trimmed)
+{
+    size_t start = 0, end = clen;
+    int cut = 0;
+    while (start < end && (is_ows(client[start]) || client[start] == ','))
+        start++;
+    while (end > start && (is_ows(client[end - 1]) || client[end - 1] == ','))
+        end--;
+    if (end - start > max_client) {
+        /* Keep the newest entries (the right end): start after the first comma
+         * at or past the point where the rest fits. */
+        size_t i = end - max_client;
+        while (i < end && !entry_starts(client, i))
+            i++;
+        start = i;
+        cut = 1;
+    }
+    if (trimmed)
+        *trimmed = cut;
+    if (end > start) {
+        if (px_buf_append(out, client + start, end - start) < 0 || px_buf_append(out, ", ", 2) < 0)
+            return PX_ERR_NOMEM;
+    }
+    return px_buf_append(out, peer, strlen(peer)) < 0 ? PX_ERR_NOMEM : 0;
 }

@@ -81,6 +81,10 @@ class Handler(BaseHTTPRequestHandler):
             body = json.dumps({"path": self.path, "method": self.command,
                                "headers": [[k, v] for k, v in self.headers.items()]}).encode()
             return self._send(200, body)
+        if path.startswith("/bigheaders/"):
+            # /bigheaders/N: N response header fields of 1000 bytes each.
+            extra = {"X-Big-%d" % i: "b" * 1000 for i in range(int(path.split("/")[2]))}
+            return self._send(200, b"big\n", "text/plain", extra)
         if path.startswith("/status/"):
             return self._send(int(path.split("/")[2]), b"status\n", "text/plain")
         if path.startswith("/slow/"):

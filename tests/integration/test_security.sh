@@ -10,9 +10,11 @@ ECHO_PORT=$((PORT_BASE + 9))
 $PY "$HERE/head_echo.py" $ECHO_PORT >> "$WORK/echo.log" 2>&1 &
 PIDS+=($!)
 wait_port 127.0.0.1 $ECHO_PORT
+start_origin
 TOKEN=$(create_tunnel sec)
 start_connector "$TOKEN" --hostname ok.example.test --url hello_world \
-    --hostname echo.example.test --url http://127.0.0.1:$ECHO_PORT
+    --hostname echo.example.test --url http://127.0.0.1:$ECHO_PORT \
+    --hostname up.example.test --url http://127.0.0.1:$ORIGIN_PORT
 wait_for 20 routed ok.example.test || log "tunnel never came up"
 
 t_ws_long_path_no_stack_bytes() {
@@ -95,5 +97,55 @@ PY
     kill -0 $CONN_PID && routed ok.example.test
 }
 check "defect 1: a 60,000-byte :path over HTTP/2 gets 414 and the connector keeps serving" t_h2_60k_path
+
+t_stream_exhaustion_then_close() {
+    # The attack from the review: 17 HTTP/2 connections x 128 POSTs whose
+    # bodies never come fill the tunnel's streams; then the attacker leaves.
+    # The tunnel must keep serving others during the attack (fair share) and
+    # be fully usable within seconds after it.
+    $PY - $HTTPS_PORT "$WORK/ca.pem" > "$WORK/flood.out" 2>&1 <<'PY' &
+import socket, ssl, sys, time
+import h2.config, h2.connection, h2.events
+port, ca = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca); ctx.set_alpn_protocols(["h2"])
+conns = []
+for i in range(17):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                        server_hostname="up.example.test")
+    c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    c.initiate_connection()
+    for k in range(128):
+        sid = c.get_next_available_stream_id()
+        c.send_headers(sid, [(":method", "POST"), (":scheme", "https"),
+                             (":authority", "up.example.test"), (":path", "/upload"),
+                             ("content-length", "1000")])
+    s.sendall(c.data_to_send())
+    conns.append((s, c))
+print("attack open", flush=True)
+time.sleep(4)
+for s, c in conns:
+    s.close()
+print("attack closed", flush=True)
+PY
+    local apid=$!
+    sleep 3
+    # During the attack: others are still served (fair share per client).
+    local during
+    during=$(tcurl ok.example.test / -o /dev/null -w '%{http_code}' --max-time 5)
+    log "during the attack: $during"
+    wait $apid
+    cat "$WORK/flood.out"
+    # After it: the tunnel answers within seconds, on every connection.
+    local ok=0 i code
+    for i in $(seq 1 50); do
+        code=$(tcurl ok.example.test / -o /dev/null -w '%{http_code}' --max-time 5)
+        if [ "$code" = 200 ]; then ok=$((ok + 1)); else ok=0; fi
+        [ $ok -ge 20 ] && break
+        sleep 0.2
+    done
+    log "after the attack: $ok consecutive 200s (last $code)"
+    [ "$during" = 200 ] && [ $ok -ge 20 ]
+}
+check "defect 2: 17x128 stalled POSTs then a mass close do not take the tunnel offline" t_stream_exhaustion_then_close
 
 finish

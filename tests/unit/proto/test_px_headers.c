@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "px_buf.h"
 #include "px_headers.h"
 
 #include <string.h>
@@ -49,22 +50,87 @@ static void test_hop_by_hop(void **state)
 static void test_edge_metadata(void **state)
 {
     (void)state;
-    const char *meta[] = {
-        "X-Forwarded-Proto", "x-forwarded-proto", "X-Request-Id", "X-Real-IP",      "x-real-ip",
-        "Tunnel-Foo",        "tunnel-foo",        "TUNNEL-ERROR", "Tunnel-Control", "tunnel-"};
+    const char *meta[] = {"X-Forwarded-Proto", "x-forwarded-proto", "X-Request-Id", "X-Real-IP",
+                          "x-real-ip", "Tunnel-Foo", "tunnel-foo", "TUNNEL-ERROR", "Tunnel-Control",
+                          "tunnel-",
+                          /* defect 7: client forwarding headers are the edge's to set */
+                          "X-Forwarded-Host", "x-forwarded-host", "X-FORWARDED-HOST",
+                          "X-Forwarded-Port", "x-forwarded-port", "X-Forwarded-Server",
+                          "x-forwarded-server", "Forwarded", "FORWARDED", "forwarded"};
     for (size_t i = 0; i < sizeof(meta) / sizeof(meta[0]); i++) {
         if (!px_hdr_is_edge_metadata(S(meta[i])))
             print_error("%s not edge metadata\n", meta[i]);
         assert_int_equal(px_hdr_is_edge_metadata(S(meta[i])), 1);
     }
-    const char *other[] = {"X-Forwarded-For", "X-Forwarded-Protocol", "X-Request",    "Tunnel",
-                           "Tunnelx-Foo",     "X-Tunnel-Foo",         "Content-Type", ""};
+    const char *other[] = {"X-Forwarded-For", "X-Forwarded-Protocol", "X-Request",       "Tunnel",
+                           "Tunnelx-Foo",     "X-Tunnel-Foo",         "Content-Type",    "",
+                           "Forwarded-For",   "X-Forwarded-Hosts",    "X-Forwarded-Hos", "Forward"};
     for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
         if (px_hdr_is_edge_metadata(S(other[i])))
             print_error("%s is edge metadata\n", other[i]);
         assert_int_equal(px_hdr_is_edge_metadata(S(other[i])), 0);
     }
     assert_int_equal(px_hdr_is_edge_metadata("Tunne", 5), 0);
+    /* Length, not NUL, delimits the name. */
+    assert_int_equal(px_hdr_is_edge_metadata("Forwarded-For", 9), 1);
+    assert_int_equal(px_hdr_is_edge_metadata("Forwarded", 8), 0);
+}
+
+/* Runs px_hdr_forwarded_for and compares with want. */
+static void xff(const char *client, size_t max, const char *want, int want_trimmed)
+{
+    struct px_buf b;
+    px_buf_init(&b);
+    int trimmed = -1;
+    assert_int_equal(px_hdr_forwarded_for(client, strlen(client), "192.0.2.7", max, &b, &trimmed),
+                     0);
+    assert_int_equal(px_buf_len(&b), strlen(want));
+    assert_memory_equal(px_buf_head(&b), want, strlen(want));
+    assert_int_equal(trimmed, want_trimmed);
+    px_buf_cleanup(&b);
+}
+
+static void test_forwarded_for(void **state)
+{
+    (void)state;
+    xff("", 100, "192.0.2.7", 0);
+    xff("10.0.0.1", 100, "10.0.0.1, 192.0.2.7", 0);
+    xff("10.0.0.1, 10.0.0.2", 100, "10.0.0.1, 10.0.0.2, 192.0.2.7", 0);
+    xff(" ,10.0.0.1 , ", 100, "10.0.0.1, 192.0.2.7", 0);
+    xff(" , ", 100, "192.0.2.7", 0);
+    /* Over the cap: the newest entries that fit, cut at a comma. */
+    xff("1.1.1.1, 2.2.2.2, 3.3.3.3", 18, "2.2.2.2, 3.3.3.3, 192.0.2.7", 1);
+    xff("1.1.1.1, 2.2.2.2, 3.3.3.3", 16, "2.2.2.2, 3.3.3.3, 192.0.2.7", 1);
+    xff("1.1.1.1, 2.2.2.2, 3.3.3.3", 15, "3.3.3.3, 192.0.2.7", 1);
+    xff("1.1.1.1,2.2.2.2", 7, "2.2.2.2, 192.0.2.7", 1);
+    xff("1.1.1.1, 2.2.2.2", 6, "192.0.2.7", 1);
+    xff("1.1.1.1", 0, "192.0.2.7", 1);
+    /* One huge entry: dropped whole, the peer stays. */
+    char big[20000];
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    xff(big, PX_XFF_CLIENT_MAX, "192.0.2.7", 1);
+    /* Many entries: what is kept fits the cap and ends with the newest. */
+    struct px_buf in, out;
+    px_buf_init(&in);
+    px_buf_init(&out);
+    for (int i = 0; i < 3000; i++)
+        assert_int_equal(px_buf_append(&in, i ? ", 10.0.0.1" : "10.0.0.9", i ? 10 : 8), 0);
+    assert_int_equal(px_buf_append(&in, ", 10.9.9.9", 10), 0);
+    int trimmed = 0;
+    assert_int_equal(px_hdr_forwarded_for((const char *)px_buf_head(&in), px_buf_len(&in),
+                                          "192.0.2.7", PX_XFF_CLIENT_MAX, &out, &trimmed),
+                     0);
+    assert_int_equal(trimmed, 1);
+    const char *o = (const char *)px_buf_head(&out);
+    size_t ol = px_buf_len(&out);
+    const char *tail = "10.9.9.9, 192.0.2.7";
+    assert_true(ol <= PX_XFF_CLIENT_MAX + 2 + 9);
+    assert_true(ol > PX_XFF_CLIENT_MAX - 20);
+    assert_memory_equal(o + ol - strlen(tail), tail, strlen(tail));
+    assert_memory_equal(o, "10.0.0.1, ", 10);
+    px_buf_cleanup(&in);
+    px_buf_cleanup(&out);
 }
 
 static void test_listed_in_connection(void **state)
@@ -115,9 +181,8 @@ static void test_valid(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hop_by_hop),
-        cmocka_unit_test(test_edge_metadata),
-        cmocka_unit_test(test_listed_in_connection),
+        cmocka_unit_test(test_hop_by_hop),    cmocka_unit_test(test_edge_metadata),
+        cmocka_unit_test(test_forwarded_for), cmocka_unit_test(test_listed_in_connection),
         cmocka_unit_test(test_valid),
     };
     return cmocka_run_group_tests_name("px_headers", tests, NULL, NULL);

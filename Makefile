@@ -1,5 +1,5 @@
 # Build: `make` (release into bin/), `make test` (sanitizer build + all tests),
-# `make demo`, `make bench`, `make install PREFIX=/usr/local DESTDIR=`.
+# `make demo`, `make bench`, `make tlsscan`, `make install PREFIX=/usr/local DESTDIR=`.
 PREFIX ?= /usr/local
 DESTDIR ?=
 PKGS := wolfssl libnghttp2 libcurl jansson libuv sqlite3
@@ -38,7 +38,7 @@ ES_OBJ := $(call obj,$(ES_SRC))
 UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BINDIR)/unit/%,$(UNIT_SRC))
 
-.PHONY: all build install test unit demo bench clean deps deps-build format fuzz
+.PHONY: all build install test unit demo bench clean deps deps-build format fuzz tlsscan
 all: bin/connector bin/edge-sim
 
 build: $(BINDIR)/connector $(BINDIR)/edge-sim
@@ -76,6 +76,11 @@ test: deps
 	@$(MAKE) --no-print-directory SAN=1 build unit
 	@$(MAKE) --no-print-directory build
 	@bash tests/run.sh build/test/bin
+
+# The TLS scan alone (testssl.sh against both edge listeners; also in `make test`).
+tlsscan: deps
+	@$(MAKE) --no-print-directory SAN=1 build
+	@BIN=$(CURDIR)/build/test/bin bash tests/integration/tlsscan.sh
 
 demo: deps-build all
 	@bash scripts/demo.sh

@@ -8,6 +8,7 @@
 #include "px_pki.h"
 #include "px_tls.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -186,6 +187,127 @@ static void test_server_untrusted_ca_refused(void **state)
     done_pair(&c, &s, cc, sc);
 }
 
+/* The memory I/O of px_tls, for contexts made here with other settings. */
+static int mem_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
+{
+    (void)ssl;
+    struct px_tls *t = ctx;
+    if (px_buf_len(&t->in) == 0)
+        return WOLFSSL_CBIO_ERR_WANT_READ;
+    return (int)px_buf_read(&t->in, buf, (size_t)sz);
+}
+
+static int mem_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
+{
+    (void)ssl;
+    struct px_tls *t = ctx;
+    if (px_buf_append(&t->out, buf, (size_t)sz) < 0)
+        return WOLFSSL_CBIO_ERR_GENERAL;
+    return sz;
+}
+
+static WOLFSSL_CTX *raw_ctx(WOLFSSL_METHOD *m)
+{
+    WOLFSSL_CTX *ctx = wolfSSL_CTX_new(m);
+    assert_non_null(ctx);
+    wolfSSL_SetIORecv(ctx, mem_recv);
+    wolfSSL_SetIOSend(ctx, mem_send);
+    return ctx;
+}
+
+static void handshake_with(WOLFSSL_CTX *cc, WOLFSSL_CTX *sc, int *rc_c, int *rc_s, char *curve,
+                           size_t curve_len)
+{
+    struct px_tls c, s;
+    assert_int_equal(px_tls_init(&s, sc, 1, NULL, "h2"), 0);
+    assert_int_equal(px_tls_init(&c, cc, 0, "tunnel.test", "h2"), 0);
+    pump(&c, &s, rc_c, rc_s);
+    const char *name = *rc_c == 0 ? wolfSSL_get_curve_name(c.ssl) : NULL;
+    snprintf(curve, curve_len, "%s", name ? name : "");
+    px_tls_cleanup(&c);
+    px_tls_cleanup(&s);
+}
+
+/* TLS scan (issue 7): key exchange is ECDHE on X25519, P-256 or P-384 only.
+ * testssl.sh found both edge listeners agreeing to secp256k1 and brainpool
+ * in TLS 1.2 and to finite-field DH (ffdhe2048) in TLS 1.3, and the
+ * connector offering them (and 224-bit curves) too. */
+static void test_tls_scan_tls12_ecdhe_only_on_allowed_curves(void **state)
+{
+    struct pki *p = *state;
+    WOLFSSL_CTX *cc, *sc;
+    int rc_c, rc_s;
+    char curve[64];
+    assert_int_equal(px_tls_ctx_server(p->srv, p->srv_key, NULL, 0, &sc), 0);
+    /* A TLS 1.2 client listing weak curves first, P-256 last. */
+    cc = raw_ctx(wolfTLSv1_2_client_method());
+    assert_int_equal(wolfSSL_CTX_load_verify_buffer(cc, (const unsigned char *)p->ca,
+                                                    (long)strlen(p->ca), WOLFSSL_FILETYPE_PEM),
+                     WOLFSSL_SUCCESS);
+    assert_int_equal(wolfSSL_CTX_UseSupportedCurve(cc, WOLFSSL_ECC_SECP256K1), WOLFSSL_SUCCESS);
+    assert_int_equal(wolfSSL_CTX_UseSupportedCurve(cc, WOLFSSL_ECC_BRAINPOOLP256R1),
+                     WOLFSSL_SUCCESS);
+    assert_int_equal(wolfSSL_CTX_UseSupportedCurve(cc, WOLFSSL_ECC_SECP256R1), WOLFSSL_SUCCESS);
+    handshake_with(cc, sc, &rc_c, &rc_s, curve, sizeof(curve));
+    assert_int_equal(rc_c, 0);
+    assert_int_equal(rc_s, 0);
+    assert_string_equal(curve, "SECP256R1");
+    wolfSSL_CTX_free(cc);
+
+    /* Only weak curves offered: the server still never uses one of them. */
+    cc = raw_ctx(wolfTLSv1_2_client_method());
+    wolfSSL_CTX_set_verify(cc, WOLFSSL_VERIFY_NONE, NULL);
+    assert_int_equal(wolfSSL_CTX_UseSupportedCurve(cc, WOLFSSL_ECC_SECP256K1), WOLFSSL_SUCCESS);
+    assert_int_equal(wolfSSL_CTX_UseSupportedCurve(cc, WOLFSSL_ECC_BRAINPOOLP256R1),
+                     WOLFSSL_SUCCESS);
+    handshake_with(cc, sc, &rc_c, &rc_s, curve, sizeof(curve));
+    assert_true(rc_c < 0 || strcmp(curve, "SECP256R1") == 0);
+    wolfSSL_CTX_free(cc);
+    wolfSSL_CTX_free(sc);
+}
+
+static void test_tls_scan_tls13_refuses_ffdhe(void **state)
+{
+    struct pki *p = *state;
+    WOLFSSL_CTX *cc, *sc;
+    int rc_c, rc_s;
+    char curve[64];
+    int ffdhe[] = {WOLFSSL_FFDHE_2048};
+    assert_int_equal(px_tls_ctx_server(p->srv, p->srv_key, NULL, 0, &sc), 0);
+    cc = raw_ctx(wolfTLSv1_3_client_method());
+    wolfSSL_CTX_set_verify(cc, WOLFSSL_VERIFY_NONE, NULL);
+    assert_int_equal(wolfSSL_CTX_set_groups(cc, ffdhe, 1), WOLFSSL_SUCCESS);
+    handshake_with(cc, sc, &rc_c, &rc_s, curve, sizeof(curve));
+    assert_true(rc_s < 0 && rc_s != PX_ERR_WANT_IO);
+    wolfSSL_CTX_free(cc);
+    wolfSSL_CTX_free(sc);
+}
+
+/* The connector's side of the same rule: against a server that only does
+ * finite-field DH, our client has nothing to agree on. */
+static void test_tls_scan_client_offers_no_ffdhe(void **state)
+{
+    struct pki *p = *state;
+    WOLFSSL_CTX *cc, *sc;
+    int rc_c, rc_s;
+    char curve[64];
+    int ffdhe[] = {WOLFSSL_FFDHE_2048};
+    sc = raw_ctx(wolfTLSv1_3_server_method());
+    assert_int_equal(wolfSSL_CTX_use_certificate_chain_buffer(sc, (const unsigned char *)p->srv,
+                                                              (long)strlen(p->srv)),
+                     WOLFSSL_SUCCESS);
+    assert_int_equal(wolfSSL_CTX_use_PrivateKey_buffer(sc, (const unsigned char *)p->srv_key,
+                                                       (long)strlen(p->srv_key),
+                                                       WOLFSSL_FILETYPE_PEM),
+                     WOLFSSL_SUCCESS);
+    assert_int_equal(wolfSSL_CTX_set_groups(sc, ffdhe, 1), WOLFSSL_SUCCESS);
+    assert_int_equal(px_tls_ctx_client(p->ca, NULL, NULL, &cc), 0);
+    handshake_with(cc, sc, &rc_c, &rc_s, curve, sizeof(curve));
+    assert_true(rc_c < 0 && rc_c != PX_ERR_WANT_IO);
+    wolfSSL_CTX_free(cc);
+    wolfSSL_CTX_free(sc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -194,6 +316,9 @@ int main(void)
         cmocka_unit_test(test_client_cert_other_ca_refused),
         cmocka_unit_test(test_server_name_mismatch_refused),
         cmocka_unit_test(test_server_untrusted_ca_refused),
+        cmocka_unit_test(test_tls_scan_tls12_ecdhe_only_on_allowed_curves),
+        cmocka_unit_test(test_tls_scan_tls13_refuses_ffdhe),
+        cmocka_unit_test(test_tls_scan_client_offers_no_ffdhe),
     };
     return cmocka_run_group_tests_name("px_tls", tests, setup, teardown);
 }

@@ -122,6 +122,43 @@ int cn_link_send_hostnames(struct cn_link *l, enum px_ctl_type type, char **name
     return control_send(l, &m);
 }
 
+static void on_goaway_deadline(uv_timer_t *t)
+{
+    struct cn_link *l = t->data;
+    PX_WARN("connection %u: %s stream(s) still open %u s after GOAWAY; closing", l->index,
+            l->streams ? "some" : "no", CN_LINK_GOAWAY_MS / 1000);
+    link_fail(l, "streams outlived GOAWAY");
+}
+
+/* Defect 2a: a GOAWAY in either direction ends this link. The streams in
+ * flight finish (the edge sends nothing new), then it closes; meanwhile the
+ * supervisor dials its replacement at once. */
+static void goaway(struct cn_link *l, const char *who, uint32_t error_code)
+{
+    if (l->goaway)
+        return;
+    l->goaway = 1;
+    l->goaway_clean = error_code == NGHTTP2_NO_ERROR;
+    PX_INFO("connection %u to %s: %s (%s)%s", l->index, l->edge, who,
+            nghttp2_http2_strerror(error_code),
+            l->streams ? "; its requests in flight finish first" : "");
+    l->draining = 1; /* closes from the next flush once idle */
+    /* The ping timer becomes the deadline for the streams in flight. */
+    uv_timer_start(&l->ping_timer, on_goaway_deadline, CN_LINK_GOAWAY_MS, 0);
+    cn_link_kick(l);
+    if (l->registered)
+        cn_supervisor_link_retiring(l->sup, l);
+}
+
+static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *f, void *user)
+{
+    (void)h2;
+    struct cn_link *l = user;
+    if (f->hd.type == NGHTTP2_GOAWAY && !l->closing_self)
+        goaway(l, "this connector sent GOAWAY", f->goaway.error_code);
+    return 0;
+}
+
 static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *user)
 {
     struct cn_link *l = user;
@@ -179,7 +216,7 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *user
             l->pings_outstanding = 0;
         return 0;
     case NGHTTP2_GOAWAY:
-        PX_INFO("edge closed connection %u (GOAWAY)", l->index);
+        goaway(l, "the edge sent GOAWAY", f->goaway.error_code);
         return 0;
     }
     return 0;
@@ -237,9 +274,12 @@ static int conn_on_open(struct rt_conn *c)
         .frame_recv = on_frame_recv,
         .data_chunk = on_data_chunk,
         .stream_close = on_stream_close,
+        .frame_send = on_frame_send,
+        /* Defect 2d: the edge's resets (its browsers leaving) are not a flood. */
+        .flags = PX_H2_PEER_RESETS_UNLIMITED,
     };
     const nghttp2_settings_entry iv[] = {
-        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000},
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, CN_LINK_MAX_STREAMS},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW},
         {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, 64 * 1024},
         /* RFC 8441: WebSockets and TCP streams arrive as extended CONNECT. */
@@ -409,6 +449,7 @@ void cn_link_stream_gone(struct cn_link *l)
 
 void cn_link_close(struct cn_link *l, const char *reason)
 {
+    l->closing_self = 1; /* our own GOAWAY below is not a reason to reconnect */
     if (l->h2) {
         nghttp2_submit_goaway(l->h2, NGHTTP2_FLAG_NONE,
                               nghttp2_session_get_last_proc_stream_id(l->h2), NGHTTP2_NO_ERROR,

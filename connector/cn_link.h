@@ -10,6 +10,11 @@
 
 #include <nghttp2/nghttp2.h>
 
+/* Concurrent streams the connector accepts per link (SETTINGS). */
+#define CN_LINK_MAX_STREAMS 1000
+/* After a GOAWAY, how long the streams in flight may take. */
+#define CN_LINK_GOAWAY_MS 30000
+
 struct cn_supervisor;
 struct cn_stream;
 
@@ -27,8 +32,13 @@ struct cn_link {
     struct px_h2_outbox control_out;
     struct px_ctl_framer control_in;
     int registered;
-    int saw_open;        /* TLS handshake completed */
-    int draining;        /* told the edge to send nothing new; closes when idle */
+    int saw_open;     /* TLS handshake completed */
+    int draining;     /* told the edge to send nothing new; closes when idle */
+    int goaway;       /* GOAWAY sent or received: no new streams, closes when idle */
+    int goaway_clean; /* ...with NO_ERROR */
+    int closing_self; /* cn_link_close was called */
+    int retired;      /* replaced in its slot; the supervisor only frees it */
+    struct cn_link *retired_next;
     int permanent_error; /* the edge said not to retry */
     char close_reason[256];
     size_t buffered; /* response bytes held for this link across streams */

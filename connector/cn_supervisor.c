@@ -101,7 +101,7 @@ static void on_sighup(uv_signal_t *h, int signum)
 
 static void maybe_finish(struct cn_supervisor *s)
 {
-    if (!s->stopping || s->enrolling)
+    if (!s->stopping || s->enrolling || s->retired)
         return;
     for (unsigned i = 0; i < s->n_slots; i++)
         if (s->slots[i].link)
@@ -122,6 +122,8 @@ static void stop_all(struct cn_supervisor *s, const char *why)
         if (s->slots[i].link)
             cn_link_close(s->slots[i].link, why);
     }
+    for (struct cn_link *l = s->retired; l; l = l->retired_next)
+        cn_link_close(l, why);
     maybe_finish(s);
 }
 
@@ -152,8 +154,46 @@ static void free_link(struct cn_link *l)
     free(l);
 }
 
+void cn_supervisor_link_retiring(struct cn_supervisor *s, struct cn_link *l)
+{
+    struct cn_slot *slot = &s->slots[l->index];
+    if (l->retired || slot->link != l)
+        return;
+    l->retired = 1;
+    l->retired_next = s->retired;
+    s->retired = l;
+    slot->link = NULL;
+    if (s->stopping)
+        return;
+    /* A link that served and was told to go away cleanly is replaced at
+     * once (make before break): the edge is restarting or rebalancing, not
+     * failing. Anything else goes through the usual backoff. */
+    cn_backoff_reset(&slot->backoff);
+    slot->attempts = 0;
+    if (l->goaway_clean) {
+        PX_INFO("connection %u: dialing its replacement now", l->index);
+        uv_timer_start(&slot->retry, on_retry, 0, 0);
+    } else {
+        unsigned delay = cn_backoff_next(&slot->backoff, rnd32());
+        PX_INFO("connection %u: dialing its replacement in %u ms", l->index, delay);
+        uv_timer_start(&slot->retry, on_retry, delay, 0);
+    }
+}
+
 void cn_supervisor_link_closed(struct cn_supervisor *s, struct cn_link *l)
 {
+    if (l->retired) {
+        for (struct cn_link **pp = &s->retired; *pp; pp = &(*pp)->retired_next) {
+            if (*pp == l) {
+                *pp = l->retired_next;
+                break;
+            }
+        }
+        PX_INFO("connection %u (replaced) closed: %s", l->index, l->close_reason);
+        free_link(l);
+        maybe_finish(s);
+        return;
+    }
     struct cn_slot *slot = &s->slots[l->index];
     int was_ready = l->registered;
     /* A fatal alert during the handshake means the edge no longer accepts our

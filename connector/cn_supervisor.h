@@ -37,6 +37,7 @@ struct cn_supervisor {
     uv_signal_t sigint, sigterm, sighup;
     uv_timer_t grace;
     int draining;
+    struct cn_link *retired; /* links replaced after GOAWAY, finishing their streams */
 };
 
 /* Runs the connector until a signal or a permanent failure. Returns the
@@ -46,6 +47,10 @@ int cn_supervisor_run(struct cn_config *cfg);
 /* For cn_link: */
 void cn_supervisor_link_ready(struct cn_supervisor *s, struct cn_link *l);
 void cn_supervisor_link_closed(struct cn_supervisor *s, struct cn_link *l);
+/* l got or sent GOAWAY: it leaves its slot (it finishes its streams, then
+ * cn_supervisor_link_closed frees it) and the slot dials a new link, at once
+ * after a clean GOAWAY. */
+void cn_supervisor_link_retiring(struct cn_supervisor *s, struct cn_link *l);
 /* The rule for host/path in the current rule set; *ing receives a reference
  * to that set (the caller unrefs it when the request ends). */
 const struct cn_rule *cn_supervisor_route(struct cn_supervisor *s, const char *host,

@@ -287,6 +287,7 @@ static void link_list_add(struct es_link *l, struct es_req *r)
     if (l->reqs)
         l->reqs->link_prev = r;
     l->reqs = r;
+    l->n_reqs++;
 }
 
 static void link_list_del(struct es_link *l, struct es_req *r)
@@ -298,6 +299,55 @@ static void link_list_del(struct es_link *l, struct es_req *r)
     if (r->link_next)
         r->link_next->link_prev = r->link_prev;
     r->link_next = r->link_prev = NULL;
+    l->n_reqs--;
+    if (l->retiring && !l->reqs)
+        kick(l); /* on_writable closes once the last frames are out */
+}
+
+unsigned es_link_capacity(const struct es_link *l)
+{
+    if (!l->h2)
+        return 0;
+    uint32_t n =
+        nghttp2_session_get_remote_settings(l->h2, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+    return n < ES_LINK_MAX_STREAMS ? n : ES_LINK_MAX_STREAMS;
+}
+
+unsigned es_link_load(const struct es_link *l)
+{
+    return l->n_reqs;
+}
+
+int es_link_usable(const struct es_link *l)
+{
+    return l->registered && !l->dying && !l->retiring && l->h2 && !l->conn.closing &&
+           !l->conn.closed && nghttp2_session_check_request_allowed(l->h2) &&
+           l->n_reqs < es_link_capacity(l);
+}
+
+static void on_retire_deadline(uv_timer_t *t)
+{
+    struct es_link *l = t->data;
+    PX_WARN("connector connection %s: %u stream(s) still open %u s after retiring; closing",
+            l->conn_id, l->n_reqs, ES_LINK_RETIRE_MS / 1000);
+    rt_conn_close(&l->conn, PX_ERR_CLOSED);
+}
+
+void es_link_retire(struct es_link *l, const char *why)
+{
+    if (l->retiring || l->dying)
+        return;
+    l->retiring = 1;
+    if (l->tunnel)
+        es_registry_detach(l->tunnel, l);
+    PX_INFO("connector connection %s retired (%s): %u stream(s) in flight finish, then it closes",
+            l->conn_id, why, l->n_reqs);
+    /* Tell the connector too, so it dials a replacement at once. */
+    if (l->h2 && !l->goaway_sent)
+        nghttp2_submit_goaway(l->h2, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
+    /* The ping timer becomes the retirement deadline. */
+    uv_timer_start(&l->ping_timer, on_retire_deadline, ES_LINK_RETIRE_MS, 0);
+    kick(l);
 }
 
 int es_link_submit(struct es_link *l, struct es_req *r, int has_body)
@@ -305,6 +355,12 @@ int es_link_submit(struct es_link *l, struct es_req *r, int has_body)
     nghttp2_data_provider dp = {.source.ptr = r, .read_callback = req_body_read};
     int32_t id =
         nghttp2_submit_request(l->h2, NULL, r->req_nv, r->n_req_nv, has_body ? &dp : NULL, r);
+    if (id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE || id == NGHTTP2_ERR_START_STREAM_NOT_ALLOWED) {
+        /* Stream ids ran out (2^30 requests) or the session is going away:
+         * this link can carry nothing new, so the connector must replace it. */
+        es_link_retire(l, nghttp2_strerror(id));
+        return -1;
+    }
     if (id < 0)
         return -1;
     r->link_sid = id;
@@ -365,8 +421,13 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *user
         return 0;
     }
     if (f->hd.type == NGHTTP2_GOAWAY) {
-        if (l->tunnel)
-            es_registry_detach(l->tunnel, l);
+        /* Defect 2a: a GOAWAY ends the link. Streams above last-stream-id
+         * are closed by nghttp2 (REFUSED_STREAM); the rest finish, then the
+         * link closes and the connector dials a fresh one. */
+        char why[96];
+        snprintf(why, sizeof(why), "the connector sent GOAWAY, %s",
+                 nghttp2_http2_strerror(f->goaway.error_code));
+        es_link_retire(l, why);
         return 0;
     }
     if (f->hd.stream_id == 0 || f->hd.stream_id == l->control_id)
@@ -427,6 +488,23 @@ static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t err, void *
     return 0;
 }
 
+static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *f, void *user)
+{
+    (void)h2;
+    struct es_link *l = user;
+    if (f->hd.type == NGHTTP2_GOAWAY)
+        l->goaway_sent = 1;
+    if (f->hd.type == NGHTTP2_GOAWAY && !l->dying) {
+        /* nghttp2 itself gave up on the session (a protocol error by the
+         * connector): it must not stay attached but unusable. */
+        char why[96];
+        snprintf(why, sizeof(why), "the edge sent GOAWAY, %s",
+                 nghttp2_http2_strerror(f->goaway.error_code));
+        es_link_retire(l, why);
+    }
+    return 0;
+}
+
 /* ---- connection ---- */
 
 static int h2_start(struct es_link *l)
@@ -444,6 +522,7 @@ static int h2_start(struct es_link *l)
         .frame_recv = on_frame_recv,
         .data_chunk = on_data_chunk,
         .stream_close = on_stream_close,
+        .frame_send = on_frame_send,
     };
     const nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
@@ -503,7 +582,10 @@ static int on_writable(struct rt_conn *c)
     struct es_link *l = c->owner;
     if (l->mode != MODE_H2)
         return 0;
-    return rt_h2_flush(c, l->h2);
+    int rc = rt_h2_flush(c, l->h2);
+    if (rc == 0 && l->retiring && !l->reqs && !c->in_close && !nghttp2_session_want_write(l->h2))
+        rt_conn_close(c, 0); /* retired and idle: the connector reconnects */
+    return rc;
 }
 
 static void on_timer_closed(uv_handle_t *h)

@@ -26,7 +26,10 @@ struct es_link {
     struct px_ctl_framer control_in;
     int registered;
     int dying;
+    int retiring;    /* no new streams; closes once the ones in flight end */
+    int goaway_sent; /* our GOAWAY went out */
     struct es_req *reqs;
+    unsigned n_reqs; /* request streams open on this link */
     struct es_link *tunnel_next;
     struct es_link *all_next, *all_prev;
     struct px_buf enroll_in;
@@ -38,7 +41,23 @@ struct es_link {
 void es_link_accept(struct es_server *srv, uv_stream_t *listener);
 /* Closes l promptly, telling the connector why (permanent: do not retry). */
 void es_link_kill(struct es_link *l, const char *code, const char *message, int permanent);
-/* Opens a tunnel stream for r. Returns 0 or < 0. */
+/* Retires l: it takes no new streams (it leaves the tunnel's usable links at
+ * once), the streams in flight finish, then it closes; after
+ * ES_LINK_RETIRE_MS it closes regardless. why is logged. Used when either
+ * side sent GOAWAY, and when the session can open no more streams. */
+void es_link_retire(struct es_link *l, const char *why);
+#define ES_LINK_RETIRE_MS 30000
+/* 1 if l can take a new stream now: registered, not dying or retiring, the
+ * session allows requests and it is below its capacity. */
+int es_link_usable(const struct es_link *l);
+/* Streams l may carry at once: the connector's MAX_CONCURRENT_STREAMS,
+ * at most ES_LINK_MAX_STREAMS. */
+unsigned es_link_capacity(const struct es_link *l);
+#define ES_LINK_MAX_STREAMS 4096
+/* Request streams open on l. */
+unsigned es_link_load(const struct es_link *l);
+/* Opens a tunnel stream for r. Returns 0, or < 0 (the link is retired if it
+ * can open no more streams; try another). */
 int es_link_submit(struct es_link *l, struct es_req *r, int has_body);
 /* Request body became available / ended for r. */
 void es_link_req_more(struct es_link *l, struct es_req *r);

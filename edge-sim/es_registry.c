@@ -215,20 +215,26 @@ int es_registry_release(struct es_registry *r, struct es_store *st, struct es_tu
 
 struct es_link *es_registry_pick(struct es_tunnel *t)
 {
-    unsigned n = 0;
+    /* Fewest streams in flight first: a slow or busy link gets less. */
+    struct es_link *best = NULL;
     for (struct es_link *l = t->links; l; l = l->tunnel_next)
-        if (!l->dying)
-            n++;
-    if (n == 0)
-        return NULL;
-    unsigned k = t->rr++ % n;
+        if (es_link_usable(l) && (!best || es_link_load(l) < es_link_load(best)))
+            best = l;
+    return best;
+}
+
+unsigned es_registry_budget(const struct es_tunnel *t, unsigned *n_links)
+{
+    unsigned budget = 0, n = 0;
     for (struct es_link *l = t->links; l; l = l->tunnel_next) {
-        if (l->dying)
+        if (l->dying || l->retiring)
             continue;
-        if (k-- == 0)
-            return l;
+        n++;
+        budget += es_link_capacity(l);
     }
-    return NULL;
+    if (n_links)
+        *n_links = n;
+    return budget;
 }
 
 void es_registry_attach(struct es_tunnel *t, struct es_link *l)

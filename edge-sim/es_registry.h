@@ -14,8 +14,7 @@ struct es_tunnel {
     char name[65];
     char *patterns[ES_MAX_PATTERNS];
     size_t n_patterns;
-    struct es_link *links; /* registered, usable links */
-    unsigned rr;
+    struct es_link *links; /* registered links (es_link_usable says which take streams) */
     int deleted;
     struct es_tunnel *next;
 };
@@ -48,8 +47,12 @@ int es_registry_claim(struct es_registry *r, struct es_store *st, struct es_tunn
 /* Releases hostname from t (store and memory). Returns 0 or < 0. */
 int es_registry_release(struct es_registry *r, struct es_store *st, struct es_tunnel *t,
                         const char *hostname);
-/* Picks the next usable link of t (round robin), or NULL. */
+/* Picks the usable link of t with the fewest streams in flight, or NULL
+ * when none can take a stream now (none attached, or all full). */
 struct es_link *es_registry_pick(struct es_tunnel *t);
+/* The streams all of t's live links can carry at once (its stream budget);
+ * *n_links (may be NULL) receives how many live links it has. */
+unsigned es_registry_budget(const struct es_tunnel *t, unsigned *n_links);
 void es_registry_attach(struct es_tunnel *t, struct es_link *l);
 void es_registry_detach(struct es_tunnel *t, struct es_link *l);
 

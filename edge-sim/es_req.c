@@ -1,7 +1,9 @@
 #include "es_req.h"
+#include "es_fair.h"
 #include "es_link.h"
 #include "es_registry.h"
 #include "es_server.h"
+#include "px_err.h"
 #include "px_errpage.h"
 #include "px_headers.h"
 #include "px_hostname.h"
@@ -301,6 +303,16 @@ static nghttp2_nv *tunnel_headers(struct es_req *r, size_t *n_out)
 
 #define ALLOW "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 
+/* A local error the client may retry shortly (429, 503): says when. */
+static void local_error_retry(struct es_req *r, int status, const char *code, const char *detail)
+{
+    if (nv_push(&r->resp_nv, &r->n_resp_nv, &r->cap_resp_nv, "retry-after", 11, "1", 1, 0) < 0) {
+        es_req_local_error(r, 500, "internal", "the edge ran out of memory");
+        return;
+    }
+    es_req_local_error(r, status, code, detail);
+}
+
 void es_req_dispatch(struct es_req *r, int has_body)
 {
     r->req_eof = !has_body;
@@ -341,10 +353,35 @@ void es_req_dispatch(struct es_req *r, int has_body)
         es_req_local_error(r, 404, "unknown_host", "no tunnel serves this hostname at this edge");
         return;
     }
-    struct es_link *l = es_registry_pick(t);
-    if (!l) {
+    unsigned n_links;
+    unsigned budget = es_registry_budget(t, &n_links);
+    if (n_links == 0) {
         es_req_local_error(r, 530, "no_connector",
                            "the tunnel for this hostname has no connector connected");
+        return;
+    }
+    /* Defect 2c: one client may hold only its share of the tunnel's streams,
+     * so stalled requests from one client cannot fill the tunnel. */
+    r->fair_key = es_fair_key(t->id, r->client_ip);
+    int fr = r->fair_key ? es_fair_acquire(&r->srv->fair, r->fair_key, es_fair_share(budget))
+                         : PX_ERR_NOMEM;
+    if (fr < 0) {
+        free(r->fair_key);
+        r->fair_key = NULL;
+        if (fr == PX_ERR_DENIED) {
+            PX_DEBUG("client %s holds its share (%u) of tunnel %s's streams: 429", r->client_ip,
+                     es_fair_share(budget), t->name);
+            local_error_retry(r, 429, "too_many_streams",
+                              "this client has too many requests in progress on this tunnel");
+        } else {
+            es_req_local_error(r, 500, "internal", "the edge ran out of memory");
+        }
+        return;
+    }
+    struct es_link *l = es_registry_pick(t);
+    if (!l) {
+        local_error_retry(r, 503, "tunnel_busy",
+                          "every connection of this tunnel is carrying as many requests as it can");
         return;
     }
     size_t n;
@@ -357,7 +394,10 @@ void es_req_dispatch(struct es_req *r, int has_body)
     r->req_nv = nv;
     r->n_req_nv = n;
     r->cap_req_nv = n;
-    if (es_link_submit(l, r, has_body) < 0) {
+    int sr = es_link_submit(l, r, has_body);
+    if (sr < 0 && (l = es_registry_pick(t)) != NULL)
+        sr = es_link_submit(l, r, has_body); /* the first link was retired: another */
+    if (sr < 0) {
         es_req_local_error(r, 502, "tunnel_error", "the edge could not open a tunnel stream");
         return;
     }
@@ -399,8 +439,19 @@ size_t es_req_take_body(struct es_req *r, uint8_t *out, size_t len)
     return n;
 }
 
+/* Gives back the client's share of the tunnel's streams, once. */
+static void fair_release(struct es_req *r)
+{
+    if (!r->fair_key)
+        return;
+    es_fair_release(&r->srv->fair, r->fair_key);
+    free(r->fair_key);
+    r->fair_key = NULL;
+}
+
 static void req_free(struct es_req *r)
 {
+    fair_release(r);
     nv_free(r->req_nv, r->n_req_nv);
     nv_free(r->resp_nv, r->n_resp_nv);
     free(r->xff);
@@ -506,6 +557,7 @@ void es_req_resp_end(struct es_req *r)
 
 void es_req_link_done(struct es_req *r, uint32_t err)
 {
+    fair_release(r);
     r->link_done = 1;
     r->link = NULL;
     if (r->front_done) {

@@ -48,6 +48,7 @@ struct es_req {
     char sni[256]; /* the connection's TLS server name, normalised; "" if none was sent */
     char request_id[33];
     char client_ip[64];
+    char *fair_key;     /* while this request holds one of its client's tunnel streams */
     nghttp2_nv *req_nv; /* headers accumulated by the front */
     size_t n_req_nv, cap_req_nv;
     size_t req_header_bytes;

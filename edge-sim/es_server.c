@@ -132,6 +132,7 @@ int es_server_run(struct es_server *srv)
         uv_sleep(10);
     es_registry_cleanup(&srv->reg);
     es_ratelimit_cleanup(&srv->enroll_failures);
+    es_fair_cleanup(&srv->fair);
     wolfSSL_CTX_free(srv->tunnel_ctx);
     wolfSSL_CTX_free(srv->front_ctx);
     es_certs_cleanup(&srv->certs);

@@ -3,6 +3,7 @@
 #define ES_SERVER_H
 
 #include "es_certs.h"
+#include "es_fair.h"
 #include "es_ratelimit.h"
 #include "es_registry.h"
 #include "es_store.h"
@@ -22,6 +23,7 @@ struct es_server {
     uv_tcp_t tunnel_listener, https_listener, admin_listener;
     struct es_registry reg;
     struct es_ratelimit enroll_failures; /* failed enrolments per source address */
+    struct es_fair fair;                 /* tunnel streams per client */
     uv_timer_t db_poll;
     uv_signal_t sigint, sigterm;
     unsigned long long requests_total;

@@ -1,6 +1,7 @@
 #include "px_h2.h"
 #include "px_err.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 
 unsigned px_h2_ping_interval_ms(void)
@@ -27,6 +28,10 @@ int px_h2_session_new(nghttp2_session **out, int server, const struct px_h2_call
     nghttp2_session_callbacks_set_on_frame_recv_callback(c, cb->frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, cb->data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(c, cb->stream_close);
+    if (cb->frame_send)
+        nghttp2_session_callbacks_set_on_frame_send_callback(c, cb->frame_send);
+    if (cb->flags & PX_H2_PEER_RESETS_UNLIMITED)
+        nghttp2_option_set_stream_reset_rate_limit(opt, UINT64_MAX, UINT64_MAX);
     nghttp2_option_set_no_auto_window_update(opt, 1);
     if (!server)
         nghttp2_option_set_peer_max_concurrent_streams(opt, 1000);

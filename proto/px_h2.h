@@ -18,12 +18,22 @@
  * from the environment (tests use it to see a dead peer found in seconds). */
 unsigned px_h2_ping_interval_ms(void);
 
+/* The peer is our own authenticated edge. nghttp2 answers a burst of more
+ * than 1,000 RST_STREAMs with GOAWAY (rapid-reset protection), but the
+ * edge's resets are its browsers leaving: a mass close of 17 browser
+ * connections is 2,000 resets, and must not tear the tunnel down. The edge
+ * bounds each client's streams and rate-limits browser resets itself. */
+#define PX_H2_PEER_RESETS_UNLIMITED 1u
+
+/* Callbacks (begin_headers and frame_send may be NULL) and options. */
 struct px_h2_callbacks {
     nghttp2_on_begin_headers_callback begin_headers;
     nghttp2_on_header_callback header;
     nghttp2_on_frame_recv_callback frame_recv;
     nghttp2_on_data_chunk_recv_callback data_chunk;
     nghttp2_on_stream_close_callback stream_close;
+    nghttp2_on_frame_send_callback frame_send;
+    unsigned flags; /* PX_H2_PEER_RESETS_UNLIMITED */
 };
 
 /* Creates a server or client session with automatic WINDOW_UPDATE off (the

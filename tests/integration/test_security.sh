@@ -110,7 +110,9 @@ port, ca = int(sys.argv[1]), sys.argv[2]
 ctx = ssl.create_default_context(cafile=ca); ctx.set_alpn_protocols(["h2"])
 conns = []
 for i in range(17):
-    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+    # From 127.0.0.2: one client, apart from the curl checks below.
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10,
+                                                 source_address=("127.0.0.2", 0)),
                         server_hostname="up.example.test")
     c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
     c.initiate_connection()
@@ -147,5 +149,86 @@ PY
     [ "$during" = 200 ] && [ $ok -ge 20 ]
 }
 check "defect 2: 17x128 stalled POSTs then a mass close do not take the tunnel offline" t_stream_exhaustion_then_close
+
+t_edge_resets_not_a_flood() {
+    # 17 clients (17 addresses), 128 stalled POSTs each: about 2,000 tunnel
+    # streams, then all leave at once. The edge resets them all; the
+    # connector must not take that for a rapid-reset attack (GOAWAY).
+    local before
+    before=$(grep -c "sent GOAWAY" "$WORK/connector.log")
+    $PY - $HTTPS_PORT "$WORK/ca.pem" <<'PY'
+import socket, ssl, sys, time
+import h2.config, h2.connection
+port, ca = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca); ctx.set_alpn_protocols(["h2"])
+conns = []
+for i in range(17):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10,
+                                                 source_address=("127.0.1.%d" % (i + 1), 0)),
+                        server_hostname="up.example.test")
+    c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    c.initiate_connection()
+    for k in range(128):
+        c.send_headers(c.get_next_available_stream_id(),
+                       [(":method", "POST"), (":scheme", "https"), (":authority", "up.example.test"),
+                        (":path", "/upload"), ("content-length", "1000")])
+    s.sendall(c.data_to_send())
+    conns.append(s)
+time.sleep(4)
+for s in conns:
+    s.close()
+print("17 clients opened 2,176 streams and left")
+PY
+    sleep 2
+    local after
+    after=$(grep -c "sent GOAWAY" "$WORK/connector.log")
+    log "GOAWAYs in the connector log: before $before, after $after"
+    [ "$after" = "$before" ] && routed ok.example.test
+}
+check "defect 2d: the edge's resets of 2,000 abandoned streams do not trip the connector's flood protection" t_edge_resets_not_a_flood
+
+# A certificate for a second tunnel, for a misbehaving connector: enrol a real
+# connector once, then stop it and use its key and certificate.
+ROGUE_TOKEN=$(create_tunnel rogue --hostname '*.rogue.example.test')
+"$BIN/connector" run --token "$ROGUE_TOKEN" --state-dir "$WORK/state-rogue" \
+    --hostname a.rogue.example.test --url hello_world >> "$WORK/connector-rogue.log" 2>&1 &
+RPID=$!
+wait_for 20 routed a.rogue.example.test
+kill $RPID; wait $RPID 2>/dev/null
+ROGUE_CERT=$(ls "$WORK"/state-rogue/*/cert.pem); ROGUE_KEY=$(ls "$WORK"/state-rogue/*/key.pem)
+rogue() { # MODE HOST: runs the misbehaving connector in the background
+    $PY "$HERE/rogue_connector.py" $TUNNEL_PORT "$ROGUE_CERT" "$ROGUE_KEY" "$2" "$1" \
+        > "$WORK/rogue-$1.out" 2>&1 &
+    ROGUE_PID=$!; PIDS+=($ROGUE_PID)
+}
+
+t_edge_closes_after_connector_goaway() {
+    # The connector sends GOAWAY with a request in flight: the edge lets that
+    # request finish, then closes the link (it must not stay attached but
+    # unusable, nor open but idle).
+    rogue goaway g.rogue.example.test
+    wait_for 10 grep -q registered "$WORK/rogue-goaway.out" || return 1
+    local code
+    code=$(tcurl g.rogue.example.test / -o /dev/null -w '%{http_code}' --max-time 10)
+    log "request in flight across the GOAWAY: $code"
+    wait_for 15 grep -q "edge closed" "$WORK/rogue-goaway.out"
+    cat "$WORK/rogue-goaway.out"
+    [ "$code" = 200 ] && grep -q "edge closed [0-9.]* s after GOAWAY" "$WORK/rogue-goaway.out" &&
+        routed ok.example.test
+}
+check "defect 2a: after a connector's GOAWAY the edge finishes the streams in flight, then closes the link" t_edge_closes_after_connector_goaway
+
+t_connector_redials_after_edge_goaway() {
+    # The edge restarts (SIGTERM sends GOAWAY): the connector dials again at
+    # once instead of backing off, and the tunnel is back within seconds.
+    kill $EDGE_PID; wait $EDGE_PID 2>/dev/null
+    local t0; t0=$(date +%s.%N)
+    start_edge
+    wait_for 10 routed ok.example.test || return 1
+    log "tunnel back $(elapsed $t0) s after the edge restarted"
+    grep -E "the edge sent GOAWAY \(NO_ERROR\)" "$WORK/connector.log" | tail -2
+    grep -q "dialing its replacement now" "$WORK/connector.log"
+}
+check "defect 2a: after the edge's GOAWAY the connector dials a replacement at once" t_connector_redials_after_edge_goaway
 
 finish

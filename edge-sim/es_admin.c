@@ -3,6 +3,7 @@
 #include "es_registry.h"
 #include "es_server.h"
 #include "px_buf.h"
+#include "px_err.h"
 #include "rt_conn.h"
 
 #include <jansson.h>
@@ -10,9 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A request must arrive whole within this (slow clients hold nothing). */
+#define ADMIN_DEADLINE_MS 10000
+
 struct admin_conn {
     struct rt_conn conn;
     struct es_server *srv;
+    char *cap_key;
     struct px_buf in;
     int answered;
 };
@@ -82,6 +87,7 @@ static void on_close(struct rt_conn *c, int err)
 {
     (void)err;
     struct admin_conn *a = c->owner;
+    es_conncap_release(&a->srv->conns, &a->cap_key);
     px_buf_cleanup(&a->in);
     free(a);
 }
@@ -99,5 +105,12 @@ void es_admin_accept(struct es_server *srv, uv_stream_t *listener)
         free(a);
         return;
     }
-    rt_conn_accept(&a->conn, listener, NULL, NULL, 0);
+    if (rt_conn_accept(&a->conn, listener, NULL, NULL, 0) < 0)
+        return;
+    if (es_conncap_admit(&srv->conns, a->conn.peer_ip, "admin", uv_now(srv->loop), &a->cap_key) <
+        0) {
+        rt_conn_abort(&a->conn, PX_ERR_DENIED);
+        return;
+    }
+    rt_conn_set_deadline(&a->conn, ADMIN_DEADLINE_MS);
 }

@@ -4,6 +4,9 @@
 #include "px_hostname.h"
 #include "px_log.h"
 
+#include "es_req.h"
+
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,26 +46,132 @@ int es_front_ctx_init(struct es_server *srv)
     return 0;
 }
 
-static void on_idle(uv_timer_t *t)
+/* ---- deadlines (one timer per connection) ----
+ * idle:  no request in progress (the first request counts from the
+ *        handshake and gets only the header timeout)
+ * head:  a request head started and is not complete (slowloris; in HTTP/2
+ *        also a HEADERS block whose CONTINUATION never comes)
+ * body:  a request body the client owes: nothing of it is buffered here,
+ *        and no byte of it came for the body timeout (WebSockets excepted)
+ * The timer is armed for the earliest; activity only moves deadlines later,
+ * so when it fires each is checked again before acting. */
+
+static uint64_t now_ms(const struct es_front *f)
+{
+    return uv_now(f->srv->loop);
+}
+
+static int busy(const struct es_front *f)
+{
+    return f->proto == 2 ? f->reqs != NULL : f->cur != NULL;
+}
+
+static int body_owed(const struct es_req *r)
+{
+    return r->link && !r->link_done && !r->req_eof && !r->is_ws && !r->timed_out &&
+           px_buf_len(&r->req_body) == 0;
+}
+
+static uint64_t idle_deadline(const struct es_front *f)
+{
+    unsigned ms = f->srv->idle_timeout_ms;
+    if (!f->requests_seen && f->srv->header_timeout_ms < ms)
+        ms = f->srv->header_timeout_ms;
+    return f->idle_since + ms;
+}
+
+static void on_deadline(uv_timer_t *t);
+
+static void schedule(struct es_front *f)
+{
+    if (f->conn.closed || f->conn.closing)
+        return;
+    uint64_t next = UINT64_MAX;
+    if (f->heads)
+        next = f->head_since + f->srv->header_timeout_ms;
+    else if (!busy(f))
+        next = idle_deadline(f);
+    struct es_req *r = f->proto == 2 ? f->reqs : f->cur;
+    for (; r; r = f->proto == 2 ? r->front_next : NULL)
+        if (body_owed(r) && r->body_seen_ms + f->srv->body_timeout_ms < next)
+            next = r->body_seen_ms + f->srv->body_timeout_ms;
+    if (next == UINT64_MAX) {
+        uv_timer_stop(&f->idle);
+        return;
+    }
+    uint64_t now = now_ms(f);
+    uv_timer_start(&f->idle, on_deadline, next > now ? next - now : 0, 0);
+}
+
+static void on_deadline(uv_timer_t *t)
 {
     struct es_front *f = t->data;
-    PX_DEBUG("browser %s: idle for %u ms, closing", f->conn.peer_ip, f->srv->idle_timeout_ms);
-    if (f->proto == 2 && f->h2)
-        nghttp2_submit_goaway(f->h2, NGHTTP2_FLAG_NONE,
-                              nghttp2_session_get_last_proc_stream_id(f->h2), NGHTTP2_NO_ERROR,
-                              NULL, 0);
-    rt_conn_close(&f->conn, 0);
+    if (f->conn.closed || f->conn.closing)
+        return;
+    uint64_t now = now_ms(f);
+    if (f->heads && now >= f->head_since + f->srv->header_timeout_ms) {
+        PX_INFO("browser %s: request head not complete within %u s; closing", f->conn.peer_ip,
+                f->srv->header_timeout_ms / 1000);
+        if (f->proto == 2)
+            es_front_h2_timeout(f, NULL);
+        else
+            es_front_h1_timeout(f, 1);
+        return;
+    }
+    if (!f->heads && !busy(f) && now >= idle_deadline(f)) {
+        PX_DEBUG("browser %s: idle for %u ms, closing", f->conn.peer_ip,
+                 (unsigned)(now - f->idle_since));
+        if (f->proto == 2 && f->h2)
+            nghttp2_submit_goaway(f->h2, NGHTTP2_FLAG_NONE,
+                                  nghttp2_session_get_last_proc_stream_id(f->h2), NGHTTP2_NO_ERROR,
+                                  NULL, 0);
+        rt_conn_close(&f->conn, 0);
+        return;
+    }
+    struct es_req *r = f->proto == 2 ? f->reqs : f->cur;
+    while (r) {
+        struct es_req *next = f->proto == 2 ? r->front_next : NULL;
+        if (body_owed(r) && now >= r->body_seen_ms + f->srv->body_timeout_ms) {
+            PX_INFO("browser %s: no request body byte for %u s (%s %s, request %s); giving up",
+                    f->conn.peer_ip, f->srv->body_timeout_ms / 1000, r->method, r->host,
+                    r->request_id);
+            if (f->proto == 2) {
+                es_front_h2_timeout(f, r);
+            } else {
+                es_front_h1_timeout(f, 0);
+                return;
+            }
+        }
+        r = next;
+    }
+    schedule(f);
 }
 
 void es_front_idle_arm(struct es_front *f)
 {
-    if (f->srv->idle_timeout_ms && !f->conn.closed)
-        uv_timer_start(&f->idle, on_idle, f->srv->idle_timeout_ms, 0);
+    f->idle_since = now_ms(f);
+    schedule(f);
 }
 
-void es_front_idle_stop(struct es_front *f)
+void es_front_head_begin(struct es_front *f)
 {
-    uv_timer_stop(&f->idle);
+    if (f->heads++ == 0)
+        f->head_since = now_ms(f);
+    schedule(f);
+}
+
+void es_front_head_end(struct es_front *f)
+{
+    if (f->heads)
+        f->heads--;
+    f->requests_seen = 1;
+    schedule(f);
+}
+
+void es_front_body_seen(struct es_front *f, struct es_req *r)
+{
+    (void)f;
+    r->body_seen_ms = now_ms(f);
 }
 
 static int on_open(struct rt_conn *c)
@@ -108,6 +217,7 @@ static void on_close(struct rt_conn *c, int err)
     (void)err;
     struct es_front *f = c->owner;
     uv_timer_stop(&f->idle);
+    es_conncap_release(&f->srv->conns, &f->cap_key);
     if (f->proto == 2)
         es_front_h2_on_close(f);
     else if (f->proto == 1)
@@ -142,7 +252,12 @@ void es_front_accept(struct es_server *srv, uv_stream_t *listener)
     if (all_fronts)
         all_fronts->all_prev = f;
     all_fronts = f;
-    rt_conn_accept(&f->conn, listener, srv->front_ctx, "h2,http/1.1", 15000);
+    if (rt_conn_accept(&f->conn, listener, srv->front_ctx, "h2,http/1.1",
+                       srv->handshake_timeout_ms) < 0)
+        return;
+    if (es_conncap_admit(&srv->conns, f->conn.peer_ip, "browser", uv_now(srv->loop), &f->cap_key) <
+        0)
+        rt_conn_abort(&f->conn, PX_ERR_DENIED);
 }
 
 void es_front_close_all(void)

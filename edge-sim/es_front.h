@@ -7,6 +7,7 @@
 
 #include <http_parser.h>
 #include <nghttp2/nghttp2.h>
+#include <stdint.h>
 
 struct es_server;
 struct es_req;
@@ -39,16 +40,30 @@ struct es_front {
     int upgraded; /* WebSocket: after the head, bytes pass through unparsed */
     size_t header_bytes;
     struct es_front *all_next, *all_prev;
-    uv_timer_t idle; /* closes a connection that has no request in progress */
+    uv_timer_t idle;     /* the connection's deadlines: idle, request head, request body */
+    uint64_t idle_since; /* no request in progress since */
+    uint64_t head_since; /* the oldest unfinished request head started */
+    unsigned heads;      /* request heads started, not complete */
+    int requests_seen;   /* a request head completed on this connection */
+    char *cap_key;       /* es_conncap admission, released at close */
 };
 
 int es_front_ctx_init(struct es_server *srv);
 void es_front_accept(struct es_server *srv, uv_stream_t *listener);
 void es_front_close_all(void);
-/* (Re)starts the idle deadline: call when no request is in progress. */
+/* Deadlines (see es_front.c): call es_front_idle_arm when no request is in
+ * progress any more; es_front_head_begin when a request head starts and
+ * es_front_head_end when it is complete (or abandoned), after dispatching;
+ * es_front_body_seen when request-body bytes arrive or leave for the tunnel. */
 void es_front_idle_arm(struct es_front *f);
-/* A request is in progress (headers complete): no deadline. */
-void es_front_idle_stop(struct es_front *f);
+void es_front_head_begin(struct es_front *f);
+void es_front_head_end(struct es_front *f);
+void es_front_body_seen(struct es_front *f, struct es_req *r);
+/* Deadline actions, per protocol: h1 answers 408 (head: 1) or gives up on
+ * the request, then closes; h2 resets stream r, or (r NULL: a head never
+ * completed) ends the connection with GOAWAY. */
+void es_front_h1_timeout(struct es_front *f, int head);
+void es_front_h2_timeout(struct es_front *f, struct es_req *r);
 
 /* Per protocol (es_front_h1.c / es_front_h2.c). */
 int es_front_h1_start(struct es_front *f);

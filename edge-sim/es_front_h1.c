@@ -43,6 +43,8 @@ static void h1_req_consumed(struct es_req *r, size_t n)
 {
     (void)n;
     struct es_front *f = r->front;
+    if (f)
+        es_front_body_seen(f, r);
     if (f && f->conn.read_paused && px_buf_len(&r->req_body) <= ES_REQ_BODY_LOW &&
         px_buf_len(&f->in) < IN_MAX)
         rt_conn_resume_read(&f->conn);
@@ -87,6 +89,7 @@ static int on_message_begin(http_parser *p)
     if (!f->cur)
         return -1;
     f->cur->front_proto = "HTTP/1.1";
+    es_front_head_begin(f);
     f->head_sent = f->chunked_out = f->req_complete = f->expect_continue = 0;
     free(f->url);
     f->url = NULL;
@@ -129,9 +132,9 @@ static int on_headers_complete(http_parser *p)
     if (p->method == HTTP_CONNECT) {
         /* An authority-form target, and a tunnel if accepted: es_req answers
          * 405 and the connection closes after it. */
-        es_front_idle_stop(f);
         f->keep_alive = 0;
         es_req_dispatch(r, 0);
+        es_front_head_end(f);
         return 0;
     }
     const char *path = f->url ? f->url : "/";
@@ -152,7 +155,6 @@ static int on_headers_complete(http_parser *p)
     }
     if (es_req_add_header(r, ":path", 5, path, plen) < 0)
         return -1;
-    es_front_idle_stop(f); /* a whole request head arrived in time */
     f->keep_alive = http_should_keep_alive(p) && !p->upgrade;
     int has_body =
         (p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX);
@@ -173,6 +175,7 @@ static int on_headers_complete(http_parser *p)
         rt_conn_want_write(&f->conn);
     }
     es_req_dispatch(r, has_body);
+    es_front_head_end(f); /* a whole request head arrived in time */
     return 0;
 }
 
@@ -417,6 +420,26 @@ int es_front_h1_on_writable(struct es_front *f)
         finish_request(f);
     }
     return 0;
+}
+
+void es_front_h1_timeout(struct es_front *f, int head)
+{
+    struct es_req *r = f->cur;
+    if (r && (head || (!f->head_sent && !r->resp_headers_done))) {
+        /* Nothing was answered yet: say why, then close. */
+        r->timed_out = 1;
+        f->cur = NULL;
+        es_req_front_done(r);
+        bad_request(f, 408,
+                    head ? "the request head did not arrive in time"
+                         : "the request body stopped arriving");
+        return;
+    }
+    if (!r && head) {
+        bad_request(f, 408, "the request head did not arrive in time");
+        return;
+    }
+    rt_conn_abort(&f->conn, 0); /* mid-response: a cut is the only honest answer */
 }
 
 void es_front_h1_on_close(struct es_front *f)

@@ -85,6 +85,7 @@ static void h2_req_consumed(struct es_req *r, size_t n)
     struct es_front *f = r->front;
     if (!f || !f->h2)
         return;
+    es_front_body_seen(f, r);
     nghttp2_session_consume(f->h2, r->front_sid, n);
     rt_conn_want_write(&f->conn);
 }
@@ -99,7 +100,8 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *fr, void *
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     r->front_sid = fr->hd.stream_id;
     r->front_proto = "HTTP/2";
-    es_front_idle_stop(f);
+    r->head_pending = 1;
+    es_front_head_begin(f);
     r->front_next = f->reqs;
     if (f->reqs)
         f->reqs->front_prev = r;
@@ -125,7 +127,7 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *fr, const uint8_t
 
 static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *fr, void *user)
 {
-    (void)user;
+    struct es_front *f = user;
     if (fr->hd.stream_id == 0)
         return 0;
     struct es_req *r = nghttp2_session_get_stream_user_data(h2, fr->hd.stream_id);
@@ -134,6 +136,8 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *fr, void *use
     int end = (fr->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
     if (fr->hd.type == NGHTTP2_HEADERS && fr->headers.cat == NGHTTP2_HCAT_REQUEST) {
         es_req_dispatch(r, !end);
+        r->head_pending = 0;
+        es_front_head_end(f);
         return 0;
     }
     if ((fr->hd.type == NGHTTP2_DATA || fr->hd.type == NGHTTP2_HEADERS) && end)
@@ -174,6 +178,10 @@ static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t err, void *
         return 0;
     nghttp2_session_set_stream_user_data(h2, id, NULL);
     unlink_req(f, r);
+    if (r->head_pending) {
+        r->head_pending = 0;
+        es_front_head_end(f); /* reset before its head was complete */
+    }
     if (!f->reqs)
         es_front_idle_arm(f);
     /* Upload bytes not yet passed to the tunnel: return their connection credit. */
@@ -214,6 +222,23 @@ int es_front_h2_on_data(struct es_front *f, const uint8_t *data, size_t len)
 int es_front_h2_on_writable(struct es_front *f)
 {
     return rt_h2_flush(&f->conn, f->h2);
+}
+
+void es_front_h2_timeout(struct es_front *f, struct es_req *r)
+{
+    if (!f->h2)
+        return;
+    if (!r) {
+        /* A HEADERS block left open stalls the whole connection: end it. */
+        nghttp2_submit_goaway(f->h2, NGHTTP2_FLAG_NONE,
+                              nghttp2_session_get_last_proc_stream_id(f->h2),
+                              NGHTTP2_PROTOCOL_ERROR, NULL, 0);
+        rt_conn_close(&f->conn, 0);
+        return;
+    }
+    r->timed_out = 1;
+    nghttp2_submit_rst_stream(f->h2, NGHTTP2_FLAG_NONE, r->front_sid, NGHTTP2_CANCEL);
+    rt_conn_want_write(&f->conn);
 }
 
 void es_front_h2_on_close(struct es_front *f)

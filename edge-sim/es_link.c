@@ -178,6 +178,19 @@ out:
 
 /* ---- control stream ---- */
 
+static void on_ping(uv_timer_t *t);
+
+static void on_setup_deadline(uv_timer_t *t)
+{
+    struct es_link *l = t->data;
+    if (l->registered || l->dying || l->conn.closed)
+        return;
+    snprintf(l->conn.err_text, sizeof(l->conn.err_text),
+             "no registration within %u s of connecting", ES_LINK_SETUP_MS / 1000);
+    PX_INFO("tunnel connection from %s: %s; closing", l->conn.peer_ip, l->conn.err_text);
+    rt_conn_close(&l->conn, PX_ERR_IO);
+}
+
 static int on_control_msg(const struct px_ctl_msg *m, void *arg)
 {
     struct es_link *l = arg;
@@ -215,6 +228,8 @@ static int on_control_msg(const struct px_ctl_msg *m, void *arg)
         if (!l->registered && accepted > 0) {
             l->registered = 1;
             es_registry_attach(t, l);
+            uv_timer_start(&l->ping_timer, on_ping, px_h2_ping_interval_ms(),
+                           px_h2_ping_interval_ms());
             PX_INFO("tunnel %s: connector connection %s from %s registered %zu hostname(s)",
                     t->name, l->conn_id, l->conn.peer_ip, accepted);
         }
@@ -554,6 +569,9 @@ static int on_open(struct rt_conn *c)
     if (strcmp(alpn, PX_ENROLL_ALPN) == 0) {
         l->mode = MODE_ENROLL;
         px_buf_init(&l->enroll_in);
+        /* Defect 3: the enrolment request must come promptly. */
+        uv_timer_stop(&l->ping_timer);
+        rt_conn_set_deadline(c, ES_LINK_SETUP_MS);
         return 0;
     }
     if (strcmp(alpn, "h2") != 0) {
@@ -596,6 +614,7 @@ static void on_timer_closed(uv_handle_t *h)
 static void on_close(struct rt_conn *c, int err)
 {
     struct es_link *l = c->owner;
+    es_conncap_release(&l->srv->conns, &l->cap_key);
     if (l->tunnel)
         es_registry_detach(l->tunnel, l);
     if (l->mode == MODE_H2)
@@ -661,14 +680,20 @@ void es_link_accept(struct es_server *srv, uv_stream_t *listener)
     }
     uv_timer_init(srv->loop, &l->ping_timer);
     l->ping_timer.data = l;
-    uv_timer_start(&l->ping_timer, on_ping, px_h2_ping_interval_ms(), px_h2_ping_interval_ms());
+    /* Until it registers, the ping timer is the set-up deadline. */
+    uv_timer_start(&l->ping_timer, on_setup_deadline, ES_LINK_SETUP_MS, 0);
     l->all_next = all_links;
     if (all_links)
         all_links->all_prev = l;
     all_links = l;
     n_links++;
     srv->links_total++;
-    rt_conn_accept(&l->conn, listener, srv->tunnel_ctx, "h2," PX_ENROLL_ALPN, 10000);
+    if (rt_conn_accept(&l->conn, listener, srv->tunnel_ctx, "h2," PX_ENROLL_ALPN,
+                       srv->handshake_timeout_ms) < 0)
+        return;
+    if (es_conncap_admit(&srv->conns, l->conn.peer_ip, "tunnel", uv_now(srv->loop), &l->cap_key) <
+        0)
+        rt_conn_abort(&l->conn, PX_ERR_DENIED);
 }
 
 void es_link_close_all(void)

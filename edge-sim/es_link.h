@@ -28,6 +28,7 @@ struct es_link {
     int dying;
     int retiring;    /* no new streams; closes once the ones in flight end */
     int goaway_sent; /* our GOAWAY went out */
+    char *cap_key;   /* es_conncap admission, released at close */
     struct es_req *reqs;
     unsigned n_reqs; /* request streams open on this link */
     struct es_link *tunnel_next;
@@ -47,6 +48,9 @@ void es_link_kill(struct es_link *l, const char *code, const char *message, int 
  * side sent GOAWAY, and when the session can open no more streams. */
 void es_link_retire(struct es_link *l, const char *why);
 #define ES_LINK_RETIRE_MS 30000
+/* After the handshake, an enrolment request or a registration must arrive
+ * within this, or the connection is closed. */
+#define ES_LINK_SETUP_MS 10000
 /* 1 if l can take a new stream now: registered, not dying or retiring, the
  * session allows requests and it is below its capacity. */
 int es_link_usable(const struct es_link *l);

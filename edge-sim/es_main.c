@@ -12,6 +12,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/hash.h>
 
+#include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <sys/resource.h>
@@ -27,7 +28,10 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: edge-sim serve [--data-dir DIR] [--tunnel-addr HOST:PORT]\n"
                "                      [--https-addr HOST:PORT] [--admin-addr HOST:PORT]\n"
-               "                      [--idle-timeout SECONDS] [--loglevel debug|info|warn|error]\n"
+               "                      [--idle-timeout S] [--header-timeout S] [--body-timeout S]\n"
+               "                      [--handshake-timeout S] [--max-connections N]\n"
+               "                      [--max-connections-per-ip N]\n"
+               "                      [--loglevel debug|info|warn|error]\n"
                "       edge-sim tunnel create NAME [--hostname PATTERN]... [--edge HOST:PORT]\n"
                "                                   [--data-dir DIR]\n"
                "       edge-sim tunnel list [--data-dir DIR]\n"
@@ -35,9 +39,14 @@ static void usage(FILE *f)
                "       edge-sim ca [--data-dir DIR]\n"
                "\n"
                "Defaults: --data-dir ./edge-data, --tunnel-addr 127.0.0.1:7844,\n"
-               "--https-addr 127.0.0.1:8443, --admin-addr 127.0.0.1:7845, --idle-timeout 60\n"
-               "(a browser connection with no request in progress, or one still sending its\n"
-               "request head, is closed after that many seconds).\n"
+               "--https-addr 127.0.0.1:8443, --admin-addr 127.0.0.1:7845.\n"
+               "Deadlines (seconds) on every connection: --handshake-timeout 10 (TLS);\n"
+               "--idle-timeout 60 (no request in progress); --header-timeout 10 (a request\n"
+               "head, and a new connection's first request); --body-timeout 30 (a request\n"
+               "body that stops arriving; WebSockets excepted). Header and body timeouts\n"
+               "default to the idle timeout when that is shorter.\n"
+               "Caps: --max-connections 16384 (all listeners, also bounded by the file\n"
+               "descriptor limit) and --max-connections-per-ip 2048 (an IPv6 client is its /64).\n"
                "`tunnel create` prints the connector's token on stdout.\n");
 }
 
@@ -45,6 +54,18 @@ static int fail(const char *msg, const char *arg)
 {
     fprintf(stderr, "edge-sim: %s%s\n", msg, arg ? arg : "");
     return 2;
+}
+
+/* A decimal count 1..max. Returns 0 or -1. */
+static int parse_count(const char *s, unsigned long max, unsigned long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || v == 0 || v > max)
+        return -1;
+    *out = v;
+    return 0;
 }
 
 static int cmd_serve(int argc, char **argv)
@@ -55,9 +76,18 @@ static int cmd_serve(int argc, char **argv)
                                          {"admin-addr", required_argument, 0, 'a'},
                                          {"loglevel", required_argument, 0, 'l'},
                                          {"idle-timeout", required_argument, 0, 'i'},
+                                         {"header-timeout", required_argument, 0, 'H'},
+                                         {"body-timeout", required_argument, 0, 'B'},
+                                         {"handshake-timeout", required_argument, 0, 'T'},
+                                         {"max-connections", required_argument, 0, 'm'},
+                                         {"max-connections-per-ip", required_argument, 0, 'p'},
                                          {0, 0, 0, 0}};
     static struct es_server srv;
     srv.idle_timeout_ms = 60000;
+    srv.handshake_timeout_ms = 10000;
+    srv.max_conns = 16384;
+    srv.max_conns_per_ip = 2048;
+    unsigned header_ms = 0, body_ms = 0;
     snprintf(srv.data_dir, sizeof(srv.data_dir), "edge-data");
     snprintf(srv.tunnel_addr, sizeof(srv.tunnel_addr), "127.0.0.1:7844");
     snprintf(srv.https_addr, sizeof(srv.https_addr), "127.0.0.1:8443");
@@ -85,18 +115,46 @@ static int cmd_serve(int argc, char **argv)
                 return fail("--loglevel must be debug, info, warn or error", NULL);
             px_log_set_level(lvl);
             break;
-        case 'i': {
-            char *end;
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (*end || v == 0 || v > 86400)
-                return fail("--idle-timeout must be 1-86400 seconds: ", optarg);
-            srv.idle_timeout_ms = (unsigned)v * 1000;
+        case 'i':
+        case 'H':
+        case 'B':
+        case 'T': {
+            unsigned long v;
+            if (parse_count(optarg, 86400, &v) < 0)
+                return fail("timeouts must be 1-86400 seconds: ", optarg);
+            unsigned ms = (unsigned)v * 1000;
+            if (c == 'i')
+                srv.idle_timeout_ms = ms;
+            else if (c == 'H')
+                header_ms = ms;
+            else if (c == 'B')
+                body_ms = ms;
+            else
+                srv.handshake_timeout_ms = ms;
+            break;
+        }
+        case 'm':
+        case 'p': {
+            unsigned long v;
+            if (parse_count(optarg, 1000000, &v) < 0)
+                return fail("connection caps must be 1-1000000: ", optarg);
+            if (c == 'm')
+                srv.max_conns = (unsigned)v;
+            else
+                srv.max_conns_per_ip = (unsigned)v;
             break;
         }
         default:
             return fail("unknown or incomplete option ", argv[optind - 1]);
         }
     }
+    /* A shorter idle timeout shortens the others too, unless they are set. */
+    srv.header_timeout_ms = header_ms                     ? header_ms
+                            : srv.idle_timeout_ms < 10000 ? srv.idle_timeout_ms
+                                                          : 10000;
+    srv.body_timeout_ms = body_ms                       ? body_ms
+                          : srv.idle_timeout_ms < 30000 ? srv.idle_timeout_ms
+                                                        : 30000;
     return es_server_run(&srv);
 }
 

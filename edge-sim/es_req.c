@@ -316,6 +316,7 @@ static void local_error_retry(struct es_req *r, int status, const char *code, co
 void es_req_dispatch(struct es_req *r, int has_body)
 {
     r->req_eof = !has_body;
+    r->body_seen_ms = uv_now(r->srv->loop);
     if (r->bad_request) {
         es_req_local_error(r, 400, "bad_request", r->bad_request);
         return;
@@ -411,6 +412,7 @@ void es_req_dispatch(struct es_req *r, int has_body)
 
 int es_req_body(struct es_req *r, const uint8_t *data, size_t len)
 {
+    r->body_seen_ms = uv_now(r->srv->loop);
     if (!r->link || r->link_done) {
         /* Nobody will read it: credit the browser and drop it. */
         r->fops->req_consumed(r, len);

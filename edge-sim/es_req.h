@@ -58,6 +58,9 @@ struct es_req {
     const char *bad_request; /* why the head is malformed (static text): 400 at dispatch */
     struct px_buf req_body;
     int req_eof;
+    uint64_t body_seen_ms; /* request-body bytes last arrived or left for the tunnel */
+    int head_pending;      /* h2: HEADERS begun, not yet complete */
+    int timed_out;         /* the front gave up on this request */
     int req_deferred;
     int is_head;
     const char *front_proto; /* "HTTP/1.1" or "HTTP/2", for logs */

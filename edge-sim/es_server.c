@@ -8,6 +8,7 @@
 #include "rt_conn.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -91,6 +92,16 @@ int es_server_run(struct es_server *srv)
         PX_ERROR("out of memory");
         return 1;
     }
+    /* Each connection takes one descriptor: keep room for the rest. */
+    unsigned max_total = srv->max_conns;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < (rlim_t)max_total + 256) {
+        max_total = rl.rlim_cur > 512 ? (unsigned)rl.rlim_cur - 256 : 256;
+        PX_INFO("open file limit %llu: at most %u connections", (unsigned long long)rl.rlim_cur,
+                max_total);
+    }
+    es_conncap_init(&srv->conns, max_total, srv->max_conns_per_ip);
     es_store_kv_set(&srv->store, "tunnel_addr", srv->tunnel_addr);
     es_store_kv_set(&srv->store, "https_addr", srv->https_addr);
     if (px_tls_ctx_server(srv->certs.tunnel_cert_pem, srv->certs.tunnel_key_pem,
@@ -133,6 +144,7 @@ int es_server_run(struct es_server *srv)
     es_registry_cleanup(&srv->reg);
     es_ratelimit_cleanup(&srv->enroll_failures);
     es_fair_cleanup(&srv->fair);
+    es_conncap_cleanup(&srv->conns);
     wolfSSL_CTX_free(srv->tunnel_ctx);
     wolfSSL_CTX_free(srv->front_ctx);
     es_certs_cleanup(&srv->certs);

@@ -3,6 +3,7 @@
 #define ES_SERVER_H
 
 #include "es_certs.h"
+#include "es_conncap.h"
 #include "es_fair.h"
 #include "es_ratelimit.h"
 #include "es_registry.h"
@@ -28,7 +29,12 @@ struct es_server {
     uv_signal_t sigint, sigterm;
     unsigned long long requests_total;
     unsigned long long links_total;
-    unsigned idle_timeout_ms; /* browser connection with no request in progress */
+    unsigned idle_timeout_ms;   /* browser connection with no request in progress */
+    unsigned header_timeout_ms; /* a request head must be complete within this */
+    unsigned body_timeout_ms;   /* a request body may pause this long */
+    unsigned handshake_timeout_ms;
+    struct es_conncap conns; /* open connections, all and per client address */
+    unsigned max_conns, max_conns_per_ip;
     int stopping;
 };
 

@@ -445,6 +445,16 @@ static void on_deadline(uv_timer_t *t)
     rt_conn_abort(c, c->closing ? c->close_err : PX_ERR_IO);
 }
 
+void rt_conn_set_deadline(struct rt_conn *c, unsigned ms)
+{
+    if (c->closed || c->closing)
+        return;
+    if (ms)
+        uv_timer_start(&c->timer, on_deadline, ms, 0);
+    else
+        uv_timer_stop(&c->timer);
+}
+
 static int start_tls(struct rt_conn *c, WOLFSSL_CTX *ctx, int server, const char *name,
                      const char *alpn)
 {

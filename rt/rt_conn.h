@@ -83,6 +83,10 @@ size_t rt_conn_write_room(const struct rt_conn *c);
 void rt_conn_want_write(struct rt_conn *c);
 void rt_conn_pause_read(struct rt_conn *c);
 void rt_conn_resume_read(struct rt_conn *c);
+/* After the handshake: closes the connection as timed out unless it ends
+ * (or this is called again) within ms; 0 cancels. For owners whose whole
+ * exchange has one deadline (an admin request, an enrolment). */
+void rt_conn_set_deadline(struct rt_conn *c, unsigned ms);
 /* Graceful close: sends what is queued (and close_notify), then closes. */
 void rt_conn_close(struct rt_conn *c, int err);
 /* Immediate close, discarding queued output. */

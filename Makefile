@@ -18,7 +18,7 @@ BINDIR := $(BUILD)/bin
 CC ?= cc
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser
-WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 -Wno-format-truncation -Wvla
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla
 CFLAGS ?= $(OPT)
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -Iproto -Irt -Iconnector \
              -Iedge-sim $(PKG_CFLAGS) -MMD -MP

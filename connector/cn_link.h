@@ -40,7 +40,7 @@ struct cn_link {
     int retired;      /* replaced in its slot; the supervisor only frees it */
     struct cn_link *retired_next;
     int permanent_error; /* the edge said not to retry */
-    char close_reason[256];
+    char close_reason[512];
     size_t buffered; /* response bytes held for this link across streams */
     uv_timer_t ping_timer;
     unsigned pings_outstanding;

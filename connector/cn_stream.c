@@ -917,25 +917,29 @@ static void on_done(struct cn_origin_xfer *x, CURLcode res)
         return;
     }
     if (s->probing) {
-        char names[400], why[700];
+        char names[400];
         const struct cn_rule *r = s->rule;
         cert_names(s->xfer.easy, names, sizeof(names));
+        struct px_buf why;
+        px_buf_init(&why);
+        int wr;
         if (s->probing == 2)
-            snprintf(why, sizeof(why), "%s",
-                     s->saw_cert_request
-                         ? "origin requires a client certificate — set originCert/originKey"
-                         : s->probe_why);
+            wr = px_buf_append_str(&why, s->saw_cert_request ? "origin requires a client "
+                                                               "certificate — set "
+                                                               "originCert/originKey"
+                                                             : s->probe_why);
         else if (names[0])
-            snprintf(why, sizeof(why),
-                     "origin certificate is for %s, not %s — set originServerName", names,
-                     r->o.origin_server_name ? r->o.origin_server_name : r->host);
+            wr = px_buf_appendf(&why, "origin certificate is for %s, not %s — set originServerName",
+                                names, r->o.origin_server_name ? r->o.origin_server_name : r->host);
         else
-            snprintf(why, sizeof(why), "%s", s->probe_why);
+            wr = px_buf_append_str(&why, s->probe_why);
+        const char *why_s = wr == 0 ? px_buf_cstr(&why) : NULL;
         const char *code = s->probing == 1       ? "origin_tls_verify"
                            : s->saw_cert_request ? "origin_client_cert"
                                                  : "origin_tls";
         s->probing = 0;
-        error_response(s, 502, code, why);
+        error_response(s, 502, code, why_s ? why_s : "the TLS connection to the origin failed");
+        px_buf_cleanup(&why);
     } else if (s->resp_headers_too_large && !s->resp_submitted) {
         error_response(s, 502, "origin_headers_too_large",
                        "the origin's response head is too large (over 64 KiB or 512 fields)");

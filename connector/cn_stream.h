@@ -71,7 +71,7 @@ struct cn_stream {
     char protocol[32];
     int probing; /* 1: reading certificate names, 2: watching for a client-certificate request */
     int saw_cert_request;
-    char probe_why[300];
+    char probe_why[600];
 };
 
 /* Creates a stream for stream_id. Returns NULL on no memory. */

@@ -8,10 +8,10 @@
 #include "px_headers.h"
 #include "px_log.h"
 #include "px_pki.h"
+#include "px_ws.h"
 
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/hash.h>
-#include <wolfssl/wolfcrypt/sha.h>
 
 #include <http_parser.h>
 #include <stdio.h>
@@ -33,7 +33,7 @@ struct cn_upgrade {
     curl_socket_t fd;
     int events;        /* currently watched */
     struct px_buf out; /* handshake request bytes not yet sent */
-    char accept[32];   /* expected Sec-WebSocket-Accept */
+    char accept[PX_WS_ACCEPT_LEN]; /* expected Sec-WebSocket-Accept */
     http_parser parser;
     struct px_buf hdr_name, hdr_value;
     int hdr_state;
@@ -81,32 +81,6 @@ int cn_upgrade_start(struct cn_stream *s)
 
 /* ---- the handshake request ---- */
 
-/* Sec-WebSocket-Accept for key (RFC 6455 4.2.2): base64(SHA-1(key + GUID)). */
-static int ws_accept_for(const char *key, char *out, size_t len)
-{
-    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-    uint8_t sha[WC_SHA_DIGEST_SIZE];
-    wc_Sha ctx;
-    if (wc_InitSha(&ctx) != 0)
-        return -1;
-    int rc = wc_ShaUpdate(&ctx, (const uint8_t *)key, (word32)strlen(key)) != 0 ||
-                     wc_ShaUpdate(&ctx, (const uint8_t *)guid, (word32)(sizeof(guid) - 1)) != 0 ||
-                     wc_ShaFinal(&ctx, sha) != 0
-                 ? -1
-                 : 0;
-    wc_ShaFree(&ctx);
-    if (rc < 0)
-        return -1;
-    char *b = px_b64_encode(sha, sizeof(sha), 0);
-    if (!b || strlen(b) >= len) {
-        free(b);
-        return -1;
-    }
-    memcpy(out, b, strlen(b) + 1);
-    free(b);
-    return 0;
-}
-
 /* The HTTP/1.1 Upgrade request to the origin, built whole in u->out: the
  * path and headers are the client's and have no fixed bound here (the
  * stream's header caps bound them). */
@@ -120,7 +94,7 @@ static int build_request(struct cn_upgrade *u)
     char *key = px_b64_encode(nonce, sizeof(nonce), 0);
     if (!key)
         return -1;
-    int rc = ws_accept_for(key, u->accept, sizeof(u->accept));
+    int rc = px_ws_accept(key, strlen(key), u->accept);
     if (rc == 0)
         rc = px_buf_appendf(&u->out,
                             "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"

@@ -24,17 +24,18 @@ struct admin_conn {
 
 static void respond(struct admin_conn *a, int status, const char *ctype, const char *body)
 {
-    char head[256];
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
-                     "connection: close\r\n\r\n",
-                     status,
-                     status == 200   ? "OK"
-                     : status == 404 ? "Not Found"
-                                     : "Bad Request",
-                     ctype, strlen(body));
-    rt_conn_write(&a->conn, head, (size_t)n);
-    rt_conn_write(&a->conn, body, strlen(body));
+    struct px_buf h;
+    px_buf_init(&h);
+    if (px_buf_appendf(&h,
+                       "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
+                       "connection: close\r\n\r\n%s",
+                       status,
+                       status == 200   ? "OK"
+                       : status == 404 ? "Not Found"
+                                       : "Bad Request",
+                       ctype, strlen(body), body) == 0)
+        rt_conn_write(&a->conn, px_buf_head(&h), px_buf_len(&h));
+    px_buf_cleanup(&h);
     a->answered = 1;
     rt_conn_close(&a->conn, 0);
 }

@@ -3,17 +3,15 @@
 #include "es_front.h"
 #include "es_req.h"
 #include "es_server.h"
-#include "px_b64.h"
 #include "px_errpage.h"
 #include "px_log.h"
+#include "px_ws.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include <wolfssl/options.h>
-#include <wolfssl/wolfcrypt/hash.h>
 
 #define IN_MAX (64 * 1024)
 
@@ -221,16 +219,17 @@ int es_front_h1_start(struct es_front *f)
 
 static void bad_request(struct es_front *f, int status, const char *why)
 {
-    size_t len;
+    size_t len = 0;
     char *page = px_errpage_render(status, why, &len);
-    char head[256];
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\ncontent-type: text/html; charset=utf-8\r\n"
-                     "content-length: %zu\r\nconnection: close\r\n\r\n",
-                     status, px_status_reason(status), page ? len : 0);
-    rt_conn_write(&f->conn, head, (size_t)n);
-    if (page)
+    struct px_buf h;
+    px_buf_init(&h);
+    if (px_buf_appendf(&h,
+                       "HTTP/1.1 %d %s\r\ncontent-type: text/html; charset=utf-8\r\n"
+                       "content-length: %zu\r\nconnection: close\r\n\r\n",
+                       status, px_status_reason(status), page ? len : 0) == 0 &&
+        rt_conn_write(&f->conn, px_buf_head(&h), px_buf_len(&h)) == 0 && page)
         rt_conn_write(&f->conn, page, len);
+    px_buf_cleanup(&h);
     free(page);
     rt_conn_close(&f->conn, 0);
 }
@@ -298,33 +297,44 @@ int es_front_h1_on_data(struct es_front *f, const uint8_t *data, size_t len)
     return parse_more(f);
 }
 
+/* The response's header fields, one per line. Returns 0 or PX_ERR_NOMEM. */
+static int append_fields(struct px_buf *h, const struct es_req *r, int skip_length)
+{
+    int rc = 0;
+    for (size_t i = 0; i < r->n_resp_nv && rc == 0; i++) {
+        const nghttp2_nv *nv = &r->resp_nv[i];
+        if (skip_length && nv->namelen == 14 && memcmp(nv->name, "content-length", 14) == 0)
+            continue;
+        rc = px_buf_append(h, nv->name, nv->namelen);
+        if (rc == 0)
+            rc = px_buf_append(h, ": ", 2);
+        if (rc == 0)
+            rc = px_buf_append(h, nv->value, nv->valuelen);
+        if (rc == 0)
+            rc = px_buf_append(h, "\r\n", 2);
+    }
+    return rc;
+}
+
 /* 101 Switching Protocols for a WebSocket the tunnel accepted (RFC 6455). */
 static int write_ws_head(struct es_front *f, struct es_req *r)
 {
-    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-    char buf[160];
-    uint8_t sha[20];
-    snprintf(buf, sizeof(buf), "%s%s", r->ws_key, guid);
-    wc_ShaHash((const uint8_t *)buf, (word32)strlen(buf), sha);
-    char *accept = px_b64_encode(sha, sizeof(sha), 0);
+    char accept[PX_WS_ACCEPT_LEN];
+    int rc = px_ws_accept(r->ws_key, strlen(r->ws_key), accept);
+    if (rc < 0)
+        return rc; /* the key was checked when the request came in */
     struct px_buf h;
     px_buf_init(&h);
-    const char *start = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                        "Connection: Upgrade\r\nSec-WebSocket-Accept: ";
-    px_buf_append(&h, start, strlen(start));
-    px_buf_append(&h, accept ? accept : "", accept ? strlen(accept) : 0);
-    px_buf_append(&h, "\r\n", 2);
-    free(accept);
-    for (size_t i = 0; i < r->n_resp_nv; i++) {
-        if (r->resp_nv[i].namelen == 14 && memcmp(r->resp_nv[i].name, "content-length", 14) == 0)
-            continue;
-        px_buf_append(&h, r->resp_nv[i].name, r->resp_nv[i].namelen);
-        px_buf_append(&h, ": ", 2);
-        px_buf_append(&h, r->resp_nv[i].value, r->resp_nv[i].valuelen);
-        px_buf_append(&h, "\r\n", 2);
-    }
-    px_buf_append(&h, "\r\n", 2);
-    int rc = rt_conn_write(&f->conn, px_buf_head(&h), px_buf_len(&h));
+    rc = px_buf_appendf(&h,
+                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                        "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n",
+                        accept);
+    if (rc == 0)
+        rc = append_fields(&h, r, 1);
+    if (rc == 0)
+        rc = px_buf_append(&h, "\r\n", 2);
+    if (rc == 0)
+        rc = rt_conn_write(&f->conn, px_buf_head(&h), px_buf_len(&h));
     px_buf_cleanup(&h);
     f->head_sent = 1;
     f->chunked_out = 0;
@@ -337,31 +347,28 @@ static int write_head(struct es_front *f, struct es_req *r)
         return write_ws_head(f, r);
     struct px_buf h;
     px_buf_init(&h);
-    char line[128];
-    int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", r->resp_status,
-                     px_status_reason(r->resp_status));
-    px_buf_append(&h, line, (size_t)n);
-    for (size_t i = 0; i < r->n_resp_nv; i++) {
-        px_buf_append(&h, r->resp_nv[i].name, r->resp_nv[i].namelen);
-        px_buf_append(&h, ": ", 2);
-        px_buf_append(&h, r->resp_nv[i].value, r->resp_nv[i].valuelen);
-        px_buf_append(&h, "\r\n", 2);
-    }
+    int rc = px_buf_appendf(&h, "HTTP/1.1 %d %s\r\n", r->resp_status,
+                            px_status_reason(r->resp_status));
+    if (rc == 0)
+        rc = append_fields(&h, r, 0);
     int bodyless = r->is_head || r->resp_status == 204 || r->resp_status == 304;
     if (!bodyless && r->resp_content_length < 0) {
         if (f->parser.http_major == 1 && f->parser.http_minor >= 1) {
             f->chunked_out = 1;
-            px_buf_append(&h, "transfer-encoding: chunked\r\n", 28);
+            if (rc == 0)
+                rc = px_buf_append_str(&h, "transfer-encoding: chunked\r\n");
         } else {
             f->keep_alive = 0; /* HTTP/1.0: the body ends at close */
         }
     }
     if (!f->req_complete)
         f->keep_alive = 0; /* answered before the upload finished */
-    if (!f->keep_alive)
-        px_buf_append(&h, "connection: close\r\n", 19);
-    px_buf_append(&h, "\r\n", 2);
-    int rc = rt_conn_write(&f->conn, px_buf_head(&h), px_buf_len(&h));
+    if (!f->keep_alive && rc == 0)
+        rc = px_buf_append_str(&h, "connection: close\r\n");
+    if (rc == 0)
+        rc = px_buf_append(&h, "\r\n", 2);
+    if (rc == 0)
+        rc = rt_conn_write(&f->conn, px_buf_head(&h), px_buf_len(&h));
     px_buf_cleanup(&h);
     f->head_sent = 1;
     return rc;
@@ -401,6 +408,8 @@ int es_front_h1_on_writable(struct es_front *f)
         if (f->chunked_out) {
             char sz[24];
             int k = snprintf(sz, sizeof(sz), "%zx\r\n", n);
+            if (k < 0 || (size_t)k >= sizeof(sz))
+                return -1; /* cannot happen: 16 hex digits at most */
             if (rt_conn_write(&f->conn, sz, (size_t)k) < 0 || rt_conn_write(&f->conn, buf, n) < 0 ||
                 rt_conn_write(&f->conn, "\r\n", 2) < 0)
                 return -1;

@@ -9,6 +9,7 @@
 #include "px_hostname.h"
 #include "px_log.h"
 #include "px_pki.h"
+#include "px_ws.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -177,7 +178,12 @@ int es_req_make_websocket(struct es_req *r)
     for (size_t i = 0; i < r->n_req_nv;) {
         char *n = (char *)r->req_nv[i].name;
         if (strcmp(n, "sec-websocket-key") == 0) {
-            snprintf(r->ws_key, sizeof(r->ws_key), "%s", (char *)r->req_nv[i].value);
+            /* A key that is not 16 base64 bytes cannot be answered: 400. */
+            char accept[PX_WS_ACCEPT_LEN];
+            if (r->req_nv[i].valuelen >= sizeof(r->ws_key) ||
+                px_ws_accept((const char *)r->req_nv[i].value, r->req_nv[i].valuelen, accept) < 0)
+                return -1;
+            memcpy(r->ws_key, r->req_nv[i].value, r->req_nv[i].valuelen + 1);
             nv_remove(r->req_nv, &r->n_req_nv, i);
             continue;
         }

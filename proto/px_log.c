@@ -43,6 +43,8 @@ void px_log(enum px_log_level level, const char *fmt, ...)
     int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ",
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                      ts.tv_nsec / 1000000, tags[level]);
+    if (n < 0 || (size_t)n >= sizeof(line) / 2)
+        return; /* cannot happen: the prefix has a fixed width */
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);

@@ -654,19 +654,21 @@ int cn_ingress_from_flags(const char *const *hostnames, const char *const *urls,
 const struct cn_rule *cn_ingress_match(const struct cn_ingress *ing, const char *host,
                                        const char *path)
 {
-    char p[4096];
+    /* The whole path, however long: a truncated copy could match a rule
+     * ("^/public/[a-z]*$") that the full path does not. */
     size_t pl = strcspn(path, "?#");
-    if (pl >= sizeof(p))
-        pl = sizeof(p) - 1;
-    memcpy(p, path, pl);
-    p[pl] = '\0';
-    for (size_t i = 0; i < ing->n; i++) {
+    char *p = strndup(path, pl);
+    if (!p)
+        return NULL;
+    const struct cn_rule *found = NULL;
+    for (size_t i = 0; i < ing->n && !found; i++) {
         const struct cn_rule *r = &ing->rules[i];
         if (r->hostname[0] && !px_host_match(r->hostname, host))
             continue;
         if (r->path && regexec(&r->re, p, 0, NULL, 0) != 0)
             continue;
-        return r;
+        found = r;
     }
-    return NULL;
+    free(p);
+    return found;
 }

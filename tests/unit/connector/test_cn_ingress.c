@@ -538,8 +538,12 @@ static void test_match_long_path(void **state)
     p[0] = '/';
     memset(p + 1, 'a', len - 1);
     p[len] = '\0';
-    /* Longer than the matcher's buffer: still answered (by some rule). */
-    assert_non_null(cn_ingress_match(ing, "a.test", p));
+    const struct cn_rule *a = &ing->rules[0], *catch_all = &ing->rules[1];
+    assert_ptr_equal(cn_ingress_match(ing, "a.test", p), a);
+    /* The whole path is matched, not a prefix of it: a 'b' past the first
+     * 4 KiB keeps "^/a+$" from matching. */
+    p[len - 1] = 'b';
+    assert_ptr_equal(cn_ingress_match(ing, "a.test", p), catch_all);
     free(p);
     cn_ingress_unref(ing);
 }

@@ -1,0 +1,106 @@
+#!/bin/bash
+# Connector hardening (issue 7): request paths are normalised before the
+# ingress rules see them (defect 6), config values that would end up in
+# headers or curl options are refused (defect 11), and state files and
+# directories are created and checked like ssh does (defect 12).
+source "$(dirname "$0")/lib.sh"
+PY=/usr/bin/python3 # Debian's, which has python3-websockets
+
+start_edge
+start_origin
+WS_PORT=$((PORT_BASE + 9))
+$PY "$HERE/ws_echo.py" $WS_PORT >> "$WORK/ws.log" 2>&1 &
+PIDS+=($!)
+wait_port 127.0.0.1 $WS_PORT
+
+cat > "$WORK/paths.json" <<JSON
+{
+  "ingress": [
+    { "hostname": "paths.example.test", "path": "^/public/", "service": "http://127.0.0.1:$ORIGIN_PORT" },
+    { "hostname": "ws.example.test", "path": "^/public/", "service": "http://127.0.0.1:$WS_PORT" },
+    { "hostname": "up.example.test", "service": "hello_world" },
+    { "service": "http_status:404" }
+  ]
+}
+JSON
+TOKEN=$(create_tunnel hard)
+start_connector "$TOKEN" --config "$WORK/paths.json"
+wait_for 20 routed up.example.test || log "tunnel never came up"
+
+# pcurl PATH [curl args]: the status the origin-or-connector answers for
+# PATH, sent verbatim (no client-side dot-segment removal).
+pcurl() {
+    local path=$1; shift
+    tcurl paths.example.test "$path" --path-as-is -o "$WORK/body" -w '%{http_code}' "$@"
+}
+
+# ---- defect 6: dot segments ----
+
+t_dotdot_not_routed() {
+    local v c
+    for v in --http1.1 --http2; do
+        # The origin answers 200 to any path: a 404 comes from the catch-all.
+        c=$(pcurl /public/../secret/headers $v); echo "$v /public/../secret/headers -> $c"
+        [ "$c" = 404 ] || { cat "$WORK/body"; echo; return 1; }
+        c=$(pcurl /public/../public/headers $v); echo "$v /public/../public/headers -> $c"
+        [ "$c" = 200 ] || return 1
+    done
+}
+check "defect 6: /public/../secret does not reach the origin behind a ^/public/ rule (404), HTTP/1.1 and HTTP/2" t_dotdot_not_routed
+
+t_encoded_dotdot_not_routed() {
+    local p c
+    for p in /public/%2e%2e/secret/headers /public/%2E%2E/secret/headers /public/.%2e/secret/headers \
+             /public/%2e./secret/headers; do
+        c=$(pcurl "$p"); echo "$p -> $c"
+        [ "$c" = 404 ] || { cat "$WORK/body"; echo; return 1; }
+    done
+}
+check "defect 6: /public/%2e%2e/secret (encoded dots) does not reach the origin (404)" t_encoded_dotdot_not_routed
+
+t_origin_sees_normalised() {
+    local c
+    c=$(pcurl '/public/a/../b/./c//headers?x=/../y&z=%2e%2E'); echo "-> $c: $(cat "$WORK/body")"
+    [ "$c" = 200 ] || return 1
+    python3 -c '
+import json, sys
+p = json.load(open(sys.argv[1]))["path"]
+assert p == "/public/b/c/headers?x=/../y&z=%2e%2E", p
+' "$WORK/body" || return 1
+    # Unreserved escapes are decoded, so an encoded letter still matches the rule.
+    c=$(pcurl '/%70ublic/%7euser/headers'); echo "-> $c: $(cat "$WORK/body")"
+    [ "$c" = 200 ] && grep -q '"path": "/public/~user/headers"' "$WORK/body"
+}
+check "defect 6: /public/a/../b reaches the origin as /public/b (query untouched, escapes normalised)" t_origin_sees_normalised
+
+t_encoded_slash_400() {
+    local p c
+    for p in '/public/..%2Fsecret' '/public/..%2fsecret' '/public/..%5Csecret' '/public/a%00b' '/public/%zz'; do
+        c=$(pcurl "$p" -D "$WORK/hdrs"); echo "$p -> $c $(grep -i '^tunnel-error' "$WORK/hdrs" | tr -d '\r')"
+        [ "$c" = 400 ] && grep -qi '^tunnel-error: bad_path' "$WORK/hdrs" || { cat "$WORK/body"; echo; return 1; }
+    done
+    head -n 1 "$WORK/body"
+}
+check "defect 6: an encoded / or \\ (%2F, %5C), a %00 or a bad escape in the path gets 400 bad_path" t_encoded_slash_400
+
+t_websocket_path() {
+    local out
+    out=$(timeout 20 $PY "$HERE/ws_client.py" path "wss://ws.example.test:$HTTPS_PORT/public/a/../headers" "$WORK/ca.pem")
+    echo "/public/a/../headers: $out"
+    [ "$out" = "path /public/headers" ] || return 1
+    out=$(timeout 20 $PY "$HERE/ws_client.py" path "wss://ws.example.test:$HTTPS_PORT/public/%2e%2e/headers" "$WORK/ca.pem")
+    echo "/public/%2e%2e/headers: $out"
+    [ "$out" = "status 404" ]
+}
+check "defect 6: a WebSocket upgrade is routed and sent on by its normalised path" t_websocket_path
+
+t_rule_command_normalises() {
+    local out
+    out=$("$BIN/connector" ingress rule --config "$WORK/paths.json" https://paths.example.test/public/../x) || return 1
+    echo "$out"; [[ "$out" == "rule #4:"* ]] || return 1
+    out=$("$BIN/connector" ingress rule --config "$WORK/paths.json" https://paths.example.test/public/a%2Fb 2>&1)
+    echo "$out"; [[ "$out" == *"refused with 400"* ]]
+}
+check "defect 6: connector ingress rule matches the normalised path, as a request does" t_rule_command_normalises
+
+finish

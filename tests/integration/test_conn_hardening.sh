@@ -103,4 +103,46 @@ t_rule_command_normalises() {
 }
 check "defect 6: connector ingress rule matches the normalised path, as a request does" t_rule_command_normalises
 
+# ---- defect 11: config values that reach headers and curl options ----
+
+t_validate_header_values() {
+    local out rc
+    # JSON strings can carry "\r\n": each bad value is named with its rule.
+    cat > "$WORK/crlf.json" <<JSON
+{ "ingress": [
+    { "hostname": "a.example.test", "service": "http://127.0.0.1:$ORIGIN_PORT" },
+    { "hostname": "b.example.test", "service": "http://127.0.0.1:$ORIGIN_PORT",
+      "originRequest": { "httpHostHeader": "internal.local\r\nX-Injected: 1" } },
+    { "hostname": "c.example.test", "service": "https://127.0.0.1:$ORIGIN_PORT",
+      "originRequest": { "originServerName": "portainer.local:443" } },
+    { "hostname": "d.example.test", "service": "http://127.0.0.1 x:$ORIGIN_PORT" },
+    { "service": "http_status:404" } ] }
+JSON
+    out=$("$BIN/connector" ingress validate --config "$WORK/crlf.json" 2>&1); rc=$?
+    echo "$out"
+    [ $rc = 1 ] &&
+    echo "$out" | grep -qF 'rule #2: originRequest.httpHostHeader "internal.local\x0d\x0aX-Injected: 1" is not a valid Host value' &&
+    echo "$out" | grep -qF 'rule #3: originRequest.originServerName "portainer.local:443" is not a valid hostname' &&
+    echo "$out" | grep -qF 'rule #4: service "http://127.0.0.1 x:' &&
+    ! echo "$out" | grep -q '^X-Injected'
+}
+check "defect 11: ingress validate refuses CR/LF, spaces and ':' in httpHostHeader, originServerName and service hosts, naming the rule" t_validate_header_values
+
+t_flags_header_values() {
+    local out rc
+    out=$(timeout 10 "$BIN/connector" run --token "$TOKEN" --state-dir "$WORK/st-flags" --hostname a.example.test \
+          --url "http://127.0.0.1:$ORIGIN_PORT" --http-host-header $'internal.local\r\nX-Injected: 1' 2>&1); rc=$?
+    echo "$out"
+    [ $rc = 2 ] && echo "$out" | grep -qF -- '--http-host-header "internal.local\x0d\x0aX-Injected: 1" is not a valid Host value' || return 1
+    out=$(timeout 10 "$BIN/connector" run --token "$TOKEN" --state-dir "$WORK/st-flags" --hostname a.example.test \
+          --url "https://127.0.0.1:$ORIGIN_PORT" --origin-server-name 'a.local:443' 2>&1); rc=$?
+    echo "$out"
+    [ $rc = 2 ] && echo "$out" | grep -qF -- '--origin-server-name "a.local:443" is not a valid hostname' || return 1
+    out=$(timeout 10 "$BIN/connector" run --token "$TOKEN" --state-dir "$WORK/st-flags" --hostname a.example.test \
+          --url $'http://127.0.0.1\r\nX-Injected: 1:80' 2>&1); rc=$?
+    echo "$out"
+    [ $rc = 2 ] && echo "$out" | grep -qF -- '--hostname a.example.test: service "http://127.0.0.1\x0d\x0aX-Injected: 1:80" has a control character'
+}
+check "defect 11: connector run refuses the same values given as --http-host-header, --origin-server-name and --url" t_flags_header_values
+
 finish

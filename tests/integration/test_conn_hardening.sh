@@ -145,4 +145,81 @@ t_flags_header_values() {
 }
 check "defect 11: connector run refuses the same values given as --http-host-header, --origin-server-name and --url" t_flags_header_values
 
+# ---- defect 12: state files and directories ----
+
+TID=$(ls "$WORK/state" | head -n1) # the tunnel's directory under a state dir
+
+t_state_dir_loose() {
+    local d=$WORK/st-loose out rc
+    mkdir -p "$d"; chmod 755 "$d"
+    out=$(timeout 10 "$BIN/connector" run --token "$TOKEN" --state-dir "$d" --hostname loose.example.test \
+          --url hello_world 2>&1); rc=$?
+    echo "exit $rc: $out"
+    [ $rc = 1 ] && echo "$out" | grep -qF "state directory $d is readable by others (mode 0755); run: chmod 700 $d" || return 1
+    [ "$(stat -c %a "$d")" = 755 ] || return 1 # told, not silently changed
+    # The tunnel's own directory inside a private state dir is checked too.
+    d=$WORK/st-loose2; mkdir -p -m 700 "$d"; mkdir -p -m 775 "$d/$TID"; chmod 775 "$d/$TID"
+    out=$(timeout 10 "$BIN/connector" run --token "$TOKEN" --state-dir "$d" --hostname loose.example.test \
+          --url hello_world 2>&1); rc=$?
+    echo "exit $rc: $out"
+    [ $rc = 1 ] && echo "$out" | grep -qF "state directory $d/$TID is writable by others (mode 0775); run: chmod 700 $d/$TID"
+}
+check "defect 12: the connector refuses a 0755 state directory, naming the chmod that fixes it" t_state_dir_loose
+
+t_key_file_loose() {
+    local d=$WORK/st-key out rc
+    mkdir -p -m 700 "$d" "$d/$TID"
+    cp "$WORK/state/$TID/key.pem" "$d/$TID/key.pem"; chmod 644 "$d/$TID/key.pem"
+    out=$(timeout 10 "$BIN/connector" run --token "$TOKEN" --state-dir "$d" --hostname loose.example.test \
+          --url hello_world 2>&1); rc=$?
+    echo "exit $rc: $out"
+    [ $rc = 1 ] && echo "$out" | grep -qF "key file $d/$TID/key.pem is readable by others (mode 0644); run: chmod 600 $d/$TID/key.pem"
+}
+check "defect 12: the connector refuses a key file others can read (chmod 600 hint)" t_key_file_loose
+
+t_edge_data_dir_loose() {
+    local d=$WORK/edge-loose out rc
+    mkdir -p "$d"; chmod 755 "$d"
+    out=$("$BIN/edge-sim" ca --data-dir "$d" 2>&1); rc=$?
+    echo "exit $rc: $out"
+    [ $rc != 0 ] && echo "$out" | grep -qF "data directory $d is readable by others (mode 0755); run: chmod 700 $d" || return 1
+    out=$(timeout 10 "$BIN/edge-sim" serve --data-dir "$d" --tunnel-addr 127.0.0.1:$((PORT_BASE + 11)) \
+          --https-addr 127.0.0.1:$((PORT_BASE + 12)) --admin-addr 127.0.0.1:$((PORT_BASE + 13)) 2>&1); rc=$?
+    echo "exit $rc: $out"
+    [ $rc = 1 ] && echo "$out" | grep -qF "data directory $d is readable by others (mode 0755); run: chmod 700 $d" || return 1
+    [ "$(stat -c %a "$d")" = 755 ] && [ -z "$(ls -A "$d")" ] || return 1
+    # A CA key others can read, in a private data dir.
+    d=$WORK/edge-keys; "$BIN/edge-sim" ca --data-dir "$d" >/dev/null || return 1
+    chmod 640 "$d/client-ca.key"
+    out=$("$BIN/edge-sim" ca --data-dir "$d" 2>&1); rc=$?
+    echo "exit $rc: $out"
+    [ $rc != 0 ] && echo "$out" | grep -qF "key file $d/client-ca.key is readable by others (mode 0640); run: chmod 600 $d/client-ca.key"
+}
+check "defect 12: the edge refuses a 0755 data directory and a CA key others can read, naming the chmod" t_edge_data_dir_loose
+
+t_planted_symlink() {
+    # Someone plants symlinks at the names the old code used for its temp
+    # files: the connector must write its new key and certificate beside
+    # them, never through them.
+    local d=$WORK/st-plant f c
+    mkdir -p -m 700 "$d" "$d/$TID"
+    echo "not yours" > "$WORK/victim"; chmod 644 "$WORK/victim"
+    ln -s "$WORK/victim" "$d/$TID/key.pem.tmp"
+    ln -s "$WORK/victim" "$d/$TID/cert.pem.tmp"
+    "$BIN/connector" run --token "$TOKEN" --state-dir "$d" --hostname plant.example.test --url hello_world \
+        >> "$WORK/connector-plant.log" 2>&1 &
+    c=$!; PIDS+=($c)
+    wait_for 20 test -s "$d/$TID/cert.pem"; local ok=$?
+    kill $c 2>/dev/null; wait $c 2>/dev/null
+    [ $ok = 0 ] || { tail -5 "$WORK/connector-plant.log"; return 1; }
+    ls -la "$d/$TID"
+    [ "$(cat "$WORK/victim")" = "not yours" ] || { echo "victim overwritten"; return 1; }
+    for f in key.pem cert.pem; do
+        [ -f "$d/$TID/$f" ] && [ ! -L "$d/$TID/$f" ] && [ "$(stat -c %a "$d/$TID/$f")" = 600 ] || return 1
+    done
+    # Only the planted links and the two files: no temp file left behind.
+    [ "$(ls -A "$d/$TID" | wc -l)" = 4 ]
+}
+check "defect 12: a symlink planted at the old temp-file name is not followed when the key and certificate are written" t_planted_symlink
+
 finish

@@ -63,7 +63,7 @@ static void test_plain_paths_unchanged(void **state)
     norm_ok("/caf\xc3\xa9", "/caf\xc3\xa9"); /* raw UTF-8 passes */
 }
 
-static void test_dot_segments(void **state)
+static void test_defect6_dot_segments(void **state)
 {
     (void)state;
     /* defect 6: the bypass of a "^/public/" rule */
@@ -90,7 +90,7 @@ static void test_dot_segments(void **state)
     norm_ok("/./", "/");
 }
 
-static void test_encoded_dots(void **state)
+static void test_defect6_encoded_dots(void **state)
 {
     (void)state;
     norm_ok("/public/%2e%2e/secret", "/secret");
@@ -104,7 +104,7 @@ static void test_encoded_dots(void **state)
     norm_ok("/public/%252e%252e/secret", "/public/%252e%252e/secret");
 }
 
-static void test_slashes_merged(void **state)
+static void test_defect6_slashes_merged(void **state)
 {
     (void)state;
     norm_ok("//", "/");
@@ -149,7 +149,7 @@ static void test_query_passed_through(void **state)
     norm_ok("/a?%zz#x\\", "/a?%zz#x\\"); /* the query is not the path */
 }
 
-static void test_refused(void **state)
+static void test_defect6_refused(void **state)
 {
     (void)state;
     norm_bad("/a%2Fb", PX_PATH_ENCODED_SEPARATOR);
@@ -218,13 +218,13 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain_paths_unchanged),
-        cmocka_unit_test(test_dot_segments),
-        cmocka_unit_test(test_encoded_dots),
-        cmocka_unit_test(test_slashes_merged),
+        cmocka_unit_test(test_defect6_dot_segments),
+        cmocka_unit_test(test_defect6_encoded_dots),
+        cmocka_unit_test(test_defect6_slashes_merged),
         cmocka_unit_test(test_unreserved_decoded),
         cmocka_unit_test(test_reserved_kept_upper_hex),
         cmocka_unit_test(test_query_passed_through),
-        cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_defect6_refused),
         cmocka_unit_test(test_strerror),
         cmocka_unit_test(test_long_path),
     };

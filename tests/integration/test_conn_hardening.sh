@@ -158,7 +158,7 @@ t_state_dir_loose() {
     [ $rc = 1 ] && echo "$out" | grep -qF "state directory $d is readable by others (mode 0755); run: chmod 700 $d" || return 1
     [ "$(stat -c %a "$d")" = 755 ] || return 1 # told, not silently changed
     # The tunnel's own directory inside a private state dir is checked too.
-    d=$WORK/st-loose2; mkdir -p -m 700 "$d"; mkdir -p -m 775 "$d/$TID"; chmod 775 "$d/$TID"
+    d=$WORK/st-loose2; mkdir -m 700 "$d"; mkdir -m 775 "$d/$TID"; chmod 775 "$d/$TID"
     out=$(timeout 10 "$BIN/connector" run --token "$TOKEN" --state-dir "$d" --hostname loose.example.test \
           --url hello_world 2>&1); rc=$?
     echo "exit $rc: $out"
@@ -168,7 +168,7 @@ check "defect 12: the connector refuses a 0755 state directory, naming the chmod
 
 t_key_file_loose() {
     local d=$WORK/st-key out rc
-    mkdir -p -m 700 "$d" "$d/$TID"
+    mkdir -m 700 "$d" "$d/$TID"
     cp "$WORK/state/$TID/key.pem" "$d/$TID/key.pem"; chmod 644 "$d/$TID/key.pem"
     out=$(timeout 10 "$BIN/connector" run --token "$TOKEN" --state-dir "$d" --hostname loose.example.test \
           --url hello_world 2>&1); rc=$?
@@ -202,13 +202,13 @@ t_planted_symlink() {
     # files: the connector must write its new key and certificate beside
     # them, never through them.
     local d=$WORK/st-plant f c
-    mkdir -p -m 700 "$d" "$d/$TID"
+    mkdir -m 700 "$d" "$d/$TID"
     echo "not yours" > "$WORK/victim"; chmod 644 "$WORK/victim"
     ln -s "$WORK/victim" "$d/$TID/key.pem.tmp"
     ln -s "$WORK/victim" "$d/$TID/cert.pem.tmp"
     "$BIN/connector" run --token "$TOKEN" --state-dir "$d" --hostname plant.example.test --url hello_world \
         >> "$WORK/connector-plant.log" 2>&1 &
-    c=$!; PIDS+=($c)
+    c=$!; PIDS+=("$c")
     wait_for 20 test -s "$d/$TID/cert.pem"; local ok=$?
     kill $c 2>/dev/null; wait $c 2>/dev/null
     [ $ok = 0 ] || { tail -5 "$WORK/connector-plant.log"; return 1; }

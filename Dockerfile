@@ -18,9 +18,12 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
         libwolfssl35 libnghttp2-14 libcurl4 libjansson4 libuv1 libsqlite3-0 libhttp-parser2.9 \
         ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --home /var/lib/connector --create-home connector
+    && useradd --system --home /var/lib/connector --create-home connector \
+    && chmod 700 /var/lib/connector
 COPY --from=build /out/usr/local/bin/ /usr/local/bin/
 USER connector
+# The connector refuses a state directory others can read; a new volume
+# takes this directory's mode (0700).
 ENV STATE_DIRECTORY=/var/lib/connector
 VOLUME /var/lib/connector
 ENTRYPOINT ["connector"]

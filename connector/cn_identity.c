@@ -11,21 +11,28 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Creates path and its missing parents with mode 0700. Returns 0 or -1
+ * with errno set. */
 static int mkdir_p(const char *path)
 {
-    char tmp[600];
-    snprintf(tmp, sizeof(tmp), "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
+    char *tmp = strdup(path);
+    if (!tmp)
+        return -1;
+    int rc = 0;
+    for (char *p = tmp + 1; *p && rc == 0; p++) {
         if (*p == '/') {
             *p = '\0';
             if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-                return -1;
+                rc = -1;
             *p = '/';
         }
     }
-    if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-        return -1;
-    return 0;
+    if (rc == 0 && mkdir(tmp, 0700) < 0 && errno != EEXIST)
+        rc = -1;
+    int e = errno;
+    free(tmp);
+    errno = e;
+    return rc;
 }
 
 int cn_identity_load(struct cn_identity *id, const char *state_dir, const char *tunnel_id,
@@ -37,11 +44,17 @@ int cn_identity_load(struct cn_identity *id, const char *state_dir, const char *
         snprintf(why, whylen, "cannot create state directory %s: %s", id->dir, strerror(errno));
         return PX_ERR_IO;
     }
+    /* mkdir leaves an existing directory as it was: refuse one that others
+     * can read (our key is in it) or that someone else owns, as ssh does. */
+    int rc;
+    if ((rc = rt_file_check_private_dir(state_dir, "state directory", why, whylen)) < 0 ||
+        (rc = rt_file_check_private_dir(id->dir, "state directory", why, whylen)) < 0)
+        return rc;
     char path[700];
     snprintf(path, sizeof(path), "%s/key.pem", id->dir);
-    id->key_pem = rt_file_read(path, 1 << 20, NULL, NULL);
-    if (!id->key_pem) {
-        int rc = px_pki_keygen(&id->key_pem);
+    rc = rt_file_read_private(path, 1 << 20, &id->key_pem, NULL, why, whylen);
+    if (rc == PX_ERR_NOT_FOUND) {
+        rc = px_pki_keygen(&id->key_pem);
         if (rc < 0) {
             snprintf(why, whylen, "cannot generate a key: %s", px_strerror(rc));
             return rc;
@@ -51,6 +64,8 @@ int cn_identity_load(struct cn_identity *id, const char *state_dir, const char *
             cn_identity_cleanup(id);
             return PX_ERR_IO;
         }
+    } else if (rc < 0) {
+        return rc;
     }
     snprintf(path, sizeof(path), "%s/cert.pem", id->dir);
     id->cert_pem = rt_file_read(path, 1 << 20, NULL, NULL);

@@ -12,7 +12,9 @@ struct cn_identity {
 };
 
 /* Loads or creates the key under state_dir/tunnel_id (dirs 0700, files 0600)
- * and loads the certificate if present. Returns 0, or < 0 with why filled. */
+ * and loads the certificate if present. Refuses (PX_ERR_DENIED, why naming
+ * the chmod that fixes it) a state directory or key file that is not this
+ * user's alone. Returns 0, or < 0 with why filled. */
 int cn_identity_load(struct cn_identity *id, const char *state_dir, const char *tunnel_id,
                      char *why, size_t whylen);
 /* Stores cert_pem (copied) as the current certificate. Returns 0 or < 0. */

@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -97,6 +98,126 @@ static const char *system_ca_path(void)
             curl_easy_cleanup(e);
     }
     return path;
+}
+
+/* ---- values that end up in headers, URLs and curl options ---- */
+
+/* v for an error message: bytes outside printable ASCII as \xNN (a CR or LF
+ * would split the log line), at most 200 input bytes. Caller frees; NULL
+ * when out of memory. */
+static char *printable(const char *v)
+{
+    size_t n = strnlen(v, 200), o = 0;
+    char *out = malloc(n * 4 + 4);
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c < 0x20 || c >= 0x7f) {
+            static const char hex[] = "0123456789abcdef";
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    if (v[n])
+        out[o++] = '.', out[o++] = '.', out[o++] = '.';
+    out[o] = '\0';
+    return out;
+}
+
+static int has_control(const char *v)
+{
+    for (; *v; v++)
+        if ((unsigned char)*v < 0x20 || (unsigned char)*v == 0x7f)
+            return 1;
+    return 0;
+}
+
+/* A DNS name or IPv4 address: letters, digits, '-', '_' and '.', no empty
+ * label, at most 253 bytes. Nothing that could end a header, split a URL
+ * (':', '/', '@') or a curl CONNECT_TO entry. */
+static int valid_name(const char *h, size_t n)
+{
+    if (n == 0 || n > 253)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)h[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.'))
+            return 0;
+        if (c == '.' && (i == 0 || h[i - 1] == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+/* "[v6 address]" */
+static int valid_ip_literal(const char *h, size_t n)
+{
+    char a[INET6_ADDRSTRLEN + 1];
+    struct in6_addr addr;
+    if (n < 4 || h[0] != '[' || h[n - 1] != ']' || n - 2 >= sizeof(a))
+        return 0;
+    memcpy(a, h + 1, n - 2);
+    a[n - 2] = '\0';
+    return inet_pton(AF_INET6, a, &addr) == 1;
+}
+
+/* A Host header value: name or [v6], optionally ":port" (1-65535). */
+static int valid_host_port(const char *v)
+{
+    size_t n = strlen(v), hl;
+    if (v[0] == '[') {
+        const char *e = strchr(v, ']');
+        hl = e ? (size_t)(e - v) + 1 : 0;
+        if (!e || !valid_ip_literal(v, hl))
+            return 0;
+    } else {
+        hl = strcspn(v, ":");
+        if (!valid_name(v, hl))
+            return 0;
+    }
+    if (hl == n)
+        return 1;
+    const char *p = v + hl + 1;
+    size_t pl = n - hl - 1;
+    if (v[hl] != ':' || pl == 0 || pl > 5 || strspn(p, "0123456789") != pl)
+        return 0;
+    long port = strtol(p, NULL, 10);
+    return port >= 1 && port <= 65535;
+}
+
+/* Checks the settings that go into the origin request's Host header and
+ * into curl's URL / SNI: a CR or LF there would add headers of the
+ * config's choosing, a ':' would move the port. flags: name the command
+ * line flags instead of the JSON keys. */
+static void check_header_values(const struct cn_origin_opts *o, const char *where, int flags,
+                                struct cn_ingress_errors *errs)
+{
+    const char *pre = where ? where : "", *sep = where ? ": " : "";
+    if (o->http_host_header && !valid_host_port(o->http_host_header)) {
+        char *v = printable(o->http_host_header);
+        add_err(errs,
+                "%s%s%s \"%s\" is not a valid Host value: give host or host:port (an IPv6 "
+                "address in brackets), without spaces, control characters or line breaks",
+                pre, sep, flags ? "--http-host-header" : "originRequest.httpHostHeader",
+                v ? v : "?");
+        free(v);
+    }
+    if (o->origin_server_name &&
+        !valid_name(o->origin_server_name, strlen(o->origin_server_name))) {
+        char *v = printable(o->origin_server_name);
+        add_err(errs,
+                "%s%s%s \"%s\" is not a valid hostname: give the name on the origin's "
+                "certificate, without a port, spaces or control characters",
+                pre, sep, flags ? "--origin-server-name" : "originRequest.originServerName",
+                v ? v : "?");
+        free(v);
+    }
 }
 
 /* ---- originRequest ---- */
@@ -203,6 +324,7 @@ static void parse_opts(json_t *obj, struct cn_origin_opts *o, const char *where,
                 "disableChunkedEncoding, http2Origin)",
                 where, k);
     }
+    check_header_values(o, where, 0, errs);
 }
 
 static char *dup_or_null(const char *s)
@@ -300,6 +422,13 @@ static int parse_service(struct cn_rule *r, const char *svc, const char *where,
                          struct cn_ingress_errors *errs)
 {
     r->service = strdup(svc);
+    if (has_control(svc)) {
+        char *v = printable(svc);
+        add_err(errs, "%s: service \"%s\" has a control character or line break", where,
+                v ? v : "?");
+        free(v);
+        return -1;
+    }
     if (strcmp(svc, "hello_world") == 0) {
         r->kind = CN_SVC_HELLO;
         return 0;
@@ -380,6 +509,15 @@ static int parse_service(struct cn_rule *r, const char *svc, const char *where,
         add_err(errs, "%s: service \"%.200s\": bad host", where, svc);
         return -1;
     }
+    /* The host goes into curl's URL and CONNECT_TO entry, and for TCP
+     * services into a resolver: a name or an address, nothing else. */
+    if (!valid_name(hp, strlen(hp)) && !valid_ip_literal(hp, strlen(hp))) {
+        add_err(errs,
+                "%s: service \"%.200s\": host \"%.200s\" is not a valid hostname or address "
+                "(letters, digits, '-', '.', or an IPv6 address in brackets)",
+                where, svc, hp);
+        return -1;
+    }
     snprintf(r->host, sizeof(r->host), "%s", hp);
     if (r->kind == CN_SVC_TCP) {
         if (r->port == 0) {
@@ -402,13 +540,15 @@ static int set_hostname(struct cn_rule *r, const char *h, const char *where,
     if (!px_host_pattern_valid(h)) {
         /* Not a catch-all either: keep it out of the ordering checks. */
         snprintf(r->hostname, sizeof(r->hostname), "!invalid");
+        char *v = printable(h);
         if (strchr(h, '*'))
             add_err(errs,
                     "%s: hostname \"%s\" is not valid: a wildcard must be a leading \"*.\" "
                     "followed by a domain (e.g. *.example.com)",
-                    where, h);
+                    where, v ? v : "?");
         else
-            add_err(errs, "%s: hostname \"%s\" is not a valid hostname", where, h);
+            add_err(errs, "%s: hostname \"%s\" is not a valid hostname", where, v ? v : "?");
+        free(v);
         return -1;
     }
     size_t i = 0;
@@ -618,6 +758,7 @@ int cn_ingress_from_flags(const char *const *hostnames, const char *const *urls,
         return PX_ERR_NOMEM;
     }
     struct cn_origin_opts none = {0};
+    check_header_values(defaults, NULL, 1, errs);
     for (size_t i = 0; i <= n; i++) {
         struct cn_rule *r = &ing->rules[ing->n++];
         r->index = i;
@@ -627,7 +768,9 @@ int cn_ingress_from_flags(const char *const *hostnames, const char *const *urls,
             merge_opts(&r->o, &none, &none);
             continue;
         }
-        snprintf(where, sizeof(where), "--hostname %s", hostnames[i]);
+        char *shown = printable(hostnames[i]);
+        snprintf(where, sizeof(where), "--hostname %s", shown ? shown : "?");
+        free(shown);
         if (!hostnames[i][0]) {
             add_err(errs, "--hostname must not be empty");
             continue;
@@ -654,19 +797,21 @@ int cn_ingress_from_flags(const char *const *hostnames, const char *const *urls,
 const struct cn_rule *cn_ingress_match(const struct cn_ingress *ing, const char *host,
                                        const char *path)
 {
-    char p[4096];
+    /* The whole path, however long: a truncated copy could match a rule
+     * ("^/public/[a-z]*$") that the full path does not. */
     size_t pl = strcspn(path, "?#");
-    if (pl >= sizeof(p))
-        pl = sizeof(p) - 1;
-    memcpy(p, path, pl);
-    p[pl] = '\0';
-    for (size_t i = 0; i < ing->n; i++) {
+    char *p = strndup(path, pl);
+    if (!p)
+        return NULL;
+    const struct cn_rule *found = NULL;
+    for (size_t i = 0; i < ing->n && !found; i++) {
         const struct cn_rule *r = &ing->rules[i];
         if (r->hostname[0] && !px_host_match(r->hostname, host))
             continue;
         if (r->path && regexec(&r->re, p, 0, NULL, 0) != 0)
             continue;
-        return r;
+        found = r;
     }
-    return NULL;
+    free(p);
+    return found;
 }

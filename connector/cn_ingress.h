@@ -90,7 +90,8 @@ int cn_ingress_from_flags(const char *const *hostnames, const char *const *urls,
                           struct cn_ingress **out, struct cn_ingress_errors *errs);
 
 /* The first rule matching host (normalized, no port) and path (the request
- * target; the query is ignored). Never NULL for a validated set. */
+ * target; the query is ignored), matched whole. Never NULL for a validated
+ * set, unless out of memory. */
 const struct cn_rule *cn_ingress_match(const struct cn_ingress *ing, const char *host,
                                        const char *path);
 

@@ -5,11 +5,13 @@
 #include "px_hostname.h"
 #include "cn_supervisor.h"
 #include "px_log.h"
+#include "px_path.h"
 
 #include <malloc.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define CN_VERSION "0.1.0"
@@ -105,15 +107,27 @@ static int cmd_ingress(int argc, char **argv)
         const char *hostpart = p ? p + 3 : url;
         size_t hl = strcspn(hostpart, "/?#");
         const char *path = hostpart[hl] == '/' ? hostpart + hl : "/";
-        char host[256];
+        char host[256], *norm = NULL;
+        enum px_path_error why = PX_PATH_OK;
         if (px_host_normalize(hostpart, hl, host, sizeof(host)) < 0) {
             fprintf(stderr, "connector: %s has no valid host\n", url);
             rc = 2;
+        } else if (px_path_normalize(path, strlen(path), &norm, NULL, &why) < 0) {
+            /* What a request for this URL gets: 400 before any rule. */
+            fprintf(stderr, "connector: %s is refused with 400: %s\n", url, px_path_strerror(why));
+            rc = 2;
         } else {
-            const struct cn_rule *r = cn_ingress_match(ing, host, path);
-            printf("rule #%zu: hostname %s, path %s, service %s\n", r->index + 1,
-                   r->hostname[0] ? r->hostname : "(any)", r->path ? r->path : "(any)", r->service);
+            /* Rules match the normalised path, as for a request. */
+            const struct cn_rule *r = cn_ingress_match(ing, host, norm);
+            if (!r) {
+                fprintf(stderr, "connector: out of memory\n");
+                rc = 1;
+            } else
+                printf("rule #%zu: hostname %s, path %s, service %s\n", r->index + 1,
+                       r->hostname[0] ? r->hostname : "(any)", r->path ? r->path : "(any)",
+                       r->service);
         }
+        free(norm);
     }
     cn_ingress_unref(ing);
     return rc;

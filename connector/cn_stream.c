@@ -4,10 +4,12 @@
 #include "cn_link.h"
 #include "cn_supervisor.h"
 #include "cn_upgrade.h"
+#include "px_err.h"
 #include "px_errpage.h"
 #include "px_headers.h"
 #include "px_hostname.h"
 #include "px_log.h"
+#include "px_path.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -71,8 +73,12 @@ int cn_stream_on_header(struct cn_stream *s, const uint8_t *name, size_t nlen, c
         s->method[vlen] = '\0';
         return 0;
     }
-    if (IS(":path"))
+    if (IS(":path")) {
+        /* Kept as a C string: a NUL would hide the rest from the normaliser. */
+        if (s->path || memchr(value, '\0', vlen))
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
         return (s->path = dupn(value, vlen)) ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     if (IS(":authority")) {
         free(s->authority);
         return (s->authority = dupn(value, vlen)) ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
@@ -640,6 +646,30 @@ static void cert_names(CURL *e, char *out, size_t len)
     }
 }
 
+/* Replaces s->path with its normal form before any rule sees it, so a rule
+ * and the origin (and the WebSocket upgrade, which reads s->path) agree on
+ * the path: "/public/../secret" is "/secret" to both. Answers 400 and
+ * returns -1 when the path is refused. "OPTIONS *" is not a path. */
+static int normalize_path(struct cn_stream *s)
+{
+    if (strcmp(s->path, "*") == 0 && strcmp(s->method, "OPTIONS") == 0)
+        return 0;
+    char *norm = NULL;
+    enum px_path_error why = PX_PATH_OK;
+    int rc = px_path_normalize(s->path, strlen(s->path), &norm, NULL, &why);
+    if (rc == PX_ERR_NOMEM) {
+        error_response(s, 502, "internal", "the connector is out of memory");
+        return -1;
+    }
+    if (rc < 0) {
+        error_response(s, 400, "bad_path", px_path_strerror(why));
+        return -1;
+    }
+    free(s->path);
+    s->path = norm;
+    return 0;
+}
+
 int cn_stream_on_request(struct cn_stream *s, int end_stream)
 {
     s->req_eof = end_stream;
@@ -663,6 +693,8 @@ int cn_stream_on_request(struct cn_stream *s, int end_stream)
         error_response(s, 400, "bad_request", "the request's host is not valid");
         return 0;
     }
+    if (normalize_path(s) < 0)
+        return 0;
     s->rule = cn_supervisor_route(s->link->sup, host, s->path, &s->ing);
     if (!s->rule) {
         error_response(s, 404, "no_route", "no ingress rule of this connector matches the host");

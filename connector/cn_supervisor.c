@@ -382,7 +382,7 @@ int cn_supervisor_run(struct cn_config *cfg)
     if (!s)
         return 1;
     int code = 1;
-    char why[300];
+    char why[2048];
     s->cfg = cfg;
     s->loop = uv_default_loop();
     if (px_tls_global_init() < 0 || rt_loop_init(s->loop) < 0 || cn_origin_init(s->loop) < 0) {

@@ -21,7 +21,9 @@ static int load_pair(struct es_certs *c, const char *name, char **key, char **ce
     char kp[600], cp[600];
     snprintf(kp, sizeof(kp), "%s/%s.key", c->dir, name);
     snprintf(cp, sizeof(cp), "%s/%s.pem", c->dir, name);
-    *key = rt_file_read(kp, 1 << 20, NULL, NULL);
+    int rc = rt_file_read_private(kp, 1 << 20, key, NULL, why, whylen);
+    if (rc < 0 && rc != PX_ERR_NOT_FOUND)
+        return rc; /* why names the chmod that fixes it */
     if (cert)
         *cert = rt_file_read(cp, 1 << 20, NULL, NULL);
     if (*key && (!cert || *cert))
@@ -32,7 +34,7 @@ static int load_pair(struct es_certs *c, const char *name, char **key, char **ce
         free(*cert);
         *cert = NULL;
     }
-    int rc = px_pki_keygen(key);
+    rc = px_pki_keygen(key);
     if (rc == 0 && cert)
         rc = make(c, *key, cert, arg);
     if (rc == 0)
@@ -74,8 +76,12 @@ int es_certs_init(struct es_certs *c, const char *dir, const char *server_name, 
         snprintf(why, whylen, "cannot create data dir %s: %s", dir, strerror(errno));
         return PX_ERR_IO;
     }
-    chmod(dir, 0700);
-    int rc;
+    /* An existing directory keeps its mode: refuse one that others can
+     * read (the CA keys are in it) rather than chmod whatever we were
+     * pointed at, as ssh does. */
+    int rc = rt_file_check_private_dir(dir, "data directory", why, whylen);
+    if (rc < 0)
+        return rc;
     if ((rc = load_pair(c, "server-ca", &c->server_ca_key, &c->server_ca_pem, make_ca,
                         "edge-sim tunnel server CA", why, whylen)) < 0 ||
         (rc = load_pair(c, "client-ca", &c->client_ca_key, &c->client_ca_pem, make_ca,

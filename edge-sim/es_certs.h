@@ -27,6 +27,8 @@ struct es_certs {
 };
 
 /* Creates dir (0700) and any missing keys/CAs (files 0600), then loads them.
+ * An existing dir or key file that others can read, or that another user
+ * owns, is refused (PX_ERR_DENIED, why naming the chmod that fixes it).
  * server_name is the tunnel port's TLS name. Returns 0 or < 0 with why. */
 int es_certs_init(struct es_certs *c, const char *dir, const char *server_name, char *why,
                   size_t whylen);

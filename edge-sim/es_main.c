@@ -165,7 +165,7 @@ struct offline {
 
 static int open_offline(struct offline *o, const char *dir)
 {
-    char why[512];
+    char why[2048];
     if (es_certs_init(&o->certs, dir, DEFAULT_SERVER_NAME, why, sizeof(why)) < 0 ||
         es_store_open(&o->store, dir, why, sizeof(why)) < 0) {
         fprintf(stderr, "edge-sim: %s\n", why);

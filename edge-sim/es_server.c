@@ -75,7 +75,7 @@ static void on_signal(uv_signal_t *h, int signum)
 
 int es_server_run(struct es_server *srv)
 {
-    char why[512];
+    char why[2048];
     srv->loop = uv_default_loop();
     signal(SIGPIPE, SIG_IGN);
     if (px_tls_global_init() < 0 || rt_loop_init(srv->loop) < 0)

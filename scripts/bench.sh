@@ -236,7 +236,7 @@ setup_ours() {
         if port_busy "$p"; then log "ours: port 127.0.0.1:$p is already in use"; return 1; fi
     done
     local data=$W/edge-data state=$W/connector-state token
-    mkdir -p "$data" "$state"
+    mkdir -p "$data" "$state" && chmod 700 "$data" "$state" # both binaries refuse a dir others can read
     start edge-sim bin/edge-sim serve --data-dir "$data" \
         --tunnel-addr "127.0.0.1:$EDGE_TUNNEL_PORT" \
         --https-addr "127.0.0.1:$EDGE_HTTPS_PORT" \

@@ -76,3 +76,13 @@ for i, s in enumerate([b"App.Example.COM:443", b"[2001:db8::1]:8443", b"example.
 # fuzz_b64
 for i, s in enumerate([b"Zm9vYmFy", b"Zm9vYg==", b"-_-__g", b"+/+//g==", SECRET.encode(), b""]):
     write("b64", "seed%d" % i, s)
+
+# fuzz_path: a request target (path, then an optional ?query)
+for name, s in [("dotdot", b"/public/../secret"), ("encoded_dotdot", b"/public/%2e%2e/secret"),
+                ("mixed_dotdot_query", b"/public/.%2E/secret?x=/../y"),
+                ("dot_and_slashes", b"/a/./b//c/"), ("encoded_slash", b"/a%2Fb"),
+                ("encoded_backslash_nul", b"/a%5cb%00"),
+                ("escapes_bad", b"/%7euser/%e2%82%ac/%41%zz"), ("root", b"/"),
+                ("trailing_dotdot", b"/a/b/../.."), ("api_query", b"/api/v1/items?sort=name&q=%2e%2e"),
+                ("asterisk", b"*"), ("utf8_double_encoded", "/café/%252e".encode())]:
+    write("path", name, s)

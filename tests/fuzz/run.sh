@@ -21,8 +21,9 @@ declare -A SRCS=(
     [enroll]="proto/px_enroll.c proto/px_json.c proto/px_b64.c proto/px_err.c"
     [hostname]="proto/px_hostname.c proto/px_headers.c proto/px_err.c"
     [b64]="proto/px_b64.c proto/px_err.c"
+    [path]="proto/px_path.c proto/px_err.c"
 )
-ALL="token control enroll hostname b64"
+ALL="token control enroll hostname b64 path"
 TARGETS=${*:-$ALL}
 
 have_fuzzer() {
@@ -66,7 +67,10 @@ for t in $TARGETS; do
     mkdir -p "$work"
     rm -f "$OUT/artifacts/$t"-*
     dict=()
-    case $t in token | control | enroll) dict=(-dict=tests/fuzz/json.dict) ;; esac
+    case $t in
+    token | control | enroll) dict=(-dict=tests/fuzz/json.dict) ;;
+    path) dict=(-dict=tests/fuzz/path.dict) ;;
+    esac
     echo "== fuzz_$t: run ${SECONDS_PER}s"
     "$OUT/fuzz_$t" -max_total_time="$SECONDS_PER" -print_final_stats=1 -timeout=10 \
         -rss_limit_mb=2048 -artifact_prefix="$OUT/artifacts/$t-" "${dict[@]}" \

@@ -124,6 +124,15 @@ async def status(url, ca):
     raise SystemExit("upgraded unexpectedly")
 
 
+async def origin_path(url, ca):
+    """Prints the path the origin's /headers endpoint saw, or the refusal status."""
+    try:
+        async with connect(url, ssl=ctx(ca), ping_interval=None) as ws:
+            print("path", json.loads(await ws.recv())["path"])
+    except websockets.InvalidStatusCode as e:
+        print("status", e.status_code)
+
+
 def main():
     mode, url, ca = sys.argv[1:4]
     if mode == "messages":
@@ -138,6 +147,8 @@ def main():
         asyncio.run(origin_dies(url, ca, sys.argv[4]))
     elif mode == "status":
         asyncio.run(status(url, ca))
+    elif mode == "path":
+        asyncio.run(origin_path(url, ca))
 
 
 if __name__ == "__main__":

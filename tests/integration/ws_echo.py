@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """WebSocket echo origin (Debian's python3-websockets): echoes every message;
-the path /close/CODE closes with that code after the first message; /headers
+the path /close/CODE closes with that code after the first message; .../headers
 answers with a JSON dump of the handshake headers. Usage: ws_echo.py PORT"""
 import asyncio
 import json
@@ -11,7 +11,7 @@ import websockets
 
 async def handler(ws, path=None):
     path = path or ws.path
-    if path.startswith("/headers"):
+    if path.split("?")[0].endswith("/headers"):
         await ws.send(json.dumps({"path": path, "headers": list(ws.request_headers.raw_items()),
                                   "subprotocol": ws.subprotocol}))
         await ws.wait_closed()

@@ -538,8 +538,12 @@ static void test_match_long_path(void **state)
     p[0] = '/';
     memset(p + 1, 'a', len - 1);
     p[len] = '\0';
-    /* Longer than the matcher's buffer: still answered (by some rule). */
-    assert_non_null(cn_ingress_match(ing, "a.test", p));
+    const struct cn_rule *a = &ing->rules[0], *catch_all = &ing->rules[1];
+    assert_ptr_equal(cn_ingress_match(ing, "a.test", p), a);
+    /* The whole path is matched, not a prefix of it: a 'b' past the first
+     * 4 KiB keeps "^/a+$" from matching. */
+    p[len - 1] = 'b';
+    assert_ptr_equal(cn_ingress_match(ing, "a.test", p), catch_all);
     free(p);
     cn_ingress_unref(ing);
 }
@@ -791,6 +795,152 @@ static void test_err_service_port_and_unix(void **state)
               "rule #1: a rule needs a \"service\" string", NULL);
     one_error("{\"ingress\": [{\"hostname\": \"a.test\", \"service\": 80}," CATCH_ALL "]}",
               "rule #1: a rule needs a \"service\" string", NULL);
+}
+
+/* ---- defect 11: values that reach headers and curl options ---- */
+
+#define RULE_OPTS(opts)                                                                            \
+    "{\"ingress\": [{\"hostname\": \"a.test\", \"service\": \"http://h:1\"},"                      \
+    "{\"hostname\": \"b.test\", \"service\": \"https://h:1\", \"originRequest\": " opts            \
+    "}," CATCH_ALL "]}"
+
+static void test_defect11_http_host_header_refused(void **state)
+{
+    (void)state;
+    const char *bad[] = {
+        "{\"httpHostHeader\": \"internal.local\\r\\nX-Admin: 1\"}",
+        "{\"httpHostHeader\": \"internal.local\\nX: y\"}",
+        "{\"httpHostHeader\": \"internal local\"}",
+        "{\"httpHostHeader\": \"internal.local\\t\"}",
+        "{\"httpHostHeader\": \"a:b:c\"}",
+        "{\"httpHostHeader\": \"internal.local:\"}",
+        "{\"httpHostHeader\": \"internal.local:99999\"}",
+        "{\"httpHostHeader\": \"internal.local:80x\"}",
+        "{\"httpHostHeader\": \"user@internal.local\"}",
+        "{\"httpHostHeader\": \"internal.local/x\"}",
+        "{\"httpHostHeader\": \"[::1\"}",
+        "{\"httpHostHeader\": \"[nope]:80\"}",
+        "{\"httpHostHeader\": \"a..b\"}",
+        "{\"httpHostHeader\": \"caf\u00e9.local\"}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char json[512];
+        snprintf(json, sizeof(json), RULE_OPTS("%s"), bad[i]);
+        one_error(json, "rule #2: originRequest.httpHostHeader", "is not a valid Host value");
+    }
+    /* The message shows a CR/LF escaped, not as a line break. */
+    struct cn_ingress_errors errs;
+    parse_bad(RULE_OPTS("{\"httpHostHeader\": \"a\\r\\nb\"}"), &errs);
+    int escaped = find_line(&errs, "\"a\\x0d\\x0ab\"", NULL) >= 0;
+    int raw = find_line(&errs, "\n", NULL) >= 0;
+    cn_ingress_errors_cleanup(&errs);
+    assert_true(escaped);
+    assert_false(raw);
+    /* Top-level defaults are checked where they are written. */
+    one_error("{\"originRequest\": {\"httpHostHeader\": \"x\\r\\ny\"}, \"ingress\": [" CATCH_ALL
+              "]}",
+              "originRequest: originRequest.httpHostHeader", "is not a valid Host value");
+}
+
+static void test_defect11_http_host_header_accepted(void **state)
+{
+    (void)state;
+    const char *good[] = {"internal.local", "internal.local:8080", "127.0.0.1",   "127.0.0.1:80",
+                          "[::1]",          "[::1]:8443",          "my_host.lan", "Example.COM."};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        char json[512];
+        snprintf(json, sizeof(json), RULE_OPTS("{\"httpHostHeader\": \"%s\"}"), good[i]);
+        struct cn_ingress *ing = parse_ok(json);
+        assert_string_equal(ing->rules[1].o.http_host_header, good[i]);
+        cn_ingress_unref(ing);
+    }
+}
+
+static void test_defect11_origin_server_name(void **state)
+{
+    (void)state;
+    const char *bad[] = {"portainer.local:443",
+                         "portainer.local\\r\\nX: y",
+                         "portainer local",
+                         "[::1]",
+                         "a/b",
+                         "a@b",
+                         ".portainer.local"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char json[512];
+        snprintf(json, sizeof(json), RULE_OPTS("{\"originServerName\": \"%s\"}"), bad[i]);
+        one_error(json, "rule #2: originRequest.originServerName", "is not a valid hostname");
+    }
+    struct cn_ingress *ing = parse_ok(RULE_OPTS("{\"originServerName\": \"portainer.local\"}"));
+    assert_string_equal(ing->rules[1].o.origin_server_name, "portainer.local");
+    cn_ingress_unref(ing);
+}
+
+static void test_defect11_service_host(void **state)
+{
+    (void)state;
+    const char *bad[] = {"http://h\\r\\nX: y:80", "http://a b:80", "http://a:b:80",
+                         "https://h\\t:443",      "tcp://a,b:22",  "http://[nope]:80",
+                         "http://a..b",           "unix:/s\\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char json[512];
+        snprintf(json, sizeof(json),
+                 "{\"ingress\": [{\"hostname\": \"a.test\", \"service\": \"%s\"}," CATCH_ALL "]}",
+                 bad[i]);
+        struct cn_ingress_errors errs;
+        parse_bad(json, &errs);
+        int named = find_line(&errs, "rule #1: service", NULL) >= 0;
+        int raw = find_line(&errs, "\n", NULL) >= 0 || find_line(&errs, "\r", NULL) >= 0;
+        if (!named || raw)
+            print_errs(json, &errs);
+        cn_ingress_errors_cleanup(&errs);
+        assert_true(named);
+        assert_false(raw);
+    }
+    struct cn_ingress *ing = parse_ok(
+        "{\"ingress\": [{\"hostname\": \"a.test\", \"service\": \"http://my-app_1.lan:80\"},"
+        "{\"hostname\": \"b.test\", \"service\": \"tcp://10.0.0.2:22\"}," CATCH_ALL "]}");
+    assert_string_equal(ing->rules[0].host, "my-app_1.lan");
+    assert_string_equal(ing->rules[1].host, "10.0.0.2");
+    cn_ingress_unref(ing);
+}
+
+/* The --url shorthand: the same checks, naming the flag. */
+static void test_defect11_flags(void **state)
+{
+    (void)state;
+    const char *hosts[] = {"a.test"}, *good_url[] = {"http://127.0.0.1:8080"};
+    const char *bad_url[] = {"http://127.0.0.1\r\nX: y:8080"};
+    struct cn_ingress *ing = NULL;
+    struct cn_ingress_errors errs = {0};
+    struct cn_origin_opts def = {0};
+    def.http_host_header = strdup("internal.local\r\nX-Admin: 1");
+    def.origin_server_name = strdup("portainer.local:443");
+    def.set = CN_OPT_HOST_HEADER | CN_OPT_SERVER_NAME;
+    int rc = cn_ingress_from_flags(hosts, good_url, 1, 1, &def, &ing, &errs);
+    int hh = find_line(&errs, "--http-host-header \"internal.local\\x0d\\x0aX-Admin: 1\"",
+                       "is not a valid Host value", NULL) >= 0;
+    int sn = find_line(&errs, "--origin-server-name \"portainer.local:443\"",
+                       "is not a valid hostname", NULL) >= 0;
+    size_t n = errs.n;
+    if (!hh || !sn || n != 2)
+        print_errs("flags", &errs);
+    cn_ingress_errors_cleanup(&errs);
+    cn_origin_opts_cleanup(&def);
+    assert_int_equal(rc, PX_ERR_INVAL);
+    assert_null(ing);
+    assert_true(hh);
+    assert_true(sn);
+    assert_int_equal(n, 2);
+
+    struct cn_origin_opts none = {0};
+    rc = cn_ingress_from_flags(hosts, bad_url, 1, 1, &none, &ing, &errs);
+    int named = find_line(&errs, "--hostname a.test: service", NULL) >= 0;
+    int raw = find_line(&errs, "\n", NULL) >= 0;
+    cn_ingress_errors_cleanup(&errs);
+    assert_int_equal(rc, PX_ERR_INVAL);
+    assert_true(named);
+    assert_false(raw);
 }
 
 static void test_err_unknown_rule_key(void **state)
@@ -1153,6 +1303,11 @@ int main(void)
         cmocka_unit_test(test_err_service_no_scheme),
         cmocka_unit_test(test_err_service_with_path),
         cmocka_unit_test(test_err_service_port_and_unix),
+        cmocka_unit_test(test_defect11_http_host_header_refused),
+        cmocka_unit_test(test_defect11_http_host_header_accepted),
+        cmocka_unit_test(test_defect11_origin_server_name),
+        cmocka_unit_test(test_defect11_service_host),
+        cmocka_unit_test(test_defect11_flags),
         cmocka_unit_test(test_err_unknown_rule_key),
         cmocka_unit_test(test_err_unknown_top_key),
         cmocka_unit_test(test_err_unknown_origin_key),

@@ -518,7 +518,7 @@ static int parse_service(struct cn_rule *r, const char *svc, const char *where,
                 where, svc, hp);
         return -1;
     }
-    snprintf(r->host, sizeof(r->host), "%s", hp);
+    memcpy(r->host, hp, strlen(hp) + 1); /* fits: checked above */
     if (r->kind == CN_SVC_TCP) {
         if (r->port == 0) {
             add_err(errs, "%s: service \"%s\" needs a port (tcp://host:port)", where, svc);

@@ -437,7 +437,7 @@ static int origin_url(const struct cn_stream *s, char **url, char *connect_to, s
     const struct cn_rule *r = s->rule;
     const char *scheme = r->tls ? "https" : "http";
     const char *name = (r->tls && r->o.origin_server_name) ? r->o.origin_server_name : r->host;
-    int v6 = strchr(name, ':') != NULL;
+    int v6 = strchr(name, ':') != NULL && name[0] != '['; /* bracket a bare IPv6 once */
     const char *path = s->path[0] == '/' ? s->path : "/";
     connect_to[0] = '\0';
     size_t ul = strlen(name) + strlen(path) + 32;

@@ -169,6 +169,7 @@ static void test_response_head_cap(void **state)
 
 int main(void)
 {
+    srv.loop = uv_default_loop(); /* requests read the loop's clock */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sni_must_match_host),
         cmocka_unit_test(test_host_twice),

@@ -38,7 +38,7 @@ ES_OBJ := $(call obj,$(ES_SRC))
 UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BINDIR)/unit/%,$(UNIT_SRC))
 
-.PHONY: all build install test unit demo bench clean deps deps-build format fuzz tlsscan
+.PHONY: FORCE all build install test unit demo bench clean deps deps-build format fuzz tlsscan
 all: bin/connector bin/edge-sim
 
 build: $(BINDIR)/connector $(BINDIR)/edge-sim
@@ -55,7 +55,12 @@ $(BINDIR)/edge-sim: $(call obj,edge-sim/es_main.c) $(ES_OBJ) $(RT_OBJ) $(PROTO_O
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS) -lm
 
-$(BUILD)/obj/%.o: %.c
+# Objects depend on the compiler flags too: a changed warning set rebuilds.
+$(BUILD)/cflags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CC) $(ALL_CFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS)' > $@
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/cflags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 

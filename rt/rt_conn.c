@@ -27,6 +27,7 @@ static void on_spin(uv_idle_t *h)
 
 static void on_prepare(uv_prepare_t *h)
 {
+    (void)h;
     /* Flushing can mark connections dirty again (a write unblocks another
      * producer); bound the passes so one busy connection cannot spin. */
     for (int pass = 0; pass < 4 && dirty_head; pass++) {

@@ -16,6 +16,8 @@ Modes:
   no-read     register, then never read again (the edge's writes back up)
   reset-flood answer each request with RST_STREAM, and send 5,000 more on
               streams the edge never opened
+  no-window   take requests but never answer them nor grant more window: the
+              edge must hold no more than the windows allow
 """
 import socket
 import ssl
@@ -90,6 +92,8 @@ def main():
                 elif mode == "big-headers":
                     c.send_headers(e.stream_id, [(":status", "200")] +
                                    [("x-big-%d" % i, "v" * 1000) for i in range(1024)], end_stream=True)
+                elif mode == "no-window":
+                    pass  # never answer, never credit
                 elif mode == "reset-flood":
                     c.reset_stream(e.stream_id)
                     raw = b"".join(frame(3, 0, 2 * i + 1001, struct.pack("!I", 8)) for i in range(5000))
@@ -98,7 +102,8 @@ def main():
                     c.send_headers(e.stream_id, [(":status", "200"), ("content-length", "3")])
                     c.send_data(e.stream_id, b"ok\n", end_stream=True)
             elif isinstance(e, h2.events.DataReceived):
-                c.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
+                if mode != "no-window" or e.stream_id == control:
+                    c.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
                 if e.stream_id == control and not registered and b"registered" in e.data:
                     registered = True
                     print("registered", flush=True)
@@ -124,4 +129,9 @@ def main():
                 return 0
 
 
-sys.exit(main())
+try:
+    sys.exit(main())
+except (OSError, ssl.SSLError):
+    # The edge cut us off in the middle of a write: that is its answer.
+    print("edge closed the connection (while sending)", flush=True)
+    sys.exit(0)

@@ -218,6 +218,60 @@ t_edge_closes_after_connector_goaway() {
 }
 check "defect 2a: after a connector's GOAWAY the edge finishes the streams in flight, then closes the link" t_edge_closes_after_connector_goaway
 
+# The tunnel port under attack: a connector with a valid certificate that
+# misbehaves. Each time the edge must drop (or contain) that connection and
+# keep serving the other tunnel.
+rogue_case() { # MODE EXPECT_CLOSE(0/1) [REQUEST_CODE]
+    local mode=$1 want_close=$2 want_code=${3:-}
+    local host="x-$mode.rogue.example.test"
+    rogue "$mode" "$host"
+    wait_for 10 grep -q registered "$WORK/rogue-$mode.out" || { cat "$WORK/rogue-$mode.out"; return 1; }
+    local code=""
+    if [ -n "$want_code" ]; then
+        code=$(tcurl "$host" / -o /dev/null -w '%{http_code}' --max-time 4)
+        log "request to the misbehaving connector's host: $code"
+    fi
+    if [ "$want_close" = 1 ]; then
+        wait_for 15 grep -q "edge closed" "$WORK/rogue-$mode.out" || { cat "$WORK/rogue-$mode.out"; return 1; }
+    fi
+    cat "$WORK/rogue-$mode.out"
+    kill $ROGUE_PID 2>/dev/null
+    kill -0 $EDGE_PID && routed ok.example.test && { [ -z "$want_code" ] || [ "$code" = "$want_code" ]; }
+}
+t_rogue_garbage() { rogue_case garbage 1; }
+check "tunnel port: a malformed frame from a connector closes its link; others are served" t_rogue_garbage
+t_rogue_ping_flood() { rogue_case ping-flood 1; }
+check "tunnel port: a PING flood closes that link; others are served" t_rogue_ping_flood
+t_rogue_settings_flood() { rogue_case settings-flood 1; }
+check "tunnel port: a SETTINGS flood closes that link; others are served" t_rogue_settings_flood
+t_rogue_reset_flood() { rogue_case reset-flood 1 502; }
+check "tunnel port: resets on streams the edge never opened close that link; others are served" t_rogue_reset_flood
+t_rogue_big_headers() { rogue_case big-headers 0 502; }
+check "tunnel port: a 1 MiB response head gets 502; others are served" t_rogue_big_headers
+t_rogue_no_read() { rogue_case no-read 0 000; }
+check "tunnel port: a connector that never reads stalls only its own tunnel" t_rogue_no_read
+
+t_rogue_no_window() {
+    # Five 64 MiB uploads towards a connector that never reads its streams:
+    # the edge holds about a window per stream, not the uploads.
+    local host=x-no-window.rogue.example.test before after
+    rogue no-window $host
+    wait_for 10 grep -q registered "$WORK/rogue-no-window.out" || return 1
+    before=$(awk '/VmRSS/ {print $2}' /proc/$EDGE_PID/status)
+    local pids=() i
+    for i in 1 2 3 4 5; do
+        head -c $((64 << 20)) /dev/zero | tcurl $host /up -X POST --data-binary @- \
+            -o /dev/null --max-time 6 2>/dev/null &
+        pids+=($!)
+    done
+    wait "${pids[@]}"
+    after=$(awk '/VmRSS/ {print $2}' /proc/$EDGE_PID/status)
+    log "edge RSS before $before KiB, after five stalled 64 MiB uploads $after KiB"
+    kill $ROGUE_PID 2>/dev/null
+    [ $((after - before)) -lt 40000 ] && routed ok.example.test
+}
+check "tunnel port: a connector that never grants window holds the edge to its windows" t_rogue_no_window
+
 t_connector_redials_after_edge_goaway() {
     # The edge restarts (SIGTERM sends GOAWAY): the connector dials again at
     # once instead of backing off, and the tunnel is back within seconds.

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <strings.h>
 
-
 #define IN_MAX (64 * 1024)
 
 static void h1_resp_headers(struct es_req *r);
@@ -98,7 +97,7 @@ static int on_message_begin(http_parser *p)
 static int on_url(http_parser *p, const char *at, size_t len)
 {
     struct es_front *f = p->data;
-    return f->url_len + len > 16384 ? -1 : append(&f->url, &f->url_len, at, len);
+    return f->url_len + len > ES_REQ_MAX_PATH ? -1 : append(&f->url, &f->url_len, at, len);
 }
 
 static int on_header_field(http_parser *p, const char *at, size_t len)
@@ -254,7 +253,12 @@ static int parse_more(struct es_front *f)
                 rt_conn_abort(&f->conn, 0);
                 return -1;
             }
-            bad_request(f, e == HPE_HEADER_OVERFLOW ? 431 : 400, http_errno_description(e));
+            bad_request(f,
+                        e == HPE_HEADER_OVERFLOW ? 431
+                        : e == HPE_CB_url        ? 414
+                                                 : 400,
+                        e == HPE_CB_url ? "the request's path is too long"
+                                        : http_errno_description(e));
             return 0;
         }
         px_buf_consume(&f->in, n);
@@ -347,8 +351,8 @@ static int write_head(struct es_front *f, struct es_req *r)
         return write_ws_head(f, r);
     struct px_buf h;
     px_buf_init(&h);
-    int rc = px_buf_appendf(&h, "HTTP/1.1 %d %s\r\n", r->resp_status,
-                            px_status_reason(r->resp_status));
+    int rc =
+        px_buf_appendf(&h, "HTTP/1.1 %d %s\r\n", r->resp_status, px_status_reason(r->resp_status));
     if (rc == 0)
         rc = append_fields(&h, r, 0);
     int bodyless = r->is_head || r->resp_status == 204 || r->resp_status == 304;

@@ -82,9 +82,17 @@ int es_req_add_header(struct es_req *r, const char *name, size_t nlen, const cha
 {
     if (nlen == 9 && strncmp(name, ":protocol", 9) == 0)
         r->is_ws = vlen == 9 && strncasecmp(value, "websocket", 9) == 0;
+    if (r->refuse_status)
+        return 0; /* already refused: answered at dispatch */
     r->req_header_bytes += nlen + vlen + 32;
-    if (r->req_header_bytes > ES_REQ_MAX_HEADER_BYTES)
-        return -1;
+    if (r->req_header_bytes > ES_REQ_MAX_HEADER_BYTES) {
+        r->refuse_status = 431;
+        return 0;
+    }
+    if (nlen == 5 && strncmp(name, ":path", 5) == 0 && vlen > ES_REQ_MAX_PATH) {
+        r->refuse_status = 414;
+        return 0;
+    }
     if (nlen == 7 && strncasecmp(name, ":method", 7) == 0) {
         if (vlen == 0 || vlen >= sizeof(r->method))
             return -1;
@@ -323,6 +331,15 @@ void es_req_dispatch(struct es_req *r, int has_body)
 {
     r->req_eof = !has_body;
     r->body_seen_ms = uv_now(r->srv->loop);
+    if (r->refuse_status == 414) {
+        es_req_local_error(r, 414, "uri_too_long", "the request's path is too long");
+        return;
+    }
+    if (r->refuse_status) {
+        es_req_local_error(r, 431, "headers_too_large",
+                           "the request's header fields are too large");
+        return;
+    }
     if (r->bad_request) {
         es_req_local_error(r, 400, "bad_request", r->bad_request);
         return;

@@ -19,6 +19,8 @@
 /* Request and response heads alike: name + value + 32 per field (RFC 7541's
  * accounting), at most this many bytes. */
 #define ES_REQ_MAX_HEADER_BYTES (64 * 1024)
+/* A longer request target is answered 414 (the connector caps it the same). */
+#define ES_REQ_MAX_PATH (16 * 1024)
 
 struct es_req;
 struct es_server;
@@ -56,6 +58,7 @@ struct es_req {
     char *connection_hdr;
     int n_host;              /* Host header fields seen */
     const char *bad_request; /* why the head is malformed (static text): 400 at dispatch */
+    int refuse_status;       /* 414 / 431: the head broke a cap; answered at dispatch */
     struct px_buf req_body;
     int req_eof;
     uint64_t body_seen_ms; /* request-body bytes last arrived or left for the tunnel */

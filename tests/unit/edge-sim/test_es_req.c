@@ -167,13 +167,30 @@ static void test_response_head_cap(void **state)
     es_req_front_done(r);
 }
 
+/* defect 1: the edge caps a request's :path (414) and header block (431)
+ * over HTTP/2 as it does over HTTP/1.1. */
+static void test_head_caps(void **state)
+{
+    (void)state;
+    static char big[70000];
+    memset(big, 'p', sizeof(big) - 1);
+    big[0] = '/';
+    big[20000] = '\0';
+    const char *longpath[] = {":authority", "a.example.test", ":path", big, NULL};
+    expect("a.example.test", "GET", longpath, 414, "uri_too_long");
+    big[20000] = 'p';
+    big[60000] = '\0';
+    const char *bighdr[] = {":authority", "a.example.test", ":path", "/", "x-big",
+                            big + 1,      "x-big2",         big + 1, NULL};
+    expect("a.example.test", "GET", bighdr, 431, "headers_too_large");
+}
+
 int main(void)
 {
     srv.loop = uv_default_loop(); /* requests read the loop's clock */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sni_must_match_host),
-        cmocka_unit_test(test_host_twice),
-        cmocka_unit_test(test_plain_connect),
+        cmocka_unit_test(test_sni_must_match_host), cmocka_unit_test(test_host_twice),
+        cmocka_unit_test(test_plain_connect),       cmocka_unit_test(test_head_caps),
         cmocka_unit_test(test_response_head_cap),
     };
     return cmocka_run_group_tests_name("es_req", tests, NULL, NULL);

@@ -131,10 +131,26 @@ sanitizers_clean() {
 
 finish() {
     local pass fail
-    # Stop everything gracefully so LeakSanitizer reports at exit are seen.
+    # Stop everything gracefully so LeakSanitizer reports at exit are seen,
+    # but never wait forever: a process still there after 60 s is killed and
+    # reported (a hung exit must fail the script, not hang CI).
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    local i hung=""
+    for i in $(seq 1 600); do
+        local alive=""
+        for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
+        [ -z "$alive" ] && break
+        sleep 0.1
+    done
+    for p in "${PIDS[@]}"; do
+        if kill -0 "$p" 2>/dev/null; then
+            hung="$hung $(tr '\0' ' ' < /proc/$p/cmdline 2>/dev/null | cut -c1-60)"
+            kill -9 "$p" 2>/dev/null
+        fi
+        wait "$p" 2>/dev/null
+    done
     PIDS=()
+    [ -n "$hung" ] && { echo "fail processes did not exit within 60 s:$hung" >> "$RESULTS"; echo "FAIL processes did not exit within 60 s:$hung"; }
     ONLY= check "no sanitizer reports from edge-sim or connector" sanitizers_clean
     pass=$(grep -c '^pass' "$RESULTS" 2>/dev/null || true)
     fail=$(grep -c '^fail' "$RESULTS" 2>/dev/null || true)

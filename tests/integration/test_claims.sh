@@ -101,7 +101,7 @@ t_same_answer() {
     # The real connector, given either token, exits 1 with the same words.
     local kind rc
     for kind in wrong_secret unknown_id; do
-        timeout 20 "$BIN/connector" run --token "$(craft_token "$TOKEN_HOME" $kind)" \
+        timeout -k 10 20 "$BIN/connector" run --token "$(craft_token "$TOKEN_HOME" $kind)" \
             --hostname p.example.test --url hello_world --state-dir "$WORK/state-$kind" \
             > "$WORK/connector-$kind.log" 2>&1; rc=$?
         [ $rc = 1 ] || { echo "$kind: exit $rc"; cat "$WORK/connector-$kind.log"; return 1; }

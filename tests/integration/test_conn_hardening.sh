@@ -85,10 +85,10 @@ check "defect 6: an encoded / or \\ (%2F, %5C), a %00 or a bad escape in the pat
 
 t_websocket_path() {
     local out
-    out=$(timeout 20 $PY "$HERE/ws_client.py" path "wss://ws.example.test:$HTTPS_PORT/public/a/../headers" "$WORK/ca.pem")
+    out=$(timeout -k 10 20 $PY "$HERE/ws_client.py" path "wss://ws.example.test:$HTTPS_PORT/public/a/../headers" "$WORK/ca.pem")
     echo "/public/a/../headers: $out"
     [ "$out" = "path /public/headers" ] || return 1
-    out=$(timeout 20 $PY "$HERE/ws_client.py" path "wss://ws.example.test:$HTTPS_PORT/public/%2e%2e/headers" "$WORK/ca.pem")
+    out=$(timeout -k 10 20 $PY "$HERE/ws_client.py" path "wss://ws.example.test:$HTTPS_PORT/public/%2e%2e/headers" "$WORK/ca.pem")
     echo "/public/%2e%2e/headers: $out"
     [ "$out" = "status 404" ]
 }
@@ -130,15 +130,15 @@ check "defect 11: ingress validate refuses CR/LF, spaces and ':' in httpHostHead
 
 t_flags_header_values() {
     local out rc
-    out=$(timeout 10 "$BIN/connector" run --token "$TOKEN" --state-dir "$WORK/st-flags" --hostname a.example.test \
+    out=$(timeout -k 10 10 "$BIN/connector" run --token "$TOKEN" --state-dir "$WORK/st-flags" --hostname a.example.test \
           --url "http://127.0.0.1:$ORIGIN_PORT" --http-host-header $'internal.local\r\nX-Injected: 1' 2>&1); rc=$?
     echo "$out"
     [ $rc = 2 ] && echo "$out" | grep -qF -- '--http-host-header "internal.local\x0d\x0aX-Injected: 1" is not a valid Host value' || return 1
-    out=$(timeout 10 "$BIN/connector" run --token "$TOKEN" --state-dir "$WORK/st-flags" --hostname a.example.test \
+    out=$(timeout -k 10 10 "$BIN/connector" run --token "$TOKEN" --state-dir "$WORK/st-flags" --hostname a.example.test \
           --url "https://127.0.0.1:$ORIGIN_PORT" --origin-server-name 'a.local:443' 2>&1); rc=$?
     echo "$out"
     [ $rc = 2 ] && echo "$out" | grep -qF -- '--origin-server-name "a.local:443" is not a valid hostname' || return 1
-    out=$(timeout 10 "$BIN/connector" run --token "$TOKEN" --state-dir "$WORK/st-flags" --hostname a.example.test \
+    out=$(timeout -k 10 10 "$BIN/connector" run --token "$TOKEN" --state-dir "$WORK/st-flags" --hostname a.example.test \
           --url $'http://127.0.0.1\r\nX-Injected: 1:80' 2>&1); rc=$?
     echo "$out"
     [ $rc = 2 ] && echo "$out" | grep -qF -- '--hostname a.example.test: service "http://127.0.0.1\x0d\x0aX-Injected: 1:80" has a control character'
@@ -152,14 +152,14 @@ TID=$(ls "$WORK/state" | head -n1) # the tunnel's directory under a state dir
 t_state_dir_loose() {
     local d=$WORK/st-loose out rc
     mkdir -p "$d"; chmod 755 "$d"
-    out=$(timeout 10 "$BIN/connector" run --token "$TOKEN" --state-dir "$d" --hostname loose.example.test \
+    out=$(timeout -k 10 10 "$BIN/connector" run --token "$TOKEN" --state-dir "$d" --hostname loose.example.test \
           --url hello_world 2>&1); rc=$?
     echo "exit $rc: $out"
     [ $rc = 1 ] && echo "$out" | grep -qF "state directory $d is readable by others (mode 0755); run: chmod 700 $d" || return 1
     [ "$(stat -c %a "$d")" = 755 ] || return 1 # told, not silently changed
     # The tunnel's own directory inside a private state dir is checked too.
     d=$WORK/st-loose2; mkdir -m 700 "$d"; mkdir -m 775 "$d/$TID"; chmod 775 "$d/$TID"
-    out=$(timeout 10 "$BIN/connector" run --token "$TOKEN" --state-dir "$d" --hostname loose.example.test \
+    out=$(timeout -k 10 10 "$BIN/connector" run --token "$TOKEN" --state-dir "$d" --hostname loose.example.test \
           --url hello_world 2>&1); rc=$?
     echo "exit $rc: $out"
     [ $rc = 1 ] && echo "$out" | grep -qF "state directory $d/$TID is writable by others (mode 0775); run: chmod 700 $d/$TID"
@@ -170,7 +170,7 @@ t_key_file_loose() {
     local d=$WORK/st-key out rc
     mkdir -m 700 "$d" "$d/$TID"
     cp "$WORK/state/$TID/key.pem" "$d/$TID/key.pem"; chmod 644 "$d/$TID/key.pem"
-    out=$(timeout 10 "$BIN/connector" run --token "$TOKEN" --state-dir "$d" --hostname loose.example.test \
+    out=$(timeout -k 10 10 "$BIN/connector" run --token "$TOKEN" --state-dir "$d" --hostname loose.example.test \
           --url hello_world 2>&1); rc=$?
     echo "exit $rc: $out"
     [ $rc = 1 ] && echo "$out" | grep -qF "key file $d/$TID/key.pem is readable by others (mode 0644); run: chmod 600 $d/$TID/key.pem"
@@ -183,7 +183,7 @@ t_edge_data_dir_loose() {
     out=$("$BIN/edge-sim" ca --data-dir "$d" 2>&1); rc=$?
     echo "exit $rc: $out"
     [ $rc != 0 ] && echo "$out" | grep -qF "data directory $d is readable by others (mode 0755); run: chmod 700 $d" || return 1
-    out=$(timeout 10 "$BIN/edge-sim" serve --data-dir "$d" --tunnel-addr 127.0.0.1:$((PORT_BASE + 11)) \
+    out=$(timeout -k 10 10 "$BIN/edge-sim" serve --data-dir "$d" --tunnel-addr 127.0.0.1:$((PORT_BASE + 11)) \
           --https-addr 127.0.0.1:$((PORT_BASE + 12)) --admin-addr 127.0.0.1:$((PORT_BASE + 13)) 2>&1); rc=$?
     echo "exit $rc: $out"
     [ $rc = 1 ] && echo "$out" | grep -qF "data directory $d is readable by others (mode 0755); run: chmod 700 $d" || return 1

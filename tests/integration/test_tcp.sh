@@ -68,7 +68,7 @@ check "raw TCP echo through access tcp --url (4 concurrent connections, up to 8 
 
 t_stdio() {
     local out
-    out=$(printf 'hello over stdio\n' | timeout 10 "${ACCESS[@]}" --hostname echo.example.test)
+    out=$(printf 'hello over stdio\n' | timeout -k 10 10 "${ACCESS[@]}" --hostname echo.example.test)
     [ "$out" = "hello over stdio" ]
 }
 check "access tcp without --url carries stdin/stdout" t_stdio
@@ -103,7 +103,7 @@ check "a browser request to a TCP service gets a clear 400" t_http_to_tcp_servic
 
 t_unknown_hostname() {
     local out rc
-    out=$(echo x | timeout 10 "${ACCESS[@]}" --hostname nope.example.test 2>&1); rc=$?
+    out=$(echo x | timeout -k 10 10 "${ACCESS[@]}" --hostname nope.example.test 2>&1); rc=$?
     echo "$out"
     [ $rc = 1 ] && echo "$out" | grep -q "the edge answered 404"
 }

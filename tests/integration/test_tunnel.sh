@@ -285,7 +285,7 @@ t_refused_hostnames() {
     # and a connector with nothing accepted exits 1 with one clear message.
     local tok3 rc
     tok3=$(create_tunnel limited --hostname '*.example.test')
-    timeout 20 "$BIN/connector" run --token "$tok3" --hostname app.example.test --url hello_world \
+    timeout -k 10 20 "$BIN/connector" run --token "$tok3" --hostname app.example.test --url hello_world \
         --hostname other.limited.test --url hello_world \
         --state-dir "$WORK/state-lim" > "$WORK/connector-lim.log" 2>&1; rc=$?
     cat "$WORK/connector-lim.log"
@@ -315,7 +315,7 @@ check "tunnel port refuses a certificate from another CA" t_other_ca_cert
 t_other_edge_token() {
     local d2=$WORK/edge2 tok rc
     tok=$("$BIN/edge-sim" tunnel create stranger --data-dir "$d2" 2>/dev/null) || return 1
-    timeout 6 "$BIN/connector" run --token "$tok" --edge 127.0.0.1:$TUNNEL_PORT \
+    timeout -k 10 6 "$BIN/connector" run --token "$tok" --edge 127.0.0.1:$TUNNEL_PORT \
         --hostname stranger.example.test --url hello_world --state-dir "$WORK/state-stranger" \
         > "$WORK/connector-stranger.log" 2>&1; rc=$?
     cat "$WORK/connector-stranger.log"
@@ -334,7 +334,7 @@ t_delete() {
     grep -q "tunnel was deleted at the edge (tunnel_deleted); exiting" "$WORK/connector.log" || return 1
     # The deleted tunnel's token no longer enrols a new connector either.
     local out rc
-    out=$(timeout 20 "$BIN/connector" run --token "$TOKEN" --hostname app.example.test --url hello_world \
+    out=$(timeout -k 10 20 "$BIN/connector" run --token "$TOKEN" --hostname app.example.test --url hello_world \
           --state-dir "$WORK/state-after-delete" 2>&1); rc=$?
     echo "$out" | tail -n 2
     [ $rc = 1 ] && echo "$out" | grep -q "enrolment refused: this edge does not accept the token"

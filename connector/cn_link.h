@@ -11,7 +11,7 @@
 #include <nghttp2/nghttp2.h>
 
 /* Concurrent streams the connector accepts per link (SETTINGS). */
-#define CN_LINK_MAX_STREAMS 1000
+#define CN_LINK_MAX_STREAMS 2048
 /* After a GOAWAY, how long the streams in flight may take. */
 #define CN_LINK_GOAWAY_MS 30000
 

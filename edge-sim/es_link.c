@@ -4,13 +4,16 @@
 #include "es_server.h"
 #include "px_enroll.h"
 #include "px_err.h"
+#include "px_hostname.h"
 #include "px_log.h"
 #include "px_pki.h"
 #include "rt_h2.h"
 
 #include <wolfssl/wolfcrypt/hash.h>
 
+#include <ctype.h>
 #include <stdio.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -176,6 +179,63 @@ out:
     return 0;
 }
 
+/* ---- the hostnames this connection serves ----
+ * A tunnel may have several connectors, and they need not all serve the same
+ * names (a replica started with other flags, or mid-reload): a request goes
+ * only to a connection whose own registration covers its host. */
+
+static int serves_add(struct es_link *l, const char *name)
+{
+    for (size_t i = 0; i < l->n_names; i++)
+        if (strcasecmp(l->names[i], name) == 0)
+            return 0;
+    if (l->n_names == l->cap_names) {
+        size_t cap = l->cap_names ? l->cap_names * 2 : 8;
+        char **a = realloc(l->names, cap * sizeof(*a));
+        if (!a)
+            return PX_ERR_NOMEM;
+        l->names = a;
+        l->cap_names = cap;
+    }
+    char *d = strdup(name);
+    if (!d)
+        return PX_ERR_NOMEM;
+    for (char *p = d; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    l->names[l->n_names++] = d;
+    return 0;
+}
+
+static void serves_remove(struct es_link *l, const char *name)
+{
+    for (size_t i = 0; i < l->n_names; i++) {
+        if (strcasecmp(l->names[i], name) == 0) {
+            free(l->names[i]);
+            l->names[i] = l->names[--l->n_names];
+            return;
+        }
+    }
+}
+
+static void serves_clear(struct es_link *l)
+{
+    for (size_t i = 0; i < l->n_names; i++)
+        free(l->names[i]);
+    free(l->names);
+    l->names = NULL;
+    l->n_names = l->cap_names = 0;
+}
+
+int es_link_serves(const struct es_link *l, const char *host)
+{
+    for (size_t i = 0; i < l->n_names; i++) {
+        const char *n = l->names[i];
+        if (strcmp(n, host) == 0 || (n[0] == '*' && px_host_match(n, host)))
+            return 1;
+    }
+    return 0;
+}
+
 /* ---- control stream ---- */
 
 static void on_ping(uv_timer_t *t);
@@ -211,6 +271,10 @@ static int on_control_msg(const struct px_ctl_msg *m, void *arg)
             reasons[i][0] = '\0';
             int rc = es_registry_claim(&srv->reg, &srv->store, t, m->hostnames[i], reasons[i],
                                        sizeof(reasons[i]));
+            if (rc == 0 && serves_add(l, m->hostnames[i]) < 0) {
+                snprintf(reasons[i], sizeof(reasons[i]), "the edge ran out of memory");
+                rc = PX_ERR_NOMEM;
+            }
             res[i].accepted = rc == 0;
             res[i].reason = rc == 0 ? NULL : reasons[i];
             if (rc == 0)
@@ -238,6 +302,7 @@ static int on_control_msg(const struct px_ctl_msg *m, void *arg)
     if (m->type == PX_CTL_UNREGISTER) {
         struct es_tunnel *t = es_registry_tunnel(&srv->reg, l->tunnel_id);
         for (size_t i = 0; t && i < m->n_hostnames; i++) {
+            serves_remove(l, m->hostnames[i]);
             if (es_registry_release(&srv->reg, &srv->store, t, m->hostnames[i]) == 0)
                 PX_INFO("tunnel %s: hostname %s released", t->name, m->hostnames[i]);
         }
@@ -632,6 +697,7 @@ static void on_close(struct rt_conn *c, int err)
     l->h2 = NULL;
     px_h2_outbox_cleanup(&l->control_out);
     px_buf_cleanup(&l->enroll_in);
+    serves_clear(l);
     px_ctl_framer_cleanup(&l->control_in);
     if (l->all_prev)
         l->all_prev->all_next = l->all_next;

@@ -31,6 +31,8 @@ struct es_link {
     char *cap_key;   /* es_conncap admission, released at close */
     struct es_req *reqs;
     unsigned n_reqs; /* request streams open on this link */
+    char **names;    /* hostnames (and *.patterns) this connection registered */
+    size_t n_names, cap_names;
     struct es_link *tunnel_next;
     struct es_link *all_next, *all_prev;
     struct px_buf enroll_in;
@@ -58,6 +60,9 @@ int es_link_usable(const struct es_link *l);
  * at most ES_LINK_MAX_STREAMS. */
 unsigned es_link_capacity(const struct es_link *l);
 #define ES_LINK_MAX_STREAMS 4096
+/* 1 if l registered a name (exact, or a *.pattern) that covers host
+ * (normalised). Requests for host go only to such connections. */
+int es_link_serves(const struct es_link *l, const char *host);
 /* Request streams open on l. */
 unsigned es_link_load(const struct es_link *l);
 /* Opens a tunnel stream for r. Returns 0, or < 0 (the link is retired if it

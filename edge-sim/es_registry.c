@@ -213,21 +213,22 @@ int es_registry_release(struct es_registry *r, struct es_store *st, struct es_tu
     return 0;
 }
 
-struct es_link *es_registry_pick(struct es_tunnel *t)
+struct es_link *es_registry_pick(struct es_tunnel *t, const char *host)
 {
     /* Fewest streams in flight first: a slow or busy link gets less. */
     struct es_link *best = NULL;
     for (struct es_link *l = t->links; l; l = l->tunnel_next)
-        if (es_link_usable(l) && (!best || es_link_load(l) < es_link_load(best)))
+        if (es_link_usable(l) && es_link_serves(l, host) &&
+            (!best || es_link_load(l) < es_link_load(best)))
             best = l;
     return best;
 }
 
-unsigned es_registry_budget(const struct es_tunnel *t, unsigned *n_links)
+unsigned es_registry_budget(const struct es_tunnel *t, const char *host, unsigned *n_links)
 {
     unsigned budget = 0, n = 0;
     for (struct es_link *l = t->links; l; l = l->tunnel_next) {
-        if (l->dying || l->retiring)
+        if (l->dying || l->retiring || !es_link_serves(l, host))
             continue;
         n++;
         budget += es_link_capacity(l);

@@ -47,12 +47,13 @@ int es_registry_claim(struct es_registry *r, struct es_store *st, struct es_tunn
 /* Releases hostname from t (store and memory). Returns 0 or < 0. */
 int es_registry_release(struct es_registry *r, struct es_store *st, struct es_tunnel *t,
                         const char *hostname);
-/* Picks the usable link of t with the fewest streams in flight, or NULL
- * when none can take a stream now (none attached, or all full). */
-struct es_link *es_registry_pick(struct es_tunnel *t);
-/* The streams all of t's live links can carry at once (its stream budget);
- * *n_links (may be NULL) receives how many live links it has. */
-unsigned es_registry_budget(const struct es_tunnel *t, unsigned *n_links);
+/* Picks, among t's usable links that registered a name covering host, the
+ * one with the fewest streams in flight; NULL when none can take a stream
+ * now (none attached, or all full). */
+struct es_link *es_registry_pick(struct es_tunnel *t, const char *host);
+/* The streams t's live links serving host can carry at once (the stream
+ * budget for host); *n_links (may be NULL) receives how many there are. */
+unsigned es_registry_budget(const struct es_tunnel *t, const char *host, unsigned *n_links);
 void es_registry_attach(struct es_tunnel *t, struct es_link *l);
 void es_registry_detach(struct es_tunnel *t, struct es_link *l);
 

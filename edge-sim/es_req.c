@@ -378,7 +378,7 @@ void es_req_dispatch(struct es_req *r, int has_body)
         return;
     }
     unsigned n_links;
-    unsigned budget = es_registry_budget(t, &n_links);
+    unsigned budget = es_registry_budget(t, r->host, &n_links);
     if (n_links == 0) {
         es_req_local_error(r, 530, "no_connector",
                            "the tunnel for this hostname has no connector connected");
@@ -402,7 +402,7 @@ void es_req_dispatch(struct es_req *r, int has_body)
         }
         return;
     }
-    struct es_link *l = es_registry_pick(t);
+    struct es_link *l = es_registry_pick(t, r->host);
     if (!l) {
         local_error_retry(r, 503, "tunnel_busy",
                           "every connection of this tunnel is carrying as many requests as it can");
@@ -419,7 +419,7 @@ void es_req_dispatch(struct es_req *r, int has_body)
     r->n_req_nv = n;
     r->cap_req_nv = n;
     int sr = es_link_submit(l, r, has_body);
-    if (sr < 0 && (l = es_registry_pick(t)) != NULL)
+    if (sr < 0 && (l = es_registry_pick(t, r->host)) != NULL)
         sr = es_link_submit(l, r, has_body); /* the first link was retired: another */
     if (sr < 0) {
         es_req_local_error(r, 502, "tunnel_error", "the edge could not open a tunnel stream");

@@ -69,7 +69,7 @@ static int on_open(struct rt_conn *c)
 {
     struct es_front *f = c->owner;
     es_front_idle_arm(f);
-    const char *alpn = px_tls_alpn(&c->tls);
+    const char *alpn = rt_conn_alpn(c);
     if (strcmp(alpn, "h2") == 0) {
         f->proto = 2;
         return es_front_h2_start(f);
@@ -122,15 +122,15 @@ static void on_close(struct rt_conn *c, int err)
 static const struct rt_conn_ops front_ops = {
     .on_open = on_open, .on_data = on_data, .on_writable = on_writable, .on_close = on_close};
 
-void es_front_accept(struct es_server *srv, uv_stream_t *listener)
+static struct es_front *front_new(struct es_server *srv)
 {
     struct es_front *f = calloc(1, sizeof(*f));
     if (!f)
-        return;
+        return NULL;
     f->srv = srv;
     if (rt_conn_init(&f->conn, srv->loop, &front_ops, f) < 0) {
         free(f);
-        return;
+        return NULL;
     }
     uv_timer_init(srv->loop, &f->idle);
     f->idle.data = f;
@@ -138,7 +138,30 @@ void es_front_accept(struct es_server *srv, uv_stream_t *listener)
     if (all_fronts)
         all_fronts->all_prev = f;
     all_fronts = f;
-    rt_conn_accept(&f->conn, listener, srv->front_ctx, "h2,http/1.1", 15000);
+    return f;
+}
+
+void es_front_accept(struct es_server *srv, uv_stream_t *listener)
+{
+    struct es_front *f = front_new(srv);
+    if (f)
+        rt_conn_accept(&f->conn, listener, srv->front_ctx, "h2,http/1.1", 15000);
+}
+
+struct es_front *es_front_new_memory(struct es_server *srv, const char *alpn, const char *peer_ip)
+{
+    struct es_front *f = front_new(srv);
+    if (f)
+        rt_conn_open_memory(&f->conn, alpn, peer_ip);
+    return f;
+}
+
+unsigned es_front_count(void)
+{
+    unsigned n = 0;
+    for (struct es_front *f = all_fronts; f; f = f->all_next)
+        n++;
+    return n;
 }
 
 void es_front_close_all(void)

@@ -385,8 +385,12 @@ static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t err, void *
 
 /* ---- connection ---- */
 
-static int h2_start(struct es_link *l)
+/* The tunnel this connection speaks for: its client certificate's CN (a
+ * memory-mode link was given it at creation). */
+static int read_identity(struct es_link *l)
 {
+    if (l->conn.memory)
+        return 0;
     WOLFSSL_X509 *peer = wolfSSL_get_peer_certificate(l->conn.tls.ssl);
     if (!peer) {
         PX_WARN("tunnel connection from %s refused: no client certificate", l->conn.peer_ip);
@@ -395,6 +399,13 @@ static int h2_start(struct es_link *l)
     const char *cn = wolfSSL_X509_get_subjectCN(peer);
     snprintf(l->tunnel_id, sizeof(l->tunnel_id), "%s", cn ? cn : "");
     wolfSSL_X509_free(peer);
+    return 0;
+}
+
+static int h2_start(struct es_link *l)
+{
+    if (read_identity(l) < 0)
+        return -1;
     static const struct px_h2_callbacks cb = {
         .header = on_header,
         .frame_recv = on_frame_recv,
@@ -427,7 +438,7 @@ static int h2_start(struct es_link *l)
 static int on_open(struct rt_conn *c)
 {
     struct es_link *l = c->owner;
-    const char *alpn = px_tls_alpn(&c->tls);
+    const char *alpn = rt_conn_alpn(c);
     if (strcmp(alpn, PX_ENROLL_ALPN) == 0) {
         l->mode = MODE_ENROLL;
         px_buf_init(&l->enroll_in);
@@ -517,11 +528,11 @@ static void on_ping(uv_timer_t *t)
     kick(l);
 }
 
-void es_link_accept(struct es_server *srv, uv_stream_t *listener)
+static struct es_link *link_new(struct es_server *srv)
 {
     struct es_link *l = calloc(1, sizeof(*l));
     if (!l)
-        return;
+        return NULL;
     l->srv = srv;
     px_h2_outbox_init(&l->control_out);
     px_ctl_framer_init(&l->control_in);
@@ -531,7 +542,7 @@ void es_link_accept(struct es_server *srv, uv_stream_t *listener)
         snprintf(l->conn_id + 2 * i, 3, "%02x", id[i]);
     if (rt_conn_init(&l->conn, srv->loop, &link_ops, l) < 0) {
         free(l);
-        return;
+        return NULL;
     }
     uv_timer_init(srv->loop, &l->ping_timer);
     l->ping_timer.data = l;
@@ -542,7 +553,25 @@ void es_link_accept(struct es_server *srv, uv_stream_t *listener)
     all_links = l;
     n_links++;
     srv->links_total++;
-    rt_conn_accept(&l->conn, listener, srv->tunnel_ctx, "h2," PX_ENROLL_ALPN, 10000);
+    return l;
+}
+
+void es_link_accept(struct es_server *srv, uv_stream_t *listener)
+{
+    struct es_link *l = link_new(srv);
+    if (l)
+        rt_conn_accept(&l->conn, listener, srv->tunnel_ctx, "h2," PX_ENROLL_ALPN, 10000);
+}
+
+struct es_link *es_link_new_memory(struct es_server *srv, const char *tunnel_id,
+                                   const char *peer_ip)
+{
+    struct es_link *l = link_new(srv);
+    if (!l)
+        return NULL;
+    snprintf(l->tunnel_id, sizeof(l->tunnel_id), "%s", tunnel_id);
+    rt_conn_open_memory(&l->conn, "h2", peer_ip);
+    return l;
 }
 
 void es_link_close_all(void)

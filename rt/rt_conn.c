@@ -255,7 +255,7 @@ int rt_conn_write(struct rt_conn *c, const void *data, size_t len)
 
 static void maybe_finish_close(struct rt_conn *c)
 {
-    if (c->closing && !c->closed && c->write_queued == 0 &&
+    if (c->closing && !c->closed && c->write_queued == 0 && px_buf_len(&c->mem_out) == 0 &&
         (!c->use_tls || (px_buf_len(&c->tls.out) == 0 && px_buf_len(&c->pt_out) == 0)))
         rt_conn_abort(c, c->close_err);
 }
@@ -627,5 +627,8 @@ void rt_conn_memory_consume(struct rt_conn *c, size_t n)
     px_buf_consume(&c->mem_out, n);
     if (px_buf_len(&c->mem_out) == 0)
         px_buf_shrink(&c->mem_out, 0);
-    rt_conn_want_write(c);
+    if (c->closing)
+        maybe_finish_close(c); /* a graceful close waits for the peer to take it all */
+    else
+        rt_conn_want_write(c);
 }

@@ -5,24 +5,40 @@
 # the reproducer is kept in build/fuzz/artifacts/ and printed in hex.
 #   FUZZ_SECONDS=20 bash tests/fuzz/run.sh          # all targets
 #   bash tests/fuzz/run.sh token control             # some targets
+#   FUZZ_BUILD_ONLY=1 bash tests/fuzz/run.sh         # build, do not run
 #   build/fuzz/fuzz_token build/fuzz/artifacts/token-crash-...   # replay one input
+# Targets are the tests/fuzz/fuzz_*.c files. Each links the product's objects
+# (proto, rt, connector, edge-sim without the mains) and tests/support,
+# built once into build/fuzz/libtunnel.a with coverage instrumentation.
+# The last line is "fuzz: N passed, M failed" (one count per target).
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
 SECONDS_PER=${FUZZ_SECONDS:-30}
 OUT=build/fuzz
 CC=${FUZZ_CC:-clang}
-FLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Iproto"
+JOBS=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
+SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+COMMON="-g -O1 -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Iproto -Irt -Iconnector -Iedge-sim -Itests/support -Itests/fuzz"
+LIBFLAGS="$COMMON $SAN -fsanitize=fuzzer-no-link"
+FLAGS="$COMMON $SAN -fsanitize=fuzzer"
+PKGS="wolfssl jansson libnghttp2 libuv libcurl sqlite3"
 
-# Sources each target needs besides its own file.
-declare -A SRCS=(
-    [token]="proto/px_token.c proto/px_b64.c proto/px_err.c"
-    [control]="proto/px_control.c proto/px_json.c proto/px_buf.c proto/px_err.c"
-    [enroll]="proto/px_enroll.c proto/px_json.c proto/px_b64.c proto/px_err.c"
-    [hostname]="proto/px_hostname.c proto/px_headers.c proto/px_err.c"
-    [b64]="proto/px_b64.c proto/px_err.c"
+# Extra link flags per target.
+declare -A LDX=(
+    # The WebSocket answer comes from the harness, not a socket.
+    [ws_response]="-Wl,--wrap=cn_upgrade_start"
 )
-ALL="token control enroll hostname b64"
+# Dictionary per target (default: none).
+declare -A DICT=(
+    [token]=tests/fuzz/json.dict [control]=tests/fuzz/json.dict [enroll]=tests/fuzz/json.dict
+    [ingress]=tests/fuzz/ingress.dict
+    [front_h1]=tests/fuzz/http1.dict [ws_response]=tests/fuzz/http1.dict
+    [headers]=tests/fuzz/http1.dict
+    [front_h2]=tests/fuzz/h2.dict [tunnel_edge]=tests/fuzz/h2.dict
+    [tunnel_conn]=tests/fuzz/h2.dict
+)
+ALL=$(for f in tests/fuzz/fuzz_*.c; do f=${f##*/fuzz_}; echo "${f%.c}"; done | tr '\n' ' ')
 TARGETS=${*:-$ALL}
 
 have_fuzzer() {
@@ -45,32 +61,72 @@ if ! have_fuzzer; then
     have_fuzzer || { echo "fuzz: $CC with -fsanitize=fuzzer is not available (apt-get install clang libclang-rt-14-dev)"; exit 1; }
 fi
 
-PKG=$(pkg-config --cflags --libs wolfssl jansson libnghttp2) || { echo "fuzz: pkg-config failed"; exit 1; }
-mkdir -p "$OUT/artifacts"
+PKG_CFLAGS=$(pkg-config --cflags $PKGS) && PKG_LIBS="$(pkg-config --libs $PKGS) -lhttp_parser -lm" ||
+    { echo "fuzz: pkg-config failed"; exit 1; }
+mkdir -p "$OUT/artifacts" "$OUT/obj"
 
+# An object is stale when it is missing or older than its source or any
+# header its dependency file names.
+stale() {
+    local o=$1 d=${1%.o}.d f
+    [ -f "$o" ] && [ -f "$d" ] || return 0
+    for f in $(sed -e 's/^[^:]*://' -e 's/\\$//' "$d"); do
+        [ "$f" -nt "$o" ] && return 0
+    done
+    return 1
+}
+
+echo "== fuzz: building the library"
+LIBSRC=$(ls proto/*.c rt/*.c connector/*.c edge-sim/*.c tests/support/*.c | grep -v -e cn_main.c -e es_main.c)
+todo=()
+objs=()
+for s in $LIBSRC; do
+    o="$OUT/obj/${s%.c}.o"
+    objs+=("$o")
+    stale "$o" && todo+=("$s")
+done
+build_one() {
+    local s=$1 o="$OUT/obj/${1%.c}.o"
+    mkdir -p "$(dirname "$o")"
+    # shellcheck disable=SC2086
+    $CC $LIBFLAGS $PKG_CFLAGS -MMD -MP -c "$s" -o "$o"
+}
+export -f build_one
+export CC LIBFLAGS PKG_CFLAGS OUT
+if [ ${#todo[@]} -gt 0 ]; then
+    printf '%s\n' "${todo[@]}" | xargs -P "$JOBS" -I{} bash -c 'build_one {}' ||
+        { echo "fuzz: 0 passed, 1 failed (library build)"; exit 1; }
+    rm -f "$OUT/libtunnel.a"
+fi
+[ -f "$OUT/libtunnel.a" ] || ar rcs "$OUT/libtunnel.a" "${objs[@]}" ||
+    { echo "fuzz: 0 passed, 1 failed (archive)"; exit 1; }
+
+pass=0
 fail=0
 for t in $TARGETS; do
-    if [ -z "${SRCS[$t]:-}" ]; then
+    if [ ! -f "tests/fuzz/fuzz_$t.c" ]; then
         echo "fuzz: unknown target $t (known: $ALL)"
         exit 2
     fi
     echo "== fuzz_$t: build"
     # shellcheck disable=SC2086
-    if ! $CC $FLAGS "tests/fuzz/fuzz_$t.c" ${SRCS[$t]} $PKG -o "$OUT/fuzz_$t"; then
+    if ! $CC $FLAGS $PKG_CFLAGS "tests/fuzz/fuzz_$t.c" "$OUT/libtunnel.a" ${LDX[$t]:-} $PKG_LIBS \
+        -o "$OUT/fuzz_$t"; then
         echo "FAIL fuzz_$t: build"
         fail=$((fail + 1))
         continue
     fi
+    [ -n "${FUZZ_BUILD_ONLY:-}" ] && continue
     # New inputs go to the first (scratch) directory; the seeds stay untouched.
     work="$OUT/corpus/$t"
-    mkdir -p "$work"
+    mkdir -p "$work" "tests/fuzz/corpus/$t"
     rm -f "$OUT/artifacts/$t"-*
     dict=()
-    case $t in token | control | enroll) dict=(-dict=tests/fuzz/json.dict) ;; esac
+    [ -n "${DICT[$t]:-}" ] && dict=(-dict="${DICT[$t]}")
     echo "== fuzz_$t: run ${SECONDS_PER}s"
     "$OUT/fuzz_$t" -max_total_time="$SECONDS_PER" -print_final_stats=1 -timeout=10 \
         -rss_limit_mb=2048 -artifact_prefix="$OUT/artifacts/$t-" "${dict[@]}" \
-        "$work" "tests/fuzz/corpus/$t" >"$OUT/fuzz_$t.log" 2>&1
+        "$work" "tests/fuzz/corpus/$t" </dev/null >"$OUT/fuzz_$t.log" 2>&1
     rc=$?
     grep -E '^stat::(number_of_executed_units|new_units_added)|^Done|cov:' "$OUT/fuzz_$t.log" | tail -3 | sed 's/^/   /'
     if [ $rc != 0 ]; then
@@ -83,9 +139,10 @@ for t in $TARGETS; do
             od -An -v -tx1 "$a" | head -20 | tr -s ' ' | sed 's/^/     /'
         done
     else
+        pass=$((pass + 1))
         echo "ok   fuzz_$t"
     fi
 done
 echo
-echo "fuzz: $fail target(s) failed"
+echo "fuzz: $pass passed, $fail failed"
 [ $fail = 0 ]

@@ -65,14 +65,20 @@ int cn_stream_on_header(struct cn_stream *s, const uint8_t *name, size_t nlen, c
         s->method[vlen] = '\0';
         return 0;
     }
-    if (IS(":path"))
+    /* nghttp2 refuses a repeated pseudo header, but this function does not
+     * rely on that: a second one replaces the first. */
+    if (IS(":path")) {
+        free(s->path);
         return (s->path = dupn(value, vlen)) ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     if (IS(":authority")) {
         free(s->authority);
         return (s->authority = dupn(value, vlen)) ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
     }
-    if (IS(":scheme"))
+    if (IS(":scheme")) {
+        free(s->scheme);
         return (s->scheme = dupn(value, vlen)) ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     if (IS(":protocol")) {
         if (vlen == 0 || vlen >= sizeof(s->protocol))
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;

@@ -37,6 +37,7 @@ struct cn_upgrade {
     struct px_buf hdr_name, hdr_value;
     int hdr_state;
     int bad_accept;
+    int saw_accept;
     int read_paused;
     int origin_eof;
     int shut_wr;
@@ -142,6 +143,7 @@ static int flush_hdr(struct cn_upgrade *u)
     size_t vl = px_buf_len(&u->hdr_value);
     int rc = 0;
     if (nl == 20 && strncasecmp(n, "sec-websocket-accept", 20) == 0) {
+        u->saw_accept = 1;
         if (vl != strlen(u->accept) || strncmp(v, u->accept, vl) != 0)
             u->bad_accept = 1;
     } else if (!px_hdr_is_hop_by_hop(n, nl) && px_hdr_valid(n, nl, v, vl)) {
@@ -175,7 +177,9 @@ static int on_headers_done(http_parser *p)
     if (flush_hdr(u) < 0)
         return -1;
     if (p->status_code == 101) {
-        if (u->bad_accept) {
+        /* RFC 6455 4.1: without the right Accept the origin did not take
+         * part in this handshake (a generic proxy or a confused server). */
+        if (u->bad_accept || !u->saw_accept) {
             cn_stream_error(s, 502, "origin_bad_upgrade",
                             "the origin's WebSocket handshake answer is invalid "
                             "(Sec-WebSocket-Accept)",

@@ -4,6 +4,7 @@
 #include "es_req.h"
 #include "es_server.h"
 #include "px_b64.h"
+#include "px_err.h"
 #include "px_errpage.h"
 #include "px_log.h"
 
@@ -300,22 +301,26 @@ static int write_ws_head(struct es_front *f, struct es_req *r)
     px_buf_init(&h);
     const char *start = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                         "Connection: Upgrade\r\nSec-WebSocket-Accept: ";
-    px_buf_append(&h, start, strlen(start));
-    px_buf_append(&h, accept ? accept : "", accept ? strlen(accept) : 0);
-    px_buf_append(&h, "\r\n", 2);
+    /* Any failed append fails the head: a head with a line missing must not
+     * go out (it would be another response, or none). */
+    int rc = accept ? 0 : -1;
+    rc |= px_buf_append(&h, start, strlen(start));
+    rc |= px_buf_append(&h, accept ? accept : "", accept ? strlen(accept) : 0);
+    rc |= px_buf_append(&h, "\r\n", 2);
     free(accept);
     for (size_t i = 0; i < r->n_resp_nv; i++) {
         if (r->resp_nv[i].namelen == 14 && memcmp(r->resp_nv[i].name, "content-length", 14) == 0)
             continue;
-        px_buf_append(&h, r->resp_nv[i].name, r->resp_nv[i].namelen);
-        px_buf_append(&h, ": ", 2);
-        px_buf_append(&h, r->resp_nv[i].value, r->resp_nv[i].valuelen);
-        px_buf_append(&h, "\r\n", 2);
+        rc |= px_buf_append(&h, r->resp_nv[i].name, r->resp_nv[i].namelen);
+        rc |= px_buf_append(&h, ": ", 2);
+        rc |= px_buf_append(&h, r->resp_nv[i].value, r->resp_nv[i].valuelen);
+        rc |= px_buf_append(&h, "\r\n", 2);
     }
-    px_buf_append(&h, "\r\n", 2);
-    int rc = rt_conn_write(&f->conn, px_buf_head(&h), px_buf_len(&h));
+    rc |= px_buf_append(&h, "\r\n", 2);
+    if (rc == 0)
+        rc = rt_conn_write(&f->conn, px_buf_head(&h), px_buf_len(&h));
     px_buf_cleanup(&h);
-    f->head_sent = 1;
+    f->head_sent = rc == 0;
     f->chunked_out = 0;
     return rc;
 }
@@ -329,18 +334,22 @@ static int write_head(struct es_front *f, struct es_req *r)
     char line[128];
     int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", r->resp_status,
                      px_status_reason(r->resp_status));
-    px_buf_append(&h, line, (size_t)n);
+    /* Any failed append fails the head: without its status line the rest
+     * would reach the browser as a response of its own. */
+    int rc = n > 0 && (size_t)n < sizeof(line) ? 0 : -1;
+    if (rc == 0)
+        rc |= px_buf_append(&h, line, (size_t)n);
     for (size_t i = 0; i < r->n_resp_nv; i++) {
-        px_buf_append(&h, r->resp_nv[i].name, r->resp_nv[i].namelen);
-        px_buf_append(&h, ": ", 2);
-        px_buf_append(&h, r->resp_nv[i].value, r->resp_nv[i].valuelen);
-        px_buf_append(&h, "\r\n", 2);
+        rc |= px_buf_append(&h, r->resp_nv[i].name, r->resp_nv[i].namelen);
+        rc |= px_buf_append(&h, ": ", 2);
+        rc |= px_buf_append(&h, r->resp_nv[i].value, r->resp_nv[i].valuelen);
+        rc |= px_buf_append(&h, "\r\n", 2);
     }
     int bodyless = r->is_head || r->resp_status == 204 || r->resp_status == 304;
     if (!bodyless && r->resp_content_length < 0) {
         if (f->parser.http_major == 1 && f->parser.http_minor >= 1) {
             f->chunked_out = 1;
-            px_buf_append(&h, "transfer-encoding: chunked\r\n", 28);
+            rc |= px_buf_append(&h, "transfer-encoding: chunked\r\n", 28);
         } else {
             f->keep_alive = 0; /* HTTP/1.0: the body ends at close */
         }
@@ -348,11 +357,12 @@ static int write_head(struct es_front *f, struct es_req *r)
     if (!f->req_complete)
         f->keep_alive = 0; /* answered before the upload finished */
     if (!f->keep_alive)
-        px_buf_append(&h, "connection: close\r\n", 19);
-    px_buf_append(&h, "\r\n", 2);
-    int rc = rt_conn_write(&f->conn, px_buf_head(&h), px_buf_len(&h));
+        rc |= px_buf_append(&h, "connection: close\r\n", 19);
+    rc |= px_buf_append(&h, "\r\n", 2);
+    if (rc == 0)
+        rc = rt_conn_write(&f->conn, px_buf_head(&h), px_buf_len(&h));
     px_buf_cleanup(&h);
-    f->head_sent = 1;
+    f->head_sent = rc == 0;
     return rc;
 }
 
@@ -377,8 +387,12 @@ int es_front_h1_on_writable(struct es_front *f)
     struct es_req *r = f->cur;
     if (!r || !r->resp_headers_done)
         return 0;
-    if (!f->head_sent && write_head(f, r) < 0)
-        return -1;
+    if (!f->head_sent && write_head(f, r) < 0) {
+        /* End the connection now: a graceful close would ask for output
+         * again, and no body may go out without its head. */
+        rt_conn_abort(&f->conn, PX_ERR_NOMEM);
+        return 0;
+    }
     uint8_t buf[16384];
     for (;;) {
         size_t room = rt_conn_write_room(&f->conn);

@@ -434,11 +434,109 @@ static int set_hostname(struct cn_rule *r, const char *h, const char *where,
     return 0;
 }
 
+/* glibc's regcomp expands every repetition into copies of what it repeats
+ * ("a+" becomes "aa*", "(x){50}" fifty x's) and then computes closures over
+ * the copies, in memory quadratic in their number when they can match empty:
+ * "^/a" with 60 '+' after it asks for 2^60 copies, "(a*){20000}" for 3 GB.
+ * This counts the copies regcomp would make, so a short pattern cannot take
+ * the connector down at start or on a SIGHUP reload. */
+#define MAX_PATH_REGEX_COPIES 2000
+
+static double regex_copies(const char *p)
+{
+    enum { MAX_DEPTH = 64 };
+    double group[MAX_DEPTH], last[MAX_DEPTH]; /* cost so far, cost of the last element */
+    int depth = 0;
+    group[0] = last[0] = 0;
+    for (size_t i = 0; p[i]; i++) {
+        double times = 0; /* a repetition of the last element, or 0 for a new element */
+        double elem = 1;
+        switch (p[i]) {
+        case '(':
+            if (++depth >= MAX_DEPTH)
+                return 1e300;
+            group[depth] = last[depth] = 0;
+            continue;
+        case ')':
+            if (depth > 0)
+                elem = group[depth--] + 1;
+            break;
+        case '|':
+            last[depth] = 0;
+            continue;
+        case '*':
+        case '?':
+            times = 1;
+            break;
+        case '+':
+            times = 2;
+            break;
+        case '{': {
+            char *end;
+            unsigned long n = strtoul(p + i + 1, &end, 10), m = n;
+            if (*end == ',')
+                m = end[1] == '}' ? n + 1 : strtoul(end + 1, &end, 10);
+            else if (*end != '}')
+                break; /* not a bound: a literal '{' */
+            times = (double)(m > n ? m : n);
+            if (times < 1)
+                times = 1;
+            const char *close = strchr(p + i, '}');
+            if (close)
+                i = (size_t)(close - p);
+            break;
+        }
+        case '[':
+            /* One element: skip to the closing ']' (a first ']' is a member;
+             * so is anything inside [: :], [. .], [= =]). */
+            i++;
+            if (p[i] == '^')
+                i++;
+            if (p[i] == ']')
+                i++;
+            while (p[i] && p[i] != ']') {
+                if (p[i] == '[' && (p[i + 1] == ':' || p[i + 1] == '.' || p[i + 1] == '=')) {
+                    const char *close = strstr(p + i + 2, (char[]){p[i + 1], ']', 0});
+                    i = close ? (size_t)(close - p) + 1 : strlen(p) - 1;
+                }
+                i++;
+            }
+            if (!p[i])
+                return group[depth] + 1; /* unterminated: regcomp refuses it */
+            break;
+        case '\\':
+            if (p[i + 1])
+                i++;
+            break;
+        }
+        if (times > 0) {
+            group[depth] += last[depth] * (times - 1);
+            last[depth] *= times;
+        } else {
+            group[depth] += elem;
+            last[depth] = elem;
+        }
+        if (group[depth] > MAX_PATH_REGEX_COPIES)
+            return group[depth];
+    }
+    double total = 0;
+    for (int d = 0; d <= depth; d++)
+        total += group[d];
+    return total;
+}
+
 static int set_path(struct cn_rule *r, const char *p, const char *where,
                     struct cn_ingress_errors *errs)
 {
     if (!p)
         return 0;
+    if (regex_copies(p) > MAX_PATH_REGEX_COPIES) {
+        add_err(errs,
+                "%s: path \"%.80s%s\" repeats too much: its repetitions (+, *, ?, {n,m}) would "
+                "expand it beyond %d steps; simplify it",
+                where, p, strlen(p) > 80 ? "..." : "", MAX_PATH_REGEX_COPIES);
+        return -1;
+    }
     int rc = regcomp(&r->re, p, REG_EXTENDED | REG_NOSUB);
     if (rc != 0) {
         char msg[200];

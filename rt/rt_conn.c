@@ -75,6 +75,10 @@ void rt_conn_want_write(struct rt_conn *c)
     c->dirty = 1;
     c->dirty_next = dirty_head;
     dirty_head = c;
+    /* With no socket nothing else may keep the loop alive: without this a
+     * uv_run would return before the flush hook ran. */
+    if (c->memory)
+        uv_idle_start(&spin, on_spin);
 }
 
 static void unlink_dirty(struct rt_conn *c)

@@ -110,8 +110,10 @@ const char *rt_conn_alpn(struct rt_conn *c);
  *    against RT_CONN_WRITE_HIGH, like a peer that stops reading, and a
  *    graceful close (rt_conn_close) waits for them as for a socket's write
  *    queue (at most its 5 s deadline). rt_conn_abort discards them.
- *  - Closing runs from the loop as usual: run it (uv_run with UV_RUN_NOWAIT)
- *    until on_close; mem_out is freed just before on_close. */
+ *  - Output is produced by the per-loop flush and closing completes from the
+ *    loop, as usual: run it (uv_run with UV_RUN_NOWAIT) until on_close;
+ *    mem_out is freed just before on_close. A connection that wants to write
+ *    keeps the loop alive until the flush ran. */
 /* Opens c (after rt_conn_init) in memory mode. Returns 0; on an on_open
  * failure c is closing (on_close follows from the loop). */
 int rt_conn_open_memory(struct rt_conn *c, const char *alpn, const char *peer);

@@ -6,6 +6,7 @@
 #   FUZZ_SECONDS=20 bash tests/fuzz/run.sh          # all targets
 #   bash tests/fuzz/run.sh token control             # some targets
 #   FUZZ_BUILD_ONLY=1 bash tests/fuzz/run.sh         # build, do not run
+#   FUZZ_PARALLEL=2 FUZZ_SECONDS=20 bash tests/fuzz/run.sh   # two at a time
 #   build/fuzz/fuzz_token build/fuzz/artifacts/token-crash-...   # replay one input
 # Targets are the tests/fuzz/fuzz_*.c files. Each links the product's objects
 # (proto, rt, connector, edge-sim without the mains) and tests/support,
@@ -101,7 +102,9 @@ fi
 [ -f "$OUT/libtunnel.a" ] || ar rcs "$OUT/libtunnel.a" "${objs[@]}" ||
     { echo "fuzz: 0 passed, 1 failed (archive)"; exit 1; }
 
-pass=0
+# Build every target first (linking is quick), then run them, FUZZ_PARALLEL
+# at a time (default 1; `make test` runs two on two cores).
+built=()
 fail=0
 for t in $TARGETS; do
     if [ ! -f "tests/fuzz/fuzz_$t.c" ]; then
@@ -110,38 +113,66 @@ for t in $TARGETS; do
     fi
     echo "== fuzz_$t: build"
     # shellcheck disable=SC2086
-    if ! $CC $FLAGS $PKG_CFLAGS "tests/fuzz/fuzz_$t.c" "$OUT/libtunnel.a" ${LDX[$t]:-} $PKG_LIBS \
+    if $CC $FLAGS $PKG_CFLAGS "tests/fuzz/fuzz_$t.c" "$OUT/libtunnel.a" ${LDX[$t]:-} $PKG_LIBS \
         -o "$OUT/fuzz_$t"; then
+        built+=("$t")
+    else
         echo "FAIL fuzz_$t: build"
         fail=$((fail + 1))
-        continue
     fi
-    [ -n "${FUZZ_BUILD_ONLY:-}" ] && continue
+done
+if [ -n "${FUZZ_BUILD_ONLY:-}" ]; then
+    echo "fuzz: ${#built[@]} built, $fail failed"
+    [ $fail = 0 ]
+    exit
+fi
+
+# Runs one target; its verdict goes to $OUT/fuzz_$t.result ("ok" or the exit code).
+run_one() {
+    local t=$1 work="$OUT/corpus/$1" dict=()
     # New inputs go to the first (scratch) directory; the seeds stay untouched.
-    work="$OUT/corpus/$t"
     mkdir -p "$work" "tests/fuzz/corpus/$t"
     rm -f "$OUT/artifacts/$t"-*
-    dict=()
     [ -n "${DICT[$t]:-}" ] && dict=(-dict="${DICT[$t]}")
-    echo "== fuzz_$t: run ${SECONDS_PER}s"
     "$OUT/fuzz_$t" -max_total_time="$SECONDS_PER" -print_final_stats=1 -timeout=10 \
         -rss_limit_mb=2048 -artifact_prefix="$OUT/artifacts/$t-" "${dict[@]}" \
         "$work" "tests/fuzz/corpus/$t" </dev/null >"$OUT/fuzz_$t.log" 2>&1
-    rc=$?
+    echo $? >"$OUT/fuzz_$t.result"
+}
+
+report() {
+    local t=$1 rc
+    rc=$(cat "$OUT/fuzz_$t.result" 2>/dev/null || echo missing)
+    echo "== fuzz_$t: ran ${SECONDS_PER}s"
     grep -E '^stat::(number_of_executed_units|new_units_added)|^Done|cov:' "$OUT/fuzz_$t.log" | tail -3 | sed 's/^/   /'
-    if [ $rc != 0 ]; then
-        fail=$((fail + 1))
+    if [ "$rc" != 0 ]; then
         echo "FAIL fuzz_$t (exit $rc); log: $OUT/fuzz_$t.log"
-        grep -E 'property violated|ERROR|SUMMARY|runtime error' "$OUT/fuzz_$t.log" | head -5 | sed 's/^/   | /'
+        grep -aE 'property violated|ERROR|SUMMARY|runtime error' "$OUT/fuzz_$t.log" | head -5 | sed 's/^/   | /'
         for a in "$OUT/artifacts/$t"-*; do
             [ -f "$a" ] || continue
             echo "   reproducer $a ($(wc -c <"$a") bytes):"
             od -An -v -tx1 "$a" | head -20 | tr -s ' ' | sed 's/^/     /'
         done
-    else
-        pass=$((pass + 1))
-        echo "ok   fuzz_$t"
+        return 1
     fi
+    echo "ok   fuzz_$t"
+}
+
+PAR=${FUZZ_PARALLEL:-1}
+running=0
+for t in "${built[@]}"; do
+    rm -f "$OUT/fuzz_$t.result"
+    if [ "$running" -ge "$PAR" ]; then
+        wait -n
+        running=$((running - 1))
+    fi
+    run_one "$t" &
+    running=$((running + 1))
+done
+wait
+pass=0
+for t in "${built[@]}"; do
+    if report "$t"; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
 done
 echo
 echo "fuzz: $pass passed, $fail failed"

@@ -35,6 +35,9 @@ RT_OBJ := $(call obj,$(RT_SRC))
 CN_OBJ := $(call obj,$(CN_SRC))
 ES_OBJ := $(call obj,$(ES_SRC))
 
+# Test-only helpers (in-memory edge/connector pair) linked into unit tests.
+SUPPORT_OBJ := $(call obj,$(wildcard tests/support/*.c))
+
 UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BINDIR)/unit/%,$(UNIT_SRC))
 
@@ -65,9 +68,16 @@ $(BUILD)/obj/%.o: %.c $(BUILD)/cflags
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # Unit tests link everything but the mains, so any module can be tested in memory.
-$(BINDIR)/unit/%: tests/unit/%.c $(CN_OBJ) $(ES_OBJ) $(RT_OBJ) $(PROTO_OBJ)
+$(BINDIR)/unit/%: tests/unit/%.c $(CN_OBJ) $(ES_OBJ) $(RT_OBJ) $(PROTO_OBJ) $(SUPPORT_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS) -lcmocka -lm
+	$(CC) $(ALL_CFLAGS) -Itests/support -o $@ $^ $(LDFLAGS_ALL) $(UNIT_LDFLAGS) $(PKG_LIBS) -lcmocka -lm
+
+# Tests that stand in for one function (the origin side of an upgrade) say so.
+$(BINDIR)/unit/connector/test_cn_upgrade: UNIT_LDFLAGS := -Wl,--wrap=cn_upgrade_start
+# Allocation-failure tests: every malloc-family call of our objects goes
+# through tests/unit/alloc/failalloc.h.
+$(BINDIR)/unit/alloc/%: UNIT_LDFLAGS := \
+	-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
 
 unit: $(UNIT_BIN)
 

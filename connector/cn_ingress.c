@@ -25,12 +25,25 @@ __attribute__((format(printf, 2, 3))) static void add_err(struct cn_ingress_erro
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
     char **n = realloc(e->lines, (e->n + 1) * sizeof(char *));
-    if (!n)
+    if (!n) {
+        e->nomem = 1;
         return;
+    }
     e->lines = n;
     e->lines[e->n] = strdup(line);
     if (e->lines[e->n])
         e->n++;
+    else
+        e->nomem = 1;
+}
+
+/* strdup that remembers a failure in e: a rule must not lose a setting. */
+static char *dup_str(const char *s, struct cn_ingress_errors *e)
+{
+    char *d = strdup(s);
+    if (!d)
+        e->nomem = 1;
+    return d;
 }
 
 void cn_ingress_errors_cleanup(struct cn_ingress_errors *e)
@@ -40,6 +53,7 @@ void cn_ingress_errors_cleanup(struct cn_ingress_errors *e)
     free(e->lines);
     e->lines = NULL;
     e->n = 0;
+    e->nomem = 0;
 }
 
 void cn_origin_opts_cleanup(struct cn_origin_opts *o)
@@ -270,7 +284,7 @@ static void parse_opts(json_t *obj, struct cn_origin_opts *o, const char *where,
             add_err(errs, "%s: originRequest.%s must be a non-empty string", where, name);         \
         } else {                                                                                   \
             free(o->field);                                                                        \
-            o->field = strdup(sv);                                                                 \
+            o->field = dup_str(sv, errs);                                                          \
             o->set |= bit;                                                                         \
         }                                                                                          \
         continue;                                                                                  \
@@ -327,29 +341,29 @@ static void parse_opts(json_t *obj, struct cn_origin_opts *o, const char *where,
     check_header_values(o, where, 0, errs);
 }
 
-static char *dup_or_null(const char *s)
+static char *dup_or_null(const char *s, struct cn_ingress_errors *e)
 {
-    return s ? strdup(s) : NULL;
+    return s ? dup_str(s, e) : NULL;
 }
 
 /* r->o = defaults overridden by the rule's own settings. */
 static void merge_opts(struct cn_origin_opts *dst, const struct cn_origin_opts *def,
-                       const struct cn_origin_opts *own)
+                       const struct cn_origin_opts *own, struct cn_ingress_errors *errs)
 {
     const struct cn_origin_opts *src;
 #define PICK(bit) (src = (own->set & (bit)) ? own : def)
     PICK(CN_OPT_NO_TLS_VERIFY);
     dst->no_tls_verify = src->no_tls_verify;
     PICK(CN_OPT_SERVER_NAME);
-    dst->origin_server_name = dup_or_null(src->origin_server_name);
+    dst->origin_server_name = dup_or_null(src->origin_server_name, errs);
     PICK(CN_OPT_CA_POOL);
-    dst->ca_pool = dup_or_null(src->ca_pool);
+    dst->ca_pool = dup_or_null(src->ca_pool, errs);
     PICK(CN_OPT_CERT);
-    dst->origin_cert = dup_or_null(src->origin_cert);
+    dst->origin_cert = dup_or_null(src->origin_cert, errs);
     PICK(CN_OPT_KEY);
-    dst->origin_key = dup_or_null(src->origin_key);
+    dst->origin_key = dup_or_null(src->origin_key, errs);
     PICK(CN_OPT_HOST_HEADER);
-    dst->http_host_header = dup_or_null(src->http_host_header);
+    dst->http_host_header = dup_or_null(src->http_host_header, errs);
     dst->connect_timeout_s = (own->set & CN_OPT_CONNECT_TIMEOUT)   ? own->connect_timeout_s
                              : (def->set & CN_OPT_CONNECT_TIMEOUT) ? def->connect_timeout_s
                                                                    : 30;
@@ -405,6 +419,8 @@ static void finish_opts(struct cn_rule *r, const char *where, struct cn_ingress_
         }
         char *sys = rt_file_read(system_ca_path(), 16 << 20, &sys_len, &err); /* may be absent */
         o->ca_blob = malloc(pool_len + sys_len + 2);
+        if (!o->ca_blob)
+            errs->nomem = 1;
         if (o->ca_blob) {
             memcpy(o->ca_blob, sys ? sys : "", sys_len);
             o->ca_blob[sys_len] = '\n';
@@ -421,7 +437,7 @@ static void finish_opts(struct cn_rule *r, const char *where, struct cn_ingress_
 static int parse_service(struct cn_rule *r, const char *svc, const char *where,
                          struct cn_ingress_errors *errs)
 {
-    r->service = strdup(svc);
+    r->service = dup_str(svc, errs);
     if (has_control(svc)) {
         char *v = printable(svc);
         add_err(errs, "%s: service \"%s\" has a control character or line break", where,
@@ -455,7 +471,7 @@ static int parse_service(struct cn_rule *r, const char *svc, const char *where,
             return -1;
         }
         r->kind = CN_SVC_UNIX;
-        r->unix_path = strdup(p);
+        r->unix_path = dup_str(p, errs);
         snprintf(r->host, sizeof(r->host), "localhost");
         return 0;
     }
@@ -558,11 +574,109 @@ static int set_hostname(struct cn_rule *r, const char *h, const char *where,
     return 0;
 }
 
+/* glibc's regcomp expands every repetition into copies of what it repeats
+ * ("a+" becomes "aa*", "(x){50}" fifty x's) and then computes closures over
+ * the copies, in memory quadratic in their number when they can match empty:
+ * "^/a" with 60 '+' after it asks for 2^60 copies, "(a*){20000}" for 3 GB.
+ * This counts the copies regcomp would make, so a short pattern cannot take
+ * the connector down at start or on a SIGHUP reload. */
+#define MAX_PATH_REGEX_COPIES 2000
+
+static double regex_copies(const char *p)
+{
+    enum { MAX_DEPTH = 64 };
+    double group[MAX_DEPTH], last[MAX_DEPTH]; /* cost so far, cost of the last element */
+    int depth = 0;
+    group[0] = last[0] = 0;
+    for (size_t i = 0; p[i]; i++) {
+        double times = 0; /* a repetition of the last element, or 0 for a new element */
+        double elem = 1;
+        switch (p[i]) {
+        case '(':
+            if (++depth >= MAX_DEPTH)
+                return 1e300;
+            group[depth] = last[depth] = 0;
+            continue;
+        case ')':
+            if (depth > 0)
+                elem = group[depth--] + 1;
+            break;
+        case '|':
+            last[depth] = 0;
+            continue;
+        case '*':
+        case '?':
+            times = 1;
+            break;
+        case '+':
+            times = 2;
+            break;
+        case '{': {
+            char *end;
+            unsigned long n = strtoul(p + i + 1, &end, 10), m = n;
+            if (*end == ',')
+                m = end[1] == '}' ? n + 1 : strtoul(end + 1, &end, 10);
+            else if (*end != '}')
+                break; /* not a bound: a literal '{' */
+            times = (double)(m > n ? m : n);
+            if (times < 1)
+                times = 1;
+            const char *close = strchr(p + i, '}');
+            if (close)
+                i = (size_t)(close - p);
+            break;
+        }
+        case '[':
+            /* One element: skip to the closing ']' (a first ']' is a member;
+             * so is anything inside [: :], [. .], [= =]). */
+            i++;
+            if (p[i] == '^')
+                i++;
+            if (p[i] == ']')
+                i++;
+            while (p[i] && p[i] != ']') {
+                if (p[i] == '[' && (p[i + 1] == ':' || p[i + 1] == '.' || p[i + 1] == '=')) {
+                    const char *close = strstr(p + i + 2, (char[]){p[i + 1], ']', 0});
+                    i = close ? (size_t)(close - p) + 1 : strlen(p) - 1;
+                }
+                i++;
+            }
+            if (!p[i])
+                return group[depth] + 1; /* unterminated: regcomp refuses it */
+            break;
+        case '\\':
+            if (p[i + 1])
+                i++;
+            break;
+        }
+        if (times > 0) {
+            group[depth] += last[depth] * (times - 1);
+            last[depth] *= times;
+        } else {
+            group[depth] += elem;
+            last[depth] = elem;
+        }
+        if (group[depth] > MAX_PATH_REGEX_COPIES)
+            return group[depth];
+    }
+    double total = 0;
+    for (int d = 0; d <= depth; d++)
+        total += group[d];
+    return total;
+}
+
 static int set_path(struct cn_rule *r, const char *p, const char *where,
                     struct cn_ingress_errors *errs)
 {
     if (!p)
         return 0;
+    if (regex_copies(p) > MAX_PATH_REGEX_COPIES) {
+        add_err(errs,
+                "%s: path \"%.80s%s\" repeats too much: its repetitions (+, *, ?, {n,m}) would "
+                "expand it beyond %d steps; simplify it",
+                where, p, strlen(p) > 80 ? "..." : "", MAX_PATH_REGEX_COPIES);
+        return -1;
+    }
     int rc = regcomp(&r->re, p, REG_EXTENDED | REG_NOSUB);
     if (rc != 0) {
         char msg[200];
@@ -570,7 +684,11 @@ static int set_path(struct cn_rule *r, const char *p, const char *where,
         add_err(errs, "%s: path \"%s\" is not a valid regular expression: %s", where, p, msg);
         return -1;
     }
-    r->path = strdup(p);
+    r->path = dup_str(p, errs);
+    if (!r->path) {
+        regfree(&r->re); /* a rule without its path would match every path */
+        return -1;
+    }
     return 0;
 }
 
@@ -579,11 +697,13 @@ static int is_catch_all(const struct cn_rule *r)
     return !r->broken && r->hostname[0] == '\0' && !r->path;
 }
 
-static void collect_hostnames(struct cn_ingress *ing)
+static void collect_hostnames(struct cn_ingress *ing, struct cn_ingress_errors *errs)
 {
     ing->hostnames = calloc(ing->n ? ing->n : 1, sizeof(char *));
-    if (!ing->hostnames)
+    if (!ing->hostnames) {
+        errs->nomem = 1;
         return;
+    }
     for (size_t i = 0; i < ing->n; i++) {
         const char *h = ing->rules[i].hostname;
         if (!h[0])
@@ -592,7 +712,7 @@ static void collect_hostnames(struct cn_ingress *ing)
         for (size_t k = 0; k < ing->n_hostnames; k++)
             if (strcmp(ing->hostnames[k], h) == 0)
                 dup = 1;
-        if (!dup && (ing->hostnames[ing->n_hostnames] = strdup(h)))
+        if (!dup && (ing->hostnames[ing->n_hostnames] = dup_str(h, errs)))
             ing->n_hostnames++;
     }
 }
@@ -656,6 +776,8 @@ int cn_ingress_parse(const char *text, size_t len, struct cn_ingress **out,
         add_err(errs, "too many ingress rules (at most %d)", MAX_RULES);
     } else {
         ing->rules = calloc(json_array_size(rules) + 1, sizeof(*ing->rules));
+        if (!ing->rules)
+            errs->nomem = 1;
         for (size_t i = 0; ing->rules && i < json_array_size(rules); i++) {
             json_t *jr = json_array_get(rules, i);
             char where[64];
@@ -698,7 +820,7 @@ int cn_ingress_parse(const char *text, size_t len, struct cn_ingress **out,
             json_t *jo = json_object_get(jr, "originRequest");
             if (jo)
                 parse_opts(jo, &own, where, errs);
-            merge_opts(&r->o, &defaults, &own);
+            merge_opts(&r->o, &defaults, &own, errs);
             cn_origin_opts_cleanup(&own);
             finish_opts(r, where, errs);
         }
@@ -706,13 +828,14 @@ int cn_ingress_parse(const char *text, size_t len, struct cn_ingress **out,
     }
     cn_origin_opts_cleanup(&defaults);
     json_decref(root);
-    if (errs->n > errs_before || !ing->rules) {
-        if (!ing->rules && errs->n == errs_before)
+    if (errs->n == errs_before && ing->rules && !errs->nomem)
+        collect_hostnames(ing, errs);
+    if (errs->n > errs_before || !ing->rules || errs->nomem) {
+        if (errs->nomem)
             add_err(errs, "out of memory");
         free_rules(ing);
-        return PX_ERR_INVAL;
+        return errs->nomem ? PX_ERR_NOMEM : PX_ERR_INVAL;
     }
-    collect_hostnames(ing);
     *out = ing;
     return 0;
 }
@@ -735,8 +858,11 @@ int cn_ingress_load(const char *path, struct cn_ingress **out, struct cn_ingress
         if (strncmp(errs->lines[i], "line ", 5) == 0) {
             char buf[700];
             snprintf(buf, sizeof(buf), "%s: %s", path, errs->lines[i]);
-            free(errs->lines[i]);
-            errs->lines[i] = strdup(buf);
+            char *line = strdup(buf);
+            if (line) { /* else the line keeps its text without the file name */
+                free(errs->lines[i]);
+                errs->lines[i] = line;
+            }
         }
     }
     return rc;
@@ -765,7 +891,7 @@ int cn_ingress_from_flags(const char *const *hostnames, const char *const *urls,
         char where[300];
         if (i == n) {
             parse_service(r, "http_status:404", "catch-all", errs);
-            merge_opts(&r->o, &none, &none);
+            merge_opts(&r->o, &none, &none, errs);
             continue;
         }
         char *shown = printable(hostnames[i]);
@@ -782,14 +908,17 @@ int cn_ingress_from_flags(const char *const *hostnames, const char *const *urls,
         }
         set_hostname(r, hostnames[i], where, errs);
         parse_service(r, urls[n_urls == 1 ? 0 : i], where, errs);
-        merge_opts(&r->o, defaults, &none);
+        merge_opts(&r->o, defaults, &none, errs);
         finish_opts(r, where, errs);
     }
-    if (errs->n > before) {
+    if (errs->n == before && !errs->nomem)
+        collect_hostnames(ing, errs);
+    if (errs->n > before || errs->nomem) {
+        if (errs->nomem)
+            add_err(errs, "out of memory");
         free_rules(ing);
-        return PX_ERR_INVAL;
+        return errs->nomem ? PX_ERR_NOMEM : PX_ERR_INVAL;
     }
-    collect_hostnames(ing);
     *out = ing;
     return 0;
 }

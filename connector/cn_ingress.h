@@ -74,11 +74,14 @@ struct cn_ingress {
 struct cn_ingress_errors {
     char **lines;
     size_t n;
+    int nomem; /* an allocation failed: the rules are refused, with or without a line */
 };
 void cn_ingress_errors_cleanup(struct cn_ingress_errors *e);
 
 /* Loads and validates a JSON config file. Returns 0 and *out (refs = 1), or
- * PX_ERR_INVAL with every problem in errs (the caller cleans errs up either way). */
+ * PX_ERR_INVAL with every problem in errs (the caller cleans errs up either
+ * way), or PX_ERR_NOMEM: rules are never returned with a setting, path or
+ * hostname silently missing. */
 int cn_ingress_load(const char *path, struct cn_ingress **out, struct cn_ingress_errors *errs);
 /* The same from JSON text (for tests and the loader). */
 int cn_ingress_parse(const char *json, size_t len, struct cn_ingress **out,

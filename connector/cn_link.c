@@ -263,7 +263,7 @@ static int conn_on_open(struct rt_conn *c)
 {
     struct cn_link *l = c->owner;
     l->saw_open = 1;
-    const char *alpn = px_tls_alpn(&c->tls);
+    const char *alpn = rt_conn_alpn(c);
     if (strcmp(alpn, "h2") != 0) {
         link_fail(l, "the edge did not negotiate HTTP/2");
         return -1;
@@ -388,7 +388,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     uv_freeaddrinfo(res);
 }
 
-int cn_link_start(struct cn_link *l, struct cn_supervisor *sup, unsigned index, const char *addr)
+static int link_init(struct cn_link *l, struct cn_supervisor *sup, unsigned index, const char *addr)
 {
     memset(l, 0, sizeof(*l));
     l->sup = sup;
@@ -402,6 +402,23 @@ int cn_link_start(struct cn_link *l, struct cn_supervisor *sup, unsigned index, 
     uv_timer_init(sup->loop, &l->ping_timer);
     l->ping_timer.data = l;
     uv_timer_start(&l->ping_timer, on_ping, px_h2_ping_interval_ms(), px_h2_ping_interval_ms());
+    return 0;
+}
+
+int cn_link_start_memory(struct cn_link *l, struct cn_supervisor *sup, unsigned index)
+{
+    int r = link_init(l, sup, index, "memory");
+    if (r < 0)
+        return r;
+    rt_conn_open_memory(&l->conn, "h2", "edge");
+    return 0;
+}
+
+int cn_link_start(struct cn_link *l, struct cn_supervisor *sup, unsigned index, const char *addr)
+{
+    int r = link_init(l, sup, index, addr);
+    if (r < 0)
+        return r;
     char host[256], port[16];
     int p;
     if (px_split_hostport(addr, host, sizeof(host), &p) < 0) {

@@ -50,6 +50,11 @@ struct cn_link {
  * name synchronously via getaddrinfo on the thread pool). Returns 0 or < 0;
  * on success cn_supervisor_link_closed is called exactly once later. */
 int cn_link_start(struct cn_link *l, struct cn_supervisor *sup, unsigned index, const char *addr);
+/* For tests and fuzzing: starts l with its connection in rt_conn memory mode,
+ * past TLS with ALPN h2 (the HTTP/2 server session is up). The test plays the
+ * edge through rt_conn_memory_feed(&l->conn, ...) and l->conn.mem_out. As
+ * with cn_link_start, cn_supervisor_link_closed is called exactly once later. */
+int cn_link_start_memory(struct cn_link *l, struct cn_supervisor *sup, unsigned index);
 /* Graceful drain: asks the edge to route nothing new here, then closes
  * once the streams in flight have finished (or at cn_link_close). */
 void cn_link_drain(struct cn_link *l);

@@ -83,8 +83,10 @@ int cn_stream_on_header(struct cn_stream *s, const uint8_t *name, size_t nlen, c
         free(s->authority);
         return (s->authority = dupn(value, vlen)) ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
     }
-    if (IS(":scheme"))
+    if (IS(":scheme")) {
+        free(s->scheme);
         return (s->scheme = dupn(value, vlen)) ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     if (IS(":protocol")) {
         if (vlen == 0 || vlen >= sizeof(s->protocol))
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;

@@ -31,18 +31,20 @@ struct cn_upgrade {
     struct cn_stream *s;
     enum phase phase;
     curl_socket_t fd;
-    int events;        /* currently watched */
-    struct px_buf out; /* handshake request bytes not yet sent */
+    int events;                    /* currently watched */
+    struct px_buf out;             /* handshake request bytes not yet sent */
     char accept[PX_WS_ACCEPT_LEN]; /* expected Sec-WebSocket-Accept */
     http_parser parser;
     struct px_buf hdr_name, hdr_value;
     int hdr_state;
     int bad_accept;
+    int saw_accept;
     int read_paused;
     int origin_eof;
     int shut_wr;
     uv_timer_t linger;
     int linger_open;
+    int detached; /* test seam: no origin socket (cn_upgrade_start_detached) */
 };
 
 static void watch(struct cn_upgrade *u);
@@ -131,6 +133,7 @@ static int flush_hdr(struct cn_upgrade *u)
     size_t vl = px_buf_len(&u->hdr_value);
     int rc = 0;
     if (nl == 20 && strncasecmp(n, "sec-websocket-accept", 20) == 0) {
+        u->saw_accept = 1;
         if (vl != strlen(u->accept) || strncmp(v, u->accept, vl) != 0)
             u->bad_accept = 1;
     } else if (!px_hdr_is_hop_by_hop(n, nl) && px_hdr_valid(n, nl, v, vl)) {
@@ -164,7 +167,9 @@ static int on_headers_done(http_parser *p)
     if (flush_hdr(u) < 0)
         return -1;
     if (p->status_code == 101) {
-        if (u->bad_accept) {
+        /* RFC 6455 4.1: without the right Accept the origin did not take
+         * part in this handshake (a generic proxy or a confused server). */
+        if (u->bad_accept || !u->saw_accept) {
             cn_stream_error(s, 502, "origin_bad_upgrade",
                             "the origin's WebSocket handshake answer is invalid "
                             "(Sec-WebSocket-Accept)",
@@ -275,6 +280,16 @@ static void on_linger(uv_timer_t *t)
     }
 }
 
+/* A detached upgrade has no origin: what it would send is dropped. */
+static CURLcode send_some(struct cn_upgrade *u, CURL *e, struct px_buf *b, size_t *sent)
+{
+    if (u->detached) {
+        *sent = px_buf_len(b);
+        return CURLE_OK;
+    }
+    return curl_easy_send(e, px_buf_head(b), px_buf_len(b), sent);
+}
+
 static void try_write(struct cn_upgrade *u)
 {
     struct cn_stream *s = u->s;
@@ -282,7 +297,7 @@ static void try_write(struct cn_upgrade *u)
     struct px_buf *b = u->phase == HANDSHAKE ? &u->out : &s->req_body;
     while (px_buf_len(b) > 0) {
         size_t sent = 0;
-        CURLcode rc = curl_easy_send(e, px_buf_head(b), px_buf_len(b), &sent);
+        CURLcode rc = send_some(u, e, b, &sent);
         if (rc == CURLE_AGAIN)
             return;
         if (rc != CURLE_OK) {
@@ -303,11 +318,49 @@ static void try_write(struct cn_upgrade *u)
     }
 }
 
+/* got (> 0) bytes arrived from the origin. Returns 0 to read on, or -1
+ * when the upgrade failed or is over. */
+static int take_origin_bytes(struct cn_upgrade *u, const char *buf, size_t got)
+{
+    struct cn_stream *s = u->s;
+    if (u->phase == RELAY) {
+        if (px_buf_append(&s->resp_body, buf, got) < 0) {
+            fail(u, "out of memory");
+            return -1;
+        }
+        s->link->buffered += got;
+        cn_stream_resume(s);
+        return 0;
+    }
+    /* HANDSHAKE or PASSTHROUGH: parse; after a 101 the rest is relay data. */
+    size_t n = http_parser_execute(&u->parser, &resp_settings, buf, got);
+    if (u->phase == DONE)
+        return -1;
+    if (u->phase == RELAY && n < got) {
+        if (px_buf_append(&s->resp_body, buf + n, got - n) < 0) {
+            fail(u, "out of memory");
+            return -1;
+        }
+        s->link->buffered += got - n;
+        cn_stream_resume(s);
+    } else if (HTTP_PARSER_ERRNO(&u->parser) != HPE_OK && !u->parser.upgrade) {
+        fail(u, http_errno_description(HTTP_PARSER_ERRNO(&u->parser)));
+        return -1;
+    }
+    if (u->phase == HANDSHAKE && u->parser.nread > HANDSHAKE_MAX) {
+        fail(u, "the origin's handshake answer is too large");
+        return -1;
+    }
+    return 0;
+}
+
 static void try_read(struct cn_upgrade *u)
 {
     struct cn_stream *s = u->s;
     CURL *e = s->xfer.easy;
     char buf[READ_CHUNK];
+    if (u->detached)
+        return; /* the test feeds origin bytes with cn_upgrade_feed */
     for (int i = 0; i < 8 && u->phase != DONE; i++) {
         if (u->phase == RELAY && px_buf_len(&s->resp_body) >= CN_STREAM_RESP_HIGH) {
             u->read_paused = 1;
@@ -329,34 +382,8 @@ static void try_read(struct cn_upgrade *u)
             origin_closed(u);
             return;
         }
-        if (u->phase == RELAY) {
-            if (px_buf_append(&s->resp_body, buf, got) < 0) {
-                fail(u, "out of memory");
-                return;
-            }
-            s->link->buffered += got;
-            cn_stream_resume(s);
-            continue;
-        }
-        /* HANDSHAKE or PASSTHROUGH: parse; after a 101 the rest is relay data. */
-        size_t n = http_parser_execute(&u->parser, &resp_settings, buf, got);
-        if (u->phase == DONE)
+        if (take_origin_bytes(u, buf, got) < 0)
             return;
-        if (u->phase == RELAY && n < got) {
-            if (px_buf_append(&s->resp_body, buf + n, got - n) < 0) {
-                fail(u, "out of memory");
-                return;
-            }
-            s->link->buffered += got - n;
-            cn_stream_resume(s);
-        } else if (HTTP_PARSER_ERRNO(&u->parser) != HPE_OK && !u->parser.upgrade) {
-            fail(u, http_errno_description(HTTP_PARSER_ERRNO(&u->parser)));
-            return;
-        }
-        if (u->phase == HANDSHAKE && u->parser.nread > HANDSHAKE_MAX) {
-            fail(u, "the origin's handshake answer is too large");
-            return;
-        }
     }
 }
 
@@ -478,4 +505,47 @@ void cn_upgrade_release(struct cn_stream *s)
     } else {
         free(u);
     }
+}
+
+/* ---- test seam ---- */
+
+int cn_upgrade_start_detached(struct cn_stream *s, const char *key)
+{
+    struct cn_upgrade *u = calloc(1, sizeof(*u));
+    if (!u)
+        return -1;
+    u->s = s;
+    u->fd = CURL_SOCKET_BAD;
+    u->detached = 1;
+    px_buf_init(&u->out);
+    px_buf_init(&u->hdr_name);
+    px_buf_init(&u->hdr_value);
+    s->up = u;
+    uv_timer_init(s->link->sup->loop, &u->linger);
+    u->linger.data = u;
+    u->linger_open = 1;
+    if (is_tcp(u)) {
+        s->resp_status = 200;
+        u->phase = RELAY;
+        return cn_stream_submit(s, 1) < 0 ? -1 : 0;
+    }
+    http_parser_init(&u->parser, HTTP_RESPONSE);
+    u->parser.data = u;
+    u->phase = HANDSHAKE;
+    if (build_request(u) < 0)
+        return -1;
+    /* The head keeps its random key (and is dropped); answers are checked
+     * against the caller's key, so a test can write a valid one. */
+    return px_ws_accept(key, strlen(key), u->accept) < 0 ? -1 : 0;
+}
+
+void cn_upgrade_feed(struct cn_stream *s, const uint8_t *data, size_t len)
+{
+    struct cn_upgrade *u = s->up;
+    if (!u || !u->detached || u->phase == DONE || u->origin_eof)
+        return;
+    if (len == 0)
+        origin_closed(u);
+    else
+        take_origin_bytes(u, (const char *)data, len);
 }

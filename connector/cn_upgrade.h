@@ -8,6 +8,9 @@
 
 #include <curl/curl.h>
 
+#include <stddef.h>
+#include <stdint.h>
+
 struct cn_stream;
 
 /* Opens the origin side for s (rule kind HTTP/UNIX: WebSocket; TCP: raw).
@@ -21,5 +24,16 @@ void cn_upgrade_on_data(struct cn_stream *s);
 void cn_upgrade_resume_read(struct cn_stream *s);
 /* Frees the relay state (the stream is going away). */
 void cn_upgrade_release(struct cn_stream *s);
+
+/* Test seam (fuzzing, unit tests): the upgrade of s with no origin socket,
+ * as if curl had just connected. The request head is built as usual and
+ * dropped, like every byte meant for the origin; the origin's answer is
+ * checked against the Sec-WebSocket-Accept for key. Returns 0, or < 0 (the
+ * caller answers 502). Used in place of cn_upgrade_start (e.g. by linking
+ * with -Wl,--wrap=cn_upgrade_start). */
+int cn_upgrade_start_detached(struct cn_stream *s, const char *key);
+/* Delivers origin bytes to a detached upgrade as a socket read would
+ * (len 0: the origin closed). Ignores read pausing. */
+void cn_upgrade_feed(struct cn_stream *s, const uint8_t *data, size_t len);
 
 #endif

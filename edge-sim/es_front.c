@@ -75,7 +75,7 @@ static int body_owed(const struct es_req *r)
 static uint64_t idle_deadline(const struct es_front *f)
 {
     unsigned ms = f->srv->idle_timeout_ms;
-    if (!f->requests_seen && f->srv->header_timeout_ms < ms)
+    if (!f->requests_seen && f->srv->header_timeout_ms && f->srv->header_timeout_ms < ms)
         ms = f->srv->header_timeout_ms;
     return f->idle_since + ms;
 }
@@ -86,15 +86,17 @@ static void schedule(struct es_front *f)
 {
     if (f->conn.closed || f->conn.closing)
         return;
+    /* A timeout of 0 is no deadline (embedders that set none, tests). */
+    const struct es_server *srv = f->srv;
     uint64_t next = UINT64_MAX;
-    if (f->heads)
-        next = f->head_since + f->srv->header_timeout_ms;
-    else if (!busy(f))
+    if (f->heads && srv->header_timeout_ms)
+        next = f->head_since + srv->header_timeout_ms;
+    else if (!f->heads && !busy(f) && srv->idle_timeout_ms)
         next = idle_deadline(f);
-    struct es_req *r = f->proto == 2 ? f->reqs : f->cur;
+    struct es_req *r = srv->body_timeout_ms ? (f->proto == 2 ? f->reqs : f->cur) : NULL;
     for (; r; r = f->proto == 2 ? r->front_next : NULL)
-        if (body_owed(r) && r->body_seen_ms + f->srv->body_timeout_ms < next)
-            next = r->body_seen_ms + f->srv->body_timeout_ms;
+        if (body_owed(r) && r->body_seen_ms + srv->body_timeout_ms < next)
+            next = r->body_seen_ms + srv->body_timeout_ms;
     if (next == UINT64_MAX) {
         uv_timer_stop(&f->idle);
         return;
@@ -109,7 +111,7 @@ static void on_deadline(uv_timer_t *t)
     if (f->conn.closed || f->conn.closing)
         return;
     uint64_t now = now_ms(f);
-    if (f->heads && now >= f->head_since + f->srv->header_timeout_ms) {
+    if (f->heads && f->srv->header_timeout_ms && now >= f->head_since + f->srv->header_timeout_ms) {
         PX_INFO("browser %s: request head not complete within %u s; closing", f->conn.peer_ip,
                 f->srv->header_timeout_ms / 1000);
         if (f->proto == 2)
@@ -118,7 +120,7 @@ static void on_deadline(uv_timer_t *t)
             es_front_h1_timeout(f, 1);
         return;
     }
-    if (!f->heads && !busy(f) && now >= idle_deadline(f)) {
+    if (!f->heads && !busy(f) && f->srv->idle_timeout_ms && now >= idle_deadline(f)) {
         PX_DEBUG("browser %s: idle for %u ms, closing", f->conn.peer_ip,
                  (unsigned)(now - f->idle_since));
         if (f->proto == 2 && f->h2)
@@ -131,7 +133,8 @@ static void on_deadline(uv_timer_t *t)
     struct es_req *r = f->proto == 2 ? f->reqs : f->cur;
     while (r) {
         struct es_req *next = f->proto == 2 ? r->front_next : NULL;
-        if (body_owed(r) && now >= r->body_seen_ms + f->srv->body_timeout_ms) {
+        if (body_owed(r) && f->srv->body_timeout_ms &&
+            now >= r->body_seen_ms + f->srv->body_timeout_ms) {
             PX_INFO("browser %s: no request body byte for %u s (%s %s, request %s); giving up",
                     f->conn.peer_ip, f->srv->body_timeout_ms / 1000, r->method, r->host,
                     r->request_id);
@@ -178,11 +181,13 @@ static int on_open(struct rt_conn *c)
 {
     struct es_front *f = c->owner;
     es_front_idle_arm(f);
-    /* Requests on this connection are served only for this name (421 else). */
-    const char *name = wolfSSL_get_servername(c->tls.ssl, WOLFSSL_SNI_HOST_NAME);
+    /* Requests on this connection are served only for this name (421 else).
+     * In memory mode (tests) there is no handshake: the test sets f->sni. */
+    const char *name =
+        c->use_tls && c->tls.ssl ? wolfSSL_get_servername(c->tls.ssl, WOLFSSL_SNI_HOST_NAME) : NULL;
     if (!name || px_host_normalize(name, strlen(name), f->sni, sizeof(f->sni)) < 0)
         f->sni[0] = '\0';
-    const char *alpn = px_tls_alpn(&c->tls);
+    const char *alpn = rt_conn_alpn(c);
     if (strcmp(alpn, "h2") == 0) {
         f->proto = 2;
         return es_front_h2_start(f);
@@ -236,15 +241,15 @@ static void on_close(struct rt_conn *c, int err)
 static const struct rt_conn_ops front_ops = {
     .on_open = on_open, .on_data = on_data, .on_writable = on_writable, .on_close = on_close};
 
-void es_front_accept(struct es_server *srv, uv_stream_t *listener)
+static struct es_front *front_new(struct es_server *srv)
 {
     struct es_front *f = calloc(1, sizeof(*f));
     if (!f)
-        return;
+        return NULL;
     f->srv = srv;
     if (rt_conn_init(&f->conn, srv->loop, &front_ops, f) < 0) {
         free(f);
-        return;
+        return NULL;
     }
     uv_timer_init(srv->loop, &f->idle);
     f->idle.data = f;
@@ -252,12 +257,36 @@ void es_front_accept(struct es_server *srv, uv_stream_t *listener)
     if (all_fronts)
         all_fronts->all_prev = f;
     all_fronts = f;
+    return f;
+}
+
+void es_front_accept(struct es_server *srv, uv_stream_t *listener)
+{
+    struct es_front *f = front_new(srv);
+    if (!f)
+        return;
     if (rt_conn_accept(&f->conn, listener, srv->front_ctx, "h2,http/1.1",
                        srv->handshake_timeout_ms) < 0)
         return;
     if (es_conncap_admit(&srv->conns, f->conn.peer_ip, "browser", uv_now(srv->loop), &f->cap_key) <
         0)
         rt_conn_abort(&f->conn, PX_ERR_DENIED);
+}
+
+struct es_front *es_front_new_memory(struct es_server *srv, const char *alpn, const char *peer_ip)
+{
+    struct es_front *f = front_new(srv);
+    if (f)
+        rt_conn_open_memory(&f->conn, alpn, peer_ip);
+    return f;
+}
+
+unsigned es_front_count(void)
+{
+    unsigned n = 0;
+    for (struct es_front *f = all_fronts; f; f = f->all_next)
+        n++;
+    return n;
 }
 
 void es_front_close_all(void)

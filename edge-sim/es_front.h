@@ -51,6 +51,14 @@ struct es_front {
 int es_front_ctx_init(struct es_server *srv);
 void es_front_accept(struct es_server *srv, uv_stream_t *listener);
 void es_front_close_all(void);
+/* For tests and fuzzing: a browser connection in rt_conn memory mode, past
+ * TLS with ALPN alpn ("h2" or "http/1.1") from peer_ip. The test feeds it
+ * with rt_conn_memory_feed(&f->conn, ...) and reads f->conn.mem_out. f is
+ * owned by its connection as an accepted one is: freed after on_close (watch
+ * es_front_count() to know when). NULL on no memory. */
+struct es_front *es_front_new_memory(struct es_server *srv, const char *alpn, const char *peer_ip);
+/* Number of live browser connections. */
+unsigned es_front_count(void);
 /* Deadlines (see es_front.c): call es_front_idle_arm when no request is in
  * progress any more; es_front_head_begin when a request head starts and
  * es_front_head_end when it is complete (or abandoned), after dispatching;

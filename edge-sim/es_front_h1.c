@@ -3,6 +3,7 @@
 #include "es_front.h"
 #include "es_req.h"
 #include "es_server.h"
+#include "px_err.h"
 #include "px_errpage.h"
 #include "px_log.h"
 #include "px_ws.h"
@@ -340,7 +341,7 @@ static int write_ws_head(struct es_front *f, struct es_req *r)
     if (rc == 0)
         rc = rt_conn_write(&f->conn, px_buf_head(&h), px_buf_len(&h));
     px_buf_cleanup(&h);
-    f->head_sent = 1;
+    f->head_sent = rc == 0;
     f->chunked_out = 0;
     return rc;
 }
@@ -374,7 +375,7 @@ static int write_head(struct es_front *f, struct es_req *r)
     if (rc == 0)
         rc = rt_conn_write(&f->conn, px_buf_head(&h), px_buf_len(&h));
     px_buf_cleanup(&h);
-    f->head_sent = 1;
+    f->head_sent = rc == 0;
     return rc;
 }
 
@@ -399,8 +400,12 @@ int es_front_h1_on_writable(struct es_front *f)
     struct es_req *r = f->cur;
     if (!r || !r->resp_headers_done)
         return 0;
-    if (!f->head_sent && write_head(f, r) < 0)
-        return -1;
+    if (!f->head_sent && write_head(f, r) < 0) {
+        /* End the connection now: a graceful close would ask for output
+         * again, and no body may go out without its head. */
+        rt_conn_abort(&f->conn, PX_ERR_NOMEM);
+        return 0;
+    }
     uint8_t buf[16384];
     for (;;) {
         size_t room = rt_conn_write_room(&f->conn);

@@ -587,8 +587,12 @@ static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *f, void *user
 
 /* ---- connection ---- */
 
-static int h2_start(struct es_link *l)
+/* The tunnel this connection speaks for: its client certificate's CN (a
+ * memory-mode link was given it at creation). */
+static int read_identity(struct es_link *l)
 {
+    if (l->conn.memory)
+        return 0;
     WOLFSSL_X509 *peer = wolfSSL_get_peer_certificate(l->conn.tls.ssl);
     if (!peer) {
         PX_WARN("tunnel connection from %s refused: no client certificate", l->conn.peer_ip);
@@ -597,6 +601,13 @@ static int h2_start(struct es_link *l)
     const char *cn = wolfSSL_X509_get_subjectCN(peer);
     snprintf(l->tunnel_id, sizeof(l->tunnel_id), "%s", cn ? cn : "");
     wolfSSL_X509_free(peer);
+    return 0;
+}
+
+static int h2_start(struct es_link *l)
+{
+    if (read_identity(l) < 0)
+        return -1;
     static const struct px_h2_callbacks cb = {
         .header = on_header,
         .frame_recv = on_frame_recv,
@@ -630,7 +641,7 @@ static int h2_start(struct es_link *l)
 static int on_open(struct rt_conn *c)
 {
     struct es_link *l = c->owner;
-    const char *alpn = px_tls_alpn(&c->tls);
+    const char *alpn = rt_conn_alpn(c);
     if (strcmp(alpn, PX_ENROLL_ALPN) == 0) {
         l->mode = MODE_ENROLL;
         px_buf_init(&l->enroll_in);
@@ -728,11 +739,11 @@ static void on_ping(uv_timer_t *t)
     kick(l);
 }
 
-void es_link_accept(struct es_server *srv, uv_stream_t *listener)
+static struct es_link *link_new(struct es_server *srv)
 {
     struct es_link *l = calloc(1, sizeof(*l));
     if (!l)
-        return;
+        return NULL;
     l->srv = srv;
     px_h2_outbox_init(&l->control_out);
     px_ctl_framer_init(&l->control_in);
@@ -742,7 +753,7 @@ void es_link_accept(struct es_server *srv, uv_stream_t *listener)
         snprintf(l->conn_id + 2 * i, 3, "%02x", id[i]);
     if (rt_conn_init(&l->conn, srv->loop, &link_ops, l) < 0) {
         free(l);
-        return;
+        return NULL;
     }
     uv_timer_init(srv->loop, &l->ping_timer);
     l->ping_timer.data = l;
@@ -754,12 +765,31 @@ void es_link_accept(struct es_server *srv, uv_stream_t *listener)
     all_links = l;
     n_links++;
     srv->links_total++;
+    return l;
+}
+
+void es_link_accept(struct es_server *srv, uv_stream_t *listener)
+{
+    struct es_link *l = link_new(srv);
+    if (!l)
+        return;
     if (rt_conn_accept(&l->conn, listener, srv->tunnel_ctx, "h2," PX_ENROLL_ALPN,
                        srv->handshake_timeout_ms) < 0)
         return;
     if (es_conncap_admit(&srv->conns, l->conn.peer_ip, "tunnel", uv_now(srv->loop), &l->cap_key) <
         0)
         rt_conn_abort(&l->conn, PX_ERR_DENIED);
+}
+
+struct es_link *es_link_new_memory(struct es_server *srv, const char *tunnel_id,
+                                   const char *peer_ip)
+{
+    struct es_link *l = link_new(srv);
+    if (!l)
+        return NULL;
+    snprintf(l->tunnel_id, sizeof(l->tunnel_id), "%s", tunnel_id);
+    rt_conn_open_memory(&l->conn, "h2", peer_ip);
+    return l;
 }
 
 void es_link_close_all(void)

@@ -42,6 +42,13 @@ struct es_link {
 
 /* Accepts a connection on the tunnel listener. */
 void es_link_accept(struct es_server *srv, uv_stream_t *listener);
+/* For tests and fuzzing: a tunnel connection in rt_conn memory mode, past
+ * mTLS (ALPN h2) with a client certificate naming tunnel_id; its HTTP/2
+ * session has started. The test plays the connector through
+ * rt_conn_memory_feed(&l->conn, ...) and l->conn.mem_out. l is owned by its
+ * connection (freed after on_close; es_link_count() tells). NULL on no memory. */
+struct es_link *es_link_new_memory(struct es_server *srv, const char *tunnel_id,
+                                   const char *peer_ip);
 /* Closes l promptly, telling the connector why (permanent: do not retry). */
 void es_link_kill(struct es_link *l, const char *code, const char *message, int permanent);
 /* Retires l: it takes no new streams (it leaves the tunnel's usable links at

@@ -11,6 +11,34 @@ unsigned px_h2_ping_interval_ms(void)
     return v >= 100 && v <= 600000 ? (unsigned)v : 15000;
 }
 
+/* nghttp2 allocates through these, that is through this file's calls to the
+ * malloc family, instead of calling libc itself: a test build that makes the
+ * n-th allocation fail (tests/unit/alloc, linked with --wrap=malloc,...)
+ * then reaches nghttp2's error paths as well as ours. */
+static void *h2_malloc(size_t n, void *ud)
+{
+    (void)ud;
+    return malloc(n);
+}
+
+static void h2_free(void *p, void *ud)
+{
+    (void)ud;
+    free(p);
+}
+
+static void *h2_calloc(size_t n, size_t size, void *ud)
+{
+    (void)ud;
+    return calloc(n, size);
+}
+
+static void *h2_realloc(void *p, size_t n, void *ud)
+{
+    (void)ud;
+    return realloc(p, n);
+}
+
 int px_h2_session_new(nghttp2_session **out, int server, const struct px_h2_callbacks *cb,
                       void *user, const nghttp2_settings_entry *iv, size_t niv, int32_t conn_window)
 {
@@ -35,8 +63,10 @@ int px_h2_session_new(nghttp2_session **out, int server, const struct px_h2_call
     nghttp2_option_set_no_auto_window_update(opt, 1);
     if (!server)
         nghttp2_option_set_peer_max_concurrent_streams(opt, 1000);
-    int rv = server ? nghttp2_session_server_new2(out, c, user, opt)
-                    : nghttp2_session_client_new2(out, c, user, opt);
+    /* The session keeps its own copy of mem. */
+    nghttp2_mem mem = {NULL, h2_malloc, h2_free, h2_calloc, h2_realloc};
+    int rv = server ? nghttp2_session_server_new3(out, c, user, opt, &mem)
+                    : nghttp2_session_client_new3(out, c, user, opt, &mem);
     if (rv != 0)
         goto out_opt;
     rc = PX_ERR_H2;

@@ -1,6 +1,7 @@
 #include "px_token.h"
 #include "px_b64.h"
 #include "px_err.h"
+#include "px_json.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -195,7 +196,7 @@ char *px_token_encode(const struct px_token *tok)
                      "server_name", tok->server_name, "ca", tok->ca_pem ? tok->ca_pem : "");
     if (!root)
         goto out;
-    char *js = json_dumps(root, JSON_COMPACT);
+    char *js = px_json_dumps(root, JSON_COMPACT);
     if (!js)
         goto out;
     out = px_b64_encode((const uint8_t *)js, strlen(js), 1);

@@ -76,6 +76,10 @@ void rt_conn_want_write(struct rt_conn *c)
     c->dirty = 1;
     c->dirty_next = dirty_head;
     dirty_head = c;
+    /* With no socket nothing else may keep the loop alive: without this a
+     * uv_run would return before the flush hook ran. */
+    if (c->memory)
+        uv_idle_start(&spin, on_spin);
 }
 
 static void unlink_dirty(struct rt_conn *c)
@@ -99,6 +103,7 @@ static void on_handle_closed(uv_handle_t *h)
     if (c->use_tls)
         px_tls_cleanup(&c->tls);
     px_buf_cleanup(&c->pt_out);
+    px_buf_cleanup(&c->mem_out);
     if (c->ops->on_close)
         c->ops->on_close(c, c->close_err);
 }
@@ -137,12 +142,19 @@ int rt_conn_init(struct rt_conn *c, uv_loop_t *loop, const struct rt_conn_ops *o
     return 0;
 }
 
+/* Output not yet taken by the peer: in the kernel's queue, staged for TLS,
+ * or (memory mode) not yet drained by the test. */
+static size_t queued_bytes(const struct rt_conn *c)
+{
+    return c->write_queued + (c->use_tls ? px_buf_len(&c->tls.out) + px_buf_len(&c->pt_out) : 0) +
+           px_buf_len(&c->mem_out);
+}
+
 size_t rt_conn_write_room(const struct rt_conn *c)
 {
     if (c->closed || c->closing || !c->open)
         return 0;
-    size_t queued =
-        c->write_queued + (c->use_tls ? px_buf_len(&c->tls.out) + px_buf_len(&c->pt_out) : 0);
+    size_t queued = queued_bytes(c);
     return queued >= RT_CONN_WRITE_HIGH ? 0 : RT_CONN_WRITE_HIGH - queued;
 }
 
@@ -232,6 +244,8 @@ int rt_conn_write(struct rt_conn *c, const void *data, size_t len)
         return PX_ERR_CLOSED;
     if (len == 0)
         return 0;
+    if (c->memory)
+        return px_buf_append(&c->mem_out, data, len) < 0 ? PX_ERR_NOMEM : 0;
     if (c->use_tls) {
         if (px_buf_append(&c->pt_out, data, len) < 0)
             return PX_ERR_NOMEM;
@@ -246,7 +260,7 @@ int rt_conn_write(struct rt_conn *c, const void *data, size_t len)
 
 static void maybe_finish_close(struct rt_conn *c)
 {
-    if (c->closing && !c->closed && c->write_queued == 0 &&
+    if (c->closing && !c->closed && c->write_queued == 0 && px_buf_len(&c->mem_out) == 0 &&
         (!c->use_tls || (px_buf_len(&c->tls.out) == 0 && px_buf_len(&c->pt_out) == 0)))
         rt_conn_abort(c, c->close_err);
 }
@@ -258,8 +272,7 @@ static void flush_one(struct rt_conn *c)
     if (c->open && !c->closing && c->ops->on_writable) {
         /* Ask the owner for output until the queue is full or it has nothing. */
         for (int i = 0; i < 64 && rt_conn_write_room(c) > 0; i++) {
-            size_t before = c->write_queued +
-                            (c->use_tls ? px_buf_len(&c->tls.out) + px_buf_len(&c->pt_out) : 0);
+            size_t before = queued_bytes(c);
             c->in_callback++;
             int wr = c->ops->on_writable(c);
             c->in_callback--;
@@ -270,8 +283,7 @@ static void flush_one(struct rt_conn *c)
             }
             if (c->closed)
                 return;
-            size_t now = c->write_queued +
-                         (c->use_tls ? px_buf_len(&c->tls.out) + px_buf_len(&c->pt_out) : 0);
+            size_t now = queued_bytes(c);
             if (now == before)
                 break;
         }
@@ -435,7 +447,8 @@ void rt_conn_resume_read(struct rt_conn *c)
     if (!c->read_paused || c->closed || c->closing)
         return;
     c->read_paused = 0;
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (!c->memory)
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
 static void on_deadline(uv_timer_t *t)
@@ -568,4 +581,69 @@ int rt_conn_connect(struct rt_conn *c, const struct sockaddr *addr, WOLFSSL_CTX 
     if (timeout_ms)
         uv_timer_start(&c->timer, on_deadline, timeout_ms, 0);
     return 0;
+}
+
+const char *rt_conn_alpn(struct rt_conn *c)
+{
+    if (c->memory)
+        return c->mem_alpn;
+    return c->use_tls ? px_tls_alpn(&c->tls) : "";
+}
+
+/* ---- memory mode ---- */
+
+int rt_conn_open_memory(struct rt_conn *c, const char *alpn, const char *peer)
+{
+    c->memory = 1;
+    c->use_tls = 0;
+    snprintf(c->mem_alpn, sizeof(c->mem_alpn), "%s", alpn ? alpn : "");
+    snprintf(c->peer_ip, sizeof(c->peer_ip), "%s", peer ? peer : "");
+    if (open_conn(c) < 0)
+        rt_conn_close(c, PX_ERR_CLOSED);
+    return 0;
+}
+
+/* The plaintext branch of on_read, without a socket. */
+int rt_conn_memory_feed(struct rt_conn *c, const void *data, size_t len)
+{
+    if (!c->memory || c->closed || c->closing || !c->open)
+        return PX_ERR_CLOSED;
+    if (len == 0)
+        return 0;
+    c->in_callback++;
+    int r = c->ops->on_data(c, data, len) < 0 ? PX_ERR_CLOSED : 0;
+    c->in_callback--;
+    if (c->closed)
+        return PX_ERR_CLOSED;
+    if (c->close_pending && r == 0) {
+        c->close_pending = 0;
+        rt_conn_close(c, c->close_err);
+        return PX_ERR_CLOSED;
+    }
+    if (r < 0) {
+        c->close_pending = 0;
+        rt_conn_close(c, r);
+        return r;
+    }
+    rt_conn_want_write(c);
+    return 0;
+}
+
+void rt_conn_memory_eof(struct rt_conn *c)
+{
+    if (!c->memory || c->closed)
+        return;
+    c->peer_eof = 1;
+    rt_conn_abort(c, PX_ERR_CLOSED);
+}
+
+void rt_conn_memory_consume(struct rt_conn *c, size_t n)
+{
+    px_buf_consume(&c->mem_out, n);
+    if (px_buf_len(&c->mem_out) == 0)
+        px_buf_shrink(&c->mem_out, 0);
+    if (c->closing)
+        maybe_finish_close(c); /* a graceful close waits for the peer to take it all */
+    else
+        rt_conn_want_write(c);
 }

@@ -60,6 +60,10 @@ struct rt_conn {
     struct rt_conn *dirty_next;
     char peer_ip[64];
     char err_text[160]; /* why the connection failed, for logs */
+    /* Memory mode (see rt_conn_open_memory); all zero otherwise. */
+    int memory;
+    char mem_alpn[32];
+    struct px_buf mem_out; /* output for the test to read and drain */
 };
 
 /* Installs the per-loop flush hook. Call once before any connection. */
@@ -91,5 +95,39 @@ void rt_conn_set_deadline(struct rt_conn *c, unsigned ms);
 void rt_conn_close(struct rt_conn *c, int err);
 /* Immediate close, discarding queued output. */
 void rt_conn_abort(struct rt_conn *c, int err);
+/* The ALPN protocol agreed for c ("" when none, or for plain TCP). */
+const char *rt_conn_alpn(struct rt_conn *c);
+
+/* ---- Memory mode: for unit tests, fuzzing and allocation-failure tests ----
+ * A connection with no socket and no TLS, whose peer is the test. The rest of
+ * the contract is unchanged (on_data, on_writable from the per-loop flush,
+ * deferred closes, on_close exactly once), so owners run their real code.
+ *  - rt_conn_open_memory() takes the place of accept/connect on a connection
+ *    set up with rt_conn_init(): c counts as open at once (on_open is called;
+ *    if it fails, c closes), rt_conn_alpn() answers alpn, peer_ip is peer.
+ *  - rt_conn_memory_feed() delivers peer bytes as one socket read would. It
+ *    delivers even while read_paused is set: a faithful test stops feeding
+ *    then, as the kernel would stop delivering.
+ *  - rt_conn_memory_eof() is the peer closing (a socket read of EOF).
+ *  - Output is appended to c->mem_out. The test reads it with px_buf_head/len
+ *    and drains it with rt_conn_memory_consume(); undrained bytes count
+ *    against RT_CONN_WRITE_HIGH, like a peer that stops reading, and a
+ *    graceful close (rt_conn_close) waits for them as for a socket's write
+ *    queue (at most its 5 s deadline). rt_conn_abort discards them.
+ *  - Output is produced by the per-loop flush and closing completes from the
+ *    loop, as usual: run it (uv_run with UV_RUN_NOWAIT) until on_close;
+ *    mem_out is freed just before on_close. A connection that wants to write
+ *    keeps the loop alive until the flush ran. */
+/* Opens c (after rt_conn_init) in memory mode. Returns 0; on an on_open
+ * failure c is closing (on_close follows from the loop). */
+int rt_conn_open_memory(struct rt_conn *c, const char *alpn, const char *peer);
+/* Delivers len peer bytes. Returns 0, or < 0 if c is closed or closing (the
+ * bytes were not taken, or made c close). */
+int rt_conn_memory_feed(struct rt_conn *c, const void *data, size_t len);
+/* The peer closed its side. */
+void rt_conn_memory_eof(struct rt_conn *c);
+/* Drops n (<= px_buf_len(&c->mem_out)) output bytes, as a finished socket
+ * write would, and asks the owner for more. */
+void rt_conn_memory_consume(struct rt_conn *c, size_t n);
 
 #endif

@@ -1,6 +1,8 @@
 #!/bin/bash
-# Runs every unit test binary and every integration script; prints one
-# combined line "N passed, N failed" at the end (CI reads it).
+# Runs every unit test binary (the allocation-failure sweeps in unit/alloc
+# among them), every integration script and every fuzz target for
+# FUZZ_SECONDS (default 20, two at a time); prints one combined line
+# "N passed, N failed" at the end (CI reads it).
 # Usage: tests/run.sh BINDIR   (e.g. build/test/bin)
 set -u
 BINDIR=${1:-build/test/bin}
@@ -31,6 +33,25 @@ for s in "$ROOT"/tests/integration/test_*.sh; do
     if [ $rc != 0 ] && [ "$f" = 0 ]; then f=1; echo "FAIL $(basename "$s") exited $rc"; fi
     pass=$((pass + p)); fail=$((fail + f))
 done
+
+# Every fuzz target briefly (FUZZ_SECONDS each, two at a time on two cores;
+# FUZZ_SECONDS=0 skips them). Each target counts as one test.
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+if [ "$FUZZ_SECONDS" != 0 ]; then
+    echo "== fuzz targets (${FUZZ_SECONDS} s each)"
+    out=$(FUZZ_SECONDS=$FUZZ_SECONDS FUZZ_PARALLEL=${FUZZ_PARALLEL:-2} bash "$ROOT/tests/fuzz/run.sh" 2>&1)
+    rc=$?
+    echo "$out" | grep -E '^(ok|FAIL) |^   (\||reproducer)' | head -60
+    p=$(echo "$out" | sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' | tail -n1)
+    f=$(echo "$out" | sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' | tail -n1)
+    p=${p:-0}; f=${f:-0}
+    if [ $rc != 0 ] && [ "$f" = 0 ]; then
+        f=1
+        echo "FAIL fuzz run exited $rc"
+        echo "$out" | tail -5 | sed 's/^/   | /'
+    fi
+    pass=$((pass + p)); fail=$((fail + f))
+fi
 
 echo
 echo "$pass passed, $fail failed"

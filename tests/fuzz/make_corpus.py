@@ -86,3 +86,244 @@ for name, s in [("dotdot", b"/public/../secret"), ("encoded_dotdot", b"/public/%
                 ("trailing_dotdot", b"/a/b/../.."), ("api_query", b"/api/v1/items?sort=name&q=%2e%2e"),
                 ("asterisk", b"*"), ("utf8_double_encoded", "/café/%252e".encode())]:
     write("path", name, s)
+
+# ---- HTTP/2 by hand (no library: the bytes must not change under us) ----
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+DATA, HEADERS, PRIORITY, RST, SETTINGS, PUSH, PING, GOAWAY, WINUP, CONT = range(10)
+END_STREAM, ACK, END_HEADERS, PADDED, PRIO = 0x1, 0x1, 0x4, 0x8, 0x20
+
+
+def frame(ftype, flags, sid, payload=b""):
+    return len(payload).to_bytes(3, "big") + bytes([ftype, flags]) + sid.to_bytes(4, "big") + payload
+
+
+def hpack_int(value, prefix_bits, first=0):
+    limit = (1 << prefix_bits) - 1
+    if value < limit:
+        return bytes([first | value])
+    out = [first | limit]
+    value -= limit
+    while value >= 128:
+        out.append((value & 127) | 128)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def hpack(headers):
+    """Literal header fields without indexing, new names, no Huffman."""
+    out = b""
+    for name, value in headers:
+        n, v = name.encode() if isinstance(name, str) else name, value.encode() if isinstance(value, str) else value
+        out += b"\x00" + hpack_int(len(n), 7) + n + hpack_int(len(v), 7) + v
+    return out
+
+
+def settings(*pairs):
+    return frame(SETTINGS, 0, 0, b"".join(k.to_bytes(2, "big") + v.to_bytes(4, "big") for k, v in pairs))
+
+
+def req(method, authority, path, *extra, scheme="https"):
+    h = [(":method", method), (":scheme", scheme), (":authority", authority), (":path", path)]
+    return h + list(extra)
+
+
+def ctl_line(**m):
+    return json.dumps(m, separators=(",", ":")).encode() + b"\n"
+
+
+SETTINGS_ACK = frame(SETTINGS, ACK, 0)
+CLIENT_START = PREFACE + settings((3, 100), (4, 1 << 20))
+
+# fuzz_front_h2: a browser's HTTP/2 connection
+h2 = {
+    "get": CLIENT_START + frame(HEADERS, END_STREAM | END_HEADERS, 1, hpack(req("GET", "app.fuzz.test", "/"))),
+    "get_status_418": CLIENT_START + frame(HEADERS, END_STREAM | END_HEADERS, 1,
+                                           hpack(req("GET", "status.fuzz.test", "/x"))),
+    "post_body": CLIENT_START + SETTINGS_ACK
+    + frame(HEADERS, END_HEADERS, 1, hpack(req("POST", "app.fuzz.test", "/up", ("content-length", "11"))))
+    + frame(DATA, 0, 1, b"hello ") + frame(DATA, END_STREAM, 1, b"world"),
+    "two_streams_rst": CLIENT_START
+    + frame(HEADERS, END_HEADERS, 1, hpack(req("POST", "app.fuzz.test", "/a")))
+    + frame(HEADERS, END_STREAM | END_HEADERS, 3, hpack(req("GET", "x.fuzz.test", "/hello/there")))
+    + frame(RST, 0, 1, (8).to_bytes(4, "big")),
+    "continuation": CLIENT_START
+    + frame(HEADERS, END_STREAM, 1, hpack(req("GET", "app.fuzz.test", "/c")[:2]))
+    + frame(CONT, END_HEADERS, 1, hpack(req("GET", "app.fuzz.test", "/c")[2:] + [("x-extra", "1")])),
+    "half_headers": CLIENT_START + frame(HEADERS, 0, 1, hpack(req("GET", "app.fuzz.test", "/")[:3])),
+    "websocket": CLIENT_START
+    + frame(HEADERS, END_HEADERS, 1, hpack(req("CONNECT", "app.fuzz.test", "/chat", (":protocol", "websocket"),
+                                               ("sec-websocket-version", "13"))))
+    + frame(DATA, 0, 1, b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58"),
+    "plain_connect": CLIENT_START
+    + frame(HEADERS, END_HEADERS, 1, hpack([(":method", "CONNECT"), (":authority", "app.fuzz.test:443")])),
+    "control_frames": CLIENT_START + SETTINGS_ACK + frame(PING, 0, 0, b"12345678")
+    + frame(WINUP, 0, 0, (65536).to_bytes(4, "big"))
+    + frame(PRIORITY, 0, 1, (0).to_bytes(4, "big") + b"\x10")
+    + frame(HEADERS, END_STREAM | END_HEADERS, 1, hpack(req("HEAD", "app.fuzz.test", "/")))
+    + frame(GOAWAY, 0, 0, (1).to_bytes(4, "big") + (0).to_bytes(4, "big")),
+    "trailers": CLIENT_START
+    + frame(HEADERS, END_HEADERS, 1, hpack(req("POST", "app.fuzz.test", "/t")))
+    + frame(DATA, 0, 1, b"body") + frame(HEADERS, END_STREAM | END_HEADERS, 1, hpack([("x-trailer", "1")])),
+    "forwarding_headers": CLIENT_START
+    + frame(HEADERS, END_STREAM | END_HEADERS, 1, hpack(req(
+        "GET", "app.fuzz.test", "/f", ("x-forwarded-for", "1.2.3.4"), ("x-real-ip", "6.6.6.6"),
+        ("tunnel-id", "x"), ("forwarded", "for=1.2.3.4"), ("cookie", "a=1"), ("cookie", "b=2")))),
+    "padded": CLIENT_START
+    + frame(HEADERS, END_STREAM | END_HEADERS | PADDED, 1, b"\x03" + hpack(req("GET", "app.fuzz.test", "/p")) + b"\0\0\0"),
+}
+for name, data in h2.items():
+    write("front_h2", name, data)
+
+# fuzz_front_h1: a browser's HTTP/1.1 connection
+h1 = {
+    "get": b"GET / HTTP/1.1\r\nHost: app.fuzz.test\r\n\r\n",
+    "get_418": b"GET /x HTTP/1.1\r\nHost: status.fuzz.test\r\nAccept: */*\r\n\r\n",
+    "pipelined": b"GET /1 HTTP/1.1\r\nHost: app.fuzz.test\r\n\r\nGET /hello HTTP/1.1\r\nHost: b.fuzz.test\r\n\r\n"
+                 b"HEAD /3 HTTP/1.1\r\nHost: app.fuzz.test\r\nConnection: close\r\n\r\n",
+    "post_length": b"POST /up HTTP/1.1\r\nHost: app.fuzz.test\r\nContent-Length: 11\r\n\r\nhello world",
+    "post_chunked": b"POST /up HTTP/1.1\r\nHost: app.fuzz.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n",
+    "expect_continue": b"PUT /e HTTP/1.1\r\nHost: app.fuzz.test\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
+    "http10": b"GET / HTTP/1.0\r\n\r\n",
+    "absolute_form": b"GET http://app.fuzz.test/abs?q=1 HTTP/1.1\r\nHost: other.example\r\n\r\n",
+    "websocket": b"GET /chat HTTP/1.1\r\nHost: app.fuzz.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                 b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58",
+    "h2c_upgrade": b"GET / HTTP/1.1\r\nHost: app.fuzz.test\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                   b"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+    "garbage": b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03",
+    "connect": b"CONNECT app.fuzz.test:443 HTTP/1.1\r\nHost: app.fuzz.test:443\r\n\r\n",
+    "options_star": b"OPTIONS * HTTP/1.1\r\nHost: app.fuzz.test\r\n\r\n",
+    "duplicate_host": b"GET / HTTP/1.1\r\nHost: app.fuzz.test\r\nHost: status.fuzz.test\r\n\r\n",
+    "forwarding": b"GET /f HTTP/1.1\r\nHost: app.fuzz.test\r\nX-Forwarded-For: 1.2.3.4\r\nX-Forwarded-For: 5.6.7.8\r\n"
+                  b"X-Real-IP: 6.6.6.6\r\nForwarded: for=1.2.3.4\r\nX-Forwarded-Host: evil\r\n"
+                  b"Connection: keep-alive, X-Drop\r\nX-Drop: 1\r\nTunnel-Id: x\r\n\r\n",
+    "unknown_host": b"GET / HTTP/1.1\r\nHost: nobody.example\r\n\r\n",
+    "folded_header": b"GET / HTTP/1.1\r\nHost: app.fuzz.test\r\nX-Folded: a\r\n b\r\n\r\n",
+    "bad_length": b"POST / HTTP/1.1\r\nHost: app.fuzz.test\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+}
+for name, data in h1.items():
+    write("front_h1", name, data)
+
+# fuzz_tunnel_edge: [scenario byte] + what a connector sends to the edge.
+# Bit 0: streams 3 (GET) and 5 (POST) are open when the input starts.
+SERVER_START = settings((3, 1000), (4, 1 << 20), (5, 65536), (8, 1)) + SETTINGS_ACK
+CTL_OK = frame(HEADERS, END_HEADERS, 1, hpack([(":status", "200"), ("content-type", "application/x-ndjson")]))
+REGISTER = ctl_line(type="register", hostnames=["app.fuzz.test", "*.other.test"], agent="connector/0.1")
+edge = {
+    "register": b"\x00" + SERVER_START + CTL_OK + frame(DATA, 0, 1, REGISTER),
+    "control_all": b"\x00" + SERVER_START + CTL_OK + frame(DATA, 0, 1, REGISTER
+        + ctl_line(type="unregister", hostnames=["*.other.test"]) + ctl_line(type="drain")
+        + ctl_line(type="error", code="x", message="m", permanent=False)),
+    "answers": b"\x01" + SERVER_START + CTL_OK + frame(DATA, 0, 1, REGISTER)
+    + frame(HEADERS, END_HEADERS, 3, hpack([(":status", "200"), ("content-length", "2"), ("x-a", "b")]))
+    + frame(DATA, END_STREAM, 3, b"ok")
+    + frame(WINUP, 0, 5, (100).to_bytes(4, "big"))
+    + frame(HEADERS, END_HEADERS | END_STREAM, 5, hpack([(":status", "201"), ("connection", "close")])),
+    "interim_and_trailers": b"\x01" + SERVER_START + CTL_OK
+    + frame(HEADERS, END_HEADERS, 3, hpack([(":status", "100")]))
+    + frame(HEADERS, END_HEADERS, 3, hpack([(":status", "200"), ("transfer-encoding", "chunked")]))
+    + frame(DATA, 0, 3, b"part") + frame(HEADERS, END_HEADERS | END_STREAM, 3, hpack([("x-t", "1")])),
+    "goaway_rst": b"\x01" + SERVER_START + CTL_OK
+    + frame(RST, 0, 5, (2).to_bytes(4, "big"))
+    + frame(GOAWAY, 0, 0, (3).to_bytes(4, "big") + (0).to_bytes(4, "big") + b"bye"),
+    "ping_push": b"\x01" + SERVER_START + frame(PING, 0, 0, b"abcdefgh") + frame(PING, ACK, 0, b"\0" * 8)
+    + frame(PUSH, END_HEADERS, 3, (2).to_bytes(4, "big") + hpack(req("GET", "app.fuzz.test", "/p"))),
+    "control_closed": b"\x01" + SERVER_START + frame(HEADERS, END_HEADERS | END_STREAM, 1, hpack([(":status", "500")])),
+}
+for name, data in edge.items():
+    write("tunnel_edge", name, data)
+
+# fuzz_tunnel_conn: what an edge sends to the connector.
+CONTROL = frame(HEADERS, END_HEADERS, 1, hpack(req("POST", "tunnel.control", "/.tunnel/control", ("tunnel-control", "1"))))
+REGISTERED = ctl_line(type="registered", results=[{"hostname": "app.fuzz.test", "accepted": True},
+                                                  {"hostname": "*.fuzz.test", "accepted": False, "reason": "no"}],
+                      tunnel="fuzz", conn_id="0123456789abcdef")
+EDGE_START = PREFACE + settings((2, 0), (4, 1 << 20), (5, 65536)) + SETTINGS_ACK + CONTROL
+conn = {
+    "control": EDGE_START + frame(DATA, 0, 1, REGISTERED),
+    "get_hello": EDGE_START + frame(DATA, 0, 1, REGISTERED)
+    + frame(HEADERS, END_STREAM | END_HEADERS, 3, hpack(req("GET", "app.fuzz.test", "/", ("x-forwarded-for", "1.2.3.4")))),
+    "post_status": EDGE_START
+    + frame(HEADERS, END_HEADERS, 3, hpack(req("POST", "status.fuzz.test", "/up", ("content-length", "5"))))
+    + frame(DATA, END_STREAM, 3, b"hello"),
+    "websocket_hello": EDGE_START
+    + frame(HEADERS, END_HEADERS, 3, hpack(req("CONNECT", "app.fuzz.test", "/ws", (":protocol", "websocket"))))
+    + frame(DATA, 0, 3, b"\x81\x00") + frame(RST, 0, 3, (8).to_bytes(4, "big")),
+    "missing_path": EDGE_START + frame(HEADERS, END_STREAM | END_HEADERS, 3,
+                                       hpack([(":method", "GET"), (":scheme", "https"), (":authority", "app.fuzz.test")])),
+    "error_goaway": EDGE_START + frame(DATA, 0, 1, ctl_line(type="error", code="tunnel_deleted", message="gone", permanent=True))
+    + frame(PING, 0, 0, b"12345678") + frame(GOAWAY, 0, 0, (0).to_bytes(8, "big")),
+    "many_streams": EDGE_START + b"".join(
+        frame(HEADERS, END_STREAM | END_HEADERS, sid, hpack(req("GET", "x.fuzz.test", "/hello/%d" % sid)))
+        for sid in range(3, 40, 2)),
+    "second_control": EDGE_START + frame(HEADERS, END_HEADERS, 3, hpack(req("POST", "tunnel.control", "/c", ("tunnel-control", "1")))),
+}
+for name, data in conn.items():
+    write("tunnel_conn", name, data)
+
+# fuzz_ingress: connector configuration files
+ingress = {
+    "minimal": {"ingress": [{"service": "http_status:404"}]},
+    "full": {"originRequest": {"connectTimeout": "10s", "noTLSVerify": False, "keepAliveConnections": 10},
+             "ingress": [
+                 {"hostname": "app.example.com", "path": "^/api/", "service": "http://127.0.0.1:8080",
+                  "originRequest": {"httpHostHeader": "internal", "originServerName": "int.example", "http2Origin": True}},
+                 {"hostname": "*.example.com", "service": "https://localhost:8443",
+                  "originRequest": {"tlsTimeout": 5, "disableChunkedEncoding": True, "keepAliveTimeout": "2m"}},
+                 {"hostname": "sock.example.com", "service": "unix:/run/app.sock"},
+                 {"hostname": "tls-sock.example.com", "service": "unix+tls:/run/app.sock"},
+                 {"hostname": "ssh.example.com", "service": "ssh://127.0.0.1:22"},
+                 {"hostname": "tcp.example.com", "service": "tcp://[::1]:5432"},
+                 {"hostname": "hello.example.com", "service": "hello_world"},
+                 {"service": "http_status:404"}]},
+    "errors": {"ingres": [], "ingress": [
+        {"service": "http_status:404"}, {"hostname": "*bad", "service": "ftp://x"},
+        {"hostname": "x.example", "path": "([", "service": "http://h:99999/path"},
+        {"hostname": 5, "service": "http_status:99"},
+        {"originRequest": {"caPool": "/nonexistent/ca.pem", "originCert": "c.pem", "bogus": 1}, "service": "tcp://h"}]},
+}
+for name, cfg in ingress.items():
+    write("ingress", name, json.dumps(cfg, indent=1).encode())
+write("ingress", "syntax_error", b'{"ingress": [ {"service": "hello_world"} ')
+write("ingress", "duplicate_key", b'{"ingress": [], "ingress": []}')
+
+# fuzz_headers: lines "Kname:value" (q edge request, r edge response, c connector request)
+hdr = {
+    "request": b"q:method:GET\nq:scheme:https\nq:authority:a.fuzz.test\nq:path:/\n"
+               b"quser-agent:fuzz\nqx-forwarded-for:1.2.3.4\nqconnection:keep-alive, x-drop\nqx-drop:1\n"
+               b"qx-real-ip:6.6.6.6\nqtunnel-secret:x\nqte:trailers\nqexpect:100-continue\n",
+    "websocket": b"q:method:GET\nq:authority:ws.fuzz.test\nq:path:/chat\nqupgrade:websocket\n"
+                 b"qsec-websocket-key:dGhlIHNhbXBsZSBub25jZQ==\nqhost:other.fuzz.test\n",
+    "response": b"r:status:200\nrcontent-length:12\nrset-cookie:a=1\nrconnection:close\nrkeep-alive:5\n"
+                b"r:status:103\nrlink:</a>\nr:status:204\n",
+    "connector": b"c:method:POST\nc:path:/x\nc:authority:app.fuzz.test\nc:scheme:https\nccontent-length:12\n"
+                 b"chost:h\ncexpect:100-continue\ncaccept:*/*\nctransfer-encoding:chunked\nctunnel-control:1\n"
+                 b"c:protocol:websocket\n",
+    "predicates": b"xConnection:close, Keep-Alive\nxKEEP-ALIVE:a\nxX-Forwarded-Proto:http\nxbad name:v\n"
+                  b"xok:bad\rvalue\n",
+}
+for name, data in hdr.items():
+    write("headers", name, data)
+
+# fuzz_ws_response: [scenario byte] + what the origin answers to the upgrade
+ACCEPT = b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+ws = {
+    "switching": b"\x00HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Accept: " + ACCEPT + b"\r\nSec-WebSocket-Protocol: chat\r\n\r\n\x81\x02hi",
+    "switching_then_close": b"\x03HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                            b"Sec-WebSocket-Accept: " + ACCEPT + b"\r\n\r\n\x88\x00",
+    "bad_accept": b"\x00HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n",
+    "ok_not_upgrade": b"\x01HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "refused_body": b"\x01HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 6\r\nX-Reason: no\r\n\r\nnope!\n",
+    "refused_chunked": b"\x00HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n4\r\ngone\r\n0\r\n\r\n",
+    "refused_close_delimited": b"\x01HTTP/1.0 400 Bad Request\r\n\r\nclose-delimited body",
+    "garbage": b"\x01SSH-2.0-OpenSSH_9.2\r\n",
+    "interim": b"\x00HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+               b"Sec-WebSocket-Accept: " + ACCEPT + b"\r\n\r\n",
+}
+for name, data in ws.items():
+    write("ws_response", name, data)

@@ -5,25 +5,42 @@
 # the reproducer is kept in build/fuzz/artifacts/ and printed in hex.
 #   FUZZ_SECONDS=20 bash tests/fuzz/run.sh          # all targets
 #   bash tests/fuzz/run.sh token control             # some targets
+#   FUZZ_BUILD_ONLY=1 bash tests/fuzz/run.sh         # build, do not run
+#   FUZZ_PARALLEL=2 FUZZ_SECONDS=20 bash tests/fuzz/run.sh   # two at a time
 #   build/fuzz/fuzz_token build/fuzz/artifacts/token-crash-...   # replay one input
+# Targets are the tests/fuzz/fuzz_*.c files. Each links the product's objects
+# (proto, rt, connector, edge-sim without the mains) and tests/support,
+# built once into build/fuzz/libtunnel.a with coverage instrumentation.
+# The last line is "fuzz: N passed, M failed" (one count per target).
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
 SECONDS_PER=${FUZZ_SECONDS:-30}
 OUT=build/fuzz
 CC=${FUZZ_CC:-clang}
-FLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Iproto"
+JOBS=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
+SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+COMMON="-g -O1 -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Iproto -Irt -Iconnector -Iedge-sim -Itests/support -Itests/fuzz"
+LIBFLAGS="$COMMON $SAN -fsanitize=fuzzer-no-link"
+FLAGS="$COMMON $SAN -fsanitize=fuzzer"
+PKGS="wolfssl jansson libnghttp2 libuv libcurl sqlite3"
 
-# Sources each target needs besides its own file.
-declare -A SRCS=(
-    [token]="proto/px_token.c proto/px_b64.c proto/px_err.c"
-    [control]="proto/px_control.c proto/px_json.c proto/px_buf.c proto/px_err.c"
-    [enroll]="proto/px_enroll.c proto/px_json.c proto/px_b64.c proto/px_err.c"
-    [hostname]="proto/px_hostname.c proto/px_headers.c proto/px_err.c"
-    [b64]="proto/px_b64.c proto/px_err.c"
-    [path]="proto/px_path.c proto/px_err.c"
+# Extra link flags per target.
+declare -A LDX=(
+    # The WebSocket answer comes from the harness, not a socket.
+    [ws_response]="-Wl,--wrap=cn_upgrade_start"
 )
-ALL="token control enroll hostname b64 path"
+# Dictionary per target (default: none).
+declare -A DICT=(
+    [token]=tests/fuzz/json.dict [control]=tests/fuzz/json.dict [enroll]=tests/fuzz/json.dict
+    [ingress]=tests/fuzz/ingress.dict
+    [front_h1]=tests/fuzz/http1.dict [ws_response]=tests/fuzz/http1.dict
+    [headers]=tests/fuzz/http1.dict
+    [front_h2]=tests/fuzz/h2.dict [tunnel_edge]=tests/fuzz/h2.dict
+    [tunnel_conn]=tests/fuzz/h2.dict
+    [path]=tests/fuzz/path.dict
+)
+ALL=$(for f in tests/fuzz/fuzz_*.c; do f=${f##*/fuzz_}; echo "${f%.c}"; done | tr '\n' ' ')
 TARGETS=${*:-$ALL}
 
 have_fuzzer() {
@@ -46,50 +63,119 @@ if ! have_fuzzer; then
     have_fuzzer || { echo "fuzz: $CC with -fsanitize=fuzzer is not available (apt-get install clang libclang-rt-14-dev)"; exit 1; }
 fi
 
-PKG=$(pkg-config --cflags --libs wolfssl jansson libnghttp2) || { echo "fuzz: pkg-config failed"; exit 1; }
-mkdir -p "$OUT/artifacts"
+PKG_CFLAGS=$(pkg-config --cflags $PKGS) && PKG_LIBS="$(pkg-config --libs $PKGS) -lhttp_parser -lm" ||
+    { echo "fuzz: pkg-config failed"; exit 1; }
+mkdir -p "$OUT/artifacts" "$OUT/obj"
 
+# An object is stale when it is missing or older than its source or any
+# header its dependency file names.
+stale() {
+    local o=$1 d=${1%.o}.d f
+    [ -f "$o" ] && [ -f "$d" ] || return 0
+    for f in $(sed -e 's/^[^:]*://' -e 's/\\$//' "$d"); do
+        [ "$f" -nt "$o" ] && return 0
+    done
+    return 1
+}
+
+echo "== fuzz: building the library"
+LIBSRC=$(ls proto/*.c rt/*.c connector/*.c edge-sim/*.c tests/support/*.c | grep -v -e cn_main.c -e es_main.c)
+todo=()
+objs=()
+for s in $LIBSRC; do
+    o="$OUT/obj/${s%.c}.o"
+    objs+=("$o")
+    stale "$o" && todo+=("$s")
+done
+build_one() {
+    local s=$1 o="$OUT/obj/${1%.c}.o"
+    mkdir -p "$(dirname "$o")"
+    # shellcheck disable=SC2086
+    $CC $LIBFLAGS $PKG_CFLAGS -MMD -MP -c "$s" -o "$o"
+}
+export -f build_one
+export CC LIBFLAGS PKG_CFLAGS OUT
+if [ ${#todo[@]} -gt 0 ]; then
+    printf '%s\n' "${todo[@]}" | xargs -P "$JOBS" -I{} bash -c 'build_one {}' ||
+        { echo "fuzz: 0 passed, 1 failed (library build)"; exit 1; }
+    rm -f "$OUT/libtunnel.a"
+fi
+[ -f "$OUT/libtunnel.a" ] || ar rcs "$OUT/libtunnel.a" "${objs[@]}" ||
+    { echo "fuzz: 0 passed, 1 failed (archive)"; exit 1; }
+
+# Build every target first (linking is quick), then run them, FUZZ_PARALLEL
+# at a time (default 1; `make test` runs two on two cores).
+built=()
 fail=0
 for t in $TARGETS; do
-    if [ -z "${SRCS[$t]:-}" ]; then
+    if [ ! -f "tests/fuzz/fuzz_$t.c" ]; then
         echo "fuzz: unknown target $t (known: $ALL)"
         exit 2
     fi
     echo "== fuzz_$t: build"
     # shellcheck disable=SC2086
-    if ! $CC $FLAGS "tests/fuzz/fuzz_$t.c" ${SRCS[$t]} $PKG -o "$OUT/fuzz_$t"; then
+    if $CC $FLAGS $PKG_CFLAGS "tests/fuzz/fuzz_$t.c" "$OUT/libtunnel.a" ${LDX[$t]:-} $PKG_LIBS \
+        -o "$OUT/fuzz_$t"; then
+        built+=("$t")
+    else
         echo "FAIL fuzz_$t: build"
         fail=$((fail + 1))
-        continue
     fi
+done
+if [ -n "${FUZZ_BUILD_ONLY:-}" ]; then
+    echo "fuzz: ${#built[@]} built, $fail failed"
+    [ $fail = 0 ]
+    exit
+fi
+
+# Runs one target; its verdict goes to $OUT/fuzz_$t.result ("ok" or the exit code).
+run_one() {
+    local t=$1 work="$OUT/corpus/$1" dict=()
     # New inputs go to the first (scratch) directory; the seeds stay untouched.
-    work="$OUT/corpus/$t"
-    mkdir -p "$work"
+    mkdir -p "$work" "tests/fuzz/corpus/$t"
     rm -f "$OUT/artifacts/$t"-*
-    dict=()
-    case $t in
-    token | control | enroll) dict=(-dict=tests/fuzz/json.dict) ;;
-    path) dict=(-dict=tests/fuzz/path.dict) ;;
-    esac
-    echo "== fuzz_$t: run ${SECONDS_PER}s"
+    [ -n "${DICT[$t]:-}" ] && dict=(-dict="${DICT[$t]}")
     "$OUT/fuzz_$t" -max_total_time="$SECONDS_PER" -print_final_stats=1 -timeout=10 \
         -rss_limit_mb=2048 -artifact_prefix="$OUT/artifacts/$t-" "${dict[@]}" \
-        "$work" "tests/fuzz/corpus/$t" >"$OUT/fuzz_$t.log" 2>&1
-    rc=$?
-    grep -E '^stat::(number_of_executed_units|new_units_added)|^Done|cov:' "$OUT/fuzz_$t.log" | tail -3 | sed 's/^/   /'
-    if [ $rc != 0 ]; then
-        fail=$((fail + 1))
+        "$work" "tests/fuzz/corpus/$t" </dev/null >"$OUT/fuzz_$t.log" 2>&1
+    echo $? >"$OUT/fuzz_$t.result"
+}
+
+report() {
+    local t=$1 rc
+    rc=$(cat "$OUT/fuzz_$t.result" 2>/dev/null || echo missing)
+    echo "== fuzz_$t: ran ${SECONDS_PER}s"
+    # "#runs DONE cov: edges ft: features corp: inputs/size ..." and the run count
+    grep -aE ' DONE |^stat::number_of_executed_units' "$OUT/fuzz_$t.log" | tail -2 | sed 's/^/   /'
+    if [ "$rc" != 0 ]; then
         echo "FAIL fuzz_$t (exit $rc); log: $OUT/fuzz_$t.log"
-        grep -E 'property violated|ERROR|SUMMARY|runtime error' "$OUT/fuzz_$t.log" | head -5 | sed 's/^/   | /'
+        grep -aE 'property violated|ERROR|SUMMARY|runtime error' "$OUT/fuzz_$t.log" | head -5 | sed 's/^/   | /'
         for a in "$OUT/artifacts/$t"-*; do
             [ -f "$a" ] || continue
             echo "   reproducer $a ($(wc -c <"$a") bytes):"
             od -An -v -tx1 "$a" | head -20 | tr -s ' ' | sed 's/^/     /'
         done
-    else
-        echo "ok   fuzz_$t"
+        return 1
     fi
+    echo "ok   fuzz_$t"
+}
+
+PAR=${FUZZ_PARALLEL:-1}
+running=0
+for t in "${built[@]}"; do
+    rm -f "$OUT/fuzz_$t.result"
+    if [ "$running" -ge "$PAR" ]; then
+        wait -n
+        running=$((running - 1))
+    fi
+    run_one "$t" &
+    running=$((running + 1))
+done
+wait
+pass=0
+for t in "${built[@]}"; do
+    if report "$t"; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
 done
 echo
-echo "fuzz: $fail target(s) failed"
+echo "fuzz: $pass passed, $fail failed"
 [ $fail = 0 ]

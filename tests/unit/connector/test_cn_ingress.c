@@ -1093,6 +1093,37 @@ static void test_err_non_object_rule(void **state)
     assert_true(at >= 0);
 }
 
+/* Found by fuzz_ingress: glibc's regcomp copies what a repetition repeats,
+ * so "^/api" followed by 60 '+' asked for 2^60 copies (the fuzzer's 2 GB
+ * limit; the connector would die at start or on a SIGHUP reload), and
+ * "(a*){20000}" takes 3 GB. Such paths are refused with a reason. */
+static void fuzz_defect_path_regex_that_expands_exponentially_is_refused(void **state)
+{
+    (void)state;
+    char json[512], plus[61];
+    memset(plus, '+', 60);
+    plus[60] = '\0';
+    snprintf(json, sizeof(json),
+             "{\"ingress\": [{\"hostname\": \"a.test\", \"path\": \"^/api%s\", "
+             "\"service\": \"hello_world\"}, " CATCH_ALL "]}",
+             plus);
+    one_error(json, "rule #1: path", "repeats too much");
+    one_error("{\"ingress\": [{\"path\": \"(a*){20000}\", \"service\": \"hello_world\"}, " CATCH_ALL
+              "]}",
+              "rule #1", "repeats too much");
+    one_error(
+        "{\"ingress\": [{\"path\": \"((x{50}){50}){50}\", \"service\": \"hello_world\"}, " CATCH_ALL
+        "]}",
+        "rule #1", "repeats too much");
+    /* Ordinary repetition stays fine. */
+    struct cn_ingress *ing = parse_ok(
+        "{\"ingress\": [{\"path\": \"^/api/v[0-9]+/(users|groups)/[a-z0-9-]{1,64}(/.*)?$\", "
+        "\"service\": \"hello_world\"}, {\"path\": \"^/[[:alnum:]]{1,255}\\\\.(png|jpe?g)$\", "
+        "\"service\": \"hello_world\"}, " CATCH_ALL "]}");
+    assert_int_equal(ing->rules[0].index, 0);
+    cn_ingress_unref(ing);
+}
+
 static void test_err_too_many_rules(void **state)
 {
     (void)state;
@@ -1318,6 +1349,7 @@ int main(void)
         cmocka_unit_test(test_err_empty_list),
         cmocka_unit_test(test_err_non_object_rule),
         cmocka_unit_test(test_err_too_many_rules),
+        cmocka_unit_test(fuzz_defect_path_regex_that_expands_exponentially_is_refused),
         cmocka_unit_test(test_err_many_in_one_pass),
         cmocka_unit_test(test_errors_accumulate),
         cmocka_unit_test(test_load_file),

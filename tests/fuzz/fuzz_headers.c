@@ -25,6 +25,7 @@
 #include "es_req.h"
 #include "mem_world.h"
 #include "px_headers.h"
+#include "px_hostname.h"
 
 #include <ctype.h>
 #include <nghttp2/nghttp2.h>
@@ -192,9 +193,28 @@ static void check_echo(const char *body, size_t len)
         FAIL();
 }
 
+/* The TLS name the client would have sent: its first :authority or Host
+ * (normalised), so requests reach the tunnel rather than all ending in 421. */
+static void sni_of(const struct field *f, size_t n, char *out, size_t len)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (f[i].kind != 'q')
+            continue;
+        if ((f[i].nl == 10 && strncasecmp(f[i].n, ":authority", 10) == 0) ||
+            (f[i].nl == 4 && strncasecmp(f[i].n, "host", 4) == 0)) {
+            if (px_host_normalize(f[i].v, f[i].vl, out, len) < 0)
+                out[0] = '\0';
+            return;
+        }
+    }
+}
+
 static void edge_request(struct mw *w, const struct field *f, size_t n)
 {
-    struct es_req *r = es_req_new(&w->srv, &ops, NULL, MW_CLIENT_IP);
+    char sni[256];
+    sni_of(f, n, sni, sizeof(sni));
+    struct es_req *r = es_req_new(&w->srv, &ops, NULL, MW_CLIENT_IP, sni);
     if (!r)
         FAIL();
     r->front_proto = "HTTP/2";
@@ -229,7 +249,7 @@ static void edge_request(struct mw *w, const struct field *f, size_t n)
 
 static void edge_response(struct mw *w, const struct field *f, size_t n)
 {
-    struct es_req *r = es_req_new(&w->srv, &ops, NULL, MW_CLIENT_IP);
+    struct es_req *r = es_req_new(&w->srv, &ops, NULL, MW_CLIENT_IP, MW_SNI);
     if (!r)
         FAIL();
     for (size_t i = 0; i < n; i++) {

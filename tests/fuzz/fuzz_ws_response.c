@@ -18,6 +18,7 @@
 #include "cn_upgrade.h"
 #include "mem_world.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define KEY "dGhlIHNhbXBsZSBub25jZQ=="
@@ -77,8 +78,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data++;
     size--;
     upgrading = NULL;
-    if (mw_links_open(w) < 0 || mw_front_open(w, "http/1.1") < 0 ||
-        mw_front_feed(w, upgrade, sizeof(upgrade) - 1) < 0)
+    if (mw_links_open(w) < 0 || mw_front_open(w, "http/1.1") < 0)
+        FAIL();
+    snprintf(w->front->sni, sizeof(w->front->sni), "ws.fuzz.test"); /* the TLS name */
+    if (mw_front_feed(w, upgrade, sizeof(upgrade) - 1) < 0)
         FAIL();
     mw_pump(w);
     if (!live(w))

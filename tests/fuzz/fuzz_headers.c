@@ -233,8 +233,9 @@ static void edge_request(struct mw *w, const struct field *f, size_t n)
     }
     es_req_dispatch(r, 0);
     mw_pump(w);
+    /* The hello_world page (a HEAD gets its headers only). */
     if (r->resp_headers_done && r->resp_status == 200 && !r->local && r->resp_eof &&
-        !r->resp_error) {
+        !r->resp_error && !r->is_head) {
         size_t len = px_buf_len(&r->resp_body);
         char *body = malloc(len + 1);
         if (!body)

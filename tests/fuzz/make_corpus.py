@@ -304,6 +304,11 @@ hdr = {
                  b"c:protocol:websocket\n",
     "predicates": b"xConnection:close, Keep-Alive\nxKEEP-ALIVE:a\nxX-Forwarded-Proto:http\nxbad name:v\n"
                   b"xok:bad\rvalue\n",
+    "head": b"q:method:HEAD\nq:scheme:https\nq:authority:app.fuzz.test\nq:path:/\nqaccept:*/*\n",
+    # Defect 4, as fuzz_headers found it: client X-Forwarded-For fields adding
+    # up past 1 KiB pushed the edge's own entry (the client's address) out.
+    "xff_over_1k": b"q:method:GET\nq:scheme:https\nq:authority:app.fuzz.test\nq:path:/\n"
+                   + b"".join(b"qx-forwarded-for:198.51.100.%d, 192.0.2.%d\n" % (i, i) for i in range(40)),
 }
 for name, data in hdr.items():
     write("headers", name, data)

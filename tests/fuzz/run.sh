@@ -146,7 +146,7 @@ report() {
     rc=$(cat "$OUT/fuzz_$t.result" 2>/dev/null || echo missing)
     echo "== fuzz_$t: ran ${SECONDS_PER}s"
     # "#runs DONE cov: edges ft: features corp: inputs/size ..." and the run count
-    grep -aE ' DONE |^stat::number_of_executed_units' "$OUT/fuzz_$t.log" | tail -2 | sed 's/^/   /'
+    grep -aE '[[:space:]]DONE[[:space:]]|^stat::number_of_executed_units' "$OUT/fuzz_$t.log" | tail -2 | sed 's/^/   /'
     if [ "$rc" != 0 ]; then
         echo "FAIL fuzz_$t (exit $rc); log: $OUT/fuzz_$t.log"
         grep -aE 'property violated|ERROR|SUMMARY|runtime error' "$OUT/fuzz_$t.log" | head -5 | sed 's/^/   | /'

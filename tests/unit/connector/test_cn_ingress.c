@@ -1124,6 +1124,31 @@ static void fuzz_defect_path_regex_that_expands_exponentially_is_refused(void **
     cn_ingress_unref(ing);
 }
 
+/* Found by the 10-minute fuzz_ingress run: "^/?" followed by 140 stacked
+ * '*' (one closure nested in the next) took glibc past the fuzzer's 12 s
+ * timeout. A repetition of a repetition is refused; one of a group is not. */
+static void fuzz_defect_stacked_repetitions_are_refused(void **state)
+{
+    (void)state;
+    char json[512], stars[141];
+    memset(stars, '*', 140);
+    stars[140] = '\0';
+    snprintf(json, sizeof(json),
+             "{\"ingress\": [{\"path\": \"^/?%s....\", \"service\": \"hello_world\"}, " CATCH_ALL
+             "]}",
+             stars);
+    one_error(json, "rule #1: path", "repeat a repetition");
+    one_error("{\"ingress\": [{\"path\": \"^/a+*\", \"service\": \"hello_world\"}, " CATCH_ALL "]}",
+              "rule #1", "repeats too much");
+    one_error("{\"ingress\": [{\"path\": \"^/a*{2}\", \"service\": \"hello_world\"}, " CATCH_ALL
+              "]}",
+              "rule #1", "repeats too much");
+    struct cn_ingress *ing = parse_ok(
+        "{\"ingress\": [{\"path\": \"^/(a*)*$\", \"service\": \"hello_world\"}, {\"path\": "
+        "\"^/x(ab+)?y*$\", \"service\": \"hello_world\"}, " CATCH_ALL "]}");
+    cn_ingress_unref(ing);
+}
+
 static void test_err_too_many_rules(void **state)
 {
     (void)state;
@@ -1350,6 +1375,7 @@ int main(void)
         cmocka_unit_test(test_err_non_object_rule),
         cmocka_unit_test(test_err_too_many_rules),
         cmocka_unit_test(fuzz_defect_path_regex_that_expands_exponentially_is_refused),
+        cmocka_unit_test(fuzz_defect_stacked_repetitions_are_refused),
         cmocka_unit_test(test_err_many_in_one_pass),
         cmocka_unit_test(test_errors_accumulate),
         cmocka_unit_test(test_load_file),

@@ -23,9 +23,13 @@ static void test_bad_keys_refused(void **state)
 {
     (void)state;
     char out[PX_WS_ACCEPT_LEN];
-    const char *bad[] = {"", "short==", "dGhlIHNhbXBsZSBub25jZQ", "dGhlIHNhbXBsZSBub25jZQ===",
-                         "dGhlIHNhbXBsZSBub25j\r\n==", "dGhlIHNhbXBsZSBub25jZQ=="
-                                                   "dGhlIHNhbXBsZSBub25jZQ=="};
+    const char *bad[] = {"",
+                         "short==",
+                         "dGhlIHNhbXBsZSBub25jZQ",
+                         "dGhlIHNhbXBsZSBub25jZQ===",
+                         "dGhlIHNhbXBsZSBub25j\r\n==",
+                         "dGhlIHNhbXBsZSBub25jZQ=="
+                         "dGhlIHNhbXBsZSBub25jZQ=="};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(px_ws_accept(bad[i], strlen(bad[i]), out), PX_ERR_INVAL);
         assert_string_equal(out, "");

@@ -16,6 +16,7 @@ enum px_ctl_type {
     PX_CTL_UNREGISTER,   /* connector -> edge: hostnames to release */
     PX_CTL_ERROR,        /* either way: a fatal or informational error */
     PX_CTL_DRAIN,        /* either way: stop sending new streams on this connection */
+    PX_CTL_ACCESS_KEYS,  /* edge -> connector: the keys that verify its identity assertions */
 };
 
 struct px_ctl_result {
@@ -35,6 +36,8 @@ struct px_ctl_msg {
     int permanent; /* ERROR: the receiver must not retry */
     char *agent;   /* REGISTER: software version; REGISTERED: tunnel name */
     char *conn_id; /* REGISTERED: the edge's id for this connection */
+    char *issuer;  /* ACCESS_KEYS: the "iss" of the edge's assertions */
+    char *jwks;    /* ACCESS_KEYS: the JWK Set (px_jwt.h) as compact JSON text */
 };
 
 /* Parses one line (without the newline). Returns 0 and fills *m (release with

@@ -20,6 +20,15 @@ int px_pki_make_ca(const char *key_pem, const char *cn, int days, char **cert_pe
 int px_pki_issue(const char *ca_cert_pem, const char *ca_key_pem, const char *pub_pem,
                  const char *cn, const char *const *names, size_t n_names, enum px_pki_usage usage,
                  int days, char **cert_pem);
+/* Bundles key_pem and cert_pem (and ca_pem, may be NULL) as PKCS#12 for
+ * browsers, phones and NSS: the key and certificates encrypted with
+ * pbeWithSHAAnd3-KeyTripleDES-CBC under password, a SHA-1 MAC, 2048
+ * iterations, friendly_name as the bag's name (may be NULL). Returns 0 with
+ * *der (malloc'd, caller frees) and *len, PX_ERR_INVAL for a bad key or
+ * certificate, PX_ERR_CRYPTO, or PX_ERR_NOMEM. */
+int px_pki_pkcs12(const char *key_pem, const char *cert_pem, const char *ca_pem,
+                  const char *password, const char *friendly_name, unsigned char **der,
+                  size_t *len);
 /* Fills buf with n cryptographically random bytes from a process-wide DRBG
  * (not thread-safe). Returns 0 or PX_ERR_CRYPTO. */
 int px_pki_random(void *buf, size_t n);

@@ -26,13 +26,20 @@ int px_hdr_is_hop_by_hop(const char *n, size_t len)
 
 int px_hdr_is_edge_metadata(const char *n, size_t len)
 {
-    static const char *const meta[] = {"x-forwarded-proto",  "x-forwarded-host", "x-forwarded-port",
-                                       "x-forwarded-server", "forwarded",        "x-request-id",
-                                       "x-real-ip"};
+    static const char *const meta[] = {
+        "x-forwarded-proto",  "x-forwarded-host", "x-forwarded-port",
+        "x-forwarded-server", "forwarded",        "x-request-id",
+        "x-real-ip",          "client-cert",      "client-cert-chain"};
     for (size_t i = 0; i < sizeof(meta) / sizeof(meta[0]); i++)
         if (eq(n, len, meta[i]))
             return 1;
-    return len >= 7 && strncasecmp(n, "tunnel-", 7) == 0;
+    static const char *const prefixes[] = {"tunnel-", "x-client-cert-", "edge-access-"};
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        size_t pl = strlen(prefixes[i]);
+        if (len >= pl && strncasecmp(n, prefixes[i], pl) == 0)
+            return 1;
+    }
+    return 0;
 }
 
 int px_hdr_listed_in_connection(const char *v, size_t vlen, const char *name, size_t nlen)

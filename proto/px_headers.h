@@ -16,8 +16,10 @@ struct px_buf;
 int px_hdr_is_hop_by_hop(const char *name, size_t len);
 /* Returns 1 for fields only the edge may set (X-Forwarded-Proto,
  * X-Forwarded-Host, X-Forwarded-Port, X-Forwarded-Server, Forwarded,
- * X-Request-Id, X-Real-IP, Tunnel-*): a client's copies are dropped, never
- * trusted. X-Forwarded-For is not among them: the edge appends to it. */
+ * X-Request-Id, X-Real-IP, Tunnel-*; the client-certificate details
+ * Client-Cert, Client-Cert-Chain and X-Client-Cert-*; the identity
+ * assertion Edge-Access-*): a client's copies are dropped, never trusted.
+ * X-Forwarded-For is not among them: the edge appends to it. */
 int px_hdr_is_edge_metadata(const char *name, size_t len);
 /* Returns 1 if name appears as a token in a Connection header value (those
  * fields are hop-by-hop too). */

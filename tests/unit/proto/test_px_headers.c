@@ -50,21 +50,32 @@ static void test_hop_by_hop(void **state)
 static void test_edge_metadata(void **state)
 {
     (void)state;
-    const char *meta[] = {"X-Forwarded-Proto", "x-forwarded-proto", "X-Request-Id", "X-Real-IP",
-                          "x-real-ip", "Tunnel-Foo", "tunnel-foo", "TUNNEL-ERROR", "Tunnel-Control",
-                          "tunnel-",
-                          /* defect 7: client forwarding headers are the edge's to set */
-                          "X-Forwarded-Host", "x-forwarded-host", "X-FORWARDED-HOST",
-                          "X-Forwarded-Port", "x-forwarded-port", "X-Forwarded-Server",
-                          "x-forwarded-server", "Forwarded", "FORWARDED", "forwarded"};
+    const char *meta[] = {
+        "X-Forwarded-Proto", "x-forwarded-proto", "X-Request-Id", "X-Real-IP", "x-real-ip",
+        "Tunnel-Foo", "tunnel-foo", "TUNNEL-ERROR", "Tunnel-Control", "tunnel-",
+        /* defect 7: client forwarding headers are the edge's to set */
+        "X-Forwarded-Host", "x-forwarded-host", "X-FORWARDED-HOST", "X-Forwarded-Port",
+        "x-forwarded-port", "X-Forwarded-Server", "x-forwarded-server", "Forwarded", "FORWARDED",
+        "forwarded",
+        /* issue 8: certificate details and the assertion are the edge's */
+        "Client-Cert", "client-cert", "CLIENT-CERT-CHAIN", "Client-Cert-Chain",
+        "X-Client-Cert-Verified", "x-client-cert-subject-dn", "X-CLIENT-CERT-FINGERPRINT-SHA256",
+        "x-client-cert-", "Edge-Access-Jwt-Assertion", "edge-access-jwt-assertion",
+        "EDGE-ACCESS-ANYTHING"};
     for (size_t i = 0; i < sizeof(meta) / sizeof(meta[0]); i++) {
         if (!px_hdr_is_edge_metadata(S(meta[i])))
             print_error("%s not edge metadata\n", meta[i]);
         assert_int_equal(px_hdr_is_edge_metadata(S(meta[i])), 1);
     }
-    const char *other[] = {"X-Forwarded-For", "X-Forwarded-Protocol", "X-Request",       "Tunnel",
-                           "Tunnelx-Foo",     "X-Tunnel-Foo",         "Content-Type",    "",
-                           "Forwarded-For",   "X-Forwarded-Hosts",    "X-Forwarded-Hos", "Forward"};
+    const char *other[] = {"X-Forwarded-For", "X-Forwarded-Protocol",
+                           "X-Request",       "Tunnel",
+                           "Tunnelx-Foo",     "X-Tunnel-Foo",
+                           "Content-Type",    "",
+                           "Forwarded-For",   "X-Forwarded-Hosts",
+                           "X-Forwarded-Hos", "Forward",
+                           "Client-Certs",    "Client-Cert-Chains",
+                           "Client-Cer",      "X-Client-Cert",
+                           "Edge-Access",     "X-Edge-Access-Jwt-Assertion"};
     for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
         if (px_hdr_is_edge_metadata(S(other[i])))
             print_error("%s is edge metadata\n", other[i]);

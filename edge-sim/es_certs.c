@@ -86,6 +86,8 @@ int es_certs_init(struct es_certs *c, const char *dir, const char *server_name, 
                         "edge-sim tunnel server CA", why, whylen)) < 0 ||
         (rc = load_pair(c, "client-ca", &c->client_ca_key, &c->client_ca_pem, make_ca,
                         "edge-sim connector CA", why, whylen)) < 0 ||
+        (rc = load_pair(c, "access-ca", &c->access_ca_key, &c->access_ca_pem, make_ca,
+                        "edge-sim client access CA", why, whylen)) < 0 ||
         (rc = load_pair(c, "browser-ca", &c->browser_ca_key, &c->browser_ca_pem, make_ca,
                         "edge-sim browser CA", why, whylen)) < 0 ||
         (rc = load_pair(c, "tunnel-server", &c->tunnel_key_pem, &c->tunnel_cert_pem,
@@ -104,9 +106,9 @@ fail:
 
 void es_certs_cleanup(struct es_certs *c)
 {
-    char **f[] = {&c->server_ca_pem,   &c->server_ca_key,  &c->client_ca_pem,  &c->client_ca_key,
-                  &c->tunnel_cert_pem, &c->tunnel_key_pem, &c->browser_ca_pem, &c->browser_ca_key,
-                  &c->browser_key_pem, &c->browser_pub_pem};
+    char **f[] = {&c->server_ca_pem,   &c->server_ca_key,   &c->client_ca_pem,  &c->client_ca_key,
+                  &c->tunnel_cert_pem, &c->tunnel_key_pem,  &c->browser_ca_pem, &c->browser_ca_key,
+                  &c->browser_key_pem, &c->browser_pub_pem, &c->access_ca_pem,  &c->access_ca_key};
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
         free(*f[i]);
         *f[i] = NULL;
@@ -161,4 +163,11 @@ int es_certs_issue_client(struct es_certs *c, const char *tunnel_id, const char 
 {
     return px_pki_issue(c->client_ca_pem, c->client_ca_key, pub_pem, tunnel_id, NULL, 0,
                         PX_PKI_CLIENT, 825, cert_pem);
+}
+
+int es_certs_issue_access(struct es_certs *c, const char *cn, const char *pub_pem, int days,
+                          char **cert_pem)
+{
+    return px_pki_issue(c->access_ca_pem, c->access_ca_key, pub_pem, cn, NULL, 0, PX_PKI_CLIENT,
+                        days, cert_pem);
 }

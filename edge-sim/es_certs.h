@@ -2,7 +2,9 @@
  * browser-facing certificates minted per SNI name on demand (cached).
  *   server-ca   signs the tunnel port's certificate; its PEM goes in tokens
  *   client-ca   signs connector client certificates (CN = tunnel id)
- *   browser-ca  signs the certificates browsers see (`edge-sim ca`) */
+ *   browser-ca  signs the certificates browsers see (`edge-sim ca`)
+ *   access-ca   signs people's client certificates (`edge-sim client-cert`);
+ *               the CA access policies trust by default, named "edge" */
 #ifndef ES_CERTS_H
 #define ES_CERTS_H
 
@@ -22,6 +24,7 @@ struct es_certs {
     char *tunnel_cert_pem, *tunnel_key_pem;
     char *browser_ca_pem, *browser_ca_key;
     char *browser_key_pem, *browser_pub_pem;
+    char *access_ca_pem, *access_ca_key;
     struct es_sni_cert *sni_cache;
     size_t sni_count;
 };
@@ -38,6 +41,11 @@ void es_certs_cleanup(struct es_certs *c);
 const char *es_certs_for_host(struct es_certs *c, const char *host);
 /* Issues a connector client certificate for pub_pem. Returns 0 and *cert_pem. */
 int es_certs_issue_client(struct es_certs *c, const char *tunnel_id, const char *pub_pem,
+                          char **cert_pem);
+
+/* Issues a person's client certificate (CN = cn) for pub_pem from access-ca,
+ * valid for days. Returns 0 and *cert_pem (caller frees), or < 0. */
+int es_certs_issue_access(struct es_certs *c, const char *cn, const char *pub_pem, int days,
                           char **cert_pem);
 
 #endif

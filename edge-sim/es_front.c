@@ -12,7 +12,18 @@
 
 static struct es_front *all_fronts;
 
-/* Picks the certificate for the name the browser asked for. */
+/* The handshake completes whatever the client presents: the request is
+ * refused afterwards, with a page that says why (es_req_dispatch). */
+static int accept_any_cert(int preverify, WOLFSSL_X509_STORE_CTX *store)
+{
+    (void)preverify;
+    (void)store;
+    return 1;
+}
+
+/* Picks the certificate for the name the browser asked for, and asks for a
+ * client certificate only when an access policy covers that name, so no
+ * other site makes a browser show a certificate prompt. */
 static int on_sni(WOLFSSL *ssl, int *ad, void *arg)
 {
     (void)ad;
@@ -21,6 +32,8 @@ static int on_sni(WOLFSSL *ssl, int *ad, void *arg)
     char host[256];
     if (!name || px_host_normalize(name, strlen(name), host, sizeof(host)) < 0)
         snprintf(host, sizeof(host), "localhost");
+    if (es_access_policy_for(srv->access, host))
+        wolfSSL_set_verify(ssl, WOLFSSL_VERIFY_PEER, accept_any_cert);
     const char *cert = es_certs_for_host(&srv->certs, host);
     if (!cert)
         return 0; /* keep the default certificate */
@@ -187,6 +200,11 @@ static int on_open(struct rt_conn *c)
         c->use_tls && c->tls.ssl ? wolfSSL_get_servername(c->tls.ssl, WOLFSSL_SNI_HOST_NAME) : NULL;
     if (!name || px_host_normalize(name, strlen(name), f->sni, sizeof(f->sni)) < 0)
         f->sni[0] = '\0';
+    if (c->use_tls && c->tls.ssl && es_peer_from_tls(&f->peer, c->tls.ssl) < 0)
+        return PX_ERR_NOMEM;
+    if (f->peer.n)
+        PX_DEBUG("browser %s: client certificate %s (%s) for %s", c->peer_ip, f->peer.leaf.subject,
+                 f->peer.leaf.sha256_hex, f->sni[0] ? f->sni : "-");
     const char *alpn = rt_conn_alpn(c);
     if (strcmp(alpn, "h2") == 0) {
         f->proto = 2;
@@ -214,7 +232,9 @@ static int on_writable(struct rt_conn *c)
 
 static void free_front(uv_handle_t *h)
 {
-    free(h->data);
+    struct es_front *f = h->data;
+    es_peer_cleanup(&f->peer);
+    free(f);
 }
 
 static void on_close(struct rt_conn *c, int err)
@@ -247,6 +267,7 @@ static struct es_front *front_new(struct es_server *srv)
     if (!f)
         return NULL;
     f->srv = srv;
+    es_peer_init(&f->peer);
     if (rt_conn_init(&f->conn, srv->loop, &front_ops, f) < 0) {
         free(f);
         return NULL;

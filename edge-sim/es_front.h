@@ -3,6 +3,7 @@
 #ifndef ES_FRONT_H
 #define ES_FRONT_H
 
+#include "es_peer.h"
 #include "rt_conn.h"
 
 #include <http_parser.h>
@@ -15,8 +16,9 @@ struct es_req;
 struct es_front {
     struct es_server *srv;
     struct rt_conn conn;
-    int proto;     /* 0 undecided, 1 = h1, 2 = h2 */
-    char sni[256]; /* TLS server name the client asked for, normalised; "" if none */
+    int proto;           /* 0 undecided, 1 = h1, 2 = h2 */
+    char sni[256];       /* TLS server name the client asked for, normalised; "" if none */
+    struct es_peer peer; /* the client certificate it presented, if any */
     /* h2 */
     nghttp2_session *h2;
     struct es_req *reqs; /* open h2 streams */

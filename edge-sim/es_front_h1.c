@@ -87,6 +87,7 @@ static int on_message_begin(http_parser *p)
     if (!f->cur)
         return -1;
     f->cur->front_proto = "HTTP/1.1";
+    es_req_set_peer(f->cur, &f->peer);
     es_front_head_begin(f);
     f->head_sent = f->chunked_out = f->req_complete = f->expect_continue = 0;
     free(f->url);

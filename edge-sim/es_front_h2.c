@@ -99,6 +99,7 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *fr, void *
     if (!r)
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     r->front_sid = fr->hd.stream_id;
+    es_req_set_peer(r, &f->peer);
     r->front_proto = "HTTP/2";
     r->head_pending = 1;
     es_front_head_begin(f);

@@ -1,4 +1,5 @@
 #include "es_link.h"
+#include "es_assert.h"
 #include "es_registry.h"
 #include "es_req.h"
 #include "es_server.h"
@@ -45,6 +46,26 @@ static int control_send(struct es_link *l, const struct px_ctl_msg *m)
     free(line);
     kick(l);
     return rc;
+}
+
+/* Tells the connector the keys that verify the edge's assertions. */
+static int send_access_keys(struct es_link *l)
+{
+    const struct es_assert *as = l->srv->assert;
+    if (!as || !l->h2 || l->control_id <= 0 || l->dying)
+        return 0;
+    struct px_ctl_msg m = {.type = PX_CTL_ACCESS_KEYS,
+                           .issuer = (char *)es_assert_issuer(as),
+                           .jwks = (char *)es_assert_jwks(as)};
+    l->keys_sent = 1;
+    return control_send(l, &m);
+}
+
+void es_link_send_access_keys_all(struct es_server *srv)
+{
+    for (struct es_link *l = all_links; l; l = l->all_next)
+        if (l->srv == srv && l->keys_sent && send_access_keys(l) < 0)
+            PX_WARN("connector connection %s: cannot send the new access keys", l->conn_id);
 }
 
 void es_link_kill(struct es_link *l, const char *code, const char *message, int permanent)
@@ -289,6 +310,8 @@ static int on_control_msg(const struct px_ctl_msg *m, void *arg)
                                    .conn_id = l->conn_id};
         int rc = control_send(l, &reply);
         free(res);
+        if (rc == 0 && !l->keys_sent)
+            rc = send_access_keys(l);
         if (!l->registered && accepted > 0) {
             l->registered = 1;
             es_registry_attach(t, l);

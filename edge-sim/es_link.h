@@ -25,6 +25,7 @@ struct es_link {
     struct px_h2_outbox control_out;
     struct px_ctl_framer control_in;
     int registered;
+    int keys_sent; /* ACCESS_KEYS went out (after the first REGISTERED) */
     int dying;
     int retiring;    /* no new streams; closes once the ones in flight end */
     int goaway_sent; /* our GOAWAY went out */
@@ -85,5 +86,8 @@ void es_link_cancel(struct es_link *l, struct es_req *r);
 unsigned es_link_count(void);
 /* Closes every link (shutdown). */
 void es_link_close_all(void);
+/* Sends every registered connector connection of srv the current
+ * assertion keys (ACCESS_KEYS), after they changed. */
+void es_link_send_access_keys_all(struct es_server *srv);
 
 #endif

@@ -1,5 +1,8 @@
 #include "es_req.h"
+#include "es_access.h"
+#include "es_assert.h"
 #include "es_fair.h"
+#include "es_peer.h"
 #include "es_link.h"
 #include "es_registry.h"
 #include "es_server.h"
@@ -16,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 struct es_req *es_req_new(struct es_server *srv, const struct es_front_ops *fops, void *front,
                           const char *client_ip, const char *sni)
@@ -75,6 +79,11 @@ static void nv_free(nghttp2_nv *arr, size_t n)
         free(arr[i].value);
     }
     free(arr);
+}
+
+void es_req_set_peer(struct es_req *r, struct es_peer *peer)
+{
+    r->peer = peer;
 }
 
 int es_req_add_header(struct es_req *r, const char *name, size_t nlen, const char *value,
@@ -249,9 +258,22 @@ void es_req_local_error(struct es_req *r, int status, const char *code, const ch
     free(page);
 }
 
+struct nv_list {
+    nghttp2_nv *nv;
+    size_t n, cap;
+};
+
+static int push_identity(void *arg, const char *name, const char *value)
+{
+    struct nv_list *l = arg;
+    return nv_push(&l->nv, &l->n, &l->cap, name, strlen(name), value, strlen(value), 0);
+}
+
 /* Builds the header list sent over the tunnel: the client's fields minus
- * hop-by-hop ones and anything imitating edge metadata, plus the edge's own. */
-static nghttp2_nv *tunnel_headers(struct es_req *r, size_t *n_out)
+ * hop-by-hop ones and anything imitating edge metadata, plus the edge's own:
+ * forwarding fields and, when the hostname's policy allowed the client's
+ * certificate, its details and the assertion (jwt, else NULL). */
+static nghttp2_nv *tunnel_headers(struct es_req *r, int allowed, const char *jwt, size_t *n_out)
 {
     nghttp2_nv *out = NULL;
     size_t n = 0, cap = 0;
@@ -298,6 +320,14 @@ static nghttp2_nv *tunnel_headers(struct es_req *r, size_t *n_out)
              nv_push(&out, &n, &cap, "x-request-id", 12, r->request_id, strlen(r->request_id), 0) ==
                  0;
     px_buf_cleanup(&xff);
+    if (ok) {
+        struct nv_list l = {out, n, cap};
+        ok = es_peer_headers(allowed ? r->peer : NULL, push_identity, &l) == 0 &&
+             (!jwt || push_identity(&l, ES_ASSERT_HEADER, jwt) == 0);
+        out = l.nv;
+        n = l.n;
+        cap = l.cap;
+    }
     if (!ok) {
         nv_free(out, n);
         return NULL;
@@ -372,6 +402,36 @@ void es_req_dispatch(struct es_req *r, int has_body)
                                        "connect again with the hostname");
         return;
     }
+    const nghttp2_nv *path = find_nv(r->req_nv, r->n_req_nv, ":path");
+    size_t jl = strlen(ES_ASSERT_JWKS_PATH);
+    if (path && r->srv->assert && (strcmp(r->method, "GET") == 0 || r->is_head) &&
+        path->valuelen >= jl && memcmp(path->value, ES_ASSERT_JWKS_PATH, jl) == 0 &&
+        (path->valuelen == jl || path->value[jl] == '?')) {
+        /* The keys that verify assertions, for origins behind any hostname. */
+        const char *jwks = es_assert_jwks(r->srv->assert);
+        set_resp_local(r, 200, "application/jwk-set+json", jwks, strlen(jwks), NULL);
+        return;
+    }
+    const struct es_access_policy *policy;
+    enum es_access_verdict verdict = es_peer_verdict(r->peer, r->srv->access, r->host, &policy);
+    const char *jwt = NULL;
+    if (verdict != ES_ACCESS_OPEN && verdict != ES_ACCESS_ALLOWED) {
+        const char *why = es_access_verdict_reason(verdict);
+        const char *subject = r->peer && r->peer->n ? r->peer->leaf.subject : "none";
+        PX_INFO("access to %s refused by policy %s: %s (certificate subject %s, request %s)",
+                r->host, es_access_policy_pattern(policy), why, subject, r->request_id);
+        es_req_local_error(r, 403, "access_denied", why);
+        return;
+    }
+    if (verdict == ES_ACCESS_ALLOWED && r->srv->assert) {
+        const char *aud = es_access_policy_audience(policy);
+        if (es_peer_assertion(r->peer, r->srv->assert, aud ? aud : r->host, (long long)time(NULL),
+                              &jwt) < 0) {
+            es_req_local_error(r, 500, "internal",
+                               "the edge could not sign the identity assertion");
+            return;
+        }
+    }
     struct es_tunnel *t = es_registry_lookup(&r->srv->reg, r->host);
     if (!t) {
         es_req_local_error(r, 404, "unknown_host", "no tunnel serves this hostname at this edge");
@@ -409,7 +469,7 @@ void es_req_dispatch(struct es_req *r, int has_body)
         return;
     }
     size_t n;
-    nghttp2_nv *nv = tunnel_headers(r, &n);
+    nghttp2_nv *nv = tunnel_headers(r, verdict == ES_ACCESS_ALLOWED, jwt, &n);
     if (!nv) {
         es_req_local_error(r, 500, "internal", "the edge ran out of memory");
         return;

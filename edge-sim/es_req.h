@@ -24,6 +24,7 @@
 
 struct es_req;
 struct es_server;
+struct es_peer;
 struct es_link;
 
 struct es_front_ops {
@@ -50,8 +51,9 @@ struct es_req {
     char sni[256]; /* the connection's TLS server name, normalised; "" if none was sent */
     char request_id[33];
     char client_ip[64];
-    char *fair_key;     /* while this request holds one of its client's tunnel streams */
-    nghttp2_nv *req_nv; /* headers accumulated by the front */
+    struct es_peer *peer; /* the connection's client certificate; valid until dispatched */
+    char *fair_key;       /* while this request holds one of its client's tunnel streams */
+    nghttp2_nv *req_nv;   /* headers accumulated by the front */
     size_t n_req_nv, cap_req_nv;
     size_t req_header_bytes;
     char *xff; /* client's X-Forwarded-For */
@@ -89,6 +91,9 @@ struct es_req {
  * the client sent none); copied. Requests are only served for that name. */
 struct es_req *es_req_new(struct es_server *srv, const struct es_front_ops *fops, void *front,
                           const char *client_ip, const char *sni);
+/* The client certificate of r's connection (may be NULL: none). The front
+ * keeps peer alive at least until it dispatches r. */
+void es_req_set_peer(struct es_req *r, struct es_peer *peer);
 /* Adds a request header from the front (pseudo headers included). Returns 0,
  * or < 0 if the request must be refused (too large / invalid). A head that is
  * well-formed on the wire but wrong for HTTP (a second Host, a Host that is
@@ -100,7 +105,11 @@ int es_req_add_header(struct es_req *r, const char *name, size_t nlen, const cha
 int es_req_make_websocket(struct es_req *r);
 /* Headers complete: routes the request to a tunnel, or answers locally:
  * 400 malformed, 405 a plain CONNECT, 421 a host other than the connection's
- * SNI name, 404 no tunnel, 530 no connector. has_body: a body follows. */
+ * SNI name, the JWK Set at ES_ASSERT_JWKS_PATH, 403 when the hostname's
+ * access policy refuses the connection's certificate, 404 no tunnel, 530 no
+ * connector. An allowed request carries the certificate's details and an
+ * identity assertion (es_peer_headers, ES_ASSERT_HEADER). has_body: a body
+ * follows. */
 void es_req_dispatch(struct es_req *r, int has_body);
 /* Request body from the front. */
 int es_req_body(struct es_req *r, const uint8_t *data, size_t len);

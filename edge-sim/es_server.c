@@ -1,9 +1,12 @@
 #include "es_server.h"
+#include "es_access.h"
 #include "es_admin.h"
+#include "es_assert.h"
 #include "es_front.h"
 #include "es_link.h"
 #include "px_err.h"
 #include "px_log.h"
+#include "px_pki.h"
 #include "px_token.h"
 #include "rt_conn.h"
 
@@ -11,6 +14,7 @@
 #include <sys/resource.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define DB_POLL_MS 250
 
@@ -58,11 +62,66 @@ static int listen_on(struct es_server *srv, uv_tcp_t *h, const char *addr, uv_co
     return 0;
 }
 
+/* The assertions' issuer: one per data dir, so edges sharing it agree. */
+static int load_issuer(struct es_server *srv)
+{
+    char id[64];
+    if (es_store_kv_get(&srv->store, "edge_id", id, sizeof(id)) < 0) {
+        uint8_t b[8];
+        if (px_pki_random(b, sizeof(b)) < 0)
+            return PX_ERR_CRYPTO;
+        for (int i = 0; i < 8; i++)
+            snprintf(id + 2 * i, 3, "%02x", b[i]);
+        /* Another serve may have set one meanwhile: the stored one wins. */
+        if (es_store_kv_set_if_absent(&srv->store, "edge_id", id) < 0 ||
+            es_store_kv_get(&srv->store, "edge_id", id, sizeof(id)) < 0)
+            return PX_ERR_DB;
+    }
+    int n = snprintf(srv->issuer, sizeof(srv->issuer), "edge-sim:%s", id);
+    return n > 0 && (size_t)n < sizeof(srv->issuer) ? 0 : PX_ERR_INVAL;
+}
+
+/* Rebuilds the access policies and the signing keys from the store; keeps
+ * the old ones if that fails. Sends the connectors the new keys when they
+ * changed. Returns 0 or < 0 (logged). */
+static int access_reload(struct es_server *srv)
+{
+    char why[512];
+    struct es_access *a = NULL;
+    struct es_assert *as = NULL;
+    long long now = (long long)time(NULL);
+    int rc = es_access_build(&srv->store, srv->certs.access_ca_pem, srv->access_gen + 1, &a, why,
+                             sizeof(why));
+    if (rc == 0)
+        rc = es_assert_build(&srv->store, srv->issuer, now, &as, why, sizeof(why));
+    if (rc < 0) {
+        PX_ERROR("%s; keeping the previous access policies", why);
+        es_access_free(a);
+        return rc;
+    }
+    int keys_changed = !srv->assert || strcmp(es_assert_jwks(srv->assert), es_assert_jwks(as));
+    if (!srv->access || es_access_count(srv->access) != es_access_count(a))
+        PX_INFO("access policies: %zu", es_access_count(a));
+    es_access_free(srv->access);
+    es_assert_free(srv->assert);
+    srv->access = a;
+    srv->assert = as;
+    srv->access_gen++;
+    if (keys_changed)
+        es_link_send_access_keys_all(srv);
+    return 0;
+}
+
 static void on_db_poll(uv_timer_t *t)
 {
     struct es_server *srv = t->data;
-    if (es_store_changed(&srv->store))
+    if (es_store_changed(&srv->store)) {
         es_registry_reload(&srv->reg, &srv->store);
+        access_reload(srv);
+    } else if (srv->assert && es_assert_next_change(srv->assert) &&
+               (long long)time(NULL) >= es_assert_next_change(srv->assert)) {
+        access_reload(srv); /* a retired key's publication ended */
+    }
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -114,6 +173,10 @@ int es_server_run(struct es_server *srv)
         PX_ERROR("cannot read the edge database");
         return 1;
     }
+    if (load_issuer(srv) < 0 || access_reload(srv) < 0) {
+        PX_ERROR("cannot set up the access policies");
+        return 1;
+    }
     if (listen_on(srv, &srv->tunnel_listener, srv->tunnel_addr, on_tunnel_conn) < 0 ||
         listen_on(srv, &srv->https_listener, srv->https_addr, on_https_conn) < 0 ||
         listen_on(srv, &srv->admin_listener, srv->admin_addr, on_admin_conn) < 0)
@@ -142,6 +205,10 @@ int es_server_run(struct es_server *srv)
     for (int i = 0; i < 100 && uv_run(srv->loop, UV_RUN_NOWAIT); i++)
         uv_sleep(10);
     es_registry_cleanup(&srv->reg);
+    es_access_free(srv->access);
+    es_assert_free(srv->assert);
+    srv->access = NULL;
+    srv->assert = NULL;
     es_ratelimit_cleanup(&srv->enroll_failures);
     es_fair_cleanup(&srv->fair);
     es_conncap_cleanup(&srv->conns);

@@ -13,6 +13,9 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
+struct es_access;
+struct es_assert;
+
 struct es_server {
     uv_loop_t *loop;
     char data_dir[512];
@@ -25,6 +28,10 @@ struct es_server {
     struct es_registry reg;
     struct es_ratelimit enroll_failures; /* failed enrolments per source address */
     struct es_fair fair;                 /* tunnel streams per client */
+    struct es_access *access;            /* access policies (rebuilt when the store changes) */
+    struct es_assert *assert;            /* assertion signing keys (likewise) */
+    unsigned long long access_gen;       /* bumped at every rebuild */
+    char issuer[128];                    /* the assertions' "iss" */
     uv_timer_t db_poll;
     uv_signal_t sigint, sigterm;
     unsigned long long requests_total;

@@ -16,6 +16,8 @@ static const char *schema =
     "CREATE TABLE IF NOT EXISTS routes(hostname TEXT PRIMARY KEY,"
     " tunnel_id TEXT NOT NULL REFERENCES tunnels(id) ON DELETE CASCADE);";
 
+extern const char es_store_access_schema[]; /* es_store_access.c */
+
 int es_store_open(struct es_store *s, const char *dir, char *why, size_t whylen)
 {
     char path[600];
@@ -33,7 +35,8 @@ int es_store_open(struct es_store *s, const char *dir, char *why, size_t whylen)
     char *err = NULL;
     if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
                      &err) != SQLITE_OK ||
-        sqlite3_exec(s->db, schema, NULL, NULL, &err) != SQLITE_OK) {
+        sqlite3_exec(s->db, schema, NULL, NULL, &err) != SQLITE_OK ||
+        sqlite3_exec(s->db, es_store_access_schema, NULL, NULL, &err) != SQLITE_OK) {
         snprintf(why, whylen, "cannot initialise %s: %s", path, err ? err : "?");
         sqlite3_free(err);
         es_store_close(s);
@@ -83,6 +86,19 @@ int es_store_kv_set(struct es_store *s, const char *key, const char *value)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO kv(key,value) VALUES(?,?)", -1, &st,
+                           NULL) != SQLITE_OK)
+        return PX_ERR_DB;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : PX_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int es_store_kv_set_if_absent(struct es_store *s, const char *key, const char *value)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO kv(key,value) VALUES(?,?)", -1, &st,
                            NULL) != SQLITE_OK)
         return PX_ERR_DB;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);

@@ -34,6 +34,8 @@ int es_store_changed(struct es_store *s);
 
 int es_store_kv_get(struct es_store *s, const char *key, char *out, size_t outlen);
 int es_store_kv_set(struct es_store *s, const char *key, const char *value);
+/* Sets key only if it has no value yet. Returns 0 or PX_ERR_DB. */
+int es_store_kv_set_if_absent(struct es_store *s, const char *key, const char *value);
 
 /* Inserts t. Returns 0, PX_ERR_EXISTS (name taken) or PX_ERR_DB. */
 int es_store_tunnel_add(struct es_store *s, const struct es_tunnel_rec *t);

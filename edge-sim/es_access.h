@@ -1,0 +1,60 @@
+/* es_access: who may come in. The access policies, client CAs and
+ * revocations of the store (es_store_access), compiled into one immutable
+ * object, and the check of one client certificate chain for one hostname.
+ *
+ * A running edge builds a new object whenever the store changes and drops
+ * the old one, so nothing may keep a pointer into it across loop turns:
+ * callers keep es_access_generation() with any verdict they cache. */
+#ifndef ES_ACCESS_H
+#define ES_ACCESS_H
+
+#include "es_store.h"
+#include "px_cert.h"
+
+#include <stddef.h>
+
+enum es_access_verdict {
+    ES_ACCESS_OPEN = 0,      /* no policy covers the hostname: anyone */
+    ES_ACCESS_ALLOWED,       /* a policy covers it and the certificate passes */
+    ES_ACCESS_NO_CERT,       /* the connection presented no certificate */
+    ES_ACCESS_EXPIRED,       /* past its notAfter */
+    ES_ACCESS_NOT_YET_VALID, /* before its notBefore */
+    ES_ACCESS_REVOKED,       /* revoked (edge-issued: `client-cert revoke`; own CA: its CRL) */
+    ES_ACCESS_UNTRUSTED,     /* not issued by a CA this hostname trusts */
+    ES_ACCESS_SUBJECT,   /* a trusted CA issued it, but its subject/fingerprint is not allowed */
+    ES_ACCESS_CRL_STALE, /* the CA's CRL is past its nextUpdate: status unknown */
+};
+
+/* The plain reason a refused request's 403 page starts with. */
+const char *es_access_verdict_reason(enum es_access_verdict v);
+
+struct es_access;
+struct es_access_policy;
+
+/* Builds the access state from the store; edge_ca_pem is the built-in CA
+ * (es_certs access-ca). generation is recorded for callers' caches. A CA
+ * or CRL that does not load, or a regex that does not compile, is logged
+ * and makes every hostname whose policy names it refuse all certificates
+ * (ES_ACCESS_UNTRUSTED) rather than open up. Returns 0 and *out, or
+ * PX_ERR_DB / PX_ERR_NOMEM / PX_ERR_TLS with why. */
+int es_access_build(struct es_store *store, const char *edge_ca_pem, unsigned long long generation,
+                    struct es_access **out, char *why, size_t whylen);
+void es_access_free(struct es_access *a);
+unsigned long long es_access_generation(const struct es_access *a);
+/* Number of policies. */
+size_t es_access_count(const struct es_access *a);
+
+/* The policy for host (normalised): the exact pattern if there is one, else
+ * the longest *.suffix covering it, else NULL. a may be NULL (no policies). */
+const struct es_access_policy *es_access_policy_for(const struct es_access *a, const char *host);
+const char *es_access_policy_pattern(const struct es_access_policy *p);
+/* The assertion audience the policy sets, or NULL (the hostname). */
+const char *es_access_policy_audience(const struct es_access_policy *p);
+
+/* Checks a chain (leaf first, as the client sent it; n may be 0) against
+ * policy p (NULL: ES_ACCESS_OPEN). leaf is px_cert_info of chain[0]. */
+enum es_access_verdict es_access_check(const struct es_access *a, const struct es_access_policy *p,
+                                       const struct px_der *chain, size_t n,
+                                       const struct px_cert_info *leaf);
+
+#endif

@@ -1,0 +1,562 @@
+#include "es_store_access.h"
+#include "px_err.h"
+#include "px_json.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Created by es_store_open with the rest of the schema. */
+const char es_store_access_schema[] =
+    "CREATE TABLE IF NOT EXISTS client_certs(serial TEXT PRIMARY KEY, name TEXT NOT NULL,"
+    " fingerprint TEXT NOT NULL, subject TEXT NOT NULL, not_before INTEGER NOT NULL,"
+    " not_after INTEGER NOT NULL, created INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX IF NOT EXISTS client_certs_name ON client_certs(name);"
+    "CREATE TABLE IF NOT EXISTS client_cas(name TEXT PRIMARY KEY, cert_pem TEXT NOT NULL,"
+    " crl_pem TEXT, created INTEGER NOT NULL, updated INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS access_policies(pattern TEXT PRIMARY KEY, spec TEXT NOT NULL,"
+    " created INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS signing_keys(kid TEXT PRIMARY KEY, key_pem TEXT NOT NULL,"
+    " created INTEGER NOT NULL, retired INTEGER NOT NULL DEFAULT 0);";
+
+/* A copy of column i as a malloc'd string; NULL for SQL NULL. *oom is set
+ * when a non-NULL value could not be copied. */
+static char *col_dup(sqlite3_stmt *st, int i, int *oom)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    if (!t)
+        return NULL;
+    char *d = strdup((const char *)t);
+    if (!d)
+        *oom = 1;
+    return d;
+}
+
+static int begin(struct es_store *s)
+{
+    return sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : PX_ERR_DB;
+}
+
+/* Commits when rc is 0, else rolls back; returns rc (or PX_ERR_DB). */
+static int end(struct es_store *s, int rc)
+{
+    if (rc == 0 && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+        return 0;
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc ? rc : PX_ERR_DB;
+}
+
+/* Runs one statement with text parameters (NULL binds SQL NULL) and integer
+ * parameters after them. Returns the number of rows changed, or PX_ERR_DB. */
+static int exec_args(struct es_store *s, const char *sql, const char *const *texts, int n_texts,
+                     const long long *ints, int n_ints)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return PX_ERR_DB;
+    for (int i = 0; i < n_texts; i++)
+        sqlite3_bind_text(st, i + 1, texts[i], -1, SQLITE_STATIC);
+    for (int i = 0; i < n_ints; i++)
+        sqlite3_bind_int64(st, n_texts + i + 1, ints[i]);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(s->db) : PX_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Returns 1 if sql (one text parameter) yields a row, 0 if not, PX_ERR_DB. */
+static int exists(struct es_store *s, const char *sql, const char *arg)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return PX_ERR_DB;
+    sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return r == SQLITE_ROW ? 1 : r == SQLITE_DONE ? 0 : PX_ERR_DB;
+}
+
+/* Returns the first column of the first row of sql (text parameters) as a
+ * count, or PX_ERR_DB. */
+static int exec_count(struct es_store *s, const char *sql, const char *const *texts, int n_texts)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return PX_ERR_DB;
+    for (int i = 0; i < n_texts; i++)
+        sqlite3_bind_text(st, i + 1, texts[i], -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : PX_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- client certificates ---- */
+
+int es_store_client_cert_add(struct es_store *s, const struct es_client_cert_rec *c)
+{
+    int rc = begin(s);
+    if (rc < 0)
+        return rc;
+    int e = exists(s, "SELECT 1 FROM client_certs WHERE name=? AND revoked=0", c->name);
+    if (e != 0) {
+        rc = e < 0 ? e : PX_ERR_EXISTS;
+        return end(s, rc);
+    }
+    const char *t[] = {c->serial, c->name, c->fingerprint, c->subject};
+    const long long v[] = {c->not_before, c->not_after, c->created};
+    rc = exec_args(s,
+                   "INSERT INTO client_certs(serial,name,fingerprint,subject,not_before,"
+                   "not_after,created) VALUES(?,?,?,?,?,?,?)",
+                   t, 4, v, 3);
+    return end(s, rc < 0 ? rc : 0);
+}
+
+void es_store_client_certs_free(struct es_client_cert_rec *c, size_t n)
+{
+    for (size_t i = 0; c && i < n; i++) {
+        free(c[i].name);
+        free(c[i].serial);
+        free(c[i].fingerprint);
+        free(c[i].subject);
+    }
+    free(c);
+}
+
+/* Runs a SELECT, growing *arr (elements of size sz) one row at a time
+ * through fill(st, element) (returns 0 or -1 for out of memory). */
+static int select_rows(struct es_store *s, const char *sql, void **arr, size_t *n, size_t sz,
+                       int (*fill)(sqlite3_stmt *, void *), void (*free_arr)(void *, size_t))
+{
+    sqlite3_stmt *st;
+    *arr = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return PX_ERR_DB;
+    int rc = 0, r;
+    size_t cap = 0;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            void *na = realloc(*arr, nc * sz);
+            if (!na) {
+                rc = PX_ERR_NOMEM;
+                break;
+            }
+            *arr = na;
+            cap = nc;
+        }
+        void *el = (char *)*arr + *n * sz;
+        memset(el, 0, sz);
+        (*n)++;
+        if (fill(st, el) < 0) {
+            rc = PX_ERR_NOMEM;
+            break;
+        }
+    }
+    if (rc == 0 && r != SQLITE_DONE)
+        rc = PX_ERR_DB;
+    sqlite3_finalize(st);
+    if (rc < 0) {
+        free_arr(*arr, *n);
+        *arr = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+static int fill_cert(sqlite3_stmt *st, void *el)
+{
+    struct es_client_cert_rec *c = el;
+    int oom = 0;
+    c->serial = col_dup(st, 0, &oom);
+    c->name = col_dup(st, 1, &oom);
+    c->fingerprint = col_dup(st, 2, &oom);
+    c->subject = col_dup(st, 3, &oom);
+    c->not_before = sqlite3_column_int64(st, 4);
+    c->not_after = sqlite3_column_int64(st, 5);
+    c->created = sqlite3_column_int64(st, 6);
+    c->revoked = sqlite3_column_int64(st, 7);
+    return oom ? -1 : 0;
+}
+
+static void free_certs_v(void *a, size_t n)
+{
+    es_store_client_certs_free(a, n);
+}
+
+int es_store_client_cert_list(struct es_store *s, struct es_client_cert_rec **out, size_t *n)
+{
+    return select_rows(s,
+                       "SELECT serial,name,fingerprint,subject,not_before,not_after,created,"
+                       "revoked FROM client_certs ORDER BY created, rowid",
+                       (void **)out, n, sizeof(**out), fill_cert, free_certs_v);
+}
+
+/* name_or_serial as a serial: lower case, colons dropped, leading zeros
+ * dropped. Returns a malloc'd string or NULL. */
+static char *canonical_serial(const char *v)
+{
+    char *o = malloc(strlen(v) + 1);
+    if (!o)
+        return NULL;
+    size_t k = 0;
+    for (const char *p = v; *p; p++) {
+        if (*p == ':')
+            continue;
+        char ch = *p >= 'A' && *p <= 'F' ? (char)(*p - 'A' + 'a') : *p;
+        if (k == 0 && ch == '0' && p[1] && p[1] != ':')
+            continue;
+        o[k++] = ch;
+    }
+    o[k] = '\0';
+    return o;
+}
+
+int es_store_client_cert_revoke(struct es_store *s, const char *name_or_serial, long long now,
+                                size_t *n_revoked)
+{
+    char *serial = canonical_serial(name_or_serial);
+    if (!serial)
+        return PX_ERR_NOMEM;
+    if (n_revoked)
+        *n_revoked = 0;
+    int rc = begin(s);
+    if (rc < 0)
+        goto out;
+    const char *t[] = {name_or_serial, serial};
+    int found = exec_count(s, "SELECT count(*) FROM client_certs WHERE name=?1 OR serial=?2", t, 2);
+    if (found <= 0) {
+        rc = end(s, found < 0 ? found : PX_ERR_NOT_FOUND);
+        goto out;
+    }
+    const long long v[] = {now};
+    int changed = exec_args(
+        s, "UPDATE client_certs SET revoked=?3 WHERE (name=?1 OR serial=?2) AND revoked=0", t, 2, v,
+        1);
+    if (changed < 0) {
+        rc = end(s, changed);
+        goto out;
+    }
+    if (n_revoked)
+        *n_revoked = (size_t)changed;
+    rc = end(s, 0);
+out:
+    free(serial);
+    return rc;
+}
+
+/* ---- client CAs ---- */
+
+int es_store_client_ca_add(struct es_store *s, const struct es_client_ca_rec *ca)
+{
+    if (strcmp(ca->name, ES_ACCESS_EDGE_CA) == 0)
+        return PX_ERR_EXISTS;
+    int rc = begin(s);
+    if (rc < 0)
+        return rc;
+    int e = exists(s, "SELECT 1 FROM client_cas WHERE name=?", ca->name);
+    if (e != 0)
+        return end(s, e < 0 ? e : PX_ERR_EXISTS);
+    const char *t[] = {ca->name, ca->cert_pem, ca->crl_pem};
+    const long long v[] = {ca->created, ca->created};
+    rc = exec_args(
+        s, "INSERT INTO client_cas(name,cert_pem,crl_pem,created,updated) VALUES(?,?,?,?,?)", t, 3,
+        v, 2);
+    return end(s, rc < 0 ? rc : 0);
+}
+
+int es_store_client_ca_set_crl(struct es_store *s, const char *name, const char *crl_pem,
+                               long long now)
+{
+    const char *t[] = {crl_pem, name};
+    const long long v[] = {now};
+    int rc = exec_args(s, "UPDATE client_cas SET crl_pem=?1, updated=?3 WHERE name=?2", t, 2, v, 1);
+    return rc < 0 ? rc : rc == 0 ? PX_ERR_NOT_FOUND : 0;
+}
+
+/* Returns the pattern of a policy naming CA name (malloc'd) in *pattern, or
+ * NULL. Returns 0 or PX_ERR_DB / PX_ERR_NOMEM. */
+static int policy_using_ca(struct es_store *s, const char *name, char **pattern)
+{
+    *pattern = NULL;
+    struct es_policy_rec *p;
+    size_t n;
+    int rc = es_store_policy_list(s, &p, &n);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < n && !*pattern; i++)
+        for (size_t k = 0; k < p[i].n_cas && !*pattern; k++)
+            if (strcmp(p[i].cas[k], name) == 0 && !(*pattern = strdup(p[i].pattern)))
+                rc = PX_ERR_NOMEM;
+    es_store_policies_free(p, n);
+    return rc;
+}
+
+int es_store_client_ca_delete(struct es_store *s, const char *name, char **used_by)
+{
+    if (used_by)
+        *used_by = NULL;
+    int rc = begin(s);
+    if (rc < 0)
+        return rc;
+    char *pattern = NULL;
+    rc = policy_using_ca(s, name, &pattern);
+    if (rc == 0 && pattern) {
+        rc = PX_ERR_DENIED;
+        if (used_by)
+            *used_by = pattern;
+        else
+            free(pattern);
+    }
+    if (rc == 0) {
+        const char *t[] = {name};
+        int changed = exec_args(s, "DELETE FROM client_cas WHERE name=?", t, 1, NULL, 0);
+        rc = changed < 0 ? changed : changed == 0 ? PX_ERR_NOT_FOUND : 0;
+    }
+    return end(s, rc);
+}
+
+void es_store_client_cas_free(struct es_client_ca_rec *c, size_t n)
+{
+    for (size_t i = 0; c && i < n; i++) {
+        free(c[i].name);
+        free(c[i].cert_pem);
+        free(c[i].crl_pem);
+    }
+    free(c);
+}
+
+static int fill_ca(sqlite3_stmt *st, void *el)
+{
+    struct es_client_ca_rec *c = el;
+    int oom = 0;
+    c->name = col_dup(st, 0, &oom);
+    c->cert_pem = col_dup(st, 1, &oom);
+    c->crl_pem = col_dup(st, 2, &oom);
+    c->created = sqlite3_column_int64(st, 3);
+    c->updated = sqlite3_column_int64(st, 4);
+    return oom ? -1 : 0;
+}
+
+static void free_cas_v(void *a, size_t n)
+{
+    es_store_client_cas_free(a, n);
+}
+
+int es_store_client_ca_list(struct es_store *s, struct es_client_ca_rec **out, size_t *n)
+{
+    return select_rows(s,
+                       "SELECT name,cert_pem,crl_pem,created,updated FROM client_cas ORDER BY name",
+                       (void **)out, n, sizeof(**out), fill_ca, free_cas_v);
+}
+
+/* ---- policies ---- */
+
+static json_t *str_array(char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        if (json_array_append_new(a, json_string(v[i])) < 0) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+/* Reads a JSON array of strings into a malloc'd vector. Returns 0, -1 on
+ * no memory or a malformed value. */
+static int array_strs(const json_t *a, char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!a)
+        return 0;
+    if (!json_is_array(a))
+        return -1;
+    size_t len = json_array_size(a);
+    if (len == 0)
+        return 0;
+    char **v = calloc(len, sizeof(*v));
+    if (!v)
+        return -1;
+    *out = v;
+    for (size_t i = 0; i < len; i++) {
+        const char *sv = json_string_value(json_array_get(a, i));
+        if (!sv || !(v[i] = strdup(sv)))
+            return -1;
+        (*n)++;
+    }
+    return 0;
+}
+
+static void free_strs(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+void es_policy_rec_cleanup(struct es_policy_rec *p)
+{
+    free(p->pattern);
+    free_strs(p->cas, p->n_cas);
+    free_strs(p->subjects, p->n_subjects);
+    free_strs(p->fingerprints, p->n_fingerprints);
+    free(p->audience);
+    memset(p, 0, sizeof(*p));
+}
+
+void es_store_policies_free(struct es_policy_rec *p, size_t n)
+{
+    for (size_t i = 0; p && i < n; i++)
+        es_policy_rec_cleanup(&p[i]);
+    free(p);
+}
+
+int es_store_policy_set(struct es_store *s, const struct es_policy_rec *p, char **missing)
+{
+    if (missing)
+        *missing = NULL;
+    json_t *spec = json_pack("{s:o,s:o,s:o}", "cas", str_array(p->cas, p->n_cas), "subjects",
+                             str_array(p->subjects, p->n_subjects), "fingerprints",
+                             str_array(p->fingerprints, p->n_fingerprints));
+    if (spec && p->audience && json_object_set_new(spec, "audience", json_string(p->audience)) < 0)
+        json_decref(spec), spec = NULL;
+    char *text = spec ? px_json_dumps(spec, JSON_COMPACT) : NULL;
+    json_decref(spec);
+    if (!text)
+        return PX_ERR_NOMEM;
+    int rc = begin(s);
+    if (rc < 0)
+        goto out;
+    for (size_t i = 0; i < p->n_cas && rc == 0; i++) {
+        if (strcmp(p->cas[i], ES_ACCESS_EDGE_CA) == 0)
+            continue;
+        int e = exists(s, "SELECT 1 FROM client_cas WHERE name=?", p->cas[i]);
+        if (e < 0)
+            rc = e;
+        else if (e == 0) {
+            rc = PX_ERR_NOT_FOUND;
+            if (missing)
+                *missing = strdup(p->cas[i]);
+        }
+    }
+    if (rc == 0) {
+        const char *t[] = {p->pattern, text};
+        const long long v[] = {p->created};
+        int ch = exec_args(s,
+                           "INSERT INTO access_policies(pattern,spec,created) VALUES(?1,?2,?3) "
+                           "ON CONFLICT(pattern) DO UPDATE SET spec=?2",
+                           t, 2, v, 1);
+        rc = ch < 0 ? ch : 0;
+    }
+    rc = end(s, rc);
+out:
+    free(text);
+    return rc;
+}
+
+int es_store_policy_delete(struct es_store *s, const char *pattern)
+{
+    const char *t[] = {pattern};
+    int rc = exec_args(s, "DELETE FROM access_policies WHERE pattern=?", t, 1, NULL, 0);
+    return rc < 0 ? rc : rc == 0 ? PX_ERR_NOT_FOUND : 0;
+}
+
+static int fill_policy(sqlite3_stmt *st, void *el)
+{
+    struct es_policy_rec *p = el;
+    int oom = 0;
+    p->pattern = col_dup(st, 0, &oom);
+    p->created = sqlite3_column_int64(st, 2);
+    const unsigned char *text = sqlite3_column_text(st, 1);
+    json_t *spec = text ? json_loads((const char *)text, 0, NULL) : NULL;
+    if (oom || !spec)
+        goto fail;
+    const char *aud = json_string_value(json_object_get(spec, "audience"));
+    if (array_strs(json_object_get(spec, "cas"), &p->cas, &p->n_cas) < 0 ||
+        array_strs(json_object_get(spec, "subjects"), &p->subjects, &p->n_subjects) < 0 ||
+        array_strs(json_object_get(spec, "fingerprints"), &p->fingerprints, &p->n_fingerprints) <
+            0 ||
+        (aud && !(p->audience = strdup(aud))))
+        goto fail;
+    json_decref(spec);
+    return 0;
+fail:
+    json_decref(spec);
+    return -1;
+}
+
+static void free_policies_v(void *a, size_t n)
+{
+    es_store_policies_free(a, n);
+}
+
+int es_store_policy_list(struct es_store *s, struct es_policy_rec **out, size_t *n)
+{
+    return select_rows(s, "SELECT pattern,spec,created FROM access_policies ORDER BY pattern",
+                       (void **)out, n, sizeof(**out), fill_policy, free_policies_v);
+}
+
+/* ---- signing keys ---- */
+
+int es_store_signing_key_add(struct es_store *s, const struct es_signing_key_rec *k,
+                             int only_if_none)
+{
+    int rc = begin(s);
+    if (rc < 0)
+        return rc;
+    if (only_if_none) {
+        int e = exists(s, "SELECT 1 FROM signing_keys WHERE retired=0 AND kid<>?", "");
+        if (e != 0)
+            return end(s, e < 0 ? e : 0);
+    }
+    const long long v[] = {k->created};
+    int ch = exec_args(s, "UPDATE signing_keys SET retired=?1 WHERE retired=0", NULL, 0, v, 1);
+    if (ch >= 0) {
+        const char *t[] = {k->kid, k->key_pem};
+        ch =
+            exec_args(s, "INSERT INTO signing_keys(kid,key_pem,created) VALUES(?,?,?)", t, 2, v, 1);
+    }
+    return end(s, ch < 0 ? ch : 0);
+}
+
+void es_store_signing_keys_free(struct es_signing_key_rec *k, size_t n)
+{
+    for (size_t i = 0; k && i < n; i++) {
+        free(k[i].kid);
+        free(k[i].key_pem);
+    }
+    free(k);
+}
+
+static int fill_key(sqlite3_stmt *st, void *el)
+{
+    struct es_signing_key_rec *k = el;
+    int oom = 0;
+    k->kid = col_dup(st, 0, &oom);
+    k->key_pem = col_dup(st, 1, &oom);
+    k->created = sqlite3_column_int64(st, 2);
+    k->retired = sqlite3_column_int64(st, 3);
+    return oom || !k->kid || !k->key_pem ? -1 : 0;
+}
+
+static void free_keys_v(void *a, size_t n)
+{
+    es_store_signing_keys_free(a, n);
+}
+
+int es_store_signing_key_list(struct es_store *s, struct es_signing_key_rec **out, size_t *n)
+{
+    return select_rows(s,
+                       "SELECT kid,key_pem,created,retired FROM signing_keys "
+                       "ORDER BY created DESC, rowid DESC",
+                       (void **)out, n, sizeof(**out), fill_key, free_keys_v);
+}
+
+int es_store_signing_key_prune(struct es_store *s, long long cutoff)
+{
+    const long long v[] = {cutoff};
+    int rc =
+        exec_args(s, "DELETE FROM signing_keys WHERE retired<>0 AND retired<?1", NULL, 0, v, 1);
+    return rc < 0 ? rc : 0;
+}

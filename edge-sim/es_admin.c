@@ -1,4 +1,5 @@
 #include "es_admin.h"
+#include "es_assert.h"
 #include "es_link.h"
 #include "es_registry.h"
 #include "es_server.h"
@@ -78,6 +79,9 @@ static int on_data(struct rt_conn *c, const uint8_t *data, size_t len)
         char *js = tunnels_json(a->srv);
         respond(a, 200, "application/json", js ? js : "{}");
         free(js);
+    } else if (strncmp(h, "GET /.well-known/jwks.json ", 27) == 0 && a->srv->assert) {
+        /* The keys that verify the edge's identity assertions. */
+        respond(a, 200, "application/jwk-set+json", es_assert_jwks(a->srv->assert));
     } else {
         respond(a, 404, "text/plain", "not found\n");
     }

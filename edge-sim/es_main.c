@@ -1,5 +1,6 @@
 /* edge-sim: argv dispatch and the offline subcommands (tunnel, ca). */
 #include "es_certs.h"
+#include "es_cli.h"
 #include "es_server.h"
 #include "es_store.h"
 #include "px_err.h"
@@ -22,35 +23,44 @@
 #include <string.h>
 #include <time.h>
 
-#define DEFAULT_SERVER_NAME "tunnel.edge-sim.internal"
-
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: edge-sim serve [--data-dir DIR] [--tunnel-addr HOST:PORT]\n"
-               "                      [--https-addr HOST:PORT] [--admin-addr HOST:PORT]\n"
-               "                      [--idle-timeout S] [--header-timeout S] [--body-timeout S]\n"
-               "                      [--handshake-timeout S] [--max-connections N]\n"
-               "                      [--max-connections-per-ip N]\n"
-               "                      [--loglevel debug|info|warn|error]\n"
-               "       edge-sim tunnel create NAME [--hostname PATTERN]... [--edge HOST:PORT]\n"
-               "                                   [--data-dir DIR]\n"
-               "       edge-sim tunnel list [--data-dir DIR]\n"
-               "       edge-sim tunnel delete NAME [--data-dir DIR]\n"
-               "       edge-sim ca [--data-dir DIR]\n"
-               "\n"
-               "Defaults: --data-dir ./edge-data, --tunnel-addr 127.0.0.1:7844,\n"
-               "--https-addr 127.0.0.1:8443, --admin-addr 127.0.0.1:7845.\n"
-               "Deadlines (seconds) on every connection: --handshake-timeout 10 (TLS);\n"
-               "--idle-timeout 60 (no request in progress); --header-timeout 10 (a request\n"
-               "head, and a new connection's first request); --body-timeout 30 (a request\n"
-               "body that stops arriving; WebSockets excepted). Header and body timeouts\n"
-               "default to the idle timeout when that is shorter.\n"
-               "Caps: --max-connections 16384 (all listeners, also bounded by the file\n"
-               "descriptor limit) and --max-connections-per-ip 2048 (an IPv6 client is its /64).\n"
-               "`tunnel create` prints the connector's token on stdout.\n");
+    fprintf(
+        f, "usage: edge-sim serve [--data-dir DIR] [--tunnel-addr HOST:PORT]\n"
+           "                      [--https-addr HOST:PORT] [--admin-addr HOST:PORT]\n"
+           "                      [--idle-timeout S] [--header-timeout S] [--body-timeout S]\n"
+           "                      [--handshake-timeout S] [--max-connections N]\n"
+           "                      [--max-connections-per-ip N]\n"
+           "                      [--loglevel debug|info|warn|error]\n"
+           "       edge-sim tunnel create NAME [--hostname PATTERN]... [--edge HOST:PORT]\n"
+           "                                   [--data-dir DIR]\n"
+           "       edge-sim tunnel list [--data-dir DIR]\n"
+           "       edge-sim tunnel delete NAME [--data-dir DIR]\n"
+           "       edge-sim ca [--data-dir DIR]\n"
+           "       edge-sim client-cert create NAME --out DIR [--days N] [--csr FILE]\n"
+           "                                        [--p12-password-file F]\n"
+           "       edge-sim client-cert list | revoke NAME|SERIAL\n"
+           "       edge-sim client-ca add NAME --cert FILE [--crl FILE]\n"
+           "       edge-sim client-ca update NAME --crl FILE | list | delete NAME\n"
+           "       edge-sim access set PATTERN --require-cert [--ca NAME]...\n"
+           "                           [--allow-subject REGEX]... [--allow-fingerprint SHA256]...\n"
+           "                           [--audience AUD]\n"
+           "       edge-sim access list | delete PATTERN | rotate-key\n"
+           "       (every subcommand takes --data-dir DIR)\n"
+           "\n"
+           "Defaults: --data-dir ./edge-data, --tunnel-addr 127.0.0.1:7844,\n"
+           "--https-addr 127.0.0.1:8443, --admin-addr 127.0.0.1:7845.\n"
+           "Deadlines (seconds) on every connection: --handshake-timeout 10 (TLS);\n"
+           "--idle-timeout 60 (no request in progress); --header-timeout 10 (a request\n"
+           "head, and a new connection's first request); --body-timeout 30 (a request\n"
+           "body that stops arriving; WebSockets excepted). Header and body timeouts\n"
+           "default to the idle timeout when that is shorter.\n"
+           "Caps: --max-connections 16384 (all listeners, also bounded by the file\n"
+           "descriptor limit) and --max-connections-per-ip 2048 (an IPv6 client is its /64).\n"
+           "`tunnel create` prints the connector's token on stdout.\n");
 }
 
-static int fail(const char *msg, const char *arg)
+int es_cli_fail(const char *msg, const char *arg)
 {
     fprintf(stderr, "edge-sim: %s%s\n", msg, arg ? arg : "");
     return 2;
@@ -112,7 +122,7 @@ static int cmd_serve(int argc, char **argv)
             break;
         case 'l':
             if (px_log_parse_level(optarg, &lvl) < 0)
-                return fail("--loglevel must be debug, info, warn or error", NULL);
+                return es_cli_fail("--loglevel must be debug, info, warn or error", NULL);
             px_log_set_level(lvl);
             break;
         case 'i':
@@ -121,7 +131,7 @@ static int cmd_serve(int argc, char **argv)
         case 'T': {
             unsigned long v;
             if (parse_count(optarg, 86400, &v) < 0)
-                return fail("timeouts must be 1-86400 seconds: ", optarg);
+                return es_cli_fail("timeouts must be 1-86400 seconds: ", optarg);
             unsigned ms = (unsigned)v * 1000;
             if (c == 'i')
                 srv.idle_timeout_ms = ms;
@@ -137,7 +147,7 @@ static int cmd_serve(int argc, char **argv)
         case 'p': {
             unsigned long v;
             if (parse_count(optarg, 1000000, &v) < 0)
-                return fail("connection caps must be 1-1000000: ", optarg);
+                return es_cli_fail("connection caps must be 1-1000000: ", optarg);
             if (c == 'm')
                 srv.max_conns = (unsigned)v;
             else
@@ -145,7 +155,7 @@ static int cmd_serve(int argc, char **argv)
             break;
         }
         default:
-            return fail("unknown or incomplete option ", argv[optind - 1]);
+            return es_cli_fail("unknown or incomplete option ", argv[optind - 1]);
         }
     }
     /* A shorter idle timeout shortens the others too, unless they are set. */
@@ -158,15 +168,10 @@ static int cmd_serve(int argc, char **argv)
     return es_server_run(&srv);
 }
 
-struct offline {
-    struct es_store store;
-    struct es_certs certs;
-};
-
-static int open_offline(struct offline *o, const char *dir)
+int es_offline_open(struct es_offline *o, const char *dir)
 {
     char why[2048];
-    if (es_certs_init(&o->certs, dir, DEFAULT_SERVER_NAME, why, sizeof(why)) < 0 ||
+    if (es_certs_init(&o->certs, dir, ES_DEFAULT_SERVER_NAME, why, sizeof(why)) < 0 ||
         es_store_open(&o->store, dir, why, sizeof(why)) < 0) {
         fprintf(stderr, "edge-sim: %s\n", why);
         return -1;
@@ -174,13 +179,13 @@ static int open_offline(struct offline *o, const char *dir)
     return 0;
 }
 
-static void close_offline(struct offline *o)
+void es_offline_close(struct es_offline *o)
 {
     es_store_close(&o->store);
     es_certs_cleanup(&o->certs);
 }
 
-static int valid_name(const char *n)
+int es_cli_valid_name(const char *n)
 {
     size_t l = strlen(n);
     if (l == 0 || l > 64)
@@ -214,34 +219,35 @@ static int cmd_tunnel(int argc, char **argv)
             break;
         case 'H':
             if (np == ES_MAX_PATTERNS)
-                return fail("too many --hostname patterns", NULL);
+                return es_cli_fail("too many --hostname patterns", NULL);
             if (!px_host_pattern_valid(optarg))
-                return fail("--hostname must be a hostname or *.suffix pattern: ", optarg);
+                return es_cli_fail("--hostname must be a hostname or *.suffix pattern: ", optarg);
             patterns[np++] = optarg;
             break;
         default:
-            return fail("unknown or incomplete option ", argv[optind - 1]);
+            return es_cli_fail("unknown or incomplete option ", argv[optind - 1]);
         }
     }
     if (optind >= argc)
-        return fail("tunnel needs a subcommand: create, list or delete", NULL);
+        return es_cli_fail("tunnel needs a subcommand: create, list or delete", NULL);
     const char *sub = argv[optind];
     const char *name = optind + 1 < argc ? argv[optind + 1] : NULL;
     if (optind + 2 < argc)
-        return fail("unexpected argument ", argv[optind + 2]);
-    struct offline o;
+        return es_cli_fail("unexpected argument ", argv[optind + 2]);
+    struct es_offline o;
     int rc = 1;
     if (strcmp(sub, "create") == 0) {
-        if (!name || !valid_name(name))
-            return fail("tunnel create needs a NAME of letters, digits, '-', '_' or '.'", NULL);
+        if (!name || !es_cli_valid_name(name))
+            return es_cli_fail("tunnel create needs a NAME of letters, digits, '-', '_' or '.'",
+                               NULL);
         char edge_addr[300];
         if (edge) {
             char h[256];
             int port;
             if (px_split_hostport(edge, h, sizeof(h), &port) < 0)
-                return fail("--edge must be HOST:PORT: ", edge);
+                return es_cli_fail("--edge must be HOST:PORT: ", edge);
         }
-        if (open_offline(&o, dir) < 0)
+        if (es_offline_open(&o, dir) < 0)
             return 1;
         if (edge)
             snprintf(edge_addr, sizeof(edge_addr), "%s", edge);
@@ -277,7 +283,7 @@ static int cmd_tunnel(int argc, char **argv)
         snprintf(tok.name, sizeof(tok.name), "%s", name);
         tok.edges[0] = edge_addr;
         tok.n_edges = 1;
-        snprintf(tok.server_name, sizeof(tok.server_name), "%s", DEFAULT_SERVER_NAME);
+        snprintf(tok.server_name, sizeof(tok.server_name), "%s", ES_DEFAULT_SERVER_NAME);
         tok.ca_pem = o.certs.server_ca_pem;
         char *token = px_token_encode(&tok);
         memset(tok.secret, 0, sizeof(tok.secret));
@@ -301,7 +307,7 @@ static int cmd_tunnel(int argc, char **argv)
                     name);
         rc = 0;
     } else if (strcmp(sub, "list") == 0) {
-        if (open_offline(&o, dir) < 0)
+        if (es_offline_open(&o, dir) < 0)
             return 1;
         struct es_tunnel_rec *t;
         size_t n;
@@ -325,8 +331,8 @@ static int cmd_tunnel(int argc, char **argv)
         rc = 0;
     } else if (strcmp(sub, "delete") == 0) {
         if (!name)
-            return fail("tunnel delete needs a NAME", NULL);
-        if (open_offline(&o, dir) < 0)
+            return es_cli_fail("tunnel delete needs a NAME", NULL);
+        if (es_offline_open(&o, dir) < 0)
             return 1;
         int r = es_store_tunnel_delete(&o.store, name);
         if (r == PX_ERR_NOT_FOUND) {
@@ -340,10 +346,10 @@ static int cmd_tunnel(int argc, char **argv)
         fprintf(stderr, "edge-sim: deleted tunnel %s\n", name);
         rc = 0;
     } else {
-        return fail("unknown tunnel subcommand ", sub);
+        return es_cli_fail("unknown tunnel subcommand ", sub);
     }
 out:
-    close_offline(&o);
+    es_offline_close(&o);
     return rc;
 }
 
@@ -356,14 +362,14 @@ static int cmd_ca(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (c != 'd')
-            return fail("unknown or incomplete option ", argv[optind - 1]);
+            return es_cli_fail("unknown or incomplete option ", argv[optind - 1]);
         dir = optarg;
     }
-    struct offline o;
-    if (open_offline(&o, dir) < 0)
+    struct es_offline o;
+    if (es_offline_open(&o, dir) < 0)
         return 1;
     fputs(o.certs.browser_ca_pem, stdout);
-    close_offline(&o);
+    es_offline_close(&o);
     return 0;
 }
 
@@ -399,6 +405,12 @@ int main(int argc, char **argv)
         return cmd_tunnel(argc - 1, argv + 1);
     if (!strcmp(cmd, "ca"))
         return cmd_ca(argc - 1, argv + 1);
+    if (!strcmp(cmd, "client-cert"))
+        return es_cli_client_cert(argc - 1, argv + 1);
+    if (!strcmp(cmd, "client-ca"))
+        return es_cli_client_ca(argc - 1, argv + 1);
+    if (!strcmp(cmd, "access"))
+        return es_cli_access(argc - 1, argv + 1);
     fprintf(stderr, "edge-sim: unknown command '%s' (try edge-sim --help)\n", cmd);
     return 2;
 }

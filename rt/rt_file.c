@@ -167,7 +167,7 @@ static int fsync_parent(const char *path)
     return rc;
 }
 
-int rt_file_write_private(const char *path, const char *data)
+int rt_file_write_private_len(const char *path, const void *data, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     size_t pl = strlen(path);
@@ -200,7 +200,7 @@ int rt_file_write_private(const char *path, const char *data)
         e = EEXIST;
         goto out_free;
     }
-    if (write_all(fd, data, strlen(data)) < 0 || fsync(fd) < 0) {
+    if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
         e = errno;
         close(fd);
         goto out_unlink;
@@ -246,4 +246,9 @@ int rt_file_check_private_dir(const char *dir, const char *what, char *why, size
         return PX_ERR_DENIED;
     }
     return 0;
+}
+
+int rt_file_write_private(const char *path, const char *data)
+{
+    return rt_file_write_private_len(path, data, strlen(data));
 }

@@ -27,6 +27,8 @@ int rt_file_read_private(const char *path, size_t max, char **out, size_t *len, 
  * A crash leaves the old file or the new one. Returns 0, or PX_ERR_IO with
  * errno saying why, or PX_ERR_NOMEM. */
 int rt_file_write_private(const char *path, const char *data);
+/* The same for len bytes of data (binary, e.g. PKCS#12). */
+int rt_file_write_private_len(const char *path, const void *data, size_t len);
 
 /* Checks that dir, which holds keys or state, is a directory owned by this
  * user that group and others cannot use. what names it in the message

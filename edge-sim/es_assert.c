@@ -6,6 +6,7 @@
 #include "px_jwt.h"
 #include "px_pki.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,25 @@ struct es_assert {
     char *jwks;
     long long next_change;
 };
+
+int es_assert_issuer_load(struct es_store *store, int create, char *out, size_t outlen)
+{
+    char id[64];
+    if (es_store_kv_get(store, "edge_id", id, sizeof(id)) < 0) {
+        if (!create)
+            return PX_ERR_NOT_FOUND;
+        uint8_t b[8];
+        if (px_pki_random(b, sizeof(b)) < 0)
+            return PX_ERR_CRYPTO;
+        for (int i = 0; i < 8; i++)
+            snprintf(id + 2 * i, 3, "%02x", b[i]);
+        if (es_store_kv_set_if_absent(store, "edge_id", id) < 0 ||
+            es_store_kv_get(store, "edge_id", id, sizeof(id)) < 0)
+            return PX_ERR_DB;
+    }
+    int n = snprintf(out, outlen, "edge-sim:%s", id);
+    return n > 0 && (size_t)n < outlen ? 0 : PX_ERR_INVAL;
+}
 
 void es_assert_free(struct es_assert *a)
 {

@@ -25,6 +25,12 @@
 
 struct es_assert;
 
+/* The assertions' issuer, "edge-sim:<id>": one per data dir (kv edge_id),
+ * so edges sharing it agree. With create, makes the id if there is none
+ * (of two processes racing, the first stored wins). Returns 0 with out
+ * filled, PX_ERR_NOT_FOUND (no id and !create), PX_ERR_DB or PX_ERR_CRYPTO. */
+int es_assert_issuer_load(struct es_store *store, int create, char *out, size_t outlen);
+
 /* Makes a signing key if the store has none (two processes racing end with
  * one), then builds. issuer is the "iss" of every assertion. Returns 0 and
  * *out, or < 0 with why. */

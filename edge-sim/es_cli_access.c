@@ -522,6 +522,9 @@ static int policy_list(struct es_offline *o)
         fprintf(stderr, "edge-sim: cannot read the access policies\n");
         return 1;
     }
+    char issuer[128];
+    if (es_assert_issuer_load(&o->store, 1, issuer, sizeof(issuer)) == 0)
+        printf("issuer: %s\n", issuer);
     printf("%-30s %-20s %-10s %s\n", "HOSTNAMES", "CAS", "AUDIENCE", "ALLOWED SUBJECTS / SHA-256");
     for (size_t i = 0; i < n; i++) {
         printf("%-30s ", p[i].pattern);

@@ -6,7 +6,6 @@
 #include "es_link.h"
 #include "px_err.h"
 #include "px_log.h"
-#include "px_pki.h"
 #include "px_token.h"
 #include "rt_conn.h"
 
@@ -60,25 +59,6 @@ static int listen_on(struct es_server *srv, uv_tcp_t *h, const char *addr, uv_co
         return -1;
     }
     return 0;
-}
-
-/* The assertions' issuer: one per data dir, so edges sharing it agree. */
-static int load_issuer(struct es_server *srv)
-{
-    char id[64];
-    if (es_store_kv_get(&srv->store, "edge_id", id, sizeof(id)) < 0) {
-        uint8_t b[8];
-        if (px_pki_random(b, sizeof(b)) < 0)
-            return PX_ERR_CRYPTO;
-        for (int i = 0; i < 8; i++)
-            snprintf(id + 2 * i, 3, "%02x", b[i]);
-        /* Another serve may have set one meanwhile: the stored one wins. */
-        if (es_store_kv_set_if_absent(&srv->store, "edge_id", id) < 0 ||
-            es_store_kv_get(&srv->store, "edge_id", id, sizeof(id)) < 0)
-            return PX_ERR_DB;
-    }
-    int n = snprintf(srv->issuer, sizeof(srv->issuer), "edge-sim:%s", id);
-    return n > 0 && (size_t)n < sizeof(srv->issuer) ? 0 : PX_ERR_INVAL;
 }
 
 /* Rebuilds the access policies and the signing keys from the store; keeps
@@ -173,7 +153,8 @@ int es_server_run(struct es_server *srv)
         PX_ERROR("cannot read the edge database");
         return 1;
     }
-    if (load_issuer(srv) < 0 || access_reload(srv) < 0) {
+    if (es_assert_issuer_load(&srv->store, 1, srv->issuer, sizeof(srv->issuer)) < 0 ||
+        access_reload(srv) < 0) {
         PX_ERROR("cannot set up the access policies");
         return 1;
     }

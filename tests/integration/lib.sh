@@ -107,6 +107,32 @@ start_origin() {
     wait_port 127.0.0.1 $ORIGIN_PORT
 }
 
+# start_sshd PORT: a private sshd on 127.0.0.1 with throwaway keys; root
+# logs in with $SSH_KEY.
+start_sshd() {
+    local port=$1
+    mkdir -p /run/sshd "$WORK/ssh"
+    ssh-keygen -q -t ed25519 -N '' -f "$WORK/ssh/host_key"
+    ssh-keygen -q -t ed25519 -N '' -f "$WORK/ssh/id"
+    cp "$WORK/ssh/id.pub" "$WORK/ssh/authorized_keys"
+    cat > "$WORK/ssh/sshd_config" <<CONF
+Port $port
+ListenAddress 127.0.0.1
+HostKey $WORK/ssh/host_key
+AuthorizedKeysFile $WORK/ssh/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+UsePAM no
+StrictModes no
+PidFile $WORK/ssh/sshd.pid
+CONF
+    /usr/sbin/sshd -D -e -f "$WORK/ssh/sshd_config" >> "$WORK/sshd.log" 2>&1 &
+    PIDS+=($!)
+    SSH_KEY=$WORK/ssh/id
+    wait_port 127.0.0.1 "$port"
+}
+
 # curl through the edge for HOST: tcurl HOST PATH [curl args]
 tcurl() {
     local host=$1 path=$2; shift 2

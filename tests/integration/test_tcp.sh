@@ -9,25 +9,7 @@ start_origin
 python3 "$HERE/tcp_echo.py" $ECHO_PORT >> "$WORK/echo.log" 2>&1 &
 PIDS+=($!)
 
-# A private sshd on 127.0.0.1 with throwaway keys.
-mkdir -p /run/sshd "$WORK/ssh"
-ssh-keygen -q -t ed25519 -N '' -f "$WORK/ssh/host_key"
-ssh-keygen -q -t ed25519 -N '' -f "$WORK/ssh/id"
-cp "$WORK/ssh/id.pub" "$WORK/ssh/authorized_keys"
-cat > "$WORK/ssh/sshd_config" <<CONF
-Port $SSH_PORT
-ListenAddress 127.0.0.1
-HostKey $WORK/ssh/host_key
-AuthorizedKeysFile $WORK/ssh/authorized_keys
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-UsePAM no
-StrictModes no
-PidFile $WORK/ssh/sshd.pid
-CONF
-/usr/sbin/sshd -D -e -f "$WORK/ssh/sshd_config" >> "$WORK/sshd.log" 2>&1 &
-PIDS+=($!)
+start_sshd $SSH_PORT
 wait_port 127.0.0.1 $ECHO_PORT && wait_port 127.0.0.1 $SSH_PORT
 
 TOKEN=$(create_tunnel tcp)
@@ -73,7 +55,7 @@ t_stdio() {
 }
 check "access tcp without --url carries stdin/stdout" t_stdio
 
-SSH=(ssh -q -i "$WORK/ssh/id" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
+SSH=(ssh -q -i "$SSH_KEY" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
      -o "ProxyCommand=${ACCESS[*]} --hostname ssh.example.test" root@ssh.example.test)
 
 t_ssh_command() {

@@ -8,6 +8,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* subject and issuer are what `openssl x509 -nameopt RFC2253` prints: RDNs
+ * most specific first, a multi-valued RDN's attributes joined by '+', RFC 4514
+ * 2.4 escapes (\, \+ \" \\ \< \> \; a leading "\ " or "\#", a trailing "\ "),
+ * every byte outside 0x20-0x7e as \XX (so U+00E9 in UTF-8 is \C3\A9, CR LF is
+ * \0D\0A, NUL is \00), and an attribute type without a short name as its
+ * dotted OID with the value's DER in hex ("1.2.3.4=#0C03616263").
+ * common_name is the first CN of subject (the most specific), unescaped but
+ * for bytes outside 0x20-0x7e and '\' itself, which are \XX ("\5C"). */
 struct px_cert_info {
     char *subject;        /* RFC 4514 string, most specific first ("CN=phone,O=Home") */
     char *issuer;         /* the same for the issuer */
@@ -31,6 +39,11 @@ struct px_der {
  * PX_ERR_NOMEM. Nothing is verified: this only reads. */
 int px_cert_info(const uint8_t *der, size_t len, struct px_cert_info *out);
 void px_cert_info_cleanup(struct px_cert_info *ci);
+/* Finds the SubjectPublicKeyInfo (the whole DER element) of DER certificate
+ * der/len: *spki points into der. Returns 0 or PX_ERR_INVAL. (An addition to
+ * the issue 8 interface: px_pki_pkcs12 checks the key matches the
+ * certificate with it.) */
+int px_cert_spki(const uint8_t *der, size_t len, const uint8_t **spki, size_t *spki_len);
 
 /* Splits PEM text (one or more "CERTIFICATE" blocks; other blocks and text
  * between them are skipped) into DER certificates. Returns 0 with *out a
@@ -52,7 +65,11 @@ void px_cert_time(long long t, char out[21]);
  * self-signature and returns its public key as PEM ("PUBLIC KEY", for
  * px_pki_issue) and the subject CN ("" if none). Returns 0, PX_ERR_INVAL
  * (malformed, or the signature does not verify), PX_ERR_CRYPTO for a key
- * type px_pki cannot issue for, or PX_ERR_NOMEM. Caller frees both. */
+ * type px_pki cannot issue for, or PX_ERR_NOMEM. Caller frees both.
+ * Only the first request block is read. Keys: EC P-256 (the others are
+ * PX_ERR_CRYPTO); signatures: ECDSA with SHA-256, -384 or -512. The PEM
+ * returned is the key re-encoded (uncompressed point, named curve); the CN
+ * is escaped like px_cert_info's common_name. Outputs are untouched on error. */
 int px_cert_csr_read(const char *csr_pem, size_t len, char **pub_pem, char **common_name);
 
 #endif

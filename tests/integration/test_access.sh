@@ -4,6 +4,7 @@
 # signed identity assertion the origin gets, and the connector enforcing the
 # assertion itself. Real binaries, curl, openssl, python3-jwt, sshd.
 source "$(dirname "$0")/lib.sh"
+source "$HERE/chromium_cert.sh"
 PY=/usr/bin/python3 # Debian's, with python3-jwt, -cryptography and -websockets
 
 ECHO_WS_PORT=$((PORT_BASE + 9)); SSH_PORT=$((PORT_BASE + 13)); LOCAL_PORT=$((PORT_BASE + 12))
@@ -112,6 +113,23 @@ t_edge_cert() {
         [ "$(hdr edge-access-jwt-assertion < "$WORK/body" | tr -cd . | wc -c)" = 2 ]
 }
 check "curl: an edge-issued certificate gets 200; the origin sees its fingerprint, DNs, serial, dates, RFC 9440 Client-Cert and an assertion" t_edge_cert
+
+t_chromium() {
+    command -v chromium >/dev/null || { echo "chromium is not installed (scripts/deps.sh installs it)"; return 1; }
+    local js='performance.getEntriesByType("navigation")[0].responseStatus + " " + document.body.innerText'
+    local url="https://ha.example.test:$HTTPS_PORT/headers" with_cert without
+    # The Home Assistant user: the .p12 imported into the browser's NSS store,
+    # chosen automatically by the AutoSelectCertificateForUrls policy.
+    chromium_home phone && chromium_nssdb_import "$C/phone.p12" "$PHONE_PW" || return 1
+    chromium_autoselect_policy "https://[*.]example.test" "edge-sim client access CA"
+    with_cert=$(chromium_fetch_text "$url" "$js" 30)
+    chromium_home nocert || return 1
+    without=$(chromium_fetch_text "$url" "$js" 30)
+    echo "with the certificate: ${with_cert:0:60}...; without: ${without:0:60}"
+    [[ "$with_cert" == "200 "* ]] && [[ "$with_cert" == *"$(fp "$C/phone.pem")"* ]] &&
+        [[ "$without" == "403 403 Forbidden: no client certificate"* ]]
+}
+check "Chromium: the imported .p12 is chosen by policy and the page loads (the origin sees its fingerprint); without it, the 403 page" t_chromium
 
 t_p12() {
     [ -n "$PHONE_PW" ] || { echo "no password printed"; return 1; }

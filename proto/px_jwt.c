@@ -439,10 +439,12 @@ static int json_part(const char *s, size_t len, json_t **obj)
     json_error_t err;
     json_t *v = json_loadb((const char *)raw, n, JSON_REJECT_DUPLICATES, &err);
     free(raw);
-    if (!json_is_object(v)) {
-        json_decref(v);
-        /* jansson reports running out of memory as a parse error too. */
+    if (!v) /* jansson reports running out of memory as a parse error */
         return json_error_code(&err) == json_error_out_of_memory ? PX_ERR_NOMEM : PX_JWT_MALFORMED;
+    if (!json_is_object(v)) {
+        /* err is only filled in on failure: it says nothing here */
+        json_decref(v);
+        return PX_JWT_MALFORMED;
     }
     *obj = v;
     return 0;

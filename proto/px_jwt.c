@@ -350,11 +350,12 @@ static int read_point(const json_t *jwk, struct jwks_key *k)
 {
     byte x[COORD], y[COORD];
     ecc_key key;
-    if (coord(jwk, "x", x) < 0 || coord(jwk, "y", y) < 0)
-        return PX_ERR_INVAL;
+    int rc;
+    if ((rc = coord(jwk, "x", x)) < 0 || (rc = coord(jwk, "y", y)) < 0)
+        return rc; /* PX_ERR_INVAL, or PX_ERR_NOMEM decoding them */
     if (wc_ecc_init(&key) != 0)
         return PX_ERR_NOMEM;
-    int rc = PX_ERR_INVAL;
+    rc = PX_ERR_INVAL;
     if (wc_ecc_import_unsigned(&key, x, y, NULL, ECC_SECP256R1) == 0 && wc_ecc_check_key(&key) == 0)
         rc = 0;
     wc_ecc_free(&key);

@@ -33,8 +33,9 @@ struct px_jwks;
  * not EC P-256 signing keys with a kid are skipped ("use" other than "sig",
  * "alg" other than "ES256", kid not a string); a P-256 key whose point is not
  * on the curve, or whose x or y is missing or not 32 bytes of unpadded
- * base64url, is an error. The kid is not required to be the thumbprint. Returns 0 with *out (free
- * with px_jwks_free; it may hold no key), PX_ERR_INVAL or PX_ERR_NOMEM. */
+ * base64url, is an error. The kid is not required to be the thumbprint.
+ * Returns 0 with *out (free with px_jwks_free; it may hold no key),
+ * PX_ERR_INVAL or PX_ERR_NOMEM. */
 int px_jwks_from_json(const json_t *jwks, struct px_jwks **out);
 void px_jwks_free(struct px_jwks *k);
 /* Number of usable keys in k. */

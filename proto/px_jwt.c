@@ -350,11 +350,12 @@ static int read_point(const json_t *jwk, struct jwks_key *k)
 {
     byte x[COORD], y[COORD];
     ecc_key key;
-    if (coord(jwk, "x", x) < 0 || coord(jwk, "y", y) < 0)
-        return PX_ERR_INVAL;
+    int rc;
+    if ((rc = coord(jwk, "x", x)) < 0 || (rc = coord(jwk, "y", y)) < 0)
+        return rc; /* PX_ERR_INVAL, or PX_ERR_NOMEM decoding them */
     if (wc_ecc_init(&key) != 0)
         return PX_ERR_NOMEM;
-    int rc = PX_ERR_INVAL;
+    rc = PX_ERR_INVAL;
     if (wc_ecc_import_unsigned(&key, x, y, NULL, ECC_SECP256R1) == 0 && wc_ecc_check_key(&key) == 0)
         rc = 0;
     wc_ecc_free(&key);
@@ -439,10 +440,12 @@ static int json_part(const char *s, size_t len, json_t **obj)
     json_error_t err;
     json_t *v = json_loadb((const char *)raw, n, JSON_REJECT_DUPLICATES, &err);
     free(raw);
-    if (!json_is_object(v)) {
-        json_decref(v);
-        /* jansson reports running out of memory as a parse error too. */
+    if (!v) /* jansson reports running out of memory as a parse error */
         return json_error_code(&err) == json_error_out_of_memory ? PX_ERR_NOMEM : PX_JWT_MALFORMED;
+    if (!json_is_object(v)) {
+        /* err is only filled in on failure: it says nothing here */
+        json_decref(v);
+        return PX_JWT_MALFORMED;
     }
     *obj = v;
     return 0;

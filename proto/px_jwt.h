@@ -30,9 +30,12 @@ int px_jwt_sign(const char *key_pem, const json_t *claims, char **jwt);
 /* A set of verification keys (opaque). */
 struct px_jwks;
 /* Reads a JWK Set ({"keys":[...]}; a JSON object, not taken). Keys that are
- * not EC P-256 signing keys with a kid are skipped; a P-256 key whose point
- * is not on the curve is an error. Returns 0 with *out (free with
- * px_jwks_free; it may hold no key), PX_ERR_INVAL or PX_ERR_NOMEM. */
+ * not EC P-256 signing keys with a kid are skipped ("use" other than "sig",
+ * "alg" other than "ES256", kid not a string); a P-256 key whose point is not
+ * on the curve, or whose x or y is missing or not 32 bytes of unpadded
+ * base64url, is an error. The kid is not required to be the thumbprint.
+ * Returns 0 with *out (free with px_jwks_free; it may hold no key),
+ * PX_ERR_INVAL or PX_ERR_NOMEM. */
 int px_jwks_from_json(const json_t *jwks, struct px_jwks **out);
 void px_jwks_free(struct px_jwks *k);
 /* Number of usable keys in k. */
@@ -42,7 +45,9 @@ size_t px_jwks_count(const struct px_jwks *k);
 enum px_jwt_verdict {
     PX_JWT_OK = 0,
     PX_JWT_MISSING,        /* no token (for callers; px_jwt_verify never returns it) */
-    PX_JWT_MALFORMED,      /* not three base64url parts of JSON, or too long */
+    PX_JWT_MALFORMED,      /* not three base64url parts of JSON, or too long; also a
+                            * member named twice (jansson's JSON_REJECT_DUPLICATES), a
+                            * "crit" header, a registered claim of the wrong type */
     PX_JWT_BAD_ALGORITHM,  /* header alg is not ES256 (never "none") */
     PX_JWT_UNKNOWN_KEY,    /* no key in the set has the header's kid */
     PX_JWT_BAD_SIGNATURE,  /* the signature does not verify */
@@ -54,7 +59,10 @@ enum px_jwt_verdict {
 
 /* Verifies a compact JWT (jwt/len, not NUL-terminated) signed by a key in
  * keys, for audience (NULL: not checked) and issuer (NULL: not checked), at
- * time now (seconds since the epoch) allowing leeway seconds of clock skew.
+ * time now (seconds since the epoch) allowing leeway seconds of clock skew
+ * (negative counts as 0). Checks, in order: length and parts, header, alg,
+ * payload and signature encoding, kid, signature, then claim types, exp,
+ * nbf/iat, aud, iss (px_jwt.c says more).
  * On PX_JWT_OK and claims non-NULL, *claims is the payload (new reference).
  * Never reads past len. Returns a px_jwt_verdict; PX_ERR_NOMEM (< 0) when
  * memory ran out. */

@@ -332,3 +332,45 @@ ws = {
 }
 for name, data in ws.items():
     write("ws_response", name, data)
+
+# fuzz_jwt: [mode byte] + 0 a JWK Set, 1 a compact token, 2 claims (signed by
+# the harness), 3 a header. JWT_GOOD is PyJWT 2.6's token for key A of
+# tests/unit/proto/test_px_jwt.c (the harness carries the same one).
+JWT_X = "vtgec4rfGEXk0HSXo4B1yCBcr96xKX6qRhZcpWRjaRk"
+JWT_Y = "ggZjsLTk1piaHvn7GN-i_wR9I2gOt_Deybgnis5CosI"
+JWT_KID = "HDq7E79zR4h0UmHyPW1vudgSMDRMLrK1O7qOTczeSG0"
+JWT_GOOD = (b"eyJhbGciOiJFUzI1NiIsImtpZCI6IkhEcTdFNzl6UjRoMFVtSHlQVzF2dWRnU01EUk1McksxTzdxT1RjemVTRzAiLCJ0"
+            b"eXAiOiJKV1QifQ."
+            b"eyJpc3MiOiJlZGdlLmV4YW1wbGUiLCJhdWQiOiJhcHAuZXhhbXBsZSIsInN1YiI6IkNOPWxhcHRvcCIsImlhdCI6MTc1"
+            b"MDAwMDAwMCwiZXhwIjo0MTAyNDQ0ODAwLCJjbmYiOnsieDV0I1MyNTYiOiJxODN2RWpSV2VKQSJ9fQ."
+            b"rCrpR804IDNm-zrEGyrjZ0_xT0_sD17t7lt1-E4MeYBbpy-W2xa3f7yoJ3g5Lud8d8h0xHNtq3fMvCrSJv-aag")
+
+
+def jdump(o):
+    return json.dumps(o, separators=(",", ":")).encode()
+
+
+ec_a = {"kty": "EC", "crv": "P-256", "x": JWT_X, "y": JWT_Y, "kid": JWT_KID, "use": "sig", "alg": "ES256"}
+write("jwt", "jwks_one", b"\x00" + jdump({"keys": [ec_a]}))
+write("jwt", "jwks_mixed", b"\x00" + jdump({"keys": [
+    {"kty": "RSA", "kid": "r", "n": "0vx7agoebGcQSuu", "e": "AQAB"},
+    {"kty": "EC", "crv": "P-384", "kid": "p", "x": "AA", "y": "AA"},
+    {"kty": "oct", "kid": JWT_KID, "k": "c2VjcmV0"}, dict(ec_a, use="enc"), ec_a]}))
+write("jwt", "jwks_off_curve", b"\x00" + jdump({"keys": [dict(ec_a, y=JWT_Y[:-1] + "M")]}))
+write("jwt", "jwks_missing_y", b"\x00" + jdump({"keys": [{k: v for k, v in ec_a.items() if k != "y"}]}))
+write("jwt", "token_good", b"\x01" + JWT_GOOD)
+h, p, s = JWT_GOOD.split(b".")
+write("jwt", "token_none", b"\x01" + b64url(jdump({"alg": "none", "kid": JWT_KID})) + b"." + p + b".")
+write("jwt", "token_hs256", b"\x01" + b64url(jdump({"alg": "HS256", "kid": JWT_KID})) + b"." + p + b"." + s[:43])
+write("jwt", "token_four_parts", b"\x01" + JWT_GOOD + b"." + s)
+write("jwt", "token_short_sig", b"\x01" + h + b"." + p + b"." + s[:80])
+write("jwt", "claims_ok", b"\x02" + jdump({"iss": "edge.example", "aud": ["x", "app.example"], "sub": "CN=a",
+                                           "iat": 1750000000, "nbf": 1749999990, "exp": 1750000300,
+                                           "cnf": {"x5t#S256": "q83vEjRWeJA"}}))
+write("jwt", "claims_expired", b"\x02" + jdump({"iss": "edge.example", "aud": "app.example", "exp": 1749999970}))
+write("jwt", "claims_real_times", b"\x02" + jdump({"iss": "edge.example", "aud": "app.example",
+                                                   "exp": 1750000000.5, "iat": 1750000030.25}))
+write("jwt", "claims_bad_types", b"\x02" + jdump({"iss": 1, "aud": [1], "exp": "1750000300"}))
+write("jwt", "header_es256", b"\x03" + jdump({"alg": "ES256", "typ": "JWT", "kid": JWT_KID}))
+write("jwt", "header_crit", b"\x03" + jdump({"alg": "ES256", "kid": JWT_KID, "crit": ["b64"], "b64": False}))
+write("jwt", "header_dup", b'\x03{"alg":"none","alg":"ES256","kid":"' + JWT_KID.encode() + b'"}')

@@ -17,6 +17,8 @@
 #include "px_err.h"
 #include "px_errpage.h"
 #include "px_json.h"
+#include "px_jwt.h"
+#include "px_pki.h"
 #include "px_token.h"
 
 #include <stdio.h>
@@ -346,6 +348,89 @@ static int op_ingress_invalid(void)
     return r;
 }
 
+/* ---- px_jwt ---- */
+
+/* Built (unarmed) by jwt_fail_cleanly. An allocation failure must end in
+ * PX_ERR_NOMEM, never in a verdict or another error. */
+static char *jwt_key, *jwt_token;
+static struct px_jwks *jwt_keys;
+static json_t *jwt_set_doc;
+
+static int op_jwt_jwk(void)
+{
+    json_t *jwk = NULL;
+    int rc = px_jwt_jwk(jwt_key, &jwk);
+    fa_disarm();
+    int r = rc == PX_ERR_NOMEM && !jwk ? 1 : -1;
+    if (rc == 0)
+        r = json_equal(jwk, json_array_get(json_object_get(jwt_set_doc, "keys"), 0)) ? 0 : -1;
+    json_decref(jwk);
+    return r;
+}
+
+static int op_jwt_sign(void)
+{
+    long n = fa_target;
+    fa_disarm();
+    json_t *c = json_pack("{s:s,s:I}", "sub", "CN=a", "exp", (json_int_t)4102444800LL);
+    fa_arm(n);
+    char *t = NULL;
+    int rc = px_jwt_sign(jwt_key, c, &t);
+    fa_disarm();
+    int r = rc == PX_ERR_NOMEM && !t ? 1 : -1;
+    if (rc == 0)
+        r = px_jwt_verify(jwt_keys, t, strlen(t), NULL, NULL, 1750000000, 0, NULL) == PX_JWT_OK
+                ? 0
+                : -1;
+    free(t);
+    json_decref(c);
+    return r;
+}
+
+static int op_jwt_verify(void)
+{
+    json_t *claims = NULL;
+    int rc =
+        px_jwt_verify(jwt_keys, jwt_token, strlen(jwt_token), NULL, NULL, 1750000000, 0, &claims);
+    fa_disarm();
+    int r = rc == PX_ERR_NOMEM && !claims ? 1 : -1;
+    if (rc == PX_JWT_OK)
+        r = strcmp(json_string_value(json_object_get(claims, "sub")), "CN=a") == 0 ? 0 : -1;
+    json_decref(claims);
+    return r;
+}
+
+static int op_jwks(void)
+{
+    struct px_jwks *k = NULL;
+    int rc = px_jwks_from_json(jwt_set_doc, &k);
+    fa_disarm();
+    int r = rc == PX_ERR_NOMEM && !k ? 1 : rc == 0 && px_jwks_count(k) == 1 ? 0 : -1;
+    px_jwks_free(k);
+    return r;
+}
+
+static void jwt_fail_cleanly(void **state)
+{
+    (void)state;
+    fa_disarm();
+    json_t *jwk = NULL, *c = json_pack("{s:s,s:I}", "sub", "CN=a", "exp", (json_int_t)4102444800LL);
+    assert_int_equal(px_pki_keygen(&jwt_key), 0);
+    assert_int_equal(px_jwt_jwk(jwt_key, &jwk), 0);
+    jwt_set_doc = json_pack("{s:[o]}", "keys", jwk);
+    assert_int_equal(px_jwks_from_json(jwt_set_doc, &jwt_keys), 0);
+    assert_int_equal(px_jwt_sign(jwt_key, c, &jwt_token), 0);
+    json_decref(c);
+    SWEEP(op_jwt_jwk);
+    SWEEP(op_jwt_sign);
+    SWEEP_DECODE(op_jwt_verify);
+    SWEEP_DECODE(op_jwks);
+    px_jwks_free(jwt_keys);
+    json_decref(jwt_set_doc);
+    free(jwt_token);
+    free(jwt_key);
+}
+
 /* ---- the tests ---- */
 
 static int setup(void **state)
@@ -434,6 +519,7 @@ int main(void)
         cmocka_unit_test(decoders_fail_cleanly),
         cmocka_unit_test(defect_json_encoders_drop_a_key_when_memory_runs_out),
         cmocka_unit_test(defect_ingress_rule_loses_its_path_when_memory_runs_out),
+        cmocka_unit_test(jwt_fail_cleanly),
     };
     if (getenv("ALLOC_ONLY"))
         cmocka_set_test_filter(getenv("ALLOC_ONLY"));

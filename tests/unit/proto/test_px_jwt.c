@@ -511,6 +511,35 @@ static void test_malformed(void **state)
     px_jwks_free(k);
 }
 
+/* Fills the stack below us with 0x01 (jansson's json_error_out_of_memory):
+ * a header that is valid JSON but not an object once read an unset
+ * json_error_t and said "no memory" (found by fuzz_jwt). */
+static __attribute__((noinline)) void dirty_stack(void)
+{
+    volatile unsigned char junk[32768];
+    for (size_t i = 0; i < sizeof(junk); i++)
+        junk[i] = 1;
+}
+
+static void test_not_object_after_dirty_stack(void **state)
+{
+    (void)state;
+    struct px_jwks *k = set_a();
+    uint8_t sig[64] = {1};
+    const char *parts[] = {"[1]", "\"ES256\"", "1", "null"};
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        char *t = assemble(parts[i], "{\"exp\":1900000000}", sig, sizeof(sig));
+        dirty_stack();
+        assert_int_equal(verify(k, t, NULL, NULL, NOW, 0), PX_JWT_MALFORMED);
+        free(t);
+        t = assemble("{\"alg\":\"ES256\",\"kid\":\"" KID_A "\"}", parts[i], sig, sizeof(sig));
+        dirty_stack();
+        assert_int_equal(verify(k, t, NULL, NULL, NOW, 0), PX_JWT_MALFORMED);
+        free(t);
+    }
+    px_jwks_free(k);
+}
+
 static void test_bad_algorithm(void **state)
 {
     (void)state;
@@ -952,14 +981,23 @@ static void test_verdict_str(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_kid_fixture),     cmocka_unit_test(test_kid_generated_keys),
-        cmocka_unit_test(test_short_r_s),       cmocka_unit_test(test_bad_keys),
-        cmocka_unit_test(test_round_trip),      cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_bad_algorithm),   cmocka_unit_test(test_unknown_key),
-        cmocka_unit_test(test_bad_signature),   cmocka_unit_test(test_times),
-        cmocka_unit_test(test_audience_issuer), cmocka_unit_test(test_max_len),
-        cmocka_unit_test(test_pyjwt_token),     cmocka_unit_test(test_jwks_skips_foreign),
-        cmocka_unit_test(test_jwks_refuses),    cmocka_unit_test(test_jwks_duplicate_kid),
+        cmocka_unit_test(test_kid_fixture),
+        cmocka_unit_test(test_kid_generated_keys),
+        cmocka_unit_test(test_short_r_s),
+        cmocka_unit_test(test_bad_keys),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_not_object_after_dirty_stack),
+        cmocka_unit_test(test_bad_algorithm),
+        cmocka_unit_test(test_unknown_key),
+        cmocka_unit_test(test_bad_signature),
+        cmocka_unit_test(test_times),
+        cmocka_unit_test(test_audience_issuer),
+        cmocka_unit_test(test_max_len),
+        cmocka_unit_test(test_pyjwt_token),
+        cmocka_unit_test(test_jwks_skips_foreign),
+        cmocka_unit_test(test_jwks_refuses),
+        cmocka_unit_test(test_jwks_duplicate_kid),
         cmocka_unit_test(test_verdict_str),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

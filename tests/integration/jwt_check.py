@@ -1,0 +1,88 @@
+#!/usr/bin/python3
+"""Verifies an edge identity assertion the way an origin written in Python
+would: with Debian's python3-jwt (PyJWT) and python3-cryptography, ES256 only,
+against the edge's published JWK Set. Independent of our C code, so it proves
+interoperability.
+
+usage: jwt_check.py [--cacert FILE] [--leeway S] JWKS TOKEN AUDIENCE ISSUER
+  JWKS      a URL (http:// or https://; --cacert trusts that CA) or a file
+  TOKEN     the compact JWT, "@FILE" to read it from FILE, or "-" for stdin
+  AUDIENCE  the expected "aud" (a string, or one entry of an array)
+  ISSUER    the expected "iss"
+Exit 0: prints the verified claims as one line of JSON.
+Exit 1: prints the reason ("ExpiredSignatureError: Signature has expired", ...).
+"""
+import argparse
+import json
+import ssl
+import sys
+import urllib.request
+
+import jwt
+
+
+def load_jwks(where, cacert):
+    if where.startswith(("http://", "https://")):
+        ctx = ssl.create_default_context(cafile=cacert) if cacert else None
+        with urllib.request.urlopen(where, timeout=10, context=ctx) as r:
+            return json.load(r)
+    with open(where, "rb") as f:
+        return json.load(f)
+
+
+def read_token(arg):
+    if arg == "-":
+        return sys.stdin.read().strip()
+    if arg.startswith("@"):
+        with open(arg[1:]) as f:
+            return f.read().strip()
+    return arg
+
+
+def verify(jwks, token, audience, issuer, leeway):
+    header = jwt.get_unverified_header(token)
+    kid = header.get("kid")
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(keys, list):
+        raise ValueError("not a JWK Set")
+    candidates = [k for k in keys if isinstance(k, dict) and k.get("kid") == kid
+                  and k.get("kty") == "EC" and k.get("crv") == "P-256"]
+    if not candidates:
+        raise LookupError("no P-256 key in the set has kid %r" % (kid,))
+    last = None
+    for k in candidates:
+        try:
+            key = jwt.PyJWK(k, algorithm="ES256").key
+        except Exception as e:  # an unusable key: try the next one
+            last = e
+            continue
+        try:
+            return jwt.decode(token, key=key, algorithms=["ES256"], audience=audience,
+                              issuer=issuer, leeway=leeway,
+                              options={"require": ["exp", "iss", "aud"]})
+        except jwt.InvalidSignatureError as e:
+            last = e  # another key under the same kid may still verify
+    raise last
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cacert")
+    ap.add_argument("--leeway", type=float, default=0)
+    ap.add_argument("jwks")
+    ap.add_argument("token")
+    ap.add_argument("audience")
+    ap.add_argument("issuer")
+    a = ap.parse_args()
+    try:
+        jwks = load_jwks(a.jwks, a.cacert)
+        claims = verify(jwks, read_token(a.token), a.audience, a.issuer, a.leeway)
+    except Exception as e:  # every failure is a reason, on one line
+        print("%s: %s" % (type(e).__name__, str(e).replace("\n", " ")))
+        return 1
+    print(json.dumps(claims, sort_keys=True, separators=(",", ":")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

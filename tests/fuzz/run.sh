@@ -39,6 +39,7 @@ declare -A DICT=(
     [front_h2]=tests/fuzz/h2.dict [tunnel_edge]=tests/fuzz/h2.dict
     [tunnel_conn]=tests/fuzz/h2.dict
     [path]=tests/fuzz/path.dict
+    [cert]=tests/fuzz/cert.dict
 )
 ALL=$(for f in tests/fuzz/fuzz_*.c; do f=${f##*/fuzz_}; echo "${f%.c}"; done | tr '\n' ' ')
 TARGETS=${*:-$ALL}

@@ -77,10 +77,11 @@ int px_asn1_peek(const struct px_asn1 *r, uint8_t tag);
 /* Whether OID contents t equal the encoded arcs oid/oid_len. */
 int px_asn1_oid_is(const struct px_asn1_tlv *t, const uint8_t *oid, size_t oid_len);
 
-/* Appends tag, length and contents val/len to b. Returns 0 or PX_ERR_NOMEM. */
+/* Appends tag, length and contents val/len to b. Returns 0, PX_ERR_NOMEM, or
+ * PX_ERR_TOO_LARGE past 4 GiB; b is unchanged on error. */
 int px_asn1_put(struct px_buf *b, uint8_t tag, const void *val, size_t len);
 /* Appends tag and length of an element whose contents are the unread bytes
- * of inner, then those bytes. inner is unchanged. Returns 0 or PX_ERR_NOMEM. */
+ * of inner, then those bytes. inner is unchanged. Returns as px_asn1_put. */
 int px_asn1_put_buf(struct px_buf *b, uint8_t tag, const struct px_buf *inner);
 /* Appends a non-negative INTEGER. Returns 0 or PX_ERR_NOMEM. */
 int px_asn1_put_uint(struct px_buf *b, uint32_t v);

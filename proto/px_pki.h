@@ -25,7 +25,12 @@ int px_pki_issue(const char *ca_cert_pem, const char *ca_key_pem, const char *pu
  * pbeWithSHAAnd3-KeyTripleDES-CBC under password, a SHA-1 MAC, 2048
  * iterations, friendly_name as the bag's name (may be NULL). Returns 0 with
  * *der (malloc'd, caller frees) and *len, PX_ERR_INVAL for a bad key or
- * certificate, PX_ERR_CRYPTO, or PX_ERR_NOMEM. */
+ * certificate, PX_ERR_CRYPTO, or PX_ERR_NOMEM.
+ * Also PX_ERR_INVAL: an empty or NULL password (importers disagree on how to
+ * spell one), a password or name that is not UTF-8 (both are written as
+ * BMPStrings), a key that is not cert_pem's. key_pem is an EC key (SEC 1 or
+ * PKCS#8 PEM); cert_pem's first certificate is the leaf, every certificate
+ * in ca_pem follows it. Written in proto/px_p12.c. */
 int px_pki_pkcs12(const char *key_pem, const char *cert_pem, const char *ca_pem,
                   const char *password, const char *friendly_name, unsigned char **der,
                   size_t *len);

@@ -374,3 +374,27 @@ write("jwt", "claims_bad_types", b"\x02" + jdump({"iss": 1, "aud": [1], "exp": "
 write("jwt", "header_es256", b"\x03" + jdump({"alg": "ES256", "typ": "JWT", "kid": JWT_KID}))
 write("jwt", "header_crit", b"\x03" + jdump({"alg": "ES256", "kid": JWT_KID, "crit": ["b64"], "b64": False}))
 write("jwt", "header_dup", b'\x03{"alg":"none","alg":"ES256","kid":"' + JWT_KID.encode() + b'"}')
+# fuzz_cert: the certificates and requests of the px_cert unit test, as DER
+# and as PEM text (a bundle of two certificates with a request between them).
+import re
+
+fixtures = open(os.path.join(HERE, "..", "unit", "proto", "px_cert_fixtures.h")).read()
+blocks = []
+for m in re.finditer(r'"(-----BEGIN ([A-Z ]+)-----\\n)"(.*?)"(-----END \2-----\\n)"', fixtures, re.S):
+    body = "".join(re.findall(r'"([A-Za-z0-9+/=]*)\\n"', m.group(3)))
+    blocks.append((m.group(2), body))
+seen = set()
+pems = []
+for label, body in blocks:
+    if body in seen:
+        continue
+    seen.add(body)
+    pem = "-----BEGIN %s-----\n%s\n-----END %s-----\n" % (
+        label, "\n".join(body[i:i + 64] for i in range(0, len(body), 64)), label)
+    pems.append((label, pem.encode()))
+    kind = {"CERTIFICATE": "cert", "CERTIFICATE REQUEST": "csr"}.get(label, "key")
+    write("cert", "%s%d.der" % (kind, len(pems)), base64.b64decode(body))
+certs_pem = [p for label, p in pems if label == "CERTIFICATE"]
+reqs_pem = [p for label, p in pems if "REQUEST" in label]
+write("cert", "bundle.pem", b"subject=x\n" + certs_pem[0] + reqs_pem[0] + certs_pem[1])
+write("cert", "request.pem", reqs_pem[0])

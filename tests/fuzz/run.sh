@@ -40,6 +40,7 @@ declare -A DICT=(
     [tunnel_conn]=tests/fuzz/h2.dict
     [path]=tests/fuzz/path.dict
     [jwt]=tests/fuzz/jwt.dict
+    [cert]=tests/fuzz/cert.dict
 )
 ALL=$(for f in tests/fuzz/fuzz_*.c; do f=${f##*/fuzz_}; echo "${f%.c}"; done | tr '\n' ' ')
 TARGETS=${*:-$ALL}

@@ -224,7 +224,8 @@ int es_access_build(struct es_store *store, const char *edge_ca_pem, unsigned lo
                 goto fail;
             a->n_revoked++;
         }
-    qsort(a->revoked, a->n_revoked, sizeof(*a->revoked), cmp_str);
+    if (a->n_revoked)
+        qsort(a->revoked, a->n_revoked, sizeof(*a->revoked), cmp_str);
     rc = 0;
     *out = a;
     a = NULL;

@@ -60,12 +60,6 @@ static void usage(FILE *f)
            "`tunnel create` prints the connector's token on stdout.\n");
 }
 
-int es_cli_fail(const char *msg, const char *arg)
-{
-    fprintf(stderr, "edge-sim: %s%s\n", msg, arg ? arg : "");
-    return 2;
-}
-
 /* A decimal count 1..max. Returns 0 or -1. */
 static int parse_count(const char *s, unsigned long max, unsigned long *out)
 {
@@ -166,35 +160,6 @@ static int cmd_serve(int argc, char **argv)
                           : srv.idle_timeout_ms < 30000 ? srv.idle_timeout_ms
                                                         : 30000;
     return es_server_run(&srv);
-}
-
-int es_offline_open(struct es_offline *o, const char *dir)
-{
-    char why[2048];
-    if (es_certs_init(&o->certs, dir, ES_DEFAULT_SERVER_NAME, why, sizeof(why)) < 0 ||
-        es_store_open(&o->store, dir, why, sizeof(why)) < 0) {
-        fprintf(stderr, "edge-sim: %s\n", why);
-        return -1;
-    }
-    return 0;
-}
-
-void es_offline_close(struct es_offline *o)
-{
-    es_store_close(&o->store);
-    es_certs_cleanup(&o->certs);
-}
-
-int es_cli_valid_name(const char *n)
-{
-    size_t l = strlen(n);
-    if (l == 0 || l > 64)
-        return 0;
-    for (size_t i = 0; i < l; i++)
-        if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= 'A' && n[i] <= 'Z') ||
-              (n[i] >= '0' && n[i] <= '9') || n[i] == '-' || n[i] == '_' || n[i] == '.'))
-            return 0;
-    return 1;
 }
 
 static int cmd_tunnel(int argc, char **argv)

@@ -191,8 +191,9 @@ int es_store_client_cert_list(struct es_store *s, struct es_client_cert_rec **ou
                        (void **)out, n, sizeof(**out), fill_cert, free_certs_v);
 }
 
-/* name_or_serial as a serial: lower case, colons dropped, leading zeros
- * dropped. Returns a malloc'd string or NULL. */
+/* name_or_serial as a serial: lower case, colons and leading zeros dropped
+ * (compared with the stored serial's leading zeros dropped too). Returns a
+ * malloc'd string or NULL. */
 static char *canonical_serial(const char *v)
 {
     char *o = malloc(strlen(v) + 1);
@@ -203,7 +204,7 @@ static char *canonical_serial(const char *v)
         if (*p == ':')
             continue;
         char ch = *p >= 'A' && *p <= 'F' ? (char)(*p - 'A' + 'a') : *p;
-        if (k == 0 && ch == '0' && p[1] && p[1] != ':')
+        if (k == 0 && ch == '0')
             continue;
         o[k++] = ch;
     }
@@ -223,15 +224,18 @@ int es_store_client_cert_revoke(struct es_store *s, const char *name_or_serial, 
     if (rc < 0)
         goto out;
     const char *t[] = {name_or_serial, serial};
-    int found = exec_count(s, "SELECT count(*) FROM client_certs WHERE name=?1 OR serial=?2", t, 2);
+    int found = exec_count(
+        s, "SELECT count(*) FROM client_certs WHERE name=?1 OR ltrim(serial,'0')=?2", t, 2);
     if (found <= 0) {
         rc = end(s, found < 0 ? found : PX_ERR_NOT_FOUND);
         goto out;
     }
     const long long v[] = {now};
-    int changed = exec_args(
-        s, "UPDATE client_certs SET revoked=?3 WHERE (name=?1 OR serial=?2) AND revoked=0", t, 2, v,
-        1);
+    int changed =
+        exec_args(s,
+                  "UPDATE client_certs SET revoked=?3 WHERE (name=?1 OR ltrim(serial,'0')=?2) "
+                  "AND revoked=0",
+                  t, 2, v, 1);
     if (changed < 0) {
         rc = end(s, changed);
         goto out;

@@ -104,9 +104,9 @@ t_edge_cert() {
     echo "fingerprint at origin: $(hdr x-client-cert-fingerprint-sha256 < "$WORK/body") want $want"
     [ "$(hdr x-client-cert-fingerprint-sha256 < "$WORK/body")" = "$want" ] &&
         [ "$(hdr x-client-cert-verified < "$WORK/body")" = SUCCESS ] &&
-        [ "$(hdr x-client-cert-subject-dn < "$WORK/body")" = "CN=phone" ] &&
+        [ "$(hdr x-client-cert-subject-dn < "$WORK/body")" = "CN=phone,O=tunnel edge-sim" ] &&
         [ -n "$(hdr x-client-cert-issuer-dn < "$WORK/body")" ] &&
-        [ "$(hdr x-client-cert-serial < "$WORK/body")" = "$(openssl x509 -in "$C/phone.pem" -noout -serial | sed 's/.*=//' | tr A-F a-f | sed 's/^0*//')" ] &&
+        [ "$(hdr x-client-cert-serial < "$WORK/body" | sed 's/^0*//')" = "$(openssl x509 -in "$C/phone.pem" -noout -serial | sed 's/.*=//' | tr A-F a-f | sed 's/^0*//')" ] &&
         [ -n "$(hdr x-client-cert-not-before < "$WORK/body")" ] &&
         [ -n "$(hdr x-client-cert-not-after < "$WORK/body")" ] &&
         [ "$(hdr client-cert < "$WORK/body")" = ":$(openssl x509 -in "$C/phone.pem" -outform DER | base64 -w0):" ] &&
@@ -247,7 +247,7 @@ t_strip() {
          "protected: dn=[$(hdr x-client-cert-subject-dn < "$WORK/body")]"
     [ "$(hdr x-client-cert-verified < "$WORK/open.json")" = NONE ] &&
         [ -z "$(hdr x-client-cert-subject-dn < "$WORK/open.json")$(hdr client-cert < "$WORK/open.json")$(hdr client-cert-chain < "$WORK/open.json")$(hdr edge-access-jwt-assertion < "$WORK/open.json")$(hdr x-client-cert-fingerprint-sha256 < "$WORK/open.json")" ] &&
-        [ "$(hdr x-client-cert-subject-dn < "$WORK/body")" = CN=phone ] &&
+        [ "$(hdr x-client-cert-subject-dn < "$WORK/body")" = "CN=phone,O=tunnel edge-sim" ] &&
         [ "$(hdr x-client-cert-verified < "$WORK/body")" = SUCCESS ] &&
         [ "$(hdr edge-access-jwt-assertion < "$WORK/body" | wc -l)" = 1 ] &&
         [ "$(hdr edge-access-jwt-assertion < "$WORK/body")" != forged.x.y ] &&
@@ -272,7 +272,7 @@ t_jwt_python() {
 import base64, json, sys
 c = json.load(open(sys.argv[1]))
 x5t = base64.urlsafe_b64encode(bytes.fromhex(sys.argv[2])).rstrip(b"=").decode()
-assert c["sub"] == "CN=phone", c
+assert c["sub"] == "CN=phone,O=tunnel edge-sim", c
 assert c["cnf"]["x5t#S256"] == x5t, (c["cnf"], x5t)
 assert 0 < c["exp"] - c["iat"] <= 600, c
 PY

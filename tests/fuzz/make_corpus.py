@@ -291,6 +291,8 @@ ingress = {
                  {"hostname": "ssh.example.com", "service": "ssh://127.0.0.1:22"},
                  {"hostname": "tcp.example.com", "service": "tcp://[::1]:5432"},
                  {"hostname": "hello.example.com", "service": "hello_world"},
+                 {"hostname": "locked.example.com", "service": "http://127.0.0.1:8081",
+                  "originRequest": {"access": {"required": True, "audience": "locked-aud"}}},
                  {"service": "http_status:404"}]},
     "errors": {"ingres": [], "ingress": [
         {"service": "http_status:404"}, {"hostname": "*bad", "service": "ftp://x"},

@@ -2,11 +2,14 @@
 #include "px_err.h"
 #include "px_h2.h"
 #include "px_hostname.h"
+#include "px_keypair.h"
 #include "px_log.h"
 #include "px_token.h"
 #include "rt_conn.h"
+#include "rt_file.h"
 #include "rt_h2.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -429,8 +432,69 @@ static void usage(void)
 {
     fprintf(stderr, "usage: connector access tcp --hostname HOST [--url LISTEN_ADDR:PORT]\n"
                     "                            [--edge HOST:PORT] [--edge-ca FILE]\n"
+                    "                            [--cert FILE --key FILE]\n"
                     "Carries TCP connections to the tunnel's tcp:// or ssh:// service HOST.\n"
-                    "Without --url it carries stdin/stdout (for ssh -o ProxyCommand=...).\n");
+                    "Without --url it carries stdin/stdout (for ssh -o ProxyCommand=...).\n"
+                    "--cert/--key: a client certificate (PEM, with its chain) and its private key\n"
+                    "(PEM, a file only you can read) to present to the edge, for hostnames whose\n"
+                    "access policy requires one.\n");
+}
+
+/* Makes ctx present the client certificate in cert_file with the key in
+ * key_file. Returns 0, or -1 after saying on stderr which file is wrong. */
+static int use_client_cert(WOLFSSL_CTX *ctx, const char *cert_file, const char *key_file)
+{
+    int rc = -1, err = 0;
+    char why[600];
+    char *key = NULL;
+    size_t key_len = 0;
+    char *cert = rt_file_read(cert_file, 1 << 20, NULL, &err);
+    if (!cert) {
+        fprintf(stderr, "connector: cannot read --cert %s: %s\n", cert_file, strerror(err));
+        goto out;
+    }
+    /* A key others can read is refused, as ssh refuses one (and as the
+     * connector treats its own tunnel key). */
+    int r = rt_file_read_private(key_file, 1 << 20, &key, &key_len, why, sizeof(why));
+    if (r == PX_ERR_NOT_FOUND) {
+        fprintf(stderr, "connector: cannot read --key %s: %s\n", key_file, strerror(ENOENT));
+        goto out;
+    }
+    if (r < 0) {
+        fprintf(stderr, "connector: cannot use --key: %s\n", why);
+        goto out;
+    }
+    if (wolfSSL_CTX_use_certificate_chain_buffer(ctx, (const unsigned char *)cert,
+                                                 (long)strlen(cert)) != WOLFSSL_SUCCESS) {
+        fprintf(stderr, "connector: --cert %s holds no PEM certificate wolfSSL can read\n",
+                cert_file);
+        goto out;
+    }
+    if (wolfSSL_CTX_use_PrivateKey_buffer(ctx, (const unsigned char *)key, (long)key_len,
+                                          WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
+        fprintf(stderr, "connector: --key %s holds no PEM private key wolfSSL can read\n",
+                key_file);
+        goto out;
+    }
+    /* wolfSSL_CTX_check_private_key accepts any key in Debian's build. */
+    r = px_keypair_check(cert, key);
+    if (r == PX_ERR_DENIED) {
+        fprintf(stderr, "connector: --key %s is not the key of the certificate in --cert %s\n",
+                key_file, cert_file);
+        goto out;
+    }
+    if (r < 0) {
+        fprintf(stderr, "connector: cannot check --key %s against --cert %s: %s\n", key_file,
+                cert_file, px_strerror(r));
+        goto out;
+    }
+    rc = 0;
+out:
+    if (key)
+        memset(key, 0, key_len);
+    free(key);
+    free(cert);
+    return rc;
 }
 
 int cn_access_main(int argc, char **argv)
@@ -438,9 +502,10 @@ int cn_access_main(int argc, char **argv)
     static const struct option opts[] = {
         {"hostname", required_argument, 0, 'H'}, {"url", required_argument, 0, 'u'},
         {"edge", required_argument, 0, 'e'},     {"edge-ca", required_argument, 0, 'c'},
-        {"loglevel", required_argument, 0, 'l'}, {0, 0, 0, 0}};
+        {"loglevel", required_argument, 0, 'l'}, {"cert", required_argument, 0, 'C'},
+        {"key", required_argument, 0, 'K'},      {0, 0, 0, 0}};
     struct access_cfg cfg = {0};
-    const char *ca_file = NULL;
+    const char *ca_file = NULL, *cert_file = NULL, *key_file = NULL;
     enum px_log_level lvl = PX_LOG_WARN;
     if (argc < 2 || strcmp(argv[1], "tcp") != 0) {
         usage();
@@ -462,6 +527,12 @@ int cn_access_main(int argc, char **argv)
             break;
         case 'c':
             ca_file = optarg;
+            break;
+        case 'C':
+            cert_file = optarg;
+            break;
+        case 'K':
+            key_file = optarg;
             break;
         case 'l':
             if (px_log_parse_level(optarg, &lvl) < 0) {
@@ -489,8 +560,17 @@ int cn_access_main(int argc, char **argv)
         fprintf(stderr, "connector: --edge and --url take HOST:PORT\n");
         return 2;
     }
+    if ((cert_file == NULL) != (key_file == NULL)) {
+        fprintf(stderr, "connector: --cert and --key go together\n");
+        usage();
+        return 2;
+    }
     if (px_tls_global_init() < 0 || px_tls_ctx_client(NULL, NULL, NULL, &cfg.ctx) < 0)
         return 1;
+    if (cert_file && use_client_cert(cfg.ctx, cert_file, key_file) < 0) {
+        wolfSSL_CTX_free(cfg.ctx);
+        return 2;
+    }
     /* Trust the system store, plus --edge-ca (e.g. the output of `edge-sim ca`). */
     wolfSSL_CTX_set_verify(cfg.ctx, WOLFSSL_VERIFY_PEER, NULL);
     wolfSSL_CTX_load_system_CA_certs(cfg.ctx);

@@ -63,6 +63,7 @@ void cn_origin_opts_cleanup(struct cn_origin_opts *o)
     free(o->origin_cert);
     free(o->origin_key);
     free(o->http_host_header);
+    free(o->access_audience);
     free(o->ca_blob);
     memset(o, 0, sizeof(*o));
 }
@@ -266,6 +267,48 @@ static int parse_seconds(json_t *v, unsigned *out)
     return 0;
 }
 
+/* originRequest.access: {"required": bool, "audience": string}, both
+ * optional; anything else in it is an error, as everywhere in the file. */
+static void parse_access(json_t *obj, struct cn_origin_opts *o, const char *where,
+                         struct cn_ingress_errors *errs)
+{
+    if (!json_is_object(obj)) {
+        add_err(errs, "%s: originRequest.access must be an object (e.g. {\"required\": true})",
+                where);
+        return;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v)
+    {
+        if (strcmp(k, "required") == 0) {
+            if (!json_is_boolean(v))
+                add_err(errs, "%s: originRequest.access.required must be true or false", where);
+            else {
+                o->access_required = json_is_true(v);
+                o->set |= CN_OPT_ACCESS_REQUIRED;
+            }
+        } else if (strcmp(k, "audience") == 0) {
+            const char *sv = json_string_value(v);
+            if (!sv || !*sv || strlen(sv) > CN_ACCESS_MAX_AUDIENCE || has_control(sv)) {
+                add_err(errs,
+                        "%s: originRequest.access.audience must be a non-empty string (at most "
+                        "%d bytes, no control characters)",
+                        where, CN_ACCESS_MAX_AUDIENCE);
+            } else {
+                free(o->access_audience);
+                o->access_audience = dup_str(sv, errs);
+                o->set |= CN_OPT_ACCESS_AUDIENCE;
+            }
+        } else {
+            add_err(errs,
+                    "%s: unknown originRequest.access setting \"%s\" (a typo? known: required, "
+                    "audience)",
+                    where, k);
+        }
+    }
+}
+
 static void parse_opts(json_t *obj, struct cn_origin_opts *o, const char *where,
                        struct cn_ingress_errors *errs)
 {
@@ -319,6 +362,10 @@ static void parse_opts(json_t *obj, struct cn_origin_opts *o, const char *where,
         SECS_OPT("keepAliveTimeout", keepalive_timeout_s, CN_OPT_KEEPALIVE_TIMEOUT)
         BOOL_OPT("disableChunkedEncoding", disable_chunked, CN_OPT_NO_CHUNKED)
         BOOL_OPT("http2Origin", http2_origin, CN_OPT_HTTP2)
+        if (strcmp(k, "access") == 0) {
+            parse_access(v, o, where, errs);
+            continue;
+        }
         if (strcmp(k, "keepAliveConnections") == 0) {
             if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 100000)
                 add_err(errs, "%s: originRequest.keepAliveConnections must be 0-100000", where);
@@ -335,7 +382,7 @@ static void parse_opts(json_t *obj, struct cn_origin_opts *o, const char *where,
                 "%s: unknown originRequest setting \"%s\" (a typo? known: noTLSVerify, "
                 "originServerName, caPool, originCert, originKey, httpHostHeader, "
                 "connectTimeout, tlsTimeout, keepAliveConnections, keepAliveTimeout, "
-                "disableChunkedEncoding, http2Origin)",
+                "disableChunkedEncoding, http2Origin, access)",
                 where, k);
     }
     check_header_values(o, where, 0, errs);
@@ -380,6 +427,12 @@ static void merge_opts(struct cn_origin_opts *dst, const struct cn_origin_opts *
     dst->disable_chunked = src->disable_chunked;
     PICK(CN_OPT_HTTP2);
     dst->http2_origin = src->http2_origin;
+    /* Member by member like the rest: a rule that only names its audience
+     * stays protected by a top-level "required": true. */
+    PICK(CN_OPT_ACCESS_REQUIRED);
+    dst->access_required = src->access_required;
+    PICK(CN_OPT_ACCESS_AUDIENCE);
+    dst->access_audience = dup_or_null(src->access_audience, errs);
 #undef PICK
     dst->set = def->set | own->set;
 }

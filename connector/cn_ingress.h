@@ -26,7 +26,12 @@ enum {
     CN_OPT_KEEPALIVE_TIMEOUT = 1 << 9,
     CN_OPT_NO_CHUNKED = 1 << 10,
     CN_OPT_HTTP2 = 1 << 11,
+    CN_OPT_ACCESS_REQUIRED = 1 << 12, /* access.required */
+    CN_OPT_ACCESS_AUDIENCE = 1 << 13, /* access.audience */
 };
+
+/* The longest originRequest.access.audience accepted. */
+#define CN_ACCESS_MAX_AUDIENCE 512
 
 struct cn_origin_opts {
     unsigned set;
@@ -41,6 +46,11 @@ struct cn_origin_opts {
     unsigned keepalive_timeout_s; /* default 90 */
     int disable_chunked;
     int http2_origin;
+    /* originRequest.access: when access_required, a request is proxied only
+     * with a valid identity assertion from the edge (cn_assert.h), for
+     * access_audience, or for the request's host when that is NULL. */
+    int access_required;
+    char *access_audience;
     /* Derived at load: the system CA bundle plus caPool, for CURLOPT_CAINFO_BLOB. */
     char *ca_blob;
     size_t ca_blob_len;

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *type_names[] = {NULL, "register", "registered", "unregister", "error", "drain"};
+static const char *type_names[] = {NULL,    "register", "registered", "unregister",
+                                   "error", "drain",    "access_keys"};
+#define LAST_TYPE PX_CTL_ACCESS_KEYS
 
 void px_ctl_msg_cleanup(struct px_ctl_msg *m)
 {
@@ -22,6 +24,8 @@ void px_ctl_msg_cleanup(struct px_ctl_msg *m)
     free(m->message);
     free(m->agent);
     free(m->conn_id);
+    free(m->issuer);
+    free(m->jwks);
     memset(m, 0, sizeof(*m));
 }
 
@@ -88,6 +92,26 @@ static int decode_results(json_t *root, struct px_ctl_msg *m)
     return 0;
 }
 
+/* A JWK Set as the protocol carries it: an object with a "keys" array. What
+ * the keys say is px_jwks_from_json's to check. */
+static int is_jwks(const json_t *v)
+{
+    return json_is_object(v) && json_is_array(json_object_get(v, "keys"));
+}
+
+static int decode_access_keys(json_t *root, struct px_ctl_msg *m)
+{
+    const char *iss = json_string_value(json_object_get(root, "issuer"));
+    json_t *jwks = json_object_get(root, "jwks");
+    if (!iss || !*iss || strlen(iss) > PX_CTL_MAX_ISSUER || !is_jwks(jwks))
+        return PX_ERR_INVAL;
+    m->issuer = strdup(iss);
+    if (!m->issuer)
+        return PX_ERR_NOMEM;
+    m->jwks = px_json_dumps(jwks, JSON_COMPACT);
+    return m->jwks ? 0 : PX_ERR_NOMEM;
+}
+
 int px_ctl_decode(const char *line, size_t len, struct px_ctl_msg *m)
 {
     memset(m, 0, sizeof(*m));
@@ -101,7 +125,7 @@ int px_ctl_decode(const char *line, size_t len, struct px_ctl_msg *m)
     const char *t = json_string_value(json_object_get(root, "type"));
     if (!t)
         goto out;
-    for (int i = 1; i <= PX_CTL_DRAIN; i++)
+    for (int i = 1; i <= LAST_TYPE; i++)
         if (strcmp(t, type_names[i]) == 0)
             m->type = (enum px_ctl_type)i;
     switch (m->type) {
@@ -137,6 +161,9 @@ int px_ctl_decode(const char *line, size_t len, struct px_ctl_msg *m)
     case PX_CTL_DRAIN:
         rc = 0;
         break;
+    case PX_CTL_ACCESS_KEYS:
+        rc = decode_access_keys(root, m);
+        break;
     default:
         rc = PX_ERR_INVAL;
     }
@@ -154,7 +181,7 @@ static int set_str(json_t *o, const char *k, const char *v)
 
 char *px_ctl_encode(const struct px_ctl_msg *m)
 {
-    if (m->type < PX_CTL_REGISTER || m->type > PX_CTL_DRAIN)
+    if (m->type < PX_CTL_REGISTER || m->type > LAST_TYPE)
         return NULL;
     char *out = NULL;
     json_t *root = json_object();
@@ -188,6 +215,19 @@ char *px_ctl_encode(const struct px_ctl_msg *m)
         if (set_str(root, "code", m->code ? m->code : "unknown") < 0 ||
             set_str(root, "message", m->message) < 0 ||
             json_object_set_new(root, "permanent", json_boolean(m->permanent)) < 0)
+            goto out;
+    } else if (m->type == PX_CTL_ACCESS_KEYS) {
+        /* Only what the decoder would accept. */
+        if (!m->issuer || !*m->issuer || strlen(m->issuer) > PX_CTL_MAX_ISSUER || !m->jwks)
+            goto out;
+        if (set_str(root, "issuer", m->issuer) < 0)
+            goto out;
+        json_t *jwks = json_loads(m->jwks, JSON_REJECT_DUPLICATES, NULL);
+        if (!is_jwks(jwks)) {
+            json_decref(jwks);
+            goto out;
+        }
+        if (json_object_set_new(root, "jwks", jwks) < 0) /* takes jwks either way */
             goto out;
     }
     out = px_json_line(root);

@@ -9,6 +9,8 @@
 
 #define PX_CTL_MAX_LINE 65536
 #define PX_CTL_MAX_HOSTNAMES 256
+/* ACCESS_KEYS: the longest issuer (bytes). */
+#define PX_CTL_MAX_ISSUER 512
 
 enum px_ctl_type {
     PX_CTL_REGISTER = 1, /* connector -> edge: hostnames to route to this tunnel */
@@ -36,14 +38,19 @@ struct px_ctl_msg {
     int permanent; /* ERROR: the receiver must not retry */
     char *agent;   /* REGISTER: software version; REGISTERED: tunnel name */
     char *conn_id; /* REGISTERED: the edge's id for this connection */
-    char *issuer;  /* ACCESS_KEYS: the "iss" of the edge's assertions */
-    char *jwks;    /* ACCESS_KEYS: the JWK Set (px_jwt.h) as compact JSON text */
+    char *issuer; /* ACCESS_KEYS: the "iss" of the edge's assertions (1..PX_CTL_MAX_ISSUER bytes) */
+    char *jwks;   /* ACCESS_KEYS: the JWK Set (px_jwt.h) as compact JSON text; a JSON
+                     object with a "keys" array on the wire. The codec checks only that
+                     shape; the keys themselves are px_jwks_from_json's to judge. */
 };
 
 /* Parses one line (without the newline). Returns 0 and fills *m (release with
  * px_ctl_msg_cleanup), or PX_ERR_INVAL / PX_ERR_TOO_LARGE / PX_ERR_NOMEM. */
 int px_ctl_decode(const char *line, size_t len, struct px_ctl_msg *m);
-/* Encodes m as one line terminated by '\n'. Returns malloc'd text or NULL. */
+/* Encodes m as one line terminated by '\n'. Returns malloc'd text, or NULL
+ * on no memory or for an ACCESS_KEYS message the decoder would refuse (no
+ * issuer, jwks not an object with a "keys" array). The line may exceed
+ * PX_CTL_MAX_LINE, which the receiver refuses: a sender checks. */
 char *px_ctl_encode(const struct px_ctl_msg *m);
 void px_ctl_msg_cleanup(struct px_ctl_msg *m);
 

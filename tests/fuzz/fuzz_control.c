@@ -51,6 +51,8 @@ static uint64_t msg_hash(const struct px_ctl_msg *m)
     h = mix(h, &m->permanent, sizeof(int));
     h = mix_str(h, m->agent);
     h = mix_str(h, m->conn_id);
+    h = mix_str(h, m->issuer);
+    h = mix_str(h, m->jwks);
     return h;
 }
 

@@ -50,6 +50,9 @@ ctl = [
     {"type": "unregister", "hostnames": ["app.example.com"]},
     {"type": "error", "code": "tunnel_deleted", "message": "deleted", "permanent": True},
     {"type": "drain"},
+    {"type": "access_keys", "issuer": "https://edge.example", "jwks": {"keys": [
+        {"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+         "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", "kid": "k1", "use": "sig", "alg": "ES256"}]}},
 ]
 lines = [json.dumps(m, separators=(",", ":")).encode() + b"\n" for m in ctl]
 write("control", "all_types", b"".join(lines))
@@ -57,6 +60,16 @@ for i, l in enumerate(lines):
     write("control", "msg%d" % i, l)
 write("control", "empty_lines_crlf", b"\n\n" + lines[4].replace(b"\n", b"\r\n") + b"\n")
 write("control", "partial", lines[0] + lines[1][:40])
+# ACCESS_KEYS the decoder must refuse, each after a good one (the stream stops there).
+write("control", "access_keys_hostile", lines[5] + b"".join(
+    ctl_bad + b"\n" for ctl_bad in [
+        b'{"type":"access_keys","issuer":"e","jwks":"{\\"keys\\":[]}"}',
+        b'{"type":"access_keys","issuer":"","jwks":{"keys":[]}}',
+        b'{"type":"access_keys","issuer":"e","jwks":{"keys":{}}}',
+        b'{"type":"access_keys","issuer":"e","jwks":{"keys":[1e400]}}',
+    ]))
+write("control", "access_keys_numbers",
+      b'{"type":"access_keys","issuer":"e","jwks":{"keys":[{"n":1e2,"m":-0.1,"u":"\\u00e9\\/"}],"x":[]}}\n')
 
 # fuzz_enroll: one line offered to both decoders
 write("enroll", "req", json.dumps({"tunnel_id": "0123456789abcdef0123456789abcdef",
@@ -278,6 +291,8 @@ ingress = {
                  {"hostname": "ssh.example.com", "service": "ssh://127.0.0.1:22"},
                  {"hostname": "tcp.example.com", "service": "tcp://[::1]:5432"},
                  {"hostname": "hello.example.com", "service": "hello_world"},
+                 {"hostname": "locked.example.com", "service": "http://127.0.0.1:8081",
+                  "originRequest": {"access": {"required": True, "audience": "locked-aud"}}},
                  {"service": "http_status:404"}]},
     "errors": {"ingres": [], "ingress": [
         {"service": "http_status:404"}, {"hostname": "*bad", "service": "ftp://x"},

@@ -454,6 +454,114 @@ static void test_opts_type_errors(void **state)
               "originRequest: originRequest.tlsTimeout must be seconds", NULL);
 }
 
+/* ---- originRequest.access ---- */
+
+static void test_access_off_by_default(void **state)
+{
+    (void)state;
+    struct cn_ingress *ing = parse_ok("{\"ingress\": [{\"hostname\": \"a.test\", \"service\": "
+                                      "\"http://h:1\"}, " CATCH_ALL "]}");
+    for (size_t i = 0; i < ing->n; i++) {
+        assert_int_equal(ing->rules[i].o.access_required, 0);
+        assert_null(ing->rules[i].o.access_audience);
+    }
+    cn_ingress_unref(ing);
+}
+
+static void test_access_parsed_and_inherited(void **state)
+{
+    (void)state;
+    struct cn_ingress *ing = parse_ok(
+        "{\"originRequest\": {\"access\": {\"required\": true, \"audience\": \"top-aud\"}},"
+        " \"ingress\": ["
+        "  {\"hostname\": \"a.test\", \"service\": \"http://h:1\"},"
+        "  {\"hostname\": \"b.test\", \"service\": \"http://h:2\", \"originRequest\": "
+        "    {\"access\": {\"audience\": \"b-aud\"}}},"
+        "  {\"hostname\": \"c.test\", \"service\": \"ssh://h:22\", \"originRequest\": "
+        "    {\"access\": {\"required\": false}}},"
+        "  {\"hostname\": \"d.test\", \"service\": \"hello_world\", \"originRequest\": "
+        "    {\"access\": {}}},"
+        "  " CATCH_ALL "]}");
+    const struct cn_origin_opts *o = &ing->rules[0].o;
+    assert_int_equal(o->access_required, 1);
+    assert_string_equal(o->access_audience, "top-aud");
+    /* A rule naming only its audience stays protected by the top-level
+     * "required": members merge one by one, like every other setting. */
+    o = &ing->rules[1].o;
+    assert_int_equal(o->access_required, 1);
+    assert_string_equal(o->access_audience, "b-aud");
+    /* Switching it off takes an explicit false. */
+    o = &ing->rules[2].o;
+    assert_int_equal(o->access_required, 0);
+    assert_string_equal(o->access_audience, "top-aud");
+    o = &ing->rules[3].o;
+    assert_int_equal(o->access_required, 1);
+    assert_string_equal(o->access_audience, "top-aud");
+    /* Each rule owns its copy. */
+    assert_ptr_not_equal(ing->rules[0].o.access_audience, ing->rules[3].o.access_audience);
+    cn_ingress_unref(ing);
+
+    /* Without an audience the request's host is the audience (NULL here). */
+    ing = parse_ok("{\"ingress\": [{\"hostname\": \"a.test\", \"service\": \"http://h:1\", "
+                   "\"originRequest\": {\"access\": {\"required\": true}}}, " CATCH_ALL "]}");
+    assert_int_equal(ing->rules[0].o.access_required, 1);
+    assert_null(ing->rules[0].o.access_audience);
+    assert_int_equal(ing->rules[1].o.access_required, 0);
+    cn_ingress_unref(ing);
+}
+
+#define ACCESS_RULE(access)                                                                        \
+    "{\"ingress\": [{\"hostname\": \"a.test\", \"service\": \"http://h:1\", \"originRequest\": "   \
+    "{\"access\": " access "}}, " CATCH_ALL "]}"
+
+static void test_access_errors(void **state)
+{
+    (void)state;
+    one_error(ACCESS_RULE("true"), "rule #1: originRequest.access must be an object", NULL);
+    one_error(ACCESS_RULE("[]"), "rule #1: originRequest.access must be an object", NULL);
+    one_error(ACCESS_RULE("null"), "rule #1: originRequest.access must be an object", NULL);
+    one_error(ACCESS_RULE("{\"required\": \"yes\"}"),
+              "rule #1: originRequest.access.required must be true or false", NULL);
+    one_error(ACCESS_RULE("{\"required\": 1}"),
+              "rule #1: originRequest.access.required must be true or false", NULL);
+    one_error(ACCESS_RULE("{\"required\": true, \"audience\": \"\"}"),
+              "rule #1: originRequest.access.audience must be a non-empty string", NULL);
+    one_error(ACCESS_RULE("{\"required\": true, \"audience\": 5}"),
+              "rule #1: originRequest.access.audience must be a non-empty string", NULL);
+    one_error(ACCESS_RULE("{\"required\": true, \"audience\": [\"a\"]}"),
+              "rule #1: originRequest.access.audience must be a non-empty string", NULL);
+    one_error(ACCESS_RULE("{\"audience\": \"a\\nb\"}"), "rule #1: originRequest.access.audience",
+              "no control characters");
+    /* Unknown members are errors (typos must not switch protection off). */
+    one_error(ACCESS_RULE("{\"requried\": true}"),
+              "rule #1: unknown originRequest.access setting \"requried\"", "required, audience");
+    one_error(ACCESS_RULE("{\"required\": true, \"teamName\": \"x\"}"),
+              "rule #1: unknown originRequest.access setting \"teamName\"", NULL);
+    one_error("{\"originRequest\": {\"access\": {\"aud\": \"x\"}}, \"ingress\": [" CATCH_ALL "]}",
+              "originRequest: unknown originRequest.access setting \"aud\"", NULL);
+    /* Duplicate members are a JSON error, as anywhere in the file. */
+    struct cn_ingress_errors errs;
+    parse_bad(ACCESS_RULE("{\"required\": true, \"required\": false}"), &errs);
+    cn_ingress_errors_cleanup(&errs);
+
+    /* The audience length limit. */
+    size_t cap = CN_ACCESS_MAX_AUDIENCE + 256;
+    char *json = malloc(cap), *aud = malloc(CN_ACCESS_MAX_AUDIENCE + 2);
+    assert_non_null(json);
+    assert_non_null(aud);
+    memset(aud, 'a', CN_ACCESS_MAX_AUDIENCE);
+    aud[CN_ACCESS_MAX_AUDIENCE] = '\0';
+    snprintf(json, cap, ACCESS_RULE("{\"audience\": \"%s\"}"), aud);
+    struct cn_ingress *ing = parse_ok(json);
+    assert_string_equal(ing->rules[0].o.access_audience, aud);
+    cn_ingress_unref(ing);
+    strcat(aud, "a");
+    snprintf(json, cap, ACCESS_RULE("{\"audience\": \"%s\"}"), aud);
+    one_error(json, "rule #1: originRequest.access.audience must be", NULL);
+    free(json);
+    free(aud);
+}
+
 /* ---- matching ---- */
 
 static void test_match_exact_host(void **state)
@@ -1342,6 +1450,9 @@ int main(void)
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_duration_overflow),
         cmocka_unit_test(test_opts_type_errors),
+        cmocka_unit_test(test_access_off_by_default),
+        cmocka_unit_test(test_access_parsed_and_inherited),
+        cmocka_unit_test(test_access_errors),
         cmocka_unit_test(test_match_exact_host),
         cmocka_unit_test(test_match_wildcard),
         cmocka_unit_test(test_match_path),

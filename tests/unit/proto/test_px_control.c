@@ -132,6 +132,84 @@ static void test_drain_round_trip(void **state)
     px_ctl_msg_cleanup(&out);
 }
 
+/* A JWK Set as the edge sends it (px_jwt_jwk output; the codec does not
+ * judge the keys). */
+#define JWKS                                                                                       \
+    "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"                                          \
+    "\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\","                                             \
+    "\"y\":\"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0\",\"kid\":\"k1\",\"use\":\"sig\","        \
+    "\"alg\":\"ES256\"}]}"
+
+static void test_access_keys_round_trip(void **state)
+{
+    (void)state;
+    struct px_ctl_msg m = {
+        .type = PX_CTL_ACCESS_KEYS, .issuer = "https://edge.example", .jwks = (char *)JWKS};
+    char *line = px_ctl_encode(&m);
+    assert_non_null(line);
+    /* The wire form: jwks is a JSON object, not a string holding JSON. */
+    assert_non_null(strstr(line, "\"type\":\"access_keys\""));
+    assert_non_null(strstr(line, "\"jwks\":{\"keys\":[{"));
+    free(line);
+    struct px_ctl_msg out;
+    round_trip(&m, &out);
+    assert_string_equal(out.issuer, "https://edge.example");
+    assert_string_equal(out.jwks, JWKS); /* compact, key order kept */
+    assert_null(out.hostnames);
+    assert_null(out.code);
+    px_ctl_msg_cleanup(&out);
+
+    /* Whitespace in the text does not reach the wire; no keys is a valid set. */
+    struct px_ctl_msg m2 = {
+        .type = PX_CTL_ACCESS_KEYS, .issuer = "e", .jwks = " { \"keys\" : [ ] } "};
+    round_trip(&m2, &out);
+    assert_string_equal(out.jwks, "{\"keys\":[]}");
+    px_ctl_msg_cleanup(&out);
+
+    /* An issuer at the limit. */
+    char iss[PX_CTL_MAX_ISSUER + 1];
+    memset(iss, 'i', PX_CTL_MAX_ISSUER);
+    iss[PX_CTL_MAX_ISSUER] = '\0';
+    struct px_ctl_msg m3 = {.type = PX_CTL_ACCESS_KEYS, .issuer = iss, .jwks = "{\"keys\":[]}"};
+    round_trip(&m3, &out);
+    assert_string_equal(out.issuer, iss);
+    px_ctl_msg_cleanup(&out);
+}
+
+/* The encoder writes nothing the decoder would refuse. */
+static void test_access_keys_encode_refuses_invalid(void **state)
+{
+    (void)state;
+    char iss[PX_CTL_MAX_ISSUER + 2];
+    memset(iss, 'i', PX_CTL_MAX_ISSUER + 1);
+    iss[PX_CTL_MAX_ISSUER + 1] = '\0';
+    const struct {
+        const char *issuer, *jwks;
+    } bad[] = {
+        {NULL, "{\"keys\":[]}"},
+        {"", "{\"keys\":[]}"},
+        {iss, "{\"keys\":[]}"},
+        {"e", NULL},
+        {"e", ""},
+        {"e", "not json"},
+        {"e", "[]"},
+        {"e", "{}"},
+        {"e", "{\"keys\":{}}"},
+        {"e", "{\"keys\":\"k\"}"},
+        {"e", "{\"keys\":[]} x"},
+        {"e", "{\"keys\":[],\"keys\":[]}"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct px_ctl_msg m = {.type = PX_CTL_ACCESS_KEYS,
+                               .issuer = (char *)bad[i].issuer,
+                               .jwks = (char *)bad[i].jwks};
+        char *line = px_ctl_encode(&m);
+        if (line)
+            print_error("case %zu encoded: %s", i, line);
+        assert_null(line);
+    }
+}
+
 static void test_encode_bad_type(void **state)
 {
     (void)state;
@@ -296,6 +374,88 @@ static void test_decode_embedded_nul(void **state)
     const char l[] = "{\"type\":\"drain\"}\0garbage";
     struct px_ctl_msg m;
     assert_int_equal(px_ctl_decode(l, sizeof(l) - 1, &m), PX_ERR_INVAL);
+}
+
+static void test_decode_access_keys_hostile(void **state)
+{
+    (void)state;
+    expect_decode("{\"type\":\"access_keys\",\"issuer\":\"e\",\"jwks\":{\"keys\":[]}}", 0);
+    expect_decode("{\"type\":\"access_keys\",\"issuer\":\"e\",\"jwks\":" JWKS "}", 0);
+    /* Members the codec does not know are ignored, as for other types. */
+    expect_decode("{\"type\":\"access_keys\",\"issuer\":\"e\",\"jwks\":{\"keys\":[],\"x\":1},"
+                  "\"later\":true}",
+                  0);
+    /* Missing or mistyped members. */
+    expect_decode("{\"type\":\"access_keys\"}", PX_ERR_INVAL);
+    expect_decode("{\"type\":\"access_keys\",\"jwks\":{\"keys\":[]}}", PX_ERR_INVAL);
+    expect_decode("{\"type\":\"access_keys\",\"issuer\":\"e\"}", PX_ERR_INVAL);
+    expect_decode("{\"type\":\"access_keys\",\"issuer\":\"\",\"jwks\":{\"keys\":[]}}",
+                  PX_ERR_INVAL);
+    expect_decode("{\"type\":\"access_keys\",\"issuer\":7,\"jwks\":{\"keys\":[]}}", PX_ERR_INVAL);
+    expect_decode("{\"type\":\"access_keys\",\"issuer\":null,\"jwks\":{\"keys\":[]}}",
+                  PX_ERR_INVAL);
+    expect_decode("{\"type\":\"access_keys\",\"issuer\":[\"e\"],\"jwks\":{\"keys\":[]}}",
+                  PX_ERR_INVAL);
+    /* jwks as a string holding JSON is not the wire form. */
+    expect_decode("{\"type\":\"access_keys\",\"issuer\":\"e\",\"jwks\":\"{\\\"keys\\\":[]}\"}",
+                  PX_ERR_INVAL);
+    expect_decode("{\"type\":\"access_keys\",\"issuer\":\"e\",\"jwks\":[]}", PX_ERR_INVAL);
+    expect_decode("{\"type\":\"access_keys\",\"issuer\":\"e\",\"jwks\":null}", PX_ERR_INVAL);
+    expect_decode("{\"type\":\"access_keys\",\"issuer\":\"e\",\"jwks\":{}}", PX_ERR_INVAL);
+    expect_decode("{\"type\":\"access_keys\",\"issuer\":\"e\",\"jwks\":{\"keys\":{}}}",
+                  PX_ERR_INVAL);
+    expect_decode("{\"type\":\"access_keys\",\"issuer\":\"e\",\"jwks\":{\"keys\":null}}",
+                  PX_ERR_INVAL);
+    /* Duplicate members anywhere in the line. */
+    expect_decode(
+        "{\"type\":\"access_keys\",\"issuer\":\"e\",\"issuer\":\"f\",\"jwks\":{\"keys\":[]}}",
+        PX_ERR_INVAL);
+    expect_decode("{\"type\":\"access_keys\",\"issuer\":\"e\",\"jwks\":{\"keys\":[],\"keys\":[]}}",
+                  PX_ERR_INVAL);
+    /* A NUL inside the issuer would cut it short. */
+    expect_decode("{\"type\":\"access_keys\",\"issuer\":\"e\\u0000f\",\"jwks\":{\"keys\":[]}}",
+                  PX_ERR_INVAL);
+}
+
+static void test_decode_access_keys_limits(void **state)
+{
+    (void)state;
+    /* The issuer: PX_CTL_MAX_ISSUER bytes are fine, one more is not. */
+    char line[1024];
+    int n = snprintf(line, sizeof(line), "{\"type\":\"access_keys\",\"issuer\":\"");
+    memset(line + n, 'i', PX_CTL_MAX_ISSUER);
+    snprintf(line + n + PX_CTL_MAX_ISSUER, sizeof(line) - (size_t)n - PX_CTL_MAX_ISSUER,
+             "\",\"jwks\":{\"keys\":[]}}");
+    expect_decode(line, 0);
+    memset(line + n, 'i', PX_CTL_MAX_ISSUER + 1);
+    snprintf(line + n + PX_CTL_MAX_ISSUER + 1, sizeof(line) - (size_t)n - PX_CTL_MAX_ISSUER - 1,
+             "\",\"jwks\":{\"keys\":[]}}");
+    expect_decode(line, PX_ERR_INVAL);
+
+    /* A key set filling the line: a valid line of PX_CTL_MAX_LINE bytes
+     * decodes, one of PX_CTL_MAX_LINE + 1 bytes does not. */
+    const char *head = "{\"type\":\"access_keys\",\"issuer\":\"e\",\"jwks\":{\"keys\":[\"";
+    const char *tail = "\"]}}";
+    size_t hl = strlen(head), tl = strlen(tail);
+    char *big = malloc(PX_CTL_MAX_LINE + 1);
+    assert_non_null(big);
+    for (size_t len = PX_CTL_MAX_LINE; len <= PX_CTL_MAX_LINE + 1; len++) {
+        memcpy(big, head, hl);
+        memset(big + hl, 'k', len - hl - tl);
+        memcpy(big + len - tl, tail, tl);
+        struct px_ctl_msg m;
+        int rc = px_ctl_decode(big, len, &m);
+        if (len == PX_CTL_MAX_LINE) {
+            assert_int_equal(rc, 0);
+            /* All of the set, nothing else of the line. */
+            assert_int_equal(strlen(m.jwks), len - strlen("{\"type\":\"access_keys\",\"issuer\":"
+                                                          "\"e\",\"jwks\":}"));
+            px_ctl_msg_cleanup(&m);
+        } else {
+            assert_int_equal(rc, PX_ERR_TOO_LARGE);
+        }
+    }
+    free(big);
 }
 
 /* ---- framer ---- */
@@ -517,6 +677,33 @@ static void test_framer_empty_feed(void **state)
     px_ctl_framer_cleanup(&f);
 }
 
+/* The framer hands ACCESS_KEYS to its callback like any other message. */
+static int on_keys(const struct px_ctl_msg *m, void *arg)
+{
+    char **jwks = arg;
+    if (m->type != PX_CTL_ACCESS_KEYS)
+        return -1;
+    free(*jwks);
+    *jwks = strdup(m->jwks);
+    return 0;
+}
+
+static void test_framer_access_keys(void **state)
+{
+    (void)state;
+    struct px_ctl_framer f;
+    char *jwks = NULL;
+    px_ctl_framer_init(&f);
+    const char *in = "{\"type\":\"access_keys\",\"issuer\":\"e\",\"jwks\":{\"keys\":[]}}\n"
+                     "{\"type\":\"access_keys\",\"issuer\":\"e\",\"jwks\":" JWKS "}\n";
+    for (size_t i = 0; i < strlen(in); i++)
+        assert_int_equal(px_ctl_framer_feed(&f, in + i, 1, on_keys, &jwks), 0);
+    assert_non_null(jwks);
+    assert_string_equal(jwks, JWKS); /* the latest */
+    free(jwks);
+    px_ctl_framer_cleanup(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -525,6 +712,8 @@ int main(void)
         cmocka_unit_test(test_unregister_round_trip),
         cmocka_unit_test(test_error_round_trip),
         cmocka_unit_test(test_drain_round_trip),
+        cmocka_unit_test(test_access_keys_round_trip),
+        cmocka_unit_test(test_access_keys_encode_refuses_invalid),
         cmocka_unit_test(test_encode_bad_type),
         cmocka_unit_test(test_decode_not_json),
         cmocka_unit_test(test_decode_type),
@@ -535,6 +724,9 @@ int main(void)
         cmocka_unit_test(test_decode_error_msg),
         cmocka_unit_test(test_decode_line_too_large),
         cmocka_unit_test(test_decode_embedded_nul),
+        cmocka_unit_test(test_decode_access_keys_hostile),
+        cmocka_unit_test(test_decode_access_keys_limits),
+        cmocka_unit_test(test_framer_access_keys),
         cmocka_unit_test(test_framer_byte_by_byte),
         cmocka_unit_test(test_framer_one_feed),
         cmocka_unit_test(test_framer_odd_splits),

@@ -78,10 +78,12 @@ cli access set subj.example.test --require-cert --ca edge --ca team --allow-subj
     2>> "$WORK/edge-cli.log"
 sleep 1 # policies apply within a second
 
-# status HOST PATH [curl args]: the status code; BODY1 gets the body's first line.
+# status HOST PATH [curl args]: CODE gets the status code, BODY1 the body's
+# first line ($WORK/body holds the body).
+CODE= BODY1=
 status() {
     local host=$1 path=$2; shift 2
-    tcurl "$host" "$path" -o "$WORK/body" -w '%{http_code}' "$@"
+    CODE=$(tcurl "$host" "$path" -o "$WORK/body" -w '%{http_code}' "$@")
     BODY1=$(head -n1 "$WORK/body" 2>/dev/null)
 }
 with() { echo --cert "$C/$1.pem" --key "$C/$1.key"; }
@@ -91,14 +93,14 @@ hdr() { # name < headers JSON from origin.py: the value(s) of that header, one p
 }
 
 t_no_cert() {
-    local s; s=$(status ha.example.test /headers)
+    local s; status ha.example.test /headers; s=$CODE
     echo "$s $BODY1"
     [ "$s" = 403 ] && [ "$BODY1" = "403 Forbidden: no client certificate" ]
 }
 check "curl: no client certificate gets 403 with the plain reason first" t_no_cert
 
 t_edge_cert() {
-    local s; s=$(status ha.example.test /headers $(with phone))
+    local s; status ha.example.test /headers $(with phone); s=$CODE
     [ "$s" = 200 ] || { echo "status $s"; return 1; }
     local want; want=$(fp "$C/phone.pem")
     echo "fingerprint at origin: $(hdr x-client-cert-fingerprint-sha256 < "$WORK/body") want $want"
@@ -138,7 +140,7 @@ t_p12() {
     ! openssl pkcs12 -in "$C/phone.p12" -passin pass:wrong -nokeys >/dev/null 2>&1 || return 1
     openssl pkcs12 -in "$C/tablet.p12" -passin "pass:correct horse battery" -nokeys 2>/dev/null | grep -q CERTIFICATE || return 1
     [ "$(stat -c %a "$C/phone.key") $(stat -c %a "$C/phone.p12")" = "600 600" ] || return 1
-    [ "$(status ha.example.test /headers --cert-type P12 --cert "$C/phone.p12:$PHONE_PW")" = 200 ]
+    { status ha.example.test /headers --cert-type P12 --cert "$C/phone.p12:$PHONE_PW"; [ "$CODE" = 200 ]; }
 }
 check "client-cert create: a PKCS#12 with the printed (or given) password, private files, usable by curl" t_p12
 
@@ -151,15 +153,15 @@ t_csr() {
     # A request whose signature does not verify is refused.
     sed 's/^\(M[A-Za-z0-9]\{10\}\)[A-Za-z0-9]/\1A/' "$WORK/laptop.csr" > "$WORK/bad.csr"
     ! cli client-cert create bad --csr "$WORK/bad.csr" --out "$C" 2>> "$WORK/edge-cli.log" || return 1
-    [ "$(status ha.example.test /headers $(with laptop))" = 200 ]
+    { status ha.example.test /headers $(with laptop); [ "$CODE" = 200 ]; }
 }
 check "client-cert create --csr signs the device's request; its own key works, nothing else is written" t_csr
 
 t_byo() {
     local a b
-    a=$(status byo.example.test /headers $(with alice))
+    status byo.example.test /headers $(with alice); a=$CODE
     [ "$(hdr x-client-cert-subject-dn < "$WORK/body")" = "CN=alice,O=Team" ] || a="$a(dn $(hdr x-client-cert-subject-dn < "$WORK/body"))"
-    b=$(status byo.example.test /headers $(with phone)); local b1=$BODY1
+    status byo.example.test /headers $(with phone); b=$CODE; local b1=$BODY1
     echo "team cert: $a; edge-issued cert on a team-only host: $b $b1"
     [ "$a" = 200 ] && [ "$b" = 403 ] &&
         [ "$b1" = "403 Forbidden: client certificate issued by a CA this hostname does not trust" ]
@@ -167,51 +169,51 @@ t_byo() {
 check "curl: a certificate from the team's own CA (openssl, client-ca add) gets 200; the edge's own does not" t_byo
 
 t_expired() {
-    local s; s=$(status byo.example.test /headers $(with carol)); echo "$s $BODY1"
+    local s; status byo.example.test /headers $(with carol); s=$CODE; echo "$s $BODY1"
     [ "$s" = 403 ] && [ "$BODY1" = "403 Forbidden: client certificate expired" ]
 }
 check "curl: an expired certificate gets 403 (client certificate expired)" t_expired
 
 t_other_ca() {
-    local s; s=$(status ha.example.test /headers $(with mallory)); echo "$s $BODY1"
+    local s; status ha.example.test /headers $(with mallory); s=$CODE; echo "$s $BODY1"
     [ "$s" = 403 ] && [ "$BODY1" = "403 Forbidden: client certificate issued by a CA this hostname does not trust" ]
 }
 check "curl: a certificate from another CA gets 403" t_other_ca
 
 t_subject() {
     local a b
-    a=$(status subj.example.test /headers $(with alice))
-    b=$(status subj.example.test /headers $(with bob)); echo "alice $a, bob $b $BODY1"
+    status subj.example.test /headers $(with alice); a=$CODE
+    status subj.example.test /headers $(with bob); b=$CODE; echo "alice $a, bob $b $BODY1"
     [ "$a" = 200 ] && [ "$b" = 403 ] && [ "$BODY1" = "403 Forbidden: client certificate subject not allowed" ] || return 1
     cli access set fp.example.test --require-cert --ca team --allow-fingerprint "$(openssl x509 -in "$C/bob.pem" -noout -fingerprint -sha256 | sed 's/.*=//')" 2>> "$WORK/edge-cli.log"
     sleep 1
-    a=$(status fp.example.test /headers $(with alice)); b=$(status fp.example.test /headers $(with bob))
+    status fp.example.test /headers $(with alice); a=$CODE; status fp.example.test /headers $(with bob); b=$CODE
     echo "by fingerprint: alice $a, bob $b"
     [ "$a" = 403 ] && [ "$b" = 200 ]
 }
 check "--allow-subject and --allow-fingerprint narrow a policy to named certificates" t_subject
 
 t_revoke_edge() {
-    [ "$(status ha.example.test /headers $(with tablet))" = 200 ] || return 1
+    { status ha.example.test /headers $(with tablet); [ "$CODE" = 200 ]; } || return 1
     # One connection: a request before the revoke, one after it.
     local out; out=$($PY "$HERE/access_client.py" keepalive ha.example.test $HTTPS_PORT "$WORK/ca.pem" \
         "$C/tablet.pem" "$C/tablet.key" /headers -- "$BIN/edge-sim" client-cert revoke tablet --data-dir "$EDGE_DIR")
     echo "open connection: $out"
-    local s; s=$(status ha.example.test /headers $(with tablet)); echo "new connection: $s $BODY1"
+    local s; status ha.example.test /headers $(with tablet); s=$CODE; echo "new connection: $s $BODY1"
     [ "$out" = "200 403 403 Forbidden: client certificate revoked" ] && [ "$s" = 403 ] &&
         [ "$BODY1" = "403 Forbidden: client certificate revoked" ] &&
         cli client-cert list | grep -E "^tablet .* revoked " >/dev/null &&
-        [ "$(status ha.example.test /headers $(with phone))" = 200 ]
+        { status ha.example.test /headers $(with phone); [ "$CODE" = 200 ]; }
 }
 check "client-cert revoke: within a second, on a new connection and at the next request of an open one" t_revoke_edge
 
 t_revoke_crl() {
     $PY "$HERE/make_client_pki.py" crl "$C/team-ca.pem" "$C/team-ca.key" "$C/team.crl" "$C/bob.pem" || return 1
-    [ "$(status byo.example.test /headers $(with bob))" = 200 ] || return 1
+    { status byo.example.test /headers $(with bob); [ "$CODE" = 200 ]; } || return 1
     cli client-ca update team --crl "$C/team.crl" 2>> "$WORK/edge-cli.log" || return 1
     sleep 1
-    local b a; b=$(status byo.example.test /headers $(with bob)); local b1=$BODY1
-    a=$(status byo.example.test /headers $(with alice))
+    local b a; status byo.example.test /headers $(with bob); b=$CODE; local b1=$BODY1
+    status byo.example.test /headers $(with alice); a=$CODE
     echo "after the CRL: bob $b $b1, alice $a"
     [ "$b" = 403 ] && [ "$b1" = "403 Forbidden: client certificate revoked" ] && [ "$a" = 200 ]
 }
@@ -240,9 +242,9 @@ t_strip() {
     local spoof=(-H "X-Client-Cert-Verified: SUCCESS" -H "X-Client-Cert-Subject-DN: CN=admin"
                  -H "Client-Cert: :AAAA:" -H "Client-Cert-Chain: :AAAA:" -H "Edge-Access-Jwt-Assertion: forged.x.y"
                  -H "X-Client-Cert-Fingerprint-SHA256: 00")
-    [ "$(status open.example.test /headers "${spoof[@]}")" = 200 ] || return 1
+    { status open.example.test /headers "${spoof[@]}"; [ "$CODE" = 200 ]; } || return 1
     cp "$WORK/body" "$WORK/open.json"
-    [ "$(status ha.example.test /headers $(with phone) "${spoof[@]}")" = 200 ] || return 1
+    { status ha.example.test /headers $(with phone) "${spoof[@]}"; [ "$CODE" = 200 ]; } || return 1
     echo "open: verified=$(hdr x-client-cert-verified < "$WORK/open.json") dn=[$(hdr x-client-cert-subject-dn < "$WORK/open.json")]" \
          "protected: dn=[$(hdr x-client-cert-subject-dn < "$WORK/body")]"
     [ "$(hdr x-client-cert-verified < "$WORK/open.json")" = NONE ] &&
@@ -256,14 +258,14 @@ t_strip() {
 check "spoofed certificate headers and a spoofed assertion never reach the origin" t_strip
 
 ISSUER=$(cli access list | sed -n 's/^issuer: //p')
-jwt_of() { status "$1" /headers $(with phone) >/dev/null; hdr edge-access-jwt-assertion < "$WORK/body"; }
+jwt_of() { status "$1" /headers $(with phone); hdr edge-access-jwt-assertion < "$WORK/body"; }
 
 t_jwt_python() {
     local tok; tok=$(jwt_of ha.example.test)
     curl -sS "http://127.0.0.1:$ADMIN_PORT/.well-known/jwks.json" -o "$WORK/jwks-admin.json" || return 1
     tcurl open.example.test /.well-known/edge-sim/jwks.json -o "$WORK/jwks-edge.json" || return 1
     # Served by the edge on a protected hostname too, without a certificate.
-    [ "$(status ha.example.test /.well-known/edge-sim/jwks.json)" = 200 ] || return 1
+    { status ha.example.test /.well-known/edge-sim/jwks.json; [ "$CODE" = 200 ]; } || return 1
     cmp -s "$WORK/jwks-admin.json" "$WORK/jwks-edge.json" || { echo "the two JWKS differ"; return 1; }
     echo "issuer $ISSUER"
     $PY "$HERE/jwt_check.py" "$WORK/jwks-admin.json" "$tok" ha.example.test "$ISSUER" > "$WORK/claims.json" || return 1
@@ -283,9 +285,9 @@ check "an origin in Python (python3-jwt) fetches the JWKS (admin and through the
 
 t_connector_enforces() {
     local ok missing aud
-    ok=$(status req.example.test /headers $(with phone))
-    missing=$(status open.example.test /guarded); local m1=$BODY1
-    aud=$(status aud.example.test /headers $(with phone)); local a1=$BODY1
+    status req.example.test /headers $(with phone); ok=$CODE
+    status open.example.test /guarded; missing=$CODE; local m1=$BODY1
+    status aud.example.test /headers $(with phone); aud=$CODE; local a1=$BODY1
     echo "good: $ok; no assertion: $missing $m1; wrong audience: $aud $a1"
     [ "$ok" = 200 ] && [ "$missing" = 403 ] && [[ "$m1" == *"assertion missing"* ]] &&
         [ "$aud" = 403 ] && [[ "$a1" == *"wrong audience"* ]]
@@ -305,7 +307,7 @@ t_rotate() {
     [ "$k1" != "$k2" ] &&
         $PY "$HERE/jwt_check.py" "$WORK/jwks2.json" "$t1" ha.example.test "$ISSUER" >/dev/null &&
         $PY "$HERE/jwt_check.py" "$WORK/jwks2.json" "$t2" ha.example.test "$ISSUER" >/dev/null &&
-        [ "$(status req.example.test /headers $(with phone))" = 200 ] # the connector got the new key
+        { status req.example.test /headers $(with phone); [ "$CODE" = 200 ]; } # the connector got the new key
 }
 check "access rotate-key: old and new assertions both verify; the connector takes the new key" t_rotate
 

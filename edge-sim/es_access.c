@@ -115,6 +115,8 @@ static int load_ca(struct es_access_ca *ca, const char *name, const char *pem, c
     if (!(ca->name = strdup(name)) || (crl && !(ca->crl_pem = strdup(crl))))
         return PX_ERR_NOMEM;
     ca->is_edge = is_edge;
+    if (!pem)
+        return 0; /* no such CA here (an embedder without keys): trusts nothing */
     int rc = px_cert_pem_split(pem, strlen(pem), &ca->certs, &ca->n_certs);
     if (rc == PX_ERR_NOMEM)
         return rc;

@@ -32,7 +32,7 @@ struct es_access;
 struct es_access_policy;
 
 /* Builds the access state from the store; edge_ca_pem is the built-in CA
- * (es_certs access-ca). generation is recorded for callers' caches. A CA
+ * (es_certs access-ca; NULL: it trusts nothing). generation is recorded for callers' caches. A CA
  * or CRL that does not load, or a regex that does not compile, is logged
  * and makes every hostname whose policy names it refuse all certificates
  * (ES_ACCESS_UNTRUSTED) rather than open up. Returns 0 and *out, or

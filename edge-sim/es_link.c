@@ -646,11 +646,8 @@ static int h2_start(struct es_link *l)
     if (px_h2_session_new(&l->h2, 0, &cb, l, iv, 3, CONN_WINDOW) < 0 || open_control(l) < 0)
         return -1;
     struct es_tunnel *t = es_registry_tunnel(&l->srv->reg, l->tunnel_id);
-    if (!t && es_store_changed(&l->srv->store)) {
-        /* Created moments ago by the CLI: catch up before judging. */
-        es_registry_reload(&l->srv->reg, &l->srv->store);
+    if (!t && es_server_sync(l->srv)) /* created moments ago by the CLI: catch up */
         t = es_registry_tunnel(&l->srv->reg, l->tunnel_id);
-    }
     if (!t) {
         PX_DEBUG("certificate names tunnel '%s', unknown here", l->tunnel_id);
         /* Valid certificate, but its tunnel is gone: say so, so it stops retrying. */

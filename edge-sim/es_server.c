@@ -92,16 +92,22 @@ static int access_reload(struct es_server *srv)
     return 0;
 }
 
-static void on_db_poll(uv_timer_t *t)
+int es_server_sync(struct es_server *srv)
 {
-    struct es_server *srv = t->data;
     if (es_store_changed(&srv->store)) {
         es_registry_reload(&srv->reg, &srv->store);
         access_reload(srv);
-    } else if (srv->assert && es_assert_next_change(srv->assert) &&
-               (long long)time(NULL) >= es_assert_next_change(srv->assert)) {
-        access_reload(srv); /* a retired key's publication ended */
+        return 1;
     }
+    return 0;
+}
+
+static void on_db_poll(uv_timer_t *t)
+{
+    struct es_server *srv = t->data;
+    if (!es_server_sync(srv) && srv->assert && es_assert_next_change(srv->assert) &&
+        (long long)time(NULL) >= es_assert_next_change(srv->assert))
+        access_reload(srv); /* a retired key's publication ended */
 }
 
 static void on_signal(uv_signal_t *h, int signum)

@@ -45,6 +45,11 @@ struct es_server {
     int stopping;
 };
 
+/* If another process changed the store, reloads everything read from it
+ * (tunnels and routes, access policies, assertion keys) and returns 1; else
+ * returns 0. The one way to catch up, so no reader consumes the change
+ * notice for the others. */
+int es_server_sync(struct es_server *srv);
 /* Runs serve until SIGINT/SIGTERM. Returns the process exit code. */
 int es_server_run(struct es_server *srv);
 

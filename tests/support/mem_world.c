@@ -1,4 +1,6 @@
 #include "mem_world.h"
+#include "es_access.h"
+#include "es_assert.h"
 #include "cn_ingress.h"
 #include "es_registry.h"
 #include "px_err.h"
@@ -91,6 +93,10 @@ void mw_cleanup(struct mw *w)
     uv_loop_close(&w->loop);
     cn_ingress_unref(w->cfg.ingress);
     es_registry_cleanup(&w->srv.reg);
+    es_fair_cleanup(&w->srv.fair);
+    es_access_free(w->srv.access);
+    es_assert_free(w->srv.assert);
+    es_certs_cleanup(&w->srv.certs);
     es_store_close(&w->srv.store);
     px_buf_cleanup(&w->front_out);
     px_buf_cleanup(&w->link_out);

@@ -1,4 +1,5 @@
 #include "cn_link.h"
+#include "cn_assert.h"
 #include "cn_stream.h"
 #include "cn_supervisor.h"
 #include "px_err.h"
@@ -45,6 +46,29 @@ static int control_send(struct cn_link *l, const struct px_ctl_msg *m)
     return rc;
 }
 
+/* The edge's keys for its identity assertions replace the previous ones at
+ * once. Keys that cannot be read leave the link with none: rules requiring
+ * an assertion are refused (fail closed) and the rest is served. */
+static void take_access_keys(struct cn_link *l, const struct px_ctl_msg *m)
+{
+    struct cn_assert_keys *k = NULL;
+    int rc = cn_assert_keys_new(m->issuer, m->jwks, &k);
+    cn_assert_keys_free(l->assert_keys);
+    l->assert_keys = k;
+    if (rc < 0)
+        PX_ERROR("connection %u: the edge's access keys cannot be used (%s); requests to rules "
+                 "with access.required are refused until it sends usable ones",
+                 l->index, px_strerror(rc));
+    else
+        PX_INFO("connection %u: %zu access key(s) from the edge for issuer %s", l->index,
+                cn_assert_keys_count(k), cn_assert_keys_issuer(k));
+}
+
+const struct cn_assert_keys *cn_link_assert_keys(const struct cn_link *l)
+{
+    return l->assert_keys;
+}
+
 static int on_control_msg(const struct px_ctl_msg *m, void *arg)
 {
     struct cn_link *l = arg;
@@ -88,6 +112,9 @@ static int on_control_msg(const struct px_ctl_msg *m, void *arg)
         return 0;
     case PX_CTL_DRAIN:
         PX_INFO("edge asked connection %u to drain", l->index);
+        return 0;
+    case PX_CTL_ACCESS_KEYS:
+        take_access_keys(l, m);
         return 0;
     default:
         PX_WARN("unexpected control message type %d ignored", (int)m->type);
@@ -342,6 +369,8 @@ static void conn_on_close(struct rt_conn *c, int err)
     l->h2 = NULL;
     px_h2_outbox_cleanup(&l->control_out);
     px_ctl_framer_cleanup(&l->control_in);
+    cn_assert_keys_free(l->assert_keys);
+    l->assert_keys = NULL;
     l->state = CN_LINK_CLOSED;
     uv_timer_stop(&l->ping_timer);
     uv_close((uv_handle_t *)&l->ping_timer, on_ping_closed);

@@ -17,6 +17,7 @@
 
 struct cn_supervisor;
 struct cn_stream;
+struct cn_assert_keys;
 
 enum cn_link_state { CN_LINK_CONNECTING, CN_LINK_HANDSHAKE, CN_LINK_READY, CN_LINK_CLOSED };
 
@@ -44,6 +45,7 @@ struct cn_link {
     size_t buffered; /* response bytes held for this link across streams */
     uv_timer_t ping_timer;
     unsigned pings_outstanding;
+    struct cn_assert_keys *assert_keys; /* the latest ACCESS_KEYS; use cn_link_assert_keys */
 };
 
 /* Starts a link to edge address addr ("host:port", resolved numerically or by
@@ -65,6 +67,12 @@ void cn_link_close(struct cn_link *l, const char *reason);
 
 /* Sends a REGISTER or UNREGISTER control message for names. */
 int cn_link_send_hostnames(struct cn_link *l, enum px_ctl_type type, char **names, size_t n);
+
+/* For cn_stream: the keys of the edge's identity assertions that arrived on
+ * l (its latest ACCESS_KEYS message, see cn_assert.h), or NULL when none
+ * did or the last could not be read. Owned by l and replaced by the next
+ * ACCESS_KEYS: use it within one callback, do not keep it. */
+const struct cn_assert_keys *cn_link_assert_keys(const struct cn_link *l);
 
 /* For cn_stream: flow control and output scheduling. */
 void cn_link_consume(struct cn_link *l, int32_t stream_id, size_t n);

@@ -1,4 +1,5 @@
 #include "cn_stream.h"
+#include "cn_assert.h"
 #include "cn_config.h"
 #include "cn_ingress.h"
 #include "cn_link.h"
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 static void on_done(struct cn_origin_xfer *x, CURLcode res);
 
@@ -122,9 +124,16 @@ int cn_stream_on_header(struct cn_stream *s, const uint8_t *name, size_t nlen, c
         s->has_accept = 1;
     if (IS("x-forwarded-host"))
         s->has_xfh = 1;
+    int is_assertion = IS(CN_ASSERT_HEADER);
 #undef IS
     if (!px_hdr_valid(n, nlen, (const char *)value, vlen))
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    /* Kept for an access.required rule, and forwarded like any field (an
+     * origin may verify it too). The edge sends one; two are refused. */
+    if (is_assertion && s->assertion)
+        s->assertion_repeated = 1;
+    else if (is_assertion && !(s->assertion = dupn(value, vlen)))
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
     char *line = malloc(nlen + vlen + 3);
     if (!line)
         return NGHTTP2_ERR_CALLBACK_FAILURE;
@@ -239,14 +248,9 @@ static void local_response(struct cn_stream *s, int status, const char *ctype, c
         nghttp2_submit_rst_stream(s->link->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
 }
 
-/* Answers with an error page. detail goes on the page and in the log line;
- * log_extra (curl's own words, which may name files) only in the log. */
-static void error_response_ex(struct cn_stream *s, int status, const char *code, const char *detail,
-                              const char *log_extra)
+/* Answers with an error page for detail, without logging. */
+static void error_page(struct cn_stream *s, int status, const char *code, const char *detail)
 {
-    PX_WARN("stream %d: %s %s -> %d: %s%s%s%s", s->id, s->method, s->authority ? s->authority : "-",
-            status, detail, log_extra ? " (" : "", log_extra ? log_extra : "",
-            log_extra ? ")" : "");
     clear_nv(s); /* an error page never carries an origin's headers */
     size_t len;
     char *page = px_errpage_render(status, detail, &len);
@@ -256,6 +260,17 @@ static void error_response_ex(struct cn_stream *s, int status, const char *code,
     }
     local_response(s, status, "text/html; charset=utf-8", page, len, code);
     free(page);
+}
+
+/* Answers with an error page. detail goes on the page and in the log line;
+ * log_extra (curl's own words, which may name files) only in the log. */
+static void error_response_ex(struct cn_stream *s, int status, const char *code, const char *detail,
+                              const char *log_extra)
+{
+    PX_WARN("stream %d: %s %s -> %d: %s%s%s%s", s->id, s->method, s->authority ? s->authority : "-",
+            status, detail, log_extra ? " (" : "", log_extra ? log_extra : "",
+            log_extra ? ")" : "");
+    error_page(s, status, code, detail);
 }
 
 static void error_response(struct cn_stream *s, int status, const char *code, const char *detail)
@@ -672,6 +687,35 @@ static int normalize_path(struct cn_stream *s)
     return 0;
 }
 
+/* originRequest.access.required: lets the request through only with a
+ * valid identity assertion from the edge, for the rule's audience or else
+ * host (normalised). Otherwise answers 403 access_denied, naming the
+ * verdict, and returns -1: the origin is never contacted. */
+static int check_access(struct cn_stream *s, const char *host)
+{
+    const struct cn_rule *r = s->rule;
+    const char *audience = r->o.access_audience ? r->o.access_audience : host;
+    int v = s->assertion_repeated ? PX_JWT_MALFORMED
+                                  : cn_assert_check(cn_link_assert_keys(s->link), s->assertion,
+                                                    s->assertion ? strlen(s->assertion) : 0,
+                                                    audience, (long long)time(NULL));
+    if (v == PX_JWT_OK)
+        return 0;
+    if (v < 0) {
+        error_response(s, 502, "internal", "the connector is out of memory");
+        return -1;
+    }
+    const char *why = cn_assert_verdict_str(v);
+    PX_INFO("stream %d: access denied by rule #%zu for %s %s: %s", s->id, r->index + 1, s->method,
+            host, why);
+    struct px_buf detail;
+    px_buf_init(&detail);
+    int rc = px_buf_appendf(&detail, "access denied: %s", why);
+    error_page(s, 403, "access_denied", rc == 0 ? px_buf_cstr(&detail) : "access denied");
+    px_buf_cleanup(&detail);
+    return -1;
+}
+
 int cn_stream_on_request(struct cn_stream *s, int end_stream)
 {
     s->req_eof = end_stream;
@@ -704,6 +748,10 @@ int cn_stream_on_request(struct cn_stream *s, int end_stream)
     }
     PX_DEBUG("stream %d: %s %s%s -> rule #%zu", s->id, s->method, host, s->path,
              s->rule->index + 1);
+    /* Before anything of the rule runs: every method, WebSockets and TCP
+     * services alike. */
+    if (s->rule->o.access_required && check_access(s, host) < 0)
+        return 0;
     s->is_connect = strcmp(s->method, "CONNECT") == 0;
     if (s->is_connect && (s->rule->kind == CN_SVC_HTTP || s->rule->kind == CN_SVC_UNIX ||
                           s->rule->kind == CN_SVC_TCP)) {
@@ -928,6 +976,7 @@ static void release(struct cn_stream *s)
     free(s->path);
     free(s->authority);
     free(s->scheme);
+    free(s->assertion);
     px_buf_cleanup(&s->req_body);
     px_buf_cleanup(&s->resp_body);
     uv_close((uv_handle_t *)&s->timer, free_stream_mem);

@@ -39,6 +39,8 @@ struct cn_stream {
     struct curl_slist *connect_to;
     int has_accept;
     int has_xfh;              /* the edge sent X-Forwarded-Host: do not add a second one */
+    char *assertion;          /* the edge's identity assertion (CN_ASSERT_HEADER), or NULL */
+    int assertion_repeated;   /* the header came more than once: never valid */
     long long content_length; /* -1 unknown */
     size_t header_bytes;
     int refuse_status; /* 414 / 431: the head broke a cap; answered when complete */

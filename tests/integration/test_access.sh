@@ -289,7 +289,7 @@ t_connector_enforces() {
     status open.example.test /guarded; missing=$CODE; local m1=$BODY1
     status aud.example.test /headers $(with phone); aud=$CODE; local a1=$BODY1
     echo "good: $ok; no assertion: $missing $m1; wrong audience: $aud $a1"
-    [ "$ok" = 200 ] && [ "$missing" = 403 ] && [[ "$m1" == *"assertion missing"* ]] &&
+    [ "$ok" = 200 ] && [ "$missing" = 403 ] && [[ "$m1" == *"no assertion"* ]] &&
         [ "$aud" = 403 ] && [[ "$a1" == *"wrong audience"* ]]
 }
 check "connector access.required: a good assertion passes; missing or for another audience gets 403 before the origin" t_connector_enforces

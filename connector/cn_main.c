@@ -123,9 +123,13 @@ static int cmd_ingress(int argc, char **argv)
                 fprintf(stderr, "connector: out of memory\n");
                 rc = 1;
             } else
-                printf("rule #%zu: hostname %s, path %s, service %s\n", r->index + 1,
+                printf("rule #%zu: hostname %s, path %s, service %s%s%s\n", r->index + 1,
                        r->hostname[0] ? r->hostname : "(any)", r->path ? r->path : "(any)",
-                       r->service);
+                       r->service,
+                       r->o.access_required ? ", identity assertion required for audience " : "",
+                       !r->o.access_required  ? ""
+                       : r->o.access_audience ? r->o.access_audience
+                                              : host);
         }
         free(norm);
     }

@@ -2,7 +2,9 @@
  * session of cn_link with its control stream and request streams
  * (cn_stream). The input plays the edge (client preface, frames) and is fed
  * in network-sized pieces to an in-memory cn_link; requests are answered
- * from hello_world / http_status rules, so no origin is contacted.
+ * from hello_world / http_status rules, so no origin is contacted
+ * (locked.fuzz.test requires the edge's identity assertion, checked with
+ * the keys an access_keys control message brings).
  * Properties: no crash or leak; the connector's first frame is its
  * SETTINGS; everything is freed when the link closes. */
 #include "fuzz_util.h"
@@ -14,6 +16,8 @@ static const char ingress[] =
     "{\"ingress\":["
     "{\"hostname\":\"app.fuzz.test\",\"service\":\"hello_world\"},"
     "{\"hostname\":\"status.fuzz.test\",\"service\":\"http_status:418\"},"
+    "{\"hostname\":\"locked.fuzz.test\",\"service\":\"hello_world\","
+    "\"originRequest\":{\"access\":{\"required\":true}}},"
     "{\"hostname\":\"*.fuzz.test\",\"path\":\"^/hello\",\"service\":\"hello_world\"},"
     "{\"service\":\"http_status:404\"}]}";
 

@@ -272,6 +272,21 @@ conn = {
     "many_streams": EDGE_START + b"".join(
         frame(HEADERS, END_STREAM | END_HEADERS, sid, hpack(req("GET", "x.fuzz.test", "/hello/%d" % sid)))
         for sid in range(3, 40, 2)),
+    # ACCESS_KEYS, then requests to a rule with access.required: without an
+    # assertion, with one the keys do not verify, and with a repeated field.
+    "access_keys": EDGE_START + frame(DATA, 0, 1, REGISTERED + ctl_line(
+        type="access_keys", issuer="https://edge.fuzz.test", jwks={"keys": [
+            {"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+             "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", "kid": "k1", "use": "sig",
+             "alg": "ES256"}]}))
+    + frame(HEADERS, END_STREAM | END_HEADERS, 3, hpack(req("GET", "locked.fuzz.test", "/")))
+    + frame(HEADERS, END_STREAM | END_HEADERS, 5, hpack(req(
+        "GET", "locked.fuzz.test", "/", ("edge-access-jwt-assertion",
+                                         "eyJhbGciOiJFUzI1NiIsImtpZCI6ImsxIn0.eyJhdWQiOiJsb2NrZWQuZnV6ei50ZXN0In0.AAAA"))))
+    + frame(HEADERS, END_STREAM | END_HEADERS, 7, hpack(req(
+        "CONNECT", "locked.fuzz.test", "/ws", (":protocol", "websocket"),
+        ("edge-access-jwt-assertion", "a.b.c"), ("edge-access-jwt-assertion", "a.b.c"))))
+    + frame(DATA, 0, 1, ctl_line(type="access_keys", issuer="e", jwks={"keys": []})),
     "second_control": EDGE_START + frame(HEADERS, END_HEADERS, 3, hpack(req("POST", "tunnel.control", "/c", ("tunnel-control", "1")))),
 }
 for name, data in conn.items():

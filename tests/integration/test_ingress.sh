@@ -166,6 +166,20 @@ t_rule_command() {
 }
 check "ingress rule prints which rule a URL matches" t_rule_command
 
+t_access_config() {
+    validate_err access-typo '{"ingress":[{"hostname":"a.test","service":"hello_world","originRequest":{"access":{"requird":true}}},{"service":"http_status:404"}]}' \
+        'rule #1: unknown originRequest.access setting "requird" (a typo? known: required, audience)' &&
+    validate_err access-type '{"ingress":[{"hostname":"a.test","service":"hello_world","originRequest":{"access":{"required":"yes"}}},{"service":"http_status:404"}]}' \
+        'rule #1: originRequest.access.required must be true or false' &&
+    validate_err access-aud '{"ingress":[{"hostname":"a.test","service":"hello_world","originRequest":{"access":{"required":true,"audience":""}}},{"service":"http_status:404"}]}' \
+        'rule #1: originRequest.access.audience must be a non-empty string' &&
+    echo '{"originRequest":{"access":{"required":true}},"ingress":[{"hostname":"a.test","service":"hello_world"},{"hostname":"b.test","service":"hello_world","originRequest":{"access":{"audience":"bee"}}},{"service":"http_status:404"}]}' > "$WORK/access.json" &&
+    "$BIN/connector" ingress rule --config "$WORK/access.json" https://A.test:8443/x |
+        grep -qx 'rule #1: hostname a.test, path (any), service hello_world, identity assertion required for audience a.test' &&
+    "$BIN/connector" ingress rule --config "$WORK/access.json" https://b.test/ | grep -q 'required for audience bee$'
+}
+check "originRequest.access: typos and bad types refused; ingress rule says what a rule requires" t_access_config
+
 t_run_rejects_bad_config() {
     local out rc
     out=$("$BIN/connector" run --token "$TOKEN" --config "$WORK/bad-regex.json" --state-dir "$WORK/st2" 2>&1); rc=$?

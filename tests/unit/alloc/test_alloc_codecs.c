@@ -10,6 +10,7 @@
 
 #include "failalloc.h"
 
+#include "cn_assert.h"
 #include "cn_ingress.h"
 #include "px_b64.h"
 #include "px_control.h"
@@ -23,6 +24,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* An operation under test: runs armed, calls fa_disarm() as soon as the call
  * under test returned (checking allocates too), then returns 0 for the
@@ -184,6 +186,83 @@ static int op_control_encode(void)
     int r = !line ? 1 : strcmp(line, ctl_encoded[1]) == 0 ? 0 : -1;
     free(line);
     return r;
+}
+
+/* ACCESS_KEYS and the connector's keys built from it. The key set is made
+ * in setup (a real P-256 key), with a token it verifies. */
+#define ACCESS_ISSUER "https://edge.example"
+static char *access_jwks, *access_line, *access_token;
+
+static int op_access_keys_decode(void)
+{
+    struct px_ctl_msg m;
+    int rc = px_ctl_decode(access_line, strlen(access_line) - 1, &m);
+    fa_disarm();
+    if (rc < 0)
+        return 1;
+    int r = m.type == PX_CTL_ACCESS_KEYS && m.issuer && strcmp(m.issuer, ACCESS_ISSUER) == 0 &&
+                    m.jwks && strcmp(m.jwks, access_jwks) == 0
+                ? 0
+                : -1;
+    px_ctl_msg_cleanup(&m);
+    return r;
+}
+
+/* The encoder parses the key set back into JSON: a decoder as far as
+ * jansson's parser is concerned (see failalloc.h). */
+static int op_access_keys_encode(void)
+{
+    struct px_ctl_msg m = {
+        .type = PX_CTL_ACCESS_KEYS, .issuer = ACCESS_ISSUER, .jwks = access_jwks};
+    char *line = px_ctl_encode(&m);
+    fa_disarm();
+    int r = !line ? 1 : strcmp(line, access_line) == 0 ? 0 : -1;
+    free(line);
+    return r;
+}
+
+/* A link's keys, then one check with them: every failure is a clean error,
+ * never a verdict that lets a request through or refuses it for a wrong
+ * reason. */
+static int op_assert_keys_and_check(void)
+{
+    struct cn_assert_keys *k = NULL;
+    int rc = cn_assert_keys_new(ACCESS_ISSUER, access_jwks, &k);
+    if (rc < 0) {
+        fa_disarm();
+        return k ? -1 : 1;
+    }
+    int v = cn_assert_check(k, access_token, strlen(access_token), "app.example", time(NULL));
+    fa_disarm();
+    int r = v == PX_JWT_OK && cn_assert_keys_count(k) == 1 ? 0 : v == PX_ERR_NOMEM ? 1 : -1;
+    if (r < 0)
+        print_message("cn_assert_check: %d (%s)\n", v, cn_assert_verdict_str(v));
+    cn_assert_keys_free(k);
+    return r;
+}
+
+static int make_access_fixtures(void)
+{
+    char *key = NULL;
+    json_t *jwk = NULL, *set = NULL, *claims = NULL;
+    int rc = -1;
+    if (px_pki_keygen(&key) < 0 || px_jwt_jwk(key, &jwk) < 0)
+        goto out;
+    set = json_pack("{s:[O]}", "keys", jwk);
+    access_jwks = set ? px_json_dumps(set, JSON_COMPACT) : NULL;
+    struct px_ctl_msg m = {
+        .type = PX_CTL_ACCESS_KEYS, .issuer = ACCESS_ISSUER, .jwks = access_jwks};
+    access_line = access_jwks ? px_ctl_encode(&m) : NULL;
+    claims = json_pack("{s:s,s:s,s:I}", "iss", ACCESS_ISSUER, "aud", "app.example", "exp",
+                       (json_int_t)time(NULL) + 600);
+    if (access_line && claims && px_jwt_sign(key, claims, &access_token) == 0)
+        rc = 0;
+out:
+    json_decref(claims);
+    json_decref(set);
+    json_decref(jwk);
+    free(key);
+    return rc;
 }
 
 /* ---- px_enroll ---- */
@@ -459,6 +538,8 @@ static int setup(void **state)
     struct px_enroll_resp resp = {.ok = 0, .code = "bad_secret", .message = "wrong"};
     enroll_resp_line = px_enroll_resp_encode(&resp);
     page_ref = px_errpage_render(502, "the origin <refused> & went away", &page_ref_len);
+    if (make_access_fixtures() < 0)
+        return -1;
     return token_text && ctl_encoded[3] && enroll_req_line && enroll_resp_line && page_ref ? 0 : -1;
 }
 
@@ -472,6 +553,9 @@ static int teardown(void **state)
     free(enroll_req_line);
     free(enroll_resp_line);
     free(page_ref);
+    free(access_jwks);
+    free(access_line);
+    free(access_token);
     return 0;
 }
 
@@ -481,6 +565,9 @@ static void decoders_fail_cleanly(void **state)
     SWEEP_DECODE(op_token_decode);
     SWEEP_DECODE(op_control_framer);
     SWEEP_DECODE(op_control_decode);
+    SWEEP_DECODE(op_access_keys_decode);
+    SWEEP_DECODE(op_access_keys_encode);
+    SWEEP_DECODE(op_assert_keys_and_check);
     SWEEP_DECODE(op_enroll_req_decode);
     SWEEP_DECODE(op_enroll_resp_decode);
     SWEEP(op_b64);

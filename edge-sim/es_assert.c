@@ -90,7 +90,7 @@ int es_assert_build(struct es_store *store, const char *issuer, long long now,
     if (!(a->key_pem = strdup(keys[0].key_pem)) || !(set = json_object()) ||
         !(arr = json_array()) || json_object_set(set, "keys", arr) < 0)
         goto fail;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && i < ES_ASSERT_MAX_PUBLISHED; i++) {
         long long until = keys[i].retired ? keys[i].retired + ES_ASSERT_PUBLISH_AFTER_RETIRE : 0;
         if (until && until <= now)
             continue;

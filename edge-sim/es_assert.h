@@ -17,6 +17,11 @@
 /* How long a retired key stays in the JWK Set: the longest an assertion it
  * signed can live, plus clock skew. */
 #define ES_ASSERT_PUBLISH_AFTER_RETIRE (ES_ASSERT_TTL + 300)
+/* At most this many keys are published, newest first: the set must fit in
+ * one control-stream line (64 KiB) to reach connectors. Rotating more often
+ * than that within ES_ASSERT_PUBLISH_AFTER_RETIRE unpublishes the oldest
+ * early (their assertions then fail verification before they expire). */
+#define ES_ASSERT_MAX_PUBLISHED 16
 /* The request header that carries the assertion to the origin. */
 #define ES_ASSERT_HEADER "edge-access-jwt-assertion"
 /* Where browsers and origins fetch the JWK Set through the edge, on any

@@ -14,6 +14,7 @@
 struct es_assert {
     char *issuer;
     char *key_pem; /* the signing key */
+    char kid[44];  /* its id */
     char *jwks;
     long long next_change;
 };
@@ -87,6 +88,9 @@ int es_assert_build(struct es_store *store, const char *issuer, long long now,
             goto fail;
     }
     rc = PX_ERR_NOMEM;
+    if ((rc = px_jwt_kid(keys[0].key_pem, a->kid)) < 0)
+        goto fail;
+    rc = PX_ERR_NOMEM;
     if (!(a->key_pem = strdup(keys[0].key_pem)) || !(set = json_object()) ||
         !(arr = json_array()) || json_object_set(set, "keys", arr) < 0)
         goto fail;
@@ -128,6 +132,11 @@ long long es_assert_next_change(const struct es_assert *a)
 const char *es_assert_jwks(const struct es_assert *a)
 {
     return a->jwks;
+}
+
+const char *es_assert_kid(const struct es_assert *a)
+{
+    return a->kid;
 }
 
 const char *es_assert_issuer(const struct es_assert *a)

@@ -47,6 +47,8 @@ long long es_assert_next_change(const struct es_assert *a);
 /* The JWK Set, compact JSON text (owned by a). */
 const char *es_assert_jwks(const struct es_assert *a);
 const char *es_assert_issuer(const struct es_assert *a);
+/* The id (px_jwt_kid) of the key that signs now. */
+const char *es_assert_kid(const struct es_assert *a);
 /* Signs an assertion: iss, aud = audience, sub = the certificate's subject,
  * cnf {"x5t#S256": base64url SHA-256 of the certificate} (RFC 8705), iat =
  * now, nbf = now - 5, exp = now + ES_ASSERT_TTL, plus "cert_serial" and

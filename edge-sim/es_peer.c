@@ -16,7 +16,7 @@ static void clear_cache(struct es_peer *p)
     free(p->jwt);
     free(p->jwt_aud);
     p->verdict_host = p->jwt = p->jwt_aud = NULL;
-    p->jwt_signer = NULL;
+    p->jwt_kid[0] = '\0';
 }
 
 void es_peer_cleanup(struct es_peer *p)
@@ -102,7 +102,7 @@ enum es_access_verdict es_peer_verdict(struct es_peer *p, const struct es_access
 int es_peer_assertion(struct es_peer *p, const struct es_assert *as, const char *audience,
                       long long now, const char **jwt)
 {
-    if (p->jwt && p->jwt_signer == (const void *)as && now < p->jwt_refresh &&
+    if (p->jwt && strcmp(p->jwt_kid, es_assert_kid(as)) == 0 && now < p->jwt_refresh &&
         strcmp(p->jwt_aud, audience) == 0) {
         *jwt = p->jwt;
         return 0;
@@ -117,7 +117,10 @@ int es_peer_assertion(struct es_peer *p, const struct es_assert *as, const char 
     free(p->jwt_aud);
     p->jwt = t;
     p->jwt_aud = aud;
-    p->jwt_signer = as;
+    const char *kid = es_assert_kid(as);
+    size_t kl = strlen(kid) < sizeof(p->jwt_kid) ? strlen(kid) : 0; /* 43 by construction */
+    memcpy(p->jwt_kid, kid, kl);
+    p->jwt_kid[kl] = '\0';
     p->jwt_refresh = now + ES_ASSERT_TTL / 2;
     *jwt = t;
     return 0;

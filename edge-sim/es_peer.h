@@ -2,7 +2,8 @@
  * what the edge decided and signed for it. The verdict is cached per
  * hostname and access generation, so a connection's requests cost one
  * check, and a policy change or a revocation applies at its next request.
- * The assertion is cached per audience until half its lifetime is left. */
+ * The assertion is cached per audience and signing key until half its
+ * lifetime is left. */
 #ifndef ES_PEER_H
 #define ES_PEER_H
 
@@ -23,7 +24,7 @@ struct es_peer {
     enum es_access_verdict verdict;
     char *jwt, *jwt_aud;
     long long jwt_refresh; /* sign again from this time on */
-    const void *jwt_signer;
+    char jwt_kid[44];      /* the key that signed jwt */
 };
 
 void es_peer_init(struct es_peer *p);

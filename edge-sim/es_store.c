@@ -82,11 +82,10 @@ int es_store_kv_get(struct es_store *s, const char *key, char *out, size_t outle
     return rc;
 }
 
-int es_store_kv_set(struct es_store *s, const char *key, const char *value)
+static int kv_write(struct es_store *s, const char *sql, const char *key, const char *value)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO kv(key,value) VALUES(?,?)", -1, &st,
-                           NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
         return PX_ERR_DB;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
@@ -95,17 +94,14 @@ int es_store_kv_set(struct es_store *s, const char *key, const char *value)
     return rc;
 }
 
+int es_store_kv_set(struct es_store *s, const char *key, const char *value)
+{
+    return kv_write(s, "INSERT OR REPLACE INTO kv(key,value) VALUES(?,?)", key, value);
+}
+
 int es_store_kv_set_if_absent(struct es_store *s, const char *key, const char *value)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO kv(key,value) VALUES(?,?)", -1, &st,
-                           NULL) != SQLITE_OK)
-        return PX_ERR_DB;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : PX_ERR_DB;
-    sqlite3_finalize(st);
-    return rc;
+    return kv_write(s, "INSERT OR IGNORE INTO kv(key,value) VALUES(?,?)", key, value);
 }
 
 void es_tunnel_rec_cleanup(struct es_tunnel_rec *t)

@@ -552,6 +552,7 @@ void es_req_front_done(struct es_req *r)
         return;
     r->front_done = 1;
     r->front = NULL;
+    r->peer = NULL; /* the connection's, going with it */
     if (r->link && !r->link_done) {
         /* Nobody will take what is buffered: give the credit back first. */
         if (px_buf_len(&r->resp_body))

@@ -57,7 +57,8 @@ static void usage(FILE *f)
            "default to the idle timeout when that is shorter.\n"
            "Caps: --max-connections 16384 (all listeners, also bounded by the file\n"
            "descriptor limit) and --max-connections-per-ip 2048 (an IPv6 client is its /64).\n"
-           "`tunnel create` prints the connector's token on stdout.\n");
+           "`tunnel create` prints the connector's token on stdout. `client-cert create`\n"
+           "issues for --days 365 by default and prints the PKCS#12 password on stderr.\n");
 }
 
 /* A decimal count 1..max. Returns 0 or -1. */

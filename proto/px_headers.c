@@ -24,6 +24,22 @@ int px_hdr_is_hop_by_hop(const char *n, size_t len)
     return 0;
 }
 
+/* Compares a field name with a lower-case name, case-insensitively and
+ * with '_' in the field name standing for '-': several frameworks (CGI,
+ * WSGI, PHP, Rails' Rack) turn both into '_', so X_Client_Cert_Verified
+ * reaches the application as X-Client-Cert-Verified would. */
+static int eq_dashed(const char *a, size_t alen, const char *b, size_t blen)
+{
+    if (alen != blen)
+        return 0;
+    for (size_t i = 0; i < alen; i++) {
+        char c = a[i] == '_' ? '-' : (char)tolower((unsigned char)a[i]);
+        if (c != b[i])
+            return 0;
+    }
+    return 1;
+}
+
 int px_hdr_is_edge_metadata(const char *n, size_t len)
 {
     static const char *const meta[] = {
@@ -31,15 +47,17 @@ int px_hdr_is_edge_metadata(const char *n, size_t len)
         "x-forwarded-server", "forwarded",        "x-request-id",
         "x-real-ip",          "client-cert",      "client-cert-chain"};
     for (size_t i = 0; i < sizeof(meta) / sizeof(meta[0]); i++)
-        if (eq(n, len, meta[i]))
+        if (eq_dashed(n, len, meta[i], strlen(meta[i])))
             return 1;
     static const char *const prefixes[] = {"tunnel-", "x-client-cert-", "edge-access-"};
     for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
         size_t pl = strlen(prefixes[i]);
-        if (len >= pl && strncasecmp(n, prefixes[i], pl) == 0)
+        if (len >= pl && eq_dashed(n, pl, prefixes[i], pl))
             return 1;
     }
-    return 0;
+    /* The edge appends to X-Forwarded-For; a look-alike spelled with '_'
+     * would reach such an application as a second, forged copy. */
+    return memchr(n, '_', len) && eq_dashed(n, len, "x-forwarded-for", 15);
 }
 
 int px_hdr_listed_in_connection(const char *v, size_t vlen, const char *name, size_t nlen)

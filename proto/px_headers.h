@@ -19,7 +19,9 @@ int px_hdr_is_hop_by_hop(const char *name, size_t len);
  * X-Request-Id, X-Real-IP, Tunnel-*; the client-certificate details
  * Client-Cert, Client-Cert-Chain and X-Client-Cert-*; the identity
  * assertion Edge-Access-*): a client's copies are dropped, never trusted.
- * X-Forwarded-For is not among them: the edge appends to it. */
+ * '_' in a name counts as '-' (CGI-style applications see X_Real_IP as
+ * X-Real-IP). X-Forwarded-For is not among them: the edge appends to it;
+ * only a spelling of it with '_' is. */
 int px_hdr_is_edge_metadata(const char *name, size_t len);
 /* Returns 1 if name appears as a token in a Connection header value (those
  * fields are hop-by-hop too). */

@@ -7,6 +7,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfcrypt/asn.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
 #include <regex.h>
@@ -65,6 +66,8 @@ const char *es_access_verdict_reason(enum es_access_verdict v)
         return "client certificate subject not allowed";
     case ES_ACCESS_CRL_STALE:
         return "client certificate revocation status unknown: the CA's CRL is out of date";
+    case ES_ACCESS_CRL_MISSING:
+        return "client certificate revocation status unknown: no CRL for its issuer";
     }
     return "refused";
 }
@@ -74,8 +77,32 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* A CertManager trusting the CA certificates in pem, with crl_pem (may be
- * NULL) checked for the leaf. Returns NULL and logs on failure. */
+/* Enables CRL checks on cm and loads every PEM CRL in crl (an operator may
+ * concatenate the CRLs of a root and its intermediates). Returns 0, or -1
+ * if there is none or one does not load. */
+static int load_crls(WOLFSSL_CERT_MANAGER *cm, const char *crl)
+{
+    static const char begin[] = "-----BEGIN X509 CRL-----", end[] = "-----END X509 CRL-----";
+    if (wolfSSL_CertManagerEnableCRL(cm, 0) != WOLFSSL_SUCCESS)
+        return -1;
+    int n = 0;
+    for (const char *p = crl; (p = strstr(p, begin)) != NULL; n++) {
+        const char *e = strstr(p, end);
+        if (!e)
+            return -1;
+        e += sizeof(end) - 1;
+        if (wolfSSL_CertManagerLoadCRLBuffer(cm, (const unsigned char *)p, (long)(e - p),
+                                             WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS)
+            return -1;
+        p = e;
+    }
+    return n > 0 ? 0 : -1;
+}
+
+/* A CertManager trusting the CA certificates certs, with crl_pem's CRLs
+ * (may be NULL) checked for every certificate it verifies: with CRLs, a
+ * certificate whose issuer has none is refused (CRL_MISSING). Returns NULL
+ * and logs on failure. */
 static WOLFSSL_CERT_MANAGER *make_cm(const char *name, const struct px_der *certs, size_t n,
                                      const char *crl_pem)
 {
@@ -91,22 +118,56 @@ static WOLFSSL_CERT_MANAGER *make_cm(const char *name, const struct px_der *cert
             goto fail;
         }
     }
-    if (crl_pem) {
-        int r;
-        if (wolfSSL_CertManagerEnableCRL(cm, 0) != WOLFSSL_SUCCESS ||
-            (r = wolfSSL_CertManagerLoadCRLBuffer(cm, (const unsigned char *)crl_pem,
-                                                  (long)strlen(crl_pem), WOLFSSL_FILETYPE_PEM)) !=
-                WOLFSSL_SUCCESS) {
-            PX_WARN("client CA %s: its CRL does not load; hostnames trusting it refuse every "
-                    "certificate",
-                    name);
-            goto fail;
-        }
+    if (crl_pem && load_crls(cm, crl_pem) < 0) {
+        PX_WARN("client CA %s: its CRL does not load; hostnames trusting it refuse every "
+                "certificate",
+                name);
+        goto fail;
     }
     return cm;
 fail:
     wolfSSL_CertManagerFree(cm);
     return NULL;
+}
+
+int es_access_validate_ca(const char *pem, const char *crl, char *why, size_t whylen)
+{
+    struct px_der *d = NULL;
+    size_t n = 0;
+    if (px_cert_pem_split(pem, strlen(pem), &d, &n) < 0) {
+        snprintf(why, whylen, "the CA file holds no PEM certificate");
+        return PX_ERR_INVAL;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct px_cert_info ci;
+        if (px_cert_info(d[i].der, d[i].len, &ci) < 0) {
+            snprintf(why, whylen, "certificate %zu of the CA file does not parse", i + 1);
+            rc = PX_ERR_INVAL;
+            break;
+        }
+        if (!ci.is_ca) {
+            snprintf(why, whylen, "%s in the CA file is not a CA certificate", ci.subject);
+            rc = PX_ERR_INVAL;
+        }
+        px_cert_info_cleanup(&ci);
+    }
+    WOLFSSL_CERT_MANAGER *cm = rc == 0 ? make_cm("(new)", d, n, NULL) : NULL;
+    if (rc == 0 && !cm) {
+        snprintf(why, whylen, "a certificate of the CA file cannot be loaded as a CA");
+        rc = PX_ERR_INVAL;
+    }
+    if (rc == 0 && crl && load_crls(cm, crl) < 0) {
+        snprintf(why, whylen,
+                 "the CRL file must hold PEM CRLs (convert DER with openssl crl -inform DER "
+                 "-outform PEM), each signed by a certificate of the CA file (put an "
+                 "intermediate CA there to check its CRL)");
+        rc = PX_ERR_INVAL;
+    }
+    if (cm)
+        wolfSSL_CertManagerFree(cm);
+    px_der_free(d, n);
+    return rc;
 }
 
 static int load_ca(struct es_access_ca *ca, const char *name, const char *pem, const char *crl,
@@ -284,14 +345,17 @@ size_t es_access_count(const struct es_access *a)
 
 const struct es_access_policy *es_access_policy_for(const struct es_access *a, const char *host)
 {
-    if (!a || !host || !host[0] || !px_host_pattern_valid(host))
+    /* Matched exactly as es_registry_lookup routes (px_host_match), with no
+     * validity test of its own: any name that can reach a tunnel must find
+     * the policy that covers it. */
+    if (!a || !host || !host[0])
         return NULL;
     const struct es_access_policy *best = NULL;
     for (size_t i = 0; i < a->n_policies; i++) {
         const struct es_access_policy *p = &a->policies[i];
         if (strcmp(p->pattern, host) == 0)
             return p;
-        if (p->pattern[0] == '*' && px_host_covers(p->pattern, host) &&
+        if (p->pattern[0] == '*' && px_host_match(p->pattern, host) &&
             (!best || strlen(p->pattern) > strlen(best->pattern)))
             best = p;
     }
@@ -319,6 +383,7 @@ static int rank(enum es_access_verdict v)
     case ES_ACCESS_NOT_YET_VALID:
         return 3;
     case ES_ACCESS_CRL_STALE:
+    case ES_ACCESS_CRL_MISSING:
         return 2;
     default:
         return 1;
@@ -336,41 +401,61 @@ static enum es_access_verdict from_wolf(int r)
         return ES_ACCESS_REVOKED;
     case CRL_CERT_DATE_ERR:
         return ES_ACCESS_CRL_STALE;
+    case CRL_MISSING:
+        return ES_ACCESS_CRL_MISSING;
     default:
         return ES_ACCESS_UNTRUSTED;
     }
 }
 
+/* 1 if the client-sent certificate c may sign others on a path with
+ * `below` CA certificates under it: CA:TRUE, keyCertSign when keyUsage is
+ * present, and a pathLenConstraint that allows them. wolfSSL's CertManager
+ * loads any certificate it is given as a CA, so this is checked here. */
+static int usable_as_ca(const struct px_der *c, size_t below)
+{
+    DecodedCert dc;
+    wc_InitDecodedCert(&dc, c->der, (word32)c->len, NULL);
+    int ok = wc_ParseCert(&dc, CERT_TYPE, NO_VERIFY, NULL) == 0 && dc.isCA &&
+             (!dc.extKeyUsageSet || (dc.extKeyUsage & KEYUSE_KEY_CERT_SIGN)) &&
+             (!dc.pathLengthSet || dc.pathLength >= below);
+    wc_FreeDecodedCert(&dc);
+    return ok;
+}
+
 /* Verifies chain[0] under ca, through the client's intermediates
- * (chain[1..n-1]) when the CA did not sign it directly. Returns
- * WOLFSSL_SUCCESS or a wolfSSL error code. */
+ * (chain[1..n-1]) when the CA did not sign it directly. Every certificate on
+ * the path is checked against the CA's CRLs. Returns WOLFSSL_SUCCESS or a
+ * wolfSSL error code. */
 static int verify_with(const struct es_access_ca *ca, const struct px_der *chain, size_t n)
 {
     int r = wolfSSL_CertManagerVerifyBuffer(ca->cm, chain[0].der, (long)chain[0].len,
                                             WOLFSSL_FILETYPE_ASN1);
     if (r != ASN_NO_SIGNER_E || n < 2)
         return r;
-    /* Build the path in a scratch manager: the CA bundle, then each
-     * intermediate the client sent, from the top down, only once it
-     * verifies itself. The CRL applies to the leaf. */
-    WOLFSSL_CERT_MANAGER *cm = make_cm(ca->name, ca->certs, ca->n_certs, NULL);
+    /* Build the path in a scratch manager: the CA bundle and its CRLs,
+     * then each intermediate the client sent, from the top down, only if it
+     * may sign and verifies itself (revocation included). */
+    WOLFSSL_CERT_MANAGER *cm = make_cm(ca->name, ca->certs, ca->n_certs, ca->crl_pem);
     if (!cm)
         return r;
+    int path_err = 0;
     for (size_t i = n - 1; i >= 1; i--) {
-        if (wolfSSL_CertManagerVerifyBuffer(cm, chain[i].der, (long)chain[i].len,
-                                            WOLFSSL_FILETYPE_ASN1) == WOLFSSL_SUCCESS)
+        if (!usable_as_ca(&chain[i], i - 1))
+            continue;
+        int ri = wolfSSL_CertManagerVerifyBuffer(cm, chain[i].der, (long)chain[i].len,
+                                                 WOLFSSL_FILETYPE_ASN1);
+        if (ri == WOLFSSL_SUCCESS)
             wolfSSL_CertManagerLoadCABuffer(cm, chain[i].der, (long)chain[i].len,
                                             WOLFSSL_FILETYPE_ASN1);
-    }
-    if (ca->crl_pem && (wolfSSL_CertManagerEnableCRL(cm, 0) != WOLFSSL_SUCCESS ||
-                        wolfSSL_CertManagerLoadCRLBuffer(
-                            cm, (const unsigned char *)ca->crl_pem, (long)strlen(ca->crl_pem),
-                            WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS)) {
-        wolfSSL_CertManagerFree(cm);
-        return r;
+        else if (ri == CRL_CERT_REVOKED || ri == CRL_MISSING || ri == CRL_CERT_DATE_ERR ||
+                 ri == ASN_AFTER_DATE_E || ri == ASN_BEFORE_DATE_E)
+            path_err = ri; /* an intermediate that signs, but may not now */
     }
     r = wolfSSL_CertManagerVerifyBuffer(cm, chain[0].der, (long)chain[0].len,
                                         WOLFSSL_FILETYPE_ASN1);
+    if (r == ASN_NO_SIGNER_E && path_err)
+        r = path_err;
     wolfSSL_CertManagerFree(cm);
     return r;
 }
@@ -404,8 +489,6 @@ enum es_access_verdict es_access_check(const struct es_access *a, const struct e
         if (!ca->cm)
             continue;
         int r = verify_with(ca, chain, n);
-        if (r == CRL_MISSING)
-            r = WOLFSSL_SUCCESS; /* its CRL does not cover this issuer (an intermediate's) */
         if (r != WOLFSSL_SUCCESS) {
             enum es_access_verdict v = from_wolf(r);
             if (rank(v) > rank(best))

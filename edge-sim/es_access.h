@@ -21,8 +21,9 @@ enum es_access_verdict {
     ES_ACCESS_NOT_YET_VALID, /* before its notBefore */
     ES_ACCESS_REVOKED,       /* revoked (edge-issued: `client-cert revoke`; own CA: its CRL) */
     ES_ACCESS_UNTRUSTED,     /* not issued by a CA this hostname trusts */
-    ES_ACCESS_SUBJECT,   /* a trusted CA issued it, but its subject/fingerprint is not allowed */
-    ES_ACCESS_CRL_STALE, /* the CA's CRL is past its nextUpdate: status unknown */
+    ES_ACCESS_SUBJECT,     /* a trusted CA issued it, but its subject/fingerprint is not allowed */
+    ES_ACCESS_CRL_STALE,   /* the CA's CRL is past its nextUpdate: status unknown */
+    ES_ACCESS_CRL_MISSING, /* the CA has CRLs, none from the certificate's issuer */
 };
 
 /* The plain reason a refused request's 403 page starts with. */
@@ -30,6 +31,12 @@ const char *es_access_verdict_reason(enum es_access_verdict v);
 
 struct es_access;
 struct es_access_policy;
+
+/* Checks what `client-ca add/update` stores, as es_access_build will load
+ * it: pem holds one or more CA certificates (CA:TRUE), crl (may be NULL)
+ * one or more PEM CRLs, each signed by a certificate of pem. Returns 0, or
+ * PX_ERR_INVAL with why. */
+int es_access_validate_ca(const char *pem, const char *crl, char *why, size_t whylen);
 
 /* Builds the access state from the store; edge_ca_pem is the built-in CA
  * (es_certs access-ca; NULL: it trusts nothing). generation is recorded for callers' caches. A CA

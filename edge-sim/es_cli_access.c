@@ -1,6 +1,7 @@
 /* edge-sim client-cert, client-ca and access: who may come in. Each
  * subcommand changes the database in one transaction; a running serve picks
  * the change up within a second (es_store_changed). */
+#include "es_access.h"
 #include "es_assert.h"
 #include "es_cli.h"
 #include "es_store_access.h"
@@ -195,6 +196,8 @@ out:
     free(cert);
     free(csr);
     free(csr_cn);
+    if (pw)
+        memset(pw, 0, strlen(pw));
     free(pw);
     free(p12);
     memset(gen_pw, 0, sizeof(gen_pw));
@@ -309,48 +312,12 @@ int es_cli_client_cert(int argc, char **argv)
 /* Checks a CA bundle, and crl (may be NULL) against it. Prints why. */
 static int check_ca(const char *name, const char *pem, const char *crl)
 {
-    struct px_der *d = NULL;
-    size_t n = 0;
-    if (px_cert_pem_split(pem, strlen(pem), &d, &n) < 0) {
-        fprintf(stderr, "edge-sim: the CA file for %s holds no PEM certificate\n", name);
+    char why[512];
+    if (es_access_validate_ca(pem, crl, why, sizeof(why)) < 0) {
+        fprintf(stderr, "edge-sim: client CA %s: %s\n", name, why);
         return -1;
     }
-    int rc = 0;
-    WOLFSSL_CERT_MANAGER *cm = wolfSSL_CertManagerNew();
-    for (size_t i = 0; cm && i < n && rc == 0; i++) {
-        struct px_cert_info ci;
-        if (px_cert_info(d[i].der, d[i].len, &ci) < 0) {
-            fprintf(stderr, "edge-sim: certificate %zu in the CA file does not parse\n", i + 1);
-            rc = -1;
-            break;
-        }
-        if (!ci.is_ca) {
-            fprintf(stderr, "edge-sim: %s in the CA file is not a CA certificate\n", ci.subject);
-            rc = -1;
-        } else if (wolfSSL_CertManagerLoadCABuffer(cm, d[i].der, (long)d[i].len,
-                                                   WOLFSSL_FILETYPE_ASN1) != WOLFSSL_SUCCESS) {
-            fprintf(stderr, "edge-sim: %s cannot be loaded as a CA\n", ci.subject);
-            rc = -1;
-        }
-        px_cert_info_cleanup(&ci);
-    }
-    if (!cm)
-        rc = -1;
-    if (rc == 0 && crl &&
-        (!strstr(crl, "-----BEGIN X509 CRL-----") ||
-         wolfSSL_CertManagerEnableCRL(cm, 0) != WOLFSSL_SUCCESS ||
-         wolfSSL_CertManagerLoadCRLBuffer(cm, (const unsigned char *)crl, (long)strlen(crl),
-                                          WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS)) {
-        fprintf(stderr,
-                "edge-sim: the CRL is not a PEM CRL signed by a certificate of %s's CA "
-                "file (convert DER with: openssl crl -inform DER -outform PEM)\n",
-                name);
-        rc = -1;
-    }
-    if (cm)
-        wolfSSL_CertManagerFree(cm);
-    px_der_free(d, n);
-    return rc;
+    return 0;
 }
 
 static int ca_list(struct es_offline *o)

@@ -54,6 +54,11 @@ int es_front_ctx_init(struct es_server *srv)
     int rc = px_tls_ctx_server(def, srv->certs.browser_key_pem, NULL, 0, &srv->front_ctx);
     if (rc < 0)
         return rc;
+    /* A TLS 1.2 session resumed from a ticket comes without the client's
+     * certificate chain (TLS 1.3 tickets and 1.2 session IDs keep it), so a
+     * certificate-protected hostname would refuse it: no 1.2 tickets. */
+    if (wolfSSL_CTX_NoTicketTLSv12(srv->front_ctx) != WOLFSSL_SUCCESS)
+        return PX_ERR_TLS;
     wolfSSL_CTX_set_servername_callback(srv->front_ctx, on_sni);
     wolfSSL_CTX_set_servername_arg(srv->front_ctx, srv);
     return 0;

@@ -75,10 +75,12 @@ static int access_reload(struct es_server *srv)
     if (rc == 0)
         rc = es_assert_build(&srv->store, srv->issuer, now, &as, why, sizeof(why));
     if (rc < 0) {
-        PX_ERROR("%s; keeping the previous access policies", why);
+        PX_ERROR("%s; keeping the previous access policies, trying again", why);
         es_access_free(a);
+        srv->access_stale = 1; /* the change notice is consumed: retry from the poll */
         return rc;
     }
+    srv->access_stale = 0;
     int keys_changed = !srv->assert || strcmp(es_assert_jwks(srv->assert), es_assert_jwks(as));
     if (!srv->access || es_access_count(srv->access) != es_access_count(a))
         PX_INFO("access policies: %zu", es_access_count(a));
@@ -105,9 +107,11 @@ int es_server_sync(struct es_server *srv)
 static void on_db_poll(uv_timer_t *t)
 {
     struct es_server *srv = t->data;
-    if (!es_server_sync(srv) && srv->assert && es_assert_next_change(srv->assert) &&
-        (long long)time(NULL) >= es_assert_next_change(srv->assert))
-        access_reload(srv); /* a retired key's publication ended */
+    if (es_server_sync(srv))
+        return;
+    if (srv->access_stale || (srv->assert &&es_assert_next_change(srv->assert) &&
+                              (long long)time(NULL) >= es_assert_next_change(srv->assert)))
+        access_reload(srv); /* a failed reload, or a retired key's publication ended */
 }
 
 static void on_signal(uv_signal_t *h, int signum)

@@ -32,6 +32,7 @@ struct es_server {
     struct es_assert *assert;            /* assertion signing keys (likewise) */
     unsigned long long access_gen;       /* bumped at every rebuild */
     char issuer[128];                    /* the assertions' "iss" */
+    int access_stale;                    /* the last rebuild failed: retry */
     uv_timer_t db_poll;
     uv_signal_t sigint, sigterm;
     unsigned long long requests_total;

@@ -5,6 +5,10 @@
       GETs PATH on one TLS connection (HTTP/1.1, SNI HOST), runs CMD, waits
       1.2 s, GETs PATH again on the same connection. Prints both statuses
       and the second body's first line, e.g. "200 403 403 Forbidden: ...".
+  resume HOST PORT CA CERT KEY PATH
+      Two TLS 1.2 connections (HTTP/1.1), the second resuming the first's
+      session. Prints "full STATUS resumed STATUS" ("full" if the server did
+      not resume).
   ws HOST PORT CA CERT|- KEY|- PATH
       Opens a WebSocket (HTTP/1.1 Upgrade) with the certificate (or none:
       "-") and echoes one message. Prints "echo:<msg>" or "refused:<status>".
@@ -45,6 +49,22 @@ def keepalive(host, port, ca, cert, key, path, cmd):
     print(s1, s2, line)
 
 
+def resume(host, port, ca, cert, key, path):
+    ctx = context(ca, cert, key, "http/1.1")
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    out, session = [], None
+    for _ in range(2):
+        sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(port))),
+                               server_hostname=host, session=session)
+        conn = http.client.HTTPConnection(host, int(port))
+        conn.sock = sock
+        status, _ = get(conn, host, path)
+        out += ["resumed" if sock.session_reused else "full", str(status)]
+        session = sock.session
+        sock.close()
+    print(" ".join(out))
+
+
 async def ws(host, port, ca, cert, key, path):
     import websockets
     ctx = context(ca, cert, key, "http/1.1")
@@ -63,6 +83,8 @@ def main():
     if mode == "keepalive":
         sep = sys.argv.index("--")
         keepalive(*sys.argv[2:8], sys.argv[sep + 1:])
+    elif mode == "resume":
+        resume(*sys.argv[2:8])
     elif mode == "ws":
         asyncio.run(ws(*sys.argv[2:8]))
     else:

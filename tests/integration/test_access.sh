@@ -193,6 +193,34 @@ t_subject() {
 }
 check "--allow-subject and --allow-fingerprint narrow a policy to named certificates" t_subject
 
+t_not_a_ca() {
+    # Defect (review): wolfSSL loads any certificate it is given as a CA, so
+    # bob, a plain client certificate of the team CA, could sign a leaf
+    # claiming to be alice and pass --allow-subject.
+    $PY "$HERE/make_client_pki.py" sign "$C/bob.pem" "$C/bob.key" "CN=alice,O=Team" "$C/forged" || return 1
+    local s; status subj.example.test /headers $(with forged); s=$CODE; echo "leaf signed by bob: $s $BODY1"
+    [ "$s" = 403 ] && [ "$BODY1" = "403 Forbidden: client certificate issued by a CA this hostname does not trust" ]
+}
+check "defect 8.1: a client certificate that is not a CA cannot sign one that passes (chain leaf+bob)" t_not_a_ca
+
+t_intermediate() {
+    # A team sub-CA the client sends with its leaf is used to build the path.
+    $PY "$HERE/make_client_pki.py" sign "$C/team-ca.pem" "$C/team-ca.key" "CN=Team Devices CA,O=Team" "$C/sub" ca &&
+        head -n "$(grep -n 'END CERTIFICATE' "$C/sub.pem" | head -1 | cut -d: -f1)" "$C/sub.pem" > "$C/sub-only.pem" &&
+        $PY "$HERE/make_client_pki.py" sign "$C/sub-only.pem" "$C/sub.key" "CN=dave,O=Team" "$C/dave" || return 1
+    local s; status byo.example.test /headers $(with dave); s=$CODE
+    echo "leaf under an intermediate the client sends: $s $BODY1"
+    [ "$s" = 200 ] && [ "$(hdr x-client-cert-subject-dn < "$WORK/body")" = "CN=dave,O=Team" ]
+}
+check "a leaf issued by a team sub-CA that the client sends along gets 200" t_intermediate
+
+t_resume_tls12() {
+    local out; out=$($PY "$HERE/access_client.py" resume ha.example.test $HTTPS_PORT "$WORK/ca.pem" "$C/phone.pem" "$C/phone.key" /headers)
+    echo "TLS 1.2: $out"
+    [ "$out" = "full 200 resumed 200" ]
+}
+check "defect 8.4: a resumed TLS 1.2 session keeps its client certificate (no 1.2 tickets)" t_resume_tls12
+
 t_revoke_edge() {
     { status ha.example.test /headers $(with tablet); [ "$CODE" = 200 ]; } || return 1
     # One connection: a request before the revoke, one after it.
@@ -215,9 +243,20 @@ t_revoke_crl() {
     local b a; status byo.example.test /headers $(with bob); b=$CODE; local b1=$BODY1
     status byo.example.test /headers $(with alice); a=$CODE
     echo "after the CRL: bob $b $b1, alice $a"
-    [ "$b" = 403 ] && [ "$b1" = "403 Forbidden: client certificate revoked" ] && [ "$a" = 200 ]
+    [ "$b" = 403 ] && [ "$b1" = "403 Forbidden: client certificate revoked" ] && [ "$a" = 200 ] || return 1
+    # Defect (review): only the leaf was checked, so a revoked sub-CA's
+    # leaves kept passing. Now every certificate on the path is, and with
+    # CRLs a leaf whose issuer has none is refused.
+    status byo.example.test /headers $(with dave); local d=$CODE d1=$BODY1
+    $PY "$HERE/make_client_pki.py" crl "$C/team-ca.pem" "$C/team-ca.key" "$C/team2.crl" "$C/bob.pem" "$C/sub-only.pem" || return 1
+    cli client-ca update team --crl "$C/team2.crl" 2>> "$WORK/edge-cli.log" || return 1
+    sleep 1
+    status byo.example.test /headers $(with dave); local r=$CODE r1=$BODY1
+    echo "dave (sub-CA has no CRL here): $d $d1; after the sub-CA is revoked: $r $r1"
+    [ "$d" = 403 ] && [ "$d1" = "403 Forbidden: client certificate revocation status unknown: no CRL for its issuer" ] &&
+        [ "$r" = 403 ] && [ "$r1" = "403 Forbidden: client certificate revoked" ]
 }
-check "client-ca update --crl: a certificate the CRL lists gets 403 within a second, others still pass" t_revoke_crl
+check "client-ca update --crl: a listed certificate, or one under a listed sub-CA (defect 8.3), gets 403 within a second" t_revoke_crl
 
 t_cert_request_only_with_policy() {
     local open ha

@@ -135,6 +135,18 @@ static void test_policy_lookup(void **state)
                         "*.example.test");
     assert_null(es_access_policy_audience(es_access_policy_for(a, "x.example.test")));
     assert_null(es_access_policy_for(a, "example.test")); /* a wildcard never covers its base */
+    /* Defect 8.2 (review): names the router accepts but that are not valid
+     * patterns (a 64-byte label, brackets) found no policy, so they reached
+     * a wildcard-protected tunnel without a certificate. */
+    char longlabel[128];
+    memset(longlabel, 'a', 64);
+    snprintf(longlabel + 64, sizeof(longlabel) - 64, ".example.test");
+    const char *odd[] = {"x].example.test", "x[.example.test", longlabel, "a..b.example.test"};
+    for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+        const struct es_access_policy *p = es_access_policy_for(a, odd[i]);
+        assert_non_null(p);
+        assert_string_equal(es_access_policy_pattern(p), "*.example.test");
+    }
     assert_null(es_access_policy_for(a, "other.test"));
     assert_null(es_access_policy_for(a, ""));
     assert_null(es_access_policy_for(NULL, "x.example.test"));

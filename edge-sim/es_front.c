@@ -315,6 +315,39 @@ unsigned es_front_count(void)
     return n;
 }
 
+/* Ends r, which the connection's certificate no longer allows. */
+static void cut_refused(struct es_front *f, struct es_req *r, enum es_access_verdict v)
+{
+    PX_INFO("access to %s withdrawn from an open %s (%s): %s; cutting it (request %s)", r->host,
+            r->is_ws ? "WebSocket or TCP stream" : "request", f->conn.peer_ip,
+            es_access_verdict_reason(v), r->request_id);
+    if (f->proto == 2)
+        es_front_h2_timeout(f, r); /* RST_STREAM; the tunnel stream is cancelled with it */
+    else
+        rt_conn_abort(&f->conn, 0);
+}
+
+void es_front_recheck_access(struct es_server *srv)
+{
+    for (struct es_front *f = all_fronts; f; f = f->all_next) {
+        if (f->srv != srv || f->conn.closed || f->conn.closing)
+            continue;
+        struct es_req *r = f->proto == 2 ? f->reqs : f->cur;
+        while (r) {
+            struct es_req *next = f->proto == 2 ? r->front_next : NULL;
+            if (r->link && !r->link_done && !r->timed_out && r->host[0]) {
+                enum es_access_verdict v = es_peer_verdict(&f->peer, srv->access, r->host, NULL);
+                if (v != ES_ACCESS_OPEN && v != ES_ACCESS_ALLOWED) {
+                    cut_refused(f, r, v);
+                    if (f->proto != 2)
+                        break;
+                }
+            }
+            r = next;
+        }
+    }
+}
+
 void es_front_close_all(void)
 {
     for (struct es_front *f = all_fronts; f; f = f->all_next)

@@ -53,6 +53,11 @@ struct es_front {
 int es_front_ctx_init(struct es_server *srv);
 void es_front_accept(struct es_server *srv, uv_stream_t *listener);
 void es_front_close_all(void);
+/* After the access policies changed (a revocation, a new policy): ends every
+ * request in progress on srv's browser connections, WebSockets and TCP
+ * streams included, that its connection's certificate no longer allows
+ * (HTTP/2: that stream is reset; HTTP/1.1: the connection is cut). */
+void es_front_recheck_access(struct es_server *srv);
 /* For tests and fuzzing: a browser connection in rt_conn memory mode, past
  * TLS with ALPN alpn ("h2" or "http/1.1") from peer_ip. The test feeds it
  * with rt_conn_memory_feed(&f->conn, ...) and reads f->conn.mem_out. f is

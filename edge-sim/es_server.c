@@ -91,6 +91,7 @@ static int access_reload(struct es_server *srv)
     srv->access_gen++;
     if (keys_changed)
         es_link_send_access_keys_all(srv);
+    es_front_recheck_access(srv); /* revoked: open WebSockets and downloads end too */
     return 0;
 }
 

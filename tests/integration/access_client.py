@@ -9,6 +9,10 @@
       Two TLS 1.2 connections (HTTP/1.1), the second resuming the first's
       session. Prints "full STATUS resumed STATUS" ("full" if the server did
       not resume).
+  ws-hold HOST PORT CA CERT KEY PATH -- CMD...
+      Opens a WebSocket with the certificate, echoes one message, runs CMD,
+      then keeps echoing for up to 5 s. Prints "echo:<msg> then closed after
+      N s" or "echo:<msg> then still open".
   ws HOST PORT CA CERT|- KEY|- PATH
       Opens a WebSocket (HTTP/1.1 Upgrade) with the certificate (or none:
       "-") and echoes one message. Prints "echo:<msg>" or "refused:<status>".
@@ -78,6 +82,26 @@ async def ws(host, port, ca, cert, key, path):
         print(f"refused:{e.status_code}")
 
 
+async def ws_hold(host, port, ca, cert, key, path, cmd):
+    import websockets
+    ctx = context(ca, cert, key, "http/1.1")
+    url = f"wss://{host}:{port}{path}"
+    async with websockets.connect(url, host="127.0.0.1", port=int(port), server_hostname=host,
+                                  ssl=ctx, ping_interval=None) as w:
+        await w.send("before")
+        first = await asyncio.wait_for(w.recv(), 10)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        t0 = time.time()
+        try:
+            while time.time() - t0 < 5:
+                await w.send("still there?")
+                await asyncio.wait_for(w.recv(), 5)
+                await asyncio.sleep(0.1)
+            print(f"echo:{first} then still open")
+        except (websockets.exceptions.ConnectionClosed, asyncio.TimeoutError):
+            print(f"echo:{first} then closed after {time.time() - t0:.1f} s")
+
+
 def main():
     mode = sys.argv[1]
     if mode == "keepalive":
@@ -85,6 +109,9 @@ def main():
         keepalive(*sys.argv[2:8], sys.argv[sep + 1:])
     elif mode == "resume":
         resume(*sys.argv[2:8])
+    elif mode == "ws-hold":
+        sep = sys.argv.index("--")
+        asyncio.run(ws_hold(*sys.argv[2:8], sys.argv[sep + 1:]))
     elif mode == "ws":
         asyncio.run(ws(*sys.argv[2:8]))
     else:

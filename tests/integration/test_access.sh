@@ -362,6 +362,15 @@ t_websocket() {
 }
 check "a WebSocket through a policy: echoes with a certificate, 403 without" t_websocket
 
+t_ws_revoked() {
+    cli client-cert create watch --out "$C" 2>> "$WORK/edge-cli.log" || return 1
+    local out; out=$($PY "$HERE/access_client.py" ws-hold ha.example.test $HTTPS_PORT "$WORK/ca.pem" \
+        "$C/watch.pem" "$C/watch.key" /ws/echo -- "$BIN/edge-sim" client-cert revoke watch --data-dir "$EDGE_DIR")
+    echo "$out"
+    [[ "$out" == "echo:before then closed after "* ]] && grep -q "access to ha.example.test withdrawn from an open WebSocket" "$WORK/edge.log"
+}
+check "a revocation also ends an open WebSocket of that certificate within a second or so" t_ws_revoked
+
 t_tcp() {
     cli access set ssh.example.test --require-cert 2>> "$WORK/edge-cli.log"
     sleep 1

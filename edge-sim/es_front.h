@@ -39,7 +39,8 @@ struct es_front {
     int close_after;
     int req_complete;
     int expect_continue;
-    int upgraded; /* WebSocket: after the head, bytes pass through unparsed */
+    int upgraded;    /* WebSocket: after the head, bytes pass through unparsed */
+    int in_trailers; /* the head is complete: header callbacks are trailers, dropped */
     size_t header_bytes;
     struct es_front *all_next, *all_prev;
     uv_timer_t idle;     /* the connection's deadlines: idle, request head, request body */

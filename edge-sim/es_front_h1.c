@@ -89,7 +89,7 @@ static int on_message_begin(http_parser *p)
     f->cur->front_proto = "HTTP/1.1";
     es_req_set_peer(f->cur, &f->peer);
     es_front_head_begin(f);
-    f->head_sent = f->chunked_out = f->req_complete = f->expect_continue = 0;
+    f->head_sent = f->chunked_out = f->req_complete = f->expect_continue = f->in_trailers = 0;
     free(f->url);
     f->url = NULL;
     f->url_len = 0;
@@ -105,6 +105,8 @@ static int on_url(http_parser *p, const char *at, size_t len)
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     struct es_front *f = p->data;
+    if (f->in_trailers)
+        return 0; /* trailers are not forwarded (a chunked body's last part) */
     if (f->hdr_state == 2 && flush_header(f) < 0)
         return -1;
     f->hdr_state = 1;
@@ -114,6 +116,8 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     struct es_front *f = p->data;
+    if (f->in_trailers)
+        return 0;
     f->hdr_state = 2;
     return append(&f->hdr_value, &f->hdr_value_len, at, len);
 }
@@ -125,6 +129,7 @@ static int on_headers_complete(http_parser *p)
     if (flush_header(f) < 0)
         return -1;
     f->hdr_state = 0;
+    f->in_trailers = 1; /* header callbacks from here on are the body's trailers */
     const char *m = http_method_str((enum http_method)p->method);
     if (es_req_add_header(r, ":method", 7, m, strlen(m)) < 0)
         return -1;

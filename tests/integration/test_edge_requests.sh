@@ -212,6 +212,23 @@ check "defect 14: a plain CONNECT gets 405 with Allow (HTTP/2 and HTTP/1.1)" t_c
 t_still_serving() {
     routed app.example.test && [ "$(tcurl app.example.test / --http1.1 -o /dev/null -w '%{http_code}')" = 200 ]
 }
+t_trailer_leak() {
+    # Bug (issue 8 review): the last trailer field of a chunked request body
+    # was kept and added to the next request on the connection.
+    raw <<'PY'
+import sys
+from edge_raw import h1
+raw = (b"POST /upload HTTP/1.1\r\nHost: app.example.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+       b"5\r\nhello\r\n0\r\nX-Trailer-Leak: yes\r\n\r\n"
+       b"GET /headers HTTP/1.1\r\nHost: app.example.test\r\nConnection: close\r\n\r\n")
+status, headers, body = h1(int(sys.argv[1]), sys.argv[2], "app.example.test", raw)
+print(status, body[-300:])
+assert status == 200 and b'"/headers"' in body, body
+assert b"trailer-leak" not in body.lower(), "the trailer reached the next request"
+PY
+}
+check "the trailer of a chunked request does not reach the next request on the connection" t_trailer_leak
+
 check "the edge still serves ordinary requests after all of the above" t_still_serving
 
 finish

@@ -14,7 +14,10 @@ export ASAN_OPTIONS=detect_leaks=1:log_path=$WORK/san/asan
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$WORK/san/ubsan
 
 # Ports: a base per script so scripts can run one after another without clashes.
-PORT_BASE=${PORT_BASE:-$((20000 + RANDOM % 20000))}
+# Below the kernel's ephemeral range (32768 and up by default), where an
+# outgoing connection's source port can take a listener's port: it did, once
+# ("cannot listen on 127.0.0.1:35186: address already in use").
+PORT_BASE=${PORT_BASE:-$((20000 + RANDOM % 12700))}
 TUNNEL_PORT=$((PORT_BASE + 1)); HTTPS_PORT=$((PORT_BASE + 2)); ADMIN_PORT=$((PORT_BASE + 3))
 ORIGIN_PORT=$((PORT_BASE + 4)); NGINX_PORT=$((PORT_BASE + 5)); NGINX_TLS_PORT=$((PORT_BASE + 6))
 BLACKHOLE_PORT=$((PORT_BASE + 7))

@@ -8,6 +8,7 @@
 #include <wolfssl/wolfcrypt/random.h>
 
 #include <arpa/inet.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,11 +138,21 @@ static int set_serial(Cert *c)
     return 0;
 }
 
-/* Encodes GeneralNames: dNSName [2] or iPAddress [7]. */
-static int encode_alt_names(Cert *c, const char *const *names, size_t n)
+/* Encodes GeneralNames: dNSName [2] or iPAddress [7] for names, then
+ * uniformResourceIdentifier [6] for uri (may be NULL). */
+static int encode_alt_names(Cert *c, const char *const *names, size_t n, const char *uri)
 {
     byte body[CTC_MAX_ALT_SIZE];
     size_t len = 0;
+    if (uri) {
+        size_t ul = strlen(uri);
+        if (ul > 127 || ul + 2 > sizeof(body) - 4)
+            return PX_ERR_TOO_LARGE;
+        body[len++] = 0x86;
+        body[len++] = (byte)ul;
+        memcpy(body + len, uri, ul);
+        len += ul;
+    }
     for (size_t i = 0; i < n; i++) {
         unsigned char ip[16];
         const void *val = names[i];
@@ -180,6 +191,27 @@ static int encode_alt_names(Cert *c, const char *const *names, size_t n)
     memcpy(c->altNames + o, body, len);
     c->altNamesSz = (int)(o + len);
     return 0;
+}
+
+/* t as a DER Time (UTCTime before 2050, else GeneralizedTime) into out
+ * (CTC_DATE_SIZE bytes). Returns its length, or -1. */
+static int der_time(long long t, byte *out)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (t < 0 || !gmtime_r(&tt, &tm))
+        return -1;
+    char buf[24];
+    int utc = tm.tm_year + 1900 < 2050;
+    size_t n = strftime(buf, sizeof(buf), "%Y%m%d%H%M%SZ", &tm);
+    const char *v = utc ? buf + 2 : buf; /* UTCTime has a two-digit year */
+    if (n != 15)
+        return -1;
+    n = utc ? 13 : 15;
+    out[0] = utc ? 0x17 : 0x18;
+    out[1] = (byte)n;
+    memcpy(out + 2, v, n);
+    return (int)n + 2;
 }
 
 static int sign(Cert *c, ecc_key *subject_key, ecc_key *signer, WC_RNG *rng, char **cert_pem)
@@ -232,6 +264,14 @@ int px_pki_issue(const char *ca_cert_pem, const char *ca_key_pem, const char *pu
                  const char *cn, const char *const *names, size_t n_names, enum px_pki_usage usage,
                  int days, char **cert_pem)
 {
+    struct px_pki_req r = {
+        .cn = cn, .names = names, .n_names = n_names, .usage = usage, .days = days};
+    return px_pki_issue_req(ca_cert_pem, ca_key_pem, pub_pem, &r, cert_pem);
+}
+
+int px_pki_issue_req(const char *ca_cert_pem, const char *ca_key_pem, const char *pub_pem,
+                     const struct px_pki_req *r, char **cert_pem)
+{
     ecc_key ca_key, sub_key;
     WC_RNG rng;
     Cert c;
@@ -257,15 +297,24 @@ int px_pki_issue(const char *ca_cert_pem, const char *ca_key_pem, const char *pu
         goto out_sub;
     if (wc_InitCert(&c) != 0 || set_serial(&c) < 0)
         goto out_rng;
-    set_name(&c.subject, cn);
-    c.daysValid = days;
+    set_name(&c.subject, r->cn);
+    c.daysValid = r->days > 0 ? r->days : 1;
+    if (r->not_after > 0) {
+        int nb = der_time(r->not_before, c.beforeDate), na = der_time(r->not_after, c.afterDate);
+        if (nb < 0 || na < 0 || r->not_after <= r->not_before) {
+            rc = PX_ERR_INVAL;
+            goto out_rng;
+        }
+        c.beforeDateSz = nb;
+        c.afterDateSz = na;
+    }
     if (wc_SetIssuerBuffer(&c, ca_der, ca_len) != 0 ||
         wc_SetAuthKeyIdFromCert(&c, ca_der, ca_len) != 0 ||
         wc_SetSubjectKeyIdFromPublicKey_ex(&c, ECC_TYPE, &sub_key) != 0 ||
         wc_SetKeyUsage(&c, "digitalSignature,keyAgreement") != 0 ||
-        wc_SetExtKeyUsage(&c, usage == PX_PKI_SERVER ? "serverAuth" : "clientAuth") != 0)
+        wc_SetExtKeyUsage(&c, r->usage == PX_PKI_SERVER ? "serverAuth" : "clientAuth") != 0)
         goto out_rng;
-    if (n_names > 0 && encode_alt_names(&c, names, n_names) < 0)
+    if ((r->n_names > 0 || r->uri) && encode_alt_names(&c, r->names, r->n_names, r->uri) < 0)
         goto out_rng;
     rc = sign(&c, &sub_key, &ca_key, &rng, cert_pem);
 out_rng:

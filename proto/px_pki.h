@@ -20,6 +20,22 @@ int px_pki_make_ca(const char *key_pem, const char *cn, int days, char **cert_pe
 int px_pki_issue(const char *ca_cert_pem, const char *ca_key_pem, const char *pub_pem,
                  const char *cn, const char *const *names, size_t n_names, enum px_pki_usage usage,
                  int days, char **cert_pem);
+/* What px_pki_issue_req puts in a certificate. */
+struct px_pki_req {
+    const char *cn;           /* subject common name */
+    const char *const *names; /* DNS or IP subjectAltNames (may be NULL/0) */
+    size_t n_names;
+    const char *uri;         /* a URI subjectAltName (e.g. "tunnel:<id>"), or NULL */
+    enum px_pki_usage usage; /* extended key usage */
+    int days;                /* validity from now, when not_after is 0 */
+    long long not_before;    /* explicit validity, seconds since the epoch (UTC), */
+    long long not_after;     /* used when not_after > 0 */
+};
+/* px_pki_issue with every option: explicit validity to the second (short
+ * lived credentials) and a URI SAN. Returns 0 and *cert_pem, PX_ERR_INVAL
+ * (bad key, or not_after <= not_before), or PX_ERR_CRYPTO / PX_ERR_TOO_LARGE. */
+int px_pki_issue_req(const char *ca_cert_pem, const char *ca_key_pem, const char *pub_pem,
+                     const struct px_pki_req *r, char **cert_pem);
 /* Bundles key_pem and cert_pem (and ca_pem, may be NULL) as PKCS#12 for
  * browsers, phones and NSS: the key and certificates encrypted with
  * pbeWithSHAAnd3-KeyTripleDES-CBC under password, a SHA-1 MAC, 2048

@@ -73,21 +73,14 @@ cp "$STATE/$ID_A/cert.pem" "$WORK/a-cert0.pem" 2>/dev/null
 cp "$STATE/$ID_A/origin-pull.pem" "$WORK/a-pull0.pem" 2>/dev/null
 
 # Traffic for the renewal check, from now until $WORK/traffic.stop (or 75 s):
-# one request per ~100 ms to Caddy's /fresh through an originPull rule, a
-# new TLS handshake with Caddy each time. Lines: "CODE BODY".
+# one request per 100 ms (keep-alive to the edge) to Caddy's /fresh through an
+# originPull rule, so a new TLS handshake with Caddy each time.
 renewals() { # kind: how many renewals conn-a.log shows
     grep -c "renewed the $1 certificate" "$WORK/conn-a.log"
 }
 RENEWALS_BEFORE_TRAFFIC=$(($(renewals tunnel) + $(renewals origin-pull)))
-traffic() {
-    local end=$((SECONDS + 75)) out
-    while [ ! -e "$WORK/traffic.stop" ] && [ $SECONDS -lt $end ]; do
-        out=$(tcurl caddy.a.example.test /fresh -m 5 -w '\n%{http_code}' 2>&1)
-        echo "$(echo "$out" | tail -n1) $(echo "$out" | head -n1)" >> "$WORK/traffic.log"
-        sleep 0.1
-    done
-}
-traffic &
+python3 "$HERE/steady_client.py" "$WORK/ca.pem" caddy.a.example.test $HTTPS_PORT /fresh \
+    "$WORK/traffic.log" "$WORK/traffic.stop" 0.1 75 >> "$WORK/traffic.err" 2>&1 &
 TRAFFIC_PID=$!; PIDS+=($TRAFFIC_PID)
 
 # --- the edge's certificates ---------------------------------------------

@@ -24,4 +24,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >/dev/null
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Caddy and nginx are test peers started by the tests themselves: do not
+    # leave the packages' own services holding port 80 on the machine.
+    for svc in caddy nginx; do
+        if [[ " ${missing[*]} " == *" $svc"* ]] && command -v systemctl >/dev/null; then
+            systemctl disable --now "$svc" >/dev/null 2>&1 || true
+        fi
+    done
 fi

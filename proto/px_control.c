@@ -6,9 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *type_names[] = {NULL,    "register", "registered", "unregister",
-                                   "error", "drain",    "access_keys"};
-#define LAST_TYPE PX_CTL_ACCESS_KEYS
+static const char *type_names[] = {NULL,    "register",    "registered", "unregister", "error",
+                                   "drain", "access_keys", "origin_ca",  "renew",      "renewed"};
+#define LAST_TYPE PX_CTL_RENEWED
+
+#define PEM_CERT "-----BEGIN CERTIFICATE-----"
+#define PEM_PUBKEY "-----BEGIN PUBLIC KEY-----"
 
 void px_ctl_msg_cleanup(struct px_ctl_msg *m)
 {
@@ -26,7 +29,32 @@ void px_ctl_msg_cleanup(struct px_ctl_msg *m)
     free(m->conn_id);
     free(m->issuer);
     free(m->jwks);
+    free(m->kind);
+    free(m->pem);
     memset(m, 0, sizeof(*m));
+}
+
+int px_ctl_kind_valid(const char *kind)
+{
+    return kind &&
+           (strcmp(kind, PX_CTL_KIND_TUNNEL) == 0 || strcmp(kind, PX_CTL_KIND_ORIGIN_PULL) == 0);
+}
+
+/* ORIGIN_CA, RENEW, RENEWED: the PEM carries a certificate except in RENEW,
+ * which carries the public key to certify. */
+static int pem_valid(enum px_ctl_type type, const char *pem)
+{
+    if (!pem || !*pem || strlen(pem) > PX_CTL_MAX_PEM)
+        return 0;
+    return strstr(pem, type == PX_CTL_RENEW ? PEM_PUBKEY : PEM_CERT) != NULL;
+}
+
+/* Whether a PEM-carrying message is one the decoder accepts. */
+static int pem_msg_valid(const struct px_ctl_msg *m)
+{
+    if (m->type != PX_CTL_ORIGIN_CA && !px_ctl_kind_valid(m->kind))
+        return 0;
+    return pem_valid(m->type, m->pem);
 }
 
 static int dup_opt(json_t *obj, const char *key, char **out)
@@ -112,6 +140,18 @@ static int decode_access_keys(json_t *root, struct px_ctl_msg *m)
     return m->jwks ? 0 : PX_ERR_NOMEM;
 }
 
+static int decode_pem_msg(json_t *root, struct px_ctl_msg *m)
+{
+    int rc = 0;
+    if (m->type != PX_CTL_ORIGIN_CA)
+        rc = dup_opt(root, "kind", &m->kind);
+    if (rc == 0)
+        rc = dup_opt(root, "pem", &m->pem);
+    if (rc == 0 && !pem_msg_valid(m))
+        rc = PX_ERR_INVAL;
+    return rc;
+}
+
 int px_ctl_decode(const char *line, size_t len, struct px_ctl_msg *m)
 {
     memset(m, 0, sizeof(*m));
@@ -163,6 +203,11 @@ int px_ctl_decode(const char *line, size_t len, struct px_ctl_msg *m)
         break;
     case PX_CTL_ACCESS_KEYS:
         rc = decode_access_keys(root, m);
+        break;
+    case PX_CTL_ORIGIN_CA:
+    case PX_CTL_RENEW:
+    case PX_CTL_RENEWED:
+        rc = decode_pem_msg(root, m);
         break;
     default:
         rc = PX_ERR_INVAL;
@@ -228,6 +273,13 @@ char *px_ctl_encode(const struct px_ctl_msg *m)
             goto out;
         }
         if (json_object_set_new(root, "jwks", jwks) < 0) /* takes jwks either way */
+            goto out;
+    } else if (m->type == PX_CTL_ORIGIN_CA || m->type == PX_CTL_RENEW ||
+               m->type == PX_CTL_RENEWED) {
+        if (!pem_msg_valid(m))
+            goto out;
+        if ((m->type != PX_CTL_ORIGIN_CA && set_str(root, "kind", m->kind) < 0) ||
+            set_str(root, "pem", m->pem) < 0)
             goto out;
     }
     out = px_json_line(root);

@@ -11,6 +11,11 @@
 #define PX_CTL_MAX_HOSTNAMES 256
 /* ACCESS_KEYS: the longest issuer (bytes). */
 #define PX_CTL_MAX_ISSUER 512
+/* ORIGIN_CA, RENEW, RENEWED: the longest PEM text (bytes). */
+#define PX_CTL_MAX_PEM 16384
+/* RENEW, RENEWED: which certificate. */
+#define PX_CTL_KIND_TUNNEL "tunnel"
+#define PX_CTL_KIND_ORIGIN_PULL "origin_pull"
 
 enum px_ctl_type {
     PX_CTL_REGISTER = 1, /* connector -> edge: hostnames to route to this tunnel */
@@ -19,6 +24,9 @@ enum px_ctl_type {
     PX_CTL_ERROR,        /* either way: a fatal or informational error */
     PX_CTL_DRAIN,        /* either way: stop sending new streams on this connection */
     PX_CTL_ACCESS_KEYS,  /* edge -> connector: the keys that verify its identity assertions */
+    PX_CTL_ORIGIN_CA,    /* edge -> connector: the CA that signs edge-issued origin certificates */
+    PX_CTL_RENEW,        /* connector -> edge: certify this public key again (kind, pem) */
+    PX_CTL_RENEWED,      /* edge -> connector: the new certificate (kind, pem) */
 };
 
 struct px_ctl_result {
@@ -42,17 +50,24 @@ struct px_ctl_msg {
     char *jwks;   /* ACCESS_KEYS: the JWK Set (px_jwt.h) as compact JSON text; a JSON
                      object with a "keys" array on the wire. The codec checks only that
                      shape; the keys themselves are px_jwks_from_json's to judge. */
+    char *kind;   /* RENEW, RENEWED: PX_CTL_KIND_TUNNEL or PX_CTL_KIND_ORIGIN_PULL */
+    char *pem;    /* ORIGIN_CA, RENEWED: a "-----BEGIN CERTIFICATE-----" PEM;
+                     RENEW: a "-----BEGIN PUBLIC KEY-----" PEM. 1..PX_CTL_MAX_PEM bytes.
+                     The codec checks only the marker; parsing is the receiver's. */
 };
 
 /* Parses one line (without the newline). Returns 0 and fills *m (release with
  * px_ctl_msg_cleanup), or PX_ERR_INVAL / PX_ERR_TOO_LARGE / PX_ERR_NOMEM. */
 int px_ctl_decode(const char *line, size_t len, struct px_ctl_msg *m);
 /* Encodes m as one line terminated by '\n'. Returns malloc'd text, or NULL
- * on no memory or for an ACCESS_KEYS message the decoder would refuse (no
- * issuer, jwks not an object with a "keys" array). The line may exceed
+ * on no memory or for an ACCESS_KEYS, ORIGIN_CA, RENEW or RENEWED message the
+ * decoder would refuse (no issuer, jwks not an object with a "keys" array; an
+ * unknown kind, a missing, empty, oversized or unmarked pem). The line may exceed
  * PX_CTL_MAX_LINE, which the receiver refuses: a sender checks. */
 char *px_ctl_encode(const struct px_ctl_msg *m);
 void px_ctl_msg_cleanup(struct px_ctl_msg *m);
+/* Returns 1 for PX_CTL_KIND_TUNNEL or PX_CTL_KIND_ORIGIN_PULL, else 0 (NULL too). */
+int px_ctl_kind_valid(const char *kind);
 
 /* Splits a byte stream into lines and decodes each. */
 struct px_ctl_framer {

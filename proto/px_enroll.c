@@ -28,8 +28,15 @@ char *px_enroll_req_encode(const struct px_enroll_req *r)
 
 char *px_enroll_resp_encode(const struct px_enroll_resp *r)
 {
-    if (r->ok)
-        return finish(json_pack("{s:b,s:s}", "ok", 1, "cert", r->cert_pem ? r->cert_pem : ""));
+    if (r->ok) {
+        json_t *root = json_pack("{s:b,s:s}", "ok", 1, "cert", r->cert_pem ? r->cert_pem : "");
+        if (root && r->origin_ca &&
+            json_object_set_new(root, "origin_ca", json_string(r->origin_ca)) < 0) {
+            json_decref(root);
+            return NULL;
+        }
+        return finish(root);
+    }
     return finish(json_pack("{s:b,s:s,s:s}", "ok", 0, "code", r->code ? r->code : "internal",
                             "message", r->message ? r->message : ""));
 }
@@ -62,11 +69,15 @@ out:
     return rc;
 }
 
+/* A member that is absent leaves *out NULL; one that is not a string is an error. */
 static int dup(json_t *o, const char *k, char **out)
 {
-    const char *v = json_string_value(json_object_get(o, k));
-    if (!v)
+    json_t *j = json_object_get(o, k);
+    if (!j)
         return 0;
+    const char *v = json_string_value(j);
+    if (!v)
+        return PX_ERR_INVAL;
     *out = strdup(v);
     return *out ? 0 : PX_ERR_NOMEM;
 }
@@ -86,6 +97,10 @@ int px_enroll_resp_decode(const char *line, size_t len, struct px_enroll_resp *r
     if (r->ok) {
         rc = dup(root, "cert", &r->cert_pem);
         if (rc == 0 && (!r->cert_pem || !strstr(r->cert_pem, "-----BEGIN CERTIFICATE-----")))
+            rc = PX_ERR_INVAL;
+        if (rc == 0)
+            rc = dup(root, "origin_ca", &r->origin_ca);
+        if (rc == 0 && r->origin_ca && !strstr(r->origin_ca, "-----BEGIN CERTIFICATE-----"))
             rc = PX_ERR_INVAL;
     } else {
         rc = dup(root, "code", &r->code);
@@ -110,6 +125,7 @@ void px_enroll_req_cleanup(struct px_enroll_req *r)
 void px_enroll_resp_cleanup(struct px_enroll_resp *r)
 {
     free(r->cert_pem);
+    free(r->origin_ca);
     free(r->code);
     free(r->message);
     memset(r, 0, sizeof(*r));

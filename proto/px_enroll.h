@@ -18,10 +18,13 @@ struct px_enroll_req {
 
 struct px_enroll_resp {
     int ok;
-    char *cert_pem; /* owned; when ok */
-    char *code;     /* owned; when !ok: "bad_token", "rate_limited", "bad_key", "bad_request";
-                     * older edges: "unknown_tunnel", "bad_secret" */
-    char *message;  /* owned; when !ok */
+    char *cert_pem;  /* owned; when ok */
+    char *origin_ca; /* owned; when ok: the CA (PEM) that signs the edge's origin
+                      * certificates. Optional on the wire (older edges send none:
+                      * NULL); when present, a "-----BEGIN CERTIFICATE-----" PEM. */
+    char *code;      /* owned; when !ok: "bad_token", "rate_limited", "bad_key", "bad_request";
+                      * older edges: "unknown_tunnel", "bad_secret" */
+    char *message;   /* owned; when !ok */
 };
 
 /* Encoders return a malloc'd line ending in '\n', or NULL. */

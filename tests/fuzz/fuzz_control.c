@@ -53,6 +53,8 @@ static uint64_t msg_hash(const struct px_ctl_msg *m)
     h = mix_str(h, m->conn_id);
     h = mix_str(h, m->issuer);
     h = mix_str(h, m->jwks);
+    h = mix_str(h, m->kind);
+    h = mix_str(h, m->pem);
     return h;
 }
 

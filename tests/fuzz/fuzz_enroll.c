@@ -65,7 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (n <= PX_ENROLL_MAX_LINE) {
             struct px_enroll_resp back;
             if (px_enroll_resp_decode(enc, n, &back) != 0 || back.ok != resp.ok ||
-                !same(back.cert_pem, resp.cert_pem) || !same(back.code, resp.code))
+                !same(back.cert_pem, resp.cert_pem) || !same(back.code, resp.code) ||
+                !same(back.origin_ca, resp.origin_ca))
                 FAIL();
             /* A missing message is re-encoded as "". */
             if (!resp.ok && !same(back.message, resp.message ? resp.message : ""))
@@ -74,7 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         free(enc);
         px_enroll_resp_cleanup(&resp);
-    } else if (resp.cert_pem || resp.code || resp.message) {
+    } else if (resp.cert_pem || resp.origin_ca || resp.code || resp.message) {
         FAIL();
     }
     if (px_enroll_code_permanent(resp.code) != 0)

@@ -7,6 +7,7 @@ import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CA = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUfake\n-----END CERTIFICATE-----\n"
+PUBKEY = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEfake\n-----END PUBLIC KEY-----\n"
 SECRET = base64.urlsafe_b64encode(bytes(range(32))).rstrip(b"=").decode()
 
 
@@ -53,6 +54,12 @@ ctl = [
     {"type": "access_keys", "issuer": "https://edge.example", "jwks": {"keys": [
         {"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
          "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", "kid": "k1", "use": "sig", "alg": "ES256"}]}},
+    {"type": "origin_ca", "pem": CA},
+    {"type": "renew", "kind": "tunnel", "pem": PUBKEY},
+    {"type": "renew", "kind": "origin_pull", "pem": PUBKEY},
+    {"type": "renewed", "kind": "tunnel", "pem": CA},
+    {"type": "renewed", "kind": "origin_pull", "pem": CA + CA},
+    {"type": "error", "code": "renew_failed", "message": "too frequent", "permanent": False},
 ]
 lines = [json.dumps(m, separators=(",", ":")).encode() + b"\n" for m in ctl]
 write("control", "all_types", b"".join(lines))
@@ -68,6 +75,18 @@ write("control", "access_keys_hostile", lines[5] + b"".join(
         b'{"type":"access_keys","issuer":"e","jwks":{"keys":{}}}',
         b'{"type":"access_keys","issuer":"e","jwks":{"keys":[1e400]}}',
     ]))
+# ORIGIN_CA / RENEW / RENEWED the decoder must refuse, after a good one.
+write("control", "renew_hostile", lines[7] + b"".join(
+    ctl_bad + b"\n" for ctl_bad in [
+        b'{"type":"renew","kind":"server","pem":"-----BEGIN PUBLIC KEY-----"}',
+        b'{"type":"renew","kind":"tunnel","pem":"-----BEGIN CERTIFICATE-----"}',
+        b'{"type":"renewed","pem":"-----BEGIN CERTIFICATE-----"}',
+        b'{"type":"origin_ca","pem":""}',
+        b'{"type":"origin_ca","pem":["-----BEGIN CERTIFICATE-----"]}',
+    ]))
+write("control", "renew_big_pem", json.dumps(
+    {"type": "renewed", "kind": "tunnel", "pem": CA + "A" * (16384 - len(CA))},
+    separators=(",", ":")).encode() + b"\n")
 write("control", "access_keys_numbers",
       b'{"type":"access_keys","issuer":"e","jwks":{"keys":[{"n":1e2,"m":-0.1,"u":"\\u00e9\\/"}],"x":[]}}\n')
 
@@ -77,6 +96,10 @@ write("enroll", "req", json.dumps({"tunnel_id": "0123456789abcdef0123456789abcde
                                    "public_key": "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n"},
                                   separators=(",", ":")).encode())
 write("enroll", "resp_ok", json.dumps({"ok": True, "cert": CA}, separators=(",", ":")).encode())
+write("enroll", "resp_ok_origin_ca", json.dumps({"ok": True, "cert": CA, "origin_ca": CA},
+                                                separators=(",", ":")).encode())
+write("enroll", "resp_ok_origin_ca_bad", json.dumps({"ok": True, "cert": CA, "origin_ca": 7},
+                                                    separators=(",", ":")).encode())
 write("enroll", "resp_refused", json.dumps({"ok": False, "code": "bad_secret", "message": "wrong secret"},
                                            separators=(",", ":")).encode())
 

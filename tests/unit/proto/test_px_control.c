@@ -458,6 +458,216 @@ static void test_decode_access_keys_limits(void **state)
     free(big);
 }
 
+/* ---- ORIGIN_CA, RENEW, RENEWED ---- */
+
+#define CERT_PEM "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+#define KEY_PEM "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n"
+#define CERT_JSON "\"-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n\""
+#define PEM_MARK "-----BEGIN CERTIFICATE-----"
+#define KEY_JSON "\"-----BEGIN PUBLIC KEY-----\\nMFkw\\n-----END PUBLIC KEY-----\\n\""
+
+static void test_pem_messages_round_trip(void **state)
+{
+    (void)state;
+    struct px_ctl_msg out;
+    struct px_ctl_msg ca = {.type = PX_CTL_ORIGIN_CA, .pem = CERT_PEM, .kind = "ignored"};
+    char *line = px_ctl_encode(&ca);
+    assert_non_null(line);
+    assert_non_null(strstr(line, "\"type\":\"origin_ca\""));
+    assert_null(strstr(line, "\"kind\"")); /* origin_ca has no kind */
+    free(line);
+    round_trip(&ca, &out);
+    assert_string_equal(out.pem, CERT_PEM);
+    assert_null(out.kind);
+    px_ctl_msg_cleanup(&out);
+
+    const char *kinds[] = {PX_CTL_KIND_TUNNEL, PX_CTL_KIND_ORIGIN_PULL};
+    for (size_t i = 0; i < 2; i++) {
+        struct px_ctl_msg rn = {.type = PX_CTL_RENEW, .kind = (char *)kinds[i], .pem = KEY_PEM};
+        line = px_ctl_encode(&rn);
+        assert_non_null(line);
+        assert_non_null(strstr(line, "\"type\":\"renew\""));
+        free(line);
+        round_trip(&rn, &out);
+        assert_string_equal(out.kind, kinds[i]);
+        assert_string_equal(out.pem, KEY_PEM);
+        assert_null(out.code);
+        px_ctl_msg_cleanup(&out);
+
+        struct px_ctl_msg rd = {.type = PX_CTL_RENEWED, .kind = (char *)kinds[i], .pem = CERT_PEM};
+        line = px_ctl_encode(&rd);
+        assert_non_null(line);
+        assert_non_null(strstr(line, "\"type\":\"renewed\""));
+        free(line);
+        round_trip(&rd, &out);
+        assert_string_equal(out.kind, kinds[i]);
+        assert_string_equal(out.pem, CERT_PEM);
+        px_ctl_msg_cleanup(&out);
+    }
+
+    /* A certificate chain (two PEM blocks) and a PEM at the limit. */
+    struct px_ctl_msg chain = {
+        .type = PX_CTL_RENEWED, .kind = PX_CTL_KIND_TUNNEL, .pem = CERT_PEM CERT_PEM};
+    round_trip(&chain, &out);
+    assert_string_equal(out.pem, CERT_PEM CERT_PEM);
+    px_ctl_msg_cleanup(&out);
+    char *big = malloc(PX_CTL_MAX_PEM + 1);
+    assert_non_null(big);
+    memset(big, 'A', PX_CTL_MAX_PEM);
+    memcpy(big, CERT_PEM, strlen(CERT_PEM));
+    big[PX_CTL_MAX_PEM] = '\0';
+    struct px_ctl_msg bigca = {.type = PX_CTL_ORIGIN_CA, .pem = big};
+    round_trip(&bigca, &out);
+    assert_int_equal(strlen(out.pem), PX_CTL_MAX_PEM);
+    px_ctl_msg_cleanup(&out);
+    free(big);
+}
+
+static void test_kind_valid(void **state)
+{
+    (void)state;
+    assert_int_equal(px_ctl_kind_valid("tunnel"), 1);
+    assert_int_equal(px_ctl_kind_valid("origin_pull"), 1);
+    assert_int_equal(px_ctl_kind_valid(NULL), 0);
+    assert_int_equal(px_ctl_kind_valid(""), 0);
+    assert_int_equal(px_ctl_kind_valid("Tunnel"), 0);
+    assert_int_equal(px_ctl_kind_valid("tunnel "), 0);
+    assert_int_equal(px_ctl_kind_valid("origin-pull"), 0);
+    assert_int_equal(px_ctl_kind_valid("origin_pul"), 0);
+}
+
+/* The encoder writes nothing the decoder would refuse. */
+static void test_pem_messages_encode_refuses_invalid(void **state)
+{
+    (void)state;
+    char *big = malloc(PX_CTL_MAX_PEM + 2);
+    assert_non_null(big);
+    memset(big, 'A', PX_CTL_MAX_PEM + 1);
+    memcpy(big, CERT_PEM, strlen(CERT_PEM));
+    big[PX_CTL_MAX_PEM + 1] = '\0';
+    const struct {
+        enum px_ctl_type type;
+        const char *kind, *pem;
+    } bad[] = {
+        {PX_CTL_ORIGIN_CA, NULL, NULL},
+        {PX_CTL_ORIGIN_CA, NULL, ""},
+        {PX_CTL_ORIGIN_CA, NULL, KEY_PEM}, /* not a certificate */
+        {PX_CTL_ORIGIN_CA, NULL, "MIIB"},
+        {PX_CTL_ORIGIN_CA, NULL, big},
+        {PX_CTL_ORIGIN_CA, NULL, "\xff\xfe" CERT_PEM}, /* not UTF-8 */
+        {PX_CTL_RENEW, NULL, KEY_PEM},
+        {PX_CTL_RENEW, "", KEY_PEM},
+        {PX_CTL_RENEW, "server", KEY_PEM},
+        {PX_CTL_RENEW, "tunnel", NULL},
+        {PX_CTL_RENEW, "tunnel", ""},
+        {PX_CTL_RENEW, "tunnel", CERT_PEM}, /* renew sends a key, not a certificate */
+        {PX_CTL_RENEW, "tunnel", "-----BEGIN PRIVATE KEY-----\nMIGH\n"},
+        {PX_CTL_RENEWED, NULL, CERT_PEM},
+        {PX_CTL_RENEWED, "TUNNEL", CERT_PEM},
+        {PX_CTL_RENEWED, "origin_pull", KEY_PEM},
+        {PX_CTL_RENEWED, "origin_pull", big},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct px_ctl_msg m = {
+            .type = bad[i].type, .kind = (char *)bad[i].kind, .pem = (char *)bad[i].pem};
+        char *line = px_ctl_encode(&m);
+        if (line)
+            print_error("case %zu encoded: %.100s", i, line);
+        assert_null(line);
+    }
+    free(big);
+}
+
+static void expect_pem_decode(const char *line, int want)
+{
+    struct px_ctl_msg m;
+    memset(&m, 0x5a, sizeof(m));
+    int rc = px_ctl_decode(line, strlen(line), &m);
+    if (rc != want)
+        print_error("line %.120s: got %d want %d\n", line, rc, want);
+    assert_int_equal(rc, want);
+    if (rc < 0) {
+        assert_null(m.kind);
+        assert_null(m.pem);
+    }
+    px_ctl_msg_cleanup(&m);
+}
+
+static void test_decode_pem_messages_hostile(void **state)
+{
+    (void)state;
+    expect_pem_decode("{\"type\":\"origin_ca\",\"pem\":" CERT_JSON "}", 0);
+    expect_pem_decode("{\"type\":\"renew\",\"kind\":\"tunnel\",\"pem\":" KEY_JSON "}", 0);
+    expect_pem_decode("{\"type\":\"renewed\",\"kind\":\"origin_pull\",\"pem\":" CERT_JSON "}", 0);
+    /* Unknown members are ignored, as for other types. */
+    expect_pem_decode("{\"type\":\"renew\",\"kind\":\"tunnel\",\"pem\":" KEY_JSON ",\"x\":[1]}", 0);
+
+    /* Missing or mistyped members. */
+    expect_pem_decode("{\"type\":\"origin_ca\"}", PX_ERR_INVAL);
+    expect_pem_decode("{\"type\":\"origin_ca\",\"pem\":\"\"}", PX_ERR_INVAL);
+    expect_pem_decode("{\"type\":\"origin_ca\",\"pem\":null}", PX_ERR_INVAL);
+    expect_pem_decode("{\"type\":\"origin_ca\",\"pem\":7}", PX_ERR_INVAL);
+    expect_pem_decode("{\"type\":\"origin_ca\",\"pem\":[" CERT_JSON "]}", PX_ERR_INVAL);
+    expect_pem_decode("{\"type\":\"origin_ca\",\"pem\":\"MIIB\"}", PX_ERR_INVAL);
+    expect_pem_decode("{\"type\":\"origin_ca\",\"pem\":" KEY_JSON "}", PX_ERR_INVAL);
+    expect_pem_decode("{\"type\":\"renew\",\"pem\":" KEY_JSON "}", PX_ERR_INVAL);
+    expect_pem_decode("{\"type\":\"renew\",\"kind\":\"tunnel\"}", PX_ERR_INVAL);
+    expect_pem_decode("{\"type\":\"renew\",\"kind\":\"\",\"pem\":" KEY_JSON "}", PX_ERR_INVAL);
+    expect_pem_decode("{\"type\":\"renew\",\"kind\":\"client\",\"pem\":" KEY_JSON "}",
+                      PX_ERR_INVAL);
+    expect_pem_decode("{\"type\":\"renew\",\"kind\":1,\"pem\":" KEY_JSON "}", PX_ERR_INVAL);
+    expect_pem_decode("{\"type\":\"renew\",\"kind\":[\"tunnel\"],\"pem\":" KEY_JSON "}",
+                      PX_ERR_INVAL);
+    expect_pem_decode("{\"type\":\"renew\",\"kind\":\"tunnel\",\"pem\":" CERT_JSON "}",
+                      PX_ERR_INVAL);
+    expect_pem_decode("{\"type\":\"renewed\",\"kind\":\"tunnel\",\"pem\":" KEY_JSON "}",
+                      PX_ERR_INVAL);
+    expect_pem_decode("{\"type\":\"renewed\",\"kind\":\"tunnel\",\"pem\":{}}", PX_ERR_INVAL);
+    expect_pem_decode("{\"type\":\"renewed\",\"pem\":" CERT_JSON "}", PX_ERR_INVAL);
+    /* A NUL would cut the kind or the PEM short. */
+    expect_pem_decode("{\"type\":\"renew\",\"kind\":\"tunnel\\u0000x\",\"pem\":" KEY_JSON "}",
+                      PX_ERR_INVAL);
+    expect_pem_decode("{\"type\":\"origin_ca\",\"pem\":\"-----BEGIN CERTIFICATE-----\\u0000\"}",
+                      PX_ERR_INVAL);
+    /* Duplicate members. */
+    expect_pem_decode(
+        "{\"type\":\"renew\",\"kind\":\"tunnel\",\"kind\":\"origin_pull\",\"pem\":" KEY_JSON "}",
+        PX_ERR_INVAL);
+    expect_pem_decode("{\"type\":\"origin_ca\",\"pem\":" CERT_JSON ",\"pem\":" CERT_JSON "}",
+                      PX_ERR_INVAL);
+    /* Type names are exact. */
+    expect_pem_decode("{\"type\":\"Renew\",\"kind\":\"tunnel\",\"pem\":" KEY_JSON "}",
+                      PX_ERR_INVAL);
+    expect_pem_decode("{\"type\":\"origin-ca\",\"pem\":" CERT_JSON "}", PX_ERR_INVAL);
+}
+
+static void test_decode_pem_limit(void **state)
+{
+    (void)state;
+    /* PX_CTL_MAX_PEM bytes of PEM decode; one more does not. */
+    const char *head = "{\"type\":\"renewed\",\"kind\":\"tunnel\",\"pem\":\"" PEM_MARK;
+    const char *tail = "\"}";
+    size_t hl = strlen(head), tl = strlen(tail), ml = strlen(PEM_MARK);
+    char *line = malloc(hl + PX_CTL_MAX_PEM + 1 + tl + 1);
+    assert_non_null(line);
+    for (size_t pl = PX_CTL_MAX_PEM; pl <= PX_CTL_MAX_PEM + 1; pl++) {
+        memcpy(line, head, hl);
+        memset(line + hl, 'A', pl - ml);
+        memcpy(line + hl + pl - ml, tail, tl + 1);
+        struct px_ctl_msg m;
+        int rc = px_ctl_decode(line, strlen(line), &m);
+        if (pl == PX_CTL_MAX_PEM) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(strlen(m.pem), PX_CTL_MAX_PEM);
+            px_ctl_msg_cleanup(&m);
+        } else {
+            assert_int_equal(rc, PX_ERR_INVAL);
+            assert_null(m.pem);
+        }
+    }
+    free(line);
+}
+
 /* ---- framer ---- */
 
 struct sink {
@@ -704,6 +914,26 @@ static void test_framer_access_keys(void **state)
     px_ctl_framer_cleanup(&f);
 }
 
+static void test_framer_pem_messages(void **state)
+{
+    (void)state;
+    const char s[] = "{\"type\":\"origin_ca\",\"pem\":" CERT_JSON "}\n"
+                     "{\"type\":\"renew\",\"kind\":\"origin_pull\",\"pem\":" KEY_JSON "}\n"
+                     "{\"type\":\"renewed\",\"kind\":\"tunnel\",\"pem\":" CERT_JSON "}\n"
+                     "{\"type\":\"renewed\",\"kind\":\"nope\",\"pem\":" CERT_JSON "}\n"
+                     "{\"type\":\"drain\"}\n";
+    struct px_ctl_framer f;
+    struct sink sk = {0};
+    px_ctl_framer_init(&f);
+    /* The bad fourth line stops the stream after three messages. */
+    assert_int_equal(px_ctl_framer_feed(&f, s, sizeof(s) - 1, on_msg, &sk), PX_ERR_INVAL);
+    assert_int_equal(sk.count, 3);
+    assert_int_equal(sk.types[0], PX_CTL_ORIGIN_CA);
+    assert_int_equal(sk.types[1], PX_CTL_RENEW);
+    assert_int_equal(sk.types[2], PX_CTL_RENEWED);
+    px_ctl_framer_cleanup(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -726,6 +956,12 @@ int main(void)
         cmocka_unit_test(test_decode_embedded_nul),
         cmocka_unit_test(test_decode_access_keys_hostile),
         cmocka_unit_test(test_decode_access_keys_limits),
+        cmocka_unit_test(test_pem_messages_round_trip),
+        cmocka_unit_test(test_kind_valid),
+        cmocka_unit_test(test_pem_messages_encode_refuses_invalid),
+        cmocka_unit_test(test_decode_pem_messages_hostile),
+        cmocka_unit_test(test_decode_pem_limit),
+        cmocka_unit_test(test_framer_pem_messages),
         cmocka_unit_test(test_framer_access_keys),
         cmocka_unit_test(test_framer_byte_by_byte),
         cmocka_unit_test(test_framer_one_feed),

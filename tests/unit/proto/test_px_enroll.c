@@ -291,6 +291,65 @@ static void test_code_permanent(void **state)
     assert_int_equal(px_enroll_code_permanent(NULL), 0);
 }
 
+/* The origin CA travels with the certificate; an older edge sends none. */
+static void test_resp_origin_ca(void **state)
+{
+    (void)state;
+    struct px_enroll_resp in = {.ok = 1, .cert_pem = CERT, .origin_ca = CERT CERT}, out;
+    char *line = px_enroll_resp_encode(&in);
+    assert_non_null(line);
+    assert_one_line(line);
+    assert_non_null(strstr(line, "\"origin_ca\":"));
+    assert_int_equal(resp_decode(line, &out), 0);
+    assert_string_equal(out.cert_pem, CERT);
+    assert_string_equal(out.origin_ca, CERT CERT);
+    px_enroll_resp_cleanup(&out);
+    assert_null(out.origin_ca);
+    free(line);
+
+    /* Without it: not on the wire, NULL after decoding. */
+    in.origin_ca = NULL;
+    line = px_enroll_resp_encode(&in);
+    assert_non_null(line);
+    assert_null(strstr(line, "origin_ca"));
+    assert_int_equal(resp_decode(line, &out), 0);
+    assert_null(out.origin_ca);
+    px_enroll_resp_cleanup(&out);
+    free(line);
+
+    /* A refusal never carries one. */
+    struct px_enroll_resp no = {.ok = 0, .code = "bad_token", .origin_ca = CERT};
+    line = px_enroll_resp_encode(&no);
+    assert_non_null(line);
+    assert_null(strstr(line, "origin_ca"));
+    free(line);
+
+    /* Not UTF-8: the encoder refuses rather than dropping it. */
+    in.origin_ca = "\xff" CERT;
+    assert_null(px_enroll_resp_encode(&in));
+}
+
+static void test_resp_origin_ca_hostile(void **state)
+{
+    (void)state;
+#define OKC "{\"ok\":true,\"cert\":\"-----BEGIN CERTIFICATE-----\\nMIIB\\n\""
+    expect_resp_fail(OKC ",\"origin_ca\":7}", PX_ERR_INVAL);
+    expect_resp_fail(OKC ",\"origin_ca\":null}", PX_ERR_INVAL);
+    expect_resp_fail(OKC ",\"origin_ca\":[]}", PX_ERR_INVAL);
+    expect_resp_fail(OKC ",\"origin_ca\":\"\"}", PX_ERR_INVAL);
+    expect_resp_fail(OKC ",\"origin_ca\":\"MIIB\"}", PX_ERR_INVAL);
+    expect_resp_fail(OKC ",\"origin_ca\":\"-----BEGIN PUBLIC KEY-----\"}", PX_ERR_INVAL);
+    expect_resp_fail(OKC ",\"origin_ca\":\"-----BEGIN "
+                         "CERTIFICATE-----\",\"origin_ca\":\"-----BEGIN CERTIFICATE-----\"}",
+                     PX_ERR_INVAL);
+    expect_resp_fail(OKC ",\"origin_ca\":\"-----BEGIN\\u0000 CERTIFICATE-----\"}", PX_ERR_INVAL);
+    struct px_enroll_resp r;
+    assert_int_equal(resp_decode(OKC ",\"origin_ca\":\"-----BEGIN CERTIFICATE-----\\nx\"}", &r), 0);
+    assert_string_equal(r.origin_ca, "-----BEGIN CERTIFICATE-----\nx");
+    px_enroll_resp_cleanup(&r);
+#undef OKC
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +364,8 @@ int main(void)
         cmocka_unit_test(test_req_too_large),
         cmocka_unit_test(test_resp_malformed),
         cmocka_unit_test(test_resp_refusal_message_optional),
+        cmocka_unit_test(test_resp_origin_ca),
+        cmocka_unit_test(test_resp_origin_ca_hostile),
         cmocka_unit_test(test_code_permanent),
     };
     return cmocka_run_group_tests_name("px_enroll", tests, NULL, NULL);

@@ -1,9 +1,9 @@
 #include "cn_ingress.h"
+#include "cn_trust.h"
 #include "px_err.h"
 #include "px_hostname.h"
 #include "rt_file.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 
 #include <arpa/inet.h>
@@ -95,24 +95,6 @@ void cn_ingress_unref(struct cn_ingress *ing)
 {
     if (ing && --ing->refs == 0)
         free_rules(ing);
-}
-
-/* ---- files ---- */
-
-static const char *system_ca_path(void)
-{
-    static char path[512];
-    if (!path[0]) {
-        CURL *e = curl_easy_init();
-        char *p = NULL;
-        if (e && curl_easy_getinfo(e, CURLINFO_CAINFO, &p) == CURLE_OK && p)
-            snprintf(path, sizeof(path), "%s", p);
-        else
-            snprintf(path, sizeof(path), "/etc/ssl/certs/ca-certificates.crt");
-        if (e)
-            curl_easy_cleanup(e);
-    }
-    return path;
 }
 
 /* ---- values that end up in headers, URLs and curl options ---- */
@@ -501,7 +483,8 @@ static void finish_opts(struct cn_rule *r, const char *where, struct cn_ingress_
             free(pool);
             return;
         }
-        char *sys = rt_file_read(system_ca_path(), 16 << 20, &sys_len, &err); /* may be absent */
+        char *sys =
+            rt_file_read(cn_trust_system_ca_path(), 16 << 20, &sys_len, &err); /* may be absent */
         o->ca_blob = malloc(pool_len + sys_len + 2);
         if (!o->ca_blob)
             errs->nomem = 1;

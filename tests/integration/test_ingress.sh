@@ -93,7 +93,7 @@ check "origin requiring a client certificate: 200 with originCert/originKey" t_c
 
 t_client_cert_missing() {
     local r; r=$(code_and_first_line nocert.example.test /headers); echo "$r"
-    [[ "$r" == "502|"*"origin requires a client certificate — set originCert/originKey"* ]]
+    [[ "$r" == "502|"*"origin requires a client certificate — set originPull (or originCert/originKey)"* ]]
 }
 check "origin requiring a client certificate: 502 without one, saying so" t_client_cert_missing
 

@@ -3,12 +3,17 @@
 #include "px_pki.h"
 #include "rt_file.h"
 
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/asn_public.h>
+#include <wolfssl/wolfcrypt/ecc.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SNI_CACHE_MAX 4096
@@ -88,6 +93,10 @@ int es_certs_init(struct es_certs *c, const char *dir, const char *server_name, 
                         "edge-sim connector CA", why, whylen)) < 0 ||
         (rc = load_pair(c, "access-ca", &c->access_ca_key, &c->access_ca_pem, make_ca,
                         "edge-sim client access CA", why, whylen)) < 0 ||
+        (rc = load_pair(c, "origin-ca", &c->origin_ca_key, &c->origin_ca_pem, make_ca,
+                        "edge-sim origin CA", why, whylen)) < 0 ||
+        (rc = load_pair(c, "origin-pull-ca", &c->origin_pull_ca_key, &c->origin_pull_ca_pem,
+                        make_ca, "edge-sim origin-pull CA", why, whylen)) < 0 ||
         (rc = load_pair(c, "browser-ca", &c->browser_ca_key, &c->browser_ca_pem, make_ca,
                         "edge-sim browser CA", why, whylen)) < 0 ||
         (rc = load_pair(c, "tunnel-server", &c->tunnel_key_pem, &c->tunnel_cert_pem,
@@ -106,9 +115,11 @@ fail:
 
 void es_certs_cleanup(struct es_certs *c)
 {
-    char **f[] = {&c->server_ca_pem,   &c->server_ca_key,   &c->client_ca_pem,  &c->client_ca_key,
-                  &c->tunnel_cert_pem, &c->tunnel_key_pem,  &c->browser_ca_pem, &c->browser_ca_key,
-                  &c->browser_key_pem, &c->browser_pub_pem, &c->access_ca_pem,  &c->access_ca_key};
+    char **f[] = {
+        &c->server_ca_pem,   &c->server_ca_key,   &c->client_ca_pem,      &c->client_ca_key,
+        &c->tunnel_cert_pem, &c->tunnel_key_pem,  &c->browser_ca_pem,     &c->browser_ca_key,
+        &c->browser_key_pem, &c->browser_pub_pem, &c->access_ca_pem,      &c->access_ca_key,
+        &c->origin_ca_pem,   &c->origin_ca_key,   &c->origin_pull_ca_pem, &c->origin_pull_ca_key};
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
         free(*f[i]);
         *f[i] = NULL;
@@ -158,11 +169,82 @@ const char *es_certs_for_host(struct es_certs *c, const char *host)
     return e->cert_pem;
 }
 
-int es_certs_issue_client(struct es_certs *c, const char *tunnel_id, const char *pub_pem,
-                          char **cert_pem)
+int es_certs_check_p256(const char *pub_pem)
 {
-    return px_pki_issue(c->client_ca_pem, c->client_ca_key, pub_pem, tunnel_id, NULL, 0,
-                        PX_PKI_CLIENT, 825, cert_pem);
+    DerBuffer *der = NULL;
+    if (!pub_pem)
+        return PX_ERR_INVAL;
+    /* wc_PemToDer may leave a buffer behind when it fails: free it either way. */
+    int r = wc_PemToDer((const unsigned char *)pub_pem, (long)strlen(pub_pem), PUBLICKEY_TYPE,
+                        &der, NULL, NULL, NULL);
+    if (r != 0 || !der) {
+        wc_FreeDer(&der);
+        return PX_ERR_INVAL;
+    }
+    ecc_key key;
+    int rc = PX_ERR_INVAL;
+    if (wc_ecc_init(&key) != 0) {
+        wc_FreeDer(&der);
+        return PX_ERR_CRYPTO;
+    }
+    word32 idx = 0;
+    if (wc_EccPublicKeyDecode(der->buffer, &idx, &key, der->length) == 0 &&
+        idx == der->length && wc_ecc_get_curve_id(key.idx) == ECC_SECP256R1 &&
+        wc_ecc_check_key(&key) == 0)
+        rc = 0;
+    wc_ecc_free(&key);
+    wc_FreeDer(&der);
+    return rc;
+}
+
+/* A short-lived certificate for the connector: from now - ES_CERT_SKEW to
+ * now + lifetime. */
+static int issue_short(const char *ca, const char *ca_key, const char *pub_pem, const char *cn,
+                       const char *uri, long long lifetime, char **cert_pem)
+{
+    if (lifetime < ES_CERT_LIFETIME_MIN || lifetime > ES_CERT_LIFETIME_MAX)
+        return PX_ERR_INVAL;
+    int rc = es_certs_check_p256(pub_pem);
+    if (rc < 0)
+        return rc;
+    long long now = (long long)time(NULL);
+    struct px_pki_req r = {.cn = cn,
+                           .uri = uri,
+                           .usage = PX_PKI_CLIENT,
+                           .not_before = now - ES_CERT_SKEW,
+                           .not_after = now + lifetime};
+    return px_pki_issue_req(ca, ca_key, pub_pem, &r, cert_pem);
+}
+
+int es_certs_issue_client(struct es_certs *c, const char *tunnel_id, const char *pub_pem,
+                          long long lifetime, char **cert_pem)
+{
+    return issue_short(c->client_ca_pem, c->client_ca_key, pub_pem, tunnel_id, NULL, lifetime,
+                       cert_pem);
+}
+
+int es_certs_issue_origin_pull(struct es_certs *c, const char *tunnel_id, const char *pub_pem,
+                               long long lifetime, char **cert_pem)
+{
+    char uri[64];
+    int n = snprintf(uri, sizeof(uri), "tunnel:%s", tunnel_id);
+    if (n < 0 || (size_t)n >= sizeof(uri))
+        return PX_ERR_INVAL;
+    return issue_short(c->origin_pull_ca_pem, c->origin_pull_ca_key, pub_pem, tunnel_id, uri,
+                       lifetime, cert_pem);
+}
+
+int es_certs_issue_origin(struct es_certs *c, const char *const *names, size_t n_names,
+                          const char *pub_pem, int days, char **cert_pem)
+{
+    if (n_names < 1 || !names[0] || days < 1 || days > ES_ORIGIN_CERT_MAX_DAYS)
+        return PX_ERR_INVAL;
+    int rc = es_certs_check_p256(pub_pem);
+    if (rc < 0)
+        return rc;
+    struct px_pki_req r = {
+        .cn = names[0], .names = names, .n_names = n_names, .usage = PX_PKI_SERVER, .days = days};
+    return px_pki_issue_req(c->origin_ca_pem, c->origin_ca_key, pub_pem, &r, cert_pem);
 }
 
 int es_certs_issue_access(struct es_certs *c, const char *cn, const char *pub_pem, int days,

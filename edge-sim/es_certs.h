@@ -4,7 +4,11 @@
  *   client-ca   signs connector client certificates (CN = tunnel id)
  *   browser-ca  signs the certificates browsers see (`edge-sim ca`)
  *   access-ca   signs people's client certificates (`edge-sim client-cert`);
- *               the CA access policies trust by default, named "edge" */
+ *               the CA access policies trust by default, named "edge"
+ *   origin-ca   signs origin server certificates (`edge-sim origin-cert
+ *               create`); connectors get its PEM and trust it for https origins
+ *   origin-pull-ca  signs the certificates connectors present to origins
+ *               (kind "origin_pull"); `edge-sim origin-pull-ca` prints it */
 #ifndef ES_CERTS_H
 #define ES_CERTS_H
 
@@ -25,6 +29,8 @@ struct es_certs {
     char *browser_ca_pem, *browser_ca_key;
     char *browser_key_pem, *browser_pub_pem;
     char *access_ca_pem, *access_ca_key;
+    char *origin_ca_pem, *origin_ca_key;
+    char *origin_pull_ca_pem, *origin_pull_ca_key;
     struct es_sni_cert *sni_cache;
     size_t sni_count;
 };
@@ -39,9 +45,36 @@ void es_certs_cleanup(struct es_certs *c);
 /* Returns a certificate PEM for host signed by browser-ca (owned by the cache),
  * or NULL. host must be a normalized hostname or IP literal. */
 const char *es_certs_for_host(struct es_certs *c, const char *host);
-/* Issues a connector client certificate for pub_pem. Returns 0 and *cert_pem. */
+/* Lifetimes of the connector's certificates (tunnel client and origin pull),
+ * seconds: `edge-sim serve --cert-lifetime`. */
+#define ES_CERT_LIFETIME_DEFAULT (7LL * 86400)
+#define ES_CERT_LIFETIME_MIN 10LL
+#define ES_CERT_LIFETIME_MAX (825LL * 86400)
+/* Short-lived certificates start this long before now (clocks disagree). */
+#define ES_CERT_SKEW 60LL
+/* Origin server certificates: days by default (15 years) and at most. */
+#define ES_ORIGIN_CERT_DAYS 5479
+#define ES_ORIGIN_CERT_MAX_DAYS 36500
+
+/* Issues a connector client certificate (client-ca, CN = tunnel_id, EKU
+ * clientAuth) for pub_pem, valid from now - ES_CERT_SKEW to now + lifetime
+ * seconds. Returns 0 and *cert_pem (caller frees), PX_ERR_INVAL for a key
+ * that is not EC P-256 or a lifetime out of range, or PX_ERR_CRYPTO/NOMEM. */
 int es_certs_issue_client(struct es_certs *c, const char *tunnel_id, const char *pub_pem,
-                          char **cert_pem);
+                          long long lifetime, char **cert_pem);
+/* Issues an origin-pull certificate (origin-pull-ca, CN = tunnel_id, SAN URI
+ * "tunnel:<tunnel_id>", EKU clientAuth) for pub_pem; validity and returns as
+ * es_certs_issue_client. */
+int es_certs_issue_origin_pull(struct es_certs *c, const char *tunnel_id, const char *pub_pem,
+                               long long lifetime, char **cert_pem);
+/* Issues an origin server certificate (origin-ca, CN = names[0], every name a
+ * DNS or IP SAN, EKU serverAuth) for pub_pem, valid for days
+ * (1..ES_ORIGIN_CERT_MAX_DAYS) from now. n_names >= 1. Returns as
+ * es_certs_issue_client. */
+int es_certs_issue_origin(struct es_certs *c, const char *const *names, size_t n_names,
+                          const char *pub_pem, int days, char **cert_pem);
+/* 0 if pub_pem is a "PUBLIC KEY" PEM of a valid EC P-256 point, else PX_ERR_INVAL. */
+int es_certs_check_p256(const char *pub_pem);
 
 /* Issues a person's client certificate (CN = cn) for pub_pem from access-ca,
  * valid for days. Returns 0 and *cert_pem (caller frees), or < 0. */

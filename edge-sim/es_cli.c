@@ -1,6 +1,8 @@
 #include "es_cli.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int es_cli_fail(const char *msg, const char *arg)
@@ -36,4 +38,42 @@ int es_cli_valid_name(const char *n)
               (n[i] >= '0' && n[i] <= '9') || n[i] == '-' || n[i] == '_' || n[i] == '.'))
             return 0;
     return 1;
+}
+
+int es_cli_parse_duration(const char *s, long long min, long long max, long long *out)
+{
+    if (!s || *s < '0' || *s > '9')
+        return -1; /* no sign, no space, no empty string */
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno)
+        return -1;
+    long long unit = 1;
+    if (*end) {
+        switch (*end) {
+        case 's':
+            break;
+        case 'm':
+            unit = 60;
+            break;
+        case 'h':
+            unit = 3600;
+            break;
+        case 'd':
+            unit = 86400;
+            break;
+        default:
+            return -1;
+        }
+        if (end[1])
+            return -1;
+    }
+    if (v > max / unit)
+        return -1;
+    v *= unit;
+    if (v < min)
+        return -1;
+    *out = v;
+    return 0;
 }

@@ -20,11 +20,18 @@ void es_offline_close(struct es_offline *o);
 int es_cli_fail(const char *msg, const char *arg);
 /* 1 if n is 1-64 letters, digits, '-', '_' or '.'. */
 int es_cli_valid_name(const char *n);
+/* Parses a duration "N" followed by s, m, h or d (a bare N is seconds) into
+ * seconds. Returns 0 and *out, or -1 when malformed or outside min..max. */
+int es_cli_parse_duration(const char *s, long long min, long long max, long long *out);
 
 /* The access subcommands (es_cli_access.c); argv[0] is the command name.
  * Return the process exit code. */
 int es_cli_client_cert(int argc, char **argv);
 int es_cli_client_ca(int argc, char **argv);
 int es_cli_access(int argc, char **argv);
+/* The origin subcommands (es_cli_origin.c): origin-cert, origin-ca, origin-pull-ca. */
+int es_cli_origin_cert(int argc, char **argv);
+int es_cli_origin_ca(int argc, char **argv);
+int es_cli_origin_pull_ca(int argc, char **argv);
 
 #endif

@@ -3,6 +3,7 @@
 #include "es_registry.h"
 #include "es_req.h"
 #include "es_server.h"
+#include "px_cert.h"
 #include "px_enroll.h"
 #include "px_err.h"
 #include "px_hostname.h"
@@ -17,6 +18,7 @@
 #include <strings.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Tunnel windows: a stream may have 1 MiB in flight, a connection 16 MiB. */
 #define STREAM_WINDOW PX_H2_TUNNEL_STREAM_WINDOW
@@ -59,6 +61,39 @@ static int send_access_keys(struct es_link *l)
                            .jwks = (char *)es_assert_jwks(as)};
     l->keys_sent = 1;
     return control_send(l, &m);
+}
+
+/* Tells the connector the CA of the edge's origin certificates. */
+static int send_origin_ca(struct es_link *l)
+{
+    /* No CA loaded (an in-memory edge in tests): nothing to tell. */
+    if (!l->h2 || l->control_id <= 0 || l->dying || !l->srv->certs.origin_ca_pem)
+        return 0;
+    struct px_ctl_msg m = {.type = PX_CTL_ORIGIN_CA, .pem = l->srv->certs.origin_ca_pem};
+    l->origin_ca_sent = 1;
+    return control_send(l, &m);
+}
+
+static long long cert_lifetime(const struct es_server *srv)
+{
+    return srv->cert_lifetime > 0 ? srv->cert_lifetime : ES_CERT_LIFETIME_DEFAULT;
+}
+
+/* Logs a certificate the edge issued to a connector: for whom, which kind,
+ * until when. */
+static void log_issued(const char *tunnel, const char *kind, const char *cert_pem, const char *how)
+{
+    struct px_der *der = NULL;
+    size_t n = 0;
+    struct px_cert_info ci;
+    char until[21] = "?";
+    if (px_cert_pem_split(cert_pem, strlen(cert_pem), &der, &n) == 0 &&
+        px_cert_info(der[0].der, der[0].len, &ci) == 0) {
+        px_cert_time(ci.not_after, until);
+        px_cert_info_cleanup(&ci);
+    }
+    px_der_free(der, n);
+    PX_INFO("tunnel %s: issued a %s certificate (%s), valid until %s", tunnel, kind, how, until);
 }
 
 void es_link_send_access_keys_all(struct es_server *srv)
@@ -161,20 +196,21 @@ static int enroll_on_data(struct es_link *l, const uint8_t *data, size_t len)
         return 0;
     }
     /* The same work whether the tunnel exists or not: for an unknown id
-     * `stored` stays all zeros, a dummy hash no secret has, and is compared
-     * all the same, so the answer's timing does not tell either. */
-    uint8_t stored[32] = {0}, hash[32];
-    int found = es_store_tunnel_secret_hash(&l->srv->store, req.tunnel_id, stored);
+     * `sec` stays all zeros, a dummy hash no secret has, and is compared all
+     * the same (current and previous secret, every time), so the answer's
+     * timing does not tell either. */
+    struct es_tunnel_secrets sec;
+    uint8_t hash[32];
+    memset(&sec, 0, sizeof(sec));
+    int found = es_store_tunnel_secrets(&l->srv->store, req.tunnel_id, &sec);
     wc_Sha256Hash(req.secret, sizeof(req.secret), hash);
-    int diff = 0;
-    for (size_t i = 0; i < sizeof(hash); i++)
-        diff |= hash[i] ^ stored[i];
+    int match = es_store_secret_match(&sec, hash, (long long)time(NULL));
     if (found == PX_ERR_DB) {
         PX_WARN("enrolment from %s: cannot read the edge database", l->conn.peer_ip);
         enroll_refuse(l, "internal", "edge storage error; try again");
         goto out;
     }
-    if (found < 0 || diff) {
+    if (found < 0 || !match) {
         char why[120];
         snprintf(why, sizeof(why), "%s %s (answered as %s)",
                  found < 0 ? "no such tunnel:" : "wrong secret for tunnel", req.tunnel_id,
@@ -183,16 +219,20 @@ static int enroll_on_data(struct es_link *l, const uint8_t *data, size_t len)
         goto out;
     }
     char *cert = NULL;
-    if (es_certs_issue_client(&l->srv->certs, req.tunnel_id, req.public_key_pem, &cert) < 0) {
+    if (es_certs_issue_client(&l->srv->certs, req.tunnel_id, req.public_key_pem,
+                              cert_lifetime(l->srv), &cert) < 0) {
         enroll_fail(l, "bad_key", "the public key could not be certified", "unusable public key");
         goto out;
     }
     struct es_tunnel_rec rec;
     if (es_store_tunnel_get(&l->srv->store, req.tunnel_id, NULL, &rec) == 0) {
-        PX_INFO("enrolled a connector for tunnel %s from %s", rec.name, l->conn.peer_ip);
+        PX_INFO("enrolled a connector for tunnel %s from %s%s", rec.name, l->conn.peer_ip,
+                match == 2 ? " with the previous token (rotated, still in its grace period)" : "");
+        log_issued(rec.name, PX_CTL_KIND_TUNNEL, cert, "enrolment");
         es_tunnel_rec_cleanup(&rec);
     }
-    struct px_enroll_resp resp = {.ok = 1, .cert_pem = cert};
+    struct px_enroll_resp resp = {
+        .ok = 1, .cert_pem = cert, .origin_ca = l->srv->certs.origin_ca_pem};
     enroll_answer(l, &resp);
     free(cert);
 out:
@@ -272,6 +312,47 @@ static void on_setup_deadline(uv_timer_t *t)
     rt_conn_close(&l->conn, PX_ERR_IO);
 }
 
+/* Refuses a RENEW, telling the connector why; the link stays up. */
+static int renew_fail(struct es_link *l, const char *why)
+{
+    PX_WARN("tunnel %s: certificate renewal for connection %s refused: %s", l->tunnel_id,
+            l->conn_id, why);
+    struct px_ctl_msg e = {
+        .type = PX_CTL_ERROR, .code = "renew_failed", .message = (char *)why, .permanent = 0};
+    return l->dying ? 0 : control_send(l, &e);
+}
+
+/* RENEW: a new certificate of the kind asked for, for the tunnel this
+ * connection's own client certificate names (never one the message names). */
+static int on_renew(struct es_link *l, const struct px_ctl_msg *m)
+{
+    struct es_server *srv = l->srv;
+    int k = strcmp(m->kind, PX_CTL_KIND_ORIGIN_PULL) == 0; /* the codec checked the kind */
+    uint64_t now = uv_now(srv->loop);
+    if ((l->renew_seen & (1u << k)) && now - l->renew_last_ms[k] < ES_LINK_RENEW_INTERVAL_MS)
+        return renew_fail(l, "too frequent");
+    l->renew_seen |= 1u << k;
+    l->renew_last_ms[k] = now;
+    struct es_tunnel *t = es_registry_tunnel(&srv->reg, l->tunnel_id);
+    if (!t)
+        return renew_fail(l, "the tunnel no longer exists");
+    if (es_certs_check_p256(m->pem) < 0)
+        return renew_fail(l, "not a P-256 public key");
+    char *cert = NULL;
+    int rc =
+        k ? es_certs_issue_origin_pull(&srv->certs, l->tunnel_id, m->pem, cert_lifetime(srv), &cert)
+          : es_certs_issue_client(&srv->certs, l->tunnel_id, m->pem, cert_lifetime(srv), &cert);
+    if (rc < 0)
+        return renew_fail(l, "the edge could not issue the certificate");
+    char how[64];
+    snprintf(how, sizeof(how), "renewal on connection %s", l->conn_id);
+    log_issued(t->name, m->kind, cert, how);
+    struct px_ctl_msg reply = {.type = PX_CTL_RENEWED, .kind = m->kind, .pem = cert};
+    rc = control_send(l, &reply);
+    free(cert);
+    return rc;
+}
+
 static int on_control_msg(const struct px_ctl_msg *m, void *arg)
 {
     struct es_link *l = arg;
@@ -310,6 +391,8 @@ static int on_control_msg(const struct px_ctl_msg *m, void *arg)
                                    .conn_id = l->conn_id};
         int rc = control_send(l, &reply);
         free(res);
+        if (rc == 0 && !l->origin_ca_sent)
+            rc = send_origin_ca(l);
         if (rc == 0 && !l->keys_sent)
             rc = send_access_keys(l);
         if (!l->registered && accepted > 0) {
@@ -336,6 +419,8 @@ static int on_control_msg(const struct px_ctl_msg *m, void *arg)
             es_registry_detach(l->tunnel, l);
         return 0;
     }
+    if (m->type == PX_CTL_RENEW)
+        return on_renew(l, m);
     PX_DEBUG("control message %d from connector ignored", (int)m->type);
     return 0;
 }

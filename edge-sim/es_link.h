@@ -25,7 +25,12 @@ struct es_link {
     struct px_h2_outbox control_out;
     struct px_ctl_framer control_in;
     int registered;
-    int keys_sent; /* ACCESS_KEYS went out (after the first REGISTERED) */
+    int keys_sent;      /* ACCESS_KEYS went out (after the first REGISTERED) */
+    int origin_ca_sent; /* ORIGIN_CA went out (likewise) */
+    /* RENEW: when each kind (0 tunnel, 1 origin_pull) was last answered
+     * (uv_now), if its bit in renew_seen is set. */
+    uint64_t renew_last_ms[2];
+    unsigned renew_seen;
     int dying;
     int retiring;    /* no new streams; closes once the ones in flight end */
     int goaway_sent; /* our GOAWAY went out */
@@ -86,6 +91,8 @@ void es_link_cancel(struct es_link *l, struct es_req *r);
 unsigned es_link_count(void);
 /* Closes every link (shutdown). */
 void es_link_close_all(void);
+/* A connection answers one RENEW per kind per this many ms. */
+#define ES_LINK_RENEW_INTERVAL_MS 5000
 /* Sends every registered connector connection of srv the current
  * assertion keys (ACCESS_KEYS), after they changed. */
 void es_link_send_access_keys_all(struct es_server *srv);

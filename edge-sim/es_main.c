@@ -3,6 +3,7 @@
 #include "es_cli.h"
 #include "es_server.h"
 #include "es_store.h"
+#include "px_cert.h"
 #include "px_err.h"
 #include "px_hostname.h"
 #include "px_log.h"
@@ -30,12 +31,13 @@ static void usage(FILE *f)
            "                      [--https-addr HOST:PORT] [--admin-addr HOST:PORT]\n"
            "                      [--idle-timeout S] [--header-timeout S] [--body-timeout S]\n"
            "                      [--handshake-timeout S] [--max-connections N]\n"
-           "                      [--max-connections-per-ip N]\n"
+           "                      [--max-connections-per-ip N] [--cert-lifetime DURATION]\n"
            "                      [--loglevel debug|info|warn|error]\n"
            "       edge-sim tunnel create NAME [--hostname PATTERN]... [--edge HOST:PORT]\n"
            "                                   [--data-dir DIR]\n"
            "       edge-sim tunnel list [--data-dir DIR]\n"
            "       edge-sim tunnel delete NAME [--data-dir DIR]\n"
+           "       edge-sim tunnel rotate-token NAME [--grace DURATION] [--edge HOST:PORT]\n"
            "       edge-sim ca [--data-dir DIR]\n"
            "       edge-sim client-cert create NAME --out DIR [--days N] [--csr FILE]\n"
            "                                        [--p12-password-file F]\n"
@@ -46,6 +48,9 @@ static void usage(FILE *f)
            "                           [--allow-subject REGEX]... [--allow-fingerprint SHA256]...\n"
            "                           [--audience AUD]\n"
            "       edge-sim access list | delete PATTERN | rotate-key\n"
+           "       edge-sim origin-cert create --hostname NAME [--hostname NAME]... --out DIR\n"
+           "                                   [--days N] [--csr FILE]\n"
+           "       edge-sim origin-ca | origin-pull-ca\n"
            "       (every subcommand takes --data-dir DIR)\n"
            "\n"
            "Defaults: --data-dir ./edge-data, --tunnel-addr 127.0.0.1:7844,\n"
@@ -58,7 +63,15 @@ static void usage(FILE *f)
            "Caps: --max-connections 16384 (all listeners, also bounded by the file\n"
            "descriptor limit) and --max-connections-per-ip 2048 (an IPv6 client is its /64).\n"
            "`tunnel create` prints the connector's token on stdout. `client-cert create`\n"
-           "issues for --days 365 by default and prints the PKCS#12 password on stderr.\n");
+           "issues for --days 365 by default and prints the PKCS#12 password on stderr.\n"
+           "Durations are N followed by s, m, h or d. --cert-lifetime (default 7d, 10s to\n"
+           "825d) is how long the connector's certificates last; it renews them over its\n"
+           "connection. `tunnel rotate-token` prints a new token; the old one keeps\n"
+           "enrolling for --grace (default 0). `origin-cert create` issues an origin server\n"
+           "certificate from the edge's origin CA (--days 5479, 15 years, by default) into\n"
+           "DIR/<first hostname>.pem and .key (none with --csr). `origin-ca` prints the CA\n"
+           "connectors trust for origins; `origin-pull-ca` the CA an origin trusts for the\n"
+           "certificates connectors present (SAN URI tunnel:<tunnel id>).\n");
 }
 
 /* A decimal count 1..max. Returns 0 or -1. */
@@ -86,8 +99,10 @@ static int cmd_serve(int argc, char **argv)
                                          {"handshake-timeout", required_argument, 0, 'T'},
                                          {"max-connections", required_argument, 0, 'm'},
                                          {"max-connections-per-ip", required_argument, 0, 'p'},
+                                         {"cert-lifetime", required_argument, 0, 'L'},
                                          {0, 0, 0, 0}};
     static struct es_server srv;
+    srv.cert_lifetime = ES_CERT_LIFETIME_DEFAULT;
     srv.idle_timeout_ms = 60000;
     srv.handshake_timeout_ms = 10000;
     srv.max_conns = 16384;
@@ -149,6 +164,13 @@ static int cmd_serve(int argc, char **argv)
                 srv.max_conns_per_ip = (unsigned)v;
             break;
         }
+        case 'L':
+            if (es_cli_parse_duration(optarg, ES_CERT_LIFETIME_MIN, ES_CERT_LIFETIME_MAX,
+                                      &srv.cert_lifetime) < 0)
+                return es_cli_fail("--cert-lifetime must be 10s to 825d (N followed by s, m, h "
+                                   "or d): ",
+                                   optarg);
+            break;
         default:
             return es_cli_fail("unknown or incomplete option ", argv[optind - 1]);
         }
@@ -163,13 +185,95 @@ static int cmd_serve(int argc, char **argv)
     return es_server_run(&srv);
 }
 
+/* The edge address a token names: --edge, else the one serve last listened
+ * on, else the default. */
+static void token_edge(struct es_offline *o, const char *edge, char *out, size_t outlen)
+{
+    if (edge)
+        snprintf(out, outlen, "%s", edge);
+    else if (es_store_kv_get(&o->store, "tunnel_addr", out, outlen) < 0)
+        snprintf(out, outlen, "127.0.0.1:7844");
+}
+
+/* Prints the token for tunnel id/name with secret on stdout (tunnel create
+ * and rotate-token). Returns 0 or -1 (said why on stderr). */
+static int print_token(struct es_offline *o, const char *id, const char *name,
+                       const uint8_t secret[32], const char *edge)
+{
+    char edge_addr[300];
+    token_edge(o, edge, edge_addr, sizeof(edge_addr));
+    struct px_token tok = {0};
+    memcpy(tok.secret, secret, sizeof(tok.secret));
+    snprintf(tok.tunnel_id, sizeof(tok.tunnel_id), "%s", id);
+    snprintf(tok.name, sizeof(tok.name), "%s", name);
+    tok.edges[0] = edge_addr;
+    tok.n_edges = 1;
+    snprintf(tok.server_name, sizeof(tok.server_name), "%s", ES_DEFAULT_SERVER_NAME);
+    tok.ca_pem = o->certs.server_ca_pem;
+    char *token = px_token_encode(&tok);
+    memset(tok.secret, 0, sizeof(tok.secret));
+    if (!token) {
+        fprintf(stderr, "edge-sim: cannot encode the token\n");
+        return -1;
+    }
+    printf("%s\n", token);
+    memset(token, 0, strlen(token));
+    free(token);
+    return 0;
+}
+
+/* tunnel rotate-token: a new secret; the old one enrols until now + grace. */
+static int tunnel_rotate(struct es_offline *o, const char *name, long long grace, const char *edge)
+{
+    uint8_t secret[32], hash[32];
+    char id[33], tname[65];
+    int rc = 1;
+    if (px_pki_random(secret, sizeof(secret)) < 0) {
+        fprintf(stderr, "edge-sim: cannot draw a new secret\n");
+        return 1;
+    }
+    wc_Sha256Hash(secret, sizeof(secret), hash);
+    long long now = (long long)time(NULL);
+    int r = es_store_tunnel_rotate(&o->store, name, hash, now + grace, id, tname);
+    if (r == PX_ERR_NOT_FOUND) {
+        fprintf(stderr, "edge-sim: no tunnel named %s\n", name);
+        goto out;
+    }
+    if (r < 0) {
+        fprintf(stderr, "edge-sim: cannot store the new secret: %s\n", px_strerror(r));
+        goto out;
+    }
+    if (print_token(o, id, tname, secret, edge) < 0)
+        goto out;
+    if (grace > 0) {
+        char until[21];
+        px_cert_time(now + grace, until);
+        fprintf(stderr,
+                "edge-sim: rotated the token of tunnel %s (%s); the previous token keeps "
+                "enrolling until %s\n",
+                tname, id, until);
+    } else {
+        fprintf(stderr,
+                "edge-sim: rotated the token of tunnel %s (%s); the previous token no longer "
+                "enrols (connectors already enrolled keep working)\n",
+                tname, id);
+    }
+    rc = 0;
+out:
+    memset(secret, 0, sizeof(secret));
+    return rc;
+}
+
 static int cmd_tunnel(int argc, char **argv)
 {
     static const struct option opts[] = {{"data-dir", required_argument, 0, 'd'},
                                          {"hostname", required_argument, 0, 'H'},
                                          {"edge", required_argument, 0, 'e'},
+                                         {"grace", required_argument, 0, 'g'},
                                          {0, 0, 0, 0}};
     const char *dir = "edge-data", *edge = NULL;
+    long long grace = 0;
+    int have_grace = 0;
     const char *patterns[ES_MAX_PATTERNS];
     size_t np = 0;
     optind = 0; /* 0 fully resets glibc's getopt state */
@@ -190,44 +294,46 @@ static int cmd_tunnel(int argc, char **argv)
                 return es_cli_fail("--hostname must be a hostname or *.suffix pattern: ", optarg);
             patterns[np++] = optarg;
             break;
+        case 'g':
+            if (es_cli_parse_duration(optarg, 0, 3650LL * 86400, &grace) < 0)
+                return es_cli_fail("--grace must be 0 to 3650d (N followed by s, m, h or d): ",
+                                   optarg);
+            have_grace = 1;
+            break;
         default:
             return es_cli_fail("unknown or incomplete option ", argv[optind - 1]);
         }
     }
     if (optind >= argc)
-        return es_cli_fail("tunnel needs a subcommand: create, list or delete", NULL);
+        return es_cli_fail("tunnel needs a subcommand: create, list, delete or rotate-token", NULL);
     const char *sub = argv[optind];
     const char *name = optind + 1 < argc ? argv[optind + 1] : NULL;
     if (optind + 2 < argc)
         return es_cli_fail("unexpected argument ", argv[optind + 2]);
+    if (have_grace && strcmp(sub, "rotate-token") != 0)
+        return es_cli_fail("--grace goes with rotate-token", NULL);
     struct es_offline o;
     int rc = 1;
+    if (edge) {
+        char h[256];
+        int port;
+        if (px_split_hostport(edge, h, sizeof(h), &port) < 0)
+            return es_cli_fail("--edge must be HOST:PORT: ", edge);
+    }
     if (strcmp(sub, "create") == 0) {
         if (!name || !es_cli_valid_name(name))
             return es_cli_fail("tunnel create needs a NAME of letters, digits, '-', '_' or '.'",
                                NULL);
-        char edge_addr[300];
-        if (edge) {
-            char h[256];
-            int port;
-            if (px_split_hostport(edge, h, sizeof(h), &port) < 0)
-                return es_cli_fail("--edge must be HOST:PORT: ", edge);
-        }
         if (es_offline_open(&o, dir) < 0)
             return 1;
-        if (edge)
-            snprintf(edge_addr, sizeof(edge_addr), "%s", edge);
-        else if (es_store_kv_get(&o.store, "tunnel_addr", edge_addr, sizeof(edge_addr)) < 0)
-            snprintf(edge_addr, sizeof(edge_addr), "127.0.0.1:7844");
         struct es_tunnel_rec rec = {0};
-        uint8_t idb[16];
-        struct px_token tok = {0};
-        if (px_pki_random(idb, sizeof(idb)) < 0 || px_pki_random(tok.secret, 32) < 0)
+        uint8_t idb[16], secret[32];
+        if (px_pki_random(idb, sizeof(idb)) < 0 || px_pki_random(secret, sizeof(secret)) < 0)
             goto out;
         for (int i = 0; i < 16; i++)
             snprintf(rec.id + 2 * i, 3, "%02x", idb[i]);
         snprintf(rec.name, sizeof(rec.name), "%s", name);
-        wc_Sha256Hash(tok.secret, 32, rec.secret_hash);
+        wc_Sha256Hash(secret, sizeof(secret), rec.secret_hash);
         for (size_t i = 0; i < np; i++) {
             rec.patterns[i] = strdup(patterns[i]);
             for (char *p = rec.patterns[i]; p && *p; p++)
@@ -237,6 +343,8 @@ static int cmd_tunnel(int argc, char **argv)
         rec.n_patterns = np;
         int r = es_store_tunnel_add(&o.store, &rec);
         es_tunnel_rec_cleanup(&rec);
+        if (r < 0)
+            memset(secret, 0, sizeof(secret));
         if (r == PX_ERR_EXISTS) {
             fprintf(stderr, "edge-sim: a tunnel named %s already exists\n", name);
             goto out;
@@ -245,20 +353,10 @@ static int cmd_tunnel(int argc, char **argv)
             fprintf(stderr, "edge-sim: cannot store the tunnel: %s\n", px_strerror(r));
             goto out;
         }
-        memcpy(tok.tunnel_id, rec.id, 33);
-        snprintf(tok.name, sizeof(tok.name), "%s", name);
-        tok.edges[0] = edge_addr;
-        tok.n_edges = 1;
-        snprintf(tok.server_name, sizeof(tok.server_name), "%s", ES_DEFAULT_SERVER_NAME);
-        tok.ca_pem = o.certs.server_ca_pem;
-        char *token = px_token_encode(&tok);
-        memset(tok.secret, 0, sizeof(tok.secret));
-        if (!token) {
-            fprintf(stderr, "edge-sim: cannot encode the token\n");
+        r = print_token(&o, rec.id, name, secret, edge);
+        memset(secret, 0, sizeof(secret));
+        if (r < 0)
             goto out;
-        }
-        printf("%s\n", token);
-        free(token);
         fprintf(stderr,
                 "edge-sim: created tunnel %s (%s); run the connector with the token "
                 "above\n",
@@ -311,6 +409,12 @@ static int cmd_tunnel(int argc, char **argv)
         }
         fprintf(stderr, "edge-sim: deleted tunnel %s\n", name);
         rc = 0;
+    } else if (strcmp(sub, "rotate-token") == 0) {
+        if (!name)
+            return es_cli_fail("tunnel rotate-token needs a NAME", NULL);
+        if (es_offline_open(&o, dir) < 0)
+            return 1;
+        rc = tunnel_rotate(&o, name, grace, edge);
     } else {
         return es_cli_fail("unknown tunnel subcommand ", sub);
     }
@@ -377,6 +481,12 @@ int main(int argc, char **argv)
         return es_cli_client_ca(argc - 1, argv + 1);
     if (!strcmp(cmd, "access"))
         return es_cli_access(argc - 1, argv + 1);
+    if (!strcmp(cmd, "origin-cert"))
+        return es_cli_origin_cert(argc - 1, argv + 1);
+    if (!strcmp(cmd, "origin-ca"))
+        return es_cli_origin_ca(argc - 1, argv + 1);
+    if (!strcmp(cmd, "origin-pull-ca"))
+        return es_cli_origin_pull_ca(argc - 1, argv + 1);
     fprintf(stderr, "edge-sim: unknown command '%s' (try edge-sim --help)\n", cmd);
     return 2;
 }

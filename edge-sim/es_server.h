@@ -41,6 +41,8 @@ struct es_server {
     unsigned header_timeout_ms; /* a request head must be complete within this */
     unsigned body_timeout_ms;   /* a request body may pause this long */
     unsigned handshake_timeout_ms;
+    long long cert_lifetime; /* seconds, the connector's certificates (--cert-lifetime);
+                                0 means ES_CERT_LIFETIME_DEFAULT */
     struct es_conncap conns; /* open connections, all and per client address */
     unsigned max_conns, max_conns_per_ip;
     int stopping;

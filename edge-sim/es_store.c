@@ -12,11 +12,62 @@ static const char *schema =
     "PRAGMA foreign_keys=ON;"
     "CREATE TABLE IF NOT EXISTS kv(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS tunnels(id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
-    " secret_hash BLOB NOT NULL, patterns TEXT NOT NULL, created INTEGER NOT NULL);"
+    " secret_hash BLOB NOT NULL, patterns TEXT NOT NULL, created INTEGER NOT NULL,"
+    " prev_secret_hash BLOB, prev_until INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS routes(hostname TEXT PRIMARY KEY,"
     " tunnel_id TEXT NOT NULL REFERENCES tunnels(id) ON DELETE CASCADE);";
 
 extern const char es_store_access_schema[]; /* es_store_access.c */
+
+/* 1 if table has column, 0 if not, < 0 on error. */
+static int has_column(sqlite3 *db, const char *table, const char *column)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?) WHERE name=?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return PX_ERR_DB;
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return r == SQLITE_ROW ? 1 : r == SQLITE_DONE ? 0 : PX_ERR_DB;
+}
+
+/* Databases made before token rotation lack its two columns. The check and
+ * the ALTERs are one IMMEDIATE transaction: a CLI and a serve opening the
+ * same old database at once must not both add them. */
+static int migrate(sqlite3 *db, char **err)
+{
+    static const struct {
+        const char *column, *alter;
+    } add[] = {
+        {"prev_secret_hash", "ALTER TABLE tunnels ADD COLUMN prev_secret_hash BLOB"},
+        {"prev_until", "ALTER TABLE tunnels ADD COLUMN prev_until INTEGER NOT NULL DEFAULT 0"},
+    };
+    int missing = 0;
+    for (size_t i = 0; i < sizeof(add) / sizeof(add[0]); i++) {
+        int h = has_column(db, "tunnels", add[i].column);
+        if (h < 0)
+            return h;
+        missing |= !h;
+    }
+    if (!missing)
+        return 0;
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, err) != SQLITE_OK)
+        return PX_ERR_DB;
+    for (size_t i = 0; i < sizeof(add) / sizeof(add[0]); i++) {
+        int h = has_column(db, "tunnels", add[i].column);
+        if (h < 0 || (!h && sqlite3_exec(db, add[i].alter, NULL, NULL, err) != SQLITE_OK)) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            return PX_ERR_DB;
+        }
+    }
+    if (sqlite3_exec(db, "COMMIT", NULL, NULL, err) != SQLITE_OK) {
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return PX_ERR_DB;
+    }
+    return 0;
+}
 
 int es_store_open(struct es_store *s, const char *dir, char *why, size_t whylen)
 {
@@ -35,7 +86,7 @@ int es_store_open(struct es_store *s, const char *dir, char *why, size_t whylen)
     char *err = NULL;
     if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
                      &err) != SQLITE_OK ||
-        sqlite3_exec(s->db, schema, NULL, NULL, &err) != SQLITE_OK ||
+        sqlite3_exec(s->db, schema, NULL, NULL, &err) != SQLITE_OK || migrate(s->db, &err) < 0 ||
         sqlite3_exec(s->db, es_store_access_schema, NULL, NULL, &err) != SQLITE_OK) {
         snprintf(why, whylen, "cannot initialise %s: %s", path, err ? err : "?");
         sqlite3_free(err);
@@ -191,6 +242,74 @@ int es_store_tunnel_secret_hash(struct es_store *s, const char *id, uint8_t hash
         rc = 0;
     } else if (r != SQLITE_ROW && r != SQLITE_DONE) {
         rc = PX_ERR_DB;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int es_store_tunnel_secrets(struct es_store *s, const char *id, struct es_tunnel_secrets *out)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(
+            s->db, "SELECT secret_hash, prev_secret_hash, prev_until FROM tunnels WHERE id=?", -1,
+            &st, NULL) != SQLITE_OK)
+        return PX_ERR_DB;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = PX_ERR_NOT_FOUND, r = sqlite3_step(st);
+    if (r == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
+        memset(out, 0, sizeof(*out));
+        memcpy(out->current, sqlite3_column_blob(st, 0), 32);
+        /* A previous hash of any other size (none: NULL) stays all zeros. */
+        if (sqlite3_column_bytes(st, 1) == 32) {
+            memcpy(out->previous, sqlite3_column_blob(st, 1), 32);
+            out->previous_until = sqlite3_column_int64(st, 2);
+        }
+        rc = 0;
+    } else if (r != SQLITE_ROW && r != SQLITE_DONE) {
+        rc = PX_ERR_DB;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int es_store_secret_match(const struct es_tunnel_secrets *s, const uint8_t hash[32], long long now)
+{
+    unsigned cur = 0, prev = 0;
+    for (size_t i = 0; i < 32; i++) {
+        cur |= (unsigned)(hash[i] ^ s->current[i]);
+        prev |= (unsigned)(hash[i] ^ s->previous[i]);
+    }
+    if (cur == 0)
+        return 1;
+    return prev == 0 && s->previous_until > 0 && now < s->previous_until ? 2 : 0;
+}
+
+int es_store_tunnel_rotate(struct es_store *s, const char *name_or_id, const uint8_t new_hash[32],
+                           long long prev_until, char id_out[33], char name_out[65])
+{
+    sqlite3_stmt *st;
+    /* The right-hand sides read the row as it was: the old hash moves to
+     * prev_secret_hash in the same statement that replaces it. A name wins
+     * over an id (a name may look like another tunnel's id): one row only. */
+    if (sqlite3_prepare_v2(s->db,
+                           "UPDATE tunnels SET prev_secret_hash=secret_hash, prev_until=?,"
+                           " secret_hash=? WHERE id=COALESCE((SELECT id FROM tunnels WHERE name=?),"
+                           " (SELECT id FROM tunnels WHERE id=?)) RETURNING id, name",
+                           -1, &st, NULL) != SQLITE_OK)
+        return PX_ERR_DB;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)prev_until);
+    sqlite3_bind_blob(st, 2, new_hash, 32, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, name_or_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, name_or_id, -1, SQLITE_STATIC);
+    int rc = PX_ERR_DB, r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        if (id_out)
+            snprintf(id_out, 33, "%s", (const char *)sqlite3_column_text(st, 0));
+        if (name_out)
+            snprintf(name_out, 65, "%s", (const char *)sqlite3_column_text(st, 1));
+        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : PX_ERR_DB;
+    } else if (r == SQLITE_DONE) {
+        rc = PX_ERR_NOT_FOUND;
     }
     sqlite3_finalize(st);
     return rc;

@@ -46,6 +46,30 @@ int es_store_tunnel_get(struct es_store *s, const char *id, const char *name,
  * (hash untouched) or PX_ERR_DB. One indexed lookup either way, reading no
  * more than the hash, so a hit costs about what a miss does. */
 int es_store_tunnel_secret_hash(struct es_store *s, const char *id, uint8_t hash[32]);
+
+/* What enrolment checks a secret against: the current hash, and after a
+ * `tunnel rotate-token` the previous one with the time it stops counting. */
+struct es_tunnel_secrets {
+    uint8_t current[32];
+    uint8_t previous[32];     /* all zeros when there is none (no secret hashes to that) */
+    long long previous_until; /* seconds since the epoch; 0 when there is none */
+};
+/* Fills *out for tunnel id. Returns 0, PX_ERR_NOT_FOUND (*out untouched) or
+ * PX_ERR_DB. Like es_store_tunnel_secret_hash: one indexed lookup reading
+ * only these columns, so a hit costs about what a miss does. */
+int es_store_tunnel_secrets(struct es_store *s, const char *id, struct es_tunnel_secrets *out);
+/* Whether hash (SHA-256 of a presented secret) is the current secret's (1),
+ * the previous one's while now < previous_until (2), or neither (0). Both
+ * comparisons are made, in constant time, whatever the outcome. */
+int es_store_secret_match(const struct es_tunnel_secrets *s, const uint8_t hash[32], long long now);
+/* Rotates the secret of the tunnel named (or with id) name_or_id: new_hash
+ * becomes current, the current one previous, accepted until prev_until
+ * (seconds since the epoch; <= now means not at all). One statement, so a
+ * concurrent enrolment sees either the old pair or the new. Fills *id_out
+ * (may be NULL) with the tunnel's id and *name_out (may be NULL) with its
+ * name. Returns 0, PX_ERR_NOT_FOUND or PX_ERR_DB. */
+int es_store_tunnel_rotate(struct es_store *s, const char *name_or_id, const uint8_t new_hash[32],
+                           long long prev_until, char id_out[33], char name_out[65]);
 /* Deletes a tunnel and its routes. Returns 0 or PX_ERR_NOT_FOUND. */
 int es_store_tunnel_delete(struct es_store *s, const char *name);
 /* Lists all tunnels; *out is a malloc'd array (free with es_store_tunnels_free). */

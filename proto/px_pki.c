@@ -34,10 +34,13 @@ static char *to_pem(const unsigned char *der, int der_len, int type)
 static int pem_to_der(const char *pem, int type, unsigned char *der, int *der_len)
 {
     DerBuffer *d = NULL;
+    /* wc_PemToDer can fail after allocating d (a block that does not decode). */
     if (wc_PemToDer((const unsigned char *)pem, (long)strlen(pem), type, &d, NULL, NULL, NULL) !=
             0 ||
-        !d)
+        !d) {
+        wc_FreeDer(&d);
         return PX_ERR_INVAL;
+    }
     int rc = 0;
     if ((int)d->length > *der_len)
         rc = PX_ERR_TOO_LARGE;

@@ -268,6 +268,10 @@ edge = {
     "ping_push": b"\x01" + SERVER_START + frame(PING, 0, 0, b"abcdefgh") + frame(PING, ACK, 0, b"\0" * 8)
     + frame(PUSH, END_HEADERS, 3, (2).to_bytes(4, "big") + hpack(req("GET", "app.fuzz.test", "/p"))),
     "control_closed": b"\x01" + SERVER_START + frame(HEADERS, END_HEADERS | END_STREAM, 1, hpack([(":status", "500")])),
+    # Renewals: the second of a kind within 5 s is refused ("too frequent"); the link stays.
+    "renew": b"\x00" + SERVER_START + CTL_OK + frame(DATA, 0, 1, REGISTER
+        + ctl_line(type="renew", kind="tunnel", pem=PUBKEY) + ctl_line(type="renew", kind="origin_pull", pem=PUBKEY)
+        + ctl_line(type="renew", kind="tunnel", pem=PUBKEY)),
 }
 for name, data in edge.items():
     write("tunnel_edge", name, data)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -449,6 +450,167 @@ static void test_reopen_persists(void **state)
     assert_int_equal(seen.n, 1);
 }
 
+/* ---- token rotation ---- */
+
+static void fill(uint8_t h[32], uint8_t v)
+{
+    memset(h, v, 32);
+}
+
+static void test_secrets_before_rotation(void **state)
+{
+    struct fx *f = *state;
+    add(&f->st, ID_A, "home", NULL, 0);
+    struct es_tunnel_secrets s;
+    memset(&s, 0x55, sizeof(s));
+    assert_int_equal(es_store_tunnel_secrets(&f->st, ID_A, &s), 0);
+    assert_int_equal(s.current[0], 'a');
+    assert_int_equal(s.current[31], 'a' + 31);
+    uint8_t zero[32] = {0};
+    assert_memory_equal(s.previous, zero, 32); /* none yet */
+    assert_int_equal(s.previous_until, 0);
+    /* Unknown id, or a name in place of an id: untouched (the dummy stays). */
+    memset(&s, 0x55, sizeof(s));
+    assert_int_equal(es_store_tunnel_secrets(&f->st, ID_B, &s), PX_ERR_NOT_FOUND);
+    assert_int_equal(s.current[0], 0x55);
+    assert_int_equal(s.previous[0], 0x55);
+    assert_int_equal(es_store_tunnel_secrets(&f->st, "home", &s), PX_ERR_NOT_FOUND);
+}
+
+static void test_rotate_keeps_previous_until(void **state)
+{
+    struct fx *f = *state;
+    add(&f->st, ID_A, "home", NULL, 0);
+    add(&f->st, ID_B, "other", NULL, 0);
+    struct es_tunnel_secrets before, s;
+    assert_int_equal(es_store_tunnel_secrets(&f->st, ID_A, &before), 0);
+    uint8_t h2[32];
+    fill(h2, 0x22);
+    char id[33] = "", name[65] = "";
+    assert_int_equal(es_store_tunnel_rotate(&f->st, "home", h2, 5000, id, name), 0);
+    assert_string_equal(id, ID_A);
+    assert_string_equal(name, "home");
+    assert_int_equal(es_store_tunnel_secrets(&f->st, ID_A, &s), 0);
+    assert_memory_equal(s.current, h2, 32);
+    assert_memory_equal(s.previous, before.current, 32);
+    assert_int_equal(s.previous_until, 5000);
+    /* The other tunnel is untouched. */
+    struct es_tunnel_secrets o;
+    assert_int_equal(es_store_tunnel_secrets(&f->st, ID_B, &o), 0);
+    assert_int_equal(o.current[0], 'b');
+    assert_int_equal(o.previous_until, 0);
+    /* The record the rest of the edge reads carries the new hash. */
+    struct es_tunnel_rec t;
+    assert_int_equal(es_store_tunnel_get(&f->st, ID_A, NULL, &t), 0);
+    assert_memory_equal(t.secret_hash, h2, 32);
+    es_tunnel_rec_cleanup(&t);
+
+    /* A second rotation (by id) replaces the previous hash: only one stays. */
+    uint8_t h3[32];
+    fill(h3, 0x33);
+    assert_int_equal(es_store_tunnel_rotate(&f->st, ID_A, h3, 0, NULL, NULL), 0);
+    assert_int_equal(es_store_tunnel_secrets(&f->st, ID_A, &s), 0);
+    assert_memory_equal(s.current, h3, 32);
+    assert_memory_equal(s.previous, h2, 32);
+    assert_int_equal(s.previous_until, 0);
+
+    assert_int_equal(es_store_tunnel_rotate(&f->st, "away", h3, 1, NULL, NULL), PX_ERR_NOT_FOUND);
+    assert_int_equal(es_store_tunnel_rotate(&f->st, "", h3, 1, NULL, NULL), PX_ERR_NOT_FOUND);
+}
+
+/* A name may look like another tunnel's id: the name wins, one row only. */
+static void test_rotate_name_before_id(void **state)
+{
+    struct fx *f = *state;
+    add(&f->st, ID_A, "home", NULL, 0);
+    add(&f->st, ID_B, ID_A, NULL, 0); /* named like the first one's id */
+    uint8_t h[32];
+    fill(h, 0x44);
+    char id[33];
+    assert_int_equal(es_store_tunnel_rotate(&f->st, ID_A, h, 0, id, NULL), 0);
+    assert_string_equal(id, ID_B);
+    struct es_tunnel_secrets s;
+    assert_int_equal(es_store_tunnel_secrets(&f->st, ID_A, &s), 0);
+    assert_int_equal(s.current[0], 'a'); /* not rotated */
+    assert_int_equal(es_store_tunnel_secrets(&f->st, ID_B, &s), 0);
+    assert_memory_equal(s.current, h, 32);
+}
+
+static void test_secret_match(void **state)
+{
+    (void)state;
+    struct es_tunnel_secrets s;
+    memset(&s, 0, sizeof(s));
+    fill(s.current, 0x11);
+    uint8_t h[32];
+    fill(h, 0x11);
+    assert_int_equal(es_store_secret_match(&s, h, 100), 1);
+    /* No previous: an all-zero hash must not match it. */
+    uint8_t zero[32] = {0};
+    assert_int_equal(es_store_secret_match(&s, zero, 0), 0);
+    assert_int_equal(es_store_secret_match(&s, zero, -5), 0);
+
+    fill(s.previous, 0x22);
+    s.previous_until = 1000;
+    fill(h, 0x22);
+    assert_int_equal(es_store_secret_match(&s, h, 999), 2);
+    assert_int_equal(es_store_secret_match(&s, h, 1000), 0); /* the grace ends at prev_until */
+    assert_int_equal(es_store_secret_match(&s, h, 5000), 0);
+    fill(h, 0x11);
+    assert_int_equal(es_store_secret_match(&s, h, 5000), 1); /* the current one never expires */
+    /* One byte off, anywhere, is no match. */
+    for (size_t i = 0; i < 32; i++) {
+        fill(h, 0x22);
+        h[i] ^= 0x01;
+        assert_int_equal(es_store_secret_match(&s, h, 10), 0);
+        fill(h, 0x11);
+        h[i] ^= 0x80;
+        assert_int_equal(es_store_secret_match(&s, h, 10), 0);
+    }
+}
+
+/* A database made before rotation existed gains the columns on open; its
+ * tunnels keep their secret and have no previous one. */
+static void test_migrates_old_database(void **state)
+{
+    struct fx *f = *state;
+    es_store_close(&f->st);
+    rm_dir(f->dir);
+    assert_int_equal(mkdir(f->dir, 0700), 0);
+    char path[128];
+    snprintf(path, sizeof(path), "%s/edge.db", f->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TABLE tunnels(id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+                     " secret_hash BLOB NOT NULL, patterns TEXT NOT NULL, created INTEGER NOT "
+                     "NULL);"
+                     "INSERT INTO tunnels VALUES('" ID_A "','old',"
+                     "x'0101010101010101010101010101010101010101010101010101010101010101','[]',1);",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    char why[256] = "";
+    assert_int_equal(es_store_open(&f->st, f->dir, why, sizeof(why)), 0);
+    struct es_tunnel_secrets s;
+    assert_int_equal(es_store_tunnel_secrets(&f->st, ID_A, &s), 0);
+    assert_int_equal(s.current[0], 1);
+    assert_int_equal(s.previous_until, 0);
+    uint8_t h[32];
+    fill(h, 0x77);
+    assert_int_equal(es_store_tunnel_rotate(&f->st, "old", h, 99, NULL, NULL), 0);
+    assert_int_equal(es_store_tunnel_secrets(&f->st, ID_A, &s), 0);
+    assert_int_equal(s.previous[0], 1);
+    assert_int_equal(s.previous_until, 99);
+    /* Opening it again (migrated already) changes nothing. */
+    es_store_close(&f->st);
+    assert_int_equal(es_store_open(&f->st, f->dir, why, sizeof(why)), 0);
+    assert_int_equal(es_store_tunnel_secrets(&f->st, ID_A, &s), 0);
+    assert_int_equal(s.current[0], 0x77);
+    assert_int_equal(s.previous_until, 99);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -469,6 +631,11 @@ int main(void)
         T(test_kv),
         T(test_changed_by_other_connection),
         T(test_reopen_persists),
+        T(test_secrets_before_rotation),
+        T(test_rotate_keeps_previous_until),
+        T(test_rotate_name_before_id),
+        cmocka_unit_test(test_secret_match),
+        T(test_migrates_old_database),
     };
     return cmocka_run_group_tests_name("es_store", tests, NULL, NULL);
 }

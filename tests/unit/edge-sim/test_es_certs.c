@@ -1,0 +1,328 @@
+/* es_certs: the edge's CAs in a throwaway data dir, and the certificates it
+ * issues to connectors (short-lived, tunnel and origin pull) and to origins. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "es_certs.h"
+#include "px_cert.h"
+#include "px_err.h"
+#include "px_pki.h"
+#include "px_tls.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ID "0123456789abcdef0123456789abcdef"
+
+/* Not P-256: the edge certifies P-256 keys only. */
+#define P384_PUB                                                                                   \
+    "-----BEGIN PUBLIC KEY-----\n"                                                                 \
+    "MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAE4k5dRy2YEdFkPEp0qpmrimp5P/mxaYtb\n"                           \
+    "evxqn1O4VNPD3ZT3VXIm4EsfTMzZmlVhofLtdBPOxiqb98LIba8hkPFIT27GijRO\n"                           \
+    "w1um8kDxw0aRgEJncQBJc2wW5f1Gti9D\n"                                                           \
+    "-----END PUBLIC KEY-----\n"
+#define ED25519_PUB                                                                                \
+    "-----BEGIN PUBLIC KEY-----\n"                                                                 \
+    "MCowBQYDK2VwAyEAmqb/XYlrq2ppnetBjXHTt/uKNm4pISwf5oGDTtpxexU=\n"                               \
+    "-----END PUBLIC KEY-----\n"
+
+struct fx {
+    char dir[64];
+    struct es_certs c;
+    char *key, *pub; /* a connector's P-256 key */
+};
+
+static void rm_dir(const char *dir)
+{
+    const char *names[] = {"server-ca",      "client-ca",  "access-ca",     "origin-ca",
+                           "origin-pull-ca", "browser-ca", "tunnel-server", "browser-leaf"};
+    char p[128];
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(p, sizeof(p), "%s/%s.key", dir, names[i]);
+        unlink(p);
+        snprintf(p, sizeof(p), "%s/%s.pem", dir, names[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/es-certs-XXXXXX");
+    if (!f || !mkdtemp(f->dir))
+        return -1;
+    char why[512] = "";
+    if (es_certs_init(&f->c, f->dir, "tunnel.test", why, sizeof(why)) != 0) {
+        fprintf(stderr, "init: %s\n", why);
+        return -1;
+    }
+    if (px_pki_keygen(&f->key) < 0 || px_pki_pubkey(f->key, &f->pub) < 0)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    es_certs_cleanup(&f->c);
+    rm_dir(f->dir);
+    free(f->key);
+    free(f->pub);
+    free(f);
+    return 0;
+}
+
+/* The first certificate of pem, parsed; its DER stays in *der (free). */
+static void info(const char *pem, struct px_cert_info *ci, struct px_der **der, size_t *nd)
+{
+    assert_int_equal(px_cert_pem_split(pem, strlen(pem), der, nd), 0);
+    assert_int_equal(px_cert_info((*der)[0].der, (*der)[0].len, ci), 0);
+}
+
+static const char *subject_of(const char *pem, char *out, size_t outlen)
+{
+    struct px_cert_info ci;
+    struct px_der *der;
+    size_t nd;
+    info(pem, &ci, &der, &nd);
+    snprintf(out, outlen, "%s", ci.subject);
+    px_cert_info_cleanup(&ci);
+    px_der_free(der, nd);
+    return out;
+}
+
+/* 1 if der holds a GeneralName with this tag and value (a SAN entry). */
+static int has_name(const struct px_der *der, unsigned char tag, const void *val, size_t len)
+{
+    for (size_t i = 0; i + 2 + len <= der->len; i++)
+        if (der->der[i] == tag && der->der[i + 1] == len && memcmp(der->der + i + 2, val, len) == 0)
+            return 1;
+    return 0;
+}
+
+static void test_new_cas_created_private(void **state)
+{
+    struct fx *f = *state;
+    const char *names[] = {"origin-ca", "origin-pull-ca"};
+    for (size_t i = 0; i < 2; i++) {
+        char p[128];
+        struct stat st;
+        snprintf(p, sizeof(p), "%s/%s.key", f->dir, names[i]);
+        assert_int_equal(stat(p, &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0600);
+        snprintf(p, sizeof(p), "%s/%s.pem", f->dir, names[i]);
+        assert_int_equal(stat(p, &st), 0);
+    }
+    char a[256], b[256];
+    assert_string_equal(subject_of(f->c.origin_ca_pem, a, sizeof(a)),
+                        "CN=edge-sim origin CA,O=tunnel edge-sim");
+    assert_string_equal(subject_of(f->c.origin_pull_ca_pem, b, sizeof(b)),
+                        "CN=edge-sim origin-pull CA,O=tunnel edge-sim");
+    /* Loaded again, not made again, on the next start. */
+    char *ca = strdup(f->c.origin_ca_pem), *pull = strdup(f->c.origin_pull_ca_pem);
+    es_certs_cleanup(&f->c);
+    char why[512];
+    assert_int_equal(es_certs_init(&f->c, f->dir, "tunnel.test", why, sizeof(why)), 0);
+    assert_string_equal(f->c.origin_ca_pem, ca);
+    assert_string_equal(f->c.origin_pull_ca_pem, pull);
+    free(ca);
+    free(pull);
+}
+
+static void check_short_lived(const char *pem, const char *ca_pem, long long lifetime,
+                              long long before, long long after)
+{
+    struct px_cert_info ci;
+    struct px_der *der;
+    size_t nd;
+    info(pem, &ci, &der, &nd);
+    assert_string_equal(ci.common_name, ID);
+    /* 60 s of skew before now, the lifetime after. */
+    assert_int_equal(ci.not_after - ci.not_before, lifetime + 60);
+    assert_true(ci.not_before >= before - 60 && ci.not_before <= after - 60);
+    assert_false(ci.is_ca);
+    char issuer[256];
+    assert_string_equal(ci.issuer, subject_of(ca_pem, issuer, sizeof(issuer)));
+    px_cert_info_cleanup(&ci);
+    px_der_free(der, nd);
+}
+
+static void test_client_cert_lifetime(void **state)
+{
+    struct fx *f = *state;
+    long long before = (long long)time(NULL);
+    char *pem = NULL;
+    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, 20, &pem), 0);
+    check_short_lived(pem, f->c.client_ca_pem, 20, before, (long long)time(NULL));
+    free(pem);
+    pem = NULL;
+    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, ES_CERT_LIFETIME_DEFAULT, &pem), 0);
+    check_short_lived(pem, f->c.client_ca_pem, 7 * 86400, before, (long long)time(NULL));
+    free(pem);
+    pem = NULL;
+    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, ES_CERT_LIFETIME_MAX, &pem), 0);
+    free(pem);
+    pem = NULL;
+    /* Out of range: nothing issued. */
+    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, 9, &pem), PX_ERR_INVAL);
+    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, 0, &pem), PX_ERR_INVAL);
+    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, -100, &pem), PX_ERR_INVAL);
+    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, ES_CERT_LIFETIME_MAX + 1, &pem),
+                     PX_ERR_INVAL);
+    assert_null(pem);
+}
+
+/* The client certificate is what the tunnel port's TLS accepts (client-ca);
+ * an origin-pull certificate is not. */
+static void test_client_cert_verifies_under_client_ca_only(void **state)
+{
+    struct fx *f = *state;
+    char *tun = NULL, *pull = NULL;
+    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, 3600, &tun), 0);
+    assert_int_equal(es_certs_issue_origin_pull(&f->c, ID, f->pub, 3600, &pull), 0);
+    struct px_der *d1, *d2;
+    size_t n1, n2;
+    struct px_cert_info c1, c2;
+    info(tun, &c1, &d1, &n1);
+    info(pull, &c2, &d2, &n2);
+    char client_ca[256], pull_ca[256];
+    assert_string_equal(c1.issuer, subject_of(f->c.client_ca_pem, client_ca, sizeof(client_ca)));
+    assert_string_equal(c2.issuer, subject_of(f->c.origin_pull_ca_pem, pull_ca, sizeof(pull_ca)));
+    assert_string_not_equal(c1.issuer, c2.issuer);
+    px_cert_info_cleanup(&c1);
+    px_cert_info_cleanup(&c2);
+    px_der_free(d1, n1);
+    px_der_free(d2, n2);
+    free(tun);
+    free(pull);
+}
+
+static void test_origin_pull_names_the_tunnel(void **state)
+{
+    struct fx *f = *state;
+    long long before = (long long)time(NULL);
+    char *pem = NULL;
+    assert_int_equal(es_certs_issue_origin_pull(&f->c, ID, f->pub, 120, &pem), 0);
+    check_short_lived(pem, f->c.origin_pull_ca_pem, 120, before, (long long)time(NULL));
+    struct px_cert_info ci;
+    struct px_der *der;
+    size_t nd;
+    info(pem, &ci, &der, &nd);
+    const char uri[] = "tunnel:" ID;
+    assert_true(has_name(&der[0], 0x86, uri, sizeof(uri) - 1)); /* uniformResourceIdentifier */
+    /* clientAuth (1.3.6.1.5.5.7.3.2), not serverAuth (.1). */
+    const unsigned char client_auth[] = {0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02};
+    const unsigned char server_auth[] = {0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01};
+    assert_true(has_name(&der[0], 0x06, client_auth, sizeof(client_auth)));
+    assert_false(has_name(&der[0], 0x06, server_auth, sizeof(server_auth)));
+    px_cert_info_cleanup(&ci);
+    px_der_free(der, nd);
+    free(pem);
+    /* A tunnel id that would not fit the URI is refused, not cut. */
+    char long_id[80];
+    memset(long_id, 'a', sizeof(long_id) - 1);
+    long_id[sizeof(long_id) - 1] = '\0';
+    pem = NULL;
+    assert_int_equal(es_certs_issue_origin_pull(&f->c, long_id, f->pub, 120, &pem), PX_ERR_INVAL);
+    assert_null(pem);
+}
+
+static void test_origin_server_cert(void **state)
+{
+    struct fx *f = *state;
+    const char *names[] = {"ha.local", "*.home.lan", "127.0.0.1", "::1"};
+    long long before = (long long)time(NULL);
+    char *pem = NULL;
+    assert_int_equal(es_certs_issue_origin(&f->c, names, 4, f->pub, ES_ORIGIN_CERT_DAYS, &pem), 0);
+    struct px_cert_info ci;
+    struct px_der *der;
+    size_t nd;
+    info(pem, &ci, &der, &nd);
+    assert_string_equal(ci.common_name, "ha.local");
+    char issuer[256];
+    assert_string_equal(ci.issuer, subject_of(f->c.origin_ca_pem, issuer, sizeof(issuer)));
+    /* 5479 days, 15 years. */
+    assert_true(ci.not_after - before >= 5479LL * 86400 - 5);
+    assert_true(ci.not_after - before <= 5479LL * 86400 + 5);
+    assert_true(has_name(&der[0], 0x82, "ha.local", 8));
+    assert_true(has_name(&der[0], 0x82, "*.home.lan", 10));
+    const unsigned char v4[] = {127, 0, 0, 1}, v6[16] = {[15] = 1};
+    assert_true(has_name(&der[0], 0x87, v4, 4));
+    assert_true(has_name(&der[0], 0x87, v6, 16));
+    const unsigned char server_auth[] = {0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01};
+    assert_true(has_name(&der[0], 0x06, server_auth, sizeof(server_auth)));
+    px_cert_info_cleanup(&ci);
+    px_der_free(der, nd);
+    free(pem);
+
+    pem = NULL;
+    assert_int_equal(es_certs_issue_origin(&f->c, names, 0, f->pub, 10, &pem), PX_ERR_INVAL);
+    assert_int_equal(es_certs_issue_origin(&f->c, names, 1, f->pub, 0, &pem), PX_ERR_INVAL);
+    assert_int_equal(
+        es_certs_issue_origin(&f->c, names, 1, f->pub, ES_ORIGIN_CERT_MAX_DAYS + 1, &pem),
+        PX_ERR_INVAL);
+    assert_null(pem);
+}
+
+static void test_keys_must_be_p256(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(es_certs_check_p256(f->pub), 0);
+    const char *bad[] = {
+        P384_PUB,
+        ED25519_PUB,
+        "",
+        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+        "-----BEGIN PUBLIC KEY-----\n!!!!\n-----END PUBLIC KEY-----\n",
+        "-----BEGIN PUBLIC KEY-----\n",
+        f->key, /* a private key is not a public key PEM */
+        f->c.client_ca_pem,
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (es_certs_check_p256(bad[i]) != PX_ERR_INVAL)
+            print_error("case %zu accepted\n", i);
+        assert_int_equal(es_certs_check_p256(bad[i]), PX_ERR_INVAL);
+        char *pem = NULL;
+        assert_int_equal(es_certs_issue_client(&f->c, ID, bad[i], 3600, &pem), PX_ERR_INVAL);
+        assert_int_equal(es_certs_issue_origin_pull(&f->c, ID, bad[i], 3600, &pem), PX_ERR_INVAL);
+        const char *names[] = {"a.test"};
+        assert_int_equal(es_certs_issue_origin(&f->c, names, 1, bad[i], 10, &pem), PX_ERR_INVAL);
+        /* px_pki itself refuses what does not decode, leaking nothing (LSan). */
+        if (i >= 2 && i <= 5)
+            assert_int_equal(px_pki_issue(f->c.client_ca_pem, f->c.client_ca_key, bad[i], "x", NULL,
+                                          0, PX_PKI_CLIENT, 1, &pem),
+                             PX_ERR_INVAL);
+        assert_null(pem);
+    }
+    assert_int_equal(es_certs_check_p256(NULL), PX_ERR_INVAL);
+    /* A P-256 key with a point off the curve. */
+    char *tampered = strdup(f->pub);
+    char *p = strstr(tampered, "\n") + 1 + 40;
+    *p = *p == 'A' ? 'B' : 'A';
+    assert_int_equal(es_certs_check_p256(tampered), PX_ERR_INVAL);
+    free(tampered);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    px_tls_global_init();
+    const struct CMUnitTest tests[] = {
+        T(test_new_cas_created_private),
+        T(test_client_cert_lifetime),
+        T(test_client_cert_verifies_under_client_ca_only),
+        T(test_origin_pull_names_the_tunnel),
+        T(test_origin_server_cert),
+        T(test_keys_must_be_p256),
+    };
+    return cmocka_run_group_tests_name("es_certs", tests, NULL, NULL);
+}

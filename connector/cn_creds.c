@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 /* ---- the schedule (pure) ---- */
@@ -269,6 +270,20 @@ static int read_state_file(const struct cn_creds *c, const char *name, char **ou
     return rc;
 }
 
+/* When a stored certificate was obtained: its file's mtime (the file is
+ * written when the certificate arrives), when that lies between not_before
+ * and now; else 0 (count from not_before). Spares a restarted connector an
+ * immediate renewal of a short-lived certificate. */
+static long long stored_at(const struct cn_creds *c, const char *name, long long not_before)
+{
+    struct px_buf p;
+    const char *path = path_in(&p, c, name);
+    struct stat st;
+    long long t = path && stat(path, &st) == 0 ? (long long)st.st_mtime : 0;
+    px_buf_cleanup(&p);
+    return t >= not_before && t <= now_s() ? t : 0;
+}
+
 static int write_state_file(const struct cn_creds *c, const char *name, const char *data)
 {
     struct px_buf p;
@@ -320,7 +335,8 @@ int cn_creds_new(uv_loop_t *loop, struct cn_identity *id, const struct cn_creds_
     if (id->cert_pem) {
         long long nb, na;
         if (read_cert(id->cert_pem, c->tunnel_pub, &nb, &na) == 0)
-            rc = slot_take(&c->slots[CN_CERT_TUNNEL], id->cert_pem, nb, na, 0);
+            rc = slot_take(&c->slots[CN_CERT_TUNNEL], id->cert_pem, nb, na,
+                           stored_at(c, "cert.pem", nb));
         else
             PX_WARN("%s/cert.pem is not a certificate for this connector's key; enrolling again",
                     id->dir);
@@ -351,7 +367,8 @@ int cn_creds_new(uv_loop_t *loop, struct cn_identity *id, const struct cn_creds_
         } else if (text) {
             long long nb, na;
             if (read_cert(text, c->pull_pub, &nb, &na) == 0)
-                rc = slot_take(&c->slots[CN_CERT_ORIGIN_PULL], text, nb, na, 0);
+                rc = slot_take(&c->slots[CN_CERT_ORIGIN_PULL], text, nb, na,
+                               stored_at(c, "origin-pull.pem", nb));
             else
                 PX_WARN("%s/origin-pull.pem is not a certificate for origin-pull.key; the edge "
                         "issues a new one",

@@ -13,9 +13,9 @@
  * any registered link (RENEW, answered by RENEWED or an error "renew_failed",
  * docs/protocol.md 6.5), always for the same key:
  *  - due when 2/3 of the lifetime has passed, the lifetime counted from when
- *    this process obtained the certificate (or from not_before for one read
- *    from disk): the edge backdates not_before by 60 s for clock skew, which
- *    would make a short-lived certificate due the moment it arrives;
+ *    the certificate was obtained (for one read from disk: its file's mtime,
+ *    else not_before): the edge backdates not_before by 60 s for clock skew,
+ *    which would make a short-lived certificate due the moment it arrives;
  *  - after a failure (renew_failed, no answer in CN_CREDS_ANSWER_MS, the link
  *    gone) retried with backoff from 1 s up to min(60 s, lifetime/10);
  *  - the origin-pull certificate is asked for as soon as a rule wants it and
@@ -64,7 +64,7 @@ struct cn_cert_slot {
     char *cert_pem;       /* owned; NULL when there is none (yet) */
     long long not_before; /* of cert_pem */
     long long not_after;
-    long long obtained; /* when this process got it, or 0 (read from disk) */
+    long long obtained; /* when it was obtained (file mtime when read from disk), or 0 */
     int wanted;         /* tunnel: always; origin-pull: a rule has originPull */
     int in_flight;      /* a RENEW went out and is unanswered */
     int waiting_link;   /* due, but no registered link to send on */

@@ -271,6 +271,15 @@ static char *state_read(const char *name)
     return text;
 }
 
+/* Sets a state file's modification time (when the connector stored it). */
+static void state_touch(const char *name, long long when)
+{
+    char *p = state_path(name);
+    struct timespec ts[2] = {{.tv_sec = (time_t)when}, {.tv_sec = (time_t)when}};
+    assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+    free(p);
+}
+
 static void state_clear(void)
 {
     const char *files[] = {"key.pem",         "cert.pem",        "origin-ca.pem",
@@ -336,6 +345,24 @@ static void test_state_files(void **state)
     assert_int_equal(cn_creds_origin_pull(c, &pc, &pk), CN_PULL_READY);
     assert_string_equal(pc, pcert);
     assert_string_equal(pk, key1);
+    /* Their lifetimes count from when they were stored (the files' mtime),
+     * not from the backdated not_before. */
+    assert_true(c->slots[CN_CERT_TUNNEL].obtained >= t);
+    assert_true(c->slots[CN_CERT_ORIGIN_PULL].obtained >= t);
+    cn_creds_free(c);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    /* An mtime outside not_before..now (a copied file, a clock that went
+     * back) is not believed: not_before it is. */
+    state_touch("cert.pem", t - 3600);
+    state_touch("origin-pull.pem", t + 3600);
+    assert_int_equal(cn_creds_new(&loop, &id, NULL, &c, why, sizeof(why)), 0);
+    assert_int_equal(c->slots[CN_CERT_TUNNEL].obtained, 0);
+    assert_int_equal(c->slots[CN_CERT_ORIGIN_PULL].obtained, 0);
+    state_touch("cert.pem", t - 30);
+    cn_creds_free(c);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(cn_creds_new(&loop, &id, NULL, &c, why, sizeof(why)), 0);
+    assert_int_equal(c->slots[CN_CERT_TUNNEL].obtained, t - 30);
     cn_creds_free(c);
     uv_run(&loop, UV_RUN_NOWAIT);
 
@@ -818,6 +845,7 @@ static void creds_up(long long nb, long long na)
     if (na) {
         char *cert = issue(&client_ca, world.sup.id.key_pem, NULL, nb, na);
         assert_int_equal(cn_identity_save_cert(&world.sup.id, cert), 0);
+        state_touch("cert.pem", nb); /* stored when issued */
         free(cert);
     }
     assert_int_equal(cn_supervisor_creds_init(&world.sup, why, sizeof(why)), 0);

@@ -180,6 +180,19 @@ t_access_config() {
 }
 check "originRequest.access: typos and bad types refused; ingress rule says what a rule requires" t_access_config
 
+t_origin_pull_config() {
+    validate_err pull-http '{"ingress":[{"hostname":"a.test","service":"http://127.0.0.1:1","originRequest":{"originPull":true}},{"service":"http_status:404"}]}' \
+        'rule #1: originRequest.originPull needs an https:// or unix+tls: service' &&
+    validate_err pull-type '{"ingress":[{"hostname":"a.test","service":"https://127.0.0.1:1","originRequest":{"originPull":1}},{"service":"http_status:404"}]}' \
+        'rule #1: originRequest.originPull must be true or false' &&
+    echo '{"originRequest":{"originPull":true},"ingress":[{"hostname":"a.test","service":"https://127.0.0.1:1"},{"hostname":"b.test","service":"http://127.0.0.1:2"},{"service":"http_status:404"}]}' > "$WORK/pull.json" &&
+    "$BIN/connector" ingress rule --config "$WORK/pull.json" https://a.test/ |
+        grep -qx "rule #1: hostname a.test, path (any), service https://127.0.0.1:1, presents the tunnel's origin-pull certificate (originPull)" &&
+    "$BIN/connector" ingress rule --config "$WORK/pull.json" https://b.test/ |
+        grep -qx 'rule #2: hostname b.test, path (any), service http://127.0.0.1:2'
+}
+check "originRequest.originPull: TLS services only; ingress rule says which rules present the origin-pull certificate" t_origin_pull_config
+
 t_run_rejects_bad_config() {
     local out rc
     out=$("$BIN/connector" run --token "$TOKEN" --config "$WORK/bad-regex.json" --state-dir "$WORK/st2" 2>&1); rc=$?

@@ -175,8 +175,8 @@ int es_certs_check_p256(const char *pub_pem)
     if (!pub_pem)
         return PX_ERR_INVAL;
     /* wc_PemToDer may leave a buffer behind when it fails: free it either way. */
-    int r = wc_PemToDer((const unsigned char *)pub_pem, (long)strlen(pub_pem), PUBLICKEY_TYPE,
-                        &der, NULL, NULL, NULL);
+    int r = wc_PemToDer((const unsigned char *)pub_pem, (long)strlen(pub_pem), PUBLICKEY_TYPE, &der,
+                        NULL, NULL, NULL);
     if (r != 0 || !der) {
         wc_FreeDer(&der);
         return PX_ERR_INVAL;
@@ -188,9 +188,8 @@ int es_certs_check_p256(const char *pub_pem)
         return PX_ERR_CRYPTO;
     }
     word32 idx = 0;
-    if (wc_EccPublicKeyDecode(der->buffer, &idx, &key, der->length) == 0 &&
-        idx == der->length && wc_ecc_get_curve_id(key.idx) == ECC_SECP256R1 &&
-        wc_ecc_check_key(&key) == 0)
+    if (wc_EccPublicKeyDecode(der->buffer, &idx, &key, der->length) == 0 && idx == der->length &&
+        wc_ecc_get_curve_id(key.idx) == ECC_SECP256R1 && wc_ecc_check_key(&key) == 0)
         rc = 0;
     wc_ecc_free(&key);
     wc_FreeDer(&der);

@@ -93,7 +93,8 @@ static void log_issued(const char *tunnel, const char *kind, const char *cert_pe
         px_cert_info_cleanup(&ci);
     }
     px_der_free(der, n);
-    PX_INFO("tunnel %s: issued a %s certificate (%s), valid until %s", tunnel, kind, how, until);
+    PX_INFO("tunnel %s: issued a certificate (kind %s, %s), valid until %s", tunnel, kind, how,
+            until);
 }
 
 void es_link_send_access_keys_all(struct es_server *srv)
@@ -327,6 +328,8 @@ static int renew_fail(struct es_link *l, const char *why)
 static int on_renew(struct es_link *l, const struct px_ctl_msg *m)
 {
     struct es_server *srv = l->srv;
+    if (l->dying)
+        return 0; /* closing: its error and GOAWAY are on their way */
     int k = strcmp(m->kind, PX_CTL_KIND_ORIGIN_PULL) == 0; /* the codec checked the kind */
     uint64_t now = uv_now(srv->loop);
     if ((l->renew_seen & (1u << k)) && now - l->renew_last_ms[k] < ES_LINK_RENEW_INTERVAL_MS)

@@ -1,0 +1,279 @@
+#!/bin/bash
+# Rotating credentials and edge-issued certificates, the edge's side (issue 9):
+# tunnel rotate-token with a grace period, short-lived enrolment certificates
+# with the origin CA in the answer, renewal over the control stream (played by
+# renew_client.py: the connector's side of renewal is tested elsewhere),
+# origin-cert create, origin-ca and origin-pull-ca.
+source "$(dirname "$0")/lib.sh"
+
+PY=/usr/bin/python3 # Debian's, which has python3-h2 and python3-cryptography
+EDGE_ARGS="--cert-lifetime 1h"
+start_edge
+CLI() { "$BIN/edge-sim" "$@" --data-dir "$EDGE_DIR"; }
+CLI origin-ca > "$WORK/origin-ca.pem" 2>>"$WORK/edge-cli.log"
+CLI origin-pull-ca > "$WORK/origin-pull-ca.pem" 2>>"$WORK/edge-cli.log"
+CLI_CA="$WORK/client-ca.pem"
+cp "$EDGE_DIR/client-ca.pem" "$CLI_CA"
+
+# token_field TOKEN FIELD: one field of the token's JSON.
+token_field() {
+    python3 -c 'import base64, json, sys
+t = sys.argv[1]; print(json.loads(base64.urlsafe_b64decode(t + "=" * (-len(t) % 4)))[sys.argv[2]])' "$1" "$2"
+}
+
+# run_conn NAME TOKEN HOST: a connector with its own state dir; sets CPID_NAME.
+run_conn() {
+    local name=$1 token=$2 host=$3
+    "$BIN/connector" run --token "$token" --state-dir "$WORK/state-$name" \
+        --hostname "$host" --url hello_world >> "$WORK/connector-$name.log" 2>&1 &
+    local pid=$!
+    PIDS+=($pid)
+    eval "CPID_$name=$pid"
+}
+
+enrolled() { [ -s "$WORK/state-$1/$2/cert.pem" ]; }
+# exited_with PID STATUS: the process ended with that status.
+exited_with() {
+    local pid=$1 want=$2 st
+    # Still running (a zombie not yet reaped has ended).
+    if kill -0 "$pid" 2>/dev/null && [ "$(awk '{print $3}' /proc/$pid/stat 2>/dev/null)" != Z ]; then
+        return 1
+    fi
+    wait "$pid"; st=$?
+    [ "$st" = "$want" ] || { echo "exit status $st, want $want"; return 1; }
+}
+
+TOKEN1=$(create_tunnel home --hostname '*.rot.test')
+ID=$(token_field "$TOKEN1" tunnel_id)
+run_conn a "$TOKEN1" a.rot.test
+wait_for 20 routed a.rot.test || log "connector a never came up"
+
+# Requests through the first connector for the whole rotation, one every 0.1 s.
+(
+    ok=0 bad=0
+    while :; do
+        if routed a.rot.test; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
+        echo "ok=$ok bad=$bad"
+        sleep 0.1
+    done
+) > "$WORK/steady.log" 2>&1 &
+STEADY_PID=$!; PIDS+=($STEADY_PID)
+
+T_ROT=$(date +%s.%N)
+TOKEN2=$(CLI tunnel rotate-token home --grace 6s 2>>"$WORK/edge-cli.log")
+
+t_token_format() {
+    [ -n "$TOKEN2" ] && [ "$TOKEN2" != "$TOKEN1" ] || { echo "no new token"; return 1; }
+    local f
+    for f in tunnel_id name server_name ca edges v; do
+        [ "$(token_field "$TOKEN1" $f)" = "$(token_field "$TOKEN2" $f)" ] || { echo "$f differs"; return 1; }
+    done
+    [ "$(token_field "$TOKEN1" secret)" != "$(token_field "$TOKEN2" secret)" ] || { echo "same secret"; return 1; }
+    grep -q "previous token keeps enrolling until" "$WORK/edge-cli.log"
+}
+check "rotate-token prints a new token like tunnel create's: same tunnel, new secret" t_token_format
+
+t_old_in_grace() {
+    run_conn b "$TOKEN1" b.rot.test
+    wait_for 5 enrolled b "$ID" || { tail -5 "$WORK/connector-b.log"; return 1; }
+    wait_for 10 routed b.rot.test || return 1
+    grep -q "enrolled a connector for tunnel home .* with the previous token" "$WORK/edge.log"
+}
+check "the old token still enrols during --grace" t_old_in_grace
+
+t_new_token() {
+    run_conn d "$TOKEN2" d.rot.test
+    wait_for 10 enrolled d "$ID" || { tail -5 "$WORK/connector-d.log"; return 1; }
+    wait_for 10 routed d.rot.test
+}
+check "the new token enrols" t_new_token
+
+t_old_after_grace() {
+    # The grace (6 s from the rotation) is over.
+    local left
+    left=$(awk -v a="$T_ROT" -v b="$(date +%s.%N)" 'BEGIN { s = a + 7 - b; print (s > 0 ? s : 0) }')
+    sleep "$left"
+    run_conn c "$TOKEN1" c.rot.test
+    wait_for 15 exited_with "$CPID_c" 1 || { echo "connector c still running"; return 1; }
+    enrolled c "$ID" && { echo "enrolled"; return 1; }
+    grep -q "wrong secret for tunnel $ID (answered as bad_token)" "$WORK/edge.log"
+}
+check "the old token is refused once --grace is over (bad_token, connector exits 1)" t_old_after_grace
+
+t_running_kept_working() {
+    routed a.rot.test && routed b.rot.test || return 1
+    kill "$STEADY_PID"; wait "$STEADY_PID" 2>/dev/null
+    local last
+    last=$(tail -n 1 "$WORK/steady.log")
+    echo "$last"
+    [[ "$last" == ok=* ]] && [[ "$last" == *" bad=0" ]] && [ "${last#ok=}" != "0 bad=0" ]
+}
+check "connectors already running keep serving across the rotation (no failed request)" t_running_kept_working
+
+t_zero_grace() {
+    local t1 t2
+    t1=$(create_tunnel zero --hostname '*.zero.test')
+    t2=$(CLI tunnel rotate-token zero 2>>"$WORK/edge-cli.log") || return 1
+    grep -q "previous token no longer enrols" "$WORK/edge-cli.log" || return 1
+    run_conn z1 "$t1" x.zero.test
+    wait_for 15 exited_with "$CPID_z1" 1 || { echo "old token still running"; return 1; }
+    run_conn z2 "$t2" y.zero.test
+    wait_for 10 routed y.zero.test
+}
+check "without --grace the old token stops at once, the new one works" t_zero_grace
+
+t_rotate_errors() {
+    CLI tunnel rotate-token nobody 2>&1 | grep -q "no tunnel named nobody" || return 1
+    CLI tunnel rotate-token home --grace 1w 2>/dev/null; [ $? = 2 ] || return 1
+    CLI tunnel create other --grace 1h 2>/dev/null; [ $? = 2 ]
+}
+check "rotate-token: unknown tunnel, bad --grace, --grace elsewhere refused" t_rotate_errors
+
+# ---- enrolment and renewal, the edge's side ----
+
+# A tunnel enrolled by renew_client.py, for the checks below (whichever run).
+PROBE_TOKEN=$(create_tunnel probe --hostname probe.test)
+$PY "$HERE/renew_client.py" enroll "$PROBE_TOKEN" "$WORK/probe" > "$WORK/probe.out" 2>&1
+
+t_enrol_lifetime_and_origin_ca() {
+    local nb na
+    [ "$(cat "$WORK/probe.out")" = "ok origin_ca" ] || { cat "$WORK/probe.out"; return 1; }
+    cmp "$WORK/probe/origin-ca.pem" "$WORK/origin-ca.pem" || return 1
+    nb=$(date -d "$(openssl x509 -in "$WORK/probe/cert.pem" -noout -startdate | cut -d= -f2)" +%s)
+    na=$(date -d "$(openssl x509 -in "$WORK/probe/cert.pem" -noout -enddate | cut -d= -f2)" +%s)
+    # --cert-lifetime 1h, from 60 s before now.
+    [ $((na - nb)) = 3660 ] || { echo "lifetime $((na - nb))"; return 1; }
+    [ $((na - $(date +%s))) -le 3600 ] && [ $((na - $(date +%s))) -ge 3590 ] || return 1
+    openssl verify -CAfile "$CLI_CA" "$WORK/probe/cert.pem" >/dev/null || return 1
+    grep -q "tunnel probe: issued a certificate (kind tunnel, enrolment), valid until" "$WORK/edge.log"
+}
+check "enrolment: the certificate lasts --cert-lifetime (from now-60s); the answer carries origin_ca" \
+    t_enrol_lifetime_and_origin_ca
+
+PROBE_ID=$(openssl x509 -in "$WORK/probe/cert.pem" -noout -subject 2>/dev/null | sed 's/.*CN = //')
+
+t_renew() {
+    local out
+    out=$($PY "$HERE/renew_client.py" link $TUNNEL_PORT "$WORK/probe/cert.pem" "$WORK/probe/key.pem" \
+        probe.test "$WORK/probe" tunnel tunnel pull) || { echo "$out"; return 1; }
+    echo "$out"
+    [ "$out" = "registered
+origin_ca
+renewed tunnel 1
+error renew_failed too frequent permanent=False
+renewed origin_pull 3
+link up" ] || return 1
+    cmp "$WORK/probe/origin-ca-link.pem" "$WORK/origin-ca.pem" || return 1
+    # The renewed tunnel certificate: client-ca, CN = tunnel id, the same key, 1 h.
+    local c=$WORK/probe/tunnel.1.pem
+    openssl verify -CAfile "$CLI_CA" -purpose sslclient "$c" >/dev/null || return 1
+    openssl x509 -in "$c" -noout -subject | grep -q "CN = $PROBE_ID" || return 1
+    [ "$(openssl x509 -in "$c" -noout -pubkey)" = "$(openssl pkey -in "$WORK/probe/key.pem" -pubout)" ] || return 1
+    # The origin-pull certificate: origin-pull-ca, SAN URI tunnel:<id>, clientAuth, its own key.
+    c=$WORK/probe/origin_pull.3.pem
+    openssl verify -CAfile "$WORK/origin-pull-ca.pem" -purpose sslclient "$c" >/dev/null || return 1
+    openssl verify -CAfile "$CLI_CA" "$c" >/dev/null 2>&1 && { echo "origin-pull cert under client-ca"; return 1; }
+    openssl x509 -in "$c" -noout -ext subjectAltName | grep -q "URI:tunnel:$PROBE_ID" || return 1
+    openssl x509 -in "$c" -noout -ext extendedKeyUsage | grep -q "TLS Web Client Authentication" || return 1
+    [ "$(openssl x509 -in "$c" -noout -pubkey)" = "$(openssl pkey -in "$WORK/probe/origin-pull.key" -pubout)" ] || return 1
+    grep -q "tunnel probe: issued a certificate (kind origin_pull, renewal on connection" "$WORK/edge.log"
+}
+check "renew: tunnel and origin_pull certificates, one per kind per 5 s, the link stays up" t_renew
+
+t_renewed_cert_connects() {
+    local out
+    out=$($PY "$HERE/renew_client.py" link $TUNNEL_PORT "$WORK/probe/tunnel.1.pem" "$WORK/probe/key.pem" \
+        probe.test "$WORK/probe" sleep:0) || { echo "$out"; return 1; }
+    echo "$out" | grep -q "^registered$"
+}
+check "a renewed tunnel certificate is accepted by the tunnel port" t_renewed_cert_connects
+
+t_renew_refusals() {
+    local out
+    out=$($PY "$HERE/renew_client.py" link $TUNNEL_PORT "$WORK/probe/cert.pem" "$WORK/probe/key.pem" \
+        probe.test "$WORK/probe" p384 sleep:5.2 tunnel) || { echo "$out"; return 1; }
+    echo "$out"
+    echo "$out" | grep -q "^error renew_failed not a P-256 public key permanent=False$" &&
+    echo "$out" | grep -q "^renewed tunnel 2$" && echo "$out" | grep -q "^link up$"
+}
+check "renew: a P-384 key is refused with its reason (not permanent); after 5 s renewals work again" \
+    t_renew_refusals
+
+# ---- origin certificates ----
+
+t_origin_cert() {
+    CLI origin-cert create --hostname HA.local --hostname '*.home.lan' --hostname 127.0.0.1 \
+        --out "$WORK/oc" 2>>"$WORK/edge-cli.log" || return 1
+    local c=$WORK/oc/ha.local.pem k=$WORK/oc/ha.local.key na
+    [ "$(stat -c %a "$k")" = 600 ] || return 1
+    openssl verify -CAfile "$WORK/origin-ca.pem" -purpose sslserver "$c" >/dev/null || return 1
+    openssl x509 -in "$c" -noout -issuer | grep -q "CN = edge-sim origin CA" || return 1
+    openssl x509 -in "$c" -noout -ext subjectAltName | tr -d ' \n' |
+        grep -q "DNS:ha.local,DNS:\*.home.lan,IPAddress:127.0.0.1" || return 1
+    [ "$(openssl x509 -in "$c" -noout -pubkey)" = "$(openssl pkey -in "$k" -pubout)" ] || return 1
+    # 15 years: 5479 days from now.
+    na=$(date -d "$(openssl x509 -in "$c" -noout -enddate | cut -d= -f2)" +%s)
+    [ $(( (na - $(date +%s)) / 86400 )) = 5478 ] || [ $(( (na - $(date +%s)) / 86400 )) = 5479 ] ||
+        { echo "days: $(( (na - $(date +%s)) / 86400 ))"; return 1; }
+    # Only PEM certificate blocks in the .pem.
+    [ "$(grep -c BEGIN "$c")" = 1 ] && grep -q "BEGIN CERTIFICATE" "$c"
+}
+check "origin-cert create: SANs, 15 years, issued by the origin CA, key 0600" t_origin_cert
+
+t_origin_cert_csr() {
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/own.key" \
+        -subj /CN=ignored -out "$WORK/own.csr" 2>/dev/null || return 1
+    CLI origin-cert create --hostname ha.local --csr "$WORK/own.csr" --days 30 --out "$WORK/oc2" \
+        2>>"$WORK/edge-cli.log" || return 1
+    [ -s "$WORK/oc2/ha.local.pem" ] && [ ! -e "$WORK/oc2/ha.local.key" ] || return 1
+    [ "$(openssl x509 -in "$WORK/oc2/ha.local.pem" -noout -pubkey)" = "$(openssl pkey -in "$WORK/own.key" -pubout)" ] || return 1
+    openssl verify -CAfile "$WORK/origin-ca.pem" "$WORK/oc2/ha.local.pem" >/dev/null || return 1
+    openssl x509 -in "$WORK/oc2/ha.local.pem" -noout -checkend $((31 * 86400)) >/dev/null && return 1
+    # An RSA request and a file that is no request: refused, nothing written.
+    openssl req -new -newkey rsa:2048 -nodes -keyout "$WORK/rsa.key" -subj /CN=x -out "$WORK/rsa.csr" 2>/dev/null
+    CLI origin-cert create --hostname a.test --csr "$WORK/rsa.csr" --out "$WORK/oc3" 2>&1 | grep -q "P-256" || return 1
+    echo junk > "$WORK/junk.csr"
+    CLI origin-cert create --hostname a.test --csr "$WORK/junk.csr" --out "$WORK/oc3" 2>/dev/null && return 1
+    [ ! -e "$WORK/oc3" ]
+}
+check "origin-cert create --csr: the request's key, no key file written; RSA and junk refused" t_origin_cert_csr
+
+t_origin_cert_usage() {
+    CLI origin-cert create --out "$WORK/x" 2>/dev/null; [ $? = 2 ] || return 1
+    CLI origin-cert create --hostname 'bad name' --out "$WORK/x" 2>/dev/null; [ $? = 2 ] || return 1
+    CLI origin-cert create --hostname a.test --out "$WORK/x" --days 0 2>/dev/null; [ $? = 2 ] || return 1
+    CLI origin-cert create --hostname a.test 2>/dev/null; [ $? = 2 ] || return 1
+    [ ! -e "$WORK/x" ]
+}
+check "origin-cert create: usage errors exit 2" t_origin_cert_usage
+
+t_pull_ca() {
+    openssl x509 -in "$WORK/origin-pull-ca.pem" -noout -subject | grep -q "CN = edge-sim origin-pull CA" || return 1
+    openssl x509 -in "$WORK/origin-pull-ca.pem" -noout -ext basicConstraints | grep -q "CA:TRUE" || return 1
+    openssl x509 -in "$WORK/origin-ca.pem" -noout -subject | grep -q "CN = edge-sim origin CA" || return 1
+    # Stable: printed again, the same CA.
+    CLI origin-pull-ca 2>/dev/null | cmp - "$WORK/origin-pull-ca.pem"
+}
+check "origin-pull-ca and origin-ca print the edge's CAs" t_pull_ca
+
+# ---- deletion still cuts everything ----
+
+t_delete_cuts() {
+    routed a.rot.test && routed d.rot.test || return 1
+    local t0 cut=""
+    t0=$(date +%s.%N)
+    CLI tunnel delete home 2>>"$WORK/edge-cli.log" || return 1
+    local i
+    for i in $(seq 1 30); do
+        if ! routed a.rot.test && ! routed b.rot.test && ! routed d.rot.test; then cut=$(elapsed "$t0"); break; fi
+        sleep 0.05
+    done
+    echo "cut after ${cut:-never} s"
+    [ -n "$cut" ] && awk -v c="$cut" 'BEGIN { exit !(c <= 1.0) }' || return 1
+    # Every connector of the tunnel is told (tunnel_deleted, permanent) and exits 1.
+    wait_for 10 exited_with "$CPID_a" 1 && wait_for 10 exited_with "$CPID_b" 1 &&
+        wait_for 10 exited_with "$CPID_d" 1
+}
+check "deleting the tunnel cuts every connector, old token's and new's, within a second" t_delete_cuts
+
+finish

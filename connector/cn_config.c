@@ -80,6 +80,7 @@ int cn_config_parse_run(int argc, char **argv, struct cn_config *cfg)
         {"origin-cert", required_argument, 0, 'E'},
         {"origin-key", required_argument, 0, 'K'},
         {"http-host-header", required_argument, 0, 'O'},
+        {"origin-pull", no_argument, 0, 'P'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -183,6 +184,10 @@ int cn_config_parse_run(int argc, char **argv, struct cn_config *cfg)
             free(defaults.origin_key);
             defaults.origin_key = strdup(optarg);
             defaults.set |= CN_OPT_KEY;
+            break;
+        case 'P':
+            defaults.origin_pull = 1;
+            defaults.set |= CN_OPT_ORIGIN_PULL;
             break;
         case 'O':
             free(defaults.http_host_header);

@@ -22,15 +22,19 @@ struct cn_enroll {
     char why[300];
     int permanent;
     char *cert;
+    char *origin_ca;
 };
 
-static void finish(struct cn_enroll *e, const char *cert, int permanent, const char *why)
+static void finish(struct cn_enroll *e, const char *cert, const char *origin_ca, int permanent,
+                   const char *why)
 {
     if (e->done)
         return;
     e->done = 1;
     if (cert)
         e->cert = strdup(cert);
+    if (cert && origin_ca)
+        e->origin_ca = strdup(origin_ca); /* lost on no memory: the link sends it again */
     e->permanent = permanent;
     snprintf(e->why, sizeof(e->why), "%s", why ? why : "");
 }
@@ -39,7 +43,7 @@ static int on_open(struct rt_conn *c)
 {
     struct cn_enroll *e = c->owner;
     if (strcmp(px_tls_alpn(&c->tls), PX_ENROLL_ALPN) != 0) {
-        finish(e, NULL, 0, "the edge does not support enrolment");
+        finish(e, NULL, NULL, 0, "the edge does not support enrolment");
         return -1;
     }
     rt_conn_want_write(c);
@@ -59,7 +63,7 @@ static int on_data(struct rt_conn *c, const uint8_t *data, size_t len)
 {
     struct cn_enroll *e = c->owner;
     if (px_buf_append(&e->in, data, len) < 0 || px_buf_len(&e->in) > PX_ENROLL_MAX_LINE) {
-        finish(e, NULL, 0, "enrolment answer too large");
+        finish(e, NULL, NULL, 0, "enrolment answer too large");
         return -1;
     }
     const char *head = (const char *)px_buf_head(&e->in);
@@ -68,15 +72,15 @@ static int on_data(struct rt_conn *c, const uint8_t *data, size_t len)
         return 0;
     struct px_enroll_resp r;
     if (px_enroll_resp_decode(head, (size_t)(nl - head), &r) < 0) {
-        finish(e, NULL, 0, "malformed enrolment answer from the edge");
+        finish(e, NULL, NULL, 0, "malformed enrolment answer from the edge");
         return -1;
     }
     if (r.ok) {
-        finish(e, r.cert_pem, 0, NULL);
+        finish(e, r.cert_pem, r.origin_ca, 0, NULL);
     } else {
         char why[300];
         snprintf(why, sizeof(why), "%s (%s)", r.message ? r.message : "enrolment refused", r.code);
-        finish(e, NULL, px_enroll_code_permanent(r.code), why);
+        finish(e, NULL, NULL, px_enroll_code_permanent(r.code), why);
     }
     px_enroll_resp_cleanup(&r);
     return -1; /* one exchange per connection */
@@ -89,10 +93,11 @@ static void on_close(struct rt_conn *c, int err)
         char why[300];
         snprintf(why, sizeof(why), "enrolment with the edge failed: %s",
                  c->err_text[0] ? c->err_text : px_strerror(err));
-        finish(e, NULL, 0, why);
+        finish(e, NULL, NULL, 0, why);
     }
-    e->cb(e->arg, e->cert ? 0 : -1, e->cert, e->permanent, e->why);
+    e->cb(e->arg, e->cert ? 0 : -1, e->cert, e->cert ? e->origin_ca : NULL, e->permanent, e->why);
     free(e->cert);
+    free(e->origin_ca);
     free(e->request);
     px_buf_cleanup(&e->in);
     free(e);
@@ -106,7 +111,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     struct cn_enroll *e = req->data;
     free(req);
     if (status < 0 || !res) {
-        finish(e, NULL, 0, "cannot resolve the edge address");
+        finish(e, NULL, NULL, 0, "cannot resolve the edge address");
         if (res)
             uv_freeaddrinfo(res);
         rt_conn_abort(&e->conn, PX_ERR_IO);
@@ -155,7 +160,7 @@ int cn_enroll_start(uv_loop_t *loop, WOLFSSL_CTX *ctx, const char *addr, const c
     }
     uv_getaddrinfo_t *gr = malloc(sizeof(*gr));
     if (!gr) {
-        finish(e, NULL, 0, "out of memory");
+        finish(e, NULL, NULL, 0, "out of memory");
         rt_conn_abort(&e->conn, PX_ERR_NOMEM);
         return 0;
     }
@@ -163,7 +168,7 @@ int cn_enroll_start(uv_loop_t *loop, WOLFSSL_CTX *ctx, const char *addr, const c
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
     if (uv_getaddrinfo(loop, gr, on_resolved, host, port, &hints) < 0) {
         free(gr);
-        finish(e, NULL, 0, "cannot resolve the edge address");
+        finish(e, NULL, NULL, 0, "cannot resolve the edge address");
         rt_conn_abort(&e->conn, PX_ERR_IO);
     }
     return 0;

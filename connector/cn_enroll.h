@@ -8,10 +8,11 @@
 #include <uv.h>
 
 struct cn_enroll;
-/* result: 0 and cert_pem on success; on failure cert_pem is NULL, permanent
- * tells whether retrying can help, and why describes it. */
-typedef void (*cn_enroll_cb)(void *arg, int result, const char *cert_pem, int permanent,
-                             const char *why);
+/* result: 0 and cert_pem on success, with origin_ca the edge's origin CA
+ * (PEM; NULL from an edge that sends none); on failure both are NULL,
+ * permanent tells whether retrying can help, and why describes it. */
+typedef void (*cn_enroll_cb)(void *arg, int result, const char *cert_pem, const char *origin_ca,
+                             int permanent, const char *why);
 
 /* Starts one enrolment attempt against edge addr. The callback is called
  * exactly once (possibly before this returns an error? no: only after 0). */

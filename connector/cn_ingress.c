@@ -1,9 +1,9 @@
 #include "cn_ingress.h"
+#include "cn_trust.h"
 #include "px_err.h"
 #include "px_hostname.h"
 #include "rt_file.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 
 #include <arpa/inet.h>
@@ -95,24 +95,6 @@ void cn_ingress_unref(struct cn_ingress *ing)
 {
     if (ing && --ing->refs == 0)
         free_rules(ing);
-}
-
-/* ---- files ---- */
-
-static const char *system_ca_path(void)
-{
-    static char path[512];
-    if (!path[0]) {
-        CURL *e = curl_easy_init();
-        char *p = NULL;
-        if (e && curl_easy_getinfo(e, CURLINFO_CAINFO, &p) == CURLE_OK && p)
-            snprintf(path, sizeof(path), "%s", p);
-        else
-            snprintf(path, sizeof(path), "/etc/ssl/certs/ca-certificates.crt");
-        if (e)
-            curl_easy_cleanup(e);
-    }
-    return path;
 }
 
 /* ---- values that end up in headers, URLs and curl options ---- */
@@ -362,6 +344,7 @@ static void parse_opts(json_t *obj, struct cn_origin_opts *o, const char *where,
         SECS_OPT("keepAliveTimeout", keepalive_timeout_s, CN_OPT_KEEPALIVE_TIMEOUT)
         BOOL_OPT("disableChunkedEncoding", disable_chunked, CN_OPT_NO_CHUNKED)
         BOOL_OPT("http2Origin", http2_origin, CN_OPT_HTTP2)
+        BOOL_OPT("originPull", origin_pull, CN_OPT_ORIGIN_PULL)
         if (strcmp(k, "access") == 0) {
             parse_access(v, o, where, errs);
             continue;
@@ -382,7 +365,7 @@ static void parse_opts(json_t *obj, struct cn_origin_opts *o, const char *where,
                 "%s: unknown originRequest setting \"%s\" (a typo? known: noTLSVerify, "
                 "originServerName, caPool, originCert, originKey, httpHostHeader, "
                 "connectTimeout, tlsTimeout, keepAliveConnections, keepAliveTimeout, "
-                "disableChunkedEncoding, http2Origin, access)",
+                "disableChunkedEncoding, http2Origin, originPull, access)",
                 where, k);
     }
     check_header_values(o, where, 0, errs);
@@ -433,8 +416,38 @@ static void merge_opts(struct cn_origin_opts *dst, const struct cn_origin_opts *
     dst->access_required = src->access_required;
     PICK(CN_OPT_ACCESS_AUDIENCE);
     dst->access_audience = dup_or_null(src->access_audience, errs);
+    PICK(CN_OPT_ORIGIN_PULL);
+    dst->origin_pull = src->origin_pull;
 #undef PICK
     dst->set = def->set | own->set;
+}
+
+/* originPull on a rule: a client certificate exists only on a TLS
+ * connection, so a rule that asks for it itself (own_set; for the flags,
+ * every rule) must be a TLS origin; one that inherits it from the top-level
+ * settings just does without. It replaces originCert/originKey: one client
+ * certificate per connection, so both is an error. flags: name the command
+ * line flags. */
+static void check_origin_pull(struct cn_rule *r, unsigned own_set, int flags, const char *where,
+                              struct cn_ingress_errors *errs)
+{
+    struct cn_origin_opts *o = &r->o;
+    if (!o->origin_pull || !r->kind)
+        return; /* (a service that did not parse has its own error) */
+    int tls_origin = r->tls && (r->kind == CN_SVC_HTTP || r->kind == CN_SVC_UNIX);
+    if (!tls_origin) {
+        if (own_set & CN_OPT_ORIGIN_PULL)
+            add_err(errs,
+                    "%s: %s needs an https:// or unix+tls: service (the certificate is presented "
+                    "in the TLS handshake with the origin)",
+                    where, flags ? "--origin-pull" : "originRequest.originPull");
+        o->origin_pull = 0;
+        return;
+    }
+    if (o->origin_cert)
+        add_err(errs, "%s: %s and %s both give the origin a client certificate: choose one", where,
+                flags ? "--origin-pull" : "originPull",
+                flags ? "--origin-cert/--origin-key" : "originCert/originKey");
 }
 
 /* Checks files named by the settings and builds the CA blob. */
@@ -470,7 +483,8 @@ static void finish_opts(struct cn_rule *r, const char *where, struct cn_ingress_
             free(pool);
             return;
         }
-        char *sys = rt_file_read(system_ca_path(), 16 << 20, &sys_len, &err); /* may be absent */
+        char *sys =
+            rt_file_read(cn_trust_system_ca_path(), 16 << 20, &sys_len, &err); /* may be absent */
         o->ca_blob = malloc(pool_len + sys_len + 2);
         if (!o->ca_blob)
             errs->nomem = 1;
@@ -885,6 +899,7 @@ int cn_ingress_parse(const char *text, size_t len, struct cn_ingress **out,
             if (jo)
                 parse_opts(jo, &own, where, errs);
             merge_opts(&r->o, &defaults, &own, errs);
+            check_origin_pull(r, own.set, 0, where, errs);
             cn_origin_opts_cleanup(&own);
             finish_opts(r, where, errs);
         }
@@ -973,6 +988,7 @@ int cn_ingress_from_flags(const char *const *hostnames, const char *const *urls,
         set_hostname(r, hostnames[i], where, errs);
         parse_service(r, urls[n_urls == 1 ? 0 : i], where, errs);
         merge_opts(&r->o, defaults, &none, errs);
+        check_origin_pull(r, defaults->set, 1, where, errs);
         finish_opts(r, where, errs);
     }
     if (errs->n == before && !errs->nomem)

@@ -28,6 +28,7 @@ enum {
     CN_OPT_HTTP2 = 1 << 11,
     CN_OPT_ACCESS_REQUIRED = 1 << 12, /* access.required */
     CN_OPT_ACCESS_AUDIENCE = 1 << 13, /* access.audience */
+    CN_OPT_ORIGIN_PULL = 1 << 14,
 };
 
 /* The longest originRequest.access.audience accepted. */
@@ -51,7 +52,14 @@ struct cn_origin_opts {
      * access_audience, or for the request's host when that is NULL. */
     int access_required;
     char *access_audience;
-    /* Derived at load: the system CA bundle plus caPool, for CURLOPT_CAINFO_BLOB. */
+    /* originPull: present the tunnel's origin-pull client certificate
+     * (issued by the edge, see cn_creds.h) to the origin. Only meaningful
+     * for TLS origins (https://, unix+tls:); set on a rule of another kind
+     * it is an error, inherited it is ignored there. */
+    int origin_pull;
+    /* Derived at load: the system CA bundle plus caPool, for CURLOPT_CAINFO_BLOB.
+     * The edge's origin CA is added per request (cn_trust.h): it arrives
+     * later and changes at run time, while a rule set never changes. */
     char *ca_blob;
     size_t ca_blob_len;
 };

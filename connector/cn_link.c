@@ -1,5 +1,6 @@
 #include "cn_link.h"
 #include "cn_assert.h"
+#include "cn_creds.h"
 #include "cn_stream.h"
 #include "cn_supervisor.h"
 #include "px_err.h"
@@ -100,6 +101,12 @@ static int on_control_msg(const struct px_ctl_msg *m, void *arg)
         return 0;
     }
     case PX_CTL_ERROR:
+        if (!m->permanent && m->code && strcmp(m->code, "renew_failed") == 0) {
+            /* Not about the link: it stays up and the renewal is retried. */
+            if (sup->creds)
+                cn_creds_renew_failed(sup->creds, l, m->message);
+            return 0;
+        }
         if (m->permanent) {
             char msg[400];
             snprintf(msg, sizeof(msg), "the edge refused this tunnel: %s (%s)",
@@ -115,6 +122,14 @@ static int on_control_msg(const struct px_ctl_msg *m, void *arg)
         return 0;
     case PX_CTL_ACCESS_KEYS:
         take_access_keys(l, m);
+        return 0;
+    case PX_CTL_ORIGIN_CA:
+        if (sup->creds)
+            cn_creds_set_origin_ca(sup->creds, m->pem);
+        return 0;
+    case PX_CTL_RENEWED:
+        if (sup->creds)
+            cn_creds_renewed(sup->creds, l, m->kind, m->pem);
         return 0;
     default:
         PX_WARN("unexpected control message type %d ignored", (int)m->type);
@@ -147,6 +162,20 @@ int cn_link_send_hostnames(struct cn_link *l, enum px_ctl_type type, char **name
     if (type == PX_CTL_REGISTER)
         m.agent = "connector/0.1";
     return control_send(l, &m);
+}
+
+int cn_link_send_renew(struct cn_link *l, const char *kind, const char *pub_pem)
+{
+    if (!l->h2 || l->control_id <= 0)
+        return PX_ERR_CLOSED;
+    struct px_ctl_msg m = {.type = PX_CTL_RENEW, .kind = (char *)kind, .pem = (char *)pub_pem};
+    return control_send(l, &m);
+}
+
+int cn_link_usable(const struct cn_link *l)
+{
+    return l->registered && l->state == CN_LINK_READY && !l->draining && !l->goaway &&
+           !l->retired && !l->closing_self && l->h2 && l->control_id > 0;
 }
 
 static void on_goaway_deadline(uv_timer_t *t)
@@ -356,6 +385,7 @@ static void on_ping_closed(uv_handle_t *h)
 static void conn_on_close(struct rt_conn *c, int err)
 {
     struct cn_link *l = c->owner;
+    l->peer_alert = c->tls.peer_alert;
     if (!l->close_reason[0]) {
         if (c->err_text[0])
             snprintf(l->close_reason, sizeof(l->close_reason), "%s", c->err_text);

@@ -41,6 +41,7 @@ struct cn_link {
     int retired;      /* replaced in its slot; the supervisor only frees it */
     struct cn_link *retired_next;
     int permanent_error; /* the edge said not to retry */
+    int peer_alert;      /* the fatal TLS alert the edge sent, or 0 (px_tls peer_alert) */
     char close_reason[512];
     size_t buffered; /* response bytes held for this link across streams */
     uv_timer_t ping_timer;
@@ -67,6 +68,12 @@ void cn_link_close(struct cn_link *l, const char *reason);
 
 /* Sends a REGISTER or UNREGISTER control message for names. */
 int cn_link_send_hostnames(struct cn_link *l, enum px_ctl_type type, char **names, size_t n);
+
+/* Sends RENEW {kind, pub_pem} (docs/protocol.md 6.5). Returns 0 or < 0. */
+int cn_link_send_renew(struct cn_link *l, const char *kind, const char *pub_pem);
+/* Whether l can carry a new control request now: registered, not draining
+ * or going away. */
+int cn_link_usable(const struct cn_link *l);
 
 /* For cn_stream: the keys of the edge's identity assertions that arrived on
  * l (its latest ACCESS_KEYS message, see cn_assert.h), or NULL when none

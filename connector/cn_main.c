@@ -32,6 +32,11 @@ static void usage(FILE *f)
         "  --hostname HOST          a public hostname to route (exact or *.suffix); repeatable\n"
         "  --url URL                its service: http://host:port, https://host:port,\n"
         "                           hello_world or http_status:NNN; one per --hostname\n"
+        "  --no-tls-verify, --origin-server-name NAME, --origin-ca FILE,\n"
+        "  --origin-cert FILE --origin-key FILE, --http-host-header HOST\n"
+        "                           originRequest settings for every --url\n"
+        "  --origin-pull            present the tunnel's origin-pull certificate (issued\n"
+        "                           by the edge) to https origins (originPull)\n"
         "  --edge HOST:PORT         connect to this edge instead of the token's\n"
         "  --state-dir DIR          where the key and certificate live\n"
         "                           (default /var/lib/connector as root, else\n"
@@ -123,13 +128,16 @@ static int cmd_ingress(int argc, char **argv)
                 fprintf(stderr, "connector: out of memory\n");
                 rc = 1;
             } else
-                printf("rule #%zu: hostname %s, path %s, service %s%s%s\n", r->index + 1,
+                printf("rule #%zu: hostname %s, path %s, service %s%s%s%s\n", r->index + 1,
                        r->hostname[0] ? r->hostname : "(any)", r->path ? r->path : "(any)",
                        r->service,
                        r->o.access_required ? ", identity assertion required for audience " : "",
                        !r->o.access_required  ? ""
                        : r->o.access_audience ? r->o.access_audience
-                                              : host);
+                                              : host,
+                       r->o.origin_pull ? ", presents the tunnel's origin-pull certificate "
+                                          "(originPull)"
+                                        : "");
         }
         free(norm);
     }

@@ -1,6 +1,7 @@
 #include "cn_stream.h"
 #include "cn_assert.h"
 #include "cn_config.h"
+#include "cn_creds.h"
 #include "cn_ingress.h"
 #include "cn_link.h"
 #include "cn_supervisor.h"
@@ -472,14 +473,28 @@ static int origin_url(const struct cn_stream *s, char **url, char *connect_to, s
     return 0;
 }
 
-static void apply_tls(const struct cn_rule *r, CURL *e)
+/* TLS settings of the rule. The origin is verified against the system CAs,
+ * caPool and the edge's origin CA (cn_trust.h: s holds a reference to the
+ * blob for as long as curl may read it); originPull presents the tunnel's
+ * origin-pull certificate, copied into curl (CURL_BLOB_COPY), so a renewal
+ * changes only later requests. Returns 0, or -1 on no memory or when the
+ * origin-pull certificate is not there (cn_stream_on_request answers that
+ * case first). */
+static int apply_tls(struct cn_stream *s, CURL *e)
 {
+    const struct cn_rule *r = s->rule;
     const struct cn_origin_opts *o = &r->o;
+    struct cn_creds *creds = cn_supervisor_creds(s->link->sup);
     if (o->no_tls_verify) {
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     }
-    if (o->ca_blob) {
+    if (!s->trust && creds && cn_trust_blob_for(&creds->trust, o, &s->trust) < 0)
+        return -1;
+    if (s->trust) {
+        struct curl_blob b = {s->trust->data, s->trust->len, CURL_BLOB_NOCOPY};
+        curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &b);
+    } else if (o->ca_blob) {
         struct curl_blob b = {o->ca_blob, o->ca_blob_len, CURL_BLOB_NOCOPY};
         curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &b);
     }
@@ -487,8 +502,21 @@ static void apply_tls(const struct cn_rule *r, CURL *e)
         curl_easy_setopt(e, CURLOPT_SSLCERT, o->origin_cert);
         curl_easy_setopt(e, CURLOPT_SSLKEY, o->origin_key);
     }
+    if (o->origin_pull) {
+        const char *cert = NULL, *key = NULL;
+        if (!creds || cn_creds_origin_pull(creds, &cert, &key) != CN_PULL_READY)
+            return -1;
+        struct curl_blob cb = {(void *)cert, strlen(cert), CURL_BLOB_COPY};
+        struct curl_blob kb = {(void *)key, strlen(key), CURL_BLOB_COPY};
+        if (curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &cb) != CURLE_OK ||
+            curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &kb) != CURLE_OK)
+            return -1;
+        curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+        curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+    }
     if (o->http2_origin)
         curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    return 0;
 }
 
 int cn_stream_origin_setup(struct cn_stream *s, CURL *e)
@@ -515,8 +543,8 @@ int cn_stream_origin_setup(struct cn_stream *s, CURL *e)
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->origin_err);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (r->tls)
-        apply_tls(r, e);
+    if (r->tls && apply_tls(s, e) < 0)
+        return -1;
     return 0;
 }
 
@@ -716,6 +744,23 @@ static int check_access(struct cn_stream *s, const char *host)
     return -1;
 }
 
+/* originPull: answers 502 and returns -1 while the edge has not issued the
+ * origin-pull certificate (or it expired unrenewed): the origin would only
+ * refuse the request. */
+static int check_origin_pull(struct cn_stream *s)
+{
+    struct cn_creds *creds = cn_supervisor_creds(s->link->sup);
+    const char *cert, *key;
+    enum cn_pull_state st = creds ? cn_creds_origin_pull(creds, &cert, &key) : CN_PULL_NONE;
+    if (st == CN_PULL_READY)
+        return 0;
+    error_response(s, 502, "origin_pull_unavailable",
+                   st == CN_PULL_EXPIRED
+                       ? "origin-pull certificate expired and not yet renewed by the edge"
+                       : "origin-pull certificate not yet issued by the edge");
+    return -1;
+}
+
 int cn_stream_on_request(struct cn_stream *s, int end_stream)
 {
     s->req_eof = end_stream;
@@ -751,6 +796,8 @@ int cn_stream_on_request(struct cn_stream *s, int end_stream)
     /* Before anything of the rule runs: every method, WebSockets and TCP
      * services alike. */
     if (s->rule->o.access_required && check_access(s, host) < 0)
+        return 0;
+    if (s->rule->o.origin_pull && check_origin_pull(s) < 0)
         return 0;
     s->is_connect = strcmp(s->method, "CONNECT") == 0;
     if (s->is_connect && (s->rule->kind == CN_SVC_HTTP || s->rule->kind == CN_SVC_UNIX ||
@@ -879,7 +926,9 @@ static void describe_curl(struct cn_stream *s, CURLcode res, int *status, const 
         *code = "origin_client_cert";
         snprintf(why, len,
                  "the connector's client certificate for the origin cannot be used — "
-                 "check originCert/originKey");
+                 "check %s",
+                 r->o.origin_pull ? "the origin-pull certificate in the state directory"
+                                  : "originCert/originKey");
         return;
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_RECV_ERROR:
@@ -887,16 +936,21 @@ static void describe_curl(struct cn_stream *s, CURLcode res, int *status, const 
         if (r->tls && (has(err, "certificate required") || has(err, "handshake failure") ||
                        has(err, "bad certificate") || has(err, "unknown ca"))) {
             *code = "origin_client_cert";
-            if (r->o.origin_cert)
+            if (r->o.origin_pull)
+                snprintf(why, len,
+                         "origin rejected the tunnel's origin-pull client certificate — check "
+                         "that it trusts the edge's origin-pull CA (edge-sim origin-pull-ca)");
+            else if (r->o.origin_cert)
                 snprintf(why, len,
                          "origin rejected the client certificate — check that "
                          "originCert is one it trusts");
             else
                 snprintf(why, len,
-                         "origin requires a client certificate — set originCert/originKey");
+                         "origin requires a client certificate — set originPull "
+                         "(or originCert/originKey)");
             return;
         }
-        if (r->tls && !r->o.origin_cert) {
+        if (r->tls && !r->o.origin_cert && !r->o.origin_pull) {
             /* TLS 1.3 servers reject a missing client certificate after the
              * client thinks the handshake is done: find out if that is it. */
             *probe = 2;
@@ -915,7 +969,7 @@ static void describe_curl(struct cn_stream *s, CURLcode res, int *status, const 
         snprintf(why, len, "the connection to the origin failed");
         return;
     case CURLE_GOT_NOTHING:
-        if (r->tls && !r->o.origin_cert) {
+        if (r->tls && !r->o.origin_cert && !r->o.origin_pull) {
             *probe = 2;
             *code = "origin_empty";
             snprintf(why, len, "the origin closed the connection without responding");
@@ -969,6 +1023,8 @@ static void release(struct cn_stream *s)
         nghttp2_session_consume_connection(l->h2, px_buf_len(&s->req_body));
     curl_slist_free_all(s->req_headers);
     curl_slist_free_all(s->connect_to);
+    cn_trust_blob_unref(s->trust);
+    s->trust = NULL;
     if (s->ing)
         cn_ingress_unref(s->ing);
     clear_nv(s);
@@ -1008,8 +1064,8 @@ static void on_done(struct cn_origin_xfer *x, CURLcode res)
         int wr;
         if (s->probing == 2)
             wr = px_buf_append_str(&why, s->saw_cert_request ? "origin requires a client "
-                                                               "certificate — set "
-                                                               "originCert/originKey"
+                                                               "certificate — set originPull "
+                                                               "(or originCert/originKey)"
                                                              : s->probe_why);
         else if (names[0])
             wr = px_buf_appendf(&why, "origin certificate is for %s, not %s — set originServerName",

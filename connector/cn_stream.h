@@ -71,6 +71,7 @@ struct cn_stream {
     struct cn_upgrade *up;      /* WebSocket / TCP relay, when not plain HTTP */
     int is_connect;             /* CONNECT (with :protocol for WebSockets) */
     char protocol[32];
+    struct cn_trust_blob *trust; /* the CA blob curl verifies the origin with (a reference) */
     int probing; /* 1: reading certificate names, 2: watching for a client-certificate request */
     int saw_cert_request;
     char probe_why[600];

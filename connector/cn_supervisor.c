@@ -2,10 +2,12 @@
 #include "cn_enroll.h"
 #include "cn_origin.h"
 #include "cn_stream.h"
+#include "px_cert.h"
 #include "px_err.h"
 #include "px_hostname.h"
 #include "px_log.h"
 #include "px_pki.h"
+#include "px_tls.h"
 
 #include <wolfssl/error-ssl.h>
 
@@ -40,6 +42,20 @@ const struct cn_rule *cn_supervisor_route(struct cn_supervisor *s, const char *h
         *ing = s->cfg->ingress;
     }
     return r;
+}
+
+struct cn_creds *cn_supervisor_creds(struct cn_supervisor *s)
+{
+    return s->creds;
+}
+
+/* Whether any rule of ing presents the origin-pull certificate. */
+static int wants_origin_pull(const struct cn_ingress *ing)
+{
+    for (size_t i = 0; ing && i < ing->n; i++)
+        if (ing->rules[i].o.origin_pull)
+            return 1;
+    return 0;
 }
 
 static int listed(char **names, size_t n, const char *h)
@@ -91,6 +107,8 @@ static void reload(struct cn_supervisor *s)
     }
     cfg->ingress = next;
     cn_ingress_unref(prev);
+    if (s->creds)
+        cn_creds_want_origin_pull(s->creds, wants_origin_pull(next));
 }
 
 static void on_sighup(uv_signal_t *h, int signum)
@@ -141,6 +159,8 @@ void cn_supervisor_link_ready(struct cn_supervisor *s, struct cn_link *l)
     struct cn_slot *slot = &s->slots[l->index];
     cn_backoff_reset(&slot->backoff);
     slot->attempts = 0;
+    if (s->creds)
+        cn_creds_link_up(s->creds);
 }
 
 static void on_retry(uv_timer_t *t)
@@ -163,6 +183,9 @@ void cn_supervisor_link_retiring(struct cn_supervisor *s, struct cn_link *l)
     l->retired_next = s->retired;
     s->retired = l;
     slot->link = NULL;
+    /* It may not answer a renewal any more: ask on another link. */
+    if (s->creds)
+        cn_creds_link_gone(s->creds, l);
     if (s->stopping)
         return;
     /* A link that served and was told to go away cleanly is replaced at
@@ -182,6 +205,8 @@ void cn_supervisor_link_retiring(struct cn_supervisor *s, struct cn_link *l)
 
 void cn_supervisor_link_closed(struct cn_supervisor *s, struct cn_link *l)
 {
+    if (s->creds)
+        cn_creds_link_gone(s->creds, l);
     if (l->retired) {
         for (struct cn_link **pp = &s->retired; *pp; pp = &(*pp)->retired_next) {
             if (*pp == l) {
@@ -196,11 +221,15 @@ void cn_supervisor_link_closed(struct cn_supervisor *s, struct cn_link *l)
     }
     struct cn_slot *slot = &s->slots[l->index];
     int was_ready = l->registered;
-    /* A fatal alert during the handshake means the edge no longer accepts our
-     * certificate (e.g. its data was reset): enrol again rather than loop. */
-    /* (With TLS 1.3 the client finishes its handshake before the server
-     * checks the certificate, so the alert can arrive after "TLS up".) */
-    int cert_rejected = !was_ready && strstr(l->close_reason, "alert") != NULL;
+    /* An alert refusing our certificate before registration means the edge
+     * no longer accepts it (expired while we were offline, its data was
+     * reset): enrol again rather than loop. With TLS 1.3 the client finishes
+     * its handshake before the server checks the certificate, so the alert
+     * can arrive after "TLS up": it is the alert that counts. */
+    int cert_rejected = !was_ready && px_tls_alert_rejects_cert(l->peer_alert);
+    char alert_buf[32];
+    const char *alert_name =
+        cert_rejected ? px_tls_alert_name(l->peer_alert, alert_buf, sizeof(alert_buf)) : "";
     slot->link = NULL;
     if (s->stopping) {
         free_link(l);
@@ -216,7 +245,9 @@ void cn_supervisor_link_closed(struct cn_supervisor *s, struct cn_link *l)
                 l->close_reason, ++slot->attempts, delay);
     free_link(l);
     if (cert_rejected && s->id.cert_pem) {
-        PX_WARN("the edge rejected this connector's certificate; enrolling again");
+        PX_WARN("the edge refused this connector's certificate (TLS alert %s); enrolling again "
+                "with the token",
+                alert_name);
         cn_identity_drop_cert(&s->id);
         for (unsigned i = 0; i < s->n_slots; i++) {
             uv_timer_stop(&s->slots[i].retry);
@@ -251,12 +282,57 @@ static void start_slot(struct cn_slot *slot)
     }
 }
 
+/* A context for new links from the current certificate. Links already up
+ * keep the old one (wolfSSL counts its sessions' references). On failure
+ * the previous context stays. */
 static int build_mtls_ctx(struct cn_supervisor *s)
 {
+    WOLFSSL_CTX *ctx = NULL;
+    int rc = px_tls_ctx_client(s->cfg->token.ca_pem, s->id.cert_pem, s->id.key_pem, &ctx);
+    if (rc < 0)
+        return rc;
     if (s->tls_ctx)
         wolfSSL_CTX_free(s->tls_ctx);
-    s->tls_ctx = NULL;
-    return px_tls_ctx_client(s->cfg->token.ca_pem, s->id.cert_pem, s->id.key_pem, &s->tls_ctx);
+    s->tls_ctx = ctx;
+    return 0;
+}
+
+/* cn_creds_ops: RENEW goes out on the first usable link. */
+static void *creds_send_renew(void *arg, const char *kind, const char *pub_pem)
+{
+    struct cn_supervisor *s = arg;
+    if (s->stopping)
+        return NULL;
+    for (unsigned i = 0; i < s->n_slots; i++) {
+        struct cn_link *l = s->slots[i].link;
+        if (l && cn_link_usable(l) && cn_link_send_renew(l, kind, pub_pem) == 0)
+            return l;
+    }
+    return NULL;
+}
+
+static void creds_tunnel_cert_changed(void *arg)
+{
+    struct cn_supervisor *s = arg;
+    if (build_mtls_ctx(s) < 0)
+        PX_ERROR("the renewed certificate cannot be loaded; new connections use the previous one");
+}
+
+int cn_supervisor_creds_init(struct cn_supervisor *s, char *why, size_t whylen)
+{
+    const struct cn_creds_ops ops = {
+        .send_renew = creds_send_renew, .tunnel_cert_changed = creds_tunnel_cert_changed, .arg = s};
+    int rc = cn_creds_new(s->loop, &s->id, &ops, &s->creds, why, whylen);
+    if (rc < 0)
+        return rc;
+    cn_creds_want_origin_pull(s->creds, wants_origin_pull(s->cfg->ingress));
+    return 0;
+}
+
+void cn_supervisor_creds_cleanup(struct cn_supervisor *s)
+{
+    cn_creds_free(s->creds);
+    s->creds = NULL;
 }
 
 static void start_links(struct cn_supervisor *s)
@@ -273,7 +349,8 @@ static void start_links(struct cn_supervisor *s)
 
 static void on_enroll_retry(uv_timer_t *t);
 
-static void on_enrolled(void *arg, int result, const char *cert_pem, int permanent, const char *why)
+static void on_enrolled(void *arg, int result, const char *cert_pem, const char *origin_ca,
+                        int permanent, const char *why)
 {
     struct cn_supervisor *s = arg;
     WOLFSSL_CTX *ctx = s->enroll_ctx;
@@ -301,7 +378,13 @@ static void on_enrolled(void *arg, int result, const char *cert_pem, int permane
         cn_supervisor_fatal(s, "cannot store the certificate in the state directory");
         return;
     }
-    PX_INFO("enrolled with the edge; certificate stored in %s", s->id.dir);
+    if (s->creds)
+        cn_creds_enrolled(s->creds, origin_ca);
+    long long until = 0;
+    char until_s[21] = "?";
+    if (s->creds && !cn_creds_tunnel_expired(s->creds, &until))
+        px_cert_time(until, until_s);
+    PX_INFO("enrolled with the edge; certificate stored in %s, valid until %s", s->id.dir, until_s);
     cn_backoff_reset(&s->enroll_backoff);
     start_links(s);
 }
@@ -393,6 +476,10 @@ int cn_supervisor_run(struct cn_config *cfg)
         PX_ERROR("%s", why);
         goto out;
     }
+    if (cn_supervisor_creds_init(s, why, sizeof(why)) < 0) {
+        PX_ERROR("%s", why);
+        goto out;
+    }
     s->n_slots = cfg->ha_connections;
     for (unsigned i = 0; i < s->n_slots; i++) {
         struct cn_slot *slot = &s->slots[i];
@@ -419,6 +506,16 @@ int cn_supervisor_run(struct cn_config *cfg)
     PX_INFO("connector starting: tunnel %s (%s), %zu ingress rule(s), %u connection(s)",
             cfg->token.name[0] ? cfg->token.name : "?", cfg->token.tunnel_id, cfg->ingress->n,
             s->n_slots);
+    long long not_after = 0;
+    if (s->id.cert_pem && cn_creds_tunnel_expired(s->creds, &not_after)) {
+        /* Offline past its expiry (or unreadable): the edge would refuse it. */
+        char at[21];
+        px_cert_time(not_after, at);
+        if (not_after)
+            PX_WARN("the stored certificate expired at %s; enrolling again with the token", at);
+        cn_identity_drop_cert(&s->id);
+    }
+    cn_creds_start(s->creds);
     if (s->id.cert_pem)
         start_links(s);
     else
@@ -428,7 +525,9 @@ int cn_supervisor_run(struct cn_config *cfg)
 out:
     if (s->tls_ctx)
         wolfSSL_CTX_free(s->tls_ctx);
+    cn_supervisor_creds_cleanup(s);
     cn_origin_cleanup();
+    uv_run(s->loop, UV_RUN_NOWAIT); /* completes the closes just started */
     cn_identity_cleanup(&s->id);
     free(s);
     return code;

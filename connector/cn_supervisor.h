@@ -5,6 +5,7 @@
 
 #include "cn_backoff.h"
 #include "cn_config.h"
+#include "cn_creds.h"
 #include "cn_identity.h"
 #include "cn_link.h"
 
@@ -25,6 +26,7 @@ struct cn_supervisor {
     uv_loop_t *loop;
     struct cn_config *cfg;
     struct cn_identity id;
+    struct cn_creds *creds; /* the certificates' renewal; NULL in harnesses without one */
     WOLFSSL_CTX *tls_ctx;
     struct cn_slot slots[CN_MAX_LINKS];
     unsigned n_slots;
@@ -55,6 +57,15 @@ void cn_supervisor_link_retiring(struct cn_supervisor *s, struct cn_link *l);
  * to that set (the caller unrefs it when the request ends). */
 const struct cn_rule *cn_supervisor_route(struct cn_supervisor *s, const char *host,
                                           const char *path, struct cn_ingress **ing);
+/* Sets s->creds up for s->id (loaded) with the supervisor's ops: RENEW goes
+ * out on a usable link, a renewed tunnel certificate rebuilds the TLS
+ * context for new links. Returns 0 or < 0 with why filled. (cn_supervisor_run
+ * calls it; in-memory tests call it on their own supervisor.) */
+int cn_supervisor_creds_init(struct cn_supervisor *s, char *why, size_t whylen);
+/* Frees s->creds (cn_creds_cleanup: run the loop afterwards for its timers). */
+void cn_supervisor_creds_cleanup(struct cn_supervisor *s);
+/* For cn_stream: the certificates (origin CA, origin-pull), or NULL. */
+struct cn_creds *cn_supervisor_creds(struct cn_supervisor *s);
 /* A permanent failure: log msg and exit with status 1 after closing links. */
 void cn_supervisor_fatal(struct cn_supervisor *s, const char *msg);
 

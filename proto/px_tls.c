@@ -196,6 +196,63 @@ static int is_verify_error(int e)
     }
 }
 
+/* Notes failure e and, when the peer's last alert was fatal, which. */
+static void note_failure(struct px_tls *t, int e)
+{
+    t->last_err = e;
+    WOLFSSL_ALERT_HISTORY h;
+    memset(&h, 0, sizeof(h));
+    if (t->ssl && wolfSSL_get_alert_history(t->ssl, &h) == WOLFSSL_SUCCESS &&
+        h.last_rx.level == alert_fatal && h.last_rx.code > 0)
+        t->peer_alert = h.last_rx.code;
+}
+
+int px_tls_alert_rejects_cert(int alert)
+{
+    switch (alert) {
+    case bad_certificate:
+    case unsupported_certificate:
+    case certificate_revoked:
+    case certificate_expired:
+    case certificate_unknown:
+    case unknown_ca:
+    case access_denied:
+    case certificate_required:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+const char *px_tls_alert_name(int alert, char *buf, size_t len)
+{
+    switch (alert) {
+    case handshake_failure:
+        return "handshake_failure";
+    case bad_certificate:
+        return "bad_certificate";
+    case unsupported_certificate:
+        return "unsupported_certificate";
+    case certificate_revoked:
+        return "certificate_revoked";
+    case certificate_expired:
+        return "certificate_expired";
+    case certificate_unknown:
+        return "certificate_unknown";
+    case unknown_ca:
+        return "unknown_ca";
+    case access_denied:
+        return "access_denied";
+    case decrypt_error:
+        return "decrypt_error";
+    case certificate_required:
+        return "certificate_required";
+    default:
+        snprintf(buf, len, "alert %d", alert);
+        return buf;
+    }
+}
+
 int px_tls_handshake(struct px_tls *t)
 {
     if (t->handshake_done)
@@ -208,7 +265,7 @@ int px_tls_handshake(struct px_tls *t)
     int e = wolfSSL_get_error(t->ssl, r);
     if (e == WOLFSSL_ERROR_WANT_READ || e == WOLFSSL_ERROR_WANT_WRITE)
         return PX_ERR_WANT_IO;
-    t->last_err = e;
+    note_failure(t, e);
     return is_verify_error(e) ? PX_ERR_TLS_VERIFY : PX_ERR_TLS;
 }
 
@@ -224,7 +281,7 @@ int px_tls_read(struct px_tls *t, void *buf, size_t cap, size_t *n)
         return PX_ERR_WANT_IO;
     if (e == WOLFSSL_ERROR_ZERO_RETURN)
         return PX_ERR_CLOSED;
-    t->last_err = e;
+    note_failure(t, e);
     return PX_ERR_TLS;
 }
 

@@ -16,6 +16,10 @@ struct px_tls {
     struct px_buf out; /* ciphertext to send to the peer */
     int handshake_done;
     int last_err; /* wolfSSL error code of the last failure */
+    /* The description (RFC 8446 6.2) of a fatal alert the peer sent, noted
+     * when a handshake or read fails; 0 when none (0 is close_notify, never
+     * fatal). Survives px_tls_cleanup, so an owner can read it on close. */
+    int peer_alert;
     char alpn[32];
 };
 
@@ -53,6 +57,13 @@ int px_tls_write(struct px_tls *t, const void *data, size_t len);
 void px_tls_shutdown(struct px_tls *t);
 /* The negotiated ALPN protocol (static storage of the session) or "". */
 const char *px_tls_alpn(struct px_tls *t);
+/* 1 when alert (a peer_alert value) says the peer refused our certificate:
+ * bad_certificate, unsupported_certificate, certificate_revoked,
+ * certificate_expired, certificate_unknown, unknown_ca, access_denied or
+ * certificate_required. Else 0. */
+int px_tls_alert_rejects_cert(int alert);
+/* The alert's name ("certificate_expired"), or "alert N" in buf for others. */
+const char *px_tls_alert_name(int alert, char *buf, size_t len);
 /* Writes a one-line description of the last failure into buf. */
 void px_tls_describe_error(const struct px_tls *t, char *buf, size_t len);
 

@@ -206,19 +206,20 @@ t_planted_symlink() {
     echo "not yours" > "$WORK/victim"; chmod 644 "$WORK/victim"
     ln -s "$WORK/victim" "$d/$TID/key.pem.tmp"
     ln -s "$WORK/victim" "$d/$TID/cert.pem.tmp"
+    ln -s "$WORK/victim" "$d/$TID/origin-ca.pem.tmp"
     "$BIN/connector" run --token "$TOKEN" --state-dir "$d" --hostname plant.example.test --url hello_world \
         >> "$WORK/connector-plant.log" 2>&1 &
     c=$!; PIDS+=("$c")
-    wait_for 20 test -s "$d/$TID/cert.pem"; local ok=$?
+    wait_for 20 test -s "$d/$TID/cert.pem" -a -s "$d/$TID/origin-ca.pem"; local ok=$?
     kill $c 2>/dev/null; wait $c 2>/dev/null
     [ $ok = 0 ] || { tail -5 "$WORK/connector-plant.log"; return 1; }
     ls -la "$d/$TID"
     [ "$(cat "$WORK/victim")" = "not yours" ] || { echo "victim overwritten"; return 1; }
-    for f in key.pem cert.pem; do
+    for f in key.pem cert.pem origin-ca.pem; do
         [ -f "$d/$TID/$f" ] && [ ! -L "$d/$TID/$f" ] && [ "$(stat -c %a "$d/$TID/$f")" = 600 ] || return 1
     done
-    # Only the planted links and the two files: no temp file left behind.
-    [ "$(ls -A "$d/$TID" | wc -l)" = 4 ]
+    # Only the planted links and the three files: no temp file left behind.
+    [ "$(ls -A "$d/$TID" | wc -l)" = 6 ]
 }
 check "defect 12: a symlink planted at the old temp-file name is not followed when the key and certificate are written" t_planted_symlink
 

@@ -93,7 +93,7 @@ check "origin requiring a client certificate: 200 with originCert/originKey" t_c
 
 t_client_cert_missing() {
     local r; r=$(code_and_first_line nocert.example.test /headers); echo "$r"
-    [[ "$r" == "502|"*"origin requires a client certificate — set originCert/originKey"* ]]
+    [[ "$r" == "502|"*"origin requires a client certificate — set originPull (or originCert/originKey)"* ]]
 }
 check "origin requiring a client certificate: 502 without one, saying so" t_client_cert_missing
 
@@ -179,6 +179,19 @@ t_access_config() {
     "$BIN/connector" ingress rule --config "$WORK/access.json" https://b.test/ | grep -q 'required for audience bee$'
 }
 check "originRequest.access: typos and bad types refused; ingress rule says what a rule requires" t_access_config
+
+t_origin_pull_config() {
+    validate_err pull-http '{"ingress":[{"hostname":"a.test","service":"http://127.0.0.1:1","originRequest":{"originPull":true}},{"service":"http_status:404"}]}' \
+        'rule #1: originRequest.originPull needs an https:// or unix+tls: service' &&
+    validate_err pull-type '{"ingress":[{"hostname":"a.test","service":"https://127.0.0.1:1","originRequest":{"originPull":1}},{"service":"http_status:404"}]}' \
+        'rule #1: originRequest.originPull must be true or false' &&
+    echo '{"originRequest":{"originPull":true},"ingress":[{"hostname":"a.test","service":"https://127.0.0.1:1"},{"hostname":"b.test","service":"http://127.0.0.1:2"},{"service":"http_status:404"}]}' > "$WORK/pull.json" &&
+    "$BIN/connector" ingress rule --config "$WORK/pull.json" https://a.test/ |
+        grep -qx "rule #1: hostname a.test, path (any), service https://127.0.0.1:1, presents the tunnel's origin-pull certificate (originPull)" &&
+    "$BIN/connector" ingress rule --config "$WORK/pull.json" https://b.test/ |
+        grep -qx 'rule #2: hostname b.test, path (any), service http://127.0.0.1:2'
+}
+check "originRequest.originPull: TLS services only; ingress rule says which rules present the origin-pull certificate" t_origin_pull_config
 
 t_run_rejects_bad_config() {
     local out rc

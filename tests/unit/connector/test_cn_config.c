@@ -699,6 +699,45 @@ static void test_origin_flags(void **state)
                      2);
 }
 
+/* --origin-pull: originPull for every --url route; an https service needs
+ * it, and it does not mix with --origin-cert or --config. */
+static void test_origin_pull_flag(void **state)
+{
+    (void)state;
+    struct cn_config cfg;
+    int rc = run(&cfg, "--token", token, "--hostname", "a.example", "--url", "https://h:8443",
+                 "--hostname", "b.example", "--url", "https://h:8444", "--origin-pull",
+                 "--origin-server-name", "ha.local", NULL);
+    assert_int_equal(rc, 0);
+    assert_int_equal(cfg.ingress->n, 3);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(cfg.ingress->rules[i].o.origin_pull, 1);
+        assert_true(cfg.ingress->rules[i].o.set & CN_OPT_ORIGIN_PULL);
+        assert_string_equal(cfg.ingress->rules[i].o.origin_server_name, "ha.local");
+    }
+    assert_int_equal(cfg.ingress->rules[2].o.origin_pull, 0); /* the catch-all */
+    cn_config_cleanup(&cfg);
+    /* Off without the flag. */
+    assert_int_equal(
+        run(&cfg, "--token", token, "--hostname", "a.example", "--url", "https://h:1", NULL), 0);
+    assert_int_equal(cfg.ingress->rules[0].o.origin_pull, 0);
+    cn_config_cleanup(&cfg);
+    /* A plain http service has no TLS handshake to present it in. */
+    assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url", "http://h:1",
+                         "--origin-pull", NULL),
+                     2);
+    assert_null(cfg.ingress);
+    assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url", "https://h:1",
+                         "--origin-pull", "--origin-cert", cert_path, "--origin-key", key_path,
+                         NULL),
+                     2);
+    assert_int_equal(run(&cfg, "--token", token, "--config", good_cfg, "--origin-pull", NULL), 2);
+    /* It takes no value. */
+    assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url", "https://h:1",
+                         "--origin-pull=yes", NULL),
+                     2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -724,6 +763,7 @@ int main(void)
         cmocka_unit_test(test_config_file),
         cmocka_unit_test(test_config_usage_errors),
         cmocka_unit_test(test_origin_flags),
+        cmocka_unit_test(test_origin_pull_flag),
     };
     return cmocka_run_group_tests_name("cn_config", tests, setup, teardown);
 }

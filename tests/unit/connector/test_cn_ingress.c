@@ -564,6 +564,73 @@ static void test_access_errors(void **state)
 
 /* ---- matching ---- */
 
+/* originPull: a boolean, inherited member by member like the rest, on TLS
+ * origins only, never together with originCert/originKey. */
+static void test_origin_pull_parsed_and_inherited(void **state)
+{
+    (void)state;
+    struct cn_ingress *ing =
+        parse_ok("{\"originRequest\": {\"originPull\": true}, \"ingress\": ["
+                 "  {\"hostname\": \"a.test\", \"service\": \"https://h:1\"},"
+                 "  {\"hostname\": \"b.test\", \"service\": \"https://h:2\", "
+                 "   \"originRequest\": {\"originPull\": false}},"
+                 "  {\"hostname\": \"c.test\", \"service\": \"unix+tls:/run/c.sock\"},"
+                 "  {\"hostname\": \"d.test\", \"service\": \"http://h:3\"},"
+                 "  {\"hostname\": \"e.test\", \"service\": \"tcp://h:4\"},"
+                 "  " CATCH_ALL "]}");
+    assert_int_equal(ing->rules[0].o.origin_pull, 1);
+    assert_true(ing->rules[0].o.set & CN_OPT_ORIGIN_PULL);
+    assert_int_equal(ing->rules[1].o.origin_pull, 0);
+    assert_int_equal(ing->rules[2].o.origin_pull, 1);
+    /* Inherited by services without TLS: ignored there, not an error. */
+    assert_int_equal(ing->rules[3].o.origin_pull, 0);
+    assert_int_equal(ing->rules[4].o.origin_pull, 0);
+    assert_int_equal(ing->rules[5].o.origin_pull, 0);
+    cn_ingress_unref(ing);
+
+    /* Off unless asked for; a rule's own setting alone. */
+    ing = parse_ok("{\"ingress\": ["
+                   "  {\"hostname\": \"a.test\", \"service\": \"https://h:1\"},"
+                   "  {\"hostname\": \"b.test\", \"service\": \"https://h:2\", "
+                   "   \"originRequest\": {\"originPull\": true}},"
+                   "  " CATCH_ALL "]}");
+    assert_int_equal(ing->rules[0].o.origin_pull, 0);
+    assert_false(ing->rules[0].o.set & CN_OPT_ORIGIN_PULL);
+    assert_int_equal(ing->rules[1].o.origin_pull, 1);
+    assert_int_equal(ing->rules[2].o.origin_pull, 0);
+    cn_ingress_unref(ing);
+}
+
+static void test_origin_pull_errors(void **state)
+{
+    (void)state;
+    one_error("{\"ingress\": [{\"hostname\": \"a.test\", \"service\": \"https://h:1\", "
+              "\"originRequest\": {\"originPull\": \"yes\"}}, " CATCH_ALL "]}",
+              "rule #1", "originRequest.originPull must be true or false");
+    one_error("{\"ingress\": [{\"hostname\": \"a.test\", \"service\": \"http://h:1\", "
+              "\"originRequest\": {\"originPull\": true}}, " CATCH_ALL "]}",
+              "rule #1: originRequest.originPull needs an https:// or unix+tls: service", NULL);
+    one_error("{\"ingress\": [{\"hostname\": \"a.test\", \"service\": \"hello_world\", "
+              "\"originRequest\": {\"originPull\": true}}, " CATCH_ALL "]}",
+              "rule #1: originRequest.originPull needs an https://", NULL);
+    /* false on a plain service is harmless. */
+    cn_ingress_unref(parse_ok("{\"ingress\": [{\"hostname\": \"a.test\", \"service\": "
+                              "\"http://h:1\", \"originRequest\": {\"originPull\": false}}, "
+                              " " CATCH_ALL "]}"));
+    /* Two client certificates for one connection. */
+    char json[1024];
+    snprintf(json, sizeof(json),
+             "{\"originRequest\": {\"originCert\": \"%s\", \"originKey\": \"%s\"}, "
+             "\"ingress\": [{\"hostname\": \"a.test\", \"service\": \"https://h:1\", "
+             "\"originRequest\": {\"originPull\": true}}, " CATCH_ALL "]}",
+             cert_path, key_path);
+    one_error(json, "rule #1: originPull and originCert/originKey both", "choose one");
+    /* The unknown-key message lists it. */
+    one_error("{\"ingress\": [{\"hostname\": \"a.test\", \"service\": \"https://h:1\", "
+              "\"originRequest\": {\"originpull\": true}}, " CATCH_ALL "]}",
+              "unknown originRequest setting \"originpull\"", "originPull");
+}
+
 static void test_match_exact_host(void **state)
 {
     (void)state;
@@ -1453,6 +1520,8 @@ int main(void)
         cmocka_unit_test(test_access_off_by_default),
         cmocka_unit_test(test_access_parsed_and_inherited),
         cmocka_unit_test(test_access_errors),
+        cmocka_unit_test(test_origin_pull_parsed_and_inherited),
+        cmocka_unit_test(test_origin_pull_errors),
         cmocka_unit_test(test_match_exact_host),
         cmocka_unit_test(test_match_wildcard),
         cmocka_unit_test(test_match_path),

@@ -17,6 +17,7 @@
 
 static void start_slot(struct cn_slot *slot);
 static void start_enroll(struct cn_supervisor *s);
+static void on_enroll_retry(uv_timer_t *t);
 
 static uint32_t rnd32(void)
 {
@@ -158,6 +159,7 @@ void cn_supervisor_link_ready(struct cn_supervisor *s, struct cn_link *l)
 {
     struct cn_slot *slot = &s->slots[l->index];
     cn_backoff_reset(&slot->backoff);
+    cn_backoff_reset(&s->enroll_backoff); /* the certificate works */
     slot->attempts = 0;
     if (s->creds)
         cn_creds_link_up(s->creds);
@@ -254,7 +256,11 @@ void cn_supervisor_link_closed(struct cn_supervisor *s, struct cn_link *l)
             if (s->slots[i].link)
                 cn_link_close(s->slots[i].link, "re-enrolling");
         }
-        start_enroll(s);
+        /* With backoff: a certificate refused again right after a fresh
+         * enrolment (an edge in front that checks another CA, say) must not
+         * become an enrolment loop. The backoff resets once a link works. */
+        uv_timer_start(&s->enroll_retry, on_enroll_retry,
+                       cn_backoff_next(&s->enroll_backoff, rnd32()), 0);
         return;
     }
     if (!s->id.cert_pem)
@@ -347,8 +353,6 @@ static void start_links(struct cn_supervisor *s)
     }
 }
 
-static void on_enroll_retry(uv_timer_t *t);
-
 static void on_enrolled(void *arg, int result, const char *cert_pem, const char *origin_ca,
                         int permanent, const char *why)
 {
@@ -385,8 +389,7 @@ static void on_enrolled(void *arg, int result, const char *cert_pem, const char 
     if (s->creds && !cn_creds_tunnel_expired(s->creds, &until))
         px_cert_time(until, until_s);
     PX_INFO("enrolled with the edge; certificate stored in %s, valid until %s", s->id.dir, until_s);
-    cn_backoff_reset(&s->enroll_backoff);
-    start_links(s);
+    start_links(s); /* the enrolment backoff resets once one of them registers */
 }
 
 static void start_enroll(struct cn_supervisor *s)

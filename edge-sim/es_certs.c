@@ -1,4 +1,5 @@
 #include "es_certs.h"
+#include "px_cert.h"
 #include "px_err.h"
 #include "px_pki.h"
 #include "rt_file.h"
@@ -57,6 +58,15 @@ static int make_ca(struct es_certs *c, const char *key, char **cert, void *arg)
     return px_pki_make_ca(key, arg, 3650, cert);
 }
 
+/* The origin CAs outlive the longest origin certificate they issue (15
+ * years by default, up to ES_ORIGIN_CERT_MAX_DAYS): an origin set up once
+ * must not stop working when its CA does. */
+static int make_origin_ca(struct es_certs *c, const char *key, char **cert, void *arg)
+{
+    (void)c;
+    return px_pki_make_ca(key, arg, ES_ORIGIN_CERT_MAX_DAYS + 366, cert);
+}
+
 static int make_tunnel_cert(struct es_certs *c, const char *key, char **cert, void *arg)
 {
     (void)arg;
@@ -93,10 +103,10 @@ int es_certs_init(struct es_certs *c, const char *dir, const char *server_name, 
                         "edge-sim connector CA", why, whylen)) < 0 ||
         (rc = load_pair(c, "access-ca", &c->access_ca_key, &c->access_ca_pem, make_ca,
                         "edge-sim client access CA", why, whylen)) < 0 ||
-        (rc = load_pair(c, "origin-ca", &c->origin_ca_key, &c->origin_ca_pem, make_ca,
+        (rc = load_pair(c, "origin-ca", &c->origin_ca_key, &c->origin_ca_pem, make_origin_ca,
                         "edge-sim origin CA", why, whylen)) < 0 ||
         (rc = load_pair(c, "origin-pull-ca", &c->origin_pull_ca_key, &c->origin_pull_ca_pem,
-                        make_ca, "edge-sim origin-pull CA", why, whylen)) < 0 ||
+                        make_origin_ca, "edge-sim origin-pull CA", why, whylen)) < 0 ||
         (rc = load_pair(c, "browser-ca", &c->browser_ca_key, &c->browser_ca_pem, make_ca,
                         "edge-sim browser CA", why, whylen)) < 0 ||
         (rc = load_pair(c, "tunnel-server", &c->tunnel_key_pem, &c->tunnel_cert_pem,
@@ -199,7 +209,7 @@ int es_certs_check_p256(const char *pub_pem)
 /* A short-lived certificate for the connector: from now - ES_CERT_SKEW to
  * now + lifetime. */
 static int issue_short(const char *ca, const char *ca_key, const char *pub_pem, const char *cn,
-                       const char *uri, long long lifetime, char **cert_pem)
+                       const char *ou, const char *uri, long long lifetime, char **cert_pem)
 {
     if (lifetime < ES_CERT_LIFETIME_MIN || lifetime > ES_CERT_LIFETIME_MAX)
         return PX_ERR_INVAL;
@@ -208,6 +218,7 @@ static int issue_short(const char *ca, const char *ca_key, const char *pub_pem, 
         return rc;
     long long now = (long long)time(NULL);
     struct px_pki_req r = {.cn = cn,
+                           .ou = ou,
                            .uri = uri,
                            .usage = PX_PKI_CLIENT,
                            .not_before = now - ES_CERT_SKEW,
@@ -216,10 +227,25 @@ static int issue_short(const char *ca, const char *ca_key, const char *pub_pem, 
 }
 
 int es_certs_issue_client(struct es_certs *c, const char *tunnel_id, const char *pub_pem,
-                          long long lifetime, char **cert_pem)
+                          long long lifetime, long long enrolled_at, char **cert_pem)
 {
-    return issue_short(c->client_ca_pem, c->client_ca_key, pub_pem, tunnel_id, NULL, lifetime,
+    char ou[48];
+    int n = snprintf(ou, sizeof(ou), ES_CERT_ENROLLED_OU "%lld", enrolled_at);
+    if (n < 0 || (size_t)n >= sizeof(ou))
+        return PX_ERR_INVAL;
+    return issue_short(c->client_ca_pem, c->client_ca_key, pub_pem, tunnel_id, ou, NULL, lifetime,
                        cert_pem);
+}
+
+long long es_certs_enrolled_at(const char *subject)
+{
+    const char *p = subject ? strstr(subject, "OU=" ES_CERT_ENROLLED_OU) : NULL;
+    if (!p)
+        return 0;
+    p += 3 + strlen(ES_CERT_ENROLLED_OU);
+    char *end;
+    long long v = strtoll(p, &end, 10);
+    return end != p && v > 0 ? v : 0;
 }
 
 int es_certs_issue_origin_pull(struct es_certs *c, const char *tunnel_id, const char *pub_pem,
@@ -229,7 +255,7 @@ int es_certs_issue_origin_pull(struct es_certs *c, const char *tunnel_id, const 
     int n = snprintf(uri, sizeof(uri), "tunnel:%s", tunnel_id);
     if (n < 0 || (size_t)n >= sizeof(uri))
         return PX_ERR_INVAL;
-    return issue_short(c->origin_pull_ca_pem, c->origin_pull_ca_key, pub_pem, tunnel_id, uri,
+    return issue_short(c->origin_pull_ca_pem, c->origin_pull_ca_key, pub_pem, tunnel_id, NULL, uri,
                        lifetime, cert_pem);
 }
 
@@ -243,6 +269,20 @@ int es_certs_issue_origin(struct es_certs *c, const char *const *names, size_t n
         return rc;
     struct px_pki_req r = {
         .cn = names[0], .names = names, .n_names = n_names, .usage = PX_PKI_SERVER, .days = days};
+    /* Never past the CA (a data dir from before the CA lived this long). */
+    struct px_der *d = NULL;
+    size_t nd = 0;
+    struct px_cert_info ci;
+    long long now = (long long)time(NULL);
+    if (px_cert_pem_split(c->origin_ca_pem, strlen(c->origin_ca_pem), &d, &nd) == 0 &&
+        px_cert_info(d[0].der, d[0].len, &ci) == 0) {
+        if (now + (long long)days * 86400 > ci.not_after) {
+            r.not_before = now - ES_CERT_SKEW;
+            r.not_after = ci.not_after;
+        }
+        px_cert_info_cleanup(&ci);
+    }
+    px_der_free(d, nd);
     return px_pki_issue_req(c->origin_ca_pem, c->origin_ca_key, pub_pem, &r, cert_pem);
 }
 

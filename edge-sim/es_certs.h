@@ -56,12 +56,21 @@ const char *es_certs_for_host(struct es_certs *c, const char *host);
 #define ES_ORIGIN_CERT_DAYS 5479
 #define ES_ORIGIN_CERT_MAX_DAYS 36500
 
-/* Issues a connector client certificate (client-ca, CN = tunnel_id, EKU
- * clientAuth) for pub_pem, valid from now - ES_CERT_SKEW to now + lifetime
- * seconds. Returns 0 and *cert_pem (caller frees), PX_ERR_INVAL for a key
- * that is not EC P-256 or a lifetime out of range, or PX_ERR_CRYPTO/NOMEM. */
+/* A connector certificate's subject carries when its line of renewals
+ * began, "OU=enrolled <seconds since the epoch>": a renewal copies it, so
+ * the edge can refuse to renew what was enrolled with a token since
+ * replaced (es_link). */
+#define ES_CERT_ENROLLED_OU "enrolled "
+/* Issues a connector client certificate (client-ca, CN = tunnel_id, OU =
+ * ES_CERT_ENROLLED_OU enrolled_at, EKU clientAuth) for pub_pem, valid from
+ * now - ES_CERT_SKEW to now + lifetime seconds. Returns 0 and *cert_pem
+ * (caller frees), PX_ERR_INVAL for a key that is not EC P-256 or a lifetime
+ * out of range, or PX_ERR_CRYPTO/NOMEM. */
 int es_certs_issue_client(struct es_certs *c, const char *tunnel_id, const char *pub_pem,
-                          long long lifetime, char **cert_pem);
+                          long long lifetime, long long enrolled_at, char **cert_pem);
+/* The enrolment time in a connector certificate's subject (RFC 4514, as
+ * px_cert_info gives it), or 0 if it has none (issued before this field). */
+long long es_certs_enrolled_at(const char *subject);
 /* Issues an origin-pull certificate (origin-pull-ca, CN = tunnel_id, SAN URI
  * "tunnel:<tunnel_id>", EKU clientAuth) for pub_pem; validity and returns as
  * es_certs_issue_client. */

@@ -221,7 +221,7 @@ static int enroll_on_data(struct es_link *l, const uint8_t *data, size_t len)
     }
     char *cert = NULL;
     if (es_certs_issue_client(&l->srv->certs, req.tunnel_id, req.public_key_pem,
-                              cert_lifetime(l->srv), &cert) < 0) {
+                              cert_lifetime(l->srv), (long long)time(NULL), &cert) < 0) {
         enroll_fail(l, "bad_key", "the public key could not be certified", "unusable public key");
         goto out;
     }
@@ -339,12 +339,27 @@ static int on_renew(struct es_link *l, const struct px_ctl_msg *m)
     struct es_tunnel *t = es_registry_tunnel(&srv->reg, l->tunnel_id);
     if (!t)
         return renew_fail(l, "the tunnel no longer exists");
+    long long wall = (long long)time(NULL);
+    /* A renewal continues the line of the certificate this connection
+     * presented: not past its end, and not past a token rotation's grace
+     * for a line begun with the token it replaced (else rotating a leaked
+     * token would never evict whoever enrolled with it). Times are whole
+     * seconds: an enrolment in the rotation's second counts as before it. */
+    if (!l->conn.memory && wall >= l->cert_not_after)
+        return renew_fail(l, "this connection's certificate has expired: reconnect to enrol again");
+    struct es_tunnel_secrets sec;
+    if (!l->conn.memory && es_store_tunnel_secrets(&srv->store, l->tunnel_id, &sec) == 0 &&
+        sec.rotated_at > 0 && l->enrolled_at <= sec.rotated_at && wall >= sec.previous_until)
+        return renew_fail(l,
+                          "this connector enrolled with a token that has been replaced (edge-sim "
+                          "tunnel rotate-token): enrol with the new token");
     if (es_certs_check_p256(m->pem) < 0)
         return renew_fail(l, "not a P-256 public key");
     char *cert = NULL;
     int rc =
         k ? es_certs_issue_origin_pull(&srv->certs, l->tunnel_id, m->pem, cert_lifetime(srv), &cert)
-          : es_certs_issue_client(&srv->certs, l->tunnel_id, m->pem, cert_lifetime(srv), &cert);
+          : es_certs_issue_client(&srv->certs, l->tunnel_id, m->pem, cert_lifetime(srv),
+                                  l->enrolled_at, &cert);
     if (rc < 0)
         return renew_fail(l, "the edge could not issue the certificate");
     char how[64];
@@ -711,6 +726,15 @@ static int read_identity(struct es_link *l)
     }
     const char *cn = wolfSSL_X509_get_subjectCN(peer);
     snprintf(l->tunnel_id, sizeof(l->tunnel_id), "%s", cn ? cn : "");
+    /* What a renewal on this connection may continue (on_renew). */
+    int len = 0;
+    const unsigned char *der = wolfSSL_X509_get_der(peer, &len);
+    struct px_cert_info ci;
+    if (der && len > 0 && px_cert_info(der, (size_t)len, &ci) == 0) {
+        l->cert_not_after = ci.not_after;
+        l->enrolled_at = es_certs_enrolled_at(ci.subject);
+        px_cert_info_cleanup(&ci);
+    }
     wolfSSL_X509_free(peer);
     return 0;
 }

@@ -13,7 +13,8 @@ static const char *schema =
     "CREATE TABLE IF NOT EXISTS kv(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS tunnels(id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
     " secret_hash BLOB NOT NULL, patterns TEXT NOT NULL, created INTEGER NOT NULL,"
-    " prev_secret_hash BLOB, prev_until INTEGER NOT NULL DEFAULT 0);"
+    " prev_secret_hash BLOB, prev_until INTEGER NOT NULL DEFAULT 0,"
+    " rotated_at INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS routes(hostname TEXT PRIMARY KEY,"
     " tunnel_id TEXT NOT NULL REFERENCES tunnels(id) ON DELETE CASCADE);";
 
@@ -43,6 +44,7 @@ static int migrate(sqlite3 *db, char **err)
     } add[] = {
         {"prev_secret_hash", "ALTER TABLE tunnels ADD COLUMN prev_secret_hash BLOB"},
         {"prev_until", "ALTER TABLE tunnels ADD COLUMN prev_until INTEGER NOT NULL DEFAULT 0"},
+        {"rotated_at", "ALTER TABLE tunnels ADD COLUMN rotated_at INTEGER NOT NULL DEFAULT 0"},
     };
     int missing = 0;
     for (size_t i = 0; i < sizeof(add) / sizeof(add[0]); i++) {
@@ -251,14 +253,16 @@ int es_store_tunnel_secrets(struct es_store *s, const char *id, struct es_tunnel
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(
-            s->db, "SELECT secret_hash, prev_secret_hash, prev_until FROM tunnels WHERE id=?", -1,
-            &st, NULL) != SQLITE_OK)
+            s->db,
+            "SELECT secret_hash, prev_secret_hash, prev_until, rotated_at FROM tunnels WHERE id=?",
+            -1, &st, NULL) != SQLITE_OK)
         return PX_ERR_DB;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     int rc = PX_ERR_NOT_FOUND, r = sqlite3_step(st);
     if (r == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
         memset(out, 0, sizeof(*out));
         memcpy(out->current, sqlite3_column_blob(st, 0), 32);
+        out->rotated_at = sqlite3_column_int64(st, 3);
         /* A previous hash of any other size (none: NULL) stays all zeros. */
         if (sqlite3_column_bytes(st, 1) == 32) {
             memcpy(out->previous, sqlite3_column_blob(st, 1), 32);
@@ -293,6 +297,7 @@ int es_store_tunnel_rotate(struct es_store *s, const char *name_or_id, const uin
      * over an id (a name may look like another tunnel's id): one row only. */
     if (sqlite3_prepare_v2(s->db,
                            "UPDATE tunnels SET prev_secret_hash=secret_hash, prev_until=?,"
+                           " rotated_at=CAST(strftime('%s','now') AS INTEGER),"
                            " secret_hash=? WHERE id=COALESCE((SELECT id FROM tunnels WHERE name=?),"
                            " (SELECT id FROM tunnels WHERE id=?)) RETURNING id, name",
                            -1, &st, NULL) != SQLITE_OK)

@@ -53,6 +53,7 @@ struct es_tunnel_secrets {
     uint8_t current[32];
     uint8_t previous[32];     /* all zeros when there is none (no secret hashes to that) */
     long long previous_until; /* seconds since the epoch; 0 when there is none */
+    long long rotated_at;     /* when the token was last rotated; 0 if never */
 };
 /* Fills *out for tunnel id. Returns 0, PX_ERR_NOT_FOUND (*out untouched) or
  * PX_ERR_DB. Like es_store_tunnel_secret_hash: one indexed lookup reading

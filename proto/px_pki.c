@@ -301,6 +301,8 @@ int px_pki_issue_req(const char *ca_cert_pem, const char *ca_key_pem, const char
     if (wc_InitCert(&c) != 0 || set_serial(&c) < 0)
         goto out_rng;
     set_name(&c.subject, r->cn);
+    if (r->ou)
+        strncpy(c.subject.unit, r->ou, CTC_NAME_SIZE - 1);
     c.daysValid = r->days > 0 ? r->days : 1;
     if (r->not_after > 0) {
         int nb = der_time(r->not_before, c.beforeDate), na = der_time(r->not_after, c.afterDate);

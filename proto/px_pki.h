@@ -23,6 +23,7 @@ int px_pki_issue(const char *ca_cert_pem, const char *ca_key_pem, const char *pu
 /* What px_pki_issue_req puts in a certificate. */
 struct px_pki_req {
     const char *cn;           /* subject common name */
+    const char *ou;           /* subject organizational unit, or NULL */
     const char *const *names; /* DNS or IP subjectAltNames (may be NULL/0) */
     size_t n_names;
     const char *uri;         /* a URI subjectAltName (e.g. "tunnel:<id>"), or NULL */

@@ -201,6 +201,46 @@ check "renew: a P-384 key is refused with its reason (not permanent); after 5 s 
 
 # ---- origin certificates ----
 
+t_renew_after_rotation() {
+    # Defect 9.2 (review): renewals only checked that the tunnel existed, so
+    # whoever enrolled with a leaked token kept renewing after the rotation.
+    local tok out
+    tok=$(create_tunnel probe2 --hostname probe2.test)
+    $PY "$HERE/renew_client.py" enroll "$tok" "$WORK/probe2" > /dev/null 2>&1 || return 1
+    "$BIN/edge-sim" tunnel rotate-token probe2 --data-dir "$EDGE_DIR" > "$WORK/probe2.token" 2>/dev/null || return 1
+    out=$($PY "$HERE/renew_client.py" link $TUNNEL_PORT "$WORK/probe2/cert.pem" "$WORK/probe2/key.pem" \
+        probe2.test "$WORK/probe2" tunnel)
+    echo "$out"
+    echo "$out" | grep -q "^error renew_failed this connector enrolled with a token that has been replaced" || return 1
+    # Enrolled with the new token, the line renews (a second later: the
+    # edge counts an enrolment in the rotation's second as before it).
+    sleep 1.1
+    $PY "$HERE/renew_client.py" enroll "$(cat "$WORK/probe2.token")" "$WORK/probe3" > /dev/null 2>&1 || return 1
+    out=$($PY "$HERE/renew_client.py" link $TUNNEL_PORT "$WORK/probe3/cert.pem" "$WORK/probe3/key.pem" \
+        probe2.test "$WORK/probe3" tunnel)
+    echo "$out"
+    echo "$out" | grep -q "^renewed tunnel"
+}
+check "defect 9.2: after a rotation's grace, a connector enrolled with the old token cannot renew" t_renew_after_rotation
+
+t_renew_expired_link() {
+    # Defect 9.2 (review): a connection kept open renewed past its own
+    # certificate's expiry. A second edge with 10 s certificates.
+    local d=$WORK/edge2 p=$((PORT_BASE + 19)) tok out
+    "$BIN/edge-sim" serve --data-dir "$d" --tunnel-addr 127.0.0.1:$p --https-addr 127.0.0.1:$((p + 1)) \
+        --admin-addr 127.0.0.1:$((p + 2)) --cert-lifetime 10s >> "$WORK/edge2.log" 2>&1 &
+    PIDS+=($!)
+    wait_port 127.0.0.1 $p || return 1
+    tok=$("$BIN/edge-sim" tunnel create short --hostname short.test --data-dir "$d" 2>/dev/null)
+    $PY "$HERE/renew_client.py" enroll "$tok" "$WORK/short" > /dev/null 2>&1 || return 1
+    out=$($PY "$HERE/renew_client.py" link $p "$WORK/short/cert.pem" "$WORK/short/key.pem" \
+        short.test "$WORK/short" tunnel sleep:11 tunnel)
+    echo "$out"
+    echo "$out" | grep -q "^renewed tunnel" &&
+        echo "$out" | grep -q "^error renew_failed this connection's certificate has expired"
+}
+check "defect 9.2: a connection whose own certificate has expired cannot renew" t_renew_expired_link
+
 t_origin_cert() {
     CLI origin-cert create --hostname HA.local --hostname '*.home.lan' --hostname 127.0.0.1 \
         --out "$WORK/oc" 2>>"$WORK/edge-cli.log" || return 1

@@ -160,19 +160,20 @@ static void test_client_cert_lifetime(void **state)
     struct fx *f = *state;
     long long before = (long long)time(NULL);
     char *pem = NULL;
-    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, 20, &pem), 0);
+    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, 20, 1700000000, &pem), 0);
     check_short_lived(pem, f->c.client_ca_pem, 20, before, (long long)time(NULL));
     free(pem);
     pem = NULL;
-    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, ES_CERT_LIFETIME_DEFAULT, &pem), 0);
+    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, ES_CERT_LIFETIME_DEFAULT, 1, &pem),
+                     0);
     check_short_lived(pem, f->c.client_ca_pem, 7 * 86400, before, (long long)time(NULL));
     free(pem);
     pem = NULL;
-    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, ES_CERT_LIFETIME_MAX, &pem), 0);
+    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, ES_CERT_LIFETIME_MAX, 1, &pem), 0);
     free(pem);
     pem = NULL;
     /* Out of range: nothing issued. */
-    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, 9, &pem), PX_ERR_INVAL);
+    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, 9, 1, &pem), PX_ERR_INVAL);
     assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, 0, &pem), PX_ERR_INVAL);
     assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, -100, &pem), PX_ERR_INVAL);
     assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, ES_CERT_LIFETIME_MAX + 1, &pem),

@@ -241,6 +241,28 @@ t_renew_expired_link() {
 }
 check "defect 9.2: a connection whose own certificate has expired cannot renew" t_renew_expired_link
 
+t_reenrol_backoff() {
+    # Defect 9.3 (review): a certificate refused right after a fresh
+    # enrolment sent the connector straight back to enrol: a loop (29
+    # enrolments in 10 s). Now the enrolment backoff applies.
+    local rport=$((PORT_BASE + 22)) tok before after
+    tok=$(create_tunnel rejected --hostname '*.rej.test')
+    $PY "$HERE/cert_rejecter.py" $rport $TUNNEL_PORT "$EDGE_DIR" "$WORK/origin-ca.pem" >> "$WORK/rejecter.log" 2>&1 &
+    PIDS+=($!)
+    wait_port 127.0.0.1 $rport || return 1
+    before=$(grep -c "enrolled a connector for tunnel rejected" "$WORK/edge.log")
+    "$BIN/connector" run --token "$tok" --state-dir "$WORK/state-rej" --edge 127.0.0.1:$rport \
+        --hostname a.rej.test --url hello_world >> "$WORK/connector-rej.log" 2>&1 &
+    local pid=$!
+    PIDS+=($pid)
+    sleep 8
+    kill $pid 2>/dev/null
+    after=$(grep -c "enrolled a connector for tunnel rejected" "$WORK/edge.log")
+    echo "enrolments in 8 s: $((after - before))"
+    [ $((after - before)) -ge 2 ] && [ $((after - before)) -le 5 ]
+}
+check "defect 9.3: a connector whose fresh certificates are refused re-enrols with backoff, not in a loop" t_reenrol_backoff
+
 t_origin_cert() {
     CLI origin-cert create --hostname HA.local --hostname '*.home.lan' --hostname 127.0.0.1 \
         --out "$WORK/oc" 2>>"$WORK/edge-cli.log" || return 1
@@ -259,6 +281,14 @@ t_origin_cert() {
     [ "$(grep -c BEGIN "$c")" = 1 ] && grep -q "BEGIN CERTIFICATE" "$c"
 }
 check "origin-cert create: SANs, 15 years, issued by the origin CA, key 0600" t_origin_cert
+
+t_origin_ca_outlives() {
+    # Defect 9.1 (review): the origin CA lived 10 years, its certificates 15.
+    local f=$WORK/oc/ha.local.pem
+    [ -f "$f" ] || CLI origin-cert create --hostname ha.local --out "$WORK/oc" 2>>"$WORK/edge-cli.log" || return 1
+    openssl verify -attime $(( $(date +%s) + 14 * 365 * 86400 + 300 * 86400 )) -CAfile "$WORK/origin-ca.pem" "$f"
+}
+check "defect 9.1: the origin CA outlives a 15-year origin certificate (verifies 14.8 years from now)" t_origin_ca_outlives
 
 t_origin_cert_csr() {
     openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/own.key" \

@@ -162,6 +162,19 @@ static void test_client_cert_lifetime(void **state)
     char *pem = NULL;
     assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, 20, 1700000000, &pem), 0);
     check_short_lived(pem, f->c.client_ca_pem, 20, before, (long long)time(NULL));
+    /* The line's enrolment time rides in the subject, for renewals. */
+    struct px_der *d = NULL;
+    size_t nd = 0;
+    struct px_cert_info ci;
+    assert_int_equal(px_cert_pem_split(pem, strlen(pem), &d, &nd), 0);
+    assert_int_equal(px_cert_info(d[0].der, d[0].len, &ci), 0);
+    assert_non_null(strstr(ci.subject, "OU=enrolled 1700000000"));
+    assert_int_equal(es_certs_enrolled_at(ci.subject), 1700000000);
+    px_cert_info_cleanup(&ci);
+    px_der_free(d, nd);
+    assert_int_equal(es_certs_enrolled_at("CN=x,O=tunnel edge-sim"), 0);
+    assert_int_equal(es_certs_enrolled_at("OU=enrolled x"), 0);
+    assert_int_equal(es_certs_enrolled_at(NULL), 0);
     free(pem);
     pem = NULL;
     assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, ES_CERT_LIFETIME_DEFAULT, 1, &pem),
@@ -174,9 +187,9 @@ static void test_client_cert_lifetime(void **state)
     pem = NULL;
     /* Out of range: nothing issued. */
     assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, 9, 1, &pem), PX_ERR_INVAL);
-    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, 0, &pem), PX_ERR_INVAL);
-    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, -100, &pem), PX_ERR_INVAL);
-    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, ES_CERT_LIFETIME_MAX + 1, &pem),
+    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, 0, 1, &pem), PX_ERR_INVAL);
+    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, -100, 1, &pem), PX_ERR_INVAL);
+    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, ES_CERT_LIFETIME_MAX + 1, 1, &pem),
                      PX_ERR_INVAL);
     assert_null(pem);
 }
@@ -187,7 +200,7 @@ static void test_client_cert_verifies_under_client_ca_only(void **state)
 {
     struct fx *f = *state;
     char *tun = NULL, *pull = NULL;
-    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, 3600, &tun), 0);
+    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, 3600, 1, &tun), 0);
     assert_int_equal(es_certs_issue_origin_pull(&f->c, ID, f->pub, 3600, &pull), 0);
     struct px_der *d1, *d2;
     size_t n1, n2;
@@ -292,7 +305,7 @@ static void test_keys_must_be_p256(void **state)
             print_error("case %zu accepted\n", i);
         assert_int_equal(es_certs_check_p256(bad[i]), PX_ERR_INVAL);
         char *pem = NULL;
-        assert_int_equal(es_certs_issue_client(&f->c, ID, bad[i], 3600, &pem), PX_ERR_INVAL);
+        assert_int_equal(es_certs_issue_client(&f->c, ID, bad[i], 3600, 1, &pem), PX_ERR_INVAL);
         assert_int_equal(es_certs_issue_origin_pull(&f->c, ID, bad[i], 3600, &pem), PX_ERR_INVAL);
         const char *names[] = {"a.test"};
         assert_int_equal(es_certs_issue_origin(&f->c, names, 1, bad[i], 10, &pem), PX_ERR_INVAL);

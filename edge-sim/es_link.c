@@ -346,7 +346,8 @@ static int on_renew(struct es_link *l, const struct px_ctl_msg *m)
      * token would never evict whoever enrolled with it). Times are whole
      * seconds: an enrolment in the rotation's second counts as before it. */
     if (!l->conn.memory && wall >= l->cert_not_after)
-        return renew_fail(l, "this connection's certificate has expired: reconnect to enrol again");
+        return renew_fail(l, "this connection's tunnel certificate (and any renewal of it made "
+                             "here) has expired: reconnect to enrol again");
     struct es_tunnel_secrets sec;
     if (!l->conn.memory && es_store_tunnel_secrets(&srv->store, l->tunnel_id, &sec) == 0 &&
         sec.rotated_at > 0 && l->enrolled_at <= sec.rotated_at && wall >= sec.previous_until)
@@ -365,6 +366,19 @@ static int on_renew(struct es_link *l, const struct px_ctl_msg *m)
     char how[64];
     snprintf(how, sizeof(how), "renewal on connection %s", l->conn_id);
     log_issued(t->name, m->kind, cert, how);
+    if (!k) {
+        /* The line this connection continues now ends with the new
+         * certificate (the connection itself keeps the one it presented). */
+        struct px_der *d = NULL;
+        size_t nd = 0;
+        struct px_cert_info ci;
+        if (px_cert_pem_split(cert, strlen(cert), &d, &nd) == 0 &&
+            px_cert_info(d[0].der, d[0].len, &ci) == 0) {
+            l->cert_not_after = ci.not_after;
+            px_cert_info_cleanup(&ci);
+        }
+        px_der_free(d, nd);
+    }
     struct px_ctl_msg reply = {.type = PX_CTL_RENEWED, .kind = m->kind, .pem = cert};
     rc = control_send(l, &reply);
     free(cert);

@@ -30,7 +30,8 @@ struct es_link {
     /* RENEW: when each kind (0 tunnel, 1 origin_pull) was last answered
      * (uv_now), if its bit in renew_seen is set. */
     uint64_t renew_last_ms[2];
-    long long cert_not_after; /* of the client certificate it presented */
+    long long cert_not_after; /* of the tunnel certificate it presented, or of the
+                                 latest renewal of it issued here */
     long long enrolled_at;    /* that certificate's line began (its OU; 0: unknown) */
     unsigned renew_seen;
     int dying;

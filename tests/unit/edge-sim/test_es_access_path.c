@@ -19,7 +19,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define RULES "{\"ingress\":[{\"hostname\":\"*.fuzz.test\",\"service\":\"hello_world\"},{\"service\":\"http_status:404\"}]}"
+#define RULES                                                                                      \
+    "{\"ingress\":[{\"hostname\":\"*.fuzz.test\",\"service\":\"hello_world\"},{\"service\":"       \
+    "\"http_status:404\"}]}"
 
 struct fixture {
     struct mw w;

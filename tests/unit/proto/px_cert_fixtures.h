@@ -16,167 +16,162 @@ struct cert_fixture {
 };
 
 static const struct cert_fixture cert_fixtures[] = {
-    /* openssl_ca: openssl req -x509 -new -key ca.key -sha256 -days 3650 -subj '/O=Home/CN=Home CA' -addext basicConstraints=critical,CA:TRUE -out ca.pem */
+    /* openssl_ca: openssl req -x509 -new -key ca.key -sha256 -days 3650 -subj '/O=Home/CN=Home CA'
+       -addext basicConstraints=critical,CA:TRUE -out ca.pem */
     {"openssl_ca",
      "-----BEGIN CERTIFICATE-----\n"
-    "MIIBlzCCAT2gAwIBAgIUN7a2Ljf+znaE17zZ9iwYA0wzVGAwCgYIKoZIzj0EAwIw\n"
-    "ITENMAsGA1UECgwESG9tZTEQMA4GA1UEAwwHSG9tZSBDQTAeFw0yNjEyMDIwMTUz\n"
-    "MDdaFw0zNjExMjkwMTUzMDdaMCExDTALBgNVBAoMBEhvbWUxEDAOBgNVBAMMB0hv\n"
-    "bWUgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAARipdXEnAluvVPeMjkEwchh\n"
-    "uA+C92h3ZrI37l1rxa3lnjHSrjnZMmAMC0s/nJ5bgPOV+hN7ENVW380v3iugfwOk\n"
-    "o1MwUTAdBgNVHQ4EFgQUYlZZbfQW3/ixpdZ/lmJD3wR+AXYwHwYDVR0jBBgwFoAU\n"
-    "YlZZbfQW3/ixpdZ/lmJD3wR+AXYwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQD\n"
-    "AgNIADBFAiB/li7Dk5yhd17Pjgm0JLFTOEdaU+jJ5mPSzSS1k7guxgIhAIENv08m\n"
-    "dc9BAvsYJjOZmmGav28EitUVOmpkO1RiOoQk\n"
-    "-----END CERTIFICATE-----\n",
-     "CN=Home CA,O=Home",
-     "CN=Home CA,O=Home",
-     "Home CA",
+     "MIIBlzCCAT2gAwIBAgIUN7a2Ljf+znaE17zZ9iwYA0wzVGAwCgYIKoZIzj0EAwIw\n"
+     "ITENMAsGA1UECgwESG9tZTEQMA4GA1UEAwwHSG9tZSBDQTAeFw0yNjEyMDIwMTUz\n"
+     "MDdaFw0zNjExMjkwMTUzMDdaMCExDTALBgNVBAoMBEhvbWUxEDAOBgNVBAMMB0hv\n"
+     "bWUgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAARipdXEnAluvVPeMjkEwchh\n"
+     "uA+C92h3ZrI37l1rxa3lnjHSrjnZMmAMC0s/nJ5bgPOV+hN7ENVW380v3iugfwOk\n"
+     "o1MwUTAdBgNVHQ4EFgQUYlZZbfQW3/ixpdZ/lmJD3wR+AXYwHwYDVR0jBBgwFoAU\n"
+     "YlZZbfQW3/ixpdZ/lmJD3wR+AXYwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQD\n"
+     "AgNIADBFAiB/li7Dk5yhd17Pjgm0JLFTOEdaU+jJ5mPSzSS1k7guxgIhAIENv08m\n"
+     "dc9BAvsYJjOZmmGav28EitUVOmpkO1RiOoQk\n"
+     "-----END CERTIFICATE-----\n",
+     "CN=Home CA,O=Home", "CN=Home CA,O=Home", "Home CA",
      "37b6b62e37fece7684d7bcd9f62c18034c335460",
-     "1c0273f2c0016cdff92b9ad9e69034c76aa039e446869e84ebaa973a16fb1629",
-     1796176387LL, 2111536387LL, 1},
-    /* openssl_leaf: openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -set_serial 0x00ff0102 -days 30 -sha256 -extfile leaf.ext -out leaf.pem */
+     "1c0273f2c0016cdff92b9ad9e69034c76aa039e446869e84ebaa973a16fb1629", 1796176387LL, 2111536387LL,
+     1},
+    /* openssl_leaf: openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -set_serial 0x00ff0102
+       -days 30 -sha256 -extfile leaf.ext -out leaf.pem */
     {"openssl_leaf",
      "-----BEGIN CERTIFICATE-----\n"
-    "MIIBtzCCAVygAwIBAgIEAP8BAjAKBggqhkjOPQQDAjAhMQ0wCwYDVQQKDARIb21l\n"
-    "MRAwDgYDVQQDDAdIb21lIENBMB4XDTI2MTIwMjAxNTMwN1oXDTI3MDEwMTAxNTMw\n"
-    "N1owPjELMAkGA1UEBhMCREUxDTALBgNVBAoMBEhvbWUxEDAOBgNVBAsMB0Rldmlj\n"
-    "ZXMxDjAMBgNVBAMMBXBob25lMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEySKi\n"
-    "voucEIPJBbstqmTugWDYAG9PXEGfa1IPmOzVdbdGkFd2V23KCxVW0lS5horkPk9e\n"
-    "4U8ENLMoE+rKjDtNmqNlMGMwDAYDVR0TAQH/BAIwADATBgNVHSUEDDAKBggrBgEF\n"
-    "BQcDAjAdBgNVHQ4EFgQU1dHBh7ZkyVRNx9k7uqfB3UPp4nMwHwYDVR0jBBgwFoAU\n"
-    "YlZZbfQW3/ixpdZ/lmJD3wR+AXYwCgYIKoZIzj0EAwIDSQAwRgIhAP+ua9+Nq6sm\n"
-    "sWomgo5ktgr6TyHZqBO0OlqYAiX2SzbGAiEArz/vzNxI7DjKO6jkmIHTvCOzReTS\n"
-    "/L4/jeHohFmxCPw=\n"
-    "-----END CERTIFICATE-----\n",
-     "CN=phone,OU=Devices,O=Home,C=DE",
-     "CN=Home CA,O=Home",
-     "phone",
-     "ff0102",
-     "866c982e423bce9ebf221ca144706bfeb68397fa66c15aee11b7d990158f7550",
-     1796176387LL, 1798768387LL, 0},
-    /* openssl_rsa_ca: openssl req -x509 -newkey rsa:2048 -nodes -keyout rsa.key -sha256 -days 365 -subj '/DC=org/DC=example/CN=RSA Root' -out rsa.pem */
+     "MIIBtzCCAVygAwIBAgIEAP8BAjAKBggqhkjOPQQDAjAhMQ0wCwYDVQQKDARIb21l\n"
+     "MRAwDgYDVQQDDAdIb21lIENBMB4XDTI2MTIwMjAxNTMwN1oXDTI3MDEwMTAxNTMw\n"
+     "N1owPjELMAkGA1UEBhMCREUxDTALBgNVBAoMBEhvbWUxEDAOBgNVBAsMB0Rldmlj\n"
+     "ZXMxDjAMBgNVBAMMBXBob25lMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEySKi\n"
+     "voucEIPJBbstqmTugWDYAG9PXEGfa1IPmOzVdbdGkFd2V23KCxVW0lS5horkPk9e\n"
+     "4U8ENLMoE+rKjDtNmqNlMGMwDAYDVR0TAQH/BAIwADATBgNVHSUEDDAKBggrBgEF\n"
+     "BQcDAjAdBgNVHQ4EFgQU1dHBh7ZkyVRNx9k7uqfB3UPp4nMwHwYDVR0jBBgwFoAU\n"
+     "YlZZbfQW3/ixpdZ/lmJD3wR+AXYwCgYIKoZIzj0EAwIDSQAwRgIhAP+ua9+Nq6sm\n"
+     "sWomgo5ktgr6TyHZqBO0OlqYAiX2SzbGAiEArz/vzNxI7DjKO6jkmIHTvCOzReTS\n"
+     "/L4/jeHohFmxCPw=\n"
+     "-----END CERTIFICATE-----\n",
+     "CN=phone,OU=Devices,O=Home,C=DE", "CN=Home CA,O=Home", "phone", "ff0102",
+     "866c982e423bce9ebf221ca144706bfeb68397fa66c15aee11b7d990158f7550", 1796176387LL, 1798768387LL,
+     0},
+    /* openssl_rsa_ca: openssl req -x509 -newkey rsa:2048 -nodes -keyout rsa.key -sha256 -days 365
+       -subj '/DC=org/DC=example/CN=RSA Root' -out rsa.pem */
     {"openssl_rsa_ca",
      "-----BEGIN CERTIFICATE-----\n"
-    "MIIDYzCCAkugAwIBAgIUWFkNbLArpF9ndCV5laNV1NKPOBwwDQYJKoZIhvcNAQEL\n"
-    "BQAwQTETMBEGCgmSJomT8ixkARkWA29yZzEXMBUGCgmSJomT8ixkARkWB2V4YW1w\n"
-    "bGUxETAPBgNVBAMMCFJTQSBSb290MB4XDTI2MTIwMjAxNTMwOFoXDTI3MTIwMjAx\n"
-    "NTMwOFowQTETMBEGCgmSJomT8ixkARkWA29yZzEXMBUGCgmSJomT8ixkARkWB2V4\n"
-    "YW1wbGUxETAPBgNVBAMMCFJTQSBSb290MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A\n"
-    "MIIBCgKCAQEAnpn9gp2ShY7wKluzUqNgpxkASdpPBdqRsp5dzRRO8aF+iHdnTqAm\n"
-    "Cw9WM8P+FugKBuY89Y3aTFXmZTYfp1N0aEVw/9JTJU2NLAUM8wiOp8C7/URuLpKm\n"
-    "44vOOgHYZkhXAjp6AeXHDulUivMwO4l9uZJwItCMeRTmz1lLbHI3nIJQ7kJsjgbN\n"
-    "d94Vhr0SoTfLdO5OaH28O7urBN/SWNZZc9sVuVEt2rrtNmGSppuhKwMauFsdoWPU\n"
-    "r95E69xWC/3j/YaFm7V/Gw0GYtIeyeIZCX3mpAoRD5X6vM8QB+mMUx50wgK49P6B\n"
-    "zsaEIHI9Y3auVU4QqOSN1tEfl3I04Q0mzQIDAQABo1MwUTAdBgNVHQ4EFgQU8XyL\n"
-    "65sZDZ3lzwAIJldqK0smORUwHwYDVR0jBBgwFoAU8XyL65sZDZ3lzwAIJldqK0sm\n"
-    "ORUwDwYDVR0TAQH/BAUwAwEB/zANBgkqhkiG9w0BAQsFAAOCAQEAkHjJ9R5SQJtK\n"
-    "YlYMFJXzFwhlzqF++D5+n/y4wffXUtReKkliK+J8/AxOpjZUqjjge4qpDEuv03vi\n"
-    "RlGY0EvlNFdRhuRO68BWAWxYj/zzIc2EaM5YDqGBt1NiDcvkJ2ujf6hng3InD+Qw\n"
-    "xbRwMkR8WudDVHuCpiMLlSEmwlnrJHjsciB5eOgQTu9EMsa2qTcjmHnckUGoxlHE\n"
-    "tM+4sCHg48x7MTUpEN3/ltaZoYrXIBnjwH9jT224a6eFp2wRQZ6mrLtoZasSzxL9\n"
-    "x8RCrTNqn6UhGcclTw3QeA06BncYIXdVofRyxOfkYrd/fEo9PCMIrn7BxV8Ud5H0\n"
-    "cQV3J9WQ/Q==\n"
-    "-----END CERTIFICATE-----\n",
-     "CN=RSA Root,DC=example,DC=org",
-     "CN=RSA Root,DC=example,DC=org",
-     "RSA Root",
+     "MIIDYzCCAkugAwIBAgIUWFkNbLArpF9ndCV5laNV1NKPOBwwDQYJKoZIhvcNAQEL\n"
+     "BQAwQTETMBEGCgmSJomT8ixkARkWA29yZzEXMBUGCgmSJomT8ixkARkWB2V4YW1w\n"
+     "bGUxETAPBgNVBAMMCFJTQSBSb290MB4XDTI2MTIwMjAxNTMwOFoXDTI3MTIwMjAx\n"
+     "NTMwOFowQTETMBEGCgmSJomT8ixkARkWA29yZzEXMBUGCgmSJomT8ixkARkWB2V4\n"
+     "YW1wbGUxETAPBgNVBAMMCFJTQSBSb290MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A\n"
+     "MIIBCgKCAQEAnpn9gp2ShY7wKluzUqNgpxkASdpPBdqRsp5dzRRO8aF+iHdnTqAm\n"
+     "Cw9WM8P+FugKBuY89Y3aTFXmZTYfp1N0aEVw/9JTJU2NLAUM8wiOp8C7/URuLpKm\n"
+     "44vOOgHYZkhXAjp6AeXHDulUivMwO4l9uZJwItCMeRTmz1lLbHI3nIJQ7kJsjgbN\n"
+     "d94Vhr0SoTfLdO5OaH28O7urBN/SWNZZc9sVuVEt2rrtNmGSppuhKwMauFsdoWPU\n"
+     "r95E69xWC/3j/YaFm7V/Gw0GYtIeyeIZCX3mpAoRD5X6vM8QB+mMUx50wgK49P6B\n"
+     "zsaEIHI9Y3auVU4QqOSN1tEfl3I04Q0mzQIDAQABo1MwUTAdBgNVHQ4EFgQU8XyL\n"
+     "65sZDZ3lzwAIJldqK0smORUwHwYDVR0jBBgwFoAU8XyL65sZDZ3lzwAIJldqK0sm\n"
+     "ORUwDwYDVR0TAQH/BAUwAwEB/zANBgkqhkiG9w0BAQsFAAOCAQEAkHjJ9R5SQJtK\n"
+     "YlYMFJXzFwhlzqF++D5+n/y4wffXUtReKkliK+J8/AxOpjZUqjjge4qpDEuv03vi\n"
+     "RlGY0EvlNFdRhuRO68BWAWxYj/zzIc2EaM5YDqGBt1NiDcvkJ2ujf6hng3InD+Qw\n"
+     "xbRwMkR8WudDVHuCpiMLlSEmwlnrJHjsciB5eOgQTu9EMsa2qTcjmHnckUGoxlHE\n"
+     "tM+4sCHg48x7MTUpEN3/ltaZoYrXIBnjwH9jT224a6eFp2wRQZ6mrLtoZasSzxL9\n"
+     "x8RCrTNqn6UhGcclTw3QeA06BncYIXdVofRyxOfkYrd/fEo9PCMIrn7BxV8Ud5H0\n"
+     "cQV3J9WQ/Q==\n"
+     "-----END CERTIFICATE-----\n",
+     "CN=RSA Root,DC=example,DC=org", "CN=RSA Root,DC=example,DC=org", "RSA Root",
      "58590d6cb02ba45f6774257995a355d4d28f381c",
-     "8d2f7bf82c749d0a50af673f5971da070649d01d21833f5556ad9c62bbfae54a",
-     1796176388LL, 1827712388LL, 1},
-    /* hostile_names: python3-cryptography (make_px_cert_fixtures.py): hostile subject and issuer, 1950-01-01 (UTCTime 50 is 1950) to 2060 (GeneralizedTime) */
+     "8d2f7bf82c749d0a50af673f5971da070649d01d21833f5556ad9c62bbfae54a", 1796176388LL, 1827712388LL,
+     1},
+    /* hostile_names: python3-cryptography (make_px_cert_fixtures.py): hostile subject and issuer,
+       1950-01-01 (UTCTime 50 is 1950) to 2060 (GeneralizedTime) */
     {"hostile_names",
      "-----BEGIN CERTIFICATE-----\n"
-    "MIIClDCCAjqgAwIBAgISAP8AAAAAAAAAAAAAAAAAAAABMAoGCCqGSM49BAMCMDcx\n"
-    "FDASBgNVBAoMC0NhZsOpIM6pIENBMR8wHQYDVQQDDBZyb290DQpJbmplY3RlZDog\n"
-    "aGVhZGVyMCAXDTUwMDEwMTAwMDAwMFoYDzIwNjAwMjI5MTIwMDAwWjCCAVsxCzAJ\n"
-    "BgNVBAYTAkRFMRswGQYDVQQKDBLDnG7Dr2PDtmTDqSDml6XmnKwxGjAYBgNVBAsM\n"
-    "ESwgKyAiIFwgPCA+IDsgPSB4MQ4wDAYDVQQLDAUjaGFzaDERMA8GA1UECwwIIHNw\n"
-    "YWNlZCAxFTATBgNVBAcMDGxpbmUxDQpsaW5lMjEaMBgGA1UECAwRbnVsAGJ5dGUB\n"
-    "Y3RsG2RlbH8xFTATBgNVBAseDABiAG0AcAAgAPwgrDEhMB8GA1UECxwYAAAAdQAA\n"
-    "AG4AAABpAAAAdgAAACAAAADpMRcwFQYKCZImiZPyLGQBGRYHZXhhbXBsZTEaMBgG\n"
-    "CSqGSIb3DQEJARYLYUBiLmV4YW1wbGUxEDAOBgMqAwQMB3Vua25vd24xIDAMBgNV\n"
-    "BAMMBW11bHRpMBAGCgmSJomT8ixkAQEMAnUxMRowGAYDVQQDDBFwaG9uZSwgInRo\n"
-    "ZSIgb25lXDBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABA2KperKkZ76WFdJMDY2\n"
-    "kBII0fFb9VSp6HEK9IHgQQ0oxMobJwr/kKLQ5CimZL6cjkc8FKouH09QAbxkNKC3\n"
-    "a28wCgYIKoZIzj0EAwIDSAAwRQIhAI8d+SsRoyNJF3Vnedv9dXlGUBaPf/Q+ewRw\n"
-    "cRqtvAV1AiBWFJzDtI0hpyIRwcnGiu7n9sqbTnHtsiWxhE/Wql5DQw==\n"
-    "-----END CERTIFICATE-----\n",
-     "CN=phone\\, \\\"the\\\" one\\\\,UID=u1+CN=multi,1.2.3.4=#0C07756E6B6E6F776E,emailAddress=a@b.example,DC=example,OU=univ \\C3\\A9,OU=bmp \\C3\\BC\\E2\\82\\AC,ST=nul\\00byte\\01ctl\\1Bdel\\7F,L=line1\\0D\\0Aline2,OU=\\ spaced\\ ,OU=\\#hash,OU=\\, \\+ \\\" \\\\ \\< \\> \\; = x,O=\\C3\\9Cn\\C3\\AFc\\C3\\B6d\\C3\\A9 \\E6\\97\\A5\\E6\\9C\\AC,C=DE",
-     "CN=root\\0D\\0AInjected: header,O=Caf\\C3\\A9 \\CE\\A9 CA",
-     "phone, \"the\" one\\5C",
+     "MIIClDCCAjqgAwIBAgISAP8AAAAAAAAAAAAAAAAAAAABMAoGCCqGSM49BAMCMDcx\n"
+     "FDASBgNVBAoMC0NhZsOpIM6pIENBMR8wHQYDVQQDDBZyb290DQpJbmplY3RlZDog\n"
+     "aGVhZGVyMCAXDTUwMDEwMTAwMDAwMFoYDzIwNjAwMjI5MTIwMDAwWjCCAVsxCzAJ\n"
+     "BgNVBAYTAkRFMRswGQYDVQQKDBLDnG7Dr2PDtmTDqSDml6XmnKwxGjAYBgNVBAsM\n"
+     "ESwgKyAiIFwgPCA+IDsgPSB4MQ4wDAYDVQQLDAUjaGFzaDERMA8GA1UECwwIIHNw\n"
+     "YWNlZCAxFTATBgNVBAcMDGxpbmUxDQpsaW5lMjEaMBgGA1UECAwRbnVsAGJ5dGUB\n"
+     "Y3RsG2RlbH8xFTATBgNVBAseDABiAG0AcAAgAPwgrDEhMB8GA1UECxwYAAAAdQAA\n"
+     "AG4AAABpAAAAdgAAACAAAADpMRcwFQYKCZImiZPyLGQBGRYHZXhhbXBsZTEaMBgG\n"
+     "CSqGSIb3DQEJARYLYUBiLmV4YW1wbGUxEDAOBgMqAwQMB3Vua25vd24xIDAMBgNV\n"
+     "BAMMBW11bHRpMBAGCgmSJomT8ixkAQEMAnUxMRowGAYDVQQDDBFwaG9uZSwgInRo\n"
+     "ZSIgb25lXDBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABA2KperKkZ76WFdJMDY2\n"
+     "kBII0fFb9VSp6HEK9IHgQQ0oxMobJwr/kKLQ5CimZL6cjkc8FKouH09QAbxkNKC3\n"
+     "a28wCgYIKoZIzj0EAwIDSAAwRQIhAI8d+SsRoyNJF3Vnedv9dXlGUBaPf/Q+ewRw\n"
+     "cRqtvAV1AiBWFJzDtI0hpyIRwcnGiu7n9sqbTnHtsiWxhE/Wql5DQw==\n"
+     "-----END CERTIFICATE-----\n",
+     "CN=phone\\, \\\"the\\\" "
+     "one\\\\,UID=u1+CN=multi,1.2.3.4=#0C07756E6B6E6F776E,emailAddress=a@b.example,DC=example,OU="
+     "univ \\C3\\A9,OU=bmp "
+     "\\C3\\BC\\E2\\82\\AC,ST=nul\\00byte\\01ctl\\1Bdel\\7F,L=line1\\0D\\0Aline2,OU=\\ spaced\\ "
+     ",OU=\\#hash,OU=\\, \\+ \\\" \\\\ \\< \\> \\; = x,O=\\C3\\9Cn\\C3\\AFc\\C3\\B6d\\C3\\A9 "
+     "\\E6\\97\\A5\\E6\\9C\\AC,C=DE",
+     "CN=root\\0D\\0AInjected: header,O=Caf\\C3\\A9 \\CE\\A9 CA", "phone, \"the\" one\\5C",
      "ff00000000000000000000000000000001",
-     "93a968f30e84b95ec2e0fbc3d55d81400c4ca8a074a550b57f2bba80629a6715",
-     -631152000LL, 2845281600LL, 0},
-    /* utc_boundary: python3-cryptography (make_px_cert_fixtures.py): 2049-12-31T23:59:59Z (UTCTime) to 2050-01-01T00:00:00Z (GeneralizedTime), serial 1, CA:TRUE */
+     "93a968f30e84b95ec2e0fbc3d55d81400c4ca8a074a550b57f2bba80629a6715", -631152000LL, 2845281600LL,
+     0},
+    /* utc_boundary: python3-cryptography (make_px_cert_fixtures.py): 2049-12-31T23:59:59Z (UTCTime)
+       to 2050-01-01T00:00:00Z (GeneralizedTime), serial 1, CA:TRUE */
     {"utc_boundary",
      "-----BEGIN CERTIFICATE-----\n"
-    "MIIBTDCB9KADAgECAgEBMAoGCCqGSM49BAMCMDcxFDASBgNVBAoMC0NhZsOpIM6p\n"
-    "IENBMR8wHQYDVQQDDBZyb290DQpJbmplY3RlZDogaGVhZGVyMCAXDTQ5MTIzMTIz\n"
-    "NTk1OVoYDzIwNTAwMTAxMDAwMDAwWjATMREwDwYDVQQDDAhib3VuZGFyeTBZMBMG\n"
-    "ByqGSM49AgEGCCqGSM49AwEHA0IABA2KperKkZ76WFdJMDY2kBII0fFb9VSp6HEK\n"
-    "9IHgQQ0oxMobJwr/kKLQ5CimZL6cjkc8FKouH09QAbxkNKC3a2+jEzARMA8GA1Ud\n"
-    "EwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDRwAwRAIgKaU7MAdXVey573ue4ovSV9X6\n"
-    "Vx8NwjQ0oqiPHB2pZmQCIHW9s2+Jzap1UMYKn8+MyCaJT5Rl7AOci7EvghCrFQA/\n"
-    "-----END CERTIFICATE-----\n",
-     "CN=boundary",
-     "CN=root\\0D\\0AInjected: header,O=Caf\\C3\\A9 \\CE\\A9 CA",
-     "boundary",
-     "01",
-     "fd3bd8b9ec85510b58d0117dbbbb63cb17f50d129abd07c6b9795225a636824c",
-     2524607999LL, 2524608000LL, 1},
-    /* empty_subject: python3-cryptography (make_px_cert_fixtures.py): an empty subject, CA:FALSE, 1970 to 2038 */
+     "MIIBTDCB9KADAgECAgEBMAoGCCqGSM49BAMCMDcxFDASBgNVBAoMC0NhZsOpIM6p\n"
+     "IENBMR8wHQYDVQQDDBZyb290DQpJbmplY3RlZDogaGVhZGVyMCAXDTQ5MTIzMTIz\n"
+     "NTk1OVoYDzIwNTAwMTAxMDAwMDAwWjATMREwDwYDVQQDDAhib3VuZGFyeTBZMBMG\n"
+     "ByqGSM49AgEGCCqGSM49AwEHA0IABA2KperKkZ76WFdJMDY2kBII0fFb9VSp6HEK\n"
+     "9IHgQQ0oxMobJwr/kKLQ5CimZL6cjkc8FKouH09QAbxkNKC3a2+jEzARMA8GA1Ud\n"
+     "EwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDRwAwRAIgKaU7MAdXVey573ue4ovSV9X6\n"
+     "Vx8NwjQ0oqiPHB2pZmQCIHW9s2+Jzap1UMYKn8+MyCaJT5Rl7AOci7EvghCrFQA/\n"
+     "-----END CERTIFICATE-----\n",
+     "CN=boundary", "CN=root\\0D\\0AInjected: header,O=Caf\\C3\\A9 \\CE\\A9 CA", "boundary", "01",
+     "fd3bd8b9ec85510b58d0117dbbbb63cb17f50d129abd07c6b9795225a636824c", 2524607999LL, 2524608000LL,
+     1},
+    /* empty_subject: python3-cryptography (make_px_cert_fixtures.py): an empty subject, CA:FALSE,
+       1970 to 2038 */
     {"empty_subject",
      "-----BEGIN CERTIFICATE-----\n"
-    "MIIBNjCB3KADAgECAgF/MAoGCCqGSM49BAMCMDcxFDASBgNVBAoMC0NhZsOpIM6p\n"
-    "IENBMR8wHQYDVQQDDBZyb290DQpJbmplY3RlZDogaGVhZGVyMB4XDTcwMDEwMTAw\n"
-    "MDAwMFoXDTM4MDExOTAzMTQwOFowADBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IA\n"
-    "BA2KperKkZ76WFdJMDY2kBII0fFb9VSp6HEK9IHgQQ0oxMobJwr/kKLQ5CimZL6c\n"
-    "jkc8FKouH09QAbxkNKC3a2+jEDAOMAwGA1UdEwEB/wQCMAAwCgYIKoZIzj0EAwID\n"
-    "SQAwRgIhAM1MbVr1OpWEryAwCUnrdHiGbGflRVwBGXwstMZ6N8vRAiEAlUJOAZmS\n"
-    "PqJsrRE/tFSWEYK1Sz7C5Ucct/oJiLx7vSc=\n"
-    "-----END CERTIFICATE-----\n",
-     "",
-     "CN=root\\0D\\0AInjected: header,O=Caf\\C3\\A9 \\CE\\A9 CA",
-     "",
-     "7f",
-     "e2d226a710a806db23b928fa128c2d60690595c211688c43c48665f629769e38",
-     0LL, 2147483648LL, 0},
-    /* expired: python3-cryptography (make_px_cert_fixtures.py): expired in 2001 (px_cert only reads: still parsed) */
+     "MIIBNjCB3KADAgECAgF/MAoGCCqGSM49BAMCMDcxFDASBgNVBAoMC0NhZsOpIM6p\n"
+     "IENBMR8wHQYDVQQDDBZyb290DQpJbmplY3RlZDogaGVhZGVyMB4XDTcwMDEwMTAw\n"
+     "MDAwMFoXDTM4MDExOTAzMTQwOFowADBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IA\n"
+     "BA2KperKkZ76WFdJMDY2kBII0fFb9VSp6HEK9IHgQQ0oxMobJwr/kKLQ5CimZL6c\n"
+     "jkc8FKouH09QAbxkNKC3a2+jEDAOMAwGA1UdEwEB/wQCMAAwCgYIKoZIzj0EAwID\n"
+     "SQAwRgIhAM1MbVr1OpWEryAwCUnrdHiGbGflRVwBGXwstMZ6N8vRAiEAlUJOAZmS\n"
+     "PqJsrRE/tFSWEYK1Sz7C5Ucct/oJiLx7vSc=\n"
+     "-----END CERTIFICATE-----\n",
+     "", "CN=root\\0D\\0AInjected: header,O=Caf\\C3\\A9 \\CE\\A9 CA", "", "7f",
+     "e2d226a710a806db23b928fa128c2d60690595c211688c43c48665f629769e38", 0LL, 2147483648LL, 0},
+    /* expired: python3-cryptography (make_px_cert_fixtures.py): expired in 2001 (px_cert only
+       reads: still parsed) */
     {"expired",
      "-----BEGIN CERTIFICATE-----\n"
-    "MIIBMTCB2aADAgECAgIBADAKBggqhkjOPQQDAjA3MRQwEgYDVQQKDAtDYWbDqSDO\n"
-    "qSBDQTEfMB0GA1UEAwwWcm9vdA0KSW5qZWN0ZWQ6IGhlYWRlcjAeFw0wMDAxMDEw\n"
-    "MDAwMDBaFw0wMTAxMDEwMDAwMDBaMA4xDDAKBgNVBAMMA29sZDBZMBMGByqGSM49\n"
-    "AgEGCCqGSM49AwEHA0IABA2KperKkZ76WFdJMDY2kBII0fFb9VSp6HEK9IHgQQ0o\n"
-    "xMobJwr/kKLQ5CimZL6cjkc8FKouH09QAbxkNKC3a28wCgYIKoZIzj0EAwIDRwAw\n"
-    "RAIgGv//8aDia+T99dx+pZnuaAUS1FZkibOQpMXUGo2DhHICIA8rRo0MlmeHIgzb\n"
-    "WHS8nBsClIznjy5WH8iQkwl15Dmr\n"
-    "-----END CERTIFICATE-----\n",
-     "CN=old",
-     "CN=root\\0D\\0AInjected: header,O=Caf\\C3\\A9 \\CE\\A9 CA",
-     "old",
-     "0100",
-     "32be84d2843ce0cddff07d56f916c63ff6261ac0162aa26a1b525d0071cb9426",
-     946684800LL, 978307200LL, 0},
+     "MIIBMTCB2aADAgECAgIBADAKBggqhkjOPQQDAjA3MRQwEgYDVQQKDAtDYWbDqSDO\n"
+     "qSBDQTEfMB0GA1UEAwwWcm9vdA0KSW5qZWN0ZWQ6IGhlYWRlcjAeFw0wMDAxMDEw\n"
+     "MDAwMDBaFw0wMTAxMDEwMDAwMDBaMA4xDDAKBgNVBAMMA29sZDBZMBMGByqGSM49\n"
+     "AgEGCCqGSM49AwEHA0IABA2KperKkZ76WFdJMDY2kBII0fFb9VSp6HEK9IHgQQ0o\n"
+     "xMobJwr/kKLQ5CimZL6cjkc8FKouH09QAbxkNKC3a28wCgYIKoZIzj0EAwIDRwAw\n"
+     "RAIgGv//8aDia+T99dx+pZnuaAUS1FZkibOQpMXUGo2DhHICIA8rRo0MlmeHIgzb\n"
+     "WHS8nBsClIznjy5WH8iQkwl15Dmr\n"
+     "-----END CERTIFICATE-----\n",
+     "CN=old", "CN=root\\0D\\0AInjected: header,O=Caf\\C3\\A9 \\CE\\A9 CA", "old", "0100",
+     "32be84d2843ce0cddff07d56f916c63ff6261ac0162aa26a1b525d0071cb9426", 946684800LL, 978307200LL,
+     0},
 };
 
-/* csr_p256: openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout p256.key -subj '/O=Home/CN=laptop' -out csr_p256.csr */
-static const char csr_p256[] =
-    "-----BEGIN CERTIFICATE REQUEST-----\n"
-    "MIHbMIGCAgEAMCAxDTALBgNVBAoMBEhvbWUxDzANBgNVBAMMBmxhcHRvcDBZMBMG\n"
-    "ByqGSM49AgEGCCqGSM49AwEHA0IABP5MGf80teG45og74m7hQKj0RE78Di3fdh3N\n"
-    "JG13SVXxVhbyS+WlivxTGy2n+Zl/8sLmaDWQCQLn/4pjlwQI/vigADAKBggqhkjO\n"
-    "PQQDAgNIADBFAiEAwLGtvzyGhyiFmkoCmjvRhmwAUlZatDWwjVJnYU7abmkCIAaM\n"
-    "igfgEGhdG1eJH9GP8NtYwXMUV7kMYyjHz7R/AJ3z\n"
-    "-----END CERTIFICATE REQUEST-----\n";
+/* csr_p256: openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout p256.key
+ * -subj '/O=Home/CN=laptop' -out csr_p256.csr */
+static const char csr_p256[] = "-----BEGIN CERTIFICATE REQUEST-----\n"
+                               "MIHbMIGCAgEAMCAxDTALBgNVBAoMBEhvbWUxDzANBgNVBAMMBmxhcHRvcDBZMBMG\n"
+                               "ByqGSM49AgEGCCqGSM49AwEHA0IABP5MGf80teG45og74m7hQKj0RE78Di3fdh3N\n"
+                               "JG13SVXxVhbyS+WlivxTGy2n+Zl/8sLmaDWQCQLn/4pjlwQI/vigADAKBggqhkjO\n"
+                               "PQQDAgNIADBFAiEAwLGtvzyGhyiFmkoCmjvRhmwAUlZatDWwjVJnYU7abmkCIAaM\n"
+                               "igfgEGhdG1eJH9GP8NtYwXMUV7kMYyjHz7R/AJ3z\n"
+                               "-----END CERTIFICATE REQUEST-----\n";
 static const char csr_p256_pub[] =
     "-----BEGIN PUBLIC KEY-----\n"
     "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE/kwZ/zS14bjmiDvibuFAqPRETvwO\n"
     "Ld92Hc0kbXdJVfFWFvJL5aWK/FMbLaf5mX/ywuZoNZAJAuf/imOXBAj++A==\n"
     "-----END PUBLIC KEY-----\n";
 static const char csr_p256_cn[] = "laptop";
-/* csr_p256_sha384: openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout p256b.key -sha384 -subj '/CN=tablet/O=Home' -out csr_p256_sha384.csr */
+/* csr_p256_sha384: openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout
+ * p256b.key -sha384 -subj '/CN=tablet/O=Home' -out csr_p256_sha384.csr */
 static const char csr_p256_sha384[] =
     "-----BEGIN CERTIFICATE REQUEST-----\n"
     "MIHcMIGCAgEAMCAxDzANBgNVBAMMBnRhYmxldDENMAsGA1UECgwESG9tZTBZMBMG\n"
@@ -191,49 +186,50 @@ static const char csr_p256_sha384_pub[] =
     "VrgYahjMh9sBmhpxLFAShYQuT4ty3e4h8h6Pte5jIJgNnpkvsRS+R5k5EA==\n"
     "-----END PUBLIC KEY-----\n";
 static const char csr_p256_sha384_cn[] = "tablet";
-/* csr_no_cn: openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout p256c.key -subj '/O=Home/OU=No Name' -out csr_no_cn.csr */
-static const char csr_no_cn[] =
-    "-----BEGIN CERTIFICATE REQUEST-----\n"
-    "MIHcMIGDAgEAMCExDTALBgNVBAoMBEhvbWUxEDAOBgNVBAsMB05vIE5hbWUwWTAT\n"
-    "BgcqhkjOPQIBBggqhkjOPQMBBwNCAAQQHZ1gASB17ZnHlcjpDg/yWajIM63Vb9t8\n"
-    "aiVsvKsCrugFkhwl+7deD9wKm/UMhKD34G0lrS74+/qKOIe3YYHAoAAwCgYIKoZI\n"
-    "zj0EAwIDSAAwRQIgIQWZcsie1xNr7GE84+39hfzCsj8EhB/Is5JTpeigDHkCIQCj\n"
-    "2puA4VabwERuhvnkndi4TPUXQ17ScZoMBS75V66xwg==\n"
-    "-----END CERTIFICATE REQUEST-----\n";
+/* csr_no_cn: openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout p256c.key
+ * -subj '/O=Home/OU=No Name' -out csr_no_cn.csr */
+static const char csr_no_cn[] = "-----BEGIN CERTIFICATE REQUEST-----\n"
+                                "MIHcMIGDAgEAMCExDTALBgNVBAoMBEhvbWUxEDAOBgNVBAsMB05vIE5hbWUwWTAT\n"
+                                "BgcqhkjOPQIBBggqhkjOPQMBBwNCAAQQHZ1gASB17ZnHlcjpDg/yWajIM63Vb9t8\n"
+                                "aiVsvKsCrugFkhwl+7deD9wKm/UMhKD34G0lrS74+/qKOIe3YYHAoAAwCgYIKoZI\n"
+                                "zj0EAwIDSAAwRQIgIQWZcsie1xNr7GE84+39hfzCsj8EhB/Is5JTpeigDHkCIQCj\n"
+                                "2puA4VabwERuhvnkndi4TPUXQ17ScZoMBS75V66xwg==\n"
+                                "-----END CERTIFICATE REQUEST-----\n";
 static const char csr_no_cn_pub[] =
     "-----BEGIN PUBLIC KEY-----\n"
     "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEB2dYAEgde2Zx5XI6Q4P8lmoyDOt\n"
     "1W/bfGolbLyrAq7oBZIcJfu3Xg/cCpv1DISg9+BtJa0u+Pv6ijiHt2GBwA==\n"
     "-----END PUBLIC KEY-----\n";
 static const char csr_no_cn_cn[] = "";
-/* csr_p384: openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-384 -nodes -keyout p384.key -subj '/CN=p384' -out csr_p384.csr */
-static const char csr_p384[] =
-    "-----BEGIN CERTIFICATE REQUEST-----\n"
-    "MIIBBjCBjgIBADAPMQ0wCwYDVQQDDARwMzg0MHYwEAYHKoZIzj0CAQYFK4EEACID\n"
-    "YgAENPnY8Qq6F6l2f2JFH/JLzbqavQ2tuFVDujR7qHjceicjP+z8WmO6DXs0l6VH\n"
-    "PiyCu/iFLV9H0Xu1m2lXgE4zc0GVeKBZo0Slz3JLdNRE1yBkR73vIBrZg0smeOvX\n"
-    "G6b+oAAwCgYIKoZIzj0EAwIDZwAwZAIwF2hTlraq/wVdJt0ctP1c8SycV/uaizJR\n"
-    "UP/VKuhknqrYWxC7IJe28Xz4BnzeqAu8AjBF0PE7avVfhyCOnqyXvmupYPVs6sbC\n"
-    "L5ovx8S62hA5eMGa42x7SEcuxB2tMKevSlY=\n"
-    "-----END CERTIFICATE REQUEST-----\n";
-/* csr_rsa: openssl req -new -newkey rsa:2048 -nodes -keyout rsa2.key -subj '/CN=rsa' -out csr_rsa.csr */
-static const char csr_rsa[] =
-    "-----BEGIN CERTIFICATE REQUEST-----\n"
-    "MIICUzCCATsCAQAwDjEMMAoGA1UEAwwDcnNhMIIBIjANBgkqhkiG9w0BAQEFAAOC\n"
-    "AQ8AMIIBCgKCAQEAsA3JyVKU7zUne3C4g9zlESZiXKgV2ExmptuAusIevnIBo46N\n"
-    "cHP3/jD45/4hL8aBb8wX2+ze9q1B+PqP48Wmo5xlb2FSmHcHo0GHPfTID4hnrltJ\n"
-    "eiGvyiltJHeTIwaMLiSiFi9Tsw4tBh+ECqreyXqPYlYqDKcfjMxO9/huGk+oSHaD\n"
-    "4pliZn8eIN2ozqcn6Her7PneDqADz8yx1zHQbDGdYWcI7C7uDzfIrWNkUh6/82pb\n"
-    "n6xdDiA3TL1Ypd2hoXABPvxpL8Mmu05nVdEfUwNIiAjmeJgafFuTRvcIkt+0X1fS\n"
-    "ug10r19qgCR3EkqXH41UZXXFkt7RB6lR/9u1UwIDAQABoAAwDQYJKoZIhvcNAQEL\n"
-    "BQADggEBAHytytGSApit6NE4NAxBpxf2DlfupUxO0n8IOws9FDegx1hghQ6nCgIz\n"
-    "ORDLFibkjXkTJIQLUC2WM0Qad+cdCZvGSOOoDeDiUXQughJ1o8/uHrpsE8FZgJXS\n"
-    "37AMIL9eFgBbXgdm/pPCl2oHFLJg8c/6WFV7FYc94FJ3h2YMEgwO8j/OQzMo1c3I\n"
-    "YvtozhVlPbnWeosRkMUgRtb/Pvg3asbDk1qgQNY4Qekhfg+1M6O72z8kccbjjUXx\n"
-    "KgPcC2TI8yXwiwpQsm8s+axrfyFacY2vLAfR32y0Td5pIN0VyLngitjSB2jwqdHF\n"
-    "6Ju3szc4mCRw7rtsFWg59cmB6gEKpcY=\n"
-    "-----END CERTIFICATE REQUEST-----\n";
-/* csr_ed25519: openssl req -new -newkey ed25519 -nodes -keyout ed.key -subj '/CN=ed' -out csr_ed25519.csr */
+/* csr_p384: openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-384 -nodes -keyout p384.key
+ * -subj '/CN=p384' -out csr_p384.csr */
+static const char csr_p384[] = "-----BEGIN CERTIFICATE REQUEST-----\n"
+                               "MIIBBjCBjgIBADAPMQ0wCwYDVQQDDARwMzg0MHYwEAYHKoZIzj0CAQYFK4EEACID\n"
+                               "YgAENPnY8Qq6F6l2f2JFH/JLzbqavQ2tuFVDujR7qHjceicjP+z8WmO6DXs0l6VH\n"
+                               "PiyCu/iFLV9H0Xu1m2lXgE4zc0GVeKBZo0Slz3JLdNRE1yBkR73vIBrZg0smeOvX\n"
+                               "G6b+oAAwCgYIKoZIzj0EAwIDZwAwZAIwF2hTlraq/wVdJt0ctP1c8SycV/uaizJR\n"
+                               "UP/VKuhknqrYWxC7IJe28Xz4BnzeqAu8AjBF0PE7avVfhyCOnqyXvmupYPVs6sbC\n"
+                               "L5ovx8S62hA5eMGa42x7SEcuxB2tMKevSlY=\n"
+                               "-----END CERTIFICATE REQUEST-----\n";
+/* csr_rsa: openssl req -new -newkey rsa:2048 -nodes -keyout rsa2.key -subj '/CN=rsa' -out
+ * csr_rsa.csr */
+static const char csr_rsa[] = "-----BEGIN CERTIFICATE REQUEST-----\n"
+                              "MIICUzCCATsCAQAwDjEMMAoGA1UEAwwDcnNhMIIBIjANBgkqhkiG9w0BAQEFAAOC\n"
+                              "AQ8AMIIBCgKCAQEAsA3JyVKU7zUne3C4g9zlESZiXKgV2ExmptuAusIevnIBo46N\n"
+                              "cHP3/jD45/4hL8aBb8wX2+ze9q1B+PqP48Wmo5xlb2FSmHcHo0GHPfTID4hnrltJ\n"
+                              "eiGvyiltJHeTIwaMLiSiFi9Tsw4tBh+ECqreyXqPYlYqDKcfjMxO9/huGk+oSHaD\n"
+                              "4pliZn8eIN2ozqcn6Her7PneDqADz8yx1zHQbDGdYWcI7C7uDzfIrWNkUh6/82pb\n"
+                              "n6xdDiA3TL1Ypd2hoXABPvxpL8Mmu05nVdEfUwNIiAjmeJgafFuTRvcIkt+0X1fS\n"
+                              "ug10r19qgCR3EkqXH41UZXXFkt7RB6lR/9u1UwIDAQABoAAwDQYJKoZIhvcNAQEL\n"
+                              "BQADggEBAHytytGSApit6NE4NAxBpxf2DlfupUxO0n8IOws9FDegx1hghQ6nCgIz\n"
+                              "ORDLFibkjXkTJIQLUC2WM0Qad+cdCZvGSOOoDeDiUXQughJ1o8/uHrpsE8FZgJXS\n"
+                              "37AMIL9eFgBbXgdm/pPCl2oHFLJg8c/6WFV7FYc94FJ3h2YMEgwO8j/OQzMo1c3I\n"
+                              "YvtozhVlPbnWeosRkMUgRtb/Pvg3asbDk1qgQNY4Qekhfg+1M6O72z8kccbjjUXx\n"
+                              "KgPcC2TI8yXwiwpQsm8s+axrfyFacY2vLAfR32y0Td5pIN0VyLngitjSB2jwqdHF\n"
+                              "6Ju3szc4mCRw7rtsFWg59cmB6gEKpcY=\n"
+                              "-----END CERTIFICATE REQUEST-----\n";
+/* csr_ed25519: openssl req -new -newkey ed25519 -nodes -keyout ed.key -subj '/CN=ed' -out
+ * csr_ed25519.csr */
 static const char csr_ed25519[] =
     "-----BEGIN CERTIFICATE REQUEST-----\n"
     "MIGMMEACAQAwDTELMAkGA1UEAwwCZWQwKjAFBgMrZXADIQBjIjaBjTRS4ThqUcYp\n"

@@ -1,4 +1,7 @@
 #include "es_cli.h"
+#include "rt_file.h"
+
+#include <errno.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -76,4 +79,22 @@ int es_cli_parse_duration(const char *s, long long min, long long max, long long
         return -1;
     *out = v;
     return 0;
+}
+
+char *es_cli_read_input(const char *path, const char *what)
+{
+    int err = 0;
+    char *s = rt_file_read(path, 1 << 20, NULL, &err);
+    if (!s)
+        fprintf(stderr, "edge-sim: cannot read %s %s: %s\n", what, path,
+                err == EFBIG ? "larger than 1 MiB" : strerror(err));
+    return s;
+}
+
+int es_cli_write_private(const char *path, const void *data, size_t len)
+{
+    int rc = rt_file_write_private_len(path, data, len);
+    if (rc < 0)
+        fprintf(stderr, "edge-sim: cannot write %s: %s\n", path, strerror(errno));
+    return rc;
 }

@@ -6,6 +6,8 @@
 #include "es_certs.h"
 #include "es_store.h"
 
+#include <stddef.h>
+
 #define ES_DEFAULT_SERVER_NAME "tunnel.edge-sim.internal"
 
 struct es_offline {
@@ -23,6 +25,14 @@ int es_cli_valid_name(const char *n);
 /* Parses a duration "N" followed by s, m, h or d (a bare N is seconds) into
  * seconds. Returns 0 and *out, or -1 when malformed or outside min..max. */
 int es_cli_parse_duration(const char *s, long long min, long long max, long long *out);
+
+/* Reads a text file an operator named (a CA bundle, CRL or CSR), at most
+ * 1 MiB. Returns a malloc'd string, or NULL after printing why ("cannot
+ * read <what> <path>: ..."). */
+char *es_cli_read_input(const char *path, const char *what);
+/* Writes len bytes to path with mode 0600 (rt_file_write_private_len).
+ * Returns 0, or < 0 after printing why. */
+int es_cli_write_private(const char *path, const void *data, size_t len);
 
 /* The access subcommands (es_cli_access.c); argv[0] is the command name.
  * Return the process exit code. */

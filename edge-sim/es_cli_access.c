@@ -24,23 +24,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define MAX_LIST 64             /* --ca / --allow-subject / --allow-fingerprint each */
-#define CLI_MAX_INPUT (1 << 20) /* a CA bundle, CRL or CSR file */
+#define MAX_LIST 64 /* --ca / --allow-subject / --allow-fingerprint each */
 
 static void fmt_time(long long t, char out[21])
 {
     px_cert_time(t, out);
-}
-
-/* Reads a whole text file for a subcommand; prints why on failure. */
-static char *read_input(const char *path, const char *what)
-{
-    int err = 0;
-    char *s = rt_file_read(path, CLI_MAX_INPUT, NULL, &err);
-    if (!s)
-        fprintf(stderr, "edge-sim: cannot read %s %s: %s\n", what, path,
-                err == EFBIG ? "larger than 1 MiB" : strerror(err));
-    return s;
 }
 
 /* dir/name.ext into out (size outlen). Returns 0 or -1 (too long). */
@@ -48,14 +36,6 @@ static int out_path(char *out, size_t outlen, const char *dir, const char *name,
 {
     int n = snprintf(out, outlen, "%s/%s%s", dir, name, ext);
     return n > 0 && (size_t)n < outlen ? 0 : -1;
-}
-
-static int write_out(const char *path, const void *data, size_t len)
-{
-    int rc = rt_file_write_private_len(path, data, len);
-    if (rc < 0)
-        fprintf(stderr, "edge-sim: cannot write %s: %s\n", path, strerror(errno));
-    return rc;
 }
 
 /* A PKCS#12 password: 20 characters from an alphabet without look-alikes
@@ -74,7 +54,7 @@ static int make_password(char out[21])
 
 static int read_password(const char *file, char **out)
 {
-    char *s = read_input(file, "password file");
+    char *s = es_cli_read_input(file, "password file");
     if (!s)
         return -1;
     size_t n = strcspn(s, "\r\n");
@@ -113,7 +93,7 @@ static int cert_create(struct es_offline *o, const char *name, const struct cc_o
         return 1;
     }
     if (op->csr) {
-        if (!(csr = read_input(op->csr, "certificate request")))
+        if (!(csr = es_cli_read_input(op->csr, "certificate request")))
             goto out;
         r = px_cert_csr_read(csr, strlen(csr), &pub, &csr_cn);
         if (r < 0) {
@@ -172,8 +152,9 @@ static int cert_create(struct es_offline *o, const char *name, const struct cc_o
         fprintf(stderr, "edge-sim: cannot record the certificate: %s\n", px_strerror(r));
         goto out;
     }
-    if (write_out(cp, cert, strlen(cert)) < 0 || (key && write_out(kp, key, strlen(key)) < 0) ||
-        (p12 && write_out(pp, p12, p12_len) < 0))
+    if (es_cli_write_private(cp, cert, strlen(cert)) < 0 ||
+        (key && es_cli_write_private(kp, key, strlen(key)) < 0) ||
+        (p12 && es_cli_write_private(pp, p12, p12_len) < 0))
         goto out;
     char na[21];
     fmt_time(ci.not_after, na);
@@ -412,9 +393,9 @@ int es_cli_client_ca(int argc, char **argv)
             fprintf(stderr, "edge-sim: deleted client CA %s\n", name), rc = 0;
         goto out;
     }
-    if (certf && !(pem = read_input(certf, "CA file")))
+    if (certf && !(pem = es_cli_read_input(certf, "CA file")))
         goto out;
-    if (crlf && !(crl = read_input(crlf, "CRL")))
+    if (crlf && !(crl = es_cli_read_input(crlf, "CRL")))
         goto out;
     if (is_update) {
         struct es_client_ca_rec *cas;

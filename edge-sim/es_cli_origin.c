@@ -19,8 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define MAX_HOSTNAMES 100       /* SANs per certificate */
-#define CLI_MAX_INPUT (1 << 20) /* a CSR file */
+#define MAX_HOSTNAMES 100 /* SANs per certificate */
 
 /* A DNS name (or *.wildcard), lower-cased into out, or an IP literal as
  * given. Returns 0 or -1. */
@@ -49,14 +48,6 @@ struct oc_opts {
     int days;
 };
 
-static int write_out(const char *path, const char *data)
-{
-    int rc = rt_file_write_private(path, data);
-    if (rc < 0)
-        fprintf(stderr, "edge-sim: cannot write %s: %s\n", path, strerror(errno));
-    return rc;
-}
-
 static int origin_cert_create(struct es_offline *o, const struct oc_opts *op)
 {
     char *key = NULL, *pub = NULL, *cert = NULL, *csr = NULL, *csr_cn = NULL;
@@ -72,13 +63,8 @@ static int origin_cert_create(struct es_offline *o, const struct oc_opts *op)
         return 2;
     }
     if (op->csr) {
-        int err = 0;
-        csr = rt_file_read(op->csr, CLI_MAX_INPUT, NULL, &err);
-        if (!csr) {
-            fprintf(stderr, "edge-sim: cannot read certificate request %s: %s\n", op->csr,
-                    err == EFBIG ? "larger than 1 MiB" : strerror(err));
+        if (!(csr = es_cli_read_input(op->csr, "certificate request")))
             goto out;
-        }
         r = px_cert_csr_read(csr, strlen(csr), &pub, &csr_cn);
         if (r < 0) {
             fprintf(stderr, "edge-sim: %s is not a usable certificate request: %s\n", op->csr,
@@ -107,7 +93,8 @@ static int origin_cert_create(struct es_offline *o, const struct oc_opts *op)
         goto out;
     }
     /* The key first: a certificate without its key is of no use. */
-    if ((key && write_out(kp, key) < 0) || write_out(cp, cert) < 0)
+    if ((key && es_cli_write_private(kp, key, strlen(key)) < 0) ||
+        es_cli_write_private(cp, cert, strlen(cert)) < 0)
         goto out;
     char na[21];
     px_cert_time(ci.not_after, na);

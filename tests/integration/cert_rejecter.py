@@ -3,7 +3,7 @@
 but refuses every tunnel connection's client certificate (it trusts another
 CA): the connector keeps being told its fresh certificate is refused.
 Usage: cert_rejecter.py PORT EDGE_TUNNEL_PORT EDGE_DATA_DIR WRONG_CA_PEM"""
-import socket, ssl, sys, threading
+import select, socket, ssl, sys, threading
 port, edge_port, datadir, wrongca = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 sctx.load_cert_chain(datadir + "/tunnel-server.pem", datadir + "/tunnel-server.key")
@@ -13,16 +13,40 @@ sctx.load_verify_locations(wrongca)
 cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); cctx.check_hostname = False; cctx.verify_mode = ssl.CERT_NONE
 cctx.set_alpn_protocols(["tunnel-enroll/1"])
 n = {"enrol": 0, "rejected": 0}
-def pipe(a, b):
+def relay(a, b):
+    """Copy bytes both ways on one thread. Two threads, each reading one
+    TLS socket while the other writes it, run SSL_read and SSL_write on the
+    same OpenSSL object at once (CPython drops the GIL around both): that
+    crashed this script on a CI machine (bug: cert_rejecter segfault)."""
+    peers = {a: b, b: a}
+    for x in peers:
+        x.setblocking(False)
     try:
         while True:
-            d = a.recv(65536)
-            if not d: break
-            b.sendall(d)
-    except Exception: pass
-    for x in (a, b):
-        try: x.close()
-        except Exception: pass
+            ready = [x for x in peers if x.pending()]
+            if not ready:
+                ready, _, _ = select.select(list(peers), [], [], 10)
+                if not ready:
+                    return
+            for x in ready:
+                try:
+                    d = x.recv(65536)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                    continue
+                if not d:
+                    return
+                y = peers[x]
+                y.setblocking(True)
+                y.sendall(d)
+                y.setblocking(False)
+    except (OSError, ssl.SSLError):
+        pass
+    finally:
+        for x in peers:
+            try:
+                x.close()
+            except OSError:
+                pass
 def handle(c):
     try:
         s = sctx.wrap_socket(c, server_side=True)
@@ -31,7 +55,7 @@ def handle(c):
     if s.selected_alpn_protocol() == "tunnel-enroll/1":
         n["enrol"] += 1; print("enrol", n["enrol"], flush=True)
         u = cctx.wrap_socket(socket.create_connection(("127.0.0.1", edge_port)), server_hostname="x")
-        threading.Thread(target=pipe, args=(s, u), daemon=True).start(); pipe(u, s)
+        relay(s, u)
     else:
         # TLS 1.3: verification failure surfaces on first read
         try: s.recv(10)

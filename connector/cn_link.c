@@ -23,17 +23,120 @@ static void link_fail(struct cn_link *l, const char *reason)
     rt_conn_close(&l->conn, PX_ERR_CLOSED);
 }
 
-void cn_link_kick(struct cn_link *l)
+static void kick(struct cn_link *l)
 {
     rt_conn_want_write(&l->conn);
 }
 
-void cn_link_consume(struct cn_link *l, int32_t stream_id, size_t n)
+/* Closes a draining link that became idle. Streams end inside nghttp2
+ * callbacks, often while mem_send holds the stream's last DATA frame:
+ * close from the next flush, after it is out. */
+static void maybe_idle(struct cn_link *l)
 {
+    if (l->draining)
+        kick(l);
+}
+
+/* ---- the host of this link's streams (cn_stream_host_ops) ---- */
+
+static const struct cn_rule *host_route(void *arg, const char *host, const char *path,
+                                        struct cn_ingress **ing)
+{
+    struct cn_link *l = arg;
+    return cn_supervisor_route(l->sup, host, path, ing);
+}
+
+static int host_submit(void *arg, struct cn_stream *s, int32_t id, const nghttp2_nv *nv, size_t n,
+                       int with_body)
+{
+    struct cn_link *l = arg;
+    nghttp2_data_provider dp = {.source.ptr = s, .read_callback = cn_stream_read_body};
+    if (!l->h2)
+        return PX_ERR_CLOSED;
+    return nghttp2_submit_response(l->h2, id, nv, n, with_body ? &dp : NULL) == 0 ? 0 : PX_ERR_H2;
+}
+
+static void host_reset(void *arg, int32_t id, uint32_t error_code)
+{
+    struct cn_link *l = arg;
+    if (l->h2) {
+        nghttp2_submit_rst_stream(l->h2, NGHTTP2_FLAG_NONE, id, error_code);
+        kick(l);
+    }
+}
+
+static void host_consume(void *arg, int32_t id, size_t n)
+{
+    struct cn_link *l = arg;
     if (!l->h2 || n == 0)
         return;
-    nghttp2_session_consume(l->h2, stream_id, n);
-    cn_link_kick(l);
+    /* On a closed stream this still returns the connection's credit. */
+    nghttp2_session_consume(l->h2, id, n);
+    kick(l);
+}
+
+static void host_resume(void *arg, int32_t id)
+{
+    struct cn_link *l = arg;
+    if (l->h2)
+        nghttp2_session_resume_data(l->h2, id);
+}
+
+static void host_kick(void *arg)
+{
+    kick(arg);
+}
+
+static int host_hold(void *arg, ssize_t delta)
+{
+    struct cn_link *l = arg;
+    l->buffered = (size_t)((ssize_t)l->buffered + delta);
+    return l->buffered >= CN_LINK_BUFFER_CAP;
+}
+
+static void host_gone(void *arg, struct cn_stream *s)
+{
+    struct cn_link *l = arg;
+    struct cn_stream_hnode *n = cn_stream_hnode(s);
+    if (n->prev)
+        cn_stream_hnode(n->prev)->next = n->next;
+    else if (l->streams == s)
+        l->streams = n->next;
+    if (n->next)
+        cn_stream_hnode(n->next)->prev = n->prev;
+    n->next = n->prev = NULL;
+    l->n_streams--;
+    if (l->state != CN_LINK_CLOSED)
+        maybe_idle(l);
+}
+
+static const struct cn_assert_keys *host_assert_keys(void *arg)
+{
+    return cn_link_assert_keys(arg);
+}
+
+static struct cn_creds *host_creds(void *arg)
+{
+    struct cn_link *l = arg;
+    return cn_supervisor_creds(l->sup);
+}
+
+static const struct cn_stream_host_ops stream_host_ops = {
+    .route = host_route,
+    .submit = host_submit,
+    .reset = host_reset,
+    .consume = host_consume,
+    .resume = host_resume,
+    .kick = host_kick,
+    .hold = host_hold,
+    .gone = host_gone,
+    .assert_keys = host_assert_keys,
+    .creds = host_creds,
+};
+
+unsigned cn_link_stream_count(const struct cn_link *l)
+{
+    return l->n_streams;
 }
 
 static int control_send(struct cn_link *l, const struct px_ctl_msg *m)
@@ -43,7 +146,7 @@ static int control_send(struct cn_link *l, const struct px_ctl_msg *m)
         return PX_ERR_NOMEM;
     int rc = px_h2_outbox_push(&l->control_out, l->h2, l->control_id, line, strlen(line));
     free(line);
-    cn_link_kick(l);
+    kick(l);
     return rc;
 }
 
@@ -201,7 +304,7 @@ static void goaway(struct cn_link *l, const char *who, uint32_t error_code)
     l->draining = 1; /* closes from the next flush once idle */
     /* The ping timer becomes the deadline for the streams in flight. */
     uv_timer_start(&l->ping_timer, on_goaway_deadline, CN_LINK_GOAWAY_MS, 0);
-    cn_link_kick(l);
+    kick(l);
     if (l->registered)
         cn_supervisor_link_retiring(l->sup, l);
 }
@@ -220,9 +323,22 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *u
     struct cn_link *l = user;
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
-    struct cn_stream *s = cn_stream_new(l, f->hd.stream_id);
+    struct cn_stream_host host = {
+        .ops = &stream_host_ops,
+        .arg = l,
+        .loop = l->sup->loop,
+        .origin = cn_supervisor_origin(l->sup),
+        .response_timeout_ms = l->sup->cfg->response_timeout_ms,
+    };
+    struct cn_stream *s = cn_stream_new(&host, f->hd.stream_id);
     if (!s)
         return NGHTTP2_ERR_CALLBACK_FAILURE;
+    struct cn_stream_hnode *n = cn_stream_hnode(s);
+    n->next = l->streams;
+    if (l->streams)
+        cn_stream_hnode(l->streams)->prev = s;
+    l->streams = s;
+    l->n_streams++;
     nghttp2_session_set_stream_user_data(h2, f->hd.stream_id, s);
     return 0;
 }
@@ -250,7 +366,7 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *user
         if (!s)
             return 0;
         if (f->headers.cat == NGHTTP2_HCAT_REQUEST) {
-            if (s->is_control) {
+            if (cn_stream_is_control(s)) {
                 nghttp2_session_set_stream_user_data(h2, f->hd.stream_id, NULL);
                 cn_stream_destroy(s);
                 return start_control(l, f->hd.stream_id) < 0 ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
@@ -368,7 +484,8 @@ static int conn_on_writable(struct rt_conn *c)
         return 0;
     int rc = rt_h2_flush(c, l->h2);
     if (l->buffered < CN_LINK_BUFFER_CAP / 2)
-        cn_stream_link_drained(l);
+        for (struct cn_stream *s = l->streams; s; s = cn_stream_hnode(s)->next)
+            cn_stream_on_room(s);
     if (rc < 0)
         link_fail(l, "HTTP/2 session ended");
     else if (l->draining && !l->streams && !c->in_close && !nghttp2_session_want_write(l->h2))
@@ -424,7 +541,7 @@ static void on_ping(uv_timer_t *t)
     }
     l->pings_outstanding++;
     nghttp2_submit_ping(l->h2, NGHTTP2_FLAG_NONE, NULL);
-    cn_link_kick(l);
+    kick(l);
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -512,15 +629,7 @@ void cn_link_drain(struct cn_link *l)
         struct px_ctl_msg m = {.type = PX_CTL_DRAIN};
         control_send(l, &m);
     }
-    cn_link_stream_gone(l);
-}
-
-void cn_link_stream_gone(struct cn_link *l)
-{
-    /* Streams end inside nghttp2 callbacks, often while mem_send holds the
-     * stream's last DATA frame: close from the next flush, after it is out. */
-    if (l->draining)
-        cn_link_kick(l);
+    maybe_idle(l);
 }
 
 void cn_link_close(struct cn_link *l, const char *reason)
@@ -530,7 +639,7 @@ void cn_link_close(struct cn_link *l, const char *reason)
         nghttp2_submit_goaway(l->h2, NGHTTP2_FLAG_NONE,
                               nghttp2_session_get_last_proc_stream_id(l->h2), NGHTTP2_NO_ERROR,
                               NULL, 0);
-        cn_link_kick(l);
+        kick(l);
     }
     link_fail(l, reason);
 }

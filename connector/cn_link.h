@@ -14,6 +14,9 @@
 #define CN_LINK_MAX_STREAMS 2048
 /* After a GOAWAY, how long the streams in flight may take. */
 #define CN_LINK_GOAWAY_MS 30000
+/* Response bytes the link holds for all its streams together: above it,
+ * streams stop reading their origins until it is half drained. */
+#define CN_LINK_BUFFER_CAP (32 * 1024 * 1024)
 
 struct cn_supervisor;
 struct cn_stream;
@@ -28,7 +31,8 @@ struct cn_link {
     struct rt_conn conn;
     nghttp2_session *h2;
     enum cn_link_state state;
-    struct cn_stream *streams; /* all live request streams */
+    struct cn_stream *streams; /* all live request streams (through cn_stream_hnode) */
+    unsigned n_streams;
     int32_t control_id;
     struct px_h2_outbox control_out;
     struct px_ctl_framer control_in;
@@ -43,7 +47,7 @@ struct cn_link {
     int permanent_error; /* the edge said not to retry */
     int peer_alert;      /* the fatal TLS alert the edge sent, or 0 (px_tls peer_alert) */
     char close_reason[512];
-    size_t buffered; /* response bytes held for this link across streams */
+    size_t buffered; /* response bytes its streams hold (their hold() calls) */
     uv_timer_t ping_timer;
     unsigned pings_outstanding;
     struct cn_assert_keys *assert_keys; /* the latest ACCESS_KEYS; use cn_link_assert_keys */
@@ -61,8 +65,6 @@ int cn_link_start_memory(struct cn_link *l, struct cn_supervisor *sup, unsigned 
 /* Graceful drain: asks the edge to route nothing new here, then closes
  * once the streams in flight have finished (or at cn_link_close). */
 void cn_link_drain(struct cn_link *l);
-/* For cn_stream: a stream ended; closes a draining link that became idle. */
-void cn_link_stream_gone(struct cn_link *l);
 /* Closes the link gracefully (GOAWAY, then TLS close). */
 void cn_link_close(struct cn_link *l, const char *reason);
 
@@ -75,14 +77,12 @@ int cn_link_send_renew(struct cn_link *l, const char *kind, const char *pub_pem)
  * or going away. */
 int cn_link_usable(const struct cn_link *l);
 
-/* For cn_stream: the keys of the edge's identity assertions that arrived on
- * l (its latest ACCESS_KEYS message, see cn_assert.h), or NULL when none
- * did or the last could not be read. Owned by l and replaced by the next
+/* The keys of the edge's identity assertions that arrived on l (its
+ * latest ACCESS_KEYS message, see cn_assert.h), or NULL when none did or
+ * the last could not be read. Owned by l and replaced by the next
  * ACCESS_KEYS: use it within one callback, do not keep it. */
 const struct cn_assert_keys *cn_link_assert_keys(const struct cn_link *l);
-
-/* For cn_stream: flow control and output scheduling. */
-void cn_link_consume(struct cn_link *l, int32_t stream_id, size_t n);
-void cn_link_kick(struct cn_link *l);
+/* Requests in flight on l. */
+unsigned cn_link_stream_count(const struct cn_link *l);
 
 #endif

@@ -7,45 +7,56 @@
 
 struct sock_ctx {
     uv_poll_t poll;
+    struct cn_origin *o;
     curl_socket_t fd;
     cn_origin_watch_cb user_cb; /* set while the application owns the socket */
     void *user_arg;
 };
 
-static uv_loop_t *loop;
-static CURLM *multi;
-static uv_timer_t timeout_timer;
-static uv_timer_t kick_timer;
-static struct cn_origin_xfer *kick_list;
-
 #define EASY_POOL_MAX 64
-static CURL *easy_pool[EASY_POOL_MAX];
-static size_t easy_pool_n;
 
-CURL *cn_origin_easy_get(void)
+struct cn_origin {
+    uv_loop_t *loop;
+    CURLM *multi;
+    uv_timer_t timeout_timer;
+    uv_timer_t kick_timer;
+    struct cn_origin_xfer *kick_list;
+    CURL *easy_pool[EASY_POOL_MAX];
+    size_t easy_pool_n;
+    /* Poll handles live as long as the socket, not as long as curl watches
+     * it: curl stops watching a connection each time it goes idle in its
+     * cache and starts again on reuse, and recreating the handle each time
+     * cost three epoll_ctl calls per request. They are found by descriptor
+     * and closed from curl's close-socket callback. */
+    struct sock_ctx **by_fd;
+    size_t by_fd_cap;
+    int timers_open; /* handles whose close callback has not run yet */
+};
+
+CURL *cn_origin_easy_get(struct cn_origin *o)
 {
-    if (easy_pool_n > 0)
-        return easy_pool[--easy_pool_n];
+    if (o->easy_pool_n > 0)
+        return o->easy_pool[--o->easy_pool_n];
     return curl_easy_init();
 }
 
-void cn_origin_easy_put(CURL *e)
+void cn_origin_easy_put(struct cn_origin *o, CURL *e)
 {
     if (!e)
         return;
-    if (easy_pool_n < EASY_POOL_MAX) {
+    if (o->easy_pool_n < EASY_POOL_MAX) {
         curl_easy_reset(e);
-        easy_pool[easy_pool_n++] = e;
+        o->easy_pool[o->easy_pool_n++] = e;
         return;
     }
     curl_easy_cleanup(e);
 }
 
-static void check_done(void)
+static void check_done(struct cn_origin *o)
 {
     CURLMsg *m;
     int left;
-    while ((m = curl_multi_info_read(multi, &left))) {
+    while ((m = curl_multi_info_read(o->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
             continue;
         CURL *e = m->easy_handle;
@@ -53,7 +64,7 @@ static void check_done(void)
         struct cn_origin_xfer *x = NULL;
         curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
         if (!x || !x->raw) {
-            curl_multi_remove_handle(multi, e);
+            curl_multi_remove_handle(o->multi, e);
             if (x)
                 x->in_multi = 0;
         }
@@ -67,6 +78,7 @@ static void check_done(void)
 static void on_poll(uv_poll_t *h, int status, int events)
 {
     struct sock_ctx *s = h->data;
+    struct cn_origin *o = s->o;
     if (s->user_cb) {
         s->user_cb(s->user_arg, status, events);
         return;
@@ -79,26 +91,26 @@ static void on_poll(uv_poll_t *h, int status, int events)
     if (events & UV_WRITABLE)
         flags |= CURL_CSELECT_OUT;
     int running;
-    curl_multi_socket_action(multi, s->fd, flags, &running);
-    check_done();
+    curl_multi_socket_action(o->multi, s->fd, flags, &running);
+    check_done(o);
 }
 
 static void on_timeout(uv_timer_t *t)
 {
-    (void)t;
+    struct cn_origin *o = t->data;
     int running;
-    curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_done();
+    curl_multi_socket_action(o->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(o);
 }
 
 static int timer_cb(CURLM *m, long timeout_ms, void *arg)
 {
     (void)m;
-    (void)arg;
+    struct cn_origin *o = arg;
     if (timeout_ms < 0)
-        uv_timer_stop(&timeout_timer);
+        uv_timer_stop(&o->timeout_timer);
     else
-        uv_timer_start(&timeout_timer, on_timeout, (uint64_t)timeout_ms, 0);
+        uv_timer_start(&o->timeout_timer, on_timeout, (uint64_t)timeout_ms, 0);
     return 0;
 }
 
@@ -107,59 +119,52 @@ static void free_sock(uv_handle_t *h)
     free(h->data);
 }
 
-/* Poll handles live as long as the socket, not as long as curl watches it:
- * curl stops watching a connection each time it goes idle in its cache and
- * starts again on reuse, and recreating the handle each time cost three
- * epoll_ctl calls per request. They are found by descriptor and closed from
- * curl's close-socket callback. */
-static struct sock_ctx **by_fd;
-static size_t by_fd_cap;
-
-static struct sock_ctx *sock_for(curl_socket_t fd, int create)
+static struct sock_ctx *sock_for(struct cn_origin *o, curl_socket_t fd, int create)
 {
     if (fd < 0)
         return NULL;
-    if ((size_t)fd >= by_fd_cap) {
+    if ((size_t)fd >= o->by_fd_cap) {
         if (!create)
             return NULL;
-        size_t cap = by_fd_cap ? by_fd_cap : 256;
+        size_t cap = o->by_fd_cap ? o->by_fd_cap : 256;
         while (cap <= (size_t)fd)
             cap *= 2;
-        struct sock_ctx **n = realloc(by_fd, cap * sizeof(*n));
+        struct sock_ctx **n = realloc(o->by_fd, cap * sizeof(*n));
         if (!n)
             return NULL;
-        for (size_t i = by_fd_cap; i < cap; i++)
+        for (size_t i = o->by_fd_cap; i < cap; i++)
             n[i] = NULL;
-        by_fd = n;
-        by_fd_cap = cap;
+        o->by_fd = n;
+        o->by_fd_cap = cap;
     }
-    if (!by_fd[fd] && create) {
+    if (!o->by_fd[fd] && create) {
         struct sock_ctx *c = calloc(1, sizeof(*c));
         if (!c)
             return NULL;
         c->fd = fd;
-        if (uv_poll_init_socket(loop, &c->poll, fd) < 0) {
+        c->o = o;
+        if (uv_poll_init_socket(o->loop, &c->poll, fd) < 0) {
             free(c);
             return NULL;
         }
         c->poll.data = c;
-        by_fd[fd] = c;
+        o->by_fd[fd] = c;
     }
-    return by_fd[fd];
+    return o->by_fd[fd];
 }
 
 static int socket_cb(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp)
 {
     (void)e;
-    (void)arg;
     (void)sockp;
+    struct cn_origin *o = arg;
     if (what == CURL_POLL_REMOVE) {
-        struct sock_ctx *c = sock_for(fd, 0);
+        struct sock_ctx *c = sock_for(o, fd, 0);
         if (c && !c->user_cb)
             uv_poll_stop(&c->poll);
         return 0;
     }
-    struct sock_ctx *c = sock_for(fd, 1);
+    struct sock_ctx *c = sock_for(o, fd, 1);
     if (!c)
         return -1;
     c->user_cb = NULL;
@@ -174,10 +179,10 @@ static int socket_cb(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp
 
 static int close_socket_cb(void *arg, curl_socket_t fd)
 {
-    (void)arg;
-    struct sock_ctx *c = sock_for(fd, 0);
+    struct cn_origin *o = arg;
+    struct sock_ctx *c = sock_for(o, fd, 0);
     if (c) {
-        by_fd[fd] = NULL;
+        o->by_fd[fd] = NULL;
         uv_poll_stop(&c->poll);
         uv_close((uv_handle_t *)&c->poll, free_sock);
     }
@@ -186,9 +191,9 @@ static int close_socket_cb(void *arg, curl_socket_t fd)
 
 static void on_kick(uv_timer_t *t)
 {
-    (void)t;
-    struct cn_origin_xfer *list = kick_list;
-    kick_list = NULL;
+    struct cn_origin *o = t->data;
+    struct cn_origin_xfer *list = o->kick_list;
+    o->kick_list = NULL;
     while (list) {
         struct cn_origin_xfer *x = list;
         list = x->kick_next;
@@ -200,49 +205,74 @@ static void on_kick(uv_timer_t *t)
         x->paused &= ~bits;
         curl_easy_pause(x->easy, x->paused);
     }
-    check_done();
+    check_done(o);
 }
 
-int cn_origin_init(uv_loop_t *l)
+int cn_origin_new(uv_loop_t *loop, struct cn_origin **out)
 {
-    loop = l;
+    /* Reference-counted by libcurl: one call per origin context is fine. */
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return PX_ERR_NOMEM;
-    multi = curl_multi_init();
-    if (!multi)
-        return PX_ERR_NOMEM;
-    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+    struct cn_origin *o = calloc(1, sizeof(*o));
+    if (!o)
+        goto out_global;
+    o->loop = loop;
+    o->multi = curl_multi_init();
+    if (!o->multi)
+        goto out_free;
+    curl_multi_setopt(o->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(o->multi, CURLMOPT_SOCKETDATA, o);
+    curl_multi_setopt(o->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(o->multi, CURLMOPT_TIMERDATA, o);
+    curl_multi_setopt(o->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
     /* The cache counts busy connections too: sized below the stream
      * concurrency it closes a connection after almost every request. */
-    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 2048L);
-    uv_timer_init(loop, &timeout_timer);
-    uv_timer_init(loop, &kick_timer);
+    curl_multi_setopt(o->multi, CURLMOPT_MAXCONNECTS, 2048L);
+    uv_timer_init(loop, &o->timeout_timer);
+    uv_timer_init(loop, &o->kick_timer);
+    o->timeout_timer.data = o;
+    o->kick_timer.data = o;
+    o->timers_open = 2;
+    *out = o;
     return 0;
+
+out_free:
+    free(o);
+out_global:
+    curl_global_cleanup();
+    return PX_ERR_NOMEM;
 }
 
-void cn_origin_cleanup(void)
+static void on_timer_closed(uv_handle_t *h)
 {
-    if (!multi)
+    struct cn_origin *o = h->data;
+    if (--o->timers_open == 0)
+        free(o);
+}
+
+void cn_origin_free(struct cn_origin *o)
+{
+    if (!o)
         return;
-    uv_close((uv_handle_t *)&timeout_timer, NULL);
-    uv_close((uv_handle_t *)&kick_timer, NULL);
-    while (easy_pool_n > 0)
-        curl_easy_cleanup(easy_pool[--easy_pool_n]);
-    curl_multi_cleanup(multi); /* closes cached connections via close_socket_cb */
-    for (size_t i = 0; i < by_fd_cap; i++)
-        if (by_fd[i])
-            uv_close((uv_handle_t *)&by_fd[i]->poll, free_sock);
-    free(by_fd);
-    by_fd = NULL;
-    by_fd_cap = 0;
-    multi = NULL;
+    while (o->easy_pool_n > 0)
+        curl_easy_cleanup(o->easy_pool[--o->easy_pool_n]);
+    curl_multi_cleanup(o->multi); /* closes cached connections via close_socket_cb */
+    for (size_t i = 0; i < o->by_fd_cap; i++)
+        if (o->by_fd[i])
+            uv_close((uv_handle_t *)&o->by_fd[i]->poll, free_sock);
+    free(o->by_fd);
+    o->by_fd = NULL;
+    o->by_fd_cap = 0;
+    o->multi = NULL;
+    curl_global_cleanup();
+    uv_close((uv_handle_t *)&o->timeout_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&o->kick_timer, on_timer_closed);
 }
 
-int cn_origin_watch(curl_socket_t fd, int events, cn_origin_watch_cb cb, void *arg)
+int cn_origin_watch(struct cn_origin *o, curl_socket_t fd, int events, cn_origin_watch_cb cb,
+                    void *arg)
 {
-    struct sock_ctx *c = sock_for(fd, 1);
+    struct sock_ctx *c = sock_for(o, fd, 1);
     if (!c)
         return -1;
     if (!events) {
@@ -255,11 +285,13 @@ int cn_origin_watch(curl_socket_t fd, int events, cn_origin_watch_cb cb, void *a
     return uv_poll_start(&c->poll, events, on_poll);
 }
 
-int cn_origin_start(struct cn_origin_xfer *x)
+int cn_origin_start(struct cn_origin *o, struct cn_origin_xfer *x)
 {
+    x->o = o;
     curl_easy_setopt(x->easy, CURLOPT_PRIVATE, (char *)x);
     curl_easy_setopt(x->easy, CURLOPT_CLOSESOCKETFUNCTION, close_socket_cb);
-    if (curl_multi_add_handle(multi, x->easy) != CURLM_OK)
+    curl_easy_setopt(x->easy, CURLOPT_CLOSESOCKETDATA, o);
+    if (curl_multi_add_handle(o->multi, x->easy) != CURLM_OK)
         return PX_ERR_NOMEM;
     x->active = 1;
     x->in_multi = 1;
@@ -269,13 +301,14 @@ int cn_origin_start(struct cn_origin_xfer *x)
 
 void cn_origin_cancel(struct cn_origin_xfer *x)
 {
+    struct cn_origin *o = x->o;
     if (x->in_multi) {
-        curl_multi_remove_handle(multi, x->easy);
+        curl_multi_remove_handle(o->multi, x->easy);
         x->in_multi = 0;
     }
     x->active = 0;
     if (x->unpause_mask || x->kick_next) {
-        for (struct cn_origin_xfer **p = &kick_list; *p; p = &(*p)->kick_next) {
+        for (struct cn_origin_xfer **p = &o->kick_list; *p; p = &(*p)->kick_next) {
             if (*p == x) {
                 *p = x->kick_next;
                 break;
@@ -290,11 +323,12 @@ void cn_origin_unpause(struct cn_origin_xfer *x, int bits)
 {
     if (!x->active || !(x->paused & bits))
         return;
+    struct cn_origin *o = x->o;
     if (!x->unpause_mask) {
-        x->kick_next = kick_list;
-        kick_list = x;
+        x->kick_next = o->kick_list;
+        o->kick_list = x;
     }
     x->unpause_mask |= bits;
-    if (!uv_is_active((uv_handle_t *)&kick_timer))
-        uv_timer_start(&kick_timer, on_kick, 0, 0);
+    if (!uv_is_active((uv_handle_t *)&o->kick_timer))
+        uv_timer_start(&o->kick_timer, on_kick, 0, 0);
 }

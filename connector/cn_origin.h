@@ -1,12 +1,19 @@
 /* cn_origin: libcurl's multi interface driven by the libuv loop (socket API).
- * Transfers embed struct cn_origin_xfer and are told when they finish. */
+ * One struct cn_origin per loop holds the multi handle, its timers, the poll
+ * handles of curl's sockets and a pool of reset easy handles: nothing is
+ * process-wide, so two loops (two threads, or a test beside a daemon) each
+ * have their own. Transfers embed struct cn_origin_xfer and are told when
+ * they finish. */
 #ifndef CN_ORIGIN_H
 #define CN_ORIGIN_H
 
 #include <curl/curl.h>
 #include <uv.h>
 
+struct cn_origin;
+
 struct cn_origin_xfer {
+    struct cn_origin *o; /* set by cn_origin_start */
     CURL *easy;
     /* Called from the loop (never inside curl) when the transfer ends. The
      * easy handle is already removed from the multi handle. */
@@ -23,19 +30,25 @@ struct cn_origin_xfer {
 /* Watches fd (a raw transfer's socket) for UV_READABLE/UV_WRITABLE and calls
  * cb(arg, status, events) on readiness. events 0 stops watching. */
 typedef void (*cn_origin_watch_cb)(void *arg, int status, int events);
-int cn_origin_watch(curl_socket_t fd, int events, cn_origin_watch_cb cb, void *arg);
+int cn_origin_watch(struct cn_origin *o, curl_socket_t fd, int events, cn_origin_watch_cb cb,
+                    void *arg);
 
-int cn_origin_init(uv_loop_t *loop);
-void cn_origin_cleanup(void);
-/* Starts x->easy. Returns 0 or PX_ERR_*. */
-int cn_origin_start(struct cn_origin_xfer *x);
-/* Cancels an active transfer without calling on_done. */
+/* Creates the origin context of loop. Returns 0 and *out, or PX_ERR_NOMEM. */
+int cn_origin_new(uv_loop_t *loop, struct cn_origin **out);
+/* Frees o (NULL is fine): every transfer must be cancelled first. Its uv
+ * handles close from the loop: run it afterwards until they are gone. */
+void cn_origin_free(struct cn_origin *o);
+/* Starts x->easy on o (x->o = o). Returns 0 or PX_ERR_*. */
+int cn_origin_start(struct cn_origin *o, struct cn_origin_xfer *x);
+/* Cancels an active transfer without calling on_done (no-op when never
+ * started). */
 void cn_origin_cancel(struct cn_origin_xfer *x);
-/* Returns an easy handle with default options (from a small pool of reset
+/* Returns an easy handle with default options (from o's small pool of reset
  * handles; creating one costs more than reusing). NULL on no memory. */
-CURL *cn_origin_easy_get(void);
-/* Returns e to the pool (or frees it). e must not be in the multi handle. */
-void cn_origin_easy_put(CURL *e);
+CURL *cn_origin_easy_get(struct cn_origin *o);
+/* Returns e (NULL is fine) to o's pool, or frees it. e must not be in the
+ * multi handle. */
+void cn_origin_easy_put(struct cn_origin *o, CURL *e);
 /* Schedules clearing pause bits (CURLPAUSE_RECV / CURLPAUSE_SEND) outside any
  * curl callback, at the start of the next loop iteration. */
 void cn_origin_unpause(struct cn_origin_xfer *x, int bits);

@@ -1,13 +1,12 @@
-#include "cn_stream.h"
+/* cn_stream: the bridge between a tunnel stream and its origin transfer.
+ * Answers written locally are in cn_stream_page.c, the explanations of
+ * origin failures in cn_stream_diag.c. */
 #include "cn_assert.h"
-#include "cn_config.h"
 #include "cn_creds.h"
 #include "cn_ingress.h"
-#include "cn_link.h"
-#include "cn_supervisor.h"
+#include "cn_stream_int.h"
 #include "cn_upgrade.h"
 #include "px_err.h"
-#include "px_errpage.h"
 #include "px_headers.h"
 #include "px_hostname.h"
 #include "px_log.h"
@@ -22,25 +21,73 @@
 
 static void on_done(struct cn_origin_xfer *x, CURLcode res);
 
-struct cn_stream *cn_stream_new(struct cn_link *l, int32_t id)
+struct cn_stream *cn_stream_new(const struct cn_stream_host *host, int32_t id)
 {
     struct cn_stream *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
-    s->link = l;
+    s->host = *host;
     s->id = id;
     s->content_length = -1;
     px_buf_init(&s->req_body);
     px_buf_init(&s->resp_body);
     s->xfer.on_done = on_done;
-    uv_timer_init(l->sup->loop, &s->timer);
+    uv_timer_init(host->loop, &s->timer);
     s->timer.data = s;
-    s->timer_open = 1;
-    s->next = l->streams;
-    if (l->streams)
-        l->streams->prev = s;
-    l->streams = s;
     return s;
+}
+
+int32_t cn_stream_id(const struct cn_stream *s)
+{
+    return s->id;
+}
+
+int cn_stream_is_control(const struct cn_stream *s)
+{
+    return s->is_control;
+}
+
+struct cn_stream_hnode *cn_stream_hnode(struct cn_stream *s)
+{
+    return &s->hnode;
+}
+
+void cn_stream_reset(struct cn_stream *s)
+{
+    s->host.ops->reset(s->host.arg, s->id, NGHTTP2_INTERNAL_ERROR);
+}
+
+void cn_stream_req_taken(struct cn_stream *s, size_t n)
+{
+    if (n)
+        s->host.ops->consume(s->host.arg, s->id, n);
+}
+
+/* The session may read the body again: it had run dry, or it ended. */
+static void resume(struct cn_stream *s)
+{
+    if (s->resp_deferred) {
+        s->resp_deferred = 0;
+        s->host.ops->resume(s->host.arg, s->id);
+    }
+    s->host.ops->kick(s->host.arg);
+}
+
+int cn_stream_resp_put(struct cn_stream *s, const void *data, size_t len)
+{
+    if (px_buf_append(&s->resp_body, data, len) < 0)
+        return PX_ERR_NOMEM;
+    s->host.ops->hold(s->host.arg, (ssize_t)len);
+    resume(s);
+    return 0;
+}
+
+void cn_stream_resp_end(struct cn_stream *s, int failed)
+{
+    if (failed)
+        s->resp_failed = 1;
+    s->resp_eof = 1;
+    resume(s);
 }
 
 static char *dupn(const uint8_t *p, size_t n)
@@ -151,8 +198,8 @@ int cn_stream_on_header(struct cn_stream *s, const uint8_t *name, size_t nlen, c
     return 0;
 }
 
-static int add_nv(struct cn_stream *s, const char *name, size_t nlen, const char *value,
-                  size_t vlen)
+int cn_stream_add_resp_header(struct cn_stream *s, const char *name, size_t nlen, const char *value,
+                              size_t vlen)
 {
     if (s->resp_header_bytes + nlen + vlen + 32 > CN_STREAM_MAX_HEADER_BYTES) {
         s->resp_headers_too_large = 1;
@@ -191,7 +238,7 @@ static int add_nv(struct cn_stream *s, const char *name, size_t nlen, const char
     return 0;
 }
 
-static void clear_nv(struct cn_stream *s)
+void cn_stream_clear_resp_headers(struct cn_stream *s)
 {
     for (size_t i = 0; i < s->n_resp_nv; i++) {
         free(s->resp_nv[i].name);
@@ -201,7 +248,7 @@ static void clear_nv(struct cn_stream *s)
     s->resp_header_bytes = 0;
 }
 
-static int submit_response(struct cn_stream *s, int with_body)
+int cn_stream_submit(struct cn_stream *s, int with_body)
 {
     char status[8];
     snprintf(status, sizeof(status), "%d", s->resp_status);
@@ -213,143 +260,19 @@ static int submit_response(struct cn_stream *s, int with_body)
                          NGHTTP2_NV_FLAG_NONE};
     if (s->n_resp_nv)
         memcpy(nv + 1, s->resp_nv, s->n_resp_nv * sizeof(*nv));
-    nghttp2_data_provider dp = {.source.ptr = s, .read_callback = cn_stream_read_body};
-    int rv = nghttp2_submit_response(s->link->h2, s->id, nv, n, with_body ? &dp : NULL);
+    int rv = s->host.ops->submit(s->host.arg, s, s->id, nv, n, with_body);
     free(nv);
-    clear_nv(s);
+    cn_stream_clear_resp_headers(s);
     if (rv != 0)
         return -1;
     s->resp_submitted = 1;
-    cn_link_kick(s->link);
+    s->host.ops->kick(s->host.arg);
     return 0;
-}
-
-static void local_response(struct cn_stream *s, int status, const char *ctype, const char *body,
-                           size_t len, const char *err_code)
-{
-    s->resp_status = status;
-    char cl[32];
-    snprintf(cl, sizeof(cl), "%zu", len);
-    add_nv(s, "content-type", 12, ctype, strlen(ctype));
-    add_nv(s, "content-length", 14, cl, strlen(cl));
-    add_nv(s, "cache-control", 13, "no-store", 8);
-    if (err_code)
-        add_nv(s, "tunnel-error", 12, err_code, strlen(err_code));
-    int with_body = !s->is_head && len > 0;
-    if (with_body) {
-        if (px_buf_append(&s->resp_body, body, len) < 0) {
-            nghttp2_submit_rst_stream(s->link->h2, NGHTTP2_FLAG_NONE, s->id,
-                                      NGHTTP2_INTERNAL_ERROR);
-            return;
-        }
-        s->link->buffered += len;
-    }
-    s->resp_eof = 1;
-    if (submit_response(s, with_body) < 0)
-        nghttp2_submit_rst_stream(s->link->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
-}
-
-/* Answers with an error page for detail, without logging. */
-static void error_page(struct cn_stream *s, int status, const char *code, const char *detail)
-{
-    clear_nv(s); /* an error page never carries an origin's headers */
-    size_t len;
-    char *page = px_errpage_render(status, detail, &len);
-    if (!page) {
-        nghttp2_submit_rst_stream(s->link->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
-        return;
-    }
-    local_response(s, status, "text/html; charset=utf-8", page, len, code);
-    free(page);
-}
-
-/* Answers with an error page. detail goes on the page and in the log line;
- * log_extra (curl's own words, which may name files) only in the log. */
-static void error_response_ex(struct cn_stream *s, int status, const char *code, const char *detail,
-                              const char *log_extra)
-{
-    PX_WARN("stream %d: %s %s -> %d: %s%s%s%s", s->id, s->method, s->authority ? s->authority : "-",
-            status, detail, log_extra ? " (" : "", log_extra ? log_extra : "",
-            log_extra ? ")" : "");
-    error_page(s, status, code, detail);
 }
 
 static void error_response(struct cn_stream *s, int status, const char *code, const char *detail)
 {
-    error_response_ex(s, status, code, detail, NULL);
-}
-
-void cn_stream_error(struct cn_stream *s, int status, const char *code, const char *detail,
-                     const char *log_extra)
-{
-    error_response_ex(s, status, code, detail, log_extra);
-}
-
-int cn_stream_add_resp_header(struct cn_stream *s, const char *name, size_t nlen, const char *value,
-                              size_t vlen)
-{
-    return add_nv(s, name, nlen, value, vlen);
-}
-
-int cn_stream_submit(struct cn_stream *s, int with_body)
-{
-    return submit_response(s, with_body);
-}
-
-void cn_stream_resume(struct cn_stream *s)
-{
-    if (s->resp_deferred) {
-        s->resp_deferred = 0;
-        nghttp2_session_resume_data(s->link->h2, s->id);
-    }
-    cn_link_kick(s->link);
-}
-
-static void html_escape_append(struct px_buf *b, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '<':
-            px_buf_append(b, "&lt;", 4);
-            break;
-        case '>':
-            px_buf_append(b, "&gt;", 4);
-            break;
-        case '&':
-            px_buf_append(b, "&amp;", 5);
-            break;
-        case '"':
-            px_buf_append(b, "&quot;", 6);
-            break;
-        default:
-            px_buf_append(b, s, 1);
-        }
-    }
-}
-
-static void hello_response(struct cn_stream *s)
-{
-    struct px_buf b;
-    px_buf_init(&b);
-    const char *head = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Hello from "
-                       "your tunnel</title></head><body><h1>Hello from your tunnel</h1>"
-                       "<p>This page is served by the connector itself.</p><h2>Your request</h2>"
-                       "<pre>";
-    px_buf_append(&b, head, strlen(head));
-    html_escape_append(&b, s->method);
-    px_buf_append(&b, " ", 1);
-    html_escape_append(&b, s->path ? s->path : "/");
-    px_buf_append(&b, "\nhost: ", 7);
-    html_escape_append(&b, s->authority ? s->authority : "");
-    for (struct curl_slist *h = s->req_headers; h; h = h->next) {
-        px_buf_append(&b, "\n", 1);
-        html_escape_append(&b, h->data);
-    }
-    const char *tail = "</pre></body></html>\n";
-    px_buf_append(&b, tail, strlen(tail));
-    local_response(s, 200, "text/html; charset=utf-8", (const char *)px_buf_head(&b),
-                   px_buf_len(&b), NULL);
-    px_buf_cleanup(&b);
+    cn_stream_error(s, status, code, detail, NULL);
 }
 
 static size_t on_resp_header(char *data, size_t size, size_t nmemb, void *arg)
@@ -363,7 +286,7 @@ static size_t on_resp_header(char *data, size_t size, size_t nmemb, void *arg)
         n--;
     if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
         const char *sp = memchr(data, ' ', n);
-        clear_nv(s);
+        cn_stream_clear_resp_headers(s);
         s->resp_headers_too_large = 0;
         s->resp_status = sp ? atoi(sp + 1) : 0;
         return len;
@@ -373,12 +296,11 @@ static size_t on_resp_header(char *data, size_t size, size_t nmemb, void *arg)
             return len; /* interim response; the final one follows */
         if (s->resp_status < 200 || s->resp_status > 599)
             return 0; /* aborts the transfer: on_done answers 502 */
-        if (s->timer_open)
-            uv_timer_stop(&s->timer);
+        uv_timer_stop(&s->timer);
         int body = !s->is_head && s->resp_status != 204 && s->resp_status != 304;
         if (!body)
             s->resp_eof = 1;
-        return submit_response(s, body) < 0 ? 0 : len;
+        return cn_stream_submit(s, body) < 0 ? 0 : len;
     }
     const char *colon = memchr(data, ':', n);
     if (!colon || data[0] == ' ' || data[0] == '\t')
@@ -390,7 +312,7 @@ static size_t on_resp_header(char *data, size_t size, size_t nmemb, void *arg)
     size_t vlen = (size_t)(data + n - v);
     if (px_hdr_is_hop_by_hop(data, nlen) || !px_hdr_valid(data, nlen, v, vlen))
         return len;
-    if (add_nv(s, data, nlen, v, vlen) < 0)
+    if (cn_stream_add_resp_header(s, data, nlen, v, vlen) < 0)
         return 0; /* aborts the transfer: on_done answers 502 */
     return len;
 }
@@ -399,20 +321,11 @@ static size_t on_resp_body(char *data, size_t size, size_t nmemb, void *arg)
 {
     struct cn_stream *s = arg;
     size_t len = size * nmemb;
-    struct cn_link *l = s->link;
-    if (px_buf_len(&s->resp_body) >= CN_STREAM_RESP_HIGH || l->buffered >= CN_LINK_BUFFER_CAP) {
+    if (px_buf_len(&s->resp_body) >= CN_STREAM_RESP_HIGH || s->host.ops->hold(s->host.arg, 0)) {
         s->xfer.paused |= CURLPAUSE_RECV;
         return CURL_WRITEFUNC_PAUSE;
     }
-    if (px_buf_append(&s->resp_body, data, len) < 0)
-        return 0;
-    l->buffered += len;
-    if (s->resp_deferred) {
-        s->resp_deferred = 0;
-        nghttp2_session_resume_data(l->h2, s->id);
-    }
-    cn_link_kick(l);
-    return len;
+    return cn_stream_resp_put(s, data, len) < 0 ? 0 : len;
 }
 
 static size_t on_req_body(char *out, size_t size, size_t nmemb, void *arg)
@@ -426,9 +339,9 @@ static size_t on_req_body(char *out, size_t size, size_t nmemb, void *arg)
         return CURL_READFUNC_PAUSE;
     }
     size_t n = px_buf_read(&s->req_body, out, cap);
-    cn_link_consume(s->link, s->id, n);
+    cn_stream_req_taken(s, n);
     /* Upload progress counts as origin activity for the response deadline. */
-    if (!s->resp_submitted && s->timer_open)
+    if (!s->resp_submitted)
         uv_timer_again(&s->timer);
     return n;
 }
@@ -438,13 +351,10 @@ static void on_deadline(uv_timer_t *t)
     struct cn_stream *s = t->data;
     if (s->resp_submitted || !s->origin_started)
         return;
-    cn_origin_cancel(&s->xfer);
-    cn_origin_easy_put(s->xfer.easy);
-    s->xfer.easy = NULL;
-    s->origin_started = 0;
+    cn_stream_xfer_drop(s);
     char detail[160];
     snprintf(detail, sizeof(detail), "the origin did not respond within %u s",
-             s->link->sup->cfg->response_timeout_ms / 1000);
+             s->host.response_timeout_ms / 1000);
     error_response(s, 504, "origin_timeout", detail);
 }
 
@@ -484,7 +394,7 @@ static int apply_tls(struct cn_stream *s, CURL *e)
 {
     const struct cn_rule *r = s->rule;
     const struct cn_origin_opts *o = &r->o;
-    struct cn_creds *creds = cn_supervisor_creds(s->link->sup);
+    struct cn_creds *creds = s->host.ops->creds(s->host.arg);
     if (o->no_tls_verify) {
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -551,14 +461,13 @@ int cn_stream_origin_setup(struct cn_stream *s, CURL *e)
 static int start_origin(struct cn_stream *s)
 {
     const struct cn_rule *r = s->rule;
-    struct cn_config *cfg = s->link->sup->cfg;
     if (r->o.disable_chunked && s->req_has_body && s->content_length < 0) {
         error_response(s, 411, "length_required",
                        "this service takes request bodies with a Content-Length only "
                        "(disableChunkedEncoding)");
         return 0;
     }
-    CURL *e = cn_origin_easy_get();
+    CURL *e = cn_origin_easy_get(s->host.origin);
     if (!e)
         return -1;
     s->xfer.easy = e;
@@ -607,88 +516,12 @@ static int start_origin(struct cn_stream *s)
     } else if (strcmp(s->method, "GET") != 0) {
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, s->method);
     }
-    if (cn_origin_start(&s->xfer) < 0)
+    if (cn_origin_start(s->host.origin, &s->xfer) < 0)
         return -1;
     s->origin_started = 1;
-    uv_timer_start(&s->timer, on_deadline, cfg->response_timeout_ms, cfg->response_timeout_ms);
+    uv_timer_start(&s->timer, on_deadline, s->host.response_timeout_ms,
+                   s->host.response_timeout_ms);
     return 0;
-}
-
-/* Watches curl's handshake trace for the server's CertificateRequest. */
-static int probe_trace(CURL *e, curl_infotype type, char *data, size_t size, void *arg)
-{
-    (void)e;
-    struct cn_stream *s = arg;
-    if (type == CURLINFO_TEXT && size >= 12 && memmem(data, size, "Request CERT", 12))
-        s->saw_cert_request = 1;
-    return 0;
-}
-
-/* After a TLS failure: connect again without verification, only to learn
- * why: the certificate's names (kind 1), or whether the origin asks for a
- * client certificate (kind 2). */
-static int start_probe(struct cn_stream *s, int kind)
-{
-    CURL *e = cn_origin_easy_get();
-    if (!e)
-        return -1;
-    s->xfer.easy = e;
-    s->probing = kind;
-    if (kind == 2) {
-        curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
-        curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, probe_trace);
-        curl_easy_setopt(e, CURLOPT_DEBUGDATA, s);
-    }
-    if (cn_stream_origin_setup(s, e) < 0)
-        return -1;
-    curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
-    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
-    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
-    curl_easy_setopt(e, CURLOPT_CERTINFO, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-    if (cn_origin_start(&s->xfer) < 0)
-        return -1;
-    s->origin_started = 1;
-    return 0;
-}
-
-/* The names a certificate is for, from curl's CERTINFO of the leaf. */
-static void cert_names(CURL *e, char *out, size_t len)
-{
-    struct curl_certinfo *ci = NULL;
-    out[0] = '\0';
-    if (curl_easy_getinfo(e, CURLINFO_CERTINFO, &ci) != CURLE_OK || !ci || ci->num_of_certs < 1)
-        return;
-    const char *subject = NULL, *san = NULL;
-    for (struct curl_slist *l = ci->certinfo[0]; l; l = l->next) {
-        if (strncmp(l->data, "Subject:", 8) == 0)
-            subject = l->data + 8;
-        else if (strncmp(l->data, "X509v3 Subject Alternative Name:", 32) == 0)
-            san = l->data + 32;
-    }
-    if (san) {
-        /* "DNS:a, DNS:b, IP Address:1.2.3.4" -> "a, b, 1.2.3.4" */
-        size_t o = 0;
-        for (const char *p = san; *p && o + 1 < len;) {
-            if (strncmp(p, "DNS:", 4) == 0)
-                p += 4;
-            else if (strncmp(p, "IP Address:", 11) == 0)
-                p += 11;
-            else
-                out[o++] = *p++;
-        }
-        out[o] = '\0';
-    } else if (subject) {
-        const char *cn = strstr(subject, "CN");
-        if (cn) {
-            cn += 2;
-            while (*cn == ' ' || *cn == '=')
-                cn++;
-            snprintf(out, len, "%.*s", (int)strcspn(cn, ",/"), cn);
-        }
-    }
 }
 
 /* Replaces s->path with its normal form before any rule sees it, so a rule
@@ -723,10 +556,11 @@ static int check_access(struct cn_stream *s, const char *host)
 {
     const struct cn_rule *r = s->rule;
     const char *audience = r->o.access_audience ? r->o.access_audience : host;
-    int v = s->assertion_repeated ? PX_JWT_MALFORMED
-                                  : cn_assert_check(cn_link_assert_keys(s->link), s->assertion,
-                                                    s->assertion ? strlen(s->assertion) : 0,
-                                                    audience, (long long)time(NULL));
+    int v = s->assertion_repeated
+                ? PX_JWT_MALFORMED
+                : cn_assert_check(s->host.ops->assert_keys(s->host.arg), s->assertion,
+                                  s->assertion ? strlen(s->assertion) : 0, audience,
+                                  (long long)time(NULL));
     if (v == PX_JWT_OK)
         return 0;
     if (v < 0) {
@@ -739,7 +573,7 @@ static int check_access(struct cn_stream *s, const char *host)
     struct px_buf detail;
     px_buf_init(&detail);
     int rc = px_buf_appendf(&detail, "access denied: %s", why);
-    error_page(s, 403, "access_denied", rc == 0 ? px_buf_cstr(&detail) : "access denied");
+    cn_stream_error_page(s, 403, "access_denied", rc == 0 ? px_buf_cstr(&detail) : "access denied");
     px_buf_cleanup(&detail);
     return -1;
 }
@@ -749,7 +583,7 @@ static int check_access(struct cn_stream *s, const char *host)
  * refuse the request. */
 static int check_origin_pull(struct cn_stream *s)
 {
-    struct cn_creds *creds = cn_supervisor_creds(s->link->sup);
+    struct cn_creds *creds = s->host.ops->creds(s->host.arg);
     const char *cert, *key;
     enum cn_pull_state st = creds ? cn_creds_origin_pull(creds, &cert, &key) : CN_PULL_NONE;
     if (st == CN_PULL_READY)
@@ -786,7 +620,7 @@ int cn_stream_on_request(struct cn_stream *s, int end_stream)
     }
     if (normalize_path(s) < 0)
         return 0;
-    s->rule = cn_supervisor_route(s->link->sup, host, s->path, &s->ing);
+    s->rule = s->host.ops->route(s->host.arg, host, s->path, &s->ing);
     if (!s->rule) {
         error_response(s, 404, "no_route", "no ingress rule of this connector matches the host");
         return 0;
@@ -817,7 +651,7 @@ int cn_stream_on_request(struct cn_stream *s, int end_stream)
                        "this hostname is a TCP service: reach it with connector access tcp");
         return 0;
     case CN_SVC_HELLO:
-        hello_response(s);
+        cn_stream_hello(s);
         return 0;
     case CN_SVC_STATUS: {
         char detail[64];
@@ -845,7 +679,7 @@ int cn_stream_on_data(struct cn_stream *s, const uint8_t *data, size_t len)
         return 0;
     }
     if (!s->origin_started) {
-        cn_link_consume(s->link, s->id, len); /* nobody will read it: drop */
+        cn_stream_req_taken(s, len); /* nobody will read it: drop */
         return 0;
     }
     if (px_buf_append(&s->req_body, data, len) < 0)
@@ -865,169 +699,42 @@ void cn_stream_on_end(struct cn_stream *s)
         cn_origin_unpause(&s->xfer, CURLPAUSE_SEND);
 }
 
-static int has(const char *hay, const char *needle)
-{
-    return strcasestr(hay, needle) != NULL;
-}
-
-/* Names the cause of a failed origin transfer and the setting that fixes it.
- * The text goes on the error page: it must not carry paths or key material,
- * so curl's own message is only logged. *probe asks for a certificate probe. */
-static void describe_curl(struct cn_stream *s, CURLcode res, int *status, const char **code,
-                          char *why, size_t len, int *probe)
-{
-    const struct cn_rule *r = s->rule;
-    const char *err = s->origin_err;
-    const char *name = r->o.origin_server_name ? r->o.origin_server_name : r->host;
-    *status = 502;
-    *probe = 0;
-    switch (res) {
-    case CURLE_COULDNT_CONNECT:
-        *code = "origin_refused";
-        snprintf(why, len, "the origin refused the connection (is the service running?): %s", err);
-        return;
-    case CURLE_COULDNT_RESOLVE_HOST:
-        *code = "origin_dns";
-        snprintf(why, len, "the origin's host name could not be resolved");
-        return;
-    case CURLE_OPERATION_TIMEDOUT:
-        *code = "origin_connect_timeout";
-        snprintf(why, len, "timed out connecting to the origin (connectTimeout %u s)",
-                 r->o.connect_timeout_s);
-        return;
-    case CURLE_PEER_FAILED_VERIFICATION:
-        *code = "origin_tls_verify";
-        if (has(err, "self-signed") || has(err, "self signed"))
-            snprintf(why, len,
-                     "origin certificate for %s is self-signed — set noTLSVerify, or caPool "
-                     "with originServerName",
-                     name);
-        else if (has(err, "subject name") || has(err, "does not match") ||
-                 has(err, "no alternative"))
-            *probe = 1,
-            snprintf(why, len, "origin certificate does not match %s — set originServerName", name);
-        else if (has(err, "local issuer") || has(err, "unknown ca") || has(err, "issuer"))
-            snprintf(why, len,
-                     "origin certificate for %s is signed by a CA this connector does not trust "
-                     "— set caPool (and originServerName if the names differ), or noTLSVerify",
-                     name);
-        else if (has(err, "expired"))
-            snprintf(why, len,
-                     "origin certificate for %s has expired — renew it, or set "
-                     "noTLSVerify",
-                     name);
-        else
-            snprintf(why, len,
-                     "origin certificate for %s failed verification — set caPool or "
-                     "noTLSVerify",
-                     name);
-        return;
-    case CURLE_SSL_CERTPROBLEM:
-        *code = "origin_client_cert";
-        snprintf(why, len,
-                 "the connector's client certificate for the origin cannot be used — "
-                 "check %s",
-                 r->o.origin_pull ? "the origin-pull certificate in the state directory"
-                                  : "originCert/originKey");
-        return;
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_SEND_ERROR:
-        if (r->tls && (has(err, "certificate required") || has(err, "handshake failure") ||
-                       has(err, "bad certificate") || has(err, "unknown ca"))) {
-            *code = "origin_client_cert";
-            if (r->o.origin_pull)
-                snprintf(why, len,
-                         "origin rejected the tunnel's origin-pull client certificate — check "
-                         "that it trusts the edge's origin-pull CA (edge-sim origin-pull-ca)");
-            else if (r->o.origin_cert)
-                snprintf(why, len,
-                         "origin rejected the client certificate — check that "
-                         "originCert is one it trusts");
-            else
-                snprintf(why, len,
-                         "origin requires a client certificate — set originPull "
-                         "(or originCert/originKey)");
-            return;
-        }
-        if (r->tls && !r->o.origin_cert && !r->o.origin_pull) {
-            /* TLS 1.3 servers reject a missing client certificate after the
-             * client thinks the handshake is done: find out if that is it. */
-            *probe = 2;
-            *code = "origin_tls";
-            snprintf(why, len, "the TLS connection to the origin failed");
-            return;
-        }
-        if (res == CURLE_SSL_CONNECT_ERROR) {
-            *code = "origin_tls";
-            snprintf(why, len,
-                     "the TLS handshake with the origin failed (is it HTTPS? for a "
-                     "plain HTTP origin use http://)");
-            return;
-        }
-        *code = "origin_error";
-        snprintf(why, len, "the connection to the origin failed");
-        return;
-    case CURLE_GOT_NOTHING:
-        if (r->tls && !r->o.origin_cert && !r->o.origin_pull) {
-            *probe = 2;
-            *code = "origin_empty";
-            snprintf(why, len, "the origin closed the connection without responding");
-            return;
-        }
-        *code = "origin_empty";
-        snprintf(why, len, "the origin closed the connection without responding");
-        return;
-    case CURLE_WEIRD_SERVER_REPLY:
-    case CURLE_WRITE_ERROR:
-        *code = "origin_bad_response";
-        snprintf(why, len, "the origin sent an invalid HTTP response%s",
-                 r->tls ? "" : " (is it HTTPS? then use https://)");
-        return;
-    default:
-        *code = "origin_error";
-        snprintf(why, len, "the connection to the origin failed");
-        return;
-    }
-}
-
 static void free_stream_mem(uv_handle_t *h)
 {
     struct cn_stream *s = h->data;
     free(s);
 }
 
-static void release(struct cn_stream *s)
+void cn_stream_xfer_drop(struct cn_stream *s)
 {
-    struct cn_link *l = s->link;
-    if (s->prev)
-        s->prev->next = s->next;
-    else if (l->streams == s)
-        l->streams = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    s->next = s->prev = NULL;
-    if (s->up)
-        cn_upgrade_release(s);
     cn_origin_cancel(&s->xfer);
     s->origin_started = 0;
     if (s->xfer.easy) {
         if (s->xfer.raw)
             curl_easy_cleanup(s->xfer.easy); /* its connection is single-use */
         else
-            cn_origin_easy_put(s->xfer.easy);
+            cn_origin_easy_put(s->host.origin, s->xfer.easy);
     }
-    l->buffered -= px_buf_len(&s->resp_body);
+    s->xfer.easy = NULL;
+    s->xfer.raw = 0;
+}
+
+static void release(struct cn_stream *s)
+{
+    if (s->up)
+        cn_upgrade_release(s);
+    cn_stream_xfer_drop(s);
+    cn_stream_probe_free(s);
+    s->host.ops->hold(s->host.arg, -(ssize_t)px_buf_len(&s->resp_body));
     /* Upload bytes curl never took still hold connection-level credit. */
-    if (px_buf_len(&s->req_body) && l->h2)
-        nghttp2_session_consume_connection(l->h2, px_buf_len(&s->req_body));
+    cn_stream_req_taken(s, px_buf_len(&s->req_body));
     curl_slist_free_all(s->req_headers);
     curl_slist_free_all(s->connect_to);
     cn_trust_blob_unref(s->trust);
     s->trust = NULL;
     if (s->ing)
         cn_ingress_unref(s->ing);
-    clear_nv(s);
+    cn_stream_clear_resp_headers(s);
     free(s->resp_nv);
     free(s->path);
     free(s->authority);
@@ -1035,9 +742,8 @@ static void release(struct cn_stream *s)
     free(s->assertion);
     px_buf_cleanup(&s->req_body);
     px_buf_cleanup(&s->resp_body);
+    s->host.ops->gone(s->host.arg, s);
     uv_close((uv_handle_t *)&s->timer, free_stream_mem);
-    if (l->draining && l->state != CN_LINK_CLOSED)
-        cn_link_stream_gone(l);
 }
 
 static void on_done(struct cn_origin_xfer *x, CURLcode res)
@@ -1051,77 +757,29 @@ static void on_done(struct cn_origin_xfer *x, CURLcode res)
         release(s);
         return;
     }
-    if (s->up && res == CURLE_OK && !s->probing) {
+    if (s->up && res == CURLE_OK && !s->probe) {
         cn_upgrade_connected(s);
         return;
     }
-    if (s->probing) {
-        char names[400];
-        const struct cn_rule *r = s->rule;
-        cert_names(s->xfer.easy, names, sizeof(names));
-        struct px_buf why;
-        px_buf_init(&why);
-        int wr;
-        if (s->probing == 2)
-            wr = px_buf_append_str(&why, s->saw_cert_request ? "origin requires a client "
-                                                               "certificate — set originPull "
-                                                               "(or originCert/originKey)"
-                                                             : s->probe_why);
-        else if (names[0])
-            wr = px_buf_appendf(&why, "origin certificate is for %s, not %s — set originServerName",
-                                names, r->o.origin_server_name ? r->o.origin_server_name : r->host);
-        else
-            wr = px_buf_append_str(&why, s->probe_why);
-        const char *why_s = wr == 0 ? px_buf_cstr(&why) : NULL;
-        const char *code = s->probing == 1       ? "origin_tls_verify"
-                           : s->saw_cert_request ? "origin_client_cert"
-                                                 : "origin_tls";
-        s->probing = 0;
-        error_response(s, 502, code, why_s ? why_s : "the TLS connection to the origin failed");
-        px_buf_cleanup(&why);
+    if (cn_stream_probe_done(s)) {
+        /* answered */
     } else if (s->resp_headers_too_large && !s->resp_submitted) {
-        error_response(s, 502, "origin_headers_too_large",
-                       "the origin's response head is too large (over 64 KiB or 512 fields)");
+        cn_stream_error(s, 502, "origin_headers_too_large",
+                        "the origin's response head is too large (over 64 KiB or 512 fields)",
+                        NULL);
     } else if (res != CURLE_OK && !s->resp_submitted) {
-        int status, probe;
-        const char *code;
-        char why[600];
-        describe_curl(s, res, &status, &code, why, sizeof(why), &probe);
-        if (probe) {
-            /* Learn the certificate's names before answering. */
-            snprintf(s->probe_why, sizeof(s->probe_why), "%s", why);
-            PX_DEBUG("stream %d: %s; probing the certificate", s->id, s->origin_err);
-            if (s->xfer.raw) {
-                cn_origin_cancel(&s->xfer);
-                curl_easy_cleanup(s->xfer.easy);
-                s->xfer.raw = 0;
-            } else {
-                cn_origin_easy_put(s->xfer.easy);
-            }
-            s->xfer.easy = NULL;
-            if (start_probe(s, probe) == 0)
-                return;
-            s->probing = 0;
-        }
-        error_response_ex(s, status, code, why,
-                          s->origin_err[0] ? s->origin_err : curl_easy_strerror(res));
+        cn_stream_origin_failed(s, res);
+        if (s->probe)
+            return; /* looking again: the probe's transfer is running */
     } else if (!s->resp_submitted) {
         error_response(s, 502, "origin_bad_response", "the origin sent no response headers");
     } else {
-        if (res != CURLE_OK) {
+        if (res != CURLE_OK)
             PX_WARN("stream %d: origin failed mid-response: %s", s->id,
                     s->origin_err[0] ? s->origin_err : curl_easy_strerror(res));
-            s->resp_failed = 1;
-        }
-        s->resp_eof = 1;
-        if (s->resp_deferred) {
-            s->resp_deferred = 0;
-            nghttp2_session_resume_data(s->link->h2, s->id);
-        }
-        cn_link_kick(s->link);
+        cn_stream_resp_end(s, res != CURLE_OK);
     }
-    cn_origin_easy_put(s->xfer.easy);
-    s->xfer.easy = NULL;
+    cn_stream_xfer_drop(s);
 }
 
 ssize_t cn_stream_read_body(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len,
@@ -1131,9 +789,8 @@ ssize_t cn_stream_read_body(nghttp2_session *h2, int32_t id, uint8_t *buf, size_
     (void)id;
     (void)user;
     struct cn_stream *s = src->ptr;
-    struct cn_link *l = s->link;
     size_t n = px_buf_read(&s->resp_body, buf, len);
-    l->buffered -= n;
+    s->host.ops->hold(s->host.arg, -(ssize_t)n);
     if (px_buf_len(&s->resp_body) == 0) {
         if (s->resp_eof) {
             if (s->resp_failed)
@@ -1153,21 +810,17 @@ ssize_t cn_stream_read_body(nghttp2_session *h2, int32_t id, uint8_t *buf, size_
     return (ssize_t)n;
 }
 
-void cn_stream_link_drained(struct cn_link *l)
+void cn_stream_on_room(struct cn_stream *s)
 {
-    for (struct cn_stream *s = l->streams; s; s = s->next)
-        if ((s->xfer.paused & CURLPAUSE_RECV) && px_buf_len(&s->resp_body) <= CN_STREAM_RESP_LOW)
-            cn_origin_unpause(&s->xfer, CURLPAUSE_RECV);
+    if ((s->xfer.paused & CURLPAUSE_RECV) && px_buf_len(&s->resp_body) <= CN_STREAM_RESP_LOW)
+        cn_origin_unpause(&s->xfer, CURLPAUSE_RECV);
 }
 
 void cn_stream_on_close(struct cn_stream *s, uint32_t error_code)
 {
-    PX_DEBUG("stream %d closed (error %u), origin %s, %zu bytes buffered, paused %d, "
-             "deferred %d, window %d/%d",
+    PX_DEBUG("stream %d closed (error %u), origin %s, %zu bytes buffered, paused %d, deferred %d",
              s->id, error_code, s->origin_started ? "active" : "done", px_buf_len(&s->resp_body),
-             s->xfer.paused, s->resp_deferred,
-             nghttp2_session_get_stream_remote_window_size(s->link->h2, s->id),
-             nghttp2_session_get_remote_window_size(s->link->h2));
+             s->xfer.paused, s->resp_deferred);
     s->h2_closed = 1;
     release(s);
 }

@@ -3,114 +3,127 @@
  *  request body:  h2 DATA -> req buffer -> curl read callback (window credit
  *                 returned only as curl takes bytes; curl paused when empty)
  *  response body: curl write callback -> resp buffer -> h2 data source
- *                 (curl paused above the high mark, resumed below the low mark) */
+ *                 (curl paused above the high mark, resumed below the low mark)
+ *
+ * A stream knows only its host (struct cn_stream_host), handed to it at
+ * creation: the loop, the origin context, the response deadline, the rule
+ * lookup, and the functions that put its response on the wire. In the
+ * daemon the host is a cn_link; in tests it is a fake. The stream never
+ * sees the link, the supervisor or the HTTP/2 session.
+ *
+ * Errors: the cn_stream_on_* functions return 0, or an nghttp2 error code
+ * the host returns from its nghttp2 callback. NGHTTP2_ERR_TEMPORAL_CALLBACK_
+ * FAILURE resets this stream only (a malformed request); only
+ * NGHTTP2_ERR_CALLBACK_FAILURE (out of memory) is fatal for the link, as
+ * nghttp2_is_fatal() says. Every other failure of a request (origin down,
+ * refused, timed out, a head too large) is answered on the stream itself
+ * with an error page and never reaches the link. */
 #ifndef CN_STREAM_H
 #define CN_STREAM_H
 
 #include "cn_origin.h"
-#include "px_buf.h"
 
 #include <nghttp2/nghttp2.h>
 #include <uv.h>
 
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define CN_STREAM_RESP_HIGH (256 * 1024)
 #define CN_STREAM_RESP_LOW (64 * 1024)
-#define CN_LINK_BUFFER_CAP (32 * 1024 * 1024)
 /* Request caps, as at the edge: a longer :path is answered 414, a larger
  * header block (names + values + 32 per field) 431. Response heads from the
  * origin are capped at the same size. */
 #define CN_STREAM_MAX_PATH (16 * 1024)
 #define CN_STREAM_MAX_HEADER_BYTES (64 * 1024)
 
-struct cn_link;
+struct cn_stream;
 struct cn_rule;
 struct cn_ingress;
+struct cn_assert_keys;
+struct cn_creds;
 
-struct cn_stream {
-    struct cn_link *link;
-    int32_t id;
-    struct cn_stream *next, *prev; /* link's list */
-    /* request */
-    char method[16];
-    char *path, *authority, *scheme;
-    struct curl_slist *req_headers;
-    struct curl_slist *connect_to;
-    int has_accept;
-    int has_xfh;              /* the edge sent X-Forwarded-Host: do not add a second one */
-    char *assertion;          /* the edge's identity assertion (CN_ASSERT_HEADER), or NULL */
-    int assertion_repeated;   /* the header came more than once: never valid */
-    long long content_length; /* -1 unknown */
-    size_t header_bytes;
-    int refuse_status; /* 414 / 431: the head broke a cap; answered when complete */
-    int is_control;
-    int req_eof;
-    int req_has_body;
-    struct px_buf req_body;
-    /* response */
-    struct cn_origin_xfer xfer;
-    int origin_started;
-    int resp_submitted;
-    int resp_status;
-    nghttp2_nv *resp_nv;
-    size_t n_resp_nv, cap_resp_nv;
-    size_t resp_header_bytes; /* of resp_nv, capped at CN_STREAM_MAX_HEADER_BYTES */
-    int resp_headers_too_large;
-    struct px_buf resp_body;
-    int resp_eof;
-    int resp_deferred;
-    int resp_failed; /* origin failed after headers: reset the stream */
-    int h2_closed;
-    uv_timer_t timer; /* response-header deadline */
-    int timer_open;
-    int is_head;
-    char origin_err[CURL_ERROR_SIZE];
-    struct cn_ingress *ing;     /* the rule set this request started on (a reference) */
-    const struct cn_rule *rule; /* its matching rule */
-    struct cn_upgrade *up;      /* WebSocket / TCP relay, when not plain HTTP */
-    int is_connect;             /* CONNECT (with :protocol for WebSockets) */
-    char protocol[32];
-    struct cn_trust_blob *trust; /* the CA blob curl verifies the origin with (a reference) */
-    int probing; /* 1: reading certificate names, 2: watching for a client-certificate request */
-    int saw_cert_request;
-    char probe_why[600];
+/* What a stream asks of the connection carrying it. Every function gets the
+ * host's arg first; none may free the stream (it frees itself on close). */
+struct cn_stream_host_ops {
+    /* The rule for host/path in the current rule set, or NULL; *ing gets a
+     * reference to that set, which the stream drops when it ends. */
+    const struct cn_rule *(*route)(void *arg, const char *host, const char *path,
+                                   struct cn_ingress **ing);
+    /* Submits the response head nv[n] (":status" first) on stream id. With
+     * with_body, the body is read through cn_stream_read_body with
+     * source.ptr = s. Returns 0 or < 0. */
+    int (*submit)(void *arg, struct cn_stream *s, int32_t id, const nghttp2_nv *nv, size_t n,
+                  int with_body);
+    /* Resets stream id with an HTTP/2 error code. */
+    void (*reset)(void *arg, int32_t id, uint32_t error_code);
+    /* n request-body bytes of stream id were taken (or dropped): return the
+     * flow-control credit. Also called after the stream closed, for bytes
+     * it still held: the connection's credit must come back. */
+    void (*consume)(void *arg, int32_t id, size_t n);
+    /* Stream id's data source had said "deferred" and now has bytes (or its
+     * end): let the session read it again. */
+    void (*resume)(void *arg, int32_t id);
+    /* Output is pending: flush at the next opportunity. */
+    void (*kick)(void *arg);
+    /* The host holds response bytes for all its streams under one cap:
+     * delta (> 0 more, < 0 fewer) changes what this stream holds; returns
+     * nonzero while the host is over its cap (the stream stops reading the
+     * origin until cn_stream_on_room). */
+    int (*hold)(void *arg, ssize_t delta);
+    /* The stream is going away; called once, as its last use of the host. */
+    void (*gone)(void *arg, struct cn_stream *s);
+    /* The edge's identity-assertion keys (NULL: none yet), valid for the
+     * current callback only. */
+    const struct cn_assert_keys *(*assert_keys)(void *arg);
+    /* The tunnel's certificates (origin CA, origin-pull), or NULL. */
+    struct cn_creds *(*creds)(void *arg);
 };
 
-/* Creates a stream for stream_id. Returns NULL on no memory. */
-struct cn_stream *cn_stream_new(struct cn_link *l, int32_t id);
-/* Accumulates one header field. Returns 0 or an nghttp2 error code to reset. */
+struct cn_stream_host {
+    const struct cn_stream_host_ops *ops;
+    void *arg;
+    uv_loop_t *loop;
+    struct cn_origin *origin;
+    unsigned response_timeout_ms; /* origin must answer (headers) within this */
+};
+
+/* A node by which the host keeps its streams in a list; the stream itself
+ * never reads or writes it. */
+struct cn_stream_hnode {
+    struct cn_stream *next, *prev;
+};
+struct cn_stream_hnode *cn_stream_hnode(struct cn_stream *s);
+
+/* Creates a stream for stream_id on host (copied). Returns NULL on no memory. */
+struct cn_stream *cn_stream_new(const struct cn_stream_host *host, int32_t id);
+/* The stream's HTTP/2 id. */
+int32_t cn_stream_id(const struct cn_stream *s);
+/* Accumulates one header field. Returns 0 or an nghttp2 error code. A
+ * "tunnel-control" field marks the control stream (cn_stream_is_control). */
 int cn_stream_on_header(struct cn_stream *s, const uint8_t *name, size_t nlen, const uint8_t *value,
                         size_t vlen);
-/* Headers complete; end_stream when there is no body. Starts the origin request
- * or a local response. Returns 0 or < 0 to reset the stream. */
+/* 1 when the head asked for the control stream: the host takes the stream
+ * over and destroys s. */
+int cn_stream_is_control(const struct cn_stream *s);
+/* Headers complete; end_stream when there is no body. Starts the origin
+ * request or answers locally. Returns 0 or < 0 to reset the stream. */
 int cn_stream_on_request(struct cn_stream *s, int end_stream);
-/* Request body bytes (already counted against flow control). */
+/* Request body bytes (already counted against flow control). Returns 0 or
+ * NGHTTP2_ERR_CALLBACK_FAILURE (no memory). */
 int cn_stream_on_data(struct cn_stream *s, const uint8_t *data, size_t len);
+/* The request ended (END_STREAM). */
 void cn_stream_on_end(struct cn_stream *s);
 /* The h2 stream closed; frees s once the origin transfer is gone too. */
 void cn_stream_on_close(struct cn_stream *s, uint32_t error_code);
-/* Link teardown: cancels the origin transfer and frees s. */
+/* Host teardown: cancels the origin transfer and frees s. */
 void cn_stream_destroy(struct cn_stream *s);
-/* nghttp2 data source read callback for response bodies. */
+/* nghttp2 data source read callback for response bodies (source.ptr = s). */
 ssize_t cn_stream_read_body(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len,
                             uint32_t *flags, nghttp2_data_source *src, void *user);
-/* For cn_upgrade: */
-void cn_stream_error(struct cn_stream *s, int status, const char *code, const char *detail,
-                     const char *log_extra);
-/* Returns 0, or < 0 on no memory or when the head passes 512 fields or
- * CN_STREAM_MAX_HEADER_BYTES (then resp_headers_too_large is set). */
-int cn_stream_add_resp_header(struct cn_stream *s, const char *name, size_t nlen, const char *value,
-                              size_t vlen);
-/* Submits the response (resp_status, headers added so far). */
-int cn_stream_submit(struct cn_stream *s, int with_body);
-/* resp_body grew or ended: let nghttp2 read it. */
-void cn_stream_resume(struct cn_stream *s);
-/* Sets curl options shared by every origin transfer of the rule (URL, TLS,
- * Unix socket, timeouts). Returns 0 or < 0. */
-int cn_stream_origin_setup(struct cn_stream *s, CURL *e);
-
-/* Resumes streams paused by the link-wide cap once the link drained. */
-void cn_stream_link_drained(struct cn_link *l);
+/* The host went below its cap: read the origin again if this stream had
+ * stopped for it. */
+void cn_stream_on_room(struct cn_stream *s);
 
 #endif

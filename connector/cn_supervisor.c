@@ -50,6 +50,11 @@ struct cn_creds *cn_supervisor_creds(struct cn_supervisor *s)
     return s->creds;
 }
 
+struct cn_origin *cn_supervisor_origin(struct cn_supervisor *s)
+{
+    return s->origin;
+}
+
 /* Whether any rule of ing presents the origin-pull certificate. */
 static int wants_origin_pull(const struct cn_ingress *ing)
 {
@@ -447,8 +452,7 @@ static void on_signal(uv_signal_t *h, int signum)
         struct cn_link *l = s->slots[i].link;
         if (!l)
             continue;
-        for (struct cn_stream *st = l->streams; st; st = st->next)
-            busy++;
+        busy += cn_link_stream_count(l);
     }
     PX_INFO("received %s: draining (%u request(s) in flight, up to %u s; send it again to stop "
             "now)",
@@ -471,7 +475,8 @@ int cn_supervisor_run(struct cn_config *cfg)
     char why[2048];
     s->cfg = cfg;
     s->loop = uv_default_loop();
-    if (px_tls_global_init() < 0 || rt_loop_init(s->loop) < 0 || cn_origin_init(s->loop) < 0) {
+    if (px_tls_global_init() < 0 || rt_loop_init(s->loop) < 0 ||
+        cn_origin_new(s->loop, &s->origin) < 0) {
         PX_ERROR("initialisation failed");
         goto out;
     }
@@ -529,7 +534,7 @@ out:
     if (s->tls_ctx)
         wolfSSL_CTX_free(s->tls_ctx);
     cn_supervisor_creds_cleanup(s);
-    cn_origin_cleanup();
+    cn_origin_free(s->origin);
     uv_run(s->loop, UV_RUN_NOWAIT); /* completes the closes just started */
     cn_identity_cleanup(&s->id);
     free(s);

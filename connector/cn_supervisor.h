@@ -28,6 +28,7 @@ struct cn_supervisor {
     struct cn_identity id;
     struct cn_creds *creds; /* the certificates' renewal; NULL in harnesses without one */
     WOLFSSL_CTX *tls_ctx;
+    struct cn_origin *origin; /* the loop's libcurl context (NULL in harnesses without origins) */
     struct cn_slot slots[CN_MAX_LINKS];
     unsigned n_slots;
     int stopping;
@@ -64,8 +65,10 @@ const struct cn_rule *cn_supervisor_route(struct cn_supervisor *s, const char *h
 int cn_supervisor_creds_init(struct cn_supervisor *s, char *why, size_t whylen);
 /* Frees s->creds (cn_creds_cleanup: run the loop afterwards for its timers). */
 void cn_supervisor_creds_cleanup(struct cn_supervisor *s);
-/* For cn_stream: the certificates (origin CA, origin-pull), or NULL. */
+/* For the links' streams: the certificates (origin CA, origin-pull), or
+ * NULL; the loop's origin context. */
 struct cn_creds *cn_supervisor_creds(struct cn_supervisor *s);
+struct cn_origin *cn_supervisor_origin(struct cn_supervisor *s);
 /* A permanent failure: log msg and exit with status 1 after closing links. */
 void cn_supervisor_fatal(struct cn_supervisor *s, const char *msg);
 

@@ -1,9 +1,7 @@
 #include "cn_upgrade.h"
 #include "cn_ingress.h"
-#include "cn_link.h"
 #include "cn_origin.h"
-#include "cn_stream.h"
-#include "cn_supervisor.h"
+#include "cn_stream_int.h"
 #include "px_b64.h"
 #include "px_headers.h"
 #include "px_log.h"
@@ -73,7 +71,7 @@ int cn_upgrade_start(struct cn_stream *s)
     if (cn_stream_origin_setup(s, e) < 0)
         return -1;
     curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
-    if (cn_origin_start(&s->xfer) < 0)
+    if (cn_origin_start(s->host.origin, &s->xfer) < 0)
         return -1;
     s->origin_started = 1;
     PX_DEBUG("stream %d: opening %s origin %s", s->id, is_tcp(u) ? "TCP" : "WebSocket",
@@ -204,20 +202,15 @@ static int on_pbody(http_parser *p, const char *at, size_t len)
 {
     struct cn_upgrade *u = p->data;
     struct cn_stream *s = u->s;
-    if (px_buf_append(&s->resp_body, at, len) < 0)
-        return -1;
-    s->link->buffered += len;
-    cn_stream_resume(s);
-    return 0;
+    return cn_stream_resp_put(s, at, len) < 0 ? -1 : 0;
 }
 
 static int on_pdone(http_parser *p)
 {
     struct cn_upgrade *u = p->data;
     if (u->phase == PASSTHROUGH) {
-        u->s->resp_eof = 1;
         u->phase = DONE;
-        cn_stream_resume(u->s);
+        cn_stream_resp_end(u->s, 0);
     }
     return 0;
 }
@@ -239,15 +232,13 @@ static void fail(struct cn_upgrade *u, const char *why)
             why);
     u->phase = DONE;
     if (u->fd != CURL_SOCKET_BAD)
-        cn_origin_watch(u->fd, 0, NULL, NULL);
+        cn_origin_watch(s->host.origin, u->fd, 0, NULL, NULL);
     u->events = 0;
     if (!s->resp_submitted) {
         cn_stream_error(s, 502, "origin_error", "the connection to the origin failed", why);
         return;
     }
-    s->resp_failed = 1;
-    s->resp_eof = 1;
-    cn_stream_resume(s);
+    cn_stream_resp_end(s, 1);
 }
 
 static void origin_closed(struct cn_upgrade *u)
@@ -256,16 +247,13 @@ static void origin_closed(struct cn_upgrade *u)
     u->origin_eof = 1;
     if (u->phase == PASSTHROUGH) {
         http_parser_execute(&u->parser, &resp_settings, NULL, 0); /* ends close-delimited bodies */
-        if (!s->resp_eof) {
-            s->resp_eof = 1;
-            cn_stream_resume(s);
-        }
+        if (!s->resp_eof)
+            cn_stream_resp_end(s, 0);
     } else if (u->phase == HANDSHAKE) {
         fail(u, "the origin closed the connection during the WebSocket handshake");
         return;
     } else {
-        s->resp_eof = 1; /* END_STREAM to the edge: the other side sees the close */
-        cn_stream_resume(s);
+        cn_stream_resp_end(s, 0); /* END_STREAM to the edge: the other side sees the close */
     }
     u->phase = DONE;
     watch(u);
@@ -306,7 +294,7 @@ static void try_write(struct cn_upgrade *u)
         }
         px_buf_consume(b, sent);
         if (b == &s->req_body)
-            cn_link_consume(s->link, s->id, sent);
+            cn_stream_req_taken(s, sent);
     }
     if (b == &s->req_body && s->req_eof && !u->shut_wr && u->phase == RELAY) {
         /* The client is done sending. A TCP service sees the half-close; a
@@ -324,12 +312,10 @@ static int take_origin_bytes(struct cn_upgrade *u, const char *buf, size_t got)
 {
     struct cn_stream *s = u->s;
     if (u->phase == RELAY) {
-        if (px_buf_append(&s->resp_body, buf, got) < 0) {
+        if (cn_stream_resp_put(s, buf, got) < 0) {
             fail(u, "out of memory");
             return -1;
         }
-        s->link->buffered += got;
-        cn_stream_resume(s);
         return 0;
     }
     /* HANDSHAKE or PASSTHROUGH: parse; after a 101 the rest is relay data. */
@@ -337,12 +323,10 @@ static int take_origin_bytes(struct cn_upgrade *u, const char *buf, size_t got)
     if (u->phase == DONE)
         return -1;
     if (u->phase == RELAY && n < got) {
-        if (px_buf_append(&s->resp_body, buf + n, got - n) < 0) {
+        if (cn_stream_resp_put(s, buf + n, got - n) < 0) {
             fail(u, "out of memory");
             return -1;
         }
-        s->link->buffered += got - n;
-        cn_stream_resume(s);
     } else if (HTTP_PARSER_ERRNO(&u->parser) != HPE_OK && !u->parser.upgrade) {
         fail(u, http_errno_description(HTTP_PARSER_ERRNO(&u->parser)));
         return -1;
@@ -418,7 +402,7 @@ static void watch(struct cn_upgrade *u)
     }
     if (ev != u->events) {
         u->events = ev;
-        cn_origin_watch(u->fd, ev, on_ready, u);
+        cn_origin_watch(u->s->host.origin, u->fd, ev, on_ready, u);
     }
 }
 
@@ -432,7 +416,7 @@ void cn_upgrade_connected(struct cn_stream *s)
         return;
     }
     u->fd = fd;
-    uv_timer_init(s->link->sup->loop, &u->linger);
+    uv_timer_init(s->host.loop, &u->linger);
     u->linger.data = u;
     u->linger_open = 1;
     if (is_tcp(u)) {
@@ -468,7 +452,7 @@ void cn_upgrade_on_data(struct cn_stream *s)
         /* Nobody will read it: credit the tunnel and drop it. */
         size_t n = px_buf_len(&s->req_body);
         px_buf_consume(&s->req_body, n);
-        cn_link_consume(s->link, s->id, n);
+        cn_stream_req_taken(s, n);
     }
     /* CONNECTING / HANDSHAKE: held until the upgrade completes (bounded by
      * the stream's flow-control window). */
@@ -495,7 +479,7 @@ void cn_upgrade_release(struct cn_stream *s)
     struct cn_upgrade *u = s->up;
     s->up = NULL;
     if (u->fd != CURL_SOCKET_BAD && u->events)
-        cn_origin_watch(u->fd, 0, NULL, NULL);
+        cn_origin_watch(s->host.origin, u->fd, 0, NULL, NULL);
     px_buf_cleanup(&u->out);
     px_buf_cleanup(&u->hdr_name);
     px_buf_cleanup(&u->hdr_value);
@@ -521,7 +505,7 @@ int cn_upgrade_start_detached(struct cn_stream *s, const char *key)
     px_buf_init(&u->hdr_name);
     px_buf_init(&u->hdr_value);
     s->up = u;
-    uv_timer_init(s->link->sup->loop, &u->linger);
+    uv_timer_init(s->host.loop, &u->linger);
     u->linger.data = u;
     u->linger_open = 1;
     if (is_tcp(u)) {

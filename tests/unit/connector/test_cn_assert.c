@@ -1009,14 +1009,15 @@ static int group_setup(void **state)
         return -1;
     cn_ingress_unref(world.cfg.ingress);
     world.cfg.ingress = ing;
-    return cn_origin_init(&world.loop) < 0 ? -1 : 0;
+    return cn_origin_new(&world.loop, &world.sup.origin) < 0 ? -1 : 0;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
     origin_reset();
-    cn_origin_cleanup();
+    cn_origin_free(world.sup.origin);
+    world.sup.origin = NULL;
     uv_close((uv_handle_t *)&origin.server, NULL);
     mw_cleanup(&world);
     px_buf_cleanup(&origin.heads);

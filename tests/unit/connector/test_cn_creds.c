@@ -1156,13 +1156,14 @@ static int group_setup(void **state)
         return -1;
     cn_ingress_unref(world.cfg.ingress);
     world.cfg.ingress = ing;
-    return cn_origin_init(&world.loop) < 0 ? -1 : 0;
+    return cn_origin_new(&world.loop, &world.sup.origin) < 0 ? -1 : 0;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    cn_origin_cleanup();
+    cn_origin_free(world.sup.origin);
+    world.sup.origin = NULL;
     uv_close((uv_handle_t *)&torg.server, NULL);
     mw_cleanup(&world);
     wolfSSL_CTX_free(torg.ctx);

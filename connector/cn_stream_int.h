@@ -1,0 +1,114 @@
+/* cn_stream_int: the stream's state, shared by the files of one concern
+ * (an origin request on a tunnel stream): cn_stream.c (the bridge),
+ * cn_stream_diag.c (why an origin failed), cn_stream_page.c (answers the
+ * connector writes itself) and cn_upgrade.c (a stream that stops being
+ * HTTP). Nothing else includes it: the host uses cn_stream.h. */
+#ifndef CN_STREAM_INT_H
+#define CN_STREAM_INT_H
+
+#include "cn_stream.h"
+#include "px_buf.h"
+
+#include <curl/curl.h>
+
+struct cn_stream {
+    struct cn_stream_host host;
+    struct cn_stream_hnode hnode; /* the host's */
+    int32_t id;
+    /* request */
+    char method[16];
+    char *path, *authority, *scheme;
+    struct curl_slist *req_headers;
+    struct curl_slist *connect_to;
+    int has_accept;
+    int has_xfh;              /* the edge sent X-Forwarded-Host: do not add a second one */
+    char *assertion;          /* the edge's identity assertion (CN_ASSERT_HEADER), or NULL */
+    int assertion_repeated;   /* the header came more than once: never valid */
+    long long content_length; /* -1 unknown */
+    size_t header_bytes;
+    int refuse_status; /* 414 / 431: the head broke a cap; answered when complete */
+    int is_control;
+    int req_eof;
+    int req_has_body;
+    struct px_buf req_body;
+    /* response */
+    struct cn_origin_xfer xfer;
+    int origin_started;
+    int resp_submitted;
+    int resp_status;
+    nghttp2_nv *resp_nv;
+    size_t n_resp_nv, cap_resp_nv;
+    size_t resp_header_bytes; /* of resp_nv, capped at CN_STREAM_MAX_HEADER_BYTES */
+    int resp_headers_too_large;
+    struct px_buf resp_body; /* written only through cn_stream_resp_put */
+    int resp_eof;
+    int resp_deferred;
+    int resp_failed; /* origin failed after headers: reset the stream */
+    int h2_closed;
+    uv_timer_t timer; /* response-header deadline */
+    int is_head;
+    char origin_err[CURL_ERROR_SIZE];
+    struct cn_ingress *ing;     /* the rule set this request started on (a reference) */
+    const struct cn_rule *rule; /* its matching rule */
+    struct cn_upgrade *up;      /* WebSocket / TCP relay, when not plain HTTP */
+    int is_connect;             /* CONNECT (with :protocol for WebSockets) */
+    char protocol[32];
+    struct cn_trust_blob *trust; /* the CA blob curl verifies the origin with (a reference) */
+    struct cn_probe *probe;      /* while a failed TLS connection is looked at again */
+};
+
+/* ---- the bridge (cn_stream.c), for the other stream files ---- */
+
+/* Adds a response header. Returns 0, or < 0 on no memory or when the head
+ * passes 512 fields or CN_STREAM_MAX_HEADER_BYTES (then
+ * resp_headers_too_large is set). */
+int cn_stream_add_resp_header(struct cn_stream *s, const char *name, size_t nlen, const char *value,
+                              size_t vlen);
+/* Drops the response headers added so far. */
+void cn_stream_clear_resp_headers(struct cn_stream *s);
+/* Submits the response (resp_status, headers added so far). Returns 0 or -1. */
+int cn_stream_submit(struct cn_stream *s, int with_body);
+/* Appends len response-body bytes (the one place the body grows: the host's
+ * accounting follows) and lets the session read them. Returns 0 or
+ * PX_ERR_NOMEM. */
+int cn_stream_resp_put(struct cn_stream *s, const void *data, size_t len);
+/* The response body ends here; failed: the origin broke off (the stream is
+ * reset once the bytes before are out). */
+void cn_stream_resp_end(struct cn_stream *s, int failed);
+/* n request-body bytes left req_body toward the origin (or were dropped):
+ * credits the tunnel. */
+void cn_stream_req_taken(struct cn_stream *s, size_t n);
+/* Resets the stream (INTERNAL_ERROR): what cannot be answered. */
+void cn_stream_reset(struct cn_stream *s);
+/* Sets curl options shared by every origin transfer of the rule (URL, TLS,
+ * Unix socket, timeouts). Returns 0 or < 0. */
+int cn_stream_origin_setup(struct cn_stream *s, CURL *e);
+/* Gives the transfer's easy handle back (pooled, or freed when it was a
+ * connect-only one) after cancelling it. */
+void cn_stream_xfer_drop(struct cn_stream *s);
+
+/* ---- local answers (cn_stream_page.c) ---- */
+
+/* Answers with an error page; detail goes on the page and in the log line,
+ * log_extra (curl's own words, which may name files) only in the log. */
+void cn_stream_error(struct cn_stream *s, int status, const char *code, const char *detail,
+                     const char *log_extra);
+/* The same page, without the log line (the caller logged). */
+void cn_stream_error_page(struct cn_stream *s, int status, const char *code, const char *detail);
+/* The hello_world service's page, echoing the request. */
+void cn_stream_hello(struct cn_stream *s);
+
+/* ---- origin diagnostics (cn_stream_diag.c) ---- */
+
+/* The origin transfer failed with res before a response: answers with the
+ * cause and the setting that fixes it, first connecting again without
+ * verification when only a second look tells (a certificate's names, a
+ * client certificate asked for, the alert the origin sent). */
+void cn_stream_origin_failed(struct cn_stream *s, CURLcode res);
+/* A look-again transfer finished: answers the request. Returns 1 when x
+ * was one (s->probe set), else 0. */
+int cn_stream_probe_done(struct cn_stream *s);
+/* Frees the probe state, if any. */
+void cn_stream_probe_free(struct cn_stream *s);
+
+#endif

@@ -22,6 +22,7 @@
  * cause. */
 enum {
     OSSL_V_OK = 0,
+    OSSL_V_ERR_UNSPECIFIED = 1,
     OSSL_V_ERR_UNABLE_TO_GET_ISSUER_CERT = 2,
     OSSL_V_ERR_CERT_NOT_YET_VALID = 9,
     OSSL_V_ERR_CERT_HAS_EXPIRED = 10,
@@ -73,7 +74,8 @@ static enum verify_kind verify_kind(long result)
     case OSSL_V_ERR_CERT_HAS_EXPIRED:
     case OSSL_V_ERR_CERT_NOT_YET_VALID:
         return V_EXPIRED;
-    case OSSL_V_OK: /* the chain verified: curl's own host check failed */
+    case OSSL_V_OK:              /* the chain verified: curl's own host-name check failed, */
+    case OSSL_V_ERR_UNSPECIFIED: /* which curl 7.88 reports as "unspecified" */
     case OSSL_V_ERR_HOSTNAME_MISMATCH:
         return V_NAME;
     default:

@@ -16,11 +16,29 @@
 #define STREAM_WINDOW PX_H2_TUNNEL_STREAM_WINDOW
 #define CONN_WINDOW PX_H2_TUNNEL_CONN_WINDOW
 
-static void link_fail(struct cn_link *l, const char *reason)
+/* Notes the first cause (and its words for the log) of the close. */
+static void set_cause(struct cn_link *l, enum cn_link_cause cause, const char *reason)
 {
-    if (!l->close_reason[0])
-        snprintf(l->close_reason, sizeof(l->close_reason), "%s", reason);
+    if (l->cause != CN_LINK_OPEN)
+        return;
+    l->cause = cause;
+    snprintf(l->close_reason, sizeof(l->close_reason), "%s", reason);
+}
+
+static void link_fail(struct cn_link *l, enum cn_link_cause cause, const char *reason)
+{
+    set_cause(l, cause, reason);
     rt_conn_close(&l->conn, PX_ERR_CLOSED);
+}
+
+enum cn_link_cause cn_link_close_cause(const struct cn_link *l)
+{
+    return l->cause;
+}
+
+const char *cn_link_close_reason(const struct cn_link *l)
+{
+    return l->close_reason[0] ? l->close_reason : "open";
 }
 
 static void kick(struct cn_link *l)
@@ -286,7 +304,7 @@ static void on_goaway_deadline(uv_timer_t *t)
     struct cn_link *l = t->data;
     PX_WARN("connection %u: %s stream(s) still open %u s after GOAWAY; closing", l->index,
             l->streams ? "some" : "no", CN_LINK_GOAWAY_MS / 1000);
-    link_fail(l, "streams outlived GOAWAY");
+    link_fail(l, CN_LINK_CAUSE_GOAWAY_TIMEOUT, "streams outlived GOAWAY");
 }
 
 /* Defect 2a: a GOAWAY in either direction ends this link. The streams in
@@ -420,7 +438,7 @@ static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t err, void *
 {
     struct cn_link *l = user;
     if (id == l->control_id) {
-        link_fail(l, "the edge closed the control stream");
+        link_fail(l, CN_LINK_CAUSE_PEER_CLOSED, "the edge closed the control stream");
         return 0;
     }
     struct cn_stream *s = nghttp2_session_get_stream_user_data(h2, id);
@@ -437,7 +455,7 @@ static int conn_on_open(struct rt_conn *c)
     l->saw_open = 1;
     const char *alpn = rt_conn_alpn(c);
     if (strcmp(alpn, "h2") != 0) {
-        link_fail(l, "the edge did not negotiate HTTP/2");
+        link_fail(l, CN_LINK_CAUSE_PROTOCOL, "the edge did not negotiate HTTP/2");
         return -1;
     }
     static const struct px_h2_callbacks cb = {
@@ -471,7 +489,7 @@ static int conn_on_data(struct rt_conn *c, const uint8_t *data, size_t len)
     if (n < 0) {
         char why[128];
         snprintf(why, sizeof(why), "HTTP/2 error from edge: %s", nghttp2_strerror((int)n));
-        link_fail(l, why);
+        link_fail(l, CN_LINK_CAUSE_PROTOCOL, why);
         return -1;
     }
     return 0;
@@ -487,7 +505,7 @@ static int conn_on_writable(struct rt_conn *c)
         for (struct cn_stream *s = l->streams; s; s = cn_stream_hnode(s)->next)
             cn_stream_on_room(s);
     if (rc < 0)
-        link_fail(l, "HTTP/2 session ended");
+        link_fail(l, CN_LINK_CAUSE_PROTOCOL, "HTTP/2 session ended");
     else if (l->draining && !l->streams && !c->in_close && !nghttp2_session_want_write(l->h2))
         cn_link_close(l, "drained");
     return 0;
@@ -503,11 +521,20 @@ static void conn_on_close(struct rt_conn *c, int err)
 {
     struct cn_link *l = c->owner;
     l->peer_alert = c->tls.peer_alert;
-    if (!l->close_reason[0]) {
-        if (c->err_text[0])
-            snprintf(l->close_reason, sizeof(l->close_reason), "%s", c->err_text);
-        else
-            snprintf(l->close_reason, sizeof(l->close_reason), "%s", px_strerror(err));
+    const char *words = c->err_text[0] ? c->err_text : px_strerror(err);
+    if (l->cause != CN_LINK_CAUSE_LOCAL && px_tls_alert_rejects_cert(l->peer_alert)) {
+        /* With TLS 1.3 the edge checks our certificate after we think the
+         * handshake is done: its alert counts whatever else was noted. */
+        l->cause = CN_LINK_OPEN;
+        set_cause(l, CN_LINK_CAUSE_CERT_REFUSED, words);
+    } else if (err == PX_ERR_TLS || err == PX_ERR_TLS_VERIFY) {
+        set_cause(l, CN_LINK_CAUSE_TLS, words);
+    } else if (err == PX_ERR_NOMEM) {
+        set_cause(l, CN_LINK_CAUSE_NOMEM, words);
+    } else if (err == PX_ERR_CLOSED || err == 0) {
+        set_cause(l, CN_LINK_CAUSE_PEER_CLOSED, words);
+    } else {
+        set_cause(l, CN_LINK_CAUSE_CONNECT, words);
     }
     while (l->streams)
         cn_stream_destroy(l->streams);
@@ -536,7 +563,7 @@ static void on_ping(uv_timer_t *t)
     if (!l->h2)
         return;
     if (l->pings_outstanding >= PX_H2_PING_MAX_MISSED) {
-        link_fail(l, "the edge stopped answering pings");
+        link_fail(l, CN_LINK_CAUSE_DEAD_PEER, "the edge stopped answering pings");
         return;
     }
     l->pings_outstanding++;
@@ -549,8 +576,9 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     struct cn_link *l = req->data;
     free(req);
     if (status < 0 || !res) {
-        snprintf(l->close_reason, sizeof(l->close_reason), "cannot resolve %s: %s", l->edge,
-                 uv_strerror(status));
+        char why[400];
+        snprintf(why, sizeof(why), "cannot resolve %s: %s", l->edge, uv_strerror(status));
+        set_cause(l, CN_LINK_CAUSE_RESOLVE, why);
         if (res)
             uv_freeaddrinfo(res);
         rt_conn_abort(&l->conn, PX_ERR_IO);
@@ -598,7 +626,9 @@ int cn_link_start(struct cn_link *l, struct cn_supervisor *sup, unsigned index, 
     char host[256], port[16];
     int p;
     if (px_split_hostport(addr, host, sizeof(host), &p) < 0) {
-        snprintf(l->close_reason, sizeof(l->close_reason), "bad edge address %s", addr);
+        char why[400];
+        snprintf(why, sizeof(why), "bad edge address %s", addr);
+        set_cause(l, CN_LINK_CAUSE_RESOLVE, why);
         rt_conn_abort(&l->conn, PX_ERR_INVAL);
         return 0;
     }
@@ -613,8 +643,9 @@ int cn_link_start(struct cn_link *l, struct cn_supervisor *sup, unsigned index, 
     r = uv_getaddrinfo(sup->loop, req, on_resolved, host, port, &hints);
     if (r < 0) {
         free(req);
-        snprintf(l->close_reason, sizeof(l->close_reason), "cannot resolve %s: %s", addr,
-                 uv_strerror(r));
+        char why[400];
+        snprintf(why, sizeof(why), "cannot resolve %s: %s", addr, uv_strerror(r));
+        set_cause(l, CN_LINK_CAUSE_RESOLVE, why);
         rt_conn_abort(&l->conn, PX_ERR_IO);
     }
     return 0;
@@ -641,5 +672,5 @@ void cn_link_close(struct cn_link *l, const char *reason)
                               NULL, 0);
         kick(l);
     }
-    link_fail(l, reason);
+    link_fail(l, CN_LINK_CAUSE_LOCAL, reason);
 }

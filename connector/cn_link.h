@@ -24,6 +24,22 @@ struct cn_assert_keys;
 
 enum cn_link_state { CN_LINK_CONNECTING, CN_LINK_HANDSHAKE, CN_LINK_READY, CN_LINK_CLOSED };
 
+/* Why a link closed: what the supervisor decides on (reconnect, enrol
+ * again), never the words of close_reason, which are for the log. */
+enum cn_link_cause {
+    CN_LINK_OPEN = 0,             /* not closed (yet) */
+    CN_LINK_CAUSE_LOCAL,          /* cn_link_close: stopping, drained, replaced */
+    CN_LINK_CAUSE_RESOLVE,        /* bad edge address, or its name did not resolve */
+    CN_LINK_CAUSE_CONNECT,        /* TCP connect failed, or the socket broke */
+    CN_LINK_CAUSE_CERT_REFUSED,   /* the edge refused our certificate (its fatal TLS alert) */
+    CN_LINK_CAUSE_TLS,            /* any other TLS failure (e.g. the edge's certificate) */
+    CN_LINK_CAUSE_PROTOCOL,       /* HTTP/2 error, or no h2 agreed */
+    CN_LINK_CAUSE_DEAD_PEER,      /* PX_H2_PING_MAX_MISSED pings unanswered */
+    CN_LINK_CAUSE_PEER_CLOSED,    /* the edge closed the connection or the control stream */
+    CN_LINK_CAUSE_GOAWAY_TIMEOUT, /* streams outlived CN_LINK_GOAWAY_MS after a GOAWAY */
+    CN_LINK_CAUSE_NOMEM,
+};
+
 struct cn_link {
     struct cn_supervisor *sup;
     unsigned index;
@@ -44,10 +60,11 @@ struct cn_link {
     int closing_self; /* cn_link_close was called */
     int retired;      /* replaced in its slot; the supervisor only frees it */
     struct cn_link *retired_next;
-    int permanent_error; /* the edge said not to retry */
-    int peer_alert;      /* the fatal TLS alert the edge sent, or 0 (px_tls peer_alert) */
-    char close_reason[512];
-    size_t buffered; /* response bytes its streams hold (their hold() calls) */
+    int permanent_error;      /* the edge said not to retry */
+    int peer_alert;           /* the fatal TLS alert the edge sent, or 0 (px_tls peer_alert) */
+    enum cn_link_cause cause; /* use cn_link_close_cause */
+    char close_reason[512];   /* its words, for the log: cn_link_close_reason */
+    size_t buffered;          /* response bytes its streams hold (their hold() calls) */
     uv_timer_t ping_timer;
     unsigned pings_outstanding;
     struct cn_assert_keys *assert_keys; /* the latest ACCESS_KEYS; use cn_link_assert_keys */
@@ -82,6 +99,10 @@ int cn_link_usable(const struct cn_link *l);
  * the last could not be read. Owned by l and replaced by the next
  * ACCESS_KEYS: use it within one callback, do not keep it. */
 const struct cn_assert_keys *cn_link_assert_keys(const struct cn_link *l);
+/* Why l closed (CN_LINK_OPEN while it is not closed), and the words for
+ * the log (never decided on). */
+enum cn_link_cause cn_link_close_cause(const struct cn_link *l);
+const char *cn_link_close_reason(const struct cn_link *l);
 /* Requests in flight on l. */
 unsigned cn_link_stream_count(const struct cn_link *l);
 

@@ -221,7 +221,7 @@ void cn_supervisor_link_closed(struct cn_supervisor *s, struct cn_link *l)
                 break;
             }
         }
-        PX_INFO("connection %u (replaced) closed: %s", l->index, l->close_reason);
+        PX_INFO("connection %u (replaced) closed: %s", l->index, cn_link_close_reason(l));
         free_link(l);
         maybe_finish(s);
         return;
@@ -233,7 +233,7 @@ void cn_supervisor_link_closed(struct cn_supervisor *s, struct cn_link *l)
      * reset): enrol again rather than loop. With TLS 1.3 the client finishes
      * its handshake before the server checks the certificate, so the alert
      * can arrive after "TLS up": it is the alert that counts. */
-    int cert_rejected = !was_ready && px_tls_alert_rejects_cert(l->peer_alert);
+    int cert_rejected = !was_ready && cn_link_close_cause(l) == CN_LINK_CAUSE_CERT_REFUSED;
     char alert_buf[32];
     const char *alert_name =
         cert_rejected ? px_tls_alert_name(l->peer_alert, alert_buf, sizeof(alert_buf)) : "";
@@ -246,10 +246,10 @@ void cn_supervisor_link_closed(struct cn_supervisor *s, struct cn_link *l)
     unsigned delay = cn_backoff_next(&slot->backoff, rnd32());
     if (was_ready)
         PX_WARN("connection %u to edge %s lost: %s; reconnecting in %u ms", l->index, l->edge,
-                l->close_reason, delay);
+                cn_link_close_reason(l), delay);
     else
         PX_WARN("connection %u to edge %s failed: %s; retry %u in %u ms", l->index, l->edge,
-                l->close_reason, ++slot->attempts, delay);
+                cn_link_close_reason(l), ++slot->attempts, delay);
     free_link(l);
     if (cert_rejected && s->id.cert_pem) {
         PX_WARN("the edge refused this connector's certificate (TLS alert %s); enrolling again "

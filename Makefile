@@ -35,8 +35,17 @@ RT_OBJ := $(call obj,$(RT_SRC))
 CN_OBJ := $(call obj,$(CN_SRC))
 ES_OBJ := $(call obj,$(ES_SRC))
 
-# Test-only helpers (in-memory edge/connector pair) linked into unit tests.
+# Each layer is a static archive; a program or test links the archives of the
+# layers it uses, and the linker takes only the objects it needs from them.
+LIBDIR := $(BUILD)/lib
+LIBPX := $(LIBDIR)/libpx.a
+LIBRT := $(LIBDIR)/librt.a
+LIBCN := $(LIBDIR)/libcn.a
+LIBES := $(LIBDIR)/libes.a
+
+# Test-only helpers (in-memory edge/connector pair) for unit tests.
 SUPPORT_OBJ := $(call obj,$(wildcard tests/support/*.c))
+.SECONDARY: $(SUPPORT_OBJ)
 
 UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BINDIR)/unit/%,$(UNIT_SRC))
@@ -67,10 +76,42 @@ $(BUILD)/obj/%.o: %.c $(BUILD)/cflags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-# Unit tests link everything but the mains, so any module can be tested in memory.
-$(BINDIR)/unit/%: tests/unit/%.c $(CN_OBJ) $(ES_OBJ) $(RT_OBJ) $(PROTO_OBJ) $(SUPPORT_OBJ)
+# Archives are rebuilt whole, so an object whose source was deleted leaves.
+$(LIBPX): $(PROTO_OBJ)
+$(LIBRT): $(RT_OBJ)
+$(LIBCN): $(CN_OBJ)
+$(LIBES): $(ES_OBJ)
+$(LIBDIR)/%.a:
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/support -o $@ $^ $(LDFLAGS_ALL) $(UNIT_LDFLAGS) $(PKG_LIBS) -lcmocka -lm
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+# A unit test links only the layers below the code it tests, so a connector
+# test cannot lean on edge code without failing to link:
+#   proto/*     libpx
+#   rt/*        librt libpx
+#   connector/* libcn librt libpx
+#   edge-sim/*  libes librt libpx
+# Tests built on tests/support (mem_world runs an edge and a connector back to
+# back in memory) and the allocation-failure sweeps in tests/unit/alloc, which
+# drive whole requests through both daemons, link both daemons' archives.
+UNIT_LIBS_proto := $(LIBPX)
+UNIT_LIBS_rt := $(LIBRT) $(LIBPX)
+UNIT_LIBS_connector := $(LIBCN) $(LIBRT) $(LIBPX)
+UNIT_LIBS_edge-sim := $(LIBES) $(LIBRT) $(LIBPX)
+UNIT_LIBS_alloc := $(LIBCN) $(LIBES) $(LIBRT) $(LIBPX)
+UNIT_LIBS_BOTH := $(LIBCN) $(LIBES) $(LIBRT) $(LIBPX)
+# The tests that include tests/support/mem_world.h.
+MEM_WORLD_TESTS := $(patsubst tests/unit/%.c,$(BINDIR)/unit/%,\
+	$(shell grep -l '"mem_world.h"' $(UNIT_SRC) /dev/null 2>/dev/null))
+unit_libs = $(if $(filter $(MEM_WORLD_TESTS),$(1)),$(SUPPORT_OBJ) $(UNIT_LIBS_BOTH),\
+	$(UNIT_LIBS_$(word 1,$(subst /, ,$(patsubst $(BINDIR)/unit/%,%,$(1))))))
+
+.SECONDEXPANSION:
+$(BINDIR)/unit/%: tests/unit/%.c $$(call unit_libs,$$@)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/support -o $@ $(filter %.c %.o %.a,$^) $(LDFLAGS_ALL) \
+		$(UNIT_LDFLAGS) $(PKG_LIBS) -lcmocka -lm
 
 # Tests that stand in for one function (the origin side of an upgrade) say so.
 $(BINDIR)/unit/connector/test_cn_upgrade: UNIT_LDFLAGS := -Wl,--wrap=cn_upgrade_start

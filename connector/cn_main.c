@@ -6,10 +6,8 @@
 #include "cn_supervisor.h"
 #include "px_log.h"
 #include "px_path.h"
+#include "rt_proc.h"
 
-#include <malloc.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,19 +145,8 @@ static int cmd_ingress(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    /* Bulk buffers (64-256 KiB) are freed and reallocated at line rate: keep
-     * them in the heap instead of returning pages to the kernel each time,
-     * which cost more CPU than the crypto (page faults on every buffer). */
-    /* Keys, certificates and the database are private to this user. */
-    umask(077);
-    mallopt(M_MMAP_THRESHOLD, 4 << 20);
-    mallopt(M_TRIM_THRESHOLD, 32 << 20);
-    /* Each stream may need a socket: use the hard limit on descriptors. */
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    if (rt_proc_init("connector", RT_PROC_CURL) < 0)
+        return 1;
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);

@@ -4,6 +4,7 @@
 #define ES_FRONT_H
 
 #include "es_peer.h"
+#include "px_hdracc.h"
 #include "rt_conn.h"
 
 #include <http_parser.h>
@@ -24,13 +25,9 @@ struct es_front {
     struct es_req *reqs; /* open h2 streams */
     /* h1 */
     http_parser parser;
-    struct px_buf in;   /* unparsed bytes while a response is in progress */
-    struct es_req *cur; /* request being received or answered */
-    char *hdr_name;     /* header field being accumulated */
-    size_t hdr_name_len;
-    char *hdr_value;
-    size_t hdr_value_len;
-    int hdr_state; /* 0 none, 1 in field, 2 in value */
+    struct px_buf in;     /* unparsed bytes while a response is in progress */
+    struct es_req *cur;   /* request being received or answered */
+    struct px_hdracc hdr; /* header fields being accumulated */
     char *url;
     size_t url_len;
     int head_sent;

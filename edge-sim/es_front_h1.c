@@ -60,24 +60,16 @@ static int append(char **dst, size_t *dlen, const char *p, size_t n)
     return 0;
 }
 
-static int flush_header(struct es_front *f)
+/* A complete request header field (px_hdracc emit). */
+static int add_header(void *arg, const char *name, size_t nlen, const char *value, size_t vlen)
 {
-    int rc = 0;
-    if (f->hdr_name && f->cur) {
-        const char *v = f->hdr_value ? f->hdr_value : "";
-        size_t vl = f->hdr_value_len;
-        while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
-            vl--;
-        if (f->hdr_name_len == 6 && strncasecmp(f->hdr_name, "expect", 6) == 0 && vl == 12 &&
-            strncasecmp(v, "100-continue", 12) == 0)
-            f->expect_continue = 1;
-        rc = es_req_add_header(f->cur, f->hdr_name, f->hdr_name_len, v, vl);
-    }
-    free(f->hdr_name);
-    free(f->hdr_value);
-    f->hdr_name = f->hdr_value = NULL;
-    f->hdr_name_len = f->hdr_value_len = 0;
-    return rc;
+    struct es_front *f = arg;
+    if (!f->cur)
+        return 0;
+    if (nlen == 6 && strncasecmp(name, "expect", 6) == 0 && vlen == 12 &&
+        strncasecmp(value, "100-continue", 12) == 0)
+        f->expect_continue = 1;
+    return es_req_add_header(f->cur, name, nlen, value, vlen);
 }
 
 static int on_message_begin(http_parser *p)
@@ -107,10 +99,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
     struct es_front *f = p->data;
     if (f->in_trailers)
         return 0; /* trailers are not forwarded (a chunked body's last part) */
-    if (f->hdr_state == 2 && flush_header(f) < 0)
-        return -1;
-    f->hdr_state = 1;
-    return append(&f->hdr_name, &f->hdr_name_len, at, len);
+    return px_hdracc_field(&f->hdr, at, len) < 0 ? -1 : 0;
 }
 
 static int on_header_value(http_parser *p, const char *at, size_t len)
@@ -118,17 +107,15 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     struct es_front *f = p->data;
     if (f->in_trailers)
         return 0;
-    f->hdr_state = 2;
-    return append(&f->hdr_value, &f->hdr_value_len, at, len);
+    return px_hdracc_value(&f->hdr, at, len) < 0 ? -1 : 0;
 }
 
 static int on_headers_complete(http_parser *p)
 {
     struct es_front *f = p->data;
     struct es_req *r = f->cur;
-    if (flush_header(f) < 0)
+    if (px_hdracc_end(&f->hdr) < 0)
         return -1;
-    f->hdr_state = 0;
     f->in_trailers = 1; /* header callbacks from here on are the body's trailers */
     const char *m = http_method_str((enum http_method)p->method);
     if (es_req_add_header(r, ":method", 7, m, strlen(m)) < 0)
@@ -219,6 +206,9 @@ int es_front_h1_start(struct es_front *f)
 {
     http_parser_init(&f->parser, HTTP_REQUEST);
     f->parser.data = f;
+    /* http_parser bounds the whole head (HTTP_MAX_HEADER_SIZE, 431 past it)
+     * and es_req the fields it keeps: no tighter cap here. */
+    px_hdracc_init(&f->hdr, 0, 0, add_header, f);
     px_buf_init(&f->in);
     return 0;
 }
@@ -473,8 +463,7 @@ void es_front_h1_on_close(struct es_front *f)
         f->cur = NULL;
         es_req_front_done(r);
     }
-    free(f->hdr_name);
-    free(f->hdr_value);
+    px_hdracc_cleanup(&f->hdr);
     free(f->url);
     px_buf_cleanup(&f->in);
 }

@@ -5,6 +5,7 @@
 #include "px_err.h"
 #include "px_h2.h"
 #include "px_log.h"
+#include "px_nv.h"
 #include "rt_h2.h"
 
 #include <stdio.h>
@@ -47,24 +48,12 @@ static void h2_resp_headers(struct es_req *r)
     struct es_front *f = r->front;
     if (!f || !f->h2)
         return;
-    char status[8];
-    snprintf(status, sizeof(status), "%d", r->resp_status);
-    size_t n = r->n_resp_nv + 1;
-    nghttp2_nv *nv = malloc(n * sizeof(*nv));
-    if (!nv) {
-        nghttp2_submit_rst_stream(f->h2, NGHTTP2_FLAG_NONE, r->front_sid, NGHTTP2_INTERNAL_ERROR);
-        return;
-    }
-    nv[0] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, strlen(status),
-                         NGHTTP2_NV_FLAG_NONE};
-    if (r->n_resp_nv)
-        memcpy(nv + 1, r->resp_nv, r->n_resp_nv * sizeof(*nv));
     int body = !(r->is_head || r->resp_status == 204 || r->resp_status == 304 ||
                  (r->resp_eof && r->resp_content_length == 0 && px_buf_len(&r->resp_body) == 0));
     nghttp2_data_provider dp = {.source.ptr = r, .read_callback = resp_read};
-    if (nghttp2_submit_response(f->h2, r->front_sid, nv, n, body ? &dp : NULL) != 0)
+    if (px_nv_submit_response(f->h2, r->front_sid, r->resp_status, r->resp_nv, r->n_resp_nv,
+                              body ? &dp : NULL) < 0)
         nghttp2_submit_rst_stream(f->h2, NGHTTP2_FLAG_NONE, r->front_sid, NGHTTP2_INTERNAL_ERROR);
-    free(nv);
     rt_conn_want_write(&f->conn);
 }
 

@@ -8,17 +8,14 @@
 #include "px_hostname.h"
 #include "px_log.h"
 #include "px_pki.h"
-#include "px_tls.h"
 #include "px_token.h"
+#include "rt_proc.h"
 
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/hash.h>
 
 #include <errno.h>
 #include <getopt.h>
-#include <malloc.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -445,19 +442,8 @@ static int cmd_ca(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    /* Bulk buffers (64-256 KiB) are freed and reallocated at line rate: keep
-     * them in the heap instead of returning pages to the kernel each time,
-     * which cost more CPU than the crypto (page faults on every buffer). */
-    /* Keys, certificates and the database are private to this user. */
-    umask(077);
-    mallopt(M_MMAP_THRESHOLD, 4 << 20);
-    mallopt(M_TRIM_THRESHOLD, 32 << 20);
-    /* Each stream may need a socket: use the hard limit on descriptors. */
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    if (rt_proc_init("edge-sim", 0) < 0)
+        return 1;
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -467,8 +453,6 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (px_tls_global_init() < 0)
-        return 1;
     if (!strcmp(cmd, "serve"))
         return cmd_serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "tunnel"))

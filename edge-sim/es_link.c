@@ -26,12 +26,9 @@
 
 enum { MODE_NONE, MODE_H2, MODE_ENROLL };
 
-static struct es_link *all_links;
-static unsigned n_links;
-
-unsigned es_link_count(void)
+unsigned es_link_count(const struct es_server *srv)
 {
-    return n_links;
+    return srv->n_links;
 }
 
 static void kick(struct es_link *l)
@@ -99,8 +96,8 @@ static void log_issued(const char *tunnel, const char *kind, const char *cert_pe
 
 void es_link_send_access_keys_all(struct es_server *srv)
 {
-    for (struct es_link *l = all_links; l; l = l->all_next)
-        if (l->srv == srv && l->keys_sent && send_access_keys(l) < 0)
+    for (struct es_link *l = srv->links; l; l = l->all_next)
+        if (l->keys_sent && send_access_keys(l) < 0)
             PX_WARN("connector connection %s: cannot send the new access keys", l->conn_id);
 }
 
@@ -856,13 +853,14 @@ static void on_close(struct rt_conn *c, int err)
     px_buf_cleanup(&l->enroll_in);
     serves_clear(l);
     px_ctl_framer_cleanup(&l->control_in);
+    struct es_server *srv = l->srv;
     if (l->all_prev)
         l->all_prev->all_next = l->all_next;
-    else if (all_links == l)
-        all_links = l->all_next;
+    else if (srv->links == l)
+        srv->links = l->all_next;
     if (l->all_next)
         l->all_next->all_prev = l->all_prev;
-    n_links--;
+    srv->n_links--;
     uv_timer_stop(&l->ping_timer);
     uv_close((uv_handle_t *)&l->ping_timer, on_timer_closed);
 }
@@ -905,11 +903,11 @@ static struct es_link *link_new(struct es_server *srv)
     l->ping_timer.data = l;
     /* Until it registers, the ping timer is the set-up deadline. */
     uv_timer_start(&l->ping_timer, on_setup_deadline, ES_LINK_SETUP_MS, 0);
-    l->all_next = all_links;
-    if (all_links)
-        all_links->all_prev = l;
-    all_links = l;
-    n_links++;
+    l->all_next = srv->links;
+    if (srv->links)
+        srv->links->all_prev = l;
+    srv->links = l;
+    srv->n_links++;
     srv->links_total++;
     return l;
 }
@@ -938,9 +936,9 @@ struct es_link *es_link_new_memory(struct es_server *srv, const char *tunnel_id,
     return l;
 }
 
-void es_link_close_all(void)
+void es_link_close_all(struct es_server *srv)
 {
-    for (struct es_link *l = all_links; l; l = l->all_next) {
+    for (struct es_link *l = srv->links; l; l = l->all_next) {
         if (l->h2)
             nghttp2_submit_goaway(l->h2, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
         rt_conn_close(&l->conn, 0);

@@ -55,7 +55,7 @@ void es_link_accept(struct es_server *srv, uv_stream_t *listener);
  * mTLS (ALPN h2) with a client certificate naming tunnel_id; its HTTP/2
  * session has started. The test plays the connector through
  * rt_conn_memory_feed(&l->conn, ...) and l->conn.mem_out. l is owned by its
- * connection (freed after on_close; es_link_count() tells). NULL on no memory. */
+ * connection (freed after on_close; es_link_count(srv) tells). NULL on no memory. */
 struct es_link *es_link_new_memory(struct es_server *srv, const char *tunnel_id,
                                    const char *peer_ip);
 /* Closes l promptly, telling the connector why (permanent: do not retry). */
@@ -90,10 +90,10 @@ void es_link_req_more(struct es_link *l, struct es_req *r);
 void es_link_resp_consumed(struct es_link *l, struct es_req *r, size_t n);
 /* The front abandoned r: reset its tunnel stream. */
 void es_link_cancel(struct es_link *l, struct es_req *r);
-/* Number of live links (for admin). */
-unsigned es_link_count(void);
-/* Closes every link (shutdown). */
-void es_link_close_all(void);
+/* Number of srv's live links (for admin). */
+unsigned es_link_count(const struct es_server *srv);
+/* Closes every link of srv (shutdown). */
+void es_link_close_all(struct es_server *srv);
 /* A connection answers one RENEW per kind per this many ms. */
 #define ES_LINK_RENEW_INTERVAL_MS 5000
 /* Sends every registered connector connection of srv the current

@@ -185,8 +185,8 @@ int es_server_run(struct es_server *srv)
             srv->tunnel_addr, srv->https_addr, srv->admin_addr, srv->data_dir);
     uv_run(srv->loop, UV_RUN_DEFAULT);
     /* Say goodbye to peers, then let the closes finish. */
-    es_link_close_all();
-    es_front_close_all();
+    es_link_close_all(srv);
+    es_front_close_all(srv);
     uv_close((uv_handle_t *)&srv->tunnel_listener, NULL);
     uv_close((uv_handle_t *)&srv->https_listener, NULL);
     uv_close((uv_handle_t *)&srv->admin_listener, NULL);

@@ -15,6 +15,8 @@
 
 struct es_access;
 struct es_assert;
+struct es_front;
+struct es_link;
 
 struct es_server {
     uv_loop_t *loop;
@@ -46,6 +48,12 @@ struct es_server {
     struct es_conncap conns; /* open connections, all and per client address */
     unsigned max_conns, max_conns_per_ip;
     int stopping;
+    /* Live connections of this server, each list kept by its own module
+     * (es_link.c, es_front.c): nothing about them is process-wide, so a
+     * second server (another loop, a test) keeps its own. */
+    struct es_link *links; /* connector connections, via es_link.all_next */
+    unsigned n_links;
+    struct es_front *fronts; /* browser connections, via es_front.all_next */
 };
 
 /* If another process changed the store, reloads everything read from it

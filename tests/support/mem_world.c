@@ -122,9 +122,9 @@ void mw_reset_routes(struct mw *w)
  * callbacks, so pointers stay valid between two runs of the loop. */
 static void refresh(struct mw *w)
 {
-    if (w->front && es_front_count() == 0)
+    if (w->front && es_front_count(&w->srv) == 0)
         w->front = NULL;
-    if (w->el && es_link_count() == 0)
+    if (w->el && es_link_count(&w->srv) == 0)
         w->el = NULL;
     if (w->cl && !w->sup.slots[0].link)
         w->cl = NULL;

@@ -81,15 +81,15 @@ unsigned es_link_capacity(const struct es_link *l);
 int es_link_serves(const struct es_link *l, const char *host);
 /* Request streams open on l. */
 unsigned es_link_load(const struct es_link *l);
-/* Opens a tunnel stream for r. Returns 0, or < 0 (the link is retired if it
- * can open no more streams; try another). */
-int es_link_submit(struct es_link *l, struct es_req *r, int has_body);
-/* Request body became available / ended for r. */
-void es_link_req_more(struct es_link *l, struct es_req *r);
-/* The front took n response bytes of r: credit the tunnel stream. */
-void es_link_resp_consumed(struct es_link *l, struct es_req *r, size_t n);
-/* The front abandoned r: reset its tunnel stream. */
-void es_link_cancel(struct es_link *l, struct es_req *r);
+/* How requests reach links (es_req.h's es_link_ops; es_server.link_ops):
+ * budget and pick choose among a tunnel's links (es_registry_budget /
+ * es_registry_pick); submit opens an HTTP/2 stream whose user data is the
+ * request (a link that can open no more streams is retired, and submit
+ * fails); req_more resumes its deferred body; resp_consumed credits its
+ * window; cancel resets it (RST_STREAM CANCEL). The link calls
+ * es_req_link_done once per submitted request: when its stream closes, or
+ * with NGHTTP2_CANCEL when the link itself closes. */
+extern const struct es_link_ops es_link_req_ops;
 /* Number of srv's live links (for admin). */
 unsigned es_link_count(const struct es_server *srv);
 /* Closes every link of srv (shutdown). */

@@ -127,6 +127,7 @@ int es_server_run(struct es_server *srv)
 {
     char why[2048];
     srv->loop = uv_default_loop();
+    srv->link_ops = &es_link_req_ops;
     signal(SIGPIPE, SIG_IGN);
     if (px_tls_global_init() < 0 || rt_loop_init(srv->loop) < 0)
         return 1;

@@ -17,6 +17,7 @@ struct es_access;
 struct es_assert;
 struct es_front;
 struct es_link;
+struct es_link_ops;
 
 struct es_server {
     uv_loop_t *loop;
@@ -28,6 +29,10 @@ struct es_server {
     WOLFSSL_CTX *front_ctx;  /* browser port: certificate chosen by SNI */
     uv_tcp_t tunnel_listener, https_listener, admin_listener;
     struct es_registry reg;
+    /* How requests reach tunnel connections (es_req.h): es_link_req_ops in
+     * the product, set by es_server_run; a fake in tests. NULL: none (every
+     * routed request is answered 530). */
+    const struct es_link_ops *link_ops;
     struct es_ratelimit enroll_failures; /* failed enrolments per source address */
     struct es_fair fair;                 /* tunnel streams per client */
     struct es_access *access;            /* access policies (rebuilt when the store changes) */

@@ -44,6 +44,7 @@ int mw_init(struct mw *w, const char *ingress_json)
         return fail("mkdtemp failed");
     struct es_server *srv = &w->srv;
     srv->loop = &w->loop;
+    srv->link_ops = &es_link_req_ops;
     char why[512];
     if (es_store_open(&srv->store, w->dir, why, sizeof(why)) < 0)
         return fail(why);

@@ -1,5 +1,25 @@
 /* es_link: one connector connection at the tunnel port: mTLS, enrolment or
- * HTTP/2 (the edge is the client), the control stream, request streams. */
+ * HTTP/2 (the edge is the client), the control stream, request streams.
+ * Requests reach it only through es_link_req_ops (es_req.h's es_link_ops).
+ *
+ * Errors, and whom they end (like nghttp2_is_fatal):
+ *  - one request stream (RST_STREAM; es_req_link_done(r, code)): the
+ *    connector resets it; it is above a GOAWAY's last-stream-id
+ *    (REFUSED_STREAM); its response head breaks ES_REQ_MAX_HEADER_BYTES or
+ *    nghttp2's HTTP checks (es_req_resp_header < 0 becomes
+ *    NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE); the browser went away or its
+ *    response could not be buffered (cancel: NGHTTP2_CANCEL).
+ *  - the link, gracefully (es_link_retire: no new streams, those in flight
+ *    finish, then it closes; ES_LINK_RETIRE_MS at most): a GOAWAY from
+ *    either side; stream ids exhausted or new streams refused at submit.
+ *  - the link, at once (the connection closes; every request on it gets
+ *    es_req_link_done(r, NGHTTP2_CANCEL)): an HTTP/2 connection error
+ *    (nghttp2_session_mem_recv < 0); a malformed control message, or one
+ *    the edge cannot answer (out of memory): NGHTTP2_ERR_CALLBACK_FAILURE;
+ *    the control stream closing; PX_H2_PING_MAX_MISSED unanswered PINGs; no
+ *    registration within ES_LINK_SETUP_MS; its tunnel deleted (es_link_kill,
+ *    permanent); socket, TLS or certificate failures.
+ *  - never the link: anything one request does (es_req.h). */
 #ifndef ES_LINK_H
 #define ES_LINK_H
 

@@ -20,7 +20,8 @@
  *    resets that tunnel stream; the browser already has its 502);
  *    es_req_link_done with err != 0 (the browser gets a 502, or a cut
  *    response: HTTP/2 RST_STREAM, HTTP/1.1 an aborted connection);
- *    submit < 0 (the request is answered 502, the link is unharmed).
+ *    submit < 0 (answered 502; whether the link goes on is its own
+ *    business: es_link retires one that can open no more streams).
  *  - for the browser connection: es_req_body < 0 (out of memory).
  *  - nothing es_req returns is fatal for a tunnel link: a link ends only for
  *    its own reasons (es_link.h), and then every request on it gets

@@ -56,7 +56,7 @@ static char *tunnels_json(struct es_server *srv)
                                              "connections", (int)links, "hostnames", hosts));
     }
     json_t *root = json_pack("{s:o,s:I,s:i}", "tunnels", arr, "requests_total",
-                             (json_int_t)srv->requests_total, "links", (int)es_link_count());
+                             (json_int_t)srv->requests_total, "links", (int)es_link_count(srv));
     char *s = json_dumps(root, JSON_INDENT(2));
     json_decref(root);
     return s;

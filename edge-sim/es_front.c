@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct es_front *all_fronts;
-
 /* The handshake completes whatever the client presents: the request is
  * refused afterwards, with a page that says why (es_req_dispatch). */
 static int accept_any_cert(int preverify, WOLFSSL_X509_STORE_CTX *store)
@@ -256,8 +254,8 @@ static void on_close(struct rt_conn *c, int err)
         PX_DEBUG("browser connection from %s failed: %s", c->peer_ip, c->err_text);
     if (f->all_prev)
         f->all_prev->all_next = f->all_next;
-    else if (all_fronts == f)
-        all_fronts = f->all_next;
+    else if (f->srv->fronts == f)
+        f->srv->fronts = f->all_next;
     if (f->all_next)
         f->all_next->all_prev = f->all_prev;
     uv_close((uv_handle_t *)&f->idle, free_front);
@@ -279,10 +277,10 @@ static struct es_front *front_new(struct es_server *srv)
     }
     uv_timer_init(srv->loop, &f->idle);
     f->idle.data = f;
-    f->all_next = all_fronts;
-    if (all_fronts)
-        all_fronts->all_prev = f;
-    all_fronts = f;
+    f->all_next = srv->fronts;
+    if (srv->fronts)
+        srv->fronts->all_prev = f;
+    srv->fronts = f;
     return f;
 }
 
@@ -307,10 +305,10 @@ struct es_front *es_front_new_memory(struct es_server *srv, const char *alpn, co
     return f;
 }
 
-unsigned es_front_count(void)
+unsigned es_front_count(const struct es_server *srv)
 {
     unsigned n = 0;
-    for (struct es_front *f = all_fronts; f; f = f->all_next)
+    for (const struct es_front *f = srv->fronts; f; f = f->all_next)
         n++;
     return n;
 }
@@ -329,8 +327,8 @@ static void cut_refused(struct es_front *f, struct es_req *r, enum es_access_ver
 
 void es_front_recheck_access(struct es_server *srv)
 {
-    for (struct es_front *f = all_fronts; f; f = f->all_next) {
-        if (f->srv != srv || f->conn.closed || f->conn.closing)
+    for (struct es_front *f = srv->fronts; f; f = f->all_next) {
+        if (f->conn.closed || f->conn.closing)
             continue;
         struct es_req *r = f->proto == 2 ? f->reqs : f->cur;
         while (r) {
@@ -348,8 +346,8 @@ void es_front_recheck_access(struct es_server *srv)
     }
 }
 
-void es_front_close_all(void)
+void es_front_close_all(struct es_server *srv)
 {
-    for (struct es_front *f = all_fronts; f; f = f->all_next)
+    for (struct es_front *f = srv->fronts; f; f = f->all_next)
         rt_conn_close(&f->conn, 0);
 }

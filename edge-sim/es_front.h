@@ -50,7 +50,8 @@ struct es_front {
 
 int es_front_ctx_init(struct es_server *srv);
 void es_front_accept(struct es_server *srv, uv_stream_t *listener);
-void es_front_close_all(void);
+/* Closes every browser connection of srv (shutdown). */
+void es_front_close_all(struct es_server *srv);
 /* After the access policies changed (a revocation, a new policy): ends every
  * request in progress on srv's browser connections, WebSockets and TCP
  * streams included, that its connection's certificate no longer allows
@@ -60,10 +61,10 @@ void es_front_recheck_access(struct es_server *srv);
  * TLS with ALPN alpn ("h2" or "http/1.1") from peer_ip. The test feeds it
  * with rt_conn_memory_feed(&f->conn, ...) and reads f->conn.mem_out. f is
  * owned by its connection as an accepted one is: freed after on_close (watch
- * es_front_count() to know when). NULL on no memory. */
+ * es_front_count(srv) to know when). NULL on no memory. */
 struct es_front *es_front_new_memory(struct es_server *srv, const char *alpn, const char *peer_ip);
-/* Number of live browser connections. */
-unsigned es_front_count(void);
+/* Number of srv's live browser connections. */
+unsigned es_front_count(const struct es_server *srv);
 /* Deadlines (see es_front.c): call es_front_idle_arm when no request is in
  * progress any more; es_front_head_begin when a request head starts and
  * es_front_head_end when it is complete (or abandoned), after dispatching;

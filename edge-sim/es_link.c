@@ -26,12 +26,9 @@
 
 enum { MODE_NONE, MODE_H2, MODE_ENROLL };
 
-static struct es_link *all_links;
-static unsigned n_links;
-
-unsigned es_link_count(void)
+unsigned es_link_count(const struct es_server *srv)
 {
-    return n_links;
+    return srv->n_links;
 }
 
 static void kick(struct es_link *l)
@@ -99,8 +96,8 @@ static void log_issued(const char *tunnel, const char *kind, const char *cert_pe
 
 void es_link_send_access_keys_all(struct es_server *srv)
 {
-    for (struct es_link *l = all_links; l; l = l->all_next)
-        if (l->srv == srv && l->keys_sent && send_access_keys(l) < 0)
+    for (struct es_link *l = srv->links; l; l = l->all_next)
+        if (l->keys_sent && send_access_keys(l) < 0)
             PX_WARN("connector connection %s: cannot send the new access keys", l->conn_id);
 }
 
@@ -482,26 +479,18 @@ static ssize_t req_body_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size
     (void)h2;
     (void)id;
     (void)user;
-    struct es_req *r = src->ptr;
-    size_t n = px_buf_read(&r->req_body, buf, len);
-    if (px_buf_len(&r->req_body) == 0)
-        px_buf_shrink(&r->req_body, 0);
-    if (n && !r->front_done)
-        r->fops->req_consumed(r, n);
-    if (px_buf_len(&r->req_body) == 0 && r->req_eof) {
+    int eof;
+    size_t n = es_req_read_body(src->ptr, buf, len, &eof);
+    if (eof) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         return (ssize_t)n;
     }
-    if (n == 0) {
-        r->req_deferred = 1;
-        return NGHTTP2_ERR_DEFERRED;
-    }
-    return (ssize_t)n;
+    /* Resumed by link_req_more when the front buffers more. */
+    return n ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
 }
 
 static void link_list_add(struct es_link *l, struct es_req *r)
 {
-    r->link = l;
     r->link_prev = NULL;
     r->link_next = l->reqs;
     if (l->reqs)
@@ -570,49 +559,72 @@ void es_link_retire(struct es_link *l, const char *why)
     kick(l);
 }
 
-int es_link_submit(struct es_link *l, struct es_req *r, int has_body)
+/* ---- es_link_ops: what a request asks of its tunnel stream ---- */
+
+static unsigned link_budget(const struct es_tunnel *t, const char *host, unsigned *n_links)
 {
+    return es_registry_budget(t, host, n_links);
+}
+
+static void *link_pick(struct es_tunnel *t, const char *host)
+{
+    return es_registry_pick(t, host);
+}
+
+static int32_t link_submit(void *link, struct es_req *r, const nghttp2_nv *nv, size_t n,
+                           int has_body)
+{
+    struct es_link *l = link;
     nghttp2_data_provider dp = {.source.ptr = r, .read_callback = req_body_read};
-    int32_t id =
-        nghttp2_submit_request(l->h2, NULL, r->req_nv, r->n_req_nv, has_body ? &dp : NULL, r);
+    int32_t id = nghttp2_submit_request(l->h2, NULL, nv, n, has_body ? &dp : NULL, r);
     if (id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE || id == NGHTTP2_ERR_START_STREAM_NOT_ALLOWED) {
         /* Stream ids ran out (2^30 requests) or the session is going away:
          * this link can carry nothing new, so the connector must replace it. */
         es_link_retire(l, nghttp2_strerror(id));
-        return -1;
+        return PX_ERR_CLOSED;
     }
     if (id < 0)
-        return -1;
-    r->link_sid = id;
+        return PX_ERR_NOMEM; /* nghttp2's only other failure */
     link_list_add(l, r);
     kick(l);
-    return 0;
+    return id;
 }
 
-void es_link_req_more(struct es_link *l, struct es_req *r)
+static void link_req_more(void *link, int32_t sid)
 {
-    if (r->req_deferred && l->h2) {
-        r->req_deferred = 0;
-        nghttp2_session_resume_data(l->h2, r->link_sid);
-    }
+    struct es_link *l = link;
+    /* Fails harmlessly when the stream's data source is not deferred. */
+    if (l->h2)
+        nghttp2_session_resume_data(l->h2, sid);
     kick(l);
 }
 
-void es_link_resp_consumed(struct es_link *l, struct es_req *r, size_t n)
+static void link_resp_consumed(void *link, int32_t sid, size_t n)
 {
+    struct es_link *l = link;
     if (!l->h2)
         return;
-    nghttp2_session_consume(l->h2, r->link_sid, n);
+    nghttp2_session_consume(l->h2, sid, n);
     kick(l);
 }
 
-void es_link_cancel(struct es_link *l, struct es_req *r)
+static void link_cancel(void *link, int32_t sid)
 {
+    struct es_link *l = link;
     if (!l->h2)
         return;
-    nghttp2_submit_rst_stream(l->h2, NGHTTP2_FLAG_NONE, r->link_sid, NGHTTP2_CANCEL);
+    nghttp2_submit_rst_stream(l->h2, NGHTTP2_FLAG_NONE, sid, NGHTTP2_CANCEL);
     kick(l);
 }
+
+const struct es_link_ops es_link_req_ops = {
+    .budget = link_budget,
+    .pick = link_pick,
+    .submit = link_submit,
+    .req_more = link_req_more,
+    .resp_consumed = link_resp_consumed,
+    .cancel = link_cancel,
+};
 
 /* ---- nghttp2 callbacks (client side) ---- */
 
@@ -626,8 +638,7 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
     struct es_req *r = nghttp2_session_get_stream_user_data(h2, f->hd.stream_id);
     if (!r)
         return 0;
-    if (f->headers.cat == NGHTTP2_HCAT_HEADERS && r->resp_headers_done)
-        return 0; /* trailers are not forwarded */
+    /* Trailers (after the final head) are dropped by es_req_resp_header. */
     return es_req_resp_header(r, name, nlen, value, vlen) < 0
                ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE
                : 0;
@@ -702,8 +713,9 @@ static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t err, void *
     /* Bytes still waiting for the browser were counted against the
      * connection window; the stream is gone, so return that credit now or
      * every finished stream would shrink the connection window for good. */
-    if (px_buf_len(&r->resp_body))
-        nghttp2_session_consume_connection(h2, px_buf_len(&r->resp_body));
+    size_t pending = es_req_resp_pending(r);
+    if (pending)
+        nghttp2_session_consume_connection(h2, pending);
     es_req_link_done(r, err);
     return 0;
 }
@@ -856,13 +868,14 @@ static void on_close(struct rt_conn *c, int err)
     px_buf_cleanup(&l->enroll_in);
     serves_clear(l);
     px_ctl_framer_cleanup(&l->control_in);
+    struct es_server *srv = l->srv;
     if (l->all_prev)
         l->all_prev->all_next = l->all_next;
-    else if (all_links == l)
-        all_links = l->all_next;
+    else if (srv->links == l)
+        srv->links = l->all_next;
     if (l->all_next)
         l->all_next->all_prev = l->all_prev;
-    n_links--;
+    srv->n_links--;
     uv_timer_stop(&l->ping_timer);
     uv_close((uv_handle_t *)&l->ping_timer, on_timer_closed);
 }
@@ -905,11 +918,11 @@ static struct es_link *link_new(struct es_server *srv)
     l->ping_timer.data = l;
     /* Until it registers, the ping timer is the set-up deadline. */
     uv_timer_start(&l->ping_timer, on_setup_deadline, ES_LINK_SETUP_MS, 0);
-    l->all_next = all_links;
-    if (all_links)
-        all_links->all_prev = l;
-    all_links = l;
-    n_links++;
+    l->all_next = srv->links;
+    if (srv->links)
+        srv->links->all_prev = l;
+    srv->links = l;
+    srv->n_links++;
     srv->links_total++;
     return l;
 }
@@ -938,9 +951,9 @@ struct es_link *es_link_new_memory(struct es_server *srv, const char *tunnel_id,
     return l;
 }
 
-void es_link_close_all(void)
+void es_link_close_all(struct es_server *srv)
 {
-    for (struct es_link *l = all_links; l; l = l->all_next) {
+    for (struct es_link *l = srv->links; l; l = l->all_next) {
         if (l->h2)
             nghttp2_submit_goaway(l->h2, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
         rt_conn_close(&l->conn, 0);

@@ -1,5 +1,25 @@
 /* es_link: one connector connection at the tunnel port: mTLS, enrolment or
- * HTTP/2 (the edge is the client), the control stream, request streams. */
+ * HTTP/2 (the edge is the client), the control stream, request streams.
+ * Requests reach it only through es_link_req_ops (es_req.h's es_link_ops).
+ *
+ * Errors, and whom they end (like nghttp2_is_fatal):
+ *  - one request stream (RST_STREAM; es_req_link_done(r, code)): the
+ *    connector resets it; it is above a GOAWAY's last-stream-id
+ *    (REFUSED_STREAM); its response head breaks ES_REQ_MAX_HEADER_BYTES or
+ *    nghttp2's HTTP checks (es_req_resp_header < 0 becomes
+ *    NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE); the browser went away or its
+ *    response could not be buffered (cancel: NGHTTP2_CANCEL).
+ *  - the link, gracefully (es_link_retire: no new streams, those in flight
+ *    finish, then it closes; ES_LINK_RETIRE_MS at most): a GOAWAY from
+ *    either side; stream ids exhausted or new streams refused at submit.
+ *  - the link, at once (the connection closes; every request on it gets
+ *    es_req_link_done(r, NGHTTP2_CANCEL)): an HTTP/2 connection error
+ *    (nghttp2_session_mem_recv < 0); a malformed control message, or one
+ *    the edge cannot answer (out of memory): NGHTTP2_ERR_CALLBACK_FAILURE;
+ *    the control stream closing; PX_H2_PING_MAX_MISSED unanswered PINGs; no
+ *    registration within ES_LINK_SETUP_MS; its tunnel deleted (es_link_kill,
+ *    permanent); socket, TLS or certificate failures.
+ *  - never the link: anything one request does (es_req.h). */
 #ifndef ES_LINK_H
 #define ES_LINK_H
 
@@ -55,7 +75,7 @@ void es_link_accept(struct es_server *srv, uv_stream_t *listener);
  * mTLS (ALPN h2) with a client certificate naming tunnel_id; its HTTP/2
  * session has started. The test plays the connector through
  * rt_conn_memory_feed(&l->conn, ...) and l->conn.mem_out. l is owned by its
- * connection (freed after on_close; es_link_count() tells). NULL on no memory. */
+ * connection (freed after on_close; es_link_count(srv) tells). NULL on no memory. */
 struct es_link *es_link_new_memory(struct es_server *srv, const char *tunnel_id,
                                    const char *peer_ip);
 /* Closes l promptly, telling the connector why (permanent: do not retry). */
@@ -81,19 +101,19 @@ unsigned es_link_capacity(const struct es_link *l);
 int es_link_serves(const struct es_link *l, const char *host);
 /* Request streams open on l. */
 unsigned es_link_load(const struct es_link *l);
-/* Opens a tunnel stream for r. Returns 0, or < 0 (the link is retired if it
- * can open no more streams; try another). */
-int es_link_submit(struct es_link *l, struct es_req *r, int has_body);
-/* Request body became available / ended for r. */
-void es_link_req_more(struct es_link *l, struct es_req *r);
-/* The front took n response bytes of r: credit the tunnel stream. */
-void es_link_resp_consumed(struct es_link *l, struct es_req *r, size_t n);
-/* The front abandoned r: reset its tunnel stream. */
-void es_link_cancel(struct es_link *l, struct es_req *r);
-/* Number of live links (for admin). */
-unsigned es_link_count(void);
-/* Closes every link (shutdown). */
-void es_link_close_all(void);
+/* How requests reach links (es_req.h's es_link_ops; es_server.link_ops):
+ * budget and pick choose among a tunnel's links (es_registry_budget /
+ * es_registry_pick); submit opens an HTTP/2 stream whose user data is the
+ * request (a link that can open no more streams is retired, and submit
+ * fails); req_more resumes its deferred body; resp_consumed credits its
+ * window; cancel resets it (RST_STREAM CANCEL). The link calls
+ * es_req_link_done once per submitted request: when its stream closes, or
+ * with NGHTTP2_CANCEL when the link itself closes. */
+extern const struct es_link_ops es_link_req_ops;
+/* Number of srv's live links (for admin). */
+unsigned es_link_count(const struct es_server *srv);
+/* Closes every link of srv (shutdown). */
+void es_link_close_all(struct es_server *srv);
 /* A connection answers one RENEW per kind per this many ms. */
 #define ES_LINK_RENEW_INTERVAL_MS 5000
 /* Sends every registered connector connection of srv the current

@@ -3,7 +3,6 @@
 #include "es_assert.h"
 #include "es_fair.h"
 #include "es_peer.h"
-#include "es_link.h"
 #include "es_registry.h"
 #include "es_server.h"
 #include "px_err.h"
@@ -437,8 +436,11 @@ void es_req_dispatch(struct es_req *r, int has_body)
         es_req_local_error(r, 404, "unknown_host", "no tunnel serves this hostname at this edge");
         return;
     }
-    unsigned n_links;
-    unsigned budget = es_registry_budget(t, r->host, &n_links);
+    /* Without a transport (an embedder that set none) no connector can be
+     * connected: the same answer as a tunnel with none. */
+    const struct es_link_ops *lops = r->srv->link_ops;
+    unsigned n_links = 0;
+    unsigned budget = lops ? lops->budget(t, r->host, &n_links) : 0;
     if (n_links == 0) {
         es_req_local_error(r, 530, "no_connector",
                            "the tunnel for this hostname has no connector connected");
@@ -462,7 +464,7 @@ void es_req_dispatch(struct es_req *r, int has_body)
         }
         return;
     }
-    struct es_link *l = es_registry_pick(t, r->host);
+    void *l = lops->pick(t, r->host);
     if (!l) {
         local_error_retry(r, 503, "tunnel_busy",
                           "every connection of this tunnel is carrying as many requests as it can");
@@ -478,13 +480,16 @@ void es_req_dispatch(struct es_req *r, int has_body)
     r->req_nv = nv;
     r->n_req_nv = n;
     r->cap_req_nv = n;
-    int sr = es_link_submit(l, r, has_body);
-    if (sr < 0 && (l = es_registry_pick(t, r->host)) != NULL)
-        sr = es_link_submit(l, r, has_body); /* the first link was retired: another */
-    if (sr < 0) {
+    int32_t sid = lops->submit(l, r, r->req_nv, r->n_req_nv, has_body);
+    if (sid < 0 && (l = lops->pick(t, r->host)) != NULL)
+        sid = lops->submit(l, r, r->req_nv, r->n_req_nv, has_body); /* that one was retired */
+    if (sid < 0) {
         es_req_local_error(r, 502, "tunnel_error", "the edge could not open a tunnel stream");
         return;
     }
+    r->lops = lops;
+    r->link = l;
+    r->link_sid = sid;
     if (r->is_ws)
         PX_INFO("WebSocket for %s over %s -> tunnel %s stream %d (request %s)", r->host,
                 r->front_proto ? r->front_proto : "?", t->name, r->link_sid, r->request_id);
@@ -503,7 +508,7 @@ int es_req_body(struct es_req *r, const uint8_t *data, size_t len)
     }
     if (px_buf_append(&r->req_body, data, len) < 0)
         return -1;
-    es_link_req_more(r->link, r);
+    r->lops->req_more(r->link, r->link_sid);
     return 0;
 }
 
@@ -511,14 +516,30 @@ void es_req_body_end(struct es_req *r)
 {
     r->req_eof = 1;
     if (r->link && !r->link_done)
-        es_link_req_more(r->link, r);
+        r->lops->req_more(r->link, r->link_sid);
+}
+
+size_t es_req_read_body(struct es_req *r, uint8_t *buf, size_t len, int *eof)
+{
+    size_t n = px_buf_read(&r->req_body, buf, len);
+    if (px_buf_len(&r->req_body) == 0)
+        px_buf_shrink(&r->req_body, 0);
+    if (n && !r->front_done)
+        r->fops->req_consumed(r, n);
+    *eof = r->req_eof && px_buf_len(&r->req_body) == 0;
+    return n;
+}
+
+size_t es_req_resp_pending(const struct es_req *r)
+{
+    return px_buf_len(&r->resp_body);
 }
 
 size_t es_req_take_body(struct es_req *r, uint8_t *out, size_t len)
 {
     size_t n = px_buf_read(&r->resp_body, out, len);
     if (n && r->link && !r->link_done)
-        es_link_resp_consumed(r->link, r, n);
+        r->lops->resp_consumed(r->link, r->link_sid, n);
     if (px_buf_len(&r->resp_body) == 0)
         px_buf_shrink(&r->resp_body, 0);
     return n;
@@ -556,9 +577,9 @@ void es_req_front_done(struct es_req *r)
     if (r->link && !r->link_done) {
         /* Nobody will take what is buffered: give the credit back first. */
         if (px_buf_len(&r->resp_body))
-            es_link_resp_consumed(r->link, r, px_buf_len(&r->resp_body));
+            r->lops->resp_consumed(r->link, r->link_sid, px_buf_len(&r->resp_body));
         px_buf_consume(&r->resp_body, px_buf_len(&r->resp_body));
-        es_link_cancel(r->link, r);
+        r->lops->cancel(r->link, r->link_sid);
         return; /* freed when the tunnel stream closes */
     }
     req_free(r);
@@ -624,12 +645,12 @@ void es_req_resp_headers_done(struct es_req *r)
 void es_req_resp_body(struct es_req *r, const uint8_t *data, size_t len)
 {
     if (r->front_done) {
-        es_link_resp_consumed(r->link, r, len);
+        r->lops->resp_consumed(r->link, r->link_sid, len);
         return;
     }
     if (px_buf_append(&r->resp_body, data, len) < 0) {
         r->resp_error = 1;
-        es_link_cancel(r->link, r);
+        r->lops->cancel(r->link, r->link_sid);
     }
     r->fops->resp_data(r);
 }

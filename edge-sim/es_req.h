@@ -2,10 +2,30 @@
  * jointly by its front side (browser connection, HTTP/1.1 or HTTP/2) and its
  * link side (tunnel stream); it is freed when both have let go.
  *
- * Backpressure: the request body is held in req_body until the link's data
- * source reads it, and only then is the browser credited (h2 window update or
- * resumed socket reads). The response body is held in resp_body until the
- * front writes it, and only then is the tunnel stream credited. */
+ * es_req knows neither side's structs: it calls the front through
+ * es_front_ops and the tunnel through es_link_ops (es_link's table in the
+ * product, es_server.link_ops; fakes in tests). Each side calls back only
+ * through the functions below, grouped by who may call them.
+ *
+ * Backpressure: the request body is held in req_body until the link reads it
+ * (es_req_read_body), and only then is the browser credited (h2 window update
+ * or resumed socket reads): buffering never credits. The response body is
+ * held in resp_body until the front takes it (es_req_take_body), and only
+ * then is the tunnel stream credited.
+ *
+ * Errors, and whom they end (like nghttp2_is_fatal):
+ *  - for the request only: es_req_add_header < 0 (the front refuses that
+ *    request: HTTP/2 resets the stream, HTTP/1.1 answers 400 and closes, as
+ *    it has only one request in flight); es_req_resp_header < 0 (the link
+ *    resets that tunnel stream; the browser already has its 502);
+ *    es_req_link_done with err != 0 (the browser gets a 502, or a cut
+ *    response: HTTP/2 RST_STREAM, HTTP/1.1 an aborted connection);
+ *    submit < 0 (answered 502; whether the link goes on is its own
+ *    business: es_link retires one that can open no more streams).
+ *  - for the browser connection: es_req_body < 0 (out of memory).
+ *  - nothing es_req returns is fatal for a tunnel link: a link ends only for
+ *    its own reasons (es_link.h), and then every request on it gets
+ *    es_req_link_done(r, NGHTTP2_CANCEL). */
 #ifndef ES_REQ_H
 #define ES_REQ_H
 
@@ -25,7 +45,7 @@
 struct es_req;
 struct es_server;
 struct es_peer;
-struct es_link;
+struct es_tunnel;
 
 struct es_front_ops {
     /* Response headers are ready (resp_status, resp_nv). */
@@ -36,14 +56,49 @@ struct es_front_ops {
     void (*req_consumed)(struct es_req *r, size_t n);
 };
 
+/* The tunnel side as es_req sees it: how a request finds a connection of its
+ * tunnel, and what it asks of the stream opened there. `link` is the
+ * transport's connection object, opaque to es_req; `sid` the stream id submit
+ * returned. The product's table is es_link_req_ops (es_link.h).
+ *
+ * Ownership: from a successful submit until the link calls
+ * es_req_link_done(r, err) -- exactly once, when the stream is gone -- the
+ * link holds r: r is not freed, and the link may call the "for the link"
+ * functions below. es_req calls req_more, resp_consumed and cancel only in
+ * that window. After es_req_link_done the link must not touch r (it may be
+ * freed at once). cancel does not end the window: the link still calls
+ * es_req_link_done when the stream is closed. None of these may call back
+ * into es_req synchronously. */
+struct es_link_ops {
+    /* The streams t's connections serving host can carry at once (the stream
+     * budget); *n_links: how many such connections there are (0: 530). */
+    unsigned (*budget)(const struct es_tunnel *t, const char *host, unsigned *n_links);
+    /* A connection of t serving host with room for one more stream now, or
+     * NULL (503). */
+    void *(*pick)(struct es_tunnel *t, const char *host);
+    /* Opens a stream on link for r with head nv[0..n) (the link copies what
+     * it keeps). has_body: the body follows, read with es_req_read_body.
+     * Returns the stream id (> 0), or < 0 when link can open no stream (es_req
+     * picks once more, then answers 502). */
+    int32_t (*submit)(void *link, struct es_req *r, const nghttp2_nv *nv, size_t n, int has_body);
+    /* Request body was buffered, or it ended: es_req_read_body has more. */
+    void (*req_more)(void *link, int32_t sid);
+    /* The front took n response-body bytes of stream sid: credit the peer. */
+    void (*resp_consumed)(void *link, int32_t sid, size_t n);
+    /* The front abandoned the request (or its response cannot be buffered):
+     * reset stream sid. */
+    void (*cancel)(void *link, int32_t sid);
+};
+
 struct es_req {
     struct es_server *srv;
     const struct es_front_ops *fops;
-    void *front;       /* es_front_h1 / es_front_h2 connection */
-    int32_t front_sid; /* h2 front stream id */
-    struct es_link *link;
+    void *front;                    /* es_front_h1 / es_front_h2 connection */
+    int32_t front_sid;              /* h2 front stream id */
+    const struct es_link_ops *lops; /* set with link */
+    void *link;                     /* the tunnel connection, while the link holds r */
     int32_t link_sid;
-    struct es_req *link_next, *link_prev;
+    struct es_req *link_next, *link_prev;   /* the link's list of its streams; the link's */
     struct es_req *front_next, *front_prev; /* h2 front's list */
     /* request */
     char method[16];
@@ -66,7 +121,6 @@ struct es_req {
     uint64_t body_seen_ms; /* request-body bytes last arrived or left for the tunnel */
     int head_pending;      /* h2: HEADERS begun, not yet complete */
     int timed_out;         /* the front gave up on this request */
-    int req_deferred;
     int is_head;
     const char *front_proto; /* "HTTP/1.1" or "HTTP/2", for logs */
     int is_ws;               /* a WebSocket (extended CONNECT, or an HTTP/1.1 Upgrade) */
@@ -104,12 +158,15 @@ int es_req_add_header(struct es_req *r, const char *name, size_t nlen, const cha
  * it becomes on the tunnel (RFC 8441). Returns 1 if it was one, 0 if not. */
 int es_req_make_websocket(struct es_req *r);
 /* Headers complete: routes the request to a tunnel, or answers locally:
- * 400 malformed, 405 a plain CONNECT, 421 a host other than the connection's
- * SNI name, the JWK Set at ES_ASSERT_JWKS_PATH, 403 when the hostname's
- * access policy refuses the connection's certificate, 404 no tunnel, 530 no
- * connector. An allowed request carries the certificate's details and an
- * identity assertion (es_peer_headers, ES_ASSERT_HEADER). has_body: a body
- * follows. */
+ * 400 malformed, 414 / 431 a head over its caps, 405 a plain CONNECT, 421 a
+ * host other than the connection's SNI name, the JWK Set at
+ * ES_ASSERT_JWKS_PATH, 403 when the hostname's access policy refuses the
+ * connection's certificate, 404 no tunnel routes the host, 530 the tunnel has
+ * no connector connected (or the server has no link_ops), 429 the client
+ * holds its share of the tunnel's streams, 503 every connection is full, 502
+ * no stream could be opened. An allowed request carries the certificate's
+ * details and an identity assertion (es_peer_headers, ES_ASSERT_HEADER), and
+ * goes to srv->link_ops. has_body: a body follows. */
 void es_req_dispatch(struct es_req *r, int has_body);
 /* Request body from the front. */
 int es_req_body(struct es_req *r, const uint8_t *data, size_t len);
@@ -121,7 +178,15 @@ void es_req_front_done(struct es_req *r);
 /* Answers locally with an error page (when no response started). */
 void es_req_local_error(struct es_req *r, int status, const char *code, const char *detail);
 
-/* For es_link: */
+/* For the link (between submit and es_req_link_done): */
+/* Takes up to len request-body bytes for the tunnel into buf and credits the
+ * front for them. *eof is set when the body has ended and nothing is left.
+ * Returns the bytes taken; 0 without eof: nothing now (req_more follows). */
+size_t es_req_read_body(struct es_req *r, uint8_t *buf, size_t len, int *eof);
+/* Response-body bytes buffered for the front, not yet taken (so not yet
+ * credited): when the stream closes, the link returns their connection-level
+ * credit itself. */
+size_t es_req_resp_pending(const struct es_req *r);
 /* Adds a response header from the tunnel. Returns 0, or < 0 when the stream
  * must be reset; a response head over ES_REQ_MAX_HEADER_BYTES is then
  * already answered 502 response_headers_too_large. */
@@ -130,7 +195,10 @@ int es_req_resp_header(struct es_req *r, const uint8_t *name, size_t nlen, const
 void es_req_resp_headers_done(struct es_req *r);
 void es_req_resp_body(struct es_req *r, const uint8_t *data, size_t len);
 void es_req_resp_end(struct es_req *r);
-/* The tunnel stream is gone; err != 0 if it ended abnormally. */
+/* The tunnel stream is gone (the link lets go of r). err: 0 when it closed
+ * cleanly, else its HTTP/2 error code (RST_STREAM, or NGHTTP2_CANCEL when the
+ * link itself closed). A response not complete by then is answered 502, or
+ * cut if its head went out. */
 void es_req_link_done(struct es_req *r, uint32_t err);
 
 #endif

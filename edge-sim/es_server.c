@@ -127,6 +127,7 @@ int es_server_run(struct es_server *srv)
 {
     char why[2048];
     srv->loop = uv_default_loop();
+    srv->link_ops = &es_link_req_ops;
     signal(SIGPIPE, SIG_IGN);
     if (px_tls_global_init() < 0 || rt_loop_init(srv->loop) < 0)
         return 1;
@@ -185,8 +186,8 @@ int es_server_run(struct es_server *srv)
             srv->tunnel_addr, srv->https_addr, srv->admin_addr, srv->data_dir);
     uv_run(srv->loop, UV_RUN_DEFAULT);
     /* Say goodbye to peers, then let the closes finish. */
-    es_link_close_all();
-    es_front_close_all();
+    es_link_close_all(srv);
+    es_front_close_all(srv);
     uv_close((uv_handle_t *)&srv->tunnel_listener, NULL);
     uv_close((uv_handle_t *)&srv->https_listener, NULL);
     uv_close((uv_handle_t *)&srv->admin_listener, NULL);

@@ -15,6 +15,9 @@
 
 struct es_access;
 struct es_assert;
+struct es_front;
+struct es_link;
+struct es_link_ops;
 
 struct es_server {
     uv_loop_t *loop;
@@ -26,6 +29,10 @@ struct es_server {
     WOLFSSL_CTX *front_ctx;  /* browser port: certificate chosen by SNI */
     uv_tcp_t tunnel_listener, https_listener, admin_listener;
     struct es_registry reg;
+    /* How requests reach tunnel connections (es_req.h): es_link_req_ops in
+     * the product, set by es_server_run; a fake in tests. NULL: none (every
+     * routed request is answered 530). */
+    const struct es_link_ops *link_ops;
     struct es_ratelimit enroll_failures; /* failed enrolments per source address */
     struct es_fair fair;                 /* tunnel streams per client */
     struct es_access *access;            /* access policies (rebuilt when the store changes) */
@@ -46,6 +53,12 @@ struct es_server {
     struct es_conncap conns; /* open connections, all and per client address */
     unsigned max_conns, max_conns_per_ip;
     int stopping;
+    /* Live connections of this server, each list kept by its own module
+     * (es_link.c, es_front.c): nothing about them is process-wide, so a
+     * second server (another loop, a test) keeps its own. */
+    struct es_link *links; /* connector connections, via es_link.all_next */
+    unsigned n_links;
+    struct es_front *fronts; /* browser connections, via es_front.all_next */
 };
 
 /* If another process changed the store, reloads everything read from it

@@ -44,6 +44,7 @@ int mw_init(struct mw *w, const char *ingress_json)
         return fail("mkdtemp failed");
     struct es_server *srv = &w->srv;
     srv->loop = &w->loop;
+    srv->link_ops = &es_link_req_ops;
     char why[512];
     if (es_store_open(&srv->store, w->dir, why, sizeof(why)) < 0)
         return fail(why);
@@ -122,9 +123,9 @@ void mw_reset_routes(struct mw *w)
  * callbacks, so pointers stay valid between two runs of the loop. */
 static void refresh(struct mw *w)
 {
-    if (w->front && es_front_count() == 0)
+    if (w->front && es_front_count(&w->srv) == 0)
         w->front = NULL;
-    if (w->el && es_link_count() == 0)
+    if (w->el && es_link_count(&w->srv) == 0)
         w->el = NULL;
     if (w->cl && !w->sup.slots[0].link)
         w->cl = NULL;

@@ -1,11 +1,21 @@
-/* es_link: which requests a tunnel connection may carry. */
+/* es_link: which requests a tunnel connection may carry; and an in-memory
+ * link (mem_world's edge alone) with the test playing the connector over a
+ * plain nghttp2 server session: registration on the control stream, PINGs
+ * both ways and a dead connector, GOAWAY with streams in flight, and stream
+ * resets either way. Browsers are HTTP/1.1 fronts in memory. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
 #include "es_link.h"
+#include "es_registry.h"
+#include "mem_world.h"
+#include "px_control.h"
+#include "px_h2.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Found by the CI run after defect 2's least-loaded routing: replicas of one
@@ -30,10 +40,492 @@ static void test_serves_only_its_registered_names(void **state)
     assert_false(es_link_serves(&l, "home.example.test"));
 }
 
+/* ---- the test as the connector ---- */
+
+#define MAX_STREAMS 16
+#define MAX_BROWSERS 4
+
+struct cstream {
+    int32_t id;
+    char path[64];
+    int ended;  /* the request's END_STREAM arrived */
+    int closed; /* the stream closed */
+    uint32_t close_err;
+};
+
+/* A piece of response body for one DATA submission (string literals). */
+struct chunk {
+    const char *p;
+    size_t n;
+};
+
+struct connector {
+    nghttp2_session *h2;
+    int auto_ack; /* answer the edge's PINGs */
+    int32_t control_id;
+    struct px_h2_outbox control_out;
+    struct px_ctl_framer control_in;
+    /* REGISTERED, as received */
+    unsigned registered;
+    size_t n_results;
+    int accepted[4];
+    char agent[64], conn_id[64];
+    unsigned pings_in, ping_acks_in, goaways_in;
+    struct cstream st[MAX_STREAMS];
+    size_t n;
+    struct chunk chunks[MAX_STREAMS];
+    size_t n_chunks;
+};
+
+struct browser {
+    struct es_front *f; /* NULL once freed */
+    struct px_buf out;
+};
+
+static struct mw w;
+static struct connector cn;
+static struct browser br[MAX_BROWSERS];
+
+static struct cstream *cstream(int32_t id)
+{
+    for (size_t i = 0; i < cn.n; i++)
+        if (cn.st[i].id == id)
+            return &cn.st[i];
+    return NULL;
+}
+
+static int on_ctl(const struct px_ctl_msg *m, void *arg)
+{
+    (void)arg;
+    if (m->type != PX_CTL_REGISTERED)
+        return 0;
+    cn.registered++;
+    cn.n_results = m->n_results;
+    for (size_t i = 0; i < m->n_results && i < 4; i++)
+        cn.accepted[i] = m->results[i].accepted && !m->results[i].reason;
+    snprintf(cn.agent, sizeof(cn.agent), "%s", m->agent ? m->agent : "");
+    snprintf(cn.conn_id, sizeof(cn.conn_id), "%s", m->conn_id ? m->conn_id : "");
+    return 0;
+}
+
+static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *u)
+{
+    (void)s;
+    (void)u;
+    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST &&
+        cn.n < MAX_STREAMS)
+        cn.st[cn.n++] = (struct cstream){.id = f->hd.stream_id};
+    return 0;
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
+                     const uint8_t *value, size_t vlen, uint8_t flags, void *u)
+{
+    (void)s;
+    (void)flags;
+    (void)u;
+    struct cstream *c = cstream(f->hd.stream_id);
+    if (!c)
+        return 0;
+    if (nlen == 14 && memcmp(name, "tunnel-control", 14) == 0)
+        cn.control_id = f->hd.stream_id;
+    if (nlen == 5 && memcmp(name, ":path", 5) == 0)
+        snprintf(c->path, sizeof(c->path), "%.*s", (int)vlen, (const char *)value);
+    return 0;
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *u)
+{
+    (void)u;
+    if (f->hd.type == NGHTTP2_PING) {
+        if (f->hd.flags & NGHTTP2_FLAG_ACK) {
+            cn.ping_acks_in++;
+        } else {
+            cn.pings_in++;
+            if (cn.auto_ack)
+                nghttp2_submit_ping(s, NGHTTP2_FLAG_ACK, f->ping.opaque_data);
+        }
+    }
+    if (f->hd.type == NGHTTP2_GOAWAY)
+        cn.goaways_in++;
+    struct cstream *c = cstream(f->hd.stream_id);
+    if (c && (f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+        c->ended = 1;
+    if (c && f->hd.type == NGHTTP2_HEADERS && c->id == cn.control_id) {
+        nghttp2_nv nv[] = {{(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE}};
+        nghttp2_data_provider dp = {.source.ptr = &cn.control_out,
+                                    .read_callback = px_h2_outbox_read};
+        assert_int_equal(nghttp2_submit_response(s, c->id, nv, 1, &dp), 0);
+    }
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
+                         size_t len, void *u)
+{
+    (void)s;
+    (void)flags;
+    (void)u;
+    if (id == cn.control_id)
+        assert_int_equal(px_ctl_framer_feed(&cn.control_in, data, len, on_ctl, NULL), 0);
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t err, void *u)
+{
+    (void)s;
+    (void)u;
+    struct cstream *c = cstream(id);
+    if (c) {
+        c->closed = 1;
+        c->close_err = err;
+    }
+    return 0;
+}
+
+static ssize_t chunk_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+                          nghttp2_data_source *src, void *u)
+{
+    (void)s;
+    (void)id;
+    (void)u;
+    struct chunk *c = src->ptr;
+    size_t n = c->n < len ? c->n : len;
+    memcpy(buf, c->p, n);
+    c->p += n;
+    c->n -= n;
+    if (c->n == 0)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+}
+
+/* Answers stream id: a head (status != 0; content_length < 0: none), then
+ * body (may be NULL), ending the stream if end. */
+static void respond(int32_t id, int status, long content_length, const char *body, int end)
+{
+    if (status) {
+        char st[8], cl[24];
+        snprintf(st, sizeof(st), "%d", status);
+        snprintf(cl, sizeof(cl), "%ld", content_length);
+        nghttp2_nv nv[] = {
+            {(uint8_t *)":status", (uint8_t *)st, 7, strlen(st), NGHTTP2_NV_FLAG_NONE},
+            {(uint8_t *)"content-length", (uint8_t *)cl, 14, strlen(cl), NGHTTP2_NV_FLAG_NONE},
+        };
+        int head_ends = end && !body;
+        assert_int_equal(nghttp2_submit_headers(cn.h2, head_ends ? NGHTTP2_FLAG_END_STREAM : 0, id,
+                                                NULL, nv, content_length < 0 ? 1 : 2, NULL),
+                         0);
+        if (head_ends)
+            return;
+    }
+    assert_true(cn.n_chunks < MAX_STREAMS);
+    struct chunk *c = &cn.chunks[cn.n_chunks++];
+    *c = (struct chunk){body ? body : "", body ? strlen(body) : 0};
+    nghttp2_data_provider dp = {.source.ptr = c, .read_callback = chunk_read};
+    assert_int_equal(nghttp2_submit_data(cn.h2, end ? NGHTTP2_FLAG_END_STREAM : 0, id, &dp), 0);
+}
+
+static int front_alive(const struct es_front *f)
+{
+    for (const struct es_front *x = w.srv.fronts; x; x = x->all_next)
+        if (x == f)
+            return 1;
+    return 0;
+}
+
+/* Moves bytes between the edge link and the connector session, collects
+ * what each browser got, and runs the loop, until nothing moves. */
+static void pump(void)
+{
+    for (int i = 0, quiet = 0; i < 200 && quiet < 3; i++) {
+        size_t moved = 0;
+        uv_run(&w.loop, UV_RUN_NOWAIT);
+        if (w.el && es_link_count(&w.srv) == 0)
+            w.el = NULL;
+        if (w.el) {
+            struct px_buf *mo = &w.el->conn.mem_out;
+            size_t n = px_buf_len(mo);
+            if (n) {
+                assert_true(nghttp2_session_mem_recv(cn.h2, px_buf_head(mo), n) == (ssize_t)n);
+                rt_conn_memory_consume(&w.el->conn, n);
+                moved += n;
+            }
+        }
+        const uint8_t *d;
+        ssize_t k;
+        while ((k = nghttp2_session_mem_send(cn.h2, &d)) > 0) {
+            if (w.el)
+                rt_conn_memory_feed(&w.el->conn, d, (size_t)k);
+            moved += (size_t)k;
+        }
+        for (size_t b = 0; b < MAX_BROWSERS; b++) {
+            if (br[b].f && !front_alive(br[b].f))
+                br[b].f = NULL;
+            if (!br[b].f)
+                continue;
+            struct px_buf *mo = &br[b].f->conn.mem_out;
+            size_t n = px_buf_len(mo);
+            if (n) {
+                assert_int_equal(px_buf_append(&br[b].out, px_buf_head(mo), n), 0);
+                rt_conn_memory_consume(&br[b].f->conn, n);
+                moved += n;
+            }
+        }
+        quiet = moved ? 0 : quiet + 1;
+    }
+}
+
+/* Pumps for about ms of loop time. */
+static void pump_for(unsigned ms)
+{
+    uv_update_time(&w.loop);
+    uint64_t end = uv_now(&w.loop) + ms;
+    while (uv_now(&w.loop) < end) {
+        pump();
+        uv_sleep(5);
+        uv_update_time(&w.loop);
+    }
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    assert_int_equal(mw_init(&w, "{\"ingress\":[{\"service\":\"http_status:404\"}]}"), 0);
+    memset(&cn, 0, sizeof(cn));
+    memset(br, 0, sizeof(br));
+    cn.auto_ack = 1;
+    px_h2_outbox_init(&cn.control_out);
+    px_ctl_framer_init(&cn.control_in);
+    nghttp2_session_callbacks *cb;
+    assert_int_equal(nghttp2_session_callbacks_new(&cb), 0);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_option *opt;
+    assert_int_equal(nghttp2_option_new(&opt), 0);
+    nghttp2_option_set_no_auto_ping_ack(opt, 1); /* cn.auto_ack decides */
+    assert_int_equal(nghttp2_session_server_new2(&cn.h2, cb, NULL, opt), 0);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cb);
+    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 100}};
+    assert_int_equal(nghttp2_submit_settings(cn.h2, NGHTTP2_FLAG_NONE, iv, 1), 0);
+    assert_int_equal(mw_edge_link_open(&w), 0);
+    pump();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    for (size_t b = 0; b < MAX_BROWSERS; b++) {
+        if (br[b].f)
+            rt_conn_abort(&br[b].f->conn, 0);
+        px_buf_cleanup(&br[b].out);
+    }
+    pump();
+    mw_cleanup(&w); /* closes the link and runs the loop until it is freed */
+    nghttp2_session_del(cn.h2);
+    px_h2_outbox_cleanup(&cn.control_out);
+    px_ctl_framer_cleanup(&cn.control_in);
+    return 0;
+}
+
+/* Sends REGISTER for names (NULL-terminated) on the control stream. */
+static void send_register(const char **names)
+{
+    size_t n = 0;
+    while (names[n])
+        n++;
+    struct px_ctl_msg m = {
+        .type = PX_CTL_REGISTER, .hostnames = (char **)names, .n_hostnames = n, .agent = "test/1"};
+    char *line = px_ctl_encode(&m);
+    assert_non_null(line);
+    assert_true(cn.control_id > 0);
+    assert_int_equal(px_h2_outbox_push(&cn.control_out, cn.h2, cn.control_id, line, strlen(line)),
+                     0);
+    free(line);
+    pump();
+}
+
+static void registered(void)
+{
+    const char *names[] = {"app.fuzz.test", NULL};
+    send_register(names);
+    assert_int_equal(cn.registered, 1);
+    assert_non_null(w.el);
+    assert_true(es_link_usable(w.el));
+}
+
+/* Browser b sends req (HTTP/1.1) for MW_SNI. */
+static void browse(size_t b, const char *req)
+{
+    if (!br[b].f) {
+        br[b].f = es_front_new_memory(&w.srv, "http/1.1", MW_CLIENT_IP);
+        assert_non_null(br[b].f);
+        snprintf(br[b].f->sni, sizeof(br[b].f->sni), "%s", MW_SNI);
+        px_buf_init(&br[b].out);
+    }
+    assert_int_equal(rt_conn_memory_feed(&br[b].f->conn, req, strlen(req)), 0);
+    pump();
+}
+
+/* What browser b got so far, as a string. */
+static const char *got(size_t b)
+{
+    const char *s = px_buf_cstr(&br[b].out);
+    assert_non_null(s);
+    return s;
+}
+
+static void test_register_registered(void **state)
+{
+    (void)state;
+    /* The edge opened the control stream as soon as the session started. */
+    assert_true(cn.control_id > 0);
+    assert_string_equal(cstream(cn.control_id)->path, "/.tunnel/control");
+    assert_non_null(w.el);
+    assert_false(w.el->registered);
+    assert_false(es_link_usable(w.el));
+    struct es_tunnel *t = es_registry_tunnel(&w.srv.reg, MW_TUNNEL_ID);
+    assert_non_null(t);
+    assert_null(es_registry_pick(t, "app.fuzz.test"));
+
+    const char *names[] = {"app.fuzz.test", "not..a.name", NULL};
+    send_register(names);
+    assert_int_equal(cn.registered, 1);
+    assert_int_equal(cn.n_results, 2);
+    assert_true(cn.accepted[0]);
+    assert_false(cn.accepted[1]);
+    assert_string_equal(cn.agent, "fuzz"); /* the tunnel's name */
+    assert_string_equal(cn.conn_id, w.el->conn_id);
+    assert_true(w.el->registered);
+    assert_true(es_link_usable(w.el));
+    assert_true(es_link_serves(w.el, "app.fuzz.test"));
+    assert_false(es_link_serves(w.el, "other.fuzz.test"));
+    assert_ptr_equal(es_registry_pick(t, "app.fuzz.test"), w.el);
+    assert_null(es_registry_pick(t, "other.fuzz.test"));
+    assert_int_equal(es_link_count(&w.srv), 1);
+}
+
+static void test_pings(void **state)
+{
+    (void)state;
+    registered();
+    /* The connector's PING is answered. */
+    uint8_t opaque[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    assert_int_equal(nghttp2_submit_ping(cn.h2, NGHTTP2_FLAG_NONE, opaque), 0);
+    pump();
+    assert_int_equal(cn.ping_acks_in, 1);
+    /* The edge's keepalive PINGs (every 100 ms here), answered, keep the
+     * link up. */
+    pump_for(450);
+    assert_true(cn.pings_in >= 2);
+    assert_non_null(w.el);
+    assert_true(w.el->pings_outstanding <= 1);
+    /* A connector that stops answering is found dead. */
+    cn.auto_ack = 0;
+    for (int i = 0; i < 40 && w.el; i++)
+        pump_for(50);
+    assert_null(w.el);
+    assert_int_equal(es_link_count(&w.srv), 0);
+}
+
+static void test_goaway_with_streams_in_flight(void **state)
+{
+    (void)state;
+    registered();
+    browse(0, "GET /a HTTP/1.1\r\nHost: app.fuzz.test\r\n\r\n");
+    browse(1, "GET /b HTTP/1.1\r\nHost: app.fuzz.test\r\n\r\n");
+    assert_int_equal(cn.n, 3); /* control, /a, /b */
+    struct cstream *a = &cn.st[1], *b = &cn.st[2];
+    assert_string_equal(a->path, "/a");
+    assert_string_equal(b->path, "/b");
+    assert_true(a->ended && b->ended);
+    /* The connector goes away, having taken /a but not /b. */
+    assert_int_equal(
+        nghttp2_submit_goaway(cn.h2, NGHTTP2_FLAG_NONE, a->id, NGHTTP2_NO_ERROR, NULL, 0), 0);
+    pump();
+    assert_non_null(w.el);
+    assert_true(w.el->retiring);
+    assert_false(es_link_usable(w.el));
+    assert_int_equal(cn.goaways_in, 1); /* the edge says so too */
+    /* /b was refused: the edge answers it. */
+    assert_non_null(strstr(got(1), "HTTP/1.1 502 "));
+    assert_non_null(strstr(got(1), "tunnel-error: tunnel_reset"));
+    /* New requests go nowhere: the tunnel has no other connection. */
+    browse(2, "GET /c HTTP/1.1\r\nHost: app.fuzz.test\r\n\r\n");
+    assert_non_null(strstr(got(2), "HTTP/1.1 530 "));
+    assert_int_equal(cn.n, 3);
+    /* /a finishes, then the retired link closes by itself. */
+    assert_int_equal(px_buf_len(&br[0].out), 0);
+    respond(a->id, 200, 2, "ok", 1);
+    pump();
+    assert_string_equal(got(0), "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    assert_null(w.el);
+    assert_int_equal(es_link_count(&w.srv), 0);
+}
+
+static void test_stream_resets(void **state)
+{
+    (void)state;
+    registered();
+    /* Reset before the answer: the browser gets the edge's 502; the link
+     * and its other streams are unharmed. */
+    browse(0, "GET /a HTTP/1.1\r\nHost: app.fuzz.test\r\n\r\n");
+    struct cstream *a = cstream(cn.st[cn.n - 1].id);
+    assert_int_equal(
+        nghttp2_submit_rst_stream(cn.h2, NGHTTP2_FLAG_NONE, a->id, NGHTTP2_INTERNAL_ERROR), 0);
+    pump();
+    assert_non_null(strstr(got(0), "HTTP/1.1 502 "));
+    assert_non_null(strstr(got(0), "tunnel-error: tunnel_reset"));
+    assert_true(es_link_usable(w.el));
+
+    /* Reset mid-body: the browser's connection is cut, so a short body is
+     * not taken for a whole one. */
+    browse(1, "GET /b HTTP/1.1\r\nHost: app.fuzz.test\r\n\r\n");
+    struct cstream *b = cstream(cn.st[cn.n - 1].id);
+    respond(b->id, 200, 10, "hello", 0);
+    pump();
+    assert_string_equal(got(1), "HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhello");
+    assert_int_equal(
+        nghttp2_submit_rst_stream(cn.h2, NGHTTP2_FLAG_NONE, b->id, NGHTTP2_INTERNAL_ERROR), 0);
+    pump();
+    assert_null(br[1].f);
+    assert_string_equal(got(1), "HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhello");
+
+    /* The browser leaves mid-request: the edge resets the stream (CANCEL). */
+    browse(2, "GET /c HTTP/1.1\r\nHost: app.fuzz.test\r\n\r\n");
+    struct cstream *c = cstream(cn.st[cn.n - 1].id);
+    assert_false(c->closed);
+    rt_conn_memory_eof(&br[2].f->conn);
+    pump();
+    assert_null(br[2].f);
+    assert_true(c->closed);
+    assert_int_equal(c->close_err, NGHTTP2_CANCEL);
+
+    /* And the link still serves. */
+    assert_true(es_link_usable(w.el));
+    browse(3, "GET /d HTTP/1.1\r\nHost: app.fuzz.test\r\n\r\n");
+    struct cstream *d = cstream(cn.st[cn.n - 1].id);
+    assert_string_equal(d->path, "/d");
+    respond(d->id, 200, 2, "ok", 1);
+    pump();
+    assert_string_equal(got(3), "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    assert_int_equal(es_link_load(w.el), 0);
+}
+
 int main(void)
 {
+    /* Keepalive PINGs every 100 ms, so a dead connector is found quickly. */
+    setenv("TUNNEL_PING_INTERVAL_MS", "100", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_serves_only_its_registered_names),
+        cmocka_unit_test_setup_teardown(test_register_registered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_goaway_with_streams_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_resets, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,574 @@
+/* es_req between a fake front (es_front_ops that record) and a fake link
+ * (fake_link.h behind es_link_ops): the head it forwards, bodies both ways
+ * with their credit, the response, local answers, a link failing, a
+ * WebSocket, and either side letting go first (ASan/LSan see any leak or use
+ * after free). No sockets, no HTTP/2. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "es_fair.h"
+#include "es_req.h"
+#include "es_server.h"
+#include "fake_link.h"
+#include "px_log.h"
+#include "rt_conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HOST "a.example.test"
+#define CLIENT "192.0.2.7"
+#define TUNNEL_ID "0123456789abcdef0123456789abcdef"
+
+struct fake_front {
+    unsigned heads, datas;
+    size_t credited;
+};
+
+static unsigned front_late; /* front ops called for a request whose front is gone */
+
+static struct fake_front *front_of(struct es_req *r)
+{
+    if (!r->front)
+        front_late++;
+    return r->front;
+}
+
+static void ff_resp_headers(struct es_req *r)
+{
+    struct fake_front *ff = front_of(r);
+    if (ff)
+        ff->heads++;
+}
+
+static void ff_resp_data(struct es_req *r)
+{
+    struct fake_front *ff = front_of(r);
+    if (ff)
+        ff->datas++;
+}
+
+static void ff_req_consumed(struct es_req *r, size_t n)
+{
+    struct fake_front *ff = front_of(r);
+    if (ff)
+        ff->credited += n;
+}
+
+static const struct es_front_ops ff_ops = {ff_resp_headers, ff_resp_data, ff_req_consumed};
+
+static uv_loop_t loop;
+static struct es_server srv;
+static struct es_tunnel tunnel = {.id = TUNNEL_ID, .name = "fake"};
+static struct es_route route = {.hostname = HOST, .tunnel_id = TUNNEL_ID};
+static struct fake_link fl;
+static struct fake_front ff;
+
+static int setup(void **state)
+{
+    (void)state;
+    /* The loop a server runs on carries rt's per-loop state. */
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(rt_loop_init(&loop), 0);
+    memset(&srv, 0, sizeof(srv));
+    srv.loop = &loop;
+    srv.reg.tunnels = &tunnel;
+    srv.reg.routes = &route;
+    fl_init(&fl);
+    srv.link_ops = &fl_ops;
+    memset(&ff, 0, sizeof(ff));
+    front_late = 0;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    fl_cleanup(&fl);
+    assert_int_equal(fl.late, 0);
+    assert_int_equal(front_late, 0);
+    assert_int_equal(srv.fair.n_entries, 0); /* every stream share given back */
+    es_fair_cleanup(&srv.fair);
+    rt_loop_cleanup();
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    return 0;
+}
+
+#define S(x) x, strlen(x)
+
+/* A request from CLIENT on a connection for HOST with method and the
+ * (name, value) pairs of hdrs (NULL-terminated). */
+static struct es_req *request(const char *method, const char *const *hdrs)
+{
+    struct es_req *r = es_req_new(&srv, &ff_ops, &ff, CLIENT, HOST);
+    assert_non_null(r);
+    assert_int_equal(es_req_add_header(r, S(":method"), S(method)), 0);
+    for (size_t i = 0; hdrs && hdrs[i]; i += 2)
+        assert_int_equal(es_req_add_header(r, S(hdrs[i]), S(hdrs[i + 1])), 0);
+    return r;
+}
+
+static const char *const get_hdrs[] = {":scheme", "https", ":authority", HOST, ":path", "/", NULL};
+
+/* A GET dispatched to the fake link: its stream. */
+static struct fl_stream *routed(struct es_req *r, int has_body)
+{
+    unsigned before = fl.submits;
+    es_req_dispatch(r, has_body);
+    assert_int_equal(ff.heads, 0); /* not answered by the edge */
+    assert_int_equal(fl.submits, before + 1);
+    struct fl_stream *s = fl_find(&fl, r);
+    assert_non_null(s);
+    assert_int_equal(r->link_sid, s->sid);
+    return s;
+}
+
+static const char *resp_hdr(const struct es_req *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_resp_nv; i++)
+        if (strcmp((const char *)r->resp_nv[i].name, name) == 0)
+            return (const char *)r->resp_nv[i].value;
+    return NULL;
+}
+
+/* Everything the front can take of the response body now. */
+static size_t take_all(struct es_req *r, struct px_buf *out)
+{
+    uint8_t buf[4096];
+    size_t n, total = 0;
+    while ((n = es_req_take_body(r, buf, sizeof(buf))) > 0) {
+        assert_int_equal(px_buf_append(out, buf, n), 0);
+        total += n;
+    }
+    return total;
+}
+
+static unsigned fair_held(const struct es_req *r)
+{
+    char *key = es_fair_key(TUNNEL_ID, CLIENT);
+    assert_non_null(key);
+    unsigned n = es_fair_count(&srv.fair, key);
+    free(key);
+    (void)r;
+    return n;
+}
+
+static void test_head_forwarded_and_response(void **state)
+{
+    (void)state;
+    const char *hdrs[] = {":scheme",         "https",        ":authority", HOST,
+                          ":path",           "/p?q=1",       "user-agent", "test",
+                          "x-custom",        "one",          "connection", "x-hop",
+                          "x-hop",           "secret",       "te",         "trailers",
+                          "x-forwarded-for", "198.51.100.1", "x-real-ip",  "6.6.6.6",
+                          "tunnel-foo",      "bar",          NULL};
+    struct es_req *r = request("GET", hdrs);
+    struct fl_stream *s = routed(r, 0);
+    assert_false(s->has_body);
+    assert_string_equal(fl_header(s, ":method"), "GET");
+    assert_string_equal(fl_header(s, ":path"), "/p?q=1");
+    assert_string_equal(fl_header(s, ":authority"), HOST);
+    assert_string_equal(fl_header(s, ":scheme"), "https");
+    assert_string_equal(fl_header(s, "user-agent"), "test");
+    assert_string_equal(fl_header(s, "x-custom"), "one");
+    /* Hop-by-hop fields, those the Connection header names, and the edge's
+     * own metadata from the client do not pass. */
+    assert_null(fl_header(s, "connection"));
+    assert_null(fl_header(s, "x-hop"));
+    assert_null(fl_header(s, "te"));
+    assert_null(fl_header(s, "tunnel-foo"));
+    /* What the edge says about the client. */
+    assert_int_equal(fl_header_count(s, "x-real-ip"), 1);
+    assert_string_equal(fl_header(s, "x-real-ip"), CLIENT);
+    assert_string_equal(fl_header(s, "x-forwarded-for"), "198.51.100.1, " CLIENT);
+    assert_string_equal(fl_header(s, "x-forwarded-proto"), "https");
+    assert_string_equal(fl_header(s, "x-forwarded-host"), HOST);
+    assert_string_equal(fl_header(s, "x-request-id"), r->request_id);
+    assert_int_equal(strlen(r->request_id), 32);
+    /* HTTP/2 wants pseudo headers first. */
+    const char *h = (const char *)px_buf_head(&s->head);
+    size_t hl = px_buf_len(&s->head);
+    int regular = 0;
+    for (const char *p = h; p < h + hl; p = memchr(p, '\n', (size_t)(h + hl - p)) + 1) {
+        if (*p != ':')
+            regular = 1;
+        else
+            assert_false(regular);
+    }
+    assert_int_equal(fair_held(r), 1);
+
+    const char *rh[] = {"content-type", "text/plain", "content-length", "5", "connection",
+                        "close",        "keep-alive", "timeout=5",      NULL};
+    assert_int_equal(fl_respond(s, 200, rh, "hello", 1), 0);
+    assert_int_equal(ff.heads, 1);
+    assert_true(ff.datas >= 1);
+    assert_int_equal(r->resp_status, 200);
+    assert_int_equal(r->resp_content_length, 5);
+    assert_string_equal(resp_hdr(r, "content-type"), "text/plain");
+    assert_null(resp_hdr(r, "connection"));
+    assert_null(resp_hdr(r, "keep-alive"));
+    assert_true(r->resp_eof);
+    assert_int_equal(s->consumed, 0); /* credited only as the front takes it */
+    struct px_buf body;
+    px_buf_init(&body);
+    assert_int_equal(take_all(r, &body), 5);
+    assert_memory_equal(px_buf_head(&body), "hello", 5);
+    assert_int_equal(s->consumed, 5);
+    px_buf_cleanup(&body);
+
+    fl_close(s, 0);
+    assert_false(r->resp_error);
+    assert_int_equal(fair_held(r), 0); /* the stream's share is back at once */
+    es_req_front_done(r);
+}
+
+static void fill(uint8_t *p, size_t n, size_t off)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)((off + i) * 7);
+}
+
+static void test_bodies_and_backpressure(void **state)
+{
+    (void)state;
+    struct es_req *r = request("POST", get_hdrs);
+    struct fl_stream *s = routed(r, 1);
+    assert_true(s->has_body);
+    /* The browser sends more than ES_REQ_BODY_HIGH before the tunnel reads:
+     * it is buffered, and not one byte is credited to the browser. */
+    enum { CHUNK = 64 * 1024, CHUNKS = 5 };
+    static uint8_t chunk[CHUNK];
+    for (size_t i = 0; i < CHUNKS; i++) {
+        fill(chunk, CHUNK, i * CHUNK);
+        assert_int_equal(es_req_body(r, chunk, CHUNK), 0);
+    }
+    assert_true(px_buf_len(&r->req_body) > ES_REQ_BODY_HIGH);
+    assert_int_equal(ff.credited, 0);
+    assert_int_equal(s->req_more, CHUNKS);
+    /* The tunnel reads: exactly what leaves is credited. */
+    uint8_t buf[16384];
+    int eof = -1;
+    assert_int_equal(es_req_read_body(r, buf, sizeof(buf), &eof), sizeof(buf));
+    assert_int_equal(eof, 0);
+    assert_int_equal(ff.credited, sizeof(buf));
+    struct px_buf got;
+    px_buf_init(&got);
+    assert_int_equal(px_buf_append(&got, buf, sizeof(buf)), 0);
+    assert_int_equal(fl_read_body(s, &got, 10000), 0);
+    assert_int_equal(px_buf_len(&got), CHUNK * CHUNKS);
+    assert_int_equal(ff.credited, CHUNK * CHUNKS);
+    for (size_t i = 0; i < CHUNKS; i++) {
+        fill(chunk, CHUNK, i * CHUNK);
+        assert_memory_equal(px_buf_head(&got) + i * CHUNK, chunk, CHUNK);
+    }
+    /* Nothing now, and not the end: the link waits for req_more. */
+    assert_int_equal(es_req_read_body(r, buf, sizeof(buf), &eof), 0);
+    assert_int_equal(eof, 0);
+    es_req_body_end(r);
+    assert_int_equal(s->req_more, CHUNKS + 1);
+    assert_int_equal(es_req_read_body(r, buf, sizeof(buf), &eof), 0);
+    assert_int_equal(eof, 1);
+    px_buf_cleanup(&got);
+
+    /* The response body waits for the front, uncredited until taken. */
+    assert_int_equal(fl_respond(s, 200, NULL, NULL, 0), 0);
+    assert_int_equal(ff.heads, 1);
+    assert_int_equal(r->resp_content_length, -1);
+    unsigned datas = ff.datas;
+    for (size_t i = 0; i < 5; i++)
+        es_req_resp_body(r, chunk, 60000);
+    assert_int_equal(ff.datas, datas + 5);
+    assert_int_equal(s->consumed, 0);
+    assert_int_equal(es_req_resp_pending(r), 300000);
+    assert_int_equal(es_req_take_body(r, buf, 1000), 1000);
+    assert_int_equal(s->consumed, 1000);
+    assert_int_equal(es_req_resp_pending(r), 299000);
+
+    /* The browser leaves first: the buffered credit goes back, the stream
+     * is cancelled, and r lives on until the link lets go. */
+    es_req_front_done(r);
+    assert_int_equal(s->consumed, 300000);
+    assert_int_equal(s->cancelled, 1);
+    assert_int_equal(es_req_resp_pending(r), 0);
+    es_req_resp_body(r, chunk, 10); /* in flight: credited straight back */
+    assert_int_equal(s->consumed, 300010);
+    es_req_resp_end(r);
+    assert_int_equal(ff.datas, datas + 5); /* the front heard nothing more */
+    fl_close(s, NGHTTP2_CANCEL);           /* freed here */
+}
+
+/* r was answered by the edge itself with status and tunnel-error code; its
+ * page is whole. Lets go of r. */
+static void expect_local(struct es_req *r, int status, const char *code)
+{
+    assert_int_equal(ff.heads, 1);
+    assert_true(r->local && r->resp_headers_done && r->resp_eof);
+    assert_int_equal(r->resp_status, status);
+    assert_string_equal(resp_hdr(r, "tunnel-error"), code);
+    assert_null(fl_find(&fl, r));
+    struct px_buf page;
+    px_buf_init(&page);
+    assert_true(take_all(r, &page) > 0);
+    assert_int_equal(px_buf_len(&page), r->resp_content_length);
+    px_buf_cleanup(&page);
+    es_req_front_done(r);
+    ff.heads = 0;
+}
+
+static void test_local_answers(void **state)
+{
+    (void)state;
+    /* No tunnel routes the host: 404, the link is not asked. */
+    const char *other[] = {":authority", "b.example.test", ":path", "/", NULL};
+    struct es_req *r = es_req_new(&srv, &ff_ops, &ff, CLIENT, "b.example.test");
+    assert_non_null(r);
+    assert_int_equal(es_req_add_header(r, S(":method"), S("GET")), 0);
+    for (size_t i = 0; other[i]; i += 2)
+        assert_int_equal(es_req_add_header(r, S(other[i]), S(other[i + 1])), 0);
+    es_req_dispatch(r, 0);
+    expect_local(r, 404, "unknown_host");
+    assert_int_equal(fl.budgets, 0);
+
+    /* The tunnel has no connector connected: 530. */
+    fl.n_links = 0;
+    r = request("GET", get_hdrs);
+    es_req_dispatch(r, 0);
+    expect_local(r, 530, "no_connector");
+    assert_int_equal(fl.picks, 0);
+    fl.n_links = 1;
+
+    /* Nor has a server without a transport. */
+    srv.link_ops = NULL;
+    r = request("GET", get_hdrs);
+    es_req_dispatch(r, 0);
+    expect_local(r, 530, "no_connector");
+    srv.link_ops = &fl_ops;
+
+    /* Every connection full: 503, to retry shortly. */
+    fl.full = 1;
+    r = request("GET", get_hdrs);
+    es_req_dispatch(r, 0);
+    assert_string_equal(resp_hdr(r, "retry-after"), "1");
+    expect_local(r, 503, "tunnel_busy");
+    fl.full = 0;
+
+    /* No stream opens on the link picked, nor on the next: 502. */
+    fl.refuse = -1;
+    unsigned submits = fl.submits;
+    r = request("GET", get_hdrs);
+    es_req_dispatch(r, 0);
+    assert_int_equal(fl.submits, submits + 2);
+    expect_local(r, 502, "tunnel_error");
+    /* The first refuses (it was retired), the next takes it. */
+    fl.refuse = 1;
+    r = request("GET", get_hdrs);
+    es_req_dispatch(r, 0);
+    assert_int_equal(fl.submits, submits + 4);
+    struct fl_stream *s = fl_find(&fl, r);
+    assert_non_null(s);
+    assert_int_equal(ff.heads, 0);
+    fl_close(s, NGHTTP2_CANCEL);
+    expect_local(r, 502, "tunnel_reset");
+
+    /* One client holds at most its share of the tunnel's streams: 429. */
+    struct es_req *held[ES_FAIR_MIN_SHARE];
+    for (size_t i = 0; i < ES_FAIR_MIN_SHARE; i++)
+        routed(held[i] = request("GET", get_hdrs), 0);
+    assert_int_equal(fair_held(NULL), ES_FAIR_MIN_SHARE);
+    r = request("GET", get_hdrs);
+    es_req_dispatch(r, 0);
+    expect_local(r, 429, "too_many_streams");
+    for (size_t i = 0; i < ES_FAIR_MIN_SHARE; i++) {
+        fl_close(fl_find(&fl, held[i]), NGHTTP2_CANCEL);
+        assert_int_equal(ff.heads, 1);
+        ff.heads = 0;
+        es_req_front_done(held[i]);
+    }
+    assert_int_equal(fair_held(NULL), 0);
+}
+
+static void test_link_fails(void **state)
+{
+    (void)state;
+    /* Mid-response: the front is told the response cannot complete, and
+     * still gets what had arrived. */
+    struct es_req *r = request("GET", get_hdrs);
+    struct fl_stream *s = routed(r, 0);
+    const char *cl10[] = {"content-length", "10", NULL};
+    assert_int_equal(fl_respond(s, 200, cl10, "hello", 0), 0);
+    unsigned datas = ff.datas;
+    fl_close(s, NGHTTP2_INTERNAL_ERROR);
+    assert_true(r->resp_error);
+    assert_false(r->resp_eof);
+    assert_int_equal(ff.datas, datas + 1);
+    assert_int_equal(ff.heads, 1);
+    struct px_buf body;
+    px_buf_init(&body);
+    assert_int_equal(take_all(r, &body), 5);
+    assert_int_equal(s->consumed, 0); /* nobody to credit */
+    px_buf_cleanup(&body);
+    es_req_front_done(r);
+    ff.heads = 0;
+
+    /* Before the head: the edge answers 502 for the tunnel. */
+    r = request("GET", get_hdrs);
+    s = routed(r, 0);
+    fl_close(s, NGHTTP2_REFUSED_STREAM);
+    assert_false(r->resp_error);
+    expect_local(r, 502, "tunnel_reset");
+    /* A clean close without a response is no better. */
+    r = request("GET", get_hdrs);
+    s = routed(r, 0);
+    fl_close(s, 0);
+    expect_local(r, 502, "tunnel_reset");
+
+    /* A response head over the cap: 502 at once, the link resets the
+     * stream, and the front hears of nothing else. */
+    r = request("GET", get_hdrs);
+    s = routed(r, 0);
+    static char big[4096];
+    memset(big, 'v', sizeof(big) - 1);
+    const char *hdr[] = {"x-big", big, NULL};
+    assert_int_equal(
+        es_req_resp_header(r, (const uint8_t *)":status", 7, (const uint8_t *)"200", 3), 0);
+    int rc = 0;
+    for (int i = 0; i < 20 && rc == 0; i++)
+        rc = es_req_resp_header(r, (const uint8_t *)hdr[0], 5, (const uint8_t *)big, strlen(big));
+    assert_true(rc < 0);
+    assert_int_equal(ff.heads, 1);
+    datas = ff.datas;
+    fl_close(s, NGHTTP2_INTERNAL_ERROR);
+    assert_int_equal(ff.heads, 1);
+    assert_int_equal(ff.datas, datas);
+    expect_local(r, 502, "response_headers_too_large");
+}
+
+static void test_websocket(void **state)
+{
+    (void)state;
+    /* HTTP/2 extended CONNECT (RFC 8441) goes through as it came. */
+    const char *h2ws[] = {":scheme",   "https",     ":authority",
+                          HOST,        ":path",     "/chat",
+                          ":protocol", "websocket", "sec-websocket-version",
+                          "13",        NULL};
+    struct es_req *r = request("CONNECT", h2ws);
+    assert_true(r->is_ws);
+    struct fl_stream *s = routed(r, 1);
+    assert_true(s->has_body);
+    assert_string_equal(fl_header(s, ":method"), "CONNECT");
+    assert_string_equal(fl_header(s, ":protocol"), "websocket");
+    assert_string_equal(fl_header(s, ":path"), "/chat");
+    assert_int_equal(fl_respond(s, 200, NULL, NULL, 0), 0);
+    assert_int_equal(ff.heads, 1);
+    /* Frames both ways, each credited as it moves on. */
+    assert_int_equal(es_req_body(r, (const uint8_t *)"ping", 4), 0);
+    struct px_buf got;
+    px_buf_init(&got);
+    assert_int_equal(fl_read_body(s, &got, 100), 0);
+    assert_int_equal(px_buf_len(&got), 4);
+    assert_int_equal(ff.credited, 4);
+    es_req_resp_body(r, (const uint8_t *)"pong", 4);
+    px_buf_consume(&got, px_buf_len(&got));
+    assert_int_equal(take_all(r, &got), 4);
+    assert_memory_equal(px_buf_head(&got), "pong", 4);
+    assert_int_equal(s->consumed, 4);
+    /* The browser closes its side, then the origin. */
+    es_req_body_end(r);
+    assert_int_equal(fl_read_body(s, &got, 100), 1);
+    assert_int_equal(fl_respond(s, 0, NULL, NULL, 1), 0);
+    fl_close(s, 0);
+    assert_false(r->resp_error);
+    es_req_front_done(r);
+    px_buf_cleanup(&got);
+    ff.heads = 0;
+
+    /* HTTP/1.1 Upgrade becomes the same extended CONNECT; the key stays
+     * at the edge, which answers it. */
+    const char *h1ws[] = {"host",
+                          HOST,
+                          "upgrade",
+                          "websocket",
+                          "connection",
+                          "Upgrade",
+                          "sec-websocket-key",
+                          "dGhlIHNhbXBsZSBub25jZQ==",
+                          "sec-websocket-version",
+                          "13",
+                          ":path",
+                          "/chat",
+                          NULL};
+    r = request("GET", h1ws);
+    assert_int_equal(es_req_make_websocket(r), 1);
+    assert_string_equal(r->ws_key, "dGhlIHNhbXBsZSBub25jZQ==");
+    s = routed(r, 1);
+    assert_string_equal(fl_header(s, ":method"), "CONNECT");
+    assert_string_equal(fl_header(s, ":protocol"), "websocket");
+    assert_string_equal(fl_header(s, ":authority"), HOST);
+    assert_string_equal(fl_header(s, "sec-websocket-version"), "13");
+    assert_null(fl_header(s, "sec-websocket-key"));
+    assert_null(fl_header(s, "upgrade"));
+    assert_null(fl_header(s, "connection"));
+    es_req_front_done(r); /* the browser leaves: cancelled, freed by the link */
+    assert_int_equal(s->cancelled, 1);
+    fl_close(s, NGHTTP2_CANCEL);
+
+    /* A key that is not 16 base64 bytes cannot be answered. */
+    const char *badkey[] = {"host",  HOST,    "upgrade", "websocket", "sec-websocket-key",
+                            "short", ":path", "/",       NULL};
+    r = request("GET", badkey);
+    assert_true(es_req_make_websocket(r) < 0);
+    es_req_front_done(r);
+}
+
+static void test_link_lets_go_first(void **state)
+{
+    (void)state;
+    /* The whole response arrived and the stream closed before the front
+     * took it: the front still gets all of it, and credits nobody. */
+    struct es_req *r = request("GET", get_hdrs);
+    struct fl_stream *s = routed(r, 0);
+    assert_int_equal(fl_respond(s, 200, NULL, "abc", 1), 0);
+    fl_close(s, 0);
+    assert_false(r->resp_error);
+    struct px_buf body;
+    px_buf_init(&body);
+    assert_int_equal(take_all(r, &body), 3);
+    assert_memory_equal(px_buf_head(&body), "abc", 3);
+    assert_int_equal(s->consumed, 0);
+    px_buf_cleanup(&body);
+    es_req_front_done(r); /* freed here */
+    ff.heads = 0;
+
+    /* The link goes while the body is still coming: what comes after is
+     * credited at once and dropped. */
+    r = request("POST", get_hdrs);
+    s = routed(r, 1);
+    assert_int_equal(es_req_body(r, (const uint8_t *)"0123456789", 10), 0);
+    assert_int_equal(ff.credited, 0);
+    fl_close(s, NGHTTP2_CANCEL);
+    assert_int_equal(ff.heads, 1); /* its 502 */
+    assert_int_equal(es_req_body(r, (const uint8_t *)"abcde", 5), 0);
+    assert_int_equal(ff.credited, 5);
+    unsigned more = s->req_more;
+    es_req_body_end(r);
+    assert_int_equal(s->req_more, more);
+    expect_local(r, 502, "tunnel_reset");
+}
+
+int main(void)
+{
+    px_log_set_level(PX_LOG_WARN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_head_forwarded_and_response, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bodies_and_backpressure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_local_answers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_link_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_websocket, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_link_lets_go_first, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("es_req against a fake front and link", tests, NULL, NULL);
+}

@@ -19,11 +19,10 @@
  * exactly one X-Real-IP, X-Request-Id and X-Forwarded-Proto; mapped response
  * headers hold no hop-by-hop or pseudo field; what the connector forwards is
  * valid and has no hop-by-hop, Host, Content-Length or Expect. */
-#include "fuzz_util.h"
+#include "fuzz_world.h"
 #include "cn_link.h"
 #include "cn_stream.h"
 #include "es_req.h"
-#include "mem_world.h"
 #include "px_headers.h"
 #include "px_hostname.h"
 
@@ -38,26 +37,17 @@ static const char ingress[] = "{\"ingress\":["
                               "{\"hostname\":\"*.fuzz.test\",\"service\":\"hello_world\"},"
                               "{\"service\":\"http_status:404\"}]}";
 
-static struct mw world;
-
 struct field {
     char kind;
     const char *n, *v;
     size_t nl, vl;
 };
 
-static void cleanup(void)
-{
-    mw_cleanup(&world);
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    if (mw_init(&world, ingress) < 0)
-        abort();
-    atexit(cleanup);
+    fz_world_init(ingress, 0);
     return 0;
 }
 
@@ -302,7 +292,7 @@ static void connector_request(struct mw *w, const struct field *f, size_t n)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct field f[MAX_FIELDS];
-    struct mw *w = &world;
+    struct mw *w = &fz_world;
     size_t n = parse(data, size, f);
     int q = 0, r = 0, c = 0;
     for (size_t i = 0; i < n; i++) {

@@ -9,9 +9,8 @@
  * Properties: no crash or leak; the link opens with the client preface; the
  * browser's output, if any, starts as an HTTP/1.1 response; everything is
  * freed when the link closes. */
-#include "fuzz_util.h"
+#include "fuzz_world.h"
 #include "es_registry.h"
-#include "mem_world.h"
 
 #include <string.h>
 
@@ -21,27 +20,17 @@ static const char browser[] = "GET /a HTTP/1.1\r\nHost: app.fuzz.test\r\n\r\n"
                               "POST /b HTTP/1.1\r\nHost: app.fuzz.test\r\nContent-Length: 5\r\n"
                               "\r\nhello";
 
-static struct mw world;
-
-static void cleanup(void)
-{
-    mw_cleanup(&world);
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    if (mw_init(&world, ingress) < 0)
-        abort();
-    world.detached = 1; /* the input is the connector */
-    atexit(cleanup);
+    fz_world_init(ingress, 1);
     return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct mw *w = &world;
+    struct mw *w = &fz_world;
     if (size == 0)
         return 0;
     unsigned mode = data[0];
@@ -61,19 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FAIL();
         mw_pump(w);
     }
-    uint64_t rnd = fz_hash(data, size);
-    for (size_t off = 0; off < size;) {
-        size_t n = fz_piece(&rnd, size - off);
-        if (mw_el_feed(w, data + off, n) < 0)
-            break;
-        off += n;
-        mw_pump(w);
-    }
-    mw_pump(w);
-    static const char head[] = "HTTP/1.1 ";
-    size_t out = px_buf_len(&w->front_out);
-    if (out &&
-        (out < sizeof(head) - 1 || memcmp(px_buf_head(&w->front_out), head, sizeof(head) - 1) != 0))
+    fz_world_feed(w, data, size, mw_el_feed);
+    if (!fz_h1_response_or_nothing(&w->front_out))
         FAIL();
     static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     if (px_buf_len(&w->link_out) < sizeof(preface) - 1 ||

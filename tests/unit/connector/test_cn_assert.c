@@ -447,19 +447,7 @@ static ssize_t control_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_
 /* Moves bytes both ways and runs the loop (the origin too) once. */
 static void exchange(void)
 {
-    const uint8_t *out;
-    ssize_t n;
-    while ((n = nghttp2_session_mem_send(edge.h2, &out)) > 0)
-        assert_int_equal(mw_cl_feed(&world, out, (size_t)n), 0);
-    mw_pump(&world);
-    size_t in = px_buf_len(&world.link_out);
-    if (in) {
-        assert_int_equal(nghttp2_session_mem_recv(edge.h2, px_buf_head(&world.link_out), in),
-                         (ssize_t)in);
-        px_buf_consume(&world.link_out, in);
-    }
-    while ((n = nghttp2_session_mem_send(edge.h2, &out)) > 0)
-        assert_int_equal(mw_cl_feed(&world, out, (size_t)n), 0);
+    assert_int_equal(mw_h2_round(&world, edge.h2, mw_cl_feed, &world.link_out), 0);
 }
 
 /* Exchanges for ms milliseconds of wall time, or until a is answered (its

@@ -115,6 +115,8 @@ $(BINDIR)/unit/%: tests/unit/%.c $$(call unit_libs,$$@)
 
 # Tests that stand in for one function (the origin side of an upgrade) say so.
 $(BINDIR)/unit/connector/test_cn_upgrade: UNIT_LDFLAGS := -Wl,--wrap=cn_upgrade_start
+$(BINDIR)/unit/connector/test_request_path: UNIT_LDFLAGS := \
+	-Wl,--wrap=cn_upgrade_start,--wrap=cn_stream_on_data
 # Allocation-failure tests: every malloc-family call of our objects goes
 # through tests/unit/alloc/failalloc.h.
 $(BINDIR)/unit/alloc/%: UNIT_LDFLAGS := \

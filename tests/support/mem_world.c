@@ -312,6 +312,30 @@ int mw_canary(struct mw *w)
     return ok ? 0 : -1;
 }
 
+static int h2_send(struct mw *w, nghttp2_session *h2,
+                   int (*feed)(struct mw *w, const void *data, size_t len))
+{
+    const uint8_t *out;
+    ssize_t n;
+    while ((n = nghttp2_session_mem_send(h2, &out)) > 0)
+        if (feed(w, out, (size_t)n) < 0)
+            return -1;
+    return n < 0 ? -1 : 0;
+}
+
+int mw_h2_round(struct mw *w, nghttp2_session *h2,
+                int (*feed)(struct mw *w, const void *data, size_t len), struct px_buf *in)
+{
+    if (h2_send(w, h2, feed) < 0)
+        return -1;
+    mw_pump(w);
+    size_t n = px_buf_len(in);
+    if (n && nghttp2_session_mem_recv(h2, px_buf_head(in), n) != (ssize_t)n)
+        return -1;
+    px_buf_consume(in, n);
+    return h2_send(w, h2, feed);
+}
+
 int mw_close_all(struct mw *w)
 {
     /* The browser leaves, then the connector says goodbye (GOAWAY). */

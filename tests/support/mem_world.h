@@ -22,6 +22,7 @@
 #include "es_server.h"
 #include "px_buf.h"
 
+#include <nghttp2/nghttp2.h>
 #include <uv.h>
 
 #define MW_TUNNEL_ID "f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0"
@@ -88,6 +89,14 @@ int mw_canary(struct mw *w);
 /* Moves bytes between the links, collects the front's output and runs the
  * loop, until nothing moves (bounded). */
 void mw_pump(struct mw *w);
+/* One round for an HTTP/2 peer the test plays (a browser on the front, an
+ * edge on the connector's link): what h2 has to send goes in through feed
+ * (mw_front_feed, mw_cl_feed...), the world is pumped, what arrived in
+ * `in` (w->front_out, w->link_out) is taken by h2, and h2's answers to it
+ * go out. Returns 0, or -1 when feed refused bytes or h2 failed. */
+int mw_h2_round(struct mw *w, nghttp2_session *h2,
+                int (*feed)(struct mw *w, const void *data, size_t len), struct px_buf *in);
+
 /* Closes every connection of the run and runs the loop until all are
  * freed. Returns 0, or -1 if something was still alive after that. */
 int mw_close_all(struct mw *w);

@@ -14,13 +14,13 @@
 
 #include "cn_assert.h"
 #include "cn_origin.h"
+#include "fake_origin.h"
 #include "mem_world.h"
 #include "px_control.h"
 #include "px_err.h"
 #include "px_json.h"
 #include "px_jwt.h"
 #include "px_pki.h"
-#include "px_ws.h"
 
 #include <nghttp2/nghttp2.h>
 
@@ -322,136 +322,13 @@ static void test_assert_keys_hostile(void **state)
 
 /* ---- part 2: the request path, in memory ---- */
 
-/* The fake origin: a TCP server on the test's loop that counts connections
- * and request bytes, answers an HTTP request with 200 "origin-ok", a
- * WebSocket upgrade with 101, and leaves a raw TCP connection open. */
-struct origin_conn {
-    uv_tcp_t tcp;
-    struct px_buf in;
-    int answered;
-    struct origin_conn *next;
-};
-
-struct origin {
-    uv_tcp_t server;
-    int port;
-    int accepted;
-    size_t bytes;
-    struct px_buf heads; /* every request head received */
-    struct origin_conn *conns;
-};
-
+/* The fake origin (tests/support/fake_origin.h) on the test's loop: it
+ * counts connections and request bytes, answers an HTTP request with 200
+ * FO_OK_BODY, a WebSocket upgrade with 101, and leaves a raw TCP
+ * connection open. */
 static struct mw world;
-static struct origin origin;
+static struct fake_origin origin;
 static struct keypair keys_a, keys_b;
-
-static void origin_conn_closed(uv_handle_t *h)
-{
-    struct origin_conn *c = h->data;
-    for (struct origin_conn **p = &origin.conns; *p; p = &(*p)->next)
-        if (*p == c) {
-            *p = c->next;
-            break;
-        }
-    px_buf_cleanup(&c->in);
-    free(c);
-}
-
-static void origin_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
-{
-    (void)h;
-    b->base = malloc(suggested);
-    b->len = b->base ? suggested : 0;
-}
-
-static void origin_written(uv_write_t *req, int status)
-{
-    (void)status;
-    free(req);
-}
-
-static void origin_send(struct origin_conn *c, const char *text)
-{
-    struct {
-        uv_write_t req;
-        char data[512];
-    } *w = malloc(sizeof(*w));
-    assert_non_null(w);
-    size_t n = strlen(text);
-    assert_true(n < sizeof(w->data));
-    memcpy(w->data, text, n);
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
-    assert_int_equal(uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, origin_written), 0);
-}
-
-/* Answers every complete request head in c->in (curl keeps connections
- * alive and sends the next request on the same one). */
-static void origin_answer(struct origin_conn *c)
-{
-    const char *head;
-    const char *end;
-    while (!c->answered && (head = px_buf_cstr(&c->in)) && (end = strstr(head, "\r\n\r\n"))) {
-        size_t len = (size_t)(end - head) + 4;
-        px_buf_append(&origin.heads, head, len);
-        const char *key = strcasestr(head, "\r\nsec-websocket-key: ");
-        if (key && key < end) {
-            key += strlen("\r\nsec-websocket-key: ");
-            char accept[PX_WS_ACCEPT_LEN], resp[256];
-            assert_int_equal(px_ws_accept(key, strcspn(key, "\r"), accept), 0);
-            snprintf(resp, sizeof(resp),
-                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-                     accept);
-            origin_send(c, resp);
-            c->answered = 1; /* WebSocket bytes from now on */
-            return;
-        }
-        origin_send(c, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nContent-Type: text/plain\r\n\r\n"
-                       "origin-ok");
-        px_buf_consume(&c->in, len);
-    }
-}
-
-static void origin_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
-{
-    struct origin_conn *c = st->data;
-    if (n > 0) {
-        origin.bytes += (size_t)n;
-        px_buf_append(&c->in, b->base, (size_t)n);
-        origin_answer(c);
-    } else if (n < 0 && !uv_is_closing((uv_handle_t *)st)) {
-        uv_close((uv_handle_t *)st, origin_conn_closed);
-    }
-    free(b->base);
-}
-
-static void origin_accept(uv_stream_t *server, int status)
-{
-    if (status < 0)
-        return;
-    struct origin_conn *c = calloc(1, sizeof(*c));
-    assert_non_null(c);
-    px_buf_init(&c->in);
-    uv_tcp_init(server->loop, &c->tcp);
-    c->tcp.data = c;
-    c->next = origin.conns;
-    origin.conns = c;
-    assert_int_equal(uv_accept(server, (uv_stream_t *)&c->tcp), 0);
-    origin.accepted++;
-    uv_read_start((uv_stream_t *)&c->tcp, origin_alloc, origin_read);
-}
-
-static void origin_reset(void)
-{
-    for (struct origin_conn *c = origin.conns; c; c = c->next)
-        if (!uv_is_closing((uv_handle_t *)&c->tcp))
-            uv_close((uv_handle_t *)&c->tcp, origin_conn_closed);
-    for (int i = 0; i < 10 && origin.conns; i++)
-        uv_run(&world.loop, UV_RUN_NOWAIT);
-    origin.accepted = 0;
-    origin.bytes = 0;
-    px_buf_consume(&origin.heads, px_buf_len(&origin.heads));
-}
 
 /* The edge: an HTTP/2 client on the connector's link. */
 struct answer {
@@ -570,19 +447,7 @@ static ssize_t control_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_
 /* Moves bytes both ways and runs the loop (the origin too) once. */
 static void exchange(void)
 {
-    const uint8_t *out;
-    ssize_t n;
-    while ((n = nghttp2_session_mem_send(edge.h2, &out)) > 0)
-        assert_int_equal(mw_cl_feed(&world, out, (size_t)n), 0);
-    mw_pump(&world);
-    size_t in = px_buf_len(&world.link_out);
-    if (in) {
-        assert_int_equal(nghttp2_session_mem_recv(edge.h2, px_buf_head(&world.link_out), in),
-                         (ssize_t)in);
-        px_buf_consume(&world.link_out, in);
-    }
-    while ((n = nghttp2_session_mem_send(edge.h2, &out)) > 0)
-        assert_int_equal(mw_cl_feed(&world, out, (size_t)n), 0);
+    assert_int_equal(mw_h2_round(&world, edge.h2, mw_cl_feed, &world.link_out), 0);
 }
 
 /* Exchanges for ms milliseconds of wall time, or until a is answered (its
@@ -678,7 +543,7 @@ static int link_down(void **state)
     memset(&edge, 0, sizeof(edge));
     int rc = mw_close_all(&world);
     px_buf_consume(&world.link_out, px_buf_len(&world.link_out));
-    origin_reset();
+    fo_reset(&origin);
     return rc;
 }
 
@@ -752,7 +617,7 @@ static void assert_served(struct answer *a)
     if (a->status != 200)
         print_error("status %d (%s): %.200s\n", a->status, a->error, px_buf_cstr(&a->body));
     assert_int_equal(a->status, 200);
-    assert_string_equal(px_buf_cstr(&a->body), "origin-ok");
+    assert_string_equal(px_buf_cstr(&a->body), FO_OK_BODY);
     assert_int_equal(origin.accepted, 1);
 }
 
@@ -901,7 +766,7 @@ static void test_path_no_keys_yet_403_then_keys_arrive(void **state)
                   "no keys from the edge to check the assertion");
     /* Rules without access.required are served meanwhile. */
     assert_served(request("GET", "open.fuzz.test", NULL));
-    origin_reset();
+    fo_reset(&origin);
     send_keys(keys_a.jwks);
     assert_served(request("GET", "locked.fuzz.test", ASSERTION, jwt, NULL));
     free(jwt);
@@ -918,9 +783,9 @@ static void test_path_keys_replaced_by_latest_access_keys(void **state)
     send_keys(both);
     free(both);
     assert_served(request("GET", "locked.fuzz.test", ASSERTION, jb, NULL));
-    origin_reset();
+    fo_reset(&origin);
     assert_served(request("GET", "locked.fuzz.test", ASSERTION, ja, NULL));
-    origin_reset();
+    fo_reset(&origin);
     send_keys(keys_b.jwks);
     assert_denied(request("GET", "locked.fuzz.test", ASSERTION, ja, NULL), "unknown signing key");
     /* Keys that cannot be read leave the link with none: refused. */
@@ -968,23 +833,13 @@ static int group_setup(void **state)
     (void)state;
     keypair_make(&keys_a);
     keypair_make(&keys_b);
-    memset(&origin, 0, sizeof(origin));
-    px_buf_init(&origin.heads);
     /* mw_init makes the loop the origin listens on, and the origin's port
      * goes into the rules: start with a placeholder rule set, then swap in
      * the real one. */
     if (mw_init(&world, "{\"ingress\":[{\"service\":\"http_status:404\"}]}") < 0)
         return -1;
-    uv_tcp_init(&world.loop, &origin.server);
-    struct sockaddr_in sa;
-    uv_ip4_addr("127.0.0.1", 0, &sa);
-    if (uv_tcp_bind(&origin.server, (const struct sockaddr *)&sa, 0) != 0 ||
-        uv_listen((uv_stream_t *)&origin.server, 16, origin_accept) != 0)
+    if (fo_start(&origin, &world.loop) < 0)
         return -1;
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    uv_tcp_getsockname(&origin.server, (struct sockaddr *)&ss, &len);
-    origin.port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
     char json[2048];
     snprintf(json, sizeof(json),
              "{\"ingress\":["
@@ -1015,12 +870,11 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    origin_reset();
+    fo_reset(&origin);
     cn_origin_free(world.sup.origin);
     world.sup.origin = NULL;
-    uv_close((uv_handle_t *)&origin.server, NULL);
+    fo_stop(&origin);
     mw_cleanup(&world);
-    px_buf_cleanup(&origin.heads);
     keypair_free(&keys_a);
     keypair_free(&keys_b);
     return 0;

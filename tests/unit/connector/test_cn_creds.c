@@ -168,7 +168,8 @@ static void test_trust_origin_ca(void **state)
     assert_int_equal(b1->len, strlen(b1->data));
     assert_non_null(strstr(b1->data, origin_ca.cert));
     size_t sys_len = b1->len - strlen(origin_ca.cert) - 1;
-    if (access(cn_trust_system_ca_path(), R_OK) == 0)
+    char ca_path[CN_TRUST_PATH_MAX];
+    if (access(cn_trust_system_ca_path(ca_path, sizeof(ca_path)), R_OK) == 0)
         assert_true(sys_len > 1000); /* the system CAs come first */
     cn_trust_blob_unref(b2);
     /* A rule with caPool: its blob (system + pool) then the CA, its own. */

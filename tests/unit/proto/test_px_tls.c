@@ -7,6 +7,7 @@
 #include "px_err.h"
 #include "px_pki.h"
 #include "px_tls.h"
+#include "test_rng.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +24,9 @@ static char *issue(const char *ca, const char *ca_key, const char *key, const ch
     char *pub = NULL, *cert = NULL;
     assert_int_equal(px_pki_pubkey(key, &pub), 0);
     const char *names[1] = {name};
-    assert_int_equal(
-        px_pki_issue(ca, ca_key, pub, cn, name ? names : NULL, name ? 1 : 0, u, 30, &cert), 0);
+    assert_int_equal(px_pki_issue(test_rng(), ca, ca_key, pub, cn, name ? names : NULL,
+                                  name ? 1 : 0, u, 30, &cert),
+                     0);
     free(pub);
     return cert;
 }
@@ -33,15 +35,15 @@ static int setup(void **state)
 {
     struct pki *p = calloc(1, sizeof(*p));
     assert_int_equal(px_tls_global_init(), 0);
-    assert_int_equal(px_pki_keygen(&p->ca_key), 0);
-    assert_int_equal(px_pki_make_ca(p->ca_key, "test CA", 30, &p->ca), 0);
-    assert_int_equal(px_pki_keygen(&p->srv_key), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &p->ca_key), 0);
+    assert_int_equal(px_pki_make_ca(test_rng(), p->ca_key, "test CA", 30, &p->ca), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &p->srv_key), 0);
     p->srv = issue(p->ca, p->ca_key, p->srv_key, "server", "tunnel.test", PX_PKI_SERVER);
-    assert_int_equal(px_pki_keygen(&p->cli_key), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &p->cli_key), 0);
     p->cli = issue(p->ca, p->ca_key, p->cli_key, "client", NULL, PX_PKI_CLIENT);
-    assert_int_equal(px_pki_keygen(&p->other_ca_key), 0);
-    assert_int_equal(px_pki_make_ca(p->other_ca_key, "other CA", 30, &p->other_ca), 0);
-    assert_int_equal(px_pki_keygen(&p->other_cli_key), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &p->other_ca_key), 0);
+    assert_int_equal(px_pki_make_ca(test_rng(), p->other_ca_key, "other CA", 30, &p->other_ca), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &p->other_cli_key), 0);
     p->other_cli =
         issue(p->other_ca, p->other_ca_key, p->other_cli_key, "client", NULL, PX_PKI_CLIENT);
     *state = p;

@@ -9,6 +9,8 @@
 #include "px_tls.h"
 #include "test_rng.h"
 
+#include <wolfssl/error-ssl.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +191,102 @@ static void test_server_untrusted_ca_refused(void **state)
     done_pair(&c, &s, cc, sc);
 }
 
+/* The client learns, from the failure value alone, that the server refused
+ * its certificate; the server that it refused it, with the verification
+ * result and the alert it sent. No text is read. */
+static void finish_client(struct px_tls *c, int rc_c)
+{
+    /* TLS 1.3: the client's side of the handshake can be complete when the
+     * server's alert arrives; it surfaces at the first read. */
+    if (rc_c == 0) {
+        unsigned char b[16];
+        size_t k;
+        assert_int_equal(px_tls_read(c, b, sizeof(b), &k), PX_ERR_TLS);
+    } else {
+        assert_true(rc_c < 0 && rc_c != PX_ERR_WANT_IO);
+    }
+}
+
+static void test_failure_server_rejects_client_cert(void **state)
+{
+    struct pki *p = *state;
+    struct px_tls c, s;
+    WOLFSSL_CTX *cc, *sc;
+    int rc_c, rc_s;
+    run_pair(p, p->other_cli, p->other_cli_key, "tunnel.test", &rc_c, &rc_s, &c, &s, &cc, &sc);
+    assert_int_equal(rc_s, PX_ERR_TLS_VERIFY);
+    finish_client(&c, rc_c);
+    done_pair(&c, &s, cc, sc); /* the failure survives cleanup */
+
+    /* The server: its own verification, what it concluded, what it said. */
+    assert_int_equal(s.failure.kind, PX_TLS_FAIL_VERIFY);
+    assert_true(s.failure.verify_result > 0); /* an X509_V_ERR_* code */
+    assert_int_equal(s.failure.alert, unknown_ca);
+    assert_true(px_tls_alert_rejects_cert(s.failure.alert));
+    assert_int_equal(s.peer_alert, 0); /* it received none */
+    /* The client: the alert it received, the one the server sent. */
+    assert_int_equal(c.failure.kind, PX_TLS_FAIL_ALERT_RECEIVED);
+    assert_int_equal(c.failure.alert, s.failure.alert);
+    assert_int_equal(c.failure.verify_result, 0);
+    assert_int_equal(c.peer_alert, c.failure.alert); /* kept for its current users */
+    assert_string_equal(px_tls_fail_name(c.failure.kind), "alert received");
+}
+
+static void test_failure_client_without_cert(void **state)
+{
+    struct pki *p = *state;
+    struct px_tls c, s;
+    WOLFSSL_CTX *cc, *sc;
+    int rc_c, rc_s;
+    run_pair(p, NULL, NULL, "tunnel.test", &rc_c, &rc_s, &c, &s, &cc, &sc);
+    finish_client(&c, rc_c);
+    done_pair(&c, &s, cc, sc);
+    assert_int_equal(s.failure.kind, PX_TLS_FAIL_VERIFY);
+    assert_int_equal(s.failure.verify_result, NO_PEER_CERT); /* no X509 code: wolfSSL's */
+    assert_true(px_tls_alert_rejects_cert(s.failure.alert));
+    assert_int_equal(c.failure.kind, PX_TLS_FAIL_ALERT_RECEIVED);
+    assert_int_equal(c.failure.alert, s.failure.alert);
+}
+
+/* The other direction: the client refuses the server's certificate. */
+static void test_failure_client_rejects_server_cert(void **state)
+{
+    struct pki *p = *state;
+    struct px_tls c, s;
+    WOLFSSL_CTX *cc, *sc;
+    int rc_c, rc_s;
+    run_pair(p, p->cli, p->cli_key, "other.test", &rc_c, &rc_s, &c, &s, &cc, &sc);
+    assert_int_equal(rc_c, PX_ERR_TLS_VERIFY);
+    assert_true(rc_s < 0 && rc_s != PX_ERR_WANT_IO);
+    done_pair(&c, &s, cc, sc);
+    assert_int_equal(c.failure.kind, PX_TLS_FAIL_VERIFY);
+    assert_int_equal(c.failure.verify_result, DOMAIN_NAME_MISMATCH);
+    assert_int_equal(c.failure.alert, bad_certificate);
+    assert_int_equal(s.failure.kind, PX_TLS_FAIL_ALERT_RECEIVED);
+    assert_int_equal(s.failure.alert, c.failure.alert);
+}
+
+/* A session that never failed says so; a clean close is no failure. */
+static void test_failure_none(void **state)
+{
+    struct pki *p = *state;
+    struct px_tls c, s;
+    WOLFSSL_CTX *cc, *sc;
+    int rc_c, rc_s;
+    run_pair(p, p->cli, p->cli_key, "tunnel.test", &rc_c, &rc_s, &c, &s, &cc, &sc);
+    assert_int_equal(rc_c, 0);
+    assert_int_equal(rc_s, 0);
+    px_tls_shutdown(&c);
+    px_tls_feed(&s, px_buf_head(&c.out), px_buf_len(&c.out));
+    unsigned char b[16];
+    size_t k;
+    assert_int_equal(px_tls_read(&s, b, sizeof(b), &k), PX_ERR_CLOSED);
+    done_pair(&c, &s, cc, sc);
+    assert_int_equal(c.failure.kind, PX_TLS_FAIL_NONE);
+    assert_int_equal(s.failure.kind, PX_TLS_FAIL_NONE);
+    assert_int_equal(s.failure.alert, 0);
+}
+
 /* The memory I/O of px_tls, for contexts made here with other settings. */
 static int mem_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 {
@@ -318,6 +416,10 @@ int main(void)
         cmocka_unit_test(test_client_cert_other_ca_refused),
         cmocka_unit_test(test_server_name_mismatch_refused),
         cmocka_unit_test(test_server_untrusted_ca_refused),
+        cmocka_unit_test(test_failure_server_rejects_client_cert),
+        cmocka_unit_test(test_failure_client_without_cert),
+        cmocka_unit_test(test_failure_client_rejects_server_cert),
+        cmocka_unit_test(test_failure_none),
         cmocka_unit_test(test_tls_scan_tls12_ecdhe_only_on_allowed_curves),
         cmocka_unit_test(test_tls_scan_tls13_refuses_ffdhe),
         cmocka_unit_test(test_tls_scan_client_offers_no_ffdhe),

@@ -2,6 +2,8 @@
 #include "rt_conn.h"
 #include "px_err.h"
 
+#include <wolfssl/wolfcrypt/ecc.h>
+
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +84,11 @@ void rt_loop_cleanup(struct rt_loop *rl)
     rl->rng_ready = 0;
     free(rl->read_scratch);
     rl->read_scratch = NULL;
+#ifdef FP_ECC
+    /* wolfSSL caches ECC points per thread (thread-local, built again on
+     * demand): a loop's thread that ends must free its cache or leak it. */
+    wc_ecc_fp_free();
+#endif
 }
 
 struct rt_loop *rt_loop_of(uv_loop_t *uv)

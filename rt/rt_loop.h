@@ -35,7 +35,8 @@ struct rt_loop {
 int rt_loop_init(struct rt_loop *rl, uv_loop_t *uv);
 /* Call after every rt_conn on the loop has been closed (or at least aborted):
  * stops and closes the loop's handles, frees the scratch and the RNG, clears
- * uv->data. The handles live in rl, so keep rl's memory until the loop has
+ * uv->data, and this thread's wolfSSL ECC cache (a loop thread ends with
+ * its loop). The handles live in rl, so keep rl's memory until the loop has
  * run once more (uv_run) to complete their close. Safe on an rl that was
  * zeroed and never (or unsuccessfully) initialised, and twice. */
 void rt_loop_cleanup(struct rt_loop *rl);

@@ -42,6 +42,7 @@ LIBPX := $(LIBDIR)/libpx.a
 LIBRT := $(LIBDIR)/librt.a
 LIBCN := $(LIBDIR)/libcn.a
 LIBES := $(LIBDIR)/libes.a
+LIBSUPPORT := $(LIBDIR)/libsupport.a
 
 # Test-only helpers (in-memory edge/connector pair) for unit tests.
 SUPPORT_OBJ := $(call obj,$(wildcard tests/support/*.c))
@@ -81,6 +82,7 @@ $(LIBPX): $(PROTO_OBJ)
 $(LIBRT): $(RT_OBJ)
 $(LIBCN): $(CN_OBJ)
 $(LIBES): $(ES_OBJ)
+$(LIBSUPPORT): $(SUPPORT_OBJ)
 $(LIBDIR)/%.a:
 	@mkdir -p $(dir $@)
 	@rm -f $@
@@ -104,7 +106,10 @@ UNIT_LIBS_BOTH := $(LIBCN) $(LIBES) $(LIBRT) $(LIBPX)
 # The tests that include tests/support/mem_world.h.
 MEM_WORLD_TESTS := $(patsubst tests/unit/%.c,$(BINDIR)/unit/%,\
 	$(shell grep -l '"mem_world.h"' $(UNIT_SRC) /dev/null 2>/dev/null))
-unit_libs = $(if $(filter $(MEM_WORLD_TESTS),$(1)),$(SUPPORT_OBJ) $(UNIT_LIBS_BOTH),\
+# Every test may use the other support modules (fake origin, fake link, ...)
+# from libsupport: only the objects it calls are linked, so a connector test
+# using the fake origin still links no edge code.
+unit_libs = $(LIBSUPPORT) $(if $(filter $(MEM_WORLD_TESTS),$(1)),$(UNIT_LIBS_BOTH),\
 	$(UNIT_LIBS_$(word 1,$(subst /, ,$(patsubst $(BINDIR)/unit/%,%,$(1))))))
 
 .SECONDEXPANSION:

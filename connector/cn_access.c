@@ -29,6 +29,8 @@ struct access_cfg {
     WOLFSSL_CTX *ctx;
     uv_loop_t *loop;
     int stdio;
+    int exit_code;  /* the command's, once its connections end */
+    char *read_buf; /* local reads land here, then are copied into a->up */
 };
 
 /* One local connection carried as one extended CONNECT stream over its own
@@ -51,8 +53,6 @@ struct access_conn {
     int edge_eof;
     int edge_gone;
 };
-
-static int exit_code;
 
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
@@ -111,12 +111,13 @@ static void finish(struct access_conn *a, const char *why)
 
 /* ---- local side ---- */
 
+#define READ_BUF_SIZE (64 * 1024)
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
-    (void)h;
     (void)suggested;
-    static char buf[64 * 1024];
-    *b = uv_buf_init(buf, sizeof(buf));
+    struct access_conn *a = h->data;
+    *b = uv_buf_init(a->cfg->read_buf, READ_BUF_SIZE);
 }
 
 static void on_local_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
@@ -216,7 +217,7 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
                     "connector: the edge answered %.*s for %s (is the hostname a "
                     "tcp:// or ssh:// service of a running connector?)\n",
                     (int)vlen, value, a->cfg->hostname);
-            exit_code = 1;
+            a->cfg->exit_code = 1;
         }
     }
     return 0;
@@ -292,7 +293,7 @@ static int edge_open(struct rt_conn *c)
     struct access_conn *a = c->owner;
     if (strcmp(px_tls_alpn(&c->tls), "h2") != 0) {
         fprintf(stderr, "connector: %s does not speak HTTP/2\n", a->cfg->edge);
-        exit_code = 1;
+        a->cfg->exit_code = 1;
         return -1;
     }
     static const struct px_h2_callbacks cb = {
@@ -338,7 +339,7 @@ static void edge_close(struct rt_conn *c, int err)
     struct access_conn *a = c->owner;
     if (!a->established && c->err_text[0]) {
         fprintf(stderr, "connector: cannot reach the edge %s: %s\n", a->cfg->edge, c->err_text);
-        exit_code = 1;
+        a->cfg->exit_code = 1;
     }
     if (a->h2)
         nghttp2_session_del(a->h2);
@@ -581,7 +582,15 @@ int cn_access_main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     cfg.loop = uv_default_loop();
-    rt_loop_init(cfg.loop);
+    struct rt_loop rl;
+    cfg.read_buf = malloc(READ_BUF_SIZE);
+    if (!cfg.read_buf || rt_loop_init(&rl, cfg.loop) < 0) {
+        fprintf(stderr, "connector: cannot set up the event loop\n");
+        free(cfg.read_buf);
+        wolfSSL_CTX_free(cfg.ctx);
+        return 1;
+    }
+    int rc = 1;
     uv_signal_t sigint, sigterm;
     uv_signal_init(cfg.loop, &sigint);
     uv_signal_init(cfg.loop, &sigterm);
@@ -596,7 +605,8 @@ int cn_access_main(int argc, char **argv)
         if (uv_ip4_addr(h, port, (struct sockaddr_in *)&ss) != 0 &&
             uv_ip6_addr(h, port, (struct sockaddr_in6 *)&ss) != 0) {
             fprintf(stderr, "connector: --url must be a numeric IP:PORT to listen on\n");
-            return 2;
+            rc = 2;
+            goto out;
         }
         uv_tcp_init(cfg.loop, &server);
         server.data = &cfg;
@@ -605,7 +615,7 @@ int cn_access_main(int argc, char **argv)
             r = uv_listen((uv_stream_t *)&server, 128, on_local_conn);
         if (r < 0) {
             fprintf(stderr, "connector: cannot listen on %s: %s\n", cfg.listen, uv_strerror(r));
-            return 1;
+            goto out;
         }
         fprintf(stderr, "connector: forwarding %s to %s through %s\n", cfg.listen, cfg.hostname,
                 cfg.edge);
@@ -613,7 +623,7 @@ int cn_access_main(int argc, char **argv)
         cfg.stdio = 1;
         struct access_conn *a = conn_new(&cfg);
         if (!a)
-            return 1;
+            goto out;
         uv_pipe_init(cfg.loop, &a->in, 0);
         uv_pipe_init(cfg.loop, &a->out, 0);
         a->in.data = a->out.data = a;
@@ -621,13 +631,20 @@ int cn_access_main(int argc, char **argv)
         if (uv_pipe_open(&a->in, 0) < 0 || uv_pipe_open(&a->out, 1) < 0) {
             fprintf(stderr, "connector: stdin/stdout must be pipes or sockets (use --url to "
                             "listen instead)\n");
-            return 2;
+            rc = 2;
+            goto out;
         }
         a->rd = (uv_stream_t *)&a->in;
         a->wr = (uv_stream_t *)&a->out;
         conn_dial(a);
     }
     uv_run(cfg.loop, UV_RUN_DEFAULT);
+    rc = cfg.exit_code;
+out:
+    /* Connections still open (a signal stopped the loop) end with the
+     * process, and so do the closes this starts: the loop does not run again. */
+    rt_loop_cleanup(&rl);
+    free(cfg.read_buf);
     wolfSSL_CTX_free(cfg.ctx);
-    return exit_code;
+    return rc;
 }

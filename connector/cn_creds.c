@@ -8,6 +8,7 @@
 #include "px_log.h"
 #include "px_pki.h"
 #include "rt_file.h"
+#include "rt_loop.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -72,10 +73,16 @@ static long long now_s(void)
     return (long long)time(NULL);
 }
 
-static uint32_t rnd32(void)
+/* The loop's RNG: the renewal timers and key generation run on c->loop. */
+static WC_RNG *rng_of(const struct cn_creds *c)
+{
+    return rt_loop_rng(rt_loop_of(c->loop));
+}
+
+static uint32_t rnd32(const struct cn_creds *c)
 {
     uint32_t r = 0;
-    if (px_pki_random(&r, sizeof(r)) < 0)
+    if (px_pki_random(rng_of(c), &r, sizeof(r)) < 0)
         r = (uint32_t)now_s();
     return r;
 }
@@ -215,7 +222,7 @@ static void failed(struct cn_cert_slot *sl, const char *reason)
     sl->retrying = 1;
     sl->backoff.cap_ms =
         sl->cert_pem ? cn_creds_retry_cap_ms(sl->not_before, sl->not_after, sl->obtained) : 60000;
-    unsigned delay = cn_creds_retry_delay_ms(&sl->backoff, rnd32());
+    unsigned delay = cn_creds_retry_delay_ms(&sl->backoff, rnd32(sl->creds));
     PX_WARN("certificate renewal failed: %s (%s certificate; retrying in %u ms)",
             reason && *reason ? reason : "no reason given", kind_text(sl->kind), delay);
     uv_timer_stop(&sl->timer);
@@ -461,7 +468,7 @@ int cn_creds_want_origin_pull(struct cn_creds *c, int want)
     }
     if (!c->pull_key) {
         char *key = NULL, *pub = NULL;
-        int rc = px_pki_keygen(&key);
+        int rc = px_pki_keygen(rng_of(c), &key);
         if (rc == 0)
             rc = px_pki_pubkey(key, &pub);
         if (rc == 0 && write_state_file(c, "origin-pull.key", key) < 0) {

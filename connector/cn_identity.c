@@ -35,8 +35,8 @@ static int mkdir_p(const char *path)
     return rc;
 }
 
-int cn_identity_load(struct cn_identity *id, const char *state_dir, const char *tunnel_id,
-                     char *why, size_t whylen)
+int cn_identity_load(WC_RNG *rng, struct cn_identity *id, const char *state_dir,
+                     const char *tunnel_id, char *why, size_t whylen)
 {
     memset(id, 0, sizeof(*id));
     snprintf(id->dir, sizeof(id->dir), "%s/%s", state_dir, tunnel_id);
@@ -54,7 +54,7 @@ int cn_identity_load(struct cn_identity *id, const char *state_dir, const char *
     snprintf(path, sizeof(path), "%s/key.pem", id->dir);
     rc = rt_file_read_private(path, 1 << 20, &id->key_pem, NULL, why, whylen);
     if (rc == PX_ERR_NOT_FOUND) {
-        rc = px_pki_keygen(&id->key_pem);
+        rc = px_pki_keygen(rng, &id->key_pem);
         if (rc < 0) {
             snprintf(why, whylen, "cannot generate a key: %s", px_strerror(rc));
             return rc;

@@ -483,8 +483,9 @@ static void finish_opts(struct cn_rule *r, const char *where, struct cn_ingress_
             free(pool);
             return;
         }
-        char *sys =
-            rt_file_read(cn_trust_system_ca_path(), 16 << 20, &sys_len, &err); /* may be absent */
+        char ca[CN_TRUST_PATH_MAX];
+        char *sys = rt_file_read(cn_trust_system_ca_path(ca, sizeof(ca)), 16 << 20, &sys_len,
+                                 &err); /* may be absent */
         o->ca_blob = malloc(pool_len + sys_len + 2);
         if (!o->ca_blob)
             errs->nomem = 1;

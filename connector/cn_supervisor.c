@@ -19,10 +19,10 @@ static void start_slot(struct cn_slot *slot);
 static void start_enroll(struct cn_supervisor *s);
 static void on_enroll_retry(uv_timer_t *t);
 
-static uint32_t rnd32(void)
+static uint32_t rnd32(struct cn_supervisor *s)
 {
     uint32_t r = 0;
-    if (px_pki_random(&r, sizeof(r)) < 0)
+    if (px_pki_random(rt_loop_rng(rt_loop_of(s->loop)), &r, sizeof(r)) < 0)
         r = (uint32_t)uv_hrtime();
     return r;
 }
@@ -204,7 +204,7 @@ void cn_supervisor_link_retiring(struct cn_supervisor *s, struct cn_link *l)
         PX_INFO("connection %u: dialing its replacement now", l->index);
         uv_timer_start(&slot->retry, on_retry, 0, 0);
     } else {
-        unsigned delay = cn_backoff_next(&slot->backoff, rnd32());
+        unsigned delay = cn_backoff_next(&slot->backoff, rnd32(s));
         PX_INFO("connection %u: dialing its replacement in %u ms", l->index, delay);
         uv_timer_start(&slot->retry, on_retry, delay, 0);
     }
@@ -243,7 +243,7 @@ void cn_supervisor_link_closed(struct cn_supervisor *s, struct cn_link *l)
         maybe_finish(s);
         return;
     }
-    unsigned delay = cn_backoff_next(&slot->backoff, rnd32());
+    unsigned delay = cn_backoff_next(&slot->backoff, rnd32(s));
     if (was_ready)
         PX_WARN("connection %u to edge %s lost: %s; reconnecting in %u ms", l->index, l->edge,
                 cn_link_close_reason(l), delay);
@@ -265,7 +265,7 @@ void cn_supervisor_link_closed(struct cn_supervisor *s, struct cn_link *l)
          * enrolment (an edge in front that checks another CA, say) must not
          * become an enrolment loop. The backoff resets once a link works. */
         uv_timer_start(&s->enroll_retry, on_enroll_retry,
-                       cn_backoff_next(&s->enroll_backoff, rnd32()), 0);
+                       cn_backoff_next(&s->enroll_backoff, rnd32(s)), 0);
         return;
     }
     if (!s->id.cert_pem)
@@ -289,7 +289,7 @@ static void start_slot(struct cn_slot *slot)
     if (cn_link_start(l, s, slot->index, edge) < 0) {
         slot->link = NULL;
         free(l);
-        uv_timer_start(&slot->retry, on_retry, cn_backoff_next(&slot->backoff, rnd32()), 0);
+        uv_timer_start(&slot->retry, on_retry, cn_backoff_next(&slot->backoff, rnd32(s)), 0);
     }
 }
 
@@ -378,7 +378,7 @@ static void on_enrolled(void *arg, int result, const char *cert_pem, const char 
             cn_supervisor_fatal(s, msg);
             return;
         }
-        unsigned delay = cn_backoff_next(&s->enroll_backoff, rnd32());
+        unsigned delay = cn_backoff_next(&s->enroll_backoff, rnd32(s));
         PX_WARN("%s; retrying in %u ms", why, delay);
         uv_timer_start(&s->enroll_retry, on_enroll_retry, delay, 0);
         return;
@@ -406,8 +406,7 @@ static void start_enroll(struct cn_supervisor *s)
         cn_supervisor_fatal(s, "the token's edge certificate authority cannot be loaded");
         return;
     }
-    static unsigned rr;
-    const char *edge = edge_for(s, rr++);
+    const char *edge = edge_for(s, s->enroll_rr++);
     s->enrolling = 1;
     s->enroll_ctx = ctx;
     PX_INFO("enrolling with edge %s", edge);
@@ -417,7 +416,7 @@ static void start_enroll(struct cn_supervisor *s)
         s->enroll_ctx = NULL;
         wolfSSL_CTX_free(ctx);
         uv_timer_start(&s->enroll_retry, on_enroll_retry,
-                       cn_backoff_next(&s->enroll_backoff, rnd32()), 0);
+                       cn_backoff_next(&s->enroll_backoff, rnd32(s)), 0);
     }
 }
 
@@ -475,12 +474,14 @@ int cn_supervisor_run(struct cn_config *cfg)
     char why[2048];
     s->cfg = cfg;
     s->loop = uv_default_loop();
-    if (px_tls_global_init() < 0 || rt_loop_init(s->loop) < 0 ||
+    struct rt_loop rl = {0}; /* the loop's own state, until the end of this function */
+    if (px_tls_global_init() < 0 || rt_loop_init(&rl, s->loop) < 0 ||
         cn_origin_new(s->loop, &s->origin) < 0) {
         PX_ERROR("initialisation failed");
         goto out;
     }
-    if (cn_identity_load(&s->id, cfg->state_dir, cfg->token.tunnel_id, why, sizeof(why)) < 0) {
+    if (cn_identity_load(rt_loop_rng(&rl), &s->id, cfg->state_dir, cfg->token.tunnel_id, why,
+                         sizeof(why)) < 0) {
         PX_ERROR("%s", why);
         goto out;
     }
@@ -535,6 +536,7 @@ out:
         wolfSSL_CTX_free(s->tls_ctx);
     cn_supervisor_creds_cleanup(s);
     cn_origin_free(s->origin);
+    rt_loop_cleanup(&rl);
     uv_run(s->loop, UV_RUN_NOWAIT); /* completes the closes just started */
     cn_identity_cleanup(&s->id);
     free(s);

@@ -34,6 +34,7 @@ struct cn_supervisor {
     int stopping;
     int exit_code;
     int enrolling;
+    unsigned enroll_rr; /* which of the token's edges the next enrolment tries */
     WOLFSSL_CTX *enroll_ctx;
     struct cn_backoff enroll_backoff;
     uv_timer_t enroll_retry;

@@ -11,21 +11,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *cn_trust_system_ca_path(void)
+const char *cn_trust_system_ca_path(char *buf, size_t len)
 {
-    /* Asked once: the answer is libcurl's build-time setting. */
-    static char path[512];
-    if (!path[0]) {
-        CURL *e = curl_easy_init();
-        char *p = NULL;
-        if (e && curl_easy_getinfo(e, CURLINFO_CAINFO, &p) == CURLE_OK && p)
-            snprintf(path, sizeof(path), "%s", p);
-        else
-            snprintf(path, sizeof(path), "/etc/ssl/certs/ca-certificates.crt");
-        if (e)
-            curl_easy_cleanup(e);
-    }
-    return path;
+    /* Asked each time (rarely: once per trust or rule set), into the
+     * caller's buffer: a cache here would be state shared by every loop. */
+    static const char fallback[] = "/etc/ssl/certs/ca-certificates.crt";
+    CURL *e = curl_easy_init();
+    char *p = NULL;
+    if (!e || curl_easy_getinfo(e, CURLINFO_CAINFO, &p) != CURLE_OK || !p || strlen(p) >= len)
+        p = (char *)fallback;
+    if (len > 0)
+        snprintf(buf, len, "%s", p);
+    if (e)
+        curl_easy_cleanup(e);
+    return buf;
 }
 
 void cn_trust_init(struct cn_trust *t)
@@ -144,7 +143,9 @@ int cn_trust_blob_for(struct cn_trust *t, const struct cn_origin_opts *o,
         if (!t->system_loaded) {
             /* Read once: the bundle may be absent (then only the origin CA). */
             t->system_loaded = 1;
-            t->system = rt_file_read(cn_trust_system_ca_path(), 16 << 20, &t->system_len, NULL);
+            char ca[CN_TRUST_PATH_MAX];
+            t->system = rt_file_read(cn_trust_system_ca_path(ca, sizeof(ca)), 16 << 20,
+                                     &t->system_len, NULL);
             if (!t->system)
                 t->system_len = 0;
         }

@@ -35,8 +35,10 @@ struct cn_trust {
 void cn_trust_init(struct cn_trust *t);
 void cn_trust_cleanup(struct cn_trust *t);
 
-/* The system CA bundle's path, as libcurl would use it. */
-const char *cn_trust_system_ca_path(void);
+/* The system CA bundle's path, as libcurl would use it, written into buf
+ * (len bytes; CN_TRUST_PATH_MAX is plenty). Returns buf. */
+#define CN_TRUST_PATH_MAX 512
+const char *cn_trust_system_ca_path(char *buf, size_t len);
 
 /* Replaces the origin CA with pem (one or more PEM certificates, each a CA:
  * basicConstraints CA:TRUE). The stored form is re-encoded from the DER, so

@@ -7,6 +7,7 @@
 #include "px_log.h"
 #include "px_pki.h"
 #include "px_ws.h"
+#include "rt_loop.h"
 
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/hash.h>
@@ -89,7 +90,7 @@ static int build_request(struct cn_upgrade *u)
     struct cn_stream *s = u->s;
     const struct cn_rule *r = s->rule;
     uint8_t nonce[16];
-    if (px_pki_random(nonce, sizeof(nonce)) < 0)
+    if (px_pki_random(rt_loop_rng(rt_loop_of(s->host.loop)), nonce, sizeof(nonce)) < 0)
         return -1;
     char *key = px_b64_encode(nonce, sizeof(nonce), 0);
     if (!key)

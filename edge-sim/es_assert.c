@@ -19,14 +19,14 @@ struct es_assert {
     long long next_change;
 };
 
-int es_assert_issuer_load(struct es_store *store, int create, char *out, size_t outlen)
+int es_assert_issuer_load(WC_RNG *rng, struct es_store *store, int create, char *out, size_t outlen)
 {
     char id[64];
     if (es_store_kv_get(store, "edge_id", id, sizeof(id)) < 0) {
         if (!create)
             return PX_ERR_NOT_FOUND;
         uint8_t b[8];
-        if (px_pki_random(b, sizeof(b)) < 0)
+        if (px_pki_random(rng, b, sizeof(b)) < 0)
             return PX_ERR_CRYPTO;
         for (int i = 0; i < 8; i++)
             snprintf(id + 2 * i, 3, "%02x", b[i]);
@@ -49,11 +49,11 @@ void es_assert_free(struct es_assert *a)
 }
 
 /* Adds a first signing key unless one exists. */
-static int ensure_key(struct es_store *store, long long now)
+static int ensure_key(WC_RNG *rng, struct es_store *store, long long now)
 {
     char *key = NULL;
     char kid[44];
-    int rc = px_pki_keygen(&key);
+    int rc = px_pki_keygen(rng, &key);
     if (rc == 0)
         rc = px_jwt_kid(key, kid);
     if (rc == 0) {
@@ -64,7 +64,7 @@ static int ensure_key(struct es_store *store, long long now)
     return rc;
 }
 
-int es_assert_build(struct es_store *store, const char *issuer, long long now,
+int es_assert_build(WC_RNG *rng, struct es_store *store, const char *issuer, long long now,
                     struct es_assert **out, char *why, size_t whylen)
 {
     struct es_signing_key_rec *keys = NULL;
@@ -80,7 +80,7 @@ int es_assert_build(struct es_store *store, const char *issuer, long long now,
         es_store_signing_keys_free(keys, n);
         keys = NULL;
         n = 0;
-        if ((rc = ensure_key(store, now)) < 0 ||
+        if ((rc = ensure_key(rng, store, now)) < 0 ||
             (rc = es_store_signing_key_list(store, &keys, &n)) < 0)
             goto fail;
         rc = PX_ERR_DB;

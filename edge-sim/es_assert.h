@@ -12,6 +12,9 @@
 #include "es_store.h"
 #include "px_cert.h"
 
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/random.h>
+
 /* Lifetime of an assertion, seconds. */
 #define ES_ASSERT_TTL 300
 /* How long a retired key stays in the JWK Set: the longest an assertion it
@@ -31,15 +34,17 @@
 struct es_assert;
 
 /* The assertions' issuer, "edge-sim:<id>": one per data dir (kv edge_id),
- * so edges sharing it agree. With create, makes the id if there is none
- * (of two processes racing, the first stored wins). Returns 0 with out
- * filled, PX_ERR_NOT_FOUND (no id and !create), PX_ERR_DB or PX_ERR_CRYPTO. */
-int es_assert_issuer_load(struct es_store *store, int create, char *out, size_t outlen);
+ * so edges sharing it agree. With create, makes the id (drawn from rng) if
+ * there is none (of two processes racing, the first stored wins). Returns 0
+ * with out filled, PX_ERR_NOT_FOUND (no id and !create), PX_ERR_DB or
+ * PX_ERR_CRYPTO. */
+int es_assert_issuer_load(WC_RNG *rng, struct es_store *store, int create, char *out,
+                          size_t outlen);
 
-/* Makes a signing key if the store has none (two processes racing end with
- * one), then builds. issuer is the "iss" of every assertion. Returns 0 and
- * *out, or < 0 with why. */
-int es_assert_build(struct es_store *store, const char *issuer, long long now,
+/* Makes a signing key (from rng) if the store has none (two processes racing
+ * end with one), then builds. issuer is the "iss" of every assertion.
+ * Returns 0 and *out, or < 0 with why. */
+int es_assert_build(WC_RNG *rng, struct es_store *store, const char *issuer, long long now,
                     struct es_assert **out, char *why, size_t whylen);
 void es_assert_free(struct es_assert *a);
 /* When a retired key leaves the JWK Set (rebuild then), or 0 if never. */

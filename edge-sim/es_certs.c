@@ -40,7 +40,7 @@ static int load_pair(struct es_certs *c, const char *name, char **key, char **ce
         free(*cert);
         *cert = NULL;
     }
-    rc = px_pki_keygen(key);
+    rc = px_pki_keygen(c->rng, key);
     if (rc == 0 && cert)
         rc = make(c, *key, cert, arg);
     if (rc == 0)
@@ -54,8 +54,7 @@ static int load_pair(struct es_certs *c, const char *name, char **key, char **ce
 
 static int make_ca(struct es_certs *c, const char *key, char **cert, void *arg)
 {
-    (void)c;
-    return px_pki_make_ca(key, arg, 3650, cert);
+    return px_pki_make_ca(c->rng, key, arg, 3650, cert);
 }
 
 /* The origin CAs outlive the longest origin certificate they issue (15
@@ -63,8 +62,7 @@ static int make_ca(struct es_certs *c, const char *key, char **cert, void *arg)
  * must not stop working when its CA does. */
 static int make_origin_ca(struct es_certs *c, const char *key, char **cert, void *arg)
 {
-    (void)c;
-    return px_pki_make_ca(key, arg, ES_ORIGIN_CERT_MAX_DAYS + 366, cert);
+    return px_pki_make_ca(c->rng, key, arg, ES_ORIGIN_CERT_MAX_DAYS + 366, cert);
 }
 
 static int make_tunnel_cert(struct es_certs *c, const char *key, char **cert, void *arg)
@@ -75,16 +73,17 @@ static int make_tunnel_cert(struct es_certs *c, const char *key, char **cert, vo
     if (rc < 0)
         return rc;
     const char *names[] = {c->server_name, "localhost", "127.0.0.1", "::1"};
-    rc = px_pki_issue(c->server_ca_pem, c->server_ca_key, pub, c->server_name, names, 4,
+    rc = px_pki_issue(c->rng, c->server_ca_pem, c->server_ca_key, pub, c->server_name, names, 4,
                       PX_PKI_SERVER, 3650, cert);
     free(pub);
     return rc;
 }
 
-int es_certs_init(struct es_certs *c, const char *dir, const char *server_name, char *why,
-                  size_t whylen)
+int es_certs_init(struct es_certs *c, WC_RNG *rng, const char *dir, const char *server_name,
+                  char *why, size_t whylen)
 {
     memset(c, 0, sizeof(*c));
+    c->rng = rng;
     snprintf(c->dir, sizeof(c->dir), "%s", dir);
     snprintf(c->server_name, sizeof(c->server_name), "%s", server_name);
     if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
@@ -168,8 +167,8 @@ const char *es_certs_for_host(struct es_certs *c, const char *host)
         return NULL;
     snprintf(e->host, sizeof(e->host), "%s", host);
     const char *names[] = {host};
-    if (px_pki_issue(c->browser_ca_pem, c->browser_ca_key, c->browser_pub_pem, host, names, 1,
-                     PX_PKI_SERVER, 397, &e->cert_pem) < 0) {
+    if (px_pki_issue(c->rng, c->browser_ca_pem, c->browser_ca_key, c->browser_pub_pem, host, names,
+                     1, PX_PKI_SERVER, 397, &e->cert_pem) < 0) {
         free(e);
         return NULL;
     }
@@ -208,8 +207,9 @@ int es_certs_check_p256(const char *pub_pem)
 
 /* A short-lived certificate for the connector: from now - ES_CERT_SKEW to
  * now + lifetime. */
-static int issue_short(const char *ca, const char *ca_key, const char *pub_pem, const char *cn,
-                       const char *ou, const char *uri, long long lifetime, char **cert_pem)
+static int issue_short(WC_RNG *rng, const char *ca, const char *ca_key, const char *pub_pem,
+                       const char *cn, const char *ou, const char *uri, long long lifetime,
+                       char **cert_pem)
 {
     if (lifetime < ES_CERT_LIFETIME_MIN || lifetime > ES_CERT_LIFETIME_MAX)
         return PX_ERR_INVAL;
@@ -223,7 +223,7 @@ static int issue_short(const char *ca, const char *ca_key, const char *pub_pem, 
                            .usage = PX_PKI_CLIENT,
                            .not_before = now - ES_CERT_SKEW,
                            .not_after = now + lifetime};
-    return px_pki_issue_req(ca, ca_key, pub_pem, &r, cert_pem);
+    return px_pki_issue_req(rng, ca, ca_key, pub_pem, &r, cert_pem);
 }
 
 int es_certs_issue_client(struct es_certs *c, const char *tunnel_id, const char *pub_pem,
@@ -233,8 +233,8 @@ int es_certs_issue_client(struct es_certs *c, const char *tunnel_id, const char 
     int n = snprintf(ou, sizeof(ou), ES_CERT_ENROLLED_OU "%lld", enrolled_at);
     if (n < 0 || (size_t)n >= sizeof(ou))
         return PX_ERR_INVAL;
-    return issue_short(c->client_ca_pem, c->client_ca_key, pub_pem, tunnel_id, ou, NULL, lifetime,
-                       cert_pem);
+    return issue_short(c->rng, c->client_ca_pem, c->client_ca_key, pub_pem, tunnel_id, ou, NULL,
+                       lifetime, cert_pem);
 }
 
 long long es_certs_enrolled_at(const char *subject)
@@ -255,8 +255,8 @@ int es_certs_issue_origin_pull(struct es_certs *c, const char *tunnel_id, const 
     int n = snprintf(uri, sizeof(uri), "tunnel:%s", tunnel_id);
     if (n < 0 || (size_t)n >= sizeof(uri))
         return PX_ERR_INVAL;
-    return issue_short(c->origin_pull_ca_pem, c->origin_pull_ca_key, pub_pem, tunnel_id, NULL, uri,
-                       lifetime, cert_pem);
+    return issue_short(c->rng, c->origin_pull_ca_pem, c->origin_pull_ca_key, pub_pem, tunnel_id,
+                       NULL, uri, lifetime, cert_pem);
 }
 
 int es_certs_issue_origin(struct es_certs *c, const char *const *names, size_t n_names,
@@ -283,12 +283,12 @@ int es_certs_issue_origin(struct es_certs *c, const char *const *names, size_t n
         px_cert_info_cleanup(&ci);
     }
     px_der_free(d, nd);
-    return px_pki_issue_req(c->origin_ca_pem, c->origin_ca_key, pub_pem, &r, cert_pem);
+    return px_pki_issue_req(c->rng, c->origin_ca_pem, c->origin_ca_key, pub_pem, &r, cert_pem);
 }
 
 int es_certs_issue_access(struct es_certs *c, const char *cn, const char *pub_pem, int days,
                           char **cert_pem)
 {
-    return px_pki_issue(c->access_ca_pem, c->access_ca_key, pub_pem, cn, NULL, 0, PX_PKI_CLIENT,
-                        days, cert_pem);
+    return px_pki_issue(c->rng, c->access_ca_pem, c->access_ca_key, pub_pem, cn, NULL, 0,
+                        PX_PKI_CLIENT, days, cert_pem);
 }

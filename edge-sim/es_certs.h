@@ -12,6 +12,9 @@
 #ifndef ES_CERTS_H
 #define ES_CERTS_H
 
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/random.h>
+
 #include <stddef.h>
 
 struct es_sni_cert {
@@ -21,6 +24,7 @@ struct es_sni_cert {
 };
 
 struct es_certs {
+    WC_RNG *rng; /* borrowed (es_certs_init): keys and serials */
     char dir[512];
     char server_name[256];
     char *server_ca_pem, *server_ca_key;
@@ -38,9 +42,12 @@ struct es_certs {
 /* Creates dir (0700) and any missing keys/CAs (files 0600), then loads them.
  * An existing dir or key file that others can read, or that another user
  * owns, is refused (PX_ERR_DENIED, why naming the chmod that fixes it).
- * server_name is the tunnel port's TLS name. Returns 0 or < 0 with why. */
-int es_certs_init(struct es_certs *c, const char *dir, const char *server_name, char *why,
-                  size_t whylen);
+ * server_name is the tunnel port's TLS name. rng is borrowed for every key
+ * and certificate c makes, now and later, and must outlive c: the serving
+ * loop's (rt_loop_rng), or a command's own; c is then used on that thread
+ * only. Returns 0 or < 0 with why. */
+int es_certs_init(struct es_certs *c, WC_RNG *rng, const char *dir, const char *server_name,
+                  char *why, size_t whylen);
 void es_certs_cleanup(struct es_certs *c);
 /* Returns a certificate PEM for host signed by browser-ca (owned by the cache),
  * or NULL. host must be a normalized hostname or IP literal. */

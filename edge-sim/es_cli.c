@@ -17,9 +17,14 @@ int es_cli_fail(const char *msg, const char *arg)
 int es_offline_open(struct es_offline *o, const char *dir)
 {
     char why[2048];
-    if (es_certs_init(&o->certs, dir, ES_DEFAULT_SERVER_NAME, why, sizeof(why)) < 0 ||
+    if (wc_InitRng(&o->rng) != 0) {
+        fprintf(stderr, "edge-sim: cannot seed a random generator\n");
+        return -1;
+    }
+    if (es_certs_init(&o->certs, &o->rng, dir, ES_DEFAULT_SERVER_NAME, why, sizeof(why)) < 0 ||
         es_store_open(&o->store, dir, why, sizeof(why)) < 0) {
         fprintf(stderr, "edge-sim: %s\n", why);
+        wc_FreeRng(&o->rng);
         return -1;
     }
     return 0;
@@ -29,6 +34,7 @@ void es_offline_close(struct es_offline *o)
 {
     es_store_close(&o->store);
     es_certs_cleanup(&o->certs);
+    wc_FreeRng(&o->rng);
 }
 
 int es_cli_valid_name(const char *n)

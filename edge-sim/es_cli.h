@@ -13,9 +13,11 @@
 struct es_offline {
     struct es_store store;
     struct es_certs certs;
+    WC_RNG rng; /* the command's own: it runs no loop */
 };
 
-/* Opens dir's keys and database; prints why and returns -1 on failure. */
+/* Seeds o->rng and opens dir's keys and database; prints why and returns -1
+ * on failure. es_offline_close undoes a successful open. */
 int es_offline_open(struct es_offline *o, const char *dir);
 void es_offline_close(struct es_offline *o);
 /* Prints "edge-sim: msg arg" on stderr and returns 2 (a usage error). */

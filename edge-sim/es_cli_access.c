@@ -40,11 +40,11 @@ static int out_path(char *out, size_t outlen, const char *dir, const char *name,
 
 /* A PKCS#12 password: 20 characters from an alphabet without look-alikes
  * (about 100 bits). */
-static int make_password(char out[21])
+static int make_password(WC_RNG *rng, char out[21])
 {
     static const char abc[] = "abcdefghijkmnpqrstuvwxyzACDEFGHJKLMNPQRTUVWXY345679";
     unsigned char b[20];
-    if (px_pki_random(b, sizeof(b)) < 0)
+    if (px_pki_random(rng, b, sizeof(b)) < 0)
         return -1;
     for (int i = 0; i < 20; i++)
         out[i] = abc[b[i] % (sizeof(abc) - 1)];
@@ -106,10 +106,10 @@ static int cert_create(struct es_offline *o, const char *name, const struct cc_o
         if (op->pwfile) {
             if (read_password(op->pwfile, &pw) < 0)
                 goto out;
-        } else if (make_password(gen_pw) < 0) {
+        } else if (make_password(&o->rng, gen_pw) < 0) {
             goto out;
         }
-        if (px_pki_keygen(&key) < 0 || px_pki_pubkey(key, &pub) < 0) {
+        if (px_pki_keygen(&o->rng, &key) < 0 || px_pki_pubkey(key, &pub) < 0) {
             fprintf(stderr, "edge-sim: cannot generate a key\n");
             goto out;
         }
@@ -128,8 +128,8 @@ static int cert_create(struct es_offline *o, const char *name, const struct cc_o
     }
     px_der_free(der, nd);
     have_ci = 1;
-    if (!op->csr && px_pki_pkcs12(key, cert, o->certs.access_ca_pem, pw ? pw : gen_pw, name, &p12,
-                                  &p12_len) < 0) {
+    if (!op->csr && px_pki_pkcs12(&o->rng, key, cert, o->certs.access_ca_pem, pw ? pw : gen_pw,
+                                  name, &p12, &p12_len) < 0) {
         fprintf(stderr, "edge-sim: cannot make the PKCS#12 bundle\n");
         goto out;
     }
@@ -471,7 +471,7 @@ static int policy_list(struct es_offline *o)
         return 1;
     }
     char issuer[128];
-    if (es_assert_issuer_load(&o->store, 1, issuer, sizeof(issuer)) == 0)
+    if (es_assert_issuer_load(&o->rng, &o->store, 1, issuer, sizeof(issuer)) == 0)
         printf("issuer: %s\n", issuer);
     printf("%-30s %-20s %-10s %s\n", "HOSTNAMES", "CAS", "AUDIENCE", "ALLOWED SUBJECTS / SHA-256");
     for (size_t i = 0; i < n; i++) {
@@ -494,7 +494,7 @@ static int rotate_key(struct es_offline *o)
     char *key = NULL;
     char kid[44];
     long long now = (long long)time(NULL);
-    int rc = px_pki_keygen(&key);
+    int rc = px_pki_keygen(&o->rng, &key);
     if (rc == 0)
         rc = px_jwt_kid(key, kid);
     if (rc == 0) {

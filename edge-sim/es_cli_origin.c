@@ -72,7 +72,7 @@ static int origin_cert_create(struct es_offline *o, const struct oc_opts *op)
                                        : "malformed, or its signature does not verify");
             goto out;
         }
-    } else if (px_pki_keygen(&key) < 0 || px_pki_pubkey(key, &pub) < 0) {
+    } else if (px_pki_keygen(&o->rng, &key) < 0 || px_pki_pubkey(key, &pub) < 0) {
         fprintf(stderr, "edge-sim: cannot generate a key\n");
         goto out;
     }

@@ -907,7 +907,7 @@ static struct es_link *link_new(struct es_server *srv)
     px_h2_outbox_init(&l->control_out);
     px_ctl_framer_init(&l->control_in);
     uint8_t id[8];
-    px_pki_random(id, sizeof(id));
+    px_pki_random(rt_loop_rng(rt_loop_of(srv->loop)), id, sizeof(id));
     for (int i = 0; i < 8; i++)
         snprintf(l->conn_id + 2 * i, 3, "%02x", id[i]);
     if (rt_conn_init(&l->conn, srv->loop, &link_ops, l) < 0) {

@@ -36,7 +36,7 @@ struct es_req *es_req_new(struct es_server *srv, const struct es_front_ops *fops
     px_buf_init(&r->req_body);
     px_buf_init(&r->resp_body);
     uint8_t id[16];
-    px_pki_random(id, sizeof(id));
+    px_pki_random(rt_loop_rng(rt_loop_of(srv->loop)), id, sizeof(id));
     for (int i = 0; i < 16; i++)
         snprintf(r->request_id + 2 * i, 3, "%02x", id[i]);
     srv->requests_total++;

@@ -73,7 +73,8 @@ static int access_reload(struct es_server *srv)
     int rc = es_access_build(&srv->store, srv->certs.access_ca_pem, srv->access_gen + 1, &a, why,
                              sizeof(why));
     if (rc == 0)
-        rc = es_assert_build(&srv->store, srv->issuer, now, &as, why, sizeof(why));
+        rc = es_assert_build(rt_loop_rng(rt_loop_of(srv->loop)), &srv->store, srv->issuer, now, &as,
+                             why, sizeof(why));
     if (rc < 0) {
         PX_ERROR("%s; keeping the previous access policies, trying again", why);
         es_access_free(a);
@@ -129,10 +130,11 @@ int es_server_run(struct es_server *srv)
     srv->loop = uv_default_loop();
     srv->link_ops = &es_link_req_ops;
     signal(SIGPIPE, SIG_IGN);
-    if (px_tls_global_init() < 0 || rt_loop_init(srv->loop) < 0)
+    if (px_tls_global_init() < 0 || rt_loop_init(&srv->rt, srv->loop) < 0)
         return 1;
     char server_name[256] = "tunnel.edge-sim.internal";
-    if (es_certs_init(&srv->certs, srv->data_dir, server_name, why, sizeof(why)) < 0 ||
+    if (es_certs_init(&srv->certs, rt_loop_rng(&srv->rt), srv->data_dir, server_name, why,
+                      sizeof(why)) < 0 ||
         es_store_open(&srv->store, srv->data_dir, why, sizeof(why)) < 0) {
         PX_ERROR("%s", why);
         return 1;
@@ -165,7 +167,8 @@ int es_server_run(struct es_server *srv)
         PX_ERROR("cannot read the edge database");
         return 1;
     }
-    if (es_assert_issuer_load(&srv->store, 1, srv->issuer, sizeof(srv->issuer)) < 0 ||
+    if (es_assert_issuer_load(rt_loop_rng(&srv->rt), &srv->store, 1, srv->issuer,
+                              sizeof(srv->issuer)) < 0 ||
         access_reload(srv) < 0) {
         PX_ERROR("cannot set up the access policies");
         return 1;
@@ -194,9 +197,10 @@ int es_server_run(struct es_server *srv)
     uv_close((uv_handle_t *)&srv->db_poll, NULL);
     uv_close((uv_handle_t *)&srv->sigint, NULL);
     uv_close((uv_handle_t *)&srv->sigterm, NULL);
-    rt_loop_cleanup();
     for (int i = 0; i < 100 && uv_run(srv->loop, UV_RUN_NOWAIT); i++)
         uv_sleep(10);
+    rt_loop_cleanup(&srv->rt); /* after the connections' closes ran */
+    uv_run(srv->loop, UV_RUN_NOWAIT);
     es_registry_cleanup(&srv->reg);
     es_access_free(srv->access);
     es_assert_free(srv->assert);

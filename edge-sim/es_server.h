@@ -8,6 +8,7 @@
 #include "es_ratelimit.h"
 #include "es_registry.h"
 #include "es_store.h"
+#include "rt_loop.h"
 
 #include <uv.h>
 #include <wolfssl/options.h>
@@ -21,6 +22,7 @@ struct es_link_ops;
 
 struct es_server {
     uv_loop_t *loop;
+    struct rt_loop rt; /* loop's runtime state and RNG (es_server_run; harnesses bring their own) */
     char data_dir[512];
     char tunnel_addr[300], https_addr[300], admin_addr[300];
     struct es_store store;

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-static const char *schema =
+static const char *const schema =
     "PRAGMA foreign_keys=ON;"
     "CREATE TABLE IF NOT EXISTS kv(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS tunnels(id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,"

@@ -6,8 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *type_names[] = {NULL,    "register",    "registered", "unregister", "error",
-                                   "drain", "access_keys", "origin_ca",  "renew",      "renewed"};
+static const char *const type_names[] = {NULL,    "register", "registered",  "unregister",
+                                         "error", "drain",    "access_keys", "origin_ca",
+                                         "renew", "renewed"};
 #define LAST_TYPE PX_CTL_RENEWED
 
 #define PEM_CERT "-----BEGIN CERTIFICATE-----"

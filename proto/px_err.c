@@ -1,5 +1,7 @@
 #include "px_err.h"
 
+#include <errno.h>
+
 const char *px_strerror(int err)
 {
     switch (err) {
@@ -37,7 +39,39 @@ const char *px_strerror(int err)
         return "HTTP/2 protocol error";
     case PX_ERR_DB:
         return "database error";
+    case PX_ERR_TIMEOUT:
+        return "timed out";
     default:
         return "unknown error";
+    }
+}
+
+/* libuv's UV_EOF (uv-errno.h): not an errno. proto does not include uv.h. */
+#define UV_EOF_CODE (-4095)
+
+int px_err_from_errno(int e)
+{
+    if (e == 0)
+        return 0;
+    if (e == UV_EOF_CODE)
+        return PX_ERR_CLOSED;
+    switch (e < 0 ? -e : e) {
+    case ENOMEM:
+    case ENOBUFS:
+        return PX_ERR_NOMEM;
+    case ETIMEDOUT:
+        return PX_ERR_TIMEOUT;
+    case EACCES:
+    case EPERM:
+        return PX_ERR_DENIED;
+    case ENOENT:
+        return PX_ERR_NOT_FOUND;
+    case EEXIST:
+    case EADDRINUSE:
+        return PX_ERR_EXISTS;
+    case EINVAL:
+        return PX_ERR_INVAL;
+    default:
+        return PX_ERR_IO;
     }
 }

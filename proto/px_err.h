@@ -20,9 +20,19 @@ enum px_err {
     PX_ERR_CRYPTO = -14,    /* key or certificate operation failed */
     PX_ERR_H2 = -15,        /* HTTP/2 library failure */
     PX_ERR_DB = -16,        /* embedded database failure */
+    PX_ERR_TIMEOUT = -17,   /* a deadline passed (connect, handshake, exchange) */
 };
 
 /* Returns a static, human-readable description of err (never NULL). */
 const char *px_strerror(int err);
+
+/* Maps an OS error to a px_err code at the boundary where it enters our code
+ * (libuv, a syscall). e is a libuv code (UV_E*, negative errno on Unix, or
+ * UV_EOF) or a positive errno; 0 maps to 0. UV_EOF is PX_ERR_CLOSED, ENOMEM
+ * PX_ERR_NOMEM, ETIMEDOUT PX_ERR_TIMEOUT, EACCES/EPERM PX_ERR_DENIED, ENOENT
+ * PX_ERR_NOT_FOUND, EEXIST/EADDRINUSE PX_ERR_EXISTS, EINVAL PX_ERR_INVAL and
+ * every other error PX_ERR_IO. Keep e itself for the log: the mapping loses
+ * which I/O error it was. */
+int px_err_from_errno(int e);
 
 #endif

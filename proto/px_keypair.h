@@ -5,7 +5,7 @@
 #define PX_KEYPAIR_H
 
 /* Checks that key_pem is the private key of the first (leaf) certificate in
- * cert_pem by signing a random challenge with the key and verifying it with
+ * cert_pem by signing a fixed challenge with the key and verifying it with
  * the certificate's public key. (wolfSSL_CTX_check_private_key and
  * wolfSSL_X509_check_private_key accept any key in Debian's wolfSSL 5.5.4
  * build, and comparing public keys fails for a key file that does not carry

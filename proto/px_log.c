@@ -6,6 +6,10 @@
 #include <string.h>
 #include <time.h>
 
+/* Process-wide on purpose, and the one mutable static in proto: the level is
+ * set once at start-up (from the command line, by the main thread) before
+ * any loop runs, and only read after that, so loops on other threads share
+ * it without a race. Per-loop levels would buy nothing an operator asks for. */
 static enum px_log_level min_level = PX_LOG_INFO;
 
 void px_log_set_level(enum px_log_level level)
@@ -15,7 +19,7 @@ void px_log_set_level(enum px_log_level level)
 
 int px_log_parse_level(const char *s, enum px_log_level *out)
 {
-    static const char *names[] = {"debug", "info", "warn", "error"};
+    static const char *const names[] = {"debug", "info", "warn", "error"};
     for (int i = 0; i < 4; i++) {
         if (strcmp(s, names[i]) == 0) {
             *out = (enum px_log_level)i;
@@ -32,7 +36,7 @@ int px_log_enabled(enum px_log_level level)
 
 void px_log(enum px_log_level level, const char *fmt, ...)
 {
-    static const char *tags[] = {"DBG", "INF", "WRN", "ERR"};
+    static const char *const tags[] = {"DBG", "INF", "WRN", "ERR"};
     if (level < min_level)
         return;
     struct timespec ts;

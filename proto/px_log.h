@@ -4,7 +4,8 @@
 
 enum px_log_level { PX_LOG_DEBUG = 0, PX_LOG_INFO = 1, PX_LOG_WARN = 2, PX_LOG_ERROR = 3 };
 
-/* Sets the minimum level printed (default INFO). */
+/* Sets the minimum level printed (default INFO) for the whole process: call
+ * it at start-up, before any loop or thread runs. */
 void px_log_set_level(enum px_log_level level);
 /* Parses "debug|info|warn|error"; returns 0 and sets *out, or PX_ERR_INVAL. */
 int px_log_parse_level(const char *s, enum px_log_level *out);

@@ -107,6 +107,7 @@ struct p12_ctx {
     const uint8_t *pass; /* BMPString password with its two zero bytes */
     size_t pass_len;
     const struct px_buf *attrs; /* SET OF Attribute for the leaf and the key */
+    WC_RNG *rng;                /* the caller's: salts */
 };
 
 static int kdf(const struct p12_ctx *c, const uint8_t *salt, int purpose, uint8_t *out, int n)
@@ -147,7 +148,7 @@ static int encrypt(const struct p12_ctx *c, const uint8_t *in, size_t n, struct 
 {
     uint8_t salt[SALT_LEN], key[24], iv[8];
     size_t pad = 8 - n % 8, total = n + pad;
-    int rc = px_pki_random(salt, sizeof(salt));
+    int rc = px_pki_random(c->rng, salt, sizeof(salt));
     if (rc < 0)
         return rc;
     if ((rc = kdf(c, salt, KDF_KEY, key, sizeof(key))) < 0 ||
@@ -302,7 +303,7 @@ static int put_mac(struct px_buf *out, const struct p12_ctx *c, const struct px_
     px_buf_init(&alg_seq);
     px_buf_init(&di);
     px_buf_init(&md);
-    int rc = px_pki_random(salt, sizeof(salt));
+    int rc = px_pki_random(c->rng, salt, sizeof(salt));
     if (rc == 0)
         rc = kdf(c, salt, KDF_MAC, key, sizeof(key));
     if (rc == 0) {
@@ -462,7 +463,7 @@ out_der:
     return rc;
 }
 
-int px_pki_pkcs12(const char *key_pem, const char *cert_pem, const char *ca_pem,
+int px_pki_pkcs12(WC_RNG *rng, const char *key_pem, const char *cert_pem, const char *ca_pem,
                   const char *password, const char *friendly_name, unsigned char **der, size_t *len)
 {
     struct px_der *leaf = NULL, *cas = NULL, *certs = NULL;
@@ -497,7 +498,7 @@ int px_pki_pkcs12(const char *key_pem, const char *cert_pem, const char *ca_pem,
     if ((rc = utf8_to_bmp(password, 1, &pass)) < 0 ||
         (rc = make_attrs(&attrs, friendly_name, key_id, sizeof(key_id))) < 0)
         goto out;
-    struct p12_ctx c = {px_buf_head(&pass), px_buf_len(&pass), &attrs};
+    struct p12_ctx c = {px_buf_head(&pass), px_buf_len(&pass), &attrs, rng};
     if ((rc = put_cert_safe(&safes, &c, certs, 1 + n_cas)) < 0 ||
         (rc = put_key_safe(&safes, &c, pkcs8, pkcs8_len)) < 0 ||
         (rc = px_asn1_put_buf(&auth_safe, PX_ASN1_SEQUENCE, &safes)) < 0)

@@ -71,32 +71,19 @@ static int load_key(const char *key_pem, ecc_key *key)
     return 0;
 }
 
-int px_pki_random(void *buf, size_t n)
+int px_pki_random(WC_RNG *rng, void *buf, size_t n)
 {
-    /* One DRBG per process: seeding one costs more than a whole proxied
-     * request (it was the edge's top hotspot when made per request id).
-     * Both binaries are single-threaded. */
-    static WC_RNG rng;
-    static int ready;
-    if (!ready) {
-        if (wc_InitRng(&rng) != 0)
-            return PX_ERR_CRYPTO;
-        ready = 1;
-    }
-    return wc_RNG_GenerateBlock(&rng, buf, (word32)n) == 0 ? 0 : PX_ERR_CRYPTO;
+    return wc_RNG_GenerateBlock(rng, buf, (word32)n) == 0 ? 0 : PX_ERR_CRYPTO;
 }
 
-int px_pki_keygen(char **key_pem)
+int px_pki_keygen(WC_RNG *rng, char **key_pem)
 {
     int rc = PX_ERR_CRYPTO;
-    WC_RNG rng;
     ecc_key key;
     unsigned char der[DER_MAX];
-    if (wc_InitRng(&rng) != 0)
-        return PX_ERR_CRYPTO;
     if (wc_ecc_init(&key) != 0)
-        goto out_rng;
-    if (wc_ecc_make_key_ex(&rng, 32, &key, ECC_SECP256R1) != 0)
+        return PX_ERR_CRYPTO;
+    if (wc_ecc_make_key_ex(rng, 32, &key, ECC_SECP256R1) != 0)
         goto out_key;
     int n = wc_EccKeyToDer(&key, der, sizeof(der));
     if (n <= 0)
@@ -105,8 +92,6 @@ int px_pki_keygen(char **key_pem)
     rc = *key_pem ? 0 : PX_ERR_NOMEM;
 out_key:
     wc_ecc_free(&key);
-out_rng:
-    wc_FreeRng(&rng);
     return rc;
 }
 
@@ -131,9 +116,9 @@ static void set_name(CertName *n, const char *cn)
     strncpy(n->org, "tunnel edge-sim", CTC_NAME_SIZE - 1);
 }
 
-static int set_serial(Cert *c)
+static int set_serial(WC_RNG *rng, Cert *c)
 {
-    if (px_pki_random(c->serial, 16) < 0)
+    if (px_pki_random(rng, c->serial, 16) < 0)
         return PX_ERR_CRYPTO;
     c->serial[0] &= 0x7f;
     c->serial[0] |= 0x01; /* positive and 16 bytes long */
@@ -236,47 +221,41 @@ out:
     return rc;
 }
 
-int px_pki_make_ca(const char *key_pem, const char *cn, int days, char **cert_pem)
+int px_pki_make_ca(WC_RNG *rng, const char *key_pem, const char *cn, int days, char **cert_pem)
 {
     ecc_key key;
-    WC_RNG rng;
     Cert c;
     int rc = load_key(key_pem, &key);
     if (rc < 0)
         return rc;
     rc = PX_ERR_CRYPTO;
-    if (wc_InitRng(&rng) != 0)
+    if (wc_InitCert(&c) != 0 || set_serial(rng, &c) < 0)
         goto out_key;
-    if (wc_InitCert(&c) != 0 || set_serial(&c) < 0)
-        goto out_rng;
     set_name(&c.subject, cn);
     c.isCA = 1;
     c.daysValid = days;
     if (wc_SetSubjectKeyIdFromPublicKey_ex(&c, ECC_TYPE, &key) != 0 ||
         wc_SetKeyUsage(&c, "keyCertSign,cRLSign,digitalSignature") != 0)
-        goto out_rng;
-    rc = sign(&c, &key, &key, &rng, cert_pem);
-out_rng:
-    wc_FreeRng(&rng);
+        goto out_key;
+    rc = sign(&c, &key, &key, rng, cert_pem);
 out_key:
     wc_ecc_free(&key);
     return rc;
 }
 
-int px_pki_issue(const char *ca_cert_pem, const char *ca_key_pem, const char *pub_pem,
+int px_pki_issue(WC_RNG *rng, const char *ca_cert_pem, const char *ca_key_pem, const char *pub_pem,
                  const char *cn, const char *const *names, size_t n_names, enum px_pki_usage usage,
                  int days, char **cert_pem)
 {
     struct px_pki_req r = {
         .cn = cn, .names = names, .n_names = n_names, .usage = usage, .days = days};
-    return px_pki_issue_req(ca_cert_pem, ca_key_pem, pub_pem, &r, cert_pem);
+    return px_pki_issue_req(rng, ca_cert_pem, ca_key_pem, pub_pem, &r, cert_pem);
 }
 
-int px_pki_issue_req(const char *ca_cert_pem, const char *ca_key_pem, const char *pub_pem,
-                     const struct px_pki_req *r, char **cert_pem)
+int px_pki_issue_req(WC_RNG *rng, const char *ca_cert_pem, const char *ca_key_pem,
+                     const char *pub_pem, const struct px_pki_req *r, char **cert_pem)
 {
     ecc_key ca_key, sub_key;
-    WC_RNG rng;
     Cert c;
     unsigned char ca_der[DER_MAX], pub_der[DER_MAX];
     int ca_len = sizeof(ca_der), pub_len = sizeof(pub_der);
@@ -296,10 +275,8 @@ int px_pki_issue_req(const char *ca_cert_pem, const char *ca_key_pem, const char
         wc_ecc_check_key(&sub_key) != 0)
         goto out_sub;
     rc = PX_ERR_CRYPTO;
-    if (wc_InitRng(&rng) != 0)
+    if (wc_InitCert(&c) != 0 || set_serial(rng, &c) < 0)
         goto out_sub;
-    if (wc_InitCert(&c) != 0 || set_serial(&c) < 0)
-        goto out_rng;
     set_name(&c.subject, r->cn);
     if (r->ou)
         strncpy(c.subject.unit, r->ou, CTC_NAME_SIZE - 1);
@@ -308,7 +285,7 @@ int px_pki_issue_req(const char *ca_cert_pem, const char *ca_key_pem, const char
         int nb = der_time(r->not_before, c.beforeDate), na = der_time(r->not_after, c.afterDate);
         if (nb < 0 || na < 0 || r->not_after <= r->not_before) {
             rc = PX_ERR_INVAL;
-            goto out_rng;
+            goto out_sub;
         }
         c.beforeDateSz = nb;
         c.afterDateSz = na;
@@ -318,12 +295,10 @@ int px_pki_issue_req(const char *ca_cert_pem, const char *ca_key_pem, const char
         wc_SetSubjectKeyIdFromPublicKey_ex(&c, ECC_TYPE, &sub_key) != 0 ||
         wc_SetKeyUsage(&c, "digitalSignature,keyAgreement") != 0 ||
         wc_SetExtKeyUsage(&c, r->usage == PX_PKI_SERVER ? "serverAuth" : "clientAuth") != 0)
-        goto out_rng;
+        goto out_sub;
     if ((r->n_names > 0 || r->uri) && encode_alt_names(&c, r->names, r->n_names, r->uri) < 0)
-        goto out_rng;
-    rc = sign(&c, &sub_key, &ca_key, &rng, cert_pem);
-out_rng:
-    wc_FreeRng(&rng);
+        goto out_sub;
+    rc = sign(&c, &sub_key, &ca_key, rng, cert_pem);
 out_sub:
     wc_ecc_free(&sub_key);
 out_ca:

@@ -27,6 +27,8 @@ static int io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 
 int px_tls_global_init(void)
 {
+    /* Process-wide on purpose: wolfSSL_Init is the library's own process-wide
+     * set-up, called once by the main thread before any loop starts. */
     static int done;
     if (done)
         return 0;
@@ -196,15 +198,52 @@ static int is_verify_error(int e)
     }
 }
 
-/* Notes failure e and, when the peer's last alert was fatal, which. */
+/* Notes failure e: the wolfSSL error, and as t->failure the first cause
+ * (our verification, the alert received or sent, else the protocol). */
 static void note_failure(struct px_tls *t, int e)
 {
     t->last_err = e;
     WOLFSSL_ALERT_HISTORY h;
     memset(&h, 0, sizeof(h));
-    if (t->ssl && wolfSSL_get_alert_history(t->ssl, &h) == WOLFSSL_SUCCESS &&
-        h.last_rx.level == alert_fatal && h.last_rx.code > 0)
-        t->peer_alert = h.last_rx.code;
+    int have = t->ssl && wolfSSL_get_alert_history(t->ssl, &h) == WOLFSSL_SUCCESS;
+    int rx = have && h.last_rx.level == alert_fatal && h.last_rx.code > 0 ? h.last_rx.code : 0;
+    int tx = have && h.last_tx.level == alert_fatal && h.last_tx.code > 0 ? h.last_tx.code : 0;
+    if (rx)
+        t->peer_alert = rx;
+    struct px_tls_failure *f = &t->failure;
+    if (f->kind != PX_TLS_FAIL_NONE)
+        return; /* later errors follow from the first */
+    if (is_verify_error(e)) {
+        long v = t->ssl ? wolfSSL_get_verify_result(t->ssl) : 0;
+        f->kind = PX_TLS_FAIL_VERIFY;
+        f->alert = tx;
+        f->verify_result = v > 0 && v <= 0x7fffffff ? (int)v : e;
+    } else if (rx) {
+        f->kind = PX_TLS_FAIL_ALERT_RECEIVED;
+        f->alert = rx;
+    } else if (tx) {
+        f->kind = PX_TLS_FAIL_ALERT_SENT;
+        f->alert = tx;
+    } else {
+        f->kind = PX_TLS_FAIL_PROTOCOL;
+    }
+}
+
+const char *px_tls_fail_name(enum px_tls_fail kind)
+{
+    switch (kind) {
+    case PX_TLS_FAIL_NONE:
+        return "none";
+    case PX_TLS_FAIL_ALERT_RECEIVED:
+        return "alert received";
+    case PX_TLS_FAIL_ALERT_SENT:
+        return "alert sent";
+    case PX_TLS_FAIL_VERIFY:
+        return "certificate verification";
+    case PX_TLS_FAIL_PROTOCOL:
+        return "protocol";
+    }
+    return "?";
 }
 
 int px_tls_alert_rejects_cert(int alert)
@@ -292,7 +331,7 @@ int px_tls_write(struct px_tls *t, const void *data, size_t len)
         int chunk = len > 0x100000 ? 0x100000 : (int)len;
         int r = wolfSSL_write(t->ssl, p, chunk);
         if (r <= 0) {
-            t->last_err = wolfSSL_get_error(t->ssl, r);
+            note_failure(t, wolfSSL_get_error(t->ssl, r));
             return PX_ERR_TLS;
         }
         p += r;

@@ -10,6 +10,25 @@
 
 #include <stddef.h>
 
+/* How a TLS session failed, as a value for the layers above (a link tells
+ * "the edge refused my certificate" from "I refused the edge's" with it). */
+enum px_tls_fail {
+    PX_TLS_FAIL_NONE = 0,       /* nothing failed (yet) */
+    PX_TLS_FAIL_ALERT_RECEIVED, /* the peer sent the fatal alert `alert` */
+    PX_TLS_FAIL_ALERT_SENT,     /* we sent the fatal alert `alert` (not a verify failure) */
+    PX_TLS_FAIL_VERIFY,         /* we rejected the peer's certificate: verify_result;
+                                   `alert` is the alert we sent for it, 0 if none */
+    PX_TLS_FAIL_PROTOCOL,       /* anything else, no alert either way (px_tls.last_err) */
+};
+
+struct px_tls_failure {
+    enum px_tls_fail kind;
+    int alert;         /* RFC 8446 6.2 AlertDescription, 0 when none */
+    int verify_result; /* > 0 an X509_V_ERR_* code (wolfSSL_get_verify_result);
+                          < 0 wolfSSL's error when it gave no X509 code (e.g.
+                          NO_PEER_CERT); 0 when the failure was no verification */
+};
+
 struct px_tls {
     WOLFSSL *ssl;
     struct px_buf in;  /* ciphertext from the peer not yet consumed */
@@ -20,6 +39,10 @@ struct px_tls {
      * when a handshake or read fails; 0 when none (0 is close_notify, never
      * fatal). Survives px_tls_cleanup, so an owner can read it on close. */
     int peer_alert;
+    /* The first failure of the session; kind NONE until one. Also survives
+     * px_tls_cleanup. peer_alert above is failure.alert when failure.kind is
+     * PX_TLS_FAIL_ALERT_RECEIVED, kept for its current users. */
+    struct px_tls_failure failure;
     char alpn[32];
 };
 
@@ -46,10 +69,13 @@ void px_tls_cleanup(struct px_tls *t);
 /* Appends ciphertext received from the peer. Returns 0 or PX_ERR_NOMEM. */
 int px_tls_feed(struct px_tls *t, const void *data, size_t len);
 /* Advances the handshake. Returns 0 when complete, PX_ERR_WANT_IO when it
- * needs more input (flush `out` first), PX_ERR_TLS_VERIFY or PX_ERR_TLS. */
+ * needs more input (flush `out` first: it may hold the alert we send), or
+ * PX_ERR_TLS_VERIFY / PX_ERR_TLS with t->failure filled. */
 int px_tls_handshake(struct px_tls *t);
 /* Reads plaintext. Returns 0 with *n > 0, PX_ERR_WANT_IO when nothing is
- * buffered, PX_ERR_CLOSED on close_notify, PX_ERR_TLS on failure. */
+ * buffered, PX_ERR_CLOSED on close_notify, PX_ERR_TLS on failure (with
+ * t->failure filled: in TLS 1.3 a client learns here that the server
+ * refused its certificate, after its side of the handshake completed). */
 int px_tls_read(struct px_tls *t, void *buf, size_t cap, size_t *n);
 /* Encrypts all of data into `out`. Returns 0 or PX_ERR_TLS / PX_ERR_NOMEM. */
 int px_tls_write(struct px_tls *t, const void *data, size_t len);
@@ -62,6 +88,8 @@ const char *px_tls_alpn(struct px_tls *t);
  * certificate_expired, certificate_unknown, unknown_ca, access_denied or
  * certificate_required. Else 0. */
 int px_tls_alert_rejects_cert(int alert);
+/* The kind's name ("alert received", "verify"...), static. */
+const char *px_tls_fail_name(enum px_tls_fail kind);
 /* The alert's name ("certificate_expired"), or "alert N" in buf for others. */
 const char *px_tls_alert_name(int alert, char *buf, size_t len);
 /* Writes a one-line description of the last failure into buf. */

@@ -2,6 +2,7 @@
 #include "px_err.h"
 #include "px_log.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,27 +13,16 @@ struct write_req {
     uint8_t *data;
 };
 
-static uv_prepare_t flush_hook;
-static struct rt_conn *dirty_head;
-static uint8_t read_scratch[RT_CONN_READ_SIZE];
-
 static void flush_one(struct rt_conn *c);
 static void on_deadline(uv_timer_t *t);
-static uv_idle_t spin;
 
-static void on_spin(uv_idle_t *h)
+void rt_conn_flush_dirty(struct rt_loop *rl)
 {
-    (void)h;
-}
-
-static void on_prepare(uv_prepare_t *h)
-{
-    (void)h;
     /* Flushing can mark connections dirty again (a write unblocks another
      * producer); bound the passes so one busy connection cannot spin. */
-    for (int pass = 0; pass < 4 && dirty_head; pass++) {
-        struct rt_conn *list = dirty_head;
-        dirty_head = NULL;
+    for (int pass = 0; pass < 4 && rl->dirty; pass++) {
+        struct rt_conn *list = rl->dirty;
+        rl->dirty = NULL;
         while (list) {
             struct rt_conn *c = list;
             list = c->dirty_next;
@@ -41,32 +31,6 @@ static void on_prepare(uv_prepare_t *h)
             flush_one(c);
         }
     }
-    /* Keep the loop from sleeping while work remains (an active idle handle
-     * makes the next poll non-blocking). */
-    if (dirty_head)
-        uv_idle_start(&spin, on_spin);
-    else
-        uv_idle_stop(&spin);
-}
-
-int rt_loop_init(uv_loop_t *loop)
-{
-    int r = uv_prepare_init(loop, &flush_hook);
-    if (r < 0)
-        return r;
-    r = uv_idle_init(loop, &spin);
-    if (r < 0)
-        return r;
-    uv_unref((uv_handle_t *)&flush_hook);
-    return uv_prepare_start(&flush_hook, on_prepare);
-}
-
-void rt_loop_cleanup(void)
-{
-    uv_prepare_stop(&flush_hook);
-    uv_close((uv_handle_t *)&flush_hook, NULL);
-    uv_idle_stop(&spin);
-    uv_close((uv_handle_t *)&spin, NULL);
 }
 
 void rt_conn_want_write(struct rt_conn *c)
@@ -74,19 +38,19 @@ void rt_conn_want_write(struct rt_conn *c)
     if (c->dirty || c->closed)
         return;
     c->dirty = 1;
-    c->dirty_next = dirty_head;
-    dirty_head = c;
+    c->dirty_next = c->rl->dirty;
+    c->rl->dirty = c;
     /* With no socket nothing else may keep the loop alive: without this a
      * uv_run would return before the flush hook ran. */
     if (c->memory)
-        uv_idle_start(&spin, on_spin);
+        rt_loop_wake(c->rl);
 }
 
 static void unlink_dirty(struct rt_conn *c)
 {
     if (!c->dirty)
         return;
-    for (struct rt_conn **p = &dirty_head; *p; p = &(*p)->dirty_next) {
+    for (struct rt_conn **p = &c->rl->dirty; *p; p = &(*p)->dirty_next) {
         if (*p == c) {
             *p = c->dirty_next;
             break;
@@ -123,18 +87,19 @@ void rt_conn_abort(struct rt_conn *c, int err)
 int rt_conn_init(struct rt_conn *c, uv_loop_t *loop, const struct rt_conn_ops *ops, void *owner)
 {
     memset(c, 0, sizeof(*c));
+    c->rl = rt_loop_of(loop);
     c->ops = ops;
     c->owner = owner;
     int r = uv_tcp_init(loop, &c->tcp);
     if (r < 0)
-        return r;
+        return px_err_from_errno(r);
     r = uv_timer_init(loop, &c->timer);
     if (r < 0) {
         c->closed = 1;
         c->handles_open = 1;
         c->tcp.data = c;
         uv_close((uv_handle_t *)&c->tcp, NULL);
-        return r;
+        return px_err_from_errno(r);
     }
     c->tcp.data = c;
     c->timer.data = c;
@@ -158,6 +123,18 @@ size_t rt_conn_write_room(const struct rt_conn *c)
     return queued >= RT_CONN_WRITE_HIGH ? 0 : RT_CONN_WRITE_HIGH - queued;
 }
 
+/* Notes a libuv/OS failure of what ("read", "write", "connect"): the
+ * sentence for the log and the errno. Returns it as a px_err. */
+static int os_failure(struct rt_conn *c, const char *what, int uv_code)
+{
+    snprintf(c->err_text, sizeof(c->err_text), "%s failed: %s", what, uv_strerror(uv_code));
+    /* On Unix libuv's codes are negated errnos, but for its own few (UV_EOF,
+     * UV_EAI_*), which are not: keep only real errnos. */
+    if (uv_code < 0 && -uv_code < 4000 && !c->sys_errno)
+        c->sys_errno = -uv_code;
+    return px_err_from_errno(uv_code);
+}
+
 static void on_write(uv_write_t *req, int status)
 {
     struct write_req *w = (struct write_req *)req;
@@ -168,8 +145,7 @@ static void on_write(uv_write_t *req, int status)
     if (c->closed)
         return;
     if (status < 0) {
-        snprintf(c->err_text, sizeof(c->err_text), "write failed: %s", uv_strerror(status));
-        rt_conn_abort(c, PX_ERR_IO);
+        rt_conn_abort(c, os_failure(c, "write", status));
         return;
     }
     rt_conn_want_write(c);
@@ -191,8 +167,7 @@ static int send_bytes(struct rt_conn *c, uint8_t *p, size_t n)
     if (r < 0) {
         free(p);
         free(w);
-        snprintf(c->err_text, sizeof(c->err_text), "write failed: %s", uv_strerror(r));
-        return PX_ERR_IO;
+        return os_failure(c, "write", r);
     }
     c->write_queued += n;
     return 0;
@@ -333,16 +308,17 @@ void rt_conn_close(struct rt_conn *c, int err)
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    (void)h;
     (void)suggested;
-    *buf = uv_buf_init((char *)read_scratch, sizeof(read_scratch));
+    struct rt_conn *c = h->data;
+    *buf = uv_buf_init((char *)c->rl->read_scratch, RT_CONN_READ_SIZE);
 }
 
 static int deliver_plaintext(struct rt_conn *c)
 {
     for (;;) {
         size_t n = 0;
-        int r = px_tls_read(&c->tls, read_scratch, sizeof(read_scratch), &n);
+        uint8_t *scratch = c->rl->read_scratch;
+        int r = px_tls_read(&c->tls, scratch, RT_CONN_READ_SIZE, &n);
         if (r == PX_ERR_WANT_IO)
             return 0;
         if (r == PX_ERR_CLOSED)
@@ -352,7 +328,7 @@ static int deliver_plaintext(struct rt_conn *c)
             return r;
         }
         c->in_callback++;
-        int dr = c->ops->on_data(c, read_scratch, n);
+        int dr = c->ops->on_data(c, scratch, n);
         c->in_callback--;
         if (dr < 0)
             return PX_ERR_CLOSED;
@@ -377,10 +353,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (c->closed)
         return;
     if (nread < 0) {
-        if (nread != UV_EOF)
-            snprintf(c->err_text, sizeof(c->err_text), "read failed: %s", uv_strerror((int)nread));
+        int err = nread == UV_EOF ? PX_ERR_CLOSED : os_failure(c, "read", (int)nread);
         c->peer_eof = 1;
-        rt_conn_abort(c, nread == UV_EOF ? PX_ERR_CLOSED : PX_ERR_IO);
+        rt_conn_abort(c, err);
         return;
     }
     if (nread == 0)
@@ -456,7 +431,7 @@ static void on_deadline(uv_timer_t *t)
     struct rt_conn *c = t->data;
     if (!c->closing)
         snprintf(c->err_text, sizeof(c->err_text), "timed out");
-    rt_conn_abort(c, c->closing ? c->close_err : PX_ERR_IO);
+    rt_conn_abort(c, c->closing ? c->close_err : PX_ERR_TIMEOUT);
 }
 
 void rt_conn_set_deadline(struct rt_conn *c, unsigned ms)
@@ -501,26 +476,64 @@ static void fill_peer(struct rt_conn *c)
     }
 }
 
-int rt_conn_accept(struct rt_conn *c, uv_stream_t *server, WOLFSSL_CTX *ctx, const char *alpn,
-                   unsigned handshake_timeout_ms)
+/* The socket is connected: start reading, and open a plain connection at
+ * once or start the TLS handshake (a client sends its ClientHello). */
+static void start_io(struct rt_conn *c, int tls_client)
 {
-    int r = uv_accept(server, (uv_stream_t *)&c->tcp);
-    if (r == 0)
-        r = start_tls(c, ctx, 1, NULL, alpn);
-    if (r < 0) {
-        rt_conn_abort(c, PX_ERR_IO);
-        return r;
-    }
-    uv_tcp_nodelay(&c->tcp, 1);
     fill_peer(c);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     if (!c->use_tls) {
         if (open_conn(c) < 0)
             rt_conn_close(c, PX_ERR_CLOSED);
-        return 0;
+        return;
     }
-    if (handshake_timeout_ms)
+    if (!tls_client)
+        return;
+    int r = px_tls_handshake(&c->tls); /* produces the ClientHello */
+    if (r < 0 && r != PX_ERR_WANT_IO) {
+        px_tls_describe_error(&c->tls, c->err_text, sizeof(c->err_text));
+        rt_conn_abort(c, r);
+        return;
+    }
+    send_tls_out(c);
+}
+
+int rt_conn_accept(struct rt_conn *c, uv_stream_t *server, WOLFSSL_CTX *ctx, const char *alpn,
+                   unsigned handshake_timeout_ms)
+{
+    int r = uv_accept(server, (uv_stream_t *)&c->tcp);
+    if (r < 0)
+        r = os_failure(c, "accept", r);
+    else
+        r = start_tls(c, ctx, 1, NULL, alpn);
+    if (r < 0) {
+        rt_conn_abort(c, r);
+        return r;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (c->use_tls && handshake_timeout_ms)
         uv_timer_start(&c->timer, on_deadline, handshake_timeout_ms, 0);
+    start_io(c, 0);
+    return 0;
+}
+
+int rt_conn_open_fd(struct rt_conn *c, int fd, WOLFSSL_CTX *ctx, int is_server,
+                    const char *server_name, const char *alpn, unsigned handshake_timeout_ms)
+{
+    int r = start_tls(c, ctx, is_server, server_name, alpn);
+    if (r == 0) {
+        r = uv_tcp_open(&c->tcp, fd);
+        if (r < 0)
+            r = os_failure(c, "open", r);
+    }
+    if (r < 0) {
+        rt_conn_abort(c, r); /* the handle holds no descriptor: fd stays open */
+        return r;
+    }
+    uv_tcp_nodelay(&c->tcp, 1); /* fails harmlessly on a socketpair */
+    if (c->use_tls && handshake_timeout_ms)
+        uv_timer_start(&c->timer, on_deadline, handshake_timeout_ms, 0);
+    start_io(c, !is_server);
     return 0;
 }
 
@@ -530,31 +543,18 @@ static void on_connected(uv_connect_t *req, int status)
     free(req);
     if (c->closed)
         return;
+    int err = status < 0 ? os_failure(c, "connect", status) : 0;
     if (c->ops->on_connect)
-        c->ops->on_connect(c, status);
+        c->ops->on_connect(c, err);
     if (c->closed)
         return;
-    if (status < 0) {
-        snprintf(c->err_text, sizeof(c->err_text), "connect failed: %s", uv_strerror(status));
-        rt_conn_abort(c, PX_ERR_IO);
+    if (err < 0) {
+        rt_conn_abort(c, err);
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
     uv_tcp_keepalive(&c->tcp, 1, 30);
-    fill_peer(c);
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-    if (!c->use_tls) {
-        if (open_conn(c) < 0)
-            rt_conn_close(c, PX_ERR_CLOSED);
-        return;
-    }
-    int r = px_tls_handshake(&c->tls); /* produces the ClientHello */
-    if (r < 0 && r != PX_ERR_WANT_IO) {
-        px_tls_describe_error(&c->tls, c->err_text, sizeof(c->err_text));
-        rt_conn_abort(c, r);
-        return;
-    }
-    send_tls_out(c);
+    start_io(c, 1);
 }
 
 int rt_conn_connect(struct rt_conn *c, const struct sockaddr *addr, WOLFSSL_CTX *ctx,
@@ -574,8 +574,8 @@ int rt_conn_connect(struct rt_conn *c, const struct sockaddr *addr, WOLFSSL_CTX 
     r = uv_tcp_connect(req, &c->tcp, addr, on_connected);
     if (r < 0) {
         free(req);
-        snprintf(c->err_text, sizeof(c->err_text), "connect failed: %s", uv_strerror(r));
-        rt_conn_abort(c, PX_ERR_IO);
+        r = os_failure(c, "connect", r);
+        rt_conn_abort(c, r);
         return r;
     }
     if (timeout_ms)
@@ -588,6 +588,17 @@ const char *rt_conn_alpn(struct rt_conn *c)
     if (c->memory)
         return c->mem_alpn;
     return c->use_tls ? px_tls_alpn(&c->tls) : "";
+}
+
+int rt_conn_sys_errno(const struct rt_conn *c)
+{
+    return c->sys_errno;
+}
+
+const struct px_tls_failure *rt_conn_tls_failure(const struct rt_conn *c)
+{
+    static const struct px_tls_failure none; /* const: shared by plain connections */
+    return c->use_tls ? &c->tls.failure : &none;
 }
 
 /* ---- memory mode ---- */

@@ -5,11 +5,20 @@
  *
  * Output is flushed once per loop iteration, before the loop sleeps: owners
  * call rt_conn_want_write() and the flush hook calls on_writable() while the
- * write queue is below RT_CONN_WRITE_HIGH. */
+ * write queue is below RT_CONN_WRITE_HIGH. The flush hook, the list of
+ * connections waiting for it and the read scratch belong to the uv loop's
+ * struct rt_loop (rt_loop.h), which must be set up before any connection.
+ *
+ * Errors: every value crossing this interface (returns, on_connect's status,
+ * on_close's err) is 0 or a px_err code. libuv and OS codes are mapped with
+ * px_err_from_errno; the errno itself is kept for the log
+ * (rt_conn_sys_errno), a TLS failure as a value (rt_conn_tls_failure), and a
+ * sentence for the log in err_text. */
 #ifndef RT_CONN_H
 #define RT_CONN_H
 
 #include "px_tls.h"
+#include "rt_loop.h"
 
 #include <uv.h>
 
@@ -22,8 +31,8 @@
 struct rt_conn;
 
 struct rt_conn_ops {
-    /* Outbound only: TCP connect finished (status 0) or failed (uv error). On
-     * failure on_close follows. */
+    /* Outbound only: TCP connect finished (status 0) or failed (a px_err;
+     * rt_conn_sys_errno says which OS error). On failure on_close follows. */
     void (*on_connect)(struct rt_conn *c, int status);
     /* TLS handshake complete (or TCP accepted/connected when plain). Return < 0
      * to close. */
@@ -32,12 +41,16 @@ struct rt_conn_ops {
     int (*on_data)(struct rt_conn *c, const uint8_t *data, size_t len);
     /* Room to send: produce output with rt_conn_write. Return < 0 to close. */
     int (*on_writable)(struct rt_conn *c);
-    /* The connection is gone (err: 0 clean, else px_err/uv code). The owner may
-     * free the memory holding c from here on. Called exactly once. */
+    /* The connection is gone (err: 0 clean, else a px_err: PX_ERR_CLOSED the
+     * peer closed, PX_ERR_TIMEOUT a deadline, PX_ERR_TLS / PX_ERR_TLS_VERIFY
+     * see rt_conn_tls_failure, PX_ERR_IO see rt_conn_sys_errno, or what the
+     * owner passed to rt_conn_close/abort). The owner may free the memory
+     * holding c from here on. Called exactly once. */
     void (*on_close)(struct rt_conn *c, int err);
 };
 
 struct rt_conn {
+    struct rt_loop *rl; /* the uv loop's rt_loop (rt_loop_of at rt_conn_init) */
     uv_tcp_t tcp;
     uv_timer_t timer; /* handshake deadline */
     struct px_tls tls;
@@ -60,25 +73,36 @@ struct rt_conn {
     struct rt_conn *dirty_next;
     char peer_ip[64];
     char err_text[160]; /* why the connection failed, for logs */
+    int sys_errno;      /* the OS error that failed it (rt_conn_sys_errno), or 0 */
     /* Memory mode (see rt_conn_open_memory); all zero otherwise. */
     int memory;
     char mem_alpn[32];
     struct px_buf mem_out; /* output for the test to read and drain */
 };
 
-/* Installs the per-loop flush hook. Call once before any connection. */
-int rt_loop_init(uv_loop_t *loop);
-void rt_loop_cleanup(void);
-
-/* Initialises c on loop. ctx may be NULL for plain TCP. Returns 0 or a uv error. */
+/* Initialises c on loop, whose rt_loop (rt_loop_init) c uses from then on.
+ * Returns 0, or a px_err with nothing to clean up (no on_close). */
 int rt_conn_init(struct rt_conn *c, uv_loop_t *loop, const struct rt_conn_ops *ops, void *owner);
 /* Accepts a pending connection from server into c and starts TLS as server
- * (ctx NULL: plain). Returns 0; on failure c is closed via on_close. */
+ * (ctx NULL: plain). Returns 0; on failure a px_err, and c is closed via
+ * on_close. */
 int rt_conn_accept(struct rt_conn *c, uv_stream_t *server, WOLFSSL_CTX *ctx, const char *alpn,
                    unsigned handshake_timeout_ms);
-/* Connects to addr and starts TLS as client with SNI/verify name server_name. */
+/* Connects to addr and starts TLS as client with SNI/verify name server_name
+ * (ctx NULL: plain). timeout_ms bounds connect and handshake together.
+ * Returns 0; on failure a px_err, and c is closed via on_close. */
 int rt_conn_connect(struct rt_conn *c, const struct sockaddr *addr, WOLFSSL_CTX *ctx,
                     const char *server_name, const char *alpn, unsigned timeout_ms);
+/* Adopts fd, a connected stream socket (TCP, or one end of a socketpair),
+ * into c (after rt_conn_init) and starts TLS on it: as server when
+ * is_server, else as client with server_name, as rt_conn_accept and
+ * rt_conn_connect do (ctx NULL: plain, open at once). handshake_timeout_ms
+ * (0: none) bounds the handshake. Returns 0 and c owns fd (its close closes
+ * fd); or a px_err: fd was not taken (the caller still closes it) and c is
+ * closed via on_close. For tests over socketpair(2) and for sockets handed
+ * over by another process. */
+int rt_conn_open_fd(struct rt_conn *c, int fd, WOLFSSL_CTX *ctx, int is_server,
+                    const char *server_name, const char *alpn, unsigned handshake_timeout_ms);
 /* Queues plaintext for the peer (encrypted immediately). Returns 0 or < 0. */
 int rt_conn_write(struct rt_conn *c, const void *data, size_t len);
 /* Returns how many more bytes the owner should produce now (0: wait). */
@@ -97,6 +121,12 @@ void rt_conn_close(struct rt_conn *c, int err);
 void rt_conn_abort(struct rt_conn *c, int err);
 /* The ALPN protocol agreed for c ("" when none, or for plain TCP). */
 const char *rt_conn_alpn(struct rt_conn *c);
+/* The errno (positive, for strerror) of the OS failure that closed or is
+ * closing c (connect, read or write), or 0 when none did. */
+int rt_conn_sys_errno(const struct rt_conn *c);
+/* How c's TLS failed: kind PX_TLS_FAIL_NONE for a plain connection, or while
+ * nothing failed. Valid until the memory of c is freed (also in on_close). */
+const struct px_tls_failure *rt_conn_tls_failure(const struct rt_conn *c);
 
 /* ---- Memory mode: for unit tests, fuzzing and allocation-failure tests ----
  * A connection with no socket and no TLS, whose peer is the test. The rest of

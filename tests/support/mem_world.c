@@ -31,7 +31,7 @@ int mw_init(struct mw *w, const char *ingress_json)
         px_log_set_level(level);
     else
         px_log_set_level((enum px_log_level)(PX_LOG_ERROR + 1)); /* silent */
-    if (uv_loop_init(&w->loop) != 0 || rt_loop_init(&w->loop) < 0)
+    if (uv_loop_init(&w->loop) != 0 || rt_loop_init(&w->rl, &w->loop) < 0)
         return fail("cannot set up the loop");
     uv_idle_init(&w->loop, &w->awake);
     uv_idle_start(&w->awake, on_awake);
@@ -89,7 +89,7 @@ void mw_cleanup(struct mw *w)
     uv_close((uv_handle_t *)&w->sup.enroll_retry, NULL);
     uv_idle_stop(&w->awake);
     uv_close((uv_handle_t *)&w->awake, NULL);
-    rt_loop_cleanup();
+    rt_loop_cleanup(&w->rl);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     uv_loop_close(&w->loop);
     cn_ingress_unref(w->cfg.ingress);

@@ -33,7 +33,8 @@
 
 struct mw {
     uv_loop_t loop;
-    uv_idle_t awake; /* keeps uv_run(NOWAIT) iterating (and flushing) */
+    struct rt_loop rl; /* the loop's runtime state, shared by both ends */
+    uv_idle_t awake;   /* keeps uv_run(NOWAIT) iterating (and flushing) */
     char dir[64];
     struct es_server srv;
     struct cn_config cfg;

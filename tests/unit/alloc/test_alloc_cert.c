@@ -15,6 +15,7 @@
 #include "px_pki.h"
 
 #include "../proto/px_cert_fixtures.h"
+#include "test_rng.h"
 
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/pkcs12.h>
@@ -122,7 +123,7 @@ static int op_pkcs12(void)
 {
     unsigned char *der = NULL;
     size_t len = 0;
-    int rc = px_pki_pkcs12(key, cert, ca_cert, "pw", "phone", &der, &len);
+    int rc = px_pki_pkcs12(test_rng(), key, cert, ca_cert, "pw", "phone", &der, &len);
     fa_disarm();
     if (rc < 0)
         return rc == PX_ERR_NOMEM && !der ? 1 : -1;
@@ -161,9 +162,10 @@ static int setup(void **state)
     fprintf(f, "%s%s%s", cert_fixtures[0].pem, csr_p256, hostile->pem);
     fclose(f);
     char *pub;
-    if (px_pki_keygen(&ca_key) || px_pki_make_ca(ca_key, "CA", 30, &ca_cert) ||
-        px_pki_keygen(&key) || px_pki_pubkey(key, &pub) ||
-        px_pki_issue(ca_cert, ca_key, pub, "phone", NULL, 0, PX_PKI_CLIENT, 30, &cert))
+    if (px_pki_keygen(test_rng(), &ca_key) ||
+        px_pki_make_ca(test_rng(), ca_key, "CA", 30, &ca_cert) || px_pki_keygen(test_rng(), &key) ||
+        px_pki_pubkey(key, &pub) ||
+        px_pki_issue(test_rng(), ca_cert, ca_key, pub, "phone", NULL, 0, PX_PKI_CLIENT, 30, &cert))
         return -1;
     free(pub);
     return 0;

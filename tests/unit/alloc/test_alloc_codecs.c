@@ -21,6 +21,7 @@
 #include "px_jwt.h"
 #include "px_pki.h"
 #include "px_token.h"
+#include "test_rng.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -246,7 +247,7 @@ static int make_access_fixtures(void)
     char *key = NULL;
     json_t *jwk = NULL, *set = NULL, *claims = NULL;
     int rc = -1;
-    if (px_pki_keygen(&key) < 0 || px_jwt_jwk(key, &jwk) < 0)
+    if (px_pki_keygen(test_rng(), &key) < 0 || px_jwt_jwk(key, &jwk) < 0)
         goto out;
     set = json_pack("{s:[O]}", "keys", jwk);
     access_jwks = set ? px_json_dumps(set, JSON_COMPACT) : NULL;
@@ -494,7 +495,7 @@ static void jwt_fail_cleanly(void **state)
     (void)state;
     fa_disarm();
     json_t *jwk = NULL, *c = json_pack("{s:s,s:I}", "sub", "CN=a", "exp", (json_int_t)4102444800LL);
-    assert_int_equal(px_pki_keygen(&jwt_key), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &jwt_key), 0);
     assert_int_equal(px_jwt_jwk(jwt_key, &jwk), 0);
     jwt_set_doc = json_pack("{s:[o]}", "keys", jwk);
     assert_int_equal(px_jwks_from_json(jwt_set_doc, &jwt_keys), 0);

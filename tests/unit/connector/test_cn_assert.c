@@ -21,6 +21,7 @@
 #include "px_json.h"
 #include "px_jwt.h"
 #include "px_pki.h"
+#include "test_rng.h"
 
 #include <nghttp2/nghttp2.h>
 
@@ -42,7 +43,7 @@ struct keypair {
 
 static void keypair_make(struct keypair *k)
 {
-    assert_int_equal(px_pki_keygen(&k->key), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &k->key), 0);
     json_t *jwk = NULL;
     assert_int_equal(px_jwt_jwk(k->key, &jwk), 0);
     json_t *set = json_pack("{s:[o]}", "keys", jwk);

@@ -27,6 +27,7 @@
 #include "px_log.h"
 #include "px_pki.h"
 #include "rt_file.h"
+#include "test_rng.h"
 
 #include <nghttp2/nghttp2.h>
 
@@ -51,8 +52,8 @@ static char *origin_key, *origin_cert; /* the https origin's, for ha.local */
 
 static void ca_make(struct ca *c, const char *cn)
 {
-    assert_int_equal(px_pki_keygen(&c->key), 0);
-    assert_int_equal(px_pki_make_ca(c->key, cn, 30, &c->cert), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &c->key), 0);
+    assert_int_equal(px_pki_make_ca(test_rng(), c->key, cn, 30, &c->cert), 0);
 }
 
 static void ca_free(struct ca *c)
@@ -70,7 +71,7 @@ static char *issue(const struct ca *ca, const char *key_pem, const char *uri, lo
     assert_int_equal(px_pki_pubkey(key_pem, &pub), 0);
     struct px_pki_req r = {
         .cn = TID, .uri = uri, .usage = PX_PKI_CLIENT, .not_before = nb, .not_after = na};
-    assert_int_equal(px_pki_issue_req(ca->cert, ca->key, pub, &r, &cert), 0);
+    assert_int_equal(px_pki_issue_req(test_rng(), ca->cert, ca->key, pub, &r, &cert), 0);
     free(pub);
     return cert;
 }
@@ -168,7 +169,8 @@ static void test_trust_origin_ca(void **state)
     assert_int_equal(b1->len, strlen(b1->data));
     assert_non_null(strstr(b1->data, origin_ca.cert));
     size_t sys_len = b1->len - strlen(origin_ca.cert) - 1;
-    if (access(cn_trust_system_ca_path(), R_OK) == 0)
+    char ca_path[CN_TRUST_PATH_MAX];
+    if (access(cn_trust_system_ca_path(ca_path, sizeof(ca_path)), R_OK) == 0)
         assert_true(sys_len > 1000); /* the system CAs come first */
     cn_trust_blob_unref(b2);
     /* A rule with caPool: its blob (system + pool) then the CA, its own. */
@@ -207,7 +209,7 @@ static void test_trust_hostile_origin_ca(void **state)
     /* A leaf (not a CA), no certificate, a block that does not decode, a
      * truncated one: refused, the previous CA stays. */
     char *key = NULL;
-    assert_int_equal(px_pki_keygen(&key), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &key), 0);
     char *leaf = issue(&client_ca, key, NULL, now_s() - 10, now_s() + 100);
     char *cut = strdup(origin_ca.cert);
     cut[strlen(cut) / 2] = '\0';
@@ -292,11 +294,13 @@ static void test_state_files(void **state)
 {
     (void)state;
     uv_loop_t loop;
+    struct rt_loop rl; /* cn_creds draws its keys from the loop's RNG */
     assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(rt_loop_init(&rl, &loop), 0);
     state_clear();
     struct cn_identity id;
     char why[512];
-    assert_int_equal(cn_identity_load(&id, state_dir, TID, why, sizeof(why)), 0);
+    assert_int_equal(cn_identity_load(test_rng(), &id, state_dir, TID, why, sizeof(why)), 0);
     struct cn_creds *c = NULL;
     /* Nothing stored: no certificate (enrolment comes first). */
     assert_int_equal(cn_creds_new(&loop, &id, NULL, &c, why, sizeof(why)), 0);
@@ -382,7 +386,7 @@ static void test_state_files(void **state)
     /* Certificates for another key, and junk: ignored, not fatal. The
      * origin CA file holding junk is ignored too. */
     char *stranger_key = NULL;
-    assert_int_equal(px_pki_keygen(&stranger_key), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &stranger_key), 0);
     char *wrong = issue(&client_ca, stranger_key, NULL, t - 60, t + 3600);
     assert_int_equal(cn_identity_save_cert(&id, wrong), 0);
     char *wrong_pull = issue(&pull_ca, stranger_key, "tunnel:" TID, t - 60, t + 3600);
@@ -425,6 +429,7 @@ static void test_state_files(void **state)
     free(key1);
     cn_identity_cleanup(&id);
     state_clear();
+    rt_loop_cleanup(&rl);
     uv_run(&loop, UV_RUN_NOWAIT);
     assert_int_equal(uv_loop_close(&loop), 0);
 }
@@ -841,7 +846,8 @@ static const struct got *last_renew(const char *kind)
 static void creds_up(long long nb, long long na)
 {
     char why[512];
-    assert_int_equal(cn_identity_load(&world.sup.id, state_dir, TID, why, sizeof(why)), 0);
+    assert_int_equal(cn_identity_load(test_rng(), &world.sup.id, state_dir, TID, why, sizeof(why)),
+                     0);
     if (na) {
         char *cert = issue(&client_ca, world.sup.id.key_pem, NULL, nb, na);
         assert_int_equal(cn_identity_save_cert(&world.sup.id, cert), 0);
@@ -934,7 +940,7 @@ static void test_renewed_hostile(void **state)
     size_t at = edge.n_got;
     /* For another key. */
     char *stranger = NULL;
-    px_pki_keygen(&stranger);
+    px_pki_keygen(test_rng(), &stranger);
     char *wrong = issue(&client_ca, stranger, NULL, t - 60, t + 3600);
     send_renewed(PX_CTL_KIND_TUNNEL, wrong);
     run_until(NULL, at + 1, 3000);
@@ -1081,7 +1087,8 @@ static void test_renew_retried_on_next_link(void **state)
     size_t first = renews(PX_CTL_KIND_TUNNEL, 0);
     link_down(NULL); /* also drops the credentials: bring them back as they were */
     char why[512];
-    assert_int_equal(cn_identity_load(&world.sup.id, state_dir, TID, why, sizeof(why)), 0);
+    assert_int_equal(cn_identity_load(test_rng(), &world.sup.id, state_dir, TID, why, sizeof(why)),
+                     0);
     assert_int_equal(cn_supervisor_creds_init(&world.sup, why, sizeof(why)), 0);
     cn_creds_start(world.sup.creds);
     link_up();
@@ -1111,14 +1118,14 @@ static int group_setup(void **state)
         return -1;
     chmod(state_dir, 0700);
     /* The https origin's certificate, for ha.local, under the origin CA. */
-    if (px_pki_keygen(&origin_key) < 0)
+    if (px_pki_keygen(test_rng(), &origin_key) < 0)
         return -1;
     char *pub = NULL;
     px_pki_pubkey(origin_key, &pub);
     const char *names[] = {"ha.local"};
     struct px_pki_req r = {
         .cn = "ha.local", .names = names, .n_names = 1, .usage = PX_PKI_SERVER, .days = 30};
-    if (px_pki_issue_req(origin_ca.cert, origin_ca.key, pub, &r, &origin_cert) < 0)
+    if (px_pki_issue_req(test_rng(), origin_ca.cert, origin_ca.key, pub, &r, &origin_cert) < 0)
         return -1;
     free(pub);
     if (mw_init(&world, "{\"ingress\":[{\"service\":\"http_status:404\"}]}") < 0)

@@ -21,6 +21,7 @@
 #include "cn_ingress.h"
 #include "cn_origin.h"
 #include "cn_stream.h"
+#include "rt_loop.h"
 #include "fake_origin.h"
 #include "px_buf.h"
 #include "px_log.h"
@@ -208,6 +209,8 @@ static struct cn_stream *new_stream(int32_t id)
     return s;
 }
 
+static struct rt_loop fh_rl;
+
 static int setup(void **state)
 {
     (void)state;
@@ -215,7 +218,10 @@ static int setup(void **state)
     px_buf_init(&fh.resp_head);
     px_buf_init(&fh.body);
     fh.timeout_ms = 1000;
-    return uv_loop_init(&fh.loop);
+    /* The loop's own state and RNG (a WebSocket key is drawn from it). */
+    if (uv_loop_init(&fh.loop) != 0)
+        return -1;
+    return rt_loop_init(&fh_rl, &fh.loop) < 0 ? -1 : 0;
 }
 
 /* The fake origin and the rules leading to it. */
@@ -260,6 +266,9 @@ static int teardown(void **state)
     px_buf_cleanup(&fh.resp_head);
     px_buf_cleanup(&fh.body);
     for (int i = 0; i < 100 && uv_loop_alive(&fh.loop); i++)
+        uv_run(&fh.loop, UV_RUN_NOWAIT);
+    rt_loop_cleanup(&fh_rl);
+    for (int i = 0; i < 10 && uv_loop_alive(&fh.loop); i++)
         uv_run(&fh.loop, UV_RUN_NOWAIT);
     int rc = uv_loop_close(&fh.loop);
     if (left || held || rc) {

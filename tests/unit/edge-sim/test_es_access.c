@@ -17,6 +17,7 @@
 #include "px_jwt.h"
 #include "px_pki.h"
 #include "px_tls.h"
+#include "test_rng.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,9 +55,10 @@ static void cred_free(struct cred *c)
 static void issue(struct cred *c, const char *ca_pem, const char *ca_key, const char *cn)
 {
     char *key = NULL, *pub = NULL, *cert = NULL;
-    assert_int_equal(px_pki_keygen(&key), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &key), 0);
     assert_int_equal(px_pki_pubkey(key, &pub), 0);
-    assert_int_equal(px_pki_issue(ca_pem, ca_key, pub, cn, NULL, 0, PX_PKI_CLIENT, 2, &cert), 0);
+    assert_int_equal(
+        px_pki_issue(test_rng(), ca_pem, ca_key, pub, cn, NULL, 0, PX_PKI_CLIENT, 2, &cert), 0);
     cred_from_pem(c, cert);
     free(key);
     free(pub);
@@ -69,7 +71,8 @@ static int setup(void **state)
     snprintf(w->dir, sizeof(w->dir), "/tmp/test_es_access.XXXXXX");
     assert_non_null(mkdtemp(w->dir));
     char why[512];
-    assert_int_equal(es_certs_init(&w->certs, w->dir, "tunnel.test", why, sizeof(why)), 0);
+    assert_int_equal(es_certs_init(&w->certs, test_rng(), w->dir, "tunnel.test", why, sizeof(why)),
+                     0);
     assert_int_equal(es_store_open(&w->store, w->dir, why, sizeof(why)), 0);
     *state = w;
     return 0;
@@ -213,8 +216,8 @@ static void test_own_ca_subjects_fingerprints(void **state)
 {
     struct world *w = *state;
     char *ca_key = NULL, *ca_pem = NULL;
-    assert_int_equal(px_pki_keygen(&ca_key), 0);
-    assert_int_equal(px_pki_make_ca(ca_key, "Team Root CA", 30, &ca_pem), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &ca_key), 0);
+    assert_int_equal(px_pki_make_ca(test_rng(), ca_key, "Team Root CA", 30, &ca_pem), 0);
     struct es_client_ca_rec ca = {.name = "team", .cert_pem = ca_pem, .created = 1};
     assert_int_equal(es_store_client_ca_add(&w->store, &ca), 0);
     assert_int_equal(es_store_client_ca_add(&w->store, &ca), PX_ERR_EXISTS);
@@ -273,7 +276,8 @@ static void test_assertions_across_rotation(void **state)
     char why[512];
     struct es_assert *as = NULL, *as2 = NULL;
     long long now = (long long)time(NULL);
-    assert_int_equal(es_assert_build(&w->store, "edge-sim:test", now, &as, why, sizeof(why)), 0);
+    assert_int_equal(
+        es_assert_build(test_rng(), &w->store, "edge-sim:test", now, &as, why, sizeof(why)), 0);
     struct cred phone;
     issue(&phone, w->certs.access_ca_pem, w->certs.access_ca_key, "phone");
     struct es_peer peer;
@@ -288,12 +292,13 @@ static void test_assertions_across_rotation(void **state)
     /* rotate: a new key signs; the old one stays published */
     char *key = NULL;
     char kid[44];
-    assert_int_equal(px_pki_keygen(&key), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &key), 0);
     assert_int_equal(px_jwt_kid(key, kid), 0);
     struct es_signing_key_rec k = {.kid = kid, .key_pem = key, .created = now + 20};
     assert_int_equal(es_store_signing_key_add(&w->store, &k, 0), 0);
-    assert_int_equal(es_assert_build(&w->store, "edge-sim:test", now + 20, &as2, why, sizeof(why)),
-                     0);
+    assert_int_equal(
+        es_assert_build(test_rng(), &w->store, "edge-sim:test", now + 20, &as2, why, sizeof(why)),
+        0);
     const char *t2;
     assert_int_equal(es_peer_assertion(&peer, as2, "ha.example.test", now + 20, &t2), 0);
     assert_string_not_equal(t2, tok1);
@@ -321,7 +326,8 @@ static void test_assertions_across_rotation(void **state)
         PX_JWT_EXPIRED);
     struct es_assert *as3 = NULL;
     long long later = now + 20 + ES_ASSERT_PUBLISH_AFTER_RETIRE + 1;
-    assert_int_equal(es_assert_build(&w->store, "edge-sim:test", later, &as3, why, sizeof(why)), 0);
+    assert_int_equal(
+        es_assert_build(test_rng(), &w->store, "edge-sim:test", later, &as3, why, sizeof(why)), 0);
     json_t *set3 = json_loads(es_assert_jwks(as3), 0, NULL);
     assert_int_equal(json_array_size(json_object_get(set3, "keys")), 1);
     assert_int_equal(es_assert_next_change(as3), 0);

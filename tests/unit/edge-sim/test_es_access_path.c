@@ -13,6 +13,7 @@
 #include "px_cert.h"
 #include "px_pki.h"
 #include "px_tls.h"
+#include "test_rng.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +39,9 @@ static int setup(void **state)
     char why[512];
     char sub[128];
     snprintf(sub, sizeof(sub), "%s/edge", f->keydir);
-    assert_int_equal(es_certs_init(&f->w.srv.certs, sub, "tunnel.test", why, sizeof(why)), 0);
+    assert_int_equal(
+        es_certs_init(&f->w.srv.certs, rt_loop_rng(&f->w.rl), sub, "tunnel.test", why, sizeof(why)),
+        0);
     snprintf(f->w.srv.issuer, sizeof(f->w.srv.issuer), "edge-sim:test");
     assert_int_equal(es_store_open(&f->other, f->w.dir, why, sizeof(why)), 0);
     *state = f;
@@ -98,7 +101,7 @@ static void test_policy_enforced_in_memory(void **state)
     free(out);
     /* The same connection with an allowed certificate: the connector answers. */
     char *key = NULL, *pub = NULL, *cert = NULL;
-    assert_int_equal(px_pki_keygen(&key), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &key), 0);
     assert_int_equal(px_pki_pubkey(key, &pub), 0);
     assert_int_equal(es_certs_issue_access(&w->srv.certs, "phone", pub, 2, &cert), 0);
     struct px_der *der;

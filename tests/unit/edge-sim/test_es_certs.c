@@ -10,6 +10,7 @@
 #include "px_err.h"
 #include "px_pki.h"
 #include "px_tls.h"
+#include "test_rng.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,11 +60,11 @@ static int setup(void **state)
     if (!f || !mkdtemp(f->dir))
         return -1;
     char why[512] = "";
-    if (es_certs_init(&f->c, f->dir, "tunnel.test", why, sizeof(why)) != 0) {
+    if (es_certs_init(&f->c, test_rng(), f->dir, "tunnel.test", why, sizeof(why)) != 0) {
         fprintf(stderr, "init: %s\n", why);
         return -1;
     }
-    if (px_pki_keygen(&f->key) < 0 || px_pki_pubkey(f->key, &f->pub) < 0)
+    if (px_pki_keygen(test_rng(), &f->key) < 0 || px_pki_pubkey(f->key, &f->pub) < 0)
         return -1;
     *state = f;
     return 0;
@@ -130,7 +131,7 @@ static void test_new_cas_created_private(void **state)
     char *ca = strdup(f->c.origin_ca_pem), *pull = strdup(f->c.origin_pull_ca_pem);
     es_certs_cleanup(&f->c);
     char why[512];
-    assert_int_equal(es_certs_init(&f->c, f->dir, "tunnel.test", why, sizeof(why)), 0);
+    assert_int_equal(es_certs_init(&f->c, test_rng(), f->dir, "tunnel.test", why, sizeof(why)), 0);
     assert_string_equal(f->c.origin_ca_pem, ca);
     assert_string_equal(f->c.origin_pull_ca_pem, pull);
     free(ca);
@@ -311,8 +312,8 @@ static void test_keys_must_be_p256(void **state)
         assert_int_equal(es_certs_issue_origin(&f->c, names, 1, bad[i], 10, &pem), PX_ERR_INVAL);
         /* px_pki itself refuses what does not decode, leaking nothing (LSan). */
         if (i >= 2 && i <= 5)
-            assert_int_equal(px_pki_issue(f->c.client_ca_pem, f->c.client_ca_key, bad[i], "x", NULL,
-                                          0, PX_PKI_CLIENT, 1, &pem),
+            assert_int_equal(px_pki_issue(test_rng(), f->c.client_ca_pem, f->c.client_ca_key,
+                                          bad[i], "x", NULL, 0, PX_PKI_CLIENT, 1, &pem),
                              PX_ERR_INVAL);
         assert_null(pem);
     }

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "rt_loop.h"
 #include "es_front.h"
 #include "es_req.h"
 #include "es_server.h"
@@ -54,11 +55,13 @@ static void pump(void)
     }
 }
 
+static struct rt_loop rl;
+
 static int setup(void **state)
 {
     (void)state;
     assert_int_equal(uv_loop_init(&loop), 0);
-    assert_int_equal(rt_loop_init(&loop), 0);
+    assert_int_equal(rt_loop_init(&rl, &loop), 0);
     uv_idle_init(&loop, &awake);
     uv_idle_start(&awake, on_awake);
     memset(&srv, 0, sizeof(srv));
@@ -91,7 +94,7 @@ static int teardown(void **state)
     px_buf_cleanup(&out);
     uv_idle_stop(&awake);
     uv_close((uv_handle_t *)&awake, NULL);
-    rt_loop_cleanup();
+    rt_loop_cleanup(&rl);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
     return 0;

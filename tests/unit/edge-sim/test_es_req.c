@@ -187,11 +187,15 @@ static void test_head_caps(void **state)
 
 int main(void)
 {
-    srv.loop = uv_default_loop(); /* requests read the loop's clock */
+    srv.loop = uv_default_loop();            /* requests read the loop's clock */
+    if (rt_loop_init(&srv.rt, srv.loop) < 0) /* and draw their ids from its RNG */
+        return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sni_must_match_host), cmocka_unit_test(test_host_twice),
         cmocka_unit_test(test_plain_connect),       cmocka_unit_test(test_head_caps),
         cmocka_unit_test(test_response_head_cap),
     };
-    return cmocka_run_group_tests_name("es_req", tests, NULL, NULL);
+    int rc = cmocka_run_group_tests_name("es_req", tests, NULL, NULL);
+    rt_loop_cleanup(&srv.rt);
+    return rc;
 }

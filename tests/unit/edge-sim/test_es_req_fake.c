@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "rt_loop.h"
 #include "es_fair.h"
 #include "es_req.h"
 #include "es_server.h"
@@ -67,12 +68,14 @@ static struct es_route route = {.hostname = HOST, .tunnel_id = TUNNEL_ID};
 static struct fake_link fl;
 static struct fake_front ff;
 
+static struct rt_loop rl;
+
 static int setup(void **state)
 {
     (void)state;
     /* The loop a server runs on carries rt's per-loop state. */
     assert_int_equal(uv_loop_init(&loop), 0);
-    assert_int_equal(rt_loop_init(&loop), 0);
+    assert_int_equal(rt_loop_init(&rl, &loop), 0);
     memset(&srv, 0, sizeof(srv));
     srv.loop = &loop;
     srv.reg.tunnels = &tunnel;
@@ -92,7 +95,7 @@ static int teardown(void **state)
     assert_int_equal(front_late, 0);
     assert_int_equal(srv.fair.n_entries, 0); /* every stream share given back */
     es_fair_cleanup(&srv.fair);
-    rt_loop_cleanup();
+    rt_loop_cleanup(&rl);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
     return 0;

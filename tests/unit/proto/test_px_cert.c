@@ -12,6 +12,7 @@
 #include "px_pki.h"
 
 #include "px_cert_fixtures.h"
+#include "test_rng.h"
 
 #include <limits.h>
 #include <stdint.h>
@@ -481,10 +482,11 @@ static void test_csr_to_certificate(void **state)
 {
     (void)state;
     char *ca_key, *ca_cert, *pub, *cn, *cert;
-    assert_int_equal(px_pki_keygen(&ca_key), 0);
-    assert_int_equal(px_pki_make_ca(ca_key, "Client CA", 30, &ca_cert), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &ca_key), 0);
+    assert_int_equal(px_pki_make_ca(test_rng(), ca_key, "Client CA", 30, &ca_cert), 0);
     assert_int_equal(px_cert_csr_read(csr_p256, strlen(csr_p256), &pub, &cn), 0);
-    assert_int_equal(px_pki_issue(ca_cert, ca_key, pub, cn, NULL, 0, PX_PKI_CLIENT, 30, &cert), 0);
+    assert_int_equal(
+        px_pki_issue(test_rng(), ca_cert, ca_key, pub, cn, NULL, 0, PX_PKI_CLIENT, 30, &cert), 0);
     size_t len;
     uint8_t *der = fixture_der(cert, &len);
     struct px_cert_info ci;

@@ -11,6 +11,7 @@
 #include "px_err.h"
 #include "px_jwt.h"
 #include "px_pki.h"
+#include "test_rng.h"
 
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/ecc.h>
@@ -284,7 +285,7 @@ static void test_kid_generated_keys(void **state)
     for (int i = 0; i < 3000 && !leading_zero; i++) {
         char *pem = NULL, kid[44];
         uint8_t xy[64];
-        assert_int_equal(px_pki_keygen(&pem), 0);
+        assert_int_equal(px_pki_keygen(test_rng(), &pem), 0);
         spki_xy(pem, xy);
         leading_zero = xy[0] == 0 || xy[32] == 0;
         json_t *jwk = NULL;
@@ -399,7 +400,7 @@ static void test_round_trip(void **state)
 
     /* A fresh key verifies with its own set only. */
     char *pem = NULL, *jwt2 = NULL;
-    assert_int_equal(px_pki_keygen(&pem), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &pem), 0);
     json_t *c = json_pack("{s:I,s:s}", "exp", (json_int_t)(NOW + 60), "aud", AUD);
     assert_int_equal(px_jwt_sign(pem, c, &jwt2), 0);
     assert_int_equal(verify(k, jwt2, AUD, NULL, NOW, 0), PX_JWT_UNKNOWN_KEY);
@@ -944,7 +945,7 @@ static void test_jwks_duplicate_kid(void **state)
 {
     (void)state;
     char *pem = NULL;
-    assert_int_equal(px_pki_keygen(&pem), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &pem), 0);
     json_t *other = NULL;
     assert_int_equal(px_jwt_jwk(pem, &other), 0);
     json_object_set_new(other, "kid", json_string(KID_A));

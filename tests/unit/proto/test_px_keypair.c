@@ -8,6 +8,7 @@
 #include "px_err.h"
 #include "px_keypair.h"
 #include "px_pki.h"
+#include "test_rng.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,8 @@ static void test_own_key_matches(void **state)
 {
     (void)state;
     char *key = NULL, *cert = NULL;
-    assert_int_equal(px_pki_keygen(&key), 0);
-    assert_int_equal(px_pki_make_ca(key, "laptop", 1, &cert), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &key), 0);
+    assert_int_equal(px_pki_make_ca(test_rng(), key, "laptop", 1, &cert), 0);
     assert_int_equal(px_keypair_check(cert, key), 0);
     free(cert);
     free(key);
@@ -27,9 +28,9 @@ static void test_other_key_refused(void **state)
 {
     (void)state;
     char *key = NULL, *other = NULL, *cert = NULL;
-    assert_int_equal(px_pki_keygen(&key), 0);
-    assert_int_equal(px_pki_keygen(&other), 0);
-    assert_int_equal(px_pki_make_ca(key, "laptop", 1, &cert), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &key), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &other), 0);
+    assert_int_equal(px_pki_make_ca(test_rng(), key, "laptop", 1, &cert), 0);
     assert_int_equal(px_keypair_check(cert, other), PX_ERR_DENIED);
     free(cert);
     free(other);
@@ -41,11 +42,12 @@ static void test_issued_leaf(void **state)
 {
     (void)state;
     char *ca_key = NULL, *ca = NULL, *key = NULL, *pub = NULL, *leaf = NULL;
-    assert_int_equal(px_pki_keygen(&ca_key), 0);
-    assert_int_equal(px_pki_make_ca(ca_key, "ca", 1, &ca), 0);
-    assert_int_equal(px_pki_keygen(&key), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &ca_key), 0);
+    assert_int_equal(px_pki_make_ca(test_rng(), ca_key, "ca", 1, &ca), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &key), 0);
     assert_int_equal(px_pki_pubkey(key, &pub), 0);
-    assert_int_equal(px_pki_issue(ca, ca_key, pub, "laptop", NULL, 0, PX_PKI_CLIENT, 1, &leaf), 0);
+    assert_int_equal(
+        px_pki_issue(test_rng(), ca, ca_key, pub, "laptop", NULL, 0, PX_PKI_CLIENT, 1, &leaf), 0);
     assert_int_equal(px_keypair_check(leaf, key), 0);
     assert_int_equal(px_keypair_check(leaf, ca_key), PX_ERR_DENIED);
     /* The leaf first, then its chain: the leaf is what is checked. */
@@ -67,8 +69,8 @@ static void test_unreadable_inputs(void **state)
 {
     (void)state;
     char *key = NULL, *cert = NULL, *pub = NULL;
-    assert_int_equal(px_pki_keygen(&key), 0);
-    assert_int_equal(px_pki_make_ca(key, "laptop", 1, &cert), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &key), 0);
+    assert_int_equal(px_pki_make_ca(test_rng(), key, "laptop", 1, &cert), 0);
     assert_int_equal(px_pki_pubkey(key, &pub), 0);
     assert_int_equal(px_keypair_check("", key), PX_ERR_INVAL);
     assert_int_equal(px_keypair_check("not a certificate", key), PX_ERR_INVAL);

@@ -12,6 +12,7 @@
 #include "px_cert.h"
 #include "px_err.h"
 #include "px_pki.h"
+#include "test_rng.h"
 
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/asn.h>
@@ -35,10 +36,12 @@ static int setup(void **state)
 {
     struct world *w = calloc(1, sizeof(*w));
     char *pub;
-    if (!w || px_pki_keygen(&w->ca_key) || px_pki_make_ca(w->ca_key, "P12 CA", 30, &w->ca_cert) ||
-        px_pki_keygen(&w->key) || px_pki_pubkey(w->key, &pub) ||
-        px_pki_issue(w->ca_cert, w->ca_key, pub, "phone", NULL, 0, PX_PKI_CLIENT, 30, &w->cert) ||
-        px_pki_keygen(&w->other_key))
+    if (!w || px_pki_keygen(test_rng(), &w->ca_key) ||
+        px_pki_make_ca(test_rng(), w->ca_key, "P12 CA", 30, &w->ca_cert) ||
+        px_pki_keygen(test_rng(), &w->key) || px_pki_pubkey(w->key, &pub) ||
+        px_pki_issue(test_rng(), w->ca_cert, w->ca_key, pub, "phone", NULL, 0, PX_PKI_CLIENT, 30,
+                     &w->cert) ||
+        px_pki_keygen(test_rng(), &w->other_key))
         return -1;
     free(pub);
     *state = w;
@@ -110,8 +113,9 @@ static void test_round_trip(void **state)
     struct world *w = *state;
     unsigned char *der = NULL;
     size_t len = 0;
-    assert_int_equal(
-        px_pki_pkcs12(w->key, w->cert, w->ca_cert, "correct horse", "phone", &der, &len), 0);
+    assert_int_equal(px_pki_pkcs12(test_rng(), w->key, w->cert, w->ca_cert, "correct horse",
+                                   "phone", &der, &len),
+                     0);
     assert_non_null(der);
     assert_true(len > 500);
 
@@ -201,7 +205,7 @@ static void test_without_ca_or_name(void **state)
     struct world *w = *state;
     unsigned char *der;
     size_t len;
-    assert_int_equal(px_pki_pkcs12(w->key, w->cert, NULL, "pw", NULL, &der, &len), 0);
+    assert_int_equal(px_pki_pkcs12(test_rng(), w->key, w->cert, NULL, "pw", NULL, &der, &len), 0);
     WC_PKCS12 *p = wc_PKCS12_new();
     assert_int_equal(wc_d2i_PKCS12(der, (word32)len, p), 0);
     byte *pkey = NULL, *cert = NULL;
@@ -227,9 +231,9 @@ static void test_utf8_name(void **state)
     struct world *w = *state;
     unsigned char *der;
     size_t len;
-    assert_int_equal(
-        px_pki_pkcs12(w->key, w->cert, NULL, "pw", "J\xc3\xbcrgen \xf0\x9f\x98\x80", &der, &len),
-        0);
+    assert_int_equal(px_pki_pkcs12(test_rng(), w->key, w->cert, NULL, "pw",
+                                   "J\xc3\xbcrgen \xf0\x9f\x98\x80", &der, &len),
+                     0);
     static const uint8_t bmp[] = {0x1e, 0x12, 0, 'J', 0, 0xfc, 0,    'r',  0,    'g',
                                   0,    'e',  0, 'n', 0, ' ',  0xd8, 0x3d, 0xde, 0x00};
     assert_true(contains(der, len, bmp, sizeof(bmp)));
@@ -241,7 +245,7 @@ static void expect_refused(const char *key, const char *cert, const char *ca, co
 {
     unsigned char *der = (unsigned char *)"sentinel";
     size_t len = 99;
-    assert_int_equal(px_pki_pkcs12(key, cert, ca, pw, name, &der, &len), want);
+    assert_int_equal(px_pki_pkcs12(test_rng(), key, cert, ca, pw, name, &der, &len), want);
     assert_string_equal((const char *)der, "sentinel");
     assert_int_equal(len, 99);
 }
@@ -295,7 +299,7 @@ static void test_pkcs8_key(void **state)
     wc_FreeDer(&d);
     unsigned char *der;
     size_t dl;
-    assert_int_equal(px_pki_pkcs12(pem, w->cert, NULL, "pw", "x", &der, &dl), 0);
+    assert_int_equal(px_pki_pkcs12(test_rng(), pem, w->cert, NULL, "pw", "x", &der, &dl), 0);
     free(der);
 }
 
@@ -342,7 +346,8 @@ static void check_importers(struct world *w, const char *password, const char *n
     assert_non_null(mkdtemp(dir));
     unsigned char *der;
     size_t len;
-    assert_int_equal(px_pki_pkcs12(w->key, w->cert, w->ca_cert, password, name, &der, &len), 0);
+    assert_int_equal(
+        px_pki_pkcs12(test_rng(), w->key, w->cert, w->ca_cert, password, name, &der, &len), 0);
     snprintf(cmd, sizeof(cmd), "%s/b.p12", dir);
     FILE *f = fopen(cmd, "wb");
     assert_non_null(f);

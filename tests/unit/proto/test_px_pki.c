@@ -9,6 +9,7 @@
 #include "px_err.h"
 #include "px_pki.h"
 #include "px_tls.h"
+#include "test_rng.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +22,9 @@ struct ca {
 static int setup(void **state)
 {
     struct ca *c = calloc(1, sizeof(*c));
-    assert_int_equal(px_pki_keygen(&c->key), 0);
-    assert_int_equal(px_pki_make_ca(c->key, "Test Pull CA", 30, &c->cert), 0);
-    assert_int_equal(px_pki_keygen(&c->sub_key), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &c->key), 0);
+    assert_int_equal(px_pki_make_ca(test_rng(), c->key, "Test Pull CA", 30, &c->cert), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &c->sub_key), 0);
     assert_int_equal(px_pki_pubkey(c->sub_key, &c->sub_pub), 0);
     *state = c;
     return 0;
@@ -45,7 +46,7 @@ static void issue(struct ca *c, const struct px_pki_req *r, struct px_cert_info 
                   struct px_der **der, size_t *n)
 {
     char *pem = NULL;
-    assert_int_equal(px_pki_issue_req(c->cert, c->key, c->sub_pub, r, &pem), 0);
+    assert_int_equal(px_pki_issue_req(test_rng(), c->cert, c->key, c->sub_pub, r, &pem), 0);
     assert_int_equal(px_cert_pem_split(pem, strlen(pem), der, n), 0);
     assert_int_equal(px_cert_info((*der)[0].der, (*der)[0].len, ci), 0);
     free(pem);
@@ -123,16 +124,18 @@ static void test_refusals(void **state)
     char *pem = NULL;
     long long now = (long long)time(NULL);
     struct px_pki_req r = {.cn = "x", .usage = PX_PKI_CLIENT, .not_before = now, .not_after = now};
-    assert_int_equal(px_pki_issue_req(c->cert, c->key, c->sub_pub, &r, &pem), PX_ERR_INVAL);
+    assert_int_equal(px_pki_issue_req(test_rng(), c->cert, c->key, c->sub_pub, &r, &pem),
+                     PX_ERR_INVAL);
     r.not_before = -5;
     r.not_after = now;
-    assert_int_equal(px_pki_issue_req(c->cert, c->key, c->sub_pub, &r, &pem), PX_ERR_INVAL);
+    assert_int_equal(px_pki_issue_req(test_rng(), c->cert, c->key, c->sub_pub, &r, &pem),
+                     PX_ERR_INVAL);
     char uri[200];
     memset(uri, 'u', sizeof(uri) - 1);
     uri[sizeof(uri) - 1] = '\0';
     struct px_pki_req big = {.cn = "x", .uri = uri, .usage = PX_PKI_CLIENT, .days = 1};
-    assert_int_not_equal(px_pki_issue_req(c->cert, c->key, c->sub_pub, &big, &pem), 0);
-    assert_int_not_equal(px_pki_issue_req(c->cert, c->key, "not a key", &big, &pem), 0);
+    assert_int_not_equal(px_pki_issue_req(test_rng(), c->cert, c->key, c->sub_pub, &big, &pem), 0);
+    assert_int_not_equal(px_pki_issue_req(test_rng(), c->cert, c->key, "not a key", &big, &pem), 0);
     assert_null(pem);
 }
 

@@ -7,6 +7,9 @@
 #include "px_err.h"
 #include "px_pki.h"
 #include "px_tls.h"
+#include "test_rng.h"
+
+#include <wolfssl/error-ssl.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +26,9 @@ static char *issue(const char *ca, const char *ca_key, const char *key, const ch
     char *pub = NULL, *cert = NULL;
     assert_int_equal(px_pki_pubkey(key, &pub), 0);
     const char *names[1] = {name};
-    assert_int_equal(
-        px_pki_issue(ca, ca_key, pub, cn, name ? names : NULL, name ? 1 : 0, u, 30, &cert), 0);
+    assert_int_equal(px_pki_issue(test_rng(), ca, ca_key, pub, cn, name ? names : NULL,
+                                  name ? 1 : 0, u, 30, &cert),
+                     0);
     free(pub);
     return cert;
 }
@@ -33,15 +37,15 @@ static int setup(void **state)
 {
     struct pki *p = calloc(1, sizeof(*p));
     assert_int_equal(px_tls_global_init(), 0);
-    assert_int_equal(px_pki_keygen(&p->ca_key), 0);
-    assert_int_equal(px_pki_make_ca(p->ca_key, "test CA", 30, &p->ca), 0);
-    assert_int_equal(px_pki_keygen(&p->srv_key), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &p->ca_key), 0);
+    assert_int_equal(px_pki_make_ca(test_rng(), p->ca_key, "test CA", 30, &p->ca), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &p->srv_key), 0);
     p->srv = issue(p->ca, p->ca_key, p->srv_key, "server", "tunnel.test", PX_PKI_SERVER);
-    assert_int_equal(px_pki_keygen(&p->cli_key), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &p->cli_key), 0);
     p->cli = issue(p->ca, p->ca_key, p->cli_key, "client", NULL, PX_PKI_CLIENT);
-    assert_int_equal(px_pki_keygen(&p->other_ca_key), 0);
-    assert_int_equal(px_pki_make_ca(p->other_ca_key, "other CA", 30, &p->other_ca), 0);
-    assert_int_equal(px_pki_keygen(&p->other_cli_key), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &p->other_ca_key), 0);
+    assert_int_equal(px_pki_make_ca(test_rng(), p->other_ca_key, "other CA", 30, &p->other_ca), 0);
+    assert_int_equal(px_pki_keygen(test_rng(), &p->other_cli_key), 0);
     p->other_cli =
         issue(p->other_ca, p->other_ca_key, p->other_cli_key, "client", NULL, PX_PKI_CLIENT);
     *state = p;
@@ -187,6 +191,97 @@ static void test_server_untrusted_ca_refused(void **state)
     done_pair(&c, &s, cc, sc);
 }
 
+/* A pair run to its end and freed: what is left to look at is each side's
+ * handshake result and its failure value (which survives cleanup). */
+struct ended {
+    int rc_c, rc_s;
+    struct px_tls c, s;
+};
+
+static void run_to_end(struct pki *p, const char *cert, const char *key, const char *name,
+                       struct ended *e)
+{
+    WOLFSSL_CTX *cc, *sc;
+    run_pair(p, cert, key, name, &e->rc_c, &e->rc_s, &e->c, &e->s, &cc, &sc);
+    /* TLS 1.3: the client's side of the handshake can be complete when the
+     * server's alert arrives; it surfaces at the first read. */
+    if (e->rc_c == 0 && e->rc_s < 0) {
+        unsigned char b[16];
+        size_t k;
+        assert_int_equal(px_tls_read(&e->c, b, sizeof(b), &k), PX_ERR_TLS);
+    }
+    done_pair(&e->c, &e->s, cc, sc);
+}
+
+#define ANY_REFUSAL (-1)     /* an alert that refuses a certificate */
+#define ANY_RESULT (-0x7fff) /* a verify result other than 0 */
+
+static void expect_failure(const struct px_tls_failure *f, enum px_tls_fail kind, int alert,
+                           int verify_result)
+{
+    assert_int_equal(f->kind, kind);
+    if (alert == ANY_REFUSAL)
+        assert_true(px_tls_alert_rejects_cert(f->alert));
+    else
+        assert_int_equal(f->alert, alert);
+    if (verify_result == ANY_RESULT)
+        assert_int_not_equal(f->verify_result, 0);
+    else
+        assert_int_equal(f->verify_result, verify_result);
+}
+
+/* The client learns, from the failure value alone, that the server refused
+ * its certificate; the server that it refused it, with the verification
+ * result and the alert it sent. No text is read. */
+static void test_failure_server_rejects_client_cert(void **state)
+{
+    struct pki *p = *state;
+    struct ended e;
+    run_to_end(p, p->other_cli, p->other_cli_key, "tunnel.test", &e);
+    assert_int_equal(e.rc_s, PX_ERR_TLS_VERIFY);
+    /* The server: its own verification (an X509_V_ERR_* code), the alert it sent. */
+    expect_failure(&e.s.failure, PX_TLS_FAIL_VERIFY, unknown_ca, ANY_RESULT);
+    assert_true(e.s.failure.verify_result > 0);
+    assert_int_equal(e.s.peer_alert, 0); /* it received none */
+    /* The client: the alert it received, the one the server sent. */
+    expect_failure(&e.c.failure, PX_TLS_FAIL_ALERT_RECEIVED, unknown_ca, 0);
+    assert_int_equal(e.c.peer_alert, unknown_ca); /* kept for its current users */
+    assert_string_equal(px_tls_fail_name(e.c.failure.kind), "alert received");
+}
+
+static void test_failure_client_without_cert(void **state)
+{
+    struct ended e;
+    run_to_end(*state, NULL, NULL, "tunnel.test", &e);
+    /* No X509 code for a missing certificate: wolfSSL's own error. */
+    expect_failure(&e.s.failure, PX_TLS_FAIL_VERIFY, ANY_REFUSAL, NO_PEER_CERT);
+    expect_failure(&e.c.failure, PX_TLS_FAIL_ALERT_RECEIVED, e.s.failure.alert, 0);
+}
+
+/* The other direction: the client refuses the server's certificate. */
+static void test_failure_client_rejects_server_cert(void **state)
+{
+    struct pki *p = *state;
+    struct ended e;
+    run_to_end(p, p->cli, p->cli_key, "other.test", &e);
+    assert_int_equal(e.rc_c, PX_ERR_TLS_VERIFY);
+    assert_true(e.rc_s < 0 && e.rc_s != PX_ERR_WANT_IO);
+    expect_failure(&e.c.failure, PX_TLS_FAIL_VERIFY, bad_certificate, DOMAIN_NAME_MISMATCH);
+    expect_failure(&e.s.failure, PX_TLS_FAIL_ALERT_RECEIVED, bad_certificate, 0);
+}
+
+/* A session that never failed says so. */
+static void test_failure_none(void **state)
+{
+    struct pki *p = *state;
+    struct ended e;
+    run_to_end(p, p->cli, p->cli_key, "tunnel.test", &e);
+    assert_int_equal(e.rc_c, 0);
+    assert_int_equal(e.rc_s, 0);
+    expect_failure(&e.c.failure, PX_TLS_FAIL_NONE, 0, 0);
+    expect_failure(&e.s.failure, PX_TLS_FAIL_NONE, 0, 0);
+}
+
 /* The memory I/O of px_tls, for contexts made here with other settings. */
 static int mem_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 {
@@ -316,6 +411,10 @@ int main(void)
         cmocka_unit_test(test_client_cert_other_ca_refused),
         cmocka_unit_test(test_server_name_mismatch_refused),
         cmocka_unit_test(test_server_untrusted_ca_refused),
+        cmocka_unit_test(test_failure_server_rejects_client_cert),
+        cmocka_unit_test(test_failure_client_without_cert),
+        cmocka_unit_test(test_failure_client_rejects_server_cert),
+        cmocka_unit_test(test_failure_none),
         cmocka_unit_test(test_tls_scan_tls12_ecdhe_only_on_allowed_curves),
         cmocka_unit_test(test_tls_scan_tls13_refuses_ffdhe),
         cmocka_unit_test(test_tls_scan_client_offers_no_ffdhe),

@@ -11,6 +11,7 @@
 #include <string.h>
 
 static uv_loop_t loop;
+static struct rt_loop rl;
 
 struct echo {
     struct rt_conn conn;
@@ -80,13 +81,13 @@ static int setup(void **state)
     (void)state;
     if (uv_loop_init(&loop) != 0)
         return -1;
-    return rt_loop_init(&loop);
+    return rt_loop_init(&rl, &loop);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    rt_loop_cleanup();
+    rt_loop_cleanup(&rl);
     uv_run(&loop, UV_RUN_DEFAULT);
     return uv_loop_close(&loop);
 }

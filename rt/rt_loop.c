@@ -1,0 +1,111 @@
+#include "rt_loop.h"
+#include "rt_conn.h"
+#include "px_err.h"
+
+#include <wolfssl/wolfcrypt/ecc.h>
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void on_spin(uv_idle_t *h)
+{
+    (void)h;
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+    struct rt_loop *rl = h->data;
+    rt_conn_flush_dirty(rl);
+    /* Keep the loop from sleeping while work remains (an active idle handle
+     * makes the next poll non-blocking). */
+    if (rl->dirty)
+        uv_idle_start(&rl->spin, on_spin);
+    else
+        uv_idle_stop(&rl->spin);
+}
+
+int rt_loop_init(struct rt_loop *rl, uv_loop_t *uv)
+{
+    memset(rl, 0, sizeof(*rl));
+    int rc = PX_ERR_NOMEM;
+    rl->read_scratch = malloc(RT_CONN_READ_SIZE);
+    if (!rl->read_scratch)
+        return rc;
+    rc = PX_ERR_CRYPTO;
+    if (wc_InitRng(&rl->rng) != 0)
+        goto out_scratch;
+    rl->rng_ready = 1;
+    int r = uv_prepare_init(uv, &rl->flush_hook);
+    if (r < 0)
+        goto out_uv;
+    /* Closing a handle that was initialised needs the loop to run: from
+     * here on failures leave the handles closing and rl valid until then. */
+    r = uv_idle_init(uv, &rl->spin);
+    if (r < 0) {
+        uv_close((uv_handle_t *)&rl->flush_hook, NULL);
+        goto out_uv;
+    }
+    rl->flush_hook.data = rl->spin.data = rl;
+    /* The hook alone must not keep the loop alive. */
+    uv_unref((uv_handle_t *)&rl->flush_hook);
+    r = uv_prepare_start(&rl->flush_hook, on_prepare);
+    if (r < 0) {
+        uv_close((uv_handle_t *)&rl->flush_hook, NULL);
+        uv_close((uv_handle_t *)&rl->spin, NULL);
+        goto out_uv;
+    }
+    rl->uv = uv;
+    uv->data = rl;
+    return 0;
+out_uv:
+    rc = px_err_from_errno(r);
+    wc_FreeRng(&rl->rng);
+    rl->rng_ready = 0;
+out_scratch:
+    free(rl->read_scratch);
+    rl->read_scratch = NULL;
+    return rc;
+}
+
+void rt_loop_cleanup(struct rt_loop *rl)
+{
+    if (!rl->uv)
+        return;
+    uv_prepare_stop(&rl->flush_hook);
+    uv_close((uv_handle_t *)&rl->flush_hook, NULL);
+    uv_idle_stop(&rl->spin);
+    uv_close((uv_handle_t *)&rl->spin, NULL);
+    if (rl->uv->data == rl)
+        rl->uv->data = NULL;
+    rl->uv = NULL;
+    if (rl->rng_ready)
+        wc_FreeRng(&rl->rng);
+    rl->rng_ready = 0;
+    free(rl->read_scratch);
+    rl->read_scratch = NULL;
+#ifdef FP_ECC
+    /* wolfSSL caches ECC points per thread (thread-local, built again on
+     * demand): a loop's thread that ends must free its cache or leak it. */
+    wc_ecc_fp_free();
+#endif
+}
+
+struct rt_loop *rt_loop_of(uv_loop_t *uv)
+{
+    struct rt_loop *rl = uv->data;
+    assert(rl && rl->uv == uv && "rt_loop_init was not called for this loop");
+    return rl;
+}
+
+WC_RNG *rt_loop_rng(struct rt_loop *rl)
+{
+    assert(rl->rng_ready);
+    return &rl->rng;
+}
+
+void rt_loop_wake(struct rt_loop *rl)
+{
+    if (rl->uv)
+        uv_idle_start(&rl->spin, on_spin);
+}

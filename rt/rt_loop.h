@@ -1,0 +1,58 @@
+/* rt_loop: the runtime's state for one libuv loop. Everything rt_conn used
+ * to keep process-wide (the flush hook, the list of connections with output
+ * pending, the read scratch buffer) and the loop's own random generator live
+ * here, so two loops (two threads, or two worlds in one test) share nothing.
+ *
+ * Ownership: the caller owns the struct rt_loop (embedded or on its stack)
+ * and the uv loop. rt_loop_init ties them together through uv->data, which
+ * from then on belongs to rt: nobody else sets it. Every rt_conn on that uv
+ * loop finds its rt_loop there (rt_conn_init). */
+#ifndef RT_LOOP_H
+#define RT_LOOP_H
+
+#include <uv.h>
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/random.h>
+
+#include <stdint.h>
+
+struct rt_conn;
+
+struct rt_loop {
+    uv_loop_t *uv;           /* NULL until rt_loop_init succeeded, and after cleanup */
+    uv_prepare_t flush_hook; /* runs before the loop sleeps: flushes dirty connections */
+    uv_idle_t spin;          /* active while work remains: the next poll does not block */
+    struct rt_conn *dirty;   /* connections that asked for on_writable (rt_conn_want_write) */
+    uint8_t *read_scratch;   /* RT_CONN_READ_SIZE bytes: socket reads and TLS plaintext */
+    WC_RNG rng;              /* seeded once: seeding costs more than a proxied request */
+    int rng_ready;
+};
+
+/* Initialises rl for uv (one rt_loop per uv loop, before any rt_conn on it):
+ * installs the flush hook, allocates the read scratch, seeds the RNG, sets
+ * uv->data = rl. Returns 0, or PX_ERR_NOMEM / PX_ERR_CRYPTO / a px_err mapped
+ * from libuv, with nothing left to clean up (rl->uv stays NULL). */
+int rt_loop_init(struct rt_loop *rl, uv_loop_t *uv);
+/* Call after every rt_conn on the loop has been closed (or at least aborted):
+ * stops and closes the loop's handles, frees the scratch and the RNG, clears
+ * uv->data, and this thread's wolfSSL ECC cache (a loop thread ends with
+ * its loop). The handles live in rl, so keep rl's memory until the loop has
+ * run once more (uv_run) to complete their close. Safe on an rl that was
+ * zeroed and never (or unsuccessfully) initialised, and twice. */
+void rt_loop_cleanup(struct rt_loop *rl);
+/* The rt_loop of uv (uv->data). Asserts that rt_loop_init was called. */
+struct rt_loop *rt_loop_of(uv_loop_t *uv);
+/* The loop's own RNG, for anything on this loop that needs randomness
+ * (px_pki_random, key generation, certificate serials). Never NULL after
+ * rt_loop_init; not to be used from another thread. */
+WC_RNG *rt_loop_rng(struct rt_loop *rl);
+
+/* ---- for rt_conn only ---- */
+/* Keeps the next poll from blocking until the flush hook ran: a connection
+ * with no socket (memory mode) has nothing else to wake the loop. */
+void rt_loop_wake(struct rt_loop *rl);
+/* Defined in rt_conn.c: flushes every connection on rl->dirty (the flush
+ * hook calls it once per loop iteration). */
+void rt_conn_flush_dirty(struct rt_loop *rl);
+
+#endif

@@ -61,7 +61,7 @@ static const struct cn_rule *host_route(void *arg, const char *host, const char 
                                         struct cn_ingress **ing)
 {
     struct cn_link *l = arg;
-    return cn_supervisor_route(l->sup, host, path, ing);
+    return l->host.ops->route(l->host.arg, host, path, ing);
 }
 
 static int host_submit(void *arg, struct cn_stream *s, int32_t id, const nghttp2_nv *nv, size_t n,
@@ -136,7 +136,7 @@ static const struct cn_assert_keys *host_assert_keys(void *arg)
 static struct cn_creds *host_creds(void *arg)
 {
     struct cn_link *l = arg;
-    return cn_supervisor_creds(l->sup);
+    return l->host.ops->creds(l->host.arg);
 }
 
 static const struct cn_stream_host_ops stream_host_ops = {
@@ -194,7 +194,6 @@ const struct cn_assert_keys *cn_link_assert_keys(const struct cn_link *l)
 static int on_control_msg(const struct px_ctl_msg *m, void *arg)
 {
     struct cn_link *l = arg;
-    struct cn_supervisor *sup = l->sup;
     switch (m->type) {
     case PX_CTL_REGISTERED: {
         size_t accepted = 0;
@@ -211,21 +210,20 @@ static int on_control_msg(const struct px_ctl_msg *m, void *arg)
         if (l->registered)
             return 0; /* results for a reload's additions: logged above */
         if (accepted == 0 && m->n_results > 0) {
-            cn_supervisor_fatal(sup, "the edge refused every hostname of this connector");
+            l->host.ops->fatal(l->host.arg, "the edge refused every hostname of this connector");
             return 0;
         }
         l->registered = 1;
         l->state = CN_LINK_READY;
         PX_INFO("connection %u registered with edge %s (tunnel %s, connection id %s)", l->index,
                 l->edge, m->agent ? m->agent : "?", m->conn_id ? m->conn_id : "?");
-        cn_supervisor_link_ready(sup, l);
+        l->host.ops->ready(l->host.arg, l);
         return 0;
     }
     case PX_CTL_ERROR:
         if (!m->permanent && m->code && strcmp(m->code, "renew_failed") == 0) {
             /* Not about the link: it stays up and the renewal is retried. */
-            if (sup->creds)
-                cn_creds_renew_failed(sup->creds, l, m->message);
+            l->host.ops->control(l->host.arg, l, m);
             return 0;
         }
         if (m->permanent) {
@@ -233,7 +231,7 @@ static int on_control_msg(const struct px_ctl_msg *m, void *arg)
             snprintf(msg, sizeof(msg), "the edge refused this tunnel: %s (%s)",
                      m->message ? m->message : "", m->code);
             l->permanent_error = 1;
-            cn_supervisor_fatal(sup, msg);
+            l->host.ops->fatal(l->host.arg, msg);
         } else {
             PX_WARN("edge reports: %s (%s)", m->message ? m->message : "", m->code);
         }
@@ -245,12 +243,8 @@ static int on_control_msg(const struct px_ctl_msg *m, void *arg)
         take_access_keys(l, m);
         return 0;
     case PX_CTL_ORIGIN_CA:
-        if (sup->creds)
-            cn_creds_set_origin_ca(sup->creds, m->pem);
-        return 0;
     case PX_CTL_RENEWED:
-        if (sup->creds)
-            cn_creds_renewed(sup->creds, l, m->kind, m->pem);
+        l->host.ops->control(l->host.arg, l, m);
         return 0;
     default:
         PX_WARN("unexpected control message type %d ignored", (int)m->type);
@@ -273,8 +267,10 @@ static int start_control(struct cn_link *l, int32_t id)
     nghttp2_data_provider dp = {.source.ptr = &l->control_out, .read_callback = px_h2_outbox_read};
     if (nghttp2_submit_response(l->h2, id, nv, 2, &dp) != 0)
         return -1;
-    struct cn_ingress *ing = l->sup->cfg->ingress;
-    return cn_link_send_hostnames(l, PX_CTL_REGISTER, ing->hostnames, ing->n_hostnames);
+    char **names = NULL;
+    size_t n = 0;
+    l->host.ops->hostnames(l->host.arg, &names, &n);
+    return cn_link_send_hostnames(l, PX_CTL_REGISTER, names, n);
 }
 
 int cn_link_send_hostnames(struct cn_link *l, enum px_ctl_type type, char **names, size_t n)
@@ -324,7 +320,7 @@ static void goaway(struct cn_link *l, const char *who, uint32_t error_code)
     uv_timer_start(&l->ping_timer, on_goaway_deadline, CN_LINK_GOAWAY_MS, 0);
     kick(l);
     if (l->registered)
-        cn_supervisor_link_retiring(l->sup, l);
+        l->host.ops->retiring(l->host.arg, l);
 }
 
 static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *f, void *user)
@@ -344,9 +340,9 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *u
     struct cn_stream_host host = {
         .ops = &stream_host_ops,
         .arg = l,
-        .loop = l->sup->loop,
-        .origin = cn_supervisor_origin(l->sup),
-        .response_timeout_ms = l->sup->cfg->response_timeout_ms,
+        .loop = l->host.loop,
+        .origin = l->host.origin,
+        .response_timeout_ms = l->host.response_timeout_ms,
     };
     struct cn_stream *s = cn_stream_new(&host, f->hd.stream_id);
     if (!s)
@@ -514,7 +510,7 @@ static int conn_on_writable(struct rt_conn *c)
 static void on_ping_closed(uv_handle_t *h)
 {
     struct cn_link *l = h->data;
-    cn_supervisor_link_closed(l->sup, l);
+    l->host.ops->closed(l->host.arg, l);
 }
 
 static void conn_on_close(struct rt_conn *c, int err)
@@ -584,48 +580,47 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         rt_conn_abort(&l->conn, PX_ERR_IO);
         return;
     }
-    char host[256];
-    int port;
-    px_split_hostport(l->edge, host, sizeof(host), &port);
-    rt_conn_connect(&l->conn, res->ai_addr, l->sup->tls_ctx, l->sup->cfg->token.server_name, "h2",
-                    10000);
+    rt_conn_connect(&l->conn, res->ai_addr, l->host.ops->tls_ctx(l->host.arg), l->host.server_name,
+                    "h2", 10000);
     uv_freeaddrinfo(res);
 }
 
-static int link_init(struct cn_link *l, struct cn_supervisor *sup, unsigned index, const char *addr)
+static int link_init(struct cn_link *l, const struct cn_link_host *host, unsigned index,
+                     const char *addr)
 {
     memset(l, 0, sizeof(*l));
-    l->sup = sup;
+    l->host = *host;
     l->index = index;
     snprintf(l->edge, sizeof(l->edge), "%s", addr);
     px_h2_outbox_init(&l->control_out);
     px_ctl_framer_init(&l->control_in);
-    int r = rt_conn_init(&l->conn, sup->loop, &link_ops, l);
+    int r = rt_conn_init(&l->conn, host->loop, &link_ops, l);
     if (r < 0)
         return r;
-    uv_timer_init(sup->loop, &l->ping_timer);
+    uv_timer_init(host->loop, &l->ping_timer);
     l->ping_timer.data = l;
     uv_timer_start(&l->ping_timer, on_ping, px_h2_ping_interval_ms(), px_h2_ping_interval_ms());
     return 0;
 }
 
-int cn_link_start_memory(struct cn_link *l, struct cn_supervisor *sup, unsigned index)
+int cn_link_start_memory(struct cn_link *l, const struct cn_link_host *host, unsigned index)
 {
-    int r = link_init(l, sup, index, "memory");
+    int r = link_init(l, host, index, "memory");
     if (r < 0)
         return r;
     rt_conn_open_memory(&l->conn, "h2", "edge");
     return 0;
 }
 
-int cn_link_start(struct cn_link *l, struct cn_supervisor *sup, unsigned index, const char *addr)
+int cn_link_start(struct cn_link *l, const struct cn_link_host *host, unsigned index,
+                  const char *addr)
 {
-    int r = link_init(l, sup, index, addr);
+    int r = link_init(l, host, index, addr);
     if (r < 0)
         return r;
-    char host[256], port[16];
+    char hostname[256], port[16];
     int p;
-    if (px_split_hostport(addr, host, sizeof(host), &p) < 0) {
+    if (px_split_hostport(addr, hostname, sizeof(hostname), &p) < 0) {
         char why[400];
         snprintf(why, sizeof(why), "bad edge address %s", addr);
         set_cause(l, CN_LINK_CAUSE_RESOLVE, why);
@@ -640,7 +635,7 @@ int cn_link_start(struct cn_link *l, struct cn_supervisor *sup, unsigned index, 
     }
     req->data = l;
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
-    r = uv_getaddrinfo(sup->loop, req, on_resolved, host, port, &hints);
+    r = uv_getaddrinfo(l->host.loop, req, on_resolved, hostname, port, &hints);
     if (r < 0) {
         free(req);
         char why[400];

@@ -18,9 +18,49 @@
  * streams stop reading their origins until it is half drained. */
 #define CN_LINK_BUFFER_CAP (32 * 1024 * 1024)
 
-struct cn_supervisor;
+struct cn_link;
 struct cn_stream;
 struct cn_assert_keys;
+struct cn_creds;
+struct cn_ingress;
+struct cn_origin;
+struct cn_rule;
+
+/* What a link asks of whoever keeps it (the supervisor; a test). The link
+ * is a transport: it knows nothing of slots, reconnects or enrolment. Every
+ * function gets the host's arg first. */
+struct cn_link_host_ops {
+    /* The edge accepted the registration: l carries requests now. */
+    void (*ready)(void *arg, struct cn_link *l);
+    /* l got or sent GOAWAY: it finishes its streams, then closes. */
+    void (*retiring)(void *arg, struct cn_link *l);
+    /* l is gone (called exactly once per started link); the host may free
+     * it from here on. */
+    void (*closed)(void *arg, struct cn_link *l);
+    /* The edge refused this tunnel for good (msg says why): stop. */
+    void (*fatal)(void *arg, const char *msg);
+    /* Control messages about the tunnel's credentials, not the link:
+     * RENEWED, ORIGIN_CA and a non-permanent ERROR renew_failed. */
+    void (*control)(void *arg, struct cn_link *l, const struct px_ctl_msg *m);
+    /* The hostnames to register; owned by the host, valid for the call. */
+    void (*hostnames)(void *arg, char ***names, size_t *n);
+    /* The TLS context to dial with (its current certificate); borrowed. */
+    WOLFSSL_CTX *(*tls_ctx)(void *arg);
+    /* For the streams (see cn_stream_host_ops): the rule for host/path with
+     * a reference to its set, and the tunnel's certificates (or NULL). */
+    const struct cn_rule *(*route)(void *arg, const char *host, const char *path,
+                                   struct cn_ingress **ing);
+    struct cn_creds *(*creds)(void *arg);
+};
+
+struct cn_link_host {
+    const struct cn_link_host_ops *ops;
+    void *arg;
+    uv_loop_t *loop;
+    struct cn_origin *origin;     /* the loop's libcurl context, for the streams */
+    const char *server_name;      /* the edge's TLS name (the host's, outlives l) */
+    unsigned response_timeout_ms; /* for the streams */
+};
 
 enum cn_link_state { CN_LINK_CONNECTING, CN_LINK_HANDSHAKE, CN_LINK_READY, CN_LINK_CLOSED };
 
@@ -41,7 +81,7 @@ enum cn_link_cause {
 };
 
 struct cn_link {
-    struct cn_supervisor *sup;
+    struct cn_link_host host;
     unsigned index;
     char edge[300];
     struct rt_conn conn;
@@ -70,15 +110,22 @@ struct cn_link {
     struct cn_assert_keys *assert_keys; /* the latest ACCESS_KEYS; use cn_link_assert_keys */
 };
 
-/* Starts a link to edge address addr ("host:port", resolved numerically or by
- * name synchronously via getaddrinfo on the thread pool). Returns 0 or < 0;
- * on success cn_supervisor_link_closed is called exactly once later. */
-int cn_link_start(struct cn_link *l, struct cn_supervisor *sup, unsigned index, const char *addr);
+/* Starts a link to edge address addr ("host:port", resolved by getaddrinfo
+ * on the thread pool) for host (copied). Returns 0 or < 0; on success
+ * host->ops->closed is called exactly once later.
+ *
+ * Errors: a failure of one request never reaches the link (cn_stream.h);
+ * the link closes, with a cn_link_cause, on a broken or refused connection,
+ * an HTTP/2 protocol error or an nghttp2 error for which nghttp2_is_fatal()
+ * holds (out of memory), unanswered pings, the edge closing the control
+ * stream or a malformed control message, and streams outliving a GOAWAY. */
+int cn_link_start(struct cn_link *l, const struct cn_link_host *host, unsigned index,
+                  const char *addr);
 /* For tests and fuzzing: starts l with its connection in rt_conn memory mode,
  * past TLS with ALPN h2 (the HTTP/2 server session is up). The test plays the
  * edge through rt_conn_memory_feed(&l->conn, ...) and l->conn.mem_out. As
- * with cn_link_start, cn_supervisor_link_closed is called exactly once later. */
-int cn_link_start_memory(struct cn_link *l, struct cn_supervisor *sup, unsigned index);
+ * with cn_link_start, host->ops->closed is called exactly once later. */
+int cn_link_start_memory(struct cn_link *l, const struct cn_link_host *host, unsigned index);
 /* Graceful drain: asks the edge to route nothing new here, then closes
  * once the streams in flight have finished (or at cn_link_close). */
 void cn_link_drain(struct cn_link *l);

@@ -50,11 +50,6 @@ struct cn_creds *cn_supervisor_creds(struct cn_supervisor *s)
     return s->creds;
 }
 
-struct cn_origin *cn_supervisor_origin(struct cn_supervisor *s)
-{
-    return s->origin;
-}
-
 /* Whether any rule of ing presents the origin-pull certificate. */
 static int wants_origin_pull(const struct cn_ingress *ing)
 {
@@ -160,8 +155,9 @@ void cn_supervisor_fatal(struct cn_supervisor *s, const char *msg)
     stop_all(s, msg);
 }
 
-void cn_supervisor_link_ready(struct cn_supervisor *s, struct cn_link *l)
+static void link_ready(void *arg, struct cn_link *l)
 {
+    struct cn_supervisor *s = arg;
     struct cn_slot *slot = &s->slots[l->index];
     cn_backoff_reset(&slot->backoff);
     cn_backoff_reset(&s->enroll_backoff); /* the certificate works */
@@ -181,8 +177,9 @@ static void free_link(struct cn_link *l)
     free(l);
 }
 
-void cn_supervisor_link_retiring(struct cn_supervisor *s, struct cn_link *l)
+static void link_retiring(void *arg, struct cn_link *l)
 {
+    struct cn_supervisor *s = arg;
     struct cn_slot *slot = &s->slots[l->index];
     if (l->retired || slot->link != l)
         return;
@@ -210,8 +207,9 @@ void cn_supervisor_link_retiring(struct cn_supervisor *s, struct cn_link *l)
     }
 }
 
-void cn_supervisor_link_closed(struct cn_supervisor *s, struct cn_link *l)
+static void link_closed(void *arg, struct cn_link *l)
 {
+    struct cn_supervisor *s = arg;
     if (s->creds)
         cn_creds_link_gone(s->creds, l);
     if (l->retired) {
@@ -273,6 +271,80 @@ void cn_supervisor_link_closed(struct cn_supervisor *s, struct cn_link *l)
     uv_timer_start(&slot->retry, on_retry, delay, 0);
 }
 
+static void link_fatal(void *arg, const char *msg)
+{
+    cn_supervisor_fatal(arg, msg);
+}
+
+/* Credential messages that arrive on a link go to the renewal. */
+static void link_control(void *arg, struct cn_link *l, const struct px_ctl_msg *m)
+{
+    struct cn_supervisor *s = arg;
+    if (!s->creds)
+        return;
+    switch (m->type) {
+    case PX_CTL_ERROR:
+        cn_creds_renew_failed(s->creds, l, m->message);
+        break;
+    case PX_CTL_ORIGIN_CA:
+        cn_creds_set_origin_ca(s->creds, m->pem);
+        break;
+    case PX_CTL_RENEWED:
+        cn_creds_renewed(s->creds, l, m->kind, m->pem);
+        break;
+    default:
+        break;
+    }
+}
+
+static void link_hostnames(void *arg, char ***names, size_t *n)
+{
+    struct cn_supervisor *s = arg;
+    *names = s->cfg->ingress->hostnames;
+    *n = s->cfg->ingress->n_hostnames;
+}
+
+static WOLFSSL_CTX *link_tls_ctx(void *arg)
+{
+    struct cn_supervisor *s = arg;
+    return s->tls_ctx;
+}
+
+static const struct cn_rule *link_route(void *arg, const char *host, const char *path,
+                                        struct cn_ingress **ing)
+{
+    return cn_supervisor_route(arg, host, path, ing);
+}
+
+static struct cn_creds *link_creds(void *arg)
+{
+    return cn_supervisor_creds(arg);
+}
+
+static const struct cn_link_host_ops link_host_ops = {
+    .ready = link_ready,
+    .retiring = link_retiring,
+    .closed = link_closed,
+    .fatal = link_fatal,
+    .control = link_control,
+    .hostnames = link_hostnames,
+    .tls_ctx = link_tls_ctx,
+    .route = link_route,
+    .creds = link_creds,
+};
+
+void cn_supervisor_link_host(struct cn_supervisor *s, struct cn_link_host *out)
+{
+    *out = (struct cn_link_host){
+        .ops = &link_host_ops,
+        .arg = s,
+        .loop = s->loop,
+        .origin = s->origin,
+        .server_name = s->cfg->token.server_name,
+        .response_timeout_ms = s->cfg->response_timeout_ms,
+    };
+}
+
 static void start_slot(struct cn_slot *slot)
 {
     struct cn_supervisor *s = slot->sup;
@@ -286,7 +358,9 @@ static void start_slot(struct cn_slot *slot)
     slot->link = l;
     const char *edge = edge_for(s, slot->index);
     PX_DEBUG("connection %u: connecting to %s", slot->index, edge);
-    if (cn_link_start(l, s, slot->index, edge) < 0) {
+    struct cn_link_host host;
+    cn_supervisor_link_host(s, &host);
+    if (cn_link_start(l, &host, slot->index, edge) < 0) {
         slot->link = NULL;
         free(l);
         uv_timer_start(&slot->retry, on_retry, cn_backoff_next(&slot->backoff, rnd32(s)), 0);

@@ -48,13 +48,9 @@ struct cn_supervisor {
  * process exit code (0 on signal, 1 on permanent failure). */
 int cn_supervisor_run(struct cn_config *cfg);
 
-/* For cn_link: */
-void cn_supervisor_link_ready(struct cn_supervisor *s, struct cn_link *l);
-void cn_supervisor_link_closed(struct cn_supervisor *s, struct cn_link *l);
-/* l got or sent GOAWAY: it leaves its slot (it finishes its streams, then
- * cn_supervisor_link_closed frees it) and the slot dials a new link, at once
- * after a clean GOAWAY. */
-void cn_supervisor_link_retiring(struct cn_supervisor *s, struct cn_link *l);
+/* The host interface the supervisor's links get (also for tests that run a
+ * link on a supervisor of their own). */
+void cn_supervisor_link_host(struct cn_supervisor *s, struct cn_link_host *out);
 /* The rule for host/path in the current rule set; *ing receives a reference
  * to that set (the caller unrefs it when the request ends). */
 const struct cn_rule *cn_supervisor_route(struct cn_supervisor *s, const char *host,
@@ -66,10 +62,8 @@ const struct cn_rule *cn_supervisor_route(struct cn_supervisor *s, const char *h
 int cn_supervisor_creds_init(struct cn_supervisor *s, char *why, size_t whylen);
 /* Frees s->creds (cn_creds_cleanup: run the loop afterwards for its timers). */
 void cn_supervisor_creds_cleanup(struct cn_supervisor *s);
-/* For the links' streams: the certificates (origin CA, origin-pull), or
- * NULL; the loop's origin context. */
+/* The certificates (origin CA, origin-pull), or NULL. */
 struct cn_creds *cn_supervisor_creds(struct cn_supervisor *s);
-struct cn_origin *cn_supervisor_origin(struct cn_supervisor *s);
 /* A permanent failure: log msg and exit with status 1 after closing links. */
 void cn_supervisor_fatal(struct cn_supervisor *s, const char *msg);
 

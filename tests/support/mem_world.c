@@ -209,7 +209,9 @@ int mw_conn_link_open(struct mw *w)
     if (!l)
         return -1;
     sup->slots[0].link = l;
-    if (cn_link_start_memory(l, sup, 0) < 0) {
+    struct cn_link_host host;
+    cn_supervisor_link_host(sup, &host);
+    if (cn_link_start_memory(l, &host, 0) < 0) {
         sup->slots[0].link = NULL;
         free(l);
         return -1;

@@ -101,6 +101,20 @@ void fl_init(struct fake_link *fl)
     current = fl;
 }
 
+void fl_server_init(struct fake_link *fl, struct es_server *srv, uv_loop_t *loop)
+{
+    fl_init(fl);
+    snprintf(fl->tunnel.id, sizeof(fl->tunnel.id), "%s", FL_TUNNEL_ID);
+    snprintf(fl->tunnel.name, sizeof(fl->tunnel.name), "fake");
+    snprintf(fl->route.hostname, sizeof(fl->route.hostname), "%s", FL_HOST);
+    snprintf(fl->route.tunnel_id, sizeof(fl->route.tunnel_id), "%s", FL_TUNNEL_ID);
+    memset(srv, 0, sizeof(*srv));
+    srv->loop = loop;
+    srv->reg.tunnels = &fl->tunnel;
+    srv->reg.routes = &fl->route;
+    srv->link_ops = &fl_ops;
+}
+
 void fl_cleanup(struct fake_link *fl)
 {
     for (size_t i = 0; i < fl->n; i++) {

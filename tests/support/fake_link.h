@@ -4,7 +4,8 @@
  * es_req's "for the link" functions on the streams it holds (fl_respond,
  * fl_read_body, fl_close).
  *
- * Use: fl_init(&fl), then srv.link_ops = &fl_ops. budget and pick see only a
+ * Use: fl_server_init(&fl, &srv, loop), or fl_init(&fl) and srv.link_ops =
+ * &fl_ops on a server of your own. budget and pick see only a
  * tunnel and a host, so the ops find the fake through the one fl_init set up
  * last (one fake per test process at a time). A stream is held from submit
  * until fl_close (or fl_cleanup, which closes every stream as a closing link
@@ -12,13 +13,18 @@
 #ifndef FAKE_LINK_H
 #define FAKE_LINK_H
 
+#include "es_registry.h"
 #include "es_req.h"
+#include "es_server.h"
 #include "px_buf.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
 #define FL_MAX_STREAMS 64
+/* The host fl_server_init routes to the fake, through this tunnel. */
+#define FL_HOST "a.example.test"
+#define FL_TUNNEL_ID "0123456789abcdef0123456789abcdef"
 
 struct fl_stream {
     struct es_req *r; /* NULL once closed */
@@ -43,11 +49,18 @@ struct fake_link {
                       breach of the contract */
     struct fl_stream s[FL_MAX_STREAMS];
     size_t n; /* streams submitted (held or closed) */
+    /* fl_server_init's registry entries */
+    struct es_tunnel tunnel;
+    struct es_route route;
 };
 
 extern const struct es_link_ops fl_ops;
 
 void fl_init(struct fake_link *fl);
+/* fl_init, and a zeroed srv on loop whose registry routes FL_HOST to tunnel
+ * FL_TUNNEL_ID (entries inside fl: no store) and whose link_ops are the fake.
+ * Release with fl_cleanup and es_fair_cleanup(&srv->fair). */
+void fl_server_init(struct fake_link *fl, struct es_server *srv, uv_loop_t *loop);
 /* Closes every stream still held with NGHTTP2_CANCEL (the link closing) and
  * frees the copies. */
 void fl_cleanup(struct fake_link *fl);

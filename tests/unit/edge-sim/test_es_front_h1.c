@@ -20,15 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HOST "a.example.test"
+#define HOST FL_HOST
 #define CLIENT "192.0.2.7"
-#define TUNNEL_ID "0123456789abcdef0123456789abcdef"
+#define TUNNEL_ID FL_TUNNEL_ID
 
 static uv_loop_t loop;
 static uv_idle_t awake; /* keeps uv_run(NOWAIT) iterating, so the flush runs */
 static struct es_server srv;
-static struct es_tunnel tunnel = {.id = TUNNEL_ID, .name = "fake"};
-static struct es_route route = {.hostname = HOST, .tunnel_id = TUNNEL_ID};
 static struct fake_link fl;
 static struct es_front *front; /* NULL once freed */
 static struct px_buf out;      /* what the browser received */
@@ -64,12 +62,7 @@ static int setup(void **state)
     assert_int_equal(rt_loop_init(&rl, &loop), 0);
     uv_idle_init(&loop, &awake);
     uv_idle_start(&awake, on_awake);
-    memset(&srv, 0, sizeof(srv));
-    srv.loop = &loop;
-    srv.reg.tunnels = &tunnel;
-    srv.reg.routes = &route;
-    fl_init(&fl);
-    srv.link_ops = &fl_ops;
+    fl_server_init(&fl, &srv, &loop);
     px_buf_init(&out);
     front = es_front_new_memory(&srv, "http/1.1", CLIENT);
     assert_non_null(front);

@@ -20,9 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HOST "a.example.test"
+#define HOST FL_HOST
 #define CLIENT "192.0.2.7"
-#define TUNNEL_ID "0123456789abcdef0123456789abcdef"
+#define TUNNEL_ID FL_TUNNEL_ID
 
 struct fake_front {
     unsigned heads, datas;
@@ -63,8 +63,6 @@ static const struct es_front_ops ff_ops = {ff_resp_headers, ff_resp_data, ff_req
 
 static uv_loop_t loop;
 static struct es_server srv;
-static struct es_tunnel tunnel = {.id = TUNNEL_ID, .name = "fake"};
-static struct es_route route = {.hostname = HOST, .tunnel_id = TUNNEL_ID};
 static struct fake_link fl;
 static struct fake_front ff;
 
@@ -76,12 +74,7 @@ static int setup(void **state)
     /* The loop a server runs on carries rt's per-loop state. */
     assert_int_equal(uv_loop_init(&loop), 0);
     assert_int_equal(rt_loop_init(&rl, &loop), 0);
-    memset(&srv, 0, sizeof(srv));
-    srv.loop = &loop;
-    srv.reg.tunnels = &tunnel;
-    srv.reg.routes = &route;
-    fl_init(&fl);
-    srv.link_ops = &fl_ops;
+    fl_server_init(&fl, &srv, &loop);
     memset(&ff, 0, sizeof(ff));
     front_late = 0;
     return 0;

@@ -8,11 +8,11 @@
 #include "cn_upgrade.h"
 #include "px_err.h"
 #include "px_headers.h"
+#include "px_nv.h"
 #include "px_hostname.h"
 #include "px_log.h"
 #include "px_path.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +31,7 @@ struct cn_stream *cn_stream_new(const struct cn_stream_host *host, int32_t id)
     s->content_length = -1;
     px_buf_init(&s->req_body);
     px_buf_init(&s->resp_body);
+    px_nv_init(&s->resp_hdrs, CN_STREAM_MAX_RESP_FIELDS, CN_STREAM_MAX_HEADER_BYTES);
     s->xfer.on_done = on_done;
     uv_timer_init(host->loop, &s->timer);
     s->timer.data = s;
@@ -201,66 +202,24 @@ int cn_stream_on_header(struct cn_stream *s, const uint8_t *name, size_t nlen, c
 int cn_stream_add_resp_header(struct cn_stream *s, const char *name, size_t nlen, const char *value,
                               size_t vlen)
 {
-    if (s->resp_header_bytes + nlen + vlen + 32 > CN_STREAM_MAX_HEADER_BYTES) {
+    int rc = px_nv_add(&s->resp_hdrs, name, nlen, value, vlen, PX_NV_LOWER);
+    if (rc == PX_ERR_TOO_LARGE)
         s->resp_headers_too_large = 1;
-        return -1;
-    }
-    if (s->n_resp_nv == s->cap_resp_nv) {
-        size_t cap = s->cap_resp_nv ? s->cap_resp_nv * 2 : 16;
-        if (cap > 512) {
-            s->resp_headers_too_large = 1;
-            return -1;
-        }
-        nghttp2_nv *nv = realloc(s->resp_nv, cap * sizeof(*nv));
-        if (!nv)
-            return -1;
-        s->resp_nv = nv;
-        s->cap_resp_nv = cap;
-    }
-    char *n = malloc(nlen + 1), *v = malloc(vlen + 1);
-    if (!n || !v) {
-        free(n);
-        free(v);
-        return -1;
-    }
-    for (size_t i = 0; i < nlen; i++)
-        n[i] = (char)tolower((unsigned char)name[i]);
-    n[nlen] = '\0';
-    memcpy(v, value, vlen);
-    v[vlen] = '\0';
-    nghttp2_nv *e = &s->resp_nv[s->n_resp_nv++];
-    e->name = (uint8_t *)n;
-    e->namelen = nlen;
-    e->value = (uint8_t *)v;
-    e->valuelen = vlen;
-    e->flags = NGHTTP2_NV_FLAG_NONE;
-    s->resp_header_bytes += nlen + vlen + 32;
-    return 0;
+    return rc < 0 ? -1 : 0;
 }
 
 void cn_stream_clear_resp_headers(struct cn_stream *s)
 {
-    for (size_t i = 0; i < s->n_resp_nv; i++) {
-        free(s->resp_nv[i].name);
-        free(s->resp_nv[i].value);
-    }
-    s->n_resp_nv = 0;
-    s->resp_header_bytes = 0;
+    px_nv_clear(&s->resp_hdrs);
 }
 
 int cn_stream_submit(struct cn_stream *s, int with_body)
 {
-    char status[8];
-    snprintf(status, sizeof(status), "%d", s->resp_status);
-    size_t n = s->n_resp_nv + 1;
-    nghttp2_nv *nv = malloc(n * sizeof(*nv));
-    if (!nv)
-        return -1;
-    nv[0] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, strlen(status),
-                         NGHTTP2_NV_FLAG_NONE};
-    if (s->n_resp_nv)
-        memcpy(nv + 1, s->resp_nv, s->n_resp_nv * sizeof(*nv));
-    int rv = s->host.ops->submit(s->host.arg, s, s->id, nv, n, with_body);
+    char status[PX_NV_STATUS_SIZE];
+    nghttp2_nv *nv = NULL;
+    int rv = px_nv_response(s->resp_status, s->resp_hdrs.nv, s->resp_hdrs.n, status, &nv);
+    if (rv == 0)
+        rv = s->host.ops->submit(s->host.arg, s, s->id, nv, s->resp_hdrs.n + 1, with_body);
     free(nv);
     cn_stream_clear_resp_headers(s);
     if (rv != 0)
@@ -735,7 +694,7 @@ static void release(struct cn_stream *s)
     if (s->ing)
         cn_ingress_unref(s->ing);
     cn_stream_clear_resp_headers(s);
-    free(s->resp_nv);
+    px_nv_cleanup(&s->resp_hdrs);
     free(s->path);
     free(s->authority);
     free(s->scheme);

@@ -8,8 +8,12 @@
 
 #include "cn_stream.h"
 #include "px_buf.h"
+#include "px_nv.h"
 
 #include <curl/curl.h>
+
+/* A response head from the origin may have at most this many fields. */
+#define CN_STREAM_MAX_RESP_FIELDS 512
 
 struct cn_stream {
     struct cn_stream_host host;
@@ -36,9 +40,8 @@ struct cn_stream {
     int origin_started;
     int resp_submitted;
     int resp_status;
-    nghttp2_nv *resp_nv;
-    size_t n_resp_nv, cap_resp_nv;
-    size_t resp_header_bytes; /* of resp_nv, capped at CN_STREAM_MAX_HEADER_BYTES */
+    struct px_nv
+        resp_hdrs; /* the head so far, capped (CN_STREAM_MAX_RESP_FIELDS, ..._HEADER_BYTES) */
     int resp_headers_too_large;
     struct px_buf resp_body; /* written only through cn_stream_resp_put */
     int resp_eof;

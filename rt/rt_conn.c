@@ -2,7 +2,6 @@
 #include "px_err.h"
 #include "px_log.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,9 +127,10 @@ size_t rt_conn_write_room(const struct rt_conn *c)
 static int os_failure(struct rt_conn *c, const char *what, int uv_code)
 {
     snprintf(c->err_text, sizeof(c->err_text), "%s failed: %s", what, uv_strerror(uv_code));
-    /* On Unix libuv's codes are negated errnos, but for its own few (UV_EOF,
-     * UV_EAI_*), which are not: keep only real errnos. */
-    if (uv_code < 0 && -uv_code < 4000 && !c->sys_errno)
+    /* On Unix libuv's codes are negated errnos, but for its own (UV_EAI_*
+     * from -3000, UV_EOF and a few more near -4000), which are not: keep
+     * only real errnos. */
+    if (uv_code < 0 && uv_code > -3000 && !c->sys_errno)
         c->sys_errno = -uv_code;
     return px_err_from_errno(uv_code);
 }

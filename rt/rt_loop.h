@@ -31,7 +31,9 @@ struct rt_loop {
 /* Initialises rl for uv (one rt_loop per uv loop, before any rt_conn on it):
  * installs the flush hook, allocates the read scratch, seeds the RNG, sets
  * uv->data = rl. Returns 0, or PX_ERR_NOMEM / PX_ERR_CRYPTO / a px_err mapped
- * from libuv, with nothing left to clean up (rl->uv stays NULL). */
+ * from libuv, with nothing left to clean up (rl->uv stays NULL; should libuv
+ * fail after a handle was set up, its close completes at the next uv_run:
+ * keep rl's memory until then). */
 int rt_loop_init(struct rt_loop *rl, uv_loop_t *uv);
 /* Call after every rt_conn on the loop has been closed (or at least aborted):
  * stops and closes the loop's handles, frees the scratch and the RNG, clears

@@ -36,6 +36,11 @@ enum cn_link_cause cn_link_close_cause(const struct cn_link *l)
     return l->cause;
 }
 
+const struct px_tls_failure *cn_link_tls_failure(const struct cn_link *l)
+{
+    return &l->tls_failure;
+}
+
 const char *cn_link_close_reason(const struct cn_link *l)
 {
     return l->close_reason[0] ? l->close_reason : "open";
@@ -516,9 +521,11 @@ static void on_ping_closed(uv_handle_t *h)
 static void conn_on_close(struct rt_conn *c, int err)
 {
     struct cn_link *l = c->owner;
-    l->peer_alert = c->tls.peer_alert;
+    const struct px_tls_failure *tf = rt_conn_tls_failure(c);
+    l->tls_failure = *tf;
     const char *words = c->err_text[0] ? c->err_text : px_strerror(err);
-    if (l->cause != CN_LINK_CAUSE_LOCAL && px_tls_alert_rejects_cert(l->peer_alert)) {
+    if (l->cause != CN_LINK_CAUSE_LOCAL && tf->kind == PX_TLS_FAIL_ALERT_RECEIVED &&
+        px_tls_alert_rejects_cert(tf->alert)) {
         /* With TLS 1.3 the edge checks our certificate after we think the
          * handshake is done: its alert counts whatever else was noted. */
         l->cause = CN_LINK_OPEN;

@@ -100,11 +100,11 @@ struct cn_link {
     int closing_self; /* cn_link_close was called */
     int retired;      /* replaced in its slot; the supervisor only frees it */
     struct cn_link *retired_next;
-    int permanent_error;      /* the edge said not to retry */
-    int peer_alert;           /* the fatal TLS alert the edge sent, or 0 (px_tls peer_alert) */
-    enum cn_link_cause cause; /* use cn_link_close_cause */
-    char close_reason[512];   /* its words, for the log: cn_link_close_reason */
-    size_t buffered;          /* response bytes its streams hold (their hold() calls) */
+    int permanent_error;               /* the edge said not to retry */
+    struct px_tls_failure tls_failure; /* how TLS failed, if it did: cn_link_tls_failure */
+    enum cn_link_cause cause;          /* use cn_link_close_cause */
+    char close_reason[512];            /* its words, for the log: cn_link_close_reason */
+    size_t buffered;                   /* response bytes its streams hold (their hold() calls) */
     uv_timer_t ping_timer;
     unsigned pings_outstanding;
     struct cn_assert_keys *assert_keys; /* the latest ACCESS_KEYS; use cn_link_assert_keys */
@@ -150,6 +150,8 @@ const struct cn_assert_keys *cn_link_assert_keys(const struct cn_link *l);
  * the log (never decided on). */
 enum cn_link_cause cn_link_close_cause(const struct cn_link *l);
 const char *cn_link_close_reason(const struct cn_link *l);
+/* How TLS failed on a closed l (kind PX_TLS_FAIL_NONE when it did not). */
+const struct px_tls_failure *cn_link_tls_failure(const struct cn_link *l);
 /* Requests in flight on l. */
 unsigned cn_link_stream_count(const struct cn_link *l);
 

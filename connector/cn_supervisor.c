@@ -233,8 +233,9 @@ static void link_closed(void *arg, struct cn_link *l)
      * can arrive after "TLS up": it is the alert that counts. */
     int cert_rejected = !was_ready && cn_link_close_cause(l) == CN_LINK_CAUSE_CERT_REFUSED;
     char alert_buf[32];
-    const char *alert_name =
-        cert_rejected ? px_tls_alert_name(l->peer_alert, alert_buf, sizeof(alert_buf)) : "";
+    const char *alert_name = cert_rejected ? px_tls_alert_name(cn_link_tls_failure(l)->alert,
+                                                               alert_buf, sizeof(alert_buf))
+                                           : "";
     slot->link = NULL;
     if (s->stopping) {
         free_link(l);

@@ -512,10 +512,19 @@ static int conn_on_writable(struct rt_conn *c)
     return 0;
 }
 
+/* The host may free l once both its timer is closed and no name lookup
+ * will call back into it. */
+static void maybe_closed(struct cn_link *l)
+{
+    if (l->state == CN_LINK_CLOSED && l->timer_closed && !l->resolving)
+        l->host.ops->closed(l->host.arg, l);
+}
+
 static void on_ping_closed(uv_handle_t *h)
 {
     struct cn_link *l = h->data;
-    l->host.ops->closed(l->host.arg, l);
+    l->timer_closed = 1;
+    maybe_closed(l);
 }
 
 static void conn_on_close(struct rt_conn *c, int err)
@@ -550,6 +559,8 @@ static void conn_on_close(struct rt_conn *c, int err)
     l->assert_keys = NULL;
     l->state = CN_LINK_CLOSED;
     uv_timer_stop(&l->ping_timer);
+    if (l->resolving)
+        uv_cancel((uv_req_t *)&l->resolve); /* on_resolved still runs (UV_ECANCELED) */
     uv_close((uv_handle_t *)&l->ping_timer, on_ping_closed);
 }
 
@@ -577,7 +588,16 @@ static void on_ping(uv_timer_t *t)
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     struct cn_link *l = req->data;
-    free(req);
+    l->resolving = 0;
+    if (l->state == CN_LINK_CLOSED || l->cause != CN_LINK_OPEN) {
+        /* Closed or closing (stopped, say) while the name was looked up:
+         * the close waited for this callback; connecting now would re-arm
+         * a handle being closed. */
+        if (res)
+            uv_freeaddrinfo(res);
+        maybe_closed(l);
+        return;
+    }
     if (status < 0 || !res) {
         char why[400];
         snprintf(why, sizeof(why), "cannot resolve %s: %s", l->edge, uv_strerror(status));
@@ -635,16 +655,13 @@ int cn_link_start(struct cn_link *l, const struct cn_link_host *host, unsigned i
         return 0;
     }
     snprintf(port, sizeof(port), "%d", p);
-    uv_getaddrinfo_t *req = malloc(sizeof(*req));
-    if (!req) {
-        rt_conn_abort(&l->conn, PX_ERR_NOMEM);
-        return 0;
-    }
+    uv_getaddrinfo_t *req = &l->resolve;
     req->data = l;
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
     r = uv_getaddrinfo(l->host.loop, req, on_resolved, hostname, port, &hints);
+    if (r == 0)
+        l->resolving = 1;
     if (r < 0) {
-        free(req);
         char why[400];
         snprintf(why, sizeof(why), "cannot resolve %s: %s", addr, uv_strerror(r));
         set_cause(l, CN_LINK_CAUSE_RESOLVE, why);

@@ -106,6 +106,9 @@ struct cn_link {
     char close_reason[512];            /* its words, for the log: cn_link_close_reason */
     size_t buffered;                   /* response bytes its streams hold (their hold() calls) */
     uv_timer_t ping_timer;
+    int timer_closed;         /* ping_timer's close callback ran */
+    uv_getaddrinfo_t resolve; /* the edge's name lookup */
+    int resolving;            /* ...is pending: the close waits for its callback */
     unsigned pings_outstanding;
     struct cn_assert_keys *assert_keys; /* the latest ACCESS_KEYS; use cn_link_assert_keys */
 };

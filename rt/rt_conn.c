@@ -560,6 +560,10 @@ static void on_connected(uv_connect_t *req, int status)
 int rt_conn_connect(struct rt_conn *c, const struct sockaddr *addr, WOLFSSL_CTX *ctx,
                     const char *server_name, const char *alpn, unsigned timeout_ms)
 {
+    /* A close already begun (the owner stopped while it looked the name
+     * up) must not be undone: connecting a closing handle re-arms it. */
+    if (c->closing || c->in_close || c->closed)
+        return PX_ERR_CLOSED;
     int r = start_tls(c, ctx, 0, server_name, alpn);
     if (r < 0) {
         rt_conn_abort(c, r);

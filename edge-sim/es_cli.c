@@ -2,8 +2,6 @@
 #include "rt_file.h"
 
 #include <errno.h>
-
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +10,51 @@ int es_cli_fail(const char *msg, const char *arg)
 {
     fprintf(stderr, "edge-sim: %s%s\n", msg, arg ? arg : "");
     return 2;
+}
+
+int es_cli_bad_option(const struct rt_cli *c)
+{
+    return es_cli_fail("unknown or incomplete option ", rt_cli_bad(c));
+}
+
+int es_cli_words(const struct rt_cli *c, const char *need, const char **sub, const char **arg)
+{
+    *sub = rt_cli_word(c, 0);
+    *arg = rt_cli_word(c, 1);
+    if (!*sub)
+        return es_cli_fail(need, NULL);
+    if (rt_cli_word(c, 2))
+        return es_cli_fail("unexpected argument ", rt_cli_word(c, 2));
+    return 0;
+}
+
+int es_cli_days(const char *s, unsigned long max, unsigned long *out)
+{
+    if (rt_cli_uint(s, 1, max, out) < 0)
+        return es_cli_fail("--days must be 1-36500: ", s);
+    return 0;
+}
+
+int es_cli_print_ca(int argc, char **argv, enum es_cli_ca which)
+{
+    static const struct option opts[] = {{"data-dir", required_argument, 0, 'd'}, {0, 0, 0, 0}};
+    const char *dir = "edge-data";
+    const struct rt_cli_keep keep[] = {{'d', &dir}, {0, NULL}};
+    struct rt_cli cli;
+    rt_cli_start(&cli, argc, argv, opts, keep);
+    if (rt_cli_next(&cli) < 0)
+        return es_cli_bad_option(&cli);
+    if (rt_cli_word(&cli, 0))
+        return es_cli_fail("unexpected argument ", rt_cli_word(&cli, 0));
+    struct es_offline o;
+    if (es_offline_open(&o, dir) < 0)
+        return 1;
+    fputs(which == ES_CLI_ORIGIN_PULL_CA ? o.certs.origin_pull_ca_pem
+          : which == ES_CLI_ORIGIN_CA    ? o.certs.origin_ca_pem
+                                         : o.certs.browser_ca_pem,
+          stdout);
+    es_offline_close(&o);
+    return 0;
 }
 
 int es_offline_open(struct es_offline *o, const char *dir)

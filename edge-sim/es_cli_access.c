@@ -16,7 +16,6 @@
 #include <wolfssl/ssl.h>
 
 #include <errno.h>
-#include <getopt.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,41 +214,21 @@ int es_cli_client_cert(int argc, char **argv)
                                          {"p12-password-file", required_argument, 0, 'p'},
                                          {0, 0, 0, 0}};
     struct cc_opts op = {.dir = "edge-data", .days = 365};
-    optind = 0;
-    opterr = 0;
+    const struct rt_cli_keep keep[] = {
+        {'d', &op.dir}, {'o', &op.out}, {'c', &op.csr}, {'p', &op.pwfile}, {0, NULL}};
+    struct rt_cli cli;
+    rt_cli_start(&cli, argc, argv, opts, keep);
     int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            op.dir = optarg;
-            break;
-        case 'o':
-            op.out = optarg;
-            break;
-        case 'c':
-            op.csr = optarg;
-            break;
-        case 'p':
-            op.pwfile = optarg;
-            break;
-        case 'n': {
-            char *end;
-            errno = 0;
-            op.days = strtoul(optarg, &end, 10);
-            if (errno || *end || optarg[0] == '-' || op.days < 1 || op.days > 36500)
-                return es_cli_fail("--days must be 1-36500: ", optarg);
-            break;
-        }
-        default:
-            return es_cli_fail("unknown or incomplete option ", argv[optind - 1]);
-        }
+    while ((c = rt_cli_next(&cli)) > 0) {
+        if (c == 'n' && es_cli_days(optarg, 36500, &op.days) != 0)
+            return 2;
     }
-    if (optind >= argc)
-        return es_cli_fail("client-cert needs a subcommand: create, list or revoke", NULL);
-    const char *sub = argv[optind];
-    const char *name = optind + 1 < argc ? argv[optind + 1] : NULL;
-    if (optind + 2 < argc)
-        return es_cli_fail("unexpected argument ", argv[optind + 2]);
+    if (c < 0)
+        return es_cli_bad_option(&cli);
+    const char *sub, *name;
+    if (es_cli_words(&cli, "client-cert needs a subcommand: create, list or revoke", &sub, &name) !=
+        0)
+        return 2;
     int create = strcmp(sub, "create") == 0;
     if (create && (!name || !es_cli_valid_name(name)))
         return es_cli_fail("client-cert create needs a NAME of letters, digits, '-', '_' or '.'",
@@ -337,25 +316,15 @@ int es_cli_client_ca(int argc, char **argv)
                                          {"crl", required_argument, 0, 'r'},
                                          {0, 0, 0, 0}};
     const char *dir = "edge-data", *certf = NULL, *crlf = NULL;
-    optind = 0;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'd')
-            dir = optarg;
-        else if (c == 'c')
-            certf = optarg;
-        else if (c == 'r')
-            crlf = optarg;
-        else
-            return es_cli_fail("unknown or incomplete option ", argv[optind - 1]);
-    }
-    if (optind >= argc)
-        return es_cli_fail("client-ca needs a subcommand: add, update, list or delete", NULL);
-    const char *sub = argv[optind];
-    const char *name = optind + 1 < argc ? argv[optind + 1] : NULL;
-    if (optind + 2 < argc)
-        return es_cli_fail("unexpected argument ", argv[optind + 2]);
+    const struct rt_cli_keep keep[] = {{'d', &dir}, {'c', &certf}, {'r', &crlf}, {0, NULL}};
+    struct rt_cli cli;
+    rt_cli_start(&cli, argc, argv, opts, keep);
+    if (rt_cli_next(&cli) < 0)
+        return es_cli_bad_option(&cli);
+    const char *sub, *name;
+    if (es_cli_words(&cli, "client-ca needs a subcommand: add, update, list or delete", &sub,
+                     &name) != 0)
+        return 2;
     int is_add = !strcmp(sub, "add"), is_update = !strcmp(sub, "update");
     if (strcmp(sub, "list") && (!name || !es_cli_valid_name(name)))
         return es_cli_fail("client-ca needs a NAME of letters, digits, '-', '_' or '.'", NULL);
@@ -530,15 +499,13 @@ int es_cli_access(int argc, char **argv)
     size_t n_cas = 0, n_subj = 0, n_fp = 0;
     const char *audience = NULL;
     int require = 0, setopts = 0;
-    optind = 0;
-    opterr = 0;
+    const struct rt_cli_keep keep[] = {{'d', &dir}, {0, NULL}};
+    struct rt_cli cli;
+    rt_cli_start(&cli, argc, argv, opts, keep);
     int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        setopts |= c != 'd';
+    while ((c = rt_cli_next(&cli)) > 0) {
+        setopts = 1; /* any option but --data-dir */
         switch (c) {
-        case 'd':
-            dir = optarg;
-            break;
         case 'r':
             require = 1;
             break;
@@ -571,16 +538,14 @@ int es_cli_access(int argc, char **argv)
                 return es_cli_fail("--audience must be 1-512 characters", NULL);
             audience = optarg;
             break;
-        default:
-            return es_cli_fail("unknown or incomplete option ", argv[optind - 1]);
         }
     }
-    if (optind >= argc)
-        return es_cli_fail("access needs a subcommand: set, list, delete or rotate-key", NULL);
-    const char *sub = argv[optind];
-    const char *arg = optind + 1 < argc ? argv[optind + 1] : NULL;
-    if (optind + 2 < argc)
-        return es_cli_fail("unexpected argument ", argv[optind + 2]);
+    if (c < 0)
+        return es_cli_bad_option(&cli);
+    const char *sub, *arg;
+    if (es_cli_words(&cli, "access needs a subcommand: set, list, delete or rotate-key", &sub,
+                     &arg) != 0)
+        return 2;
     int is_set = !strcmp(sub, "set");
     if (!is_set && setopts)
         return es_cli_fail("policy options go with access set", NULL);

@@ -13,7 +13,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +118,24 @@ out:
     return rc;
 }
 
+/* --hostname: one more name for the certificate. Returns 0, or -1 with the
+ * exit code in *rc (2 after saying why the name cannot be, 1: no memory). */
+static int add_name(struct oc_opts *op, const char *arg, int *rc)
+{
+    char name[256];
+    if (op->n_names == MAX_HOSTNAMES)
+        *rc = es_cli_fail("too many --hostname (at most 100)", NULL);
+    else if (origin_name(arg, name, sizeof(name)) < 0)
+        *rc = es_cli_fail("--hostname must be a hostname, *.suffix or IP address: ", arg);
+    else if (!(op->names[op->n_names] = strdup(name)))
+        *rc = 1;
+    else {
+        op->n_names++;
+        return 0;
+    }
+    return -1;
+}
+
 int es_cli_origin_cert(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -126,61 +143,35 @@ int es_cli_origin_cert(int argc, char **argv)
         {"days", required_argument, 0, 'n'},     {"csr", required_argument, 0, 'c'},
         {"hostname", required_argument, 0, 'H'}, {0, 0, 0, 0}};
     struct oc_opts op = {.dir = "edge-data", .days = ES_ORIGIN_CERT_DAYS};
+    const struct rt_cli_keep keep[] = {{'d', &op.dir}, {'o', &op.out}, {'c', &op.csr}, {0, NULL}};
     int rc = 2;
-    optind = 0; /* 0 fully resets glibc's getopt state */
-    opterr = 0;
+    struct rt_cli cli;
+    rt_cli_start(&cli, argc, argv, opts, keep);
     int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    unsigned long days;
+    while ((c = rt_cli_next(&cli)) > 0) {
         switch (c) {
-        case 'd':
-            op.dir = optarg;
-            break;
-        case 'o':
-            op.out = optarg;
-            break;
-        case 'c':
-            op.csr = optarg;
-            break;
-        case 'H': {
-            char name[256];
-            if (op.n_names == MAX_HOSTNAMES) {
-                es_cli_fail("too many --hostname (at most 100)", NULL);
+        case 'n':
+            if (es_cli_days(optarg, ES_ORIGIN_CERT_MAX_DAYS, &days) != 0)
                 goto out;
-            }
-            if (origin_name(optarg, name, sizeof(name)) < 0) {
-                es_cli_fail("--hostname must be a hostname, *.suffix or IP address: ", optarg);
-                goto out;
-            }
-            if (!(op.names[op.n_names] = strdup(name))) {
-                rc = 1;
-                goto out;
-            }
-            op.n_names++;
-            break;
-        }
-        case 'n': {
-            char *end;
-            errno = 0;
-            unsigned long days = strtoul(optarg, &end, 10);
-            if (errno || end == optarg || *end || optarg[0] < '0' || optarg[0] > '9' || days < 1 ||
-                days > ES_ORIGIN_CERT_MAX_DAYS) {
-                es_cli_fail("--days must be 1-36500: ", optarg);
-                goto out;
-            }
             op.days = (int)days;
             break;
-        }
-        default:
-            es_cli_fail("unknown or incomplete option ", argv[optind - 1]);
-            goto out;
+        case 'H':
+            if (add_name(&op, optarg, &rc) < 0)
+                goto out;
+            break;
         }
     }
-    if (optind >= argc || strcmp(argv[optind], "create") != 0) {
+    if (c < 0) {
+        es_cli_bad_option(&cli);
+        goto out;
+    }
+    if (!rt_cli_word(&cli, 0) || strcmp(rt_cli_word(&cli, 0), "create") != 0) {
         es_cli_fail("origin-cert needs the subcommand create", NULL);
         goto out;
     }
-    if (optind + 1 < argc) {
-        es_cli_fail("unexpected argument ", argv[optind + 1]);
+    if (rt_cli_word(&cli, 1)) {
+        es_cli_fail("unexpected argument ", rt_cli_word(&cli, 1));
         goto out;
     }
     if (op.n_names == 0 || !op.out) {
@@ -200,35 +191,12 @@ out:
     return rc;
 }
 
-/* origin-ca (pull 0) and origin-pull-ca (pull 1): prints that CA's PEM. */
-static int print_ca(int argc, char **argv, int pull)
-{
-    static const struct option opts[] = {{"data-dir", required_argument, 0, 'd'}, {0, 0, 0, 0}};
-    const char *dir = "edge-data";
-    optind = 0;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c != 'd')
-            return es_cli_fail("unknown or incomplete option ", argv[optind - 1]);
-        dir = optarg;
-    }
-    if (optind < argc)
-        return es_cli_fail("unexpected argument ", argv[optind]);
-    struct es_offline o;
-    if (es_offline_open(&o, dir) < 0)
-        return 1;
-    fputs(pull ? o.certs.origin_pull_ca_pem : o.certs.origin_ca_pem, stdout);
-    es_offline_close(&o);
-    return 0;
-}
-
 int es_cli_origin_ca(int argc, char **argv)
 {
-    return print_ca(argc, argv, 0);
+    return es_cli_print_ca(argc, argv, ES_CLI_ORIGIN_CA);
 }
 
 int es_cli_origin_pull_ca(int argc, char **argv)
 {
-    return print_ca(argc, argv, 1);
+    return es_cli_print_ca(argc, argv, ES_CLI_ORIGIN_PULL_CA);
 }

@@ -1,4 +1,7 @@
 #include "es_cli.h"
+#include "px_cert.h"
+#include "px_err.h"
+#include "px_pki.h"
 #include "rt_file.h"
 
 #include <errno.h>
@@ -139,5 +142,46 @@ int es_cli_write_private(const char *path, const void *data, size_t len)
     int rc = rt_file_write_private_len(path, data, len);
     if (rc < 0)
         fprintf(stderr, "edge-sim: cannot write %s: %s\n", path, strerror(errno));
+    return rc;
+}
+
+int es_cli_cert_key(const char *csr_path, char **key, char **pub)
+{
+    *key = *pub = NULL;
+    if (!csr_path) {
+        if (px_pki_keygen(key) == 0 && px_pki_pubkey(*key, pub) == 0)
+            return 0;
+        fprintf(stderr, "edge-sim: cannot generate a key\n");
+        free(*key);
+        *key = NULL;
+        return -1;
+    }
+    char *csr = es_cli_read_input(csr_path, "certificate request"), *cn = NULL;
+    if (!csr)
+        return -1;
+    int r = px_cert_csr_read(csr, strlen(csr), pub, &cn);
+    free(csr);
+    free(cn);
+    if (r < 0) {
+        fprintf(stderr, "edge-sim: %s is not a usable certificate request: %s\n", csr_path,
+                r == PX_ERR_CRYPTO ? "only P-256 (EC prime256v1) keys are supported"
+                                   : "malformed, or its signature does not verify");
+        *pub = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int es_cli_cert_info(const char *cert_pem, struct px_cert_info *ci)
+{
+    struct px_der *der = NULL;
+    size_t nd = 0;
+    int rc = -1;
+    if (px_cert_pem_split(cert_pem, strlen(cert_pem), &der, &nd) == 0 &&
+        px_cert_info(der[0].der, der[0].len, ci) == 0)
+        rc = 0;
+    else
+        fprintf(stderr, "edge-sim: cannot read back the issued certificate\n");
+    px_der_free(der, nd);
     return rc;
 }

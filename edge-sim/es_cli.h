@@ -45,6 +45,17 @@ char *es_cli_read_input(const char *path, const char *what);
  * Returns 0, or < 0 after printing why. */
 int es_cli_write_private(const char *path, const void *data, size_t len);
 
+struct px_cert_info;
+/* The key a certificate is issued for. With csr_path: the public key of
+ * that certificate request, its signature checked (*key stays NULL: the
+ * private key stays with the request's owner). Without: a new P-256 key
+ * (*key, PEM) and its public half. Returns 0 with *pub (and *key) to free,
+ * or -1 after saying why on stderr (*key and *pub then NULL). */
+int es_cli_cert_key(const char *csr_path, char **key, char **pub);
+/* Reads back the first certificate of cert_pem, just issued, into ci (clean
+ * it with px_cert_info_cleanup). Returns 0, or -1 after saying why. */
+int es_cli_cert_info(const char *cert_pem, struct px_cert_info *ci);
+
 /* The access subcommands (es_cli_access.c); argv[0] is the command name.
  * Return the process exit code. */
 int es_cli_client_cert(int argc, char **argv);

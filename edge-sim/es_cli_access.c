@@ -74,7 +74,7 @@ struct cc_opts {
 
 static int cert_create(struct es_offline *o, const char *name, const struct cc_opts *op)
 {
-    char *key = NULL, *pub = NULL, *cert = NULL, *csr = NULL, *csr_cn = NULL, *pw = NULL;
+    char *key = NULL, *pub = NULL, *cert = NULL, *pw = NULL;
     unsigned char *p12 = NULL;
     size_t p12_len = 0;
     char gen_pw[21];
@@ -91,41 +91,16 @@ static int cert_create(struct es_offline *o, const char *name, const struct cc_o
         fprintf(stderr, "edge-sim: cannot create %s: %s\n", op->out, strerror(errno));
         return 1;
     }
-    if (op->csr) {
-        if (!(csr = es_cli_read_input(op->csr, "certificate request")))
-            goto out;
-        r = px_cert_csr_read(csr, strlen(csr), &pub, &csr_cn);
-        if (r < 0) {
-            fprintf(stderr, "edge-sim: %s is not a usable certificate request: %s\n", op->csr,
-                    r == PX_ERR_CRYPTO ? "only P-256 (EC prime256v1) keys are supported"
-                                       : "malformed, or its signature does not verify");
-            goto out;
-        }
-    } else {
-        if (op->pwfile) {
-            if (read_password(op->pwfile, &pw) < 0)
-                goto out;
-        } else if (make_password(gen_pw) < 0) {
-            goto out;
-        }
-        if (px_pki_keygen(&key) < 0 || px_pki_pubkey(key, &pub) < 0) {
-            fprintf(stderr, "edge-sim: cannot generate a key\n");
-            goto out;
-        }
-    }
+    if (!op->csr && (op->pwfile ? read_password(op->pwfile, &pw) : make_password(gen_pw)) < 0)
+        goto out;
+    if (es_cli_cert_key(op->csr, &key, &pub) < 0)
+        goto out;
     if (es_certs_issue_access(&o->certs, name, pub, (int)op->days, &cert) < 0) {
         fprintf(stderr, "edge-sim: cannot issue the certificate\n");
         goto out;
     }
-    struct px_der *der = NULL;
-    size_t nd = 0;
-    if (px_cert_pem_split(cert, strlen(cert), &der, &nd) < 0 ||
-        px_cert_info(der[0].der, der[0].len, &ci) < 0) {
-        px_der_free(der, nd);
-        fprintf(stderr, "edge-sim: cannot read back the issued certificate\n");
+    if (es_cli_cert_info(cert, &ci) < 0)
         goto out;
-    }
-    px_der_free(der, nd);
     have_ci = 1;
     if (!op->csr && px_pki_pkcs12(key, cert, o->certs.access_ca_pem, pw ? pw : gen_pw, name, &p12,
                                   &p12_len) < 0) {
@@ -174,8 +149,6 @@ out:
     free(key);
     free(pub);
     free(cert);
-    free(csr);
-    free(csr_cn);
     if (pw)
         memset(pw, 0, strlen(pw));
     free(pw);

@@ -49,9 +49,7 @@ struct oc_opts {
 
 static int origin_cert_create(struct es_offline *o, const struct oc_opts *op)
 {
-    char *key = NULL, *pub = NULL, *cert = NULL, *csr = NULL, *csr_cn = NULL;
-    struct px_der *der = NULL;
-    size_t nd = 0;
+    char *key = NULL, *pub = NULL, *cert = NULL;
     struct px_cert_info ci;
     int have_ci = 0, rc = 1, r;
     char kp[4096], cp[4096];
@@ -61,31 +59,16 @@ static int origin_cert_create(struct es_offline *o, const struct oc_opts *op)
         fprintf(stderr, "edge-sim: --out path too long\n");
         return 2;
     }
-    if (op->csr) {
-        if (!(csr = es_cli_read_input(op->csr, "certificate request")))
-            goto out;
-        r = px_cert_csr_read(csr, strlen(csr), &pub, &csr_cn);
-        if (r < 0) {
-            fprintf(stderr, "edge-sim: %s is not a usable certificate request: %s\n", op->csr,
-                    r == PX_ERR_CRYPTO ? "only P-256 (EC prime256v1) keys are supported"
-                                       : "malformed, or its signature does not verify");
-            goto out;
-        }
-    } else if (px_pki_keygen(&key) < 0 || px_pki_pubkey(key, &pub) < 0) {
-        fprintf(stderr, "edge-sim: cannot generate a key\n");
+    if (es_cli_cert_key(op->csr, &key, &pub) < 0)
         goto out;
-    }
     r = es_certs_issue_origin(&o->certs, (const char *const *)op->names, op->n_names, pub, op->days,
                               &cert);
     if (r < 0) {
         fprintf(stderr, "edge-sim: cannot issue the certificate: %s\n", px_strerror(r));
         goto out;
     }
-    if (px_cert_pem_split(cert, strlen(cert), &der, &nd) < 0 ||
-        px_cert_info(der[0].der, der[0].len, &ci) < 0) {
-        fprintf(stderr, "edge-sim: cannot read back the issued certificate\n");
+    if (es_cli_cert_info(cert, &ci) < 0)
         goto out;
-    }
     have_ci = 1;
     if (mkdir(op->out, 0700) < 0 && errno != EEXIST) {
         fprintf(stderr, "edge-sim: cannot create %s: %s\n", op->out, strerror(errno));
@@ -109,12 +92,9 @@ static int origin_cert_create(struct es_offline *o, const struct oc_opts *op)
 out:
     if (have_ci)
         px_cert_info_cleanup(&ci);
-    px_der_free(der, nd);
     free(key);
     free(pub);
     free(cert);
-    free(csr);
-    free(csr_cn);
     return rc;
 }
 

@@ -659,7 +659,9 @@ int px_cert_pem_split(const char *pem, size_t len, struct px_der **out, size_t *
     return 0;
 }
 
-char *px_cert_der_to_pem(const uint8_t *der, size_t len)
+/* A PEM block "-----BEGIN label-----" for der, in 64-column lines. Returns a
+ * malloc'd string or NULL. */
+static char *pem_encode(const char *label, const uint8_t *der, size_t len)
 {
     if (!der && len)
         return NULL;
@@ -669,20 +671,25 @@ char *px_cert_der_to_pem(const uint8_t *der, size_t len)
     size_t n = strlen(b64);
     struct px_buf b;
     px_buf_init(&b);
-    int rc = px_buf_append_str(&b, PEM_CERT_BEGIN "\n");
+    int rc = px_buf_appendf(&b, "-----BEGIN %s-----\n", label);
     for (size_t i = 0; rc == 0 && i < n; i += 64) {
         rc = px_buf_append(&b, b64 + i, n - i < 64 ? n - i : 64);
         if (rc == 0)
             rc = px_buf_append(&b, "\n", 1);
     }
     if (rc == 0)
-        rc = px_buf_append_str(&b, PEM_CERT_END "\n");
+        rc = px_buf_appendf(&b, "-----END %s-----\n", label);
     free(b64);
     if (rc < 0) {
         px_buf_cleanup(&b);
         return NULL;
     }
     return buf_take(&b);
+}
+
+char *px_cert_der_to_pem(const uint8_t *der, size_t len)
+{
+    return pem_encode("CERTIFICATE", der, len);
 }
 
 char *px_cert_sf_binary(const uint8_t *der, size_t len)
@@ -790,21 +797,7 @@ static char *pub_pem(ecc_key *key)
 {
     uint8_t der[256];
     int n = wc_EccPublicKeyToDer(key, der, sizeof(der), 1);
-    if (n <= 0)
-        return NULL;
-    int pn = wc_DerToPem(der, (word32)n, NULL, 0, PUBLICKEY_TYPE);
-    if (pn <= 0)
-        return NULL;
-    char *pem = malloc((size_t)pn + 1);
-    if (!pem)
-        return NULL;
-    pn = wc_DerToPem(der, (word32)n, (byte *)pem, (word32)pn, PUBLICKEY_TYPE);
-    if (pn <= 0) {
-        free(pem);
-        return NULL;
-    }
-    pem[pn] = '\0';
-    return pem;
+    return n > 0 ? pem_encode("PUBLIC KEY", der, (size_t)n) : NULL;
 }
 
 int px_cert_csr_read(const char *csr_pem, size_t len, char **pub_pem_out, char **common_name)

@@ -499,11 +499,10 @@ out:
 
 int cn_access_main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"hostname", required_argument, 0, 'H'}, {"url", required_argument, 0, 'u'},
-        {"edge", required_argument, 0, 'e'},     {"edge-ca", required_argument, 0, 'c'},
-        {"loglevel", required_argument, 0, 'l'}, {"cert", required_argument, 0, 'C'},
-        {"key", required_argument, 0, 'K'},      {0, 0, 0, 0}};
+    static const struct option opts[] = {RT_CLI_ARG("hostname", 'H'), RT_CLI_ARG("url", 'u'),
+                                         RT_CLI_ARG("edge", 'e'),     RT_CLI_ARG("edge-ca", 'c'),
+                                         RT_CLI_ARG("loglevel", 'l'), RT_CLI_ARG("cert", 'C'),
+                                         RT_CLI_ARG("key", 'K'),      RT_CLI_END};
     struct access_cfg cfg = {0};
     const char *hostname = "", *listen_addr = "", *edge = "";
     const char *ca_file = NULL, *cert_file = NULL, *key_file = NULL;

@@ -76,29 +76,27 @@ static int origin_flags(struct cn_origin_opts *o, const char *server_name, const
 
 int cn_config_parse_run(int argc, char **argv, struct cn_config *cfg)
 {
-    static const struct option opts[] = {
-        {"token", required_argument, 0, 't'},
-        {"token-file", required_argument, 0, 'T'},
-        {"hostname", required_argument, 0, 'H'},
-        {"url", required_argument, 0, 'u'},
-        {"edge", required_argument, 0, 'e'},
-        {"loglevel", required_argument, 0, 'l'},
-        {"state-dir", required_argument, 0, 's'},
-        {"ha-connections", required_argument, 0, 'n'},
-        {"connect-timeout", required_argument, 0, 'c'},
-        {"origin-response-timeout", required_argument, 0, 'r'},
-        {"config", required_argument, 0, 'C'},
-        {"grace-period", required_argument, 0, 'g'},
-        {"no-tls-verify", no_argument, 0, 'V'},
-        {"origin-server-name", required_argument, 0, 'S'},
-        {"origin-ca", required_argument, 0, 'A'},
-        {"origin-cert", required_argument, 0, 'E'},
-        {"origin-key", required_argument, 0, 'K'},
-        {"http-host-header", required_argument, 0, 'O'},
-        {"origin-pull", no_argument, 0, 'P'},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
-    };
+    static const struct option opts[] = {RT_CLI_ARG("token", 't'),
+                                         RT_CLI_ARG("token-file", 'T'),
+                                         RT_CLI_ARG("hostname", 'H'),
+                                         RT_CLI_ARG("url", 'u'),
+                                         RT_CLI_ARG("edge", 'e'),
+                                         RT_CLI_ARG("loglevel", 'l'),
+                                         RT_CLI_ARG("state-dir", 's'),
+                                         RT_CLI_ARG("ha-connections", 'n'),
+                                         RT_CLI_ARG("connect-timeout", 'c'),
+                                         RT_CLI_ARG("origin-response-timeout", 'r'),
+                                         RT_CLI_ARG("config", 'C'),
+                                         RT_CLI_ARG("grace-period", 'g'),
+                                         RT_CLI_FLAG("no-tls-verify", 'V'),
+                                         RT_CLI_ARG("origin-server-name", 'S'),
+                                         RT_CLI_ARG("origin-ca", 'A'),
+                                         RT_CLI_ARG("origin-cert", 'E'),
+                                         RT_CLI_ARG("origin-key", 'K'),
+                                         RT_CLI_ARG("http-host-header", 'O'),
+                                         RT_CLI_FLAG("origin-pull", 'P'),
+                                         RT_CLI_FLAG("help", 'h'),
+                                         RT_CLI_END};
     const char *token_arg = NULL, *token_file = NULL, *edge = NULL, *state_dir = NULL;
     const char *config = NULL, *server_name = NULL, *ca_pool = NULL, *cert = NULL, *key = NULL;
     const char *host_header = NULL;

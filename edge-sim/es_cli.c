@@ -40,7 +40,7 @@ int es_cli_days(const char *s, unsigned long max, unsigned long *out)
 
 int es_cli_print_ca(int argc, char **argv, enum es_cli_ca which)
 {
-    static const struct option opts[] = {{"data-dir", required_argument, 0, 'd'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {RT_CLI_ARG("data-dir", 'd'), RT_CLI_END};
     const char *dir = "edge-data";
     const struct rt_cli_keep keep[] = {{'d', &dir}, {0, NULL}};
     struct rt_cli cli;

@@ -180,12 +180,12 @@ static int cert_list(struct es_offline *o)
 
 int es_cli_client_cert(int argc, char **argv)
 {
-    static const struct option opts[] = {{"data-dir", required_argument, 0, 'd'},
-                                         {"out", required_argument, 0, 'o'},
-                                         {"days", required_argument, 0, 'n'},
-                                         {"csr", required_argument, 0, 'c'},
-                                         {"p12-password-file", required_argument, 0, 'p'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {RT_CLI_ARG("data-dir", 'd'),
+                                         RT_CLI_ARG("out", 'o'),
+                                         RT_CLI_ARG("days", 'n'),
+                                         RT_CLI_ARG("csr", 'c'),
+                                         RT_CLI_ARG("p12-password-file", 'p'),
+                                         RT_CLI_END};
     struct cc_opts op = {.dir = "edge-data", .days = 365};
     const struct rt_cli_keep keep[] = {
         {'d', &op.dir}, {'o', &op.out}, {'c', &op.csr}, {'p', &op.pwfile}, {0, NULL}};
@@ -284,10 +284,8 @@ static int ca_list(struct es_offline *o)
 
 int es_cli_client_ca(int argc, char **argv)
 {
-    static const struct option opts[] = {{"data-dir", required_argument, 0, 'd'},
-                                         {"cert", required_argument, 0, 'c'},
-                                         {"crl", required_argument, 0, 'r'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {RT_CLI_ARG("data-dir", 'd'), RT_CLI_ARG("cert", 'c'),
+                                         RT_CLI_ARG("crl", 'r'), RT_CLI_END};
     const char *dir = "edge-data", *certf = NULL, *crlf = NULL;
     const struct rt_cli_keep keep[] = {{'d', &dir}, {'c', &certf}, {'r', &crlf}, {0, NULL}};
     struct rt_cli cli;
@@ -459,13 +457,13 @@ static int rotate_key(struct es_offline *o)
 
 int es_cli_access(int argc, char **argv)
 {
-    static const struct option opts[] = {{"data-dir", required_argument, 0, 'd'},
-                                         {"require-cert", no_argument, 0, 'r'},
-                                         {"ca", required_argument, 0, 'c'},
-                                         {"allow-subject", required_argument, 0, 's'},
-                                         {"allow-fingerprint", required_argument, 0, 'f'},
-                                         {"audience", required_argument, 0, 'a'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {RT_CLI_ARG("data-dir", 'd'),
+                                         RT_CLI_FLAG("require-cert", 'r'),
+                                         RT_CLI_ARG("ca", 'c'),
+                                         RT_CLI_ARG("allow-subject", 's'),
+                                         RT_CLI_ARG("allow-fingerprint", 'f'),
+                                         RT_CLI_ARG("audience", 'a'),
+                                         RT_CLI_END};
     const char *dir = "edge-data";
     char *cas[MAX_LIST], *subjects[MAX_LIST], *fps[MAX_LIST];
     char fpbuf[MAX_LIST][65];

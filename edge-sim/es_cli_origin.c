@@ -118,10 +118,9 @@ static int add_name(struct oc_opts *op, const char *arg, int *rc)
 
 int es_cli_origin_cert(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"data-dir", required_argument, 0, 'd'}, {"out", required_argument, 0, 'o'},
-        {"days", required_argument, 0, 'n'},     {"csr", required_argument, 0, 'c'},
-        {"hostname", required_argument, 0, 'H'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {RT_CLI_ARG("data-dir", 'd'), RT_CLI_ARG("out", 'o'),
+                                         RT_CLI_ARG("days", 'n'),     RT_CLI_ARG("csr", 'c'),
+                                         RT_CLI_ARG("hostname", 'H'), RT_CLI_END};
     struct oc_opts op = {.dir = "edge-data", .days = ES_ORIGIN_CERT_DAYS};
     const struct rt_cli_keep keep[] = {{'d', &op.dir}, {'o', &op.out}, {'c', &op.csr}, {0, NULL}};
     int rc = 2;

@@ -72,19 +72,19 @@ static void usage(FILE *f)
 
 static int cmd_serve(int argc, char **argv)
 {
-    static const struct option opts[] = {{"data-dir", required_argument, 0, 'd'},
-                                         {"tunnel-addr", required_argument, 0, 't'},
-                                         {"https-addr", required_argument, 0, 'h'},
-                                         {"admin-addr", required_argument, 0, 'a'},
-                                         {"loglevel", required_argument, 0, 'l'},
-                                         {"idle-timeout", required_argument, 0, 'i'},
-                                         {"header-timeout", required_argument, 0, 'H'},
-                                         {"body-timeout", required_argument, 0, 'B'},
-                                         {"handshake-timeout", required_argument, 0, 'T'},
-                                         {"max-connections", required_argument, 0, 'm'},
-                                         {"max-connections-per-ip", required_argument, 0, 'p'},
-                                         {"cert-lifetime", required_argument, 0, 'L'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {RT_CLI_ARG("data-dir", 'd'),
+                                         RT_CLI_ARG("tunnel-addr", 't'),
+                                         RT_CLI_ARG("https-addr", 'h'),
+                                         RT_CLI_ARG("admin-addr", 'a'),
+                                         RT_CLI_ARG("loglevel", 'l'),
+                                         RT_CLI_ARG("idle-timeout", 'i'),
+                                         RT_CLI_ARG("header-timeout", 'H'),
+                                         RT_CLI_ARG("body-timeout", 'B'),
+                                         RT_CLI_ARG("handshake-timeout", 'T'),
+                                         RT_CLI_ARG("max-connections", 'm'),
+                                         RT_CLI_ARG("max-connections-per-ip", 'p'),
+                                         RT_CLI_ARG("cert-lifetime", 'L'),
+                                         RT_CLI_END};
     static struct es_server srv;
     const char *dir = "edge-data", *tunnel = "127.0.0.1:7844", *https = "127.0.0.1:8443",
                *admin = "127.0.0.1:7845";
@@ -240,11 +240,9 @@ out:
 
 static int cmd_tunnel(int argc, char **argv)
 {
-    static const struct option opts[] = {{"data-dir", required_argument, 0, 'd'},
-                                         {"hostname", required_argument, 0, 'H'},
-                                         {"edge", required_argument, 0, 'e'},
-                                         {"grace", required_argument, 0, 'g'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {RT_CLI_ARG("data-dir", 'd'), RT_CLI_ARG("hostname", 'H'),
+                                         RT_CLI_ARG("edge", 'e'), RT_CLI_ARG("grace", 'g'),
+                                         RT_CLI_END};
     const char *dir = "edge-data", *edge = NULL;
     const struct rt_cli_keep keep[] = {{'d', &dir}, {'e', &edge}, {0, NULL}};
     long long grace = 0;

@@ -7,6 +7,21 @@
 
 #include <getopt.h>
 
+/* Rows of a getopt_long table (struct option[]), which ends with RT_CLI_END:
+ * an option with an argument, one without, returning c. */
+#define RT_CLI_ARG(name, c)                                                                        \
+    {                                                                                              \
+        name, required_argument, NULL, c                                                           \
+    }
+#define RT_CLI_FLAG(name, c)                                                                       \
+    {                                                                                              \
+        name, no_argument, NULL, c                                                                 \
+    }
+#define RT_CLI_END                                                                                 \
+    {                                                                                              \
+        NULL, 0, NULL, 0                                                                           \
+    }
+
 /* An option whose argument is only kept: when option val is seen,
  * *dst = its argument (the last one given wins), and rt_cli_next goes on. */
 struct rt_cli_keep {

@@ -1,4 +1,5 @@
 # Build: `make` (release into bin/), `make test` (sanitizer build + all tests),
+# `make format-check` (clang-format, as CI runs it),
 # `make demo`, `make bench`, `make tlsscan`, `make install PREFIX=/usr/local DESTDIR=`.
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -51,7 +52,8 @@ SUPPORT_OBJ := $(call obj,$(wildcard tests/support/*.c))
 UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BINDIR)/unit/%,$(UNIT_SRC))
 
-.PHONY: FORCE all build install test unit demo bench clean deps deps-build format fuzz tlsscan
+.PHONY: FORCE all build install test unit demo bench clean deps deps-build format format-check \
+	fuzz tlsscan
 all: bin/connector bin/edge-sim
 
 build: $(BINDIR)/connector $(BINDIR)/edge-sim
@@ -155,8 +157,18 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 bin/connector bin/edge-sim $(DESTDIR)$(PREFIX)/bin/
 
+# Every C file of the product and its tests, formatted as .clang-format says
+# (Debian 12's clang-format 14; other versions may disagree).
+FORMAT_SRC = $(shell find proto rt connector edge-sim tests -name '*.[ch]' | sort)
+
 format:
-	clang-format -i proto/*.[ch] rt/*.[ch] connector/*.[ch] edge-sim/*.[ch]
+	clang-format -i $(FORMAT_SRC)
+
+# Fails, naming each file and line, if any file differs from what `make
+# format` would write (CI runs it before `make test`).
+format-check: deps
+	@clang-format --dry-run -Werror $(FORMAT_SRC) && \
+		echo "format-check: $(words $(FORMAT_SRC)) files formatted"
 
 clean:
 	rm -rf build bin

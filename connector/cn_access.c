@@ -5,12 +5,12 @@
 #include "px_keypair.h"
 #include "px_log.h"
 #include "px_token.h"
+#include "rt_cli.h"
 #include "rt_conn.h"
 #include "rt_file.h"
 #include "rt_h2.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -500,52 +500,35 @@ out:
 
 int cn_access_main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"hostname", required_argument, 0, 'H'}, {"url", required_argument, 0, 'u'},
-        {"edge", required_argument, 0, 'e'},     {"edge-ca", required_argument, 0, 'c'},
-        {"loglevel", required_argument, 0, 'l'}, {"cert", required_argument, 0, 'C'},
-        {"key", required_argument, 0, 'K'},      {0, 0, 0, 0}};
+    static const struct option opts[] = {RT_CLI_ARG("hostname", 'H'), RT_CLI_ARG("url", 'u'),
+                                         RT_CLI_ARG("edge", 'e'),     RT_CLI_ARG("edge-ca", 'c'),
+                                         RT_CLI_ARG("loglevel", 'l'), RT_CLI_ARG("cert", 'C'),
+                                         RT_CLI_ARG("key", 'K'),      RT_CLI_END};
     struct access_cfg cfg = {0};
+    const char *hostname = "", *listen_addr = "", *edge = "";
     const char *ca_file = NULL, *cert_file = NULL, *key_file = NULL;
+    const struct rt_cli_keep keep[] = {{'H', &hostname}, {'u', &listen_addr}, {'e', &edge},
+                                       {'c', &ca_file},  {'C', &cert_file},   {'K', &key_file},
+                                       {0, NULL}};
     enum px_log_level lvl = PX_LOG_WARN;
     if (argc < 2 || strcmp(argv[1], "tcp") != 0) {
         usage();
         return 2;
     }
-    optind = 0;
-    opterr = 0;
+    struct rt_cli cli;
+    rt_cli_start(&cli, argc - 1, argv + 1, opts, keep);
     int c;
-    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'H':
-            snprintf(cfg.hostname, sizeof(cfg.hostname), "%s", optarg);
+    while ((c = rt_cli_next(&cli)) > 0) { /* --loglevel */
+        if (px_log_parse_level(optarg, &lvl) < 0)
             break;
-        case 'u':
-            snprintf(cfg.listen, sizeof(cfg.listen), "%s", optarg);
-            break;
-        case 'e':
-            snprintf(cfg.edge, sizeof(cfg.edge), "%s", optarg);
-            break;
-        case 'c':
-            ca_file = optarg;
-            break;
-        case 'C':
-            cert_file = optarg;
-            break;
-        case 'K':
-            key_file = optarg;
-            break;
-        case 'l':
-            if (px_log_parse_level(optarg, &lvl) < 0) {
-                usage();
-                return 2;
-            }
-            break;
-        default:
-            usage();
-            return 2;
-        }
     }
+    if (c != 0) {
+        usage();
+        return 2;
+    }
+    snprintf(cfg.hostname, sizeof(cfg.hostname), "%s", hostname);
+    snprintf(cfg.listen, sizeof(cfg.listen), "%s", listen_addr);
+    snprintf(cfg.edge, sizeof(cfg.edge), "%s", edge);
     px_log_set_level(lvl);
     char h[256];
     int port;
@@ -566,7 +549,7 @@ int cn_access_main(int argc, char **argv)
         usage();
         return 2;
     }
-    if (px_tls_global_init() < 0 || px_tls_ctx_client(NULL, NULL, NULL, &cfg.ctx) < 0)
+    if (px_tls_ctx_client(NULL, NULL, NULL, &cfg.ctx) < 0)
         return 1;
     if (cert_file && use_client_cert(cfg.ctx, cert_file, key_file) < 0) {
         wolfSSL_CTX_free(cfg.ctx);
@@ -580,7 +563,6 @@ int cn_access_main(int argc, char **argv)
         wolfSSL_CTX_free(cfg.ctx);
         return 2;
     }
-    signal(SIGPIPE, SIG_IGN);
     cfg.loop = uv_default_loop();
     struct rt_loop rl;
     cfg.read_buf = malloc(READ_BUF_SIZE);

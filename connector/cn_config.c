@@ -1,8 +1,8 @@
 #include "cn_config.h"
 #include "px_err.h"
 #include "px_hostname.h"
+#include "rt_cli.h"
 
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,42 +49,61 @@ static void default_state_dir(char *out, size_t len)
         snprintf(out, len, "./connector-state");
 }
 
-static int parse_uint(const char *s, unsigned max, unsigned *out)
+/* The originRequest settings given as flags, for every --url: each kept
+ * argument becomes an owned copy in o, marked set. Returns 0 or -1 (no
+ * memory). */
+static int origin_flags(struct cn_origin_opts *o, const char *server_name, const char *ca_pool,
+                        const char *cert, const char *key, const char *host_header)
 {
-    char *end;
-    unsigned long v = strtoul(s, &end, 10);
-    if (!*s || *end || v > max)
-        return -1;
-    *out = (unsigned)v;
+    const struct {
+        const char *arg;
+        char **dst;
+        unsigned bit;
+    } strs[] = {{server_name, &o->origin_server_name, CN_OPT_SERVER_NAME},
+                {ca_pool, &o->ca_pool, CN_OPT_CA_POOL},
+                {cert, &o->origin_cert, CN_OPT_CERT},
+                {key, &o->origin_key, CN_OPT_KEY},
+                {host_header, &o->http_host_header, CN_OPT_HOST_HEADER}};
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+        if (!strs[i].arg)
+            continue;
+        if (!(*strs[i].dst = strdup(strs[i].arg)))
+            return -1;
+        o->set |= strs[i].bit;
+    }
     return 0;
 }
 
 int cn_config_parse_run(int argc, char **argv, struct cn_config *cfg)
 {
-    static const struct option opts[] = {
-        {"token", required_argument, 0, 't'},
-        {"token-file", required_argument, 0, 'T'},
-        {"hostname", required_argument, 0, 'H'},
-        {"url", required_argument, 0, 'u'},
-        {"edge", required_argument, 0, 'e'},
-        {"loglevel", required_argument, 0, 'l'},
-        {"state-dir", required_argument, 0, 's'},
-        {"ha-connections", required_argument, 0, 'n'},
-        {"connect-timeout", required_argument, 0, 'c'},
-        {"origin-response-timeout", required_argument, 0, 'r'},
-        {"config", required_argument, 0, 'C'},
-        {"grace-period", required_argument, 0, 'g'},
-        {"no-tls-verify", no_argument, 0, 'V'},
-        {"origin-server-name", required_argument, 0, 'S'},
-        {"origin-ca", required_argument, 0, 'A'},
-        {"origin-cert", required_argument, 0, 'E'},
-        {"origin-key", required_argument, 0, 'K'},
-        {"http-host-header", required_argument, 0, 'O'},
-        {"origin-pull", no_argument, 0, 'P'},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
-    };
-    const char *token_arg = NULL, *token_file = NULL;
+    static const struct option opts[] = {RT_CLI_ARG("token", 't'),
+                                         RT_CLI_ARG("token-file", 'T'),
+                                         RT_CLI_ARG("hostname", 'H'),
+                                         RT_CLI_ARG("url", 'u'),
+                                         RT_CLI_ARG("edge", 'e'),
+                                         RT_CLI_ARG("loglevel", 'l'),
+                                         RT_CLI_ARG("state-dir", 's'),
+                                         RT_CLI_ARG("ha-connections", 'n'),
+                                         RT_CLI_ARG("connect-timeout", 'c'),
+                                         RT_CLI_ARG("origin-response-timeout", 'r'),
+                                         RT_CLI_ARG("config", 'C'),
+                                         RT_CLI_ARG("grace-period", 'g'),
+                                         RT_CLI_FLAG("no-tls-verify", 'V'),
+                                         RT_CLI_ARG("origin-server-name", 'S'),
+                                         RT_CLI_ARG("origin-ca", 'A'),
+                                         RT_CLI_ARG("origin-cert", 'E'),
+                                         RT_CLI_ARG("origin-key", 'K'),
+                                         RT_CLI_ARG("http-host-header", 'O'),
+                                         RT_CLI_FLAG("origin-pull", 'P'),
+                                         RT_CLI_FLAG("help", 'h'),
+                                         RT_CLI_END};
+    const char *token_arg = NULL, *token_file = NULL, *edge = NULL, *state_dir = NULL;
+    const char *config = NULL, *server_name = NULL, *ca_pool = NULL, *cert = NULL, *key = NULL;
+    const char *host_header = NULL;
+    const struct rt_cli_keep keep[] = {{'t', &token_arg},   {'T', &token_file}, {'e', &edge},
+                                       {'s', &state_dir},   {'C', &config},     {'S', &server_name},
+                                       {'A', &ca_pool},     {'E', &cert},       {'K', &key},
+                                       {'O', &host_header}, {0, NULL}};
     const char *hostnames[CN_MAX_ROUTES] = {0}, *urls[CN_MAX_ROUTES] = {0};
     size_t nh = 0, nu = 0;
     struct cn_origin_opts defaults = {0};
@@ -94,19 +113,12 @@ int cn_config_parse_run(int argc, char **argv, struct cn_config *cfg)
     cfg->ha_connections = 2;
     cfg->grace_period_ms = 30000;
     cfg->response_timeout_ms = 100000;
-    default_state_dir(cfg->state_dir, sizeof(cfg->state_dir));
-    optind = 0; /* 0 fully resets glibc's getopt state */
-    opterr = 0;
+    struct rt_cli cli;
+    rt_cli_start(&cli, argc, argv, opts, keep);
     int c;
-    unsigned v;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    unsigned long v;
+    while ((c = rt_cli_next(&cli)) > 0) {
         switch (c) {
-        case 't':
-            token_arg = optarg;
-            break;
-        case 'T':
-            token_file = optarg;
-            break;
         case 'H':
             if (nh == CN_MAX_ROUTES) {
                 rc = usage_error("too many --hostname flags");
@@ -121,99 +133,74 @@ int cn_config_parse_run(int argc, char **argv, struct cn_config *cfg)
             }
             urls[nu++] = optarg;
             break;
-        case 'e':
-            snprintf(cfg->edge_override, sizeof(cfg->edge_override), "%s", optarg);
-            break;
         case 'l':
             if (px_log_parse_level(optarg, &cfg->loglevel) < 0) {
                 rc = usage_error("--loglevel must be debug, info, warn or error (got %s)", optarg);
                 goto out;
             }
             break;
-        case 's':
-            snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s", optarg);
-            break;
         case 'n':
-            if (parse_uint(optarg, 16, &v) < 0 || v == 0) {
+            if (rt_cli_uint(optarg, 1, 16, &v) < 0) {
                 rc = usage_error("--ha-connections must be 1-16 (got %s)", optarg);
                 goto out;
             }
-            cfg->ha_connections = v;
+            cfg->ha_connections = (unsigned)v;
             break;
         case 'c':
-            if (parse_uint(optarg, 3600, &v) < 0 || v == 0) {
-                cn_origin_opts_cleanup(&defaults);
-                {
-                    rc = usage_error("--connect-timeout must be 1-3600 seconds (got %s)", optarg);
-                    goto out;
-                }
+            if (rt_cli_uint(optarg, 1, 3600, &v) < 0) {
+                rc = usage_error("--connect-timeout must be 1-3600 seconds (got %s)", optarg);
+                goto out;
             }
-            defaults.connect_timeout_s = v;
+            defaults.connect_timeout_s = (unsigned)v;
             defaults.set |= CN_OPT_CONNECT_TIMEOUT;
             break;
-        case 'C':
-            snprintf(cfg->config_path, sizeof(cfg->config_path), "%s", optarg);
-            break;
         case 'g':
-            if (parse_uint(optarg, 3600, &v) < 0) {
+            if (rt_cli_uint(optarg, 0, 3600, &v) < 0) {
                 rc = usage_error("--grace-period must be 0-3600 seconds (got %s)", optarg);
                 goto out;
             }
-            cfg->grace_period_ms = v * 1000;
+            cfg->grace_period_ms = (unsigned)v * 1000;
+            break;
+        case 'r':
+            if (rt_cli_uint(optarg, 1, 86400, &v) < 0) {
+                rc = usage_error("--origin-response-timeout must be 1-86400 seconds (got %s)",
+                                 optarg);
+                goto out;
+            }
+            cfg->response_timeout_ms = (unsigned)v * 1000;
             break;
         case 'V':
             defaults.no_tls_verify = 1;
             defaults.set |= CN_OPT_NO_TLS_VERIFY;
             break;
-        case 'S':
-            free(defaults.origin_server_name);
-            defaults.origin_server_name = strdup(optarg);
-            defaults.set |= CN_OPT_SERVER_NAME;
-            break;
-        case 'A':
-            free(defaults.ca_pool);
-            defaults.ca_pool = strdup(optarg);
-            defaults.set |= CN_OPT_CA_POOL;
-            break;
-        case 'E':
-            free(defaults.origin_cert);
-            defaults.origin_cert = strdup(optarg);
-            defaults.set |= CN_OPT_CERT;
-            break;
-        case 'K':
-            free(defaults.origin_key);
-            defaults.origin_key = strdup(optarg);
-            defaults.set |= CN_OPT_KEY;
-            break;
         case 'P':
             defaults.origin_pull = 1;
             defaults.set |= CN_OPT_ORIGIN_PULL;
             break;
-        case 'O':
-            free(defaults.http_host_header);
-            defaults.http_host_header = strdup(optarg);
-            defaults.set |= CN_OPT_HOST_HEADER;
-            break;
-        case 'r':
-            if (parse_uint(optarg, 86400, &v) < 0 || v == 0) {
-                rc = usage_error("--origin-response-timeout must be 1-86400 seconds (got %s)",
-                                 optarg);
-                goto out;
-            }
-            cfg->response_timeout_ms = v * 1000;
-            break;
         case 'h':
             rc = 1;
             goto out;
-        default: {
-            rc = usage_error("unknown or incomplete option %s (see connector --help)",
-                             argv[optind - 1]);
-            goto out;
-        }
         }
     }
-    if (optind < argc) {
-        rc = usage_error("unexpected argument %s", argv[optind]);
+    if (c < 0) {
+        rc =
+            usage_error("unknown or incomplete option %s (see connector --help)", rt_cli_bad(&cli));
+        goto out;
+    }
+    if (rt_cli_word(&cli, 0)) {
+        rc = usage_error("unexpected argument %s", rt_cli_word(&cli, 0));
+        goto out;
+    }
+    if (edge)
+        snprintf(cfg->edge_override, sizeof(cfg->edge_override), "%s", edge);
+    if (config)
+        snprintf(cfg->config_path, sizeof(cfg->config_path), "%s", config);
+    if (state_dir)
+        snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s", state_dir);
+    else
+        default_state_dir(cfg->state_dir, sizeof(cfg->state_dir));
+    if (origin_flags(&defaults, server_name, ca_pool, cert, key, host_header) < 0) {
+        rc = usage_error("out of memory");
         goto out;
     }
 

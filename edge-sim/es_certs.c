@@ -84,6 +84,7 @@ int es_certs_init(struct es_certs *c, WC_RNG *rng, const char *dir, const char *
 {
     memset(c, 0, sizeof(*c));
     c->rng = rng;
+    px_list_init(&c->sni_cache);
     snprintf(c->dir, sizeof(c->dir), "%s", dir);
     snprintf(c->server_name, sizeof(c->server_name), "%s", server_name);
     if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
@@ -122,6 +123,19 @@ fail:
     return rc;
 }
 
+/* Frees the oldest SNI certificates until keep are left. */
+static void drop_sni(struct es_certs *c, size_t keep)
+{
+    struct px_list_node *last;
+    while (c->sni_count > keep && (last = px_list_last(&c->sni_cache))) {
+        struct es_sni_cert *e = px_container_of(last, struct es_sni_cert, link);
+        px_list_remove(last);
+        free(e->cert_pem);
+        free(e);
+        c->sni_count--;
+    }
+}
+
 void es_certs_cleanup(struct es_certs *c)
 {
     char **f[] = {
@@ -133,35 +147,23 @@ void es_certs_cleanup(struct es_certs *c)
         free(*f[i]);
         *f[i] = NULL;
     }
-    while (c->sni_cache) {
-        struct es_sni_cert *n = c->sni_cache->next;
-        free(c->sni_cache->cert_pem);
-        free(c->sni_cache);
-        c->sni_cache = n;
-    }
-    c->sni_count = 0;
+    if (c->sni_cache.head.next) /* not for an es_certs never initialised */
+        drop_sni(c, 0);
 }
 
 const char *es_certs_for_host(struct es_certs *c, const char *host)
 {
-    for (struct es_sni_cert *e = c->sni_cache; e; e = e->next)
+    struct px_list_node *pos, *tmp;
+    px_list_for_each_safe (pos, tmp, &c->sni_cache) {
+        struct es_sni_cert *e = px_container_of(pos, struct es_sni_cert, link);
         if (strcmp(e->host, host) == 0)
             return e->cert_pem;
-    if (strlen(host) >= sizeof(c->sni_cache->host))
-        return NULL;
-    if (c->sni_count >= SNI_CACHE_MAX) {
-        /* Bound memory against clients inventing names: drop the oldest half. */
-        struct es_sni_cert *e = c->sni_cache;
-        for (size_t i = 1; e && i < SNI_CACHE_MAX / 2; i++)
-            e = e->next;
-        while (e && e->next) {
-            struct es_sni_cert *d = e->next;
-            e->next = d->next;
-            free(d->cert_pem);
-            free(d);
-            c->sni_count--;
-        }
     }
+    if (strlen(host) >= sizeof(((struct es_sni_cert *)0)->host))
+        return NULL;
+    /* Bound memory against clients inventing names: drop the oldest half. */
+    if (c->sni_count >= SNI_CACHE_MAX)
+        drop_sni(c, SNI_CACHE_MAX / 2);
     struct es_sni_cert *e = calloc(1, sizeof(*e));
     if (!e)
         return NULL;
@@ -172,8 +174,7 @@ const char *es_certs_for_host(struct es_certs *c, const char *host)
         free(e);
         return NULL;
     }
-    e->next = c->sni_cache;
-    c->sni_cache = e;
+    px_list_insert_head(&c->sni_cache, &e->link);
     c->sni_count++;
     return e->cert_pem;
 }

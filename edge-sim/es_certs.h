@@ -12,6 +12,7 @@
 #ifndef ES_CERTS_H
 #define ES_CERTS_H
 
+#include "px_list.h"
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/random.h>
 
@@ -20,7 +21,7 @@
 struct es_sni_cert {
     char host[256];
     char *cert_pem;
-    struct es_sni_cert *next;
+    struct px_list_node link; /* in es_certs.sni_cache, newest first */
 };
 
 struct es_certs {
@@ -35,7 +36,7 @@ struct es_certs {
     char *access_ca_pem, *access_ca_key;
     char *origin_ca_pem, *origin_ca_key;
     char *origin_pull_ca_pem, *origin_pull_ca_key;
-    struct es_sni_cert *sni_cache;
+    struct px_list sni_cache; /* of es_sni_cert, newest first */
     size_t sni_count;
 };
 

@@ -1,7 +1,8 @@
 #include "es_cli.h"
+#include "px_cert.h"
+#include "px_err.h"
+#include "px_pki.h"
 #include "rt_file.h"
-
-#include <errno.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -12,6 +13,51 @@ int es_cli_fail(const char *msg, const char *arg)
 {
     fprintf(stderr, "edge-sim: %s%s\n", msg, arg ? arg : "");
     return 2;
+}
+
+int es_cli_bad_option(const struct rt_cli *c)
+{
+    return es_cli_fail("unknown or incomplete option ", rt_cli_bad(c));
+}
+
+int es_cli_words(const struct rt_cli *c, const char *need, const char **sub, const char **arg)
+{
+    *sub = rt_cli_word(c, 0);
+    *arg = rt_cli_word(c, 1);
+    if (!*sub)
+        return es_cli_fail(need, NULL);
+    if (rt_cli_word(c, 2))
+        return es_cli_fail("unexpected argument ", rt_cli_word(c, 2));
+    return 0;
+}
+
+int es_cli_days(const char *s, unsigned long max, unsigned long *out)
+{
+    if (rt_cli_uint(s, 1, max, out) < 0)
+        return es_cli_fail("--days must be 1-36500: ", s);
+    return 0;
+}
+
+int es_cli_print_ca(int argc, char **argv, enum es_cli_ca which)
+{
+    static const struct option opts[] = {RT_CLI_ARG("data-dir", 'd'), RT_CLI_END};
+    const char *dir = "edge-data";
+    const struct rt_cli_keep keep[] = {{'d', &dir}, {0, NULL}};
+    struct rt_cli cli;
+    rt_cli_start(&cli, argc, argv, opts, keep);
+    if (rt_cli_next(&cli) < 0)
+        return es_cli_bad_option(&cli);
+    if (rt_cli_word(&cli, 0))
+        return es_cli_fail("unexpected argument ", rt_cli_word(&cli, 0));
+    struct es_offline o;
+    if (es_offline_open(&o, dir) < 0)
+        return 1;
+    fputs(which == ES_CLI_ORIGIN_PULL_CA ? o.certs.origin_pull_ca_pem
+          : which == ES_CLI_ORIGIN_CA    ? o.certs.origin_ca_pem
+                                         : o.certs.browser_ca_pem,
+          stdout);
+    es_offline_close(&o);
+    return 0;
 }
 
 int es_offline_open(struct es_offline *o, const char *dir)
@@ -102,5 +148,46 @@ int es_cli_write_private(const char *path, const void *data, size_t len)
     int rc = rt_file_write_private_len(path, data, len);
     if (rc < 0)
         fprintf(stderr, "edge-sim: cannot write %s: %s\n", path, strerror(errno));
+    return rc;
+}
+
+int es_cli_cert_key(WC_RNG *rng, const char *csr_path, char **key, char **pub)
+{
+    *key = *pub = NULL;
+    if (!csr_path) {
+        if (px_pki_keygen(rng, key) == 0 && px_pki_pubkey(*key, pub) == 0)
+            return 0;
+        fprintf(stderr, "edge-sim: cannot generate a key\n");
+        free(*key);
+        *key = NULL;
+        return -1;
+    }
+    char *csr = es_cli_read_input(csr_path, "certificate request"), *cn = NULL;
+    if (!csr)
+        return -1;
+    int r = px_cert_csr_read(csr, strlen(csr), pub, &cn);
+    free(csr);
+    free(cn);
+    if (r < 0) {
+        fprintf(stderr, "edge-sim: %s is not a usable certificate request: %s\n", csr_path,
+                r == PX_ERR_CRYPTO ? "only P-256 (EC prime256v1) keys are supported"
+                                   : "malformed, or its signature does not verify");
+        *pub = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int es_cli_cert_info(const char *cert_pem, struct px_cert_info *ci)
+{
+    struct px_der *der = NULL;
+    size_t nd = 0;
+    int rc = -1;
+    if (px_cert_pem_split(cert_pem, strlen(cert_pem), &der, &nd) == 0 &&
+        px_cert_info(der[0].der, der[0].len, ci) == 0)
+        rc = 0;
+    else
+        fprintf(stderr, "edge-sim: cannot read back the issued certificate\n");
+    px_der_free(der, nd);
     return rc;
 }

@@ -5,6 +5,7 @@
 
 #include "es_certs.h"
 #include "es_store.h"
+#include "rt_cli.h"
 
 #include <stddef.h>
 
@@ -22,6 +23,16 @@ int es_offline_open(struct es_offline *o, const char *dir);
 void es_offline_close(struct es_offline *o);
 /* Prints "edge-sim: msg arg" on stderr and returns 2 (a usage error). */
 int es_cli_fail(const char *msg, const char *arg);
+/* Prints "edge-sim: unknown or incomplete option ARG" for what c did not
+ * understand (rt_cli_next returned -1) and returns 2. */
+int es_cli_bad_option(const struct rt_cli *c);
+/* The words after c's options: a subcommand and at most one argument.
+ * Returns 0 with *sub and *arg (NULL if none), or 2 after printing need (no
+ * subcommand) or "unexpected argument" (a third word). */
+int es_cli_words(const struct rt_cli *c, const char *need, const char **sub, const char **arg);
+/* --days N of a certificate: 1..max. Returns 0 and *out, or 2 after saying
+ * why. */
+int es_cli_days(const char *s, unsigned long max, unsigned long *out);
 /* 1 if n is 1-64 letters, digits, '-', '_' or '.'. */
 int es_cli_valid_name(const char *n);
 /* Parses a duration "N" followed by s, m, h or d (a bare N is seconds) into
@@ -36,11 +47,27 @@ char *es_cli_read_input(const char *path, const char *what);
  * Returns 0, or < 0 after printing why. */
 int es_cli_write_private(const char *path, const void *data, size_t len);
 
+struct px_cert_info;
+/* The key a certificate is issued for. With csr_path: the public key of
+ * that certificate request, its signature checked (*key stays NULL: the
+ * private key stays with the request's owner). Without: a new P-256 key
+ * (*key, PEM, from rng) and its public half. Returns 0 with *pub (and *key)
+ * to free, or -1 after saying why on stderr (*key and *pub then NULL). */
+int es_cli_cert_key(WC_RNG *rng, const char *csr_path, char **key, char **pub);
+/* Reads back the first certificate of cert_pem, just issued, into ci (clean
+ * it with px_cert_info_cleanup). Returns 0, or -1 after saying why. */
+int es_cli_cert_info(const char *cert_pem, struct px_cert_info *ci);
+
 /* The access subcommands (es_cli_access.c); argv[0] is the command name.
  * Return the process exit code. */
 int es_cli_client_cert(int argc, char **argv);
 int es_cli_client_ca(int argc, char **argv);
 int es_cli_access(int argc, char **argv);
+/* The CAs a data dir holds, for es_cli_print_ca. */
+enum es_cli_ca { ES_CLI_BROWSER_CA, ES_CLI_ORIGIN_CA, ES_CLI_ORIGIN_PULL_CA };
+/* ca, origin-ca and origin-pull-ca [--data-dir DIR]: prints that CA's PEM
+ * on stdout. Returns the process exit code. */
+int es_cli_print_ca(int argc, char **argv, enum es_cli_ca which);
 /* The origin subcommands (es_cli_origin.c): origin-cert, origin-ca, origin-pull-ca. */
 int es_cli_origin_cert(int argc, char **argv);
 int es_cli_origin_ca(int argc, char **argv);

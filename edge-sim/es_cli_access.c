@@ -16,7 +16,6 @@
 #include <wolfssl/ssl.h>
 
 #include <errno.h>
-#include <getopt.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,7 +74,7 @@ struct cc_opts {
 
 static int cert_create(struct es_offline *o, const char *name, const struct cc_opts *op)
 {
-    char *key = NULL, *pub = NULL, *cert = NULL, *csr = NULL, *csr_cn = NULL, *pw = NULL;
+    char *key = NULL, *pub = NULL, *cert = NULL, *pw = NULL;
     unsigned char *p12 = NULL;
     size_t p12_len = 0;
     char gen_pw[21];
@@ -92,41 +91,17 @@ static int cert_create(struct es_offline *o, const char *name, const struct cc_o
         fprintf(stderr, "edge-sim: cannot create %s: %s\n", op->out, strerror(errno));
         return 1;
     }
-    if (op->csr) {
-        if (!(csr = es_cli_read_input(op->csr, "certificate request")))
-            goto out;
-        r = px_cert_csr_read(csr, strlen(csr), &pub, &csr_cn);
-        if (r < 0) {
-            fprintf(stderr, "edge-sim: %s is not a usable certificate request: %s\n", op->csr,
-                    r == PX_ERR_CRYPTO ? "only P-256 (EC prime256v1) keys are supported"
-                                       : "malformed, or its signature does not verify");
-            goto out;
-        }
-    } else {
-        if (op->pwfile) {
-            if (read_password(op->pwfile, &pw) < 0)
-                goto out;
-        } else if (make_password(&o->rng, gen_pw) < 0) {
-            goto out;
-        }
-        if (px_pki_keygen(&o->rng, &key) < 0 || px_pki_pubkey(key, &pub) < 0) {
-            fprintf(stderr, "edge-sim: cannot generate a key\n");
-            goto out;
-        }
-    }
+    if (!op->csr &&
+        (op->pwfile ? read_password(op->pwfile, &pw) : make_password(&o->rng, gen_pw)) < 0)
+        goto out;
+    if (es_cli_cert_key(&o->rng, op->csr, &key, &pub) < 0)
+        goto out;
     if (es_certs_issue_access(&o->certs, name, pub, (int)op->days, &cert) < 0) {
         fprintf(stderr, "edge-sim: cannot issue the certificate\n");
         goto out;
     }
-    struct px_der *der = NULL;
-    size_t nd = 0;
-    if (px_cert_pem_split(cert, strlen(cert), &der, &nd) < 0 ||
-        px_cert_info(der[0].der, der[0].len, &ci) < 0) {
-        px_der_free(der, nd);
-        fprintf(stderr, "edge-sim: cannot read back the issued certificate\n");
+    if (es_cli_cert_info(cert, &ci) < 0)
         goto out;
-    }
-    px_der_free(der, nd);
     have_ci = 1;
     if (!op->csr && px_pki_pkcs12(&o->rng, key, cert, o->certs.access_ca_pem, pw ? pw : gen_pw,
                                   name, &p12, &p12_len) < 0) {
@@ -175,8 +150,6 @@ out:
     free(key);
     free(pub);
     free(cert);
-    free(csr);
-    free(csr_cn);
     if (pw)
         memset(pw, 0, strlen(pw));
     free(pw);
@@ -208,48 +181,28 @@ static int cert_list(struct es_offline *o)
 
 int es_cli_client_cert(int argc, char **argv)
 {
-    static const struct option opts[] = {{"data-dir", required_argument, 0, 'd'},
-                                         {"out", required_argument, 0, 'o'},
-                                         {"days", required_argument, 0, 'n'},
-                                         {"csr", required_argument, 0, 'c'},
-                                         {"p12-password-file", required_argument, 0, 'p'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {RT_CLI_ARG("data-dir", 'd'),
+                                         RT_CLI_ARG("out", 'o'),
+                                         RT_CLI_ARG("days", 'n'),
+                                         RT_CLI_ARG("csr", 'c'),
+                                         RT_CLI_ARG("p12-password-file", 'p'),
+                                         RT_CLI_END};
     struct cc_opts op = {.dir = "edge-data", .days = 365};
-    optind = 0;
-    opterr = 0;
+    const struct rt_cli_keep keep[] = {
+        {'d', &op.dir}, {'o', &op.out}, {'c', &op.csr}, {'p', &op.pwfile}, {0, NULL}};
+    struct rt_cli cli;
+    rt_cli_start(&cli, argc, argv, opts, keep);
     int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            op.dir = optarg;
-            break;
-        case 'o':
-            op.out = optarg;
-            break;
-        case 'c':
-            op.csr = optarg;
-            break;
-        case 'p':
-            op.pwfile = optarg;
-            break;
-        case 'n': {
-            char *end;
-            errno = 0;
-            op.days = strtoul(optarg, &end, 10);
-            if (errno || *end || optarg[0] == '-' || op.days < 1 || op.days > 36500)
-                return es_cli_fail("--days must be 1-36500: ", optarg);
-            break;
-        }
-        default:
-            return es_cli_fail("unknown or incomplete option ", argv[optind - 1]);
-        }
+    while ((c = rt_cli_next(&cli)) > 0) {
+        if (c == 'n' && es_cli_days(optarg, 36500, &op.days) != 0)
+            return 2;
     }
-    if (optind >= argc)
-        return es_cli_fail("client-cert needs a subcommand: create, list or revoke", NULL);
-    const char *sub = argv[optind];
-    const char *name = optind + 1 < argc ? argv[optind + 1] : NULL;
-    if (optind + 2 < argc)
-        return es_cli_fail("unexpected argument ", argv[optind + 2]);
+    if (c < 0)
+        return es_cli_bad_option(&cli);
+    const char *sub, *name;
+    if (es_cli_words(&cli, "client-cert needs a subcommand: create, list or revoke", &sub, &name) !=
+        0)
+        return 2;
     int create = strcmp(sub, "create") == 0;
     if (create && (!name || !es_cli_valid_name(name)))
         return es_cli_fail("client-cert create needs a NAME of letters, digits, '-', '_' or '.'",
@@ -332,30 +285,18 @@ static int ca_list(struct es_offline *o)
 
 int es_cli_client_ca(int argc, char **argv)
 {
-    static const struct option opts[] = {{"data-dir", required_argument, 0, 'd'},
-                                         {"cert", required_argument, 0, 'c'},
-                                         {"crl", required_argument, 0, 'r'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {RT_CLI_ARG("data-dir", 'd'), RT_CLI_ARG("cert", 'c'),
+                                         RT_CLI_ARG("crl", 'r'), RT_CLI_END};
     const char *dir = "edge-data", *certf = NULL, *crlf = NULL;
-    optind = 0;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'd')
-            dir = optarg;
-        else if (c == 'c')
-            certf = optarg;
-        else if (c == 'r')
-            crlf = optarg;
-        else
-            return es_cli_fail("unknown or incomplete option ", argv[optind - 1]);
-    }
-    if (optind >= argc)
-        return es_cli_fail("client-ca needs a subcommand: add, update, list or delete", NULL);
-    const char *sub = argv[optind];
-    const char *name = optind + 1 < argc ? argv[optind + 1] : NULL;
-    if (optind + 2 < argc)
-        return es_cli_fail("unexpected argument ", argv[optind + 2]);
+    const struct rt_cli_keep keep[] = {{'d', &dir}, {'c', &certf}, {'r', &crlf}, {0, NULL}};
+    struct rt_cli cli;
+    rt_cli_start(&cli, argc, argv, opts, keep);
+    if (rt_cli_next(&cli) < 0)
+        return es_cli_bad_option(&cli);
+    const char *sub, *name;
+    if (es_cli_words(&cli, "client-ca needs a subcommand: add, update, list or delete", &sub,
+                     &name) != 0)
+        return 2;
     int is_add = !strcmp(sub, "add"), is_update = !strcmp(sub, "update");
     if (strcmp(sub, "list") && (!name || !es_cli_valid_name(name)))
         return es_cli_fail("client-ca needs a NAME of letters, digits, '-', '_' or '.'", NULL);
@@ -517,28 +458,26 @@ static int rotate_key(struct es_offline *o)
 
 int es_cli_access(int argc, char **argv)
 {
-    static const struct option opts[] = {{"data-dir", required_argument, 0, 'd'},
-                                         {"require-cert", no_argument, 0, 'r'},
-                                         {"ca", required_argument, 0, 'c'},
-                                         {"allow-subject", required_argument, 0, 's'},
-                                         {"allow-fingerprint", required_argument, 0, 'f'},
-                                         {"audience", required_argument, 0, 'a'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {RT_CLI_ARG("data-dir", 'd'),
+                                         RT_CLI_FLAG("require-cert", 'r'),
+                                         RT_CLI_ARG("ca", 'c'),
+                                         RT_CLI_ARG("allow-subject", 's'),
+                                         RT_CLI_ARG("allow-fingerprint", 'f'),
+                                         RT_CLI_ARG("audience", 'a'),
+                                         RT_CLI_END};
     const char *dir = "edge-data";
     char *cas[MAX_LIST], *subjects[MAX_LIST], *fps[MAX_LIST];
     char fpbuf[MAX_LIST][65];
     size_t n_cas = 0, n_subj = 0, n_fp = 0;
     const char *audience = NULL;
     int require = 0, setopts = 0;
-    optind = 0;
-    opterr = 0;
+    const struct rt_cli_keep keep[] = {{'d', &dir}, {0, NULL}};
+    struct rt_cli cli;
+    rt_cli_start(&cli, argc, argv, opts, keep);
     int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        setopts |= c != 'd';
+    while ((c = rt_cli_next(&cli)) > 0) {
+        setopts = 1; /* any option but --data-dir */
         switch (c) {
-        case 'd':
-            dir = optarg;
-            break;
         case 'r':
             require = 1;
             break;
@@ -571,16 +510,14 @@ int es_cli_access(int argc, char **argv)
                 return es_cli_fail("--audience must be 1-512 characters", NULL);
             audience = optarg;
             break;
-        default:
-            return es_cli_fail("unknown or incomplete option ", argv[optind - 1]);
         }
     }
-    if (optind >= argc)
-        return es_cli_fail("access needs a subcommand: set, list, delete or rotate-key", NULL);
-    const char *sub = argv[optind];
-    const char *arg = optind + 1 < argc ? argv[optind + 1] : NULL;
-    if (optind + 2 < argc)
-        return es_cli_fail("unexpected argument ", argv[optind + 2]);
+    if (c < 0)
+        return es_cli_bad_option(&cli);
+    const char *sub, *arg;
+    if (es_cli_words(&cli, "access needs a subcommand: set, list, delete or rotate-key", &sub,
+                     &arg) != 0)
+        return 2;
     int is_set = !strcmp(sub, "set");
     if (!is_set && setopts)
         return es_cli_fail("policy options go with access set", NULL);

@@ -13,7 +13,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,9 +49,7 @@ struct oc_opts {
 
 static int origin_cert_create(struct es_offline *o, const struct oc_opts *op)
 {
-    char *key = NULL, *pub = NULL, *cert = NULL, *csr = NULL, *csr_cn = NULL;
-    struct px_der *der = NULL;
-    size_t nd = 0;
+    char *key = NULL, *pub = NULL, *cert = NULL;
     struct px_cert_info ci;
     int have_ci = 0, rc = 1, r;
     char kp[4096], cp[4096];
@@ -62,31 +59,16 @@ static int origin_cert_create(struct es_offline *o, const struct oc_opts *op)
         fprintf(stderr, "edge-sim: --out path too long\n");
         return 2;
     }
-    if (op->csr) {
-        if (!(csr = es_cli_read_input(op->csr, "certificate request")))
-            goto out;
-        r = px_cert_csr_read(csr, strlen(csr), &pub, &csr_cn);
-        if (r < 0) {
-            fprintf(stderr, "edge-sim: %s is not a usable certificate request: %s\n", op->csr,
-                    r == PX_ERR_CRYPTO ? "only P-256 (EC prime256v1) keys are supported"
-                                       : "malformed, or its signature does not verify");
-            goto out;
-        }
-    } else if (px_pki_keygen(&o->rng, &key) < 0 || px_pki_pubkey(key, &pub) < 0) {
-        fprintf(stderr, "edge-sim: cannot generate a key\n");
+    if (es_cli_cert_key(&o->rng, op->csr, &key, &pub) < 0)
         goto out;
-    }
     r = es_certs_issue_origin(&o->certs, (const char *const *)op->names, op->n_names, pub, op->days,
                               &cert);
     if (r < 0) {
         fprintf(stderr, "edge-sim: cannot issue the certificate: %s\n", px_strerror(r));
         goto out;
     }
-    if (px_cert_pem_split(cert, strlen(cert), &der, &nd) < 0 ||
-        px_cert_info(der[0].der, der[0].len, &ci) < 0) {
-        fprintf(stderr, "edge-sim: cannot read back the issued certificate\n");
+    if (es_cli_cert_info(cert, &ci) < 0)
         goto out;
-    }
     have_ci = 1;
     if (mkdir(op->out, 0700) < 0 && errno != EEXIST) {
         fprintf(stderr, "edge-sim: cannot create %s: %s\n", op->out, strerror(errno));
@@ -110,77 +92,65 @@ static int origin_cert_create(struct es_offline *o, const struct oc_opts *op)
 out:
     if (have_ci)
         px_cert_info_cleanup(&ci);
-    px_der_free(der, nd);
     free(key);
     free(pub);
     free(cert);
-    free(csr);
-    free(csr_cn);
     return rc;
+}
+
+/* --hostname: one more name for the certificate. Returns 0, or -1 with the
+ * exit code in *rc (2 after saying why the name cannot be, 1: no memory). */
+static int add_name(struct oc_opts *op, const char *arg, int *rc)
+{
+    char name[256];
+    if (op->n_names == MAX_HOSTNAMES)
+        *rc = es_cli_fail("too many --hostname (at most 100)", NULL);
+    else if (origin_name(arg, name, sizeof(name)) < 0)
+        *rc = es_cli_fail("--hostname must be a hostname, *.suffix or IP address: ", arg);
+    else if (!(op->names[op->n_names] = strdup(name)))
+        *rc = 1;
+    else {
+        op->n_names++;
+        return 0;
+    }
+    return -1;
 }
 
 int es_cli_origin_cert(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"data-dir", required_argument, 0, 'd'}, {"out", required_argument, 0, 'o'},
-        {"days", required_argument, 0, 'n'},     {"csr", required_argument, 0, 'c'},
-        {"hostname", required_argument, 0, 'H'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {RT_CLI_ARG("data-dir", 'd'), RT_CLI_ARG("out", 'o'),
+                                         RT_CLI_ARG("days", 'n'),     RT_CLI_ARG("csr", 'c'),
+                                         RT_CLI_ARG("hostname", 'H'), RT_CLI_END};
     struct oc_opts op = {.dir = "edge-data", .days = ES_ORIGIN_CERT_DAYS};
+    const struct rt_cli_keep keep[] = {{'d', &op.dir}, {'o', &op.out}, {'c', &op.csr}, {0, NULL}};
     int rc = 2;
-    optind = 0; /* 0 fully resets glibc's getopt state */
-    opterr = 0;
+    struct rt_cli cli;
+    rt_cli_start(&cli, argc, argv, opts, keep);
     int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    unsigned long days;
+    while ((c = rt_cli_next(&cli)) > 0) {
         switch (c) {
-        case 'd':
-            op.dir = optarg;
-            break;
-        case 'o':
-            op.out = optarg;
-            break;
-        case 'c':
-            op.csr = optarg;
-            break;
-        case 'H': {
-            char name[256];
-            if (op.n_names == MAX_HOSTNAMES) {
-                es_cli_fail("too many --hostname (at most 100)", NULL);
+        case 'n':
+            if (es_cli_days(optarg, ES_ORIGIN_CERT_MAX_DAYS, &days) != 0)
                 goto out;
-            }
-            if (origin_name(optarg, name, sizeof(name)) < 0) {
-                es_cli_fail("--hostname must be a hostname, *.suffix or IP address: ", optarg);
-                goto out;
-            }
-            if (!(op.names[op.n_names] = strdup(name))) {
-                rc = 1;
-                goto out;
-            }
-            op.n_names++;
-            break;
-        }
-        case 'n': {
-            char *end;
-            errno = 0;
-            unsigned long days = strtoul(optarg, &end, 10);
-            if (errno || end == optarg || *end || optarg[0] < '0' || optarg[0] > '9' || days < 1 ||
-                days > ES_ORIGIN_CERT_MAX_DAYS) {
-                es_cli_fail("--days must be 1-36500: ", optarg);
-                goto out;
-            }
             op.days = (int)days;
             break;
-        }
-        default:
-            es_cli_fail("unknown or incomplete option ", argv[optind - 1]);
-            goto out;
+        case 'H':
+            if (add_name(&op, optarg, &rc) < 0)
+                goto out;
+            break;
         }
     }
-    if (optind >= argc || strcmp(argv[optind], "create") != 0) {
+    if (c < 0) {
+        es_cli_bad_option(&cli);
+        goto out;
+    }
+    if (!rt_cli_word(&cli, 0) || strcmp(rt_cli_word(&cli, 0), "create") != 0) {
         es_cli_fail("origin-cert needs the subcommand create", NULL);
         goto out;
     }
-    if (optind + 1 < argc) {
-        es_cli_fail("unexpected argument ", argv[optind + 1]);
+    if (rt_cli_word(&cli, 1)) {
+        es_cli_fail("unexpected argument ", rt_cli_word(&cli, 1));
         goto out;
     }
     if (op.n_names == 0 || !op.out) {
@@ -200,35 +170,12 @@ out:
     return rc;
 }
 
-/* origin-ca (pull 0) and origin-pull-ca (pull 1): prints that CA's PEM. */
-static int print_ca(int argc, char **argv, int pull)
-{
-    static const struct option opts[] = {{"data-dir", required_argument, 0, 'd'}, {0, 0, 0, 0}};
-    const char *dir = "edge-data";
-    optind = 0;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c != 'd')
-            return es_cli_fail("unknown or incomplete option ", argv[optind - 1]);
-        dir = optarg;
-    }
-    if (optind < argc)
-        return es_cli_fail("unexpected argument ", argv[optind]);
-    struct es_offline o;
-    if (es_offline_open(&o, dir) < 0)
-        return 1;
-    fputs(pull ? o.certs.origin_pull_ca_pem : o.certs.origin_ca_pem, stdout);
-    es_offline_close(&o);
-    return 0;
-}
-
 int es_cli_origin_ca(int argc, char **argv)
 {
-    return print_ca(argc, argv, 0);
+    return es_cli_print_ca(argc, argv, ES_CLI_ORIGIN_CA);
 }
 
 int es_cli_origin_pull_ca(int argc, char **argv)
 {
-    return print_ca(argc, argv, 1);
+    return es_cli_print_ca(argc, argv, ES_CLI_ORIGIN_PULL_CA);
 }

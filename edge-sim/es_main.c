@@ -9,13 +9,12 @@
 #include "px_log.h"
 #include "px_pki.h"
 #include "px_token.h"
+#include "rt_cli.h"
 #include "rt_proc.h"
 
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/hash.h>
 
-#include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,65 +70,42 @@ static void usage(FILE *f)
            "certificates connectors present (SAN URI tunnel:<tunnel id>).\n");
 }
 
-/* A decimal count 1..max. Returns 0 or -1. */
-static int parse_count(const char *s, unsigned long max, unsigned long *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || v == 0 || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int cmd_serve(int argc, char **argv)
 {
-    static const struct option opts[] = {{"data-dir", required_argument, 0, 'd'},
-                                         {"tunnel-addr", required_argument, 0, 't'},
-                                         {"https-addr", required_argument, 0, 'h'},
-                                         {"admin-addr", required_argument, 0, 'a'},
-                                         {"loglevel", required_argument, 0, 'l'},
-                                         {"idle-timeout", required_argument, 0, 'i'},
-                                         {"header-timeout", required_argument, 0, 'H'},
-                                         {"body-timeout", required_argument, 0, 'B'},
-                                         {"handshake-timeout", required_argument, 0, 'T'},
-                                         {"max-connections", required_argument, 0, 'm'},
-                                         {"max-connections-per-ip", required_argument, 0, 'p'},
-                                         {"cert-lifetime", required_argument, 0, 'L'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {RT_CLI_ARG("data-dir", 'd'),
+                                         RT_CLI_ARG("tunnel-addr", 't'),
+                                         RT_CLI_ARG("https-addr", 'h'),
+                                         RT_CLI_ARG("admin-addr", 'a'),
+                                         RT_CLI_ARG("loglevel", 'l'),
+                                         RT_CLI_ARG("idle-timeout", 'i'),
+                                         RT_CLI_ARG("header-timeout", 'H'),
+                                         RT_CLI_ARG("body-timeout", 'B'),
+                                         RT_CLI_ARG("handshake-timeout", 'T'),
+                                         RT_CLI_ARG("max-connections", 'm'),
+                                         RT_CLI_ARG("max-connections-per-ip", 'p'),
+                                         RT_CLI_ARG("cert-lifetime", 'L'),
+                                         RT_CLI_END};
     /* Static, not on the stack: large, and what it owns stays reachable
      * (for LeakSanitizer) on the paths that exit without cleaning up. Only
      * this function and es_server_run touch it: no other code sees it. */
     static struct es_server srv;
+    const char *dir = "edge-data", *tunnel = "127.0.0.1:7844", *https = "127.0.0.1:8443",
+               *admin = "127.0.0.1:7845";
+    const struct rt_cli_keep keep[] = {
+        {'d', &dir}, {'t', &tunnel}, {'h', &https}, {'a', &admin}, {0, NULL}};
     srv.cert_lifetime = ES_CERT_LIFETIME_DEFAULT;
     srv.idle_timeout_ms = 60000;
     srv.handshake_timeout_ms = 10000;
     srv.max_conns = 16384;
     srv.max_conns_per_ip = 2048;
     unsigned header_ms = 0, body_ms = 0;
-    snprintf(srv.data_dir, sizeof(srv.data_dir), "edge-data");
-    snprintf(srv.tunnel_addr, sizeof(srv.tunnel_addr), "127.0.0.1:7844");
-    snprintf(srv.https_addr, sizeof(srv.https_addr), "127.0.0.1:8443");
-    snprintf(srv.admin_addr, sizeof(srv.admin_addr), "127.0.0.1:7845");
-    optind = 0; /* 0 fully resets glibc's getopt state */
-    opterr = 0;
+    struct rt_cli cli;
+    rt_cli_start(&cli, argc, argv, opts, keep);
     int c;
+    unsigned long v;
     enum px_log_level lvl;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = rt_cli_next(&cli)) > 0) {
         switch (c) {
-        case 'd':
-            snprintf(srv.data_dir, sizeof(srv.data_dir), "%s", optarg);
-            break;
-        case 't':
-            snprintf(srv.tunnel_addr, sizeof(srv.tunnel_addr), "%s", optarg);
-            break;
-        case 'h':
-            snprintf(srv.https_addr, sizeof(srv.https_addr), "%s", optarg);
-            break;
-        case 'a':
-            snprintf(srv.admin_addr, sizeof(srv.admin_addr), "%s", optarg);
-            break;
         case 'l':
             if (px_log_parse_level(optarg, &lvl) < 0)
                 return es_cli_fail("--loglevel must be debug, info, warn or error", NULL);
@@ -139,8 +115,7 @@ static int cmd_serve(int argc, char **argv)
         case 'H':
         case 'B':
         case 'T': {
-            unsigned long v;
-            if (parse_count(optarg, 86400, &v) < 0)
+            if (rt_cli_uint(optarg, 1, 86400, &v) < 0)
                 return es_cli_fail("timeouts must be 1-86400 seconds: ", optarg);
             unsigned ms = (unsigned)v * 1000;
             if (c == 'i')
@@ -154,16 +129,14 @@ static int cmd_serve(int argc, char **argv)
             break;
         }
         case 'm':
-        case 'p': {
-            unsigned long v;
-            if (parse_count(optarg, 1000000, &v) < 0)
+        case 'p':
+            if (rt_cli_uint(optarg, 1, 1000000, &v) < 0)
                 return es_cli_fail("connection caps must be 1-1000000: ", optarg);
             if (c == 'm')
                 srv.max_conns = (unsigned)v;
             else
                 srv.max_conns_per_ip = (unsigned)v;
             break;
-        }
         case 'L':
             if (es_cli_parse_duration(optarg, ES_CERT_LIFETIME_MIN, ES_CERT_LIFETIME_MAX,
                                       &srv.cert_lifetime) < 0)
@@ -171,10 +144,14 @@ static int cmd_serve(int argc, char **argv)
                                    "or d): ",
                                    optarg);
             break;
-        default:
-            return es_cli_fail("unknown or incomplete option ", argv[optind - 1]);
         }
     }
+    if (c < 0)
+        return es_cli_bad_option(&cli);
+    snprintf(srv.data_dir, sizeof(srv.data_dir), "%s", dir);
+    snprintf(srv.tunnel_addr, sizeof(srv.tunnel_addr), "%s", tunnel);
+    snprintf(srv.https_addr, sizeof(srv.https_addr), "%s", https);
+    snprintf(srv.admin_addr, sizeof(srv.admin_addr), "%s", admin);
     /* A shorter idle timeout shortens the others too, unless they are set. */
     srv.header_timeout_ms = header_ms                     ? header_ms
                             : srv.idle_timeout_ms < 10000 ? srv.idle_timeout_ms
@@ -266,27 +243,20 @@ out:
 
 static int cmd_tunnel(int argc, char **argv)
 {
-    static const struct option opts[] = {{"data-dir", required_argument, 0, 'd'},
-                                         {"hostname", required_argument, 0, 'H'},
-                                         {"edge", required_argument, 0, 'e'},
-                                         {"grace", required_argument, 0, 'g'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {RT_CLI_ARG("data-dir", 'd'), RT_CLI_ARG("hostname", 'H'),
+                                         RT_CLI_ARG("edge", 'e'), RT_CLI_ARG("grace", 'g'),
+                                         RT_CLI_END};
     const char *dir = "edge-data", *edge = NULL;
+    const struct rt_cli_keep keep[] = {{'d', &dir}, {'e', &edge}, {0, NULL}};
     long long grace = 0;
     int have_grace = 0;
     const char *patterns[ES_MAX_PATTERNS];
     size_t np = 0;
-    optind = 0; /* 0 fully resets glibc's getopt state */
-    opterr = 0;
+    struct rt_cli cli;
+    rt_cli_start(&cli, argc, argv, opts, keep);
     int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = rt_cli_next(&cli)) > 0) {
         switch (c) {
-        case 'd':
-            dir = optarg;
-            break;
-        case 'e':
-            edge = optarg;
-            break;
         case 'H':
             if (np == ES_MAX_PATTERNS)
                 return es_cli_fail("too many --hostname patterns", NULL);
@@ -300,16 +270,14 @@ static int cmd_tunnel(int argc, char **argv)
                                    optarg);
             have_grace = 1;
             break;
-        default:
-            return es_cli_fail("unknown or incomplete option ", argv[optind - 1]);
         }
     }
-    if (optind >= argc)
-        return es_cli_fail("tunnel needs a subcommand: create, list, delete or rotate-token", NULL);
-    const char *sub = argv[optind];
-    const char *name = optind + 1 < argc ? argv[optind + 1] : NULL;
-    if (optind + 2 < argc)
-        return es_cli_fail("unexpected argument ", argv[optind + 2]);
+    if (c < 0)
+        return es_cli_bad_option(&cli);
+    const char *sub, *name;
+    if (es_cli_words(&cli, "tunnel needs a subcommand: create, list, delete or rotate-token", &sub,
+                     &name) != 0)
+        return 2;
     if (have_grace && strcmp(sub, "rotate-token") != 0)
         return es_cli_fail("--grace goes with rotate-token", NULL);
     struct es_offline o;
@@ -424,26 +392,6 @@ out:
     return rc;
 }
 
-static int cmd_ca(int argc, char **argv)
-{
-    static const struct option opts[] = {{"data-dir", required_argument, 0, 'd'}, {0, 0, 0, 0}};
-    const char *dir = "edge-data";
-    optind = 0; /* 0 fully resets glibc's getopt state */
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c != 'd')
-            return es_cli_fail("unknown or incomplete option ", argv[optind - 1]);
-        dir = optarg;
-    }
-    struct es_offline o;
-    if (es_offline_open(&o, dir) < 0)
-        return 1;
-    fputs(o.certs.browser_ca_pem, stdout);
-    es_offline_close(&o);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     if (rt_proc_init("edge-sim", 0) < 0)
@@ -462,7 +410,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "tunnel"))
         return cmd_tunnel(argc - 1, argv + 1);
     if (!strcmp(cmd, "ca"))
-        return cmd_ca(argc - 1, argv + 1);
+        return es_cli_print_ca(argc - 1, argv + 1, ES_CLI_BROWSER_CA);
     if (!strcmp(cmd, "client-cert"))
         return es_cli_client_cert(argc - 1, argv + 1);
     if (!strcmp(cmd, "client-ca"))

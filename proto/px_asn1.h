@@ -12,7 +12,6 @@
 struct px_buf;
 
 enum {
-    PX_ASN1_BOOLEAN = 0x01,
     PX_ASN1_INTEGER = 0x02,
     PX_ASN1_BIT_STRING = 0x03,
     PX_ASN1_OCTET_STRING = 0x04,

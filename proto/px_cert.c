@@ -166,34 +166,35 @@ void px_cert_time(long long t, char out[21])
 
 /* ---- names ---- */
 
-struct attr_name {
+/* The short names `openssl x509 -nameopt RFC2253` prints (RFC 4514's table
+ * and the common extras); any other type is written as its dotted OID.
+ * X.520's (id-at, 2.5.4.n) by their last arc n: */
+static const char *const id_at_names[] = {[0x03] = "CN",
+                                          [0x04] = "SN",
+                                          [0x05] = "serialNumber",
+                                          [0x06] = "C",
+                                          [0x07] = "L",
+                                          [0x08] = "ST",
+                                          [0x09] = "street",
+                                          [0x0a] = "O",
+                                          [0x0b] = "OU",
+                                          [0x0c] = "title",
+                                          [0x0d] = "description",
+                                          [0x0f] = "businessCategory",
+                                          [0x11] = "postalCode",
+                                          [0x2a] = "GN",
+                                          [0x2b] = "initials",
+                                          [0x2c] = "generationQualifier",
+                                          [0x2e] = "dnQualifier",
+                                          [0x41] = "pseudonym",
+                                          [0x61] = "organizationIdentifier"};
+
+/* ... and the others, whole. */
+static const struct {
     uint8_t len;
     uint8_t oid[11];
     const char *name;
-};
-
-/* The short names `openssl x509 -nameopt RFC2253` prints (RFC 4514's table
- * and the common extras); any other type is written as its dotted OID. */
-static const struct attr_name attr_names[] = {
-    {3, {0x55, 0x04, 0x03}, "CN"},
-    {3, {0x55, 0x04, 0x04}, "SN"},
-    {3, {0x55, 0x04, 0x05}, "serialNumber"},
-    {3, {0x55, 0x04, 0x06}, "C"},
-    {3, {0x55, 0x04, 0x07}, "L"},
-    {3, {0x55, 0x04, 0x08}, "ST"},
-    {3, {0x55, 0x04, 0x09}, "street"},
-    {3, {0x55, 0x04, 0x0a}, "O"},
-    {3, {0x55, 0x04, 0x0b}, "OU"},
-    {3, {0x55, 0x04, 0x0c}, "title"},
-    {3, {0x55, 0x04, 0x0d}, "description"},
-    {3, {0x55, 0x04, 0x0f}, "businessCategory"},
-    {3, {0x55, 0x04, 0x11}, "postalCode"},
-    {3, {0x55, 0x04, 0x2a}, "GN"},
-    {3, {0x55, 0x04, 0x2b}, "initials"},
-    {3, {0x55, 0x04, 0x2c}, "generationQualifier"},
-    {3, {0x55, 0x04, 0x2e}, "dnQualifier"},
-    {3, {0x55, 0x04, 0x41}, "pseudonym"},
-    {3, {0x55, 0x04, 0x61}, "organizationIdentifier"},
+} other_names[] = {
     {10, {0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x19}, "DC"},
     {10, {0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x01}, "UID"},
     {9, {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x01}, "emailAddress"},
@@ -422,9 +423,12 @@ out_inval:
 
 static const char *attr_short_name(const struct px_asn1_tlv *type)
 {
-    for (size_t i = 0; i < sizeof(attr_names) / sizeof(attr_names[0]); i++)
-        if (px_asn1_oid_is(type, attr_names[i].oid, attr_names[i].len))
-            return attr_names[i].name;
+    const uint8_t *v = type->val;
+    if (type->tag == PX_ASN1_OID && type->len == 3 && v[0] == 0x55 && v[1] == 0x04)
+        return v[2] < sizeof(id_at_names) / sizeof(id_at_names[0]) ? id_at_names[v[2]] : NULL;
+    for (size_t i = 0; i < sizeof(other_names) / sizeof(other_names[0]); i++)
+        if (px_asn1_oid_is(type, other_names[i].oid, other_names[i].len))
+            return other_names[i].name;
     return NULL;
 }
 
@@ -659,7 +663,9 @@ int px_cert_pem_split(const char *pem, size_t len, struct px_der **out, size_t *
     return 0;
 }
 
-char *px_cert_der_to_pem(const uint8_t *der, size_t len)
+/* A PEM block "-----BEGIN label-----" for der, in 64-column lines. Returns a
+ * malloc'd string or NULL. */
+static char *pem_encode(const char *label, const uint8_t *der, size_t len)
 {
     if (!der && len)
         return NULL;
@@ -669,20 +675,25 @@ char *px_cert_der_to_pem(const uint8_t *der, size_t len)
     size_t n = strlen(b64);
     struct px_buf b;
     px_buf_init(&b);
-    int rc = px_buf_append_str(&b, PEM_CERT_BEGIN "\n");
+    int rc = px_buf_appendf(&b, "-----BEGIN %s-----\n", label);
     for (size_t i = 0; rc == 0 && i < n; i += 64) {
         rc = px_buf_append(&b, b64 + i, n - i < 64 ? n - i : 64);
         if (rc == 0)
             rc = px_buf_append(&b, "\n", 1);
     }
     if (rc == 0)
-        rc = px_buf_append_str(&b, PEM_CERT_END "\n");
+        rc = px_buf_appendf(&b, "-----END %s-----\n", label);
     free(b64);
     if (rc < 0) {
         px_buf_cleanup(&b);
         return NULL;
     }
     return buf_take(&b);
+}
+
+char *px_cert_der_to_pem(const uint8_t *der, size_t len)
+{
+    return pem_encode("CERTIFICATE", der, len);
 }
 
 char *px_cert_sf_binary(const uint8_t *der, size_t len)
@@ -790,21 +801,7 @@ static char *pub_pem(ecc_key *key)
 {
     uint8_t der[256];
     int n = wc_EccPublicKeyToDer(key, der, sizeof(der), 1);
-    if (n <= 0)
-        return NULL;
-    int pn = wc_DerToPem(der, (word32)n, NULL, 0, PUBLICKEY_TYPE);
-    if (pn <= 0)
-        return NULL;
-    char *pem = malloc((size_t)pn + 1);
-    if (!pem)
-        return NULL;
-    pn = wc_DerToPem(der, (word32)n, (byte *)pem, (word32)pn, PUBLICKEY_TYPE);
-    if (pn <= 0) {
-        free(pem);
-        return NULL;
-    }
-    pem[pn] = '\0';
-    return pem;
+    return n > 0 ? pem_encode("PUBLIC KEY", der, (size_t)n) : NULL;
 }
 
 int px_cert_csr_read(const char *csr_pem, size_t len, char **pub_pem_out, char **common_name)

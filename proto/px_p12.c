@@ -142,7 +142,7 @@ static int put_pbe_alg(struct px_buf *out, const uint8_t *salt)
 
 /* Encrypts in/n with 3DES-CBC (PKCS#7 padding) under a key and IV derived
  * from the password and a fresh salt; appends the AlgorithmIdentifier to alg
- * and the ciphertext to ct. */
+ * (the structure being built around it) and the ciphertext to ct. */
 static int encrypt(const struct p12_ctx *c, const uint8_t *in, size_t n, struct px_buf *alg,
                    struct px_buf *ct)
 {
@@ -181,41 +181,49 @@ out_wipe:
     return rc;
 }
 
-/* SafeBag { bagId, [0] bagValue, attributes (if attrs) } */
-static int put_bag(struct px_buf *out, const uint8_t *oid, size_t oid_len,
-                   const struct px_buf *value, const struct px_buf *attrs)
+/* SEQUENCE { type, [0] EXPLICIT value, SET attrs (if attrs) }: a SafeBag,
+ * a CertBag or a ContentInfo. */
+static int put_typed(struct px_buf *out, const uint8_t *oid, size_t oid_len,
+                     const struct px_buf *value, const struct px_buf *attrs)
 {
-    struct px_buf bag;
-    px_buf_init(&bag);
-    int rc = px_asn1_put(&bag, PX_ASN1_OID, oid, oid_len);
+    struct px_buf seq;
+    px_buf_init(&seq);
+    int rc = px_asn1_put(&seq, PX_ASN1_OID, oid, oid_len);
     if (rc == 0)
-        rc = px_asn1_put_buf(&bag, PX_ASN1_CTX_CONS(0), value);
+        rc = px_asn1_put_buf(&seq, PX_ASN1_CTX_CONS(0), value);
     if (rc == 0 && attrs)
-        rc = px_asn1_put_buf(&bag, PX_ASN1_SET, attrs);
+        rc = px_asn1_put_buf(&seq, PX_ASN1_SET, attrs);
     if (rc == 0)
-        rc = px_asn1_put_buf(out, PX_ASN1_SEQUENCE, &bag);
-    px_buf_cleanup(&bag);
+        rc = px_asn1_put_buf(out, PX_ASN1_SEQUENCE, &seq);
+    px_buf_cleanup(&seq);
     return rc;
 }
 
-/* CertBag { x509Certificate, [0] OCTET STRING der } as a SafeBag. */
+/* ContentInfo { data, [0] OCTET STRING content } */
+static int put_data(struct px_buf *out, const struct px_buf *content)
+{
+    struct px_buf octets;
+    px_buf_init(&octets);
+    int rc = px_asn1_put_buf(&octets, PX_ASN1_OCTET_STRING, content);
+    if (rc == 0)
+        rc = put_typed(out, oid_data, sizeof(oid_data), &octets, NULL);
+    px_buf_cleanup(&octets);
+    return rc;
+}
+
+/* SafeBag { certBag, [0] CertBag { x509Certificate, [0] OCTET STRING der },
+ * attrs } */
 static int put_cert_bag(struct px_buf *out, const struct px_der *cert, const struct px_buf *attrs)
 {
-    struct px_buf octets, cert_bag, value;
+    struct px_buf octets, value;
     px_buf_init(&octets);
-    px_buf_init(&cert_bag);
     px_buf_init(&value);
     int rc = px_asn1_put(&octets, PX_ASN1_OCTET_STRING, cert->der, cert->len);
     if (rc == 0)
-        rc = px_asn1_put(&cert_bag, PX_ASN1_OID, oid_x509_cert, sizeof(oid_x509_cert));
+        rc = put_typed(&value, oid_x509_cert, sizeof(oid_x509_cert), &octets, NULL);
     if (rc == 0)
-        rc = px_asn1_put_buf(&cert_bag, PX_ASN1_CTX_CONS(0), &octets);
-    if (rc == 0)
-        rc = px_asn1_put_buf(&value, PX_ASN1_SEQUENCE, &cert_bag);
-    if (rc == 0)
-        rc = put_bag(out, oid_cert_bag, sizeof(oid_cert_bag), &value, attrs);
+        rc = put_typed(out, oid_cert_bag, sizeof(oid_cert_bag), &value, attrs);
     px_buf_cleanup(&octets);
-    px_buf_cleanup(&cert_bag);
     px_buf_cleanup(&value);
     return rc;
 }
@@ -226,8 +234,8 @@ static int put_cert_bag(struct px_buf *out, const struct px_der *cert, const str
 static int put_cert_safe(struct px_buf *out, const struct p12_ctx *c, const struct px_der *certs,
                          size_t n_certs)
 {
-    struct px_buf bags, safe, alg, ct, eci, ed, ed_seq, ci;
-    struct px_buf *all[] = {&bags, &safe, &alg, &ct, &eci, &ed, &ed_seq, &ci};
+    struct px_buf bags, safe, ct, eci, ed, ed_seq;
+    struct px_buf *all[] = {&bags, &safe, &ct, &eci, &ed, &ed_seq};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         px_buf_init(all[i]);
     int rc = 0;
@@ -236,11 +244,9 @@ static int put_cert_safe(struct px_buf *out, const struct p12_ctx *c, const stru
     if (rc == 0)
         rc = px_asn1_put_buf(&safe, PX_ASN1_SEQUENCE, &bags);
     if (rc == 0)
-        rc = encrypt(c, px_buf_head(&safe), px_buf_len(&safe), &alg, &ct);
-    if (rc == 0)
         rc = px_asn1_put(&eci, PX_ASN1_OID, oid_data, sizeof(oid_data));
-    if (rc == 0)
-        rc = px_buf_append(&eci, px_buf_head(&alg), px_buf_len(&alg));
+    if (rc == 0) /* the AlgorithmIdentifier goes straight into eci */
+        rc = encrypt(c, px_buf_head(&safe), px_buf_len(&safe), &eci, &ct);
     if (rc == 0)
         rc = px_asn1_put_buf(&eci, PX_ASN1_CTX_PRIM(0), &ct);
     if (rc == 0)
@@ -250,11 +256,7 @@ static int put_cert_safe(struct px_buf *out, const struct p12_ctx *c, const stru
     if (rc == 0)
         rc = px_asn1_put_buf(&ed_seq, PX_ASN1_SEQUENCE, &ed);
     if (rc == 0)
-        rc = px_asn1_put(&ci, PX_ASN1_OID, oid_encrypted_data, sizeof(oid_encrypted_data));
-    if (rc == 0)
-        rc = px_asn1_put_buf(&ci, PX_ASN1_CTX_CONS(0), &ed_seq);
-    if (rc == 0)
-        rc = px_asn1_put_buf(out, PX_ASN1_SEQUENCE, &ci);
+        rc = put_typed(out, oid_encrypted_data, sizeof(oid_encrypted_data), &ed_seq, NULL);
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         px_buf_cleanup(all[i]);
     return rc;
@@ -264,30 +266,22 @@ static int put_cert_safe(struct px_buf *out, const struct p12_ctx *c, const stru
 static int put_key_safe(struct px_buf *out, const struct p12_ctx *c, const uint8_t *pkcs8,
                         size_t pkcs8_len)
 {
-    struct px_buf alg, ct, epki, value, bag, safe, octets, ci;
-    struct px_buf *all[] = {&alg, &ct, &epki, &value, &bag, &safe, &octets, &ci};
+    struct px_buf ct, epki, value, bag, safe;
+    struct px_buf *all[] = {&ct, &epki, &value, &bag, &safe};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         px_buf_init(all[i]);
-    int rc = encrypt(c, pkcs8, pkcs8_len, &alg, &ct);
     /* EncryptedPrivateKeyInfo { AlgorithmIdentifier, OCTET STRING } */
-    if (rc == 0)
-        rc = px_buf_append(&epki, px_buf_head(&alg), px_buf_len(&alg));
+    int rc = encrypt(c, pkcs8, pkcs8_len, &epki, &ct);
     if (rc == 0)
         rc = px_asn1_put_buf(&epki, PX_ASN1_OCTET_STRING, &ct);
     if (rc == 0)
         rc = px_asn1_put_buf(&value, PX_ASN1_SEQUENCE, &epki);
     if (rc == 0)
-        rc = put_bag(&bag, oid_shrouded_key_bag, sizeof(oid_shrouded_key_bag), &value, c->attrs);
+        rc = put_typed(&bag, oid_shrouded_key_bag, sizeof(oid_shrouded_key_bag), &value, c->attrs);
     if (rc == 0)
         rc = px_asn1_put_buf(&safe, PX_ASN1_SEQUENCE, &bag);
     if (rc == 0)
-        rc = px_asn1_put_buf(&octets, PX_ASN1_OCTET_STRING, &safe);
-    if (rc == 0)
-        rc = px_asn1_put(&ci, PX_ASN1_OID, oid_data, sizeof(oid_data));
-    if (rc == 0)
-        rc = px_asn1_put_buf(&ci, PX_ASN1_CTX_CONS(0), &octets);
-    if (rc == 0)
-        rc = px_asn1_put_buf(out, PX_ASN1_SEQUENCE, &ci);
+        rc = put_data(out, &safe);
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         px_buf_cleanup(all[i]);
     return rc;
@@ -470,8 +464,8 @@ int px_pki_pkcs12(WC_RNG *rng, const char *key_pem, const char *cert_pem, const 
     size_t n_leaf = 0, n_cas = 0;
     uint8_t *pkcs8 = NULL, key_id[WC_SHA_DIGEST_SIZE];
     size_t pkcs8_len = 0;
-    struct px_buf pass, attrs, safes, auth_safe, octets, content, pfx;
-    struct px_buf *all[] = {&pass, &attrs, &safes, &auth_safe, &octets, &content, &pfx};
+    struct px_buf pass, attrs, safes, auth_safe, body, pfx;
+    struct px_buf *all[] = {&pass, &attrs, &safes, &auth_safe, &body, &pfx};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         px_buf_init(all[i]);
     int rc = PX_ERR_INVAL;
@@ -504,16 +498,9 @@ int px_pki_pkcs12(WC_RNG *rng, const char *key_pem, const char *cert_pem, const 
         (rc = px_asn1_put_buf(&auth_safe, PX_ASN1_SEQUENCE, &safes)) < 0)
         goto out;
     /* PFX { version 3, ContentInfo { data, [0] OCTET STRING authSafe }, MacData } */
-    if ((rc = px_asn1_put_buf(&octets, PX_ASN1_OCTET_STRING, &auth_safe)) < 0 ||
-        (rc = px_asn1_put(&content, PX_ASN1_OID, oid_data, sizeof(oid_data))) < 0 ||
-        (rc = px_asn1_put_buf(&content, PX_ASN1_CTX_CONS(0), &octets)) < 0)
-        goto out;
-    px_buf_cleanup(&octets);
-    px_buf_init(&octets);
-    if ((rc = px_asn1_put_uint(&octets, 3)) < 0 ||
-        (rc = px_asn1_put_buf(&octets, PX_ASN1_SEQUENCE, &content)) < 0 ||
-        (rc = put_mac(&octets, &c, &auth_safe)) < 0 ||
-        (rc = px_asn1_put_buf(&pfx, PX_ASN1_SEQUENCE, &octets)) < 0)
+    if ((rc = px_asn1_put_uint(&body, 3)) < 0 || (rc = put_data(&body, &auth_safe)) < 0 ||
+        (rc = put_mac(&body, &c, &auth_safe)) < 0 ||
+        (rc = px_asn1_put_buf(&pfx, PX_ASN1_SEQUENCE, &body)) < 0)
         goto out;
     rc = PX_ERR_NOMEM;
     unsigned char *res = malloc(px_buf_len(&pfx));

@@ -7,8 +7,8 @@ BUILD=(build-essential pkg-config libwolfssl-dev libnghttp2-dev libcurl4-openssl
        libjansson-dev libuv1-dev libsqlite3-dev libhttp-parser-dev curl ca-certificates)
 TEST=(libcmocka-dev nghttp2-client nghttp2-proxy nginx-light python3 python3-h2
       python3-websockets openssl sqlite3 procps openssh-server openssh-client chromium
-      testssl.sh clang libclang-rt-14-dev libnss3-tools python3-jwt python3-cryptography
-      caddy)
+      testssl.sh clang clang-format libclang-rt-14-dev libnss3-tools python3-jwt
+      python3-cryptography caddy)
 PKGS=("${BUILD[@]}")
 [ "${1:-test}" = test ] && PKGS+=("${TEST[@]}")
 missing=()

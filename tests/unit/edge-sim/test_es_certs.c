@@ -326,6 +326,37 @@ static void test_keys_must_be_p256(void **state)
     free(tampered);
 }
 
+/* Browser certificates are minted once per SNI name, newest first in the
+ * cache, and freed with it (LSan). */
+static void test_sni_cache(void **state)
+{
+    struct fx *f = *state;
+    const char *a = es_certs_for_host(&f->c, "a.test");
+    const char *b = es_certs_for_host(&f->c, "b.test");
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_ptr_not_equal(a, b);
+    assert_ptr_equal(es_certs_for_host(&f->c, "a.test"), a); /* cached, not minted again */
+    assert_int_equal(f->c.sni_count, 2);
+    struct px_der *der = NULL;
+    size_t n = 0;
+    struct px_cert_info ci;
+    assert_int_equal(px_cert_pem_split(b, strlen(b), &der, &n), 0);
+    assert_int_equal(px_cert_info(der[0].der, der[0].len, &ci), 0);
+    assert_string_equal(ci.common_name, "b.test");
+    px_cert_info_cleanup(&ci);
+    px_der_free(der, n);
+    const struct es_sni_cert *first =
+        px_container_of(px_list_first(&f->c.sni_cache), struct es_sni_cert, link);
+    assert_string_equal(first->host, "b.test");
+    /* A name longer than the cache holds is not minted. */
+    char longname[300];
+    memset(longname, 'a', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    assert_null(es_certs_for_host(&f->c, longname));
+    assert_int_equal(f->c.sni_count, 2);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -338,6 +369,7 @@ int main(void)
         T(test_origin_pull_names_the_tunnel),
         T(test_origin_server_cert),
         T(test_keys_must_be_p256),
+        T(test_sni_cache),
     };
     return cmocka_run_group_tests_name("es_certs", tests, NULL, NULL);
 }

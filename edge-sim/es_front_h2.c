@@ -51,8 +51,10 @@ static void h2_resp_headers(struct es_req *r)
     int body = !(r->is_head || r->resp_status == 204 || r->resp_status == 304 ||
                  (r->resp_eof && r->resp_content_length == 0 && px_buf_len(&r->resp_body) == 0));
     nghttp2_data_provider dp = {.source.ptr = r, .read_callback = resp_read};
-    if (px_nv_submit_response(f->h2, r->front_sid, r->resp_status, r->resp_nv, r->n_resp_nv,
-                              body ? &dp : NULL) < 0)
+    size_t n;
+    const nghttp2_nv *fields = es_req_resp_fields(r, &n);
+    if (px_nv_submit_response(f->h2, r->front_sid, r->resp_status, fields, n, body ? &dp : NULL) <
+        0)
         nghttp2_submit_rst_stream(f->h2, NGHTTP2_FLAG_NONE, r->front_sid, NGHTTP2_INTERNAL_ERROR);
     rt_conn_want_write(&f->conn);
 }

@@ -30,6 +30,7 @@
 #define ES_REQ_H
 
 #include "px_buf.h"
+#include "px_list.h"
 #include "px_nv.h"
 
 #include <nghttp2/nghttp2.h>
@@ -100,11 +101,11 @@ struct es_req {
     const struct es_front_ops *fops;
     void *front;                    /* es_front_h1 / es_front_h2 connection */
     int32_t front_sid;              /* h2 front stream id */
+    struct px_list_node front_node; /* in the h2 front's list of its streams */
     const struct es_link_ops *lops; /* set with link */
     void *link;                     /* the tunnel connection, while the link holds r */
     int32_t link_sid;
-    struct es_req *link_next, *link_prev;   /* the link's list of its streams; the link's */
-    struct es_req *front_next, *front_prev; /* h2 front's list */
+    struct es_req *link_next, *link_prev; /* the link's list of its streams; the link's */
     /* request */
     char method[16];
     char host[256];

@@ -20,7 +20,7 @@ struct cn_origin {
     CURLM *multi;
     uv_timer_t timeout_timer;
     uv_timer_t kick_timer;
-    struct cn_origin_xfer *kick_list;
+    struct px_list kick; /* transfers with pause bits to clear (cn_origin_xfer.kick_node) */
     CURL *easy_pool[EASY_POOL_MAX];
     size_t easy_pool_n;
     /* Poll handles live as long as the socket, not as long as curl watches
@@ -192,12 +192,15 @@ static int close_socket_cb(void *arg, curl_socket_t fd)
 static void on_kick(uv_timer_t *t)
 {
     struct cn_origin *o = t->data;
-    struct cn_origin_xfer *list = o->kick_list;
-    o->kick_list = NULL;
-    while (list) {
-        struct cn_origin_xfer *x = list;
-        list = x->kick_next;
-        x->kick_next = NULL;
+    /* curl_easy_pause can call back into a transfer's owner, which may queue
+     * transfers again (they wait for the next kick) or cancel them (they
+     * leave this batch). */
+    struct px_list batch;
+    px_list_move(&batch, &o->kick);
+    struct px_list_node *n;
+    while ((n = px_list_first(&batch))) {
+        px_list_remove(n);
+        struct cn_origin_xfer *x = px_container_of(n, struct cn_origin_xfer, kick_node);
         int bits = x->unpause_mask;
         x->unpause_mask = 0;
         if (!x->active || !(x->paused & bits))
@@ -217,6 +220,7 @@ int cn_origin_new(uv_loop_t *loop, struct cn_origin **out)
     if (!o)
         goto out_global;
     o->loop = loop;
+    px_list_init(&o->kick);
     o->multi = curl_multi_init();
     if (!o->multi)
         goto out_free;
@@ -307,16 +311,8 @@ void cn_origin_cancel(struct cn_origin_xfer *x)
         x->in_multi = 0;
     }
     x->active = 0;
-    if (x->unpause_mask || x->kick_next) {
-        for (struct cn_origin_xfer **p = &o->kick_list; *p; p = &(*p)->kick_next) {
-            if (*p == x) {
-                *p = x->kick_next;
-                break;
-            }
-        }
-        x->kick_next = NULL;
-        x->unpause_mask = 0;
-    }
+    px_list_remove(&x->kick_node);
+    x->unpause_mask = 0;
 }
 
 void cn_origin_unpause(struct cn_origin_xfer *x, int bits)
@@ -324,10 +320,8 @@ void cn_origin_unpause(struct cn_origin_xfer *x, int bits)
     if (!x->active || !(x->paused & bits))
         return;
     struct cn_origin *o = x->o;
-    if (!x->unpause_mask) {
-        x->kick_next = o->kick_list;
-        o->kick_list = x;
-    }
+    if (!px_list_linked(&x->kick_node))
+        px_list_insert_tail(&o->kick, &x->kick_node);
     x->unpause_mask |= bits;
     if (!uv_is_active((uv_handle_t *)&o->kick_timer))
         uv_timer_start(&o->kick_timer, on_kick, 0, 0);

@@ -7,6 +7,8 @@
 #ifndef CN_ORIGIN_H
 #define CN_ORIGIN_H
 
+#include "px_list.h"
+
 #include <curl/curl.h>
 #include <uv.h>
 
@@ -24,7 +26,10 @@ struct cn_origin_xfer {
     int raw; /* CURLOPT_CONNECT_ONLY: stays in the multi handle after it is
                 done, so curl_easy_send/recv keep working until cancel */
     int in_multi;
-    struct cn_origin_xfer *kick_next;
+    /* In o's list of transfers to unpause at the next kick while
+     * unpause_mask is set; zeroed (as the transfer's owner allocates it) it
+     * is in none. */
+    struct px_list_node kick_node;
 };
 
 /* Watches fd (a raw transfer's socket) for UV_READABLE/UV_WRITABLE and calls

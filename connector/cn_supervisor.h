@@ -41,7 +41,14 @@ struct cn_supervisor {
     uv_signal_t sigint, sigterm, sighup;
     uv_timer_t grace;
     int draining;
-    struct cn_link *retired; /* links replaced after GOAWAY, finishing their streams */
+    /* Links replaced after GOAWAY, finishing their streams, chained through
+     * cn_link.retired_next. Not a px_list: its node would be a field of
+     * struct cn_link (cn_link.h, not this module's), and the supervisor
+     * cannot wrap links in an object of its own, as harnesses
+     * (tests/support/mem_world) allocate them. The chain stays short (a
+     * link is retired once and leaves when its streams finish), so a walk
+     * to unlink one is enough, and a zeroed supervisor needs no set-up. */
+    struct cn_link *retired;
 };
 
 /* Runs the connector until a signal or a permanent failure. Returns the

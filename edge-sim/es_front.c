@@ -79,7 +79,24 @@ static uint64_t now_ms(const struct es_front *f)
 
 static int busy(const struct es_front *f)
 {
-    return f->proto == 2 ? f->reqs != NULL : f->cur != NULL;
+    return f->proto == 2 ? !px_list_empty(&f->reqs) : f->cur != NULL;
+}
+
+/* The requests in progress on f, in turn: HTTP/1.1 has one at a time
+ * (f->cur), HTTP/2 a list of its streams. NULL after the last. */
+static struct es_req *first_req(struct es_front *f)
+{
+    if (f->proto != 2)
+        return f->cur;
+    struct px_list_node *n = px_list_first(&f->reqs);
+    return n ? px_container_of(n, struct es_req, front_node) : NULL;
+}
+
+static struct es_req *next_req(struct es_front *f, struct es_req *r)
+{
+    if (f->proto != 2 || r->front_node.next == &f->reqs.head)
+        return NULL;
+    return px_container_of(r->front_node.next, struct es_req, front_node);
 }
 
 static int body_owed(const struct es_req *r)
@@ -109,8 +126,8 @@ static void schedule(struct es_front *f)
         next = f->head_since + srv->header_timeout_ms;
     else if (!f->heads && !busy(f) && srv->idle_timeout_ms)
         next = idle_deadline(f);
-    struct es_req *r = srv->body_timeout_ms ? (f->proto == 2 ? f->reqs : f->cur) : NULL;
-    for (; r; r = f->proto == 2 ? r->front_next : NULL)
+    struct es_req *r = srv->body_timeout_ms ? first_req(f) : NULL;
+    for (; r; r = next_req(f, r))
         if (body_owed(r) && r->body_seen_ms + srv->body_timeout_ms < next)
             next = r->body_seen_ms + srv->body_timeout_ms;
     if (next == UINT64_MAX) {
@@ -146,9 +163,9 @@ static void on_deadline(uv_timer_t *t)
         rt_conn_close(&f->conn, 0);
         return;
     }
-    struct es_req *r = f->proto == 2 ? f->reqs : f->cur;
+    struct es_req *r = first_req(f);
     while (r) {
-        struct es_req *next = f->proto == 2 ? r->front_next : NULL;
+        struct es_req *next = next_req(f, r);
         if (body_owed(r) && f->srv->body_timeout_ms &&
             now >= r->body_seen_ms + f->srv->body_timeout_ms) {
             PX_INFO("browser %s: no request body byte for %u s (%s %s, request %s); giving up",
@@ -252,17 +269,20 @@ static void on_close(struct rt_conn *c, int err)
         es_front_h1_on_close(f);
     else if (c->err_text[0])
         PX_DEBUG("browser connection from %s failed: %s", c->peer_ip, c->err_text);
-    if (f->all_prev)
-        f->all_prev->all_next = f->all_next;
-    else if (f->srv->fronts == f)
-        f->srv->fronts = f->all_next;
-    if (f->all_next)
-        f->all_next->all_prev = f->all_prev;
+    px_list_remove(&f->all_node);
     uv_close((uv_handle_t *)&f->idle, free_front);
 }
 
 static const struct rt_conn_ops front_ops = {
     .on_open = on_open, .on_data = on_data, .on_writable = on_writable, .on_close = on_close};
+
+/* srv's browser connections (set up on first use: see es_server.fronts). */
+static struct px_list *fronts(struct es_server *srv)
+{
+    if (!srv->fronts.head.next)
+        px_list_init(&srv->fronts);
+    return &srv->fronts;
+}
 
 static struct es_front *front_new(struct es_server *srv)
 {
@@ -270,6 +290,7 @@ static struct es_front *front_new(struct es_server *srv)
     if (!f)
         return NULL;
     f->srv = srv;
+    px_list_init(&f->reqs);
     es_peer_init(&f->peer);
     if (rt_conn_init(&f->conn, srv->loop, &front_ops, f) < 0) {
         free(f);
@@ -277,10 +298,7 @@ static struct es_front *front_new(struct es_server *srv)
     }
     uv_timer_init(srv->loop, &f->idle);
     f->idle.data = f;
-    f->all_next = srv->fronts;
-    if (srv->fronts)
-        srv->fronts->all_prev = f;
-    srv->fronts = f;
+    px_list_insert_head(fronts(srv), &f->all_node);
     return f;
 }
 
@@ -307,10 +325,7 @@ struct es_front *es_front_new_memory(struct es_server *srv, const char *alpn, co
 
 unsigned es_front_count(const struct es_server *srv)
 {
-    unsigned n = 0;
-    for (const struct es_front *f = srv->fronts; f; f = f->all_next)
-        n++;
-    return n;
+    return srv->fronts.head.next ? (unsigned)px_list_count(&srv->fronts) : 0;
 }
 
 /* Ends r, which the connection's certificate no longer allows. */
@@ -327,12 +342,14 @@ static void cut_refused(struct es_front *f, struct es_req *r, enum es_access_ver
 
 void es_front_recheck_access(struct es_server *srv)
 {
-    for (struct es_front *f = srv->fronts; f; f = f->all_next) {
+    struct px_list_node *n, *tmp;
+    px_list_for_each_safe (n, tmp, fronts(srv)) {
+        struct es_front *f = px_container_of(n, struct es_front, all_node);
         if (f->conn.closed || f->conn.closing)
             continue;
-        struct es_req *r = f->proto == 2 ? f->reqs : f->cur;
+        struct es_req *r = first_req(f);
         while (r) {
-            struct es_req *next = f->proto == 2 ? r->front_next : NULL;
+            struct es_req *next = next_req(f, r);
             if (r->link && !r->link_done && !r->timed_out && r->host[0]) {
                 enum es_access_verdict v = es_peer_verdict(&f->peer, srv->access, r->host, NULL);
                 if (v != ES_ACCESS_OPEN && v != ES_ACCESS_ALLOWED) {
@@ -348,6 +365,7 @@ void es_front_recheck_access(struct es_server *srv)
 
 void es_front_close_all(struct es_server *srv)
 {
-    for (struct es_front *f = srv->fronts; f; f = f->all_next)
-        rt_conn_close(&f->conn, 0);
+    struct px_list_node *n, *tmp;
+    px_list_for_each_safe (n, tmp, fronts(srv))
+        rt_conn_close(&px_container_of(n, struct es_front, all_node)->conn, 0);
 }

@@ -5,6 +5,7 @@
 
 #include "es_peer.h"
 #include "px_hdracc.h"
+#include "px_list.h"
 #include "rt_conn.h"
 
 #include <http_parser.h>
@@ -22,7 +23,7 @@ struct es_front {
     struct es_peer peer; /* the client certificate it presented, if any */
     /* h2 */
     nghttp2_session *h2;
-    struct es_req *reqs; /* open h2 streams */
+    struct px_list reqs; /* open h2 streams (es_req.front_node) */
     /* h1 */
     http_parser parser;
     struct px_buf in;     /* unparsed bytes while a response is in progress */
@@ -39,7 +40,8 @@ struct es_front {
     int upgraded;    /* WebSocket: after the head, bytes pass through unparsed */
     int in_trailers; /* the head is complete: header callbacks are trailers, dropped */
     size_t header_bytes;
-    struct es_front *all_next, *all_prev;
+    struct px_list_node all_node; /* in srv->fronts */
+
     uv_timer_t idle;     /* the connection's deadlines: idle, request head, request body */
     uint64_t idle_since; /* no request in progress since */
     uint64_t head_since; /* the oldest unfinished request head started */

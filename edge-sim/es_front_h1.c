@@ -302,8 +302,10 @@ int es_front_h1_on_data(struct es_front *f, const uint8_t *data, size_t len)
 static int append_fields(struct px_buf *h, const struct es_req *r, int skip_length)
 {
     int rc = 0;
-    for (size_t i = 0; i < r->n_resp_nv && rc == 0; i++) {
-        const nghttp2_nv *nv = &r->resp_nv[i];
+    size_t n;
+    const nghttp2_nv *fields = es_req_resp_fields(r, &n);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const nghttp2_nv *nv = &fields[i];
         if (skip_length && nv->namelen == 14 && memcmp(nv->name, "content-length", 14) == 0)
             continue;
         rc = px_buf_append(h, nv->name, nv->namelen);

@@ -51,8 +51,10 @@ static void h2_resp_headers(struct es_req *r)
     int body = !(r->is_head || r->resp_status == 204 || r->resp_status == 304 ||
                  (r->resp_eof && r->resp_content_length == 0 && px_buf_len(&r->resp_body) == 0));
     nghttp2_data_provider dp = {.source.ptr = r, .read_callback = resp_read};
-    if (px_nv_submit_response(f->h2, r->front_sid, r->resp_status, r->resp_nv, r->n_resp_nv,
-                              body ? &dp : NULL) < 0)
+    size_t n;
+    const nghttp2_nv *fields = es_req_resp_fields(r, &n);
+    if (px_nv_submit_response(f->h2, r->front_sid, r->resp_status, fields, n, body ? &dp : NULL) <
+        0)
         nghttp2_submit_rst_stream(f->h2, NGHTTP2_FLAG_NONE, r->front_sid, NGHTTP2_INTERNAL_ERROR);
     rt_conn_want_write(&f->conn);
 }
@@ -92,10 +94,7 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *fr, void *
     r->front_proto = "HTTP/2";
     r->head_pending = 1;
     es_front_head_begin(f);
-    r->front_next = f->reqs;
-    if (f->reqs)
-        f->reqs->front_prev = r;
-    f->reqs = r;
+    px_list_insert_head(&f->reqs, &r->front_node);
     nghttp2_session_set_stream_user_data(h2, fr->hd.stream_id, r);
     return 0;
 }
@@ -148,17 +147,6 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const u
     return es_req_body(r, data, len) < 0 ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
 }
 
-static void unlink_req(struct es_front *f, struct es_req *r)
-{
-    if (r->front_prev)
-        r->front_prev->front_next = r->front_next;
-    else if (f->reqs == r)
-        f->reqs = r->front_next;
-    if (r->front_next)
-        r->front_next->front_prev = r->front_prev;
-    r->front_next = r->front_prev = NULL;
-}
-
 static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t err, void *user)
 {
     (void)err;
@@ -167,12 +155,12 @@ static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t err, void *
     if (!r)
         return 0;
     nghttp2_session_set_stream_user_data(h2, id, NULL);
-    unlink_req(f, r);
+    px_list_remove(&r->front_node);
     if (r->head_pending) {
         r->head_pending = 0;
         es_front_head_end(f); /* reset before its head was complete */
     }
-    if (!f->reqs)
+    if (px_list_empty(&f->reqs))
         es_front_idle_arm(f);
     /* Upload bytes not yet passed to the tunnel: return their connection credit. */
     if (px_buf_len(&r->req_body))
@@ -236,10 +224,10 @@ void es_front_h2_on_close(struct es_front *f)
     nghttp2_session *h2 = f->h2;
     f->h2 = NULL;
     /* nghttp2_session_del does not report open streams: release them here. */
-    while (f->reqs) {
-        struct es_req *r = f->reqs;
-        unlink_req(f, r);
-        es_req_front_done(r);
+    struct px_list_node *n;
+    while ((n = px_list_first(&f->reqs))) {
+        px_list_remove(n);
+        es_req_front_done(px_container_of(n, struct es_req, front_node));
     }
     if (h2)
         nghttp2_session_del(h2);

@@ -10,10 +10,10 @@
 #include "px_headers.h"
 #include "px_hostname.h"
 #include "px_log.h"
+#include "px_nv.h"
 #include "px_pki.h"
 #include "px_ws.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +33,8 @@ struct es_req *es_req_new(struct es_server *srv, const struct es_front_ops *fops
     snprintf(r->client_ip, sizeof(r->client_ip), "%s", client_ip);
     if (sni && strlen(sni) < sizeof(r->sni))
         memcpy(r->sni, sni, strlen(sni) + 1);
+    px_nv_init(&r->req_nv, ES_REQ_MAX_FIELDS, 0);
+    px_nv_init(&r->resp_nv, ES_REQ_MAX_FIELDS, 0);
     px_buf_init(&r->req_body);
     px_buf_init(&r->resp_body);
     uint8_t id[16];
@@ -41,43 +43,6 @@ struct es_req *es_req_new(struct es_server *srv, const struct es_front_ops *fops
         snprintf(r->request_id + 2 * i, 3, "%02x", id[i]);
     srv->requests_total++;
     return r;
-}
-
-static int nv_push(nghttp2_nv **arr, size_t *n, size_t *cap, const char *name, size_t nlen,
-                   const char *value, size_t vlen, int lower)
-{
-    if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 16;
-        if (nc > 1024)
-            return -1;
-        nghttp2_nv *a = realloc(*arr, nc * sizeof(**arr));
-        if (!a)
-            return -1;
-        *arr = a;
-        *cap = nc;
-    }
-    char *nm = malloc(nlen + 1), *v = malloc(vlen + 1);
-    if (!nm || !v) {
-        free(nm);
-        free(v);
-        return -1;
-    }
-    for (size_t i = 0; i < nlen; i++)
-        nm[i] = lower ? (char)tolower((unsigned char)name[i]) : name[i];
-    nm[nlen] = '\0';
-    memcpy(v, value, vlen);
-    v[vlen] = '\0';
-    (*arr)[(*n)++] = (nghttp2_nv){(uint8_t *)nm, (uint8_t *)v, nlen, vlen, NGHTTP2_NV_FLAG_NONE};
-    return 0;
-}
-
-static void nv_free(nghttp2_nv *arr, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(arr[i].name);
-        free(arr[i].value);
-    }
-    free(arr);
 }
 
 void es_req_set_peer(struct es_req *r, struct es_peer *peer)
@@ -92,7 +57,7 @@ int es_req_add_header(struct es_req *r, const char *name, size_t nlen, const cha
         r->is_ws = vlen == 9 && strncasecmp(value, "websocket", 9) == 0;
     if (r->refuse_status)
         return 0; /* already refused: answered at dispatch */
-    r->req_header_bytes += nlen + vlen + 32;
+    r->req_header_bytes += px_nv_field_size(nlen, vlen);
     if (r->req_header_bytes > ES_REQ_MAX_HEADER_BYTES) {
         r->refuse_status = 431;
         return 0;
@@ -116,30 +81,20 @@ int es_req_add_header(struct es_req *r, const char *name, size_t nlen, const cha
         return 0;
     }
     if (is_authority || is_host) {
-        size_t existing = r->n_req_nv;
-        for (size_t i = 0; i < r->n_req_nv; i++)
-            if (strcmp((const char *)r->req_nv[i].name, ":authority") == 0)
-                existing = i;
-        if (existing < r->n_req_nv && !is_authority) {
+        long existing = px_nv_find(&r->req_nv, ":authority");
+        if (existing >= 0 && !is_authority) {
             /* HTTP/2 sends pseudo headers first: this Host came with an
              * :authority, and must name the same thing (RFC 9113 8.3.1). */
-            const nghttp2_nv *a = &r->req_nv[existing];
+            const nghttp2_nv *a = &r->req_nv.nv[existing];
             if (a->valuelen != vlen || strncasecmp((const char *)a->value, value, vlen) != 0)
                 r->bad_request = "the request's Host header differs from its :authority";
             return 0;
         }
         if (px_host_normalize(value, vlen, r->host, sizeof(r->host)) < 0)
             return -1;
-        if (existing < r->n_req_nv) {
-            char *v = strndup(value, vlen);
-            if (!v)
-                return -1;
-            free(r->req_nv[existing].value);
-            r->req_nv[existing].value = (uint8_t *)v;
-            r->req_nv[existing].valuelen = vlen;
-            return 0;
-        }
-        return nv_push(&r->req_nv, &r->n_req_nv, &r->cap_req_nv, ":authority", 10, value, vlen, 0);
+        if (existing >= 0)
+            return px_nv_set_value(&r->req_nv, (size_t)existing, value, vlen);
+        return px_nv_add(&r->req_nv, ":authority", 10, value, vlen, 0);
     }
     if (name[0] != ':' && !px_hdr_valid(name, nlen, value, vlen))
         return -1;
@@ -163,61 +118,46 @@ int es_req_add_header(struct es_req *r, const char *name, size_t nlen, const cha
         r->connection_hdr = strndup(value, vlen);
         return 0;
     }
-    return nv_push(&r->req_nv, &r->n_req_nv, &r->cap_req_nv, name, nlen, value, vlen, 1);
+    return px_nv_add(&r->req_nv, name, nlen, value, vlen, PX_NV_LOWER);
 }
 
-static const nghttp2_nv *find_nv(const nghttp2_nv *arr, size_t n, const char *name)
+/* The field of h named name, or NULL. */
+static const nghttp2_nv *find_nv(const struct px_nv *h, const char *name)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp((const char *)arr[i].name, name) == 0)
-            return &arr[i];
-    return NULL;
-}
-
-static void nv_remove(nghttp2_nv *arr, size_t *n, size_t i)
-{
-    free(arr[i].name);
-    free(arr[i].value);
-    memmove(arr + i, arr + i + 1, (*n - i - 1) * sizeof(*arr));
-    (*n)--;
+    long i = px_nv_find(h, name);
+    return i < 0 ? NULL : &h->nv[i];
 }
 
 int es_req_make_websocket(struct es_req *r)
 {
+    struct px_nv *h = &r->req_nv;
     int ws = 0;
-    for (size_t i = 0; i < r->n_req_nv; i++)
-        if (strcmp((char *)r->req_nv[i].name, "upgrade") == 0 &&
-            strcasecmp((char *)r->req_nv[i].value, "websocket") == 0)
+    for (size_t i = 0; i < h->n; i++)
+        if (strcmp((char *)h->nv[i].name, "upgrade") == 0 &&
+            strcasecmp((char *)h->nv[i].value, "websocket") == 0)
             ws = 1;
     if (!ws || strcmp(r->method, "GET") != 0)
         return 0;
-    for (size_t i = 0; i < r->n_req_nv;) {
-        char *n = (char *)r->req_nv[i].name;
-        if (strcmp(n, "sec-websocket-key") == 0) {
+    for (size_t i = 0; i < h->n;) {
+        const nghttp2_nv *f = &h->nv[i];
+        if (strcmp((const char *)f->name, "sec-websocket-key") == 0) {
             /* A key that is not 16 base64 bytes cannot be answered: 400. */
             char accept[PX_WS_ACCEPT_LEN];
-            if (r->req_nv[i].valuelen >= sizeof(r->ws_key) ||
-                px_ws_accept((const char *)r->req_nv[i].value, r->req_nv[i].valuelen, accept) < 0)
+            if (f->valuelen >= sizeof(r->ws_key) ||
+                px_ws_accept((const char *)f->value, f->valuelen, accept) < 0)
                 return -1;
-            memcpy(r->ws_key, r->req_nv[i].value, r->req_nv[i].valuelen + 1);
-            nv_remove(r->req_nv, &r->n_req_nv, i);
+            memcpy(r->ws_key, f->value, f->valuelen + 1);
+            px_nv_remove(h, i);
             continue;
         }
-        if (strcmp(n, ":method") == 0) {
-            char *v = strdup("CONNECT");
-            if (!v)
-                return -1;
-            free(r->req_nv[i].value);
-            r->req_nv[i].value = (uint8_t *)v;
-            r->req_nv[i].valuelen = 7;
-        }
+        if (strcmp((const char *)f->name, ":method") == 0 &&
+            px_nv_set_value(h, i, "CONNECT", 7) < 0)
+            return -1;
         i++;
     }
     snprintf(r->method, sizeof(r->method), "CONNECT");
     r->is_ws = 1;
-    return nv_push(&r->req_nv, &r->n_req_nv, &r->cap_req_nv, ":protocol", 9, "websocket", 9, 0) < 0
-               ? -1
-               : 1;
+    return px_nv_add(h, ":protocol", 9, "websocket", 9, 0) < 0 ? -1 : 1;
 }
 
 static void set_resp_local(struct es_req *r, int status, const char *ctype, const char *body,
@@ -227,13 +167,12 @@ static void set_resp_local(struct es_req *r, int status, const char *ctype, cons
     r->resp_status = status;
     char cl[32];
     snprintf(cl, sizeof(cl), "%zu", len);
-    nv_push(&r->resp_nv, &r->n_resp_nv, &r->cap_resp_nv, "content-type", 12, ctype, strlen(ctype),
-            0);
-    nv_push(&r->resp_nv, &r->n_resp_nv, &r->cap_resp_nv, "content-length", 14, cl, strlen(cl), 0);
-    nv_push(&r->resp_nv, &r->n_resp_nv, &r->cap_resp_nv, "cache-control", 13, "no-store", 8, 0);
+    /* Out of memory, the page goes out with what fitted. */
+    (void)px_nv_add_str(&r->resp_nv, "content-type", ctype, 0);
+    (void)px_nv_add_str(&r->resp_nv, "content-length", cl, 0);
+    (void)px_nv_add_str(&r->resp_nv, "cache-control", "no-store", 0);
     if (code)
-        nv_push(&r->resp_nv, &r->n_resp_nv, &r->cap_resp_nv, "tunnel-error", 12, code, strlen(code),
-                0);
+        (void)px_nv_add_str(&r->resp_nv, "tunnel-error", code, 0);
     r->resp_content_length = (long long)len;
     if (!r->is_head)
         px_buf_append(&r->resp_body, body, len);
@@ -257,28 +196,28 @@ void es_req_local_error(struct es_req *r, int status, const char *code, const ch
     free(page);
 }
 
-struct nv_list {
-    nghttp2_nv *nv;
-    size_t n, cap;
-};
+const nghttp2_nv *es_req_resp_fields(const struct es_req *r, size_t *n)
+{
+    *n = r->resp_nv.n;
+    return r->resp_nv.nv;
+}
 
 static int push_identity(void *arg, const char *name, const char *value)
 {
-    struct nv_list *l = arg;
-    return nv_push(&l->nv, &l->n, &l->cap, name, strlen(name), value, strlen(value), 0);
+    return px_nv_add_str(arg, name, value, 0);
 }
 
-/* Builds the header list sent over the tunnel: the client's fields minus
- * hop-by-hop ones and anything imitating edge metadata, plus the edge's own:
- * forwarding fields and, when the hostname's policy allowed the client's
- * certificate, its details and the assertion (jwt, else NULL). */
-static nghttp2_nv *tunnel_headers(struct es_req *r, int allowed, const char *jwt, size_t *n_out)
+/* Builds into out (px_nv_init()ed, empty) the head sent over the tunnel:
+ * the client's fields minus hop-by-hop ones and anything imitating edge
+ * metadata, plus the edge's own: forwarding fields and, when the hostname's
+ * policy allowed the client's certificate, its details and the assertion
+ * (jwt, else NULL). Returns 0 or < 0 (out of memory, or more than out's
+ * field cap); out then holds part of it, for px_nv_cleanup. */
+static int tunnel_headers(struct es_req *r, int allowed, const char *jwt, struct px_nv *out)
 {
-    nghttp2_nv *out = NULL;
-    size_t n = 0, cap = 0;
     int ok = 1;
-    for (size_t i = 0; i < r->n_req_nv && ok; i++) {
-        nghttp2_nv *h = &r->req_nv[i];
+    for (size_t i = 0; i < r->req_nv.n && ok; i++) {
+        const nghttp2_nv *h = &r->req_nv.nv[i];
         const char *nm = (const char *)h->name;
         if (nm[0] != ':' &&
             (px_hdr_is_hop_by_hop(nm, h->namelen) || px_hdr_is_edge_metadata(nm, h->namelen) ||
@@ -292,7 +231,7 @@ static nghttp2_nv *tunnel_headers(struct es_req *r, int allowed, const char *jwt
             continue; /* :scheme is set below */
         if (h->namelen == 17 && strcmp(nm, "sec-websocket-key") == 0)
             continue; /* HTTP/1.1 only; the connector makes its own */
-        ok = nv_push(&out, &n, &cap, nm, h->namelen, (const char *)h->value, h->valuelen, 0) == 0;
+        ok = px_nv_add(out, nm, h->namelen, (const char *)h->value, h->valuelen, 0) == 0;
     }
     /* The client's address is always the last entry, whatever the client sent. */
     struct px_buf xff;
@@ -306,42 +245,33 @@ static nghttp2_nv *tunnel_headers(struct es_req *r, int allowed, const char *jwt
         PX_DEBUG("request %s: client's X-Forwarded-For of %zu bytes cut to its last %zu",
                  r->request_id, strlen(r->xff), all > ip ? all - ip - 2 : 0);
     }
-    const nghttp2_nv *authority = find_nv(r->req_nv, r->n_req_nv, ":authority");
+    const nghttp2_nv *authority = find_nv(&r->req_nv, ":authority");
     if (ok && authority)
-        ok = nv_push(&out, &n, &cap, "x-forwarded-host", 16, (const char *)authority->value,
-                     authority->valuelen, 0) == 0;
+        ok = px_nv_add(out, "x-forwarded-host", 16, (const char *)authority->value,
+                       authority->valuelen, 0) == 0;
     if (ok)
-        ok = nv_push(&out, &n, &cap, ":scheme", 7, "https", 5, 0) == 0 &&
-             nv_push(&out, &n, &cap, "x-forwarded-for", 15, (const char *)px_buf_head(&xff),
-                     px_buf_len(&xff), 0) == 0 &&
-             nv_push(&out, &n, &cap, "x-forwarded-proto", 17, "https", 5, 0) == 0 &&
-             nv_push(&out, &n, &cap, "x-real-ip", 9, r->client_ip, strlen(r->client_ip), 0) == 0 &&
-             nv_push(&out, &n, &cap, "x-request-id", 12, r->request_id, strlen(r->request_id), 0) ==
-                 0;
+        ok = px_nv_add_str(out, ":scheme", "https", 0) == 0 &&
+             px_nv_add(out, "x-forwarded-for", 15, (const char *)px_buf_head(&xff),
+                       px_buf_len(&xff), 0) == 0 &&
+             px_nv_add_str(out, "x-forwarded-proto", "https", 0) == 0 &&
+             px_nv_add_str(out, "x-real-ip", r->client_ip, 0) == 0 &&
+             px_nv_add_str(out, "x-request-id", r->request_id, 0) == 0;
     px_buf_cleanup(&xff);
-    if (ok) {
-        struct nv_list l = {out, n, cap};
-        ok = es_peer_headers(allowed ? r->peer : NULL, push_identity, &l) == 0 &&
-             (!jwt || push_identity(&l, ES_ASSERT_HEADER, jwt) == 0);
-        out = l.nv;
-        n = l.n;
-        cap = l.cap;
-    }
-    if (!ok) {
-        nv_free(out, n);
-        return NULL;
-    }
+    if (ok)
+        ok = es_peer_headers(allowed ? r->peer : NULL, push_identity, out) == 0 &&
+             (!jwt || push_identity(out, ES_ASSERT_HEADER, jwt) == 0);
+    if (!ok)
+        return PX_ERR_NOMEM;
     /* HTTP/2 wants pseudo headers first. */
     size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (out[i].name[0] == ':') {
-            nghttp2_nv t = out[k];
-            out[k++] = out[i];
-            out[i] = t;
+    for (size_t i = 0; i < out->n; i++) {
+        if (out->nv[i].name[0] == ':') {
+            nghttp2_nv t = out->nv[k];
+            out->nv[k++] = out->nv[i];
+            out->nv[i] = t;
         }
     }
-    *n_out = n;
-    return out;
+    return 0;
 }
 
 #define ALLOW "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
@@ -349,7 +279,7 @@ static nghttp2_nv *tunnel_headers(struct es_req *r, int allowed, const char *jwt
 /* A local error the client may retry shortly (429, 503): says when. */
 static void local_error_retry(struct es_req *r, int status, const char *code, const char *detail)
 {
-    if (nv_push(&r->resp_nv, &r->n_resp_nv, &r->cap_resp_nv, "retry-after", 11, "1", 1, 0) < 0) {
+    if (px_nv_add_str(&r->resp_nv, "retry-after", "1", 0) < 0) {
         es_req_local_error(r, 500, "internal", "the edge ran out of memory");
         return;
     }
@@ -373,11 +303,10 @@ void es_req_dispatch(struct es_req *r, int has_body)
         es_req_local_error(r, 400, "bad_request", r->bad_request);
         return;
     }
-    if (strcmp(r->method, "CONNECT") == 0 && !find_nv(r->req_nv, r->n_req_nv, ":protocol")) {
+    if (strcmp(r->method, "CONNECT") == 0 && !find_nv(&r->req_nv, ":protocol")) {
         /* A plain CONNECT asks the edge to be a forward proxy: it is not one.
          * (Extended CONNECT, with :protocol, carries WebSockets.) */
-        if (nv_push(&r->resp_nv, &r->n_resp_nv, &r->cap_resp_nv, "allow", 5, ALLOW, strlen(ALLOW),
-                    0) < 0) {
+        if (px_nv_add_str(&r->resp_nv, "allow", ALLOW, 0) < 0) {
             es_req_local_error(r, 500, "internal", "the edge ran out of memory");
             return;
         }
@@ -401,7 +330,7 @@ void es_req_dispatch(struct es_req *r, int has_body)
                                        "connect again with the hostname");
         return;
     }
-    const nghttp2_nv *path = find_nv(r->req_nv, r->n_req_nv, ":path");
+    const nghttp2_nv *path = find_nv(&r->req_nv, ":path");
     size_t jl = strlen(ES_ASSERT_JWKS_PATH);
     if (path && r->srv->assert && (strcmp(r->method, "GET") == 0 || r->is_head) &&
         path->valuelen >= jl && memcmp(path->value, ES_ASSERT_JWKS_PATH, jl) == 0 &&
@@ -470,19 +399,20 @@ void es_req_dispatch(struct es_req *r, int has_body)
                           "every connection of this tunnel is carrying as many requests as it can");
         return;
     }
-    size_t n;
-    nghttp2_nv *nv = tunnel_headers(r, verdict == ES_ACCESS_ALLOWED, jwt, &n);
-    if (!nv) {
+    struct px_nv out;
+    px_nv_init(&out, ES_REQ_MAX_FIELDS, 0);
+    if (tunnel_headers(r, verdict == ES_ACCESS_ALLOWED, jwt, &out) < 0) {
+        px_nv_cleanup(&out);
         es_req_local_error(r, 500, "internal", "the edge ran out of memory");
         return;
     }
-    nv_free(r->req_nv, r->n_req_nv);
-    r->req_nv = nv;
-    r->n_req_nv = n;
-    r->cap_req_nv = n;
-    int32_t sid = lops->submit(l, r, r->req_nv, r->n_req_nv, has_body);
+    px_nv_cleanup(&r->req_nv);
+    r->req_nv = out; /* the client's head is not needed any more */
+    const nghttp2_nv *nv = r->req_nv.nv;
+    size_t n = r->req_nv.n;
+    int32_t sid = lops->submit(l, r, nv, n, has_body);
     if (sid < 0 && (l = lops->pick(t, r->host)) != NULL)
-        sid = lops->submit(l, r, r->req_nv, r->n_req_nv, has_body); /* that one was retired */
+        sid = lops->submit(l, r, nv, n, has_body); /* that one was retired */
     if (sid < 0) {
         es_req_local_error(r, 502, "tunnel_error", "the edge could not open a tunnel stream");
         return;
@@ -558,8 +488,8 @@ static void fair_release(struct es_req *r)
 static void req_free(struct es_req *r)
 {
     fair_release(r);
-    nv_free(r->req_nv, r->n_req_nv);
-    nv_free(r->resp_nv, r->n_resp_nv);
+    px_nv_cleanup(&r->req_nv);
+    px_nv_cleanup(&r->resp_nv);
     free(r->xff);
     free(r->connection_hdr);
     px_buf_cleanup(&r->req_body);
@@ -596,22 +526,18 @@ int es_req_resp_header(struct es_req *r, const uint8_t *name, size_t nlen, const
         for (size_t i = 0; i < vlen && i < 3; i++)
             st = st * 10 + (value[i] - '0');
         /* A new head starts: forget what came with an interim one before it. */
-        nv_free(r->resp_nv, r->n_resp_nv);
-        r->resp_nv = NULL;
-        r->n_resp_nv = r->cap_resp_nv = 0;
+        px_nv_clear(&r->resp_nv);
         r->resp_header_bytes = 0;
         r->resp_content_length = -1;
         r->resp_status = st;
         return 0;
     }
-    r->resp_header_bytes += nlen + vlen + 32;
+    r->resp_header_bytes += px_nv_field_size(nlen, vlen);
     if (r->resp_header_bytes > ES_REQ_MAX_HEADER_BYTES) {
         if (r->front_done)
             return -1;
         /* Nothing of this head reaches the browser: answer for it. */
-        nv_free(r->resp_nv, r->n_resp_nv);
-        r->resp_nv = NULL;
-        r->n_resp_nv = r->cap_resp_nv = 0;
+        px_nv_clear(&r->resp_nv);
         r->resp_content_length = -1;
         es_req_local_error(r, 502, "response_headers_too_large",
                            "the origin's response headers are larger than 64 KiB");
@@ -626,8 +552,7 @@ int es_req_resp_header(struct es_req *r, const uint8_t *name, size_t nlen, const
         buf[l] = '\0';
         r->resp_content_length = strtoll(buf, NULL, 10);
     }
-    return nv_push(&r->resp_nv, &r->n_resp_nv, &r->cap_resp_nv, n, nlen, (const char *)value, vlen,
-                   0);
+    return px_nv_add(&r->resp_nv, n, nlen, (const char *)value, vlen, 0);
 }
 
 void es_req_resp_headers_done(struct es_req *r)

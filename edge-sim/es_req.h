@@ -30,6 +30,8 @@
 #define ES_REQ_H
 
 #include "px_buf.h"
+#include "px_list.h"
+#include "px_nv.h"
 
 #include <nghttp2/nghttp2.h>
 #include <stdint.h>
@@ -39,6 +41,10 @@
 /* Request and response heads alike: name + value + 32 per field (RFC 7541's
  * accounting), at most this many bytes. */
 #define ES_REQ_MAX_HEADER_BYTES (64 * 1024)
+/* The most fields one head keeps: a request with more is refused, a
+ * response with more resets its tunnel stream (502), and a request whose
+ * head for the tunnel would have more is answered 500. */
+#define ES_REQ_MAX_FIELDS 1024
 /* A longer request target is answered 414 (the connector caps it the same). */
 #define ES_REQ_MAX_PATH (16 * 1024)
 
@@ -48,7 +54,7 @@ struct es_peer;
 struct es_tunnel;
 
 struct es_front_ops {
-    /* Response headers are ready (resp_status, resp_nv). */
+    /* Response headers are ready (resp_status, es_req_resp_fields). */
     void (*resp_headers)(struct es_req *r);
     /* More response body is buffered, or resp_eof / resp_error was set. */
     void (*resp_data)(struct es_req *r);
@@ -95,11 +101,11 @@ struct es_req {
     const struct es_front_ops *fops;
     void *front;                    /* es_front_h1 / es_front_h2 connection */
     int32_t front_sid;              /* h2 front stream id */
+    struct px_list_node front_node; /* in the h2 front's list of its streams */
     const struct es_link_ops *lops; /* set with link */
     void *link;                     /* the tunnel connection, while the link holds r */
     int32_t link_sid;
-    struct es_req *link_next, *link_prev;   /* the link's list of its streams; the link's */
-    struct es_req *front_next, *front_prev; /* h2 front's list */
+    struct es_req *link_next, *link_prev; /* the link's list of its streams; the link's */
     /* request */
     char method[16];
     char host[256];
@@ -108,8 +114,15 @@ struct es_req {
     char client_ip[64];
     struct es_peer *peer; /* the connection's client certificate; valid until dispatched */
     char *fair_key;       /* while this request holds one of its client's tunnel streams */
-    nghttp2_nv *req_nv;   /* headers accumulated by the front */
-    size_t n_req_nv, cap_req_nv;
+    /* The request head as es_req keeps it: what the front added (lower-case
+     * names; the Host becomes :authority; X-Forwarded-For and Connection
+     * are kept apart, below), then from dispatch the head sent over the
+     * tunnel. At most ES_REQ_MAX_FIELDS fields. */
+    struct px_nv req_nv;
+    /* Every field the front added, kept or not, counted as px_nv does
+     * (px_nv_field_size): over ES_REQ_MAX_HEADER_BYTES the head is refused
+     * (431). Counted apart from req_nv because the cap is on what the client
+     * sent, X-Forwarded-For and the rest included. */
     size_t req_header_bytes;
     char *xff; /* client's X-Forwarded-For */
     char *connection_hdr;
@@ -127,9 +140,13 @@ struct es_req {
     char ws_key[64];         /* HTTP/1.1 client's Sec-WebSocket-Key */
     /* response */
     int resp_status;
-    nghttp2_nv *resp_nv;
-    size_t n_resp_nv, cap_resp_nv;
-    size_t resp_header_bytes; /* of the current response head, against ES_REQ_MAX_HEADER_BYTES */
+    /* The current response head's fields, without ":status" (resp_status),
+     * pseudo and hop-by-hop fields; at most ES_REQ_MAX_FIELDS. Read through
+     * es_req_resp_fields. */
+    struct px_nv resp_nv;
+    /* Every field of the current response head after ":status", kept or not
+     * (px_nv_field_size each), against ES_REQ_MAX_HEADER_BYTES. */
+    size_t resp_header_bytes;
     int resp_headers_done;
     long long resp_content_length;
     struct px_buf resp_body;
@@ -177,6 +194,10 @@ size_t es_req_take_body(struct es_req *r, uint8_t *out, size_t len);
 void es_req_front_done(struct es_req *r);
 /* Answers locally with an error page (when no response started). */
 void es_req_local_error(struct es_req *r, int status, const char *code, const char *detail);
+/* The response head's fields for the front, ":status" not among them
+ * (resp_status): *n of them, NUL-terminated names and values. From the
+ * front's resp_headers call on they do not change until r is freed. */
+const nghttp2_nv *es_req_resp_fields(const struct es_req *r, size_t *n);
 
 /* For the link (between submit and es_req_link_done): */
 /* Takes up to len request-body bytes for the tunnel into buf and credits the

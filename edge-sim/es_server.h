@@ -8,6 +8,7 @@
 #include "es_ratelimit.h"
 #include "es_registry.h"
 #include "es_store.h"
+#include "px_list.h"
 #include "rt_loop.h"
 
 #include <uv.h>
@@ -60,7 +61,9 @@ struct es_server {
      * second server (another loop, a test) keeps its own. */
     struct es_link *links; /* connector connections, via es_link.all_next */
     unsigned n_links;
-    struct es_front *fronts; /* browser connections, via es_front.all_next */
+    /* Browser connections (es_front.all_node). A zeroed server is fine:
+     * es_front sets the list up when it first needs it. */
+    struct px_list fronts;
 };
 
 /* If another process changed the store, reloads everything read from it

@@ -80,6 +80,21 @@ static inline void px_list_remove(struct px_list_node *n)
     n->next = n->prev = NULL;
 }
 
+/* Takes every node of from into to, in their order, and leaves from empty:
+ * a batch to work through while new nodes go to from. to is set up here
+ * (any nodes it held are forgotten): give it a new list. */
+static inline void px_list_move(struct px_list *to, struct px_list *from)
+{
+    px_list_init(to);
+    if (px_list_empty(from))
+        return;
+    to->head.next = from->head.next;
+    to->head.prev = from->head.prev;
+    to->head.next->prev = &to->head;
+    to->head.prev->next = &to->head;
+    px_list_init(from);
+}
+
 /* The first / last node, or NULL if l is empty. */
 static inline struct px_list_node *px_list_first(const struct px_list *l)
 {

@@ -251,8 +251,10 @@ static void edge_response(struct mw *w, const struct field *f, size_t n)
             break; /* the link resets the stream */
     }
     es_req_resp_headers_done(r);
-    for (size_t i = 0; i < r->n_resp_nv; i++) {
-        const nghttp2_nv *h = &r->resp_nv[i];
+    size_t n_fields;
+    const nghttp2_nv *fields = es_req_resp_fields(r, &n_fields);
+    for (size_t i = 0; i < n_fields; i++) {
+        const nghttp2_nv *h = &fields[i];
         if (h->namelen == 0 || h->name[0] == ':' ||
             px_hdr_is_hop_by_hop((const char *)h->name, h->namelen))
             FAIL();

@@ -227,8 +227,9 @@ static void respond(int32_t id, int status, long content_length, const char *bod
 
 static int front_alive(const struct es_front *f)
 {
-    for (const struct es_front *x = w.srv.fronts; x; x = x->all_next)
-        if (x == f)
+    struct px_list_node *n, *tmp;
+    px_list_for_each_safe (n, tmp, &w.srv.fronts)
+        if (px_container_of(n, struct es_front, all_node) == f)
             return 1;
     return 0;
 }

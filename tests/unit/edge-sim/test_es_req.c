@@ -39,9 +39,11 @@ static struct es_server srv;
 
 static const char *resp_hdr(const struct es_req *r, const char *name)
 {
-    for (size_t i = 0; i < r->n_resp_nv; i++)
-        if (strcmp((const char *)r->resp_nv[i].name, name) == 0)
-            return (const char *)r->resp_nv[i].value;
+    size_t n;
+    const nghttp2_nv *f = es_req_resp_fields(r, &n);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp((const char *)f[i].name, name) == 0)
+            return (const char *)f[i].value;
     return NULL;
 }
 
@@ -163,7 +165,9 @@ static void test_response_head_cap(void **state)
                                                 (const uint8_t *)value, sizeof(value)),
                              0);
     }
-    assert_int_equal(r->n_resp_nv, 40);
+    size_t n_fields;
+    es_req_resp_fields(r, &n_fields);
+    assert_int_equal(n_fields, 40);
     es_req_front_done(r);
 }
 

@@ -125,9 +125,11 @@ static struct fl_stream *routed(struct es_req *r, int has_body)
 
 static const char *resp_hdr(const struct es_req *r, const char *name)
 {
-    for (size_t i = 0; i < r->n_resp_nv; i++)
-        if (strcmp((const char *)r->resp_nv[i].name, name) == 0)
-            return (const char *)r->resp_nv[i].value;
+    size_t n;
+    const nghttp2_nv *f = es_req_resp_fields(r, &n);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp((const char *)f[i].name, name) == 0)
+            return (const char *)f[i].value;
     return NULL;
 }
 

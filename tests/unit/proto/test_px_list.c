@@ -168,6 +168,37 @@ static void test_move_to_front(void **state)
     assert_int_equal(item_of(px_list_last(&l))->value, 3);
 }
 
+/* A batch taken with px_list_move keeps its order and its links, nodes
+ * can leave it, and the emptied list takes new nodes apart from it. */
+static void test_move(void **state)
+{
+    (void)state;
+    struct px_list from, to;
+    px_list_init(&from);
+    px_list_move(&to, &from);
+    assert_true(px_list_empty(&to));
+    assert_true(px_list_empty(&from));
+    struct item it[4];
+    for (int i = 0; i < 3; i++) {
+        it[i].value = i;
+        px_list_insert_tail(&from, &it[i].link);
+    }
+    px_list_move(&to, &from);
+    assert_true(px_list_empty(&from));
+    int v[8];
+    assert_int_equal(values(&to, v, 8), 3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(v[i], i);
+    it[3].value = 3;
+    px_list_insert_tail(&from, &it[3].link);
+    px_list_remove(&it[1].link);
+    assert_int_equal(values(&to, v, 8), 2);
+    assert_int_equal(v[0], 0);
+    assert_int_equal(v[1], 2);
+    assert_int_equal(values(&from, v, 8), 1);
+    assert_int_equal(v[0], 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -177,6 +208,7 @@ int main(void)
         cmocka_unit_test(test_remove),
         cmocka_unit_test(test_iterate_removing),
         cmocka_unit_test(test_move_to_front),
+        cmocka_unit_test(test_move),
     };
     return cmocka_run_group_tests_name("px_list", tests, NULL, NULL);
 }

@@ -2,7 +2,8 @@
  * (an origin request on a tunnel stream): cn_stream.c (the bridge),
  * cn_stream_diag.c (why an origin failed), cn_stream_page.c (answers the
  * connector writes itself) and cn_upgrade.c (a stream that stops being
- * HTTP). Nothing else includes it: the host uses cn_stream.h. */
+ * HTTP). Nothing else of the product includes it: the host uses
+ * cn_stream.h (tests may read the state they check). */
 #ifndef CN_STREAM_INT_H
 #define CN_STREAM_INT_H
 

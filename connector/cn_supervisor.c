@@ -550,8 +550,9 @@ int cn_supervisor_run(struct cn_config *cfg)
     s->cfg = cfg;
     s->loop = uv_default_loop();
     struct rt_loop rl = {0}; /* the loop's own state, until the end of this function */
-    if (px_tls_global_init() < 0 || rt_loop_init(&rl, s->loop) < 0 ||
-        cn_origin_new(s->loop, &s->origin) < 0) {
+    /* The process is set up (rt_proc_init in main: TLS and curl libraries,
+     * SIGPIPE); this is the loop's own state. */
+    if (rt_loop_init(&rl, s->loop) < 0 || cn_origin_new(s->loop, &s->origin) < 0) {
         PX_ERROR("initialisation failed");
         goto out;
     }
@@ -585,7 +586,6 @@ int cn_supervisor_run(struct cn_config *cfg)
     uv_signal_start(&s->sighup, on_sighup, SIGHUP);
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
-    signal(SIGPIPE, SIG_IGN);
 
     PX_INFO("connector starting: tunnel %s (%s), %zu ingress rule(s), %u connection(s)",
             cfg->token.name[0] ? cfg->token.name : "?", cfg->token.tunnel_id, cfg->ingress->n,

@@ -3,6 +3,7 @@
 #include "cn_origin.h"
 #include "cn_stream_int.h"
 #include "px_b64.h"
+#include "px_hdracc.h"
 #include "px_headers.h"
 #include "px_log.h"
 #include "px_pki.h"
@@ -34,8 +35,7 @@ struct cn_upgrade {
     struct px_buf out;             /* handshake request bytes not yet sent */
     char accept[PX_WS_ACCEPT_LEN]; /* expected Sec-WebSocket-Accept */
     http_parser parser;
-    struct px_buf hdr_name, hdr_value;
-    int hdr_state;
+    struct px_hdracc hdr; /* the origin's answer, field by field */
     int bad_accept;
     int saw_accept;
     int read_paused;
@@ -53,17 +53,27 @@ static int is_tcp(const struct cn_upgrade *u)
     return u->s->rule->kind == CN_SVC_TCP;
 }
 
-int cn_upgrade_start(struct cn_stream *s)
+static int take_field(void *arg, const char *n, size_t nl, const char *v, size_t vl);
+
+/* The relay state of s (s->up), before any origin connection. */
+static struct cn_upgrade *upgrade_new(struct cn_stream *s)
 {
     struct cn_upgrade *u = calloc(1, sizeof(*u));
     if (!u)
-        return -1;
+        return NULL;
     u->s = s;
     u->fd = CURL_SOCKET_BAD;
     px_buf_init(&u->out);
-    px_buf_init(&u->hdr_name);
-    px_buf_init(&u->hdr_value);
+    px_hdracc_init(&u->hdr, 0, 0, take_field, u);
     s->up = u;
+    return u;
+}
+
+int cn_upgrade_start(struct cn_stream *s)
+{
+    struct cn_upgrade *u = upgrade_new(s);
+    if (!u)
+        return -1;
     CURL *e = curl_easy_init(); /* not pooled: a connect-only handle is single-use */
     if (!e)
         return -1;
@@ -122,48 +132,38 @@ static int build_request(struct cn_upgrade *u)
 
 /* ---- the origin's answer ---- */
 
-static int flush_hdr(struct cn_upgrade *u)
+/* One field of the origin's answer (px_hdracc emit). */
+static int take_field(void *arg, const char *n, size_t nl, const char *v, size_t vl)
 {
-    if (px_buf_len(&u->hdr_name) == 0)
-        return 0;
-    const char *n = (const char *)px_buf_head(&u->hdr_name);
-    size_t nl = px_buf_len(&u->hdr_name);
-    const char *v = px_buf_len(&u->hdr_value) ? (const char *)px_buf_head(&u->hdr_value) : "";
-    size_t vl = px_buf_len(&u->hdr_value);
-    int rc = 0;
+    struct cn_upgrade *u = arg;
     if (nl == 20 && strncasecmp(n, "sec-websocket-accept", 20) == 0) {
         u->saw_accept = 1;
         if (vl != strlen(u->accept) || strncmp(v, u->accept, vl) != 0)
             u->bad_accept = 1;
-    } else if (!px_hdr_is_hop_by_hop(n, nl) && px_hdr_valid(n, nl, v, vl)) {
-        rc = cn_stream_add_resp_header(u->s, n, nl, v, vl);
+        return 0;
     }
-    px_buf_consume(&u->hdr_name, nl);
-    px_buf_consume(&u->hdr_value, vl);
-    return rc;
+    if (!px_hdr_is_hop_by_hop(n, nl) && px_hdr_valid(n, nl, v, vl))
+        return cn_stream_add_resp_header(u->s, n, nl, v, vl);
+    return 0;
 }
 
 static int on_hfield(http_parser *p, const char *at, size_t len)
 {
     struct cn_upgrade *u = p->data;
-    if (u->hdr_state == 2 && flush_hdr(u) < 0)
-        return -1;
-    u->hdr_state = 1;
-    return px_buf_append(&u->hdr_name, at, len);
+    return px_hdracc_field(&u->hdr, at, len) < 0 ? -1 : 0;
 }
 
 static int on_hvalue(http_parser *p, const char *at, size_t len)
 {
     struct cn_upgrade *u = p->data;
-    u->hdr_state = 2;
-    return px_buf_append(&u->hdr_value, at, len);
+    return px_hdracc_value(&u->hdr, at, len) < 0 ? -1 : 0;
 }
 
 static int on_headers_done(http_parser *p)
 {
     struct cn_upgrade *u = p->data;
     struct cn_stream *s = u->s;
-    if (flush_hdr(u) < 0)
+    if (px_hdracc_end(&u->hdr) < 0)
         return -1;
     if (p->status_code == 101) {
         /* RFC 6455 4.1: without the right Accept the origin did not take
@@ -482,8 +482,7 @@ void cn_upgrade_release(struct cn_stream *s)
     if (u->fd != CURL_SOCKET_BAD && u->events)
         cn_origin_watch(s->host.origin, u->fd, 0, NULL, NULL);
     px_buf_cleanup(&u->out);
-    px_buf_cleanup(&u->hdr_name);
-    px_buf_cleanup(&u->hdr_value);
+    px_hdracc_cleanup(&u->hdr);
     if (u->linger_open) {
         uv_timer_stop(&u->linger);
         uv_close((uv_handle_t *)&u->linger, free_upgrade);
@@ -496,16 +495,10 @@ void cn_upgrade_release(struct cn_stream *s)
 
 int cn_upgrade_start_detached(struct cn_stream *s, const char *key)
 {
-    struct cn_upgrade *u = calloc(1, sizeof(*u));
+    struct cn_upgrade *u = upgrade_new(s);
     if (!u)
         return -1;
-    u->s = s;
-    u->fd = CURL_SOCKET_BAD;
     u->detached = 1;
-    px_buf_init(&u->out);
-    px_buf_init(&u->hdr_name);
-    px_buf_init(&u->hdr_value);
-    s->up = u;
     uv_timer_init(s->host.loop, &u->linger);
     u->linger.data = u;
     u->linger_open = 1;

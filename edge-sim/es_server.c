@@ -129,8 +129,8 @@ int es_server_run(struct es_server *srv)
     char why[2048];
     srv->loop = uv_default_loop();
     srv->link_ops = &es_link_req_ops;
-    signal(SIGPIPE, SIG_IGN);
-    if (px_tls_global_init() < 0 || rt_loop_init(&srv->rt, srv->loop) < 0)
+    /* The process is set up (rt_proc_init in main: TLS library, SIGPIPE). */
+    if (rt_loop_init(&srv->rt, srv->loop) < 0)
         return 1;
     char server_name[256] = "tunnel.edge-sim.internal";
     if (es_certs_init(&srv->certs, rt_loop_rng(&srv->rt), srv->data_dir, server_name, why,

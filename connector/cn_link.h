@@ -5,8 +5,9 @@
 #define CN_LINK_H
 
 #include "px_control.h"
-#include "px_h2.h"
+#include "px_list.h"
 #include "rt_conn.h"
+#include "rt_tunnel.h"
 
 #include <nghttp2/nghttp2.h>
 
@@ -85,18 +86,14 @@ struct cn_link {
     unsigned index;
     char edge[300];
     struct rt_conn conn;
-    nghttp2_session *h2;
+    struct rt_tunnel tun; /* the HTTP/2 session: control stream, PINGs, GOAWAY */
     enum cn_link_state state;
-    struct cn_stream *streams; /* all live request streams (through cn_stream_hnode) */
+    struct px_list streams; /* all live request streams (their cn_stream_hnode) */
     unsigned n_streams;
-    int32_t control_id;
-    struct px_h2_outbox control_out;
-    struct px_ctl_framer control_in;
     int registered;
     int saw_open;     /* TLS handshake completed */
     int draining;     /* told the edge to send nothing new; closes when idle */
-    int goaway;       /* GOAWAY sent or received: no new streams, closes when idle */
-    int goaway_clean; /* ...with NO_ERROR */
+    int goaway_clean; /* going away (tun.going_away) after a GOAWAY with NO_ERROR */
     int closing_self; /* cn_link_close was called */
     int retired;      /* replaced in its slot; the supervisor only frees it */
     struct cn_link *retired_next;
@@ -105,8 +102,6 @@ struct cn_link {
     enum cn_link_cause cause; /* use cn_link_close_cause */
     char close_reason[512];   /* its words, for the log: cn_link_close_reason */
     size_t buffered;          /* response bytes its streams hold (their hold() calls) */
-    uv_timer_t ping_timer;
-    unsigned pings_outstanding;
     struct cn_assert_keys *assert_keys; /* the latest ACCESS_KEYS; use cn_link_assert_keys */
 };
 

@@ -30,6 +30,7 @@
 #define ES_REQ_H
 
 #include "px_buf.h"
+#include "px_list.h"
 
 #include <nghttp2/nghttp2.h>
 #include <stdint.h>
@@ -98,7 +99,7 @@ struct es_req {
     const struct es_link_ops *lops; /* set with link */
     void *link;                     /* the tunnel connection, while the link holds r */
     int32_t link_sid;
-    struct es_req *link_next, *link_prev;   /* the link's list of its streams; the link's */
+    struct px_list_node link_node;          /* in the link's list of its streams; the link's */
     struct es_req *front_next, *front_prev; /* h2 front's list */
     /* request */
     char method[16];

@@ -8,6 +8,7 @@
 #include "es_ratelimit.h"
 #include "es_registry.h"
 #include "es_store.h"
+#include "px_list.h"
 #include "rt_loop.h"
 
 #include <uv.h>
@@ -58,7 +59,8 @@ struct es_server {
     /* Live connections of this server, each list kept by its own module
      * (es_link.c, es_front.c): nothing about them is process-wide, so a
      * second server (another loop, a test) keeps its own. */
-    struct es_link *links; /* connector connections, via es_link.all_next */
+    struct px_list links; /* connector connections (es_link.all_node); es_link.c
+                             initialises it: a zeroed server has none */
     unsigned n_links;
     struct es_front *fronts; /* browser connections, via es_front.all_next */
 };

@@ -253,43 +253,6 @@ int cn_link_usable(const struct cn_link *l)
            !l->retired && !l->closing_self && rt_tunnel_control_open(&l->tun);
 }
 
-/* Defect 2a: a GOAWAY in either direction ends this link. The streams in
- * flight finish (the edge sends nothing new), then it closes; meanwhile the
- * supervisor dials its replacement at once. */
-static void on_going_away(void *arg, enum rt_tunnel_goaway how, uint32_t error_code)
-{
-    struct cn_link *l = arg;
-    l->goaway_clean = error_code == NGHTTP2_NO_ERROR;
-    PX_INFO("connection %u to %s: %s (%s)%s", l->index, l->edge,
-            how == RT_TUNNEL_GOAWAY_RECEIVED ? "the edge sent GOAWAY"
-                                             : "this connector sent GOAWAY",
-            nghttp2_http2_strerror(error_code),
-            l->n_streams ? "; its requests in flight finish first" : "");
-    l->draining = 1; /* closes from the next flush once idle */
-    kick(l);
-    if (l->registered)
-        l->host.ops->retiring(l->host.arg, l);
-}
-
-static void on_tunnel_fail(void *arg, enum rt_tunnel_fail why)
-{
-    struct cn_link *l = arg;
-    switch (why) {
-    case RT_TUNNEL_DEAD_PEER:
-        link_fail(l, CN_LINK_CAUSE_DEAD_PEER, "the edge stopped answering pings");
-        return;
-    case RT_TUNNEL_GOAWAY_TIMEOUT:
-        PX_WARN("connection %u: %s stream(s) still open %u s after GOAWAY; closing", l->index,
-                l->n_streams ? "some" : "no", CN_LINK_GOAWAY_MS / 1000);
-        link_fail(l, CN_LINK_CAUSE_GOAWAY_TIMEOUT, "streams outlived GOAWAY");
-        return;
-    case RT_TUNNEL_CONTROL_CLOSED:
-    case RT_TUNNEL_SETUP_TIMEOUT: /* not asked for (no set-up deadline) */
-        link_fail(l, CN_LINK_CAUSE_PEER_CLOSED, "the edge closed the control stream");
-        return;
-    }
-}
-
 static void *stream_begin(void *arg, int32_t id)
 {
     struct cn_link *l = arg;
@@ -350,6 +313,52 @@ static void stream_drop(void *arg, void *s)
     cn_stream_destroy(s);
 }
 
+static const struct rt_tunnel_stream_ops tunnel_stream_ops = {
+    .begin = stream_begin,
+    .header = stream_header,
+    .frame = stream_frame,
+    .data = stream_data,
+    .close = stream_close,
+    .drop = stream_drop,
+};
+
+/* Defect 2a: a GOAWAY in either direction ends this link. The streams in
+ * flight finish (the edge sends nothing new), then it closes; meanwhile the
+ * supervisor dials its replacement at once. */
+static void on_going_away(void *arg, enum rt_tunnel_goaway how, uint32_t error_code)
+{
+    struct cn_link *l = arg;
+    l->goaway_clean = error_code == NGHTTP2_NO_ERROR;
+    PX_INFO("connection %u to %s: %s (%s)%s", l->index, l->edge,
+            how == RT_TUNNEL_GOAWAY_RECEIVED ? "the edge sent GOAWAY"
+                                             : "this connector sent GOAWAY",
+            nghttp2_http2_strerror(error_code),
+            l->n_streams ? "; its requests in flight finish first" : "");
+    l->draining = 1; /* closes from the next flush once idle */
+    kick(l);
+    if (l->registered)
+        l->host.ops->retiring(l->host.arg, l);
+}
+
+static void on_tunnel_fail(void *arg, enum rt_tunnel_fail why)
+{
+    struct cn_link *l = arg;
+    switch (why) {
+    case RT_TUNNEL_DEAD_PEER:
+        link_fail(l, CN_LINK_CAUSE_DEAD_PEER, "the edge stopped answering pings");
+        return;
+    case RT_TUNNEL_GOAWAY_TIMEOUT:
+        PX_WARN("connection %u: %s stream(s) still open %u s after GOAWAY; closing", l->index,
+                l->n_streams ? "some" : "no", CN_LINK_GOAWAY_MS / 1000);
+        link_fail(l, CN_LINK_CAUSE_GOAWAY_TIMEOUT, "streams outlived GOAWAY");
+        return;
+    case RT_TUNNEL_CONTROL_CLOSED:
+    case RT_TUNNEL_SETUP_TIMEOUT: /* not asked for (no set-up deadline) */
+        link_fail(l, CN_LINK_CAUSE_PEER_CLOSED, "the edge closed the control stream");
+        return;
+    }
+}
+
 static void on_tunnel_closed(void *arg)
 {
     struct cn_link *l = arg;
@@ -357,25 +366,13 @@ static void on_tunnel_closed(void *arg)
 }
 
 static const struct rt_tunnel_ops tunnel_ops = {
-    .stream_begin = stream_begin,
-    .stream_header = stream_header,
-    .stream_frame = stream_frame,
-    .stream_data = stream_data,
-    .stream_close = stream_close,
-    .stream_drop = stream_drop,
+    .stream = &tunnel_stream_ops,
     .control_open = on_control_open,
     .control = on_control_msg,
     .kick = host_kick,
     .going_away = on_going_away,
     .fail = on_tunnel_fail,
     .closed = on_tunnel_closed,
-};
-
-static const struct rt_tunnel_cfg tunnel_cfg = {
-    .server = 1,
-    .max_streams = CN_LINK_MAX_STREAMS,
-    .goaway_ms = CN_LINK_GOAWAY_MS,
-    .peer_name = "the edge",
 };
 
 /* ---- the connection ---- */
@@ -483,6 +480,12 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 static int link_init(struct cn_link *l, const struct cn_link_host *host, unsigned index,
                      const char *addr)
 {
+    static const struct rt_tunnel_cfg tunnel_cfg = {
+        .server = 1,
+        .max_streams = CN_LINK_MAX_STREAMS,
+        .goaway_ms = CN_LINK_GOAWAY_MS,
+        .peer_name = "the edge",
+    };
     memset(l, 0, sizeof(*l));
     l->host = *host;
     l->index = index;

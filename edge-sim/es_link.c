@@ -609,6 +609,13 @@ static void stream_close(void *arg, void *r, int32_t id, uint32_t err)
     es_req_link_done(r, err);
 }
 
+static const struct rt_tunnel_stream_ops tunnel_stream_ops = {
+    .header = stream_header,
+    .frame = stream_frame,
+    .data = stream_data,
+    .close = stream_close,
+};
+
 /* Defect 2a: a GOAWAY either way ends the link. Streams above
  * last-stream-id are closed by nghttp2 (REFUSED_STREAM); the rest finish,
  * then the link closes and the connector dials a fresh one. Our own GOAWAY
@@ -666,22 +673,12 @@ static void on_tunnel_closed(void *arg)
 }
 
 static const struct rt_tunnel_ops tunnel_ops = {
-    .stream_header = stream_header,
-    .stream_frame = stream_frame,
-    .stream_data = stream_data,
-    .stream_close = stream_close,
+    .stream = &tunnel_stream_ops,
     .control = on_control_msg,
     .kick = on_kick,
     .going_away = on_going_away,
     .fail = on_tunnel_fail,
     .closed = on_tunnel_closed,
-};
-
-static const struct rt_tunnel_cfg tunnel_cfg = {
-    .server = 0,
-    .setup_ms = ES_LINK_SETUP_MS, /* then PINGs, from rt_tunnel_ready (registered) */
-    .goaway_ms = ES_LINK_RETIRE_MS,
-    .peer_name = "the connector",
 };
 
 /* ---- connection ---- */
@@ -803,6 +800,12 @@ static const struct rt_conn_ops link_ops = {
 
 static struct es_link *link_new(struct es_server *srv)
 {
+    static const struct rt_tunnel_cfg tunnel_cfg = {
+        .server = 0,
+        .setup_ms = ES_LINK_SETUP_MS, /* then PINGs, from rt_tunnel_ready (registered) */
+        .goaway_ms = ES_LINK_RETIRE_MS,
+        .peer_name = "the connector",
+    };
     struct es_link *l = calloc(1, sizeof(*l));
     if (!l)
         return NULL;

@@ -153,7 +153,7 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *u
     if (!is_request(t, f))
         return 0;
     t->control_cand = 0;
-    void *s = t->ops->stream_begin(t->arg, f->hd.stream_id);
+    void *s = t->ops->stream->begin(t->arg, f->hd.stream_id);
     if (!s)
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     nghttp2_session_set_stream_user_data(h2, f->hd.stream_id, s);
@@ -175,7 +175,7 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
         return 0;
     }
     void *s = stream_of(t, f->hd.stream_id);
-    return s ? t->ops->stream_header(t->arg, s, name, nlen, value, vlen) : 0;
+    return s ? t->ops->stream->header(t->arg, s, name, nlen, value, vlen) : 0;
 }
 
 static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *user)
@@ -201,12 +201,12 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *user
         void *s = nghttp2_session_get_stream_user_data(h2, f->hd.stream_id);
         if (s) {
             nghttp2_session_set_stream_user_data(h2, f->hd.stream_id, NULL);
-            t->ops->stream_drop(t->arg, s);
+            t->ops->stream->drop(t->arg, s);
         }
         return answer_control(t, f->hd.stream_id);
     }
     void *s = stream_of(t, f->hd.stream_id);
-    return s ? t->ops->stream_frame(t->arg, s, f) : 0;
+    return s ? t->ops->stream->frame(t->arg, s, f) : 0;
 }
 
 static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *data,
@@ -216,7 +216,7 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const u
     struct rt_tunnel *t = user;
     void *s = stream_of(t, id);
     if (s)
-        return t->ops->stream_data(t->arg, s, id, data, len);
+        return t->ops->stream->data(t->arg, s, id, data, len);
     /* Nobody holds these bytes: their credit goes back at once. */
     nghttp2_session_consume(h2, id, len);
     if (!t->control_id || id != t->control_id)
@@ -241,7 +241,7 @@ static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t err, void *
     void *s = nghttp2_session_get_stream_user_data(h2, id);
     if (s) {
         nghttp2_session_set_stream_user_data(h2, id, NULL);
-        t->ops->stream_close(t->arg, s, id, err);
+        t->ops->stream->close(t->arg, s, id, err);
     }
     return 0;
 }

@@ -24,8 +24,8 @@
  * Ownership: the end embeds struct rt_tunnel in its own object and keeps that
  * memory until ops->closed. The session owns the nghttp2 session, the control
  * stream's buffers and the timer; the end owns its streams' objects (the
- * nghttp2 stream user data) and frees them from ops->stream_close /
- * ops->stream_drop, or itself before rt_tunnel_close.
+ * nghttp2 stream user data) and frees them from ops->stream->close /
+ * ops->stream->drop, or itself before rt_tunnel_close.
  *
  * Callbacks run inside rt_tunnel_recv, inside the end's rt_h2_flush (both
  * through nghttp2), or from the timer. From any of them the end may submit
@@ -36,7 +36,7 @@
  *
  * Errors, and whom they end (like nghttp2_is_fatal):
  *  - one stream: a stream callback returning NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE
- *    (from ops->stream_header) or the end resetting it (rt_tunnel_reset);
+ *    (from ops->stream->header) or the end resetting it (rt_tunnel_reset);
  *    a second control stream (refused, the session goes on).
  *  - the session, gracefully: a GOAWAY either way, rt_tunnel_retire.
  *  - the session, at once (the end closes the connection): rt_tunnel_recv
@@ -82,31 +82,36 @@ struct rt_tunnel_cfg {
     const char *peer_name; /* for the log: "the edge", "the connector" */
 };
 
-/* What the session asks of its end. Every function gets the end's arg
- * first. Stream functions are called only for streams the end owns (those
- * with nghttp2 stream user data s), never for the control stream. */
-struct rt_tunnel_ops {
+/* What the session asks of its end about the end's streams (those with
+ * nghttp2 stream user data s; never the control stream). Every function
+ * gets the end's arg first. */
+struct rt_tunnel_stream_ops {
     /* Server: the request stream id begins (its first HEADERS). Returns the
      * end's object for it, the stream's user data from now on, or NULL (no
      * memory: fatal for the session). Unused on the client. */
-    void *(*stream_begin)(void *arg, int32_t id);
+    void *(*begin)(void *arg, int32_t id);
     /* One header field of s: request fields on the server, response fields
      * and trailers on the client. Returns 0, NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE
      * (resets this stream) or another nghttp2 error (fatal). */
-    int (*stream_header)(void *arg, void *s, const uint8_t *name, size_t nlen, const uint8_t *value,
-                         size_t vlen);
+    int (*header)(void *arg, void *s, const uint8_t *name, size_t nlen, const uint8_t *value,
+                  size_t vlen);
     /* A HEADERS or DATA frame of s was received whole (f->hd.flags has
      * END_STREAM at the end of the peer's side). Returns 0 or a fatal nghttp2 error. */
-    int (*stream_frame)(void *arg, void *s, const nghttp2_frame *f);
+    int (*frame)(void *arg, void *s, const nghttp2_frame *f);
     /* Body bytes of s. They hold flow-control credit until the end returns
      * it with rt_tunnel_consume. Returns 0 or a fatal nghttp2 error. */
-    int (*stream_data)(void *arg, void *s, int32_t id, const uint8_t *data, size_t len);
+    int (*data)(void *arg, void *s, int32_t id, const uint8_t *data, size_t len);
     /* Stream id closed (err: its RST_STREAM code, or NO_ERROR). Its user data
      * was cleared: the end may free s. */
-    void (*stream_close)(void *arg, void *s, int32_t id, uint32_t err);
-    /* Server: s (from stream_begin) turned out to be the control stream; the
-     * session took the stream over. The end frees s. */
-    void (*stream_drop)(void *arg, void *s);
+    void (*close)(void *arg, void *s, int32_t id, uint32_t err);
+    /* Server: s (from begin) turned out to be the control stream; the
+     * session took the stream over. The end frees s. Unused on the client. */
+    void (*drop)(void *arg, void *s);
+};
+
+/* What the session asks of its end about the session. */
+struct rt_tunnel_ops {
+    const struct rt_tunnel_stream_ops *stream;
     /* The control stream is open (server: answered; client: requested). May
      * be NULL. Returns 0 or < 0 (fatal). */
     int (*control_open)(void *arg);

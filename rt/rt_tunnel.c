@@ -334,14 +334,21 @@ void rt_tunnel_disarm(struct rt_tunnel *t)
     uv_timer_stop(&t->timer);
 }
 
+/* GOAWAY NO_ERROR: the streams the peer opened so far still finish (for
+ * the client, which takes no pushed streams, the last id is 0). */
+static void submit_goaway(struct rt_tunnel *t)
+{
+    t->goaway_queued = 1;
+    nghttp2_submit_goaway(t->h2, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(t->h2),
+                          NGHTTP2_NO_ERROR, NULL, 0);
+}
+
 void rt_tunnel_retire(struct rt_tunnel *t)
 {
     if (!t->h2 || t->closing)
         return;
-    if (!t->goaway_queued) {
-        t->goaway_queued = 1;
-        nghttp2_submit_goaway(t->h2, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
-    }
+    if (!t->goaway_queued)
+        submit_goaway(t);
     go_away(t, RT_TUNNEL_RETIRED, NGHTTP2_NO_ERROR);
     kick(t);
 }
@@ -351,9 +358,7 @@ void rt_tunnel_shutdown(struct rt_tunnel *t)
     t->closing = 1;
     if (!t->h2)
         return;
-    t->goaway_queued = 1;
-    nghttp2_submit_goaway(t->h2, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(t->h2),
-                          NGHTTP2_NO_ERROR, NULL, 0);
+    submit_goaway(t);
     kick(t);
 }
 

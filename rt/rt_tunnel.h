@@ -179,8 +179,8 @@ void rt_tunnel_disarm(struct rt_tunnel *t);
 int rt_tunnel_send(struct rt_tunnel *t, const struct px_ctl_msg *m);
 /* 1 when the control stream is open and the session is up. */
 int rt_tunnel_control_open(const struct rt_tunnel *t);
-/* Goes away gracefully: submits GOAWAY (NO_ERROR) unless ours went out
- * already, and begins going away (ops->going_away RT_TUNNEL_RETIRED) unless
+/* Goes away gracefully: submits GOAWAY (NO_ERROR, the last stream the peer
+ * opened, so those in flight finish) unless ours went out already, and begins going away (ops->going_away RT_TUNNEL_RETIRED) unless
  * it has. Nothing without a session, or once closing. */
 void rt_tunnel_retire(struct rt_tunnel *t);
 /* For a connection that closes now: marks the session closing (no PINGs,

@@ -118,7 +118,9 @@ static struct cn_creds *host_creds(void *arg)
     return l->host.ops->creds(l->host.arg);
 }
 
-/* Bin-packed: one line per member would repeat every other ops table's shape. */
+/* No trailing comma: clang-format aligns the members after the brace, so
+ * this table is not read as a copy of the supervisor's (same shape, other
+ * members). */
 static const struct cn_stream_host_ops stream_host_ops = {.route = host_route,
                                                           .submit = host_submit,
                                                           .reset = host_reset,

@@ -1,6 +1,8 @@
 /* cn_link: one tunnel connection to the edge: TCP+TLS (rt_conn) carrying an
- * HTTP/2 session in which the connector is the server. Streams opened by the
- * edge are requests (cn_stream) or the control stream. */
+ * HTTP/2 session in which the connector is the server (rt_tunnel: the
+ * control stream, PINGs, GOAWAY). Streams opened by the edge are requests
+ * (cn_stream); the link registers its hostnames on the control stream and
+ * routes the control messages it gets. */
 #ifndef CN_LINK_H
 #define CN_LINK_H
 

@@ -1,6 +1,8 @@
 /* es_link: one connector connection at the tunnel port: mTLS, enrolment or
- * HTTP/2 (the edge is the client), the control stream, request streams.
- * Requests reach it only through es_link_req_ops (es_req.h's es_link_ops).
+ * HTTP/2 (the edge is the client; rt_tunnel runs the session: the control
+ * stream, PINGs, GOAWAY), registration and renewals on the control stream,
+ * request streams. Requests reach it only through es_link_req_ops (es_req.h's
+ * es_link_ops).
  *
  * Errors, and whom they end (like nghttp2_is_fatal):
  *  - one request stream (RST_STREAM; es_req_link_done(r, code)): the

@@ -31,8 +31,8 @@
  * through nghttp2), or from the timer. From any of them the end may submit
  * (rt_tunnel_send, _reset, _consume, _resume, _retire, _shutdown, nghttp2
  * submit functions on t->h2) and may close its connection (rt_conn_close or
- * rt_conn_abort, which defer inside the connection's callbacks); it must not
- * call rt_tunnel_close, which belongs in the connection's on_close.
+ * rt_conn_abort: on_close comes later, from the loop); it must not call
+ * rt_tunnel_close, which belongs in the connection's on_close.
  *
  * Errors, and whom they end (like nghttp2_is_fatal):
  *  - one stream: a stream callback returning NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE
@@ -180,8 +180,9 @@ int rt_tunnel_send(struct rt_tunnel *t, const struct px_ctl_msg *m);
 /* 1 when the control stream is open and the session is up. */
 int rt_tunnel_control_open(const struct rt_tunnel *t);
 /* Goes away gracefully: submits GOAWAY (NO_ERROR, the last stream the peer
- * opened, so those in flight finish) unless ours went out already, and begins going away (ops->going_away RT_TUNNEL_RETIRED) unless
- * it has. Nothing without a session, or once closing. */
+ * opened, so those in flight finish) unless ours went out already, and
+ * begins going away (ops->going_away RT_TUNNEL_RETIRED) unless it has.
+ * Nothing without a session, or once closing. */
 void rt_tunnel_retire(struct rt_tunnel *t);
 /* For a connection that closes now: marks the session closing (no PINGs,
  * deadlines or going away from here on) and submits GOAWAY (NO_ERROR, the

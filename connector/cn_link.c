@@ -12,10 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Tunnel windows: a stream may have 1 MiB in flight, a connection 16 MiB. */
-#define STREAM_WINDOW PX_H2_TUNNEL_STREAM_WINDOW
-#define CONN_WINDOW PX_H2_TUNNEL_CONN_WINDOW
-
 /* Notes the first cause (and its words for the log) of the close. */
 static void set_cause(struct cn_link *l, enum cn_link_cause cause, const char *reason)
 {
@@ -74,35 +70,25 @@ static int host_submit(void *arg, struct cn_stream *s, int32_t id, const nghttp2
 {
     struct cn_link *l = arg;
     nghttp2_data_provider dp = {.source.ptr = s, .read_callback = cn_stream_read_body};
-    if (!l->h2)
+    if (!l->tun.h2)
         return PX_ERR_CLOSED;
-    return nghttp2_submit_response(l->h2, id, nv, n, with_body ? &dp : NULL) == 0 ? 0 : PX_ERR_H2;
+    return nghttp2_submit_response(l->tun.h2, id, nv, n, with_body ? &dp : NULL) == 0 ? 0
+                                                                                      : PX_ERR_H2;
 }
 
 static void host_reset(void *arg, int32_t id, uint32_t error_code)
 {
-    struct cn_link *l = arg;
-    if (l->h2) {
-        nghttp2_submit_rst_stream(l->h2, NGHTTP2_FLAG_NONE, id, error_code);
-        kick(l);
-    }
+    rt_tunnel_reset(&((struct cn_link *)arg)->tun, id, error_code);
 }
 
 static void host_consume(void *arg, int32_t id, size_t n)
 {
-    struct cn_link *l = arg;
-    if (!l->h2 || n == 0)
-        return;
-    /* On a closed stream this still returns the connection's credit. */
-    nghttp2_session_consume(l->h2, id, n);
-    kick(l);
+    rt_tunnel_consume(&((struct cn_link *)arg)->tun, id, n);
 }
 
 static void host_resume(void *arg, int32_t id)
 {
-    struct cn_link *l = arg;
-    if (l->h2)
-        nghttp2_session_resume_data(l->h2, id);
+    rt_tunnel_resume(&((struct cn_link *)arg)->tun, id);
 }
 
 static void host_kick(void *arg)
@@ -120,14 +106,7 @@ static int host_hold(void *arg, ssize_t delta)
 static void host_gone(void *arg, struct cn_stream *s)
 {
     struct cn_link *l = arg;
-    struct cn_stream_hnode *n = cn_stream_hnode(s);
-    if (n->prev)
-        cn_stream_hnode(n->prev)->next = n->next;
-    else if (l->streams == s)
-        l->streams = n->next;
-    if (n->next)
-        cn_stream_hnode(n->next)->prev = n->prev;
-    n->next = n->prev = NULL;
+    px_list_remove(&cn_stream_hnode(s)->node);
     l->n_streams--;
     if (l->state != CN_LINK_CLOSED)
         maybe_idle(l);
@@ -144,33 +123,23 @@ static struct cn_creds *host_creds(void *arg)
     return l->host.ops->creds(l->host.arg);
 }
 
-static const struct cn_stream_host_ops stream_host_ops = {
-    .route = host_route,
-    .submit = host_submit,
-    .reset = host_reset,
-    .consume = host_consume,
-    .resume = host_resume,
-    .kick = host_kick,
-    .hold = host_hold,
-    .gone = host_gone,
-    .assert_keys = host_assert_keys,
-    .creds = host_creds,
-};
+/* No trailing comma: clang-format aligns the members after the brace, so
+ * this table is not read as a copy of the supervisor's (same shape, other
+ * members). */
+static const struct cn_stream_host_ops stream_host_ops = {.route = host_route,
+                                                          .submit = host_submit,
+                                                          .reset = host_reset,
+                                                          .consume = host_consume,
+                                                          .resume = host_resume,
+                                                          .kick = host_kick,
+                                                          .hold = host_hold,
+                                                          .gone = host_gone,
+                                                          .assert_keys = host_assert_keys,
+                                                          .creds = host_creds};
 
 unsigned cn_link_stream_count(const struct cn_link *l)
 {
     return l->n_streams;
-}
-
-static int control_send(struct cn_link *l, const struct px_ctl_msg *m)
-{
-    char *line = px_ctl_encode(m);
-    if (!line)
-        return PX_ERR_NOMEM;
-    int rc = px_h2_outbox_push(&l->control_out, l->h2, l->control_id, line, strlen(line));
-    free(line);
-    kick(l);
-    return rc;
 }
 
 /* The edge's keys for its identity assertions replace the previous ones at
@@ -196,7 +165,9 @@ const struct cn_assert_keys *cn_link_assert_keys(const struct cn_link *l)
     return l->assert_keys;
 }
 
-static int on_control_msg(const struct px_ctl_msg *m, void *arg)
+/* ---- the session's host (rt_tunnel_ops) ---- */
+
+static int on_control_msg(void *arg, const struct px_ctl_msg *m)
 {
     struct cn_link *l = arg;
     switch (m->type) {
@@ -257,21 +228,10 @@ static int on_control_msg(const struct px_ctl_msg *m, void *arg)
     }
 }
 
-static int start_control(struct cn_link *l, int32_t id)
+/* The edge opened the control stream: register. */
+static int on_control_open(void *arg)
 {
-    if (l->control_id) {
-        nghttp2_submit_rst_stream(l->h2, NGHTTP2_FLAG_NONE, id, NGHTTP2_PROTOCOL_ERROR);
-        return 0;
-    }
-    l->control_id = id;
-    nghttp2_nv nv[] = {
-        {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
-        {(uint8_t *)"content-type", (uint8_t *)"application/x-ndjson", 12, 20,
-         NGHTTP2_NV_FLAG_NONE},
-    };
-    nghttp2_data_provider dp = {.source.ptr = &l->control_out, .read_callback = px_h2_outbox_read};
-    if (nghttp2_submit_response(l->h2, id, nv, 2, &dp) != 0)
-        return -1;
+    struct cn_link *l = arg;
     char **names = NULL;
     size_t n = 0;
     l->host.ops->hostnames(l->host.arg, &names, &n);
@@ -283,65 +243,26 @@ int cn_link_send_hostnames(struct cn_link *l, enum px_ctl_type type, char **name
     struct px_ctl_msg m = {.type = type, .hostnames = names, .n_hostnames = n};
     if (type == PX_CTL_REGISTER)
         m.agent = "connector/0.1";
-    return control_send(l, &m);
+    return rt_tunnel_send(&l->tun, &m);
 }
 
 int cn_link_send_renew(struct cn_link *l, const char *kind, const char *pub_pem)
 {
-    if (!l->h2 || l->control_id <= 0)
+    if (!rt_tunnel_control_open(&l->tun))
         return PX_ERR_CLOSED;
     struct px_ctl_msg m = {.type = PX_CTL_RENEW, .kind = (char *)kind, .pem = (char *)pub_pem};
-    return control_send(l, &m);
+    return rt_tunnel_send(&l->tun, &m);
 }
 
 int cn_link_usable(const struct cn_link *l)
 {
-    return l->registered && l->state == CN_LINK_READY && !l->draining && !l->goaway &&
-           !l->retired && !l->closing_self && l->h2 && l->control_id > 0;
+    return l->registered && l->state == CN_LINK_READY && !l->draining && !l->tun.going_away &&
+           !l->retired && !l->closing_self && rt_tunnel_control_open(&l->tun);
 }
 
-static void on_goaway_deadline(uv_timer_t *t)
+static void *stream_begin(void *arg, int32_t id)
 {
-    struct cn_link *l = t->data;
-    PX_WARN("connection %u: %s stream(s) still open %u s after GOAWAY; closing", l->index,
-            l->streams ? "some" : "no", CN_LINK_GOAWAY_MS / 1000);
-    link_fail(l, CN_LINK_CAUSE_GOAWAY_TIMEOUT, "streams outlived GOAWAY");
-}
-
-/* Defect 2a: a GOAWAY in either direction ends this link. The streams in
- * flight finish (the edge sends nothing new), then it closes; meanwhile the
- * supervisor dials its replacement at once. */
-static void goaway(struct cn_link *l, const char *who, uint32_t error_code)
-{
-    if (l->goaway)
-        return;
-    l->goaway = 1;
-    l->goaway_clean = error_code == NGHTTP2_NO_ERROR;
-    PX_INFO("connection %u to %s: %s (%s)%s", l->index, l->edge, who,
-            nghttp2_http2_strerror(error_code),
-            l->streams ? "; its requests in flight finish first" : "");
-    l->draining = 1; /* closes from the next flush once idle */
-    /* The ping timer becomes the deadline for the streams in flight. */
-    uv_timer_start(&l->ping_timer, on_goaway_deadline, CN_LINK_GOAWAY_MS, 0);
-    kick(l);
-    if (l->registered)
-        l->host.ops->retiring(l->host.arg, l);
-}
-
-static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *f, void *user)
-{
-    (void)h2;
-    struct cn_link *l = user;
-    if (f->hd.type == NGHTTP2_GOAWAY && !l->closing_self)
-        goaway(l, "this connector sent GOAWAY", f->goaway.error_code);
-    return 0;
-}
-
-static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *user)
-{
-    struct cn_link *l = user;
-    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
-        return 0;
+    struct cn_link *l = arg;
     struct cn_stream_host host = {
         .ops = &stream_host_ops,
         .arg = l,
@@ -349,106 +270,128 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *u
         .origin = l->host.origin,
         .response_timeout_ms = l->host.response_timeout_ms,
     };
-    struct cn_stream *s = cn_stream_new(&host, f->hd.stream_id);
+    struct cn_stream *s = cn_stream_new(&host, id);
     if (!s)
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
+        return NULL;
     struct cn_stream_hnode *n = cn_stream_hnode(s);
-    n->next = l->streams;
-    if (l->streams)
-        cn_stream_hnode(l->streams)->prev = s;
-    l->streams = s;
+    n->stream = s;
+    px_list_insert_head(&l->streams, &n->node);
     l->n_streams++;
-    nghttp2_session_set_stream_user_data(h2, f->hd.stream_id, s);
-    return 0;
+    return s;
 }
 
-static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
-                     const uint8_t *value, size_t vlen, uint8_t flags, void *user)
+static int stream_header(void *arg, void *s, const uint8_t *name, size_t nlen, const uint8_t *value,
+                         size_t vlen)
 {
-    (void)flags;
-    (void)user;
-    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
-        return 0;
-    struct cn_stream *s = nghttp2_session_get_stream_user_data(h2, f->hd.stream_id);
-    if (!s)
-        return 0;
+    (void)arg;
     return cn_stream_on_header(s, name, nlen, value, vlen);
 }
 
-static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *user)
+static int stream_frame(void *arg, void *s, const nghttp2_frame *f)
 {
-    struct cn_link *l = user;
-    struct cn_stream *s =
-        f->hd.stream_id ? nghttp2_session_get_stream_user_data(h2, f->hd.stream_id) : NULL;
-    switch (f->hd.type) {
-    case NGHTTP2_HEADERS:
-        if (!s)
-            return 0;
-        if (f->headers.cat == NGHTTP2_HCAT_REQUEST) {
-            if (cn_stream_is_control(s)) {
-                nghttp2_session_set_stream_user_data(h2, f->hd.stream_id, NULL);
-                cn_stream_destroy(s);
-                return start_control(l, f->hd.stream_id) < 0 ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
-            }
-            int rc = cn_stream_on_request(s, (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0);
-            if (rc < 0)
-                nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, f->hd.stream_id,
-                                          NGHTTP2_INTERNAL_ERROR);
-        } else if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) {
-            cn_stream_on_end(s);
-        }
-        return 0;
-    case NGHTTP2_DATA:
-        if (s && (f->hd.flags & NGHTTP2_FLAG_END_STREAM))
-            cn_stream_on_end(s);
-        return 0;
-    case NGHTTP2_PING:
-        if (f->hd.flags & NGHTTP2_FLAG_ACK)
-            l->pings_outstanding = 0;
-        return 0;
-    case NGHTTP2_GOAWAY:
-        goaway(l, "the edge sent GOAWAY", f->goaway.error_code);
-        return 0;
+    struct cn_link *l = arg;
+    int end = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+        if (cn_stream_on_request(s, end) < 0)
+            rt_tunnel_reset(&l->tun, f->hd.stream_id, NGHTTP2_INTERNAL_ERROR);
+    } else if (end) {
+        cn_stream_on_end(s); /* after the body, or trailers */
     }
     return 0;
 }
 
-static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *data,
-                         size_t len, void *user)
+static int stream_data(void *arg, void *s, int32_t id, const uint8_t *data, size_t len)
 {
-    (void)flags;
-    struct cn_link *l = user;
-    if (id == l->control_id) {
-        nghttp2_session_consume(h2, id, len);
-        int rc = px_ctl_framer_feed(&l->control_in, data, len, on_control_msg, l);
-        if (rc < 0) {
-            PX_ERROR("malformed control message from the edge: %s", px_strerror(rc));
-            return NGHTTP2_ERR_CALLBACK_FAILURE;
-        }
-        return 0;
-    }
-    struct cn_stream *s = nghttp2_session_get_stream_user_data(h2, id);
-    if (!s) {
-        nghttp2_session_consume(h2, id, len);
-        return 0;
-    }
+    (void)arg;
+    (void)id;
     return cn_stream_on_data(s, data, len);
 }
 
-static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t err, void *user)
+static void stream_close(void *arg, void *s, int32_t id, uint32_t err)
 {
-    struct cn_link *l = user;
-    if (id == l->control_id) {
-        link_fail(l, CN_LINK_CAUSE_PEER_CLOSED, "the edge closed the control stream");
-        return 0;
-    }
-    struct cn_stream *s = nghttp2_session_get_stream_user_data(h2, id);
-    if (s) {
-        nghttp2_session_set_stream_user_data(h2, id, NULL);
-        cn_stream_on_close(s, err);
-    }
-    return 0;
+    (void)arg;
+    (void)id;
+    cn_stream_on_close(s, err);
 }
+
+static void stream_drop(void *arg, void *s)
+{
+    (void)arg;
+    cn_stream_destroy(s);
+}
+
+static const struct rt_tunnel_stream_ops tunnel_stream_ops = {
+    .begin = stream_begin,
+    .header = stream_header,
+    .frame = stream_frame,
+    .data = stream_data,
+    .close = stream_close,
+    .drop = stream_drop,
+};
+
+/* Defect 2a: a GOAWAY in either direction ends this link. The streams in
+ * flight finish (the edge sends nothing new), then it closes; meanwhile the
+ * supervisor dials its replacement at once. */
+static void on_going_away(void *arg, enum rt_tunnel_goaway how, uint32_t error_code)
+{
+    struct cn_link *l = arg;
+    l->goaway_clean = error_code == NGHTTP2_NO_ERROR;
+    PX_INFO("connection %u to %s: %s (%s)%s", l->index, l->edge,
+            how == RT_TUNNEL_GOAWAY_RECEIVED ? "the edge sent GOAWAY"
+                                             : "this connector sent GOAWAY",
+            nghttp2_http2_strerror(error_code),
+            l->n_streams ? "; its requests in flight finish first" : "");
+    l->draining = 1; /* closes from the next flush once idle */
+    kick(l);
+    if (l->registered)
+        l->host.ops->retiring(l->host.arg, l);
+}
+
+static void on_tunnel_fail(void *arg, enum rt_tunnel_fail why)
+{
+    struct cn_link *l = arg;
+    switch (why) {
+    case RT_TUNNEL_DEAD_PEER:
+        link_fail(l, CN_LINK_CAUSE_DEAD_PEER, "the edge stopped answering pings");
+        return;
+    case RT_TUNNEL_GOAWAY_TIMEOUT:
+        PX_WARN("connection %u: %s stream(s) still open %u s after GOAWAY; closing", l->index,
+                l->n_streams ? "some" : "no", CN_LINK_GOAWAY_MS / 1000);
+        link_fail(l, CN_LINK_CAUSE_GOAWAY_TIMEOUT, "streams outlived GOAWAY");
+        return;
+    case RT_TUNNEL_CONTROL_CLOSED:
+    case RT_TUNNEL_SETUP_TIMEOUT: /* not asked for (no set-up deadline) */
+        link_fail(l, CN_LINK_CAUSE_PEER_CLOSED, "the edge closed the control stream");
+        return;
+    }
+}
+
+/* The host may free l once its session has closed and no name lookup
+ * will call back into it. */
+static void maybe_closed(struct cn_link *l)
+{
+    if (l->state == CN_LINK_CLOSED && l->tunnel_closed && !l->resolving)
+        l->host.ops->closed(l->host.arg, l);
+}
+
+static void on_tunnel_closed(void *arg)
+{
+    struct cn_link *l = arg;
+    l->tunnel_closed = 1;
+    maybe_closed(l);
+}
+
+static const struct rt_tunnel_ops tunnel_ops = {
+    .stream = &tunnel_stream_ops,
+    .control_open = on_control_open,
+    .control = on_control_msg,
+    .kick = host_kick,
+    .going_away = on_going_away,
+    .fail = on_tunnel_fail,
+    .closed = on_tunnel_closed,
+};
+
+/* ---- the connection ---- */
 
 static int conn_on_open(struct rt_conn *c)
 {
@@ -459,24 +402,7 @@ static int conn_on_open(struct rt_conn *c)
         link_fail(l, CN_LINK_CAUSE_PROTOCOL, "the edge did not negotiate HTTP/2");
         return -1;
     }
-    static const struct px_h2_callbacks cb = {
-        .begin_headers = on_begin_headers,
-        .header = on_header,
-        .frame_recv = on_frame_recv,
-        .data_chunk = on_data_chunk,
-        .stream_close = on_stream_close,
-        .frame_send = on_frame_send,
-        /* Defect 2d: the edge's resets (its browsers leaving) are not a flood. */
-        .flags = PX_H2_PEER_RESETS_UNLIMITED,
-    };
-    const nghttp2_settings_entry iv[] = {
-        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, CN_LINK_MAX_STREAMS},
-        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW},
-        {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, 64 * 1024},
-        /* RFC 8441: WebSockets and TCP streams arrive as extended CONNECT. */
-        {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},
-    };
-    if (px_h2_session_new(&l->h2, 1, &cb, l, iv, 4, CONN_WINDOW) < 0)
+    if (rt_tunnel_start(&l->tun) < 0)
         return -1;
     l->state = CN_LINK_HANDSHAKE;
     PX_DEBUG("connection %u: TLS up to %s", l->index, l->edge);
@@ -486,10 +412,10 @@ static int conn_on_open(struct rt_conn *c)
 static int conn_on_data(struct rt_conn *c, const uint8_t *data, size_t len)
 {
     struct cn_link *l = c->owner;
-    ssize_t n = nghttp2_session_mem_recv(l->h2, data, len);
-    if (n < 0) {
+    int rc = rt_tunnel_recv(&l->tun, data, len);
+    if (rc < 0) {
         char why[128];
-        snprintf(why, sizeof(why), "HTTP/2 error from edge: %s", nghttp2_strerror((int)n));
+        snprintf(why, sizeof(why), "HTTP/2 error from edge: %s", nghttp2_strerror(rc));
         link_fail(l, CN_LINK_CAUSE_PROTOCOL, why);
         return -1;
     }
@@ -499,32 +425,19 @@ static int conn_on_data(struct rt_conn *c, const uint8_t *data, size_t len)
 static int conn_on_writable(struct rt_conn *c)
 {
     struct cn_link *l = c->owner;
-    if (!l->h2)
+    if (!l->tun.h2)
         return 0;
-    int rc = rt_h2_flush(c, l->h2);
+    int rc = rt_h2_flush(c, l->tun.h2);
+    struct px_list_node *pos, *tmp;
     if (l->buffered < CN_LINK_BUFFER_CAP / 2)
-        for (struct cn_stream *s = l->streams; s; s = cn_stream_hnode(s)->next)
-            cn_stream_on_room(s);
+        px_list_for_each_safe (pos, tmp, &l->streams)
+            cn_stream_on_room(px_container_of(pos, struct cn_stream_hnode, node)->stream);
     if (rc < 0)
         link_fail(l, CN_LINK_CAUSE_PROTOCOL, "HTTP/2 session ended");
-    else if (l->draining && !l->streams && !c->in_close && !nghttp2_session_want_write(l->h2))
+    else if (l->draining && px_list_empty(&l->streams) && !c->in_close &&
+             !nghttp2_session_want_write(l->tun.h2))
         cn_link_close(l, "drained");
     return 0;
-}
-
-/* The host may free l once both its timer is closed and no name lookup
- * will call back into it. */
-static void maybe_closed(struct cn_link *l)
-{
-    if (l->state == CN_LINK_CLOSED && l->timer_closed && !l->resolving)
-        l->host.ops->closed(l->host.arg, l);
-}
-
-static void on_ping_closed(uv_handle_t *h)
-{
-    struct cn_link *l = h->data;
-    l->timer_closed = 1;
-    maybe_closed(l);
 }
 
 static void conn_on_close(struct rt_conn *c, int err)
@@ -548,20 +461,15 @@ static void conn_on_close(struct rt_conn *c, int err)
     } else {
         set_cause(l, CN_LINK_CAUSE_CONNECT, words);
     }
-    while (l->streams)
-        cn_stream_destroy(l->streams);
-    if (l->h2)
-        nghttp2_session_del(l->h2);
-    l->h2 = NULL;
-    px_h2_outbox_cleanup(&l->control_out);
-    px_ctl_framer_cleanup(&l->control_in);
+    struct px_list_node *first;
+    while ((first = px_list_first(&l->streams)))
+        cn_stream_destroy(px_container_of(first, struct cn_stream_hnode, node)->stream);
     cn_assert_keys_free(l->assert_keys);
     l->assert_keys = NULL;
     l->state = CN_LINK_CLOSED;
-    uv_timer_stop(&l->ping_timer);
     if (l->resolving)
         uv_cancel((uv_req_t *)&l->resolve); /* on_resolved still runs (UV_ECANCELED) */
-    uv_close((uv_handle_t *)&l->ping_timer, on_ping_closed);
+    rt_tunnel_close(&l->tun);               /* host closed() follows from the loop */
 }
 
 static const struct rt_conn_ops link_ops = {
@@ -570,20 +478,6 @@ static const struct rt_conn_ops link_ops = {
     .on_writable = conn_on_writable,
     .on_close = conn_on_close,
 };
-
-static void on_ping(uv_timer_t *t)
-{
-    struct cn_link *l = t->data;
-    if (!l->h2)
-        return;
-    if (l->pings_outstanding >= PX_H2_PING_MAX_MISSED) {
-        link_fail(l, CN_LINK_CAUSE_DEAD_PEER, "the edge stopped answering pings");
-        return;
-    }
-    l->pings_outstanding++;
-    nghttp2_submit_ping(l->h2, NGHTTP2_FLAG_NONE, NULL);
-    kick(l);
-}
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
@@ -615,18 +509,22 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 static int link_init(struct cn_link *l, const struct cn_link_host *host, unsigned index,
                      const char *addr)
 {
+    static const struct rt_tunnel_cfg tunnel_cfg = {
+        .server = 1,
+        .max_streams = CN_LINK_MAX_STREAMS,
+        .goaway_ms = CN_LINK_GOAWAY_MS,
+        .peer_name = "the edge",
+    };
     memset(l, 0, sizeof(*l));
     l->host = *host;
     l->index = index;
     snprintf(l->edge, sizeof(l->edge), "%s", addr);
-    px_h2_outbox_init(&l->control_out);
-    px_ctl_framer_init(&l->control_in);
+    px_list_init(&l->streams);
     int r = rt_conn_init(&l->conn, host->loop, &link_ops, l);
     if (r < 0)
         return r;
-    uv_timer_init(host->loop, &l->ping_timer);
-    l->ping_timer.data = l;
-    uv_timer_start(&l->ping_timer, on_ping, px_h2_ping_interval_ms(), px_h2_ping_interval_ms());
+    /* PINGs from now on: they go out once the session has started. */
+    rt_tunnel_init(&l->tun, host->loop, &tunnel_cfg, &tunnel_ops, l);
     return 0;
 }
 
@@ -675,21 +573,16 @@ void cn_link_drain(struct cn_link *l)
     if (l->draining)
         return;
     l->draining = 1;
-    if (l->h2 && l->control_id > 0) {
+    if (rt_tunnel_control_open(&l->tun)) {
         struct px_ctl_msg m = {.type = PX_CTL_DRAIN};
-        control_send(l, &m);
+        rt_tunnel_send(&l->tun, &m);
     }
     maybe_idle(l);
 }
 
 void cn_link_close(struct cn_link *l, const char *reason)
 {
-    l->closing_self = 1; /* our own GOAWAY below is not a reason to reconnect */
-    if (l->h2) {
-        nghttp2_submit_goaway(l->h2, NGHTTP2_FLAG_NONE,
-                              nghttp2_session_get_last_proc_stream_id(l->h2), NGHTTP2_NO_ERROR,
-                              NULL, 0);
-        kick(l);
-    }
+    l->closing_self = 1;
+    rt_tunnel_shutdown(&l->tun); /* its GOAWAY is not a reason to reconnect */
     link_fail(l, CN_LINK_CAUSE_LOCAL, reason);
 }

@@ -1,12 +1,15 @@
 /* cn_link: one tunnel connection to the edge: TCP+TLS (rt_conn) carrying an
- * HTTP/2 session in which the connector is the server. Streams opened by the
- * edge are requests (cn_stream) or the control stream. */
+ * HTTP/2 session in which the connector is the server (rt_tunnel: the
+ * control stream, PINGs, GOAWAY). Streams opened by the edge are requests
+ * (cn_stream); the link registers its hostnames on the control stream and
+ * routes the control messages it gets. */
 #ifndef CN_LINK_H
 #define CN_LINK_H
 
 #include "px_control.h"
-#include "px_h2.h"
+#include "px_list.h"
 #include "rt_conn.h"
+#include "rt_tunnel.h"
 
 #include <nghttp2/nghttp2.h>
 
@@ -85,31 +88,25 @@ struct cn_link {
     unsigned index;
     char edge[300];
     struct rt_conn conn;
-    nghttp2_session *h2;
+    struct rt_tunnel tun; /* the HTTP/2 session: control stream, PINGs, GOAWAY */
     enum cn_link_state state;
-    struct cn_stream *streams; /* all live request streams (through cn_stream_hnode) */
+    struct px_list streams; /* all live request streams (their cn_stream_hnode) */
     unsigned n_streams;
-    int32_t control_id;
-    struct px_h2_outbox control_out;
-    struct px_ctl_framer control_in;
     int registered;
     int saw_open;     /* TLS handshake completed */
     int draining;     /* told the edge to send nothing new; closes when idle */
-    int goaway;       /* GOAWAY sent or received: no new streams, closes when idle */
-    int goaway_clean; /* ...with NO_ERROR */
+    int goaway_clean; /* going away (tun.going_away) after a GOAWAY with NO_ERROR */
     int closing_self; /* cn_link_close was called */
     int retired;      /* replaced in its slot; the supervisor only frees it */
     struct cn_link *retired_next;
-    int permanent_error;               /* the edge said not to retry */
-    struct px_tls_failure tls_failure; /* how TLS failed, if it did: cn_link_tls_failure */
-    enum cn_link_cause cause;          /* use cn_link_close_cause */
-    char close_reason[512];            /* its words, for the log: cn_link_close_reason */
-    size_t buffered;                   /* response bytes its streams hold (their hold() calls) */
-    uv_timer_t ping_timer;
-    int timer_closed;         /* ping_timer's close callback ran */
-    uv_getaddrinfo_t resolve; /* the edge's name lookup */
-    int resolving;            /* ...is pending: the close waits for its callback */
-    unsigned pings_outstanding;
+    int permanent_error;                /* the edge said not to retry */
+    struct px_tls_failure tls_failure;  /* how TLS failed, if it did: cn_link_tls_failure */
+    int tunnel_closed;                  /* the session's close callback ran */
+    uv_getaddrinfo_t resolve;           /* the edge's name lookup */
+    int resolving;                      /* ...is pending: the close waits for its callback */
+    enum cn_link_cause cause;           /* use cn_link_close_cause */
+    char close_reason[512];             /* its words, for the log: cn_link_close_reason */
+    size_t buffered;                    /* response bytes its streams hold (their hold() calls) */
     struct cn_assert_keys *assert_keys; /* the latest ACCESS_KEYS; use cn_link_assert_keys */
 };
 

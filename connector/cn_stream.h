@@ -22,6 +22,7 @@
 #define CN_STREAM_H
 
 #include "cn_origin.h"
+#include "px_list.h"
 
 #include <nghttp2/nghttp2.h>
 #include <uv.h>
@@ -92,7 +93,8 @@ struct cn_stream_host {
 /* A node by which the host keeps its streams in a list; the stream itself
  * never reads or writes it. */
 struct cn_stream_hnode {
-    struct cn_stream *next, *prev;
+    struct px_list_node node;
+    struct cn_stream *stream; /* the stream holding this node, set by the host */
 };
 struct cn_stream_hnode *cn_stream_hnode(struct cn_stream *s);
 

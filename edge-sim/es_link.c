@@ -20,10 +20,6 @@
 #include <string.h>
 #include <time.h>
 
-/* Tunnel windows: a stream may have 1 MiB in flight, a connection 16 MiB. */
-#define STREAM_WINDOW PX_H2_TUNNEL_STREAM_WINDOW
-#define CONN_WINDOW PX_H2_TUNNEL_CONN_WINDOW
-
 enum { MODE_NONE, MODE_H2, MODE_ENROLL };
 
 unsigned es_link_count(const struct es_server *srv)
@@ -31,44 +27,47 @@ unsigned es_link_count(const struct es_server *srv)
     return srv->n_links;
 }
 
+/* srv's links. A server is set up zeroed (no es_server_init): its list
+ * starts out empty here. */
+static struct px_list *server_links(struct es_server *srv)
+{
+    if (!srv->links.head.next)
+        px_list_init(&srv->links);
+    return &srv->links;
+}
+
+static struct es_link *link_of(struct px_list_node *n)
+{
+    return px_container_of(n, struct es_link, all_node);
+}
+
 static void kick(struct es_link *l)
 {
     rt_conn_want_write(&l->conn);
-}
-
-static int control_send(struct es_link *l, const struct px_ctl_msg *m)
-{
-    char *line = px_ctl_encode(m);
-    if (!line)
-        return PX_ERR_NOMEM;
-    int rc = px_h2_outbox_push(&l->control_out, l->h2, l->control_id, line, strlen(line));
-    free(line);
-    kick(l);
-    return rc;
 }
 
 /* Tells the connector the keys that verify the edge's assertions. */
 static int send_access_keys(struct es_link *l)
 {
     const struct es_assert *as = l->srv->assert;
-    if (!as || !l->h2 || l->control_id <= 0 || l->dying)
+    if (!as || !rt_tunnel_control_open(&l->tun) || l->dying)
         return 0;
     struct px_ctl_msg m = {.type = PX_CTL_ACCESS_KEYS,
                            .issuer = (char *)es_assert_issuer(as),
                            .jwks = (char *)es_assert_jwks(as)};
     l->keys_sent = 1;
-    return control_send(l, &m);
+    return rt_tunnel_send(&l->tun, &m);
 }
 
 /* Tells the connector the CA of the edge's origin certificates. */
 static int send_origin_ca(struct es_link *l)
 {
     /* No CA loaded (an in-memory edge in tests): nothing to tell. */
-    if (!l->h2 || l->control_id <= 0 || l->dying || !l->srv->certs.origin_ca_pem)
+    if (!rt_tunnel_control_open(&l->tun) || l->dying || !l->srv->certs.origin_ca_pem)
         return 0;
     struct px_ctl_msg m = {.type = PX_CTL_ORIGIN_CA, .pem = l->srv->certs.origin_ca_pem};
     l->origin_ca_sent = 1;
-    return control_send(l, &m);
+    return rt_tunnel_send(&l->tun, &m);
 }
 
 static long long cert_lifetime(const struct es_server *srv)
@@ -96,9 +95,12 @@ static void log_issued(const char *tunnel, const char *kind, const char *cert_pe
 
 void es_link_send_access_keys_all(struct es_server *srv)
 {
-    for (struct es_link *l = srv->links; l; l = l->all_next)
+    struct px_list_node *pos, *tmp;
+    px_list_for_each_safe (pos, tmp, server_links(srv)) {
+        struct es_link *l = link_of(pos);
         if (l->keys_sent && send_access_keys(l) < 0)
             PX_WARN("connector connection %s: cannot send the new access keys", l->conn_id);
+    }
 }
 
 void es_link_kill(struct es_link *l, const char *code, const char *message, int permanent)
@@ -109,14 +111,14 @@ void es_link_kill(struct es_link *l, const char *code, const char *message, int 
     if (l->tunnel)
         es_registry_detach(l->tunnel, l);
     PX_INFO("closing connector connection %s: %s", l->conn_id, message);
-    if (l->h2 && l->control_id > 0) {
+    if (rt_tunnel_control_open(&l->tun)) {
         struct px_ctl_msg m = {.type = PX_CTL_ERROR,
                                .code = (char *)code,
                                .message = (char *)message,
                                .permanent = permanent};
-        control_send(l, &m);
-        nghttp2_submit_goaway(l->h2, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
+        rt_tunnel_send(&l->tun, &m);
     }
+    rt_tunnel_shutdown(&l->tun);
     rt_conn_close(&l->conn, PX_ERR_CLOSED);
 }
 
@@ -297,19 +299,6 @@ int es_link_serves(const struct es_link *l, const char *host)
 
 /* ---- control stream ---- */
 
-static void on_ping(uv_timer_t *t);
-
-static void on_setup_deadline(uv_timer_t *t)
-{
-    struct es_link *l = t->data;
-    if (l->registered || l->dying || l->conn.closed)
-        return;
-    snprintf(l->conn.err_text, sizeof(l->conn.err_text),
-             "no registration within %u s of connecting", ES_LINK_SETUP_MS / 1000);
-    PX_INFO("tunnel connection from %s: %s; closing", l->conn.peer_ip, l->conn.err_text);
-    rt_conn_close(&l->conn, PX_ERR_IO);
-}
-
 /* Refuses a RENEW, telling the connector why; the link stays up. */
 static int renew_fail(struct es_link *l, const char *why)
 {
@@ -317,7 +306,7 @@ static int renew_fail(struct es_link *l, const char *why)
             l->conn_id, why);
     struct px_ctl_msg e = {
         .type = PX_CTL_ERROR, .code = "renew_failed", .message = (char *)why, .permanent = 0};
-    return l->dying ? 0 : control_send(l, &e);
+    return l->dying ? 0 : rt_tunnel_send(&l->tun, &e);
 }
 
 /* RENEW: a new certificate of the kind asked for, for the tunnel this
@@ -377,12 +366,12 @@ static int on_renew(struct es_link *l, const struct px_ctl_msg *m)
         px_der_free(d, nd);
     }
     struct px_ctl_msg reply = {.type = PX_CTL_RENEWED, .kind = m->kind, .pem = cert};
-    rc = control_send(l, &reply);
+    rc = rt_tunnel_send(&l->tun, &reply);
     free(cert);
     return rc;
 }
 
-static int on_control_msg(const struct px_ctl_msg *m, void *arg)
+static int on_control_msg(void *arg, const struct px_ctl_msg *m)
 {
     struct es_link *l = arg;
     struct es_server *srv = l->srv;
@@ -418,7 +407,7 @@ static int on_control_msg(const struct px_ctl_msg *m, void *arg)
                                    .n_results = m->n_hostnames,
                                    .agent = t->name,
                                    .conn_id = l->conn_id};
-        int rc = control_send(l, &reply);
+        int rc = rt_tunnel_send(&l->tun, &reply);
         free(res);
         if (rc == 0 && !l->origin_ca_sent)
             rc = send_origin_ca(l);
@@ -427,8 +416,7 @@ static int on_control_msg(const struct px_ctl_msg *m, void *arg)
         if (!l->registered && accepted > 0) {
             l->registered = 1;
             es_registry_attach(t, l);
-            uv_timer_start(&l->ping_timer, on_ping, px_h2_ping_interval_ms(),
-                           px_h2_ping_interval_ms());
+            rt_tunnel_ready(&l->tun); /* the set-up deadline gives way to PINGs */
             PX_INFO("tunnel %s: connector connection %s from %s registered %zu hostname(s)",
                     t->name, l->conn_id, l->conn.peer_ip, accepted);
         }
@@ -454,23 +442,6 @@ static int on_control_msg(const struct px_ctl_msg *m, void *arg)
     return 0;
 }
 
-static int open_control(struct es_link *l)
-{
-    nghttp2_nv nv[] = {
-        {(uint8_t *)":method", (uint8_t *)"POST", 7, 4, NGHTTP2_NV_FLAG_NONE},
-        {(uint8_t *)":scheme", (uint8_t *)"https", 7, 5, NGHTTP2_NV_FLAG_NONE},
-        {(uint8_t *)":authority", (uint8_t *)"tunnel.control", 10, 14, NGHTTP2_NV_FLAG_NONE},
-        {(uint8_t *)":path", (uint8_t *)"/.tunnel/control", 5, 16, NGHTTP2_NV_FLAG_NONE},
-        {(uint8_t *)"tunnel-control", (uint8_t *)"1", 14, 1, NGHTTP2_NV_FLAG_NONE},
-    };
-    nghttp2_data_provider dp = {.source.ptr = &l->control_out, .read_callback = px_h2_outbox_read};
-    int32_t id = nghttp2_submit_request(l->h2, NULL, nv, 5, &dp, NULL);
-    if (id < 0)
-        return -1;
-    l->control_id = id;
-    return 0;
-}
-
 /* ---- request streams ---- */
 
 static ssize_t req_body_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len,
@@ -491,34 +462,24 @@ static ssize_t req_body_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size
 
 static void link_list_add(struct es_link *l, struct es_req *r)
 {
-    r->link_prev = NULL;
-    r->link_next = l->reqs;
-    if (l->reqs)
-        l->reqs->link_prev = r;
-    l->reqs = r;
+    px_list_insert_head(&l->reqs, &r->link_node);
     l->n_reqs++;
 }
 
 static void link_list_del(struct es_link *l, struct es_req *r)
 {
-    if (r->link_prev)
-        r->link_prev->link_next = r->link_next;
-    else if (l->reqs == r)
-        l->reqs = r->link_next;
-    if (r->link_next)
-        r->link_next->link_prev = r->link_prev;
-    r->link_next = r->link_prev = NULL;
+    px_list_remove(&r->link_node);
     l->n_reqs--;
-    if (l->retiring && !l->reqs)
+    if (l->retiring && px_list_empty(&l->reqs))
         kick(l); /* on_writable closes once the last frames are out */
 }
 
 unsigned es_link_capacity(const struct es_link *l)
 {
-    if (!l->h2)
+    if (!l->tun.h2)
         return 0;
     uint32_t n =
-        nghttp2_session_get_remote_settings(l->h2, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+        nghttp2_session_get_remote_settings(l->tun.h2, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
     return n < ES_LINK_MAX_STREAMS ? n : ES_LINK_MAX_STREAMS;
 }
 
@@ -529,17 +490,9 @@ unsigned es_link_load(const struct es_link *l)
 
 int es_link_usable(const struct es_link *l)
 {
-    return l->registered && !l->dying && !l->retiring && l->h2 && !l->conn.closing &&
-           !l->conn.closed && nghttp2_session_check_request_allowed(l->h2) &&
+    return l->registered && !l->dying && !l->retiring && l->tun.h2 && !l->conn.closing &&
+           !l->conn.closed && nghttp2_session_check_request_allowed(l->tun.h2) &&
            l->n_reqs < es_link_capacity(l);
-}
-
-static void on_retire_deadline(uv_timer_t *t)
-{
-    struct es_link *l = t->data;
-    PX_WARN("connector connection %s: %u stream(s) still open %u s after retiring; closing",
-            l->conn_id, l->n_reqs, ES_LINK_RETIRE_MS / 1000);
-    rt_conn_close(&l->conn, PX_ERR_CLOSED);
 }
 
 void es_link_retire(struct es_link *l, const char *why)
@@ -551,11 +504,9 @@ void es_link_retire(struct es_link *l, const char *why)
         es_registry_detach(l->tunnel, l);
     PX_INFO("connector connection %s retired (%s): %u stream(s) in flight finish, then it closes",
             l->conn_id, why, l->n_reqs);
-    /* Tell the connector too, so it dials a replacement at once. */
-    if (l->h2 && !l->goaway_sent)
-        nghttp2_submit_goaway(l->h2, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
-    /* The ping timer becomes the retirement deadline. */
-    uv_timer_start(&l->ping_timer, on_retire_deadline, ES_LINK_RETIRE_MS, 0);
+    /* GOAWAY tells the connector too, so it dials a replacement at once; the
+     * session's timer becomes the retirement deadline (on_tunnel_fail). */
+    rt_tunnel_retire(&l->tun);
     kick(l);
 }
 
@@ -576,7 +527,7 @@ static int32_t link_submit(void *link, struct es_req *r, const nghttp2_nv *nv, s
 {
     struct es_link *l = link;
     nghttp2_data_provider dp = {.source.ptr = r, .read_callback = req_body_read};
-    int32_t id = nghttp2_submit_request(l->h2, NULL, nv, n, has_body ? &dp : NULL, r);
+    int32_t id = nghttp2_submit_request(l->tun.h2, NULL, nv, n, has_body ? &dp : NULL, r);
     if (id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE || id == NGHTTP2_ERR_START_STREAM_NOT_ALLOWED) {
         /* Stream ids ran out (2^30 requests) or the session is going away:
          * this link can carry nothing new, so the connector must replace it. */
@@ -592,29 +543,17 @@ static int32_t link_submit(void *link, struct es_req *r, const nghttp2_nv *nv, s
 
 static void link_req_more(void *link, int32_t sid)
 {
-    struct es_link *l = link;
-    /* Fails harmlessly when the stream's data source is not deferred. */
-    if (l->h2)
-        nghttp2_session_resume_data(l->h2, sid);
-    kick(l);
+    rt_tunnel_resume(&((struct es_link *)link)->tun, sid);
 }
 
 static void link_resp_consumed(void *link, int32_t sid, size_t n)
 {
-    struct es_link *l = link;
-    if (!l->h2)
-        return;
-    nghttp2_session_consume(l->h2, sid, n);
-    kick(l);
+    rt_tunnel_consume(&((struct es_link *)link)->tun, sid, n);
 }
 
 static void link_cancel(void *link, int32_t sid)
 {
-    struct es_link *l = link;
-    if (!l->h2)
-        return;
-    nghttp2_submit_rst_stream(l->h2, NGHTTP2_FLAG_NONE, sid, NGHTTP2_CANCEL);
-    kick(l);
+    rt_tunnel_reset(&((struct es_link *)link)->tun, sid, NGHTTP2_CANCEL);
 }
 
 const struct es_link_ops es_link_req_ops = {
@@ -626,116 +565,121 @@ const struct es_link_ops es_link_req_ops = {
     .cancel = link_cancel,
 };
 
-/* ---- nghttp2 callbacks (client side) ---- */
+/* ---- the session's host (rt_tunnel_ops, client side) ---- */
 
-static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
-                     const uint8_t *value, size_t vlen, uint8_t flags, void *user)
+static int stream_header(void *arg, void *r, const uint8_t *name, size_t nlen, const uint8_t *value,
+                         size_t vlen)
 {
-    (void)flags;
-    (void)user;
-    if (f->hd.type != NGHTTP2_HEADERS)
-        return 0;
-    struct es_req *r = nghttp2_session_get_stream_user_data(h2, f->hd.stream_id);
-    if (!r)
-        return 0;
+    (void)arg;
     /* Trailers (after the final head) are dropped by es_req_resp_header. */
     return es_req_resp_header(r, name, nlen, value, vlen) < 0
                ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE
                : 0;
 }
 
-static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *user)
+static int stream_frame(void *arg, void *r, const nghttp2_frame *f)
 {
-    struct es_link *l = user;
-    if (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK)) {
-        l->pings_outstanding = 0;
-        return 0;
-    }
-    if (f->hd.type == NGHTTP2_GOAWAY) {
-        /* Defect 2a: a GOAWAY ends the link. Streams above last-stream-id
-         * are closed by nghttp2 (REFUSED_STREAM); the rest finish, then the
-         * link closes and the connector dials a fresh one. */
-        char why[96];
-        snprintf(why, sizeof(why), "the connector sent GOAWAY, %s",
-                 nghttp2_http2_strerror(f->goaway.error_code));
-        es_link_retire(l, why);
-        return 0;
-    }
-    if (f->hd.stream_id == 0 || f->hd.stream_id == l->control_id)
-        return 0;
-    struct es_req *r = nghttp2_session_get_stream_user_data(h2, f->hd.stream_id);
-    if (!r)
-        return 0;
+    (void)arg;
     if (f->hd.type == NGHTTP2_HEADERS)
         es_req_resp_headers_done(r);
-    if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
-        (f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+    if (f->hd.flags & NGHTTP2_FLAG_END_STREAM)
         es_req_resp_end(r);
     return 0;
 }
 
-static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *data,
-                         size_t len, void *user)
+static int stream_data(void *arg, void *r, int32_t id, const uint8_t *data, size_t len)
 {
-    (void)flags;
-    struct es_link *l = user;
-    if (id == l->control_id) {
-        nghttp2_session_consume(h2, id, len);
-        int rc = px_ctl_framer_feed(&l->control_in, data, len, on_control_msg, l);
-        if (rc < 0) {
-            PX_WARN("connection %s: bad control message: %s", l->conn_id, px_strerror(rc));
-            return NGHTTP2_ERR_CALLBACK_FAILURE;
-        }
-        return 0;
-    }
-    struct es_req *r = nghttp2_session_get_stream_user_data(h2, id);
-    if (!r) {
-        nghttp2_session_consume(h2, id, len);
-        return 0;
-    }
+    (void)arg;
+    (void)id;
     es_req_resp_body(r, data, len);
     return 0;
 }
 
-static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t err, void *user)
+static void stream_close(void *arg, void *r, int32_t id, uint32_t err)
 {
-    struct es_link *l = user;
-    if (id == l->control_id) {
-        if (!l->dying)
-            es_link_kill(l, "control_closed", "control stream closed", 0);
-        return 0;
-    }
-    struct es_req *r = nghttp2_session_get_stream_user_data(h2, id);
-    if (!r)
-        return 0;
-    nghttp2_session_set_stream_user_data(h2, id, NULL);
+    (void)id;
+    struct es_link *l = arg;
     link_list_del(l, r);
     /* Bytes still waiting for the browser were counted against the
      * connection window; the stream is gone, so return that credit now or
      * every finished stream would shrink the connection window for good. */
     size_t pending = es_req_resp_pending(r);
     if (pending)
-        nghttp2_session_consume_connection(h2, pending);
+        nghttp2_session_consume_connection(l->tun.h2, pending);
     es_req_link_done(r, err);
-    return 0;
 }
 
-static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *f, void *user)
+static const struct rt_tunnel_stream_ops tunnel_stream_ops = {
+    .header = stream_header,
+    .frame = stream_frame,
+    .data = stream_data,
+    .close = stream_close,
+};
+
+/* Defect 2a: a GOAWAY either way ends the link. Streams above
+ * last-stream-id are closed by nghttp2 (REFUSED_STREAM); the rest finish,
+ * then the link closes and the connector dials a fresh one. Our own GOAWAY
+ * (nghttp2 gave up on a connector's protocol error) retires it too: it must
+ * not stay attached but unusable. */
+static void on_going_away(void *arg, enum rt_tunnel_goaway how, uint32_t error_code)
 {
-    (void)h2;
-    struct es_link *l = user;
-    if (f->hd.type == NGHTTP2_GOAWAY)
-        l->goaway_sent = 1;
-    if (f->hd.type == NGHTTP2_GOAWAY && !l->dying) {
-        /* nghttp2 itself gave up on the session (a protocol error by the
-         * connector): it must not stay attached but unusable. */
-        char why[96];
-        snprintf(why, sizeof(why), "the edge sent GOAWAY, %s",
-                 nghttp2_http2_strerror(f->goaway.error_code));
-        es_link_retire(l, why);
-    }
-    return 0;
+    struct es_link *l = arg;
+    char why[96];
+    snprintf(why, sizeof(why), "the %s sent GOAWAY, %s",
+             how == RT_TUNNEL_GOAWAY_RECEIVED ? "connector" : "edge",
+             nghttp2_http2_strerror(error_code));
+    es_link_retire(l, why);
 }
+
+static void on_tunnel_fail(void *arg, enum rt_tunnel_fail why)
+{
+    struct es_link *l = arg;
+    switch (why) {
+    case RT_TUNNEL_DEAD_PEER:
+        if (l->dying)
+            return;
+        snprintf(l->conn.err_text, sizeof(l->conn.err_text), "connector stopped answering pings");
+        rt_conn_abort(&l->conn, PX_ERR_IO);
+        return;
+    case RT_TUNNEL_SETUP_TIMEOUT:
+        if (l->registered || l->dying || l->conn.closed)
+            return;
+        snprintf(l->conn.err_text, sizeof(l->conn.err_text),
+                 "no registration within %u s of connecting", ES_LINK_SETUP_MS / 1000);
+        PX_INFO("tunnel connection from %s: %s; closing", l->conn.peer_ip, l->conn.err_text);
+        rt_conn_close(&l->conn, PX_ERR_IO);
+        return;
+    case RT_TUNNEL_GOAWAY_TIMEOUT:
+        PX_WARN("connector connection %s: %u stream(s) still open %u s after retiring; closing",
+                l->conn_id, l->n_reqs, ES_LINK_RETIRE_MS / 1000);
+        rt_conn_close(&l->conn, PX_ERR_CLOSED);
+        return;
+    case RT_TUNNEL_CONTROL_CLOSED:
+        if (!l->dying)
+            es_link_kill(l, "control_closed", "control stream closed", 0);
+        return;
+    }
+}
+
+static void on_kick(void *arg)
+{
+    kick(arg);
+}
+
+/* The session's timer is its last handle: l goes now. */
+static void on_tunnel_closed(void *arg)
+{
+    free(arg);
+}
+
+static const struct rt_tunnel_ops tunnel_ops = {
+    .stream = &tunnel_stream_ops,
+    .control = on_control_msg,
+    .kick = on_kick,
+    .going_away = on_going_away,
+    .fail = on_tunnel_fail,
+    .closed = on_tunnel_closed,
+};
 
 /* ---- connection ---- */
 
@@ -767,21 +711,7 @@ static int read_identity(struct es_link *l)
 
 static int h2_start(struct es_link *l)
 {
-    if (read_identity(l) < 0)
-        return -1;
-    static const struct px_h2_callbacks cb = {
-        .header = on_header,
-        .frame_recv = on_frame_recv,
-        .data_chunk = on_data_chunk,
-        .stream_close = on_stream_close,
-        .frame_send = on_frame_send,
-    };
-    const nghttp2_settings_entry iv[] = {
-        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
-        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW},
-        {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, 64 * 1024},
-    };
-    if (px_h2_session_new(&l->h2, 0, &cb, l, iv, 3, CONN_WINDOW) < 0 || open_control(l) < 0)
+    if (read_identity(l) < 0 || rt_tunnel_start(&l->tun) < 0)
         return -1;
     struct es_tunnel *t = es_registry_tunnel(&l->srv->reg, l->tunnel_id);
     if (!t && es_server_sync(l->srv)) /* created moments ago by the CLI: catch up */
@@ -804,7 +734,7 @@ static int on_open(struct rt_conn *c)
         l->mode = MODE_ENROLL;
         px_buf_init(&l->enroll_in);
         /* Defect 3: the enrolment request must come promptly. */
-        uv_timer_stop(&l->ping_timer);
+        rt_tunnel_disarm(&l->tun);
         rt_conn_set_deadline(c, ES_LINK_SETUP_MS);
         return 0;
     }
@@ -821,9 +751,9 @@ static int on_data(struct rt_conn *c, const uint8_t *data, size_t len)
     struct es_link *l = c->owner;
     if (l->mode == MODE_ENROLL)
         return enroll_on_data(l, data, len);
-    ssize_t n = nghttp2_session_mem_recv(l->h2, data, len);
-    if (n < 0) {
-        PX_WARN("connection %s: HTTP/2 error: %s", l->conn_id, nghttp2_strerror((int)n));
+    int rc = rt_tunnel_recv(&l->tun, data, len);
+    if (rc < 0) {
+        PX_WARN("connection %s: HTTP/2 error: %s", l->conn_id, nghttp2_strerror(rc));
         return -1;
     }
     return 0;
@@ -834,15 +764,11 @@ static int on_writable(struct rt_conn *c)
     struct es_link *l = c->owner;
     if (l->mode != MODE_H2)
         return 0;
-    int rc = rt_h2_flush(c, l->h2);
-    if (rc == 0 && l->retiring && !l->reqs && !c->in_close && !nghttp2_session_want_write(l->h2))
+    int rc = rt_h2_flush(c, l->tun.h2);
+    if (rc == 0 && l->retiring && px_list_empty(&l->reqs) && !c->in_close &&
+        !nghttp2_session_want_write(l->tun.h2))
         rt_conn_close(c, 0); /* retired and idle: the connector reconnects */
     return rc;
-}
-
-static void on_timer_closed(uv_handle_t *h)
-{
-    free(h->data);
 }
 
 static void on_close(struct rt_conn *c, int err)
@@ -856,56 +782,35 @@ static void on_close(struct rt_conn *c, int err)
                 c->err_text[0] ? c->err_text : px_strerror(err));
     else if (l->mode == MODE_NONE && c->err_text[0])
         PX_WARN("tunnel connection from %s refused: %s", c->peer_ip, c->err_text);
-    while (l->reqs) {
-        struct es_req *r = l->reqs;
+    struct px_list_node *first;
+    while ((first = px_list_first(&l->reqs))) {
+        struct es_req *r = px_container_of(first, struct es_req, link_node);
         link_list_del(l, r);
         es_req_link_done(r, NGHTTP2_CANCEL);
     }
-    if (l->h2)
-        nghttp2_session_del(l->h2);
-    l->h2 = NULL;
-    px_h2_outbox_cleanup(&l->control_out);
     px_buf_cleanup(&l->enroll_in);
     serves_clear(l);
-    px_ctl_framer_cleanup(&l->control_in);
-    struct es_server *srv = l->srv;
-    if (l->all_prev)
-        l->all_prev->all_next = l->all_next;
-    else if (srv->links == l)
-        srv->links = l->all_next;
-    if (l->all_next)
-        l->all_next->all_prev = l->all_prev;
-    srv->n_links--;
-    uv_timer_stop(&l->ping_timer);
-    uv_close((uv_handle_t *)&l->ping_timer, on_timer_closed);
+    px_list_remove(&l->all_node);
+    l->srv->n_links--;
+    rt_tunnel_close(&l->tun); /* frees l from the loop (on_tunnel_closed) */
 }
 
 static const struct rt_conn_ops link_ops = {
     .on_open = on_open, .on_data = on_data, .on_writable = on_writable, .on_close = on_close};
 
-static void on_ping(uv_timer_t *t)
-{
-    struct es_link *l = t->data;
-    if (!l->h2 || l->dying)
-        return;
-    if (l->pings_outstanding >= PX_H2_PING_MAX_MISSED) {
-        snprintf(l->conn.err_text, sizeof(l->conn.err_text), "connector stopped answering pings");
-        rt_conn_abort(&l->conn, PX_ERR_IO);
-        return;
-    }
-    l->pings_outstanding++;
-    nghttp2_submit_ping(l->h2, NGHTTP2_FLAG_NONE, NULL);
-    kick(l);
-}
-
 static struct es_link *link_new(struct es_server *srv)
 {
+    static const struct rt_tunnel_cfg tunnel_cfg = {
+        .server = 0,
+        .setup_ms = ES_LINK_SETUP_MS, /* then PINGs, from rt_tunnel_ready (registered) */
+        .goaway_ms = ES_LINK_RETIRE_MS,
+        .peer_name = "the connector",
+    };
     struct es_link *l = calloc(1, sizeof(*l));
     if (!l)
         return NULL;
     l->srv = srv;
-    px_h2_outbox_init(&l->control_out);
-    px_ctl_framer_init(&l->control_in);
+    px_list_init(&l->reqs);
     uint8_t id[8];
     px_pki_random(rt_loop_rng(rt_loop_of(srv->loop)), id, sizeof(id));
     for (int i = 0; i < 8; i++)
@@ -914,14 +819,9 @@ static struct es_link *link_new(struct es_server *srv)
         free(l);
         return NULL;
     }
-    uv_timer_init(srv->loop, &l->ping_timer);
-    l->ping_timer.data = l;
-    /* Until it registers, the ping timer is the set-up deadline. */
-    uv_timer_start(&l->ping_timer, on_setup_deadline, ES_LINK_SETUP_MS, 0);
-    l->all_next = srv->links;
-    if (srv->links)
-        srv->links->all_prev = l;
-    srv->links = l;
+    /* Until it registers, the session's timer is the set-up deadline. */
+    rt_tunnel_init(&l->tun, srv->loop, &tunnel_cfg, &tunnel_ops, l);
+    px_list_insert_head(server_links(srv), &l->all_node);
     srv->n_links++;
     srv->links_total++;
     return l;
@@ -953,9 +853,10 @@ struct es_link *es_link_new_memory(struct es_server *srv, const char *tunnel_id,
 
 void es_link_close_all(struct es_server *srv)
 {
-    for (struct es_link *l = srv->links; l; l = l->all_next) {
-        if (l->h2)
-            nghttp2_submit_goaway(l->h2, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
+    struct px_list_node *pos, *tmp;
+    px_list_for_each_safe (pos, tmp, server_links(srv)) {
+        struct es_link *l = link_of(pos);
+        rt_tunnel_shutdown(&l->tun);
         rt_conn_close(&l->conn, 0);
     }
 }

@@ -1,6 +1,8 @@
 /* es_link: one connector connection at the tunnel port: mTLS, enrolment or
- * HTTP/2 (the edge is the client), the control stream, request streams.
- * Requests reach it only through es_link_req_ops (es_req.h's es_link_ops).
+ * HTTP/2 (the edge is the client; rt_tunnel runs the session: the control
+ * stream, PINGs, GOAWAY), registration and renewals on the control stream,
+ * request streams. Requests reach it only through es_link_req_ops (es_req.h's
+ * es_link_ops).
  *
  * Errors, and whom they end (like nghttp2_is_fatal):
  *  - one request stream (RST_STREAM; es_req_link_done(r, code)): the
@@ -24,8 +26,9 @@
 #define ES_LINK_H
 
 #include "px_control.h"
-#include "px_h2.h"
+#include "px_list.h"
 #include "rt_conn.h"
+#include "rt_tunnel.h"
 
 #include <nghttp2/nghttp2.h>
 
@@ -36,14 +39,11 @@ struct es_req;
 struct es_link {
     struct es_server *srv;
     struct rt_conn conn;
-    int mode; /* 0 undecided, 1 h2, 2 enrol */
-    nghttp2_session *h2;
+    int mode;             /* 0 undecided, 1 h2, 2 enrol */
+    struct rt_tunnel tun; /* the HTTP/2 session: control stream, PINGs, GOAWAY */
     char tunnel_id[33];
     struct es_tunnel *tunnel;
     char conn_id[17];
-    int32_t control_id;
-    struct px_h2_outbox control_out;
-    struct px_ctl_framer control_in;
     int registered;
     int keys_sent;      /* ACCESS_KEYS went out (after the first REGISTERED) */
     int origin_ca_sent; /* ORIGIN_CA went out (likewise) */
@@ -55,18 +55,15 @@ struct es_link {
     long long enrolled_at;    /* that certificate's line began (its OU; 0: unknown) */
     unsigned renew_seen;
     int dying;
-    int retiring;    /* no new streams; closes once the ones in flight end */
-    int goaway_sent; /* our GOAWAY went out */
-    char *cap_key;   /* es_conncap admission, released at close */
-    struct es_req *reqs;
-    unsigned n_reqs; /* request streams open on this link */
-    char **names;    /* hostnames (and *.patterns) this connection registered */
+    int retiring;        /* no new streams; closes once the ones in flight end */
+    char *cap_key;       /* es_conncap admission, released at close */
+    struct px_list reqs; /* its requests (es_req.link_node) */
+    unsigned n_reqs;     /* request streams open on this link */
+    char **names;        /* hostnames (and *.patterns) this connection registered */
     size_t n_names, cap_names;
     struct es_link *tunnel_next;
-    struct es_link *all_next, *all_prev;
+    struct px_list_node all_node; /* in its server's links */
     struct px_buf enroll_in;
-    uv_timer_t ping_timer;
-    unsigned pings_outstanding;
 };
 
 /* Accepts a connection on the tunnel listener. */

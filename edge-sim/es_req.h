@@ -105,7 +105,7 @@ struct es_req {
     const struct es_link_ops *lops; /* set with link */
     void *link;                     /* the tunnel connection, while the link holds r */
     int32_t link_sid;
-    struct es_req *link_next, *link_prev; /* the link's list of its streams; the link's */
+    struct px_list_node link_node; /* in the link's list of its streams; the link's */
     /* request */
     char method[16];
     char host[256];

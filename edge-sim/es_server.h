@@ -59,7 +59,8 @@ struct es_server {
     /* Live connections of this server, each list kept by its own module
      * (es_link.c, es_front.c): nothing about them is process-wide, so a
      * second server (another loop, a test) keeps its own. */
-    struct es_link *links; /* connector connections, via es_link.all_next */
+    struct px_list links; /* connector connections (es_link.all_node); es_link.c
+                             initialises it: a zeroed server has none */
     unsigned n_links;
     /* Browser connections (es_front.all_node). A zeroed server is fine:
      * es_front sets the list up when it first needs it. */

@@ -14,7 +14,7 @@
  * sees 101 only if the origin's bytes hold the right Sec-WebSocket-Accept;
  * the tunnel links survive and a fresh browser still gets a 200. */
 #include "fuzz_world.h"
-#include "cn_stream_int.h" /* whether the stream is still upgrading */
+#include "cn_stream_int.h"
 #include "cn_upgrade.h"
 
 #include <stdio.h>
@@ -54,9 +54,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 /* The stream is freed when it ends: it is valid while still listed. */
 static struct cn_stream *live(struct mw *w)
 {
-    for (struct cn_stream *s = w->cl ? w->cl->streams : NULL; s; s = cn_stream_hnode(s)->next)
+    struct px_list_node *pos, *tmp;
+    if (!w->cl)
+        return NULL;
+    px_list_for_each_safe (pos, tmp, &w->cl->streams) {
+        struct cn_stream *s = px_container_of(pos, struct cn_stream_hnode, node)->stream;
         if (s == upgrading && s->up)
             return s;
+    }
     return NULL;
 }
 

@@ -424,7 +424,7 @@ static void test_pings(void **state)
     pump_for(450);
     assert_true(cn.pings_in >= 2);
     assert_non_null(w.el);
-    assert_true(w.el->pings_outstanding <= 1);
+    assert_true(w.el->tun.pings_outstanding <= 1);
     /* A connector that stops answering is found dead. */
     cn.auto_ack = 0;
     for (int i = 0; i < 40 && w.el; i++)

@@ -58,13 +58,6 @@ static void maybe_idle(struct cn_link *l)
 
 /* ---- the host of this link's streams (cn_stream_host_ops) ---- */
 
-static const struct cn_rule *host_route(void *arg, const char *host, const char *path,
-                                        struct cn_ingress **ing)
-{
-    struct cn_link *l = arg;
-    return l->host.ops->route(l->host.arg, host, path, ing);
-}
-
 static int host_submit(void *arg, struct cn_stream *s, int32_t id, const nghttp2_nv *nv, size_t n,
                        int with_body)
 {
@@ -117,25 +110,16 @@ static const struct cn_assert_keys *host_assert_keys(void *arg)
     return cn_link_assert_keys(arg);
 }
 
-static struct cn_creds *host_creds(void *arg)
-{
-    struct cn_link *l = arg;
-    return l->host.ops->creds(l->host.arg);
-}
-
-/* No trailing comma: clang-format aligns the members after the brace, so
- * this table is not read as a copy of the supervisor's (same shape, other
- * members). */
-static const struct cn_stream_host_ops stream_host_ops = {.route = host_route,
-                                                          .submit = host_submit,
-                                                          .reset = host_reset,
-                                                          .consume = host_consume,
-                                                          .resume = host_resume,
-                                                          .kick = host_kick,
-                                                          .hold = host_hold,
-                                                          .gone = host_gone,
-                                                          .assert_keys = host_assert_keys,
-                                                          .creds = host_creds};
+static const struct cn_stream_host_ops stream_host_ops = {
+    .submit = host_submit,
+    .reset = host_reset,
+    .consume = host_consume,
+    .resume = host_resume,
+    .kick = host_kick,
+    .hold = host_hold,
+    .gone = host_gone,
+    .assert_keys = host_assert_keys,
+};
 
 unsigned cn_link_stream_count(const struct cn_link *l)
 {
@@ -266,9 +250,7 @@ static void *stream_begin(void *arg, int32_t id)
     struct cn_stream_host host = {
         .ops = &stream_host_ops,
         .arg = l,
-        .loop = l->host.loop,
-        .origin = l->host.origin,
-        .response_timeout_ms = l->host.response_timeout_ms,
+        .env = l->host.env,
     };
     struct cn_stream *s = cn_stream_new(&host, id);
     if (!s)
@@ -520,11 +502,11 @@ static int link_init(struct cn_link *l, const struct cn_link_host *host, unsigne
     l->index = index;
     snprintf(l->edge, sizeof(l->edge), "%s", addr);
     px_list_init(&l->streams);
-    int r = rt_conn_init(&l->conn, host->loop, &link_ops, l);
+    int r = rt_conn_init(&l->conn, host->env.loop, &link_ops, l);
     if (r < 0)
         return r;
     /* PINGs from now on: they go out once the session has started. */
-    rt_tunnel_init(&l->tun, host->loop, &tunnel_cfg, &tunnel_ops, l);
+    rt_tunnel_init(&l->tun, host->env.loop, &tunnel_cfg, &tunnel_ops, l);
     return 0;
 }
 
@@ -556,7 +538,7 @@ int cn_link_start(struct cn_link *l, const struct cn_link_host *host, unsigned i
     uv_getaddrinfo_t *req = &l->resolve;
     req->data = l;
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
-    r = uv_getaddrinfo(l->host.loop, req, on_resolved, hostname, port, &hints);
+    r = uv_getaddrinfo(l->host.env.loop, req, on_resolved, hostname, port, &hints);
     if (r == 0)
         l->resolving = 1;
     if (r < 0) {

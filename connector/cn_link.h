@@ -6,6 +6,7 @@
 #ifndef CN_LINK_H
 #define CN_LINK_H
 
+#include "cn_stream.h"
 #include "px_control.h"
 #include "px_list.h"
 #include "rt_conn.h"
@@ -49,20 +50,13 @@ struct cn_link_host_ops {
     void (*hostnames)(void *arg, char ***names, size_t *n);
     /* The TLS context to dial with (its current certificate); borrowed. */
     WOLFSSL_CTX *(*tls_ctx)(void *arg);
-    /* For the streams (see cn_stream_host_ops): the rule for host/path with
-     * a reference to its set, and the tunnel's certificates (or NULL). */
-    const struct cn_rule *(*route)(void *arg, const char *host, const char *path,
-                                   struct cn_ingress **ing);
-    struct cn_creds *(*creds)(void *arg);
 };
 
 struct cn_link_host {
     const struct cn_link_host_ops *ops;
     void *arg;
-    uv_loop_t *loop;
-    struct cn_origin *origin;     /* the loop's libcurl context, for the streams */
-    const char *server_name;      /* the edge's TLS name (the host's, outlives l) */
-    unsigned response_timeout_ms; /* for the streams */
+    const char *server_name;  /* the edge's TLS name (the host's, outlives l) */
+    struct cn_stream_env env; /* handed to every stream as is; env.loop is l's loop */
 };
 
 enum cn_link_state { CN_LINK_CONNECTING, CN_LINK_HANDSHAKE, CN_LINK_READY, CN_LINK_CLOSED };

@@ -33,7 +33,7 @@ struct cn_stream *cn_stream_new(const struct cn_stream_host *host, int32_t id)
     px_buf_init(&s->resp_body);
     px_nv_init(&s->resp_hdrs, CN_STREAM_MAX_RESP_FIELDS, CN_STREAM_MAX_HEADER_BYTES);
     s->xfer.on_done = on_done;
-    uv_timer_init(host->loop, &s->timer);
+    uv_timer_init(host->env.loop, &s->timer);
     s->timer.data = s;
     return s;
 }
@@ -41,11 +41,6 @@ struct cn_stream *cn_stream_new(const struct cn_stream_host *host, int32_t id)
 int32_t cn_stream_id(const struct cn_stream *s)
 {
     return s->id;
-}
-
-int cn_stream_is_control(const struct cn_stream *s)
-{
-    return s->is_control;
 }
 
 struct cn_stream_hnode *cn_stream_hnode(struct cn_stream *s)
@@ -145,10 +140,8 @@ int cn_stream_on_header(struct cn_stream *s, const uint8_t *name, size_t nlen, c
         s->protocol[vlen] = '\0';
         return 0;
     }
-    if (IS("tunnel-control")) {
-        s->is_control = 1;
-        return 0;
-    }
+    if (IS("tunnel-control"))
+        return 0; /* the session's own marker (rt_tunnel): never forwarded */
     if (IS("host")) {
         if (!s->authority)
             s->authority = dupn(value, vlen);
@@ -313,7 +306,7 @@ static void on_deadline(uv_timer_t *t)
     cn_stream_xfer_drop(s);
     char detail[160];
     snprintf(detail, sizeof(detail), "the origin did not respond within %u s",
-             s->host.response_timeout_ms / 1000);
+             s->host.env.response_timeout_ms / 1000);
     error_response(s, 504, "origin_timeout", detail);
 }
 
@@ -353,7 +346,7 @@ static int apply_tls(struct cn_stream *s, CURL *e)
 {
     const struct cn_rule *r = s->rule;
     const struct cn_origin_opts *o = &r->o;
-    struct cn_creds *creds = s->host.ops->creds(s->host.arg);
+    struct cn_creds *creds = s->host.env.ops->creds(s->host.env.arg);
     if (o->no_tls_verify) {
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -426,7 +419,7 @@ static int start_origin(struct cn_stream *s)
                        "(disableChunkedEncoding)");
         return 0;
     }
-    CURL *e = cn_origin_easy_get(s->host.origin);
+    CURL *e = cn_origin_easy_get(s->host.env.origin);
     if (!e)
         return -1;
     s->xfer.easy = e;
@@ -475,11 +468,11 @@ static int start_origin(struct cn_stream *s)
     } else if (strcmp(s->method, "GET") != 0) {
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, s->method);
     }
-    if (cn_origin_start(s->host.origin, &s->xfer) < 0)
+    if (cn_origin_start(s->host.env.origin, &s->xfer) < 0)
         return -1;
     s->origin_started = 1;
-    uv_timer_start(&s->timer, on_deadline, s->host.response_timeout_ms,
-                   s->host.response_timeout_ms);
+    uv_timer_start(&s->timer, on_deadline, s->host.env.response_timeout_ms,
+                   s->host.env.response_timeout_ms);
     return 0;
 }
 
@@ -542,7 +535,7 @@ static int check_access(struct cn_stream *s, const char *host)
  * refuse the request. */
 static int check_origin_pull(struct cn_stream *s)
 {
-    struct cn_creds *creds = s->host.ops->creds(s->host.arg);
+    struct cn_creds *creds = s->host.env.ops->creds(s->host.env.arg);
     const char *cert, *key;
     enum cn_pull_state st = creds ? cn_creds_origin_pull(creds, &cert, &key) : CN_PULL_NONE;
     if (st == CN_PULL_READY)
@@ -579,7 +572,7 @@ int cn_stream_on_request(struct cn_stream *s, int end_stream)
     }
     if (normalize_path(s) < 0)
         return 0;
-    s->rule = s->host.ops->route(s->host.arg, host, s->path, &s->ing);
+    s->rule = s->host.env.ops->route(s->host.env.arg, host, s->path, &s->ing);
     if (!s->rule) {
         error_response(s, 404, "no_route", "no ingress rule of this connector matches the host");
         return 0;
@@ -672,7 +665,7 @@ void cn_stream_xfer_drop(struct cn_stream *s)
         if (s->xfer.raw)
             curl_easy_cleanup(s->xfer.easy); /* its connection is single-use */
         else
-            cn_origin_easy_put(s->host.origin, s->xfer.easy);
+            cn_origin_easy_put(s->host.env.origin, s->xfer.easy);
     }
     s->xfer.easy = NULL;
     s->xfer.raw = 0;

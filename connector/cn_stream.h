@@ -6,10 +6,11 @@
  *                 (curl paused above the high mark, resumed below the low mark)
  *
  * A stream knows only its host (struct cn_stream_host), handed to it at
- * creation: the loop, the origin context, the response deadline, the rule
- * lookup, and the functions that put its response on the wire. In the
- * daemon the host is a cn_link; in tests it is a fake. The stream never
- * sees the link, the supervisor or the HTTP/2 session.
+ * creation: the functions that put its response on the wire (the carrying
+ * link's) and its environment (struct cn_stream_env: the loop, the origin
+ * context, the response deadline, the rule lookup and the certificates,
+ * the supervisor's). In tests both are fakes. The stream never sees the
+ * link, the supervisor or the HTTP/2 session.
  *
  * Errors: the cn_stream_on_* functions return 0, or an nghttp2 error code
  * the host returns from its nghttp2 callback. NGHTTP2_ERR_TEMPORAL_CALLBACK_
@@ -45,13 +46,30 @@ struct cn_ingress;
 struct cn_assert_keys;
 struct cn_creds;
 
-/* What a stream asks of the connection carrying it. Every function gets the
- * host's arg first; none may free the stream (it frees itself on close). */
-struct cn_stream_host_ops {
+/* What every stream of the connector shares, whichever link carries it:
+ * the loop, its origin context, the response deadline, the rule set and the
+ * tunnel's certificates (the supervisor's, in the daemon). */
+struct cn_stream_env_ops {
     /* The rule for host/path in the current rule set, or NULL; *ing gets a
      * reference to that set, which the stream drops when it ends. */
     const struct cn_rule *(*route)(void *arg, const char *host, const char *path,
                                    struct cn_ingress **ing);
+    /* The tunnel's certificates (origin CA, origin-pull), or NULL. */
+    struct cn_creds *(*creds)(void *arg);
+};
+
+struct cn_stream_env {
+    const struct cn_stream_env_ops *ops;
+    void *arg;
+    uv_loop_t *loop;
+    struct cn_origin *origin;
+    unsigned response_timeout_ms; /* origin must answer (headers) within this */
+};
+
+/* What a stream asks of the connection carrying it (a cn_link in the
+ * daemon). Every function gets the host's arg first; none may free the
+ * stream (it frees itself on close). */
+struct cn_stream_host_ops {
     /* Submits the response head nv[n] (":status" first) on stream id. With
      * with_body, the body is read through cn_stream_read_body with
      * source.ptr = s. Returns 0 or < 0. */
@@ -75,19 +93,15 @@ struct cn_stream_host_ops {
     int (*hold)(void *arg, ssize_t delta);
     /* The stream is going away; called once, as its last use of the host. */
     void (*gone)(void *arg, struct cn_stream *s);
-    /* The edge's identity-assertion keys (NULL: none yet), valid for the
-     * current callback only. */
+    /* The edge's identity-assertion keys that arrived on this connection
+     * (NULL: none yet), valid for the current callback only. */
     const struct cn_assert_keys *(*assert_keys)(void *arg);
-    /* The tunnel's certificates (origin CA, origin-pull), or NULL. */
-    struct cn_creds *(*creds)(void *arg);
 };
 
 struct cn_stream_host {
-    const struct cn_stream_host_ops *ops;
+    const struct cn_stream_host_ops *ops; /* the carrying connection's */
     void *arg;
-    uv_loop_t *loop;
-    struct cn_origin *origin;
-    unsigned response_timeout_ms; /* origin must answer (headers) within this */
+    struct cn_stream_env env; /* the connector's */
 };
 
 /* A node by which the host keeps its streams in a list; the stream itself
@@ -102,13 +116,9 @@ struct cn_stream_hnode *cn_stream_hnode(struct cn_stream *s);
 struct cn_stream *cn_stream_new(const struct cn_stream_host *host, int32_t id);
 /* The stream's HTTP/2 id. */
 int32_t cn_stream_id(const struct cn_stream *s);
-/* Accumulates one header field. Returns 0 or an nghttp2 error code. A
- * "tunnel-control" field marks the control stream (cn_stream_is_control). */
+/* Accumulates one header field. Returns 0 or an nghttp2 error code. */
 int cn_stream_on_header(struct cn_stream *s, const uint8_t *name, size_t nlen, const uint8_t *value,
                         size_t vlen);
-/* 1 when the head asked for the control stream: the host takes the stream
- * over and destroys s. */
-int cn_stream_is_control(const struct cn_stream *s);
 /* Headers complete; end_stream when there is no body. Starts the origin
  * request or answers locally. Returns 0 or < 0 to reset the stream. */
 int cn_stream_on_request(struct cn_stream *s, int end_stream);

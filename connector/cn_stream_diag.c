@@ -143,7 +143,7 @@ static int start_probe(struct cn_stream *s, enum probe_kind kind, const char *co
     p->code = code;
     snprintf(p->why, sizeof(p->why), "%s", why);
     s->probe = p;
-    CURL *e = cn_origin_easy_get(s->host.origin);
+    CURL *e = cn_origin_easy_get(s->host.env.origin);
     if (!e)
         return -1;
     s->xfer.easy = e;
@@ -161,7 +161,7 @@ static int start_probe(struct cn_stream *s, enum probe_kind kind, const char *co
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-    if (cn_origin_start(s->host.origin, &s->xfer) < 0)
+    if (cn_origin_start(s->host.env.origin, &s->xfer) < 0)
         return -1;
     s->origin_started = 1;
     return 0;

@@ -32,7 +32,6 @@ struct cn_stream {
     long long content_length; /* -1 unknown */
     size_t header_bytes;
     int refuse_status; /* 414 / 431: the head broke a cap; answered when complete */
-    int is_control;
     int req_eof;
     int req_has_body;
     struct px_buf req_body;

@@ -311,16 +311,19 @@ static WOLFSSL_CTX *link_tls_ctx(void *arg)
     return s->tls_ctx;
 }
 
-static const struct cn_rule *link_route(void *arg, const char *host, const char *path,
-                                        struct cn_ingress **ing)
+static const struct cn_rule *env_route(void *arg, const char *host, const char *path,
+                                       struct cn_ingress **ing)
 {
     return cn_supervisor_route(arg, host, path, ing);
 }
 
-static struct cn_creds *link_creds(void *arg)
+static struct cn_creds *env_creds(void *arg)
 {
     return cn_supervisor_creds(arg);
 }
+
+/* What every stream of every link shares. */
+static const struct cn_stream_env_ops stream_env_ops = {.route = env_route, .creds = env_creds};
 
 static const struct cn_link_host_ops link_host_ops = {
     .ready = link_ready,
@@ -330,8 +333,6 @@ static const struct cn_link_host_ops link_host_ops = {
     .control = link_control,
     .hostnames = link_hostnames,
     .tls_ctx = link_tls_ctx,
-    .route = link_route,
-    .creds = link_creds,
 };
 
 void cn_supervisor_link_host(struct cn_supervisor *s, struct cn_link_host *out)
@@ -339,10 +340,12 @@ void cn_supervisor_link_host(struct cn_supervisor *s, struct cn_link_host *out)
     *out = (struct cn_link_host){
         .ops = &link_host_ops,
         .arg = s,
-        .loop = s->loop,
-        .origin = s->origin,
         .server_name = s->cfg->token.server_name,
-        .response_timeout_ms = s->cfg->response_timeout_ms,
+        .env = {.ops = &stream_env_ops,
+                .arg = s,
+                .loop = s->loop,
+                .origin = s->origin,
+                .response_timeout_ms = s->cfg->response_timeout_ms},
     };
 }
 

@@ -82,7 +82,7 @@ int cn_upgrade_start(struct cn_stream *s)
     if (cn_stream_origin_setup(s, e) < 0)
         return -1;
     curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
-    if (cn_origin_start(s->host.origin, &s->xfer) < 0)
+    if (cn_origin_start(s->host.env.origin, &s->xfer) < 0)
         return -1;
     s->origin_started = 1;
     PX_DEBUG("stream %d: opening %s origin %s", s->id, is_tcp(u) ? "TCP" : "WebSocket",
@@ -100,7 +100,7 @@ static int build_request(struct cn_upgrade *u)
     struct cn_stream *s = u->s;
     const struct cn_rule *r = s->rule;
     uint8_t nonce[16];
-    if (px_pki_random(rt_loop_rng(rt_loop_of(s->host.loop)), nonce, sizeof(nonce)) < 0)
+    if (px_pki_random(rt_loop_rng(rt_loop_of(s->host.env.loop)), nonce, sizeof(nonce)) < 0)
         return -1;
     char *key = px_b64_encode(nonce, sizeof(nonce), 0);
     if (!key)
@@ -233,7 +233,7 @@ static void fail(struct cn_upgrade *u, const char *why)
             why);
     u->phase = DONE;
     if (u->fd != CURL_SOCKET_BAD)
-        cn_origin_watch(s->host.origin, u->fd, 0, NULL, NULL);
+        cn_origin_watch(s->host.env.origin, u->fd, 0, NULL, NULL);
     u->events = 0;
     if (!s->resp_submitted) {
         cn_stream_error(s, 502, "origin_error", "the connection to the origin failed", why);
@@ -403,7 +403,7 @@ static void watch(struct cn_upgrade *u)
     }
     if (ev != u->events) {
         u->events = ev;
-        cn_origin_watch(u->s->host.origin, u->fd, ev, on_ready, u);
+        cn_origin_watch(u->s->host.env.origin, u->fd, ev, on_ready, u);
     }
 }
 
@@ -417,7 +417,7 @@ void cn_upgrade_connected(struct cn_stream *s)
         return;
     }
     u->fd = fd;
-    uv_timer_init(s->host.loop, &u->linger);
+    uv_timer_init(s->host.env.loop, &u->linger);
     u->linger.data = u;
     u->linger_open = 1;
     if (is_tcp(u)) {
@@ -480,7 +480,7 @@ void cn_upgrade_release(struct cn_stream *s)
     struct cn_upgrade *u = s->up;
     s->up = NULL;
     if (u->fd != CURL_SOCKET_BAD && u->events)
-        cn_origin_watch(s->host.origin, u->fd, 0, NULL, NULL);
+        cn_origin_watch(s->host.env.origin, u->fd, 0, NULL, NULL);
     px_buf_cleanup(&u->out);
     px_hdracc_cleanup(&u->hdr);
     if (u->linger_open) {
@@ -499,7 +499,7 @@ int cn_upgrade_start_detached(struct cn_stream *s, const char *key)
     if (!u)
         return -1;
     u->detached = 1;
-    uv_timer_init(s->host.loop, &u->linger);
+    uv_timer_init(s->host.env.loop, &u->linger);
     u->linger.data = u;
     u->linger_open = 1;
     if (is_tcp(u)) {

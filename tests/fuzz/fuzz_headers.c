@@ -292,7 +292,7 @@ static const struct cn_stream_host_ops null_host_ops = {
 
 static void connector_request(struct mw *w, const struct field *f, size_t n)
 {
-    struct cn_stream_host host = {.ops = &null_host_ops, .loop = &w->loop};
+    struct cn_stream_host host = {.ops = &null_host_ops, .env = {.loop = &w->loop}};
     struct cn_stream *s = cn_stream_new(&host, 0x7ffffff1);
     if (!s)
         FAIL();

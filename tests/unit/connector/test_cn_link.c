@@ -69,22 +69,6 @@ static WOLFSSL_CTX *h_tls_ctx(void *arg)
     return NULL;
 }
 
-static const struct cn_rule *h_route(void *arg, const char *host, const char *path,
-                                     struct cn_ingress **ing)
-{
-    (void)arg;
-    (void)host;
-    (void)path;
-    (void)ing;
-    return NULL;
-}
-
-static struct cn_creds *h_creds(void *arg)
-{
-    (void)arg;
-    return NULL;
-}
-
 static const struct cn_link_host_ops ops = {
     .ready = h_ready,
     .retiring = h_retiring,
@@ -93,8 +77,6 @@ static const struct cn_link_host_ops ops = {
     .control = h_control,
     .hostnames = h_hostnames,
     .tls_ctx = h_tls_ctx,
-    .route = h_route,
-    .creds = h_creds,
 };
 
 static int setup(void **state)
@@ -120,7 +102,8 @@ static int teardown(void **state)
 static void test_link_closed_while_resolving_is_freed_after_the_lookup(void **state)
 {
     (void)state;
-    struct cn_link_host host = {.ops = &ops, .arg = &fk, .loop = &fk.loop, .server_name = "edge"};
+    struct cn_link_host host = {
+        .ops = &ops, .arg = &fk, .server_name = "edge", .env = {.loop = &fk.loop}};
     for (int i = 0; i < 20; i++) {
         struct cn_link *l = calloc(1, sizeof(*l));
         assert_non_null(l);
@@ -137,7 +120,8 @@ static void test_link_closed_while_resolving_is_freed_after_the_lookup(void **st
 static void test_bad_address_closes_once_with_cause(void **state)
 {
     (void)state;
-    struct cn_link_host host = {.ops = &ops, .arg = &fk, .loop = &fk.loop, .server_name = "edge"};
+    struct cn_link_host host = {
+        .ops = &ops, .arg = &fk, .server_name = "edge", .env = {.loop = &fk.loop}};
     struct cn_link *l = calloc(1, sizeof(*l));
     assert_non_null(l);
     assert_int_equal(cn_link_start(l, &host, 0, "no-port-here"), 0);

@@ -172,8 +172,9 @@ static struct cn_creds *fh_creds(void *arg)
     return NULL;
 }
 
+static const struct cn_stream_env_ops fh_env_ops = {.route = fh_route, .creds = fh_creds};
+
 static const struct cn_stream_host_ops fh_ops = {
-    .route = fh_route,
     .submit = fh_submit,
     .reset = fh_reset,
     .consume = fh_consume,
@@ -182,16 +183,17 @@ static const struct cn_stream_host_ops fh_ops = {
     .hold = fh_hold,
     .gone = fh_gone,
     .assert_keys = fh_keys,
-    .creds = fh_creds,
 };
 
 static struct cn_stream *new_stream(int32_t id)
 {
     struct cn_stream_host host = {.ops = &fh_ops,
                                   .arg = &fh,
-                                  .loop = &fh.loop,
-                                  .origin = fh.origin,
-                                  .response_timeout_ms = fh.timeout_ms};
+                                  .env = {.ops = &fh_env_ops,
+                                          .arg = &fh,
+                                          .loop = &fh.loop,
+                                          .origin = fh.origin,
+                                          .response_timeout_ms = fh.timeout_ms}};
     struct cn_stream *s = cn_stream_new(&host, id);
     assert_non_null(s);
     size_t i = 0;

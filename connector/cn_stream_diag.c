@@ -16,23 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* OpenSSL's X509_V_ERR_* values (openssl/x509_vfy.h), which libcurl's
- * OpenSSL back end reports through CURLINFO_SSL_VERIFYRESULT. With another
- * back end the numbers mean something else: verify_kind() then names no
- * cause. */
-enum {
-    OSSL_V_OK = 0,
-    OSSL_V_ERR_UNSPECIFIED = 1,
-    OSSL_V_ERR_UNABLE_TO_GET_ISSUER_CERT = 2,
-    OSSL_V_ERR_CERT_NOT_YET_VALID = 9,
-    OSSL_V_ERR_CERT_HAS_EXPIRED = 10,
-    OSSL_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT = 18,
-    OSSL_V_ERR_SELF_SIGNED_CERT_IN_CHAIN = 19,
-    OSSL_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20,
-    OSSL_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE = 21,
-    OSSL_V_ERR_HOSTNAME_MISMATCH = 62,
-};
-
 /* TLS record content types and the alerts (RFC 8446 6.2) that say the
  * peer refused our certificate, or asked for one we did not send. */
 enum { REC_ALERT = 21, REC_HANDSHAKE = 22, HS_CERTIFICATE_REQUEST = 13 };
@@ -59,24 +42,27 @@ static int backend_is_openssl(void)
     return v && v->ssl_version && strncmp(v->ssl_version, "OpenSSL/", 8) == 0;
 }
 
+/* result is CURLINFO_SSL_VERIFYRESULT: with libcurl's OpenSSL back end, an
+ * X509_V_ERR_* value of openssl/x509_vfy.h (named below). With another back
+ * end the numbers mean something else, and no cause is named. */
 static enum verify_kind verify_kind(long result)
 {
     if (!backend_is_openssl())
         return V_OTHER;
     switch (result) {
-    case OSSL_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-    case OSSL_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case 18: /* X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT */
+    case 19: /* X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN */
         return V_SELF_SIGNED;
-    case OSSL_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-    case OSSL_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-    case OSSL_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case 2:  /* X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT */
+    case 20: /* X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY */
+    case 21: /* X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE */
         return V_UNKNOWN_CA;
-    case OSSL_V_ERR_CERT_HAS_EXPIRED:
-    case OSSL_V_ERR_CERT_NOT_YET_VALID:
+    case 9:  /* X509_V_ERR_CERT_NOT_YET_VALID */
+    case 10: /* X509_V_ERR_CERT_HAS_EXPIRED */
         return V_EXPIRED;
-    case OSSL_V_OK:              /* the chain verified: curl's own host-name check failed, */
-    case OSSL_V_ERR_UNSPECIFIED: /* which curl 7.88 reports as "unspecified" */
-    case OSSL_V_ERR_HOSTNAME_MISMATCH:
+    case 0:  /* X509_V_OK: the chain verified, curl's own host-name check failed, */
+    case 1:  /* X509_V_ERR_UNSPECIFIED: which curl 7.88 reports so */
+    case 62: /* X509_V_ERR_HOSTNAME_MISMATCH */
         return V_NAME;
     default:
         return V_OTHER;

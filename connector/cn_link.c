@@ -121,6 +121,21 @@ static const struct cn_stream_host_ops stream_host_ops = {
     .assert_keys = host_assert_keys,
 };
 
+unsigned cn_link_index(const struct cn_link *l)
+{
+    return l->index;
+}
+
+const char *cn_link_edge(const struct cn_link *l)
+{
+    return l->edge;
+}
+
+int cn_link_registered(const struct cn_link *l)
+{
+    return l->registered;
+}
+
 unsigned cn_link_stream_count(const struct cn_link *l)
 {
     return l->n_streams;
@@ -241,7 +256,7 @@ int cn_link_send_renew(struct cn_link *l, const char *kind, const char *pub_pem)
 int cn_link_usable(const struct cn_link *l)
 {
     return l->registered && l->state == CN_LINK_READY && !l->draining && !l->tun.going_away &&
-           !l->retired && !l->closing_self && rt_tunnel_control_open(&l->tun);
+           !l->closing_self && rt_tunnel_control_open(&l->tun);
 }
 
 static void *stream_begin(void *arg, int32_t id)
@@ -326,7 +341,7 @@ static void on_going_away(void *arg, enum rt_tunnel_goaway how, uint32_t error_c
     l->draining = 1; /* closes from the next flush once idle */
     kick(l);
     if (l->registered)
-        l->host.ops->retiring(l->host.arg, l);
+        l->host.ops->retiring(l->host.arg, l, l->goaway_clean);
 }
 
 static void on_tunnel_fail(void *arg, enum rt_tunnel_fail why)

@@ -36,8 +36,9 @@ struct cn_rule;
 struct cn_link_host_ops {
     /* The edge accepted the registration: l carries requests now. */
     void (*ready)(void *arg, struct cn_link *l);
-    /* l got or sent GOAWAY: it finishes its streams, then closes. */
-    void (*retiring)(void *arg, struct cn_link *l);
+    /* l got or sent GOAWAY (clean: with NO_ERROR): it finishes its streams,
+     * then closes. */
+    void (*retiring)(void *arg, struct cn_link *l, int clean);
     /* l is gone (called exactly once per started link); the host may free
      * it from here on. */
     void (*closed)(void *arg, struct cn_link *l);
@@ -91,8 +92,9 @@ struct cn_link {
     int draining;     /* told the edge to send nothing new; closes when idle */
     int goaway_clean; /* going away (tun.going_away) after a GOAWAY with NO_ERROR */
     int closing_self; /* cn_link_close was called */
-    int retired;      /* replaced in its slot; the supervisor only frees it */
-    struct cn_link *retired_next;
+    /* A node the host may keep l in a list by (the supervisor's retired
+     * links); the link never touches it. */
+    struct px_list_node host_node;
     int permanent_error;                /* the edge said not to retry */
     struct px_tls_failure tls_failure;  /* how TLS failed, if it did: cn_link_tls_failure */
     int tunnel_closed;                  /* the session's close callback ran */
@@ -146,6 +148,11 @@ enum cn_link_cause cn_link_close_cause(const struct cn_link *l);
 const char *cn_link_close_reason(const struct cn_link *l);
 /* How TLS failed on a closed l (kind PX_TLS_FAIL_NONE when it did not). */
 const struct px_tls_failure *cn_link_tls_failure(const struct cn_link *l);
+/* The index l was started with, the edge address it dials, and whether
+ * the edge accepted its registration. */
+unsigned cn_link_index(const struct cn_link *l);
+const char *cn_link_edge(const struct cn_link *l);
+int cn_link_registered(const struct cn_link *l);
 /* Requests in flight on l. */
 unsigned cn_link_stream_count(const struct cn_link *l);
 

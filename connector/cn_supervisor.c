@@ -99,7 +99,7 @@ static void reload(struct cn_supervisor *s)
             cfg->config_path, na, nr);
     for (unsigned i = 0; i < s->n_slots; i++) {
         struct cn_link *l = s->slots[i].link;
-        if (!l || !l->registered)
+        if (!l || !cn_link_registered(l))
             continue; /* links that register later send the new list */
         if (na)
             cn_link_send_hostnames(l, PX_CTL_REGISTER, added, na);
@@ -118,9 +118,21 @@ static void on_sighup(uv_signal_t *h, int signum)
     reload(h->data);
 }
 
+static struct px_list *retired(struct cn_supervisor *s)
+{
+    if (!s->retired.head.next)
+        px_list_init(&s->retired);
+    return &s->retired;
+}
+
+static struct cn_link *link_of(struct px_list_node *n)
+{
+    return px_container_of(n, struct cn_link, host_node);
+}
+
 static void maybe_finish(struct cn_supervisor *s)
 {
-    if (!s->stopping || s->enrolling || s->retired)
+    if (!s->stopping || s->enrolling || !px_list_empty(retired(s)))
         return;
     for (unsigned i = 0; i < s->n_slots; i++)
         if (s->slots[i].link)
@@ -141,8 +153,9 @@ static void stop_all(struct cn_supervisor *s, const char *why)
         if (s->slots[i].link)
             cn_link_close(s->slots[i].link, why);
     }
-    for (struct cn_link *l = s->retired; l; l = l->retired_next)
-        cn_link_close(l, why);
+    struct px_list_node *pos, *tmp;
+    px_list_for_each_safe (pos, tmp, retired(s))
+        cn_link_close(link_of(pos), why);
     maybe_finish(s);
 }
 
@@ -158,7 +171,7 @@ void cn_supervisor_fatal(struct cn_supervisor *s, const char *msg)
 static void link_ready(void *arg, struct cn_link *l)
 {
     struct cn_supervisor *s = arg;
-    struct cn_slot *slot = &s->slots[l->index];
+    struct cn_slot *slot = &s->slots[cn_link_index(l)];
     cn_backoff_reset(&slot->backoff);
     cn_backoff_reset(&s->enroll_backoff); /* the certificate works */
     slot->attempts = 0;
@@ -177,15 +190,13 @@ static void free_link(struct cn_link *l)
     free(l);
 }
 
-static void link_retiring(void *arg, struct cn_link *l)
+static void link_retiring(void *arg, struct cn_link *l, int clean)
 {
     struct cn_supervisor *s = arg;
-    struct cn_slot *slot = &s->slots[l->index];
-    if (l->retired || slot->link != l)
+    struct cn_slot *slot = &s->slots[cn_link_index(l)];
+    if (px_list_linked(&l->host_node) || slot->link != l)
         return;
-    l->retired = 1;
-    l->retired_next = s->retired;
-    s->retired = l;
+    px_list_insert_head(retired(s), &l->host_node);
     slot->link = NULL;
     /* It may not answer a renewal any more: ask on another link. */
     if (s->creds)
@@ -197,12 +208,12 @@ static void link_retiring(void *arg, struct cn_link *l)
      * failing. Anything else goes through the usual backoff. */
     cn_backoff_reset(&slot->backoff);
     slot->attempts = 0;
-    if (l->goaway_clean) {
-        PX_INFO("connection %u: dialing its replacement now", l->index);
+    if (clean) {
+        PX_INFO("connection %u: dialing its replacement now", cn_link_index(l));
         uv_timer_start(&slot->retry, on_retry, 0, 0);
     } else {
         unsigned delay = cn_backoff_next(&slot->backoff, rnd32(s));
-        PX_INFO("connection %u: dialing its replacement in %u ms", l->index, delay);
+        PX_INFO("connection %u: dialing its replacement in %u ms", cn_link_index(l), delay);
         uv_timer_start(&slot->retry, on_retry, delay, 0);
     }
 }
@@ -212,20 +223,15 @@ static void link_closed(void *arg, struct cn_link *l)
     struct cn_supervisor *s = arg;
     if (s->creds)
         cn_creds_link_gone(s->creds, l);
-    if (l->retired) {
-        for (struct cn_link **pp = &s->retired; *pp; pp = &(*pp)->retired_next) {
-            if (*pp == l) {
-                *pp = l->retired_next;
-                break;
-            }
-        }
-        PX_INFO("connection %u (replaced) closed: %s", l->index, cn_link_close_reason(l));
+    if (px_list_linked(&l->host_node)) {
+        px_list_remove(&l->host_node);
+        PX_INFO("connection %u (replaced) closed: %s", cn_link_index(l), cn_link_close_reason(l));
         free_link(l);
         maybe_finish(s);
         return;
     }
-    struct cn_slot *slot = &s->slots[l->index];
-    int was_ready = l->registered;
+    struct cn_slot *slot = &s->slots[cn_link_index(l)];
+    int was_ready = cn_link_registered(l);
     /* An alert refusing our certificate before registration means the edge
      * no longer accepts it (expired while we were offline, its data was
      * reset): enrol again rather than loop. With TLS 1.3 the client finishes
@@ -244,11 +250,11 @@ static void link_closed(void *arg, struct cn_link *l)
     }
     unsigned delay = cn_backoff_next(&slot->backoff, rnd32(s));
     if (was_ready)
-        PX_WARN("connection %u to edge %s lost: %s; reconnecting in %u ms", l->index, l->edge,
-                cn_link_close_reason(l), delay);
+        PX_WARN("connection %u to edge %s lost: %s; reconnecting in %u ms", cn_link_index(l),
+                cn_link_edge(l), cn_link_close_reason(l), delay);
     else
-        PX_WARN("connection %u to edge %s failed: %s; retry %u in %u ms", l->index, l->edge,
-                cn_link_close_reason(l), ++slot->attempts, delay);
+        PX_WARN("connection %u to edge %s failed: %s; retry %u in %u ms", cn_link_index(l),
+                cn_link_edge(l), cn_link_close_reason(l), ++slot->attempts, delay);
     free_link(l);
     if (cert_rejected && s->id.cert_pem) {
         PX_WARN("the edge refused this connector's certificate (TLS alert %s); enrolling again "

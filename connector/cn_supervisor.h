@@ -8,6 +8,7 @@
 #include "cn_creds.h"
 #include "cn_identity.h"
 #include "cn_link.h"
+#include "px_list.h"
 
 #include <uv.h>
 
@@ -41,14 +42,9 @@ struct cn_supervisor {
     uv_signal_t sigint, sigterm, sighup;
     uv_timer_t grace;
     int draining;
-    /* Links replaced after GOAWAY, finishing their streams, chained through
-     * cn_link.retired_next. Not a px_list: its node would be a field of
-     * struct cn_link (cn_link.h, not this module's), and the supervisor
-     * cannot wrap links in an object of its own, as harnesses
-     * (tests/support/mem_world) allocate them. The chain stays short (a
-     * link is retired once and leaves when its streams finish), so a walk
-     * to unlink one is enough, and a zeroed supervisor needs no set-up. */
-    struct cn_link *retired;
+    /* Links replaced after GOAWAY, finishing their streams (through each
+     * link's host_node). Set up on first use: a zeroed supervisor works. */
+    struct px_list retired;
 };
 
 /* Runs the connector until a signal or a permanent failure. Returns the

@@ -27,10 +27,11 @@ static void h_ready(void *arg, struct cn_link *l)
     fail_msg("no registration expected");
 }
 
-static void h_retiring(void *arg, struct cn_link *l)
+static void h_retiring(void *arg, struct cn_link *l, int clean)
 {
     (void)arg;
     (void)l;
+    (void)clean;
 }
 
 /* The host frees the link here, as the supervisor does: anything that

@@ -19,26 +19,23 @@ void rt_conn_flush_dirty(struct rt_loop *rl)
 {
     /* Flushing can mark connections dirty again (a write unblocks another
      * producer); bound the passes so one busy connection cannot spin. */
-    for (int pass = 0; pass < 4 && rl->dirty; pass++) {
-        struct rt_conn *list = rl->dirty;
-        rl->dirty = NULL;
-        while (list) {
-            struct rt_conn *c = list;
-            list = c->dirty_next;
-            c->dirty_next = NULL;
-            c->dirty = 0;
-            flush_one(c);
+    for (int pass = 0; pass < 4 && !px_list_empty(&rl->dirty); pass++) {
+        struct px_list batch;
+        struct px_list_node *n;
+        px_list_move(&batch, &rl->dirty);
+        /* A connection closed meanwhile leaves the batch (unlink_dirty). */
+        while ((n = px_list_first(&batch))) {
+            px_list_remove(n);
+            flush_one(px_container_of(n, struct rt_conn, dirty_node));
         }
     }
 }
 
 void rt_conn_want_write(struct rt_conn *c)
 {
-    if (c->dirty || c->closed)
+    if (px_list_linked(&c->dirty_node) || c->closed)
         return;
-    c->dirty = 1;
-    c->dirty_next = c->rl->dirty;
-    c->rl->dirty = c;
+    px_list_insert_tail(&c->rl->dirty, &c->dirty_node);
     /* With no socket nothing else may keep the loop alive: without this a
      * uv_run would return before the flush hook ran. */
     if (c->memory)
@@ -47,15 +44,7 @@ void rt_conn_want_write(struct rt_conn *c)
 
 static void unlink_dirty(struct rt_conn *c)
 {
-    if (!c->dirty)
-        return;
-    for (struct rt_conn **p = &c->rl->dirty; *p; p = &(*p)->dirty_next) {
-        if (*p == c) {
-            *p = c->dirty_next;
-            break;
-        }
-    }
-    c->dirty = 0;
+    px_list_remove(&c->dirty_node);
 }
 
 static void on_handle_closed(uv_handle_t *h)

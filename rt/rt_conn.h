@@ -69,8 +69,7 @@ struct rt_conn {
     int handles_open; /* handles pending close callbacks */
     int close_err;
     int peer_eof;
-    int dirty;
-    struct rt_conn *dirty_next;
+    struct px_list_node dirty_node; /* in rt_loop.dirty while it wants on_writable */
     char peer_ip[64];
     char err_text[160]; /* why the connection failed, for logs */
     int sys_errno;      /* the OS error that failed it (rt_conn_sys_errno), or 0 */

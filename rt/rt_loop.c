@@ -19,7 +19,7 @@ static void on_prepare(uv_prepare_t *h)
     rt_conn_flush_dirty(rl);
     /* Keep the loop from sleeping while work remains (an active idle handle
      * makes the next poll non-blocking). */
-    if (rl->dirty)
+    if (!px_list_empty(&rl->dirty))
         uv_idle_start(&rl->spin, on_spin);
     else
         uv_idle_stop(&rl->spin);
@@ -28,6 +28,7 @@ static void on_prepare(uv_prepare_t *h)
 int rt_loop_init(struct rt_loop *rl, uv_loop_t *uv)
 {
     memset(rl, 0, sizeof(*rl));
+    px_list_init(&rl->dirty);
     int rc = PX_ERR_NOMEM;
     rl->read_scratch = malloc(RT_CONN_READ_SIZE);
     if (!rl->read_scratch)

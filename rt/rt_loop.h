@@ -10,6 +10,8 @@
 #ifndef RT_LOOP_H
 #define RT_LOOP_H
 
+#include "px_list.h"
+
 #include <uv.h>
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/random.h>
@@ -22,7 +24,7 @@ struct rt_loop {
     uv_loop_t *uv;           /* NULL until rt_loop_init succeeded, and after cleanup */
     uv_prepare_t flush_hook; /* runs before the loop sleeps: flushes dirty connections */
     uv_idle_t spin;          /* active while work remains: the next poll does not block */
-    struct rt_conn *dirty;   /* connections that asked for on_writable (rt_conn_want_write) */
+    struct px_list dirty;    /* connections that asked for on_writable (rt_conn_want_write) */
     uint8_t *read_scratch;   /* RT_CONN_READ_SIZE bytes: socket reads and TLS plaintext */
     WC_RNG rng;              /* seeded once: seeding costs more than a proxied request */
     int rng_ready;

@@ -585,11 +585,14 @@ static void two_loops_are_independent(void **state)
     assert_int_equal(w2.a.produced, 0);
     assert_int_equal(w2.a.writable_calls, 0);
     int listed = 0; /* still on its own loop's list, waiting for its flush */
-    for (struct rt_conn *c = w2.rl.dirty; c; c = c->dirty_next)
-        listed += c == &w2.a.conn;
+    struct px_list_node *pos, *tmp;
+    px_list_for_each_safe (pos, tmp, &w2.rl.dirty)
+        listed += px_container_of(pos, struct rt_conn, dirty_node) == &w2.a.conn;
     assert_int_equal(listed, 1);
-    for (struct rt_conn *c = w1.rl.dirty; c; c = c->dirty_next)
+    px_list_for_each_safe (pos, tmp, &w1.rl.dirty) {
+        struct rt_conn *c = px_container_of(pos, struct rt_conn, dirty_node);
         assert_true(c == &w1.a.conn || c == &w1.b.conn);
+    }
     /* Loop 1 closes down while loop 2 still has work. */
     assert_int_equal(world_cleanup(&w1), 0);
     assert_true(run_until(&w2, a_got_all, 10000));

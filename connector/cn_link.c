@@ -1,8 +1,6 @@
 #include "cn_link.h"
 #include "cn_assert.h"
-#include "cn_creds.h"
 #include "cn_stream.h"
-#include "cn_supervisor.h"
 #include "px_err.h"
 #include "px_log.h"
 #include "px_token.h"

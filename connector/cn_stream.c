@@ -376,6 +376,8 @@ static int apply_tls(struct cn_stream *s, CURL *e)
         curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
         curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
     }
+    if (o->origin_cert || o->origin_pull)
+        cn_stream_trace_tls(s, e); /* a refusal of the certificate is an alert */
     if (o->http2_origin)
         curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     return 0;

@@ -29,10 +29,8 @@ enum probe_kind {
 
 struct cn_probe {
     enum probe_kind kind;
-    int rec_type;     /* content type of the record being traced */
-    int saw_cert_req; /* the origin sent a CertificateRequest */
-    int alert;        /* the fatal alert the origin sent, or -1 */
-    char why[600];    /* the answer if the probe tells nothing more */
+    struct cn_tls_trace trace; /* the second connection's handshake */
+    char why[600];             /* the answer if the probe tells nothing more */
     const char *code;
 };
 
@@ -95,10 +93,10 @@ static const char *origin_name(const struct cn_stream *s)
 /* Raw handshake records as the origin sent them (curl's SSL_DATA_IN: a
  * 5-byte record header, for TLS 1.3 the 1-byte inner content type, then
  * the message). Only the shape of these bytes is read. */
-static int probe_trace(CURL *e, curl_infotype type, char *data, size_t size, void *arg)
+static int trace_records(CURL *e, curl_infotype type, char *data, size_t size, void *arg)
 {
     (void)e;
-    struct cn_probe *p = arg;
+    struct cn_tls_trace *p = arg;
     const unsigned char *b = (const unsigned char *)data;
     if (type != CURLINFO_SSL_DATA_IN || size == 0)
         return 0;
@@ -125,7 +123,7 @@ static int start_probe(struct cn_stream *s, enum probe_kind kind, const char *co
     if (!p)
         return -1;
     p->kind = kind;
-    p->alert = -1;
+    p->trace.alert = -1;
     p->code = code;
     snprintf(p->why, sizeof(p->why), "%s", why);
     s->probe = p;
@@ -135,8 +133,8 @@ static int start_probe(struct cn_stream *s, enum probe_kind kind, const char *co
     s->xfer.easy = e;
     if (kind == PROBE_HANDSHAKE) {
         curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
-        curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, probe_trace);
-        curl_easy_setopt(e, CURLOPT_DEBUGDATA, p);
+        curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, trace_records);
+        curl_easy_setopt(e, CURLOPT_DEBUGDATA, &p->trace);
     }
     if (cn_stream_origin_setup(s, e) < 0)
         return -1;
@@ -153,6 +151,14 @@ static int start_probe(struct cn_stream *s, enum probe_kind kind, const char *co
     return 0;
 }
 
+void cn_stream_trace_tls(struct cn_stream *s, CURL *e)
+{
+    s->trace = (struct cn_tls_trace){.alert = -1};
+    curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
+    curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, trace_records);
+    curl_easy_setopt(e, CURLOPT_DEBUGDATA, &s->trace);
+}
+
 void cn_stream_probe_free(struct cn_stream *s)
 {
     free(s->probe);
@@ -161,6 +167,11 @@ void cn_stream_probe_free(struct cn_stream *s)
 
 /* The client certificate was asked for and the connection failed, or an
  * alert refused it: the page names what to configure. */
+static int presents_cert(const struct cn_stream *s)
+{
+    return s->rule->o.origin_cert || s->rule->o.origin_pull;
+}
+
 static const char *client_cert_why(const struct cn_stream *s)
 {
     if (s->rule->o.origin_pull)
@@ -242,17 +253,30 @@ void cn_stream_origin_failed(struct cn_stream *s, CURLcode res)
         if (res == CURLE_GOT_NOTHING) {
             code = "origin_empty";
             snprintf(why, sizeof(why), "the origin closed the connection without responding");
-        } else if (res == CURLE_SSL_CONNECT_ERROR) {
-            code = "origin_tls";
-            snprintf(why, sizeof(why),
-                     "the TLS handshake with the origin failed (is it HTTPS? for a plain HTTP "
-                     "origin use http://)");
         }
-        /* A TLS origin may have refused (or wanted) a client certificate:
-         * TLS 1.3 servers say so after the client thinks the handshake is
-         * done, so only the handshake records tell. */
-        if (r->tls)
+        if (r->tls && presents_cert(s)) {
+            /* The failing connection's own records say whether the origin
+             * refused the certificate (cn_stream_trace_tls). */
+            if (alert_rejects_cert(s->trace.alert)) {
+                code = "origin_client_cert";
+                snprintf(why, sizeof(why), "%s", client_cert_why(s));
+            } else if (res == CURLE_SSL_CONNECT_ERROR) {
+                code = "origin_tls";
+                snprintf(why, sizeof(why),
+                         "the TLS handshake with the origin failed (is it HTTPS? for a plain HTTP "
+                         "origin use http://)");
+            }
+        } else if (r->tls) {
+            /* Without a certificate to present, the origin may want one:
+             * TLS 1.3 servers say so after the client thinks the handshake
+             * is done, so a second connection reads the handshake records
+             * (a CertificateRequest). */
             look = PROBE_HANDSHAKE;
+            if (res != CURLE_GOT_NOTHING) {
+                code = "origin_tls";
+                snprintf(why, sizeof(why), "the TLS connection to the origin failed");
+            }
+        }
         break;
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_WRITE_ERROR:
@@ -329,15 +353,15 @@ int cn_stream_probe_done(struct cn_stream *s)
                                 names, origin_name(s));
         else
             wr = px_buf_append_str(&why, p->why);
-    } else if (alert_rejects_cert(p->alert) || p->saw_cert_req) {
-        /* Refused outright, or asked for and the connection then failed. */
+    } else if (alert_rejects_cert(p->trace.alert) || p->trace.saw_cert_req) {
+        /* No certificate was presented: asked for one, or refused without. */
         code = "origin_client_cert";
         wr = px_buf_append_str(&why, client_cert_why(s));
     } else {
         wr = px_buf_append_str(&why, p->why);
     }
-    PX_DEBUG("stream %d: second look: certificate request %d, alert %d", s->id, p->saw_cert_req,
-             p->alert);
+    PX_DEBUG("stream %d: second look: certificate request %d, alert %d", s->id,
+             p->trace.saw_cert_req, p->trace.alert);
     cn_stream_probe_free(s);
     cn_stream_error(s, 502, code,
                     wr == 0 ? px_buf_cstr(&why) : "the TLS connection to the origin failed", NULL);

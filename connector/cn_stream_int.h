@@ -16,6 +16,14 @@
 /* A response head from the origin may have at most this many fields. */
 #define CN_STREAM_MAX_RESP_FIELDS 512
 
+/* What the origin's handshake records said (cn_stream_diag.c reads them
+ * from curl's raw SSL_DATA_IN): a CertificateRequest, a fatal alert. */
+struct cn_tls_trace {
+    int rec_type;     /* content type of the record being read */
+    int saw_cert_req; /* the origin sent a CertificateRequest */
+    int alert;        /* the fatal alert the origin sent, or -1 */
+};
+
 struct cn_stream {
     struct cn_stream_host host;
     struct cn_stream_hnode hnode; /* the host's */
@@ -58,6 +66,7 @@ struct cn_stream {
     char protocol[32];
     struct cn_trust_blob *trust; /* the CA blob curl verifies the origin with (a reference) */
     struct cn_probe *probe;      /* while a failed TLS connection is looked at again */
+    struct cn_tls_trace trace;   /* of the transfer that presents a client certificate */
 };
 
 /* ---- the bridge (cn_stream.c), for the other stream files ---- */
@@ -113,5 +122,11 @@ void cn_stream_origin_failed(struct cn_stream *s, CURLcode res);
 int cn_stream_probe_done(struct cn_stream *s);
 /* Frees the probe state, if any. */
 void cn_stream_probe_free(struct cn_stream *s);
+/* Has curl hand e's handshake records to s->trace (reset here). For the
+ * transfers that present a client certificate: an origin refusing it says
+ * so with an alert, after the handshake under TLS 1.3, which only the
+ * failing connection itself shows. Costs curl's verbose formatting, so
+ * only those transfers pay it. */
+void cn_stream_trace_tls(struct cn_stream *s, CURL *e);
 
 #endif

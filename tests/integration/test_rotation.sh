@@ -60,7 +60,7 @@ wait_for 20 routed a.rot.test || log "connector a never came up"
 STEADY_PID=$!; PIDS+=($STEADY_PID)
 
 T_ROT=$(date +%s.%N)
-TOKEN2=$(CLI tunnel rotate-token home --grace 15s 2>>"$WORK/edge-cli.log")
+TOKEN2=$(CLI tunnel rotate-token home --grace 6s 2>>"$WORK/edge-cli.log")
 
 t_token_format() {
     [ -n "$TOKEN2" ] && [ "$TOKEN2" != "$TOKEN1" ] || { echo "no new token"; return 1; }
@@ -89,9 +89,9 @@ t_new_token() {
 check "the new token enrols" t_new_token
 
 t_old_after_grace() {
-    # The grace (15 s from the rotation) is over.
+    # The grace (6 s from the rotation) is over.
     local left
-    left=$(awk -v a="$T_ROT" -v b="$(date +%s.%N)" 'BEGIN { s = a + 16 - b; print (s > 0 ? s : 0) }')
+    left=$(awk -v a="$T_ROT" -v b="$(date +%s.%N)" 'BEGIN { s = a + 7 - b; print (s > 0 ? s : 0) }')
     sleep "$left"
     run_conn c "$TOKEN1" c.rot.test
     wait_for 15 exited_with "$CPID_c" 1 || { echo "connector c still running"; return 1; }

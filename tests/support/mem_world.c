@@ -22,6 +22,22 @@ static int fail(const char *what)
     return -1;
 }
 
+int mw_set_ingress(struct mw *w, const char *ingress_json)
+{
+    struct cn_ingress_errors errs = {0};
+    struct cn_ingress *ing = NULL;
+    int rc = cn_ingress_parse(ingress_json, strlen(ingress_json), &ing, &errs);
+    for (size_t i = 0; i < errs.n; i++)
+        fprintf(stderr, "mem_world: ingress: %s\n", errs.lines[i]);
+    cn_ingress_errors_cleanup(&errs);
+    if (rc < 0)
+        return -1;
+    if (w->cfg.ingress)
+        cn_ingress_unref(w->cfg.ingress);
+    w->cfg.ingress = ing;
+    return 0;
+}
+
 int mw_init(struct mw *w, const char *ingress_json)
 {
     memset(w, 0, sizeof(*w));
@@ -58,14 +74,8 @@ int mw_init(struct mw *w, const char *ingress_json)
         return fail("the tunnel is not in the registry");
 
     /* The connector. */
-    struct cn_ingress_errors errs = {0};
-    if (cn_ingress_parse(ingress_json, strlen(ingress_json), &w->cfg.ingress, &errs) < 0) {
-        for (size_t i = 0; i < errs.n; i++)
-            fprintf(stderr, "mem_world: ingress: %s\n", errs.lines[i]);
-        cn_ingress_errors_cleanup(&errs);
+    if (mw_set_ingress(w, ingress_json) < 0)
         return -1;
-    }
-    cn_ingress_errors_cleanup(&errs);
     w->cfg.response_timeout_ms = 30000;
     w->cfg.ha_connections = 1;
     struct cn_supervisor *sup = &w->sup;

@@ -51,6 +51,10 @@ struct mw {
     struct px_buf link_out;
 };
 
+/* Replaces the connector's rules with ingress_json (errors on stderr).
+ * Returns 0 or -1 (the rules stay). */
+int mw_set_ingress(struct mw *w, const char *ingress_json);
+
 /* Builds the edge (store, one tunnel MW_TUNNEL_ID routing *.fuzz.test and
  * fuzz.test) and the connector (ingress_json). Logging is silenced. Returns 0
  * or -1 with a message on stderr. */

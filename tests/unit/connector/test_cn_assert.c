@@ -16,6 +16,7 @@
 #include "cn_origin.h"
 #include "fake_origin.h"
 #include "mem_world.h"
+#include "played_edge.h"
 #include "px_control.h"
 #include "px_err.h"
 #include "px_json.h"
@@ -331,155 +332,18 @@ static struct mw world;
 static struct fake_origin origin;
 static struct keypair keys_a, keys_b;
 
-/* The edge: an HTTP/2 client on the connector's link. */
-struct answer {
-    int32_t id;
-    int connect;
-    int status;
-    char error[64]; /* tunnel-error */
-    struct px_buf body;
-    int ended;          /* the response ended (END_STREAM) */
-    int closed;         /* the stream closed */
-    const char *upload; /* request body not yet sent */
-    size_t upload_left;
-};
+/* The edge, played by the test (tests/support/played_edge). */
+static struct played_edge edge;
 
-struct edge {
-    nghttp2_session *h2;
-    struct px_buf control_out; /* control lines not yet sent */
-    int32_t control_id;
-    int control_deferred;
-    struct answer answers[8];
-    size_t n_answers;
-};
-
-static struct edge edge;
-
-static struct answer *answer_for(int32_t id)
+/* Exchanges for ms milliseconds of wall time, or until a is answered. */
+static void run_until(struct pe_answer *a, int ms)
 {
-    for (size_t i = 0; i < edge.n_answers; i++)
-        if (edge.answers[i].id == id)
-            return &edge.answers[i];
-    return NULL;
-}
-
-static int e_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
-                    const uint8_t *value, size_t vlen, uint8_t flags, void *user)
-{
-    (void)h2;
-    (void)flags;
-    (void)user;
-    struct answer *a = answer_for(f->hd.stream_id);
-    if (!a)
-        return 0;
-    if (nlen == 7 && memcmp(name, ":status", 7) == 0)
-        a->status = atoi((const char *)value);
-    if (nlen == 12 && memcmp(name, "tunnel-error", 12) == 0)
-        snprintf(a->error, sizeof(a->error), "%.*s", (int)vlen, (const char *)value);
-    return 0;
-}
-
-static int e_frame(nghttp2_session *h2, const nghttp2_frame *f, void *user)
-{
-    (void)h2;
-    (void)user;
-    struct answer *a = answer_for(f->hd.stream_id);
-    if (a && (f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
-        (f->hd.flags & NGHTTP2_FLAG_END_STREAM))
-        a->ended = 1;
-    return 0;
-}
-
-static int e_data(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
-                  void *user)
-{
-    (void)h2;
-    (void)flags;
-    (void)user;
-    struct answer *a = answer_for(id);
-    if (a)
-        px_buf_append(&a->body, data, len);
-    return 0;
-}
-
-static int e_close(nghttp2_session *h2, int32_t id, uint32_t err, void *user)
-{
-    (void)h2;
-    (void)err;
-    (void)user;
-    struct answer *a = answer_for(id);
-    if (a)
-        a->closed = 1;
-    return 0;
-}
-
-static ssize_t upload_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len,
-                           uint32_t *flags, nghttp2_data_source *src, void *user)
-{
-    (void)h2;
-    (void)id;
-    (void)user;
-    struct answer *a = src->ptr;
-    size_t n = a->upload_left < len ? a->upload_left : len;
-    memcpy(buf, a->upload, n);
-    a->upload += n;
-    a->upload_left -= n;
-    if (a->upload_left == 0)
-        *flags |= NGHTTP2_DATA_FLAG_EOF;
-    return (ssize_t)n;
-}
-
-static ssize_t control_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len,
-                            uint32_t *flags, nghttp2_data_source *src, void *user)
-{
-    (void)h2;
-    (void)id;
-    (void)flags;
-    (void)src;
-    (void)user;
-    size_t n = px_buf_read(&edge.control_out, buf, len);
-    if (n == 0) {
-        edge.control_deferred = 1;
-        return NGHTTP2_ERR_DEFERRED;
-    }
-    return (ssize_t)n;
-}
-
-/* Moves bytes both ways and runs the loop (the origin too) once. */
-static void exchange(void)
-{
-    assert_int_equal(mw_h2_round(&world, edge.h2, mw_cl_feed, &world.link_out), 0);
-}
-
-/* Exchanges for ms milliseconds of wall time, or until a is answered (its
- * response ended, or a CONNECT got its 200). */
-static void run_until(struct answer *a, int ms)
-{
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (;;) {
-        exchange();
-        if (a && (a->ended || a->closed || (a->connect && a->status == 200)))
-            return;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        long elapsed = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
-        if (elapsed > ms)
-            return;
-        usleep(1000);
-    }
+    pe_run_until(&edge, a, 0, ms);
 }
 
 static void control_send(const struct px_ctl_msg *m)
 {
-    char *line = px_ctl_encode(m);
-    assert_non_null(line);
-    px_buf_append(&edge.control_out, line, strlen(line));
-    free(line);
-    if (edge.control_deferred) {
-        edge.control_deferred = 0;
-        nghttp2_session_resume_data(edge.h2, edge.control_id);
-    }
-    run_until(NULL, 20);
+    pe_control_send(&edge, m);
 }
 
 static void send_keys(const char *jwks)
@@ -488,45 +352,13 @@ static void send_keys(const char *jwks)
     control_send(&m);
 }
 
-#define NV(n, v)                                                                                   \
-    {                                                                                              \
-        (uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE                 \
-    }
+#define NV PE_NV
 
 /* Opens the connector's link, plays the edge up to "registered", and sends
  * jwks (NULL: no ACCESS_KEYS). */
 static void link_up(const char *jwks)
 {
-    world.detached = 1; /* the test is the edge */
-    assert_int_equal(mw_conn_link_open(&world), 0);
-    mw_pump(&world);
-    memset(&edge, 0, sizeof(edge));
-    px_buf_init(&edge.control_out);
-    nghttp2_session_callbacks *cb;
-    assert_int_equal(nghttp2_session_callbacks_new(&cb), 0);
-    nghttp2_session_callbacks_set_on_header_callback(cb, e_header);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, e_data);
-    nghttp2_session_callbacks_set_on_stream_close_callback(cb, e_close);
-    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, e_frame);
-    assert_int_equal(nghttp2_session_client_new(&edge.h2, cb, NULL), 0);
-    nghttp2_session_callbacks_del(cb);
-    assert_int_equal(nghttp2_submit_settings(edge.h2, NGHTTP2_FLAG_NONE, NULL, 0), 0);
-    nghttp2_nv nv[] = {NV(":method", "POST"), NV(":scheme", "https"),
-                       NV(":authority", "tunnel.control"), NV(":path", "/.tunnel/control"),
-                       NV("tunnel-control", "1")};
-    nghttp2_data_provider dp = {.read_callback = control_read};
-    edge.control_id = nghttp2_submit_request(edge.h2, NULL, nv, 5, &dp, NULL);
-    assert_true(edge.control_id > 0);
-    run_until(NULL, 20);
-    struct px_ctl_result res = {.hostname = "locked.fuzz.test", .accepted = 1};
-    struct px_ctl_msg reg = {.type = PX_CTL_REGISTERED,
-                             .results = &res,
-                             .n_results = 1,
-                             .agent = "fuzz",
-                             .conn_id = "0123456789abcdef"};
-    control_send(&reg);
-    assert_non_null(world.cl);
-    assert_true(world.cl->registered);
+    pe_link_up(&edge, &world, "locked.fuzz.test");
     if (jwks)
         send_keys(jwks);
 }
@@ -536,12 +368,7 @@ static void link_up(const char *jwks)
 static int link_down(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < edge.n_answers; i++)
-        px_buf_cleanup(&edge.answers[i].body);
-    if (edge.h2)
-        nghttp2_session_del(edge.h2);
-    px_buf_cleanup(&edge.control_out);
-    memset(&edge, 0, sizeof(edge));
+    pe_link_down(&edge);
     int rc = mw_close_all(&world);
     px_buf_consume(&world.link_out, px_buf_len(&world.link_out));
     fo_reset(&origin);
@@ -551,46 +378,19 @@ static int link_down(void **state)
 /* Sends one request on a new stream and runs until it is answered (or ms
  * passed). body: a request body, or NULL. The variable arguments are more
  * header fields: name, value, ..., NULL. */
-static struct answer *request_ex(const char *method, const char *authority, const char *protocol,
-                                 const char *body, int ms, ...)
+static struct pe_answer *request_ex(const char *method, const char *authority, const char *protocol,
+                                    const char *body, int ms, ...)
 {
-    nghttp2_nv nv[16];
+    nghttp2_nv extra[12];
     size_t n = 0;
-    nv[n++] = (nghttp2_nv)NV(":method", method);
-    nv[n++] = (nghttp2_nv)NV(":scheme", "https");
-    nv[n++] = (nghttp2_nv)NV(":authority", authority);
-    nv[n++] = (nghttp2_nv)NV(":path", "/secret");
-    if (protocol)
-        nv[n++] = (nghttp2_nv)NV(":protocol", protocol);
     va_list ap;
     va_start(ap, ms);
-    for (const char *name; (name = va_arg(ap, const char *)) != NULL && n < 14;) {
+    for (const char *name; (name = va_arg(ap, const char *)) != NULL && n < 12;) {
         const char *value = va_arg(ap, const char *);
-        nv[n++] = (nghttp2_nv)NV(name, value);
+        extra[n++] = (nghttp2_nv)NV(name, value);
     }
     va_end(ap);
-    char cl[32];
-    if (body) {
-        snprintf(cl, sizeof(cl), "%zu", strlen(body));
-        nv[n++] = (nghttp2_nv)NV("content-length", cl);
-    }
-    assert_true(edge.n_answers < sizeof(edge.answers) / sizeof(edge.answers[0]));
-    struct answer *a = &edge.answers[edge.n_answers++];
-    memset(a, 0, sizeof(*a));
-    px_buf_init(&a->body);
-    a->connect = strcmp(method, "CONNECT") == 0;
-    a->upload = body;
-    a->upload_left = body ? strlen(body) : 0;
-    nghttp2_data_provider dp = {.source.ptr = a, .read_callback = upload_read};
-    if (body)
-        a->id = nghttp2_submit_request(edge.h2, NULL, nv, n, &dp, NULL);
-    else
-        a->id = nghttp2_submit_headers(edge.h2,
-                                       a->connect ? NGHTTP2_FLAG_NONE : NGHTTP2_FLAG_END_STREAM, -1,
-                                       NULL, nv, n, NULL);
-    assert_true(a->id > 0);
-    run_until(a, ms);
-    return a;
+    return pe_request(&edge, method, authority, "/secret", protocol, body, extra, n, ms);
 }
 
 #define request(method, authority, ...) request_ex(method, authority, NULL, NULL, 3000, __VA_ARGS__)
@@ -598,7 +398,7 @@ static struct answer *request_ex(const char *method, const char *authority, cons
 
 /* A refusal as the brief has it: 403, access_denied, the verdict on the
  * page's first line, and not one byte to the origin. */
-static void assert_denied(struct answer *a, const char *verdict)
+static void assert_denied(struct pe_answer *a, const char *verdict)
 {
     run_until(NULL, 100); /* give a wrongly started origin request time to connect */
     assert_int_equal(a->status, 403);
@@ -613,7 +413,7 @@ static void assert_denied(struct answer *a, const char *verdict)
     assert_int_equal(origin.bytes, 0);
 }
 
-static void assert_served(struct answer *a)
+static void assert_served(struct pe_answer *a)
 {
     if (a->status != 200)
         print_error("status %d (%s): %.200s\n", a->status, a->error, px_buf_cstr(&a->body));
@@ -682,7 +482,7 @@ static void test_path_good_assertion_200_reaches_origin(void **state)
     /* The assertion travels on to the origin, which may check it too. */
     assert_non_null(strstr(px_buf_cstr(&origin.heads), jwt));
     /* The host is normalised before it is the audience. */
-    struct answer *a = request("GET", "LOCKED.fuzz.test:443", ASSERTION, jwt, NULL);
+    struct pe_answer *a = request("GET", "LOCKED.fuzz.test:443", ASSERTION, jwt, NULL);
     assert_int_equal(a->status, 200);
     free(jwt);
 }
@@ -695,7 +495,7 @@ static void test_path_every_method_refused(void **state)
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
         /* The last one uploads a body, which must go nowhere either. */
         const char *body = i == 6 ? "a body for the origin" : NULL;
-        struct answer *a = request_ex(methods[i], "locked.fuzz.test", NULL, body, 3000, NULL);
+        struct pe_answer *a = request_ex(methods[i], "locked.fuzz.test", NULL, body, 3000, NULL);
         run_until(NULL, 50);
         assert_int_equal(a->status, 403);
         assert_string_equal(a->error, "access_denied");
@@ -712,7 +512,7 @@ static void test_path_hello_and_status_rules_refused_too(void **state)
 {
     (void)state;
     link_up(keys_a.jwks);
-    struct answer *a = request("GET", "hello.fuzz.test", NULL);
+    struct pe_answer *a = request("GET", "hello.fuzz.test", NULL);
     assert_int_equal(a->status, 403);
     assert_null(strstr(px_buf_cstr(&a->body), "Hello from your tunnel"));
     char *jwt = token(keys_a.key, "hello.fuzz.test");
@@ -726,8 +526,8 @@ static void test_path_websocket_upgrade_refused_403(void **state)
 {
     (void)state;
     link_up(keys_a.jwks);
-    struct answer *a = request_ex("CONNECT", "locked.fuzz.test", "websocket", NULL, 3000,
-                                  "sec-websocket-version", "13", NULL);
+    struct pe_answer *a = request_ex("CONNECT", "locked.fuzz.test", "websocket", NULL, 3000,
+                                     "sec-websocket-version", "13", NULL);
     assert_denied(a, "no assertion");
     char *bad = token_ex(keys_a.key, ISSUER, "locked.fuzz.test", -3600);
     a = request_ex("CONNECT", "locked.fuzz.test", "websocket", NULL, 3000, "sec-websocket-version",
@@ -749,7 +549,7 @@ static void test_path_tcp_service_refused_403(void **state)
     (void)state;
     link_up(keys_a.jwks);
     /* As connector access tcp opens it. */
-    struct answer *a = request_ex("CONNECT", "ssh.fuzz.test", "websocket", NULL, 3000, NULL);
+    struct pe_answer *a = request_ex("CONNECT", "ssh.fuzz.test", "websocket", NULL, 3000, NULL);
     assert_denied(a, "no assertion");
     char *jwt = token(keys_a.key, "ssh.fuzz.test");
     a = request_ex("CONNECT", "ssh.fuzz.test", "websocket", NULL, 1000, ASSERTION, jwt, NULL);
@@ -855,16 +655,8 @@ static int group_setup(void **state)
              "{\"hostname\":\"open.fuzz.test\",\"service\":\"http://127.0.0.1:%d\"},"
              "{\"service\":\"http_status:404\"}]}",
              origin.port, origin.port, origin.port, origin.port);
-    struct cn_ingress_errors errs = {0};
-    struct cn_ingress *ing = NULL;
-    int rc = cn_ingress_parse(json, strlen(json), &ing, &errs);
-    for (size_t i = 0; i < errs.n; i++)
-        fprintf(stderr, "ingress: %s\n", errs.lines[i]);
-    cn_ingress_errors_cleanup(&errs);
-    if (rc < 0)
+    if (mw_set_ingress(&world, json) < 0)
         return -1;
-    cn_ingress_unref(world.cfg.ingress);
-    world.cfg.ingress = ing;
     return cn_origin_new(&world.loop, &world.sup.origin) < 0 ? -1 : 0;
 }
 

@@ -21,6 +21,7 @@
 #include "cn_origin.h"
 #include "cn_trust.h"
 #include "mem_world.h"
+#include "played_edge.h"
 #include "px_cert.h"
 #include "px_control.h"
 #include "px_err.h"
@@ -544,141 +545,20 @@ static void torg_accept(uv_stream_t *server, int status)
     rt_conn_accept(&oc->conn, server, torg.ctx, "http/1.1", 5000);
 }
 
-/* The edge: an HTTP/2 client on the connector's link that reads the
+/* The edge, played by the test (tests/support/played_edge): it keeps the
  * connector's control lines. */
-struct answer {
-    int32_t id;
-    int status;
-    char error[64];
-    struct px_buf body;
-    int ended, closed;
-};
+static struct played_edge edge;
 
-struct got {
-    enum px_ctl_type type;
-    char kind[16];
-    char *pem;
-};
-
-struct edge {
-    nghttp2_session *h2;
-    struct px_buf control_out;
-    int32_t control_id;
-    int control_deferred;
-    struct px_ctl_framer control_in;
-    struct got got[16];
-    size_t n_got;
-    struct answer answers[8];
-    size_t n_answers;
-};
-static struct edge edge;
-
-static struct answer *answer_for(int32_t id)
+/* Exchanges until a is answered, the connector sent want_got control lines
+ * (0: ignored), or ms passed. */
+static void run_until(struct pe_answer *a, size_t want_got, int ms)
 {
-    for (size_t i = 0; i < edge.n_answers; i++)
-        if (edge.answers[i].id == id)
-            return &edge.answers[i];
-    return NULL;
+    pe_run_until(&edge, a, want_got, ms);
 }
 
-static int e_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
-                    const uint8_t *value, size_t vlen, uint8_t flags, void *user)
+static void control_send(const struct px_ctl_msg *m)
 {
-    (void)h2;
-    (void)flags;
-    (void)user;
-    struct answer *a = answer_for(f->hd.stream_id);
-    if (!a)
-        return 0;
-    if (nlen == 7 && memcmp(name, ":status", 7) == 0)
-        a->status = atoi((const char *)value);
-    if (nlen == 12 && memcmp(name, "tunnel-error", 12) == 0)
-        snprintf(a->error, sizeof(a->error), "%.*s", (int)vlen, (const char *)value);
-    return 0;
-}
-
-static int e_frame(nghttp2_session *h2, const nghttp2_frame *f, void *user)
-{
-    (void)h2;
-    (void)user;
-    struct answer *a = answer_for(f->hd.stream_id);
-    if (a && (f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
-        (f->hd.flags & NGHTTP2_FLAG_END_STREAM))
-        a->ended = 1;
-    return 0;
-}
-
-static int on_connector_line(const struct px_ctl_msg *m, void *arg)
-{
-    (void)arg;
-    if (edge.n_got == sizeof(edge.got) / sizeof(edge.got[0]))
-        return 0;
-    struct got *g = &edge.got[edge.n_got++];
-    g->type = m->type;
-    snprintf(g->kind, sizeof(g->kind), "%s", m->kind ? m->kind : "");
-    g->pem = m->pem ? strdup(m->pem) : NULL;
-    return 0;
-}
-
-static int e_data(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
-                  void *user)
-{
-    (void)h2;
-    (void)flags;
-    (void)user;
-    if (id == edge.control_id) {
-        assert_int_equal(px_ctl_framer_feed(&edge.control_in, data, len, on_connector_line, NULL),
-                         0);
-        return 0;
-    }
-    struct answer *a = answer_for(id);
-    if (a)
-        px_buf_append(&a->body, data, len);
-    return 0;
-}
-
-static int e_close(nghttp2_session *h2, int32_t id, uint32_t err, void *user)
-{
-    (void)h2;
-    (void)err;
-    (void)user;
-    struct answer *a = answer_for(id);
-    if (a)
-        a->closed = 1;
-    return 0;
-}
-
-static ssize_t control_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len,
-                            uint32_t *flags, nghttp2_data_source *src, void *user)
-{
-    (void)h2;
-    (void)id;
-    (void)flags;
-    (void)src;
-    (void)user;
-    size_t n = px_buf_read(&edge.control_out, buf, len);
-    if (n == 0) {
-        edge.control_deferred = 1;
-        return NGHTTP2_ERR_DEFERRED;
-    }
-    return (ssize_t)n;
-}
-
-static void exchange(void)
-{
-    const uint8_t *out;
-    ssize_t n;
-    while ((n = nghttp2_session_mem_send(edge.h2, &out)) > 0)
-        assert_int_equal(mw_cl_feed(&world, out, (size_t)n), 0);
-    mw_pump(&world);
-    size_t in = px_buf_len(&world.link_out);
-    if (in) {
-        assert_int_equal(nghttp2_session_mem_recv(edge.h2, px_buf_head(&world.link_out), in),
-                         (ssize_t)in);
-        px_buf_consume(&world.link_out, in);
-    }
-    while ((n = nghttp2_session_mem_send(edge.h2, &out)) > 0)
-        assert_int_equal(mw_cl_feed(&world, out, (size_t)n), 0);
+    pe_control_send(&edge, m);
 }
 
 static long elapsed_ms(const struct timespec *t0)
@@ -686,37 +566,6 @@ static long elapsed_ms(const struct timespec *t0)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
-/* Exchanges until a is answered, n_got reaches want_got (0: ignored), or ms
- * passed. */
-static void run_until(struct answer *a, size_t want_got, int ms)
-{
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (;;) {
-        exchange();
-        if (a && (a->ended || a->closed))
-            return;
-        if (want_got && edge.n_got >= want_got)
-            return;
-        if (elapsed_ms(&t0) > ms)
-            return;
-        usleep(1000);
-    }
-}
-
-static void control_send(const struct px_ctl_msg *m)
-{
-    char *line = px_ctl_encode(m);
-    assert_non_null(line);
-    px_buf_append(&edge.control_out, line, strlen(line));
-    free(line);
-    if (edge.control_deferred) {
-        edge.control_deferred = 0;
-        nghttp2_session_resume_data(edge.h2, edge.control_id);
-    }
-    run_until(NULL, 0, 20);
 }
 
 static void send_renewed(const char *kind, const char *pem)
@@ -738,62 +587,15 @@ static void send_origin_ca(const char *pem)
     control_send(&m);
 }
 
-#define NV(n, v)                                                                                   \
-    {                                                                                              \
-        (uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE                 \
-    }
-
 static void link_up(void)
 {
-    world.detached = 1;
-    assert_int_equal(mw_conn_link_open(&world), 0);
-    mw_pump(&world);
-    for (size_t i = 0; i < edge.n_got; i++)
-        free(edge.got[i].pem);
-    memset(&edge, 0, sizeof(edge));
-    px_buf_init(&edge.control_out);
-    px_ctl_framer_init(&edge.control_in);
-    nghttp2_session_callbacks *cb;
-    assert_int_equal(nghttp2_session_callbacks_new(&cb), 0);
-    nghttp2_session_callbacks_set_on_header_callback(cb, e_header);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, e_data);
-    nghttp2_session_callbacks_set_on_stream_close_callback(cb, e_close);
-    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, e_frame);
-    assert_int_equal(nghttp2_session_client_new(&edge.h2, cb, NULL), 0);
-    nghttp2_session_callbacks_del(cb);
-    assert_int_equal(nghttp2_submit_settings(edge.h2, NGHTTP2_FLAG_NONE, NULL, 0), 0);
-    nghttp2_nv nv[] = {NV(":method", "POST"), NV(":scheme", "https"),
-                       NV(":authority", "tunnel.control"), NV(":path", "/.tunnel/control"),
-                       NV("tunnel-control", "1")};
-    nghttp2_data_provider dp = {.read_callback = control_read};
-    edge.control_id = nghttp2_submit_request(edge.h2, NULL, nv, 5, &dp, NULL);
-    assert_true(edge.control_id > 0);
-    run_until(NULL, 1, 200); /* REGISTER */
-    assert_true(edge.n_got >= 1);
-    assert_int_equal(edge.got[0].type, PX_CTL_REGISTER);
-    struct px_ctl_result res = {.hostname = "pull.fuzz.test", .accepted = 1};
-    struct px_ctl_msg reg = {.type = PX_CTL_REGISTERED,
-                             .results = &res,
-                             .n_results = 1,
-                             .agent = "creds",
-                             .conn_id = "0123456789abcdef"};
-    control_send(&reg);
-    assert_non_null(world.cl);
-    assert_true(world.cl->registered);
+    pe_link_up(&edge, &world, "pull.fuzz.test");
 }
 
 static int link_down(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < edge.n_answers; i++)
-        px_buf_cleanup(&edge.answers[i].body);
-    for (size_t i = 0; i < edge.n_got; i++)
-        free(edge.got[i].pem);
-    if (edge.h2)
-        nghttp2_session_del(edge.h2);
-    px_buf_cleanup(&edge.control_out);
-    px_ctl_framer_cleanup(&edge.control_in);
-    memset(&edge, 0, sizeof(edge));
+    pe_link_down(&edge);
     int rc = mw_close_all(&world);
     px_buf_consume(&world.link_out, px_buf_len(&world.link_out));
     for (int i = 0; i < 50 && torg.open > 0; i++)
@@ -808,18 +610,9 @@ static int link_down(void **state)
     return rc;
 }
 
-static struct answer *request(const char *authority, int ms)
+static struct pe_answer *request(const char *authority, int ms)
 {
-    nghttp2_nv nv[] = {NV(":method", "GET"), NV(":scheme", "https"), NV(":authority", authority),
-                       NV(":path", "/x")};
-    assert_true(edge.n_answers < sizeof(edge.answers) / sizeof(edge.answers[0]));
-    struct answer *a = &edge.answers[edge.n_answers++];
-    memset(a, 0, sizeof(*a));
-    px_buf_init(&a->body);
-    a->id = nghttp2_submit_headers(edge.h2, NGHTTP2_FLAG_END_STREAM, -1, NULL, nv, 4, NULL);
-    assert_true(a->id > 0);
-    run_until(a, 0, ms);
-    return a;
+    return pe_request(&edge, "GET", authority, "/x", NULL, NULL, NULL, 0, ms);
 }
 
 /* The RENEW lines the connector sent for kind, counted from index from. */
@@ -832,7 +625,7 @@ static size_t renews(const char *kind, size_t from)
     return n;
 }
 
-static const struct got *last_renew(const char *kind)
+static const struct pe_line *last_renew(const char *kind)
 {
     for (size_t i = edge.n_got; i-- > 0;)
         if (edge.got[i].type == PX_CTL_RENEW && strcmp(edge.got[i].kind, kind) == 0)
@@ -881,7 +674,7 @@ static void test_tunnel_renewal(void **state)
     run_until(NULL, 2, 500);
     size_t at = edge.n_got;
     size_t first = renews(PX_CTL_KIND_TUNNEL, 0);
-    const struct got *g = last_renew(PX_CTL_KIND_TUNNEL);
+    const struct pe_line *g = last_renew(PX_CTL_KIND_TUNNEL);
     char *pub = NULL;
     px_pki_pubkey(world.sup.id.key_pem, &pub);
     int same_key = g && g->pem && pub && strcmp(g->pem, pub) == 0;
@@ -1000,27 +793,27 @@ static void test_origin_pull_end_to_end(void **state)
     cap_start();
     link_up();
     run_until(NULL, 2, 500);
-    const struct got *g = last_renew(PX_CTL_KIND_ORIGIN_PULL);
+    const struct pe_line *g = last_renew(PX_CTL_KIND_ORIGIN_PULL);
     char *pub = NULL;
     px_pki_pubkey(key, &pub);
     int asked = g && g->pem && strcmp(g->pem, pub) == 0;
     int tunnel_asked = renews(PX_CTL_KIND_TUNNEL, 0) != 0; /* not due */
     /* Before the certificate: 502, and the origin is not contacted. */
-    struct answer *a1 = request("pull.fuzz.test", 3000);
+    struct pe_answer *a1 = request("pull.fuzz.test", 3000);
     int accepted_before = torg.accepted;
     /* The certificate, but no origin CA yet: the origin's certificate is
      * not trusted. */
     char *pcert = issue(&pull_ca, key, "tunnel:" TID, t - 60, t + 3600);
     send_renewed(PX_CTL_KIND_ORIGIN_PULL, pcert);
-    struct answer *a2 = request("pull.fuzz.test", 5000);
+    struct pe_answer *a2 = request("pull.fuzz.test", 5000);
     /* The origin CA arrives: served, with the client certificate. */
     send_origin_ca(origin_ca.cert);
-    struct answer *a3 = request("pull.fuzz.test", 5000);
+    struct pe_answer *a3 = request("pull.fuzz.test", 5000);
     char peer_cn[128];
     snprintf(peer_cn, sizeof(peer_cn), "%s", torg.peer_cn);
     /* A rule without originPull reaches the same origin without one. */
     torg.peer_cn[0] = '\0';
-    struct answer *a4 = request("nopull.fuzz.test", 5000);
+    struct pe_answer *a4 = request("nopull.fuzz.test", 5000);
     char *log = cap_stop();
 
     assert_true(asked);
@@ -1058,7 +851,7 @@ static void test_origin_pull_end_to_end(void **state)
     char *pcert2 = issue(&pull_ca, key, "tunnel:" TID, t - 30, t + 7200);
     cap_start();
     send_renewed(PX_CTL_KIND_ORIGIN_PULL, pcert2);
-    struct answer *a5 = request("pull.fuzz.test", 5000);
+    struct pe_answer *a5 = request("pull.fuzz.test", 5000);
     log = cap_stop();
     assert_int_equal(a5->status, 200);
     px_cert_time(t + 7200, until);
@@ -1153,16 +946,8 @@ static int group_setup(void **state)
              " \"originRequest\":{\"originServerName\":\"ha.local\"}},"
              "{\"service\":\"http_status:404\"}]}",
              torg.port, torg.port);
-    struct cn_ingress_errors errs = {0};
-    struct cn_ingress *ing = NULL;
-    int rc = cn_ingress_parse(json, strlen(json), &ing, &errs);
-    for (size_t i = 0; i < errs.n; i++)
-        fprintf(stderr, "ingress: %s\n", errs.lines[i]);
-    cn_ingress_errors_cleanup(&errs);
-    if (rc < 0)
+    if (mw_set_ingress(&world, json) < 0)
         return -1;
-    cn_ingress_unref(world.cfg.ingress);
-    world.cfg.ingress = ing;
     return cn_origin_new(&world.loop, &world.sup.origin) < 0 ? -1 : 0;
 }
 

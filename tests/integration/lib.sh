@@ -143,6 +143,17 @@ tcurl() {
         "https://$host:$HTTPS_PORT$path" "$@"
 }
 
+# A test client CA ($WORK/cca.pem, .key) and a client certificate it issued
+# for CN=tunnel-connector ($WORK/client.pem, .key), P-256, two days.
+make_client_cert() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=test-client-ca \
+        -keyout "$WORK/cca.key" -out "$WORK/cca.pem" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=tunnel-connector \
+        -keyout "$WORK/client.key" -out "$WORK/client.csr" 2>/dev/null
+    openssl x509 -req -in "$WORK/client.csr" -CA "$WORK/cca.pem" -CAkey "$WORK/cca.key" -CAcreateserial \
+        -days 2 -out "$WORK/client.pem" 2>/dev/null
+}
+
 routed() { # host: true once a request returns 200
     [ "$(tcurl "$1" /${2:-} -o /dev/null -w '%{http_code}')" = 200 ]
 }

@@ -15,12 +15,7 @@ PIDS+=($!)
 
 # An HTTPS origin that requires a client certificate from our test CA.
 MTLS_PORT=$((PORT_BASE + 8))
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=test-client-ca \
-    -keyout "$WORK/cca.key" -out "$WORK/cca.pem" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=tunnel-connector \
-    -keyout "$WORK/client.key" -out "$WORK/client.csr" 2>/dev/null
-openssl x509 -req -in "$WORK/client.csr" -CA "$WORK/cca.pem" -CAkey "$WORK/cca.key" -CAcreateserial \
-    -days 2 -out "$WORK/client.pem" 2>/dev/null
+make_client_cert
 python3 "$HERE/origin.py" $MTLS_PORT --tls "$WORK/origin.pem" "$WORK/origin.key" \
     --client-ca "$WORK/cca.pem" >> "$WORK/origin-mtls.log" 2>&1 &
 PIDS+=($!)

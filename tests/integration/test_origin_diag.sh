@@ -11,12 +11,7 @@ PY=/usr/bin/python3
 
 start_edge
 MTLS_PORT=$((PORT_BASE + 8))
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=test-client-ca \
-    -keyout "$WORK/cca.key" -out "$WORK/cca.pem" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=tunnel-connector \
-    -keyout "$WORK/client.key" -out "$WORK/client.csr" 2>/dev/null
-openssl x509 -req -in "$WORK/client.csr" -CA "$WORK/cca.pem" -CAkey "$WORK/cca.key" -CAcreateserial \
-    -days 2 -out "$WORK/client.pem" 2>/dev/null
+make_client_cert
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
     -keyout "$WORK/srv.key" -out "$WORK/srv.pem" 2>/dev/null
 # The origin trusts the connector's client CA.

@@ -27,6 +27,8 @@ void px_ctl_msg_cleanup(struct px_ctl_msg *m)
     free(m->code);
     free(m->message);
     free(m->agent);
+    free(m->connector);
+    free(m->edge);
     free(m->conn_id);
     free(m->issuer);
     free(m->jwks);
@@ -88,6 +90,45 @@ static int decode_hostnames(json_t *root, struct px_ctl_msg *m)
         if (!m->hostnames[i])
             return PX_ERR_NOMEM;
         m->n_hostnames = i + 1;
+    }
+    return 0;
+}
+
+static int id_char(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '-';
+}
+
+/* REGISTER's optional connector, index and edge (px_control.h). */
+static int decode_origin(json_t *root, struct px_ctl_msg *m)
+{
+    m->conn_index = -1;
+    int rc = dup_opt(root, "connector", &m->connector);
+    if (rc == 0)
+        rc = dup_opt(root, "edge", &m->edge);
+    if (rc < 0)
+        return rc;
+    if (m->connector) {
+        size_t n = strlen(m->connector);
+        if (n == 0 || n > PX_CTL_MAX_CONNECTOR_ID)
+            return PX_ERR_INVAL;
+        for (size_t i = 0; i < n; i++)
+            if (!id_char((unsigned char)m->connector[i]))
+                return PX_ERR_INVAL;
+    }
+    if (m->edge) {
+        size_t n = strlen(m->edge);
+        if (n == 0 || n > PX_CTL_MAX_EDGE_ADDR)
+            return PX_ERR_INVAL;
+        for (size_t i = 0; i < n; i++)
+            if (m->edge[i] < 0x21 || m->edge[i] > 0x7e)
+                return PX_ERR_INVAL;
+    }
+    json_t *ix = json_object_get(root, "index");
+    if (ix) {
+        if (!json_is_integer(ix) || json_integer_value(ix) < 0 || json_integer_value(ix) > 63)
+            return PX_ERR_INVAL;
+        m->conn_index = (int)json_integer_value(ix);
     }
     return 0;
 }
@@ -174,6 +215,8 @@ int px_ctl_decode(const char *line, size_t len, struct px_ctl_msg *m)
         rc = decode_hostnames(root, m);
         if (rc == 0)
             rc = dup_opt(root, "agent", &m->agent);
+        if (rc == 0)
+            rc = decode_origin(root, m);
         break;
     case PX_CTL_UNREGISTER:
         rc = decode_hostnames(root, m);
@@ -240,7 +283,11 @@ char *px_ctl_encode(const struct px_ctl_msg *m)
         for (size_t i = 0; i < m->n_hostnames; i++)
             if (json_array_append_new(a, json_string(m->hostnames[i])) < 0)
                 goto out;
-        if (m->type == PX_CTL_REGISTER && set_str(root, "agent", m->agent) < 0)
+        if (m->type == PX_CTL_REGISTER &&
+            (set_str(root, "agent", m->agent) < 0 || set_str(root, "connector", m->connector) < 0 ||
+             set_str(root, "edge", m->edge) < 0 ||
+             (m->conn_index >= 0 && m->conn_index <= 63 &&
+              json_object_set_new(root, "index", json_integer(m->conn_index)) < 0)))
             goto out;
     } else if (m->type == PX_CTL_REGISTERED) {
         json_t *a = json_array();

@@ -29,6 +29,9 @@ enum px_ctl_type {
     PX_CTL_RENEWED,      /* edge -> connector: the new certificate (kind, pem) */
 };
 
+#define PX_CTL_MAX_CONNECTOR_ID 64
+#define PX_CTL_MAX_EDGE_ADDR 300
+
 struct px_ctl_result {
     char *hostname;
     int accepted;
@@ -46,6 +49,16 @@ struct px_ctl_msg {
     int permanent; /* ERROR: the receiver must not retry */
     char *agent;   /* REGISTER: software version; REGISTERED: tunnel name */
     char *conn_id; /* REGISTERED: the edge's id for this connection */
+    /* REGISTER, all optional (an older connector sends none):
+     *  connector: this connector process's id, the same on all its links (a
+     *    replica is another connector), 1..PX_CTL_MAX_CONNECTOR_ID of
+     *    [0-9a-z-];
+     *  conn_index: the connection's slot at the connector, 0..63, or -1 if not sent;
+     *  edge: the edge address the connector dialed ("host:port",
+     *    1..PX_CTL_MAX_EDGE_ADDR bytes, printable ASCII). */
+    char *connector;
+    int conn_index;
+    char *edge;
     char *issuer; /* ACCESS_KEYS: the "iss" of the edge's assertions (1..PX_CTL_MAX_ISSUER bytes) */
     char *jwks;   /* ACCESS_KEYS: the JWK Set (px_jwt.h) as compact JSON text; a JSON
                      object with a "keys" array on the wire. The codec checks only that

@@ -8,7 +8,7 @@ unsigned px_h2_ping_interval_ms(void)
 {
     const char *e = getenv("TUNNEL_PING_INTERVAL_MS");
     long v = e ? strtol(e, NULL, 10) : 0;
-    return v >= 100 && v <= 600000 ? (unsigned)v : 15000;
+    return v >= 100 && v <= 600000 ? (unsigned)v : 5000;
 }
 
 /* nghttp2 allocates through these, that is through this file's calls to the

@@ -49,6 +49,48 @@ static void test_register_round_trip(void **state)
     px_ctl_msg_cleanup(&out);
 }
 
+/* REGISTER names its connector, slot and the edge it dialed; an older
+ * connector's REGISTER without them decodes with conn_index -1. */
+static void test_register_origin_fields(void **state)
+{
+    (void)state;
+    char *hosts[] = {"app.example.com"};
+    struct px_ctl_msg m = {.type = PX_CTL_REGISTER,
+                           .hostnames = hosts,
+                           .n_hostnames = 1,
+                           .connector = "3f2a-replica",
+                           .conn_index = 3,
+                           .edge = "127.0.0.2:7844"};
+    struct px_ctl_msg out;
+    round_trip(&m, &out);
+    assert_string_equal(out.connector, "3f2a-replica");
+    assert_int_equal(out.conn_index, 3);
+    assert_string_equal(out.edge, "127.0.0.2:7844");
+    px_ctl_msg_cleanup(&out);
+
+    const char *old = "{\"type\":\"register\",\"hostnames\":[\"a.example\"]}";
+    assert_int_equal(px_ctl_decode(old, strlen(old), &out), 0);
+    assert_int_equal(out.conn_index, -1);
+    assert_null(out.connector);
+    assert_null(out.edge);
+    px_ctl_msg_cleanup(&out);
+
+    const char *bad[] = {
+        "{\"type\":\"register\",\"hostnames\":[],\"connector\":\"UPPER\"}",
+        "{\"type\":\"register\",\"hostnames\":[],\"connector\":\"\"}",
+        "{\"type\":\"register\",\"hostnames\":[],\"connector\":7}",
+        "{\"type\":\"register\",\"hostnames\":[],\"index\":64}",
+        "{\"type\":\"register\",\"hostnames\":[],\"index\":-1}",
+        "{\"type\":\"register\",\"hostnames\":[],\"index\":\"1\"}",
+        "{\"type\":\"register\",\"hostnames\":[],\"edge\":\"a b:1\"}",
+        "{\"type\":\"register\",\"hostnames\":[],\"edge\":\"\"}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(px_ctl_decode(bad[i], strlen(bad[i]), &out), PX_ERR_INVAL);
+        px_ctl_msg_cleanup(&out);
+    }
+}
+
 static void test_registered_round_trip(void **state)
 {
     (void)state;
@@ -938,6 +980,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_register_round_trip),
+        cmocka_unit_test(test_register_origin_fields),
         cmocka_unit_test(test_registered_round_trip),
         cmocka_unit_test(test_unregister_round_trip),
         cmocka_unit_test(test_error_round_trip),

@@ -52,7 +52,7 @@ SUPPORT_OBJ := $(call obj,$(wildcard tests/support/*.c))
 UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BINDIR)/unit/%,$(UNIT_SRC))
 
-.PHONY: FORCE all build install test unit demo bench clean deps deps-build format format-check \
+.PHONY: test-resilience FORCE all build install test unit demo bench clean deps deps-build format format-check \
 	fuzz tlsscan
 all: bin/connector bin/edge-sim
 
@@ -141,6 +141,13 @@ test: deps
 	@$(MAKE) --no-print-directory SAN=1 build unit
 	@$(MAKE) --no-print-directory build
 	@bash tests/run.sh build/test/bin
+
+# The long resilience scenarios (tests/resilience: restarts under h2load,
+# partitions, reconnect storms); minutes each, so apart from `make test`.
+# CI runs both. RESILIENCE_ONLY=substr runs the matching scripts.
+test-resilience: deps
+	@$(MAKE) --no-print-directory SAN=1 build unit
+	@bash tests/run_resilience.sh build/test/bin "$(RESILIENCE_ONLY)"
 
 # The TLS scan alone (testssl.sh against both edge listeners; also in `make test`).
 tlsscan: deps

@@ -250,6 +250,12 @@ static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *f, void *user
 {
     (void)h2;
     struct rt_tunnel *t = user;
+    if (f->hd.type == NGHTTP2_GOAWAY && t->notice_queued) {
+        /* GOAWAYs go out in the order submitted: the notice is the first. */
+        t->notice_queued = 0;
+        t->notice_sent = 1;
+        return 0;
+    }
     if (f->hd.type == NGHTTP2_GOAWAY) {
         t->goaway_sent = t->goaway_queued = 1;
         go_away(t, RT_TUNNEL_GOAWAY_SENT, f->goaway.error_code);
@@ -351,6 +357,21 @@ void rt_tunnel_retire(struct rt_tunnel *t)
         submit_goaway(t);
     go_away(t, RT_TUNNEL_RETIRED, NGHTTP2_NO_ERROR);
     kick(t);
+}
+
+int rt_tunnel_goaway_notice(struct rt_tunnel *t)
+{
+    if (!t->h2 || t->closing || t->going_away || t->goaway_queued || t->notice_queued ||
+        t->notice_sent)
+        return 0;
+    int rc = t->cfg.server
+                 ? nghttp2_submit_shutdown_notice(t->h2)
+                 : nghttp2_submit_goaway(t->h2, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
+    if (rc != 0)
+        return rc == NGHTTP2_ERR_NOMEM ? PX_ERR_NOMEM : PX_ERR_H2;
+    t->notice_queued = 1;
+    kick(t);
+    return 0;
 }
 
 void rt_tunnel_shutdown(struct rt_tunnel *t)

@@ -13,7 +13,8 @@
  *    unanswered and the peer is dead (ops->fail);
  *  - going away: a GOAWAY either way, or rt_tunnel_retire, means no new
  *    streams; those in flight get goaway_ms to finish (ops->fail after it).
- *    rt_tunnel_shutdown's GOAWAY, for a connection closing now, is not one.
+ *    rt_tunnel_shutdown's GOAWAY, for a connection closing now, is not one;
+ *    nor is rt_tunnel_goaway_notice's, which only warns the peer.
  * What differs per end (routing, registration, what its streams are) stays
  * with the end, behind struct rt_tunnel_ops. The session does no I/O: the
  * end feeds it the peer's bytes (rt_tunnel_recv), moves its output
@@ -142,6 +143,7 @@ struct rt_tunnel {
     int goaway_received; /* the peer's GOAWAY came in */
     int ready;           /* rt_tunnel_ready was called */
     int closing;         /* rt_tunnel_shutdown was called */
+    int notice_sent;     /* rt_tunnel_goaway_notice's GOAWAY went out */
     /* ---- private ---- */
     struct rt_tunnel_cfg cfg;
     const struct rt_tunnel_ops *ops;
@@ -151,6 +153,7 @@ struct rt_tunnel {
     struct px_ctl_framer control_in;
     int32_t control_cand; /* server: the request stream being read asked for control */
     int goaway_queued;    /* a GOAWAY of ours was submitted */
+    int notice_queued;    /* rt_tunnel_goaway_notice's GOAWAY submitted, not yet sent */
 };
 
 /* Initialises t on loop for cfg (copied; peer_name must outlive t) and ops
@@ -184,6 +187,18 @@ int rt_tunnel_control_open(const struct rt_tunnel *t);
  * begins going away (ops->going_away RT_TUNNEL_RETIRED) unless it has.
  * Nothing without a session, or once closing. */
 void rt_tunnel_retire(struct rt_tunnel *t);
+/* Warns the peer that this end is going away while it keeps using the
+ * session (an edge draining: the peer should open its replacement elsewhere,
+ * yet streams still come and go here until rt_tunnel_retire or
+ * rt_tunnel_shutdown, the final GOAWAY). The server submits
+ * nghttp2_submit_shutdown_notice (GOAWAY, last-stream-id 2^31-1: the peer
+ * may still open streams); the client GOAWAY NO_ERROR, last-stream-id 0 (it
+ * takes no pushed streams anyway) and, as nghttp2 lets a client, goes on
+ * opening streams. Neither end begins going away for it (no ops->going_away,
+ * the PINGs go on; the peer's end does, as for any GOAWAY). Once per
+ * session; nothing without a session, once closing, going away, or after a
+ * GOAWAY of ours. Returns 0, or PX_ERR_H2 / PX_ERR_NOMEM from nghttp2. */
+int rt_tunnel_goaway_notice(struct rt_tunnel *t);
 /* For a connection that closes now: marks the session closing (no PINGs,
  * deadlines or going away from here on) and submits GOAWAY (NO_ERROR, the
  * last stream processed) so the peer knows. */

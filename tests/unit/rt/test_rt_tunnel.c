@@ -6,7 +6,9 @@
  * PINGs answered, a silent peer found dead after PX_H2_PING_MAX_MISSED
  * intervals, the set-up deadline, GOAWAY either way with a stream in flight
  * finishing and no new ones, the going-away deadline, a shutdown's GOAWAY
- * that is not a going away, and a malformed control line or a closed control
+ * that is not a going away, a GOAWAY notice from either end after which the
+ * sender goes on (the client opening streams, the server taking them) until
+ * its final GOAWAY, and a malformed control line or a closed control
  * stream ending the session. Timers run on a real uv loop with intervals of
  * tens of milliseconds. */
 #include <stdarg.h>
@@ -547,6 +549,80 @@ static void test_shutdown_is_not_going_away(void **state)
     assert_int_equal(cli.how, RT_TUNNEL_GOAWAY_RECEIVED);
 }
 
+/* An edge draining: the client warns the server with a GOAWAY notice, then
+ * keeps opening streams on the session, which the server still takes
+ * (nghttp2 lets a server accept streams after it received GOAWAY), until the
+ * final GOAWAY (here rt_tunnel_shutdown). */
+static void test_notice_from_client_keeps_the_session(void **state)
+{
+    (void)state;
+    up(20, 20, LONG_MS);
+    assert_int_equal(rt_tunnel_goaway_notice(&cli.t), 0);
+    assert_int_equal(rt_tunnel_goaway_notice(&cli.t), 0); /* once */
+    pump();
+    assert_true(cli.t.notice_sent);
+    assert_false(cli.t.goaway_sent || cli.t.going_away);
+    assert_int_equal(cli.going_away, 0);
+    assert_int_equal(srv.going_away, 1);
+    assert_int_equal(srv.how, RT_TUNNEL_GOAWAY_RECEIVED);
+    assert_int_equal(srv.goaway_code, NGHTTP2_NO_ERROR);
+    assert_true(nghttp2_session_check_request_allowed(cli.t.h2));
+    /* Streams opened after the notice are served. */
+    struct tstream *c = request("/after-notice");
+    pump();
+    assert_non_null(served(c->id));
+    answer(c->id);
+    pump();
+    assert_true(c->ended && c->closed);
+    assert_int_equal(c->err, NGHTTP2_NO_ERROR);
+    /* The PINGs went on through it. */
+    pump_for(100);
+    assert_int_equal(srv.failed + cli.failed, 0);
+    assert_true(cli.t.pings_outstanding <= 1);
+    /* Then the final GOAWAY: the client is closing. */
+    rt_tunnel_shutdown(&cli.t);
+    pump();
+    assert_true(cli.t.goaway_sent);
+    assert_int_equal(cli.going_away, 0);
+}
+
+/* The server's notice (last-stream-id 2^31-1): the client begins going away
+ * (no new streams from its end), but a stream it opened before the notice
+ * arrived finishes; the server's final GOAWAY (rt_tunnel_retire) follows. */
+static void test_notice_from_server(void **state)
+{
+    (void)state;
+    up(LONG_MS, LONG_MS, LONG_MS);
+    struct tstream *c = request("/in-flight");
+    pump();
+    /* A request the client had not sent yet is refused by its own nghttp2
+     * (REFUSED_STREAM: safe to send again elsewhere). */
+    struct tstream *late = request("/not-sent");
+    assert_int_equal(rt_tunnel_goaway_notice(&srv.t), 0);
+    move(&srv, &cli);
+    pump();
+    assert_true(late->closed);
+    assert_int_equal(late->err, NGHTTP2_REFUSED_STREAM);
+    assert_true(srv.t.notice_sent);
+    assert_int_equal(srv.going_away, 0);
+    assert_int_equal(cli.going_away, 1);
+    assert_int_equal(cli.how, RT_TUNNEL_GOAWAY_RECEIVED);
+    assert_non_null(served(c->id));
+    assert_false(c->closed);
+    answer(c->id);
+    pump();
+    assert_true(c->closed);
+    assert_int_equal(c->err, NGHTTP2_NO_ERROR);
+    rt_tunnel_retire(&srv.t);
+    pump();
+    assert_true(srv.t.goaway_sent);
+    assert_int_equal(srv.going_away, 1);
+    assert_int_equal(srv.how, RT_TUNNEL_RETIRED);
+    /* A notice after the final GOAWAY is nothing. */
+    assert_int_equal(rt_tunnel_goaway_notice(&cli.t), 0);
+    assert_false(cli.t.notice_queued);
+}
+
 static void test_control_stream_closed(void **state)
 {
     (void)state;
@@ -597,6 +673,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_goaway_from_server_stream_finishes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_goaway_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_is_not_going_away, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notice_from_client_keeps_the_session, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notice_from_server, setup, teardown),
         cmocka_unit_test_setup_teardown(test_control_stream_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_control_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_control_refused_by_end, setup, teardown),

@@ -286,6 +286,26 @@ static void local_error_retry(struct es_req *r, int status, const char *code, co
     es_req_local_error(r, status, code, detail);
 }
 
+/* Opens r's tunnel stream (head r->req_nv, already the tunnel's) on link l
+ * of t, or, when l can open none (it retired itself), on the one pick
+ * chooses next. Returns 0 (r is the link's) or PX_ERR_CLOSED. */
+static int open_stream(struct es_req *r, struct es_tunnel *t, const struct es_link_ops *lops,
+                       void *l)
+{
+    const nghttp2_nv *nv = r->req_nv.nv;
+    size_t n = r->req_nv.n;
+    int32_t sid = lops->submit(l, r, nv, n, r->has_body);
+    if (sid < 0 && (l = lops->pick(t, r->host)) != NULL)
+        sid = lops->submit(l, r, nv, n, r->has_body); /* that one was retired */
+    if (sid < 0)
+        return PX_ERR_CLOSED;
+    r->lops = lops;
+    r->link = l;
+    r->link_sid = sid;
+    r->link_done = 0;
+    return 0;
+}
+
 void es_req_dispatch(struct es_req *r, int has_body)
 {
     r->req_eof = !has_body;
@@ -408,18 +428,11 @@ void es_req_dispatch(struct es_req *r, int has_body)
     }
     px_nv_cleanup(&r->req_nv);
     r->req_nv = out; /* the client's head is not needed any more */
-    const nghttp2_nv *nv = r->req_nv.nv;
-    size_t n = r->req_nv.n;
-    int32_t sid = lops->submit(l, r, nv, n, has_body);
-    if (sid < 0 && (l = lops->pick(t, r->host)) != NULL)
-        sid = lops->submit(l, r, nv, n, has_body); /* that one was retired */
-    if (sid < 0) {
+    r->has_body = has_body;
+    if (open_stream(r, t, lops, l) < 0) {
         es_req_local_error(r, 502, "tunnel_error", "the edge could not open a tunnel stream");
         return;
     }
-    r->lops = lops;
-    r->link = l;
-    r->link_sid = sid;
     if (r->is_ws)
         PX_INFO("WebSocket for %s over %s -> tunnel %s stream %d (request %s)", r->host,
                 r->front_proto ? r->front_proto : "?", t->name, r->link_sid, r->request_id);
@@ -452,6 +465,8 @@ void es_req_body_end(struct es_req *r)
 size_t es_req_read_body(struct es_req *r, uint8_t *buf, size_t len, int *eof)
 {
     size_t n = px_buf_read(&r->req_body, buf, len);
+    if (n)
+        r->body_sent = 1; /* gone: the request cannot be sent again */
     if (px_buf_len(&r->req_body) == 0)
         px_buf_shrink(&r->req_body, 0);
     if (n && !r->front_done)
@@ -587,11 +602,37 @@ void es_req_resp_end(struct es_req *r)
         r->fops->resp_data(r);
 }
 
+/* r's stream was refused (err REFUSED_STREAM: the connector did not
+ * process it, RFC 9113 8.7), nothing of the response came and no body byte
+ * left: it is sent again on a link of its tunnel, at most ES_REQ_RETRIES
+ * times. Returns 1 if r is a link's again. Called with r let go by its link;
+ * keeps the client's share of the tunnel's streams (r->fair_key) held. */
+static int retry_refused(struct es_req *r, uint32_t err)
+{
+    if (err != NGHTTP2_REFUSED_STREAM || r->front_done || r->retries >= ES_REQ_RETRIES ||
+        r->resp_status || r->resp_headers_done || px_buf_len(&r->resp_body) || r->body_sent ||
+        r->local || !r->lops)
+        return 0;
+    struct es_tunnel *t = es_registry_lookup(&r->srv->reg, r->host);
+    void *l = t ? r->lops->pick(t, r->host) : NULL;
+    r->retries++;
+    if (!l || open_stream(r, t, r->lops, l) < 0) {
+        PX_INFO("request %s: tunnel stream refused, and no other connection could take it",
+                r->request_id);
+        return 0;
+    }
+    PX_INFO("request %s: tunnel stream refused; sent again as stream %d (retry %d)", r->request_id,
+            r->link_sid, r->retries);
+    return 1;
+}
+
 void es_req_link_done(struct es_req *r, uint32_t err)
 {
-    fair_release(r);
     r->link_done = 1;
     r->link = NULL;
+    if (retry_refused(r, err))
+        return;
+    fair_release(r);
     if (r->front_done) {
         req_free(r);
         return;

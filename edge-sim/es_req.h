@@ -45,6 +45,11 @@
  * response with more resets its tunnel stream (502), and a request whose
  * head for the tunnel would have more is answered 500. */
 #define ES_REQ_MAX_FIELDS 1024
+/* A request whose tunnel stream was refused unprocessed (REFUSED_STREAM:
+ * RST_STREAM, or above a GOAWAY's last-stream-id) before any response and
+ * before the link read any of its body is sent again on a link of its tunnel
+ * at most this many times; then it is answered 502 as any reset stream. */
+#define ES_REQ_RETRIES 2
 /* A longer request target is answered 414 (the connector caps it the same). */
 #define ES_REQ_MAX_PATH (16 * 1024)
 
@@ -131,6 +136,9 @@ struct es_req {
     int refuse_status;       /* 414 / 431: the head broke a cap; answered at dispatch */
     struct px_buf req_body;
     int req_eof;
+    int has_body;          /* a body follows the head (es_req_dispatch) */
+    int body_sent;         /* the link read request-body bytes: no retry from here on */
+    int retries;           /* times its refused tunnel stream was sent again */
     uint64_t body_seen_ms; /* request-body bytes last arrived or left for the tunnel */
     int head_pending;      /* h2: HEADERS begun, not yet complete */
     int timed_out;         /* the front gave up on this request */
@@ -218,8 +226,11 @@ void es_req_resp_body(struct es_req *r, const uint8_t *data, size_t len);
 void es_req_resp_end(struct es_req *r);
 /* The tunnel stream is gone (the link lets go of r). err: 0 when it closed
  * cleanly, else its HTTP/2 error code (RST_STREAM, or NGHTTP2_CANCEL when the
- * link itself closed). A response not complete by then is answered 502, or
- * cut if its head went out. */
+ * link itself closed). A stream refused unprocessed (NGHTTP2_REFUSED_STREAM)
+ * before any response or body byte is sent again (ES_REQ_RETRIES): submit is
+ * called from here, on a link pick chooses (a link retired by its GOAWAY is
+ * no longer among them), and r is that link's again. Otherwise a response
+ * not complete by then is answered 502, or cut if its head went out. */
 void es_req_link_done(struct es_req *r, uint32_t err);
 
 #endif

@@ -415,7 +415,7 @@ static void test_link_fails(void **state)
     /* Before the head: the edge answers 502 for the tunnel. */
     r = request("GET", get_hdrs);
     s = routed(r, 0);
-    fl_close(s, NGHTTP2_REFUSED_STREAM);
+    fl_close(s, NGHTTP2_INTERNAL_ERROR);
     assert_false(r->resp_error);
     expect_local(r, 502, "tunnel_reset");
     /* A clean close without a response is no better. */
@@ -443,6 +443,98 @@ static void test_link_fails(void **state)
     assert_int_equal(ff.heads, 1);
     assert_int_equal(ff.datas, datas);
     expect_local(r, 502, "response_headers_too_large");
+}
+
+/* A stream the connector refused unprocessed (REFUSED_STREAM: RST_STREAM,
+ * or above its GOAWAY's last-stream-id) is sent again with the same head,
+ * body and client share, at most ES_REQ_RETRIES times; not once anything of
+ * the response came or the link read body bytes. */
+static void test_refused_stream_sent_again(void **state)
+{
+    (void)state;
+    /* A GET: refused twice, served the third time. */
+    struct es_req *r = request("GET", get_hdrs);
+    struct fl_stream *s = routed(r, 0);
+    struct px_buf head0;
+    px_buf_init(&head0);
+    assert_int_equal(px_buf_append(&head0, px_buf_head(&s->head), px_buf_len(&s->head)), 0);
+    for (int i = 1; i <= ES_REQ_RETRIES; i++) {
+        fl_close(s, NGHTTP2_REFUSED_STREAM);
+        assert_int_equal(fl.submits, 1 + (unsigned)i);
+        assert_int_equal(ff.heads, 0); /* the browser saw nothing */
+        s = fl_find(&fl, r);
+        assert_non_null(s);
+        assert_ptr_equal(s, fl_last(&fl));
+        assert_int_equal(r->link_sid, s->sid);
+        assert_int_equal(px_buf_len(&s->head), px_buf_len(&head0));
+        assert_memory_equal(px_buf_head(&s->head), px_buf_head(&head0), px_buf_len(&head0));
+        assert_int_equal(fair_held(r), 1); /* its share is still held */
+    }
+    px_buf_cleanup(&head0);
+    assert_int_equal(fl_respond(s, 200, NULL, "ok", 1), 0);
+    assert_int_equal(ff.heads, 1);
+    fl_close(s, 0);
+    es_req_front_done(r);
+    assert_int_equal(fair_held(NULL), 0);
+
+    /* Refused once more than that: 502. */
+    ff.heads = 0;
+    r = request("GET", get_hdrs);
+    s = routed(r, 0);
+    for (int i = 0; i <= ES_REQ_RETRIES; i++)
+        fl_close(fl_find(&fl, r), NGHTTP2_REFUSED_STREAM);
+    assert_null(fl_find(&fl, r));
+    expect_local(r, 502, "tunnel_reset");
+
+    /* A POST whose body is still all here goes again, body and all. */
+    ff.heads = 0;
+    r = request("POST", get_hdrs);
+    s = routed(r, 1);
+    assert_int_equal(es_req_body(r, (const uint8_t *)"abc", 3), 0);
+    es_req_body_end(r);
+    fl_close(s, NGHTTP2_REFUSED_STREAM);
+    s = fl_find(&fl, r);
+    assert_non_null(s);
+    assert_true(s->has_body);
+    struct px_buf body;
+    px_buf_init(&body);
+    assert_int_equal(fl_read_body(s, &body, 100), 1);
+    assert_int_equal(px_buf_len(&body), 3);
+    assert_memory_equal(px_buf_head(&body), "abc", 3);
+    /* ...but not once the link read some of it. */
+    fl_close(s, NGHTTP2_REFUSED_STREAM);
+    assert_null(fl_find(&fl, r));
+    expect_local(r, 502, "tunnel_reset");
+    px_buf_cleanup(&body);
+
+    /* Not once a response began (an interim head counts). */
+    ff.heads = 0;
+    r = request("GET", get_hdrs);
+    s = routed(r, 0);
+    assert_int_equal(
+        es_req_resp_header(r, (const uint8_t *)":status", 7, (const uint8_t *)"103", 3), 0);
+    fl_close(s, NGHTTP2_REFUSED_STREAM);
+    assert_null(fl_find(&fl, r));
+    expect_local(r, 502, "tunnel_reset");
+
+    /* No connection left to take it: 502. */
+    ff.heads = 0;
+    r = request("GET", get_hdrs);
+    s = routed(r, 0);
+    fl.full = 1;
+    fl_close(s, NGHTTP2_REFUSED_STREAM);
+    assert_null(fl_find(&fl, r));
+    expect_local(r, 502, "tunnel_reset");
+    fl.full = 0;
+
+    /* The browser left before the refusal: nothing is sent again. */
+    r = request("GET", get_hdrs);
+    s = routed(r, 0);
+    unsigned submits = fl.submits;
+    es_req_front_done(r);
+    fl_close(s, NGHTTP2_REFUSED_STREAM); /* freed here */
+    assert_int_equal(fl.submits, submits);
+    assert_int_equal(fair_held(NULL), 0);
 }
 
 static void test_websocket(void **state)
@@ -565,6 +657,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bodies_and_backpressure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_local_answers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_link_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_stream_sent_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_websocket, setup, teardown),
         cmocka_unit_test_setup_teardown(test_link_lets_go_first, setup, teardown),
     };

@@ -369,3 +369,19 @@ void es_front_close_all(struct es_server *srv)
     px_list_for_each_safe (n, tmp, fronts(srv))
         rt_conn_close(&px_container_of(n, struct es_front, all_node)->conn, 0);
 }
+
+unsigned es_front_drain(struct es_server *srv, int final)
+{
+    unsigned told = 0;
+    struct px_list_node *n, *tmp;
+    px_list_for_each_safe (n, tmp, fronts(srv)) {
+        struct es_front *f = px_container_of(n, struct es_front, all_node);
+        if (f->conn.closed || f->conn.closing)
+            continue;
+        if (f->proto == 2)
+            told += es_front_h2_drain(f, final) == 0;
+        else if (!final && !(f->proto == 1 && f->cur))
+            rt_conn_close(&f->conn, 0); /* idle, or still in its handshake */
+    }
+    return told;
+}

@@ -54,6 +54,12 @@ int es_front_ctx_init(struct es_server *srv);
 void es_front_accept(struct es_server *srv, uv_stream_t *listener);
 /* Closes every browser connection of srv (shutdown). */
 void es_front_close_all(struct es_server *srv);
+/* Draining (es_drain.h). final 0: HTTP/2 connections get a GOAWAY notice;
+ * HTTP/1.1 ones with no request in progress, and handshakes not finished,
+ * close; the others close after their response (es_front_h1.c checks
+ * srv->drain_phase). final 1: HTTP/2 connections get the final GOAWAY and
+ * close once their streams are done. Returns the HTTP/2 connections told. */
+unsigned es_front_drain(struct es_server *srv, int final);
 /* After the access policies changed (a revocation, a new policy): ends every
  * request in progress on srv's browser connections, WebSockets and TCP
  * streams included, that its connection's certificate no longer allows
@@ -90,5 +96,8 @@ int es_front_h2_start(struct es_front *f);
 int es_front_h2_on_data(struct es_front *f, const uint8_t *data, size_t len);
 int es_front_h2_on_writable(struct es_front *f);
 void es_front_h2_on_close(struct es_front *f);
+/* es_front_drain for one HTTP/2 connection. Returns 0 or -1 (no session, or
+ * nghttp2 refused the GOAWAY). */
+int es_front_h2_drain(struct es_front *f, int final);
 
 #endif

@@ -366,6 +366,8 @@ static int write_head(struct es_front *f, struct es_req *r)
     }
     if (!f->req_complete)
         f->keep_alive = 0; /* answered before the upload finished */
+    if (f->srv->drain_phase)
+        f->keep_alive = 0; /* draining (es_drain.h): the next request goes elsewhere */
     if (!f->keep_alive && rc == 0)
         rc = px_buf_append_str(&h, "connection: close\r\n");
     if (rc == 0)
@@ -383,7 +385,7 @@ static void finish_request(struct es_front *f)
     f->cur = NULL;
     int complete = f->req_complete;
     es_req_front_done(r);
-    if (!f->keep_alive || !complete) {
+    if (!f->keep_alive || !complete || f->srv->drain_phase) {
         rt_conn_close(&f->conn, 0);
         return;
     }

@@ -219,6 +219,21 @@ void es_front_h2_timeout(struct es_front *f, struct es_req *r)
     rt_conn_want_write(&f->conn);
 }
 
+int es_front_h2_drain(struct es_front *f, int final)
+{
+    if (!f->h2)
+        return -1;
+    /* The notice's last-stream-id is 2^31-1: streams opened meanwhile are
+     * served; the final one names the last stream taken, and the session
+     * ends once those are done (rt_h2_flush: nothing to read or write). */
+    int rc = final ? nghttp2_submit_goaway(f->h2, NGHTTP2_FLAG_NONE,
+                                           nghttp2_session_get_last_proc_stream_id(f->h2),
+                                           NGHTTP2_NO_ERROR, NULL, 0)
+                   : nghttp2_submit_shutdown_notice(f->h2);
+    rt_conn_want_write(&f->conn);
+    return rc == 0 ? 0 : -1;
+}
+
 void es_front_h2_on_close(struct es_front *f)
 {
     nghttp2_session *h2 = f->h2;

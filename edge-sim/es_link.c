@@ -723,6 +723,8 @@ static int h2_start(struct es_link *l)
         return 0;
     }
     PX_DEBUG("tunnel %s: connection %s from %s open", t->name, l->conn_id, l->conn.peer_ip);
+    if (l->srv->drain_phase)
+        rt_tunnel_goaway_notice(&l->tun); /* accepted just before the drain began */
     return 0;
 }
 
@@ -859,4 +861,26 @@ void es_link_close_all(struct es_server *srv)
         rt_tunnel_shutdown(&l->tun);
         rt_conn_close(&l->conn, 0);
     }
+}
+
+unsigned es_link_goaway_notice_all(struct es_server *srv)
+{
+    unsigned n = 0;
+    struct px_list_node *pos, *tmp;
+    px_list_for_each_safe (pos, tmp, server_links(srv)) {
+        struct es_link *l = link_of(pos);
+        if (l->mode == MODE_H2 && !l->dying && rt_tunnel_goaway_notice(&l->tun) == 0 &&
+            l->tun.notice_queued)
+            n++;
+    }
+    return n;
+}
+
+unsigned es_link_streams(struct es_server *srv)
+{
+    unsigned n = 0;
+    struct px_list_node *pos, *tmp;
+    px_list_for_each_safe (pos, tmp, server_links(srv))
+        n += link_of(pos)->n_reqs;
+    return n;
 }

@@ -109,8 +109,14 @@ unsigned es_link_load(const struct es_link *l);
 extern const struct es_link_ops es_link_req_ops;
 /* Number of srv's live links (for admin). */
 unsigned es_link_count(const struct es_server *srv);
-/* Closes every link of srv (shutdown). */
+/* Closes every link of srv (shutdown): the final GOAWAY, then the close. */
 void es_link_close_all(struct es_server *srv);
+/* Draining (es_drain.h): sends every HTTP/2 link of srv a GOAWAY notice
+ * (rt_tunnel_goaway_notice); the links stay usable. A link whose session
+ * starts later gets one then. Returns how many were told. */
+unsigned es_link_goaway_notice_all(struct es_server *srv);
+/* Request streams open on all of srv's links (for the log). */
+unsigned es_link_streams(struct es_server *srv);
 /* A connection answers one RENEW per kind per this many ms. */
 #define ES_LINK_RENEW_INTERVAL_MS 5000
 /* Sends every registered connector connection of srv the current

@@ -28,6 +28,7 @@ static void usage(FILE *f)
            "                      [--idle-timeout S] [--header-timeout S] [--body-timeout S]\n"
            "                      [--handshake-timeout S] [--max-connections N]\n"
            "                      [--max-connections-per-ip N] [--cert-lifetime DURATION]\n"
+           "                      [--grace-period DURATION]\n"
            "                      [--loglevel debug|info|warn|error]\n"
            "       edge-sim tunnel create NAME [--hostname PATTERN]... [--edge HOST:PORT]\n"
            "                                   [--data-dir DIR]\n"
@@ -58,6 +59,10 @@ static void usage(FILE *f)
            "default to the idle timeout when that is shorter.\n"
            "Caps: --max-connections 16384 (all listeners, also bounded by the file\n"
            "descriptor limit) and --max-connections-per-ip 2048 (an IPv6 client is its /64).\n"
+           "SIGTERM or SIGINT drains serve: it stops accepting, sends browsers and connectors\n"
+           "GOAWAY (a notice, then the final one), lets requests in flight finish within\n"
+           "--grace-period (default 30s, at most 1h), then exits 0; a second signal stops\n"
+           "it at once (exit 1).\n"
            "`tunnel create` prints the connector's token on stdout. `client-cert create`\n"
            "issues for --days 365 by default and prints the PKCS#12 password on stderr.\n"
            "Durations are N followed by s, m, h or d. --cert-lifetime (default 7d, 10s to\n"
@@ -84,6 +89,7 @@ static int cmd_serve(int argc, char **argv)
                                          RT_CLI_ARG("max-connections", 'm'),
                                          RT_CLI_ARG("max-connections-per-ip", 'p'),
                                          RT_CLI_ARG("cert-lifetime", 'L'),
+                                         RT_CLI_ARG("grace-period", 'G'),
                                          RT_CLI_END};
     /* Static, not on the stack: large, and what it owns stays reachable
      * (for LeakSanitizer) on the paths that exit without cleaning up. Only
@@ -98,6 +104,7 @@ static int cmd_serve(int argc, char **argv)
     srv.handshake_timeout_ms = 10000;
     srv.max_conns = 16384;
     srv.max_conns_per_ip = 2048;
+    srv.grace_ms = ES_SERVER_GRACE_MS;
     unsigned header_ms = 0, body_ms = 0;
     struct rt_cli cli;
     rt_cli_start(&cli, argc, argv, opts, keep);
@@ -144,6 +151,14 @@ static int cmd_serve(int argc, char **argv)
                                    "or d): ",
                                    optarg);
             break;
+        case 'G': {
+            long long grace;
+            if (es_cli_parse_duration(optarg, 0, 3600, &grace) < 0)
+                return es_cli_fail("--grace-period must be 0s to 1h (N followed by s, m or h): ",
+                                   optarg);
+            srv.grace_ms = (unsigned)grace * 1000;
+            break;
+        }
         }
     }
     if (c < 0)

@@ -2,6 +2,7 @@
 #include "es_access.h"
 #include "es_admin.h"
 #include "es_assert.h"
+#include "es_drain.h"
 #include "es_front.h"
 #include "es_link.h"
 #include "px_err.h"
@@ -119,9 +120,25 @@ static void on_db_poll(uv_timer_t *t)
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct es_server *srv = h->data;
-    PX_INFO("received %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    const char *name = signum == SIGINT ? "SIGINT" : "SIGTERM";
+    if (srv->drain_phase == ES_DRAIN_NONE) {
+        PX_INFO("received %s: draining (grace period %u s; a second signal stops at once)", name,
+                srv->grace_ms / 1000);
+        es_drain_begin(srv);
+        return;
+    }
+    PX_WARN("received %s again: stopping now, with %u browser connection(s) and %u connector "
+            "connection(s) open",
+            name, es_front_count(srv), es_link_count(srv));
     srv->stopping = 1;
+    srv->exit_code = 1;
     uv_stop(srv->loop);
+}
+
+static void close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
 }
 
 int es_server_run(struct es_server *srv)
@@ -177,6 +194,7 @@ int es_server_run(struct es_server *srv)
         listen_on(srv, &srv->https_listener, srv->https_addr, on_https_conn) < 0 ||
         listen_on(srv, &srv->admin_listener, srv->admin_addr, on_admin_conn) < 0)
         return 1;
+    srv->listening = 1;
     uv_timer_init(srv->loop, &srv->db_poll);
     srv->db_poll.data = srv;
     uv_timer_start(&srv->db_poll, on_db_poll, DB_POLL_MS, DB_POLL_MS);
@@ -191,9 +209,10 @@ int es_server_run(struct es_server *srv)
     /* Say goodbye to peers, then let the closes finish. */
     es_link_close_all(srv);
     es_front_close_all(srv);
-    uv_close((uv_handle_t *)&srv->tunnel_listener, NULL);
-    uv_close((uv_handle_t *)&srv->https_listener, NULL);
-    uv_close((uv_handle_t *)&srv->admin_listener, NULL);
+    close_handle((uv_handle_t *)&srv->tunnel_listener); /* the drain may have closed them */
+    close_handle((uv_handle_t *)&srv->https_listener);
+    close_handle((uv_handle_t *)&srv->admin_listener);
+    es_drain_cleanup(srv);
     uv_close((uv_handle_t *)&srv->db_poll, NULL);
     uv_close((uv_handle_t *)&srv->sigint, NULL);
     uv_close((uv_handle_t *)&srv->sigterm, NULL);
@@ -213,5 +232,5 @@ int es_server_run(struct es_server *srv)
     wolfSSL_CTX_free(srv->front_ctx);
     es_certs_cleanup(&srv->certs);
     es_store_close(&srv->store);
-    return 0;
+    return srv->exit_code;
 }

@@ -56,6 +56,14 @@ struct es_server {
     struct es_conncap conns; /* open connections, all and per client address */
     unsigned max_conns, max_conns_per_ip;
     int stopping;
+    /* Draining (es_drain.h), after the first SIGTERM/SIGINT. */
+    unsigned grace_ms;                /* --grace-period: requests in flight may finish this long */
+    int drain_phase;                  /* enum es_drain_phase; 0: serving */
+    unsigned long long drain_started; /* uv_now when it began */
+    uv_timer_t drain_timer;           /* es_drain's tick, while drain_timer_set */
+    int drain_timer_set;
+    int listening; /* the listeners are open (es_server_run) */
+    int exit_code; /* es_server_run's: 0, or 1 after a second signal */
     /* Live connections of this server, each list kept by its own module
      * (es_link.c, es_front.c): nothing about them is process-wide, so a
      * second server (another loop, a test) keeps its own. */
@@ -72,7 +80,11 @@ struct es_server {
  * returns 0. The one way to catch up, so no reader consumes the change
  * notice for the others. */
 int es_server_sync(struct es_server *srv);
-/* Runs serve until SIGINT/SIGTERM. Returns the process exit code. */
+/* --grace-period's default. */
+#define ES_SERVER_GRACE_MS 30000
+/* Runs serve until SIGINT/SIGTERM: the first drains it (es_drain.h), a
+ * second stops it at once. Returns the process exit code: 0 once drained or
+ * at the grace period's end, 1 after a second signal (or a failed start). */
 int es_server_run(struct es_server *srv);
 
 #endif

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "es_drain.h"
 #include "es_link.h"
 #include "es_registry.h"
 #include "mem_world.h"
@@ -326,6 +327,7 @@ static int teardown(void **state)
         px_buf_cleanup(&br[b].out);
     }
     pump();
+    es_drain_cleanup(&w.srv);
     mw_cleanup(&w); /* closes the link and runs the loop until it is freed */
     nghttp2_session_del(cn.h2);
     px_h2_outbox_cleanup(&cn.control_out);
@@ -517,6 +519,92 @@ static void test_stream_resets(void **state)
     assert_int_equal(es_link_load(w.el), 0);
 }
 
+/* es_drain's phases with a connector and HTTP/1.1 browsers: the idle
+ * browser is closed at once; the connector gets a GOAWAY notice and its link
+ * stays usable, so a request whose head completes after the notice is still
+ * routed; busy browsers get `Connection: close` and close after their
+ * response; once no browser is left the link gets the final GOAWAY and
+ * closes, and the drain ends with exit code 0. */
+static void test_drain_phases(void **state)
+{
+    (void)state;
+    registered();
+    w.srv.grace_ms = 60000;
+    browse(0, "GET /a HTTP/1.1\r\nHost: app.fuzz.test\r\n\r\n");
+    struct cstream *a = cstream(cn.st[cn.n - 1].id);
+    browse(1, "GET /idle HTTP/1.1\r\nHost: app.fuzz.test\r\n\r\n");
+    respond(cn.st[cn.n - 1].id, 200, 2, "ok", 1);
+    pump();
+    assert_non_null(strstr(got(1), "200 OK"));
+    assert_non_null(br[1].f);                                   /* keep-alive: idle now */
+    browse(2, "GET /late HTTP/1.1\r\nHost: app.fuzz.test\r\n"); /* head not complete */
+    unsigned streams = (unsigned)cn.n;
+
+    es_drain_begin(&w.srv);
+    pump();
+    assert_int_equal(w.srv.drain_phase, ES_DRAIN_NOTICE);
+    assert_null(br[1].f); /* the idle browser is gone */
+    assert_non_null(br[0].f);
+    assert_non_null(br[2].f);
+    assert_int_equal(cn.goaways_in, 1); /* the notice */
+    assert_non_null(w.el);
+    assert_true(w.el->tun.notice_sent);
+    assert_true(es_link_usable(w.el)); /* still takes requests */
+
+    /* The late request is routed over the noticed link, answered with
+     * Connection: close, and its browser closes after it. */
+    assert_int_equal(rt_conn_memory_feed(&br[2].f->conn, "\r\n", 2), 0);
+    pump();
+    assert_int_equal(cn.n, streams + 1);
+    struct cstream *late = cstream(cn.st[cn.n - 1].id);
+    assert_string_equal(late->path, "/late");
+    respond(late->id, 200, 4, "late", 1);
+    pump();
+    assert_non_null(strstr(got(2), "HTTP/1.1 200 OK\r\n"));
+    assert_non_null(strstr(got(2), "connection: close\r\n"));
+    assert_null(br[2].f);
+
+    /* The first request finishes; then no browser is left, the link gets
+     * the final GOAWAY and closes, and the drain is done. */
+    respond(a->id, 200, 2, "ok", 1);
+    pump();
+    assert_non_null(strstr(got(0), "connection: close\r\n"));
+    assert_null(br[0].f);
+    for (int i = 0; i < 100 && w.srv.drain_phase != ES_DRAIN_DONE; i++)
+        pump_for(20);
+    assert_int_equal(w.srv.drain_phase, ES_DRAIN_DONE);
+    assert_int_equal(w.srv.exit_code, 0);
+    assert_null(w.el);
+    assert_int_equal(cn.goaways_in, 2); /* the notice, then the final one */
+    assert_int_equal(es_link_count(&w.srv), 0);
+}
+
+/* A request that never ends does not hold the edge past its grace period:
+ * everything is closed then, exit code 0. */
+static void test_drain_grace_expires(void **state)
+{
+    (void)state;
+    registered();
+    w.srv.grace_ms = 300;
+    browse(0, "GET /stuck HTTP/1.1\r\nHost: app.fuzz.test\r\n\r\n");
+    uv_update_time(&w.loop);
+    uint64_t t0 = uv_now(&w.loop);
+    es_drain_begin(&w.srv);
+    es_drain_begin(&w.srv); /* once */
+    pump_for(150);
+    assert_true(w.srv.drain_phase == ES_DRAIN_NOTICE || w.srv.drain_phase == ES_DRAIN_FINAL);
+    assert_non_null(br[0].f);
+    for (int i = 0; i < 100 && w.srv.drain_phase != ES_DRAIN_DONE; i++)
+        pump_for(20);
+    assert_int_equal(w.srv.drain_phase, ES_DRAIN_DONE);
+    assert_int_equal(w.srv.exit_code, 0);
+    uint64_t took = uv_now(&w.loop) - t0;
+    assert_true(took >= 300 && took < 2000);
+    pump();
+    assert_null(br[0].f);
+    assert_null(w.el);
+}
+
 int main(void)
 {
     /* Keepalive PINGs every 100 ms, so a dead connector is found quickly. */
@@ -527,6 +615,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_goaway_with_streams_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_resets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drain_phases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drain_grace_expires, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -231,4 +231,16 @@ check "the trailer of a chunked request does not reach the next request on the c
 
 check "the edge still serves ordinary requests after all of the above" t_still_serving
 
+t_sigterm_idle() {
+    # Issue 11: SIGTERM drains the edge; with nothing in flight it exits 0 at once.
+    local t0 rc=0 took
+    t0=$(date +%s.%N)
+    kill -TERM "$EDGE_PID"
+    wait "$EDGE_PID" || rc=$?
+    took=$(elapsed "$t0")
+    echo "edge exit $rc after $took s"; grep 'draining\|drained' "$WORK/edge.log" | tail -n 4
+    [ "$rc" = 0 ] && awk -v t="$took" 'BEGIN { exit !(t < 5) }' && grep -q 'drained in' "$WORK/edge.log"
+}
+check "SIGTERM on an idle edge: it drains and exits 0 promptly" t_sigterm_idle
+
 finish

@@ -185,9 +185,11 @@ int es_server_run(struct es_server *srv)
     srv->sigint.data = srv->sigterm.data = srv;
     uv_signal_start(&srv->sigint, on_signal, SIGINT);
     uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+    es_live_start(srv); /* without live.db, serve runs on (logged) */
     PX_INFO("edge-sim serving: tunnels on %s, https on %s, admin on %s, data in %s",
             srv->tunnel_addr, srv->https_addr, srv->admin_addr, srv->data_dir);
     uv_run(srv->loop, UV_RUN_DEFAULT);
+    es_live_stop(srv); /* other instances stop counting our connections */
     /* Say goodbye to peers, then let the closes finish. */
     es_link_close_all(srv);
     es_front_close_all(srv);

@@ -371,6 +371,16 @@ static int on_renew(struct es_link *l, const struct px_ctl_msg *m)
     return rc;
 }
 
+/* 1 if a connection of t registered name itself (not just a wildcard over it). */
+static int tunnel_serves_name(const struct es_tunnel *t, const char *name)
+{
+    for (const struct es_link *o = t->links; o; o = o->tunnel_next)
+        for (size_t i = 0; i < o->n_names; i++)
+            if (strcasecmp(o->names[i], name) == 0)
+                return 1;
+    return 0;
+}
+
 /* Keeps what REGISTER said about the connection (the codec validated the
  * fields: bounded, printable). */
 static void remember_register(struct es_link *l, const struct px_ctl_msg *m)
@@ -465,7 +475,11 @@ static int on_control_msg(void *arg, const struct px_ctl_msg *m)
         struct es_tunnel *t = es_registry_tunnel(&srv->reg, l->tunnel_id);
         for (size_t i = 0; t && i < m->n_hostnames; i++) {
             serves_remove(l, m->hostnames[i]);
-            if (es_registry_release(&srv->reg, &srv->store, t, m->hostnames[i]) == 0)
+            /* Another connection (a replica, or this connector's next one)
+             * still serving it keeps it; one at another edge claims it
+             * again on that edge's heartbeat (es_live_beat). */
+            if (!tunnel_serves_name(t, m->hostnames[i]) &&
+                es_registry_release(&srv->reg, &srv->store, t, m->hostnames[i]) == 0)
                 PX_INFO("tunnel %s: hostname %s released", t->name, m->hostnames[i]);
         }
         return 0;

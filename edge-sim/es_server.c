@@ -133,12 +133,15 @@ int es_server_run(struct es_server *srv)
     if (rt_loop_init(&srv->rt, srv->loop) < 0)
         return 1;
     char server_name[256] = "tunnel.edge-sim.internal";
+    int dir_lock = es_store_dir_lock(srv->data_dir); /* another serve may be setting it up */
     if (es_certs_init(&srv->certs, rt_loop_rng(&srv->rt), srv->data_dir, server_name, why,
                       sizeof(why)) < 0 ||
         es_store_open(&srv->store, srv->data_dir, why, sizeof(why)) < 0) {
+        es_store_dir_unlock(dir_lock);
         PX_ERROR("%s", why);
         return 1;
     }
+    es_store_dir_unlock(dir_lock);
     /* 5 failed enrolments per minute per address: plenty for a mistyped
      * token, nothing for guessing. 1024 addresses (~80 KiB) at most. */
     if (es_ratelimit_init(&srv->enroll_failures, 1024, 5, 12000) < 0) {

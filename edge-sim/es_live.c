@@ -73,14 +73,16 @@ out_close:
     return PX_ERR_DB;
 }
 
-/* Runs sql with one text parameter (may be NULL: none). */
-static int exec1(sqlite3 *db, const char *sql, const char *arg)
+/* Runs sql with up to two text parameters (NULL: not bound). */
+static int exec2(sqlite3 *db, const char *sql, const char *arg, const char *arg2)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         return PX_ERR_DB;
     if (arg)
         sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+    if (arg2)
+        sqlite3_bind_text(st, 2, arg2, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : PX_ERR_DB;
     sqlite3_finalize(st);
     return rc;
@@ -91,7 +93,7 @@ void es_live_close(struct es_live *lv)
     if (!lv->db)
         return;
     if (lv->id[0])
-        exec1(lv->db, "DELETE FROM instances WHERE id=?", lv->id); /* cascades */
+        exec2(lv->db, "DELETE FROM instances WHERE id=?", lv->id, NULL); /* cascades */
     sqlite3_close(lv->db);
     lv->db = NULL;
 }
@@ -164,8 +166,8 @@ int es_live_heartbeat(struct es_live *lv, const struct es_live_self *self,
     if (sqlite3_exec(lv->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return PX_ERR_DB;
     if (put_instance(lv, self, now_ms) < 0 ||
-        exec1(lv->db, "DELETE FROM links WHERE instance=?", lv->id) < 0 ||
-        exec1(lv->db, "DELETE FROM names WHERE instance=?", lv->id) < 0)
+        exec2(lv->db, "DELETE FROM links WHERE instance=?", lv->id, NULL) < 0 ||
+        exec2(lv->db, "DELETE FROM names WHERE instance=?", lv->id, NULL) < 0)
         goto out_rollback;
     if (sqlite3_prepare_v2(lv->db, "INSERT OR REPLACE INTO links VALUES(?,?,?,?,?,?,?,?,?)", -1,
                            &b.link, NULL) != SQLITE_OK ||
@@ -361,13 +363,5 @@ int es_live_expired(struct es_live *lv, struct es_store *st, long long now_ms, l
 
 int es_live_forget(struct es_live *lv, const char *tunnel_id, const char *hostname)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(lv->db, "DELETE FROM holds WHERE tunnel_id=? AND hostname=?", -1, &st,
-                           NULL) != SQLITE_OK)
-        return PX_ERR_DB;
-    sqlite3_bind_text(st, 1, tunnel_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, hostname, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : PX_ERR_DB;
-    sqlite3_finalize(st);
-    return rc;
+    return exec2(lv->db, "DELETE FROM holds WHERE tunnel_id=? AND hostname=?", tunnel_id, hostname);
 }

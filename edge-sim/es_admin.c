@@ -1,6 +1,7 @@
 #include "es_admin.h"
 #include "es_assert.h"
 #include "es_link.h"
+#include "es_live.h"
 #include "es_registry.h"
 #include "es_server.h"
 #include "px_buf.h"
@@ -41,8 +42,52 @@ static void respond(struct admin_conn *a, int status, const char *ctype, const c
     rt_conn_close(&a->conn, 0);
 }
 
+/* The connector entry of id in arr, added if new. A connection whose
+ * connector gave no id is a connector of its own (id null). */
+static json_t *connector_entry(json_t *arr, const struct es_live_conn *c)
+{
+    size_t i;
+    json_t *e;
+    if (c->connector[0])
+        json_array_foreach(arr, i, e) if (json_is_string(json_object_get(e, "id")) &&
+                                          strcmp(json_string_value(json_object_get(e, "id")),
+                                                 c->connector) == 0) return e;
+    e = json_pack("{s:o,s:s,s:s,s:[]}", "id",
+                  c->connector[0] ? json_string(c->connector) : json_null(), "agent", c->agent,
+                  "address", c->address, "connections");
+    json_array_append_new(arr, e);
+    return e;
+}
+
+/* Adds to o, for tunnel t, every live instance's connections of it:
+ * "connectors" (who, and which connection to which edge) and "edges"
+ * (connections per edge address). */
+static void add_live(json_t *o, const struct es_tunnel *t, const struct es_live_conn *c, size_t n)
+{
+    json_t *conns = json_array(), *edges = json_object();
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(c[i].tunnel_id, t->id) != 0)
+            continue;
+        json_t *e = connector_entry(conns, &c[i]);
+        json_t *conn = json_pack("{s:s,s:s,s:s,s:I}", "edge", c[i].edge, "conn_id", c[i].conn_id,
+                                 "dialed", c[i].dialed, "since", (json_int_t)c[i].since);
+        json_object_set_new(conn, "index",
+                            c[i].conn_index >= 0 ? json_integer(c[i].conn_index) : json_null());
+        json_array_append_new(json_object_get(e, "connections"), conn);
+        json_int_t k = json_integer_value(json_object_get(edges, c[i].edge));
+        json_object_set_new(edges, c[i].edge, json_integer(k + 1));
+    }
+    json_object_set_new(o, "connectors", conns);
+    json_object_set_new(o, "edges", edges);
+}
+
 static char *tunnels_json(struct es_server *srv)
 {
+    struct es_live_conn *live = NULL;
+    size_t n_live = 0;
+    es_live_beat(srv); /* our own rows as of now */
+    if (srv->live.db && es_live_conns(&srv->live, es_live_now_ms(), &live, &n_live) < 0)
+        n_live = 0;
     json_t *arr = json_array();
     for (struct es_tunnel *t = srv->reg.tunnels; t; t = t->next) {
         unsigned links = 0;
@@ -52,9 +97,12 @@ static char *tunnels_json(struct es_server *srv)
         for (struct es_route *r = srv->reg.routes; r; r = r->next)
             if (strcmp(r->tunnel_id, t->id) == 0)
                 json_array_append_new(hosts, json_string(r->hostname));
-        json_array_append_new(arr, json_pack("{s:s,s:s,s:i,s:o}", "id", t->id, "name", t->name,
-                                             "connections", (int)links, "hostnames", hosts));
+        json_t *o = json_pack("{s:s,s:s,s:i,s:o}", "id", t->id, "name", t->name, "connections",
+                              (int)links, "hostnames", hosts);
+        add_live(o, t, live, n_live);
+        json_array_append_new(arr, o);
     }
+    free(live);
     json_t *root = json_pack("{s:o,s:I,s:i}", "tunnels", arr, "requests_total",
                              (json_int_t)srv->requests_total, "links", (int)es_link_count(srv));
     char *s = json_dumps(root, JSON_INDENT(2));

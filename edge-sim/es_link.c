@@ -371,6 +371,54 @@ static int on_renew(struct es_link *l, const struct px_ctl_msg *m)
     return rc;
 }
 
+/* 1 if a connection of t registered name itself (not just a wildcard over it). */
+static int tunnel_serves_name(const struct es_tunnel *t, const char *name)
+{
+    for (const struct es_link *o = t->links; o; o = o->tunnel_next)
+        for (size_t i = 0; i < o->n_names; i++)
+            if (strcasecmp(o->names[i], name) == 0)
+                return 1;
+    return 0;
+}
+
+/* Keeps what REGISTER said about the connection (the codec validated the
+ * fields: bounded, printable). */
+static void remember_register(struct es_link *l, const struct px_ctl_msg *m)
+{
+    if (m->connector)
+        snprintf(l->connector, sizeof(l->connector), "%s", m->connector);
+    if (m->conn_index >= 0)
+        l->conn_index = m->conn_index;
+    if (m->edge)
+        snprintf(l->edge, sizeof(l->edge), "%s", m->edge);
+    if (m->agent)
+        snprintf(l->agent, sizeof(l->agent), "%s", m->agent);
+    if (!l->registered_at)
+        l->registered_at = (long long)time(NULL);
+}
+
+int es_link_info(const struct es_link *l, struct es_link_info *info)
+{
+    *info = (struct es_link_info){.conn_id = l->conn_id,
+                                  .tunnel_id = l->tunnel_id,
+                                  .connector = l->connector,
+                                  .conn_index = l->conn_index,
+                                  .edge = l->edge,
+                                  .agent = l->agent,
+                                  .peer_ip = l->conn.peer_ip,
+                                  .since = l->registered_at,
+                                  .names = (const char *const *)l->names,
+                                  .n_names = l->n_names};
+    return l->registered && !l->dying && !l->conn.closing && !l->conn.closed;
+}
+
+void es_link_each(struct es_server *srv, void (*cb)(struct es_link *l, void *arg), void *arg)
+{
+    struct px_list_node *pos, *tmp;
+    px_list_for_each_safe (pos, tmp, server_links(srv))
+        cb(link_of(pos), arg);
+}
+
 static int on_control_msg(void *arg, const struct px_ctl_msg *m)
 {
     struct es_link *l = arg;
@@ -384,6 +432,7 @@ static int on_control_msg(void *arg, const struct px_ctl_msg *m)
         struct px_ctl_result *res = calloc(m->n_hostnames ? m->n_hostnames : 1, sizeof(*res));
         if (!res)
             return PX_ERR_NOMEM;
+        remember_register(l, m);
         char reasons[PX_CTL_MAX_HOSTNAMES][160];
         size_t accepted = 0;
         for (size_t i = 0; i < m->n_hostnames; i++) {
@@ -426,7 +475,11 @@ static int on_control_msg(void *arg, const struct px_ctl_msg *m)
         struct es_tunnel *t = es_registry_tunnel(&srv->reg, l->tunnel_id);
         for (size_t i = 0; t && i < m->n_hostnames; i++) {
             serves_remove(l, m->hostnames[i]);
-            if (es_registry_release(&srv->reg, &srv->store, t, m->hostnames[i]) == 0)
+            /* Another connection (a replica, or this connector's next one)
+             * still serving it keeps it; one at another edge claims it
+             * again on that edge's heartbeat (es_live_beat). */
+            if (!tunnel_serves_name(t, m->hostnames[i]) &&
+                es_registry_release(&srv->reg, &srv->store, t, m->hostnames[i]) == 0)
                 PX_INFO("tunnel %s: hostname %s released", t->name, m->hostnames[i]);
         }
         return 0;
@@ -812,6 +865,7 @@ static struct es_link *link_new(struct es_server *srv)
     if (!l)
         return NULL;
     l->srv = srv;
+    l->conn_index = -1;
     px_list_init(&l->reqs);
     uint8_t id[8];
     px_pki_random(rt_loop_rng(rt_loop_of(srv->loop)), id, sizeof(id));

@@ -61,6 +61,14 @@ struct es_link {
     unsigned n_reqs;     /* request streams open on this link */
     char **names;        /* hostnames (and *.patterns) this connection registered */
     size_t n_names, cap_names;
+    /* What its REGISTER said about it (optional there: empty, -1 when absent;
+     * a later REGISTER's values replace earlier ones): the connector
+     * process, its slot, the edge address it dialed, its software. */
+    char connector[PX_CTL_MAX_CONNECTOR_ID + 1];
+    int conn_index;
+    char edge[PX_CTL_MAX_EDGE_ADDR + 1];
+    char agent[65];
+    long long registered_at; /* wall-clock seconds of its first registration */
     struct es_link *tunnel_next;
     struct px_list_node all_node; /* in its server's links */
     struct px_buf enroll_in;
@@ -96,6 +104,25 @@ unsigned es_link_capacity(const struct es_link *l);
 /* 1 if l registered a name (exact, or a *.pattern) that covers host
  * (normalised). Requests for host go only to such connections. */
 int es_link_serves(const struct es_link *l, const char *host);
+/* A read-only view of a registered connection for the live view (es_live)
+ * and the admin API. Every pointer points into l and is valid while l is. */
+struct es_link_info {
+    const char *conn_id;
+    const char *tunnel_id;
+    const char *connector; /* "" when the connector did not say */
+    int conn_index;        /* -1 when the connector did not say */
+    const char *edge;      /* the address it dialed; "" when not said */
+    const char *agent;     /* "" when not said */
+    const char *peer_ip;
+    long long since; /* wall-clock seconds of its first registration */
+    const char *const *names;
+    size_t n_names;
+};
+/* Fills *info for l. Returns 1 if l is registered and not closing (a
+ * connection that holds its names), else 0 (*info still filled). */
+int es_link_info(const struct es_link *l, struct es_link_info *info);
+/* Calls cb for each of srv's links (registered or not; es_link_info says). */
+void es_link_each(struct es_server *srv, void (*cb)(struct es_link *l, void *arg), void *arg);
 /* Request streams open on l. */
 unsigned es_link_load(const struct es_link *l);
 /* How requests reach links (es_req.h's es_link_ops; es_server.link_ops):

@@ -1,6 +1,7 @@
 /* edge-sim: argv dispatch and the offline subcommands (tunnel, ca). */
 #include "es_certs.h"
 #include "es_cli.h"
+#include "es_live.h"
 #include "es_server.h"
 #include "es_store.h"
 #include "px_cert.h"
@@ -29,12 +30,13 @@ static void usage(FILE *f)
            "                      [--handshake-timeout S] [--max-connections N]\n"
            "                      [--max-connections-per-ip N] [--cert-lifetime DURATION]\n"
            "                      [--grace-period DURATION]\n"
+           "                      [--hostname-grace DURATION]\n"
            "                      [--loglevel debug|info|warn|error]\n"
-           "       edge-sim tunnel create NAME [--hostname PATTERN]... [--edge HOST:PORT]\n"
+           "       edge-sim tunnel create NAME [--hostname PATTERN]... [--edge HOST:PORT]...\n"
            "                                   [--data-dir DIR]\n"
            "       edge-sim tunnel list [--data-dir DIR]\n"
            "       edge-sim tunnel delete NAME [--data-dir DIR]\n"
-           "       edge-sim tunnel rotate-token NAME [--grace DURATION] [--edge HOST:PORT]\n"
+           "       edge-sim tunnel rotate-token NAME [--grace DURATION] [--edge HOST:PORT]...\n"
            "       edge-sim ca [--data-dir DIR]\n"
            "       edge-sim client-cert create NAME --out DIR [--days N] [--csr FILE]\n"
            "                                        [--p12-password-file F]\n"
@@ -72,7 +74,12 @@ static void usage(FILE *f)
            "certificate from the edge's origin CA (--days 5479, 15 years, by default) into\n"
            "DIR/<first hostname>.pem and .key (none with --csr). `origin-ca` prints the CA\n"
            "connectors trust for origins; `origin-pull-ca` the CA an origin trusts for the\n"
-           "certificates connectors present (SAN URI tunnel:<tunnel id>).\n");
+           "certificates connectors present (SAN URI tunnel:<tunnel id>).\n"
+           "Several serves may share one --data-dir (listening on other addresses). A token\n"
+           "names the edges given with --edge, else the tunnel addresses of the serves running\n"
+           "on the data dir, else the last one that ran. A hostname no connection of its\n"
+           "tunnel registers any more is released after --hostname-grace (default 5m, at\n"
+           "least 1s).\n");
 }
 
 static int cmd_serve(int argc, char **argv)
@@ -90,6 +97,7 @@ static int cmd_serve(int argc, char **argv)
                                          RT_CLI_ARG("max-connections-per-ip", 'p'),
                                          RT_CLI_ARG("cert-lifetime", 'L'),
                                          RT_CLI_ARG("grace-period", 'G'),
+                                         RT_CLI_ARG("hostname-grace", 'R'),
                                          RT_CLI_END};
     /* Static, not on the stack: large, and what it owns stays reachable
      * (for LeakSanitizer) on the paths that exit without cleaning up. Only
@@ -159,6 +167,15 @@ static int cmd_serve(int argc, char **argv)
             srv.grace_ms = (unsigned)grace * 1000;
             break;
         }
+        case 'R': {
+            long long g;
+            if (es_cli_parse_duration(optarg, ES_LIVE_GRACE_MIN_MS / 1000, 3650LL * 86400, &g) < 0)
+                return es_cli_fail("--hostname-grace must be 1s to 3650d (N followed by s, m, h "
+                                   "or d): ",
+                                   optarg);
+            srv.hostname_grace_ms = g * 1000;
+            break;
+        }
         }
     }
     if (c < 0)
@@ -177,29 +194,52 @@ static int cmd_serve(int argc, char **argv)
     return es_server_run(&srv);
 }
 
-/* The edge address a token names: --edge, else the one serve last listened
- * on, else the default. */
-static void token_edge(struct es_offline *o, const char *edge, char *out, size_t outlen)
+/* The edges a token names (at most PX_TOKEN_MAX_EDGES, into out[]): the
+ * --edge flags, else the tunnel addresses of the serves running on the data
+ * dir (in start order), else the one serve last listened on, else the
+ * default. Returns how many. */
+static size_t token_edges(struct es_offline *o, const char *dir, const char *const *edges,
+                          size_t n_edges, char (*out)[301])
 {
-    if (edge)
-        snprintf(out, outlen, "%s", edge);
-    else if (es_store_kv_get(&o->store, "tunnel_addr", out, outlen) < 0)
-        snprintf(out, outlen, "127.0.0.1:7844");
+    size_t n = 0;
+    for (; n < n_edges; n++)
+        snprintf(out[n], sizeof(out[n]), "%s", edges[n]);
+    if (n)
+        return n;
+    struct es_live lv;
+    char why[700];
+    if (es_live_open(&lv, dir, NULL, 0, why, sizeof(why)) == 0) {
+        if (es_live_edges(&lv, es_live_now_ms(), out, PX_TOKEN_MAX_EDGES, &n) < 0)
+            n = 0;
+        es_live_close(&lv);
+    }
+    if (n)
+        return n;
+    if (es_store_kv_get(&o->store, "tunnel_addr", out[0], sizeof(out[0])) < 0)
+        snprintf(out[0], sizeof(out[0]), "127.0.0.1:7844");
+    return 1;
 }
+
+/* The --edge flags of a tunnel subcommand. */
+struct edge_flags {
+    const char *dir;
+    const char *v[PX_TOKEN_MAX_EDGES];
+    size_t n;
+};
 
 /* Prints the token for tunnel id/name with secret on stdout (tunnel create
  * and rotate-token). Returns 0 or -1 (said why on stderr). */
 static int print_token(struct es_offline *o, const char *id, const char *name,
-                       const uint8_t secret[32], const char *edge)
+                       const uint8_t secret[32], const struct edge_flags *ef)
 {
-    char edge_addr[300];
-    token_edge(o, edge, edge_addr, sizeof(edge_addr));
+    char edge_addr[PX_TOKEN_MAX_EDGES][301];
     struct px_token tok = {0};
+    tok.n_edges = token_edges(o, ef->dir, ef->v, ef->n, edge_addr);
+    for (size_t i = 0; i < tok.n_edges; i++)
+        tok.edges[i] = edge_addr[i];
     memcpy(tok.secret, secret, sizeof(tok.secret));
     snprintf(tok.tunnel_id, sizeof(tok.tunnel_id), "%s", id);
     snprintf(tok.name, sizeof(tok.name), "%s", name);
-    tok.edges[0] = edge_addr;
-    tok.n_edges = 1;
     snprintf(tok.server_name, sizeof(tok.server_name), "%s", ES_DEFAULT_SERVER_NAME);
     tok.ca_pem = o->certs.server_ca_pem;
     char *token = px_token_encode(&tok);
@@ -215,7 +255,8 @@ static int print_token(struct es_offline *o, const char *id, const char *name,
 }
 
 /* tunnel rotate-token: a new secret; the old one enrols until now + grace. */
-static int tunnel_rotate(struct es_offline *o, const char *name, long long grace, const char *edge)
+static int tunnel_rotate(struct es_offline *o, const char *name, long long grace,
+                         const struct edge_flags *edge)
 {
     uint8_t secret[32], hash[32];
     char id[33], tname[65];
@@ -261,8 +302,9 @@ static int cmd_tunnel(int argc, char **argv)
     static const struct option opts[] = {RT_CLI_ARG("data-dir", 'd'), RT_CLI_ARG("hostname", 'H'),
                                          RT_CLI_ARG("edge", 'e'), RT_CLI_ARG("grace", 'g'),
                                          RT_CLI_END};
-    const char *dir = "edge-data", *edge = NULL;
-    const struct rt_cli_keep keep[] = {{'d', &dir}, {'e', &edge}, {0, NULL}};
+    const char *dir = "edge-data";
+    const struct rt_cli_keep keep[] = {{'d', &dir}, {0, NULL}};
+    struct edge_flags edges = {0};
     long long grace = 0;
     int have_grace = 0;
     const char *patterns[ES_MAX_PATTERNS];
@@ -279,6 +321,18 @@ static int cmd_tunnel(int argc, char **argv)
                 return es_cli_fail("--hostname must be a hostname or *.suffix pattern: ", optarg);
             patterns[np++] = optarg;
             break;
+        case 'e': {
+            char h[256];
+            int port;
+            if (px_split_hostport(optarg, h, sizeof(h), &port) < 0)
+                return es_cli_fail("--edge must be HOST:PORT: ", optarg);
+            if (strlen(optarg) > 300)
+                return es_cli_fail("--edge too long: ", optarg);
+            if (edges.n == PX_TOKEN_MAX_EDGES)
+                return es_cli_fail("too many --edge addresses (at most 8)", NULL);
+            edges.v[edges.n++] = optarg;
+            break;
+        }
         case 'g':
             if (es_cli_parse_duration(optarg, 0, 3650LL * 86400, &grace) < 0)
                 return es_cli_fail("--grace must be 0 to 3650d (N followed by s, m, h or d): ",
@@ -297,12 +351,7 @@ static int cmd_tunnel(int argc, char **argv)
         return es_cli_fail("--grace goes with rotate-token", NULL);
     struct es_offline o;
     int rc = 1;
-    if (edge) {
-        char h[256];
-        int port;
-        if (px_split_hostport(edge, h, sizeof(h), &port) < 0)
-            return es_cli_fail("--edge must be HOST:PORT: ", edge);
-    }
+    edges.dir = dir;
     if (strcmp(sub, "create") == 0) {
         if (!name || !es_cli_valid_name(name))
             return es_cli_fail("tunnel create needs a NAME of letters, digits, '-', '_' or '.'",
@@ -337,7 +386,7 @@ static int cmd_tunnel(int argc, char **argv)
             fprintf(stderr, "edge-sim: cannot store the tunnel: %s\n", px_strerror(r));
             goto out;
         }
-        r = print_token(&o, rec.id, name, secret, edge);
+        r = print_token(&o, rec.id, name, secret, &edges);
         memset(secret, 0, sizeof(secret));
         if (r < 0)
             goto out;
@@ -398,7 +447,7 @@ static int cmd_tunnel(int argc, char **argv)
             return es_cli_fail("tunnel rotate-token needs a NAME", NULL);
         if (es_offline_open(&o, dir) < 0)
             return 1;
-        rc = tunnel_rotate(&o, name, grace, edge);
+        rc = tunnel_rotate(&o, name, grace, &edges);
     } else {
         return es_cli_fail("unknown tunnel subcommand ", sub);
     }

@@ -150,12 +150,15 @@ int es_server_run(struct es_server *srv)
     if (rt_loop_init(&srv->rt, srv->loop) < 0)
         return 1;
     char server_name[256] = "tunnel.edge-sim.internal";
+    int dir_lock = es_store_dir_lock(srv->data_dir); /* another serve may be setting it up */
     if (es_certs_init(&srv->certs, rt_loop_rng(&srv->rt), srv->data_dir, server_name, why,
                       sizeof(why)) < 0 ||
         es_store_open(&srv->store, srv->data_dir, why, sizeof(why)) < 0) {
+        es_store_dir_unlock(dir_lock);
         PX_ERROR("%s", why);
         return 1;
     }
+    es_store_dir_unlock(dir_lock);
     /* 5 failed enrolments per minute per address: plenty for a mistyped
      * token, nothing for guessing. 1024 addresses (~80 KiB) at most. */
     if (es_ratelimit_init(&srv->enroll_failures, 1024, 5, 12000) < 0) {
@@ -203,9 +206,11 @@ int es_server_run(struct es_server *srv)
     srv->sigint.data = srv->sigterm.data = srv;
     uv_signal_start(&srv->sigint, on_signal, SIGINT);
     uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+    es_live_start(srv); /* without live.db, serve runs on (logged) */
     PX_INFO("edge-sim serving: tunnels on %s, https on %s, admin on %s, data in %s",
             srv->tunnel_addr, srv->https_addr, srv->admin_addr, srv->data_dir);
     uv_run(srv->loop, UV_RUN_DEFAULT);
+    es_live_stop(srv); /* other instances stop counting our connections */
     /* Say goodbye to peers, then let the closes finish. */
     es_link_close_all(srv);
     es_front_close_all(srv);

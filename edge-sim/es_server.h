@@ -5,6 +5,7 @@
 #include "es_certs.h"
 #include "es_conncap.h"
 #include "es_fair.h"
+#include "es_live.h"
 #include "es_ratelimit.h"
 #include "es_registry.h"
 #include "es_store.h"
@@ -64,6 +65,11 @@ struct es_server {
     int drain_timer_set;
     int listening; /* the listeners are open (es_server_run) */
     int exit_code; /* es_server_run's: 0, or 1 after a second signal */
+    /* This serve as an instance of the live view shared with the other
+     * serves of its data dir (es_live.h; not open in in-memory tests). */
+    struct es_live live;
+    uv_timer_t live_timer;
+    long long hostname_grace_ms; /* --hostname-grace; 0: ES_LIVE_GRACE_DEFAULT_MS */
     /* Live connections of this server, each list kept by its own module
      * (es_link.c, es_front.c): nothing about them is process-wide, so a
      * second server (another loop, a test) keeps its own. */

@@ -2,7 +2,12 @@
 #include "px_err.h"
 #include "px_hostname.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +74,30 @@ static int migrate(sqlite3 *db, char **err)
         return PX_ERR_DB;
     }
     return 0;
+}
+
+int es_store_dir_lock(const char *dir)
+{
+    char path[600];
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return -1;
+    snprintf(path, sizeof(path), "%s/init.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return -1;
+    while (flock(fd, LOCK_EX) < 0) {
+        if (errno != EINTR) {
+            close(fd);
+            return -1;
+        }
+    }
+    return fd;
+}
+
+void es_store_dir_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* releases the lock */
 }
 
 int es_store_open(struct es_store *s, const char *dir, char *why, size_t whylen)

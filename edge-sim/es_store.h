@@ -26,6 +26,13 @@ struct es_store {
     long long data_version;
 };
 
+/* Serialises setting up a data dir between processes (two serves started
+ * at once on a new dir must not both create its CA keys): takes an
+ * exclusive lock on dir/init.lock (creating dir, 0700, if missing) and
+ * returns its descriptor for es_store_dir_unlock, or -1 (no lock; the
+ * caller goes on: the lock only narrows a race). */
+int es_store_dir_lock(const char *dir);
+void es_store_dir_unlock(int fd);
 /* Opens (creating if needed) dir/edge.db. Returns 0 or PX_ERR_DB with why. */
 int es_store_open(struct es_store *s, const char *dir, char *why, size_t whylen);
 void es_store_close(struct es_store *s);

@@ -335,21 +335,30 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Sends REGISTER for names (NULL-terminated) on the control stream. */
-static void send_register(const char **names)
+/* Sends m on the control stream. */
+static void send_ctl(const struct px_ctl_msg *m)
 {
-    size_t n = 0;
-    while (names[n])
-        n++;
-    struct px_ctl_msg m = {
-        .type = PX_CTL_REGISTER, .hostnames = (char **)names, .n_hostnames = n, .agent = "test/1"};
-    char *line = px_ctl_encode(&m);
+    char *line = px_ctl_encode(m);
     assert_non_null(line);
     assert_true(cn.control_id > 0);
     assert_int_equal(px_h2_outbox_push(&cn.control_out, cn.h2, cn.control_id, line, strlen(line)),
                      0);
     free(line);
     pump();
+}
+
+/* Sends REGISTER for names (NULL-terminated) on the control stream. */
+static void send_register(const char **names)
+{
+    size_t n = 0;
+    while (names[n])
+        n++;
+    struct px_ctl_msg m = {.type = PX_CTL_REGISTER,
+                           .hostnames = (char **)names,
+                           .n_hostnames = n,
+                           .agent = "test/1",
+                           .conn_index = -1};
+    send_ctl(&m);
 }
 
 static void registered(void)
@@ -410,6 +419,56 @@ static void test_register_registered(void **state)
     assert_ptr_equal(es_registry_pick(t, "app.fuzz.test"), w.el);
     assert_null(es_registry_pick(t, "other.fuzz.test"));
     assert_int_equal(es_link_count(&w.srv), 1);
+}
+
+/* What REGISTER says about the connection (its connector process, slot and
+ * the edge it dialed) is kept for the live view, and shown by
+ * es_link_info; an older connector that says nothing gets "" and -1. */
+static void test_register_fields_kept(void **state)
+{
+    (void)state;
+    struct es_link_info info;
+    assert_false(es_link_info(w.el, &info)); /* not registered yet */
+    assert_string_equal(info.connector, "");
+    assert_int_equal(info.conn_index, -1);
+    registered();
+    assert_true(es_link_info(w.el, &info));
+    assert_string_equal(info.connector, "");
+    assert_int_equal(info.conn_index, -1);
+    assert_string_equal(info.agent, "test/1");
+    assert_string_equal(info.tunnel_id, MW_TUNNEL_ID);
+    assert_string_equal(info.conn_id, w.el->conn_id);
+    assert_string_equal(info.peer_ip, w.el->conn.peer_ip);
+    assert_int_equal(info.n_names, 1);
+    assert_string_equal(info.names[0], "app.fuzz.test");
+    long long since = info.since;
+    assert_true(since > 0);
+
+    char *names[] = {"App2.Fuzz.Test"};
+    struct px_ctl_msg m = {.type = PX_CTL_REGISTER,
+                           .hostnames = names,
+                           .n_hostnames = 1,
+                           .agent = "connector/2",
+                           .connector = "0123456789abcdef",
+                           .conn_index = 3,
+                           .edge = "127.0.0.2:7844"};
+    send_ctl(&m);
+    assert_int_equal(cn.registered, 2);
+    assert_true(es_link_info(w.el, &info));
+    assert_string_equal(info.connector, "0123456789abcdef");
+    assert_int_equal(info.conn_index, 3);
+    assert_string_equal(info.edge, "127.0.0.2:7844");
+    assert_string_equal(info.agent, "connector/2");
+    assert_int_equal(info.since, since); /* the first registration's time */
+    assert_int_equal(info.n_names, 2);
+    assert_string_equal(info.names[1], "app2.fuzz.test"); /* lower-cased */
+
+    /* A retiring connection still holds its names (its connector is
+     * moving, not gone); a closing one does not. */
+    es_link_retire(w.el, "test");
+    assert_true(es_link_info(w.el, &info));
+    es_link_kill(w.el, "test", "test", 0);
+    assert_false(es_link_info(w.el, &info));
 }
 
 static void test_pings(void **state)
@@ -612,6 +671,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_serves_only_its_registered_names),
         cmocka_unit_test_setup_teardown(test_register_registered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_register_fields_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_goaway_with_streams_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_resets, setup, teardown),

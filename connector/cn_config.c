@@ -119,9 +119,9 @@ int cn_config_parse_run(int argc, char **argv, struct cn_config *cfg)
     const char *token_arg = NULL, *token_file = NULL, *state_dir = NULL;
     const char *config = NULL, *server_name = NULL, *ca_pool = NULL, *cert = NULL, *key = NULL;
     const char *host_header = NULL;
-    const struct rt_cli_keep keep[] = {{'t', &token_arg},   {'T', &token_file}, {'s', &state_dir},
-                                       {'C', &config},      {'S', &server_name}, {'A', &ca_pool},
-                                       {'E', &cert},        {'K', &key},        {'O', &host_header},
+    const struct rt_cli_keep keep[] = {{'t', &token_arg}, {'T', &token_file},  {'s', &state_dir},
+                                       {'C', &config},    {'S', &server_name}, {'A', &ca_pool},
+                                       {'E', &cert},      {'K', &key},         {'O', &host_header},
                                        {0, NULL}};
     const char *edges[PX_TOKEN_MAX_EDGES] = {0};
     size_t ne = 0;

@@ -30,8 +30,8 @@ struct cn_edges {
 
 /* Where one slot stands. */
 struct cn_edge_slot {
-    unsigned home; /* its home edge */
-    unsigned edge; /* the edge it dials (or is up on) now */
+    unsigned home;  /* its home edge */
+    unsigned edge;  /* the edge it dials (or is up on) now */
     unsigned fails; /* consecutive failed attempts at edge */
 };
 

@@ -237,8 +237,7 @@ static int on_control_open(void *arg)
 
 int cn_link_send_hostnames(struct cn_link *l, enum px_ctl_type type, char **names, size_t n)
 {
-    struct px_ctl_msg m = {
-        .type = type, .hostnames = names, .n_hostnames = n, .conn_index = -1};
+    struct px_ctl_msg m = {.type = type, .hostnames = names, .n_hostnames = n, .conn_index = -1};
     if (type == PX_CTL_REGISTER) {
         /* Which process, slot and dialed edge this link is: the edge's view
          * of a tunnel's connectors (px_control.h). */

@@ -68,7 +68,7 @@ struct cn_link_host_ops {
 struct cn_link_host {
     const struct cn_link_host_ops *ops;
     void *arg;
-    const char *server_name;  /* the edge's TLS name (the host's, outlives l) */
+    const char *server_name; /* the edge's TLS name (the host's, outlives l) */
     /* REGISTER's connector: this process's id, the same on all its links
      * (the host's, outlives l); NULL: not sent. */
     const char *connector_id;

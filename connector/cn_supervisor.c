@@ -341,8 +341,8 @@ static void link_retiring(void *arg, struct cn_link *l, int clean)
     }
     unsigned delay = moved ? 0 : cn_backoff_next(&slot->backoff, rnd32(s));
     log_slot(s, PX_LOG_INFO, slot->index, cn_link_edge(l),
-             "going away; dialing its replacement to %s in %u ms",
-             edge_addr(s, slot->place.edge), delay);
+             "going away; dialing its replacement to %s in %u ms", edge_addr(s, slot->place.edge),
+             delay);
     retry_in(slot, delay);
 }
 
@@ -354,8 +354,8 @@ static void link_closed(void *arg, struct cn_link *l)
     struct cn_slot *slot = &s->slots[cn_link_index(l)];
     if (px_list_linked(&l->host_node)) {
         px_list_remove(&l->host_node);
-        PX_INFO("connection %u to edge %s (replaced) closed: %s", cn_link_index(l),
-                cn_link_edge(l), cn_link_close_reason(l));
+        PX_INFO("connection %u to edge %s (replaced) closed: %s", cn_link_index(l), cn_link_edge(l),
+                cn_link_close_reason(l));
         free_link(l);
         maybe_finish(s);
         return;
@@ -402,10 +402,9 @@ static void link_closed(void *arg, struct cn_link *l)
                  cn_link_close_reason(l), delay);
     } else {
         int moved = cn_edges_failed(&s->edges, &slot->place);
-        log_slot(s, PX_LOG_WARN, slot->index, cn_link_edge(l),
-                 "failed: %s; retry %u in %u ms%s%s", cn_link_close_reason(l), ++slot->attempts,
-                 delay, moved ? " to the next edge, " : "",
-                 moved ? edge_addr(s, slot->place.edge) : "");
+        log_slot(s, PX_LOG_WARN, slot->index, cn_link_edge(l), "failed: %s; retry %u in %u ms%s%s",
+                 cn_link_close_reason(l), ++slot->attempts, delay,
+                 moved ? " to the next edge, " : "", moved ? edge_addr(s, slot->place.edge) : "");
     }
     free_link(l);
     if (cert_rejected && s->id.cert_pem) {

@@ -518,8 +518,8 @@ static void test_edges_repeatable_and_validated(void **state)
     assert_string_equal(cfg.edges[1], "127.0.0.2:7845");
     assert_string_equal(cfg.edges[2], "[::1]:7846");
     cn_config_cleanup(&cfg);
-    const char *bad[] = {"127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", ":7844", "host:port",
-                         "[::1:7844", ""};
+    const char *bad[] = {
+        "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", ":7844", "host:port", "[::1:7844", ""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url",
                              "hello_world", "--edge", "127.0.0.1:1", "--edge", bad[i], NULL),

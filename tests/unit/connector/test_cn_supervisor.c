@@ -52,7 +52,10 @@ struct world {
 
 static struct world w;
 
-#define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE}
+#define NV(n, v)                                                                                   \
+    {                                                                                              \
+        (uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE                 \
+    }
 
 static int alive(const struct cn_link *l)
 {
@@ -267,7 +270,7 @@ static int setup(void **state)
     s->loop = &w.loop;
     s->cfg = &w.cfg;
     s->dial = dial;
-    s->tls_ctx = (WOLFSSL_CTX *)&w; /* never used: the links are in memory */
+    s->tls_ctx = (WOLFSSL_CTX *)&w;      /* never used: the links are in memory */
     static char enrolled[] = "enrolled"; /* a certificate: failures redial, not re-enrol */
     s->id.cert_pem = enrolled;
     snprintf(s->connector_id, sizeof(s->connector_id), "00112233aabbccdd");

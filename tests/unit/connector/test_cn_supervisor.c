@@ -11,6 +11,7 @@
 #include "cn_supervisor.h"
 #include "px_control.h"
 #include "px_err.h"
+#include "px_h2.h"
 #include "px_log.h"
 #include "rt_loop.h"
 
@@ -30,8 +31,7 @@ struct fe {
     char addr[64];
     nghttp2_session *h2;
     int32_t control_id;
-    struct px_buf control_out;
-    int control_deferred;
+    struct px_h2_outbox control_out;
     struct px_ctl_framer control_in;
     int registers, drains;
     char connector[64], edge[64];
@@ -119,22 +119,6 @@ static int on_close(nghttp2_session *h2, int32_t id, uint32_t err, void *user)
     return 0;
 }
 
-static ssize_t control_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len,
-                            uint32_t *flags, nghttp2_data_source *src, void *user)
-{
-    (void)h2;
-    (void)id;
-    (void)flags;
-    (void)src;
-    struct fe *e = user;
-    size_t n = px_buf_read(&e->control_out, buf, len);
-    if (n == 0) {
-        e->control_deferred = 1;
-        return NGHTTP2_ERR_DEFERRED;
-    }
-    return (ssize_t)n;
-}
-
 static void fe_start(struct fe *e)
 {
     nghttp2_session_callbacks *cb;
@@ -144,13 +128,13 @@ static void fe_start(struct fe *e)
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_close);
     assert_int_equal(nghttp2_session_client_new(&e->h2, cb, e), 0);
     nghttp2_session_callbacks_del(cb);
-    px_buf_init(&e->control_out);
+    px_h2_outbox_init(&e->control_out);
     px_ctl_framer_init(&e->control_in);
     assert_int_equal(nghttp2_submit_settings(e->h2, NGHTTP2_FLAG_NONE, NULL, 0), 0);
     nghttp2_nv nv[] = {NV(":method", "POST"), NV(":scheme", "https"),
                        NV(":authority", "tunnel.control"), NV(":path", "/.tunnel/control"),
                        NV("tunnel-control", "1")};
-    nghttp2_data_provider dp = {.read_callback = control_read};
+    nghttp2_data_provider dp = {.source.ptr = &e->control_out, .read_callback = px_h2_outbox_read};
     e->control_id = nghttp2_submit_request(e->h2, NULL, nv, 5, &dp, NULL);
     assert_true(e->control_id > 0);
 }
@@ -159,12 +143,9 @@ static void fe_send(struct fe *e, const struct px_ctl_msg *m)
 {
     char *line = px_ctl_encode(m);
     assert_non_null(line);
-    px_buf_append(&e->control_out, line, strlen(line));
+    assert_int_equal(px_h2_outbox_push(&e->control_out, e->h2, e->control_id, line, strlen(line)),
+                     0);
     free(line);
-    if (e->control_deferred) {
-        e->control_deferred = 0;
-        nghttp2_session_resume_data(e->h2, e->control_id);
-    }
 }
 
 static void fe_registered(struct fe *e)
@@ -294,7 +275,7 @@ static int teardown(void **state)
     for (unsigned i = 0; i < w.n_dials; i++) {
         if (w.fes[i].h2)
             nghttp2_session_del(w.fes[i].h2);
-        px_buf_cleanup(&w.fes[i].control_out);
+        px_h2_outbox_cleanup(&w.fes[i].control_out);
         px_ctl_framer_cleanup(&w.fes[i].control_in);
     }
     cn_supervisor_slot_cleanup(s, 0);

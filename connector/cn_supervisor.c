@@ -274,6 +274,7 @@ static void link_ready(void *arg, struct cn_link *l)
         slot->link = l;
         slot->probe = NULL;
         cn_edges_home_again(&slot->place);
+        cn_backoff_reset(&slot->home_backoff);
         if (old) {
             retire(s, old);
             cn_link_drain(old);
@@ -297,7 +298,7 @@ static void probe_failed(struct cn_supervisor *s, struct cn_slot *slot, struct c
     slot->probe = NULL;
     if (s->stopping)
         return;
-    unsigned delay = cn_backoff_next(&slot->backoff, rnd32(s));
+    unsigned delay = cn_backoff_next(&slot->home_backoff, rnd32(s));
     log_slot(s, PX_LOG_WARN, slot->index, cn_link_edge(l),
              "(back home) failed: %s; staying on %s, trying again in %u ms",
              cn_link_close_reason(l), slot->link ? cn_link_edge(slot->link) : "none", delay);
@@ -552,7 +553,7 @@ static void start_probe(struct cn_slot *slot)
              "is away from home; dialing its home edge %s", edge_addr(s, slot->place.home));
     slot->probe = dial(slot, slot->place.home);
     if (!slot->probe)
-        rebalance_in(slot, cn_backoff_next(&slot->backoff, rnd32(s)));
+        rebalance_in(slot, cn_backoff_next(&slot->home_backoff, rnd32(s)));
 }
 
 void cn_supervisor_slot_start(struct cn_supervisor *s, unsigned index)
@@ -567,6 +568,7 @@ void cn_supervisor_slot_init(struct cn_supervisor *s, unsigned index)
     slot->index = index;
     cn_edges_slot_init(&s->edges, &slot->place, index);
     cn_backoff_init(&slot->backoff, 1000, 30000);
+    cn_backoff_init(&slot->home_backoff, 1000, 30000);
     uv_timer_init(s->loop, &slot->retry);
     slot->retry.data = slot;
     uv_timer_init(s->loop, &slot->rebalance);

@@ -28,6 +28,9 @@ struct cn_slot {
     struct cn_link *probe;
     struct cn_edge_slot place; /* which edge it dials (cn_edges) */
     struct cn_backoff backoff;
+    /* Failed tries to go home: their own backoff, so that a home edge that
+     * stays down does not slow the slot's reconnects elsewhere. */
+    struct cn_backoff home_backoff;
     uv_timer_t retry;
     /* When to try the home edge again (initialised with retry, see
      * cn_supervisor_slot_init; a harness that never leaves home needs none). */

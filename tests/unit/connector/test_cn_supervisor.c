@@ -340,7 +340,9 @@ static void test_goaway_moves_at_once_and_old_link_serves(void **state)
     while (w.n_dials < 2 && now_ms() < t0 + 2000)
         pump();
     assert_int_equal(w.n_dials, 2);
-    assert_true(now_ms() - t0 < 500); /* at once, no backoff */
+    /* At once: no backoff was drawn (a draw counts an attempt). */
+    assert_int_equal(w.sup.slots[0].backoff.attempt, 0);
+    assert_true(now_ms() - t0 < 900);
     assert_string_equal(w.fes[1].addr, "127.0.0.2:7844");
     register_dial(1);
     assert_ptr_equal(w.sup.slots[0].link, w.fes[1].l);
@@ -357,6 +359,35 @@ static void test_goaway_moves_at_once_and_old_link_serves(void **state)
     assert_false(alive(old));
     assert_ptr_equal(w.sup.slots[0].link, w.fes[1].l);
     assert_true(cn_link_usable(w.fes[1].l));
+}
+
+/* With a single edge the GOAWAY's replacement waits the slot's full-jitter
+ * backoff (a fleet must not hit a restarting edge in one burst), and the
+ * old link still serves meanwhile. */
+static void test_single_edge_goaway_redials_after_backoff(void **state)
+{
+    (void)state;
+    w.cfg.n_edges = 1;
+    cn_edges_init(&w.sup.edges, 1);
+    cn_supervisor_slot_start(&w.sup, 0);
+    register_dial(0);
+    struct fe *a = &w.fes[0];
+    struct cn_link *old = a->l;
+    assert_int_equal(nghttp2_submit_goaway(a->h2, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0),
+                     0);
+    for (int i = 0; i < 20 && w.sup.slots[0].link; i++)
+        pump();
+    assert_null(w.sup.slots[0].link);
+    assert_int_equal(w.sup.slots[0].backoff.attempt, 1); /* a delay was drawn */
+    fe_request(a);
+    assert_true(run_until(&a->req_closed, 2000));
+    assert_int_equal(a->req_status, 204);
+    long end = now_ms() + 3000; /* the first ceiling is 1 s */
+    while (w.n_dials < 2 && now_ms() < end)
+        pump();
+    assert_int_equal(w.n_dials, 2);
+    assert_string_equal(w.fes[1].addr, "127.0.0.1:7844");
+    assert_true(alive(old));
 }
 
 /* Away from home, the rebalance dials home with a second link; once it
@@ -397,6 +428,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_failover_after_two_failed_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_goaway_moves_at_once_and_old_link_serves, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_single_edge_goaway_redials_after_backoff, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rebalance_make_before_break, setup, teardown),
     };

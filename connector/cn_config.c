@@ -49,6 +49,25 @@ static void default_state_dir(char *out, size_t len)
         snprintf(out, len, "./connector-state");
 }
 
+/* 0 when addr is "host:port" (a port 1-65535) and fits CN_EDGE_ADDR_MAX. */
+static int valid_edge(const char *addr)
+{
+    char host[256];
+    int port;
+    if (strlen(addr) >= CN_EDGE_ADDR_MAX || px_split_hostport(addr, host, sizeof(host), &port) < 0)
+        return -1;
+    return port >= 1 && port <= 65535 ? 0 : -1;
+}
+
+/* Appends addr to cfg's edges (callers keep to PX_TOKEN_MAX_EDGES). */
+static int copy_edge(struct cn_config *cfg, const char *addr)
+{
+    if (strlen(addr) >= CN_EDGE_ADDR_MAX)
+        return -1;
+    memcpy(cfg->edges[cfg->n_edges++], addr, strlen(addr) + 1);
+    return 0;
+}
+
 /* The originRequest settings given as flags, for every --url: each kept
  * argument becomes an owned copy in o, marked set. Returns 0 or -1 (no
  * memory). */
@@ -97,20 +116,22 @@ int cn_config_parse_run(int argc, char **argv, struct cn_config *cfg)
                                          RT_CLI_FLAG("origin-pull", 'P'),
                                          RT_CLI_FLAG("help", 'h'),
                                          RT_CLI_END};
-    const char *token_arg = NULL, *token_file = NULL, *edge = NULL, *state_dir = NULL;
+    const char *token_arg = NULL, *token_file = NULL, *state_dir = NULL;
     const char *config = NULL, *server_name = NULL, *ca_pool = NULL, *cert = NULL, *key = NULL;
     const char *host_header = NULL;
-    const struct rt_cli_keep keep[] = {{'t', &token_arg},   {'T', &token_file}, {'e', &edge},
-                                       {'s', &state_dir},   {'C', &config},     {'S', &server_name},
-                                       {'A', &ca_pool},     {'E', &cert},       {'K', &key},
-                                       {'O', &host_header}, {0, NULL}};
+    const struct rt_cli_keep keep[] = {{'t', &token_arg}, {'T', &token_file},  {'s', &state_dir},
+                                       {'C', &config},    {'S', &server_name}, {'A', &ca_pool},
+                                       {'E', &cert},      {'K', &key},         {'O', &host_header},
+                                       {0, NULL}};
+    const char *edges[PX_TOKEN_MAX_EDGES] = {0};
+    size_t ne = 0;
     const char *hostnames[CN_MAX_ROUTES] = {0}, *urls[CN_MAX_ROUTES] = {0};
     size_t nh = 0, nu = 0;
     struct cn_origin_opts defaults = {0};
     int rc;
     memset(cfg, 0, sizeof(*cfg));
     cfg->loglevel = PX_LOG_INFO;
-    cfg->ha_connections = 2;
+    cfg->ha_connections = CN_DEFAULT_HA_CONNECTIONS;
     cfg->grace_period_ms = 30000;
     cfg->response_timeout_ms = 100000;
     struct rt_cli cli;
@@ -125,6 +146,17 @@ int cn_config_parse_run(int argc, char **argv, struct cn_config *cfg)
                 goto out;
             }
             hostnames[nh++] = optarg;
+            break;
+        case 'e':
+            if (ne == PX_TOKEN_MAX_EDGES) {
+                rc = usage_error("too many --edge flags (at most %d)", PX_TOKEN_MAX_EDGES);
+                goto out;
+            }
+            if (valid_edge(optarg) < 0) {
+                rc = usage_error("--edge must be HOST:PORT (got %s)", optarg);
+                goto out;
+            }
+            edges[ne++] = optarg;
             break;
         case 'u':
             if (nu == CN_MAX_ROUTES) {
@@ -191,8 +223,6 @@ int cn_config_parse_run(int argc, char **argv, struct cn_config *cfg)
         rc = usage_error("unexpected argument %s", rt_cli_word(&cli, 0));
         goto out;
     }
-    if (edge)
-        snprintf(cfg->edge_override, sizeof(cfg->edge_override), "%s", edge);
     if (config)
         snprintf(cfg->config_path, sizeof(cfg->config_path), "%s", config);
     if (state_dir)
@@ -231,13 +261,16 @@ int cn_config_parse_run(int argc, char **argv, struct cn_config *cfg)
         rc = usage_error("invalid token: %s", why);
         goto out;
     }
-    if (cfg->edge_override[0]) {
-        char host[256];
-        int port;
-        if (px_split_hostport(cfg->edge_override, host, sizeof(host), &port) < 0) {
-            rc = usage_error("--edge must be HOST:PORT (got %s)", cfg->edge_override);
+    /* --edge replaces the token's list; the token's addresses were
+     * validated by px_token_decode. */
+    for (size_t i = 0; i < (ne ? ne : cfg->token.n_edges); i++)
+        if (copy_edge(cfg, ne ? edges[i] : cfg->token.edges[i]) < 0) {
+            rc = usage_error("edge address too long: %s", ne ? edges[i] : cfg->token.edges[i]);
             goto out;
         }
+    if (cfg->n_edges == 0) {
+        rc = usage_error("no edge: the token lists none and no --edge was given");
+        goto out;
     }
 
     struct cn_ingress_errors errs = {0};

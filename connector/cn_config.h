@@ -9,12 +9,19 @@
 #include <stddef.h>
 
 #define CN_MAX_ROUTES 64
+/* An edge address, "host:port", with its terminating NUL. */
+#define CN_EDGE_ADDR_MAX 300
+/* --ha-connections when not given. */
+#define CN_DEFAULT_HA_CONNECTIONS 4
 
 struct cn_ingress;
 
 struct cn_config {
     struct px_token token;
-    char edge_override[300];
+    /* The edges to keep connections to: every --edge given (in order), else
+     * the token's edges. Slot i's home is edges[i % n_edges]. */
+    char edges[PX_TOKEN_MAX_EDGES][CN_EDGE_ADDR_MAX];
+    size_t n_edges;
     char state_dir[512];
     char config_path[512];      /* --config; "" when routes come from flags */
     struct cn_ingress *ingress; /* current rules (owned reference) */

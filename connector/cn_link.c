@@ -237,9 +237,15 @@ static int on_control_open(void *arg)
 
 int cn_link_send_hostnames(struct cn_link *l, enum px_ctl_type type, char **names, size_t n)
 {
-    struct px_ctl_msg m = {.type = type, .hostnames = names, .n_hostnames = n};
-    if (type == PX_CTL_REGISTER)
+    struct px_ctl_msg m = {.type = type, .hostnames = names, .n_hostnames = n, .conn_index = -1};
+    if (type == PX_CTL_REGISTER) {
+        /* Which process, slot and dialed edge this link is: the edge's view
+         * of a tunnel's connectors (px_control.h). */
         m.agent = "connector/0.1";
+        m.connector = (char *)l->host.connector_id;
+        m.conn_index = l->index <= 63 ? (int)l->index : -1;
+        m.edge = strcmp(l->edge, "memory") != 0 ? l->edge : NULL;
+    }
     return rt_tunnel_send(&l->tun, &m);
 }
 
@@ -324,20 +330,27 @@ static const struct rt_tunnel_stream_ops tunnel_stream_ops = {
     .drop = stream_drop,
 };
 
-/* Defect 2a: a GOAWAY in either direction ends this link. The streams in
- * flight finish (the edge sends nothing new), then it closes; meanwhile the
- * supervisor dials its replacement at once. */
+/* A GOAWAY in either direction ends this link; the host dials its
+ * replacement. The edge's GOAWAY with NO_ERROR says it is draining: it may
+ * still route requests of the browsers it is finishing here (nghttp2 lets
+ * a server accept streams after it received GOAWAY), so the link stays up
+ * and serves them until the edge closes it. Any other GOAWAY: the streams
+ * in flight finish (nothing new comes), then it closes. */
 static void on_going_away(void *arg, enum rt_tunnel_goaway how, uint32_t error_code)
 {
     struct cn_link *l = arg;
-    l->goaway_clean = error_code == NGHTTP2_NO_ERROR;
+    l->goaway_clean = how == RT_TUNNEL_GOAWAY_RECEIVED && error_code == NGHTTP2_NO_ERROR;
     PX_INFO("connection %u to %s: %s (%s)%s", l->index, l->edge,
             how == RT_TUNNEL_GOAWAY_RECEIVED ? "the edge sent GOAWAY"
                                              : "this connector sent GOAWAY",
             nghttp2_http2_strerror(error_code),
-            l->n_streams ? "; its requests in flight finish first" : "");
-    l->draining = 1; /* closes from the next flush once idle */
-    kick(l);
+            l->goaway_clean ? "; it keeps serving what the edge sends until the edge closes it"
+            : l->n_streams  ? "; its requests in flight finish first"
+                            : "");
+    if (!l->goaway_clean) {
+        l->draining = 1; /* closes from the next flush once idle */
+        kick(l);
+    }
     if (l->registered)
         l->host.ops->retiring(l->host.arg, l, l->goaway_clean);
 }
@@ -497,7 +510,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         return;
     }
     rt_conn_connect(&l->conn, res->ai_addr, l->host.ops->tls_ctx(l->host.arg), l->host.server_name,
-                    "h2", 10000);
+                    "h2", CN_LINK_CONNECT_MS);
     uv_freeaddrinfo(res);
 }
 

@@ -16,8 +16,17 @@
 
 /* Concurrent streams the connector accepts per link (SETTINGS). */
 #define CN_LINK_MAX_STREAMS 2048
-/* After a GOAWAY, how long the streams in flight may take. */
-#define CN_LINK_GOAWAY_MS 30000
+/* After a GOAWAY either way, how long the link may live on: the streams in
+ * flight finish, and after the edge's GOAWAY (it is draining) the edge may
+ * still open streams for the browsers it is finishing. Longer than an
+ * edge's grace period (edge-sim serve --grace-period, default 30 s) with a
+ * wide margin, so the edge, not this deadline, ends a draining link; an
+ * edge given a grace above it has such links closed here at 150 s. */
+#define CN_LINK_GOAWAY_MS 150000
+/* TCP connect plus TLS handshake to the edge: short enough that two failed
+ * attempts at an unreachable edge and the move to another one fit in the
+ * 45 s within which a partitioned edge's connections are replaced. */
+#define CN_LINK_CONNECT_MS 5000
 /* Response bytes the link holds for all its streams together: above it,
  * streams stop reading their origins until it is half drained. */
 #define CN_LINK_BUFFER_CAP (32 * 1024 * 1024)
@@ -36,8 +45,11 @@ struct cn_rule;
 struct cn_link_host_ops {
     /* The edge accepted the registration: l carries requests now. */
     void (*ready)(void *arg, struct cn_link *l);
-    /* l got or sent GOAWAY (clean: with NO_ERROR): it finishes its streams,
-     * then closes. */
+    /* l is going away: it carries no new control requests and the host
+     * should replace it. clean: the edge's GOAWAY with NO_ERROR (the edge
+     * is draining): l stays up and serves every stream the edge still opens
+     * until the edge closes it (or CN_LINK_GOAWAY_MS). Otherwise (a GOAWAY
+     * with an error, either way) l finishes its streams, then closes. */
     void (*retiring)(void *arg, struct cn_link *l, int clean);
     /* l is gone (called exactly once per started link); the host may free
      * it from here on. */
@@ -56,7 +68,10 @@ struct cn_link_host_ops {
 struct cn_link_host {
     const struct cn_link_host_ops *ops;
     void *arg;
-    const char *server_name;  /* the edge's TLS name (the host's, outlives l) */
+    const char *server_name; /* the edge's TLS name (the host's, outlives l) */
+    /* REGISTER's connector: this process's id, the same on all its links
+     * (the host's, outlives l); NULL: not sent. */
+    const char *connector_id;
     struct cn_stream_env env; /* handed to every stream as is; env.loop is l's loop */
 };
 
@@ -90,7 +105,7 @@ struct cn_link {
     int registered;
     int saw_open;     /* TLS handshake completed */
     int draining;     /* told the edge to send nothing new; closes when idle */
-    int goaway_clean; /* going away (tun.going_away) after a GOAWAY with NO_ERROR */
+    int goaway_clean; /* going away (tun.going_away) after the edge's GOAWAY with NO_ERROR */
     int closing_self; /* cn_link_close was called */
     /* A node the host may keep l in a list by (the supervisor's retired
      * links); the link never touches it. */

@@ -12,10 +12,13 @@
 #include <wolfssl/error-ssl.h>
 
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void start_slot(struct cn_slot *slot);
+static void start_probe(struct cn_slot *slot);
 static void start_enroll(struct cn_supervisor *s);
 static void on_enroll_retry(uv_timer_t *t);
 
@@ -27,11 +30,50 @@ static uint32_t rnd32(struct cn_supervisor *s)
     return r;
 }
 
-static const char *edge_for(struct cn_supervisor *s, unsigned i)
+/* Edge address i of the configured list (a harness with none: "memory"). */
+static const char *edge_addr(struct cn_supervisor *s, unsigned i)
 {
-    if (s->cfg->edge_override[0])
-        return s->cfg->edge_override;
-    return s->cfg->token.edges[i % s->cfg->token.n_edges];
+    if (!s->cfg->n_edges)
+        return "memory";
+    return s->cfg->edges[i % s->cfg->n_edges];
+}
+
+/* "A x2, B x1": the slots' registered links per edge, for the log. */
+static void tally(struct cn_supervisor *s, struct px_buf *b)
+{
+    unsigned n = s->edges.n ? s->edges.n : 1, any = 0;
+    for (unsigned e = 0; e < n; e++) {
+        unsigned up = 0;
+        for (unsigned i = 0; i < s->n_slots; i++)
+            up += s->slots[i].link && cn_link_registered(s->slots[i].link) &&
+                  s->slots[i].place.edge == e;
+        if (up && px_buf_appendf(b, "%s%s x%u", any++ ? ", " : "", edge_addr(s, e), up) < 0)
+            return;
+    }
+    if (!any)
+        px_buf_append_str(b, "none");
+}
+
+/* Logs one line about connection i and edge: what happened, then the tally. */
+__attribute__((format(printf, 5, 6))) static void log_slot(struct cn_supervisor *s,
+                                                           enum px_log_level lv, unsigned i,
+                                                           const char *edge, const char *fmt, ...)
+{
+    if (!px_log_enabled(lv))
+        return;
+    struct px_buf up;
+    px_buf_init(&up);
+    char *what = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&what, fmt, ap) < 0)
+        what = NULL;
+    va_end(ap);
+    tally(s, &up);
+    const char *u = px_buf_cstr(&up);
+    px_log(lv, "connection %u to edge %s %s; up: %s", i, edge, what ? what : "?", u ? u : "?");
+    free(what);
+    px_buf_cleanup(&up);
 }
 
 const struct cn_rule *cn_supervisor_route(struct cn_supervisor *s, const char *host,
@@ -135,9 +177,16 @@ static void maybe_finish(struct cn_supervisor *s)
     if (!s->stopping || s->enrolling || !px_list_empty(retired(s)))
         return;
     for (unsigned i = 0; i < s->n_slots; i++)
-        if (s->slots[i].link)
+        if (s->slots[i].link || s->slots[i].probe)
             return;
     uv_stop(s->loop);
+}
+
+static void stop_timers(struct cn_slot *slot)
+{
+    uv_timer_stop(&slot->retry);
+    if (slot->rebalance_init)
+        uv_timer_stop(&slot->rebalance);
 }
 
 static void stop_all(struct cn_supervisor *s, const char *why)
@@ -149,9 +198,11 @@ static void stop_all(struct cn_supervisor *s, const char *why)
     uv_timer_stop(&s->grace);
     uv_timer_stop(&s->enroll_retry);
     for (unsigned i = 0; i < s->n_slots; i++) {
-        uv_timer_stop(&s->slots[i].retry);
+        stop_timers(&s->slots[i]);
         if (s->slots[i].link)
             cn_link_close(s->slots[i].link, why);
+        if (s->slots[i].probe)
+            cn_link_close(s->slots[i].probe, why);
     }
     struct px_list_node *pos, *tmp;
     px_list_for_each_safe (pos, tmp, retired(s))
@@ -168,6 +219,45 @@ void cn_supervisor_fatal(struct cn_supervisor *s, const char *msg)
     stop_all(s, msg);
 }
 
+static void free_link(struct cn_link *l)
+{
+    free(l);
+}
+
+static void on_retry(uv_timer_t *t)
+{
+    struct cn_slot *slot = t->data;
+    start_slot(slot);
+}
+
+static void on_rebalance(uv_timer_t *t)
+{
+    start_probe(t->data);
+}
+
+/* Dials slot's edge (or its home, for a probe) after delay_ms. */
+static void retry_in(struct cn_slot *slot, unsigned delay_ms)
+{
+    uv_timer_start(&slot->retry, on_retry, delay_ms, 0);
+}
+
+static void rebalance_in(struct cn_slot *slot, unsigned delay_ms)
+{
+    if (slot->rebalance_init)
+        uv_timer_start(&slot->rebalance, on_rebalance, delay_ms, 0);
+}
+
+/* l of slot leaves the slot for the retired list: it finishes (or, after
+ * the edge's GOAWAY, serves until the edge closes it) without the slot. */
+static void retire(struct cn_supervisor *s, struct cn_link *l)
+{
+    if (!px_list_linked(&l->host_node))
+        px_list_insert_head(retired(s), &l->host_node);
+    /* It may not answer a renewal any more: ask on another link. */
+    if (s->creds)
+        cn_creds_link_gone(s->creds, l);
+}
+
 static void link_ready(void *arg, struct cn_link *l)
 {
     struct cn_supervisor *s = arg;
@@ -177,45 +267,84 @@ static void link_ready(void *arg, struct cn_link *l)
     slot->attempts = 0;
     if (s->creds)
         cn_creds_link_up(s->creds);
+    if (l == slot->probe) {
+        /* Home again: the home link takes the slot, the other one drains
+         * (the edge routes nothing new to it, its streams finish). */
+        struct cn_link *old = slot->link;
+        slot->link = l;
+        slot->probe = NULL;
+        cn_edges_home_again(&slot->place);
+        cn_backoff_reset(&slot->home_backoff);
+        if (old) {
+            retire(s, old);
+            cn_link_drain(old);
+        }
+        log_slot(s, PX_LOG_INFO, slot->index, cn_link_edge(l),
+                 "registered (back home; the connection to %s drains)",
+                 old ? cn_link_edge(old) : "nowhere");
+        return;
+    }
+    cn_edges_up(&slot->place);
+    log_slot(s, PX_LOG_INFO, slot->index, cn_link_edge(l), "registered");
+    unsigned delay;
+    if (cn_edges_rebalance_due(&slot->place, rnd32(s), &delay))
+        rebalance_in(slot, delay);
 }
 
-static void on_retry(uv_timer_t *t)
+/* The probe to the home edge failed or went away: the slot stays where it
+ * is and tries again after its backoff. */
+static void probe_failed(struct cn_supervisor *s, struct cn_slot *slot, struct cn_link *l)
 {
-    struct cn_slot *slot = t->data;
-    start_slot(slot);
-}
-
-static void free_link(struct cn_link *l)
-{
-    free(l);
+    slot->probe = NULL;
+    if (s->stopping)
+        return;
+    unsigned delay = cn_backoff_next(&slot->home_backoff, rnd32(s));
+    log_slot(s, PX_LOG_WARN, slot->index, cn_link_edge(l),
+             "(back home) failed: %s; staying on %s, trying again in %u ms",
+             cn_link_close_reason(l), slot->link ? cn_link_edge(slot->link) : "none", delay);
+    rebalance_in(slot, delay);
 }
 
 static void link_retiring(void *arg, struct cn_link *l, int clean)
 {
     struct cn_supervisor *s = arg;
     struct cn_slot *slot = &s->slots[cn_link_index(l)];
-    if (px_list_linked(&l->host_node) || slot->link != l)
+    if (px_list_linked(&l->host_node))
         return;
-    px_list_insert_head(retired(s), &l->host_node);
+    if (slot->probe == l) {
+        retire(s, l);
+        if (clean)
+            cn_edges_note_goaway(&s->edges, slot->place.home, uv_now(s->loop));
+        probe_failed(s, slot, l);
+        return;
+    }
+    if (slot->link != l)
+        return;
+    retire(s, l);
     slot->link = NULL;
-    /* It may not answer a renewal any more: ask on another link. */
-    if (s->creds)
-        cn_creds_link_gone(s->creds, l);
     if (s->stopping)
         return;
-    /* A link that served and was told to go away cleanly is replaced at
-     * once (make before break): the edge is restarting or rebalancing, not
-     * failing. Anything else goes through the usual backoff. */
-    cn_backoff_reset(&slot->backoff);
-    slot->attempts = 0;
-    if (clean) {
-        PX_INFO("connection %u: dialing its replacement now", cn_link_index(l));
-        uv_timer_start(&slot->retry, on_retry, 0, 0);
-    } else {
-        unsigned delay = cn_backoff_next(&slot->backoff, rnd32(s));
-        PX_INFO("connection %u: dialing its replacement in %u ms", cn_link_index(l), delay);
-        uv_timer_start(&slot->retry, on_retry, delay, 0);
+    if (slot->rebalance_init)
+        uv_timer_stop(&slot->rebalance);
+    /* The edge's GOAWAY says it is draining: another edge takes the slot at
+     * once (make before break). Alone, or after anything else, the slot
+     * redials through its backoff: fifty connectors must not hit a
+     * restarting edge in one burst. */
+    int moved = clean && cn_edges_goaway(&s->edges, &slot->place, uv_now(s->loop));
+    if (slot->probe) {
+        /* The home link being dialed takes the slot. */
+        slot->link = slot->probe;
+        slot->probe = NULL;
+        cn_edges_home_again(&slot->place);
+        log_slot(s, PX_LOG_INFO, slot->index, cn_link_edge(l),
+                 "going away; its replacement to %s is being dialed", cn_link_edge(slot->link));
+        return;
     }
+    unsigned delay = moved ? 0 : cn_backoff_next(&slot->backoff, rnd32(s));
+    log_slot(s, PX_LOG_INFO, slot->index, cn_link_edge(l),
+             "going away; dialing its replacement to %s in %u ms", edge_addr(s, slot->place.edge),
+             delay);
+    retry_in(slot, delay);
 }
 
 static void link_closed(void *arg, struct cn_link *l)
@@ -223,14 +352,21 @@ static void link_closed(void *arg, struct cn_link *l)
     struct cn_supervisor *s = arg;
     if (s->creds)
         cn_creds_link_gone(s->creds, l);
+    struct cn_slot *slot = &s->slots[cn_link_index(l)];
     if (px_list_linked(&l->host_node)) {
         px_list_remove(&l->host_node);
-        PX_INFO("connection %u (replaced) closed: %s", cn_link_index(l), cn_link_close_reason(l));
+        PX_INFO("connection %u to edge %s (replaced) closed: %s", cn_link_index(l), cn_link_edge(l),
+                cn_link_close_reason(l));
         free_link(l);
         maybe_finish(s);
         return;
     }
-    struct cn_slot *slot = &s->slots[cn_link_index(l)];
+    if (slot->probe == l) {
+        probe_failed(s, slot, l);
+        free_link(l);
+        maybe_finish(s);
+        return;
+    }
     int was_ready = cn_link_registered(l);
     /* An alert refusing our certificate before registration means the edge
      * no longer accepts it (expired while we were offline, its data was
@@ -248,13 +384,29 @@ static void link_closed(void *arg, struct cn_link *l)
         maybe_finish(s);
         return;
     }
+    if (slot->rebalance_init)
+        uv_timer_stop(&slot->rebalance);
+    if (slot->probe) {
+        /* The home link being dialed takes the slot. */
+        slot->link = slot->probe;
+        slot->probe = NULL;
+        cn_edges_home_again(&slot->place);
+        log_slot(s, PX_LOG_WARN, slot->index, cn_link_edge(l), "lost: %s; %s is being dialed",
+                 cn_link_close_reason(l), cn_link_edge(slot->link));
+        free_link(l);
+        return;
+    }
     unsigned delay = cn_backoff_next(&slot->backoff, rnd32(s));
-    if (was_ready)
-        PX_WARN("connection %u to edge %s lost: %s; reconnecting in %u ms", cn_link_index(l),
-                cn_link_edge(l), cn_link_close_reason(l), delay);
-    else
-        PX_WARN("connection %u to edge %s failed: %s; retry %u in %u ms", cn_link_index(l),
-                cn_link_edge(l), cn_link_close_reason(l), ++slot->attempts, delay);
+    if (was_ready) {
+        cn_edges_lost(&slot->place);
+        log_slot(s, PX_LOG_WARN, slot->index, cn_link_edge(l), "lost: %s; reconnecting in %u ms",
+                 cn_link_close_reason(l), delay);
+    } else {
+        int moved = cn_edges_failed(&s->edges, &slot->place);
+        log_slot(s, PX_LOG_WARN, slot->index, cn_link_edge(l), "failed: %s; retry %u in %u ms%s%s",
+                 cn_link_close_reason(l), ++slot->attempts, delay,
+                 moved ? " to the next edge, " : "", moved ? edge_addr(s, slot->place.edge) : "");
+    }
     free_link(l);
     if (cert_rejected && s->id.cert_pem) {
         PX_WARN("the edge refused this connector's certificate (TLS alert %s); enrolling again "
@@ -262,9 +414,11 @@ static void link_closed(void *arg, struct cn_link *l)
                 alert_name);
         cn_identity_drop_cert(&s->id);
         for (unsigned i = 0; i < s->n_slots; i++) {
-            uv_timer_stop(&s->slots[i].retry);
+            stop_timers(&s->slots[i]);
             if (s->slots[i].link)
                 cn_link_close(s->slots[i].link, "re-enrolling");
+            if (s->slots[i].probe)
+                cn_link_close(s->slots[i].probe, "re-enrolling");
         }
         /* With backoff: a certificate refused again right after a fresh
          * enrolment (an edge in front that checks another CA, say) must not
@@ -275,7 +429,7 @@ static void link_closed(void *arg, struct cn_link *l)
     }
     if (!s->id.cert_pem)
         return; /* enrolment restarts the slots */
-    uv_timer_start(&slot->retry, on_retry, delay, 0);
+    retry_in(slot, delay);
 }
 
 static void link_fatal(void *arg, const char *msg)
@@ -347,6 +501,7 @@ void cn_supervisor_link_host(struct cn_supervisor *s, struct cn_link_host *out)
         .ops = &link_host_ops,
         .arg = s,
         .server_name = s->cfg->token.server_name,
+        .connector_id = s->connector_id[0] ? s->connector_id : NULL,
         .env = {.ops = &stream_env_ops,
                 .arg = s,
                 .loop = s->loop,
@@ -355,26 +510,79 @@ void cn_supervisor_link_host(struct cn_supervisor *s, struct cn_link_host *out)
     };
 }
 
+/* A new link of slot to edge e, or NULL (no memory, or it could not
+ * start: nothing to wait for). */
+static struct cn_link *dial(struct cn_slot *slot, unsigned e)
+{
+    struct cn_supervisor *s = slot->sup;
+    struct cn_link *l = calloc(1, sizeof(*l));
+    if (!l)
+        return NULL;
+    const char *edge = edge_addr(s, e);
+    PX_DEBUG("connection %u: connecting to %s", slot->index, edge);
+    struct cn_link_host host;
+    cn_supervisor_link_host(s, &host);
+    int rc = s->dial ? s->dial(s, l, &host, slot->index, edge)
+                     : cn_link_start(l, &host, slot->index, edge);
+    if (rc < 0) {
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
 static void start_slot(struct cn_slot *slot)
 {
     struct cn_supervisor *s = slot->sup;
     if (s->stopping || slot->link || !s->tls_ctx)
         return;
-    struct cn_link *l = calloc(1, sizeof(*l));
-    if (!l) {
-        uv_timer_start(&slot->retry, on_retry, 1000, 0);
+    slot->link = dial(slot, slot->place.edge);
+    if (!slot->link)
+        retry_in(slot, cn_backoff_next(&slot->backoff, rnd32(s)));
+}
+
+/* Rebalance: while the slot is up away from home, a second link to its
+ * home edge; link_ready swaps them once it registers. */
+static void start_probe(struct cn_slot *slot)
+{
+    struct cn_supervisor *s = slot->sup;
+    if (s->stopping || slot->probe || !slot->link || !cn_link_usable(slot->link) ||
+        slot->place.edge == slot->place.home || !s->tls_ctx)
         return;
-    }
-    slot->link = l;
-    const char *edge = edge_for(s, slot->index);
-    PX_DEBUG("connection %u: connecting to %s", slot->index, edge);
-    struct cn_link_host host;
-    cn_supervisor_link_host(s, &host);
-    if (cn_link_start(l, &host, slot->index, edge) < 0) {
-        slot->link = NULL;
-        free(l);
-        uv_timer_start(&slot->retry, on_retry, cn_backoff_next(&slot->backoff, rnd32(s)), 0);
-    }
+    log_slot(s, PX_LOG_INFO, slot->index, cn_link_edge(slot->link),
+             "is away from home; dialing its home edge %s", edge_addr(s, slot->place.home));
+    slot->probe = dial(slot, slot->place.home);
+    if (!slot->probe)
+        rebalance_in(slot, cn_backoff_next(&slot->home_backoff, rnd32(s)));
+}
+
+void cn_supervisor_slot_start(struct cn_supervisor *s, unsigned index)
+{
+    start_slot(&s->slots[index]);
+}
+
+void cn_supervisor_slot_init(struct cn_supervisor *s, unsigned index)
+{
+    struct cn_slot *slot = &s->slots[index];
+    slot->sup = s;
+    slot->index = index;
+    cn_edges_slot_init(&s->edges, &slot->place, index);
+    cn_backoff_init(&slot->backoff, 1000, 30000);
+    cn_backoff_init(&slot->home_backoff, 1000, 30000);
+    uv_timer_init(s->loop, &slot->retry);
+    slot->retry.data = slot;
+    uv_timer_init(s->loop, &slot->rebalance);
+    slot->rebalance.data = slot;
+    slot->rebalance_init = 1;
+}
+
+void cn_supervisor_slot_cleanup(struct cn_supervisor *s, unsigned index)
+{
+    struct cn_slot *slot = &s->slots[index];
+    uv_close((uv_handle_t *)&slot->retry, NULL);
+    if (slot->rebalance_init)
+        uv_close((uv_handle_t *)&slot->rebalance, NULL);
+    slot->rebalance_init = 0;
 }
 
 /* A context for new links from the current certificate. Links already up
@@ -438,7 +646,7 @@ static void start_links(struct cn_supervisor *s)
     }
     for (unsigned i = 0; i < s->n_slots; i++) {
         /* Stagger the links a little so they do not land on the edge at once. */
-        uv_timer_start(&s->slots[i].retry, on_retry, i * 50, 0);
+        retry_in(&s->slots[i], i * 50);
     }
 }
 
@@ -490,7 +698,7 @@ static void start_enroll(struct cn_supervisor *s)
         cn_supervisor_fatal(s, "the token's edge certificate authority cannot be loaded");
         return;
     }
-    const char *edge = edge_for(s, s->enroll_rr++);
+    const char *edge = edge_addr(s, s->enroll_rr++);
     s->enrolling = 1;
     s->enroll_ctx = ctx;
     PX_INFO("enrolling with edge %s", edge);
@@ -516,6 +724,23 @@ static void on_grace_over(uv_timer_t *t)
     stop_all(s, "grace period over");
 }
 
+/* REGISTER's connector id: 16 random hex digits, new for every process
+ * (a replica, or this one restarted, is another connector). */
+static void new_connector_id(struct cn_supervisor *s)
+{
+    uint8_t r[CN_CONNECTOR_ID_LEN / 2];
+    for (size_t i = 0; i < sizeof(r); i += 4) {
+        uint32_t v = rnd32(s);
+        memcpy(r + i, &v, sizeof(r) - i < 4 ? sizeof(r) - i : 4);
+    }
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < sizeof(r); i++) {
+        s->connector_id[2 * i] = hex[r[i] >> 4];
+        s->connector_id[2 * i + 1] = hex[r[i] & 15];
+    }
+    s->connector_id[CN_CONNECTOR_ID_LEN] = '\0';
+}
+
 /* The first SIGTERM/SIGINT drains: the edge routes nothing new to this
  * connector, requests in flight finish (up to --grace-period), then it
  * exits. A second signal stops at once. */
@@ -531,12 +756,17 @@ static void on_signal(uv_signal_t *h, int signum)
     s->draining = 1;
     unsigned busy = 0;
     for (unsigned i = 0; i < s->n_slots; i++) {
-        uv_timer_stop(&s->slots[i].retry);
+        stop_timers(&s->slots[i]);
+        if (s->slots[i].probe) /* carries nothing yet */
+            cn_link_close(s->slots[i].probe, "connector draining");
         struct cn_link *l = s->slots[i].link;
         if (!l)
             continue;
         busy += cn_link_stream_count(l);
     }
+    struct px_list_node *pos, *tmp;
+    px_list_for_each_safe (pos, tmp, retired(s))
+        busy += cn_link_stream_count(link_of(pos));
     PX_INFO("received %s: draining (%u request(s) in flight, up to %u s; send it again to stop "
             "now)",
             name, busy, s->cfg->grace_period_ms / 1000);
@@ -546,6 +776,9 @@ static void on_signal(uv_signal_t *h, int signum)
     for (unsigned i = 0; i < s->n_slots; i++)
         if (s->slots[i].link)
             cn_link_drain(s->slots[i].link);
+    /* Links an edge sent GOAWAY on still serve it: they drain too. */
+    px_list_for_each_safe (pos, tmp, retired(s))
+        cn_link_drain(link_of(pos));
     maybe_finish(s);
 }
 
@@ -575,14 +808,10 @@ int cn_supervisor_run(struct cn_config *cfg)
         goto out;
     }
     s->n_slots = cfg->ha_connections;
-    for (unsigned i = 0; i < s->n_slots; i++) {
-        struct cn_slot *slot = &s->slots[i];
-        slot->sup = s;
-        slot->index = i;
-        cn_backoff_init(&slot->backoff, 1000, 30000);
-        uv_timer_init(s->loop, &slot->retry);
-        slot->retry.data = slot;
-    }
+    cn_edges_init(&s->edges, (unsigned)cfg->n_edges);
+    for (unsigned i = 0; i < s->n_slots; i++)
+        cn_supervisor_slot_init(s, i);
+    new_connector_id(s);
     cn_backoff_init(&s->enroll_backoff, 1000, 30000);
     uv_timer_init(s->loop, &s->enroll_retry);
     s->enroll_retry.data = s;
@@ -596,9 +825,12 @@ int cn_supervisor_run(struct cn_config *cfg)
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
 
-    PX_INFO("connector starting: tunnel %s (%s), %zu ingress rule(s), %u connection(s)",
-            cfg->token.name[0] ? cfg->token.name : "?", cfg->token.tunnel_id, cfg->ingress->n,
-            s->n_slots);
+    PX_INFO("connector %s starting: tunnel %s (%s), %zu ingress rule(s), %u connection(s) over "
+            "%zu edge(s)",
+            s->connector_id, cfg->token.name[0] ? cfg->token.name : "?", cfg->token.tunnel_id,
+            cfg->ingress->n, s->n_slots, cfg->n_edges);
+    for (size_t i = 0; i < cfg->n_edges; i++)
+        PX_INFO("edge %zu: %s", i, cfg->edges[i]);
     long long not_after = 0;
     if (s->id.cert_pem && cn_creds_tunnel_expired(s->creds, &not_after)) {
         /* Offline past its expiry (or unreadable): the edge would refuse it. */

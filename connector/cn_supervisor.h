@@ -6,6 +6,7 @@
 #include "cn_backoff.h"
 #include "cn_config.h"
 #include "cn_creds.h"
+#include "cn_edges.h"
 #include "cn_identity.h"
 #include "cn_link.h"
 #include "px_list.h"
@@ -13,13 +14,28 @@
 #include <uv.h>
 
 #define CN_MAX_LINKS 16
+/* Hex digits of a connector process's id. */
+#define CN_CONNECTOR_ID_LEN 16
 
+/* One connection slot (REGISTER's conn_index): a link kept up to its home
+ * edge, or to another while its home fails or goes away (cn_edges). */
 struct cn_slot {
     struct cn_supervisor *sup;
     unsigned index;
     struct cn_link *link; /* NULL while waiting to reconnect */
+    /* Rebalance, make before break: a second link to the home edge while
+     * link is up elsewhere; it replaces link once registered. NULL mostly. */
+    struct cn_link *probe;
+    struct cn_edge_slot place; /* which edge it dials (cn_edges) */
     struct cn_backoff backoff;
+    /* Failed tries to go home: their own backoff, so that a home edge that
+     * stays down does not slow the slot's reconnects elsewhere. */
+    struct cn_backoff home_backoff;
     uv_timer_t retry;
+    /* When to try the home edge again (initialised with retry, see
+     * cn_supervisor_slot_init; a harness that never leaves home needs none). */
+    uv_timer_t rebalance;
+    int rebalance_init;
     unsigned attempts;
 };
 
@@ -32,6 +48,13 @@ struct cn_supervisor {
     struct cn_origin *origin; /* the loop's libcurl context (NULL in harnesses without origins) */
     struct cn_slot slots[CN_MAX_LINKS];
     unsigned n_slots;
+    struct cn_edges edges; /* over cfg->edges; zeroed: one edge */
+    /* How a link is started: NULL is cn_link_start; a test dials memory
+     * links (same contract: 0 and host->ops->closed later, or < 0). */
+    int (*dial)(struct cn_supervisor *s, struct cn_link *l, const struct cn_link_host *host,
+                unsigned index, const char *addr);
+    /* REGISTER's connector: random, per process, the same on every link. */
+    char connector_id[CN_CONNECTOR_ID_LEN + 1];
     int stopping;
     int exit_code;
     int enrolling;
@@ -67,6 +90,12 @@ int cn_supervisor_creds_init(struct cn_supervisor *s, char *why, size_t whylen);
 void cn_supervisor_creds_cleanup(struct cn_supervisor *s);
 /* The certificates (origin CA, origin-pull), or NULL. */
 struct cn_creds *cn_supervisor_creds(struct cn_supervisor *s);
+/* Sets up slot index of s (its backoff, timers, home edge); s->loop, s->cfg
+ * and s->edges are set. Close its timers with cn_supervisor_slot_cleanup. */
+void cn_supervisor_slot_init(struct cn_supervisor *s, unsigned index);
+void cn_supervisor_slot_cleanup(struct cn_supervisor *s, unsigned index);
+/* Starts slot index's link now (for tests; the supervisor does it itself). */
+void cn_supervisor_slot_start(struct cn_supervisor *s, unsigned index);
 /* A permanent failure: log msg and exit with status 1 after closing links. */
 void cn_supervisor_fatal(struct cn_supervisor *s, const char *msg);
 

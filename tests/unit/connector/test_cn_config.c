@@ -465,7 +465,8 @@ static void test_valid_routes(void **state)
     for (size_t i = 0; i < 3; i++)
         assert_int_equal(r[i].o.connect_timeout_s, 5);
     assert_int_equal(cfg.response_timeout_ms, 60000);
-    assert_string_equal(cfg.edge_override, "127.0.0.1:9000");
+    assert_int_equal(cfg.n_edges, 1); /* --edge replaces the token's edge.test:7844 */
+    assert_string_equal(cfg.edges[0], "127.0.0.1:9000");
     assert_string_equal(cfg.state_dir, "/tmp/x");
     assert_string_equal(cfg.token.tunnel_id, "00112233445566778899aabbccddeeff");
     assert_string_equal(cfg.token.edges[0], "edge.test:7844");
@@ -494,11 +495,58 @@ static void test_defaults_and_one_url_for_all(void **state)
     }
     assert_int_equal(cfg.ingress->rules[2].kind, CN_SVC_STATUS);
     assert_int_equal(cfg.loglevel, PX_LOG_INFO);
-    assert_int_equal(cfg.ha_connections, 2);
+    assert_int_equal(cfg.ha_connections, 4);
     assert_int_equal(cfg.response_timeout_ms, 100000);
     assert_string_equal(cfg.state_dir, "/tmp/cn-config-test-state");
-    assert_string_equal(cfg.edge_override, "");
+    assert_int_equal(cfg.n_edges, 1); /* the token's */
+    assert_string_equal(cfg.edges[0], "edge.test:7844");
     cn_config_cleanup(&cfg);
+}
+
+/* --edge repeats (in order, replacing the token's list); each must be
+ * HOST:PORT, and no more than the token format allows. */
+static void test_edges_repeatable_and_validated(void **state)
+{
+    (void)state;
+    struct cn_config cfg;
+    assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url", "hello_world",
+                         "--edge", "127.0.0.1:7844", "--edge", "127.0.0.2:7845", "--edge",
+                         "[::1]:7846", NULL),
+                     0);
+    assert_int_equal(cfg.n_edges, 3);
+    assert_string_equal(cfg.edges[0], "127.0.0.1:7844");
+    assert_string_equal(cfg.edges[1], "127.0.0.2:7845");
+    assert_string_equal(cfg.edges[2], "[::1]:7846");
+    cn_config_cleanup(&cfg);
+    const char *bad[] = {
+        "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", ":7844", "host:port", "[::1:7844", ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url",
+                             "hello_world", "--edge", "127.0.0.1:1", "--edge", bad[i], NULL),
+                         2);
+    char longer[400];
+    memset(longer, 'a', sizeof(longer));
+    memcpy(longer + sizeof(longer) - 6, ":7844", 6);
+    assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url", "hello_world",
+                         "--edge", longer, NULL),
+                     2);
+    /* PX_TOKEN_MAX_EDGES (8) is the most. */
+    assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url", "hello_world",
+                         "--edge", "e:1", "--edge", "e:2", "--edge", "e:3", "--edge", "e:4",
+                         "--edge", "e:5", "--edge", "e:6", "--edge", "e:7", "--edge", "e:8",
+                         "--edge", "e:9", NULL),
+                     2);
+    assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url", "hello_world",
+                         "--ha-connections", "16", NULL),
+                     0);
+    assert_int_equal(cfg.ha_connections, 16);
+    cn_config_cleanup(&cfg);
+    assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url", "hello_world",
+                         "--ha-connections", "17", NULL),
+                     2);
+    assert_int_equal(run(&cfg, "--token", token, "--hostname", "a.example", "--url", "hello_world",
+                         "--ha-connections", "0", NULL),
+                     2);
 }
 
 static void test_token_from_env_and_file(void **state)
@@ -741,6 +789,7 @@ static void test_origin_pull_flag(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_edges_repeatable_and_validated),
         cmocka_unit_test(test_service_http),
         cmocka_unit_test(test_service_trailing_slashes),
         cmocka_unit_test(test_service_builtin),

@@ -95,6 +95,33 @@ t_setup_spread() {
 }
 check "setup (needs H1: --edge repeatable): C2 spreads its 4 connections 2 on A, 2 on B" t_setup_spread
 
+# c1_found_dead WHAT: C1 logs both its connections to A lost within $DETECT
+# s of $T0 (log lines after $M1)
+c1_found_dead() {
+    if ! wait_until $DETECT ge 2 distinct_lost "$C1_LOG" "$M1" "$A_TUN"; then
+        echo "after $(elapsed "$T0") s, C1 reported $(distinct_lost "$C1_LOG" "$M1" "$A_TUN") of 2 lost"
+        return 1
+    fi
+    figure "$1: the connector found both connections to edge A dead after $(elapsed "$T0") s"
+    log_since "$C1_LOG" "$M1" | grep -m2 " lost"
+}
+
+# c2_replaced WHAT: C2 had connections on A before the fault ($P2_ON_A; else
+# "replaced elsewhere" would hold vacuously) and has all 4 on B within
+# $DETECT s of $T0, serving
+c2_replaced() {
+    local left
+    if [ "$P2_ON_A" -lt 1 ]; then
+        echo "C2 had no connection on edge A before the fault: nothing to replace (needs --edge A --edge B)"
+        return 1
+    fi
+    left=$(awk -v t0="$T0" -v n="$(now)" -v d=$DETECT 'BEGIN { l = t0 + d - n; printf "%d", l < 1 ? 1 : l }')
+    wait_until "$left" ge 4 on_b p2 ||
+        { echo "after $(elapsed "$T0") s p2 has $(on_b p2) connection(s) on B"; return 1; }
+    figure "$1: C2's connections replaced on edge B (4 up there) after $(elapsed "$T0") s"
+    [ "$(via b p2.example.test)" = 200 ]
+}
+
 # --- partition -------------------------------------------------------------
 M1=$(lines "$C1_LOG")
 P2_ON_A=$(on_a p2)
@@ -102,15 +129,7 @@ T0=$(now)
 ip link set "$VR" down
 log "partition: $VR down"
 
-t_part_connector() {
-    if ! wait_until $DETECT ge 2 distinct_lost "$C1_LOG" "$M1" "$A_TUN"; then
-        echo "after $(elapsed "$T0") s, C1 reported $(distinct_lost "$C1_LOG" "$M1" "$A_TUN") of 2 lost"
-        return 1
-    fi
-    figure "partition: connector found both connections to the partitioned edge dead after $(elapsed "$T0") s"
-    log_since "$C1_LOG" "$M1" | grep -m2 " lost"
-}
-check "partition: the connector finds its links dead within $DETECT s" t_part_connector
+check "partition: the connector finds its links dead within $DETECT s" c1_found_dead partition
 
 t_part_edge() {
     none_on_a() { [ "$(on_a p1)/$(on_a p2)" = 0/0 ]; }
@@ -122,23 +141,7 @@ t_part_edge() {
 }
 check "partition: the edge drops the links (api/tunnels count 0) within $DETECT s" t_part_edge
 
-# had_on_a N: C2 had N connections on A before the fault (else "replaced
-# elsewhere" would hold vacuously)
-had_on_a() {
-    [ "$1" -ge 1 ] && return 0
-    echo "C2 had no connection on edge A before the fault: nothing to replace (needs --edge A --edge B)"
-    return 1
-}
-t_part_replaced() {
-    local left
-    had_on_a "$P2_ON_A" || return 1
-    left=$(awk -v t0="$T0" -v n="$(now)" -v d=$DETECT 'BEGIN { l = t0 + d - n; printf "%d", l < 1 ? 1 : l }')
-    wait_until "$left" ge 4 on_b p2 ||
-        { echo "after $(elapsed "$T0") s p2 has $(on_b p2) connection(s) on B"; return 1; }
-    figure "partition: C2's connections replaced on edge B (4 up there) after $(elapsed "$T0") s"
-    [ "$(via b p2.example.test)" = 200 ]
-}
-check "partition (needs H1): the connections are replaced on the other edge within $DETECT s" t_part_replaced
+check "partition (needs H1): the connections are replaced on the other edge within $DETECT s" c2_replaced partition
 
 T0=$(now)
 ip link set "$VR" up
@@ -183,26 +186,9 @@ M1=$(lines "$C1_LOG")
 P2_ON_A=$(on_a p2)
 T0=$(now)
 kill -STOP $A_PID
-t_frozen_edge() {
-    if ! wait_until $DETECT ge 2 distinct_lost "$C1_LOG" "$M1" "$A_TUN"; then
-        echo "after $(elapsed "$T0") s, C1 reported $(distinct_lost "$C1_LOG" "$M1" "$A_TUN") of 2 lost"
-        return 1
-    fi
-    figure "frozen edge: the connector found both connections dead after $(elapsed "$T0") s"
-    log_since "$C1_LOG" "$M1" | grep -m2 " lost"
-}
-check "frozen edge (SIGSTOP): the connector drops its links within $DETECT s" t_frozen_edge
+check "frozen edge (SIGSTOP): the connector drops its links within $DETECT s" c1_found_dead "frozen edge"
 
-t_frozen_edge_replaced() {
-    local left
-    had_on_a "$P2_ON_A" || return 1
-    left=$(awk -v t0="$T0" -v n="$(now)" -v d=$DETECT 'BEGIN { l = t0 + d - n; printf "%d", l < 1 ? 1 : l }')
-    wait_until "$left" ge 4 on_b p2 ||
-        { echo "after $(elapsed "$T0") s p2 has $(on_b p2) connection(s) on B"; return 1; }
-    figure "frozen edge: C2's connections replaced on edge B after $(elapsed "$T0") s"
-    [ "$(via b p2.example.test)" = 200 ]
-}
-check "frozen edge (needs H1): the connections are replaced on the other edge within $DETECT s" t_frozen_edge_replaced
+check "frozen edge (needs H1): the connections are replaced on the other edge within $DETECT s" c2_replaced "frozen edge"
 
 kill -CONT $A_PID
 T0=$(now)

@@ -24,8 +24,9 @@ import sys
 import time
 
 # today "connection 2 registered with edge E (...)"; issue 11's tally line
-# "connection 2 to edge E registered; up: ..." matches too
-REG = re.compile(r"\bconnection \d+ (to edge \S+ )?registered\b")
+# "connection 2 to edge E registered; up: ..." matches
+# too (a connector may log both for one registration: counted once)
+REG = re.compile(r"\bconnection (\d+) (to edge \S+ )?registered\b")
 TS = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{3})Z ")
 
 
@@ -52,6 +53,7 @@ def main():
     poll_file = sys.argv[4]
     dials, regs = [], []
     last_reg = {}  # log -> time of its last registration after T_BACK
+    seen_reg = {}  # (log, connection index) -> time of its last registration
     for path in sys.argv[5:]:
         with open(path, errors="replace") as f:
             for line in f:
@@ -61,6 +63,10 @@ def main():
                 if ": connecting to " in line:
                     dials.append(t)
                 elif REG.search(line):
+                    key = (path, REG.search(line).group(1))
+                    if t - seen_reg.get(key, -1e9) < 0.5:
+                        continue  # the same registration, logged twice
+                    seen_reg[key] = t
                     regs.append(t)
                     if t >= t_back:
                         last_reg[path] = max(last_reg.get(path, 0), t)

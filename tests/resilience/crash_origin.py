@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 """An origin that dies mid-response, for tests/resilience/test_crash.sh.
 
-Usage: crash_origin.py PORT
+Usage: crash_origin.py PORT [--tls CERT KEY]
+
+With --tls the origin speaks TLS and offers ALPN h2 and http/1.1 (run it
+with /usr/bin/python3, which has the h2 package). Over HTTP/2 the paths are /cl/kill (the process dies after 64 KiB of a
+1000000-byte body), /cl/reset (RST_STREAM INTERNAL_ERROR after 64 KiB, the
+connection stays) and /whole.
 
 Every connection gets its own child process (fork), so a crash ends that
 response only and the listener stays up for the next case. The request
@@ -19,6 +24,7 @@ Bodies are b"x" * n, so a client can tell how much it got.
 import os
 import signal
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -67,18 +73,79 @@ def serve(c):
     os.kill(os.getpid(), signal.SIGKILL)  # the process dies; the kernel closes the socket
 
 
+def h2_send(c, conn, sid, n, end):
+    """Sends n bytes of body on sid in frames the peer's windows allow,
+    reading its WINDOW_UPDATEs as needed."""
+    while n > 0:
+        k = min(n, conn.local_flow_control_window(sid), conn.max_outbound_frame_size)
+        if k <= 0:
+            data = c.recv(65536)
+            if not data:
+                return
+            conn.receive_data(data)
+            continue
+        conn.send_data(sid, b"x" * k, end_stream=end and k == n)
+        c.sendall(conn.data_to_send())
+        n -= k
+
+
+def serve_h2(c):
+    import h2.config
+    import h2.connection
+    import h2.events
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+    conn.initiate_connection()
+    c.sendall(conn.data_to_send())
+    while True:
+        data = c.recv(65536)
+        if not data:
+            return
+        for ev in conn.receive_data(data):
+            if not isinstance(ev, h2.events.RequestReceived):
+                continue
+            sid = ev.stream_id
+            path = dict((k.decode() if isinstance(k, bytes) else k, v) for k, v in ev.headers)[":path"]
+            path = path.decode() if isinstance(path, bytes) else path
+            whole = path == "/whole"
+            conn.send_headers(sid, [(":status", "200"),
+                                    ("content-length", str(PART if whole else 1000000))])
+            c.sendall(conn.data_to_send())
+            h2_send(c, conn, sid, PART, whole)
+            if whole:
+                continue
+            time.sleep(0.3)
+            if path == "/cl/reset":
+                conn.reset_stream(sid, error_code=2)
+                c.sendall(conn.data_to_send())
+                continue
+            os.kill(os.getpid(), signal.SIGKILL)
+        c.sendall(conn.data_to_send())
+
+
 def main():
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # no zombies
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("127.0.0.1", int(sys.argv[1])))
     s.listen(64)
+    ctx = None
+    if len(sys.argv) > 4 and sys.argv[2] == "--tls":
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+        ctx.set_alpn_protocols(["h2", "http/1.1"])
     while True:
         c, _ = s.accept()
         if os.fork() == 0:
             s.close()
             try:
+                if ctx:
+                    c = ctx.wrap_socket(c, server_side=True)
+                    if c.selected_alpn_protocol() == "h2":
+                        serve_h2(c)
+                        return
                 serve(c)
+            except (OSError, ssl.SSLError):
+                pass
             finally:
                 os._exit(0)
         c.close()

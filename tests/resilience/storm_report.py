@@ -2,11 +2,13 @@
 """Figures of a reconnect storm, from connector logs (--loglevel debug) and
 a poller's samples. Used by tests/resilience/test_storm.sh.
 
-Usage: storm_report.py T_TERM T_BACK T_DEADLINE POLL_FILE LOG...
+Usage: storm_report.py T_TERM T_BACK T_DEADLINE POLL_FILE EDGE_LOG LOG...
   T_TERM      epoch seconds: the edge was sent SIGTERM
   T_BACK      epoch seconds: the restarted edge listens again
   T_DEADLINE  epoch seconds: end of the responsiveness window
   POLL_FILE   lines "EPOCH KIND HTTP_CODE TIME_TOTAL" (KIND healthz/routed)
+  EDGE_LOG    the edge's log: its own count of the tunnel connections it
+              registered or refused after T_BACK, as a cross-check
   LOG...      one connector log per connector
 
 A connection attempt is the connector's debug line "connection N: connecting
@@ -50,11 +52,19 @@ def max_window(ts, width=1.0):
 
 def main():
     t_term, t_back, t_deadline = (float(a) for a in sys.argv[1:4])
-    poll_file = sys.argv[4]
+    poll_file, edge_log = sys.argv[4], sys.argv[5]
+    edge_seen = []
+    with open(edge_log, errors="replace") as f:
+        for line in f:
+            t = epoch(line)
+            if t is not None and t >= t_back and (
+                    re.search(r"connector connection \S+ from \S+ registered", line)
+                    or "tunnel connection from" in line):
+                edge_seen.append(t)
     dials, regs = [], []
     last_reg = {}  # log -> time of its last registration after T_BACK
     seen_reg = {}  # (log, connection index) -> time of its last registration
-    for path in sys.argv[5:]:
+    for path in sys.argv[6:]:
         with open(path, errors="replace") as f:
             for line in f:
                 t = epoch(line)
@@ -76,6 +86,8 @@ def main():
         "attempts_max_1s_total": max_window(dials),
         "attempts_seen": len(seen),
         "attempts_max_1s_seen": max_window(seen),
+        "edge_log_seen": len(edge_seen),
+        "edge_log_max_1s": max_window(edge_seen),
         "registrations": len(regs),
         "registrations_max_1s": max_window(regs),
         "connectors_back": len(last_reg),
@@ -117,6 +129,9 @@ def main():
           " per second after it came back: %s"
           % (len(seen), out["attempts_max_1s_seen"], 100 * out["share_max_1s_seen"],
              " ".join(map(str, out["seen_per_second"]))))
+    print("figure: storm: the edge's own log: %d tunnel connections registered or refused after it came back,"
+          " most in one 1-s window %d (%.0f %%)"
+          % (len(edge_seen), out["edge_log_max_1s"], 100 * out["edge_log_max_1s"] / max(1, len(edge_seen))))
     print("figure: storm: %d registrations, most in one 1-s window %d; last one %s s after the edge came back"
           % (len(regs), out["registrations_max_1s"], out["last_registration_s"]))
     print("figure: storm: edge responsiveness after it came back: /healthz worst %.3f s (%d samples, %d slow/failed),"

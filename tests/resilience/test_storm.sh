@@ -6,7 +6,8 @@
 #   - no 1-s window (sliding) holds more than 25 % of the connection attempts
 #     the edge sees (dialed once it listens again; before, the kernel refuses
 #     them) -- counted from the connectors' debug lines "connection N:
-#     connecting to EDGE", one per dial;
+#     connecting to EDGE", one per dial (the edge's log lines of connections
+#     registered or refused are printed alongside, as a cross-check);
 #   - the edge answers /healthz and a routed request within 1 s throughout.
 # storm_report.py computes the figures. STORM_CONNECTORS / STORM_DOWN change
 # the size and the downtime.
@@ -108,7 +109,7 @@ touch "$WORK/poll.stop"
 wait $POLL_PID 2>/dev/null
 T_END=$(now)
 
-python3 "$RHERE/storm_report.py" "$T_TERM" "$T_BACK" "$T_END" "$WORK/poll" "$WORK"/c/*.log > "$WORK/report"
+python3 "$RHERE/storm_report.py" "$T_TERM" "$T_BACK" "$T_END" "$WORK/poll" "$WORK/edge.log" "$WORK"/c/*.log > "$WORK/report"
 grep '^figure:' "$WORK/report" | tee -a "$WORK/figures" >&3
 field() { tail -n1 "$WORK/report" | python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 

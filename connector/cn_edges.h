@@ -17,9 +17,9 @@
 
 #include <stdint.h>
 
-#define CN_EDGES_FAILS_TO_MOVE 2
+#define CN_EDGES_FAILS_TO_MOVE 1
 #define CN_EDGES_GOAWAY_MEMORY_MS 60000
-#define CN_EDGES_REBALANCE_MS 30000
+#define CN_EDGES_REBALANCE_MS 10000
 #define CN_EDGES_REBALANCE_JITTER_MS 10000
 
 struct cn_edges {

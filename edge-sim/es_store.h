@@ -30,7 +30,8 @@ struct es_store {
  * at once on a new dir must not both create its CA keys): takes an
  * exclusive lock on dir/init.lock (creating dir, 0700, if missing) and
  * returns its descriptor for es_store_dir_unlock, or -1 (no lock; the
- * caller goes on: the lock only narrows a race). */
+ * caller goes on: the lock only narrows a race). A dir others may use gets
+ * no lock file (-1): the set-up after it refuses that dir. */
 int es_store_dir_lock(const char *dir);
 void es_store_dir_unlock(int fd);
 /* Opens (creating if needed) dir/edge.db. Returns 0 or PX_ERR_DB with why. */

@@ -191,6 +191,11 @@ static int on_control_msg(void *arg, const struct px_ctl_msg *m)
         PX_INFO("connection %u registered with edge %s (tunnel %s, connection id %s)", l->index,
                 l->edge, m->agent ? m->agent : "?", m->conn_id ? m->conn_id : "?");
         l->host.ops->ready(l->host.arg, l);
+        /* The edge's GOAWAY came before REGISTERED (it began draining
+         * meanwhile): the host hears of it now that the link counts, so the
+         * slot moves at once instead of sitting on a draining edge. */
+        if (l->tun.going_away)
+            l->host.ops->retiring(l->host.arg, l, l->goaway_clean);
         return 0;
     }
     case PX_CTL_ERROR:

@@ -265,9 +265,14 @@ static void link_ready(void *arg, struct cn_link *l)
     cn_backoff_reset(&slot->backoff);
     cn_backoff_reset(&s->enroll_backoff); /* the certificate works */
     slot->attempts = 0;
+    slot->round = 0;
     if (s->creds)
         cn_creds_link_up(s->creds);
     if (l == slot->probe) {
+        /* A home edge that is already going away takes nothing: the
+         * retiring call that follows counts it as a failed try. */
+        if (!cn_link_usable(l))
+            return;
         /* Home again: the home link takes the slot, the other one drains
          * (the edge routes nothing new to it, its streams finish). */
         struct cn_link *old = slot->link;
@@ -403,7 +408,11 @@ static void link_closed(void *arg, struct cn_link *l)
                  cn_link_close_reason(l), delay);
     } else {
         int moved = cn_edges_failed(&s->edges, &slot->place);
-        if (moved) /* the next edge is another one: no reason to wait */
+        /* The first round over the edges since the slot last worked moves
+         * on at once (the next edge is another one, likely up); once every
+         * edge has failed in a row, the backoff holds: all edges down must
+         * not become a dial every second. */
+        if (moved && ++slot->round < s->edges.n)
             delay = (unsigned)((uint64_t)rnd32(s) * (CN_MOVE_JITTER_MS + 1) >> 32);
         log_slot(s, PX_LOG_WARN, slot->index, cn_link_edge(l), "failed: %s; retry %u in %u ms%s%s",
                  cn_link_close_reason(l), ++slot->attempts, delay,

@@ -51,6 +51,9 @@ struct cn_slot {
      * cn_supervisor_slot_init; a harness that never leaves home needs none). */
     uv_timer_t rebalance;
     int rebalance_init;
+    /* Moves to the next edge since the slot last registered: the first
+     * round over the edges goes on at once, later ones wait the backoff. */
+    unsigned round;
     unsigned attempts;
 };
 

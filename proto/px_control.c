@@ -99,7 +99,7 @@ static int id_char(unsigned char c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '-';
 }
 
-/* REGISTER's optional connector, index and edge (px_control.h). */
+/* REGISTER's optional agent, connector, index and edge (px_control.h). */
 static int decode_origin(json_t *root, struct px_ctl_msg *m)
 {
     m->conn_index = -1;
@@ -114,6 +114,14 @@ static int decode_origin(json_t *root, struct px_ctl_msg *m)
             return PX_ERR_INVAL;
         for (size_t i = 0; i < n; i++)
             if (!id_char((unsigned char)m->connector[i]))
+                return PX_ERR_INVAL;
+    }
+    if (m->agent) {
+        size_t n = strlen(m->agent);
+        if (n == 0 || n > PX_CTL_MAX_AGENT)
+            return PX_ERR_INVAL;
+        for (size_t i = 0; i < n; i++)
+            if (m->agent[i] < 0x20 || m->agent[i] > 0x7e)
                 return PX_ERR_INVAL;
     }
     if (m->edge) {

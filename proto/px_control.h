@@ -31,6 +31,7 @@ enum px_ctl_type {
 
 #define PX_CTL_MAX_CONNECTOR_ID 64
 #define PX_CTL_MAX_EDGE_ADDR 300
+#define PX_CTL_MAX_AGENT 64
 
 struct px_ctl_result {
     char *hostname;
@@ -47,7 +48,8 @@ struct px_ctl_msg {
     char *code;    /* ERROR: machine-readable code, e.g. "tunnel_deleted" */
     char *message; /* ERROR: human-readable */
     int permanent; /* ERROR: the receiver must not retry */
-    char *agent;   /* REGISTER: software version; REGISTERED: tunnel name */
+    char *agent;   /* REGISTER: software version, 1..PX_CTL_MAX_AGENT printable
+                      ASCII (edges store and show it); REGISTERED: tunnel name */
     char *conn_id; /* REGISTERED: the edge's id for this connection */
     /* REGISTER, all optional (an older connector sends none):
      *  connector: this connector process's id, the same on all its links (a

@@ -1,8 +1,8 @@
 /* cn_supervisor over several edges, in memory: each link the supervisor
  * dials (through its dial op) is a memory link whose edge this test plays
- * with a small HTTP/2 client per link. Covers failover after two failed
- * attempts, the move on the edge's GOAWAY (the old link still serving what
- * the edge sends), and going home again (make before break). */
+ * with a small HTTP/2 client per link. Covers failover after a failed
+ * attempt (and the backoff once every edge failed), the move on the edge's GOAWAY (the old link
+ * still serving what the edge sends), and going home again (make before break). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -324,6 +324,51 @@ static void test_failover_after_a_failed_attempt(void **state)
     assert_true(due > 5000 && due <= CN_EDGES_REBALANCE_MS + CN_EDGES_REBALANCE_JITTER_MS);
 }
 
+/* Every edge refusing: the first round moves on at once, then the backoff
+ * holds (all edges down must not become a dial a second). */
+static void test_all_edges_down_backoff_holds(void **state)
+{
+    (void)state;
+    w.fail_dials = 8;
+    cn_supervisor_slot_start(&w.sup, 0);
+    long t0 = now_ms();
+    while (w.n_dials < 2 && now_ms() < t0 + 4000)
+        pump();
+    assert_int_equal(w.n_dials, 2); /* A refused, B at once */
+    assert_string_equal(w.fes[1].addr, "127.0.0.2:7844");
+    for (int i = 0; i < 20; i++)
+        pump();
+    /* B refused too: a full round failed, so the next dial (back to A)
+     * waits a backoff drawn with the second ceiling (20 s). */
+    assert_int_equal(w.sup.slots[0].round, 2);
+    assert_int_equal(w.sup.slots[0].backoff.attempt, 2);
+    assert_true(uv_is_active((uv_handle_t *)&w.sup.slots[0].retry));
+    assert_int_equal(w.sup.slots[0].place.edge, 0);
+}
+
+/* The edge's GOAWAY arriving before its REGISTERED (it began draining while
+ * the link registered): once registered, the slot moves at once all the
+ * same (the bug: it sat on the draining edge until that edge closed it). */
+static void test_goaway_before_registered_moves(void **state)
+{
+    (void)state;
+    cn_supervisor_slot_start(&w.sup, 0);
+    struct fe *a = &w.fes[0];
+    assert_true(run_until(&a->registers, 2000));
+    assert_int_equal(nghttp2_submit_goaway(a->h2, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0),
+                     0);
+    for (int i = 0; i < 20; i++)
+        pump();
+    assert_int_equal(w.n_dials, 1); /* not registered yet: nothing moved */
+    fe_registered(a);
+    long t0 = now_ms();
+    while (w.n_dials < 2 && now_ms() < t0 + 2000)
+        pump();
+    assert_int_equal(w.n_dials, 2);
+    assert_string_equal(w.fes[1].addr, "127.0.0.2:7844");
+    assert_true(alive(a->l)); /* still serving what the draining edge sends */
+}
+
 /* The edge's GOAWAY: a replacement to the other edge at once, while the
  * old link stays up and serves a request the draining edge still sends;
  * it closes when that edge closes the connection. */
@@ -432,6 +477,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_failover_after_a_failed_attempt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_all_edges_down_backoff_holds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_goaway_before_registered_moves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_goaway_moves_at_once_and_old_link_serves, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_single_edge_goaway_redials_after_backoff, setup,

@@ -84,6 +84,12 @@ static void test_register_origin_fields(void **state)
         "{\"type\":\"register\",\"hostnames\":[],\"index\":\"1\"}",
         "{\"type\":\"register\",\"hostnames\":[],\"edge\":\"a b:1\"}",
         "{\"type\":\"register\",\"hostnames\":[],\"edge\":\"\"}",
+        /* agent: shown by the edge (JSON, logs): printable ASCII, <= 64 */
+        "{\"type\":\"register\",\"hostnames\":[],\"agent\":\"conn\\u00e9\"}",
+        "{\"type\":\"register\",\"hostnames\":[],\"agent\":\"a\\u001b[31m\"}",
+        "{\"type\":\"register\",\"hostnames\":[],\"agent\":\"\"}",
+        "{\"type\":\"register\",\"hostnames\":[],\"agent\":"
+        "\"0123456789012345678901234567890123456789012345678901234567890123456789\"}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(px_ctl_decode(bad[i], strlen(bad[i]), &out), PX_ERR_INVAL);

@@ -49,20 +49,12 @@ EDGE_B=$SERVE_PID
 "$BIN/edge-sim" ca --data-dir "$EDGE_DIR" > "$WORK/ca.pem"
 TOKEN=$(create_tunnel drain --hostname app.example.test --edge 127.0.0.1:$A_TUNNEL)
 URL=http://127.0.0.1:$ORIGIN_PORT
-# Links on both edges: one connector with --edge A --edge B where it takes
-# several (issue 11), else one connector per edge (same token).
-if "$BIN/connector" run --help 2>&1 | grep -A2 -- '--edge' | grep -qi 'repeat\|several\|more than once'; then
-    MULTI=1
-    start_connector "$TOKEN" --edge 127.0.0.1:$A_TUNNEL --edge 127.0.0.1:$B_TUNNEL \
-        --hostname app.example.test --url $URL
-else
-    MULTI=0
-    start_connector "$TOKEN" --edge 127.0.0.1:$A_TUNNEL --hostname app.example.test --url $URL
-    "$BIN/connector" run --token "$TOKEN" --state-dir "$WORK/state-b" \
-        --edge 127.0.0.1:$B_TUNNEL --hostname app.example.test --url $URL \
-        >> "$WORK/connector-b.log" 2>&1 &
-    PIDS+=($!)
-fi
+# Links on both edges: one connector given both (--ha-connections 4: two on each).
+start_connector "$TOKEN" --edge 127.0.0.1:$A_TUNNEL --edge 127.0.0.1:$B_TUNNEL \
+    --hostname app.example.test --url $URL
+# fig TEXT: a figure for the note, printed after the check that measured it.
+fig() { echo "figure: $*" | tee -a "$WORK/figures"; }
+show_figures() { [ -f "$WORK/figures" ] && cat "$WORK/figures" && rm -f "$WORK/figures"; return 0; }
 wait_for 30 routed_at $A_HTTPS && wait_for 30 routed_at $B_HTTPS || log "not routed on both edges"
 
 t_sigterm_under_load() {
@@ -98,18 +90,21 @@ t_sigterm_under_load() {
     echo "connector log after the signal:"
     grep -E 'GOAWAY|registered|closed|connection [0-9]' "$clog" | tail -n 12
     grep 'draining\|drained\|grace' "$WORK/edge-a.log"
-    echo "figure: edge_drain sigterm A under load: failover_client requests=$f_req failed=$f_fail retried_after_goaway=$f_ga retried_after_close=$f_cl retried_refused=$f_ref"
-    echo "figure: edge_drain h2load on B during A's drain: succeeded=$h_ok failed=$h_fail"
-    echo "figure: edge_drain download through A: http=$(cat "$WORK/download.code") sha256 $([ "$got" = "$want" ] && echo intact || echo CORRUPT)"
-    echo "figure: edge_drain edge A exit=$RC after ${TOOK}s (grace ${GRACE}s)"
-    echo "figure: edge_drain connector mode: $([ $MULTI = 1 ] && echo 'one connector --edge A --edge B' || echo 'two connectors, one per edge (no repeatable --edge yet)')"
+    fig "edge_drain sigterm A under load: failover_client requests=$f_req failed=$f_fail retried_after_goaway=$f_ga retried_after_close=$f_cl retried_refused=$f_ref"
+    fig "edge_drain h2load on B during A's drain: succeeded=$h_ok failed=$h_fail"
+    fig "edge_drain download through A: http=$(cat "$WORK/download.code") sha256 $([ "$got" = "$want" ] && echo intact || echo CORRUPT)"
+    fig "edge_drain edge A exit=$RC after ${TOOK}s (grace ${GRACE}s)"
+    local moved
+    moved=$(grep -c "going away; dialing its replacement to 127.0.0.1:$B_TUNNEL in 0 ms" "$clog")
+    fig "edge_drain connector: $moved connection(s) to A moved to B at A's first GOAWAY"
     [ "$RC" = 0 ] && [ "$got" = "$want" ] && [ "$(cat "$WORK/download.code")" = 200 ] &&
         [ "$f_fail" = 0 ] && [ "$f_req" -gt 0 ] && [ "${h_fail:-1}" = 0 ] && [ "${h_ok:-0}" -gt 0 ] &&
         awk -v t="$TOOK" -v g=$GRACE 'BEGIN { exit !(t < g + 2) }' &&
         grep -q 'draining: stopped accepting' "$WORK/edge-a.log" &&
-        { [ $MULTI = 0 ] || grep -q 'GOAWAY' "$clog"; }
+        [ "$moved" -ge 2 ]
 }
-check "SIGTERM to edge A under load: zero failed requests, download intact, exit 0 within the grace" t_sigterm_under_load
+check "SIGTERM to edge A under load: zero failed requests, download intact, exit 0 within the grace, links moved to B at the first GOAWAY" t_sigterm_under_load
+show_figures
 
 t_after() {
     # B serves on; A is gone.
@@ -138,7 +133,7 @@ PY
     kill $holder 2>/dev/null; wait $holder 2>/dev/null
     echo "second signal: exit $RC after $TOOK s"
     grep 'draining\|again' "$WORK/edge-c.log"
-    echo "figure: edge_drain second signal: exit=$RC after ${TOOK}s"
+    fig "edge_drain second signal: exit=$RC after ${TOOK}s"
     [ "$RC" = 1 ] && awk -v t="$TOOK" 'BEGIN { exit !(t < 3) }'
 }
 check "a second signal stops a draining edge at once (exit 1)" t_second_signal
@@ -158,7 +153,7 @@ t_grace_expires() {
     wait $stuck
     echo "grace expiry: exit $RC after $TOOK s; stuck request: $(cat "$WORK/stuck.code")"
     grep 'draining\|grace' "$WORK/edge-b2.log"
-    echo "figure: edge_drain grace 3s with a stuck request: exit=$RC after ${TOOK}s"
+    fig "edge_drain grace 3s with a stuck request: exit=$RC after ${TOOK}s"
     [ "$RC" = 0 ] && awk -v t="$TOOK" 'BEGIN { exit !(t >= 2.8 && t < 6) }' &&
         grep -q 'grace period (3 s) over' "$WORK/edge-b2.log"
 }

@@ -1,8 +1,10 @@
 #include "es_link.h"
 #include "es_assert.h"
+#include "es_live.h"
 #include "es_registry.h"
 #include "es_req.h"
 #include "es_server.h"
+#include "es_text.h"
 #include "px_cert.h"
 #include "px_enroll.h"
 #include "px_err.h"
@@ -256,6 +258,10 @@ static int serves_add(struct es_link *l, const char *name)
         if (!a)
             return PX_ERR_NOMEM;
         l->names = a;
+        unsigned char *lost = realloc(l->lost, cap);
+        if (!lost)
+            return PX_ERR_NOMEM;
+        l->lost = lost;
         l->cap_names = cap;
     }
     char *d = strdup(name);
@@ -263,6 +269,7 @@ static int serves_add(struct es_link *l, const char *name)
         return PX_ERR_NOMEM;
     for (char *p = d; *p; p++)
         *p = (char)tolower((unsigned char)*p);
+    l->lost[l->n_names] = 0;
     l->names[l->n_names++] = d;
     return 0;
 }
@@ -272,7 +279,9 @@ static void serves_remove(struct es_link *l, const char *name)
     for (size_t i = 0; i < l->n_names; i++) {
         if (strcasecmp(l->names[i], name) == 0) {
             free(l->names[i]);
-            l->names[i] = l->names[--l->n_names];
+            l->n_names--;
+            l->names[i] = l->names[l->n_names];
+            l->lost[i] = l->lost[l->n_names];
             return;
         }
     }
@@ -283,8 +292,19 @@ static void serves_clear(struct es_link *l)
     for (size_t i = 0; i < l->n_names; i++)
         free(l->names[i]);
     free(l->names);
+    free(l->lost);
     l->names = NULL;
+    l->lost = NULL;
     l->n_names = l->cap_names = 0;
+}
+
+int es_link_route_lost(struct es_link *l, size_t k, int lost)
+{
+    if (k >= l->n_names)
+        return 0;
+    int was = l->lost[k];
+    l->lost[k] = lost != 0;
+    return lost && !was;
 }
 
 int es_link_serves(const struct es_link *l, const char *host)
@@ -381,18 +401,38 @@ static int tunnel_serves_name(const struct es_tunnel *t, const char *name)
     return 0;
 }
 
+/* 1 if a connection of t at another edge sharing the data dir registered
+ * name (es_live_held_elsewhere), or if that cannot be told: then the route
+ * stays, and the hostname grace releases it if nobody holds it. */
+static int held_elsewhere(struct es_link *l, const struct es_tunnel *t, const char *name)
+{
+    if (!l->srv->live.db)
+        return 0;
+    int rc = es_live_held_elsewhere(&l->srv->live, t->id, name, es_live_now_ms());
+    if (rc < 0)
+        PX_WARN("tunnel %s: hostname %s kept: cannot tell whether another edge's connection "
+                "serves it (%s)",
+                t->name, name, sqlite3_errmsg(l->srv->live.db));
+    else if (rc > 0)
+        PX_INFO("tunnel %s: hostname %s kept: a connection at another edge still serves it",
+                t->name, name);
+    return rc != 0;
+}
+
 /* Keeps what REGISTER said about the connection (the codec validated the
- * fields: bounded, printable). */
+ * fields, but the edge does not count on it: each is kept as valid UTF-8). */
 static void remember_register(struct es_link *l, const struct px_ctl_msg *m)
 {
     if (m->connector)
-        snprintf(l->connector, sizeof(l->connector), "%s", m->connector);
+        es_text_copy(l->connector, sizeof(l->connector), m->connector);
     if (m->conn_index >= 0)
         l->conn_index = m->conn_index;
     if (m->edge)
-        snprintf(l->edge, sizeof(l->edge), "%s", m->edge);
+        es_text_copy(l->edge, sizeof(l->edge), m->edge);
+    /* Cut at a character boundary: never half a UTF-8 sequence (the admin
+     * API's JSON could not show it). */
     if (m->agent)
-        snprintf(l->agent, sizeof(l->agent), "%s", m->agent);
+        es_text_copy(l->agent, sizeof(l->agent), m->agent);
     if (!l->registered_at)
         l->registered_at = (long long)time(NULL);
 }
@@ -451,6 +491,15 @@ static int on_control_msg(void *arg, const struct px_ctl_msg *m)
             else
                 PX_WARN("tunnel %s: hostname %s refused: %s", t->name, m->hostnames[i], reasons[i]);
         }
+        /* Held from now on, in the live view too: no sweep (here or at
+         * another edge sharing the data dir) may see a route just claimed
+         * as unheld before this edge's next heartbeat lists it. */
+        if (srv->live.db && l->n_names > 0 &&
+            es_live_hold(&srv->live, l->conn_id, l->tunnel_id, (const char *const *)l->names,
+                         l->n_names, es_live_now_ms()) < 0)
+            PX_WARN("tunnel %s: cannot record connection %s's hostnames in the live view (%s); "
+                    "its next heartbeat will",
+                    t->name, l->conn_id, sqlite3_errmsg(srv->live.db));
         struct px_ctl_msg reply = {.type = PX_CTL_REGISTERED,
                                    .results = res,
                                    .n_results = m->n_hostnames,
@@ -476,10 +525,10 @@ static int on_control_msg(void *arg, const struct px_ctl_msg *m)
         for (size_t i = 0; t && i < m->n_hostnames; i++) {
             serves_remove(l, m->hostnames[i]);
             /* Another connection (a replica, or this connector's next one)
-             * still serving it keeps it; one at another edge claims it
-             * again on that edge's heartbeat (es_live_beat). */
-            if (!tunnel_serves_name(t, m->hostnames[i]) &&
-                es_registry_release(&srv->reg, &srv->store, t, m->hostnames[i]) == 0)
+             * still serving it keeps it, here or at another edge. */
+            if (tunnel_serves_name(t, m->hostnames[i]) || held_elsewhere(l, t, m->hostnames[i]))
+                continue;
+            if (es_registry_release(&srv->reg, &srv->store, t, m->hostnames[i]) == 0)
                 PX_INFO("tunnel %s: hostname %s released", t->name, m->hostnames[i]);
         }
         return 0;

@@ -60,6 +60,7 @@ struct es_link {
     struct px_list reqs; /* its requests (es_req.link_node) */
     unsigned n_reqs;     /* request streams open on this link */
     char **names;        /* hostnames (and *.patterns) this connection registered */
+    unsigned char *lost; /* per name: its route was found gone (es_link_route_lost) */
     size_t n_names, cap_names;
     /* What its REGISTER said about it (optional there: empty, -1 when absent;
      * a later REGISTER's values replace earlier ones): the connector
@@ -121,6 +122,11 @@ struct es_link_info {
 /* Fills *info for l. Returns 1 if l is registered and not closing (a
  * connection that holds its names), else 0 (*info still filled). */
 int es_link_info(const struct es_link *l, struct es_link_info *info);
+/* Records whether the route of names[k] (es_link_info's) is missing now
+ * (taken by another tunnel, say). Returns 1 when it has just gone missing,
+ * so that the live view logs each (connection, name) once while it lasts,
+ * not on every heartbeat; else 0. */
+int es_link_route_lost(struct es_link *l, size_t k, int lost);
 /* Calls cb for each of srv's links (registered or not; es_link_info says). */
 void es_link_each(struct es_server *srv, void (*cb)(struct es_link *l, void *arg), void *arg);
 /* Request streams open on l. */

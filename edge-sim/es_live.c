@@ -1,4 +1,5 @@
 #include "es_live.h"
+#include "es_text.h"
 #include "px_err.h"
 
 #include <stdio.h>
@@ -43,7 +44,13 @@ int es_live_open(struct es_live *lv, const char *dir, const char *id, long long 
         snprintf(why, whylen, "bad instance id");
         return PX_ERR_INVAL;
     }
-    snprintf(path, sizeof(path), "%s/live.db", dir);
+    /* dir may be a raw --data-dir: a path cut short would be another file. */
+    int len = snprintf(path, sizeof(path), "%s/live.db", dir);
+    if (len < 0 || (size_t)len >= sizeof(path)) {
+        snprintf(why, whylen, "data directory path too long for live.db (%zu bytes; at most %zu)",
+                 strlen(dir), sizeof(path) - sizeof("/live.db"));
+        return PX_ERR_INVAL;
+    }
     if (sqlite3_open_v2(path, &lv->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {
         snprintf(why, whylen, "cannot open %s: %s", path,
@@ -119,6 +126,11 @@ static int put_instance(struct es_live *lv, const struct es_live_self *self, lon
     return rc;
 }
 
+/* A (tunnel, hostname) held at ?3: its last_held never goes back. */
+static const char *const hold_sql =
+    "INSERT INTO holds VALUES(?,?,?) ON CONFLICT(tunnel_id,hostname)"
+    " DO UPDATE SET last_held=max(last_held, excluded.last_held)";
+
 /* The statements one heartbeat runs per connection and per name. */
 struct beat {
     sqlite3_stmt *link, *name, *hold;
@@ -173,10 +185,7 @@ int es_live_heartbeat(struct es_live *lv, const struct es_live_self *self,
                            &b.link, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(lv->db, "INSERT INTO names VALUES(?,?,?,?)", -1, &b.name, NULL) !=
             SQLITE_OK ||
-        sqlite3_prepare_v2(lv->db,
-                           "INSERT INTO holds VALUES(?,?,?) ON CONFLICT(tunnel_id,hostname)"
-                           " DO UPDATE SET last_held=max(last_held, excluded.last_held)",
-                           -1, &b.hold, NULL) != SQLITE_OK)
+        sqlite3_prepare_v2(lv->db, hold_sql, -1, &b.hold, NULL) != SQLITE_OK)
         goto out_rollback;
     for (size_t i = 0; i < n; i++)
         if (put_link(lv, &b, &links[i], now_ms) < 0)
@@ -204,10 +213,11 @@ out_finalize:
     return rc;
 }
 
+/* A text column, cut to fit at a character boundary: rows are read back
+ * from a file any program may have written, and must stay valid UTF-8. */
 static void copy_col(sqlite3_stmt *st, int col, char *out, size_t outlen)
 {
-    const unsigned char *t = sqlite3_column_text(st, col);
-    snprintf(out, outlen, "%s", t ? (const char *)t : "");
+    es_text_copy(out, outlen, (const char *)sqlite3_column_text(st, col));
 }
 
 int es_live_conns(struct es_live *lv, long long now_ms, struct es_live_conn **out, size_t *n)
@@ -364,4 +374,69 @@ int es_live_expired(struct es_live *lv, struct es_store *st, long long now_ms, l
 int es_live_forget(struct es_live *lv, const char *tunnel_id, const char *hostname)
 {
     return exec2(lv->db, "DELETE FROM holds WHERE tunnel_id=? AND hostname=?", tunnel_id, hostname);
+}
+
+int es_live_hold(struct es_live *lv, const char *conn_id, const char *tunnel_id,
+                 const char *const *names, size_t n, long long now_ms)
+{
+    if (!lv->db || !lv->id[0])
+        return PX_ERR_INVAL;
+    if (n == 0)
+        return 0;
+    sqlite3_stmt *hold = NULL, *name = NULL;
+    int rc = PX_ERR_DB;
+    if (sqlite3_exec(lv->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return PX_ERR_DB;
+    /* The name row goes with the instance row (none before its first beat:
+     * then the hold alone covers it) and is not repeated. */
+    if (sqlite3_prepare_v2(lv->db, hold_sql, -1, &hold, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(lv->db,
+                           "INSERT INTO names SELECT ?1,?2,?3,?4"
+                           " WHERE EXISTS(SELECT 1 FROM instances WHERE id=?1)"
+                           " AND NOT EXISTS(SELECT 1 FROM names WHERE instance=?1 AND"
+                           " conn_id=?2 AND tunnel_id=?3 AND hostname=?4)",
+                           -1, &name, NULL) != SQLITE_OK)
+        goto out_rollback;
+    for (size_t k = 0; k < n; k++) {
+        sqlite3_reset(hold);
+        sqlite3_bind_text(hold, 1, tunnel_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(hold, 2, names[k], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(hold, 3, now_ms);
+        sqlite3_reset(name);
+        sqlite3_bind_text(name, 1, lv->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(name, 2, conn_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(name, 3, tunnel_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(name, 4, names[k], -1, SQLITE_STATIC);
+        if (sqlite3_step(hold) != SQLITE_DONE || sqlite3_step(name) != SQLITE_DONE)
+            goto out_rollback;
+    }
+    if (sqlite3_exec(lv->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        goto out_rollback;
+    rc = 0;
+    goto out_finalize;
+out_rollback:
+    sqlite3_exec(lv->db, "ROLLBACK", NULL, NULL, NULL);
+out_finalize:
+    sqlite3_finalize(hold);
+    sqlite3_finalize(name);
+    return rc;
+}
+
+int es_live_held_elsewhere(struct es_live *lv, const char *tunnel_id, const char *hostname,
+                           long long now_ms)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(lv->db,
+                           "SELECT EXISTS(SELECT 1 FROM names n JOIN instances i"
+                           " ON i.id = n.instance WHERE i.heartbeat >= ?1 AND i.id <> ?2"
+                           " AND n.tunnel_id = ?3 AND n.hostname = lower(?4))",
+                           -1, &q, NULL) != SQLITE_OK)
+        return PX_ERR_DB;
+    sqlite3_bind_int64(q, 1, now_ms - ES_LIVE_STALE_MS);
+    sqlite3_bind_text(q, 2, lv->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, tunnel_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 4, hostname, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) != 0 : PX_ERR_DB;
+    sqlite3_finalize(q);
+    return rc;
 }

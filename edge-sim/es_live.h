@@ -69,7 +69,8 @@ long long es_live_now_ms(void);
 
 /* Opens (creating if needed) dir/live.db. id: this instance's id (1..16 of
  * [0-9a-z]), or NULL for a reader that writes nothing. now_ms is the
- * instance's start. Returns 0 or PX_ERR_DB with why. */
+ * instance's start. Returns 0, PX_ERR_INVAL (a bad id, or dir too long for
+ * the path) or PX_ERR_DB, with why. */
 int es_live_open(struct es_live *lv, const char *dir, const char *id, long long now_ms, char *why,
                  size_t whylen);
 /* Removes this instance's rows (an instance) and closes. Safe on a zeroed
@@ -98,6 +99,19 @@ int es_live_edges(struct es_live *lv, long long now_ms, char (*addrs)[301], size
  * instance's start) + grace_ms. *out is malloc'd (free()). Writes nothing. */
 int es_live_expired(struct es_live *lv, struct es_store *st, long long now_ms, long long grace_ms,
                     struct es_live_expired **out, size_t *n);
+/* At a registration, before it is answered: records that connection
+ * conn_id of this instance registered names[0..n) of tunnel_id now (their
+ * hold time, and name rows like a heartbeat's until the next one rewrites
+ * them), so that no instance's sweep sees a route just claimed as unheld
+ * in the second before this instance's next heartbeat. One transaction.
+ * Returns 0, PX_ERR_INVAL (a reader) or PX_ERR_DB. */
+int es_live_hold(struct es_live *lv, const char *conn_id, const char *tunnel_id,
+                 const char *const *names, size_t n, long long now_ms);
+/* 1 if a live instance other than this one has a connection of tunnel_id
+ * that registered hostname (compared in lower case) as of its last
+ * heartbeat or es_live_hold; 0 if none; PX_ERR_DB. */
+int es_live_held_elsewhere(struct es_live *lv, const char *tunnel_id, const char *hostname,
+                           long long now_ms);
 /* Forgets the hold record of a route that was released. */
 int es_live_forget(struct es_live *lv, const char *tunnel_id, const char *hostname);
 
@@ -112,8 +126,7 @@ struct es_server;
  * name, which tunnel, held last when). Returns 0, or < 0 (logged) when
  * live.db cannot be opened: serve runs on without the live view. */
 int es_live_start(struct es_server *srv);
-/* One beat now (the admin API beats before it reads, so this instance's
- * rows are fresh). Nothing when srv->live is not open. */
+/* One beat now. Nothing when srv->live is not open. */
 void es_live_beat(struct es_server *srv);
 /* Stops the timer (closing its handle) and removes the instance's rows. */
 void es_live_stop(struct es_server *srv);

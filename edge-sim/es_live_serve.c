@@ -48,24 +48,36 @@ static int has_route(const struct es_registry *r, const char *tunnel_id, const c
 
 /* A name one of our connections serves has no route (another instance
  * released it in the second between the registration and our beat, or the
- * store was edited): claim it again so requests keep reaching it. */
-static void reclaim(struct es_server *srv, const struct infos *v)
+ * store was edited): claim it again so requests keep reaching it. A route
+ * another tunnel took cannot be: that is logged once per connection and
+ * name while it lasts, not on every beat. */
+static void reclaim(struct es_link *l, void *arg)
 {
-    for (size_t i = 0; i < v->n; i++) {
-        for (size_t k = 0; k < v->a[i].n_names; k++) {
-            const char *name = v->a[i].names[k];
-            if (has_route(&srv->reg, v->a[i].tunnel_id, name))
-                continue;
-            struct es_tunnel *t = es_registry_tunnel(&srv->reg, v->a[i].tunnel_id);
-            char why[160];
-            if (!t)
-                continue;
-            if (es_registry_claim(&srv->reg, &srv->store, t, name, why, sizeof(why)) == 0)
-                PX_INFO("tunnel %s: hostname %s claimed again for connection %s", t->name, name,
-                        v->a[i].conn_id);
-            else
-                PX_WARN("tunnel %s: connection %s serves %s, whose route is gone: %s", t->name,
-                        v->a[i].conn_id, name, why);
+    struct es_server *srv = arg;
+    struct es_link_info info;
+    if (!es_link_info(l, &info))
+        return;
+    for (size_t k = 0; k < info.n_names; k++) {
+        const char *name = info.names[k];
+        if (has_route(&srv->reg, info.tunnel_id, name)) {
+            es_link_route_lost(l, k, 0);
+            continue;
+        }
+        struct es_tunnel *t = es_registry_tunnel(&srv->reg, info.tunnel_id);
+        char why[160];
+        if (!t)
+            continue;
+        if (es_registry_claim(&srv->reg, &srv->store, t, name, why, sizeof(why)) == 0) {
+            es_link_route_lost(l, k, 0);
+            PX_INFO("tunnel %s: hostname %s claimed again for connection %s", t->name, name,
+                    info.conn_id);
+        } else if (es_link_route_lost(l, k, 1)) {
+            PX_WARN("tunnel %s: connection %s serves %s, whose route is gone: %s (not logged "
+                    "again while it lasts)",
+                    t->name, info.conn_id, name, why);
+        } else {
+            PX_DEBUG("tunnel %s: connection %s serves %s, whose route is still gone: %s", t->name,
+                     info.conn_id, name, why);
         }
     }
 }
@@ -121,7 +133,7 @@ void es_live_beat(struct es_server *srv)
         PX_WARN("live view: heartbeat failed (%s); trying again in a second",
                 sqlite3_errmsg(srv->live.db));
     } else {
-        reclaim(srv, &v);
+        es_link_each(srv, reclaim, srv);
         release_expired(srv, now);
     }
     free(v.a);

@@ -110,8 +110,14 @@ void es_store_dir_unlock(int fd)
 int es_store_open(struct es_store *s, const char *dir, char *why, size_t whylen)
 {
     char path[600];
-    snprintf(path, sizeof(path), "%s/edge.db", dir);
     memset(s, 0, sizeof(*s));
+    /* dir may be a raw --data-dir: a path cut short would be another file. */
+    int len = snprintf(path, sizeof(path), "%s/edge.db", dir);
+    if (len < 0 || (size_t)len >= sizeof(path)) {
+        snprintf(why, whylen, "data directory path too long for edge.db (%zu bytes; at most %zu)",
+                 strlen(dir), sizeof(path) - sizeof("/edge.db"));
+        return PX_ERR_INVAL;
+    }
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {
         snprintf(why, whylen, "cannot open %s: %s", path,

@@ -34,7 +34,8 @@ struct es_store {
  * no lock file (-1): the set-up after it refuses that dir. */
 int es_store_dir_lock(const char *dir);
 void es_store_dir_unlock(int fd);
-/* Opens (creating if needed) dir/edge.db. Returns 0 or PX_ERR_DB with why. */
+/* Opens (creating if needed) dir/edge.db. Returns 0, PX_ERR_INVAL (dir too
+ * long for the path) or PX_ERR_DB, with why. */
 int es_store_open(struct es_store *s, const char *dir, char *why, size_t whylen);
 void es_store_close(struct es_store *s);
 /* Returns 1 if another connection committed since the last call. */

@@ -8,16 +8,24 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "es_admin.h"
 #include "es_drain.h"
 #include "es_link.h"
+#include "es_live.h"
 #include "es_registry.h"
 #include "mem_world.h"
 #include "px_control.h"
 #include "px_h2.h"
+#include "px_log.h"
 
+#include <jansson.h>
+
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 /* Found by the CI run after defect 2's least-loaded routing: replicas of one
  * tunnel registered different names, and a request went to a connection
@@ -664,6 +672,299 @@ static void test_drain_grace_expires(void **state)
     assert_null(w.el);
 }
 
+/* ---- the live view (es_live) of this edge and of another sharing its data dir ---- */
+
+#define HOUR_MS 3600000LL
+#define OTHER_TUNNEL "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+/* Opens w.srv.live as this edge's instance (started an hour ago) and
+ * *other, when given, as another edge's (likewise), then beats once. */
+static void live_open(struct es_live *other)
+{
+    char why[700] = "";
+    long long now = es_live_now_ms();
+    /* This edge's own sweeps release nothing here; the tests ask the other
+     * instance what it would release with a grace of 1 s (expires). */
+    w.srv.hostname_grace_ms = 2 * HOUR_MS;
+    assert_int_equal(es_live_open(&w.srv.live, w.dir, "aaaa", now - HOUR_MS, why, sizeof(why)), 0);
+    if (other)
+        assert_int_equal(es_live_open(other, w.dir, "bbbb", now - HOUR_MS, why, sizeof(why)), 0);
+    es_live_beat(&w.srv);
+}
+
+static void live_close(struct es_live *other)
+{
+    es_live_close(&w.srv.live);
+    if (other)
+        es_live_close(other);
+    const char *files[] = {"live.db", "live.db-wal", "live.db-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char p[128];
+        snprintf(p, sizeof(p), "%s/%s", w.dir, files[i]);
+        unlink(p);
+    }
+}
+
+static int has_route(const char *hostname)
+{
+    for (const struct es_route *r = w.srv.reg.routes; r; r = r->next)
+        if (strcmp(r->hostname, hostname) == 0)
+            return 1;
+    return 0;
+}
+
+/* 1 if es_live_expired, for instance lv now (grace 1 s), names hostname. */
+static int expires(struct es_live *lv, const char *hostname)
+{
+    struct es_live_expired *e;
+    size_t n;
+    int found = 0;
+    assert_int_equal(es_live_expired(lv, &w.srv.store, es_live_now_ms(), 1000, &e, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        found |= strcmp(e[i].hostname, hostname) == 0;
+    free(e);
+    return found;
+}
+
+/* Defect: the route written at REGISTER reached live.db only on this
+ * edge's next heartbeat, and another edge up longer than the grace
+ * released it in between. The hold is recorded before REGISTERED goes out:
+ * with no beat since, the other edge sees the name held. */
+static void test_register_holds_at_once(void **state)
+{
+    (void)state;
+    struct es_live b;
+    live_open(&b);
+    assert_false(has_route("app.fuzz.test"));
+    registered(); /* claims app.fuzz.test; no heartbeat after it */
+    assert_true(has_route("app.fuzz.test"));
+    assert_false(expires(&b, "app.fuzz.test"));
+    assert_int_equal(es_live_held_elsewhere(&b, MW_TUNNEL_ID, "app.fuzz.test", es_live_now_ms()),
+                     1);
+    /* fuzz.test, which nobody registered for an hour, is released as before. */
+    assert_true(expires(&b, "fuzz.test"));
+    live_close(&b);
+}
+
+static void send_unregister(const char *name)
+{
+    char *names[] = {(char *)name};
+    struct px_ctl_msg m = {.type = PX_CTL_UNREGISTER, .hostnames = names, .n_hostnames = 1};
+    send_ctl(&m);
+}
+
+/* Defect: UNREGISTER released a name that a connection of the tunnel at
+ * another edge sharing the data dir still served. */
+static void test_unregister_keeps_name_served_elsewhere(void **state)
+{
+    (void)state;
+    struct es_live b;
+    live_open(&b);
+    /* Edge b has a connection of this tunnel that registered the name. */
+    const char *names[] = {"app.fuzz.test"};
+    struct es_link_info other = {.conn_id = "c9",
+                                 .tunnel_id = MW_TUNNEL_ID,
+                                 .connector = "",
+                                 .conn_index = -1,
+                                 .edge = "",
+                                 .agent = "",
+                                 .peer_ip = "192.0.2.9",
+                                 .since = 1,
+                                 .names = names,
+                                 .n_names = 1};
+    struct es_live_self self_b = {"127.0.0.2:7844", "127.0.0.2:8443", "127.0.0.2:7845", 2};
+    assert_int_equal(es_live_heartbeat(&b, &self_b, &other, 1, es_live_now_ms()), 0);
+    registered();
+    send_unregister("App.Fuzz.Test");
+    assert_false(es_link_serves(w.el, "app.fuzz.test")); /* dropped from this link */
+    assert_true(has_route("app.fuzz.test"));             /* kept: b still serves it */
+
+    /* Once b's connection is gone, an UNREGISTER releases it. */
+    assert_int_equal(es_live_heartbeat(&b, &self_b, NULL, 0, es_live_now_ms()), 0);
+    send_register((const char *[]){"app.fuzz.test", NULL});
+    assert_int_equal(cn.registered, 2);
+    assert_true(es_link_serves(w.el, "app.fuzz.test"));
+    send_unregister("app.fuzz.test");
+    assert_false(has_route("app.fuzz.test"));
+    live_close(&b);
+}
+
+/* Runs n beats of this edge with WARN/INFO logs captured; returns how many
+ * lines contain needle. */
+static int beats_logging(int n, const char *needle)
+{
+    char path[] = "/tmp/test_es_link_log.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    assert_true(saved >= 0);
+    assert_true(dup2(fd, 2) >= 0);
+    px_log_set_level(PX_LOG_INFO);
+    for (int i = 0; i < n; i++)
+        es_live_beat(&w.srv);
+    px_log_set_level((enum px_log_level)(PX_LOG_ERROR + 1));
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    FILE *f = fdopen(fd, "r");
+    assert_non_null(f);
+    rewind(f);
+    char line[1024];
+    int count = 0;
+    while (fgets(line, sizeof(line), f))
+        count += strstr(line, needle) != NULL;
+    fclose(f);
+    unlink(path);
+    return count;
+}
+
+/* Defect: a connection serving a name whose route another tunnel took got
+ * a WARN on every heartbeat (every second) for every name. Now once per
+ * connection and name while it lasts, and again if it happens again. */
+static void test_reclaim_route_taken_warns_once(void **state)
+{
+    (void)state;
+    live_open(NULL);
+    registered();
+    struct es_tunnel_rec rec = {.id = OTHER_TUNNEL, .name = "other"};
+    assert_int_equal(es_store_tunnel_add(&w.srv.store, &rec), 0);
+    /* The other tunnel takes app.fuzz.test (this one's wildcard gone too,
+     * or the store would refuse the overlap). */
+    sqlite3_exec(w.srv.store.db, "DELETE FROM routes", NULL, NULL, NULL);
+    assert_int_equal(es_store_route_claim(&w.srv.store, "app.fuzz.test", OTHER_TUNNEL, NULL), 0);
+    assert_int_equal(es_registry_reload(&w.srv.reg, &w.srv.store), 0);
+    assert_int_equal(beats_logging(3, "whose route is gone"), 1);
+    assert_int_equal(beats_logging(2, "whose route is gone"), 0);
+    /* The other tunnel lets go: claimed again at once. */
+    assert_int_equal(es_store_route_release(&w.srv.store, "app.fuzz.test", OTHER_TUNNEL), 0);
+    assert_int_equal(es_registry_reload(&w.srv.reg, &w.srv.store), 0);
+    assert_int_equal(beats_logging(2, "claimed again"), 1);
+    /* Taken again later: said again, once. */
+    sqlite3_exec(w.srv.store.db, "DELETE FROM routes", NULL, NULL, NULL);
+    assert_int_equal(es_store_route_claim(&w.srv.store, "app.fuzz.test", OTHER_TUNNEL, NULL), 0);
+    assert_int_equal(es_registry_reload(&w.srv.reg, &w.srv.store), 0);
+    assert_int_equal(beats_logging(3, "whose route is gone"), 1);
+    live_close(NULL);
+}
+
+/* GET /api/tunnels on an in-memory admin connection; returns the body
+ * (malloc'd) and sets *status. */
+static char *admin_get(int *status)
+{
+    struct rt_conn *c = es_admin_new_memory(&w.srv, "127.0.0.1");
+    assert_non_null(c);
+    const char *req = "GET /api/tunnels HTTP/1.1\r\nhost: x\r\n\r\n";
+    rt_conn_memory_feed(c, req, strlen(req)); /* answered, then it closes: < 0 */
+    for (int i = 0; i < 5; i++)
+        uv_run(&w.loop, UV_RUN_NOWAIT);
+    size_t n = px_buf_len(&c->mem_out);
+    char *resp = strndup((const char *)px_buf_head(&c->mem_out), n);
+    assert_non_null(resp);
+    rt_conn_memory_consume(c, n);
+    pump();
+    assert_int_equal(sscanf(resp, "HTTP/1.1 %d", status), 1);
+    const char *body = strstr(resp, "\r\n\r\n");
+    assert_non_null(body);
+    char *out = strdup(body + 4);
+    free(resp);
+    return out;
+}
+
+static long long heartbeat_of(const char *id)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(w.srv.live.db, "SELECT heartbeat FROM instances WHERE id=?",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    long long hb = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return hb;
+}
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Defect: every GET /api/tunnels ran a heartbeat (a write transaction,
+ * reclaims, a release sweep): with another edge holding live.db's write
+ * lock, the request stalled the event loop up to the busy timeout (1 s).
+ * The admin path reads only: the rows are at most a heartbeat old. */
+static void test_admin_get_is_read_only(void **state)
+{
+    (void)state;
+    live_open(NULL);
+    registered();
+    es_live_beat(&w.srv);
+    long long hb = heartbeat_of("aaaa");
+    /* Another edge holds the write lock. */
+    sqlite3 *other;
+    assert_int_equal(
+        sqlite3_open(w.srv.live.db ? sqlite3_db_filename(w.srv.live.db, "main") : "", &other),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    long long t0 = mono_ms();
+    int status = 0;
+    char *body = admin_get(&status);
+    long long took = mono_ms() - t0;
+    sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(other);
+    assert_int_equal(status, 200);
+    assert_true(took < 500);
+    assert_int_equal(heartbeat_of("aaaa"), hb);   /* nothing written */
+    assert_non_null(strstr(body, w.el->conn_id)); /* this edge's connection, as of its beat */
+    free(body);
+    live_close(NULL);
+}
+
+/* Defect: an agent cut mid-UTF-8 (in REGISTER's 64 bytes, or as a row of
+ * live.db left by an older edge) made json_pack fail unchecked, and the
+ * connector vanished from /api/tunnels. */
+static void test_admin_agent_cut_mid_utf8(void **state)
+{
+    (void)state;
+    live_open(NULL);
+    char agent[80];
+    memset(agent, 'a', 63);
+    memcpy(agent + 63, "\xc3", 2); /* 63 'a' and half of "é" */
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(w.srv.live.db,
+                                        "INSERT INTO links VALUES('aaaa',?2,'" MW_TUNNEL_ID
+                                        "',?2,?1,'192.0.2.1',0,'e\xff',1)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, agent, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, "conn1", -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, "\xff\xfe", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, "conn2", -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    int status = 0;
+    char *body = admin_get(&status);
+    assert_int_equal(status, 200);
+    json_error_t err;
+    json_t *root = json_loads(body, 0, &err);
+    assert_non_null(root);
+    json_t *t = json_array_get(json_object_get(root, "tunnels"), 0);
+    json_t *conns = json_object_get(t, "connectors");
+    assert_int_equal(json_array_size(conns), 2); /* neither vanished */
+    memset(agent + 63, 0, 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(conns, 0), "agent")),
+                        agent);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(conns, 1), "agent")), "");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(t, "edges"), "")), 2);
+    json_decref(root);
+    free(body);
+    live_close(NULL);
+}
+
 int main(void)
 {
     /* Keepalive PINGs every 100 ms, so a dead connector is found quickly. */
@@ -677,6 +978,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stream_resets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drain_phases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drain_grace_expires, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_register_holds_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unregister_keeps_name_served_elsewhere, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_reclaim_route_taken_warns_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_admin_get_is_read_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_admin_agent_cut_mid_utf8, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 
 #include "es_live.h"
 #include "es_store.h"
+#include "es_text.h"
 #include "px_err.h"
 
 #include <stdio.h>
@@ -300,6 +301,162 @@ static void test_open_errors(void **state)
     es_live_close(&r);
 }
 
+/* Defect: edge a writes a route at REGISTER, but the name reached live.db
+ * only on a's next heartbeat; edge b, up longer than the grace, counted a
+ * new name's grace from its own start and released a's fresh route. The
+ * registration now records the hold (and a's name row) before it is
+ * answered. */
+static void test_register_hold_before_beat(void **state)
+{
+    struct fx *f = *state;
+    long long now = T0 + 100 * GRACE; /* b has been up far longer than the grace */
+    assert_int_equal(es_live_heartbeat(&f->a, &self_a, NULL, 0, now - 500), 0);
+    assert_int_equal(es_live_heartbeat(&f->b, &self_b, NULL, 0, now - 200), 0);
+    /* Without a hold, b would release a route it never saw held. */
+    assert_int_equal(es_store_route_claim(&f->st, "orphan.example.test", TID, NULL), 0);
+    assert_int_equal(expired(f, &f->b, now, "orphan.example.test"), 1);
+    assert_int_equal(es_store_route_release(&f->st, "orphan.example.test", TID), 0);
+
+    /* a's connection c7 registers new.example.test at now: route, then hold. */
+    const char *names[] = {"new.example.test"};
+    assert_int_equal(es_store_route_claim(&f->st, "new.example.test", TID, NULL), 0);
+    assert_int_equal(es_live_hold(&f->a, "c7", TID, names, 1, now), 0);
+    /* b's sweeps before a's next beat: held now (a's name row), not expired. */
+    assert_int_equal(expired(f, &f->b, now, NULL), 0);
+    assert_int_equal(expired(f, &f->b, now + 999, NULL), 0);
+    assert_int_equal(es_live_held_elsewhere(&f->b, TID, "new.example.test", now), 1);
+    /* a's beat lists it as usual; a second hold repeats no row. */
+    assert_int_equal(es_live_hold(&f->a, "c7", TID, names, 1, now + 10), 0);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(f->b.db, "SELECT count(*) FROM names", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 1);
+    sqlite3_finalize(st);
+    struct es_link_info l = link_info("c7", "proc1", 0, names, 1);
+    assert_int_equal(es_live_heartbeat(&f->a, &self_a, &l, 1, now + 1000), 0);
+    assert_int_equal(expired(f, &f->b, now + 1000, NULL), 0);
+
+    /* A hold before the instance's first beat (no instance row yet) still
+     * sets last_held: the grace runs from the registration. */
+    struct es_live c;
+    char why[700] = "";
+    const char *fresh[] = {"fresh.example.test"};
+    assert_int_equal(es_live_open(&c, f->dir, "cccc", now, why, sizeof(why)), 0);
+    assert_int_equal(es_store_route_claim(&f->st, "fresh.example.test", TID, NULL), 0);
+    assert_int_equal(es_live_hold(&c, "c8", TID, fresh, 1, now + 2000), 0);
+    assert_int_equal(expired(f, &f->b, now + 2000 + GRACE - 1, NULL), 0);
+    assert_int_equal(es_live_heartbeat(&f->a, &self_a, &l, 1, now + 2000 + GRACE), 0);
+    assert_int_equal(expired(f, &f->b, now + 2000 + GRACE, "fresh.example.test"), 1);
+    es_live_close(&c);
+    /* A reader records nothing. */
+    struct es_live r;
+    assert_int_equal(es_live_open(&r, f->dir, NULL, now, why, sizeof(why)), 0);
+    assert_int_equal(es_live_hold(&r, "c9", TID, fresh, 1, now), PX_ERR_INVAL);
+    es_live_close(&r);
+}
+
+/* Defect: UNREGISTER released a name that a connection at another edge
+ * still served (only this edge's links were looked at).
+ * es_live_held_elsewhere tells the edge about the others. */
+static void test_unregister_held_elsewhere(void **state)
+{
+    struct fx *f = *state;
+    const char *names[] = {"app.example.test"};
+    struct es_link_info l = link_info("c0", "proc1", 0, names, 1);
+    assert_int_equal(es_live_heartbeat(&f->a, &self_a, &l, 1, T0 + 1000), 0);
+    assert_int_equal(es_live_heartbeat(&f->b, &self_b, NULL, 0, T0 + 1000), 0);
+    /* b asks: a's connection serves it (names compare in lower case). */
+    assert_int_equal(es_live_held_elsewhere(&f->b, TID, "app.example.test", T0 + 1000), 1);
+    assert_int_equal(es_live_held_elsewhere(&f->b, TID, "App.Example.TEST", T0 + 1000), 1);
+    assert_int_equal(es_live_held_elsewhere(&f->b, TID, "other.example.test", T0 + 1000), 0);
+    assert_int_equal(es_live_held_elsewhere(&f->b, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+                                            "app.example.test", T0 + 1000),
+                     0);
+    /* a itself: its own links are not "elsewhere" (es_link looks at them). */
+    assert_int_equal(es_live_held_elsewhere(&f->a, TID, "app.example.test", T0 + 1000), 0);
+    /* a goes stale: nobody holds it elsewhere any more. */
+    assert_int_equal(
+        es_live_held_elsewhere(&f->b, TID, "app.example.test", T0 + 1001 + ES_LIVE_STALE_MS), 0);
+    /* a's connection stops registering it. */
+    assert_int_equal(es_live_heartbeat(&f->a, &self_a, NULL, 0, T0 + 2000), 0);
+    assert_int_equal(es_live_held_elsewhere(&f->b, TID, "app.example.test", T0 + 2000), 0);
+}
+
+/* Defect: es_live_open (and es_store_open) built the path of a raw
+ * --data-dir into a fixed buffer unchecked: a long dir opened a file of a
+ * cut path. Now a clear refusal. */
+static void test_open_path_too_long(void **state)
+{
+    (void)state;
+    char dir[1000], why[700] = "";
+    memset(dir, 'd', sizeof(dir) - 1);
+    dir[0] = '/';
+    dir[sizeof(dir) - 1] = '\0';
+    struct es_live lv;
+    assert_int_equal(es_live_open(&lv, dir, "aaaa", T0, why, sizeof(why)), PX_ERR_INVAL);
+    assert_non_null(strstr(why, "too long"));
+    assert_null(lv.db);
+    struct es_store st;
+    why[0] = '\0';
+    assert_int_equal(es_store_open(&st, dir, why, sizeof(why)), PX_ERR_INVAL);
+    assert_non_null(strstr(why, "too long"));
+    assert_null(st.db);
+}
+
+/* Defect: an agent cut mid-UTF-8 (REGISTER's agent into 64 bytes, or a row
+ * of live.db as another program left it) made the admin API's json_pack
+ * fail and the connector vanish. Text is kept only as a valid UTF-8 prefix,
+ * when copied from REGISTER and when read back from disk. */
+static void test_text_cut_at_character(void **state)
+{
+    struct fx *f = *state;
+    char out[65], in[80];
+    /* 63 ASCII + a 2-byte character: only the 63 fit. */
+    memset(in, 'a', 63);
+    memcpy(in + 63, "\xc3\xa9", 3);
+    es_text_copy(out, sizeof(out), in);
+    assert_int_equal(strlen(out), 63);
+    char whole[66];
+    es_text_copy(whole, sizeof(whole), in); /* room for it: kept whole */
+    assert_int_equal(strlen(whole), 65);
+    assert_int_equal(es_text_prefix("ok\xff tail", 100), 2);      /* invalid byte */
+    assert_int_equal(es_text_prefix("\xe2\x82", 100), 0);         /* cut sequence */
+    assert_int_equal(es_text_prefix("\xc0\xaf", 100), 0);         /* overlong */
+    assert_int_equal(es_text_prefix("\xed\xa0\x80", 100), 0);     /* surrogate */
+    assert_int_equal(es_text_prefix("\xf4\x90\x80\x80", 100), 0); /* > U+10FFFF */
+    assert_int_equal(es_text_prefix("\xe2\x82\xac\xf0\x9f\x98\x80", 100), 7);
+    es_text_copy(out, sizeof(out), NULL);
+    assert_string_equal(out, "");
+
+    /* A row with an agent cut mid-character, and one with bytes that are no
+     * UTF-8 at all, read back as valid prefixes. */
+    assert_int_equal(es_live_heartbeat(&f->a, &self_a, NULL, 0, T0 + 1000), 0);
+    in[64] = '\0'; /* 63 'a' + half of the character */
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(f->a.db,
+                                        "INSERT INTO links VALUES('aaaa',?2,'" TID
+                                        "','p',?1,'192.0.2.1',0,'e',1)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, in, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, "c1", -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, "x\xff\xfey", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, "c2", -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    struct es_live_conn *c;
+    size_t n;
+    assert_int_equal(es_live_conns(&f->b, T0 + 1000, &c, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(c[0].conn_id, "c1");
+    assert_int_equal(strlen(c[0].agent), 63);
+    assert_string_equal(c[1].agent, "x");
+    free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -309,6 +466,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_grace_counts_from_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_register_hold_before_beat, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unregister_held_elsewhere, setup, teardown),
+        cmocka_unit_test(test_open_path_too_long),
+        cmocka_unit_test_setup_teardown(test_text_cut_at_character, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,5 @@
-# Build: `make` (release into bin/), `make test` (sanitizer build + all tests),
+# Build: `make` (release into bin/; one line per file, V=1 shows the commands),
+# `make test` (sanitizer build + all tests),
 # `make format-check` (clang-format, as CI runs it),
 # `make demo`, `make bench`, `make tlsscan`, `make install PREFIX=/usr/local DESTDIR=`.
 PREFIX ?= /usr/local
@@ -17,6 +18,16 @@ endif
 BINDIR := $(BUILD)/bin
 
 CC ?= cc
+
+# One short line per file (`  CC      proto/px_b64.c`) unless V=1.
+V ?= 0
+ifeq ($(V),1)
+Q :=
+say = @:
+else
+Q := @
+say = @printf '  %-7s %s\n' '$(1)' '$(2)'
+endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla
@@ -65,19 +76,28 @@ bin/edge-sim: $(BINDIR)/edge-sim
 
 $(BINDIR)/connector: $(call obj,connector/cn_main.c) $(CN_OBJ) $(RT_OBJ) $(PROTO_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS) -lm
+	$(call say,LD,$@)
+	$(Q)$(CC) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS) -lm
 $(BINDIR)/edge-sim: $(call obj,edge-sim/es_main.c) $(ES_OBJ) $(RT_OBJ) $(PROTO_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS) -lm
+	$(call say,LD,$@)
+	$(Q)$(CC) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS) -lm
 
 # Objects depend on the compiler flags too: a changed warning set rebuilds.
 $(BUILD)/cflags: FORCE
 	@mkdir -p $(BUILD)
 	@echo '$(CC) $(ALL_CFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS)' > $@
 
-$(BUILD)/obj/%.o: %.c $(BUILD)/cflags
+# Before the first object: the libraries are there, or say which Debian
+# packages are missing and how to install them (not a missing-header error).
+$(BUILD)/deps-ok: scripts/check-build-deps.sh
+	@bash scripts/check-build-deps.sh
+	@mkdir -p $(BUILD) && touch $@
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/cflags | $(BUILD)/deps-ok
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # Archives are rebuilt whole, so an object whose source was deleted leaves.
 $(LIBPX): $(PROTO_OBJ)
@@ -88,7 +108,8 @@ $(LIBSUPPORT): $(SUPPORT_OBJ)
 $(LIBDIR)/%.a:
 	@mkdir -p $(dir $@)
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)$(AR) rcs $@ $^
 
 # A unit test links only the layers below the code it tests, so a connector
 # test cannot lean on edge code without failing to link:
@@ -115,9 +136,10 @@ unit_libs = $(LIBSUPPORT) $(if $(filter $(MEM_WORLD_TESTS),$(1)),$(UNIT_LIBS_BOT
 	$(UNIT_LIBS_$(word 1,$(subst /, ,$(patsubst $(BINDIR)/unit/%,%,$(1))))))
 
 .SECONDEXPANSION:
-$(BINDIR)/unit/%: tests/unit/%.c $$(call unit_libs,$$@)
+$(BINDIR)/unit/%: tests/unit/%.c $$(call unit_libs,$$@) | $(BUILD)/deps-ok
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/support -o $@ $(filter %.c %.o %.a,$^) $(LDFLAGS_ALL) \
+	$(call say,CCLD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/support -o $@ $(filter %.c %.o %.a,$^) $(LDFLAGS_ALL) \
 		$(UNIT_LDFLAGS) $(PKG_LIBS) -lcmocka -lm
 
 # Tests that stand in for one function (the origin side of an upgrade) say so.

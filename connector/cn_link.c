@@ -4,6 +4,7 @@
 #include "px_err.h"
 #include "px_log.h"
 #include "px_token.h"
+#include "px_version.h"
 #include "rt_h2.h"
 
 #include <stdio.h>
@@ -246,7 +247,7 @@ int cn_link_send_hostnames(struct cn_link *l, enum px_ctl_type type, char **name
     if (type == PX_CTL_REGISTER) {
         /* Which process, slot and dialed edge this link is: the edge's view
          * of a tunnel's connectors (px_control.h). */
-        m.agent = "connector/0.1";
+        m.agent = "connector/" PX_VERSION;
         m.connector = (char *)l->host.connector_id;
         m.conn_index = l->index <= 63 ? (int)l->index : -1;
         m.edge = strcmp(l->edge, "memory") != 0 ? l->edge : NULL;

@@ -6,13 +6,12 @@
 #include "cn_supervisor.h"
 #include "px_log.h"
 #include "px_path.h"
+#include "px_version.h"
 #include "rt_proc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CN_VERSION "0.1.0"
 
 static void usage(FILE *f)
 {
@@ -155,7 +154,7 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
-        printf("connector %s\n", CN_VERSION);
+        printf("connector %s\n", PX_VERSION);
         return 0;
     }
     if (strcmp(argv[1], "ingress") == 0)

@@ -10,6 +10,7 @@
 #include "px_log.h"
 #include "px_pki.h"
 #include "px_token.h"
+#include "px_version.h"
 #include "rt_cli.h"
 #include "rt_proc.h"
 
@@ -50,6 +51,7 @@ static void usage(FILE *f)
            "       edge-sim origin-cert create --hostname NAME [--hostname NAME]... --out DIR\n"
            "                                   [--days N] [--csr FILE]\n"
            "       edge-sim origin-ca | origin-pull-ca\n"
+           "       edge-sim --version | --help\n"
            "       (every subcommand takes --data-dir DIR)\n"
            "\n"
            "Defaults: --data-dir ./edge-data, --tunnel-addr 127.0.0.1:7844,\n"
@@ -467,6 +469,10 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        printf("edge-sim %s\n", PX_VERSION);
         return 0;
     }
     if (!strcmp(cmd, "serve"))

@@ -2,7 +2,8 @@
 # First contact with the build (issue 12): `make` on a machine without the
 # libraries names the missing Debian packages and scripts/deps.sh instead of
 # stopping at a missing header; a build prints one short line per file unless
-# V=1. Runs make on a copy of the tree's Makefile, scripts and proto/.
+# V=1 (make runs on a copy of the tree's Makefile, scripts and proto/); both
+# binaries say their version.
 source "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$HERE/../.." && pwd)
 
@@ -41,5 +42,14 @@ t_quiet_build() {
     echo "$out" | grep -q -- "-c -o build/release/obj/proto/px_b64.o proto/px_b64.c"
 }
 check "a build prints one short line per file, the commands with V=1" t_quiet_build
+
+t_versions() {
+    local want c e
+    want=$(sed -n 's/^#define PX_VERSION "\(.*\)"$/\1/p' "$ROOT/proto/px_version.h")
+    c=$("$BIN/connector" --version) && e=$("$BIN/edge-sim" --version) || return 1
+    echo "$c / $e (px_version.h: $want)"
+    [ -n "$want" ] && [ "$c" = "connector $want" ] && [ "$e" = "edge-sim $want" ]
+}
+check "connector --version and edge-sim --version report px_version.h's release" t_versions
 
 finish

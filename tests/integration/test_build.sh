@@ -7,6 +7,10 @@
 source "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$HERE/../.." && pwd)
 
+# make as a person types it, not as a sub-make of `make test` (which would
+# add "Entering directory" lines and pass its flags down).
+topmake() { env -u MAKELEVEL -u MAKEFLAGS -u MFLAGS make "$@"; }
+
 copy_tree() { # DIR: a minimal tree make can build proto/px_b64.o in
     mkdir -p "$1" && cp -r "$ROOT/Makefile" "$ROOT/scripts" "$ROOT/proto" "$1/"
 }
@@ -16,7 +20,7 @@ t_missing_libraries_named() {
     copy_tree "$d"
     mkdir -p "$WORK/empty-pc"
     # No pkg-config module can be found: as on a machine without the -dev packages.
-    out=$(cd "$d" && PKG_CONFIG_LIBDIR=$WORK/empty-pc make build/release/obj/proto/px_b64.o 2>&1); rc=$?
+    out=$(cd "$d" && PKG_CONFIG_LIBDIR=$WORK/empty-pc topmake build/release/obj/proto/px_b64.o 2>&1); rc=$?
     echo "exit $rc: $out"
     [ $rc != 0 ] || return 1
     for p in libwolfssl-dev libnghttp2-dev libcurl4-openssl-dev libjansson-dev libuv1-dev \
@@ -33,11 +37,11 @@ check "make without the libraries names the missing Debian packages and scripts/
 t_quiet_build() {
     local d=$WORK/quiet out
     copy_tree "$d"
-    out=$(cd "$d" && make build/release/obj/proto/px_b64.o 2>&1) || { echo "$out"; return 1; }
+    out=$(cd "$d" && topmake build/release/obj/proto/px_b64.o 2>&1) || { echo "$out"; return 1; }
     echo "quiet: $out"
     [ "$out" = "  CC      proto/px_b64.c" ] || return 1
     rm -rf "$d/build"
-    out=$(cd "$d" && make V=1 build/release/obj/proto/px_b64.o 2>&1) || { echo "$out"; return 1; }
+    out=$(cd "$d" && topmake V=1 build/release/obj/proto/px_b64.o 2>&1) || { echo "$out"; return 1; }
     echo "V=1: $out"
     echo "$out" | grep -q -- "-c -o build/release/obj/proto/px_b64.o proto/px_b64.c"
 }

@@ -74,6 +74,25 @@ via() {
 }
 is() { [ "$("${@:2}")" = "$1" ]; } # is VALUE CMD...: CMD prints VALUE
 ge() { [ "$("${@:2}")" -ge "$1" ]; }
+# ids_a TUNNEL: the conn_ids of TUNNEL's connections on edge A, sorted, one per line
+ids_a() {
+    python3 -c '
+import json, sys
+doc = json.loads(sys.argv[1] or "{}")
+for t in doc.get("tunnels", []):
+    if t.get("name") == sys.argv[2]:
+        for c in t.get("connectors", []):
+            for k in c.get("connections", []):
+                if k.get("edge") == sys.argv[3]:
+                    print(k.get("conn_id"))
+' "$(api_a)" "$1" "$A_TUN" | sort
+}
+# fresh_on_a TUNNEL OLD: TUNNEL has exactly 2 connections on A and none of them
+# is in OLD (the ids before a freeze)
+fresh_on_a() {
+    local now_ids; now_ids=$(ids_a "$1")
+    [ "$(echo "$now_ids" | grep -c .)" = 2 ] && [ -z "$(comm -12 <(echo "$now_ids") <(echo "$2"))" ]
+}
 
 T1=$(create_tunnel p1)
 T2=$(create_tunnel p2)
@@ -198,6 +217,7 @@ M1=$(lines "$C1_LOG")
 # back home after the partition (H1's rebalance), if it ever was there
 [ "${P2_SETUP_ON_A:-0}" -ge 1 ] && wait_until 45 is 2 on_a p2
 P2_ON_A=$(on_a p2)
+OLD_A_IDS=$(ids_a p1)
 T0=$(now)
 kill -STOP $A_PID
 check "frozen edge (SIGSTOP): the connector drops its links within $DETECT s" c1_found_dead "frozen edge"
@@ -207,11 +227,13 @@ check "frozen edge (needs H1): the connections are replaced on the other edge wi
 kill -CONT $A_PID
 T0=$(now)
 t_thawed_edge() {
-    wait_until $DETECT is 2 on_a p1 || { echo "p1 has $(on_a p1) connection(s) on A"; return 1; }
+    # Back means two connections on A that are not the ones from before the
+    # freeze (those the connector gave up on must be gone, not counted).
+    echo "before the freeze: $(echo $OLD_A_IDS)"
+    wait_until $DETECT fresh_on_a p1 "$OLD_A_IDS" || { echo "p1 on A: $(echo $(ids_a p1))"; return 1; }
     figure "frozen edge thawed: C1 registered there again after $(elapsed "$T0") s"
-    sleep 2 # stale links of before the freeze would show up as extra connections
-    echo "p1 on A: $(on_a p1)"
-    [ "$(on_a p1)" = 2 ] && [ "$(via a p1.example.test)" = 200 ]
+    echo "p1 on A: $(echo $(ids_a p1))"
+    [ -n "$OLD_A_IDS" ] && [ "$(via a p1.example.test)" = 200 ]
 }
 check "frozen edge thawed: the connector is back, and no stale link stays attached" t_thawed_edge
 

@@ -136,6 +136,29 @@ struct beat {
     sqlite3_stmt *link, *name, *hold;
 };
 
+/* For each of names[0..n) of connection conn_id of tunnel_id: steps name
+ * (?1 instance, ?2 conn_id, ?3 tunnel_id, ?4 hostname) and hold (?1
+ * tunnel_id, ?2 hostname, ?3 now_ms). Returns 0 or PX_ERR_DB. */
+static int put_names(struct es_live *lv, sqlite3_stmt *name, sqlite3_stmt *hold,
+                     const char *conn_id, const char *tunnel_id, const char *const *names, size_t n,
+                     long long now_ms)
+{
+    for (size_t k = 0; k < n; k++) {
+        sqlite3_reset(name);
+        sqlite3_bind_text(name, 1, lv->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(name, 2, conn_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(name, 3, tunnel_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(name, 4, names[k], -1, SQLITE_STATIC);
+        sqlite3_reset(hold);
+        sqlite3_bind_text(hold, 1, tunnel_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(hold, 2, names[k], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(hold, 3, now_ms);
+        if (sqlite3_step(name) != SQLITE_DONE || sqlite3_step(hold) != SQLITE_DONE)
+            return PX_ERR_DB;
+    }
+    return 0;
+}
+
 static int put_link(struct es_live *lv, struct beat *b, const struct es_link_info *i,
                     long long now_ms)
 {
@@ -152,20 +175,8 @@ static int put_link(struct es_live *lv, struct beat *b, const struct es_link_inf
     sqlite3_bind_int64(st, 9, i->since);
     if (sqlite3_step(st) != SQLITE_DONE)
         return PX_ERR_DB;
-    for (size_t k = 0; k < i->n_names; k++) {
-        sqlite3_reset(b->name);
-        sqlite3_bind_text(b->name, 1, lv->id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(b->name, 2, i->conn_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(b->name, 3, i->tunnel_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(b->name, 4, i->names[k], -1, SQLITE_STATIC);
-        sqlite3_reset(b->hold);
-        sqlite3_bind_text(b->hold, 1, i->tunnel_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(b->hold, 2, i->names[k], -1, SQLITE_STATIC);
-        sqlite3_bind_int64(b->hold, 3, now_ms);
-        if (sqlite3_step(b->name) != SQLITE_DONE || sqlite3_step(b->hold) != SQLITE_DONE)
-            return PX_ERR_DB;
-    }
-    return 0;
+    return put_names(lv, b->name, b->hold, i->conn_id, i->tunnel_id, (const char *const *)i->names,
+                     i->n_names, now_ms);
 }
 
 int es_live_heartbeat(struct es_live *lv, const struct es_live_self *self,
@@ -397,19 +408,8 @@ int es_live_hold(struct es_live *lv, const char *conn_id, const char *tunnel_id,
                            " conn_id=?2 AND tunnel_id=?3 AND hostname=?4)",
                            -1, &name, NULL) != SQLITE_OK)
         goto out_rollback;
-    for (size_t k = 0; k < n; k++) {
-        sqlite3_reset(hold);
-        sqlite3_bind_text(hold, 1, tunnel_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(hold, 2, names[k], -1, SQLITE_STATIC);
-        sqlite3_bind_int64(hold, 3, now_ms);
-        sqlite3_reset(name);
-        sqlite3_bind_text(name, 1, lv->id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(name, 2, conn_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(name, 3, tunnel_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(name, 4, names[k], -1, SQLITE_STATIC);
-        if (sqlite3_step(hold) != SQLITE_DONE || sqlite3_step(name) != SQLITE_DONE)
-            goto out_rollback;
-    }
+    if (put_names(lv, name, hold, conn_id, tunnel_id, names, n, now_ms) < 0)
+        goto out_rollback;
     if (sqlite3_exec(lv->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         goto out_rollback;
     rc = 0;

@@ -258,6 +258,15 @@ static void retire(struct cn_supervisor *s, struct cn_link *l)
         cn_creds_link_gone(s->creds, l);
 }
 
+/* The slot's probe (its link to the home edge) becomes its link: the slot
+ * is home again. */
+static void probe_takes_slot(struct cn_slot *slot)
+{
+    slot->link = slot->probe;
+    slot->probe = NULL;
+    cn_edges_home_again(&slot->place);
+}
+
 static void link_ready(void *arg, struct cn_link *l)
 {
     struct cn_supervisor *s = arg;
@@ -276,9 +285,7 @@ static void link_ready(void *arg, struct cn_link *l)
         /* Home again: the home link takes the slot, the other one drains
          * (the edge routes nothing new to it, its streams finish). */
         struct cn_link *old = slot->link;
-        slot->link = l;
-        slot->probe = NULL;
-        cn_edges_home_again(&slot->place);
+        probe_takes_slot(slot);
         cn_backoff_reset(&slot->home_backoff);
         if (old) {
             retire(s, old);
@@ -337,10 +344,7 @@ static void link_retiring(void *arg, struct cn_link *l, int clean)
      * restarting edge in one burst. */
     int moved = clean && cn_edges_goaway(&s->edges, &slot->place, uv_now(s->loop));
     if (slot->probe) {
-        /* The home link being dialed takes the slot. */
-        slot->link = slot->probe;
-        slot->probe = NULL;
-        cn_edges_home_again(&slot->place);
+        probe_takes_slot(slot); /* the home link being dialed */
         log_slot(s, PX_LOG_INFO, slot->index, cn_link_edge(l),
                  "going away; its replacement to %s is being dialed", cn_link_edge(slot->link));
         return;
@@ -392,10 +396,7 @@ static void link_closed(void *arg, struct cn_link *l)
     if (slot->rebalance_init)
         uv_timer_stop(&slot->rebalance);
     if (slot->probe) {
-        /* The home link being dialed takes the slot. */
-        slot->link = slot->probe;
-        slot->probe = NULL;
-        cn_edges_home_again(&slot->place);
+        probe_takes_slot(slot); /* the home link being dialed */
         log_slot(s, PX_LOG_WARN, slot->index, cn_link_edge(l), "lost: %s; %s is being dialed",
                  cn_link_close_reason(l), cn_link_edge(slot->link));
         free_link(l);

@@ -573,6 +573,7 @@ static int check_origin_pull(struct cn_stream *s)
 
 int cn_stream_on_request(struct cn_stream *s, int end_stream)
 {
+    s->requested = 1;
     s->req_eof = end_stream;
     s->req_has_body = !end_stream;
     if (s->refuse_status == 414) {
@@ -719,11 +720,15 @@ static void account(struct cn_stream *s)
 {
     struct cn_metrics *m = s->host.env.metrics;
     int status = s->resp_submitted ? s->resp_status : 0;
-    cn_metrics_request_done(m, s->rule, status);
     if (s->ws_open)
         cn_metrics_websocket_close(m);
     s->ws_open = 0;
     cn_metrics_stream_close(m);
+    /* A head that never completed (the session's control stream is one,
+     * dropped once its marker shows) was no request. */
+    if (!s->requested)
+        return;
+    cn_metrics_request_done(m, s->rule, status);
     if (!s->host.env.access_log)
         return;
     char rule[CN_METRICS_RULE_LEN];

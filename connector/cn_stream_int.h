@@ -73,6 +73,7 @@ struct cn_stream {
     int origin_timed;         /* the origin's response head was timed */
     int origin_error_counted; /* the origin's failure was counted */
     int ws_open;              /* counted in connector_active_websockets */
+    int requested;            /* the head was complete (cn_stream_on_request) */
     unsigned long long bytes_in;  /* request body bytes from the edge */
     unsigned long long bytes_out; /* response body bytes to the edge */
     char *request_id;             /* the edge's X-Request-Id, or NULL */

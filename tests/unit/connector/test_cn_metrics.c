@@ -137,7 +137,7 @@ static void test_families_render(void **state)
                                     "{\"service\":\"http_status:404\"}]}");
     cn_metrics_rules(m, next);
     t = render(m);
-    assert_null(strstr(t, "a.test"));
+    assert_null(strstr(t, "hostname=\"a.test\""));
     assert_has(t, "connector_ingress_rule_info{rule=\"0\",hostname=\"b.test\",path=\"\"} 1\n");
     free(t);
     cn_ingress_unref(ing);

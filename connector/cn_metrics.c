@@ -35,18 +35,13 @@ static const char *const L_DIRECTION[] = {"direction", NULL};
 static const char *const L_RULE[] = {"rule", NULL};
 static const char *const L_CAUSE[] = {"cause", NULL};
 
-static const double RESPONSE_BUCKETS[] = {.005, .01, .025, .05, .1, .25, .5,
-                                          1,    2.5, 5,   10,  30, 60};
+static const double RESPONSE_BUCKETS[] = {.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60};
 
 static const char *const ORIGIN_CAUSES[CN_ORIGIN_N_CAUSES] = {
-    [CN_ORIGIN_REFUSED] = "refused",
-    [CN_ORIGIN_RESOLVE] = "resolve",
-    [CN_ORIGIN_TLS_VERIFY] = "tls_verify",
-    [CN_ORIGIN_TLS] = "tls",
-    [CN_ORIGIN_TIMEOUT] = "timeout",
-    [CN_ORIGIN_RESET] = "reset",
-    [CN_ORIGIN_BAD_RESPONSE] = "bad_response",
-    [CN_ORIGIN_OTHER] = "other",
+    [CN_ORIGIN_REFUSED] = "refused",           [CN_ORIGIN_RESOLVE] = "resolve",
+    [CN_ORIGIN_TLS_VERIFY] = "tls_verify",     [CN_ORIGIN_TLS] = "tls",
+    [CN_ORIGIN_TIMEOUT] = "timeout",           [CN_ORIGIN_RESET] = "reset",
+    [CN_ORIGIN_BAD_RESPONSE] = "bad_response", [CN_ORIGIN_OTHER] = "other",
 };
 
 const char *cn_metrics_origin_cause(enum cn_origin_cause cause)
@@ -141,8 +136,8 @@ struct cn_metrics *cn_metrics_new(const char *version, double start_unix_s)
     m->active_ws = px_metrics_family(r, "connector_active_websockets", "WebSockets open now.",
                                      PX_METRIC_GAUGE, NULL, NULL, 0, 0);
     m->bytes = px_metrics_family(r, "connector_bytes_total",
-                                 "Body bytes sent to and received from origins.",
-                                 PX_METRIC_COUNTER, L_DIRECTION, NULL, 0, 0);
+                                 "Body bytes sent to and received from origins.", PX_METRIC_COUNTER,
+                                 L_DIRECTION, NULL, 0, 0);
     m->origin_seconds = px_metrics_family(
         r, "connector_origin_response_seconds",
         "Time from sending a request to the origin to its response head, by ingress rule.",
@@ -198,10 +193,10 @@ struct px_metric *cn_metrics_family(struct cn_metrics *m, const char *name)
 {
     if (!m)
         return NULL;
-    struct px_metric *all[] = {m->build_info,     m->start_time,    m->links_up, m->reconnects,
-                               m->reg_failures,   m->requests,      m->rule_info,
-                               m->active_streams, m->active_ws,     m->bytes,
-                               m->origin_seconds, m->origin_errors, m->rss,      m->open_fds};
+    struct px_metric *all[] = {m->build_info,   m->start_time, m->links_up,       m->reconnects,
+                               m->reg_failures, m->requests,   m->rule_info,      m->active_streams,
+                               m->active_ws,    m->bytes,      m->origin_seconds, m->origin_errors,
+                               m->rss,          m->open_fds};
     static const char *const names[] = {"connector_build_info",
                                         "connector_start_time_seconds",
                                         "connector_links_up",

@@ -68,17 +68,17 @@ struct cn_stream {
     struct cn_probe *probe;      /* while a failed TLS connection is looked at again */
     struct cn_tls_trace trace;   /* of the transfer that presents a client certificate */
     /* metrics and the access log */
-    uint64_t t_start;         /* uv_hrtime() when the request's head began */
-    uint64_t t_origin;        /* ...when the request went to the origin (0: it did not) */
-    int origin_timed;         /* the origin's response head was timed */
-    int origin_error_counted; /* the origin's failure was counted */
-    int ws_open;              /* counted in connector_active_websockets */
-    int requested;            /* the head was complete (cn_stream_on_request) */
+    uint64_t t_start;             /* uv_hrtime() when the request's head began */
+    uint64_t t_origin;            /* ...when the request went to the origin (0: it did not) */
+    int origin_timed;             /* the origin's response head was timed */
+    int origin_error_counted;     /* the origin's failure was counted */
+    int ws_open;                  /* counted in connector_active_websockets */
+    int requested;                /* the head was complete (cn_stream_on_request) */
     unsigned long long bytes_in;  /* request body bytes from the edge */
     unsigned long long bytes_out; /* response body bytes to the edge */
     char *request_id;             /* the edge's X-Request-Id, or NULL */
     char *client;                 /* the browser's address (X-Real-IP, set by the edge), or NULL */
-    char log_host[256]; /* the request's host, normalized ("" until checked) */
+    char log_host[256];           /* the request's host, normalized ("" until checked) */
 };
 
 /* ---- the bridge (cn_stream.c), for the other stream files ---- */

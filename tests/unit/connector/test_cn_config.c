@@ -791,8 +791,9 @@ static void test_metrics_and_log_flags(void **state)
 {
     (void)state;
     struct cn_config cfg;
-#define RUN(...) run(&cfg, "--token", token, "--hostname", "a.example", "--url", "hello_world", \
-                     __VA_ARGS__, NULL)
+#define RUN(...)                                                                                   \
+    run(&cfg, "--token", token, "--hostname", "a.example", "--url", "hello_world", __VA_ARGS__,    \
+        NULL)
     assert_int_equal(RUN("--loglevel", "info"), 0);
     assert_string_equal(cfg.metrics_addr, CN_DEFAULT_METRICS_ADDR);
     assert_int_equal(cfg.log_format, PX_LOG_TEXT);
@@ -810,9 +811,8 @@ static void test_metrics_and_log_flags(void **state)
     assert_int_equal(RUN("--metrics", "[::1]:0"), 0);
     assert_string_equal(cfg.metrics_addr, "[::1]:0");
     cn_config_cleanup(&cfg);
-    static const char *const bad[] = {"9100",      "localhost",   ":9100", "a:b:9100",
-                                      "[::1]9100", "h:65536",     "h:-1",  "[]:1",
-                                      "h:",        "h:0x10"};
+    static const char *const bad[] = {"9100",    "localhost", ":9100", "a:b:9100", "[::1]9100",
+                                      "h:65536", "h:-1",      "[]:1",  "h:",       "h:0x10"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (RUN("--metrics", bad[i]) != 2)
             fail_msg("--metrics %s was accepted", bad[i]);

@@ -226,9 +226,9 @@ static void test_request_events(void **state)
     static const struct {
         enum cn_origin_cause cause;
         const char *label;
-    } causes[] = {{CN_ORIGIN_REFUSED, "refused"},     {CN_ORIGIN_RESOLVE, "resolve"},
-                  {CN_ORIGIN_TLS_VERIFY, "tls_verify"}, {CN_ORIGIN_TLS, "tls"},
-                  {CN_ORIGIN_TIMEOUT, "timeout"},     {CN_ORIGIN_RESET, "reset"},
+    } causes[] = {{CN_ORIGIN_REFUSED, "refused"},           {CN_ORIGIN_RESOLVE, "resolve"},
+                  {CN_ORIGIN_TLS_VERIFY, "tls_verify"},     {CN_ORIGIN_TLS, "tls"},
+                  {CN_ORIGIN_TIMEOUT, "timeout"},           {CN_ORIGIN_RESET, "reset"},
                   {CN_ORIGIN_BAD_RESPONSE, "bad_response"}, {CN_ORIGIN_OTHER, "other"}};
     for (size_t i = 0; i < sizeof(causes) / sizeof(causes[0]); i++) {
         assert_string_equal(cn_metrics_origin_cause(causes[i].cause), causes[i].label);
@@ -685,9 +685,15 @@ static void test_link_registered_and_access_line(void **state)
     if (!acc)
         fail_msg("no access line in:\n%s", log);
     assert_null(strstr(acc + 1, " ACC "));
-    static const char *const fields[] = {"host=app.fuzz.test", "method=GET", "path=/canary",
-                                         "status=200",         "in=0",       "out=",
-                                         "dur_ms=",            "id=",        "client=" MW_CLIENT_IP,
+    static const char *const fields[] = {"host=app.fuzz.test",
+                                         "method=GET",
+                                         "path=/canary",
+                                         "status=200",
+                                         "in=0",
+                                         "out=",
+                                         "dur_ms=",
+                                         "id=",
+                                         "client=" MW_CLIENT_IP,
                                          "rule=0"};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
         if (!strstr(acc, fields[i]))

@@ -879,6 +879,10 @@ int cn_supervisor_run(struct cn_config *cfg)
         PX_ERROR("%s", why);
         goto out;
     }
+    /* Before the slots, signals and timers: a failure here has nothing
+     * of theirs to undo. */
+    if (start_metrics(s) < 0)
+        goto out;
     s->n_slots = cfg->ha_connections;
     cn_edges_init(&s->edges, (unsigned)cfg->n_edges);
     for (unsigned i = 0; i < s->n_slots; i++)
@@ -903,8 +907,6 @@ int cn_supervisor_run(struct cn_config *cfg)
             cfg->ingress->n, s->n_slots, cfg->n_edges);
     for (size_t i = 0; i < cfg->n_edges; i++)
         PX_INFO("edge %zu: %s", i, cfg->edges[i]);
-    if (start_metrics(s) < 0)
-        goto out;
     long long not_after = 0;
     if (s->id.cert_pem && cn_creds_tunnel_expired(s->creds, &not_after)) {
         /* Offline past its expiry (or unreadable): the edge would refuse it. */

@@ -2,6 +2,7 @@
 #include "cn_ops.h"
 #include "cn_metrics.h"
 #include "px_buf.h"
+#include "px_json.h"
 #include "px_metrics.h"
 #include "rt_httpd.h"
 
@@ -44,7 +45,8 @@ static void serve_ready(struct cn_ops *o, struct rt_httpd_conn *c)
     unsigned n = o->src.connections ? o->src.connections(o->src.arg) : 0;
     json_t *j = json_pack("{s:s, s:I, s:s}", "status", n ? "ready" : "not_ready", "connections",
                           (json_int_t)n, "tunnel_id", o->src.tunnel_id ? o->src.tunnel_id : "");
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    /* px_json_dumps: jansson's own drops a key it cannot write. */
+    char *text = j ? px_json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!text) {
         answer_text(c, 500, "out of memory\n");

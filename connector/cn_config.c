@@ -59,6 +59,21 @@ static int valid_edge(const char *addr)
     return port >= 1 && port <= 65535 ? 0 : -1;
 }
 
+/* 0 when addr is a listening address: "HOST:PORT" or "[IPv6]:PORT", PORT
+ * 0-65535 (0: a free one), shorter than CN_METRICS_ADDR_MAX. The listener
+ * checks the host itself when it binds. */
+static int valid_listen_addr(const char *addr)
+{
+    unsigned long port;
+    const char *colon = strrchr(addr, ':');
+    if (strlen(addr) >= CN_METRICS_ADDR_MAX || !colon || colon == addr ||
+        rt_cli_uint(colon + 1, 0, 65535, &port) < 0)
+        return -1;
+    if (addr[0] == '[')
+        return colon[-1] == ']' && colon - addr > 2 ? 0 : -1;
+    return memchr(addr, ':', (size_t)(colon - addr)) ? -1 : 0;
+}
+
 /* Appends addr to cfg's edges (callers keep to PX_TOKEN_MAX_EDGES). */
 static int copy_edge(struct cn_config *cfg, const char *addr)
 {
@@ -114,6 +129,10 @@ int cn_config_parse_run(int argc, char **argv, struct cn_config *cfg)
                                          RT_CLI_ARG("origin-key", 'K'),
                                          RT_CLI_ARG("http-host-header", 'O'),
                                          RT_CLI_FLAG("origin-pull", 'P'),
+                                         RT_CLI_ARG("metrics", 'M'),
+                                         RT_CLI_ARG("log-format", 'F'),
+                                         RT_CLI_FLAG("access-log", 'a'),
+                                         RT_CLI_FLAG("no-access-log", 'N'),
                                          RT_CLI_FLAG("help", 'h'),
                                          RT_CLI_END};
     const char *token_arg = NULL, *token_file = NULL, *state_dir = NULL;
@@ -134,6 +153,7 @@ int cn_config_parse_run(int argc, char **argv, struct cn_config *cfg)
     cfg->ha_connections = CN_DEFAULT_HA_CONNECTIONS;
     cfg->grace_period_ms = 30000;
     cfg->response_timeout_ms = 100000;
+    snprintf(cfg->metrics_addr, sizeof(cfg->metrics_addr), "%s", CN_DEFAULT_METRICS_ADDR);
     struct rt_cli cli;
     rt_cli_start(&cli, argc, argv, opts, keep);
     int c;
@@ -208,6 +228,30 @@ int cn_config_parse_run(int argc, char **argv, struct cn_config *cfg)
         case 'P':
             defaults.origin_pull = 1;
             defaults.set |= CN_OPT_ORIGIN_PULL;
+            break;
+        case 'M':
+            if (strcmp(optarg, "off") == 0) {
+                cfg->metrics_addr[0] = '\0';
+            } else if (valid_listen_addr(optarg) < 0) {
+                rc = usage_error("--metrics must be HOST:PORT (PORT 0 for a free one) or off "
+                                 "(got %s)",
+                                 optarg);
+                goto out;
+            } else {
+                snprintf(cfg->metrics_addr, sizeof(cfg->metrics_addr), "%s", optarg);
+            }
+            break;
+        case 'F':
+            if (px_log_parse_format(optarg, &cfg->log_format) < 0) {
+                rc = usage_error("--log-format must be text or json (got %s)", optarg);
+                goto out;
+            }
+            break;
+        case 'a':
+            cfg->access_log = 1;
+            break;
+        case 'N':
+            cfg->access_log = 0;
             break;
         case 'h':
             rc = 1;

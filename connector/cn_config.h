@@ -13,6 +13,10 @@
 #define CN_EDGE_ADDR_MAX 300
 /* --ha-connections when not given. */
 #define CN_DEFAULT_HA_CONNECTIONS 4
+/* --metrics when not given: loopback, a free port (printed at start). */
+#define CN_DEFAULT_METRICS_ADDR "127.0.0.1:0"
+/* A --metrics address, "HOST:PORT" or "[IPv6]:PORT", with its NUL. */
+#define CN_METRICS_ADDR_MAX 64
 
 struct cn_ingress;
 
@@ -29,6 +33,11 @@ struct cn_config {
     unsigned ha_connections;
     unsigned response_timeout_ms;
     unsigned grace_period_ms; /* SIGTERM: time for requests in flight to finish */
+    /* The operator listener (/metrics, /ready, /healthcheck): --metrics
+     * ADDR, "" for --metrics off. */
+    char metrics_addr[CN_METRICS_ADDR_MAX];
+    enum px_log_format log_format; /* --log-format */
+    int access_log;                /* --access-log: one line per request */
 };
 
 /* Parses `connector run` arguments (argv[0] is "run"). Returns 0; 1 when

@@ -1,5 +1,6 @@
 #include "cn_link.h"
 #include "cn_assert.h"
+#include "cn_metrics.h"
 #include "cn_stream.h"
 #include "px_err.h"
 #include "px_log.h"
@@ -184,10 +185,12 @@ static int on_control_msg(void *arg, const struct px_ctl_msg *m)
         if (l->registered)
             return 0; /* results for a reload's additions: logged above */
         if (accepted == 0 && m->n_results > 0) {
+            set_cause(l, CN_LINK_CAUSE_REFUSED, "the edge refused every hostname");
             l->host.ops->fatal(l->host.arg, "the edge refused every hostname of this connector");
             return 0;
         }
         l->registered = 1;
+        cn_metrics_link_up(l->host.env.metrics, l->edge);
         l->state = CN_LINK_READY;
         PX_INFO("connection %u registered with edge %s (tunnel %s, connection id %s)", l->index,
                 l->edge, m->agent ? m->agent : "?", m->conn_id ? m->conn_id : "?");
@@ -210,6 +213,8 @@ static int on_control_msg(void *arg, const struct px_ctl_msg *m)
             snprintf(msg, sizeof(msg), "the edge refused this tunnel: %s (%s)",
                      m->message ? m->message : "", m->code);
             l->permanent_error = 1;
+            if (!l->registered)
+                set_cause(l, CN_LINK_CAUSE_REFUSED, msg);
             l->host.ops->fatal(l->host.arg, msg);
         } else {
             PX_WARN("edge reports: %s (%s)", m->message ? m->message : "", m->code);
@@ -470,6 +475,8 @@ static void conn_on_close(struct rt_conn *c, int err)
         set_cause(l, CN_LINK_CAUSE_TLS, words);
     } else if (err == PX_ERR_NOMEM) {
         set_cause(l, CN_LINK_CAUSE_NOMEM, words);
+    } else if (err == PX_ERR_TIMEOUT) {
+        set_cause(l, CN_LINK_CAUSE_TIMEOUT, words);
     } else if (err == PX_ERR_CLOSED || err == 0) {
         set_cause(l, CN_LINK_CAUSE_PEER_CLOSED, words);
     } else {
@@ -480,6 +487,10 @@ static void conn_on_close(struct rt_conn *c, int err)
         cn_stream_destroy(px_container_of(first, struct cn_stream_hnode, node)->stream);
     cn_assert_keys_free(l->assert_keys);
     l->assert_keys = NULL;
+    if (l->registered)
+        cn_metrics_link_down(l->host.env.metrics, l->edge);
+    else
+        cn_metrics_registration_failed(l->host.env.metrics, l->edge, l->cause);
     l->state = CN_LINK_CLOSED;
     if (l->resolving)
         uv_cancel((uv_req_t *)&l->resolve); /* on_resolved still runs (UV_ECANCELED) */

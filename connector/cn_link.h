@@ -91,6 +91,9 @@ enum cn_link_cause {
     CN_LINK_CAUSE_PEER_CLOSED,    /* the edge closed the connection or the control stream */
     CN_LINK_CAUSE_GOAWAY_TIMEOUT, /* streams outlived CN_LINK_GOAWAY_MS after a GOAWAY */
     CN_LINK_CAUSE_NOMEM,
+    CN_LINK_CAUSE_TIMEOUT, /* TCP connect plus TLS handshake outlived CN_LINK_CONNECT_MS */
+    CN_LINK_CAUSE_REFUSED, /* the edge refused the registration (permanent ERROR, or
+                              every hostname refused) */
 };
 
 struct cn_link {

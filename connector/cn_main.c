@@ -48,6 +48,13 @@ static void usage(FILE *f)
         "  --grace-period S         on SIGTERM, time for requests in flight to finish\n"
         "                           (default 30; a second signal stops at once)\n"
         "  --loglevel LEVEL         debug, info, warn or error (default info)\n"
+        "  --log-format FORMAT      text or json (one JSON object per line; default text)\n"
+        "  --access-log             one log line per request (host, method, path, status,\n"
+        "                           bytes, duration, request id, client, rule);\n"
+        "                           --no-access-log turns it off (the default)\n"
+        "  --metrics ADDR           where /metrics (Prometheus), /ready and /healthcheck\n"
+        "                           listen: HOST:PORT (default 127.0.0.1:0, a free port,\n"
+        "                           logged at start), or off\n"
         "SIGHUP re-reads --config; SIGTERM drains.\n");
 }
 
@@ -181,6 +188,7 @@ int main(int argc, char **argv)
             return rc;
         hide_token(argc, argv);
         px_log_set_level(cfg.loglevel);
+        px_log_set_format(cfg.log_format);
         rc = cn_supervisor_run(&cfg);
         cn_config_cleanup(&cfg);
         return rc;

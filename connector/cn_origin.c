@@ -326,3 +326,45 @@ void cn_origin_unpause(struct cn_origin_xfer *x, int bits)
     if (!uv_is_active((uv_handle_t *)&o->kick_timer))
         uv_timer_start(&o->kick_timer, on_kick, 0, 0);
 }
+
+enum cn_origin_cause cn_origin_cause_of(CURLcode res)
+{
+    switch (res) {
+    case CURLE_COULDNT_CONNECT:
+        return CN_ORIGIN_REFUSED;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return CN_ORIGIN_RESOLVE;
+    case CURLE_PEER_FAILED_VERIFICATION:
+        return CN_ORIGIN_TLS_VERIFY;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CLIENTCERT:
+    case CURLE_USE_SSL_FAILED:
+        return CN_ORIGIN_TLS;
+    case CURLE_OPERATION_TIMEDOUT:
+        return CN_ORIGIN_TIMEOUT;
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2_STREAM:
+        return CN_ORIGIN_RESET;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_WRITE_ERROR:
+    case CURLE_HTTP2:
+    case CURLE_BAD_CONTENT_ENCODING:
+        return CN_ORIGIN_BAD_RESPONSE;
+    default:
+        return CN_ORIGIN_OTHER;
+    }
+}

@@ -54,6 +54,24 @@ CURL *cn_origin_easy_get(struct cn_origin *o);
 /* Returns e (NULL is fine) to o's pool, or frees it. e must not be in the
  * multi handle. */
 void cn_origin_easy_put(struct cn_origin *o, CURL *e);
+/* Why an origin request failed, as the operator groups it (metrics): the
+ * type of the failure, never the words of curl's message. */
+enum cn_origin_cause {
+    CN_ORIGIN_REFUSED,      /* the connection was refused */
+    CN_ORIGIN_RESOLVE,      /* the origin's name did not resolve */
+    CN_ORIGIN_TLS_VERIFY,   /* the origin's certificate did not verify */
+    CN_ORIGIN_TLS,          /* any other TLS failure (a client certificate refused, say) */
+    CN_ORIGIN_TIMEOUT,      /* connect timeout, or no response head in time */
+    CN_ORIGIN_RESET,        /* the connection broke, or closed without an answer */
+    CN_ORIGIN_BAD_RESPONSE, /* not a valid HTTP (or WebSocket handshake) answer */
+    CN_ORIGIN_OTHER,
+    CN_ORIGIN_N_CAUSES
+};
+
+/* The cause a failed transfer's result stands for (cn_stream_diag refines
+ * it where a second look tells more). */
+enum cn_origin_cause cn_origin_cause_of(CURLcode res);
+
 /* Schedules clearing pause bits (CURLPAUSE_RECV / CURLPAUSE_SEND) outside any
  * curl callback, at the start of the next loop iteration. */
 void cn_origin_unpause(struct cn_origin_xfer *x, int bits);

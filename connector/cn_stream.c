@@ -4,6 +4,7 @@
 #include "cn_assert.h"
 #include "cn_creds.h"
 #include "cn_ingress.h"
+#include "cn_metrics.h"
 #include "cn_stream_int.h"
 #include "cn_upgrade.h"
 #include "px_err.h"
@@ -21,6 +22,10 @@
 
 static void on_done(struct cn_origin_xfer *x, CURLcode res);
 
+/* The most of the edge's request id and client address an access line
+ * carries. */
+#define LOG_FIELD_MAX 128
+
 struct cn_stream *cn_stream_new(const struct cn_stream_host *host, int32_t id)
 {
     struct cn_stream *s = calloc(1, sizeof(*s));
@@ -35,6 +40,8 @@ struct cn_stream *cn_stream_new(const struct cn_stream_host *host, int32_t id)
     s->xfer.on_done = on_done;
     uv_timer_init(host->env.loop, &s->timer);
     s->timer.data = s;
+    s->t_start = uv_hrtime();
+    cn_metrics_stream_open(host->env.metrics);
     return s;
 }
 
@@ -164,6 +171,14 @@ int cn_stream_on_header(struct cn_stream *s, const uint8_t *name, size_t nlen, c
         return 0;
     if (IS("accept"))
         s->has_accept = 1;
+    /* For the access log: what the edge says of the request (it replaces
+     * whatever the browser sent in these fields). */
+    if (IS("x-request-id") && !s->request_id &&
+        !(s->request_id = dupn(value, vlen < LOG_FIELD_MAX ? vlen : LOG_FIELD_MAX)))
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (IS("x-real-ip") && !s->client &&
+        !(s->client = dupn(value, vlen < LOG_FIELD_MAX ? vlen : LOG_FIELD_MAX)))
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
     if (IS("x-forwarded-host"))
         s->has_xfh = 1;
     int is_assertion = IS(CN_ASSERT_HEADER);
@@ -249,6 +264,7 @@ static size_t on_resp_header(char *data, size_t size, size_t nmemb, void *arg)
         if (s->resp_status < 200 || s->resp_status > 599)
             return 0; /* aborts the transfer: on_done answers 502 */
         uv_timer_stop(&s->timer);
+        cn_stream_origin_answered(s);
         int body = !s->is_head && s->resp_status != 204 && s->resp_status != 304;
         if (!body)
             s->resp_eof = 1;
@@ -277,7 +293,10 @@ static size_t on_resp_body(char *data, size_t size, size_t nmemb, void *arg)
         s->xfer.paused |= CURLPAUSE_RECV;
         return CURL_WRITEFUNC_PAUSE;
     }
-    return cn_stream_resp_put(s, data, len) < 0 ? 0 : len;
+    if (cn_stream_resp_put(s, data, len) < 0)
+        return 0;
+    cn_stream_from_origin(s, len);
+    return len;
 }
 
 static size_t on_req_body(char *out, size_t size, size_t nmemb, void *arg)
@@ -292,6 +311,7 @@ static size_t on_req_body(char *out, size_t size, size_t nmemb, void *arg)
     }
     size_t n = px_buf_read(&s->req_body, out, cap);
     cn_stream_req_taken(s, n);
+    cn_stream_to_origin(s, n);
     /* Upload progress counts as origin activity for the response deadline. */
     if (!s->resp_submitted)
         uv_timer_again(&s->timer);
@@ -304,6 +324,7 @@ static void on_deadline(uv_timer_t *t)
     if (s->resp_submitted || !s->origin_started)
         return;
     cn_stream_xfer_drop(s);
+    cn_stream_origin_error(s, CN_ORIGIN_TIMEOUT);
     char detail[160];
     snprintf(detail, sizeof(detail), "the origin did not respond within %u s",
              s->host.env.response_timeout_ms / 1000);
@@ -473,6 +494,7 @@ static int start_origin(struct cn_stream *s)
     if (cn_origin_start(s->host.env.origin, &s->xfer) < 0)
         return -1;
     s->origin_started = 1;
+    s->t_origin = uv_hrtime();
     uv_timer_start(&s->timer, on_deadline, s->host.env.response_timeout_ms,
                    s->host.env.response_timeout_ms);
     return 0;
@@ -551,6 +573,7 @@ static int check_origin_pull(struct cn_stream *s)
 
 int cn_stream_on_request(struct cn_stream *s, int end_stream)
 {
+    s->requested = 1;
     s->req_eof = end_stream;
     s->req_has_body = !end_stream;
     if (s->refuse_status == 414) {
@@ -572,6 +595,7 @@ int cn_stream_on_request(struct cn_stream *s, int end_stream)
         error_response(s, 400, "bad_request", "the request's host is not valid");
         return 0;
     }
+    memcpy(s->log_host, host, sizeof(s->log_host));
     if (normalize_path(s) < 0)
         return 0;
     s->rule = s->host.env.ops->route(s->host.env.arg, host, s->path, &s->ing);
@@ -626,6 +650,7 @@ int cn_stream_on_request(struct cn_stream *s, int end_stream)
 
 int cn_stream_on_data(struct cn_stream *s, const uint8_t *data, size_t len)
 {
+    s->bytes_in += len;
     if (s->up) {
         if (px_buf_append(&s->req_body, data, len) < 0)
             return NGHTTP2_ERR_CALLBACK_FAILURE;
@@ -653,6 +678,75 @@ void cn_stream_on_end(struct cn_stream *s)
         cn_origin_unpause(&s->xfer, CURLPAUSE_SEND);
 }
 
+/* ---- metrics and the access log ---- */
+
+void cn_stream_origin_answered(struct cn_stream *s)
+{
+    if (s->origin_timed || !s->t_origin)
+        return;
+    s->origin_timed = 1;
+    cn_metrics_origin_response(s->host.env.metrics, s->rule,
+                               (double)(uv_hrtime() - s->t_origin) / 1e9);
+}
+
+void cn_stream_origin_error(struct cn_stream *s, enum cn_origin_cause cause)
+{
+    if (s->origin_error_counted)
+        return;
+    s->origin_error_counted = 1;
+    cn_metrics_origin_error(s->host.env.metrics, cause);
+}
+
+void cn_stream_to_origin(struct cn_stream *s, size_t n)
+{
+    cn_metrics_bytes_to_origin(s->host.env.metrics, n);
+}
+
+void cn_stream_from_origin(struct cn_stream *s, size_t n)
+{
+    cn_metrics_bytes_from_origin(s->host.env.metrics, n);
+}
+
+void cn_stream_websocket_open(struct cn_stream *s)
+{
+    if (s->ws_open)
+        return;
+    s->ws_open = 1;
+    cn_metrics_websocket_open(s->host.env.metrics);
+}
+
+/* The request is over: its counters, and its access line. */
+static void account(struct cn_stream *s)
+{
+    struct cn_metrics *m = s->host.env.metrics;
+    int status = s->resp_submitted ? s->resp_status : 0;
+    if (s->ws_open)
+        cn_metrics_websocket_close(m);
+    s->ws_open = 0;
+    cn_metrics_stream_close(m);
+    /* A head that never completed (the session's control stream is one,
+     * dropped once its marker shows) was no request. */
+    if (!s->requested)
+        return;
+    cn_metrics_request_done(m, s->rule, status);
+    if (!s->host.env.access_log)
+        return;
+    char rule[CN_METRICS_RULE_LEN];
+    const struct px_access_entry e = {
+        .hostname = s->log_host[0] ? s->log_host : s->authority,
+        .method = s->method[0] ? s->method : NULL,
+        .path = s->path,
+        .status = status,
+        .bytes_in = s->bytes_in,
+        .bytes_out = s->bytes_out,
+        .duration_s = (double)(uv_hrtime() - s->t_start) / 1e9,
+        .request_id = s->request_id,
+        .client = s->client,
+        .rule = s->rule ? cn_metrics_rule_label(s->rule, rule) : NULL,
+    };
+    px_log_access(&e);
+}
+
 static void free_stream_mem(uv_handle_t *h)
 {
     struct cn_stream *s = h->data;
@@ -675,6 +769,7 @@ void cn_stream_xfer_drop(struct cn_stream *s)
 
 static void release(struct cn_stream *s)
 {
+    account(s);
     if (s->up)
         cn_upgrade_release(s);
     cn_stream_xfer_drop(s);
@@ -694,6 +789,8 @@ static void release(struct cn_stream *s)
     free(s->authority);
     free(s->scheme);
     free(s->assertion);
+    free(s->request_id);
+    free(s->client);
     px_buf_cleanup(&s->req_body);
     px_buf_cleanup(&s->resp_body);
     s->host.ops->gone(s->host.arg, s);
@@ -718,6 +815,7 @@ static void on_done(struct cn_origin_xfer *x, CURLcode res)
     if (cn_stream_probe_done(s)) {
         /* answered */
     } else if (s->resp_headers_too_large && !s->resp_submitted) {
+        cn_stream_origin_error(s, CN_ORIGIN_BAD_RESPONSE);
         cn_stream_error(s, 502, "origin_headers_too_large",
                         "the origin's response head is too large (over 64 KiB or 512 fields)",
                         NULL);
@@ -726,11 +824,14 @@ static void on_done(struct cn_origin_xfer *x, CURLcode res)
         if (s->probe)
             return; /* looking again: the probe's transfer is running */
     } else if (!s->resp_submitted) {
+        cn_stream_origin_error(s, CN_ORIGIN_BAD_RESPONSE);
         error_response(s, 502, "origin_bad_response", "the origin sent no response headers");
     } else {
-        if (res != CURLE_OK)
+        if (res != CURLE_OK) {
+            cn_stream_origin_error(s, cn_origin_cause_of(res));
             PX_WARN("stream %d: origin failed mid-response: %s", s->id,
                     s->origin_err[0] ? s->origin_err : curl_easy_strerror(res));
+        }
         cn_stream_resp_end(s, res != CURLE_OK);
     }
     cn_stream_xfer_drop(s);
@@ -745,6 +846,7 @@ ssize_t cn_stream_read_body(nghttp2_session *h2, int32_t id, uint8_t *buf, size_
     struct cn_stream *s = src->ptr;
     size_t n = px_buf_read(&s->resp_body, buf, len);
     s->host.ops->hold(s->host.arg, -(ssize_t)n);
+    s->bytes_out += n;
     if (px_buf_len(&s->resp_body) == 0) {
         if (s->resp_eof) {
             if (s->resp_failed)

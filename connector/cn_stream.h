@@ -45,6 +45,7 @@ struct cn_rule;
 struct cn_ingress;
 struct cn_assert_keys;
 struct cn_creds;
+struct cn_metrics;
 
 /* What every stream of the connector shares, whichever link carries it:
  * the loop, its origin context, the response deadline, the rule set and the
@@ -64,6 +65,10 @@ struct cn_stream_env {
     uv_loop_t *loop;
     struct cn_origin *origin;
     unsigned response_timeout_ms; /* origin must answer (headers) within this */
+    /* The connector's metrics (cn_metrics.h; NULL: none are kept), and
+     * whether each request ends with an access-log line (px_log_access). */
+    struct cn_metrics *metrics;
+    int access_log;
 };
 
 /* What a stream asks of the connection carrying it (a cn_link in the

@@ -32,6 +32,7 @@ struct cn_probe {
     struct cn_tls_trace trace; /* the second connection's handshake */
     char why[600];             /* the answer if the probe tells nothing more */
     const char *code;
+    enum cn_origin_cause cause; /* ...and its cause */
 };
 
 static int backend_is_openssl(void)
@@ -117,7 +118,8 @@ static int trace_records(CURL *e, curl_infotype type, char *data, size_t size, v
 
 /* Connects again to look: no verification, connect only. Returns 0 (the
  * probe's on_done comes later), or -1. */
-static int start_probe(struct cn_stream *s, enum probe_kind kind, const char *code, const char *why)
+static int start_probe(struct cn_stream *s, enum probe_kind kind, const char *code,
+                       enum cn_origin_cause cause, const char *why)
 {
     struct cn_probe *p = calloc(1, sizeof(*p));
     if (!p)
@@ -125,6 +127,7 @@ static int start_probe(struct cn_stream *s, enum probe_kind kind, const char *co
     p->kind = kind;
     p->trace.alert = -1;
     p->code = code;
+    p->cause = cause;
     snprintf(p->why, sizeof(p->why), "%s", why);
     s->probe = p;
     CURL *e = cn_origin_easy_get(s->host.env.origin);
@@ -187,6 +190,7 @@ void cn_stream_origin_failed(struct cn_stream *s, CURLcode res)
     const struct cn_rule *r = s->rule;
     const char *name = origin_name(s);
     const char *code = "origin_error";
+    enum cn_origin_cause cause = cn_origin_cause_of(res);
     char why[600];
     int look = -1; /* a probe_kind, when a second look tells more */
     long verify = 0;
@@ -259,6 +263,7 @@ void cn_stream_origin_failed(struct cn_stream *s, CURLcode res)
              * refused the certificate (cn_stream_trace_tls). */
             if (alert_rejects_cert(s->trace.alert)) {
                 code = "origin_client_cert";
+                cause = CN_ORIGIN_TLS;
                 snprintf(why, sizeof(why), "%s", client_cert_why(s));
             } else if (res == CURLE_SSL_CONNECT_ERROR) {
                 code = "origin_tls";
@@ -274,6 +279,7 @@ void cn_stream_origin_failed(struct cn_stream *s, CURLcode res)
             look = PROBE_HANDSHAKE;
             if (res != CURLE_GOT_NOTHING) {
                 code = "origin_tls";
+                cause = CN_ORIGIN_TLS;
                 snprintf(why, sizeof(why), "the TLS connection to the origin failed");
             }
         }
@@ -291,11 +297,12 @@ void cn_stream_origin_failed(struct cn_stream *s, CURLcode res)
     if (look >= 0) {
         PX_DEBUG("stream %d: %s (verify result %ld); looking again", s->id, curl_words, verify);
         cn_stream_xfer_drop(s);
-        if (start_probe(s, (enum probe_kind)look, code, why) == 0)
+        if (start_probe(s, (enum probe_kind)look, code, cause, why) == 0)
             return;
         cn_stream_xfer_drop(s);
         cn_stream_probe_free(s);
     }
+    cn_stream_origin_error(s, cause);
     cn_stream_error(s, 502, code, why, curl_words);
 }
 
@@ -344,6 +351,7 @@ int cn_stream_probe_done(struct cn_stream *s)
     struct px_buf why;
     px_buf_init(&why);
     const char *code = p->code;
+    enum cn_origin_cause cause = p->cause;
     int wr;
     if (p->kind == PROBE_NAMES) {
         char names[400];
@@ -356,6 +364,7 @@ int cn_stream_probe_done(struct cn_stream *s)
     } else if (alert_rejects_cert(p->trace.alert) || p->trace.saw_cert_req) {
         /* No certificate was presented: asked for one, or refused without. */
         code = "origin_client_cert";
+        cause = CN_ORIGIN_TLS;
         wr = px_buf_append_str(&why, client_cert_why(s));
     } else {
         wr = px_buf_append_str(&why, p->why);
@@ -363,6 +372,7 @@ int cn_stream_probe_done(struct cn_stream *s)
     PX_DEBUG("stream %d: second look: certificate request %d, alert %d", s->id,
              p->trace.saw_cert_req, p->trace.alert);
     cn_stream_probe_free(s);
+    cn_stream_origin_error(s, cause);
     cn_stream_error(s, 502, code,
                     wr == 0 ? px_buf_cstr(&why) : "the TLS connection to the origin failed", NULL);
     px_buf_cleanup(&why);

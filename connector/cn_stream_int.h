@@ -67,6 +67,18 @@ struct cn_stream {
     struct cn_trust_blob *trust; /* the CA blob curl verifies the origin with (a reference) */
     struct cn_probe *probe;      /* while a failed TLS connection is looked at again */
     struct cn_tls_trace trace;   /* of the transfer that presents a client certificate */
+    /* metrics and the access log */
+    uint64_t t_start;             /* uv_hrtime() when the request's head began */
+    uint64_t t_origin;            /* ...when the request went to the origin (0: it did not) */
+    int origin_timed;             /* the origin's response head was timed */
+    int origin_error_counted;     /* the origin's failure was counted */
+    int ws_open;                  /* counted in connector_active_websockets */
+    int requested;                /* the head was complete (cn_stream_on_request) */
+    unsigned long long bytes_in;  /* request body bytes from the edge */
+    unsigned long long bytes_out; /* response body bytes to the edge */
+    char *request_id;             /* the edge's X-Request-Id, or NULL */
+    char *client;                 /* the browser's address (X-Real-IP, set by the edge), or NULL */
+    char log_host[256];           /* the request's host, normalized ("" until checked) */
 };
 
 /* ---- the bridge (cn_stream.c), for the other stream files ---- */
@@ -98,6 +110,18 @@ int cn_stream_origin_setup(struct cn_stream *s, CURL *e);
 /* Gives the transfer's easy handle back (pooled, or freed when it was a
  * connect-only one) after cancelling it. */
 void cn_stream_xfer_drop(struct cn_stream *s);
+
+/* ---- metrics (cn_stream.c) ---- */
+
+/* The origin's response head arrived: times it (once per request). */
+void cn_stream_origin_answered(struct cn_stream *s);
+/* The origin request failed for cause (counted once per request). */
+void cn_stream_origin_error(struct cn_stream *s, enum cn_origin_cause cause);
+/* Body bytes that went to / came from the origin. */
+void cn_stream_to_origin(struct cn_stream *s, size_t n);
+void cn_stream_from_origin(struct cn_stream *s, size_t n);
+/* A WebSocket of s started relaying (counted until s goes away). */
+void cn_stream_websocket_open(struct cn_stream *s);
 
 /* ---- local answers (cn_stream_page.c) ---- */
 

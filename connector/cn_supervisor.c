@@ -1,5 +1,7 @@
 #include "cn_supervisor.h"
 #include "cn_enroll.h"
+#include "cn_metrics.h"
+#include "cn_ops.h"
 #include "cn_origin.h"
 #include "cn_stream.h"
 #include "px_cert.h"
@@ -8,6 +10,7 @@
 #include "px_log.h"
 #include "px_pki.h"
 #include "px_tls.h"
+#include "px_version.h"
 
 #include <wolfssl/error-ssl.h>
 
@@ -16,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void start_slot(struct cn_slot *slot);
 static void start_probe(struct cn_slot *slot);
@@ -149,6 +153,7 @@ static void reload(struct cn_supervisor *s)
             cn_link_send_hostnames(l, PX_CTL_UNREGISTER, removed, nr);
     }
     cfg->ingress = next;
+    cn_metrics_rules(s->metrics, next);
     cn_ingress_unref(prev);
     if (s->creds)
         cn_creds_want_origin_pull(s->creds, wants_origin_pull(next));
@@ -350,6 +355,7 @@ static void link_retiring(void *arg, struct cn_link *l, int clean)
         return;
     }
     unsigned delay = moved ? 0 : cn_backoff_next(&slot->backoff, rnd32(s));
+    cn_metrics_reconnect(s->metrics, cn_link_edge(l));
     log_slot(s, PX_LOG_INFO, slot->index, cn_link_edge(l),
              "going away; dialing its replacement to %s in %u ms", edge_addr(s, slot->place.edge),
              delay);
@@ -403,6 +409,9 @@ static void link_closed(void *arg, struct cn_link *l)
         return;
     }
     unsigned delay = cn_backoff_next(&slot->backoff, rnd32(s));
+    /* The slot dials again: now (another edge), after its backoff, or
+     * after enrolling again. */
+    cn_metrics_reconnect(s->metrics, cn_link_edge(l));
     if (was_ready) {
         cn_edges_lost(&slot->place);
         log_slot(s, PX_LOG_WARN, slot->index, cn_link_edge(l), "lost: %s; reconnecting in %u ms",
@@ -518,7 +527,9 @@ void cn_supervisor_link_host(struct cn_supervisor *s, struct cn_link_host *out)
                 .arg = s,
                 .loop = s->loop,
                 .origin = s->origin,
-                .response_timeout_ms = s->cfg->response_timeout_ms},
+                .response_timeout_ms = s->cfg->response_timeout_ms,
+                .metrics = s->metrics,
+                .access_log = s->cfg->access_log},
     };
 }
 
@@ -566,6 +577,55 @@ static void start_probe(struct cn_slot *slot)
     slot->probe = dial(slot, slot->place.home);
     if (!slot->probe)
         rebalance_in(slot, cn_backoff_next(&slot->home_backoff, rnd32(s)));
+}
+
+unsigned cn_supervisor_links_up(const struct cn_supervisor *s)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < s->n_slots; i++)
+        n += s->slots[i].link && cn_link_registered(s->slots[i].link);
+    return n;
+}
+
+static unsigned ops_connections(void *arg)
+{
+    return cn_supervisor_links_up(arg);
+}
+
+/* The metrics and, unless --metrics off, the operator listener. Returns 0,
+ * or -1 after logging why (the connector does not start: an address given
+ * on purpose that cannot be used is a mistake to fix, not to hide). */
+static int start_metrics(struct cn_supervisor *s)
+{
+    struct cn_config *cfg = s->cfg;
+    s->metrics = cn_metrics_new(PX_VERSION, (double)time(NULL));
+    if (!s->metrics) {
+        PX_ERROR("initialisation failed: out of memory");
+        return -1;
+    }
+    const char *edges[PX_TOKEN_MAX_EDGES];
+    for (size_t i = 0; i < cfg->n_edges && i < PX_TOKEN_MAX_EDGES; i++)
+        edges[i] = cfg->edges[i];
+    cn_metrics_edges(s->metrics, edges, cfg->n_edges);
+    cn_metrics_rules(s->metrics, cfg->ingress);
+    if (!cfg->metrics_addr[0])
+        return 0;
+    const struct cn_ops_source src = {
+        .connections = ops_connections, .arg = s, .tunnel_id = cfg->token.tunnel_id};
+    char bound[80];
+    s->ops = cn_ops_new(s->loop, s->metrics, &src);
+    if (!s->ops) {
+        PX_ERROR("initialisation failed: out of memory");
+        return -1;
+    }
+    int rc = cn_ops_listen(s->ops, cfg->metrics_addr, bound, sizeof(bound));
+    if (rc < 0) {
+        PX_ERROR("cannot listen for metrics on %s: %s (--metrics HOST:PORT, or --metrics off)",
+                 cfg->metrics_addr, px_strerror(rc));
+        return -1;
+    }
+    PX_INFO("metrics on http://%s/metrics", bound);
+    return 0;
 }
 
 void cn_supervisor_slot_start(struct cn_supervisor *s, unsigned index)
@@ -819,6 +879,10 @@ int cn_supervisor_run(struct cn_config *cfg)
         PX_ERROR("%s", why);
         goto out;
     }
+    /* Before the slots, signals and timers: a failure here has nothing
+     * of theirs to undo. */
+    if (start_metrics(s) < 0)
+        goto out;
     s->n_slots = cfg->ha_connections;
     cn_edges_init(&s->edges, (unsigned)cfg->n_edges);
     for (unsigned i = 0; i < s->n_slots; i++)
@@ -860,12 +924,14 @@ int cn_supervisor_run(struct cn_config *cfg)
     uv_run(s->loop, UV_RUN_DEFAULT);
     code = s->exit_code;
 out:
+    cn_ops_free(s->ops);
     if (s->tls_ctx)
         wolfSSL_CTX_free(s->tls_ctx);
     cn_supervisor_creds_cleanup(s);
     cn_origin_free(s->origin);
     rt_loop_cleanup(&rl);
     uv_run(s->loop, UV_RUN_NOWAIT); /* completes the closes just started */
+    cn_metrics_free(s->metrics);
     cn_identity_cleanup(&s->id);
     free(s);
     return code;

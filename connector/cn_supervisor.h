@@ -57,6 +57,9 @@ struct cn_slot {
     unsigned attempts;
 };
 
+struct cn_metrics;
+struct cn_ops;
+
 struct cn_supervisor {
     uv_loop_t *loop;
     struct cn_config *cfg;
@@ -86,6 +89,11 @@ struct cn_supervisor {
     /* Links replaced after GOAWAY, finishing their streams (through each
      * link's host_node). Set up on first use: a zeroed supervisor works. */
     struct px_list retired;
+    /* The metrics every link and stream reports to (NULL: none kept), and
+     * the operator listener serving them (NULL: --metrics off, or a
+     * harness). */
+    struct cn_metrics *metrics;
+    struct cn_ops *ops;
 };
 
 /* Runs the connector until a signal or a permanent failure. Returns the
@@ -114,6 +122,8 @@ void cn_supervisor_slot_init(struct cn_supervisor *s, unsigned index);
 void cn_supervisor_slot_cleanup(struct cn_supervisor *s, unsigned index);
 /* Starts slot index's link now (for tests; the supervisor does it itself). */
 void cn_supervisor_slot_start(struct cn_supervisor *s, unsigned index);
+/* Slots whose link is registered with the edge now (readiness). */
+unsigned cn_supervisor_links_up(const struct cn_supervisor *s);
 /* A permanent failure: log msg and exit with status 1 after closing links. */
 void cn_supervisor_fatal(struct cn_supervisor *s, const char *msg);
 

@@ -85,6 +85,7 @@ int cn_upgrade_start(struct cn_stream *s)
     if (cn_origin_start(s->host.env.origin, &s->xfer) < 0)
         return -1;
     s->origin_started = 1;
+    s->t_origin = uv_hrtime();
     PX_DEBUG("stream %d: opening %s origin %s", s->id, is_tcp(u) ? "TCP" : "WebSocket",
              s->rule->service);
     return 0;
@@ -165,10 +166,12 @@ static int on_headers_done(http_parser *p)
     struct cn_stream *s = u->s;
     if (px_hdracc_end(&u->hdr) < 0)
         return -1;
+    cn_stream_origin_answered(s);
     if (p->status_code == 101) {
         /* RFC 6455 4.1: without the right Accept the origin did not take
          * part in this handshake (a generic proxy or a confused server). */
         if (u->bad_accept || !u->saw_accept) {
+            cn_stream_origin_error(s, CN_ORIGIN_BAD_RESPONSE);
             cn_stream_error(s, 502, "origin_bad_upgrade",
                             "the origin's WebSocket handshake answer is invalid "
                             "(Sec-WebSocket-Accept)",
@@ -179,6 +182,7 @@ static int on_headers_done(http_parser *p)
         /* RFC 8441: a successful extended CONNECT is a 200. */
         s->resp_status = 200;
         u->phase = RELAY;
+        cn_stream_websocket_open(s);
     } else if (p->status_code >= 200 && p->status_code < 300) {
         /* A 2xx on the tunnel would mean "upgraded": it must not pass. */
         char why[160];
@@ -186,6 +190,7 @@ static int on_headers_done(http_parser *p)
                  "the origin answered %u instead of switching to WebSocket (is this a "
                  "WebSocket endpoint?)",
                  p->status_code);
+        cn_stream_origin_error(s, CN_ORIGIN_BAD_RESPONSE);
         cn_stream_error(s, 502, "origin_no_upgrade", why, NULL);
         u->phase = DONE;
         return -1;
@@ -203,7 +208,10 @@ static int on_pbody(http_parser *p, const char *at, size_t len)
 {
     struct cn_upgrade *u = p->data;
     struct cn_stream *s = u->s;
-    return cn_stream_resp_put(s, at, len) < 0 ? -1 : 0;
+    if (cn_stream_resp_put(s, at, len) < 0)
+        return -1;
+    cn_stream_from_origin(s, len);
+    return 0;
 }
 
 static int on_pdone(http_parser *p)
@@ -226,9 +234,12 @@ static const http_parser_settings resp_settings = {
 
 /* ---- relay ---- */
 
-static void fail(struct cn_upgrade *u, const char *why)
+/* The origin side failed (cause, why for the log): answers 502 before the
+ * tunnel got an answer, else resets the stream once its bytes are out. */
+static void fail(struct cn_upgrade *u, enum cn_origin_cause cause, const char *why)
 {
     struct cn_stream *s = u->s;
+    cn_stream_origin_error(s, cause);
     PX_WARN("stream %d: %s origin %s: %s", s->id, is_tcp(u) ? "TCP" : "WebSocket", s->rule->service,
             why);
     u->phase = DONE;
@@ -251,7 +262,7 @@ static void origin_closed(struct cn_upgrade *u)
         if (!s->resp_eof)
             cn_stream_resp_end(s, 0);
     } else if (u->phase == HANDSHAKE) {
-        fail(u, "the origin closed the connection during the WebSocket handshake");
+        fail(u, CN_ORIGIN_RESET, "the origin closed the connection during the WebSocket handshake");
         return;
     } else {
         cn_stream_resp_end(s, 0); /* END_STREAM to the edge: the other side sees the close */
@@ -290,12 +301,14 @@ static void try_write(struct cn_upgrade *u)
         if (rc == CURLE_AGAIN)
             return;
         if (rc != CURLE_OK) {
-            fail(u, curl_easy_strerror(rc));
+            fail(u, cn_origin_cause_of(rc), curl_easy_strerror(rc));
             return;
         }
         px_buf_consume(b, sent);
-        if (b == &s->req_body)
+        if (b == &s->req_body) {
             cn_stream_req_taken(s, sent);
+            cn_stream_to_origin(s, sent);
+        }
     }
     if (b == &s->req_body && s->req_eof && !u->shut_wr && u->phase == RELAY) {
         /* The client is done sending. A TCP service sees the half-close; a
@@ -314,9 +327,10 @@ static int take_origin_bytes(struct cn_upgrade *u, const char *buf, size_t got)
     struct cn_stream *s = u->s;
     if (u->phase == RELAY) {
         if (cn_stream_resp_put(s, buf, got) < 0) {
-            fail(u, "out of memory");
+            fail(u, CN_ORIGIN_OTHER, "out of memory");
             return -1;
         }
+        cn_stream_from_origin(s, got);
         return 0;
     }
     /* HANDSHAKE or PASSTHROUGH: parse; after a 101 the rest is relay data. */
@@ -325,15 +339,16 @@ static int take_origin_bytes(struct cn_upgrade *u, const char *buf, size_t got)
         return -1;
     if (u->phase == RELAY && n < got) {
         if (cn_stream_resp_put(s, buf + n, got - n) < 0) {
-            fail(u, "out of memory");
+            fail(u, CN_ORIGIN_OTHER, "out of memory");
             return -1;
         }
+        cn_stream_from_origin(s, got - n);
     } else if (HTTP_PARSER_ERRNO(&u->parser) != HPE_OK && !u->parser.upgrade) {
-        fail(u, http_errno_description(HTTP_PARSER_ERRNO(&u->parser)));
+        fail(u, CN_ORIGIN_BAD_RESPONSE, http_errno_description(HTTP_PARSER_ERRNO(&u->parser)));
         return -1;
     }
     if (u->phase == HANDSHAKE && u->parser.nread > HANDSHAKE_MAX) {
-        fail(u, "the origin's handshake answer is too large");
+        fail(u, CN_ORIGIN_BAD_RESPONSE, "the origin's handshake answer is too large");
         return -1;
     }
     return 0;
@@ -360,7 +375,7 @@ static void try_read(struct cn_upgrade *u)
                 origin_closed(u); /* a reset after a WebSocket close is routine */
                 return;
             }
-            fail(u, curl_easy_strerror(rc));
+            fail(u, cn_origin_cause_of(rc), curl_easy_strerror(rc));
             return;
         }
         if (got == 0) {
@@ -379,7 +394,7 @@ static void on_ready(void *arg, int status, int events)
         if (u->phase == RELAY)
             origin_closed(u);
         else
-            fail(u, uv_strerror(status));
+            fail(u, CN_ORIGIN_RESET, uv_strerror(status));
         return;
     }
     if (events & UV_WRITABLE)
@@ -413,7 +428,7 @@ void cn_upgrade_connected(struct cn_stream *s)
     curl_socket_t fd = CURL_SOCKET_BAD;
     if (curl_easy_getinfo(s->xfer.easy, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK ||
         fd == CURL_SOCKET_BAD) {
-        fail(u, "no socket after connecting");
+        fail(u, CN_ORIGIN_OTHER, "no socket after connecting");
         return;
     }
     u->fd = fd;
@@ -424,7 +439,7 @@ void cn_upgrade_connected(struct cn_stream *s)
         s->resp_status = 200;
         u->phase = RELAY;
         if (cn_stream_submit(s, 1) < 0) {
-            fail(u, "cannot answer the tunnel");
+            fail(u, CN_ORIGIN_OTHER, "cannot answer the tunnel");
             return;
         }
         PX_DEBUG("stream %d: TCP %s connected", s->id, s->rule->service);
@@ -433,7 +448,7 @@ void cn_upgrade_connected(struct cn_stream *s)
         u->parser.data = u;
         u->phase = HANDSHAKE;
         if (build_request(u) < 0) {
-            fail(u, "cannot build the handshake");
+            fail(u, CN_ORIGIN_OTHER, "cannot build the handshake");
             return;
         }
     }

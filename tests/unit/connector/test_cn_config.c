@@ -786,6 +786,40 @@ static void test_origin_pull_flag(void **state)
                      2);
 }
 
+/* Issue 12: the operator listener and the log flags. */
+static void test_metrics_and_log_flags(void **state)
+{
+    (void)state;
+    struct cn_config cfg;
+#define RUN(...)                                                                                   \
+    run(&cfg, "--token", token, "--hostname", "a.example", "--url", "hello_world", __VA_ARGS__,    \
+        NULL)
+    assert_int_equal(RUN("--loglevel", "info"), 0);
+    assert_string_equal(cfg.metrics_addr, CN_DEFAULT_METRICS_ADDR);
+    assert_int_equal(cfg.log_format, PX_LOG_TEXT);
+    assert_int_equal(cfg.access_log, 0);
+    cn_config_cleanup(&cfg);
+    assert_int_equal(RUN("--metrics", "off", "--log-format", "json", "--access-log"), 0);
+    assert_string_equal(cfg.metrics_addr, "");
+    assert_int_equal(cfg.log_format, PX_LOG_JSON);
+    assert_int_equal(cfg.access_log, 1);
+    cn_config_cleanup(&cfg);
+    assert_int_equal(RUN("--access-log", "--no-access-log", "--metrics=0.0.0.0:9100"), 0);
+    assert_int_equal(cfg.access_log, 0);
+    assert_string_equal(cfg.metrics_addr, "0.0.0.0:9100");
+    cn_config_cleanup(&cfg);
+    assert_int_equal(RUN("--metrics", "[::1]:0"), 0);
+    assert_string_equal(cfg.metrics_addr, "[::1]:0");
+    cn_config_cleanup(&cfg);
+    static const char *const bad[] = {"9100",    "localhost", ":9100", "a:b:9100", "[::1]9100",
+                                      "h:65536", "h:-1",      "[]:1",  "h:",       "h:0x10"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (RUN("--metrics", bad[i]) != 2)
+            fail_msg("--metrics %s was accepted", bad[i]);
+    assert_int_equal(RUN("--log-format", "xml"), 2);
+#undef RUN
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -813,6 +847,7 @@ int main(void)
         cmocka_unit_test(test_config_usage_errors),
         cmocka_unit_test(test_origin_flags),
         cmocka_unit_test(test_origin_pull_flag),
+        cmocka_unit_test(test_metrics_and_log_flags),
     };
     return cmocka_run_group_tests_name("cn_config", tests, setup, teardown);
 }

@@ -1,16 +1,29 @@
 #include "px_log.h"
+#include "px_buf.h"
 #include "px_err.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-/* Process-wide on purpose, and the one mutable static in proto: the level is
- * set once at start-up (from the command line, by the main thread) before
- * any loop runs, and only read after that, so loops on other threads share
- * it without a race. Per-loop levels would buy nothing an operator asks for. */
+/* A message longer than this is cut (on a character boundary) and marked:
+ * a log line is for people and log shippers, not for bulk data. */
+#define MSG_MAX 16384
+/* The access log's path, without its query. */
+#define PATH_MAX_LOGGED 512
+/* Room for the time text even for values gmtime_r cannot produce. */
+#define TIME_MAX 96
+
+/* Process-wide on purpose, and the only mutable statics in proto: the level
+ * and the format are set once at start-up (from the command line, by the
+ * main thread) before any loop runs, and only read after that, so loops on
+ * other threads share them without a race. Per-loop settings would buy
+ * nothing an operator asks for. */
 static enum px_log_level min_level = PX_LOG_INFO;
+static enum px_log_format log_format = PX_LOG_TEXT;
 
 void px_log_set_level(enum px_log_level level)
 {
@@ -34,28 +47,373 @@ int px_log_enabled(enum px_log_level level)
     return level >= min_level;
 }
 
-void px_log(enum px_log_level level, const char *fmt, ...)
+void px_log_set_format(enum px_log_format format)
 {
-    static const char *const tags[] = {"DBG", "INF", "WRN", "ERR"};
-    if (level < min_level)
-        return;
+    log_format = format == PX_LOG_JSON ? PX_LOG_JSON : PX_LOG_TEXT;
+}
+
+int px_log_parse_format(const char *s, enum px_log_format *out)
+{
+    if (!s)
+        return PX_ERR_INVAL;
+    if (strcmp(s, "text") == 0)
+        *out = PX_LOG_TEXT;
+    else if (strcmp(s, "json") == 0)
+        *out = PX_LOG_JSON;
+    else
+        return PX_ERR_INVAL;
+    return 0;
+}
+
+/* "2026-12-02T10:00:00.123Z" (24 characters) into t. */
+static void now_text(char t[TIME_MAX])
+{
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    char line[2048];
-    int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     ts.tv_nsec / 1000000, tags[level]);
-    if (n < 0 || (size_t)n >= sizeof(line) / 2)
-        return; /* cannot happen: the prefix has a fixed width */
+    /* Every field is bounded (year < 10000 for 8000 years): the text fits. */
+    snprintf(t, TIME_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", (tm.tm_year + 1900) % 10000,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+}
+
+/* The length of the valid UTF-8 sequence at p (n bytes left), or 0. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t len;
+    unsigned min, cp;
+    if ((c & 0xe0) == 0xc0) {
+        len = 2, min = 0x80, cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+        len = 3, min = 0x800, cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+        len = 4, min = 0x10000, cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/* n cut back so it does not end inside a UTF-8 sequence of s. */
+static size_t char_boundary(const char *s, size_t n)
+{
+    size_t k = n;
+    for (int i = 0; i < 3 && k > 0 && ((unsigned char)s[k] & 0xc0) == 0x80; i++)
+        k--;
+    return ((unsigned char)s[k] & 0xc0) == 0x80 ? n : k;
+}
+
+/* s[0..n) as the inside of a JSON string: valid UTF-8 kept, invalid bytes
+ * as U+FFFD, quotes, backslashes and control characters escaped. */
+static int json_escape(struct px_buf *b, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    int rc = 0;
+    size_t run = 0; /* start of bytes copied as they are */
+    for (size_t i = 0; i < n && rc == 0;) {
+        unsigned char c = p[i];
+        size_t k = utf8_seq(p + i, n - i);
+        if (k > 0 && c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) {
+            i += k;
+            continue;
+        }
+        rc = px_buf_append(b, p + run, i - run);
+        if (rc)
+            break;
+        switch (k == 0 ? 0x100 : c) {
+        case 0x100:
+            rc = px_buf_append(b, "\xef\xbf\xbd", 3);
+            break;
+        case '"':
+            rc = px_buf_append(b, "\\\"", 2);
+            break;
+        case '\\':
+            rc = px_buf_append(b, "\\\\", 2);
+            break;
+        case '\n':
+            rc = px_buf_append(b, "\\n", 2);
+            break;
+        case '\r':
+            rc = px_buf_append(b, "\\r", 2);
+            break;
+        case '\t':
+            rc = px_buf_append(b, "\\t", 2);
+            break;
+        default:
+            rc = px_buf_appendf(b, "\\u%04x", c);
+        }
+        i++;
+        run = i;
+    }
+    if (rc == 0)
+        rc = px_buf_append(b, p + run, n - run);
+    return rc;
+}
+
+/* "s" as a JSON string, or null for NULL. */
+static int json_string(struct px_buf *b, const char *s, size_t n)
+{
+    if (!s)
+        return px_buf_append_str(b, "null");
+    int rc = px_buf_append(b, "\"", 1);
+    if (rc == 0)
+        rc = json_escape(b, s, n);
+    if (rc == 0)
+        rc = px_buf_append(b, "\"", 1);
+    return rc;
+}
+
+/* s[0..n) for a text line: printable bytes and valid UTF-8 as they are,
+ * control characters and invalid bytes escaped (\n, \t, \xNN), so one
+ * event is always one line and hostile text cannot forge another. When
+ * quoted, double quotes and backslashes are escaped too. */
+static int text_escape(struct px_buf *b, const char *s, size_t n, int quoted)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    int rc = 0;
+    size_t run = 0;
+    for (size_t i = 0; i < n && rc == 0;) {
+        unsigned char c = p[i];
+        size_t k = utf8_seq(p + i, n - i);
+        if (k > 0 && c >= 0x20 && c != 0x7f && !(quoted && (c == '"' || c == '\\'))) {
+            i += k;
+            continue;
+        }
+        rc = px_buf_append(b, p + run, i - run);
+        if (rc)
+            break;
+        if (k > 0 && (c == '"' || c == '\\'))
+            rc = px_buf_appendf(b, "\\%c", c);
+        else if (k > 0 && c == '\n')
+            rc = px_buf_append(b, "\\n", 2);
+        else if (k > 0 && c == '\r')
+            rc = px_buf_append(b, "\\r", 2);
+        else if (k > 0 && c == '\t')
+            rc = px_buf_append(b, "\\t", 2);
+        else
+            rc = px_buf_appendf(b, "\\x%02x", c);
+        i++;
+        run = i;
+    }
+    if (rc == 0)
+        rc = px_buf_append(b, p + run, n - run);
+    return rc;
+}
+
+/* A text value: as it is when it is a plain token, else quoted and escaped;
+ * NULL as "-". */
+static int text_value(struct px_buf *b, const char *s, size_t n)
+{
+    if (!s)
+        return px_buf_append(b, "-", 1);
+    int quote = n == 0;
+    for (size_t i = 0; i < n && !quote;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t k = utf8_seq((const unsigned char *)s + i, n - i);
+        quote = k == 0 || c <= 0x20 || c == 0x7f || c == '"' || c == '\\' || c == '=';
+        i += k ? k : 1;
+    }
+    if (!quote)
+        return px_buf_append(b, s, n);
+    int rc = px_buf_append(b, "\"", 1);
+    if (rc == 0)
+        rc = text_escape(b, s, n, 1);
+    if (rc == 0)
+        rc = px_buf_append(b, "\"", 1);
+    return rc;
+}
+
+static void write_line(struct px_buf *b)
+{
+    fwrite(px_buf_head(b), 1, px_buf_len(b), stderr);
+}
+
+/* The message of fmt, on the heap (vasprintf-style: measure, then print).
+ * NULL when out of memory or on a format error. */
+static char *format_msg(const char *fmt, va_list ap, size_t *len)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        return NULL;
+    char *s = malloc((size_t)n + 1);
+    if (!s)
+        return NULL;
+    if (vsnprintf(s, (size_t)n + 1, fmt, ap) != n) {
+        free(s);
+        return NULL;
+    }
+    *len = (size_t)n;
+    return s;
+}
+
+/* What is left to say when a line could not be built for lack of memory. */
+static void lost_line(const char *t, const char *name, const char *tag, const char *what)
+{
+    if (log_format == PX_LOG_JSON)
+        fprintf(stderr,
+                "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"%s was lost: out of memory\"}\n", t,
+                name, what);
+    else
+        fprintf(stderr, "%s %s (%s was lost: out of memory)\n", t, tag, what);
+}
+
+static const char *const level_tags[] = {"DBG", "INF", "WRN", "ERR"};
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void px_log(enum px_log_level level, const char *fmt, ...)
+{
+    if (level < min_level)
+        return;
+    if ((unsigned)level > PX_LOG_ERROR)
+        level = PX_LOG_ERROR;
+    char t[TIME_MAX];
+    now_text(t);
+    size_t len = 0;
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    char *msg = format_msg(fmt, ap, &len);
     va_end(ap);
-    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
-    if (len > sizeof(line) - 2)
-        len = sizeof(line) - 2;
-    line[len++] = '\n';
-    fwrite(line, 1, len, stderr);
+    const char *m = msg ? msg : "(a log message was lost: out of memory)";
+    if (!msg)
+        len = strlen(m);
+    int cut = len > MSG_MAX;
+    if (cut)
+        len = char_boundary(m, MSG_MAX);
+    struct px_buf b;
+    px_buf_init(&b);
+    int rc;
+    if (log_format == PX_LOG_JSON) {
+        rc =
+            px_buf_appendf(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":", t, level_names[level]);
+        if (rc == 0)
+            rc = px_buf_append(&b, "\"", 1);
+        if (rc == 0)
+            rc = json_escape(&b, m, len);
+        if (rc == 0)
+            rc = px_buf_append_str(&b, cut ? "...\"}\n" : "\"}\n");
+    } else {
+        rc = px_buf_appendf(&b, "%s %s ", t, level_tags[level]);
+        if (rc == 0)
+            rc = text_escape(&b, m, len, 0);
+        if (rc == 0)
+            rc = px_buf_append_str(&b, cut ? "...\n" : "\n");
+    }
+    if (rc == 0)
+        write_line(&b);
+    else /* no memory for the line: still say something */
+        lost_line(t, level_names[level], level_tags[level], "a log line");
+    px_buf_cleanup(&b);
+    free(msg);
+}
+
+/* The path without query or fragment, at most PATH_MAX_LOGGED bytes. */
+static size_t path_len(const char *path)
+{
+    size_t n = strcspn(path, "?#");
+    return n > PATH_MAX_LOGGED ? char_boundary(path, PATH_MAX_LOGGED) : n;
+}
+
+static size_t slen(const char *s)
+{
+    return s ? strlen(s) : 0;
+}
+
+static int access_json(struct px_buf *b, const char *t, const struct px_access_entry *e, double ms)
+{
+    int rc = px_buf_appendf(
+        b, "{\"time\":\"%s\",\"level\":\"info\",\"type\":\"access\",\"hostname\":", t);
+    if (rc == 0)
+        rc = json_string(b, e->hostname, slen(e->hostname));
+    if (rc == 0)
+        rc = px_buf_append_str(b, ",\"method\":");
+    if (rc == 0)
+        rc = json_string(b, e->method, slen(e->method));
+    if (rc == 0)
+        rc = px_buf_append_str(b, ",\"path\":");
+    if (rc == 0)
+        rc = json_string(b, e->path, e->path ? path_len(e->path) : 0);
+    if (rc == 0)
+        rc = px_buf_appendf(b,
+                            ",\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,"
+                            "\"duration_ms\":%.3f,\"request_id\":",
+                            e->status, e->bytes_in, e->bytes_out, ms);
+    if (rc == 0)
+        rc = json_string(b, e->request_id, slen(e->request_id));
+    if (rc == 0)
+        rc = px_buf_append_str(b, ",\"client\":");
+    if (rc == 0)
+        rc = json_string(b, e->client, slen(e->client));
+    if (rc == 0)
+        rc = px_buf_append_str(b, ",\"rule\":");
+    if (rc == 0)
+        rc = json_string(b, e->rule, slen(e->rule));
+    if (rc == 0)
+        rc = px_buf_append_str(b, "}\n");
+    return rc;
+}
+
+static int access_text(struct px_buf *b, const char *t, const struct px_access_entry *e, double ms)
+{
+    int rc = px_buf_appendf(b, "%s ACC host=", t);
+    if (rc == 0)
+        rc = text_value(b, e->hostname, slen(e->hostname));
+    if (rc == 0)
+        rc = px_buf_append_str(b, " method=");
+    if (rc == 0)
+        rc = text_value(b, e->method, slen(e->method));
+    if (rc == 0)
+        rc = px_buf_append_str(b, " path=");
+    if (rc == 0)
+        rc = text_value(b, e->path, e->path ? path_len(e->path) : 0);
+    if (rc == 0)
+        rc = px_buf_appendf(b, " status=%d in=%llu out=%llu dur_ms=%.1f id=", e->status,
+                            e->bytes_in, e->bytes_out, ms);
+    if (rc == 0)
+        rc = text_value(b, e->request_id, slen(e->request_id));
+    if (rc == 0)
+        rc = px_buf_append_str(b, " client=");
+    if (rc == 0)
+        rc = text_value(b, e->client, slen(e->client));
+    if (rc == 0)
+        rc = px_buf_append_str(b, " rule=");
+    if (rc == 0)
+        rc = text_value(b, e->rule, slen(e->rule));
+    if (rc == 0)
+        rc = px_buf_append(b, "\n", 1);
+    return rc;
+}
+
+void px_log_access(const struct px_access_entry *e)
+{
+    if (!e)
+        return;
+    char t[TIME_MAX];
+    now_text(t);
+    /* JSON has no NaN or infinity, and a clock step can make a negative. */
+    double ms = isfinite(e->duration_s) && e->duration_s > 0 ? e->duration_s * 1000.0 : 0.0;
+    if (ms > 1e12)
+        ms = 1e12;
+    struct px_buf b;
+    px_buf_init(&b);
+    int rc = log_format == PX_LOG_JSON ? access_json(&b, t, e, ms) : access_text(&b, t, e, ms);
+    if (rc == 0)
+        write_line(&b);
+    else
+        lost_line(t, "info", "ACC", "an access line");
+    px_buf_cleanup(&b);
 }

@@ -1,4 +1,5 @@
 #include "es_front.h"
+#include "es_metrics.h"
 #include "es_server.h"
 #include "px_err.h"
 #include "px_hostname.h"
@@ -226,12 +227,9 @@ static int on_open(struct rt_conn *c)
         PX_DEBUG("browser %s: client certificate %s (%s) for %s", c->peer_ip, f->peer.leaf.subject,
                  f->peer.leaf.sha256_hex, f->sni[0] ? f->sni : "-");
     const char *alpn = rt_conn_alpn(c);
-    if (strcmp(alpn, "h2") == 0) {
-        f->proto = 2;
-        return es_front_h2_start(f);
-    }
-    f->proto = 1;
-    return es_front_h1_start(f);
+    f->proto = strcmp(alpn, "h2") == 0 ? 2 : 1;
+    es_metrics_browser_open(f->srv->metrics, f->proto == 2); /* closed in on_close */
+    return f->proto == 2 ? es_front_h2_start(f) : es_front_h1_start(f);
 }
 
 static int on_data(struct rt_conn *c, const uint8_t *data, size_t len)
@@ -263,6 +261,8 @@ static void on_close(struct rt_conn *c, int err)
     struct es_front *f = c->owner;
     uv_timer_stop(&f->idle);
     es_conncap_release(&f->srv->conns, &f->cap_key);
+    if (f->proto)
+        es_metrics_browser_close(f->srv->metrics, f->proto == 2);
     if (f->proto == 2)
         es_front_h2_on_close(f);
     else if (f->proto == 1)
@@ -310,8 +310,11 @@ void es_front_accept(struct es_server *srv, uv_stream_t *listener)
     if (rt_conn_accept(&f->conn, listener, srv->front_ctx, "h2,http/1.1",
                        srv->handshake_timeout_ms) < 0)
         return;
-    if (es_conncap_admit(&srv->conns, f->conn.peer_ip, "browser", uv_now(srv->loop), &f->cap_key) <
-        0)
+    int rc =
+        es_conncap_admit(&srv->conns, f->conn.peer_ip, "browser", uv_now(srv->loop), &f->cap_key);
+    if (rc == PX_ERR_DENIED)
+        es_metrics_refusal(srv->metrics, ES_REFUSAL_CONNECTION_CAP, es_metrics_now_ms());
+    if (rc < 0)
         rt_conn_abort(&f->conn, PX_ERR_DENIED);
 }
 
@@ -331,6 +334,7 @@ unsigned es_front_count(const struct es_server *srv)
 /* Ends r, which the connection's certificate no longer allows. */
 static void cut_refused(struct es_front *f, struct es_req *r, enum es_access_verdict v)
 {
+    es_req_front_refused(r, 0, es_refusal_of_verdict(v));
     PX_INFO("access to %s withdrawn from an open %s (%s): %s; cutting it (request %s)", r->host,
             r->is_ws ? "WebSocket or TCP stream" : "request", f->conn.peer_ip,
             es_access_verdict_reason(v), r->request_id);

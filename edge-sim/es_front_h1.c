@@ -1,6 +1,7 @@
 /* Browser-facing HTTP/1.1 (parsed by http-parser), one request at a time;
  * pipelined requests wait in `in` until the current response is done. */
 #include "es_front.h"
+#include "es_metrics.h"
 #include "es_req.h"
 #include "es_server.h"
 #include "px_err.h"
@@ -242,18 +243,23 @@ static int parse_more(struct es_front *f)
         if (e != HPE_OK && e != HPE_PAUSED) {
             PX_DEBUG("browser %s: bad HTTP/1.1 request: %s", f->conn.peer_ip,
                      http_errno_description(e));
+            int status = e == HPE_HEADER_OVERFLOW ? 431 : e == HPE_CB_url ? 414 : 400;
+            enum es_refusal why = status == 431   ? ES_REFUSAL_HEADERS_TOO_LARGE
+                                  : status == 414 ? ES_REFUSAL_URI_TOO_LONG
+                                                  : ES_REFUSAL_BAD_REQUEST;
             if (f->cur && !f->cur->resp_headers_done && !f->head_sent) {
                 struct es_req *r = f->cur;
                 f->cur = NULL;
+                es_req_front_refused(r, status, why);
                 es_req_front_done(r);
             } else if (f->cur) {
+                es_req_front_refused(f->cur, 0, why); /* cut mid-response */
                 rt_conn_abort(&f->conn, 0);
                 return -1;
+            } else {
+                es_metrics_refusal(f->srv->metrics, why, es_metrics_now_ms());
             }
-            bad_request(f,
-                        e == HPE_HEADER_OVERFLOW ? 431
-                        : e == HPE_CB_url        ? 414
-                                                 : 400,
+            bad_request(f, status,
                         e == HPE_CB_url ? "the request's path is too long"
                                         : http_errno_description(e));
             return 0;
@@ -447,6 +453,7 @@ void es_front_h1_timeout(struct es_front *f, int head)
         /* Nothing was answered yet: say why, then close. */
         r->timed_out = 1;
         f->cur = NULL;
+        es_req_front_refused(r, 408, ES_REFUSAL_TIMEOUT);
         es_req_front_done(r);
         bad_request(f, 408,
                     head ? "the request head did not arrive in time"
@@ -454,9 +461,12 @@ void es_front_h1_timeout(struct es_front *f, int head)
         return;
     }
     if (!r && head) {
+        es_metrics_refusal(f->srv->metrics, ES_REFUSAL_TIMEOUT, es_metrics_now_ms());
         bad_request(f, 408, "the request head did not arrive in time");
         return;
     }
+    if (r)
+        es_req_front_refused(r, 0, ES_REFUSAL_TIMEOUT);
     rt_conn_abort(&f->conn, 0); /* mid-response: a cut is the only honest answer */
 }
 

@@ -1,6 +1,7 @@
 #include "es_link.h"
 #include "es_assert.h"
 #include "es_live.h"
+#include "es_metrics.h"
 #include "es_registry.h"
 #include "es_req.h"
 #include "es_server.h"
@@ -144,22 +145,25 @@ static void enroll_answer(struct es_link *l, const struct px_enroll_resp *resp)
     rt_conn_close(&l->conn, 0);
 }
 
-static void enroll_refuse(struct es_link *l, const char *code, const char *msg)
+static void enroll_refuse(struct es_link *l, enum es_enrolment why, const char *code,
+                          const char *msg)
 {
+    es_metrics_enrolment(l->srv->metrics, why, es_metrics_now_ms());
     struct px_enroll_resp resp = {.ok = 0, .code = (char *)code, .message = (char *)msg};
     enroll_answer(l, &resp);
 }
 
 /* Refuses an enrolment that failed and counts it against the source
  * address; why is for the edge's log only. */
-static void enroll_fail(struct es_link *l, const char *code, const char *msg, const char *why)
+static void enroll_fail(struct es_link *l, enum es_enrolment result, const char *code,
+                        const char *msg, const char *why)
 {
     char key[ES_RATELIMIT_KEY_MAX];
     es_ratelimit_key(l->conn.peer_ip, key);
     PX_WARN("enrolment from %s refused: %s", l->conn.peer_ip, why);
     if (es_ratelimit_fail(&l->srv->enroll_failures, key, uv_now(l->srv->loop)))
         PX_WARN("too many failed enrolments from %s: refusing its enrolments for a while", key);
-    enroll_refuse(l, code, msg);
+    enroll_refuse(l, result, code, msg);
 }
 
 /* 1 if the source address has failed too often: then it is answered
@@ -171,7 +175,7 @@ static int enroll_limited(struct es_link *l)
     if (es_ratelimit_allowed(&l->srv->enroll_failures, key, uv_now(l->srv->loop)))
         return 0;
     PX_DEBUG("enrolment from %s refused unchecked: too many failures", l->conn.peer_ip);
-    enroll_refuse(l, "rate_limited",
+    enroll_refuse(l, ES_ENROL_RATE_LIMITED, "rate_limited",
                   "too many failed enrolments from this address; try again in a minute");
     return 1;
 }
@@ -187,14 +191,16 @@ static int enroll_on_data(struct es_link *l, const uint8_t *data, size_t len)
     const char *nl = memchr(head, '\n', n);
     if (!nl) {
         if (n > PX_ENROLL_MAX_LINE && !enroll_limited(l))
-            enroll_fail(l, "bad_request", "enrolment request too large", "request too large");
+            enroll_fail(l, ES_ENROL_BAD_REQUEST, "bad_request", "enrolment request too large",
+                        "request too large");
         return 0;
     }
     if (enroll_limited(l))
         return 0;
     struct px_enroll_req req;
     if (px_enroll_req_decode(head, (size_t)(nl - head), &req) < 0) {
-        enroll_fail(l, "bad_request", "malformed enrolment request", "malformed request");
+        enroll_fail(l, ES_ENROL_BAD_REQUEST, "bad_request", "malformed enrolment request",
+                    "malformed request");
         return 0;
     }
     /* The same work whether the tunnel exists or not: for an unknown id
@@ -209,7 +215,7 @@ static int enroll_on_data(struct es_link *l, const uint8_t *data, size_t len)
     int match = es_store_secret_match(&sec, hash, (long long)time(NULL));
     if (found == PX_ERR_DB) {
         PX_WARN("enrolment from %s: cannot read the edge database", l->conn.peer_ip);
-        enroll_refuse(l, "internal", "edge storage error; try again");
+        enroll_refuse(l, ES_ENROL_INTERNAL, "internal", "edge storage error; try again");
         goto out;
     }
     if (found < 0 || !match) {
@@ -217,13 +223,14 @@ static int enroll_on_data(struct es_link *l, const uint8_t *data, size_t len)
         snprintf(why, sizeof(why), "%s %s (answered as %s)",
                  found < 0 ? "no such tunnel:" : "wrong secret for tunnel", req.tunnel_id,
                  REFUSED_CODE);
-        enroll_fail(l, REFUSED_CODE, REFUSED_MSG, why);
+        enroll_fail(l, ES_ENROL_BAD_TOKEN, REFUSED_CODE, REFUSED_MSG, why);
         goto out;
     }
     char *cert = NULL;
     if (es_certs_issue_client(&l->srv->certs, req.tunnel_id, req.public_key_pem,
                               cert_lifetime(l->srv), (long long)time(NULL), &cert) < 0) {
-        enroll_fail(l, "bad_key", "the public key could not be certified", "unusable public key");
+        enroll_fail(l, ES_ENROL_BAD_KEY, "bad_key", "the public key could not be certified",
+                    "unusable public key");
         goto out;
     }
     struct es_tunnel_rec rec;
@@ -233,6 +240,7 @@ static int enroll_on_data(struct es_link *l, const uint8_t *data, size_t len)
         log_issued(rec.name, PX_CTL_KIND_TUNNEL, cert, "enrolment");
         es_tunnel_rec_cleanup(&rec);
     }
+    es_metrics_enrolment(l->srv->metrics, ES_ENROL_OK, es_metrics_now_ms());
     struct px_enroll_resp resp = {
         .ok = 1, .cert_pem = cert, .origin_ca = l->srv->certs.origin_ca_pem};
     enroll_answer(l, &resp);
@@ -940,8 +948,11 @@ void es_link_accept(struct es_server *srv, uv_stream_t *listener)
     if (rt_conn_accept(&l->conn, listener, srv->tunnel_ctx, "h2," PX_ENROLL_ALPN,
                        srv->handshake_timeout_ms) < 0)
         return;
-    if (es_conncap_admit(&srv->conns, l->conn.peer_ip, "tunnel", uv_now(srv->loop), &l->cap_key) <
-        0)
+    int rc =
+        es_conncap_admit(&srv->conns, l->conn.peer_ip, "tunnel", uv_now(srv->loop), &l->cap_key);
+    if (rc == PX_ERR_DENIED)
+        es_metrics_refusal(srv->metrics, ES_REFUSAL_CONNECTION_CAP, es_metrics_now_ms());
+    if (rc < 0)
         rt_conn_abort(&l->conn, PX_ERR_DENIED);
 }
 

@@ -33,6 +33,7 @@ static void usage(FILE *f)
            "                      [--grace-period DURATION]\n"
            "                      [--hostname-grace DURATION]\n"
            "                      [--loglevel debug|info|warn|error]\n"
+           "                      [--log-format text|json] [--access-log | --no-access-log]\n"
            "       edge-sim tunnel create NAME [--hostname PATTERN]... [--edge HOST:PORT]...\n"
            "                                   [--data-dir DIR]\n"
            "       edge-sim tunnel list [--data-dir DIR]\n"
@@ -68,6 +69,8 @@ static void usage(FILE *f)
            "GOAWAY (a notice, then the final one), lets requests in flight finish within\n"
            "--grace-period (default 30s, at most 1h), then exits 0; a second signal stops\n"
            "it at once (exit 1).\n"
+           "Logs go to stderr, one line per event (--log-format json: one JSON object per\n"
+           "line); an access line per browser request unless --no-access-log.\n"
            "`tunnel create` prints the connector's token on stdout. `client-cert create`\n"
            "issues for --days 365 by default and prints the PKCS#12 password on stderr.\n"
            "Durations are N followed by s, m, h or d. --cert-lifetime (default 7d, 10s to\n"
@@ -105,6 +108,9 @@ static int cmd_serve(int argc, char **argv)
                                          RT_CLI_ARG("cert-lifetime", 'L'),
                                          RT_CLI_ARG("grace-period", 'G'),
                                          RT_CLI_ARG("hostname-grace", 'R'),
+                                         RT_CLI_ARG("log-format", 'F'),
+                                         RT_CLI_FLAG("access-log", 'A'),
+                                         RT_CLI_FLAG("no-access-log", 'N'),
                                          RT_CLI_END};
     /* Static, not on the stack: large, and what it owns stays reachable
      * (for LeakSanitizer) on the paths that exit without cleaning up. Only
@@ -120,14 +126,25 @@ static int cmd_serve(int argc, char **argv)
     srv.max_conns = 16384;
     srv.max_conns_per_ip = 2048;
     srv.grace_ms = ES_SERVER_GRACE_MS;
+    srv.access_log = 1;
     unsigned header_ms = 0, body_ms = 0;
     struct rt_cli cli;
     rt_cli_start(&cli, argc, argv, opts, keep);
     int c;
     unsigned long v;
     enum px_log_level lvl;
+    enum px_log_format fmt;
     while ((c = rt_cli_next(&cli)) > 0) {
         switch (c) {
+        case 'F':
+            if (px_log_parse_format(optarg, &fmt) < 0)
+                return es_cli_fail("--log-format must be text or json", NULL);
+            px_log_set_format(fmt);
+            break;
+        case 'A':
+        case 'N':
+            srv.access_log = c == 'A';
+            break;
         case 'l':
             if (px_log_parse_level(optarg, &lvl) < 0)
                 return es_cli_fail("--loglevel must be debug, info, warn or error", NULL);

@@ -110,11 +110,12 @@ void es_registry_cleanup(struct es_registry *r)
     }
 }
 
-struct es_tunnel *es_registry_lookup(struct es_registry *r, const char *host)
+/* The route for host: exact match first, then the longest wildcard. */
+static const struct es_route *find_route(const struct es_registry *r, const char *host)
 {
-    struct es_route *best = NULL;
+    const struct es_route *best = NULL;
     size_t best_len = 0;
-    for (struct es_route *rt = r->routes; rt; rt = rt->next) {
+    for (const struct es_route *rt = r->routes; rt; rt = rt->next) {
         if (strcmp(rt->hostname, host) == 0) {
             best = rt;
             break;
@@ -125,7 +126,19 @@ struct es_tunnel *es_registry_lookup(struct es_registry *r, const char *host)
             best_len = strlen(rt->hostname);
         }
     }
+    return best;
+}
+
+struct es_tunnel *es_registry_lookup(struct es_registry *r, const char *host)
+{
+    const struct es_route *best = find_route(r, host);
     return best ? es_registry_tunnel(r, best->tunnel_id) : NULL;
+}
+
+const char *es_registry_route_pattern(struct es_registry *r, const char *host)
+{
+    const struct es_route *best = find_route(r, host);
+    return best && es_registry_tunnel(r, best->tunnel_id) ? best->hostname : NULL;
 }
 
 static int allowed(const struct es_tunnel *t, const char *hostname)

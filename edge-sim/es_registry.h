@@ -38,6 +38,11 @@ struct es_tunnel *es_registry_tunnel(struct es_registry *r, const char *id);
 /* Finds the tunnel routing host (exact match first, then the longest
  * wildcard). Returns NULL when no tunnel registered it. */
 struct es_tunnel *es_registry_lookup(struct es_registry *r, const char *host);
+/* The route pattern (exact name or *.suffix) through which
+ * es_registry_lookup finds host's tunnel, or NULL when it finds none: a
+ * name bounded by the routes, for metrics labels. Valid until the next
+ * reload. */
+const char *es_registry_route_pattern(struct es_registry *r, const char *host);
 /* Claims hostname for t: it must be a valid pattern, allowed by t's patterns,
  * and not held by another tunnel, neither the same name nor an overlapping
  * one (es_store_route_claim). Returns 0, or < 0 with a reason for the

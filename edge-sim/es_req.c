@@ -42,6 +42,7 @@ struct es_req *es_req_new(struct es_server *srv, const struct es_front_ops *fops
     for (int i = 0; i < 16; i++)
         snprintf(r->request_id + 2 * i, 3, "%02x", id[i]);
     srv->requests_total++;
+    r->start_ns = uv_hrtime();
     return r;
 }
 
@@ -50,7 +51,7 @@ void es_req_set_peer(struct es_req *r, struct es_peer *peer)
     r->peer = peer;
 }
 
-int es_req_add_header(struct es_req *r, const char *name, size_t nlen, const char *value,
+static int add_header(struct es_req *r, const char *name, size_t nlen, const char *value,
                       size_t vlen)
 {
     if (nlen == 9 && strncmp(name, ":protocol", 9) == 0)
@@ -121,6 +122,15 @@ int es_req_add_header(struct es_req *r, const char *name, size_t nlen, const cha
     return px_nv_add(&r->req_nv, name, nlen, value, vlen, PX_NV_LOWER);
 }
 
+int es_req_add_header(struct es_req *r, const char *name, size_t nlen, const char *value,
+                      size_t vlen)
+{
+    int rc = add_header(r, name, nlen, value, vlen);
+    if (rc < 0 && r->refusal == ES_REFUSAL_NONE)
+        r->refusal = ES_REFUSAL_BAD_REQUEST; /* the front refuses the request */
+    return rc;
+}
+
 /* The field of h named name, or NULL. */
 static const nghttp2_nv *find_nv(const struct px_nv *h, const char *name)
 {
@@ -183,6 +193,8 @@ static void set_resp_local(struct es_req *r, int status, const char *ctype, cons
 
 void es_req_local_error(struct es_req *r, int status, const char *code, const char *detail)
 {
+    if (!r->err_code)
+        r->err_code = code;
     if (r->resp_headers_done) {
         r->resp_error = 1;
         r->fops->resp_data(r);
@@ -277,8 +289,10 @@ static int tunnel_headers(struct es_req *r, int allowed, const char *jwt, struct
 #define ALLOW "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 
 /* A local error the client may retry shortly (429, 503): says when. */
-static void local_error_retry(struct es_req *r, int status, const char *code, const char *detail)
+static void local_error_retry(struct es_req *r, enum es_refusal why, int status, const char *code,
+                              const char *detail)
 {
+    r->refusal = why;
     if (px_nv_add_str(&r->resp_nv, "retry-after", "1", 0) < 0) {
         es_req_local_error(r, 500, "internal", "the edge ran out of memory");
         return;
@@ -306,21 +320,30 @@ static int open_stream(struct es_req *r, struct es_tunnel *t, const struct es_li
     return 0;
 }
 
+/* Answers r locally with an error page, refused for why. */
+static void refuse(struct es_req *r, enum es_refusal why, int status, const char *code,
+                   const char *detail)
+{
+    r->refusal = why;
+    es_req_local_error(r, status, code, detail);
+}
+
 void es_req_dispatch(struct es_req *r, int has_body)
 {
+    r->dispatched = 1;
     r->req_eof = !has_body;
     r->body_seen_ms = uv_now(r->srv->loop);
     if (r->refuse_status == 414) {
-        es_req_local_error(r, 414, "uri_too_long", "the request's path is too long");
+        refuse(r, ES_REFUSAL_URI_TOO_LONG, 414, "uri_too_long", "the request's path is too long");
         return;
     }
     if (r->refuse_status) {
-        es_req_local_error(r, 431, "headers_too_large",
-                           "the request's header fields are too large");
+        refuse(r, ES_REFUSAL_HEADERS_TOO_LARGE, 431, "headers_too_large",
+               "the request's header fields are too large");
         return;
     }
     if (r->bad_request) {
-        es_req_local_error(r, 400, "bad_request", r->bad_request);
+        refuse(r, ES_REFUSAL_BAD_REQUEST, 400, "bad_request", r->bad_request);
         return;
     }
     if (strcmp(r->method, "CONNECT") == 0 && !find_nv(&r->req_nv, ":protocol")) {
@@ -330,12 +353,12 @@ void es_req_dispatch(struct es_req *r, int has_body)
             es_req_local_error(r, 500, "internal", "the edge ran out of memory");
             return;
         }
-        es_req_local_error(r, 405, "method_not_allowed",
-                           "this edge is not a forward proxy: CONNECT is not served");
+        refuse(r, ES_REFUSAL_METHOD_NOT_ALLOWED, 405, "method_not_allowed",
+               "this edge is not a forward proxy: CONNECT is not served");
         return;
     }
     if (!r->method[0] || !r->host[0]) {
-        es_req_local_error(r, 400, "bad_request", "the request has no valid Host");
+        refuse(r, ES_REFUSAL_BAD_REQUEST, 400, "bad_request", "the request has no valid Host");
         return;
     }
     if (strcmp(r->host, r->sni) != 0) {
@@ -343,11 +366,11 @@ void es_req_dispatch(struct es_req *r, int has_body)
          * client certificates, its policy) for the SNI name: serve no other
          * name on it. A client without SNI gets this for every host.
          * Browsers retry a 421 on a fresh connection (RFC 9110 15.5.20). */
-        es_req_local_error(r, 421, "misdirected_request",
-                           r->sni[0] ? "this connection was opened for another hostname (TLS "
-                                       "SNI): open a new connection for this one"
-                                     : "the connection did not name a hostname (TLS SNI): "
-                                       "connect again with the hostname");
+        refuse(r, ES_REFUSAL_MISDIRECTED, 421, "misdirected_request",
+               r->sni[0] ? "this connection was opened for another hostname (TLS "
+                           "SNI): open a new connection for this one"
+                         : "the connection did not name a hostname (TLS SNI): "
+                           "connect again with the hostname");
         return;
     }
     const nghttp2_nv *path = find_nv(&r->req_nv, ":path");
@@ -368,7 +391,7 @@ void es_req_dispatch(struct es_req *r, int has_body)
         const char *subject = r->peer && r->peer->n ? r->peer->leaf.subject : "none";
         PX_INFO("access to %s refused by policy %s: %s (certificate subject %s, request %s)",
                 r->host, es_access_policy_pattern(policy), why, subject, r->request_id);
-        es_req_local_error(r, 403, "access_denied", why);
+        refuse(r, es_refusal_of_verdict(verdict), 403, "access_denied", why);
         return;
     }
     if (verdict == ES_ACCESS_ALLOWED && r->srv->assert) {
@@ -385,14 +408,15 @@ void es_req_dispatch(struct es_req *r, int has_body)
         es_req_local_error(r, 404, "unknown_host", "no tunnel serves this hostname at this edge");
         return;
     }
+    snprintf(r->rule, sizeof(r->rule), "%s", t->name);
     /* Without a transport (an embedder that set none) no connector can be
      * connected: the same answer as a tunnel with none. */
     const struct es_link_ops *lops = r->srv->link_ops;
     unsigned n_links = 0;
     unsigned budget = lops ? lops->budget(t, r->host, &n_links) : 0;
     if (n_links == 0) {
-        es_req_local_error(r, 530, "no_connector",
-                           "the tunnel for this hostname has no connector connected");
+        refuse(r, ES_REFUSAL_NO_TUNNEL, 530, "no_connector",
+               "the tunnel for this hostname has no connector connected");
         return;
     }
     /* Defect 2c: one client may hold only its share of the tunnel's streams,
@@ -406,7 +430,7 @@ void es_req_dispatch(struct es_req *r, int has_body)
         if (fr == PX_ERR_DENIED) {
             PX_DEBUG("client %s holds its share (%u) of tunnel %s's streams: 429", r->client_ip,
                      es_fair_share(budget), t->name);
-            local_error_retry(r, 429, "too_many_streams",
+            local_error_retry(r, ES_REFUSAL_RATE_LIMITED, 429, "too_many_streams",
                               "this client has too many requests in progress on this tunnel");
         } else {
             es_req_local_error(r, 500, "internal", "the edge ran out of memory");
@@ -415,7 +439,7 @@ void es_req_dispatch(struct es_req *r, int has_body)
     }
     void *l = lops->pick(t, r->host);
     if (!l) {
-        local_error_retry(r, 503, "tunnel_busy",
+        local_error_retry(r, ES_REFUSAL_TUNNEL_BUSY, 503, "tunnel_busy",
                           "every connection of this tunnel is carrying as many requests as it can");
         return;
     }
@@ -445,12 +469,14 @@ int es_req_body(struct es_req *r, const uint8_t *data, size_t len)
 {
     r->body_seen_ms = uv_now(r->srv->loop);
     if (!r->link || r->link_done) {
+        r->bytes_in += len;
         /* Nobody will read it: credit the browser and drop it. */
         r->fops->req_consumed(r, len);
         return 0;
     }
     if (px_buf_append(&r->req_body, data, len) < 0)
         return -1;
+    r->bytes_in += len;
     r->lops->req_more(r->link, r->link_sid);
     return 0;
 }
@@ -483,6 +509,7 @@ size_t es_req_resp_pending(const struct es_req *r)
 size_t es_req_take_body(struct es_req *r, uint8_t *out, size_t len)
 {
     size_t n = px_buf_read(&r->resp_body, out, len);
+    r->bytes_out += n;
     if (n && r->link && !r->link_done)
         r->lops->resp_consumed(r->link, r->link_sid, n);
     if (px_buf_len(&r->resp_body) == 0)
@@ -512,10 +539,78 @@ static void req_free(struct es_req *r)
     free(r);
 }
 
+void es_req_front_refused(struct es_req *r, int status, enum es_refusal why)
+{
+    r->front_status = status;
+    if (why != ES_REFUSAL_NONE)
+        r->refusal = why;
+}
+
+/* The status the browser got for r: 0 when none went out. */
+static int sent_status(const struct es_req *r)
+{
+    if (r->front_status)
+        return r->front_status;
+    if (!r->resp_headers_done)
+        return 0;
+    /* An HTTP/1.1 WebSocket the tunnel accepted went out as 101. */
+    if (r->is_ws && !r->local && r->resp_status == 200 && r->front_proto &&
+        strcmp(r->front_proto, "HTTP/1.1") == 0)
+        return 101;
+    return r->resp_status;
+}
+
+/* r's end as the browser saw it: its access line and its metrics. */
+static void req_account(struct es_req *r)
+{
+    struct es_server *srv = r->srv;
+    if (!srv->access_log && !srv->metrics)
+        return;
+    if (!r->dispatched && !r->front_status && r->refusal == ES_REFUSAL_NONE)
+        return; /* the client went away mid-head: no request to speak of */
+    enum es_refusal why = r->refusal;
+    if (why == ES_REFUSAL_NONE && r->timed_out)
+        why = ES_REFUSAL_TIMEOUT;
+    int status = sent_status(r);
+    double duration = (double)(uv_hrtime() - r->start_ns) / 1e9;
+    if (srv->access_log) {
+        const nghttp2_nv *path = find_nv(&r->req_nv, ":path");
+        struct px_access_entry e = {
+            .hostname = r->host[0] ? r->host : NULL,
+            .method = r->method[0] ? r->method : NULL,
+            .path = path ? (const char *)path->value : NULL,
+            .status = status,
+            .bytes_in = r->bytes_in,
+            .bytes_out = r->bytes_out,
+            .duration_s = duration,
+            .request_id = r->request_id,
+            .client = r->client_ip[0] ? r->client_ip : NULL,
+            .rule = r->rule[0] ? r->rule : "-",
+        };
+        px_log_access(&e);
+    }
+    if (srv->metrics) {
+        struct es_metrics_request q = {
+            .route = r->host[0] ? es_registry_route_pattern(&srv->reg, r->host) : NULL,
+            .host = r->host,
+            .status = status,
+            .refusal = why,
+            .reason = r->err_code,
+            .cut = r->resp_error,
+            .bytes_in = r->bytes_in,
+            .bytes_out = r->bytes_out,
+            .duration_s = duration,
+            .request_id = r->request_id,
+        };
+        es_metrics_request(srv->metrics, &q, es_metrics_now_ms());
+    }
+}
+
 void es_req_front_done(struct es_req *r)
 {
     if (r->front_done)
         return;
+    req_account(r);
     r->front_done = 1;
     r->front = NULL;
     r->peer = NULL; /* the connection's, going with it */

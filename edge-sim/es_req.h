@@ -29,6 +29,7 @@
 #ifndef ES_REQ_H
 #define ES_REQ_H
 
+#include "es_metrics.h"
 #include "px_buf.h"
 #include "px_list.h"
 #include "px_nv.h"
@@ -161,6 +162,16 @@ struct es_req {
     int resp_eof;
     int resp_error;
     int local; /* answered by the edge itself */
+    /* For its access line and metrics, written when the front lets go
+     * (es_req_front_done). */
+    uint64_t start_ns;            /* uv_hrtime at es_req_new: the head began */
+    unsigned long long bytes_in;  /* request-body bytes from the client */
+    unsigned long long bytes_out; /* response-body bytes the front took */
+    enum es_refusal refusal;      /* why the edge refused it, if it did */
+    const char *err_code;         /* the edge's error code it was answered with (static) */
+    int front_status;             /* status the front answered itself (es_req_front_refused) */
+    int dispatched;               /* its head was complete (es_req_dispatch) */
+    char rule[65];                /* the tunnel it was routed to ("" none) */
     /* lifetime */
     int front_done;
     int link_done;
@@ -198,7 +209,16 @@ int es_req_body(struct es_req *r, const uint8_t *data, size_t len);
 void es_req_body_end(struct es_req *r);
 /* Takes up to len response-body bytes for the front; credits the tunnel. */
 size_t es_req_take_body(struct es_req *r, uint8_t *out, size_t len);
-/* The front is done with r (finished or gone). */
+/* The front answered r itself with status (HTTP/1.1's 400 / 414 / 431 /
+ * 408 written by the front; 0 when it only gave up, as HTTP/2 resets a
+ * stream) because of why: recorded for r's access line and metrics. Call
+ * before es_req_front_done. */
+void es_req_front_refused(struct es_req *r, int status, enum es_refusal why);
+/* The front is done with r (finished or gone). This is the request's end
+ * as the browser saw it: its access line (srv->access_log) and its metrics
+ * (srv->metrics) are written here, once, unless its head never completed
+ * and the edge neither answered nor refused it (a client that went away
+ * mid-head). */
 void es_req_front_done(struct es_req *r);
 /* Answers locally with an error page (when no response started). */
 void es_req_local_error(struct es_req *r, int status, const char *code, const char *detail);

@@ -5,6 +5,7 @@
 #include "es_drain.h"
 #include "es_front.h"
 #include "es_link.h"
+#include "es_metrics.h"
 #include "px_err.h"
 #include "px_log.h"
 #include "px_token.h"
@@ -159,6 +160,11 @@ int es_server_run(struct es_server *srv)
         return 1;
     }
     es_store_dir_unlock(dir_lock);
+    srv->metrics = es_metrics_new();
+    if (!srv->metrics) {
+        PX_ERROR("out of memory");
+        return 1;
+    }
     /* 5 failed enrolments per minute per address: plenty for a mistyped
      * token, nothing for guessing. 1024 addresses (~80 KiB) at most. */
     if (es_ratelimit_init(&srv->enroll_failures, 1024, 5, 12000) < 0) {
@@ -237,5 +243,7 @@ int es_server_run(struct es_server *srv)
     wolfSSL_CTX_free(srv->front_ctx);
     es_certs_cleanup(&srv->certs);
     es_store_close(&srv->store);
+    es_metrics_free(srv->metrics);
+    srv->metrics = NULL;
     return srv->exit_code;
 }

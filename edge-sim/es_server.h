@@ -21,6 +21,7 @@ struct es_assert;
 struct es_front;
 struct es_link;
 struct es_link_ops;
+struct es_metrics;
 
 struct es_server {
     uv_loop_t *loop;
@@ -79,6 +80,11 @@ struct es_server {
     /* Browser connections (es_front.all_node). A zeroed server is fine:
      * es_front sets the list up when it first needs it. */
     struct px_list fronts;
+    /* What the edge counts (es_metrics.h): made by es_server_run; NULL in
+     * harnesses that bring none (then nothing is counted). */
+    struct es_metrics *metrics;
+    int access_log; /* one access line per browser request (serve: on unless
+                       --no-access-log; 0 in a zeroed server) */
 };
 
 /* If another process changed the store, reloads everything read from it

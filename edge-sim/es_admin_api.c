@@ -141,8 +141,8 @@ static int parse_body(struct call *c, const char *const *allowed)
     if (c->req->body_len == 0)
         c->body = json_object();
     else
-        c->body = json_loadb((const char *)c->req->body, c->req->body_len,
-                             JSON_REJECT_DUPLICATES, &err);
+        c->body =
+            json_loadb((const char *)c->req->body, c->req->body_len, JSON_REJECT_DUPLICATES, &err);
     if (!c->body) {
         if (c->req->body_len == 0) {
             answer_error(c, 500, "out of memory");
@@ -165,8 +165,7 @@ static int parse_body(struct call *c, const char *const *allowed)
         while (allowed[i] && strcmp(allowed[i], key) != 0)
             i++;
         if (!allowed[i]) {
-            snprintf(msg, sizeof(msg), "unknown field \"%.*s\"", (int)es_text_prefix(key, 64),
-                     key);
+            snprintf(msg, sizeof(msg), "unknown field \"%.*s\"", (int)es_text_prefix(key, 64), key);
             answer_error(c, 400, msg);
             return -1;
         }
@@ -308,9 +307,9 @@ static void tunnels_rotate(struct call *c, const char *name)
     }
     applied(c);
     json_t *o = token_json(&t);
-    if (o && json_object_set_new(o, "previous_until", t.previous_until
-                                                          ? json_integer(t.previous_until)
-                                                          : json_null()) < 0) {
+    if (o &&
+        json_object_set_new(o, "previous_until",
+                            t.previous_until ? json_integer(t.previous_until) : json_null()) < 0) {
         json_decref(o);
         o = NULL;
     }
@@ -402,7 +401,7 @@ static void access_set(struct call *c, const char *pattern)
     PX_INFO("admin API: set the access policy of %s", pattern);
 }
 
-static void access(struct call *c)
+static void access_route(struct call *c)
 {
     const char *m = c->req->method;
     char why[1024];
@@ -513,8 +512,7 @@ static void client_cert_create(struct call *c)
         field_string(c, "csr", 0, 1, &csr) < 0 || field_string(c, "p12_password", 0, 1, &pw) < 0)
         return;
     json_t *d = json_object_get(c->body, "days");
-    if (d && (!json_is_integer(d) || json_integer_value(d) < 1 ||
-              json_integer_value(d) > 36500)) {
+    if (d && (!json_is_integer(d) || json_integer_value(d) < 1 || json_integer_value(d) > 36500)) {
         answer_error(c, 400, "\"days\" must be an integer 1-36500");
         return;
     }
@@ -541,7 +539,8 @@ static void client_cert_create(struct call *c)
         json_object_set_new(o, "cert", json_string(cc.cert)) < 0 ||
         (cc.key && json_object_set_new(o, "key", json_string(cc.key)) < 0) ||
         (cc.p12 && json_object_set_new(o, "p12", p12 ? json_string(p12) : NULL) < 0) ||
-        (cc.password_made && json_object_set_new(o, "p12_password", json_string(cc.password)) < 0)) {
+        (cc.password_made &&
+         json_object_set_new(o, "p12_password", json_string(cc.password)) < 0)) {
         json_decref(o);
         o = NULL;
     }
@@ -608,7 +607,7 @@ void es_admin_api(struct es_server *srv, const struct es_admin_api_req *req,
     if (!strcmp(res, "tunnels"))
         tunnels(&c);
     else if (!strcmp(res, "access"))
-        access(&c);
+        access_route(&c);
     else if (!strcmp(res, "client-cas"))
         client_cas(&c);
     else if (!strcmp(res, "client-certs"))

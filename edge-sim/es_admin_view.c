@@ -1,6 +1,7 @@
 #include "es_admin_view.h"
 #include "es_link.h"
 #include "es_live.h"
+#include "es_metrics.h"
 #include "es_registry.h"
 #include "es_server.h"
 #include "es_store_access.h"
@@ -8,11 +9,6 @@
 #include "px_cert.h"
 #include "px_err.h"
 #include "px_version.h"
-
-#if __has_include("es_metrics.h")
-#include "es_metrics.h"
-#define HAVE_ES_METRICS 1
-#endif
 
 #include <stdlib.h>
 #include <string.h>
@@ -114,13 +110,14 @@ static json_t *tunnel_json(struct es_server *srv, const struct es_tunnel *t,
     for (struct es_link *l = t->links; l; l = l->tunnel_next)
         links++;
     json_t *o = json_object();
-    if (json_object_set_new(o, "hostnames", json_array()) < 0 ||
-        json_object_set_new(o, "allowed_hostnames", json_array()) < 0 ||
-        json_object_set_new(o, "id", text(t->id)) < 0 ||
+    if (json_object_set_new(o, "id", text(t->id)) < 0 ||
         json_object_set_new(o, "name", text(t->name)) < 0 ||
-        json_object_set_new(o, "connections", json_integer(links)) < 0)
+        json_object_set_new(o, "connections", json_integer(links)) < 0 ||
+        json_object_set_new(o, "hostnames", json_array()) < 0 ||
+        json_object_set_new(o, "allowed_hostnames", json_array()) < 0)
         goto fail;
-    json_t *hosts = json_object_get(o, "hostnames"), *allowed = json_object_get(o, "allowed_hostnames");
+    json_t *hosts = json_object_get(o, "hostnames"),
+           *allowed = json_object_get(o, "allowed_hostnames");
     for (struct es_route *r = srv->reg.routes; r; r = r->next)
         if (strcmp(r->tunnel_id, t->id) == 0 && json_array_append_new(hosts, text(r->hostname)) < 0)
             goto fail;
@@ -160,8 +157,8 @@ static int add_tunnels(struct es_server *srv, json_t *root)
     for (struct es_tunnel *t = srv->reg.tunnels; t; t = t->next)
         if (!t->deleted && json_array_append_new(arr, tunnel_json(srv, t, live, n_live)) < 0)
             goto out;
-    if (json_object_set_new(root, "requests_total",
-                            json_integer((json_int_t)srv->requests_total)) < 0 ||
+    if (json_object_set_new(root, "requests_total", json_integer((json_int_t)srv->requests_total)) <
+            0 ||
         json_object_set_new(root, "links", json_integer(es_link_count(srv))) < 0)
         goto out;
     rc = 0;
@@ -209,21 +206,13 @@ json_t *es_admin_view_status(struct es_server *srv, long long since)
         json_object_set_new(edge, "draining", json_boolean(srv->drain_phase != 0)) < 0 ||
         json_object_set_new(root, "now", json_integer(now)) < 0 || add_tunnels(srv, root) < 0)
         goto fail;
-#ifdef HAVE_ES_METRICS
-    if (srv->metrics) {
-        json_t *m = es_metrics_status(srv->metrics, (uint64_t)now);
-        if (!m || json_object_update(root, m) < 0) {
-            json_decref(m);
-            goto fail;
-        }
+    /* hostnames and recent_errors (both empty without metrics). */
+    json_t *m = es_metrics_status(srv->metrics, (uint64_t)now);
+    if (!m || json_object_update(root, m) < 0) {
         json_decref(m);
-    }
-#endif
-    if ((!json_object_get(root, "hostnames") &&
-         json_object_set_new(root, "hostnames", json_array()) < 0) ||
-        (!json_object_get(root, "recent_errors") &&
-         json_object_set_new(root, "recent_errors", json_array()) < 0))
         goto fail;
+    }
+    json_decref(m);
     return root;
 fail:
     json_decref(root);
@@ -257,8 +246,7 @@ json_t *es_admin_view_access(struct es_server *srv)
             json_object_set_new(o, "pattern", text(p[i].pattern)) < 0 ||
             json_object_set_new(o, "require_cert", json_true()) < 0 ||
             json_object_set_new(o, "cas", strings(p[i].cas, p[i].n_cas)) < 0 ||
-            json_object_set_new(o, "allow_subjects", strings(p[i].subjects, p[i].n_subjects)) <
-                0 ||
+            json_object_set_new(o, "allow_subjects", strings(p[i].subjects, p[i].n_subjects)) < 0 ||
             json_object_set_new(o, "allow_fingerprints",
                                 strings(p[i].fingerprints, p[i].n_fingerprints)) < 0 ||
             json_object_set_new(o, "audience", text(p[i].audience)) < 0 ||

@@ -26,7 +26,7 @@ json_t *es_admin_view_tunnels(struct es_server *srv);
 int es_admin_view_tunnel(struct es_server *srv, const char *name, json_t **out);
 /* For the status page: {"edge":{"version","since" (unix s),"instance"},
  * "now" (unix ms), the tunnels' fields, "hostnames":[...], "recent_errors":[...]}
- * (the last two from the edge's metrics when it has them, else []). */
+ * (the last two from es_metrics_status). */
 json_t *es_admin_view_status(struct es_server *srv, long long since);
 /* {"issuer","policies":[{"pattern","require_cert","cas","allow_subjects",
  * "allow_fingerprints","audience","created"}]}. */

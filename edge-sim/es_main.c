@@ -319,8 +319,8 @@ static int cmd_tunnel(int argc, char **argv)
         struct es_op_ctx ctx = es_cli_op_ctx(&o, dir);
         struct es_op_token t;
         char why[512];
-        if (es_op_tunnel_create(&ctx, name, patterns, np, edges.v, edges.n, &t, why,
-                                sizeof(why)) < 0) {
+        if (es_op_tunnel_create(&ctx, name, patterns, np, edges.v, edges.n, &t, why, sizeof(why)) <
+            0) {
             fprintf(stderr, "edge-sim: %s\n", why);
             goto out;
         }

@@ -53,8 +53,8 @@ void es_op_token_cleanup(struct es_op_token *t);
  * naming edges[0..n_edges) (HOST:PORT; none: the tunnel addresses of the
  * serves running on ctx->dir, else the last one that ran). */
 int es_op_tunnel_create(const struct es_op_ctx *ctx, const char *name, const char *const *patterns,
-                        size_t n, const char *const *edges, size_t n_edges,
-                        struct es_op_token *out, char *why, size_t whylen);
+                        size_t n, const char *const *edges, size_t n_edges, struct es_op_token *out,
+                        char *why, size_t whylen);
 /* A new secret for the tunnel named (or with id) name; the previous token
  * enrols for grace more seconds (0: not at all). */
 int es_op_tunnel_rotate(const struct es_op_ctx *ctx, const char *name, long long grace,
@@ -71,7 +71,7 @@ int es_op_tunnel_delete(const struct es_op_ctx *ctx, const char *name, char *why
 struct es_op_policy {
     const char *pattern; /* a hostname or *.suffix (lower-cased) */
     const char *const *cas;
-    size_t n_cas; /* 0: the edge's own access CA */
+    size_t n_cas;                /* 0: the edge's own access CA */
     const char *const *subjects; /* extended regexes (at most 1024 bytes each) */
     size_t n_subjects;
     const char *const *fingerprints; /* SHA-256, hex, colons allowed */
@@ -82,8 +82,7 @@ struct es_op_policy {
  * required. NOT_FOUND names the missing CA. */
 int es_op_access_set(const struct es_op_ctx *ctx, const struct es_op_policy *p, char *why,
                      size_t whylen);
-int es_op_access_delete(const struct es_op_ctx *ctx, const char *pattern, char *why,
-                        size_t whylen);
+int es_op_access_delete(const struct es_op_ctx *ctx, const char *pattern, char *why, size_t whylen);
 /* A new assertion signing key; its kid into kid. */
 int es_op_access_rotate_key(const struct es_op_ctx *ctx, char kid[44], char *why, size_t whylen);
 
@@ -95,17 +94,16 @@ int es_op_client_ca_add(const struct es_op_ctx *ctx, const char *name, const cha
 int es_op_client_ca_update(const struct es_op_ctx *ctx, const char *name, const char *crl,
                            char *why, size_t whylen);
 /* DENIED when a policy trusts it (why names the policy). */
-int es_op_client_ca_delete(const struct es_op_ctx *ctx, const char *name, char *why,
-                           size_t whylen);
+int es_op_client_ca_delete(const struct es_op_ctx *ctx, const char *name, char *why, size_t whylen);
 
 /* An issued client certificate. */
 struct es_op_client_cert {
-    char *cert;          /* PEM */
-    char *key;           /* PEM, NULL when issued for a CSR */
-    unsigned char *p12;  /* PKCS#12 of key, cert and CA; NULL with a CSR */
+    char *cert;         /* PEM */
+    char *key;          /* PEM, NULL when issued for a CSR */
+    unsigned char *p12; /* PKCS#12 of key, cert and CA; NULL with a CSR */
     size_t p12_len;
-    char password[257];  /* of the PKCS#12 ("" with a CSR) */
-    int password_made;   /* the password was generated here */
+    char password[257]; /* of the PKCS#12 ("" with a CSR) */
+    int password_made;  /* the password was generated here */
     struct px_cert_info info;
     int have_info;
 };

@@ -49,8 +49,8 @@ int es_op_access_set(const struct es_op_ctx *ctx, const struct es_op_policy *p, 
         return invalid(why, whylen, "at most 64 CAs, subjects and fingerprints each", NULL);
     for (size_t i = 0; i < p->n_cas; i++) {
         if (!es_op_valid_name(p->cas[i]))
-            return invalid(why, whylen, "a CA is named by 1-64 letters, digits, '-', '_', '.': ",
-                           p->cas[i]);
+            return invalid(why, whylen,
+                           "a CA is named by 1-64 letters, digits, '-', '_', '.': ", p->cas[i]);
         cas[i] = (char *)p->cas[i];
     }
     for (size_t i = 0; i < p->n_subjects; i++) {
@@ -58,16 +58,17 @@ int es_op_access_set(const struct es_op_ctx *ctx, const struct es_op_policy *p, 
         if (!p->subjects[i] || strlen(p->subjects[i]) > 1024)
             return invalid(why, whylen, "an allowed subject is at most 1024 bytes", NULL);
         if (regcomp(&re, p->subjects[i], REG_EXTENDED | REG_NOSUB) != 0)
-            return invalid(why, whylen, "an allowed subject is not an extended regular expression: ",
-                           p->subjects[i]);
+            return invalid(
+                why, whylen,
+                "an allowed subject is not an extended regular expression: ", p->subjects[i]);
         regfree(&re);
         subjects[i] = (char *)p->subjects[i];
     }
     for (size_t i = 0; i < p->n_fingerprints; i++) {
         if (!p->fingerprints[i] || es_op_fingerprint(p->fingerprints[i], fpbuf[i]) < 0)
-            return invalid(why, whylen,
-                           "a fingerprint is SHA-256, 64 hex digits (colons allowed): ",
-                           p->fingerprints[i]);
+            return invalid(
+                why, whylen,
+                "a fingerprint is SHA-256, 64 hex digits (colons allowed): ", p->fingerprints[i]);
         fps[i] = fpbuf[i];
     }
     if (p->audience && (!p->audience[0] || strlen(p->audience) > 512))
@@ -201,8 +202,7 @@ int es_op_client_ca_update(const struct es_op_ctx *ctx, const char *name, const 
     return rc;
 }
 
-int es_op_client_ca_delete(const struct es_op_ctx *ctx, const char *name, char *why,
-                           size_t whylen)
+int es_op_client_ca_delete(const struct es_op_ctx *ctx, const char *name, char *why, size_t whylen)
 {
     if (!es_op_valid_name(name))
         return invalid(why, whylen, "a client CA needs a name of letters, digits, '-', '_', '.'",
@@ -298,8 +298,9 @@ int es_op_client_cert_create(const struct es_op_ctx *ctx, const char *name, unsi
     char *pub = NULL;
     int rc;
     if (!es_op_valid_name(name))
-        return invalid(why, whylen, "a client certificate needs a name of letters, digits, '-', "
-                                    "'_' or '.'",
+        return invalid(why, whylen,
+                       "a client certificate needs a name of letters, digits, '-', "
+                       "'_' or '.'",
                        NULL);
     if (days < 1 || days > 36500)
         return invalid(why, whylen, "days must be 1-36500", NULL);
@@ -330,8 +331,8 @@ int es_op_client_cert_create(const struct es_op_ctx *ctx, const char *name, unsi
     }
     out->have_info = 1;
     if (!csr_pem) {
-        rc = px_pki_pkcs12(ctx->rng, out->key, out->cert, ctx->certs->access_ca_pem,
-                           out->password, name, &out->p12, &out->p12_len);
+        rc = px_pki_pkcs12(ctx->rng, out->key, out->cert, ctx->certs->access_ca_pem, out->password,
+                           name, &out->p12, &out->p12_len);
         if (rc < 0) {
             snprintf(why, whylen, "cannot make the PKCS#12 bundle: %s",
                      rc == PX_ERR_INVAL ? "the password is not UTF-8" : px_strerror(rc));

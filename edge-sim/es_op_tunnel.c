@@ -123,8 +123,8 @@ static int encode(const struct es_op_ctx *ctx, const uint8_t secret[32], struct 
 }
 
 int es_op_tunnel_create(const struct es_op_ctx *ctx, const char *name, const char *const *patterns,
-                        size_t n, const char *const *edges, size_t n_edges,
-                        struct es_op_token *out, char *why, size_t whylen)
+                        size_t n, const char *const *edges, size_t n_edges, struct es_op_token *out,
+                        char *why, size_t whylen)
 {
     memset(out, 0, sizeof(*out));
     if (!es_op_valid_name(name)) {

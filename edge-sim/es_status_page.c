@@ -7,11 +7,13 @@
 #include "px_buf.h"
 
 #include <wolfssl/options.h>
-#include <wolfssl/wolfcrypt/sha256.h>
+#include <wolfssl/wolfcrypt/hash.h>
 
 #include <stdlib.h>
 #include <string.h>
 
+/* One line of the page per line here. */
+/* clang-format off */
 #define STYLE \
     ":root{color-scheme:light dark;--bg:#f6f7f9;--fg:#1d2329;--card:#fff;--mute:#66707a;--line:#dde1e6;--ok:#1a7f37;--bad:#c62828;--warn:#b26a00}\n" \
     "@media (prefers-color-scheme:dark){:root{--bg:#111417;--fg:#e6e9ec;--card:#1b1f24;--mute:#98a2ad;--line:#2c333a;--ok:#3fb950;--bad:#f06060;--warn:#e0a030}}\n" \
@@ -241,6 +243,7 @@
     "<section><h2>Hostnames</h2><div id=\"hostnames\"></div></section>\n" \
     "<section><h2>Recent errors</h2><div id=\"errors\"></div></section>\n" \
     "</main>\n"
+/* clang-format on */
 
 static const char page[] =
     "<!doctype html>\n"

@@ -33,15 +33,28 @@
     ".tunnel{border-top:1px solid var(--line);padding:.6rem 0}\n" \
     ".tunnel:first-of-type{border-top:0;padding-top:0}\n" \
     "table{width:100%;border-collapse:collapse;font-size:.9rem}\n" \
-    "th,td{text-align:left;padding:.25rem .4rem;border-bottom:1px solid var(--line);vertical-align:top;overflow-wrap:anywhere}\n" \
-    "th{color:var(--mute);font-weight:600}\n" \
+    "th,td{text-align:left;padding:.25rem .4rem;border-bottom:1px solid var(--line);vertical-align:top;overflow-wrap:break-word}\n" \
+    "th{color:var(--mute);font-weight:600;white-space:nowrap}\n" \
+    "td code{word-break:break-all}\n" \
     "td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}\n" \
     "code{font:.85rem ui-monospace,SFMono-Regular,Menlo,monospace}\n" \
     "form{display:flex;flex-wrap:wrap;gap:.5rem;margin-top:.6rem}\n" \
     "input{flex:1 1 16rem;font:inherit;padding:.4rem;border:1px solid var(--line);border-radius:4px;background:var(--bg);color:var(--fg)}\n" \
     "button{font:inherit;padding:.4rem .9rem;border-radius:4px;border:1px solid var(--line);background:var(--bg);color:var(--fg)}\n" \
     "#login{max-width:36rem;margin:2rem auto}\n" \
-    "@media (max-width:600px){main{grid-template-columns:minmax(0,1fr);padding:.5rem}section.wide{grid-column:auto}header{padding:.6rem}th,td{padding:.2rem .25rem}}\n"
+    "@media (max-width:600px){\n" \
+    "main{grid-template-columns:minmax(0,1fr);padding:.5rem}\n" \
+    "section.wide{grid-column:auto}\n" \
+    "header{padding:.6rem}\n" \
+    "th,td{padding:.2rem .25rem}\n" \
+    "th{white-space:normal}\n" \
+    ".wide-only{display:none}\n" \
+    "table.stack thead{display:none}\n" \
+    "table.stack,table.stack tbody,table.stack tr,table.stack td{display:block;width:100%}\n" \
+    "table.stack tr{border-bottom:1px solid var(--line);padding:.35rem 0}\n" \
+    "table.stack td{border:0;padding:.05rem 0;text-align:left}\n" \
+    "table.stack td::before{content:attr(data-label) \": \";color:var(--mute);font-size:.85rem}\n" \
+    "}\n"
 
 #define SCRIPT \
     "(function () {\n" \
@@ -89,17 +102,24 @@
     "    var d = new Date(unix * 1000);\n" \
     "    return d.toLocaleString() + ' (' + duration(nowMs / 1000 - unix) + ' ago)';\n" \
     "  }\n" \
+    "  /* The metrics' own series names, in words. */\n" \
+    "  function hostLabel(h) { return h === '_unrouted' ? '(no route)' : h === '_other' ? '(others)' : h; }\n" \
     "  function rate(v) { return typeof v === 'number' ? (Math.round(v * 10) / 10).toString() : '-'; }\n" \
     "\n" \
-    "  function table(head, rows, numeric) {\n" \
-    "    var t = el('table'), tr = el('tr');\n" \
-    "    head.forEach(function (h, i) { tr.appendChild(el('th', numeric[i] ? 'num' : '', h)); });\n" \
+    "  /* cls: 'stack' (rows become cards on a phone); numeric[i]: right-aligned;\n" \
+    "   * wideOnly[i]: hidden on a phone. */\n" \
+    "  function table(head, rows, numeric, cls, wideOnly) {\n" \
+    "    var t = el('table', cls || ''), tr = el('tr');\n" \
+    "    wideOnly = wideOnly || [];\n" \
+    "    function cellClass(i) { return (numeric[i] ? 'num ' : '') + (wideOnly[i] ? 'wide-only' : ''); }\n" \
+    "    head.forEach(function (h, i) { tr.appendChild(el('th', cellClass(i), h)); });\n" \
     "    var th = el('thead'); th.appendChild(tr); t.appendChild(th);\n" \
     "    var tb = el('tbody');\n" \
     "    rows.forEach(function (r) {\n" \
     "      var row = el('tr');\n" \
     "      r.forEach(function (c, i) {\n" \
-    "        var td = el('td', numeric[i] ? 'num' : '');\n" \
+    "        var td = el('td', cellClass(i));\n" \
+    "        td.setAttribute('data-label', head[i]);\n" \
     "        if (c instanceof Node) td.appendChild(c); else td.textContent = c === null || c === undefined ? '' : String(c);\n" \
     "        row.appendChild(td);\n" \
     "      });\n" \
@@ -140,7 +160,7 @@
     "          var who = el('code', '', c.id || '(no id)');\n" \
     "          return [who, c.version || c.agent || '', c.address || '', when(c.since, nowMs), linksPerEdge(c.connections)];\n" \
     "        });\n" \
-    "        div.appendChild(table(['Connector', 'Version', 'Address', 'Connected since', 'Links per edge'], rows, []));\n" \
+    "        div.appendChild(table(['Connector', 'Version', 'Address', 'Connected since', 'Links per edge'], rows, [], 'stack'));\n" \
     "      }\n" \
     "      box.appendChild(div);\n" \
     "    });\n" \
@@ -153,21 +173,22 @@
     "    if (!list.length) { box.appendChild(el('p', 'mute', 'No requests yet.')); return; }\n" \
     "    var rows = list.map(function (h) {\n" \
     "      var err = el('span', h.errors_per_min > 0 ? 'bad' : '', rate(h.errors_per_min));\n" \
-    "      return [h.hostname, rate(h.requests_per_min), err, h.requests_total, h.errors_total];\n" \
+    "      return [hostLabel(h.hostname), rate(h.requests_per_min), err, h.requests_total, h.errors_total];\n" \
     "    });\n" \
-    "    box.appendChild(table(['Hostname', 'Requests/min', 'Errors/min', 'Requests', 'Errors'], rows, [false, true, true, true, true]));\n" \
+    "    box.appendChild(table(['Hostname', 'Requests / min', 'Errors / min', 'Requests', 'Errors'], rows,\n" \
+    "      [false, true, true, true, true], '', [false, false, false, true, true]));\n" \
     "  }\n" \
     "\n" \
     "  function renderErrors(d) {\n" \
     "    var box = $('errors');\n" \
     "    clear(box);\n" \
-    "    var list = (d.recent_errors || []).slice().reverse();\n" \
+    "    var list = d.recent_errors || []; /* newest first */\n" \
     "    if (!list.length) { box.appendChild(el('p', 'mute', 'No recent errors.')); return; }\n" \
     "    var rows = list.map(function (e) {\n" \
     "      var t = typeof e.time === 'number' ? new Date(e.time).toLocaleTimeString() : '';\n" \
     "      return [t, e.hostname, e.status, e.reason, el('code', '', e.request_id || '')];\n" \
     "    });\n" \
-    "    box.appendChild(table(['Time', 'Hostname', 'Status', 'Reason', 'Request id'], rows, [false, false, true, false, false]));\n" \
+    "    box.appendChild(table(['Time', 'Hostname', 'Status', 'Reason', 'Request id'], rows, [], 'stack'));\n" \
     "  }\n" \
     "\n" \
     "  function render(d) {\n" \

@@ -278,8 +278,11 @@ static void tunnels_create(struct call *c)
         json_decref(o);
         o = NULL;
     }
-    for (size_t i = 0; o && i < n_hosts; i++)
-        json_array_append_new(allowed, json_string(hosts[i]));
+    for (size_t i = 0; o && i < n_hosts; i++) {
+        char p[256];
+        if (es_op_pattern(hosts[i], p) == 0) /* as stored: lower case */
+            json_array_append_new(allowed, json_string(p));
+    }
     answer_json(c, 201, o);
     PX_INFO("admin API: created tunnel %s", name);
 }

@@ -42,6 +42,9 @@ static void respond_json(struct rt_httpd_conn *c, int status, const char *header
 
 static void unauthorized(struct rt_httpd_conn *c, const struct rt_httpd_req *req)
 {
+    /* Who and where, never what was presented. */
+    PX_DEBUG("admin: %s %s from %s refused: %s", req->method, req->path, req->peer_ip,
+             req->authorization ? "wrong token" : "no token");
     /* RFC 6750 3.1: a token that was sent and refused is "invalid_token". */
     respond_json(
         c, 401,
@@ -97,8 +100,8 @@ static void api(struct es_admin *a, struct rt_httpd_conn *c, const struct rt_htt
                                   .since = a->since};
     struct es_admin_answer ans;
     es_admin_api(a->srv, &ar, &ans);
-    if (!ans.body) {
-        respond_json(c, 500, NULL, "{\"error\":\"out of memory\"}\n");
+    if (!ans.body) { /* out of memory, or the database failed a read */
+        respond_json(c, 500, NULL, "{\"error\":\"internal error\"}\n");
         return;
     }
     char allow[64];

@@ -2,6 +2,7 @@
 #include "px_buf.h"
 #include "px_err.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -333,6 +334,13 @@ static size_t slen(const char *s)
     return s ? strlen(s) : 0;
 }
 
+/* A byte count as a JSON integer that common parsers (jansson, which holds
+ * integers in a long long) read back: past LLONG_MAX it saturates. */
+static unsigned long long json_count(unsigned long long v)
+{
+    return v > (unsigned long long)LLONG_MAX ? (unsigned long long)LLONG_MAX : v;
+}
+
 static int access_json(struct px_buf *b, const char *t, const struct px_access_entry *e, double ms)
 {
     int rc = px_buf_appendf(
@@ -351,7 +359,7 @@ static int access_json(struct px_buf *b, const char *t, const struct px_access_e
         rc = px_buf_appendf(b,
                             ",\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,"
                             "\"duration_ms\":%.3f,\"request_id\":",
-                            e->status, e->bytes_in, e->bytes_out, ms);
+                            e->status, json_count(e->bytes_in), json_count(e->bytes_out), ms);
     if (rc == 0)
         rc = json_string(b, e->request_id, slen(e->request_id));
     if (rc == 0)

@@ -6,6 +6,7 @@
 #include "px_err.h"
 #include "px_errpage.h"
 #include "px_hdracc.h"
+#include "px_headers.h"
 #include "px_list.h"
 #include "px_log.h"
 #include "rt_conn.h"
@@ -176,8 +177,14 @@ static int keep(char **dst, const char *v, size_t n)
 static int on_field(void *arg, const char *name, size_t nlen, const char *value, size_t vlen)
 {
     struct rt_httpd_conn *c = arg;
-    if (memchr(value, '\0', vlen))
+    /* A token name and a value of visible characters, spaces and tabs
+     * (RFC 9110 5.1, 5.5): http_parser as Debian builds it lets spaces
+     * into names and some control bytes into values. */
+    if (!px_hdr_valid(name, nlen, value, vlen))
         return PX_ERR_INVAL;
+    for (size_t i = 0; i < vlen; i++)
+        if (((unsigned char)value[i] < 0x20 && value[i] != '\t') || value[i] == 0x7f)
+            return PX_ERR_INVAL;
     char **slot = NULL;
     if (nlen == 4 && strncasecmp(name, "host", 4) == 0)
         slot = &c->host;

@@ -7,7 +7,9 @@
  * limits.max_body bytes of body (Content-Length only; chunked bodies are
  * refused with 411/400); the answer always carries "Connection: close".
  * Malformed requests get 400, oversized ones 431/413, a missed deadline
- * closes the connection. At most limits.max_conns connections are open at
+ * closes the connection (after a 413/411 the rest of the upload is read
+ * and dropped for up to a second, so the client sees the answer and not a
+ * reset). At most limits.max_conns connections are open at
  * once (further ones are closed at accept). Requests are parsed with
  * http_parser.
  *
@@ -85,13 +87,19 @@ struct rt_conn *rt_httpd_new_memory(struct rt_httpd *h, const char *peer_ip);
 /* Answers c: status (100..599), content type, extra header lines (NULL, or
  * "Name: value\r\n" lines the caller vouches for), and body (len bytes,
  * copied). Adds Content-Length, Connection: close, Cache-Control: no-store
- * and X-Content-Type-Options: nosniff. Returns 0, PX_ERR_INVAL when c was
- * already answered, or PX_ERR_NOMEM (the connection is closed then). */
+ * and X-Content-Type-Options: nosniff (1xx, 204 and 304 go without body or
+ * length). Returns 0, PX_ERR_INVAL when c was already answered (nothing
+ * changes) or the answer is invalid (status out of range, CR/LF in
+ * content_type, a NULL body with len > 0: the connection is closed without
+ * an answer), or PX_ERR_NOMEM (the connection is closed then). A handler
+ * that returns without answering gets a 500 sent for it. */
 int rt_httpd_respond(struct rt_httpd_conn *c, int status, const char *content_type,
                      const char *headers, const void *body, size_t len);
 
 /* Stops listening, closes every connection and frees the server once its
- * handles have closed (after the loop runs). NULL is accepted. */
+ * handles have closed (after the loop runs). release is called for every
+ * admitted connection before this returns, and no callback of ops runs
+ * after it: the owner may free ud right away. NULL is accepted. */
 void rt_httpd_free(struct rt_httpd *h);
 
 #endif

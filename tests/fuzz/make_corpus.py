@@ -243,6 +243,29 @@ h1 = {
 for name, data in h1.items():
     write("front_h1", name, data)
 
+# fuzz_httpd: [mode byte: bit 0 loopback client, bit 1 hangs up at once] +
+# one request to the operator endpoints' server (rt_httpd)
+httpd = {
+    "get_metrics": b"\x01GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9100\r\nAccept: text/plain\r\n\r\n",
+    "head": b"\x00HEAD /healthcheck HTTP/1.1\r\nHost: h\r\n\r\n",
+    "post_json": b"\x00POST /api/tunnels?x=1 HTTP/1.1\r\nHost: e\r\nAuthorization: Bearer abc\r\n"
+                 b"Content-Type: application/json\r\nContent-Length: 14\r\n\r\n{\"name\":\"one\"}",
+    "expect": b"\x02PUT /api/access/x HTTP/1.1\r\nHost: e\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n{}",
+    "too_big": b"\x00POST / HTTP/1.1\r\nHost: e\r\nContent-Length: 513\r\n\r\n" + b"a" * 64,
+    "chunked": b"\x00POST / HTTP/1.1\r\nHost: e\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    "no_answer": b"\x01GET /none HTTP/1.1\r\nHost: e\r\n\r\n",
+    "no_content": b"\x01DELETE /204 HTTP/1.1\r\nHost: e\r\n\r\n",
+    "big_answer": b"\x01GET /big HTTP/1.1\r\nHost: e\r\n\r\n",
+    "absolute": b"\x00GET http://e:1/abs?q#f HTTP/1.1\r\nHost: e\r\n\r\n",
+    "http10": b"\x00GET / HTTP/1.0\r\n\r\n",
+    "pipelined": b"\x00GET /a HTTP/1.1\r\nHost: e\r\n\r\nGET /b HTTP/1.1\r\nHost: e\r\n\r\n",
+    "long_head": b"\x00GET / HTTP/1.1\r\nHost: e\r\nX: " + b"v" * 2100 + b"\r\n\r\n",
+    "duplicate_host": b"\x00GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    "partial": b"\x02GET /slow HTTP/1.1\r\nHo",
+}
+for name, data in httpd.items():
+    write("httpd", name, data)
+
 # fuzz_tunnel_edge: [scenario byte] + what a connector sends to the edge.
 # Bit 0: streams 3 (GET) and 5 (POST) are open when the input starts.
 SERVER_START = settings((3, 1000), (4, 1 << 20), (5, 65536), (8, 1)) + SETTINGS_ACK

@@ -35,7 +35,7 @@ declare -A DICT=(
     [token]=tests/fuzz/json.dict [control]=tests/fuzz/json.dict [enroll]=tests/fuzz/json.dict
     [ingress]=tests/fuzz/ingress.dict
     [front_h1]=tests/fuzz/http1.dict [ws_response]=tests/fuzz/http1.dict
-    [headers]=tests/fuzz/http1.dict
+    [headers]=tests/fuzz/http1.dict [httpd]=tests/fuzz/http1.dict
     [front_h2]=tests/fuzz/h2.dict [tunnel_edge]=tests/fuzz/h2.dict
     [tunnel_conn]=tests/fuzz/h2.dict
     [path]=tests/fuzz/path.dict

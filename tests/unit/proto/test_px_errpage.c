@@ -41,6 +41,11 @@ static void test_reasons(void **state)
     assert_string_equal(px_status_reason(502), "Bad Gateway");
     assert_string_equal(px_status_reason(503), "Service Unavailable");
     assert_string_equal(px_status_reason(530), "Tunnel Not Connected");
+    /* The operator endpoints' answers (rt_httpd, the admin API). */
+    assert_string_equal(px_status_reason(201), "Created");
+    assert_string_equal(px_status_reason(304), "Not Modified");
+    assert_string_equal(px_status_reason(401), "Unauthorized");
+    assert_string_equal(px_status_reason(409), "Conflict");
     assert_string_equal(px_status_reason(299), "Error");
     assert_string_equal(px_status_reason(-1), "Error");
     size_t len;

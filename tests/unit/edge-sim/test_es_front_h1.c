@@ -2,7 +2,7 @@
  * requests carried by a fake link (fake_link.h): what reaches the tunnel and
  * the bytes the browser gets back, keep-alive and pipelining, a chunked
  * upload and its backpressure, and what the edge answers by itself for a
- * malformed request or one over the caps. */
+ * malformed request or one over the caps, and what it counts (es_metrics). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,6 +10,7 @@
 
 #include "rt_loop.h"
 #include "es_front.h"
+#include "es_metrics.h"
 #include "es_req.h"
 #include "es_server.h"
 #include "fake_link.h"
@@ -55,20 +56,36 @@ static void pump(void)
 
 static struct rt_loop rl;
 
-static int setup(void **state)
+/* with_metrics: the server counts (es_metrics) from before the connection. */
+static int start(int with_metrics)
 {
-    (void)state;
     assert_int_equal(uv_loop_init(&loop), 0);
     assert_int_equal(rt_loop_init(&rl, &loop), 0);
     uv_idle_init(&loop, &awake);
     uv_idle_start(&awake, on_awake);
     fl_server_init(&fl, &srv, &loop);
+    if (with_metrics) {
+        srv.metrics = es_metrics_new();
+        assert_non_null(srv.metrics);
+    }
     px_buf_init(&out);
     front = es_front_new_memory(&srv, "http/1.1", CLIENT);
     assert_non_null(front);
     /* No TLS in memory: the connection stands for one opened for HOST. */
     snprintf(front->sni, sizeof(front->sni), "%s", HOST);
     return 0;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    return start(0);
+}
+
+static int setup_metrics(void **state)
+{
+    (void)state;
+    return start(1);
 }
 
 static int teardown(void **state)
@@ -80,6 +97,8 @@ static int teardown(void **state)
         pump();
     assert_null(front);
     assert_int_equal(es_front_count(&srv), 0);
+    es_metrics_free(srv.metrics); /* after the connection's close counted out */
+    srv.metrics = NULL;
     fl_cleanup(&fl);
     assert_int_equal(fl.late, 0);
     assert_int_equal(srv.fair.n_entries, 0);
@@ -341,6 +360,46 @@ static void test_path_too_long(void **state)
     assert_null(front);
 }
 
+static double metric(const char *name, const char *const *labels)
+{
+    return es_metrics_value(srv.metrics, name, labels);
+}
+
+/* Issue 12: the connection counts in edge_browser_connections{http/1.1}
+ * while open; an answered request moves edge_requests_total; a malformed
+ * one the front answers 400 itself is a bad_request refusal, with its
+ * recent error. */
+static void test_metrics(void **state)
+{
+    (void)state;
+    const char *h1[] = {"http/1.1"};
+    assert_true(metric("edge_browser_connections", h1) == 1);
+    assert_true(metric("edge_browser_connections_total", h1) == 1);
+    feed_str("GET / HTTP/1.1\r\nHost: a.example.test\r\n\r\n");
+    struct fl_stream *s = fl_last(&fl);
+    const char *cl2[] = {"content-length", "2", NULL};
+    assert_int_equal(fl_respond(s, 200, cl2, "ok", 1), 0);
+    fl_close(s, 0);
+    pump();
+    expect_out("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    assert_true(metric("edge_requests_total", (const char *const[]){HOST, "2xx"}) == 1);
+    assert_true(metric("edge_bytes_total", (const char *const[]){"to_client"}) == 2);
+
+    const char bad[] = "GET /x HTTP/1.1 extra\r\nHost: a.example.test\r\n\r\n";
+    assert_true(feed_rc(bad, sizeof(bad) - 1) < 0);
+    assert_null(front);
+    assert_true(metric("edge_refusals_total", (const char *const[]){"bad_request"}) == 1);
+    assert_true(metric("edge_requests_total", (const char *const[]){"_unrouted", "4xx"}) == 1);
+    assert_true(metric("edge_browser_connections", h1) == 0);
+    assert_true(metric("edge_browser_connections_total", h1) == 1);
+    json_t *st = es_metrics_status(srv.metrics, es_metrics_now_ms());
+    assert_non_null(st);
+    json_t *e = json_array_get(json_object_get(st, "recent_errors"), 0);
+    assert_int_equal(json_integer_value(json_object_get(e, "status")), 400);
+    assert_string_equal(json_string_value(json_object_get(e, "reason")), "bad_request");
+    json_decref(st);
+}
+
 int main(void)
 {
     px_log_set_level(PX_LOG_WARN);
@@ -353,6 +412,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_header_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_header_overflow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_path_too_long, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics, setup_metrics, teardown),
     };
     return cmocka_run_group_tests_name("es_front_h1 in memory", tests, NULL, NULL);
 }

@@ -16,9 +16,11 @@
 #include "px_log.h"
 #include "rt_conn.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define HOST FL_HOST
 #define CLIENT "192.0.2.7"
@@ -649,6 +651,198 @@ static void test_link_lets_go_first(void **state)
     expect_local(r, 502, "tunnel_reset");
 }
 
+/* Stderr (where px_log writes) goes to a fresh temporary file until
+ * log_end, which returns what was written (the caller frees it). */
+struct log_capture {
+    char path[64];
+    int fd, saved;
+};
+
+static void log_begin(struct log_capture *c)
+{
+    snprintf(c->path, sizeof(c->path), "/tmp/test_es_req_fake_log.XXXXXX");
+    c->fd = mkstemp(c->path);
+    assert_true(c->fd >= 0);
+    fflush(stderr);
+    c->saved = dup(2);
+    assert_true(c->saved >= 0);
+    assert_true(dup2(c->fd, 2) >= 0);
+}
+
+static char *log_end(struct log_capture *c)
+{
+    fflush(stderr);
+    assert_true(dup2(c->saved, 2) >= 0);
+    close(c->saved);
+    off_t n = lseek(c->fd, 0, SEEK_END);
+    assert_true(n >= 0);
+    char *text = calloc(1, (size_t)n + 1);
+    assert_non_null(text);
+    assert_int_equal(pread(c->fd, text, (size_t)n, 0), n);
+    close(c->fd);
+    unlink(c->path);
+    return text;
+}
+
+/* The access lines (JSON) of text, parsed: an array. */
+static json_t *access_lines(const char *text)
+{
+    json_t *a = json_array();
+    assert_non_null(a);
+    for (const char *line = text; *line;) {
+        const char *nl = strchr(line, '\n');
+        assert_non_null(nl);
+        json_error_t err;
+        json_t *o = json_loadb(line, (size_t)(nl - line), 0, &err);
+        if (!o)
+            fail_msg("log line is not JSON: %.*s (%s)", (int)(nl - line), line, err.text);
+        if (json_is_string(json_object_get(o, "type")) &&
+            strcmp(json_string_value(json_object_get(o, "type")), "access") == 0)
+            json_array_append(a, o);
+        json_decref(o);
+        line = nl + 1;
+    }
+    return a;
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    assert_true(json_is_string(v));
+    return json_string_value(v);
+}
+
+static long long jint(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    assert_true(json_is_integer(v));
+    return (long long)json_integer_value(v);
+}
+
+/* Issue 12: a request through the edge moves edge_requests_total and its
+ * bytes, and writes exactly one access line at its end, with the route's
+ * tunnel as its rule and the path without its query; no header value (a
+ * token, a cookie) reaches the log. A refused request is counted with its
+ * reason, logged with rule "-"; a head the client abandoned is neither. */
+static void test_request_counted_and_logged_once(void **state)
+{
+    (void)state;
+    srv.metrics = es_metrics_new();
+    assert_non_null(srv.metrics);
+    srv.access_log = 1;
+    px_log_set_format(PX_LOG_JSON);
+    struct log_capture cap;
+    log_begin(&cap);
+
+    const char *hdrs[] = {":scheme",
+                          "https",
+                          ":authority",
+                          HOST,
+                          ":path",
+                          "/up?token=SECRET1",
+                          "authorization",
+                          "Bearer SECRET2",
+                          "cookie",
+                          "sid=SECRET3",
+                          NULL};
+    struct es_req *r = request("POST", hdrs);
+    char id[sizeof(r->request_id)];
+    memcpy(id, r->request_id, sizeof(id));
+    struct fl_stream *s = routed(r, 1);
+    assert_int_equal(es_req_body(r, (const uint8_t *)"payload", 7), 0);
+    es_req_body_end(r);
+    struct px_buf up;
+    px_buf_init(&up);
+    assert_int_equal(fl_read_body(s, &up, 64), 1);
+    px_buf_cleanup(&up);
+    const char *rh[] = {"content-length", "5", NULL};
+    assert_int_equal(fl_respond(s, 201, rh, "hello", 1), 0);
+    struct px_buf body;
+    px_buf_init(&body);
+    assert_int_equal(take_all(r, &body), 5);
+    px_buf_cleanup(&body);
+    fl_close(s, 0);
+    /* Nothing is written before the front lets go. */
+    assert_true(es_metrics_value(srv.metrics, "edge_requests_total",
+                                 (const char *const[]){HOST, "2xx"}) == 0);
+    es_req_front_done(r);
+    assert_true(es_metrics_value(srv.metrics, "edge_requests_total",
+                                 (const char *const[]){HOST, "2xx"}) == 1);
+    assert_true(es_metrics_value(srv.metrics, "edge_bytes_total",
+                                 (const char *const[]){"from_client"}) == 7);
+    assert_true(
+        es_metrics_value(srv.metrics, "edge_bytes_total", (const char *const[]){"to_client"}) == 5);
+
+    ff.heads = 0;
+
+    /* Misdirected: another name than the connection's. */
+    struct es_req *m = es_req_new(&srv, &ff_ops, &ff, CLIENT, "other.example.test");
+    assert_non_null(m);
+    assert_int_equal(es_req_add_header(m, S(":method"), S("GET")), 0);
+    for (size_t i = 0; get_hdrs[i]; i += 2)
+        assert_int_equal(es_req_add_header(m, S(get_hdrs[i]), S(get_hdrs[i + 1])), 0);
+    es_req_dispatch(m, 0);
+    expect_local(m, 421, "misdirected_request");
+
+    /* Unrouted: 404, counted under _unrouted, not a refusal. */
+    const char *other[] = {":authority", "b.example.test", ":path", "/x", NULL};
+    struct es_req *u = es_req_new(&srv, &ff_ops, &ff, CLIENT, "b.example.test");
+    assert_non_null(u);
+    assert_int_equal(es_req_add_header(u, S(":method"), S("GET")), 0);
+    for (size_t i = 0; other[i]; i += 2)
+        assert_int_equal(es_req_add_header(u, S(other[i]), S(other[i + 1])), 0);
+    es_req_dispatch(u, 0);
+    expect_local(u, 404, "unknown_host");
+
+    /* A head the client abandoned: no request to count. */
+    struct es_req *gone = es_req_new(&srv, &ff_ops, &ff, CLIENT, HOST);
+    assert_non_null(gone);
+    assert_int_equal(es_req_add_header(gone, S(":method"), S("GET")), 0);
+    es_req_front_done(gone);
+
+    char *text = log_end(&cap);
+    px_log_set_format(PX_LOG_TEXT);
+    assert_null(strstr(text, "SECRET"));
+    json_t *lines = access_lines(text);
+    assert_int_equal(json_array_size(lines), 3);
+    json_t *a = json_array_get(lines, 0);
+    assert_string_equal(jstr(a, "hostname"), HOST);
+    assert_string_equal(jstr(a, "method"), "POST");
+    assert_string_equal(jstr(a, "path"), "/up");
+    assert_int_equal(jint(a, "status"), 201);
+    assert_int_equal(jint(a, "bytes_in"), 7);
+    assert_int_equal(jint(a, "bytes_out"), 5);
+    assert_string_equal(jstr(a, "request_id"), id);
+    assert_string_equal(jstr(a, "client"), CLIENT);
+    assert_string_equal(jstr(a, "rule"), "fake");
+    assert_true(json_is_number(json_object_get(a, "duration_ms")));
+    json_t *b = json_array_get(lines, 1);
+    assert_int_equal(jint(b, "status"), 421);
+    assert_string_equal(jstr(b, "rule"), "-");
+    json_t *c = json_array_get(lines, 2);
+    assert_int_equal(jint(c, "status"), 404);
+    assert_string_equal(jstr(c, "hostname"), "b.example.test");
+    assert_string_equal(jstr(c, "path"), "/x");
+    json_decref(lines);
+    free(text);
+
+    assert_true(es_metrics_value(srv.metrics, "edge_requests_total",
+                                 (const char *const[]){HOST, "4xx"}) == 1);
+    assert_true(es_metrics_value(srv.metrics, "edge_refusals_total",
+                                 (const char *const[]){"misdirected"}) == 1);
+    assert_true(es_metrics_value(srv.metrics, "edge_requests_total",
+                                 (const char *const[]){"_unrouted", "4xx"}) == 1);
+    json_t *st = es_metrics_status(srv.metrics, es_metrics_now_ms());
+    assert_non_null(st);
+    json_t *rec = json_object_get(st, "recent_errors");
+    assert_int_equal(json_array_size(rec), 1);
+    assert_string_equal(jstr(json_array_get(rec, 0), "reason"), "misdirected");
+    json_decref(st);
+    es_metrics_free(srv.metrics);
+    srv.metrics = NULL;
+    srv.access_log = 0;
+}
+
 int main(void)
 {
     px_log_set_level(PX_LOG_WARN);
@@ -660,6 +854,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refused_stream_sent_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_websocket, setup, teardown),
         cmocka_unit_test_setup_teardown(test_link_lets_go_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_counted_and_logged_once, setup, teardown),
     };
     return cmocka_run_group_tests_name("es_req against a fake front and link", tests, NULL, NULL);
 }

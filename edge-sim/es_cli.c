@@ -85,14 +85,14 @@ void es_offline_close(struct es_offline *o)
 
 int es_cli_valid_name(const char *n)
 {
-    size_t l = strlen(n);
-    if (l == 0 || l > 64)
-        return 0;
-    for (size_t i = 0; i < l; i++)
-        if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= 'A' && n[i] <= 'Z') ||
-              (n[i] >= '0' && n[i] <= '9') || n[i] == '-' || n[i] == '_' || n[i] == '.'))
-            return 0;
-    return 1;
+    return es_op_valid_name(n);
+}
+
+struct es_op_ctx es_cli_op_ctx(struct es_offline *o, const char *dir)
+{
+    struct es_op_ctx c = {
+        .store = &o->store, .certs = &o->certs, .rng = &o->rng, .dir = dir, .live = NULL};
+    return c;
 }
 
 int es_cli_parse_duration(const char *s, long long min, long long max, long long *out)

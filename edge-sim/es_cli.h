@@ -4,6 +4,7 @@
 #define ES_CLI_H
 
 #include "es_certs.h"
+#include "es_op.h"
 #include "es_store.h"
 #include "rt_cli.h"
 
@@ -21,6 +22,8 @@ struct es_offline {
  * on failure. es_offline_close undoes a successful open. */
 int es_offline_open(struct es_offline *o, const char *dir);
 void es_offline_close(struct es_offline *o);
+/* The context of the shared operations (es_op.h) on o's data dir dir. */
+struct es_op_ctx es_cli_op_ctx(struct es_offline *o, const char *dir);
 /* Prints "edge-sim: msg arg" on stderr and returns 2 (a usage error). */
 int es_cli_fail(const char *msg, const char *arg);
 /* Prints "edge-sim: unknown or incomplete option ARG" for what c did not
@@ -33,7 +36,7 @@ int es_cli_words(const struct rt_cli *c, const char *need, const char **sub, con
 /* --days N of a certificate: 1..max. Returns 0 and *out, or 2 after saying
  * why. */
 int es_cli_days(const char *s, unsigned long max, unsigned long *out);
-/* 1 if n is 1-64 letters, digits, '-', '_' or '.'. */
+/* 1 if n is 1-64 letters, digits, '-', '_' or '.' (es_op_valid_name). */
 int es_cli_valid_name(const char *n);
 /* Parses a duration "N" followed by s, m, h or d (a bare N is seconds) into
  * seconds. Returns 0 and *out, or -1 when malformed or outside min..max. */
@@ -72,5 +75,8 @@ int es_cli_print_ca(int argc, char **argv, enum es_cli_ca which);
 int es_cli_origin_cert(int argc, char **argv);
 int es_cli_origin_ca(int argc, char **argv);
 int es_cli_origin_pull_ca(int argc, char **argv);
+/* admin token [--data-dir DIR] (es_cli_admin.c): prints the admin API's
+ * bearer token, creating it if missing. Returns the process exit code. */
+int es_cli_admin(int argc, char **argv);
 
 #endif

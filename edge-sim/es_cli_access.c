@@ -4,6 +4,7 @@
 #include "es_access.h"
 #include "es_assert.h"
 #include "es_cli.h"
+#include "es_op.h"
 #include "es_store_access.h"
 #include "px_cert.h"
 #include "px_err.h"
@@ -37,20 +38,6 @@ static int out_path(char *out, size_t outlen, const char *dir, const char *name,
     return n > 0 && (size_t)n < outlen ? 0 : -1;
 }
 
-/* A PKCS#12 password: 20 characters from an alphabet without look-alikes
- * (about 100 bits). */
-static int make_password(WC_RNG *rng, char out[21])
-{
-    static const char abc[] = "abcdefghijkmnpqrstuvwxyzACDEFGHJKLMNPQRTUVWXY345679";
-    unsigned char b[20];
-    if (px_pki_random(rng, b, sizeof(b)) < 0)
-        return -1;
-    for (int i = 0; i < 20; i++)
-        out[i] = abc[b[i] % (sizeof(abc) - 1)];
-    out[20] = '\0';
-    return 0;
-}
-
 static int read_password(const char *file, char **out)
 {
     char *s = es_cli_read_input(file, "password file");
@@ -74,13 +61,10 @@ struct cc_opts {
 
 static int cert_create(struct es_offline *o, const char *name, const struct cc_opts *op)
 {
-    char *key = NULL, *pub = NULL, *cert = NULL, *pw = NULL;
-    unsigned char *p12 = NULL;
-    size_t p12_len = 0;
-    char gen_pw[21];
-    struct px_cert_info ci = {0};
-    int have_ci = 0, rc = 1, r;
-    char kp[4096], cp[4096], pp[4096];
+    char *pw = NULL, *csr = NULL;
+    struct es_op_client_cert cc = {0};
+    int rc = 1, r;
+    char kp[4096], cp[4096], pp[4096], why[1024];
     if (out_path(kp, sizeof(kp), op->out, name, ".key") < 0 ||
         out_path(cp, sizeof(cp), op->out, name, ".pem") < 0 ||
         out_path(pp, sizeof(pp), op->out, name, ".p12") < 0) {
@@ -91,70 +75,41 @@ static int cert_create(struct es_offline *o, const char *name, const struct cc_o
         fprintf(stderr, "edge-sim: cannot create %s: %s\n", op->out, strerror(errno));
         return 1;
     }
-    if (!op->csr &&
-        (op->pwfile ? read_password(op->pwfile, &pw) : make_password(&o->rng, gen_pw)) < 0)
+    if (op->pwfile && read_password(op->pwfile, &pw) < 0)
         goto out;
-    if (es_cli_cert_key(&o->rng, op->csr, &key, &pub) < 0)
+    if (op->csr && !(csr = es_cli_read_input(op->csr, "certificate request")))
         goto out;
-    if (es_certs_issue_access(&o->certs, name, pub, (int)op->days, &cert) < 0) {
-        fprintf(stderr, "edge-sim: cannot issue the certificate\n");
-        goto out;
-    }
-    if (es_cli_cert_info(cert, &ci) < 0)
-        goto out;
-    have_ci = 1;
-    if (!op->csr && px_pki_pkcs12(&o->rng, key, cert, o->certs.access_ca_pem, pw ? pw : gen_pw,
-                                  name, &p12, &p12_len) < 0) {
-        fprintf(stderr, "edge-sim: cannot make the PKCS#12 bundle\n");
-        goto out;
-    }
-    struct es_client_cert_rec rec = {.name = (char *)name,
-                                     .serial = ci.serial,
-                                     .fingerprint = ci.sha256_hex,
-                                     .subject = ci.subject,
-                                     .not_before = ci.not_before,
-                                     .not_after = ci.not_after,
-                                     .created = (long long)time(NULL)};
-    r = es_store_client_cert_add(&o->store, &rec);
-    if (r == PX_ERR_EXISTS) {
-        fprintf(stderr,
-                "edge-sim: a valid certificate named %s exists; revoke it first "
-                "(edge-sim client-cert revoke %s) or choose another name\n",
-                name, name);
-        goto out;
-    }
+    struct es_op_ctx ctx = es_cli_op_ctx(o, op->dir);
+    r = es_op_client_cert_create(&ctx, name, op->days, csr, pw, &cc, why, sizeof(why));
     if (r < 0) {
-        fprintf(stderr, "edge-sim: cannot record the certificate: %s\n", px_strerror(r));
+        /* The name and days were checked above: with a CSR, INVAL is the CSR's. */
+        int csr_bad = op->csr && r == PX_ERR_INVAL;
+        fprintf(stderr, "edge-sim: %s%s%s\n", csr_bad ? op->csr : "", csr_bad ? ": " : "", why);
         goto out;
     }
-    if (es_cli_write_private(cp, cert, strlen(cert)) < 0 ||
-        (key && es_cli_write_private(kp, key, strlen(key)) < 0) ||
-        (p12 && es_cli_write_private(pp, p12, p12_len) < 0))
+    if (es_cli_write_private(cp, cc.cert, strlen(cc.cert)) < 0 ||
+        (cc.key && es_cli_write_private(kp, cc.key, strlen(cc.key)) < 0) ||
+        (cc.p12 && es_cli_write_private(pp, cc.p12, cc.p12_len) < 0))
         goto out;
     char na[21];
-    fmt_time(ci.not_after, na);
-    fprintf(stderr, "edge-sim: issued %s (serial %s, SHA-256 %s), valid until %s\n", ci.subject,
-            ci.serial, ci.sha256_hex, na);
+    fmt_time(cc.info.not_after, na);
+    fprintf(stderr, "edge-sim: issued %s (serial %s, SHA-256 %s), valid until %s\n",
+            cc.info.subject, cc.info.serial, cc.info.sha256_hex, na);
     if (op->csr) {
         fprintf(stderr, "edge-sim: wrote %s (the key stayed with the request's owner)\n", cp);
     } else {
         fprintf(stderr, "edge-sim: wrote %s, %s and %s (import the .p12 into a browser or phone)\n",
                 cp, kp, pp);
-        if (!pw)
-            fprintf(stderr, "edge-sim: PKCS#12 password: %s\n", gen_pw);
+        if (cc.password_made)
+            fprintf(stderr, "edge-sim: PKCS#12 password: %s\n", cc.password);
     }
     rc = 0;
 out:
-    if (have_ci)
-        px_cert_info_cleanup(&ci);
-    free(key);
-    free(pub);
-    free(cert);
+    es_op_client_cert_cleanup(&cc);
     if (pw)
         memset(pw, 0, strlen(pw));
     free(pw);
-    free(p12);
-    memset(gen_pw, 0, sizeof(gen_pw));
+    free(csr);
     return rc;
 }
 
@@ -227,11 +182,11 @@ int es_cli_client_cert(int argc, char **argv)
         rc = cert_list(&o);
     } else {
         size_t n = 0;
-        int r = es_store_client_cert_revoke(&o.store, name, (long long)time(NULL), &n);
-        if (r == PX_ERR_NOT_FOUND)
-            fprintf(stderr, "edge-sim: no certificate named or numbered %s\n", name);
-        else if (r < 0)
-            fprintf(stderr, "edge-sim: cannot revoke: %s\n", px_strerror(r));
+        char why[512];
+        struct es_op_ctx ctx = es_cli_op_ctx(&o, op.dir);
+        int r = es_op_client_cert_revoke(&ctx, name, &n, why, sizeof(why));
+        if (r < 0)
+            fprintf(stderr, "edge-sim: %s\n", why);
         else if (n == 0)
             fprintf(stderr, "edge-sim: %s was already revoked\n", name), rc = 0;
         else
@@ -242,17 +197,6 @@ int es_cli_client_cert(int argc, char **argv)
 }
 
 /* ---- client-ca ---- */
-
-/* Checks a CA bundle, and crl (may be NULL) against it. Prints why. */
-static int check_ca(const char *name, const char *pem, const char *crl)
-{
-    char why[512];
-    if (es_access_validate_ca(pem, crl, why, sizeof(why)) < 0) {
-        fprintf(stderr, "edge-sim: client CA %s: %s\n", name, why);
-        return -1;
-    }
-    return 0;
-}
 
 static int ca_list(struct es_offline *o)
 {
@@ -313,23 +257,17 @@ int es_cli_client_ca(int argc, char **argv)
     struct es_offline o;
     if (es_offline_open(&o, dir) < 0)
         return 1;
+    struct es_op_ctx ctx = es_cli_op_ctx(&o, dir);
     int rc = 1, r;
-    char *pem = NULL, *crl = NULL, *used = NULL;
-    long long now = (long long)time(NULL);
+    char *pem = NULL, *crl = NULL, why[1024];
     if (!strcmp(sub, "list")) {
         rc = ca_list(&o);
         goto out;
     }
     if (!strcmp(sub, "delete")) {
-        r = es_store_client_ca_delete(&o.store, name, &used);
-        if (r == PX_ERR_DENIED)
-            fprintf(stderr,
-                    "edge-sim: the access policy for %s trusts %s; change or delete it first\n",
-                    used ? used : "?", name);
-        else if (r == PX_ERR_NOT_FOUND)
-            fprintf(stderr, "edge-sim: no client CA named %s\n", name);
-        else if (r < 0)
-            fprintf(stderr, "edge-sim: cannot delete: %s\n", px_strerror(r));
+        r = es_op_client_ca_delete(&ctx, name, why, sizeof(why));
+        if (r < 0)
+            fprintf(stderr, "edge-sim: %s\n", why);
         else
             fprintf(stderr, "edge-sim: deleted client CA %s\n", name), rc = 0;
         goto out;
@@ -338,33 +276,10 @@ int es_cli_client_ca(int argc, char **argv)
         goto out;
     if (crlf && !(crl = es_cli_read_input(crlf, "CRL")))
         goto out;
-    if (is_update) {
-        struct es_client_ca_rec *cas;
-        size_t n;
-        if (es_store_client_ca_list(&o.store, &cas, &n) < 0)
-            goto out;
-        for (size_t i = 0; i < n && !pem; i++)
-            if (!strcmp(cas[i].name, name))
-                pem = strdup(cas[i].cert_pem);
-        es_store_client_cas_free(cas, n);
-        if (!pem) {
-            fprintf(stderr, "edge-sim: no client CA named %s\n", name);
-            goto out;
-        }
-    }
-    if (check_ca(name, pem, crl) < 0)
-        goto out;
-    if (is_add) {
-        struct es_client_ca_rec rec = {
-            .name = (char *)name, .cert_pem = pem, .crl_pem = crl, .created = now};
-        r = es_store_client_ca_add(&o.store, &rec);
-    } else {
-        r = es_store_client_ca_set_crl(&o.store, name, crl, now);
-    }
-    if (r == PX_ERR_EXISTS)
-        fprintf(stderr, "edge-sim: a client CA named %s exists\n", name);
-    else if (r < 0)
-        fprintf(stderr, "edge-sim: cannot store the CA: %s\n", px_strerror(r));
+    r = is_add ? es_op_client_ca_add(&ctx, name, pem, crl, why, sizeof(why))
+               : es_op_client_ca_update(&ctx, name, crl, why, sizeof(why));
+    if (r < 0)
+        fprintf(stderr, "edge-sim: %s\n", why);
     else
         fprintf(stderr, "edge-sim: %s client CA %s%s\n", is_add ? "added" : "updated the CRL of",
                 name, is_add && crl ? " with its CRL" : ""),
@@ -372,28 +287,11 @@ int es_cli_client_ca(int argc, char **argv)
 out:
     free(pem);
     free(crl);
-    free(used);
     es_offline_close(&o);
     return rc;
 }
 
 /* ---- access ---- */
-
-/* A SHA-256 fingerprint as lower-case hex without separators, into out[65]. */
-static int norm_fingerprint(const char *in, char out[65])
-{
-    size_t k = 0;
-    for (const char *p = in; *p; p++) {
-        if (*p == ':')
-            continue;
-        char ch = *p >= 'A' && *p <= 'F' ? (char)(*p - 'A' + 'a') : *p;
-        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')) || k == 64)
-            return -1;
-        out[k++] = ch;
-    }
-    out[k] = '\0';
-    return k == 64 ? 0 : -1;
-}
 
 static void print_list(char *const *v, size_t n)
 {
@@ -481,23 +379,12 @@ out:
     return rc;
 }
 
-static int rotate_key(struct es_offline *o)
+static int rotate_key(struct es_offline *o, const char *dir)
 {
-    char *key = NULL;
-    char kid[44];
-    long long now = (long long)time(NULL);
-    int rc = px_pki_keygen(&o->rng, &key);
-    if (rc == 0)
-        rc = px_jwt_kid(key, kid);
-    if (rc == 0) {
-        struct es_signing_key_rec k = {.kid = kid, .key_pem = key, .created = now};
-        rc = es_store_signing_key_add(&o->store, &k, 0);
-    }
-    if (rc == 0)
-        rc = es_store_signing_key_prune(&o->store, now - ES_ASSERT_PUBLISH_AFTER_RETIRE);
-    free(key);
-    if (rc < 0) {
-        fprintf(stderr, "edge-sim: cannot add a signing key: %s\n", px_strerror(rc));
+    char kid[44], why[512];
+    struct es_op_ctx ctx = es_cli_op_ctx(o, dir);
+    if (es_op_access_rotate_key(&ctx, kid, why, sizeof(why)) < 0) {
+        fprintf(stderr, "edge-sim: %s\n", why);
         return 1;
     }
     fprintf(stderr,
@@ -517,8 +404,8 @@ int es_cli_access(int argc, char **argv)
                                          RT_CLI_ARG("audience", 'a'),
                                          RT_CLI_END};
     const char *dir = "edge-data";
-    char *cas[MAX_LIST], *subjects[MAX_LIST], *fps[MAX_LIST];
-    char fpbuf[MAX_LIST][65];
+    const char *cas[MAX_LIST], *subjects[MAX_LIST], *fps[MAX_LIST];
+    char fpbuf[65];
     size_t n_cas = 0, n_subj = 0, n_fp = 0;
     const char *audience = NULL;
     int require = 0, setopts = 0;
@@ -549,12 +436,11 @@ int es_cli_access(int argc, char **argv)
             break;
         }
         case 'f':
-            if (n_fp == MAX_LIST || norm_fingerprint(optarg, fpbuf[n_fp]) < 0)
+            if (n_fp == MAX_LIST || es_op_fingerprint(optarg, fpbuf) < 0)
                 return es_cli_fail("--allow-fingerprint needs a SHA-256 fingerprint (64 hex "
                                    "digits, colons allowed): ",
                                    optarg);
-            fps[n_fp] = fpbuf[n_fp];
-            n_fp++;
+            fps[n_fp++] = optarg;
             break;
         case 'a':
             if (!optarg[0] || strlen(optarg) > 512)
@@ -574,12 +460,8 @@ int es_cli_access(int argc, char **argv)
         return es_cli_fail("policy options go with access set", NULL);
     char pattern[256];
     if (is_set || !strcmp(sub, "delete")) {
-        if (!arg || strlen(arg) >= sizeof(pattern) || !px_host_pattern_valid(arg))
+        if (es_op_pattern(arg, pattern) < 0)
             return es_cli_fail("access needs a hostname or *.suffix pattern", NULL);
-        size_t i = 0;
-        for (; arg[i]; i++)
-            pattern[i] = arg[i] >= 'A' && arg[i] <= 'Z' ? (char)(arg[i] - 'A' + 'a') : arg[i];
-        pattern[i] = '\0';
     } else if (arg) {
         return es_cli_fail("unexpected argument ", arg);
     }
@@ -591,41 +473,34 @@ int es_cli_access(int argc, char **argv)
     struct es_offline o;
     if (es_offline_open(&o, dir) < 0)
         return 1;
+    struct es_op_ctx ctx = es_cli_op_ctx(&o, dir);
+    char why[1024];
     int rc = 1, r;
     if (!strcmp(sub, "list")) {
         rc = policy_list(&o);
     } else if (!strcmp(sub, "rotate-key")) {
-        rc = rotate_key(&o);
+        rc = rotate_key(&o, dir);
     } else if (!strcmp(sub, "delete")) {
-        r = es_store_policy_delete(&o.store, pattern);
-        if (r == PX_ERR_NOT_FOUND)
-            fprintf(stderr, "edge-sim: no access policy for %s\n", pattern);
-        else if (r < 0)
-            fprintf(stderr, "edge-sim: cannot delete: %s\n", px_strerror(r));
+        r = es_op_access_delete(&ctx, pattern, why, sizeof(why));
+        if (r < 0)
+            fprintf(stderr, "edge-sim: %s\n", why);
         else
             fprintf(stderr, "edge-sim: %s is open again (no client certificate asked)\n", pattern),
                 rc = 0;
     } else {
-        char *edge = ES_ACCESS_EDGE_CA;
-        struct es_policy_rec p = {.pattern = pattern,
-                                  .cas = n_cas ? cas : &edge,
-                                  .n_cas = n_cas ? n_cas : 1,
-                                  .subjects = subjects,
-                                  .n_subjects = n_subj,
-                                  .fingerprints = fps,
-                                  .n_fingerprints = n_fp,
-                                  .audience = (char *)audience,
-                                  .created = (long long)time(NULL)};
-        char *missing = NULL;
-        r = es_store_policy_set(&o.store, &p, &missing);
-        if (r == PX_ERR_NOT_FOUND)
-            fprintf(stderr, "edge-sim: no client CA named %s (see edge-sim client-ca list)\n",
-                    missing ? missing : "?");
-        else if (r < 0)
-            fprintf(stderr, "edge-sim: cannot store the policy: %s\n", px_strerror(r));
+        struct es_op_policy p = {.pattern = pattern,
+                                 .cas = cas,
+                                 .n_cas = n_cas,
+                                 .subjects = subjects,
+                                 .n_subjects = n_subj,
+                                 .fingerprints = fps,
+                                 .n_fingerprints = n_fp,
+                                 .audience = audience};
+        r = es_op_access_set(&ctx, &p, why, sizeof(why));
+        if (r < 0)
+            fprintf(stderr, "edge-sim: %s\n", why);
         else
             fprintf(stderr, "edge-sim: %s now requires a client certificate\n", pattern), rc = 0;
-        free(missing);
     }
     es_offline_close(&o);
     return rc;

@@ -52,6 +52,7 @@ static void usage(FILE *f)
            "       edge-sim origin-cert create --hostname NAME [--hostname NAME]... --out DIR\n"
            "                                   [--days N] [--csr FILE]\n"
            "       edge-sim origin-ca | origin-pull-ca\n"
+           "       edge-sim admin token [--data-dir DIR]\n"
            "       edge-sim --version | --help\n"
            "       (every subcommand takes --data-dir DIR)\n"
            "\n"
@@ -80,6 +81,10 @@ static void usage(FILE *f)
            "DIR/<first hostname>.pem and .key (none with --csr). `origin-ca` prints the CA\n"
            "connectors trust for origins; `origin-pull-ca` the CA an origin trusts for the\n"
            "certificates connectors present (SAN URI tunnel:<tunnel id>).\n"
+           "The admin address serves /healthz, /ready, /metrics and a status page at /;\n"
+           "its JSON API under /api/ wants `Authorization: Bearer TOKEN`, the token\n"
+           "`admin token` prints (DIR/admin.token, made at the first start; /ready and\n"
+           "/metrics need it too when asked from other than loopback).\n"
            "Several serves may share one --data-dir (listening on other addresses). A token\n"
            "names the edges given with --edge, else the tunnel addresses of the serves running\n"
            "on the data dir, else the last one that ran. A hostname no connection of its\n"
@@ -213,32 +218,6 @@ static int cmd_serve(int argc, char **argv)
     return es_server_run(&srv);
 }
 
-/* The edges a token names (at most PX_TOKEN_MAX_EDGES, into out[]): the
- * --edge flags, else the tunnel addresses of the serves running on the data
- * dir (in start order), else the one serve last listened on, else the
- * default. Returns how many. */
-static size_t token_edges(struct es_offline *o, const char *dir, const char *const *edges,
-                          size_t n_edges, char (*out)[301])
-{
-    size_t n = 0;
-    for (; n < n_edges; n++)
-        snprintf(out[n], sizeof(out[n]), "%s", edges[n]);
-    if (n)
-        return n;
-    struct es_live lv;
-    char why[700];
-    if (es_live_open(&lv, dir, NULL, 0, why, sizeof(why)) == 0) {
-        if (es_live_edges(&lv, es_live_now_ms(), out, PX_TOKEN_MAX_EDGES, &n) < 0)
-            n = 0;
-        es_live_close(&lv);
-    }
-    if (n)
-        return n;
-    if (es_store_kv_get(&o->store, "tunnel_addr", out[0], sizeof(out[0])) < 0)
-        snprintf(out[0], sizeof(out[0]), "127.0.0.1:7844");
-    return 1;
-}
-
 /* The --edge flags of a tunnel subcommand. */
 struct edge_flags {
     const char *dir;
@@ -246,74 +225,34 @@ struct edge_flags {
     size_t n;
 };
 
-/* Prints the token for tunnel id/name with secret on stdout (tunnel create
- * and rotate-token). Returns 0 or -1 (said why on stderr). */
-static int print_token(struct es_offline *o, const char *id, const char *name,
-                       const uint8_t secret[32], const struct edge_flags *ef)
-{
-    char edge_addr[PX_TOKEN_MAX_EDGES][301];
-    struct px_token tok = {0};
-    tok.n_edges = token_edges(o, ef->dir, ef->v, ef->n, edge_addr);
-    for (size_t i = 0; i < tok.n_edges; i++)
-        tok.edges[i] = edge_addr[i];
-    memcpy(tok.secret, secret, sizeof(tok.secret));
-    snprintf(tok.tunnel_id, sizeof(tok.tunnel_id), "%s", id);
-    snprintf(tok.name, sizeof(tok.name), "%s", name);
-    snprintf(tok.server_name, sizeof(tok.server_name), "%s", ES_DEFAULT_SERVER_NAME);
-    tok.ca_pem = o->certs.server_ca_pem;
-    char *token = px_token_encode(&tok);
-    memset(tok.secret, 0, sizeof(tok.secret));
-    if (!token) {
-        fprintf(stderr, "edge-sim: cannot encode the token\n");
-        return -1;
-    }
-    printf("%s\n", token);
-    memset(token, 0, strlen(token));
-    free(token);
-    return 0;
-}
-
-/* tunnel rotate-token: a new secret; the old one enrols until now + grace. */
+/* tunnel rotate-token: a new secret (on stdout); the old one enrols until
+ * now + grace. */
 static int tunnel_rotate(struct es_offline *o, const char *name, long long grace,
                          const struct edge_flags *edge)
 {
-    uint8_t secret[32], hash[32];
-    char id[33], tname[65];
-    int rc = 1;
-    if (px_pki_random(&o->rng, secret, sizeof(secret)) < 0) {
-        fprintf(stderr, "edge-sim: cannot draw a new secret\n");
+    struct es_op_ctx ctx = es_cli_op_ctx(o, edge->dir);
+    struct es_op_token t;
+    char why[512];
+    if (es_op_tunnel_rotate(&ctx, name, grace, edge->v, edge->n, &t, why, sizeof(why)) < 0) {
+        fprintf(stderr, "edge-sim: %s\n", why);
         return 1;
     }
-    wc_Sha256Hash(secret, sizeof(secret), hash);
-    long long now = (long long)time(NULL);
-    int r = es_store_tunnel_rotate(&o->store, name, hash, now + grace, id, tname);
-    if (r == PX_ERR_NOT_FOUND) {
-        fprintf(stderr, "edge-sim: no tunnel named %s\n", name);
-        goto out;
-    }
-    if (r < 0) {
-        fprintf(stderr, "edge-sim: cannot store the new secret: %s\n", px_strerror(r));
-        goto out;
-    }
-    if (print_token(o, id, tname, secret, edge) < 0)
-        goto out;
-    if (grace > 0) {
+    printf("%s\n", t.token);
+    if (t.previous_until) {
         char until[21];
-        px_cert_time(now + grace, until);
+        px_cert_time(t.previous_until, until);
         fprintf(stderr,
                 "edge-sim: rotated the token of tunnel %s (%s); the previous token keeps "
                 "enrolling until %s\n",
-                tname, id, until);
+                t.name, t.id, until);
     } else {
         fprintf(stderr,
                 "edge-sim: rotated the token of tunnel %s (%s); the previous token no longer "
                 "enrols (connectors already enrolled keep working)\n",
-                tname, id);
+                t.name, t.id);
     }
-    rc = 0;
-out:
-    memset(secret, 0, sizeof(secret));
-    return rc;
+    es_op_token_cleanup(&t);
+    return 0;
 }
 
 static int cmd_tunnel(int argc, char **argv)
@@ -377,42 +316,20 @@ static int cmd_tunnel(int argc, char **argv)
                                NULL);
         if (es_offline_open(&o, dir) < 0)
             return 1;
-        struct es_tunnel_rec rec = {0};
-        uint8_t idb[16], secret[32];
-        if (px_pki_random(&o.rng, idb, sizeof(idb)) < 0 ||
-            px_pki_random(&o.rng, secret, sizeof(secret)) < 0)
-            goto out;
-        for (int i = 0; i < 16; i++)
-            snprintf(rec.id + 2 * i, 3, "%02x", idb[i]);
-        snprintf(rec.name, sizeof(rec.name), "%s", name);
-        wc_Sha256Hash(secret, sizeof(secret), rec.secret_hash);
-        for (size_t i = 0; i < np; i++) {
-            rec.patterns[i] = strdup(patterns[i]);
-            for (char *p = rec.patterns[i]; p && *p; p++)
-                if (*p >= 'A' && *p <= 'Z')
-                    *p = (char)(*p - 'A' + 'a');
-        }
-        rec.n_patterns = np;
-        int r = es_store_tunnel_add(&o.store, &rec);
-        es_tunnel_rec_cleanup(&rec);
-        if (r < 0)
-            memset(secret, 0, sizeof(secret));
-        if (r == PX_ERR_EXISTS) {
-            fprintf(stderr, "edge-sim: a tunnel named %s already exists\n", name);
+        struct es_op_ctx ctx = es_cli_op_ctx(&o, dir);
+        struct es_op_token t;
+        char why[512];
+        if (es_op_tunnel_create(&ctx, name, patterns, np, edges.v, edges.n, &t, why, sizeof(why)) <
+            0) {
+            fprintf(stderr, "edge-sim: %s\n", why);
             goto out;
         }
-        if (r < 0) {
-            fprintf(stderr, "edge-sim: cannot store the tunnel: %s\n", px_strerror(r));
-            goto out;
-        }
-        r = print_token(&o, rec.id, name, secret, &edges);
-        memset(secret, 0, sizeof(secret));
-        if (r < 0)
-            goto out;
+        printf("%s\n", t.token);
+        es_op_token_cleanup(&t);
         fprintf(stderr,
                 "edge-sim: created tunnel %s (%s); run the connector with the token "
                 "above\n",
-                name, rec.id);
+                name, t.id);
         /* Without patterns the token's holder decides which names it serves:
          * say so, since handing it to someone else hands out any free name. */
         if (np == 0)
@@ -450,13 +367,10 @@ static int cmd_tunnel(int argc, char **argv)
             return es_cli_fail("tunnel delete needs a NAME", NULL);
         if (es_offline_open(&o, dir) < 0)
             return 1;
-        int r = es_store_tunnel_delete(&o.store, name);
-        if (r == PX_ERR_NOT_FOUND) {
-            fprintf(stderr, "edge-sim: no tunnel named %s\n", name);
-            goto out;
-        }
-        if (r < 0) {
-            fprintf(stderr, "edge-sim: cannot delete: %s\n", px_strerror(r));
+        struct es_op_ctx ctx = es_cli_op_ctx(&o, dir);
+        char why[512];
+        if (es_op_tunnel_delete(&ctx, name, why, sizeof(why)) < 0) {
+            fprintf(stderr, "edge-sim: %s\n", why);
             goto out;
         }
         fprintf(stderr, "edge-sim: deleted tunnel %s\n", name);
@@ -510,6 +424,8 @@ int main(int argc, char **argv)
         return es_cli_origin_ca(argc - 1, argv + 1);
     if (!strcmp(cmd, "origin-pull-ca"))
         return es_cli_origin_pull_ca(argc - 1, argv + 1);
+    if (!strcmp(cmd, "admin"))
+        return es_cli_admin(argc - 1, argv + 1);
     fprintf(stderr, "edge-sim: unknown command '%s' (try edge-sim --help)\n", cmd);
     return 2;
 }

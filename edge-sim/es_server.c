@@ -108,6 +108,12 @@ int es_server_sync(struct es_server *srv)
     return 0;
 }
 
+void es_server_reload(struct es_server *srv)
+{
+    es_registry_reload(&srv->reg, &srv->store);
+    access_reload(srv);
+}
+
 static void on_db_poll(uv_timer_t *t)
 {
     struct es_server *srv = t->data;
@@ -199,6 +205,8 @@ int es_server_run(struct es_server *srv)
         PX_ERROR("cannot set up the access policies");
         return 1;
     }
+    if (es_admin_start(srv) < 0)
+        return 1;
     if (listen_on(srv, &srv->tunnel_listener, srv->tunnel_addr, on_tunnel_conn) < 0 ||
         listen_on(srv, &srv->https_listener, srv->https_addr, on_https_conn) < 0 ||
         listen_on(srv, &srv->admin_listener, srv->admin_addr, on_admin_conn) < 0)
@@ -223,6 +231,7 @@ int es_server_run(struct es_server *srv)
     close_handle((uv_handle_t *)&srv->tunnel_listener); /* the drain may have closed them */
     close_handle((uv_handle_t *)&srv->https_listener);
     close_handle((uv_handle_t *)&srv->admin_listener);
+    es_admin_stop(srv);
     es_drain_cleanup(srv);
     uv_close((uv_handle_t *)&srv->db_poll, NULL);
     uv_close((uv_handle_t *)&srv->sigint, NULL);

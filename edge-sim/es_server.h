@@ -17,6 +17,7 @@
 #include <wolfssl/ssl.h>
 
 struct es_access;
+struct es_admin;
 struct es_assert;
 struct es_front;
 struct es_link;
@@ -85,6 +86,9 @@ struct es_server {
     struct es_metrics *metrics;
     int access_log; /* one access line per browser request (serve: on unless
                        --no-access-log; 0 in a zeroed server) */
+    /* The admin listener's endpoints and API (es_admin.h): es_admin_start
+     * makes them; NULL until then. */
+    struct es_admin *admin;
 };
 
 /* If another process changed the store, reloads everything read from it
@@ -92,6 +96,10 @@ struct es_server {
  * returns 0. The one way to catch up, so no reader consumes the change
  * notice for the others. */
 int es_server_sync(struct es_server *srv);
+/* Reloads the same (tunnels and routes, access policies, assertion keys)
+ * unconditionally: after a change made through srv's own store connection
+ * (the admin API), which es_store_changed does not report. */
+void es_server_reload(struct es_server *srv);
 /* --grace-period's default. */
 #define ES_SERVER_GRACE_MS 30000
 /* Runs serve until SIGINT/SIGTERM: the first drains it (es_drain.h), a

@@ -38,7 +38,9 @@ cat <<TXT
     $CURL
 
   (A browser works too: trust $DEMO/ca.pem and map $HOST to 127.0.0.1.)
-  Admin API: curl http://$ADMIN_ADDR/api/tunnels
+  Status page: http://$ADMIN_ADDR/#token=$(cat "$DEMO/edge/admin.token")
+  Admin API: curl -H "Authorization: Bearer \$(bin/edge-sim admin token --data-dir $DEMO/edge)" \\
+               http://$ADMIN_ADDR/api/tunnels
   Press Ctrl-C to stop everything.
 
 TXT

@@ -77,6 +77,19 @@ start_edge() {
     "$BIN/edge-sim" ca --data-dir "$EDGE_DIR" > "$WORK/ca.pem"
 }
 
+# admin_auth [DATA_DIR]: a curl header file (curl -H @FILE) with the edge's
+# admin bearer token (DATA_DIR/admin.token, default EDGE_DIR, which serve
+# makes at start), so the token is never on a command line. Prints its path.
+admin_auth() {
+    local d=${1:-$EDGE_DIR}
+    local f=$WORK/admin-auth-$(echo "$d" | md5sum | cut -c1-8).hdr
+    if [ ! -s "$f" ]; then
+        [ -s "$d/admin.token" ] || { echo "no admin token in $d" >&2; return 1; }
+        (umask 077; printf 'Authorization: Bearer %s\n' "$(cat "$d/admin.token")" > "$f")
+    fi
+    echo "$f"
+}
+
 create_tunnel() { # name [args]: prints the token
     "$BIN/edge-sim" tunnel create "$@" --data-dir "$EDGE_DIR" 2>>"$WORK/edge-cli.log"
 }

@@ -28,7 +28,7 @@ print("\n".join(json.loads(base64.urlsafe_b64decode(t))["edges"]))' "$1"
 figure() { echo "figure: shared edges: $*" | tee -a "$WORK/figures"; }
 
 api() { # edge-ip: /api/tunnels of that edge
-    curl -sf "http://$1:$ADMIN_PORT/api/tunnels"
+    curl -sf -H @"$(admin_auth)" "http://$1:$ADMIN_PORT/api/tunnels"
 }
 
 # tunnel_view EDGE-IP: one line "A-count B-count total ids" for tunnel shared.

@@ -215,7 +215,7 @@ PY
 check "a client that never finishes its request head, or sits idle, is cut off" t_slow_client_cut_off
 
 t_admin() {
-    curl -sf http://127.0.0.1:$ADMIN_PORT/api/tunnels | python3 -c '
+    curl -sf -H @"$(admin_auth)" http://127.0.0.1:$ADMIN_PORT/api/tunnels | python3 -c '
 import json,sys; j=json.load(sys.stdin); t=[x for x in j["tunnels"] if x["name"]=="home"][0]
 assert t["connections"] >= 1, j; assert "app.example.test" in t["hostnames"], j'
 }

@@ -61,8 +61,8 @@ wait_port "$A_IP" "$TUNNEL_PORT" 20 && wait_port "$A_IP" "$HTTPS_PORT"
 B_PID=$!; PIDS+=($B_PID)
 wait_port 127.0.0.1 "$B_TUNNEL_PORT" 20
 
-api_a() { ip netns exec "$NS" curl -s --max-time 3 "http://127.0.0.1:$ADMIN_PORT/api/tunnels"; }
-api_b() { curl -s --max-time 3 "http://127.0.0.1:$B_ADMIN_PORT/api/tunnels"; }
+api_a() { ip netns exec "$NS" curl -s --max-time 3 -H @"$(admin_auth)" "http://127.0.0.1:$ADMIN_PORT/api/tunnels"; }
+api_b() { curl -s --max-time 3 -H @"$(admin_auth)" "http://127.0.0.1:$B_ADMIN_PORT/api/tunnels"; }
 on_a() { tunnel_conns "$(api_a)" "$1" "$A_TUN"; } # TUNNEL: its connections on edge A
 on_b() { tunnel_conns "$(api_b)" "$1" "$B_TUN"; }
 # via EDGE HOST [curl args]: the HTTP status of / on HOST through edge a or b

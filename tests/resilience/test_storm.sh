@@ -29,7 +29,7 @@ BACK_WITHIN=35
 MAX_SHARE=0.25
 ulimit -n 65536 2>/dev/null || true
 
-api() { curl -s --max-time 3 "http://127.0.0.1:$ADMIN_PORT/api/tunnels"; }
+api() { curl -s --max-time 3 -H @"$(admin_auth)" "http://127.0.0.1:$ADMIN_PORT/api/tunnels"; }
 # all_up: every tunnel s1..sN has HA connections on the edge
 all_up() {
     api | python3 -c '

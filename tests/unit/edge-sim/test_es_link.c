@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -848,13 +849,26 @@ static void test_reclaim_route_taken_warns_once(void **state)
     live_close(NULL);
 }
 
+#define ADMIN_TOKEN "test-admin-token-0123456789abcdefghijklmnop"
+
 /* GET /api/tunnels on an in-memory admin connection; returns the body
  * (malloc'd) and sets *status. */
 static char *admin_get(int *status)
 {
+    /* The admin API wants its bearer token (the data dir's admin.token). */
+    char path[128];
+    snprintf(path, sizeof(path), "%s/admin.token", w.dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(ADMIN_TOKEN "\n", f);
+    fclose(f);
+    assert_int_equal(chmod(path, 0600), 0);
+    snprintf(w.srv.data_dir, sizeof(w.srv.data_dir), "%s", w.dir);
+    assert_int_equal(es_admin_start(&w.srv), 0);
     struct rt_conn *c = es_admin_new_memory(&w.srv, "127.0.0.1");
     assert_non_null(c);
-    const char *req = "GET /api/tunnels HTTP/1.1\r\nhost: x\r\n\r\n";
+    const char *req =
+        "GET /api/tunnels HTTP/1.1\r\nhost: x\r\nauthorization: Bearer " ADMIN_TOKEN "\r\n\r\n";
     rt_conn_memory_feed(c, req, strlen(req)); /* answered, then it closes: < 0 */
     for (int i = 0; i < 5; i++)
         uv_run(&w.loop, UV_RUN_NOWAIT);
@@ -868,6 +882,8 @@ static char *admin_get(int *status)
     assert_non_null(body);
     char *out = strdup(body + 4);
     free(resp);
+    es_admin_stop(&w.srv);
+    unlink(path); /* mw_cleanup removes the dir */
     return out;
 }
 

@@ -383,27 +383,29 @@ unsigned es_link_expire(struct es_server *srv, long long now)
     struct px_list_node *pos, *tmp;
     px_list_for_each_safe (pos, tmp, server_links(srv)) {
         struct es_link *l = link_of(pos);
-        if (l->mode != MODE_H2 || l->cert_not_after <= 0 || now < l->cert_not_after || l->dying ||
-            l->retiring || l->conn.closing || l->conn.closed)
+        if (l->mode != MODE_H2 || l->cert_not_after <= 0 || now < l->cert_not_after ||
+            l->expiring || l->dying || l->retiring || l->conn.closing || l->conn.closed)
             continue;
         char until[21];
         px_cert_time(l->cert_not_after, until);
         PX_INFO("tunnel %s: connection %s: its certificate expired at %s and was not renewed; "
                 "closing it",
                 l->tunnel_id, l->conn_id, until);
-        if (rt_tunnel_control_open(&l->tun)) {
-            struct px_ctl_msg m = {.type = PX_CTL_ERROR,
-                                   .code = "cert_expired",
-                                   .message = "this connection's tunnel certificate has expired "
-                                              "and was not renewed: reconnect (or enrol again)",
-                                   .permanent = 0};
-            if (rt_tunnel_send(&l->tun, &m) < 0)
-                PX_DEBUG("connection %s: cannot say why it closes", l->conn_id);
-        }
-        /* Not killed: streams in flight finish (ES_LINK_RETIRE_MS at most),
-         * none starts; the connector hears GOAWAY and reconnects. */
-        es_link_retire(l, "certificate expired");
         n++;
+        /* Nothing new goes to it from now on. Not killed: streams in flight
+         * finish (ES_LINK_RETIRE_MS at most). The connector hears why, then
+         * GOAWAY once that is out (on_writable: nghttp2 sends a GOAWAY ahead
+         * of DATA queued before it), and reconnects. */
+        l->expiring = 1;
+        if (l->tunnel)
+            es_registry_detach(l->tunnel, l);
+        struct px_ctl_msg m = {.type = PX_CTL_ERROR,
+                               .code = "cert_expired",
+                               .message = "this connection's tunnel certificate has expired and "
+                                          "was not renewed: reconnect (or enrol again)",
+                               .permanent = 0};
+        if (!rt_tunnel_control_open(&l->tun) || rt_tunnel_send(&l->tun, &m) < 0)
+            es_link_retire(l, "certificate expired");
     }
     return n;
 }
@@ -679,9 +681,9 @@ unsigned es_link_load(const struct es_link *l)
 
 int es_link_usable(const struct es_link *l)
 {
-    return l->registered && !l->dying && !l->retiring && l->tun.h2 && !l->conn.closing &&
-           !l->conn.closed && nghttp2_session_check_request_allowed(l->tun.h2) &&
-           l->n_reqs < es_link_capacity(l);
+    return l->registered && !l->dying && !l->retiring && !l->expiring && l->tun.h2 &&
+           !l->conn.closing && !l->conn.closed &&
+           nghttp2_session_check_request_allowed(l->tun.h2) && l->n_reqs < es_link_capacity(l);
 }
 
 void es_link_retire(struct es_link *l, const char *why)
@@ -964,6 +966,8 @@ static int on_writable(struct rt_conn *c)
     if (l->mode != MODE_H2)
         return 0;
     int rc = rt_h2_flush(c, l->tun.h2);
+    if (rc == 0 && l->expiring && !l->retiring && !nghttp2_session_want_write(l->tun.h2))
+        es_link_retire(l, "certificate expired"); /* its cert_expired is out */
     if (rc == 0 && l->retiring && px_list_empty(&l->reqs) && !c->in_close &&
         !nghttp2_session_want_write(l->tun.h2))
         rt_conn_close(c, 0); /* retired and idle: the connector reconnects */

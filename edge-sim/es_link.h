@@ -66,6 +66,7 @@ struct es_link {
     unsigned renew_seen;
     int dying;
     int retiring;        /* no new streams; closes once the ones in flight end */
+    int expiring;        /* its line ended: no new streams; retired once told why */
     char *cap_key;       /* es_conncap admission, released at close */
     struct px_list reqs; /* its requests (es_req.link_node) */
     unsigned n_reqs;     /* request streams open on this link */

@@ -82,6 +82,7 @@ struct connector {
     unsigned pings_in, ping_acks_in, goaways_in;
     /* The last ERROR, as received */
     unsigned errors;
+    unsigned errors_at_goaway; /* errors when the last GOAWAY came */
     char error_code[32];
     int error_permanent;
     struct cstream st[MAX_STREAMS];
@@ -165,8 +166,10 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *u)
                 nghttp2_submit_ping(s, NGHTTP2_FLAG_ACK, f->ping.opaque_data);
         }
     }
-    if (f->hd.type == NGHTTP2_GOAWAY)
+    if (f->hd.type == NGHTTP2_GOAWAY) {
         cn.goaways_in++;
+        cn.errors_at_goaway = cn.errors;
+    }
     struct cstream *c = cstream(f->hd.stream_id);
     if (c && (f->hd.flags & NGHTTP2_FLAG_END_STREAM))
         c->ended = 1;
@@ -1001,6 +1004,7 @@ static void test_expired_certificate_closes_link(void **state)
     assert_string_equal(cn.error_code, "cert_expired");
     assert_false(cn.error_permanent);
     assert_int_equal(cn.goaways_in, 1);
+    assert_int_equal(cn.errors_at_goaway, 1); /* why, then GOAWAY */
     assert_non_null(w.el);
     assert_true(w.el->retiring);
     assert_false(es_link_usable(w.el));

@@ -479,6 +479,40 @@ t_pull_ca() {
 }
 check "origin-pull-ca and origin-ca print the edge's CAs" t_pull_ca
 
+t_protocol_doc_matches() {
+    # Defect 9.7 (audit): docs/protocol.md lacked the certificate's OU line,
+    # said rotation touched no certificate, listed no renew_failed reasons,
+    # and gave every CA 3650 days. What this edge did in the checks above is
+    # what the document says.
+    local doc=$HERE/../../docs/protocol.md r msg days ca
+    [ -f "$doc" ] || { echo "no $doc"; return 1; }
+    # Every reason the codec names is listed (protocol 6.4).
+    for r in $(sed -n 's/^#define PX_CTL_RENEW_[A-Z_]* "\([a-z_]*\)".*/\1/p' "$HERE/../../proto/px_control.h"); do
+        grep -qF "| \`$r\` |" "$doc" || { echo "reason $r not in protocol.md"; return 1; }
+    done
+    # Every renewal refusal the edges logged here, word for word.
+    grep -ho "certificate renewal for connection [0-9a-f]* refused: .*" "$WORK"/edge*.log |
+        sed 's/^certificate renewal for connection [0-9a-f]* refused: //' | sort -u > "$WORK/refusals.txt"
+    [ -s "$WORK/refusals.txt" ] || { echo "no refusal logged"; return 1; }
+    while IFS= read -r msg; do
+        grep -qF "$msg" "$doc" || { echo "refusal not in protocol.md: $msg"; return 1; }
+    done < "$WORK/refusals.txt"
+    msg=$(grep -ho "edge reports: .* (cert_expired)" "$WORK"/connector2-old.log | head -n 1 | sed 's/^edge reports: //; s/ (cert_expired)$//')
+    [ -n "$msg" ] && grep -qF "$msg" "$doc" || { echo "cert_expired message not in protocol.md: $msg"; return 1; }
+    # The OU line, as issued.
+    openssl x509 -in "$WORK/probe4/cert.pem" -noout -subject | grep -q "OU = enrolled [0-9]* rotation 0" &&
+        grep -qF 'OU=enrolled <T> rotation <G>' "$doc" || { echo "OU line"; return 1; }
+    # CA validities, as created (notBefore is a day before that).
+    for ca in origin-ca:36866 origin-pull-ca:36866 client-ca:3650 server-ca:3650; do
+        days=$(( ($(date -d "$(openssl x509 -in "$EDGE_DIR/${ca%%:*}.pem" -noout -enddate | cut -d= -f2)" +%s) -
+            $(date -d "$(openssl x509 -in "$EDGE_DIR/${ca%%:*}.pem" -noout -startdate | cut -d= -f2)" +%s)) / 86400 - 1 ))
+        [ "$days" = "${ca#*:}" ] || { echo "${ca%%:*} lasts $days days"; return 1; }
+    done
+    tr '\n' ' ' < "$doc" | grep -q "valid 3650 days, except .origin-ca. and .origin-pull-ca.: 36866 days"
+}
+check "defect 9.7 protocol.md matches the code: the OU line, renew_failed reasons and messages, CA validities" \
+    t_protocol_doc_matches
+
 # ---- deletion still cuts everything ----
 
 t_delete_cuts() {

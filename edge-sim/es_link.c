@@ -383,6 +383,13 @@ unsigned es_link_expire(struct es_server *srv, long long now)
     struct px_list_node *pos, *tmp;
     px_list_for_each_safe (pos, tmp, server_links(srv)) {
         struct es_link *l = link_of(pos);
+        if (l->expiring && !l->retiring && !l->dying) {
+            /* Told on the last pass, yet its output never ran dry (streams
+             * busy sending): retire it now, or a long download would keep
+             * it up past ES_LINK_RETIRE_MS. */
+            es_link_retire(l, "certificate expired");
+            continue;
+        }
         if (l->mode != MODE_H2 || l->cert_not_after <= 0 || now < l->cert_not_after ||
             l->expiring || l->dying || l->retiring || l->conn.closing || l->conn.closed)
             continue;

@@ -170,7 +170,8 @@ void es_link_line_renewed(struct es_link *l, long long not_after);
 /* Closes every H2 connection of srv whose certificate line ended at or
  * before now (wall-clock seconds; cert_not_after known): it tells the
  * connector why (error "cert_expired", not permanent) and retires the
- * connection (GOAWAY; streams in flight finish, ES_LINK_RETIRE_MS at most).
+ * connection (GOAWAY once that is out, at the latest on the next call;
+ * streams in flight finish, ES_LINK_RETIRE_MS at most).
  * A connector that can renew never gets there; one that cannot, say its
  * token was replaced, must enrol again. Returns how many it closed. */
 unsigned es_link_expire(struct es_server *srv, long long now);

@@ -1018,6 +1018,27 @@ static void test_expired_certificate_closes_link(void **state)
     assert_null(w.el);
 }
 
+/* An expired link whose output never runs dry (here: the loop does not
+ * run between two polls) is retired on the next poll all the same. */
+static void test_expired_link_retired_next_poll(void **state)
+{
+    (void)state;
+    registered();
+    long long now = (long long)time(NULL);
+    w.el->cert_not_after = now;
+    assert_int_equal(es_link_expire(&w.srv, now), 1);
+    assert_true(w.el->expiring);
+    assert_false(w.el->retiring);
+    assert_false(es_link_usable(w.el));
+    assert_int_equal(es_link_expire(&w.srv, now), 0); /* not told twice */
+    assert_true(w.el->retiring);
+    pump();
+    assert_int_equal(cn.errors, 1);
+    assert_string_equal(cn.error_code, "cert_expired");
+    assert_int_equal(cn.goaways_in, 1);
+    assert_null(w.el); /* idle: closed */
+}
+
 /* A link whose certificate's end is unknown (0: memory links, or one that
  * could not be read) is never closed for it. */
 static void test_unknown_expiry_kept(void **state)
@@ -1102,6 +1123,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_admin_get_is_read_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admin_agent_cut_mid_utf8, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_certificate_closes_link, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expired_link_retired_next_poll, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_expiry_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_renewal_moves_every_link_of_the_line, setup, teardown),
     };

@@ -356,7 +356,13 @@ t_old_link_cut_new_serves() {
     echo "the old connector exited after $(elapsed "$t0") s"
     routed2 a.cut.test && { echo "a.cut.test still served"; return 1; }
     grep -q "certificate renewal refused: this connector enrolled with a token that has been replaced" "$WORK/connector2-old.log" || return 1
-    grep -q "edge reports: this connection's tunnel certificate has expired and was not renewed.*(cert_expired)" "$WORK/connector2-old.log" || return 1
+    # Cut within a second of its certificate's end.
+    local until cut
+    until=$(sed -n 's/.*enrolled with the edge; certificate stored in .*, valid until \(.*\)$/\1/p' "$WORK/connector2-old.log" | head -n 1)
+    cut=$(grep -m1 "edge reports: this connection's tunnel certificate has expired and was not renewed.*(cert_expired)" "$WORK/connector2-old.log" | cut -d' ' -f1)
+    [ -n "$until" ] && [ -n "$cut" ] || { echo "no expiry ($until) or no cut ($cut)"; return 1; }
+    echo "certificate until $until, cut at $cut"
+    awk -v d="$(( $(date -d "$cut" +%s%3N) - $(date -d "$until" +%s%3N) ))" 'BEGIN { exit !(d >= 0 && d <= 1000) }' || return 1
     # The new one: two renewals at least while the old one went, and on.
     wait_for 20 bash -c "[ \$(grep -c 'renewed the tunnel certificate' '$WORK/connector2-new.log') -ge 2 ]" || { echo "the new connector did not renew twice"; return 1; }
     steady2_stop "$WORK/steady2.log" || return 1

@@ -93,11 +93,11 @@ long long es_store_legacy_rotation(const struct es_tunnel_secrets *s, long long 
  * replaced, and the line ends with the certificate it has. */
 int es_store_line_renewable(const struct es_tunnel_secrets *s, long long rotation, long long now);
 /* Rotates the secret of the tunnel named (or with id) name_or_id: new_hash
- * becomes current (generation rotations + 1), the current one previous, accepted until prev_until
- * (seconds since the epoch; <= now means not at all). One statement, so a
- * concurrent enrolment sees either the old pair or the new. Fills *id_out
- * (may be NULL) with the tunnel's id and *name_out (may be NULL) with its
- * name. Returns 0, PX_ERR_NOT_FOUND or PX_ERR_DB. */
+ * becomes current (generation rotations + 1), the current one previous,
+ * accepted until prev_until (seconds since the epoch; <= now means not at
+ * all). One statement, so a concurrent enrolment sees either the old pair
+ * or the new. Fills *id_out (may be NULL) with the tunnel's id and *name_out
+ * (may be NULL) with its name. Returns 0, PX_ERR_NOT_FOUND or PX_ERR_DB. */
 int es_store_tunnel_rotate(struct es_store *s, const char *name_or_id, const uint8_t new_hash[32],
                            long long prev_until, char id_out[33], char name_out[65]);
 /* Deletes a tunnel and its routes. Returns 0 or PX_ERR_NOT_FOUND. */

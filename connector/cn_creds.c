@@ -199,7 +199,8 @@ static void schedule(struct cn_cert_slot *sl)
 {
     uv_timer_stop(&sl->timer);
     sl->waiting_link = 0;
-    if (!sl->wanted || sl->in_flight || !sl->creds->timers_open || !sl->creds->started)
+    if (!sl->wanted || sl->in_flight || sl->token_replaced || !sl->creds->timers_open ||
+        !sl->creds->started)
         return;
     if (sl->kind == CN_CERT_TUNNEL && !sl->cert_pem)
         return; /* nothing to renew: enrolment gets the first one */
@@ -230,6 +231,21 @@ static void failed(struct cn_cert_slot *sl, const char *reason)
         uv_timer_start(&sl->timer, on_due, delay, 0);
 }
 
+/* Defect 9.8: the edge will not renew this certificate again, whatever
+ * the wait: the token its line began with was replaced. No retry; the
+ * host enrols with its token, and cn_creds_enrolled starts it again. */
+static void refused_for_token(struct cn_cert_slot *sl, const char *reason)
+{
+    sl->in_flight = 0;
+    sl->sent_on = NULL;
+    sl->retrying = 0;
+    sl->token_replaced = 1;
+    uv_timer_stop(&sl->timer);
+    PX_WARN("certificate renewal refused: %s (%s certificate; enrolling again with this "
+            "connector's token)",
+            reason && *reason ? reason : "the token was replaced", kind_text(sl->kind));
+}
+
 static void on_no_answer(uv_timer_t *t)
 {
     struct cn_cert_slot *sl = t->data;
@@ -240,7 +256,7 @@ static void on_no_answer(uv_timer_t *t)
 static void try_send(struct cn_cert_slot *sl)
 {
     struct cn_creds *c = sl->creds;
-    if (!sl->wanted || sl->in_flight)
+    if (!sl->wanted || sl->in_flight || sl->token_replaced)
         return;
     const char *pub = sl->kind == CN_CERT_TUNNEL ? c->tunnel_pub : c->pull_pub;
     if (!pub)
@@ -447,11 +463,20 @@ void cn_creds_enrolled(struct cn_creds *c, const char *origin_ca)
     sl->sent_on = NULL;
     sl->retrying = 0;
     cn_backoff_reset(&sl->backoff);
+    sl->token_replaced = 0;
     if (c->id->cert_pem && read_cert(c->id->cert_pem, c->tunnel_pub, &nb, &na) == 0 &&
         slot_take(sl, c->id->cert_pem, nb, na, now_s()) == 0)
         schedule(sl);
     else
         slot_drop(sl);
+    /* An origin-pull renewal refused with the old line is asked for again,
+     * now that new links carry the new one. */
+    struct cn_cert_slot *pull = &c->slots[CN_CERT_ORIGIN_PULL];
+    if (pull->token_replaced) {
+        pull->token_replaced = 0;
+        cn_backoff_reset(&pull->backoff);
+        schedule(pull);
+    }
     if (origin_ca)
         cn_creds_set_origin_ca(c, origin_ca);
 }
@@ -613,6 +638,7 @@ int cn_creds_renewed(struct cn_creds *c, void *link, const char *kind, const cha
     sl->in_flight = 0;
     sl->sent_on = NULL;
     sl->retrying = 0;
+    sl->token_replaced = 0;
     cn_backoff_reset(&sl->backoff);
     char until[21];
     px_cert_time(na, until);
@@ -624,7 +650,7 @@ int cn_creds_renewed(struct cn_creds *c, void *link, const char *kind, const cha
     return 0;
 }
 
-void cn_creds_renew_failed(struct cn_creds *c, void *link, const char *reason)
+int cn_creds_renew_failed(struct cn_creds *c, void *link, const char *reason, const char *message)
 {
     /* The edge answers a link's control messages in order, so the error
      * belongs to the oldest RENEW still open on that link. */
@@ -634,8 +660,15 @@ void cn_creds_renew_failed(struct cn_creds *c, void *link, const char *reason)
         if (sl->in_flight && sl->sent_on == link && (!oldest || sl->seq < oldest->seq))
             oldest = sl;
     }
-    if (oldest)
-        failed(oldest, reason);
-    else
-        PX_WARN("certificate renewal failed: %s", reason && *reason ? reason : "no reason given");
+    if (!oldest) {
+        PX_WARN("certificate renewal failed: %s",
+                message && *message ? message : "no reason given");
+        return 0;
+    }
+    if (reason && strcmp(reason, PX_CTL_RENEW_TOKEN_REPLACED) == 0) {
+        refused_for_token(oldest, message);
+        return 1;
+    }
+    failed(oldest, message);
+    return 0;
 }

@@ -18,6 +18,8 @@
  *    which would make a short-lived certificate due the moment it arrives;
  *  - after a failure (renew_failed, no answer in CN_CREDS_ANSWER_MS, the link
  *    gone) retried with backoff from 1 s up to min(60 s, lifetime/10);
+ *    except when the edge's reason is token_replaced: then the host enrols
+ *    again (cn_creds_renew_failed returns 1) and renewal waits for that;
  *  - the origin-pull certificate is asked for as soon as a rule wants it and
  *    a link is registered, then renewed the same way.
  * A renewed tunnel certificate is stored in cert.pem and the host is told
@@ -29,6 +31,8 @@
  *   "obtained the origin-pull certificate, valid until <RFC 3339 UTC>"
  *   "renewed the origin-pull certificate, valid until <RFC 3339 UTC>"
  *   "certificate renewal failed: <reason> (<kind> certificate; retrying in <N> ms)" (warn)
+ *   "certificate renewal refused: <reason> (<kind> certificate; enrolling again with
+ *    this connector's token)" (warn; the edge's reason token_replaced)
  *   "stored the edge's origin CA in <dir>/origin-ca.pem"
  *   "generated the origin-pull key in <dir>/origin-pull.key"
  *
@@ -69,6 +73,8 @@ struct cn_cert_slot {
     int in_flight;      /* a RENEW went out and is unanswered */
     int waiting_link;   /* due, but no registered link to send on */
     int retrying;       /* the last attempt failed: the timer is a backoff */
+    int token_replaced; /* refused for good (its line's token was replaced): no
+                           renewal until cn_creds_enrolled */
     void *sent_on;      /* the link the RENEW went out on (compared, never used) */
     unsigned seq;       /* order of sending, to attribute a renew_failed */
     struct cn_backoff backoff;
@@ -164,7 +170,12 @@ int cn_creds_set_origin_ca(struct cn_creds *c, const char *pem);
  * renewal (logged, retried). Returns 0 or < 0. */
 int cn_creds_renewed(struct cn_creds *c, void *link, const char *kind, const char *pem);
 /* An error "renew_failed" on link: the oldest RENEW unanswered on that link
- * failed; reason is the edge's message (may be NULL). */
-void cn_creds_renew_failed(struct cn_creds *c, void *link, const char *reason);
+ * failed. reason is the error's machine-readable reason, message its text
+ * (either may be NULL). Returns 1 when reason is PX_CTL_RENEW_TOKEN_REPLACED
+ * (the certificate's line began with a token since replaced): that renewal
+ * is not retried, and the host should enrol with its token (its new one, if
+ * it was given it); cn_creds_enrolled resumes the renewals. Else 0: retried
+ * with backoff. */
+int cn_creds_renew_failed(struct cn_creds *c, void *link, const char *reason, const char *message);
 
 #endif

@@ -290,6 +290,8 @@ static void link_ready(void *arg, struct cn_link *l)
         /* Home again: the home link takes the slot, the other one drains
          * (the edge routes nothing new to it, its streams finish). */
         struct cn_link *old = slot->link;
+        int replacing = slot->replacing;
+        slot->replacing = 0;
         probe_takes_slot(slot);
         cn_backoff_reset(&slot->home_backoff);
         if (old) {
@@ -297,7 +299,8 @@ static void link_ready(void *arg, struct cn_link *l)
             cn_link_drain(old);
         }
         log_slot(s, PX_LOG_INFO, slot->index, cn_link_edge(l),
-                 "registered (back home; the connection to %s drains)",
+                 "registered (%s; the connection to %s drains)",
+                 replacing ? "with the new certificate" : "back home",
                  old ? cn_link_edge(old) : "nowhere");
         return;
     }
@@ -313,11 +316,14 @@ static void link_ready(void *arg, struct cn_link *l)
 static void probe_failed(struct cn_supervisor *s, struct cn_slot *slot, struct cn_link *l)
 {
     slot->probe = NULL;
+    int replacing = slot->replacing;
+    slot->replacing = 0;
     if (s->stopping)
         return;
     unsigned delay = cn_backoff_next(&slot->home_backoff, rnd32(s));
     log_slot(s, PX_LOG_WARN, slot->index, cn_link_edge(l),
-             "(back home) failed: %s; staying on %s, trying again in %u ms",
+             "(%s) failed: %s; staying on %s, trying again in %u ms",
+             replacing ? "replacing a connection with the previous certificate" : "back home",
              cn_link_close_reason(l), slot->link ? cn_link_edge(slot->link) : "none", delay);
     rebalance_in(slot, delay);
 }
@@ -458,6 +464,20 @@ static void link_fatal(void *arg, const char *msg)
     cn_supervisor_fatal(arg, msg);
 }
 
+/* Defect 9.8: the edge refuses to renew the certificate because the token
+ * it was enrolled with has been replaced. Waiting helps nothing (the
+ * renewal used to be retried every minute until the certificate expired):
+ * enrol now with the token this process holds, which is the new one if the
+ * connector was given it. The links stay up meanwhile. */
+static void reenrol_for_token(struct cn_supervisor *s)
+{
+    if (s->stopping || s->enrolling || s->reenrolling)
+        return;
+    s->reenrolling = 1;
+    uv_timer_stop(&s->enroll_retry);
+    start_enroll(s);
+}
+
 /* Credential messages that arrive on a link go to the renewal. */
 static void link_control(void *arg, struct cn_link *l, const struct px_ctl_msg *m)
 {
@@ -466,7 +486,8 @@ static void link_control(void *arg, struct cn_link *l, const struct px_ctl_msg *
         return;
     switch (m->type) {
     case PX_CTL_ERROR:
-        cn_creds_renew_failed(s->creds, l, m->message);
+        if (cn_creds_renew_failed(s->creds, l, m->reason, m->message))
+            reenrol_for_token(s);
         break;
     case PX_CTL_ORIGIN_CA:
         cn_creds_set_origin_ca(s->creds, m->pem);
@@ -722,6 +743,31 @@ static void start_links(struct cn_supervisor *s)
     }
 }
 
+/* After an enrolment that replaced a certificate the edge no longer
+ * renews: each slot's link is replaced, make before break, by one that
+ * presents the new certificate (dialed to the slot's home edge, like a
+ * rebalance). A slot that cannot is left as it is: the edge closes its link
+ * when the old certificate ends, and it redials. */
+static void replace_links(struct cn_supervisor *s)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < s->n_slots; i++) {
+        struct cn_slot *slot = &s->slots[i];
+        if (!slot->link || slot->probe || !cn_link_usable(slot->link) || !s->tls_ctx)
+            continue;
+        if (slot->rebalance_init)
+            uv_timer_stop(&slot->rebalance);
+        slot->replacing = 1;
+        slot->probe = dial(slot, slot->place.home);
+        if (slot->probe)
+            n++;
+        else
+            slot->replacing = 0;
+    }
+    if (n)
+        PX_INFO("replacing %u connection(s) that present the previous certificate", n);
+}
+
 static void on_enrolled(void *arg, int result, const char *cert_pem, const char *origin_ca,
                         int permanent, const char *why)
 {
@@ -731,9 +777,28 @@ static void on_enrolled(void *arg, int result, const char *cert_pem, const char 
     if (ctx)
         wolfSSL_CTX_free(ctx);
     s->enrolling = 0;
+    int reenrol = s->reenrolling;
+    s->reenrolling = 0;
     if (s->stopping) {
         maybe_finish(s);
         return;
+    }
+    long long until = 0;
+    if (result < 0 && reenrol && s->id.cert_pem && s->creds &&
+        !cn_creds_tunnel_expired(s->creds, &until)) {
+        /* The certificate in hand still works: a refusal ends nothing yet.
+         * Once it expires the edge closes the links and the enrolment that
+         * follows decides, as for any expired certificate. */
+        char at[21];
+        px_cert_time(until, at);
+        if (permanent) {
+            PX_ERROR("enrolling again refused: %s; the certificate from the replaced token "
+                     "keeps working until %s, then this connector stops: give it the tunnel's "
+                     "new token (edge-sim tunnel rotate-token printed it)",
+                     why, at);
+            return;
+        }
+        s->reenrolling = 1; /* the retry keeps this mode */
     }
     if (result < 0) {
         if (permanent) {
@@ -753,12 +818,13 @@ static void on_enrolled(void *arg, int result, const char *cert_pem, const char 
     }
     if (s->creds)
         cn_creds_enrolled(s->creds, origin_ca);
-    long long until = 0;
     char until_s[21] = "?";
     if (s->creds && !cn_creds_tunnel_expired(s->creds, &until))
         px_cert_time(until, until_s);
     PX_INFO("enrolled with the edge; certificate stored in %s, valid until %s", s->id.dir, until_s);
     start_links(s); /* the enrolment backoff resets once one of them registers */
+    if (reenrol)
+        replace_links(s);
 }
 
 static void start_enroll(struct cn_supervisor *s)

@@ -55,6 +55,10 @@ struct cn_slot {
      * round over the edges goes on at once, later ones wait the backoff. */
     unsigned round;
     unsigned attempts;
+    /* The probe replaces link, which presents a certificate the edge no
+     * longer renews (its token was replaced), rather than bringing the slot
+     * home; it dials the home edge all the same. */
+    int replacing;
 };
 
 struct cn_metrics;
@@ -79,6 +83,10 @@ struct cn_supervisor {
     int stopping;
     int exit_code;
     int enrolling;
+    /* The enrolment under way (or its retry) replaces a certificate the edge
+     * refuses to renew because its token was replaced: the links stay up
+     * meanwhile, and a refusal is not fatal while that certificate lasts. */
+    int reenrolling;
     unsigned enroll_rr; /* which of the token's edges the next enrolment tries */
     WOLFSSL_CTX *enroll_ctx;
     struct cn_backoff enroll_backoff;

@@ -228,25 +228,53 @@ static int issue_short(WC_RNG *rng, const char *ca, const char *ca_key, const ch
 }
 
 int es_certs_issue_client(struct es_certs *c, const char *tunnel_id, const char *pub_pem,
-                          long long lifetime, long long enrolled_at, char **cert_pem)
+                          long long lifetime, const struct es_cert_line *line, char **cert_pem)
 {
-    char ou[48];
-    int n = snprintf(ou, sizeof(ou), ES_CERT_ENROLLED_OU "%lld", enrolled_at);
+    char ou[64];
+    if (line->rotation < 0)
+        return PX_ERR_INVAL;
+    int n = snprintf(ou, sizeof(ou), ES_CERT_ENROLLED_OU "%lld" ES_CERT_ROTATION_OU "%lld",
+                     line->enrolled_at, line->rotation);
     if (n < 0 || (size_t)n >= sizeof(ou))
         return PX_ERR_INVAL;
     return issue_short(c->rng, c->client_ca_pem, c->client_ca_key, pub_pem, tunnel_id, ou, NULL,
                        lifetime, cert_pem);
 }
 
-long long es_certs_enrolled_at(const char *subject)
+/* A decimal number >= 0 at *p (at most 18 digits: no overflow), moving *p
+ * past it. Returns it, or -1 if there is none. */
+static long long read_count(const char **p)
 {
+    long long v = 0;
+    int digits = 0;
+    while (**p >= '0' && **p <= '9' && digits < 18) {
+        v = v * 10 + (**p - '0');
+        (*p)++;
+        digits++;
+    }
+    return digits && !(**p >= '0' && **p <= '9') ? v : -1;
+}
+
+void es_certs_line(const char *subject, struct es_cert_line *out)
+{
+    out->enrolled_at = 0;
+    out->rotation = -1;
     const char *p = subject ? strstr(subject, "OU=" ES_CERT_ENROLLED_OU) : NULL;
     if (!p)
-        return 0;
+        return;
     p += 3 + strlen(ES_CERT_ENROLLED_OU);
-    char *end;
-    long long v = strtoll(p, &end, 10);
-    return end != p && v > 0 ? v : 0;
+    long long at = read_count(&p);
+    if (at <= 0)
+        return;
+    out->enrolled_at = at;
+    if (strncmp(p, ES_CERT_ROTATION_OU, strlen(ES_CERT_ROTATION_OU)) != 0)
+        return; /* issued before generations: es_store_legacy_rotation */
+    p += strlen(ES_CERT_ROTATION_OU);
+    long long rot = read_count(&p);
+    /* The OU ends there (the next RDN, or the end): anything else is not
+     * a field this edge wrote. */
+    if (rot >= 0 && (*p == '\0' || *p == ',' || *p == '+'))
+        out->rotation = rot;
 }
 
 int es_certs_issue_origin_pull(struct es_certs *c, const char *tunnel_id, const char *pub_pem,

@@ -64,21 +64,31 @@ const char *es_certs_for_host(struct es_certs *c, const char *host);
 #define ES_ORIGIN_CERT_DAYS 5479
 #define ES_ORIGIN_CERT_MAX_DAYS 36500
 
-/* A connector certificate's subject carries when its line of renewals
- * began, "OU=enrolled <seconds since the epoch>": a renewal copies it, so
- * the edge can refuse to renew what was enrolled with a token since
- * replaced (es_link). */
+/* A connector certificate's subject carries its line of renewals: when it
+ * began and with which token generation (es_store_enrol_rotation),
+ * "OU=enrolled <seconds since the epoch> rotation <generation>". A renewal
+ * copies it, so the edge can refuse to renew what was enrolled with a token
+ * since replaced (es_store_line_renewable), to the exact rotation rather
+ * than to the second. */
 #define ES_CERT_ENROLLED_OU "enrolled "
-/* Issues a connector client certificate (client-ca, CN = tunnel_id, OU =
- * ES_CERT_ENROLLED_OU enrolled_at, EKU clientAuth) for pub_pem, valid from
- * now - ES_CERT_SKEW to now + lifetime seconds. Returns 0 and *cert_pem
- * (caller frees), PX_ERR_INVAL for a key that is not EC P-256 or a lifetime
- * out of range, or PX_ERR_CRYPTO/NOMEM. */
+#define ES_CERT_ROTATION_OU " rotation "
+struct es_cert_line {
+    long long enrolled_at; /* seconds since the epoch; 0: unknown */
+    long long rotation;    /* token generation; -1: not in the certificate */
+};
+/* Issues a connector client certificate (client-ca, CN = tunnel_id, OU as
+ * above from *line, whose rotation must be >= 0; EKU clientAuth) for
+ * pub_pem, valid from now - ES_CERT_SKEW to now + lifetime seconds. Returns
+ * 0 and *cert_pem (caller frees), PX_ERR_INVAL for a key that is not EC
+ * P-256, a lifetime out of range or a negative rotation, or
+ * PX_ERR_CRYPTO/NOMEM. */
 int es_certs_issue_client(struct es_certs *c, const char *tunnel_id, const char *pub_pem,
-                          long long lifetime, long long enrolled_at, char **cert_pem);
-/* The enrolment time in a connector certificate's subject (RFC 4514, as
- * px_cert_info gives it), or 0 if it has none (issued before this field). */
-long long es_certs_enrolled_at(const char *subject);
+                          long long lifetime, const struct es_cert_line *line, char **cert_pem);
+/* The line in a connector certificate's subject (RFC 4514, as px_cert_info
+ * gives it): *out gets enrolled_at 0 when the subject has no such OU (issued
+ * before it existed), and rotation -1 when it has no generation (issued
+ * before generations; es_store_legacy_rotation tells it). */
+void es_certs_line(const char *subject, struct es_cert_line *out);
 /* Issues an origin-pull certificate (origin-pull-ca, CN = tunnel_id, SAN URI
  * "tunnel:<tunnel_id>", EKU clientAuth) for pub_pem; validity and returns as
  * es_certs_issue_client. */

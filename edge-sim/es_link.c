@@ -226,9 +226,19 @@ static int enroll_on_data(struct es_link *l, const uint8_t *data, size_t len)
         enroll_fail(l, ES_ENROL_BAD_TOKEN, REFUSED_CODE, REFUSED_MSG, why);
         goto out;
     }
+    /* Defect 9.4: the line records which token it was begun with, the
+     * previous one included, so that its renewals stop with that token. */
+    struct es_cert_line line = {.enrolled_at = (long long)time(NULL),
+                                .rotation = es_store_enrol_rotation(&sec, match)};
+    if (line.rotation < 0) { /* a previous secret without a rotation: a hand-edited row */
+        PX_WARN("enrolment from %s: tunnel %s has a previous secret but no rotation recorded",
+                l->conn.peer_ip, req.tunnel_id);
+        enroll_refuse(l, ES_ENROL_INTERNAL, "internal", "edge storage error; try again");
+        goto out;
+    }
     char *cert = NULL;
     if (es_certs_issue_client(&l->srv->certs, req.tunnel_id, req.public_key_pem,
-                              cert_lifetime(l->srv), (long long)time(NULL), &cert) < 0) {
+                              cert_lifetime(l->srv), &line, &cert) < 0) {
         enroll_fail(l, ES_ENROL_BAD_KEY, "bad_key", "the public key could not be certified",
                     "unusable public key");
         goto out;
@@ -327,14 +337,92 @@ int es_link_serves(const struct es_link *l, const char *host)
 
 /* ---- control stream ---- */
 
-/* Refuses a RENEW, telling the connector why; the link stays up. */
-static int renew_fail(struct es_link *l, const char *why)
+/* Refuses a RENEW, telling the connector why (reason: PX_CTL_RENEW_*, for
+ * it to act on; why: for people); the link stays up. */
+static int renew_fail(struct es_link *l, const char *reason, const char *why)
 {
     PX_WARN("tunnel %s: certificate renewal for connection %s refused: %s", l->tunnel_id,
             l->conn_id, why);
-    struct px_ctl_msg e = {
-        .type = PX_CTL_ERROR, .code = "renew_failed", .message = (char *)why, .permanent = 0};
+    struct px_ctl_msg e = {.type = PX_CTL_ERROR,
+                           .code = "renew_failed",
+                           .message = (char *)why,
+                           .reason = (char *)reason,
+                           .permanent = 0};
     return l->dying ? 0 : rt_tunnel_send(&l->tun, &e);
+}
+
+/* The messages of the refusals a connector may act on (docs/protocol.md
+ * 6.4 lists them all). */
+#define RENEW_EXPIRED_MSG                                                                          \
+    "this connection's tunnel certificate (and any renewal of it made here) has expired: "         \
+    "reconnect to enrol again"
+#define RENEW_REPLACED_MSG                                                                         \
+    "this connector enrolled with a token that has been replaced (edge-sim tunnel "                \
+    "rotate-token): enrol with the new token"
+
+/* The token generation l's line was begun with, from its certificate or,
+ * for one issued before generations, from the time it was enrolled. */
+static long long line_rotation(const struct es_link *l, const struct es_tunnel_secrets *sec)
+{
+    return l->rotation >= 0 ? l->rotation : es_store_legacy_rotation(sec, l->enrolled_at);
+}
+
+void es_link_line_renewed(struct es_link *l, long long not_after)
+{
+    l->cert_not_after = not_after;
+    if (!l->key_known)
+        return;
+    struct px_list_node *pos, *tmp;
+    px_list_for_each_safe (pos, tmp, server_links(l->srv)) {
+        struct es_link *o = link_of(pos);
+        if (o == l || o->mode != MODE_H2 || !o->key_known || o->cert_not_after >= not_after ||
+            strcmp(o->tunnel_id, l->tunnel_id) != 0 || o->enrolled_at != l->enrolled_at ||
+            memcmp(o->key_hash, l->key_hash, sizeof(l->key_hash)) != 0)
+            continue;
+        o->cert_not_after = not_after;
+        if (o->rotation < 0)
+            o->rotation = l->rotation;
+    }
+}
+
+unsigned es_link_expire(struct es_server *srv, long long now)
+{
+    unsigned n = 0;
+    struct px_list_node *pos, *tmp;
+    px_list_for_each_safe (pos, tmp, server_links(srv)) {
+        struct es_link *l = link_of(pos);
+        if (l->expiring && !l->retiring && !l->dying) {
+            /* Told on the last pass, yet its output never ran dry (streams
+             * busy sending): retire it now, or a long download would keep
+             * it up past ES_LINK_RETIRE_MS. */
+            es_link_retire(l, "certificate expired");
+            continue;
+        }
+        if (l->mode != MODE_H2 || l->cert_not_after <= 0 || now < l->cert_not_after ||
+            l->expiring || l->dying || l->retiring || l->conn.closing || l->conn.closed)
+            continue;
+        char until[21];
+        px_cert_time(l->cert_not_after, until);
+        PX_INFO("tunnel %s: connection %s: its certificate expired at %s and was not renewed; "
+                "closing it",
+                l->tunnel_id, l->conn_id, until);
+        n++;
+        /* Nothing new goes to it from now on. Not killed: streams in flight
+         * finish (ES_LINK_RETIRE_MS at most). The connector hears why, then
+         * GOAWAY once that is out (on_writable: nghttp2 sends a GOAWAY ahead
+         * of DATA queued before it), and reconnects. */
+        l->expiring = 1;
+        if (l->tunnel)
+            es_registry_detach(l->tunnel, l);
+        struct px_ctl_msg m = {.type = PX_CTL_ERROR,
+                               .code = "cert_expired",
+                               .message = "this connection's tunnel certificate has expired and "
+                                          "was not renewed: reconnect (or enrol again)",
+                               .permanent = 0};
+        if (!rt_tunnel_control_open(&l->tun) || rt_tunnel_send(&l->tun, &m) < 0)
+            es_link_retire(l, "certificate expired");
+    }
+    return n;
 }
 
 /* RENEW: a new certificate of the kind asked for, for the tunnel this
@@ -347,48 +435,56 @@ static int on_renew(struct es_link *l, const struct px_ctl_msg *m)
     int k = strcmp(m->kind, PX_CTL_KIND_ORIGIN_PULL) == 0; /* the codec checked the kind */
     uint64_t now = uv_now(srv->loop);
     if ((l->renew_seen & (1u << k)) && now - l->renew_last_ms[k] < ES_LINK_RENEW_INTERVAL_MS)
-        return renew_fail(l, "too frequent");
+        return renew_fail(l, PX_CTL_RENEW_TOO_FREQUENT, "too frequent");
     l->renew_seen |= 1u << k;
     l->renew_last_ms[k] = now;
     struct es_tunnel *t = es_registry_tunnel(&srv->reg, l->tunnel_id);
     if (!t)
-        return renew_fail(l, "the tunnel no longer exists");
+        return renew_fail(l, PX_CTL_RENEW_TUNNEL_GONE, "the tunnel no longer exists");
     long long wall = (long long)time(NULL);
     /* A renewal continues the line of the certificate this connection
      * presented: not past its end, and not past a token rotation's grace
      * for a line begun with the token it replaced (else rotating a leaked
-     * token would never evict whoever enrolled with it). Times are whole
-     * seconds: an enrolment in the rotation's second counts as before it. */
-    if (!l->conn.memory && wall >= l->cert_not_after)
-        return renew_fail(l, "this connection's tunnel certificate (and any renewal of it made "
-                             "here) has expired: reconnect to enrol again");
-    struct es_tunnel_secrets sec;
-    if (!l->conn.memory && es_store_tunnel_secrets(&srv->store, l->tunnel_id, &sec) == 0 &&
-        sec.rotated_at > 0 && l->enrolled_at <= sec.rotated_at && wall >= sec.previous_until)
-        return renew_fail(l,
-                          "this connector enrolled with a token that has been replaced (edge-sim "
-                          "tunnel rotate-token): enrol with the new token");
+     * token would never evict whoever enrolled with it). Which token a line
+     * began with is its generation, exact (defect 9.6: whole seconds took
+     * an enrolment in the rotation's second for one before it). */
+    struct es_cert_line line = {.enrolled_at = l->enrolled_at, .rotation = 0};
+    if (!l->conn.memory) {
+        if (wall >= l->cert_not_after)
+            return renew_fail(l, PX_CTL_RENEW_CERT_EXPIRED, RENEW_EXPIRED_MSG);
+        struct es_tunnel_secrets sec;
+        int rc = es_store_tunnel_secrets(&srv->store, l->tunnel_id, &sec);
+        if (rc == PX_ERR_NOT_FOUND)
+            return renew_fail(l, PX_CTL_RENEW_TUNNEL_GONE, "the tunnel no longer exists");
+        if (rc < 0)
+            return renew_fail(l, PX_CTL_RENEW_INTERNAL, "edge storage error; try again");
+        line.rotation = line_rotation(l, &sec);
+        if (!es_store_line_renewable(&sec, line.rotation, wall))
+            return renew_fail(l, PX_CTL_RENEW_TOKEN_REPLACED, RENEW_REPLACED_MSG);
+    }
     if (es_certs_check_p256(m->pem) < 0)
-        return renew_fail(l, "not a P-256 public key");
+        return renew_fail(l, PX_CTL_RENEW_BAD_KEY, "not a P-256 public key");
     char *cert = NULL;
     int rc =
         k ? es_certs_issue_origin_pull(&srv->certs, l->tunnel_id, m->pem, cert_lifetime(srv), &cert)
-          : es_certs_issue_client(&srv->certs, l->tunnel_id, m->pem, cert_lifetime(srv),
-                                  l->enrolled_at, &cert);
+          : es_certs_issue_client(&srv->certs, l->tunnel_id, m->pem, cert_lifetime(srv), &line,
+                                  &cert);
     if (rc < 0)
-        return renew_fail(l, "the edge could not issue the certificate");
+        return renew_fail(l, PX_CTL_RENEW_INTERNAL, "the edge could not issue the certificate");
     char how[64];
     snprintf(how, sizeof(how), "renewal on connection %s", l->conn_id);
     log_issued(t->name, m->kind, cert, how);
     if (!k) {
-        /* The line this connection continues now ends with the new
-         * certificate (the connection itself keeps the one it presented). */
+        /* The line now ends with the new certificate, for this connection
+         * and the connector's others here (which keep the certificate they
+         * presented, as this one does). */
+        l->rotation = line.rotation;
         struct px_der *d = NULL;
         size_t nd = 0;
         struct px_cert_info ci;
         if (px_cert_pem_split(cert, strlen(cert), &d, &nd) == 0 &&
             px_cert_info(d[0].der, d[0].len, &ci) == 0) {
-            l->cert_not_after = ci.not_after;
+            es_link_line_renewed(l, ci.not_after);
             px_cert_info_cleanup(&ci);
         }
         px_der_free(d, nd);
@@ -600,9 +696,9 @@ unsigned es_link_load(const struct es_link *l)
 
 int es_link_usable(const struct es_link *l)
 {
-    return l->registered && !l->dying && !l->retiring && l->tun.h2 && !l->conn.closing &&
-           !l->conn.closed && nghttp2_session_check_request_allowed(l->tun.h2) &&
-           l->n_reqs < es_link_capacity(l);
+    return l->registered && !l->dying && !l->retiring && !l->expiring && l->tun.h2 &&
+           !l->conn.closing && !l->conn.closed &&
+           nghttp2_session_check_request_allowed(l->tun.h2) && l->n_reqs < es_link_capacity(l);
 }
 
 void es_link_retire(struct es_link *l, const char *why)
@@ -811,9 +907,17 @@ static int read_identity(struct es_link *l)
     const unsigned char *der = wolfSSL_X509_get_der(peer, &len);
     struct px_cert_info ci;
     if (der && len > 0 && px_cert_info(der, (size_t)len, &ci) == 0) {
+        struct es_cert_line line;
+        es_certs_line(ci.subject, &line);
         l->cert_not_after = ci.not_after;
-        l->enrolled_at = es_certs_enrolled_at(ci.subject);
+        l->enrolled_at = line.enrolled_at;
+        l->rotation = line.rotation;
         px_cert_info_cleanup(&ci);
+        const uint8_t *spki;
+        size_t spki_len;
+        if (px_cert_spki(der, (size_t)len, &spki, &spki_len) == 0 &&
+            wc_Sha256Hash(spki, (word32)spki_len, l->key_hash) == 0)
+            l->key_known = 1;
     }
     wolfSSL_X509_free(peer);
     return 0;
@@ -877,6 +981,8 @@ static int on_writable(struct rt_conn *c)
     if (l->mode != MODE_H2)
         return 0;
     int rc = rt_h2_flush(c, l->tun.h2);
+    if (rc == 0 && l->expiring && !l->retiring && !nghttp2_session_want_write(l->tun.h2))
+        es_link_retire(l, "certificate expired"); /* its cert_expired is out */
     if (rc == 0 && l->retiring && px_list_empty(&l->reqs) && !c->in_close &&
         !nghttp2_session_want_write(l->tun.h2))
         rt_conn_close(c, 0); /* retired and idle: the connector reconnects */
@@ -923,6 +1029,7 @@ static struct es_link *link_new(struct es_server *srv)
         return NULL;
     l->srv = srv;
     l->conn_index = -1;
+    l->rotation = -1;
     px_list_init(&l->reqs);
     uint8_t id[8];
     px_pki_random(rt_loop_rng(rt_loop_of(srv->loop)), id, sizeof(id));

@@ -13,7 +13,8 @@
  *    response could not be buffered (cancel: NGHTTP2_CANCEL).
  *  - the link, gracefully (es_link_retire: no new streams, those in flight
  *    finish, then it closes; ES_LINK_RETIRE_MS at most): a GOAWAY from
- *    either side; stream ids exhausted or new streams refused at submit.
+ *    either side; stream ids exhausted or new streams refused at submit;
+ *    its certificate line ended unrenewed (es_link_expire).
  *  - the link, at once (the connection closes; every request on it gets
  *    es_req_link_done(r, NGHTTP2_CANCEL)): an HTTP/2 connection error
  *    (nghttp2_session_mem_recv < 0); a malformed control message, or one
@@ -31,6 +32,7 @@
 #include "rt_tunnel.h"
 
 #include <nghttp2/nghttp2.h>
+#include <stdint.h>
 
 struct es_server;
 struct es_tunnel;
@@ -50,12 +52,21 @@ struct es_link {
     /* RENEW: when each kind (0 tunnel, 1 origin_pull) was last answered
      * (uv_now), if its bit in renew_seen is set. */
     uint64_t renew_last_ms[2];
-    long long cert_not_after; /* of the tunnel certificate it presented, or of the
-                                 latest renewal of it issued here */
-    long long enrolled_at;    /* that certificate's line began (its OU; 0: unknown) */
+    /* Its certificate line (es_certs_line): the tunnel certificate it
+     * presented and the renewals issued from it. cert_not_after is the
+     * latest not_after of the line seen here, the presented one's or a
+     * renewal's, on this connection or on another presenting the same key
+     * (es_link_line_renewed); once it passes, the edge closes the connection
+     * (es_link_expire). 0: unknown (a memory link), never closed. */
+    long long cert_not_after;
+    long long enrolled_at; /* when the line began (its OU; 0: unknown) */
+    long long rotation;    /* its token generation; -1: not in the certificate */
+    uint8_t key_hash[32];  /* SHA-256 of the presented certificate's public key */
+    int key_known;         /* key_hash is set */
     unsigned renew_seen;
     int dying;
     int retiring;        /* no new streams; closes once the ones in flight end */
+    int expiring;        /* its line ended: no new streams; retired once told why */
     char *cap_key;       /* es_conncap admission, released at close */
     struct px_list reqs; /* its requests (es_req.link_node) */
     unsigned n_reqs;     /* request streams open on this link */
@@ -150,6 +161,20 @@ void es_link_close_all(struct es_server *srv);
 unsigned es_link_goaway_notice_all(struct es_server *srv);
 /* Request streams open on all of srv's links (for the log). */
 unsigned es_link_streams(struct es_server *srv);
+/* A tunnel certificate was issued to continue l's line, valid until
+ * not_after: l and every other H2 connection of srv that presents the same
+ * key for the same tunnel and line (the connector's other links: they all
+ * present the certificate the renewal replaces) count not_after as the
+ * line's end from now on (never earlier than what they had). */
+void es_link_line_renewed(struct es_link *l, long long not_after);
+/* Closes every H2 connection of srv whose certificate line ended at or
+ * before now (wall-clock seconds; cert_not_after known): it tells the
+ * connector why (error "cert_expired", not permanent) and retires the
+ * connection (GOAWAY once that is out, at the latest on the next call;
+ * streams in flight finish, ES_LINK_RETIRE_MS at most).
+ * A connector that can renew never gets there; one that cannot, say its
+ * token was replaced, must enrol again. Returns how many it closed. */
+unsigned es_link_expire(struct es_server *srv, long long now);
 /* A connection answers one RENEW per kind per this many ms. */
 #define ES_LINK_RENEW_INTERVAL_MS 5000
 /* Sends every registered connector connection of srv the current

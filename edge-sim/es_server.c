@@ -117,6 +117,9 @@ void es_server_reload(struct es_server *srv)
 static void on_db_poll(uv_timer_t *t)
 {
     struct es_server *srv = t->data;
+    /* Defect 9.5: a connection outlived its certificate (nothing renewed
+     * it, say its token was replaced): it ends within DB_POLL_MS of it. */
+    es_link_expire(srv, (long long)time(NULL));
     if (es_server_sync(srv))
         return;
     if (srv->access_stale || (srv->assert &&es_assert_next_change(srv->assert) &&

@@ -20,7 +20,7 @@ static const char *const schema =
     "CREATE TABLE IF NOT EXISTS tunnels(id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
     " secret_hash BLOB NOT NULL, patterns TEXT NOT NULL, created INTEGER NOT NULL,"
     " prev_secret_hash BLOB, prev_until INTEGER NOT NULL DEFAULT 0,"
-    " rotated_at INTEGER NOT NULL DEFAULT 0);"
+    " rotated_at INTEGER NOT NULL DEFAULT 0, rotations INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS routes(hostname TEXT PRIMARY KEY,"
     " tunnel_id TEXT NOT NULL REFERENCES tunnels(id) ON DELETE CASCADE);";
 
@@ -40,17 +40,25 @@ static int has_column(sqlite3 *db, const char *table, const char *column)
     return r == SQLITE_ROW ? 1 : r == SQLITE_DONE ? 0 : PX_ERR_DB;
 }
 
-/* Databases made before token rotation lack its two columns. The check and
- * the ALTERs are one IMMEDIATE transaction: a CLI and a serve opening the
- * same old database at once must not both add them. */
+/* Databases made before token rotation lack its columns, and those made
+ * before its generations lack `rotations`. The check and the ALTERs are one
+ * IMMEDIATE transaction: a CLI and a serve opening the same old database at
+ * once must not both add them. A column's `then` runs only when the column
+ * was added: a tunnel rotated before `rotations` existed counts one
+ * rotation, so certificates from its previous token (es_store_legacy_rotation)
+ * are one generation behind. */
 static int migrate(sqlite3 *db, char **err)
 {
     static const struct {
-        const char *column, *alter;
+        const char *column, *alter, *then;
     } add[] = {
-        {"prev_secret_hash", "ALTER TABLE tunnels ADD COLUMN prev_secret_hash BLOB"},
-        {"prev_until", "ALTER TABLE tunnels ADD COLUMN prev_until INTEGER NOT NULL DEFAULT 0"},
-        {"rotated_at", "ALTER TABLE tunnels ADD COLUMN rotated_at INTEGER NOT NULL DEFAULT 0"},
+        {"prev_secret_hash", "ALTER TABLE tunnels ADD COLUMN prev_secret_hash BLOB", NULL},
+        {"prev_until", "ALTER TABLE tunnels ADD COLUMN prev_until INTEGER NOT NULL DEFAULT 0",
+         NULL},
+        {"rotated_at", "ALTER TABLE tunnels ADD COLUMN rotated_at INTEGER NOT NULL DEFAULT 0",
+         NULL},
+        {"rotations", "ALTER TABLE tunnels ADD COLUMN rotations INTEGER NOT NULL DEFAULT 0",
+         "UPDATE tunnels SET rotations=1 WHERE rotated_at>0 OR prev_secret_hash IS NOT NULL"},
     };
     int missing = 0;
     for (size_t i = 0; i < sizeof(add) / sizeof(add[0]); i++) {
@@ -65,7 +73,9 @@ static int migrate(sqlite3 *db, char **err)
         return PX_ERR_DB;
     for (size_t i = 0; i < sizeof(add) / sizeof(add[0]); i++) {
         int h = has_column(db, "tunnels", add[i].column);
-        if (h < 0 || (!h && sqlite3_exec(db, add[i].alter, NULL, NULL, err) != SQLITE_OK)) {
+        if (h < 0 || (!h && (sqlite3_exec(db, add[i].alter, NULL, NULL, err) != SQLITE_OK ||
+                             (add[i].then &&
+                              sqlite3_exec(db, add[i].then, NULL, NULL, err) != SQLITE_OK)))) {
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
             return PX_ERR_DB;
         }
@@ -296,7 +306,8 @@ int es_store_tunnel_secrets(struct es_store *s, const char *id, struct es_tunnel
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(
             s->db,
-            "SELECT secret_hash, prev_secret_hash, prev_until, rotated_at FROM tunnels WHERE id=?",
+            "SELECT secret_hash, prev_secret_hash, prev_until, rotated_at, rotations FROM tunnels"
+            " WHERE id=?",
             -1, &st, NULL) != SQLITE_OK)
         return PX_ERR_DB;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -305,6 +316,7 @@ int es_store_tunnel_secrets(struct es_store *s, const char *id, struct es_tunnel
         memset(out, 0, sizeof(*out));
         memcpy(out->current, sqlite3_column_blob(st, 0), 32);
         out->rotated_at = sqlite3_column_int64(st, 3);
+        out->rotations = sqlite3_column_int64(st, 4);
         /* A previous hash of any other size (none: NULL) stays all zeros. */
         if (sqlite3_column_bytes(st, 1) == 32) {
             memcpy(out->previous, sqlite3_column_blob(st, 1), 32);
@@ -330,6 +342,25 @@ int es_store_secret_match(const struct es_tunnel_secrets *s, const uint8_t hash[
     return prev == 0 && s->previous_until > 0 && now < s->previous_until ? 2 : 0;
 }
 
+long long es_store_enrol_rotation(const struct es_tunnel_secrets *s, int match)
+{
+    return match == 2 ? s->rotations - 1 : s->rotations;
+}
+
+long long es_store_legacy_rotation(const struct es_tunnel_secrets *s, long long enrolled_at)
+{
+    return s->rotated_at > 0 && enrolled_at <= s->rotated_at ? s->rotations - 1 : s->rotations;
+}
+
+int es_store_line_renewable(const struct es_tunnel_secrets *s, long long rotation, long long now)
+{
+    if (rotation == s->rotations)
+        return 1;
+    /* The token it enrolled with was replaced by the latest rotation: it
+     * renews as long as that token still enrols, not a second longer. */
+    return rotation == s->rotations - 1 && s->previous_until > 0 && now < s->previous_until;
+}
+
 int es_store_tunnel_rotate(struct es_store *s, const char *name_or_id, const uint8_t new_hash[32],
                            long long prev_until, char id_out[33], char name_out[65])
 {
@@ -340,6 +371,7 @@ int es_store_tunnel_rotate(struct es_store *s, const char *name_or_id, const uin
     if (sqlite3_prepare_v2(s->db,
                            "UPDATE tunnels SET prev_secret_hash=secret_hash, prev_until=?,"
                            " rotated_at=CAST(strftime('%s','now') AS INTEGER),"
+                           " rotations=rotations+1,"
                            " secret_hash=? WHERE id=COALESCE((SELECT id FROM tunnels WHERE name=?),"
                            " (SELECT id FROM tunnels WHERE id=?)) RETURNING id, name",
                            -1, &st, NULL) != SQLITE_OK)

@@ -63,6 +63,10 @@ struct es_tunnel_secrets {
     uint8_t previous[32];     /* all zeros when there is none (no secret hashes to that) */
     long long previous_until; /* seconds since the epoch; 0 when there is none */
     long long rotated_at;     /* when the token was last rotated; 0 if never */
+    /* How many times the token was rotated: the generation of the current
+     * secret (0 for the one from `tunnel create`). The previous secret is
+     * generation rotations - 1. */
+    long long rotations;
 };
 /* Fills *out for tunnel id. Returns 0, PX_ERR_NOT_FOUND (*out untouched) or
  * PX_ERR_DB. Like es_store_tunnel_secret_hash: one indexed lookup reading
@@ -72,12 +76,28 @@ int es_store_tunnel_secrets(struct es_store *s, const char *id, struct es_tunnel
  * the previous one's while now < previous_until (2), or neither (0). Both
  * comparisons are made, in constant time, whatever the outcome. */
 int es_store_secret_match(const struct es_tunnel_secrets *s, const uint8_t hash[32], long long now);
+/* The token generation an enrolment that es_store_secret_match answered
+ * match (1 or 2) proved: the current one, or for the previous secret the one
+ * before. It rides in the certificate (es_certs_issue_client) and in every
+ * renewal of it, so the line stays marked as begun before the rotation. */
+long long es_store_enrol_rotation(const struct es_tunnel_secrets *s, int match);
+/* The generation of a certificate issued before generations existed (its
+ * subject has only "enrolled <time>"): the current one if it was enrolled
+ * after the last rotation's second, else the previous one. Whole seconds,
+ * as those certificates were judged before; a renewal then carries the
+ * generation, so this guess is made once per line. */
+long long es_store_legacy_rotation(const struct es_tunnel_secrets *s, long long enrolled_at);
+/* 1 if a certificate line begun with token generation rotation may be
+ * renewed at now: it is the current generation, or the previous one while
+ * that token still enrols (now < previous_until). Else 0: its token was
+ * replaced, and the line ends with the certificate it has. */
+int es_store_line_renewable(const struct es_tunnel_secrets *s, long long rotation, long long now);
 /* Rotates the secret of the tunnel named (or with id) name_or_id: new_hash
- * becomes current, the current one previous, accepted until prev_until
- * (seconds since the epoch; <= now means not at all). One statement, so a
- * concurrent enrolment sees either the old pair or the new. Fills *id_out
- * (may be NULL) with the tunnel's id and *name_out (may be NULL) with its
- * name. Returns 0, PX_ERR_NOT_FOUND or PX_ERR_DB. */
+ * becomes current (generation rotations + 1), the current one previous,
+ * accepted until prev_until (seconds since the epoch; <= now means not at
+ * all). One statement, so a concurrent enrolment sees either the old pair
+ * or the new. Fills *id_out (may be NULL) with the tunnel's id and *name_out
+ * (may be NULL) with its name. Returns 0, PX_ERR_NOT_FOUND or PX_ERR_DB. */
 int es_store_tunnel_rotate(struct es_store *s, const char *name_or_id, const uint8_t new_hash[32],
                            long long prev_until, char id_out[33], char name_out[65]);
 /* Deletes a tunnel and its routes. Returns 0 or PX_ERR_NOT_FOUND. */

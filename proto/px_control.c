@@ -26,6 +26,7 @@ void px_ctl_msg_cleanup(struct px_ctl_msg *m)
     free(m->results);
     free(m->code);
     free(m->message);
+    free(m->reason);
     free(m->agent);
     free(m->connector);
     free(m->edge);
@@ -246,6 +247,8 @@ int px_ctl_decode(const char *line, size_t len, struct px_ctl_msg *m)
         rc = dup_opt(root, "code", &m->code);
         if (rc == 0)
             rc = dup_opt(root, "message", &m->message);
+        if (rc == 0)
+            rc = dup_opt(root, "reason", &m->reason);
         if (rc == 0 && !m->code)
             rc = PX_ERR_INVAL;
         break;
@@ -314,7 +317,7 @@ char *px_ctl_encode(const struct px_ctl_msg *m)
             goto out;
     } else if (m->type == PX_CTL_ERROR) {
         if (set_str(root, "code", m->code ? m->code : "unknown") < 0 ||
-            set_str(root, "message", m->message) < 0 ||
+            set_str(root, "message", m->message) < 0 || set_str(root, "reason", m->reason) < 0 ||
             json_object_set_new(root, "permanent", json_boolean(m->permanent)) < 0)
             goto out;
     } else if (m->type == PX_CTL_ACCESS_KEYS) {

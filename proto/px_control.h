@@ -16,6 +16,15 @@
 /* RENEW, RENEWED: which certificate. */
 #define PX_CTL_KIND_TUNNEL "tunnel"
 #define PX_CTL_KIND_ORIGIN_PULL "origin_pull"
+/* ERROR "renew_failed": why, in its optional "reason" (the message says it
+ * to people). A receiver acts on the ones it knows and treats any other, or
+ * none (older edges), as a failure to retry. */
+#define PX_CTL_RENEW_TOO_FREQUENT "too_frequent"
+#define PX_CTL_RENEW_TUNNEL_GONE "tunnel_gone"
+#define PX_CTL_RENEW_CERT_EXPIRED "cert_expired"
+#define PX_CTL_RENEW_TOKEN_REPLACED "token_replaced" /* enrol with the current token */
+#define PX_CTL_RENEW_BAD_KEY "bad_key"
+#define PX_CTL_RENEW_INTERNAL "internal"
 
 enum px_ctl_type {
     PX_CTL_REGISTER = 1, /* connector -> edge: hostnames to route to this tunnel */
@@ -48,6 +57,7 @@ struct px_ctl_msg {
     char *code;    /* ERROR: machine-readable code, e.g. "tunnel_deleted" */
     char *message; /* ERROR: human-readable */
     int permanent; /* ERROR: the receiver must not retry */
+    char *reason;  /* ERROR: optional, machine-readable detail of code (PX_CTL_RENEW_*) */
     char *agent;   /* REGISTER: software version, 1..PX_CTL_MAX_AGENT printable
                       ASCII (edges store and show it); REGISTERED: tunnel name */
     char *conn_id; /* REGISTERED: the edge's id for this connection */

@@ -48,6 +48,7 @@ static uint64_t msg_hash(const struct px_ctl_msg *m)
     }
     h = mix_str(h, m->code);
     h = mix_str(h, m->message);
+    h = mix_str(h, m->reason);
     h = mix(h, &m->permanent, sizeof(int));
     h = mix_str(h, m->agent);
     h = mix_str(h, m->conn_id);

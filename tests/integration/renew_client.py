@@ -13,9 +13,14 @@ without the connector binary.
                            new key, written to OUTDIR/origin-pull.key)
         p384               renew "tunnel" for a P-384 key
         sleep:N            wait N seconds
+        watch:N            read for up to N seconds, printing each error
+                           the edge sends, until it closes the connection
+                           ("edge closed the connection after S s", S counted
+                           from the start of the watch) or N runs out
       Prints "origin_ca" once the edge sent its CA (written to
       OUTDIR/origin-ca-link.pem), "renewed KIND" (the PEM goes to
-      OUTDIR/KIND.N.pem) or "error CODE MESSAGE permanent=BOOL".
+      OUTDIR/KIND.N.pem) or "error CODE MESSAGE permanent=BOOL" (then
+      " reason=REASON" when the edge gave one).
 """
 import base64
 import json
@@ -100,11 +105,24 @@ def link(port, cert, key_file, hostname, outdir, actions):
     buf = b""
     msgs = []
 
-    def pump(until):
-        """Reads until until() is true; returns False if the edge closed."""
+    def pump(until, deadline=None):
+        """Reads until until() is true (or the deadline passes); returns
+        False if the edge closed."""
         nonlocal control, buf
         while not until():
-            d = s.recv(65536)
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return True
+                s.settimeout(left)
+            try:
+                d = s.recv(65536)
+            except socket.timeout:
+                continue
+            except (ConnectionResetError, ssl.SSLError):
+                d = b""
+            finally:
+                s.settimeout(10)
             if not d:
                 return False
             for e in c.receive_data(d):
@@ -131,6 +149,12 @@ def link(port, cert, key_file, hostname, outdir, actions):
                 s.sendall(out)
         return True
 
+    def say_error(m):
+        line = "error %s %s permanent=%s" % (m["code"], m.get("message"), m.get("permanent"))
+        if "reason" in m:
+            line += " reason=%s" % m["reason"]
+        print(line, flush=True)
+
     def send(msg):
         c.send_data(control, (json.dumps(msg, separators=(",", ":")) + "\n").encode())
         s.sendall(c.data_to_send())
@@ -150,6 +174,24 @@ def link(port, cert, key_file, hostname, outdir, actions):
     for a in actions:
         if a.startswith("sleep:"):
             time.sleep(float(a[6:]))
+            continue
+        if a.startswith("watch:"):
+            t0 = time.monotonic()
+            shown = seen
+
+            def show():
+                nonlocal shown
+                for m in msgs[shown:]:
+                    if m["type"] == "error":
+                        say_error(m)
+                shown = len(msgs)
+                return False
+            up = pump(show, t0 + float(a[6:]))
+            show()
+            seen = len(msgs)
+            if not up:
+                print("edge closed the connection after %.1f s" % (time.monotonic() - t0))
+                return 1
             continue
         n += 1
         if a == "tunnel":
@@ -174,7 +216,7 @@ def link(port, cert, key_file, hostname, outdir, actions):
             write(os.path.join(outdir, "%s.%d.pem" % (m["kind"], n)), m["pem"])
             print("renewed", m["kind"], n)
         else:
-            print("error", m["code"], m.get("message"), "permanent=%s" % m.get("permanent"))
+            say_error(m)
     # The link is still usable: a ping round trip.
     c.ping(b"12345678")
     s.sendall(c.data_to_send())

@@ -160,7 +160,7 @@ t_renew() {
     [ "$out" = "registered
 origin_ca
 renewed tunnel 1
-error renew_failed too frequent permanent=False
+error renew_failed too frequent permanent=False reason=too_frequent
 renewed origin_pull 3
 link up" ] || return 1
     cmp "$WORK/probe/origin-ca-link.pem" "$WORK/origin-ca.pem" || return 1
@@ -193,7 +193,7 @@ t_renew_refusals() {
     out=$($PY "$HERE/renew_client.py" link $TUNNEL_PORT "$WORK/probe/cert.pem" "$WORK/probe/key.pem" \
         probe.test "$WORK/probe" p384 sleep:5.2 tunnel) || { echo "$out"; return 1; }
     echo "$out"
-    echo "$out" | grep -q "^error renew_failed not a P-256 public key permanent=False$" &&
+    echo "$out" | grep -q "^error renew_failed not a P-256 public key permanent=False reason=bad_key$" &&
     echo "$out" | grep -q "^renewed tunnel 2$" && echo "$out" | grep -q "^link up$"
 }
 check "renew: a P-384 key is refused with its reason (not permanent); after 5 s renewals work again" \
@@ -211,10 +211,8 @@ t_renew_after_rotation() {
     out=$($PY "$HERE/renew_client.py" link $TUNNEL_PORT "$WORK/probe2/cert.pem" "$WORK/probe2/key.pem" \
         probe2.test "$WORK/probe2" tunnel)
     echo "$out"
-    echo "$out" | grep -q "^error renew_failed this connector enrolled with a token that has been replaced" || return 1
-    # Enrolled with the new token, the line renews (a second later: the
-    # edge counts an enrolment in the rotation's second as before it).
-    sleep 1.1
+    echo "$out" | grep -q "^error renew_failed this connector enrolled with a token that has been replaced.* reason=token_replaced$" || return 1
+    # Enrolled with the new token, the line renews (at once: defect 9.6).
     $PY "$HERE/renew_client.py" enroll "$(cat "$WORK/probe2.token")" "$WORK/probe3" > /dev/null 2>&1 || return 1
     out=$($PY "$HERE/renew_client.py" link $TUNNEL_PORT "$WORK/probe3/cert.pem" "$WORK/probe3/key.pem" \
         probe2.test "$WORK/probe3" tunnel)
@@ -223,22 +221,184 @@ t_renew_after_rotation() {
 }
 check "defect 9.2: after a rotation's grace, a connector enrolled with the old token cannot renew" t_renew_after_rotation
 
+t_old_token_in_grace_stops_renewing() {
+    # Defect 9.4 (audit): an enrolment with the old token during the grace
+    # was stamped like any other, so its line renewed after the grace as if
+    # it had begun with the new token: rotating a leaked token evicted
+    # nobody who enrolled with it in the grace. Now its certificate says it
+    # began with the previous generation.
+    local tok out
+    tok=$(create_tunnel probe4 --hostname probe4.test)
+    CLI tunnel rotate-token probe4 --grace 4s > "$WORK/probe4.token" 2>/dev/null || return 1
+    $PY "$HERE/renew_client.py" enroll "$tok" "$WORK/probe4" > /dev/null 2>&1 || { echo "old token refused in the grace"; return 1; }
+    openssl x509 -in "$WORK/probe4/cert.pem" -noout -subject | grep -q "OU = enrolled [0-9]* rotation 0" || return 1
+    $PY "$HERE/renew_client.py" enroll "$(cat "$WORK/probe4.token")" "$WORK/probe4new" > /dev/null 2>&1 || return 1
+    openssl x509 -in "$WORK/probe4new/cert.pem" -noout -subject | grep -q "OU = enrolled [0-9]* rotation 1" || return 1
+    # In the grace it renews (and the renewal keeps its generation); after, not.
+    out=$($PY "$HERE/renew_client.py" link $TUNNEL_PORT "$WORK/probe4/cert.pem" "$WORK/probe4/key.pem" \
+        probe4.test "$WORK/probe4" tunnel sleep:5.5 tunnel)
+    echo "$out"
+    echo "$out" | grep -q "^renewed tunnel 1$" || return 1
+    openssl x509 -in "$WORK/probe4/tunnel.1.pem" -noout -subject | grep -q "OU = enrolled [0-9]* rotation 0" || return 1
+    echo "$out" | grep -q "^error renew_failed this connector enrolled with a token that has been replaced.* reason=token_replaced$" || return 1
+    # The new token's line renews after the grace.
+    out=$($PY "$HERE/renew_client.py" link $TUNNEL_PORT "$WORK/probe4new/cert.pem" "$WORK/probe4new/key.pem" \
+        probe4.test "$WORK/probe4new" tunnel)
+    echo "$out"
+    echo "$out" | grep -q "^renewed tunnel 1$"
+}
+check "defect 9.4 old-token enrolment in the grace keeps renewing: it renews only while the old token enrols" \
+    t_old_token_in_grace_stops_renewing
+
+t_new_token_same_second() {
+    # Defect 9.6 (audit): the edge compared whole seconds, so an enrolment
+    # with the new token in the rotation's own second counted as one with
+    # the old: its renewals were refused. Rotate and enrol at once, three
+    # times: each enrolment's line renews.
+    local i tok out
+    create_tunnel probe5 --hostname probe5.test > /dev/null || return 1
+    for i in 1 2 3; do
+        tok=$(CLI tunnel rotate-token probe5 2>/dev/null) || return 1
+        $PY "$HERE/renew_client.py" enroll "$tok" "$WORK/probe5.$i" > /dev/null 2>&1 || return 1
+        out=$($PY "$HERE/renew_client.py" link $TUNNEL_PORT "$WORK/probe5.$i/cert.pem" "$WORK/probe5.$i/key.pem" \
+            probe5.test "$WORK/probe5.$i" tunnel)
+        echo "$i: $out" | tr '\n' ' '; echo
+        echo "$out" | grep -q "^renewed tunnel 1$" || return 1
+        openssl x509 -in "$WORK/probe5.$i/cert.pem" -noout -subject | grep -q "OU = enrolled [0-9]* rotation $i" || return 1
+    done
+}
+check "defect 9.6 new-token enrolment in the rotation's second: rotate, enrol at once, it renews" t_new_token_same_second
+
+# A second edge whose certificates last 10 s (started once, for the checks below).
+EDGE2_DIR=$WORK/edge2 EDGE2_PORT=$((PORT_BASE + 19))
+edge2_up() {
+    [ -n "${EDGE2_PID:-}" ] && kill -0 "$EDGE2_PID" 2>/dev/null && return 0
+    "$BIN/edge-sim" serve --data-dir "$EDGE2_DIR" --tunnel-addr 127.0.0.1:$EDGE2_PORT \
+        --https-addr 127.0.0.1:$((EDGE2_PORT + 1)) --admin-addr 127.0.0.1:$((EDGE2_PORT + 2)) \
+        --cert-lifetime 10s >> "$WORK/edge2.log" 2>&1 &
+    EDGE2_PID=$!; PIDS+=($EDGE2_PID)
+    wait_port 127.0.0.1 $EDGE2_PORT && wait_port 127.0.0.1 $((EDGE2_PORT + 1)) || return 1
+    "$BIN/edge-sim" ca --data-dir "$EDGE2_DIR" > "$WORK/edge2-ca.pem"
+}
+CLI2() { "$BIN/edge-sim" "$@" --data-dir "$EDGE2_DIR"; }
+routed2() { # host: a request through the second edge returns 200
+    [ "$(curl -sS --cacert "$WORK/edge2-ca.pem" --resolve "$1:$((EDGE2_PORT + 1)):127.0.0.1" \
+        "https://$1:$((EDGE2_PORT + 1))/" -o /dev/null -w '%{http_code}')" = 200 ]
+}
+# run_conn2 NAME TOKEN HOST: a connector of the second edge; sets CPID_NAME.
+run_conn2() {
+    local name=$1 token=$2 host=$3
+    "$BIN/connector" run --token "$token" --state-dir "$WORK/state2-$name" \
+        --hostname "$host" --url hello_world >> "$WORK/connector2-$name.log" 2>&1 &
+    local pid=$!
+    PIDS+=($pid)
+    eval "CPID_$name=$pid"
+}
+# steady2 HOST LOG: requests to HOST through the second edge, one every 0.1 s,
+# counted in LOG ("ok=N bad=M" per line); sets STEADY2_PID.
+steady2() {
+    (
+        ok=0 bad=0
+        while :; do
+            if routed2 "$1"; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
+            echo "ok=$ok bad=$bad"
+            sleep 0.1
+        done
+    ) > "$2" 2>&1 &
+    STEADY2_PID=$!; PIDS+=($STEADY2_PID)
+}
+steady2_stop() { # LOG: stops the requests; true if some went and none failed
+    kill "$STEADY2_PID" 2>/dev/null; wait "$STEADY2_PID" 2>/dev/null
+    local last
+    last=$(tail -n 1 "$1")
+    echo "requests: $last"
+    [[ "$last" == ok=* ]] && [[ "$last" == *" bad=0" ]] && [ "${last#ok=}" != "0 bad=0" ]
+}
+
 t_renew_expired_link() {
     # Defect 9.2 (review): a connection kept open renewed past its own
-    # certificate's expiry. A second edge with 10 s certificates.
-    local d=$WORK/edge2 p=$((PORT_BASE + 19)) tok out
-    "$BIN/edge-sim" serve --data-dir "$d" --tunnel-addr 127.0.0.1:$p --https-addr 127.0.0.1:$((p + 1)) \
-        --admin-addr 127.0.0.1:$((p + 2)) --cert-lifetime 10s >> "$WORK/edge2.log" 2>&1 &
-    PIDS+=($!)
-    wait_port 127.0.0.1 $p || return 1
-    tok=$("$BIN/edge-sim" tunnel create short --hostname short.test --data-dir "$d" 2>/dev/null)
+    # certificate's expiry. Defect 9.5 (audit): and nothing closed it once
+    # that certificate had run out. Now the edge says so (cert_expired, not
+    # permanent) and closes it as its certificate ends (10 s here).
+    local tok out t
+    edge2_up || return 1
+    tok=$(CLI2 tunnel create short --hostname short.test 2>/dev/null)
     $PY "$HERE/renew_client.py" enroll "$tok" "$WORK/short" > /dev/null 2>&1 || return 1
-    out=$($PY "$HERE/renew_client.py" link $p "$WORK/short/cert.pem" "$WORK/short/key.pem" \
-        short.test "$WORK/short" sleep:11 tunnel)
+    out=$($PY "$HERE/renew_client.py" link $EDGE2_PORT "$WORK/short/cert.pem" "$WORK/short/key.pem" \
+        short.test "$WORK/short" watch:20)
     echo "$out"
-    echo "$out" | grep -q "^error renew_failed this connection's tunnel certificate (and any renewal of it made here) has expired"
+    echo "$out" | grep -q "^error cert_expired this connection's tunnel certificate has expired and was not renewed: reconnect (or enrol again) permanent=False$" || return 1
+    t=$(echo "$out" | sed -n 's/^edge closed the connection after \([0-9.]*\) s$/\1/p')
+    [ -n "$t" ] && awk -v t="$t" 'BEGIN { exit !(t >= 8 && t <= 11) }' || { echo "closed after ${t:-never} s"; return 1; }
+    grep -q "tunnel [0-9a-f]*: connection [0-9a-f]*: its certificate expired at .* and was not renewed; closing it" "$WORK/edge2.log"
 }
-check "defect 9.2: a connection whose own certificate has expired cannot renew" t_renew_expired_link
+check "defect 9.5 a link whose certificate has run out stays open: told cert_expired and closed as it ends (9.2: it cannot renew)" \
+    t_renew_expired_link
+
+t_old_link_cut_new_serves() {
+    # Defect 9.5 (audit), with real connectors and 10 s certificates: a
+    # connector enrolled before a rotation (grace 0) cannot renew; its
+    # connections are cut soon after its certificate ends, and it exits
+    # (its token is refused). The connector with the new token renews and
+    # serves throughout, no request failing, none of its connections cut.
+    local t1 t2 t0
+    edge2_up || return 1
+    t1=$(CLI2 tunnel create cut --hostname '*.cut.test' 2>/dev/null)
+    t0=$(date +%s.%N)
+    run_conn2 old "$t1" a.cut.test
+    wait_for 10 routed2 a.cut.test || { echo "the old connector never came up"; return 1; }
+    t2=$(CLI2 tunnel rotate-token cut 2>/dev/null) || return 1
+    run_conn2 new "$t2" b.cut.test
+    wait_for 10 routed2 b.cut.test || { echo "the new connector never came up"; return 1; }
+    steady2 b.cut.test "$WORK/steady2.log"
+    # The old one: refused renewal, tries its token at once, cut, exits 1.
+    wait_for 25 exited_with "$CPID_old" 1 || { echo "the old connector still runs"; tail -n 5 "$WORK/connector2-old.log"; return 1; }
+    echo "the old connector exited after $(elapsed "$t0") s"
+    routed2 a.cut.test && { echo "a.cut.test still served"; return 1; }
+    grep -q "certificate renewal refused: this connector enrolled with a token that has been replaced" "$WORK/connector2-old.log" || return 1
+    # Cut within a second of its certificate's end.
+    local until cut
+    until=$(sed -n 's/.*enrolled with the edge; certificate stored in .*, valid until \(.*\)$/\1/p' "$WORK/connector2-old.log" | head -n 1)
+    cut=$(grep -m1 "edge reports: this connection's tunnel certificate has expired and was not renewed.*(cert_expired)" "$WORK/connector2-old.log" | cut -d' ' -f1)
+    [ -n "$until" ] && [ -n "$cut" ] || { echo "no expiry ($until) or no cut ($cut)"; return 1; }
+    echo "certificate until $until, cut at $cut"
+    awk -v d="$(( $(date -d "$cut" +%s%3N) - $(date -d "$until" +%s%3N) ))" 'BEGIN { exit !(d >= 0 && d <= 1000) }' || return 1
+    # The new one: two renewals at least while the old one went, and on.
+    wait_for 20 bash -c "[ \$(grep -c 'renewed the tunnel certificate' '$WORK/connector2-new.log') -ge 2 ]" || { echo "the new connector did not renew twice"; return 1; }
+    steady2_stop "$WORK/steady2.log" || return 1
+    kill -0 "$CPID_new" || return 1
+    ! grep -E "cert_expired|lost:|going away|renewal (failed|refused)" "$WORK/connector2-new.log"
+}
+check "defect 9.5 a link enrolled before a rotation is cut once its certificate ends; the new token's connector serves on" \
+    t_old_link_cut_new_serves
+
+t_reenrol_with_new_token() {
+    # Defect 9.8 (audit): a connector refused renewal because its token was
+    # replaced retried every 60 s until its certificate expired. Given the
+    # new token (a restart, keeping its state dir and certificate from the
+    # old one), it now enrols with it as soon as the edge refuses, replaces
+    # its connections, and serves on without a failed request.
+    local t1 t2
+    edge2_up || return 1
+    t1=$(CLI2 tunnel create swap --hostname '*.swap.test' 2>/dev/null)
+    run_conn2 swap "$t1" a.swap.test
+    wait_for 10 routed2 a.swap.test || { echo "never came up"; return 1; }
+    t2=$(CLI2 tunnel rotate-token swap 2>/dev/null) || return 1
+    kill "$CPID_swap"; wait "$CPID_swap" 2>/dev/null
+    run_conn2 swap "$t2" a.swap.test
+    wait_for 10 routed2 a.swap.test || { echo "never came back"; return 1; }
+    steady2 a.swap.test "$WORK/steady2-swap.log"
+    wait_for 20 grep -q "replacing [0-9]* connection(s) that present the previous certificate" "$WORK/connector2-swap.log" || { tail -n 8 "$WORK/connector2-swap.log"; return 1; }
+    # Its new line renews (10 s certificates: due after 6.7 s).
+    wait_for 15 grep -q "renewed the tunnel certificate" "$WORK/connector2-swap.log" || { tail -n 8 "$WORK/connector2-swap.log"; return 1; }
+    steady2_stop "$WORK/steady2-swap.log" || return 1
+    kill -0 "$CPID_swap" || return 1
+    grep -q "certificate renewal refused: .*enrolling again with this connector's token" "$WORK/connector2-swap.log" &&
+        [ "$(grep -c "enrolled with the edge; certificate stored" "$WORK/connector2-swap.log")" = 2 ] &&
+        ! grep -q "certificate renewal failed" "$WORK/connector2-swap.log"
+}
+check "defect 9.8 a connector refused renewal for a replaced token enrols at once with its new token and serves on" \
+    t_reenrol_with_new_token
 
 t_reenrol_backoff() {
     # Defect 9.3 (review): a certificate refused right after a fresh
@@ -324,6 +484,40 @@ t_pull_ca() {
     CLI origin-pull-ca 2>/dev/null | cmp - "$WORK/origin-pull-ca.pem"
 }
 check "origin-pull-ca and origin-ca print the edge's CAs" t_pull_ca
+
+t_protocol_doc_matches() {
+    # Defect 9.7 (audit): docs/protocol.md lacked the certificate's OU line,
+    # said rotation touched no certificate, listed no renew_failed reasons,
+    # and gave every CA 3650 days. What this edge did in the checks above is
+    # what the document says.
+    local doc=$HERE/../../docs/protocol.md r msg days ca
+    [ -f "$doc" ] || { echo "no $doc"; return 1; }
+    # Every reason the codec names is listed (protocol 6.4).
+    for r in $(sed -n 's/^#define PX_CTL_RENEW_[A-Z_]* "\([a-z_]*\)".*/\1/p' "$HERE/../../proto/px_control.h"); do
+        grep -qF "| \`$r\` |" "$doc" || { echo "reason $r not in protocol.md"; return 1; }
+    done
+    # Every renewal refusal the edges logged here, word for word.
+    grep -ho "certificate renewal for connection [0-9a-f]* refused: .*" "$WORK"/edge*.log |
+        sed 's/^certificate renewal for connection [0-9a-f]* refused: //' | sort -u > "$WORK/refusals.txt"
+    [ -s "$WORK/refusals.txt" ] || { echo "no refusal logged"; return 1; }
+    while IFS= read -r msg; do
+        grep -qF "$msg" "$doc" || { echo "refusal not in protocol.md: $msg"; return 1; }
+    done < "$WORK/refusals.txt"
+    msg=$(grep -ho "edge reports: .* (cert_expired)" "$WORK"/connector2-old.log | head -n 1 | sed 's/^edge reports: //; s/ (cert_expired)$//')
+    [ -n "$msg" ] && grep -qF "$msg" "$doc" || { echo "cert_expired message not in protocol.md: $msg"; return 1; }
+    # The OU line, as issued.
+    openssl x509 -in "$WORK/probe4/cert.pem" -noout -subject | grep -q "OU = enrolled [0-9]* rotation 0" &&
+        grep -qF 'OU=enrolled <T> rotation <G>' "$doc" || { echo "OU line"; return 1; }
+    # CA validities, as created (notBefore is a day before that).
+    for ca in origin-ca:36866 origin-pull-ca:36866 client-ca:3650 server-ca:3650; do
+        days=$(( ($(date -d "$(openssl x509 -in "$EDGE_DIR/${ca%%:*}.pem" -noout -enddate | cut -d= -f2)" +%s) -
+            $(date -d "$(openssl x509 -in "$EDGE_DIR/${ca%%:*}.pem" -noout -startdate | cut -d= -f2)" +%s)) / 86400 - 1 ))
+        [ "$days" = "${ca#*:}" ] || { echo "${ca%%:*} lasts $days days"; return 1; }
+    done
+    tr '\n' ' ' < "$doc" | grep -q "valid 3650 days, except .origin-ca. and .origin-pull-ca.: 36866 days"
+}
+check "defect 9.7 protocol.md matches the code: the OU line, renew_failed reasons and messages, CA validities" \
+    t_protocol_doc_matches
 
 # ---- deletion still cuts everything ----
 

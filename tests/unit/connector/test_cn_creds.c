@@ -900,6 +900,70 @@ static void test_renew_retried_on_next_link(void **state)
     free(log);
 }
 
+/* Defect 9.8: a renewal refused because the token the certificate was
+ * enrolled with has been replaced was retried every minute until the
+ * certificate expired, though the edge would never say yes. Now that
+ * refusal (reason token_replaced) tells the host to enrol again, and
+ * nothing is asked until it has: then the renewals start over, the
+ * origin-pull one refused the same way included. Other reasons are
+ * retried as before. */
+static void test_token_replaced_enrols_again(void **state)
+{
+    (void)state;
+    state_clear();
+    long long t = now_s();
+    creds_up(t - 100, t + 20);
+    struct cn_creds *c = world.sup.creds;
+    cap_start();
+    link_up();
+    run_until(NULL, 2, 500);
+    size_t tunnel_renews = renews(PX_CTL_KIND_TUNNEL, 0);
+    size_t pull_renews = renews(PX_CTL_KIND_ORIGIN_PULL, 0);
+    /* Both refused: the oldest (tunnel) first. */
+    int tunnel_said = cn_creds_renew_failed(
+        c, world.cl, PX_CTL_RENEW_TOKEN_REPLACED,
+        "this connector enrolled with a token that has been replaced (edge-sim tunnel "
+        "rotate-token): enrol with the new token");
+    int tunnel_held = c->slots[CN_CERT_TUNNEL].token_replaced;
+    int pull_said = cn_creds_renew_failed(c, world.cl, PX_CTL_RENEW_TOKEN_REPLACED, NULL);
+    size_t at = edge.n_got;
+    run_until(NULL, at + 1, 2500); /* a retry would come within 1..2 s */
+    size_t asked_meanwhile = renews(PX_CTL_KIND_TUNNEL, at) + renews(PX_CTL_KIND_ORIGIN_PULL, at);
+    /* The host enrolled again: a fresh certificate, renewed in its time;
+     * the origin-pull certificate (none yet) is asked for at once. */
+    char *cert = issue(&client_ca, world.sup.id.key_pem, NULL, t - 60, t + 3600);
+    assert_int_equal(cn_identity_save_cert(&world.sup.id, cert), 0);
+    cn_creds_enrolled(c, NULL);
+    at = edge.n_got;
+    run_until(NULL, at + 1, 1000);
+    size_t pull_after = renews(PX_CTL_KIND_ORIGIN_PULL, at);
+    size_t tunnel_after = renews(PX_CTL_KIND_TUNNEL, at);
+    /* Any other reason (or none) is retried, the host enrols nothing. */
+    int other_said = cn_creds_renew_failed(c, world.cl, PX_CTL_RENEW_TOO_FREQUENT, "too frequent");
+    int other_held = c->slots[CN_CERT_ORIGIN_PULL].token_replaced;
+    char *log = cap_stop();
+    assert_int_equal(tunnel_renews, 1);
+    assert_int_equal(pull_renews, 1);
+    assert_int_equal(tunnel_said, 1);
+    assert_true(tunnel_held);
+    assert_int_equal(pull_said, 1);
+    assert_int_equal(asked_meanwhile, 0);
+    assert_int_equal(pull_after, 1);
+    assert_int_equal(tunnel_after, 0);
+    assert_false(c->slots[CN_CERT_TUNNEL].token_replaced);
+    assert_int_equal(other_said, 0);
+    assert_false(other_held);
+    assert_true(c->slots[CN_CERT_ORIGIN_PULL].retrying);
+    assert_has(log, "certificate renewal refused: this connector enrolled with a token that has "
+                    "been replaced (edge-sim tunnel rotate-token): enrol with the new token "
+                    "(tunnel certificate; enrolling again with this connector's token)");
+    assert_has(log, "certificate renewal refused: the token was replaced (origin-pull certificate");
+    assert_has(log, "certificate renewal failed: too frequent (origin-pull certificate; retrying");
+    assert_null(strstr(log, "certificate renewal failed: this connector enrolled"));
+    free(log);
+    free(cert);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -987,6 +1051,7 @@ int main(void)
         cmocka_unit_test_teardown(test_renewed_hostile, link_down),
         cmocka_unit_test_teardown(test_origin_pull_end_to_end, link_down),
         cmocka_unit_test_teardown(test_renew_retried_on_next_link, link_down),
+        cmocka_unit_test_teardown(test_token_replaced_enrols_again, link_down),
     };
     return cmocka_run_group_tests_name("cn_creds", tests, group_setup, group_teardown);
 }

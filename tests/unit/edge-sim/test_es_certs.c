@@ -156,43 +156,94 @@ static void check_short_lived(const char *pem, const char *ca_pem, long long lif
     px_der_free(der, nd);
 }
 
+static const struct es_cert_line LINE1 = {.enrolled_at = 1, .rotation = 0};
+
 static void test_client_cert_lifetime(void **state)
 {
     struct fx *f = *state;
     long long before = (long long)time(NULL);
     char *pem = NULL;
-    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, 20, 1700000000, &pem), 0);
+    const struct es_cert_line line = {.enrolled_at = 1700000000, .rotation = 3};
+    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, 20, &line, &pem), 0);
     check_short_lived(pem, f->c.client_ca_pem, 20, before, (long long)time(NULL));
-    /* The line's enrolment time rides in the subject, for renewals. */
+    /* The line (enrolment time, token generation) rides in the subject,
+     * for renewals. */
     struct px_der *d = NULL;
     size_t nd = 0;
     struct px_cert_info ci;
     assert_int_equal(px_cert_pem_split(pem, strlen(pem), &d, &nd), 0);
     assert_int_equal(px_cert_info(d[0].der, d[0].len, &ci), 0);
-    assert_non_null(strstr(ci.subject, "OU=enrolled 1700000000"));
-    assert_int_equal(es_certs_enrolled_at(ci.subject), 1700000000);
+    assert_non_null(strstr(ci.subject, "OU=enrolled 1700000000 rotation 3"));
+    struct es_cert_line got;
+    es_certs_line(ci.subject, &got);
+    assert_int_equal(got.enrolled_at, 1700000000);
+    assert_int_equal(got.rotation, 3);
     px_cert_info_cleanup(&ci);
     px_der_free(d, nd);
-    assert_int_equal(es_certs_enrolled_at("CN=x,O=tunnel edge-sim"), 0);
-    assert_int_equal(es_certs_enrolled_at("OU=enrolled x"), 0);
-    assert_int_equal(es_certs_enrolled_at(NULL), 0);
     free(pem);
     pem = NULL;
-    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, ES_CERT_LIFETIME_DEFAULT, 1, &pem),
-                     0);
+    assert_int_equal(
+        es_certs_issue_client(&f->c, ID, f->pub, ES_CERT_LIFETIME_DEFAULT, &LINE1, &pem), 0);
     check_short_lived(pem, f->c.client_ca_pem, 7 * 86400, before, (long long)time(NULL));
     free(pem);
     pem = NULL;
-    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, ES_CERT_LIFETIME_MAX, 1, &pem), 0);
+    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, ES_CERT_LIFETIME_MAX, &LINE1, &pem),
+                     0);
     free(pem);
     pem = NULL;
     /* Out of range: nothing issued. */
-    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, 9, 1, &pem), PX_ERR_INVAL);
-    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, 0, 1, &pem), PX_ERR_INVAL);
-    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, -100, 1, &pem), PX_ERR_INVAL);
-    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, ES_CERT_LIFETIME_MAX + 1, 1, &pem),
-                     PX_ERR_INVAL);
+    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, 9, &LINE1, &pem), PX_ERR_INVAL);
+    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, 0, &LINE1, &pem), PX_ERR_INVAL);
+    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, -100, &LINE1, &pem), PX_ERR_INVAL);
+    assert_int_equal(
+        es_certs_issue_client(&f->c, ID, f->pub, ES_CERT_LIFETIME_MAX + 1, &LINE1, &pem),
+        PX_ERR_INVAL);
+    const struct es_cert_line unknown = {.enrolled_at = 1, .rotation = -1};
+    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, 3600, &unknown, &pem), PX_ERR_INVAL);
     assert_null(pem);
+}
+
+/* Defect 9.6: the line in a subject, as px_cert_info writes it. Certificates
+ * from before generations (no " rotation N") and from before the OU parse
+ * as such, so the edge can still judge them (es_store_legacy_rotation). */
+static void test_cert_line_parse(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *subject;
+        long long enrolled_at, rotation;
+    } cases[] = {
+        {"CN=" ID ",OU=enrolled 1700000000 rotation 0,O=tunnel edge-sim", 1700000000, 0},
+        {"CN=" ID ",OU=enrolled 1700000000 rotation 12", 1700000000, 12},
+        {"OU=enrolled 5 rotation 7+CN=x", 5, 7},
+        /* Before generations: the time only. */
+        {"CN=" ID ",OU=enrolled 1700000000,O=tunnel edge-sim", 1700000000, -1},
+        {"OU=enrolled 1700000000", 1700000000, -1},
+        /* Not what this edge writes: no generation. */
+        {"OU=enrolled 1700000000 rotation ", 1700000000, -1},
+        {"OU=enrolled 1700000000 rotation x", 1700000000, -1},
+        {"OU=enrolled 1700000000 rotation -1", 1700000000, -1},
+        {"OU=enrolled 1700000000 rotation 3x", 1700000000, -1},
+        {"OU=enrolled 1700000000 rotation 1234567890123456789012", 1700000000, -1},
+        {"OU=enrolled 1700000000rotation 3", 1700000000, -1},
+        /* No line at all. */
+        {"CN=x,O=tunnel edge-sim", 0, -1},
+        {"OU=enrolled x", 0, -1},
+        {"OU=enrolled 0 rotation 1", 0, -1},
+        {"OU=enrolled ", 0, -1},
+        {"OU=enrolled 99999999999999999999 rotation 1", 0, -1},
+        {NULL, 0, -1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct es_cert_line got = {.enrolled_at = 42, .rotation = 42};
+        es_certs_line(cases[i].subject, &got);
+        if (got.enrolled_at != cases[i].enrolled_at || got.rotation != cases[i].rotation)
+            print_error("case %zu (%s): %lld %lld\n", i,
+                        cases[i].subject ? cases[i].subject : "NULL", got.enrolled_at,
+                        got.rotation);
+        assert_int_equal(got.enrolled_at, cases[i].enrolled_at);
+        assert_int_equal(got.rotation, cases[i].rotation);
+    }
 }
 
 /* The client certificate is what the tunnel port's TLS accepts (client-ca);
@@ -201,7 +252,7 @@ static void test_client_cert_verifies_under_client_ca_only(void **state)
 {
     struct fx *f = *state;
     char *tun = NULL, *pull = NULL;
-    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, 3600, 1, &tun), 0);
+    assert_int_equal(es_certs_issue_client(&f->c, ID, f->pub, 3600, &LINE1, &tun), 0);
     assert_int_equal(es_certs_issue_origin_pull(&f->c, ID, f->pub, 3600, &pull), 0);
     struct px_der *d1, *d2;
     size_t n1, n2;
@@ -306,7 +357,8 @@ static void test_keys_must_be_p256(void **state)
             print_error("case %zu accepted\n", i);
         assert_int_equal(es_certs_check_p256(bad[i]), PX_ERR_INVAL);
         char *pem = NULL;
-        assert_int_equal(es_certs_issue_client(&f->c, ID, bad[i], 3600, 1, &pem), PX_ERR_INVAL);
+        assert_int_equal(es_certs_issue_client(&f->c, ID, bad[i], 3600, &LINE1, &pem),
+                         PX_ERR_INVAL);
         assert_int_equal(es_certs_issue_origin_pull(&f->c, ID, bad[i], 3600, &pem), PX_ERR_INVAL);
         const char *names[] = {"a.test"};
         assert_int_equal(es_certs_issue_origin(&f->c, names, 1, bad[i], 10, &pem), PX_ERR_INVAL);
@@ -365,6 +417,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_new_cas_created_private),
         T(test_client_cert_lifetime),
+        cmocka_unit_test(test_cert_line_parse),
         T(test_client_cert_verifies_under_client_ca_only),
         T(test_origin_pull_names_the_tunnel),
         T(test_origin_server_cert),

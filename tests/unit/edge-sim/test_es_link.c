@@ -81,6 +81,11 @@ struct connector {
     int accepted[4];
     char agent[64], conn_id[64];
     unsigned pings_in, ping_acks_in, goaways_in;
+    /* The last ERROR, as received */
+    unsigned errors;
+    unsigned errors_at_goaway; /* errors when the last GOAWAY came */
+    char error_code[32];
+    int error_permanent;
     struct cstream st[MAX_STREAMS];
     size_t n;
     struct chunk chunks[MAX_STREAMS];
@@ -107,6 +112,12 @@ static struct cstream *cstream(int32_t id)
 static int on_ctl(const struct px_ctl_msg *m, void *arg)
 {
     (void)arg;
+    if (m->type == PX_CTL_ERROR) {
+        cn.errors++;
+        snprintf(cn.error_code, sizeof(cn.error_code), "%s", m->code ? m->code : "");
+        cn.error_permanent = m->permanent;
+        return 0;
+    }
     if (m->type != PX_CTL_REGISTERED)
         return 0;
     cn.registered++;
@@ -156,8 +167,10 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *u)
                 nghttp2_submit_ping(s, NGHTTP2_FLAG_ACK, f->ping.opaque_data);
         }
     }
-    if (f->hd.type == NGHTTP2_GOAWAY)
+    if (f->hd.type == NGHTTP2_GOAWAY) {
         cn.goaways_in++;
+        cn.errors_at_goaway = cn.errors;
+    }
     struct cstream *c = cstream(f->hd.stream_id);
     if (c && (f->hd.flags & NGHTTP2_FLAG_END_STREAM))
         c->ended = 1;
@@ -981,6 +994,131 @@ static void test_admin_agent_cut_mid_utf8(void **state)
     live_close(NULL);
 }
 
+/* Defect 9.5: the edge never closed a connection whose certificate had
+ * run out (it was looked at only when renewing), so a connector that could
+ * not renew (its token replaced) kept its links for good. Now the line's
+ * end closes it: told why (not permanent, the connector reconnects or
+ * enrols), then retired, so the stream in flight finishes. */
+static void test_expired_certificate_closes_link(void **state)
+{
+    (void)state;
+    registered();
+    long long now = (long long)time(NULL);
+    w.el->cert_not_after = now + 60;
+    assert_int_equal(es_link_expire(&w.srv, now), 0);
+    assert_int_equal(es_link_expire(&w.srv, now + 59), 0);
+    pump();
+    assert_true(es_link_usable(w.el));
+    assert_int_equal(cn.errors, 0);
+    browse(0, "GET /a HTTP/1.1\r\nHost: app.fuzz.test\r\n\r\n");
+    struct cstream *a = cstream(cn.st[cn.n - 1].id);
+    assert_string_equal(a->path, "/a");
+    /* Its end comes. */
+    assert_int_equal(es_link_expire(&w.srv, now + 60), 1);
+    pump();
+    assert_int_equal(cn.errors, 1);
+    assert_string_equal(cn.error_code, "cert_expired");
+    assert_false(cn.error_permanent);
+    assert_int_equal(cn.goaways_in, 1);
+    assert_int_equal(cn.errors_at_goaway, 1); /* why, then GOAWAY */
+    assert_non_null(w.el);
+    assert_true(w.el->retiring);
+    assert_false(es_link_usable(w.el));
+    assert_int_equal(es_link_expire(&w.srv, now + 61), 0); /* once */
+    /* Nothing new goes to it; the request in flight finishes, then it closes. */
+    browse(1, "GET /b HTTP/1.1\r\nHost: app.fuzz.test\r\n\r\n");
+    assert_non_null(strstr(got(1), "HTTP/1.1 530 "));
+    respond(a->id, 200, 2, "ok", 1);
+    pump();
+    assert_string_equal(got(0), "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    assert_null(w.el);
+}
+
+/* An expired link whose output never runs dry (here: the loop does not
+ * run between two polls) is retired on the next poll all the same. */
+static void test_expired_link_retired_next_poll(void **state)
+{
+    (void)state;
+    registered();
+    long long now = (long long)time(NULL);
+    w.el->cert_not_after = now;
+    assert_int_equal(es_link_expire(&w.srv, now), 1);
+    assert_true(w.el->expiring);
+    assert_false(w.el->retiring);
+    assert_false(es_link_usable(w.el));
+    assert_int_equal(es_link_expire(&w.srv, now), 0); /* not told twice */
+    assert_true(w.el->retiring);
+    pump();
+    assert_int_equal(cn.errors, 1);
+    assert_string_equal(cn.error_code, "cert_expired");
+    assert_int_equal(cn.goaways_in, 1);
+    assert_null(w.el); /* idle: closed */
+}
+
+/* A link whose certificate's end is unknown (0: memory links, or one that
+ * could not be read) is never closed for it. */
+static void test_unknown_expiry_kept(void **state)
+{
+    (void)state;
+    registered();
+    assert_int_equal(w.el->cert_not_after, 0);
+    assert_int_equal(es_link_expire(&w.srv, (long long)time(NULL) + 10 * 365 * 86400LL), 0);
+    pump();
+    assert_true(es_link_usable(w.el));
+}
+
+/* Defect 9.5's other half: a healthy connector renews on one of its links,
+ * yet all of them present the certificate that renewal replaces. The renewal
+ * moves the line's end for each of them (same key, tunnel and line), so none
+ * is closed; a link of another key or another line is not moved. */
+static void test_renewal_moves_every_link_of_the_line(void **state)
+{
+    (void)state;
+    registered();
+    long long now = (long long)time(NULL);
+    struct es_link *same = es_link_new_memory(&w.srv, MW_TUNNEL_ID, "198.51.100.21");
+    struct es_link *other_key = es_link_new_memory(&w.srv, MW_TUNNEL_ID, "198.51.100.22");
+    struct es_link *other_line = es_link_new_memory(&w.srv, MW_TUNNEL_ID, "198.51.100.23");
+    assert_non_null(same);
+    assert_non_null(other_key);
+    assert_non_null(other_line);
+    pump();
+    struct es_link *all[] = {w.el, same, other_key, other_line};
+    for (size_t i = 0; i < 4; i++) {
+        all[i]->cert_not_after = now + 10;
+        all[i]->enrolled_at = 1700000000;
+        all[i]->rotation = 2;
+        memset(all[i]->key_hash, 0xab, sizeof(all[i]->key_hash));
+        all[i]->key_known = 1;
+    }
+    other_key->key_hash[31] ^= 1;
+    other_line->enrolled_at = 1700000001;
+    same->rotation = -1; /* presented a certificate from before generations */
+    es_link_line_renewed(w.el, now + 100);
+    assert_int_equal(w.el->cert_not_after, now + 100);
+    assert_int_equal(same->cert_not_after, now + 100);
+    assert_int_equal(same->rotation, 2);
+    assert_int_equal(other_key->cert_not_after, now + 10);
+    assert_int_equal(other_line->cert_not_after, now + 10);
+    /* Never earlier than what a link had. */
+    same->cert_not_after = now + 500;
+    es_link_line_renewed(w.el, now + 200);
+    assert_int_equal(same->cert_not_after, now + 500);
+    /* The end of the old one closes only the two it did not move. */
+    assert_int_equal(es_link_expire(&w.srv, now + 10), 2);
+    pump();
+    assert_true(es_link_usable(w.el));
+    assert_false(same->retiring);
+    assert_true(other_key->retiring);
+    assert_true(other_line->retiring);
+    rt_conn_abort(&same->conn, 0);
+    rt_conn_abort(&other_key->conn, 0);
+    rt_conn_abort(&other_line->conn, 0);
+    for (int i = 0; i < 50 && es_link_count(&w.srv) > 1; i++)
+        pump();
+    assert_int_equal(es_link_count(&w.srv), 1);
+}
+
 int main(void)
 {
     /* Keepalive PINGs every 100 ms, so a dead connector is found quickly. */
@@ -1000,6 +1138,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reclaim_route_taken_warns_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admin_get_is_read_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admin_agent_cut_mid_utf8, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expired_certificate_closes_link, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expired_link_retired_next_poll, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_expiry_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_renewal_moves_every_link_of_the_line, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -569,6 +569,91 @@ static void test_secret_match(void **state)
     }
 }
 
+/* Defect 9.6: each rotation is a generation, counted in the row, so the
+ * edge tells a line begun with the new token from one begun with the old
+ * exactly, not by comparing whole seconds. */
+static void test_rotation_generations(void **state)
+{
+    struct fx *f = *state;
+    add(&f->st, ID_A, "home", NULL, 0);
+    struct es_tunnel_secrets s;
+    assert_int_equal(es_store_tunnel_secrets(&f->st, ID_A, &s), 0);
+    assert_int_equal(s.rotations, 0);
+    assert_int_equal(s.rotated_at, 0);
+    uint8_t h[32];
+    fill(h, 0x22);
+    assert_int_equal(es_store_tunnel_rotate(&f->st, "home", h, 5000, NULL, NULL), 0);
+    assert_int_equal(es_store_tunnel_secrets(&f->st, ID_A, &s), 0);
+    assert_int_equal(s.rotations, 1);
+    assert_true(s.rotated_at > 0);
+    fill(h, 0x33);
+    assert_int_equal(es_store_tunnel_rotate(&f->st, ID_A, h, 0, NULL, NULL), 0);
+    assert_int_equal(es_store_tunnel_secrets(&f->st, ID_A, &s), 0);
+    assert_int_equal(s.rotations, 2);
+}
+
+/* Defect 9.4: an enrolment with the previous secret (match 2) begins a
+ * line of the previous generation, however late in the grace it comes;
+ * with the current one, of the current generation. */
+static void test_enrol_rotation(void **state)
+{
+    (void)state;
+    struct es_tunnel_secrets s = {.rotations = 4, .rotated_at = 1000, .previous_until = 2000};
+    assert_int_equal(es_store_enrol_rotation(&s, 1), 4);
+    assert_int_equal(es_store_enrol_rotation(&s, 2), 3);
+    s.rotations = 0;
+    assert_int_equal(es_store_enrol_rotation(&s, 1), 0);
+}
+
+/* Which lines renew: the current generation always; the previous one while
+ * its token still enrols; older ones (and generations from the future: a
+ * data dir restored from a backup) never. Defects 9.4 and 9.6. */
+static void test_line_renewable(void **state)
+{
+    (void)state;
+    struct es_tunnel_secrets s = {.rotations = 0};
+    assert_true(es_store_line_renewable(&s, 0, 100));
+    assert_false(es_store_line_renewable(&s, 1, 100));
+    assert_false(es_store_line_renewable(&s, -1, 100));
+    /* Rotated at 1000 with a grace to 2000. */
+    s = (struct es_tunnel_secrets){.rotations = 1, .rotated_at = 1000, .previous_until = 2000};
+    fill(s.previous, 0x22);
+    assert_true(es_store_line_renewable(&s, 1, 1000)); /* new token, the rotation's second */
+    assert_true(es_store_line_renewable(&s, 1, 99999));
+    assert_true(es_store_line_renewable(&s, 0, 1000)); /* old token, in the grace */
+    assert_true(es_store_line_renewable(&s, 0, 1999));
+    assert_false(es_store_line_renewable(&s, 0, 2000)); /* the grace is over */
+    assert_false(es_store_line_renewable(&s, 0, 99999));
+    /* Without a grace the old line stops at once. */
+    s.previous_until = 0;
+    assert_false(es_store_line_renewable(&s, 0, 1000));
+    assert_true(es_store_line_renewable(&s, 1, 1000));
+    /* Two rotations on: the first token's line never renews, even in the
+     * second rotation's grace. */
+    s = (struct es_tunnel_secrets){.rotations = 2, .rotated_at = 3000, .previous_until = 4000};
+    assert_false(es_store_line_renewable(&s, 0, 3500));
+    assert_true(es_store_line_renewable(&s, 1, 3500));
+    assert_false(es_store_line_renewable(&s, 1, 4000));
+    assert_true(es_store_line_renewable(&s, 2, 4000));
+    assert_false(es_store_line_renewable(&s, 3, 3500));
+}
+
+/* Certificates issued before generations carry only when their line began:
+ * judged by time, as before (an enrolment in the rotation's second counts as
+ * before it). */
+static void test_legacy_rotation(void **state)
+{
+    (void)state;
+    struct es_tunnel_secrets s = {.rotations = 0, .rotated_at = 0};
+    assert_int_equal(es_store_legacy_rotation(&s, 0), 0);
+    assert_int_equal(es_store_legacy_rotation(&s, 1700000000), 0);
+    s = (struct es_tunnel_secrets){.rotations = 1, .rotated_at = 1000};
+    assert_int_equal(es_store_legacy_rotation(&s, 0), 0); /* no OU at all: before */
+    assert_int_equal(es_store_legacy_rotation(&s, 999), 0);
+    assert_int_equal(es_store_legacy_rotation(&s, 1000), 0);
+    assert_int_equal(es_store_legacy_rotation(&s, 1001), 1);
+}
+
 /* A database made before rotation existed gains the columns on open; its
  * tunnels keep their secret and have no previous one. */
 static void test_migrates_old_database(void **state)
@@ -597,6 +682,7 @@ static void test_migrates_old_database(void **state)
     assert_int_equal(es_store_tunnel_secrets(&f->st, ID_A, &s), 0);
     assert_int_equal(s.current[0], 1);
     assert_int_equal(s.previous_until, 0);
+    assert_int_equal(s.rotations, 0);
     uint8_t h[32];
     fill(h, 0x77);
     assert_int_equal(es_store_tunnel_rotate(&f->st, "old", h, 99, NULL, NULL), 0);
@@ -609,6 +695,60 @@ static void test_migrates_old_database(void **state)
     assert_int_equal(es_store_tunnel_secrets(&f->st, ID_A, &s), 0);
     assert_int_equal(s.current[0], 0x77);
     assert_int_equal(s.previous_until, 99);
+}
+
+/* Defect 9.6: a database from before generations (rotation columns, no
+ * `rotations`) gains it; a tunnel already rotated counts one rotation (its
+ * previous token is generation 0), one never rotated none. */
+static void test_migrates_to_generations(void **state)
+{
+    struct fx *f = *state;
+    es_store_close(&f->st);
+    rm_dir(f->dir);
+    assert_int_equal(mkdir(f->dir, 0700), 0);
+    char path[128];
+    snprintf(path, sizeof(path), "%s/edge.db", f->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TABLE tunnels(id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+                     " secret_hash BLOB NOT NULL, patterns TEXT NOT NULL, created INTEGER NOT "
+                     "NULL, prev_secret_hash BLOB, prev_until INTEGER NOT NULL DEFAULT 0,"
+                     " rotated_at INTEGER NOT NULL DEFAULT 0);"
+                     "INSERT INTO tunnels VALUES('" ID_A "','rotated',"
+                     "x'0101010101010101010101010101010101010101010101010101010101010101','[]',1,"
+                     "x'0202020202020202020202020202020202020202020202020202020202020202',"
+                     "5000,4000);"
+                     "INSERT INTO tunnels(id,name,secret_hash,patterns,created) VALUES('" ID_B
+                     "','never',"
+                     "x'0303030303030303030303030303030303030303030303030303030303030303','[]',1);",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    char why[256] = "";
+    assert_int_equal(es_store_open(&f->st, f->dir, why, sizeof(why)), 0);
+    struct es_tunnel_secrets s;
+    assert_int_equal(es_store_tunnel_secrets(&f->st, ID_A, &s), 0);
+    assert_int_equal(s.rotations, 1);
+    assert_int_equal(s.rotated_at, 4000);
+    assert_int_equal(s.previous_until, 5000);
+    /* The old token in its grace still enrols, as the previous generation. */
+    uint8_t h[32];
+    fill(h, 0x02);
+    assert_int_equal(es_store_secret_match(&s, h, 4500), 2);
+    assert_int_equal(es_store_enrol_rotation(&s, 2), 0);
+    assert_int_equal(es_store_tunnel_secrets(&f->st, ID_B, &s), 0);
+    assert_int_equal(s.rotations, 0);
+    /* Opening it again changes nothing; rotating counts on. */
+    es_store_close(&f->st);
+    assert_int_equal(es_store_open(&f->st, f->dir, why, sizeof(why)), 0);
+    assert_int_equal(es_store_tunnel_secrets(&f->st, ID_A, &s), 0);
+    assert_int_equal(s.rotations, 1);
+    fill(h, 0x44);
+    assert_int_equal(es_store_tunnel_rotate(&f->st, "rotated", h, 0, NULL, NULL), 0);
+    assert_int_equal(es_store_tunnel_secrets(&f->st, ID_A, &s), 0);
+    assert_int_equal(s.rotations, 2);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -636,6 +776,11 @@ int main(void)
         T(test_rotate_name_before_id),
         cmocka_unit_test(test_secret_match),
         T(test_migrates_old_database),
+        T(test_rotation_generations),
+        cmocka_unit_test(test_enrol_rotation),
+        cmocka_unit_test(test_line_renewable),
+        cmocka_unit_test(test_legacy_rotation),
+        T(test_migrates_to_generations),
     };
     return cmocka_run_group_tests_name("es_store", tests, NULL, NULL);
 }

@@ -160,7 +160,20 @@ static void test_error_round_trip(void **state)
     round_trip(&m2, &out);
     assert_string_equal(out.code, "overloaded");
     assert_null(out.message);
+    assert_null(out.reason);
     assert_int_equal(out.permanent, 0);
+    px_ctl_msg_cleanup(&out);
+
+    /* A renewal's refusal says why in reason, which a connector acts on
+     * (defect 9.8: it had only the message, text for people). */
+    struct px_ctl_msg m4 = {.type = PX_CTL_ERROR,
+                            .code = "renew_failed",
+                            .message =
+                                "this connector enrolled with a token that has been replaced",
+                            .reason = PX_CTL_RENEW_TOKEN_REPLACED};
+    round_trip(&m4, &out);
+    assert_string_equal(out.code, "renew_failed");
+    assert_string_equal(out.reason, "token_replaced");
     px_ctl_msg_cleanup(&out);
 
     /* The encoder never emits an error without a code. */
@@ -389,6 +402,8 @@ static void test_decode_error_msg(void **state)
     expect_decode("{\"type\":\"error\",\"code\":\"x\",\"permanent\":1}", PX_ERR_INVAL);
     expect_decode("{\"type\":\"error\",\"code\":\"x\",\"permanent\":\"true\"}", PX_ERR_INVAL);
     expect_decode("{\"type\":\"error\",\"code\":\"x\",\"permanent\":null}", PX_ERR_INVAL);
+    expect_decode("{\"type\":\"error\",\"code\":\"x\",\"reason\":\"token_replaced\"}", 0);
+    expect_decode("{\"type\":\"error\",\"code\":\"x\",\"reason\":7}", PX_ERR_INVAL);
 
     struct px_ctl_msg m;
     const char *l = "{\"type\":\"error\",\"code\":\"x\",\"permanent\":true}";

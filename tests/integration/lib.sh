@@ -90,13 +90,22 @@ admin_auth() {
     echo "$f"
 }
 
+# Every token a test hands out is recorded, so finish can sweep the logs for it.
+remember_token() { [ -n "${1:-}" ] && printf '%s\n' "$1" >> "$WORK/.tokens"; return 0; }
+
 create_tunnel() { # name [args]: prints the token
-    "$BIN/edge-sim" tunnel create "$@" --data-dir "$EDGE_DIR" 2>>"$WORK/edge-cli.log"
+    local t rc
+    t=$("$BIN/edge-sim" tunnel create "$@" --data-dir "$EDGE_DIR" 2>>"$WORK/edge-cli.log")
+    rc=$?
+    remember_token "$t"
+    [ -n "$t" ] && printf '%s\n' "$t"
+    return $rc
 }
 
 # start_connector TOKEN args...: sets CONN_PID
 start_connector() {
     local token=$1; shift
+    remember_token "$token"
     "$BIN/connector" run --token "$token" --state-dir "$WORK/state" "$@" \
         >> "$WORK/connector.log" 2>&1 &
     CONN_PID=$!; PIDS+=($CONN_PID)
@@ -205,6 +214,8 @@ finish() {
     PIDS=()
     [ -n "$hung" ] && { echo "fail processes did not exit within 60 s:$hung" >> "$RESULTS"; echo "FAIL processes did not exit within 60 s:$hung"; }
     ONLY= check "no sanitizer reports from edge-sim or connector" sanitizers_clean
+    ONLY= check "no token, enrolment secret or admin token in any log" \
+        /usr/bin/python3 "$HERE/secrets_sweep.py" "$WORK"
     pass=$(grep -c '^pass' "$RESULTS" 2>/dev/null || true)
     fail=$(grep -c '^fail' "$RESULTS" 2>/dev/null || true)
     if [ "${fail:-0}" != 0 ] || [ -n "${KEEP_WORK:-}" ]; then

@@ -81,9 +81,11 @@ static int install_or_unit(int install, int argc, char **argv)
     const struct rt_service_opt opts[] = {
         {"token-file", &token, NULL, NULL},
         {"config", &config, NULL, NULL},
-        {"unit-dir", &unit_dir, NULL, NULL},
+        {"unit-dir", install ? &unit_dir : NULL, NULL,
+         install ? NULL : "service unit writes no file: --unit-dir goes with install"},
         {"bin", &bin, NULL, NULL},
-        {"no-start", NULL, &no_start, NULL},
+        {"no-start", NULL, install ? &no_start : NULL,
+         install ? NULL : "service unit starts nothing: --no-start goes with install"},
         {"token", NULL, NULL,
          "the token never goes on a command line: put it in a file only root can read "
          "(chmod 600) and give --token-file FILE"},

@@ -31,6 +31,7 @@ const char cn_usage_access_tcp[] =
     "usage: connector access tcp --hostname HOST [--url LISTEN_ADDR:PORT]\n"
     "                            [--edge HOST:PORT] [--edge-ca FILE]\n"
     "                            [--cert FILE --key FILE] [--loglevel LEVEL]\n"
+    "\n"
     "Carries TCP connections to the tunnel's tcp:// or ssh:// service HOST.\n"
     "Without --url it carries stdin/stdout (for ssh -o ProxyCommand=...).\n"
     "  --hostname HOST     the public hostname routed to the TCP service\n"
@@ -56,8 +57,9 @@ const char cn_usage_access_tcp[] =
     "                      (the token never goes on a command line: no --token)\n"                 \
     "  --config FILE       the ingress configuration; the service, a dynamic user,\n"              \
     "                      must be able to read it (systemctl reload re-reads it)\n"               \
+    "  --bin PATH          the binary the unit runs (default: this one)\n"
+#define INSTALL_OPTIONS                                                                            \
     "  --unit-dir DIR      where the unit goes (default /etc/systemd/system)\n"                    \
-    "  --bin PATH          the binary the unit runs (default: this one)\n"                         \
     "  --no-start          write the unit only, and print the commands that start it\n"
 
 const char cn_usage_service[] = SERVICE_INSTALL SERVICE_UNINSTALL SERVICE_UNIT
@@ -67,7 +69,7 @@ const char cn_usage_service[] = SERVICE_INSTALL SERVICE_UNINSTALL SERVICE_UNIT
     "paths) as a dynamic user, its state in /var/lib/connector (StateDirectory=),\n"
     "and enables and starts it where systemd runs, else prints the commands that do.\n"
     "The options are checked as `connector run` checks them (the token is read)\n"
-    "before anything is written.\n" SERVICE_OPTIONS
+    "before anything is written.\n" SERVICE_OPTIONS INSTALL_OPTIONS
     "uninstall stops and disables connector.service and removes its unit (the state\n"
     "stays in /var/lib/private/connector). unit prints the unit install would write,\n"
     "on stdout, checking no file (for packages).\n";
@@ -81,7 +83,7 @@ static const char install_text[] = SERVICE_INSTALL
     "options are checked as `connector run` checks them (the token is read) before\n"
     "anything is written. Where systemd runs it then runs `systemctl daemon-reload`\n"
     "and `systemctl enable --now connector.service`; elsewhere, or with --no-start,\n"
-    "it prints those commands.\n" SERVICE_OPTIONS;
+    "it prints those commands.\n" SERVICE_OPTIONS INSTALL_OPTIONS;
 
 static const char uninstall_text[] =
     "usage: connector service uninstall [--unit-dir DIR]\n"

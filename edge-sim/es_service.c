@@ -46,14 +46,17 @@ static int install_or_unit(int install, int argc, char **argv, es_serve_check ch
 {
     const char *unit_dir = RT_SERVICE_UNIT_DIR, *bin = NULL, *env_file = NULL;
     int no_start = 0;
-    const struct rt_service_opt opts[] = {{"unit-dir", &unit_dir, NULL, NULL},
-                                          {"bin", &bin, NULL, NULL},
-                                          {"env-file", &env_file, NULL, NULL},
-                                          {"no-start", NULL, &no_start, NULL},
-                                          {"data-dir", NULL, NULL,
-                                           "the service keeps its data in " DATA_DIR
-                                           " (StateDirectory=" NAME "): leave out --data-dir"},
-                                          {NULL, NULL, NULL, NULL}};
+    const struct rt_service_opt opts[] = {
+        {"unit-dir", install ? &unit_dir : NULL, NULL,
+         install ? NULL : "service unit writes no file: --unit-dir goes with install"},
+        {"bin", &bin, NULL, NULL},
+        {"env-file", &env_file, NULL, NULL},
+        {"no-start", NULL, install ? &no_start : NULL,
+         install ? NULL : "service unit starts nothing: --no-start goes with install"},
+        {"data-dir", NULL, NULL,
+         "the service keeps its data in " DATA_DIR " (StateDirectory=" NAME
+         "): leave out --data-dir"},
+        {NULL, NULL, NULL, NULL}};
     const char **rest = calloc((size_t)argc + 1, sizeof(*rest));
     char bin_abs[PATH_MAX], why[1024];
     struct px_buf unit;

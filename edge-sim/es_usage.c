@@ -126,12 +126,13 @@ static const char access_text[] =
     "  --audience AUD      the audience of the assertion (default the hostname)\n" DATA_DIR;
 
 #define SERVICE_OPTIONS                                                                            \
-    "  --unit-dir DIR      where the unit goes (default /etc/systemd/system)\n"                    \
     "  --bin PATH          the binary the unit runs (default: this one)\n"                         \
-    "  --no-start          write the unit only, and print the commands that start it\n"            \
     "  --env-file FILE     also read serve options from $EDGE_SIM_OPTS in FILE\n"                  \
     "                      (EnvironmentFile=; listeners named there get no\n"                      \
     "                      CAP_NET_BIND_SERVICE)\n"
+#define INSTALL_OPTIONS                                                                            \
+    "  --unit-dir DIR      where the unit goes (default /etc/systemd/system)\n"                    \
+    "  --no-start          write the unit only, and print the commands that start it\n"
 
 static const char service_text[] =
     "usage: edge-sim service install [serve options] [--unit-dir DIR] [--bin PATH]\n"
@@ -143,7 +144,7 @@ static const char service_text[] =
     "serve` with the options given (see edge-sim serve --help) as a dynamic user,\n"
     "its data dir /var/lib/edge-sim (StateDirectory=), and enables and starts it\n"
     "where systemd runs, else prints the commands that do. A listener below port\n"
-    "1024 gives it CAP_NET_BIND_SERVICE, and nothing else does.\n" SERVICE_OPTIONS
+    "1024 gives it CAP_NET_BIND_SERVICE, and nothing else does.\n" SERVICE_OPTIONS INSTALL_OPTIONS
     "uninstall stops and disables edge-sim.service and removes its unit (the data\n"
     "stays in /var/lib/private/edge-sim). unit prints the unit install would write,\n"
     "on stdout (for packages).\n";
@@ -159,7 +160,7 @@ static const char service_install_text[] =
     "checks them. It keeps CAP_NET_BIND_SERVICE only when a listener is below port\n"
     "1024. Where systemd runs it then runs `systemctl daemon-reload` and `systemctl\n"
     "enable --now edge-sim.service`; elsewhere, or with --no-start, it prints those\n"
-    "commands.\n" SERVICE_OPTIONS;
+    "commands.\n" SERVICE_OPTIONS INSTALL_OPTIONS;
 
 static const char service_uninstall_text[] =
     "usage: edge-sim service uninstall [--unit-dir DIR]\n"

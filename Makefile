@@ -192,6 +192,10 @@ deb:
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 bin/connector bin/edge-sim $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 0644 docs/man/connector.1 docs/man/edge-sim.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 scripts/completion/connector scripts/completion/edge-sim \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/
 
 # Every C file of the product and its tests, formatted as .clang-format says
 # (Debian 12's clang-format 14; other versions may disagree).

@@ -40,8 +40,10 @@ static const char *find_opt(const char *const *words, size_t n, const char *name
 }
 
 /* Checks the run options as `connector run` will (argv: run --token-file
- * TOKEN [--config CONFIG] REST...). Returns 0 or the exit status. */
-static int check_run(const char *token, const char *config, const char *const *rest, size_t n_rest)
+ * TOKEN [--config CONFIG] REST...). Returns 0 with *grace_s (the drain's
+ * --grace-period), or the exit status. */
+static int check_run(const char *token, const char *config, const char *const *rest, size_t n_rest,
+                     unsigned *grace_s)
 {
     char **argv = calloc(n_rest + 6, sizeof(*argv));
     if (!argv)
@@ -58,8 +60,10 @@ static int check_run(const char *token, const char *config, const char *const *r
         argv[argc++] = (char *)rest[i];
     struct cn_config cfg;
     int rc = cn_config_parse_run(argc, argv, &cfg);
-    if (rc == 0)
+    if (rc == 0) {
+        *grace_s = cfg.grace_period_ms / 1000;
         cn_config_cleanup(&cfg);
+    }
     free(argv);
     return rc == 1 ? 0 : rc;
 }
@@ -78,6 +82,7 @@ static int install_or_unit(int install, int argc, char **argv)
 {
     const char *token = NULL, *config = NULL, *unit_dir = RT_SERVICE_UNIT_DIR, *bin = NULL;
     int no_start = 0;
+    unsigned grace = 30; /* run's default --grace-period */
     const struct rt_service_opt opts[] = {
         {"token-file", &token, NULL, NULL},
         {"config", &config, NULL, NULL},
@@ -138,7 +143,7 @@ static int install_or_unit(int install, int argc, char **argv)
             rc = 1;
             goto out;
         }
-        if ((rc = check_run(tok_abs, config ? cfg_abs : NULL, rest, n_rest)) != 0)
+        if ((rc = check_run(tok_abs, config ? cfg_abs : NULL, rest, n_rest, &grace)) != 0)
             goto out;
     } else {
         if (token[0] != '/' || (config && config[0] != '/') || (bin && bin[0] != '/')) {
@@ -164,10 +169,10 @@ static int install_or_unit(int install, int argc, char **argv)
     }
     for (size_t i = 0; i < n_rest; i++)
         args[n_args++] = rest[i];
-    unsigned long grace = 30;
+    unsigned long g_arg;
     const char *g = find_opt(rest, n_rest, "grace-period");
-    if (g && rt_cli_uint(g, 0, 3600, &grace) < 0)
-        grace = 30;
+    if (!install && g && rt_cli_uint(g, 0, 3600, &g_arg) == 0)
+        grace = (unsigned)g_arg; /* unchecked (service unit): as written */
     struct rt_service s = {
         .name = NAME,
         .description = "Tunnel connector: serves local services through the edge",
@@ -179,7 +184,7 @@ static int install_or_unit(int install, int argc, char **argv)
         .token_file = tok_abs,
         .reload_hup = config != NULL,
         /* The drain (--grace-period) and the edge's goodbye. */
-        .stop_timeout_s = (unsigned)grace + 15,
+        .stop_timeout_s = grace + 15,
     };
     int r = rt_service_unit(&s, &unit, why, sizeof(why));
     const char *text = r == 0 ? px_buf_cstr(&unit) : NULL;

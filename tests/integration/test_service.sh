@@ -330,7 +330,8 @@ t_help_everywhere() {
     "$BIN/connector" --help | grep -q "^usage: connector run" &&
         "$BIN/edge-sim" --help | grep -q "^usage: edge-sim serve"
 }
-check "--help and -h on every subcommand print its usage on stdout and exit 0" t_help_everywhere
+check "--help and -h on every subcommand print its usage on stdout and exit 0 (edge-sim tunnel create --help said \"unknown or incomplete option\")" \
+    t_help_everywhere
 
 # The options a help text names: in its synopsis (up to the first empty
 # line) and in its option list (lines "  --name ...").

@@ -403,6 +403,35 @@ static void print_list(char *const *v, size_t n)
         printf("%s%s", i ? "," : "", v[i]);
 }
 
+/* v joined with ',' ("-" when empty), malloc'd; NULL when out of memory. */
+static char *join_list(char *const *v, size_t n)
+{
+    size_t len = 2;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(v[i]) + 1;
+    char *s = malloc(len), *w = s;
+    if (!s)
+        return NULL;
+    strcpy(s, "-");
+    for (size_t i = 0; i < n; i++) {
+        size_t k = strlen(v[i]);
+        if (i)
+            *w++ = ',';
+        memcpy(w, v[i], k);
+        w += k;
+        *w = '\0';
+    }
+    return s;
+}
+
+static size_t max_len(size_t a, const char *s)
+{
+    size_t n = strlen(s);
+    return n > a ? n : a;
+}
+
+/* The policies as a table whose columns are as wide as their widest value
+ * (bug: access list table), so every value starts under its heading. */
 static int policy_list(struct es_offline *o)
 {
     struct es_policy_rec *p;
@@ -411,23 +440,45 @@ static int policy_list(struct es_offline *o)
         fprintf(stderr, "edge-sim: cannot read the access policies\n");
         return 1;
     }
+    int rc = 1;
+    char **cas = calloc(n ? n : 1, sizeof(*cas));
+    if (!cas)
+        goto out;
+    size_t w_host = 30, w_cas = 20, w_aud = 10;
+    for (size_t i = 0; i < n; i++) {
+        if (!(cas[i] = join_list(p[i].cas, p[i].n_cas)))
+            goto out;
+        w_host = max_len(w_host, p[i].pattern);
+        w_cas = max_len(w_cas, cas[i]);
+        w_aud = max_len(w_aud, p[i].audience ? p[i].audience : "(hostname)");
+    }
     char issuer[128];
     if (es_assert_issuer_load(&o->rng, &o->store, 1, issuer, sizeof(issuer)) == 0)
         printf("issuer: %s\n", issuer);
-    printf("%-30s %-20s %-10s %s\n", "HOSTNAMES", "CAS", "AUDIENCE", "ALLOWED SUBJECTS / SHA-256");
+    printf("%-*s %-*s %-*s %s\n", (int)w_host, "HOSTNAMES", (int)w_cas, "CAS", (int)w_aud,
+           "AUDIENCE", "ALLOWED SUBJECTS / SHA-256");
     for (size_t i = 0; i < n; i++) {
-        printf("%-30s ", p[i].pattern);
-        print_list(p[i].cas, p[i].n_cas);
-        printf(" %s ", p[i].audience ? p[i].audience : "(hostname)");
-        if (!p[i].n_subjects && !p[i].n_fingerprints)
-            printf("(any the CAs issued)");
+        printf("%-*s %-*s %-*s ", (int)w_host, p[i].pattern, (int)w_cas, cas[i], (int)w_aud,
+               p[i].audience ? p[i].audience : "(hostname)");
+        if (!p[i].n_subjects && !p[i].n_fingerprints) {
+            printf("(any the CAs issued)\n");
+            continue;
+        }
         print_list(p[i].subjects, p[i].n_subjects);
         printf(" / ");
         print_list(p[i].fingerprints, p[i].n_fingerprints);
         printf("\n");
     }
+    rc = 0;
+out:
+    if (rc)
+        fprintf(stderr, "edge-sim: cannot list the access policies: %s\n",
+                px_strerror(PX_ERR_NOMEM));
+    for (size_t i = 0; cas && i < n; i++)
+        free(cas[i]);
+    free(cas);
     es_store_policies_free(p, n);
-    return 0;
+    return rc;
 }
 
 static int rotate_key(struct es_offline *o)

@@ -3,8 +3,9 @@
 
   access_client.py keepalive HOST PORT CA CERT KEY PATH -- CMD...
       GETs PATH on one TLS connection (HTTP/1.1, SNI HOST), runs CMD, waits
-      1.2 s, GETs PATH again on the same connection. Prints both statuses
-      and the second body's first line, e.g. "200 403 403 Forbidden: ...".
+      1.0 s (the edge promises a change within a second), GETs PATH again on
+      the same connection. Prints both statuses and the second body's first
+      line, e.g. "200 403 403 Forbidden: ...".
   resume HOST PORT CA CERT KEY PATH
       Two TLS 1.2 connections (HTTP/1.1), the second resuming the first's
       session. Prints "full STATUS resumed STATUS" ("full" if the server did
@@ -48,7 +49,7 @@ def keepalive(host, port, ca, cert, key, path, cmd):
     conn.sock = sock
     s1, _ = get(conn, host, path)
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    time.sleep(1.2)
+    time.sleep(1.0)
     s2, line = get(conn, host, path)
     print(s1, s2, line)
 

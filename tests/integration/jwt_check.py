@@ -4,8 +4,10 @@ would: with Debian's python3-jwt (PyJWT) and python3-cryptography, ES256 only,
 against the edge's published JWK Set. Independent of our C code, so it proves
 interoperability.
 
-usage: jwt_check.py [--cacert FILE] [--leeway S] JWKS TOKEN AUDIENCE ISSUER
-  JWKS      a URL (http:// or https://; --cacert trusts that CA) or a file
+usage: jwt_check.py [--cacert FILE] [--resolve HOST:ADDR] [--leeway S] JWKS TOKEN AUDIENCE ISSUER
+  JWKS      a URL (http:// or https://; --cacert trusts that CA) or a file;
+            --resolve connects to ADDR for the URL's HOST (as curl's
+            --resolve does: SNI, Host and the name checked stay HOST)
   TOKEN     the compact JWT, "@FILE" to read it from FILE, or "-" for stdin
   AUDIENCE  the expected "aud" (a string, or one entry of an array)
   ISSUER    the expected "iss"
@@ -13,17 +15,39 @@ Exit 0: prints the verified claims as one line of JSON.
 Exit 1: prints the reason ("ExpiredSignatureError: Signature has expired", ...).
 """
 import argparse
+import http.client
 import json
+import socket
 import ssl
 import sys
+import urllib.parse
 import urllib.request
 
 import jwt
 
 
-def load_jwks(where, cacert):
+def fetch_resolved(url, ctx, addr):
+    """GET url over a connection to addr, with the URL's host everywhere else."""
+    u = urllib.parse.urlsplit(url)
+    port = u.port or (443 if u.scheme == "https" else 80)
+    sock = socket.create_connection((addr, port), timeout=10)
+    if u.scheme == "https":
+        sock = (ctx or ssl.create_default_context()).wrap_socket(sock, server_hostname=u.hostname)
+    conn = http.client.HTTPConnection(u.hostname, port, timeout=10)
+    conn.sock = sock
+    conn.request("GET", u.path or "/", headers={"Host": u.netloc})
+    r = conn.getresponse()
+    if r.status != 200:
+        raise OSError("GET %s: HTTP %d" % (url, r.status))
+    return json.load(r)
+
+
+def load_jwks(where, cacert, resolve):
     if where.startswith(("http://", "https://")):
         ctx = ssl.create_default_context(cafile=cacert) if cacert else None
+        host = urllib.parse.urlsplit(where).hostname
+        if resolve and resolve[0] == host:
+            return fetch_resolved(where, ctx, resolve[1])
         with urllib.request.urlopen(where, timeout=10, context=ctx) as r:
             return json.load(r)
     with open(where, "rb") as f:
@@ -68,6 +92,7 @@ def verify(jwks, token, audience, issuer, leeway):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cacert")
+    ap.add_argument("--resolve", type=lambda v: v.split(":", 1), metavar="HOST:ADDR")
     ap.add_argument("--leeway", type=float, default=0)
     ap.add_argument("jwks")
     ap.add_argument("token")
@@ -75,7 +100,7 @@ def main():
     ap.add_argument("issuer")
     a = ap.parse_args()
     try:
-        jwks = load_jwks(a.jwks, a.cacert)
+        jwks = load_jwks(a.jwks, a.cacert, a.resolve)
         claims = verify(jwks, read_token(a.token), a.audience, a.issuer, a.leeway)
     except Exception as e:  # every failure is a reason, on one line
         print("%s: %s" % (type(e).__name__, str(e).replace("\n", " ")))

@@ -30,6 +30,8 @@ cat > "$WORK/config.json" <<JSON
       "originRequest": { "access": { "required": true } } },
     { "hostname": "aud.example.test", "service": "http://127.0.0.1:$CLOSED_PORT",
       "originRequest": { "access": { "required": true, "audience": "home-assistant" } } },
+    { "hostname": "ha-aud.example.test", "service": "$O",
+      "originRequest": { "access": { "required": true, "audience": "home-assistant" } } },
     { "hostname": "open.example.test", "path": "^/guarded", "service": "http://127.0.0.1:$CLOSED_PORT",
       "originRequest": { "access": { "required": true } } },
     { "hostname": "open.example.test", "service": "$O" },
@@ -71,6 +73,7 @@ cli client-ca add team --cert "$C/team-ca.pem" 2>> "$WORK/edge-cli.log"
 cli access set ha.example.test --require-cert 2>> "$WORK/edge-cli.log"
 cli access set req.example.test --require-cert 2>> "$WORK/edge-cli.log"
 cli access set aud.example.test --require-cert 2>> "$WORK/edge-cli.log"
+cli access set ha-aud.example.test --require-cert --audience home-assistant 2>> "$WORK/edge-cli.log"
 cli access set byo.example.test --require-cert --ca team 2>> "$WORK/edge-cli.log"
 cli access set '*.example.test' --require-cert --ca team 2>> "$WORK/edge-cli.log" # never wins over an exact name
 cli access delete '*.example.test' 2>> "$WORK/edge-cli.log"
@@ -210,9 +213,14 @@ t_intermediate() {
         $PY "$HERE/make_client_pki.py" sign "$C/sub-only.pem" "$C/sub.key" "CN=dave,O=Team" "$C/dave" || return 1
     local s; status byo.example.test /headers $(with dave); s=$CODE
     echo "leaf under an intermediate the client sends: $s $BODY1"
-    [ "$s" = 200 ] && [ "$(hdr x-client-cert-subject-dn < "$WORK/body")" = "CN=dave,O=Team" ]
+    local chain; chain=$(hdr client-cert-chain < "$WORK/body")
+    echo "client-cert-chain at the origin: ${chain:0:40}..."
+    [ "$s" = 200 ] && [ "$(hdr x-client-cert-subject-dn < "$WORK/body")" = "CN=dave,O=Team" ] &&
+        [ "$(hdr client-cert < "$WORK/body")" = ":$(openssl x509 -in "$C/dave.pem" -outform DER | base64 -w0):" ] &&
+        # RFC 9440: the rest of what the client sent, the sub-CA (not the team root it chains to).
+        [ "$chain" = ":$(openssl x509 -in "$C/sub-only.pem" -outform DER | base64 -w0):" ]
 }
-check "a leaf issued by a team sub-CA that the client sends along gets 200" t_intermediate
+check "a leaf issued by a team sub-CA that the client sends along gets 200; the origin sees that sub-CA as Client-Cert-Chain" t_intermediate
 
 t_resume_tls12() {
     local out; out=$($PY "$HERE/access_client.py" resume ha.example.test $HTTPS_PORT "$WORK/ca.pem" "$C/phone.pem" "$C/phone.key" /headers)
@@ -302,16 +310,22 @@ check "spoofed certificate headers and a spoofed assertion never reach the origi
 ISSUER=$(cli access list | sed -n 's/^issuer: //p')
 jwt_of() { status "$1" /headers $(with phone); hdr edge-access-jwt-assertion < "$WORK/body"; }
 
+# The two places an origin fetches the JWK Set from: the admin listener, and
+# the reserved path through the edge (any hostname; jwt_check.py --resolve).
+JWKS_ADMIN=http://127.0.0.1:$ADMIN_PORT/.well-known/jwks.json
+JWKS_EDGE=https://open.example.test:$HTTPS_PORT/.well-known/edge-sim/jwks.json
+jwks_edge() { echo --cacert "$WORK/ca.pem" --resolve open.example.test:127.0.0.1 "$JWKS_EDGE"; }
+
 t_jwt_python() {
     local tok; tok=$(jwt_of ha.example.test)
-    curl -sS "http://127.0.0.1:$ADMIN_PORT/.well-known/jwks.json" -o "$WORK/jwks-admin.json" || return 1
-    tcurl open.example.test /.well-known/edge-sim/jwks.json -o "$WORK/jwks-edge.json" || return 1
     # Served by the edge on a protected hostname too, without a certificate.
     { status ha.example.test /.well-known/edge-sim/jwks.json; [ "$CODE" = 200 ]; } || return 1
-    cmp -s "$WORK/jwks-admin.json" "$WORK/jwks-edge.json" || { echo "the two JWKS differ"; return 1; }
     echo "issuer $ISSUER"
-    $PY "$HERE/jwt_check.py" "$WORK/jwks-admin.json" "$tok" ha.example.test "$ISSUER" > "$WORK/claims.json" || return 1
+    # The Python origin fetches the set itself, from each place.
+    $PY "$HERE/jwt_check.py" "$JWKS_ADMIN" "$tok" ha.example.test "$ISSUER" > "$WORK/claims.json" || { cat "$WORK/claims.json"; return 1; }
+    $PY "$HERE/jwt_check.py" $(jwks_edge) "$tok" ha.example.test "$ISSUER" > "$WORK/claims-edge.json" || { cat "$WORK/claims-edge.json"; return 1; }
     cat "$WORK/claims.json"
+    cmp -s "$WORK/claims.json" "$WORK/claims-edge.json" || { echo "the two verifications differ"; return 1; }
     $PY - "$WORK/claims.json" "$(fp "$C/phone.pem")" <<'PY'
 import base64, json, sys
 c = json.load(open(sys.argv[1]))
@@ -321,9 +335,24 @@ assert c["cnf"]["x5t#S256"] == x5t, (c["cnf"], x5t)
 assert 0 < c["exp"] - c["iat"] <= 600, c
 PY
     # The wrong audience fails in PyJWT too.
-    ! $PY "$HERE/jwt_check.py" "$WORK/jwks-admin.json" "$tok" other.example.test "$ISSUER" >/dev/null
+    ! $PY "$HERE/jwt_check.py" "$JWKS_ADMIN" "$tok" other.example.test "$ISSUER" >/dev/null
 }
 check "an origin in Python (python3-jwt) fetches the JWKS (admin and through the edge) and verifies the assertion" t_jwt_python
+
+t_policy_audience() {
+    # access set --audience: the assertion's aud is the policy's, and the
+    # connector rule asking for that audience lets it through to the origin.
+    local s tok; status ha-aud.example.test /headers $(with phone); s=$CODE
+    tok=$(hdr edge-access-jwt-assertion < "$WORK/body")
+    echo "ha-aud.example.test: $s $BODY1"
+    [ "$s" = 200 ] || return 1
+    $PY "$HERE/jwt_check.py" $(jwks_edge) "$tok" home-assistant "$ISSUER" > "$WORK/claims-aud.json" || { cat "$WORK/claims-aud.json"; return 1; }
+    cat "$WORK/claims-aud.json"
+    $PY -c 'import json,sys; c=json.load(open(sys.argv[1])); assert c["aud"] == "home-assistant", c' "$WORK/claims-aud.json" &&
+        # Not the hostname any more.
+        ! $PY "$HERE/jwt_check.py" "$JWKS_ADMIN" "$tok" ha-aud.example.test "$ISSUER" >/dev/null
+}
+check "access set --audience: the assertion's aud is home-assistant (python3-jwt), the connector rule for that audience gets 200" t_policy_audience
 
 t_connector_enforces() {
     local ok missing aud
@@ -336,6 +365,34 @@ t_connector_enforces() {
 }
 check "connector access.required: a good assertion passes; missing or for another audience gets 403 before the origin" t_connector_enforces
 
+t_connector_bad_assertions() {
+    # The edge only ever sends good assertions: a stand-in edge (the real
+    # edge's tunnel certificate, its own signing key) sends the connector
+    # expired and badly signed ones. Same state (no enrolment), same rules.
+    local sport=$((PORT_BASE + 17)) cpid spid
+    cp -r "$WORK/state" "$WORK/state-standin"
+    $PY "$HERE/assert_edge.py" $sport "$EDGE_DIR" req.example.test /headers > "$WORK/standin.out" 2>> "$WORK/standin.log" &
+    spid=$!
+    PIDS+=($spid)
+    wait_port 127.0.0.1 $sport || return 1
+    "$BIN/connector" run --token "$TOKEN" --state-dir "$WORK/state-standin" --edge 127.0.0.1:$sport \
+        --ha-connections 1 --config "$WORK/config.json" >> "$WORK/connector-standin.log" 2>&1 &
+    cpid=$!
+    PIDS+=($cpid)
+    wait $spid
+    kill $cpid; wait $cpid
+    cat "$WORK/standin.out" "$WORK/standin.log"
+    local good leeway expired badsig none
+    good=$(sed -n 's/^good //p' "$WORK/standin.out"); leeway=$(sed -n 's/^leeway //p' "$WORK/standin.out")
+    expired=$(sed -n 's/^expired //p' "$WORK/standin.out"); badsig=$(sed -n 's/^badsig //p' "$WORK/standin.out")
+    none=$(sed -n 's/^none //p' "$WORK/standin.out")
+    [[ "$good" == "200 "* ]] && [[ "$leeway" == "200 "* ]] &&
+        [ "$expired" = "403 403 Forbidden: access denied: expired" ] &&
+        [ "$badsig" = "403 403 Forbidden: access denied: bad signature" ] &&
+        [ "$none" = "403 403 Forbidden: access denied: no assertion" ]
+}
+check "connector access.required against a stand-in edge: an expired (past the 30 s skew) or badly signed assertion gets 403" t_connector_bad_assertions
+
 t_rotate() {
     local t1 t2 k1 k2
     t1=$(jwt_of ha.example.test)
@@ -344,11 +401,12 @@ t_rotate() {
     t2=$(jwt_of ha.example.test)
     k1=$($PY -c 'import base64,json,sys; h=sys.argv[1].split(".")[0]; print(json.loads(base64.urlsafe_b64decode(h+"="*(-len(h)%4)))["kid"])' "$t1")
     k2=$($PY -c 'import base64,json,sys; h=sys.argv[1].split(".")[0]; print(json.loads(base64.urlsafe_b64decode(h+"="*(-len(h)%4)))["kid"])' "$t2")
-    curl -sS "http://127.0.0.1:$ADMIN_PORT/.well-known/jwks.json" -o "$WORK/jwks2.json" || return 1
-    echo "kids: $k1 -> $k2; keys published: $($PY -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["keys"]))' "$WORK/jwks2.json")"
+    echo "kids: $k1 -> $k2; keys published: $(curl -sS "$JWKS_ADMIN" | $PY -c 'import json,sys; print(len(json.load(sys.stdin)["keys"]))')"
     [ "$k1" != "$k2" ] &&
-        $PY "$HERE/jwt_check.py" "$WORK/jwks2.json" "$t1" ha.example.test "$ISSUER" >/dev/null &&
-        $PY "$HERE/jwt_check.py" "$WORK/jwks2.json" "$t2" ha.example.test "$ISSUER" >/dev/null &&
+        $PY "$HERE/jwt_check.py" "$JWKS_ADMIN" "$t1" ha.example.test "$ISSUER" &&
+        $PY "$HERE/jwt_check.py" "$JWKS_ADMIN" "$t2" ha.example.test "$ISSUER" &&
+        $PY "$HERE/jwt_check.py" $(jwks_edge) "$t1" ha.example.test "$ISSUER" &&
+        $PY "$HERE/jwt_check.py" $(jwks_edge) "$t2" ha.example.test "$ISSUER" &&
         { status req.example.test /headers $(with phone); [ "$CODE" = 200 ]; } # the connector got the new key
 }
 check "access rotate-key: old and new assertions both verify; the connector takes the new key" t_rotate
@@ -383,5 +441,90 @@ t_tcp() {
     [ "$yes" = hello-with-cert ] && [[ "$no" != *hello-without* ]] && [[ "$no" == *403* ]]
 }
 check "ssh through access tcp to a protected hostname: works with --cert/--key, refused (403) without" t_tcp
+
+t_client_ca_cli() {
+    # client-ca list: the built-in CA, then each added one (CRL yes/no, subject).
+    cli client-ca add spare --cert "$C/stranger-ca.pem" 2>> "$WORK/edge-cli.log" || return 1
+    cli client-ca list > "$WORK/ca-list.txt" || return 1
+    cat "$WORK/ca-list.txt"
+    grep -Eq '^NAME +CRL +UPDATED +SUBJECT$' "$WORK/ca-list.txt" &&
+        grep -Eq '^edge +- +- +\(built in' "$WORK/ca-list.txt" &&
+        grep -Eq '^team +yes +[0-9-]+T[0-9:]+Z +CN=Team Root CA,O=Team$' "$WORK/ca-list.txt" &&
+        grep -Eq '^spare +no +[0-9-]+T[0-9:]+Z +CN=Stranger CA$' "$WORK/ca-list.txt" || return 1
+    # A CA a policy trusts is refused, with a message naming that policy.
+    local err rc
+    err=$(cli client-ca delete team 2>&1); rc=$?
+    echo "delete team: rc $rc: $err"
+    [ $rc != 0 ] && [[ "$err" =~ ^"edge-sim: the access policy for "[a-z.*-]+" trusts team; change or delete it first"$ ]] &&
+        cli client-ca list | grep -q '^team ' || return 1
+    sleep 1
+    { status byo.example.test /headers $(with alice); [ "$CODE" = 200 ]; } || { echo "byo after the refused delete: $CODE"; return 1; }
+    # An unused one goes.
+    err=$(cli client-ca delete spare 2>&1) || { echo "$err"; return 1; }
+    echo "delete spare: $err"
+    ! cli client-ca list | grep -q '^spare ' &&
+        ! cli client-ca delete spare 2>/dev/null # gone: a second delete fails
+}
+check "client-ca list shows the built-in and added CAs; delete removes an unused one and refuses (naming the policy) one in use" t_client_ca_cli
+
+t_access_list_cli() {
+    cli access list > "$WORK/access-list.txt" || return 1
+    cat "$WORK/access-list.txt"
+    # A table: each row's values start under their column's heading.
+    $PY - "$WORK/access-list.txt" "$(fp "$C/bob.pem")" <<'PY'
+import re, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert re.fullmatch(r"issuer: edge-sim:[0-9a-f]{16}", lines[0]), lines[0]
+head = lines[1]
+cols = ["HOSTNAMES", "CAS", "AUDIENCE", "ALLOWED SUBJECTS / SHA-256"]
+at = [head.index(c) for c in cols]
+assert at == sorted(at) and at[0] == 0, head
+rows = {}
+for l in lines[2:]:
+    for a in at[1:]:
+        assert l[a - 1] == " " and l[a] != " ", "not under the headings: %r" % l
+    f = [l[a:b].strip() for a, b in zip(at, at[1:] + [len(l)])]
+    rows[f[0]] = f[1:]
+want = {
+    "ha.example.test": ["edge", "(hostname)", "(any the CAs issued)"],
+    "ha-aud.example.test": ["edge", "home-assistant", "(any the CAs issued)"],
+    "byo.example.test": ["team", "(hostname)", "(any the CAs issued)"],
+    "subj.example.test": ["edge,team", "(hostname)", "^CN=alice,O=Team$ / -"],
+    "fp.example.test": ["team", "(hostname)", "- / " + sys.argv[2]],
+    "ssh.example.test": ["edge", "(hostname)", "(any the CAs issued)"],
+}
+for h, w in want.items():
+    assert rows.get(h) == w, (h, rows.get(h), w)
+assert "*.example.test" not in rows, rows
+PY
+}
+check "bug: access list printed an unaligned table ('(any the CAs issued)- / -', columns past their headings)" t_access_list_cli
+
+t_client_cert_cli() {
+    # --days 2: notAfter two days from now (openssl's reading).
+    local t0 na end
+    t0=$(date +%s)
+    cli client-cert create shortlived --days 2 --out "$C" 2>> "$WORK/edge-cli.log" || return 1
+    end=$(openssl x509 -in "$C/shortlived.pem" -noout -enddate | sed 's/^notAfter=//')
+    na=$(date -d "$end" +%s)
+    echo "notAfter $end: $((na - t0)) s from now (2 days: 172800)"
+    [ $((na - t0)) -ge 172790 ] && [ $((na - t0)) -le 172810 ] || return 1
+    { status ha.example.test /headers $(with shortlived); [ "$CODE" = 200 ]; } || return 1
+    # client-cert list: one row per certificate; revoke by the SERIAL it shows.
+    cli client-cert list > "$WORK/cert-list.txt" || return 1
+    cat "$WORK/cert-list.txt"
+    local serial; serial=$(awk '$1 == "shortlived" { print $2 }' "$WORK/cert-list.txt")
+    [ "$serial" = "$(openssl x509 -in "$C/shortlived.pem" -noout -serial | sed 's/.*=//' | tr A-F a-f)" ] &&
+        grep -Eq "^shortlived +$serial +$(date -u -d "$end" +%Y-%m-%dT%H:%M:%SZ) +valid +$(fp "$C/shortlived.pem")$" "$WORK/cert-list.txt" &&
+        grep -Eq '^phone +[0-9a-f]+ .* valid ' "$WORK/cert-list.txt" &&
+        grep -Eq '^tablet +[0-9a-f]+ .* revoked ' "$WORK/cert-list.txt" || return 1
+    cli client-cert revoke "$serial" 2>> "$WORK/edge-cli.log" || return 1
+    sleep 1
+    local s; status ha.example.test /headers $(with shortlived); s=$CODE; echo "after revoke $serial: $s $BODY1"
+    [ "$s" = 403 ] && [ "$BODY1" = "403 Forbidden: client certificate revoked" ] &&
+        cli client-cert list | grep -Eq "^shortlived +$serial .* revoked " &&
+        { status ha.example.test /headers $(with phone); [ "$CODE" = 200 ]; }
+}
+check "client-cert create --days 2, client-cert list, and revoke by the SERIAL the list shows (403 within a second)" t_client_cert_cli
 
 finish

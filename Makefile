@@ -1,7 +1,8 @@
 # Build: `make` (release into bin/; one line per file, V=1 shows the commands),
 # `make test` (sanitizer build + all tests),
 # `make format-check` (clang-format, as CI runs it),
-# `make demo`, `make bench`, `make tlsscan`, `make install PREFIX=/usr/local DESTDIR=`.
+# `make demo`, `make bench`, `make tlsscan`, `make install PREFIX=/usr/local DESTDIR=`,
+# `make deb` (build/deb/connector_*.deb and edge-sim_*.deb).
 PREFIX ?= /usr/local
 DESTDIR ?=
 PKGS := wolfssl libnghttp2 libcurl jansson libuv sqlite3
@@ -64,7 +65,7 @@ UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BINDIR)/unit/%,$(UNIT_SRC))
 
 .PHONY: test-resilience FORCE all build install test unit demo bench clean deps deps-build format format-check \
-	fuzz tlsscan
+	fuzz tlsscan deb
 all: bin/connector bin/edge-sim
 
 build: $(BINDIR)/connector $(BINDIR)/edge-sim
@@ -182,9 +183,19 @@ demo: deps-build all
 bench: deps-build all
 	@bash scripts/bench.sh
 
+# Debian packages of both binaries (build/deb/*.deb) from the release build,
+# whatever SAN says: scripts/mkdeb.sh.
+deb:
+	@$(MAKE) --no-print-directory SAN=0 build
+	@bash scripts/mkdeb.sh build/release/bin
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 bin/connector bin/edge-sim $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 0644 docs/man/connector.1 docs/man/edge-sim.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 scripts/completion/connector scripts/completion/edge-sim \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/
 
 # Every C file of the product and its tests, formatted as .clang-format says
 # (Debian 12's clang-format 14; other versions may disagree).

@@ -1,4 +1,5 @@
 #include "cn_access.h"
+#include "cn_usage.h"
 #include "px_err.h"
 #include "px_h2.h"
 #include "px_hostname.h"
@@ -431,14 +432,7 @@ static void on_signal(uv_signal_t *h, int signum)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: connector access tcp --hostname HOST [--url LISTEN_ADDR:PORT]\n"
-                    "                            [--edge HOST:PORT] [--edge-ca FILE]\n"
-                    "                            [--cert FILE --key FILE]\n"
-                    "Carries TCP connections to the tunnel's tcp:// or ssh:// service HOST.\n"
-                    "Without --url it carries stdin/stdout (for ssh -o ProxyCommand=...).\n"
-                    "--cert/--key: a client certificate (PEM, with its chain) and its private key\n"
-                    "(PEM, a file only you can read) to present to the edge, for hostnames whose\n"
-                    "access policy requires one.\n");
+    fputs(cn_usage_access_tcp, stderr);
 }
 
 /* Makes ctx present the client certificate in cert_file with the key in

@@ -2,11 +2,14 @@
 #include "cn_access.h"
 #include "cn_config.h"
 #include "cn_ingress.h"
+#include "cn_service.h"
+#include "cn_usage.h"
 #include "px_hostname.h"
 #include "cn_supervisor.h"
 #include "px_log.h"
 #include "px_path.h"
 #include "px_version.h"
+#include "rt_cli.h"
 #include "rt_proc.h"
 
 #include <stdio.h>
@@ -18,7 +21,10 @@ static void usage(FILE *f)
     fprintf(
         f,
         "usage: connector run --token TOKEN [options]\n"
-        "       connector --version | --help\n"
+        "       connector ingress validate|rule --config FILE [URL]\n"
+        "       connector access tcp --hostname HOST [options]\n"
+        "       connector service install|uninstall|unit [options]\n"
+        "       connector --version | --help | COMMAND --help\n"
         "\n"
         "Dials out to the edge over mutually authenticated TLS (HTTP/2) and serves the\n"
         "requests the edge sends for this tunnel's hostnames from local services.\n"
@@ -26,6 +32,8 @@ static void usage(FILE *f)
         "run options:\n"
         "  --token TOKEN            the tunnel token (or --token-file FILE, or env TUNNEL_TOKEN)\n"
         "  --token-file FILE        read the token from FILE\n"
+        "  --config FILE            ingress rules from a JSON file (SIGHUP re-reads it),\n"
+        "                           instead of --hostname/--url\n"
         "  --hostname HOST          a public hostname to route (exact or *.suffix); repeatable\n"
         "  --url URL                its service: http://host:port, https://host:port,\n"
         "                           hello_world or http_status:NNN; one per --hostname\n"
@@ -91,11 +99,7 @@ static int cmd_ingress(int argc, char **argv)
     }
     int validate = strcmp(sub, "validate") == 0, rule = strcmp(sub, "rule") == 0;
     if ((!validate && !rule) || !file || (rule && !url) || (validate && url)) {
-        fprintf(stderr,
-                "usage: connector ingress validate --config FILE\n"
-                "       connector ingress rule --config FILE https://host/path\n"
-                "       connector access tcp --hostname HOST [--url ADDR:PORT] [--edge HOST:PORT]\n"
-                "                            [--edge-ca FILE]\n");
+        fputs(cn_usage_ingress, stderr);
         return 2;
     }
     struct cn_ingress *ing = NULL;
@@ -153,6 +157,8 @@ static int cmd_ingress(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    if (rt_cli_help(argc, argv, cn_usage, usage, stdout))
+        return 0;
     if (rt_proc_init("connector", RT_PROC_CURL) < 0)
         return 1;
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
@@ -168,6 +174,8 @@ int main(int argc, char **argv)
         return cmd_ingress(argc, argv);
     if (strcmp(argv[1], "access") == 0)
         return cn_access_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "service") == 0)
+        return cn_service_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "tunnel") == 0) {
         int shift = 1;
         if (strcmp(argv[1], "tunnel") == 0) {

@@ -3,6 +3,8 @@
 #include "es_cli.h"
 #include "es_live.h"
 #include "es_server.h"
+#include "es_service.h"
+#include "es_usage.h"
 #include "es_store.h"
 #include "px_cert.h"
 #include "px_err.h"
@@ -49,6 +51,7 @@ static void usage(FILE *f)
            "                           [--allow-subject REGEX]... [--allow-fingerprint SHA256]...\n"
            "                           [--audience AUD]\n"
            "       edge-sim access list | delete PATTERN | rotate-key\n"
+           "       edge-sim service install|uninstall|unit [serve options] [--unit-dir DIR]\n"
            "       edge-sim origin-cert create --hostname NAME [--hostname NAME]... --out DIR\n"
            "                                   [--days N] [--csr FILE]\n"
            "       edge-sim origin-ca | origin-pull-ca\n"
@@ -92,7 +95,8 @@ static void usage(FILE *f)
            "least 1s).\n");
 }
 
-static int cmd_serve(int argc, char **argv)
+/* With checked (edge-sim service): parses, sets *checked, does not serve. */
+static int cmd_serve(int argc, char **argv, const struct es_server **checked)
 {
     static const struct option opts[] = {RT_CLI_ARG("data-dir", 'd'),
                                          RT_CLI_ARG("tunnel-addr", 't'),
@@ -215,6 +219,10 @@ static int cmd_serve(int argc, char **argv)
     srv.body_timeout_ms = body_ms                       ? body_ms
                           : srv.idle_timeout_ms < 30000 ? srv.idle_timeout_ms
                                                         : 30000;
+    if (checked) {
+        *checked = &srv;
+        return 0;
+    }
     return es_server_run(&srv);
 }
 
@@ -389,8 +397,15 @@ out:
     return rc;
 }
 
+static int serve_check(int argc, char **argv, const struct es_server **srv)
+{
+    return cmd_serve(argc, argv, srv);
+}
+
 int main(int argc, char **argv)
 {
+    if (rt_cli_help(argc, argv, es_usage, usage, stdout))
+        return 0;
     if (rt_proc_init("edge-sim", 0) < 0)
         return 1;
     if (argc < 2) {
@@ -407,7 +422,9 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "serve"))
-        return cmd_serve(argc - 1, argv + 1);
+        return cmd_serve(argc - 1, argv + 1, NULL);
+    if (!strcmp(cmd, "service"))
+        return es_service_main(argc - 1, argv + 1, serve_check);
     if (!strcmp(cmd, "tunnel"))
         return cmd_tunnel(argc - 1, argv + 1);
     if (!strcmp(cmd, "ca"))

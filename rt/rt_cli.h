@@ -6,6 +6,7 @@
 #define RT_CLI_H
 
 #include <getopt.h>
+#include <stdio.h>
 
 /* Rows of a getopt_long table (struct option[]), which ends with RT_CLI_END:
  * an option with an argument, one without, returning c. */
@@ -55,5 +56,21 @@ const char *rt_cli_word(const struct rt_cli *c, int i);
 /* Parses s as a decimal number in min..max: digits only (no sign, space or
  * suffix). Returns 0 and *out, or -1. */
 int rt_cli_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out);
+
+/* Help for every subcommand, in one place per binary: a table of each
+ * subcommand's usage, ending with {NULL, NULL}. */
+struct rt_cli_usage {
+    const char *cmd;  /* the words naming it: "tunnel create", "access tcp" */
+    const char *text; /* its usage; NULL: the program's whole usage says it */
+};
+
+/* When argv asks for help ("--help" or "-h" among its words before a "--",
+ * or "help" as argv[1], whose following words then name the subcommand),
+ * prints on out the text of the table entry whose cmd matches the most
+ * leading words of the command (argv[1], argv[2], ...), or calls whole(out)
+ * when none matches or the entry has no text; and returns 1. Returns 0 when
+ * help was not asked for. */
+int rt_cli_help(int argc, char **argv, const struct rt_cli_usage *table, void (*whole)(FILE *),
+                FILE *out);
 
 #endif

@@ -9,7 +9,7 @@ TEST=(libcmocka-dev nghttp2-client nghttp2-proxy nginx-light python3 python3-h2
       python3-websockets openssl sqlite3 procps openssh-server openssh-client chromium
       testssl.sh clang clang-format libclang-rt-14-dev libnss3-tools python3-jwt
       python3-cryptography caddy python3-prometheus-client systemd dpkg-dev
-      man-db groff-base bash-completion)
+      man-db groff-base bash-completion strace)
 PKGS=("${BUILD[@]}")
 [ "${1:-test}" = test ] && PKGS+=("${TEST[@]}")
 missing=()

@@ -6,6 +6,7 @@
 
 #include "rt_cli.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const struct option opts[] = {
@@ -130,6 +131,60 @@ static void test_uint(void **state)
     assert_int_equal(v, 7);
 }
 
+/* --help on any subcommand: the most specific usage, on out, and 1. */
+static const struct rt_cli_usage usage_table[] = {
+    {"tunnel", "T\n"}, {"tunnel create", "TC\n"},   {"tunnel list", "TL\n"},
+    {"serve", NULL},   {"service install", "SI\n"}, {NULL, NULL}};
+
+static void whole(FILE *f)
+{
+    fputs("WHOLE\n", f);
+}
+
+/* rt_cli_help's answer for argv and what it printed. */
+static int help(char **argv, char *out, size_t outlen)
+{
+    int argc = 0;
+    while (argv[argc])
+        argc++;
+    FILE *f = fmemopen(out, outlen, "w");
+    assert_non_null(f);
+    int r = rt_cli_help(argc, argv, usage_table, whole, f);
+    fclose(f);
+    return r;
+}
+
+static void test_help(void **state)
+{
+    (void)state;
+    char out[64];
+    const struct {
+        char *argv[8];
+        int asked;
+        const char *printed;
+    } cases[] = {
+        {{"es", "tunnel", "create", "NAME", "--help", NULL}, 1, "TC\n"},
+        {{"es", "tunnel", "--data-dir", "d", "-h", NULL}, 1, "T\n"},
+        {{"es", "tunnel", "frobnicate", "--help", NULL}, 1, "T\n"},
+        {{"es", "serve", "--help", NULL}, 1, "WHOLE\n"},    /* no text: the whole usage */
+        {{"es", "nonsense", "--help", NULL}, 1, "WHOLE\n"}, /* unknown: the whole usage */
+        {{"es", "--help", NULL}, 1, "WHOLE\n"},
+        {{"es", "help", NULL}, 1, "WHOLE\n"},
+        {{"es", "help", "tunnel", "list", NULL}, 1, "TL\n"},
+        {{"es", "service", "install", "--help", NULL}, 1, "SI\n"},
+        {{"es", "service", "--help", NULL}, 1, "WHOLE\n"}, /* "service" alone has no entry */
+        {{"es", "tunnel", "create", "x", NULL}, 0, ""},
+        {{"es", "tunnel", "create", "--", "--help", NULL}, 0, ""}, /* after --: a word */
+        {{"es", "tunnel", "create", "--helpful", NULL}, 0, ""},
+        {{"es", NULL}, 0, ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        memset(out, 0, sizeof(out));
+        assert_int_equal(help((char **)cases[i].argv, out, sizeof(out)), cases[i].asked);
+        assert_string_equal(out, cases[i].printed);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -137,6 +192,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_flag_options),
         cmocka_unit_test(test_uint),
+        cmocka_unit_test(test_help),
     };
     return cmocka_run_group_tests_name("rt_cli", tests, NULL, NULL);
 }

@@ -1,0 +1,13 @@
+/* cn_service: `connector service install|uninstall|unit`, the connector as
+ * a systemd service (the unit itself: rt_service). */
+#ifndef CN_SERVICE_H
+#define CN_SERVICE_H
+
+/* Runs `connector service ...` (argv[0] is "service"). install checks its
+ * run options as `connector run` does (cn_config_parse_run, reading the
+ * token file) and that the token file is mode 0600 or stricter before it
+ * writes anything. Returns the exit status: 0; 1 (refused or failed); 2 (a
+ * usage error). */
+int cn_service_main(int argc, char **argv);
+
+#endif

@@ -40,24 +40,19 @@ static const char *find_opt(const char *const *words, size_t n, const char *name
 }
 
 /* Checks the run options as `connector run` will (argv: run --token-file
- * TOKEN [--config CONFIG] REST...). Returns 0 with *grace_s (the drain's
- * --grace-period), or the exit status. */
-static int check_run(const char *token, const char *config, const char *const *rest, size_t n_rest,
-                     unsigned *grace_s)
+ * TOKEN ARGS...). Returns 0 with *grace_s (the drain's --grace-period), or
+ * the exit status. */
+static int check_run(const char *token, const char *const *args, size_t n_args, unsigned *grace_s)
 {
-    char **argv = calloc(n_rest + 6, sizeof(*argv));
+    char **argv = calloc(n_args + 4, sizeof(*argv));
     if (!argv)
         return fail(1, "out of memory");
     int argc = 0;
     argv[argc++] = "run";
     argv[argc++] = "--token-file";
     argv[argc++] = (char *)token;
-    if (config) {
-        argv[argc++] = "--config";
-        argv[argc++] = (char *)config;
-    }
-    for (size_t i = 0; i < n_rest; i++)
-        argv[argc++] = (char *)rest[i];
+    for (size_t i = 0; i < n_args; i++)
+        argv[argc++] = (char *)args[i];
     struct cn_config cfg;
     int rc = cn_config_parse_run(argc, argv, &cfg);
     if (rc == 0) {
@@ -143,8 +138,6 @@ static int install_or_unit(int install, int argc, char **argv)
             rc = 1;
             goto out;
         }
-        if ((rc = check_run(tok_abs, config ? cfg_abs : NULL, rest, n_rest, &grace)) != 0)
-            goto out;
     } else {
         if (token[0] != '/' || (config && config[0] != '/') || (bin && bin[0] != '/')) {
             rc = fail(2, "service unit needs absolute paths (--token-file, --config, --bin)");
@@ -157,7 +150,7 @@ static int install_or_unit(int install, int argc, char **argv)
         if (bin)
             snprintf(bin_abs, sizeof(bin_abs), "%s", bin);
     }
-    args = calloc(n_rest + 2, sizeof(*args));
+    args = calloc(n_rest + 4, sizeof(*args));
     if (!args) {
         rc = fail(1, "out of memory");
         goto out;
@@ -167,8 +160,17 @@ static int install_or_unit(int install, int argc, char **argv)
         args[n_args++] = "--config";
         args[n_args++] = cfg_abs;
     }
+    /* A fixed address for Prometheus to scrape: run's default is a free
+     * port, a new one at every restart. Before the operator's words, so that
+     * a --metrics of theirs (even abbreviated) wins. */
+    if (!find_opt(rest, n_rest, "metrics")) {
+        args[n_args++] = "--metrics";
+        args[n_args++] = CN_SERVICE_METRICS_ADDR;
+    }
     for (size_t i = 0; i < n_rest; i++)
         args[n_args++] = rest[i];
+    if (install && (rc = check_run(tok_abs, args, n_args, &grace)) != 0)
+        goto out;
     unsigned long g_arg;
     const char *g = find_opt(rest, n_rest, "grace-period");
     if (!install && g && rt_cli_uint(g, 0, 3600, &g_arg) == 0)
@@ -182,6 +184,10 @@ static int install_or_unit(int install, int argc, char **argv)
         .args = args,
         .n_args = n_args,
         .token_file = tok_abs,
+        /* Only where man finds connector(1), or systemd-analyze verify
+         * fails; `service unit` (for packages) asks no man: its text is the
+         * same everywhere. */
+        .man_page = install && rt_service_man_page("man", NAME),
         .reload_hup = config != NULL,
         /* The drain (--grace-period) and the edge's goodbye. */
         .stop_timeout_s = grace + 15,

@@ -98,6 +98,10 @@ static int install_or_unit(int install, int argc, char **argv, es_serve_check ch
         .args = rest,
         .n_args = n_rest,
         .env_file = env_file,
+        /* Only where man finds edge-sim(1), or systemd-analyze verify fails;
+         * `service unit` (for packages) asks no man: its text is the same
+         * everywhere. */
+        .man_page = install && rt_service_man_page("man", NAME),
         .low_ports = rt_service_low_port(srv->tunnel_addr) ||
                      rt_service_low_port(srv->https_addr) || rt_service_low_port(srv->admin_addr),
         /* The drain: GOAWAY notice, --grace-period, the final GOAWAY. */

@@ -82,16 +82,62 @@ static const char hardening[] = "DynamicUser=yes\n"
                                 "SystemCallFilter=~@privileged\n"
                                 "SystemCallErrorNumber=EPERM\n";
 
-/* A path written as is after "Key=" (no quoting applies there): only one
- * without control characters. */
+/* A path after "Key=" (token_file, env_file): systemd expands specifiers
+ * there ("%%" is a "%") but quotes nothing. It strips whitespace at either
+ * end of a value and a backslash at the end continues the line, so a path
+ * with whitespace, a control character or a backslash is refused rather
+ * than written as some other path. */
 static int path_line(struct px_buf *out, const char *key, const char *prefix, const char *path,
                      char *why, size_t whylen)
 {
-    if (has_control(path)) {
-        snprintf(why, whylen, "%s holds a control character: it cannot go into a unit", key);
+    if (path[0] != '/') {
+        snprintf(why, whylen, "the path for %s= must be absolute", key);
         return PX_ERR_INVAL;
     }
-    return px_buf_appendf(out, "%s=%s%s\n", key, prefix, path);
+    for (const char *p = path; *p; p++) {
+        const char *what = *p == ' '                                ? "a space"
+                           : *p == '\\'                             ? "a backslash"
+                           : (unsigned char)*p < 0x20 || *p == 0x7f ? "a control character"
+                                                                    : NULL;
+        if (what) {
+            snprintf(why, whylen,
+                     "the path for %s= holds %s, which a unit cannot name; use a "
+                     "path without it",
+                     key, what);
+            return PX_ERR_INVAL;
+        }
+    }
+    int rc = px_buf_appendf(out, "%s=%s", key, prefix);
+    for (const char *p = path; rc == 0 && *p; p++)
+        rc = *p == '%' ? px_buf_append_str(out, "%%") : px_buf_append(out, p, 1);
+    return rc == 0 ? px_buf_append_str(out, "\n") : rc;
+}
+
+/* 1 if the child pid exited 0; waits across signals. */
+static int exited_ok(pid_t pid)
+{
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return 0;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+int rt_service_man_page(const char *man, const char *name)
+{
+    posix_spawn_file_actions_t fa;
+    if (posix_spawn_file_actions_init(&fa) != 0)
+        return 0;
+    char *argv[] = {(char *)man, "-w", "1", (char *)name, NULL};
+    pid_t pid;
+    int found = 0;
+    if (posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) == 0 &&
+        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0) == 0 &&
+        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0) == 0 &&
+        posix_spawnp(&pid, man, &fa, NULL, argv, environ) == 0)
+        found = exited_ok(pid);
+    posix_spawn_file_actions_destroy(&fa);
+    return found;
 }
 
 int rt_service_unit(const struct rt_service *s, struct px_buf *out, char *why, size_t whylen)
@@ -105,15 +151,17 @@ int rt_service_unit(const struct rt_service *s, struct px_buf *out, char *why, s
     if (rc == 0)
         rc = px_buf_appendf(out,
                             "[Unit]\n"
-                            "Description=%s\n"
-                            "Documentation=man:%s(1)\n"
-                            "Wants=network-online.target\n"
-                            "After=network-online.target\n"
-                            "\n"
-                            "[Service]\n"
-                            "Type=exec\n"
-                            "ExecStart=",
-                            s->description, s->name);
+                            "Description=%s\n",
+                            s->description);
+    if (rc == 0 && s->man_page)
+        rc = px_buf_appendf(out, "Documentation=man:%s(1)\n", s->name);
+    if (rc == 0)
+        rc = px_buf_append_str(out, "Wants=network-online.target\n"
+                                    "After=network-online.target\n"
+                                    "\n"
+                                    "[Service]\n"
+                                    "Type=exec\n"
+                                    "ExecStart=");
     if (rc == 0 && (rc = rt_service_quote(out, s->bin)) == PX_ERR_INVAL)
         snprintf(why, whylen, "the binary's path holds a control character");
     if (rc == 0 && s->exec_fixed && s->exec_fixed[0])

@@ -38,17 +38,30 @@ struct rt_service {
      * applies to it). A control character in one is refused. */
     const char *const *args;
     size_t n_args;
-    const char *token_file;  /* absolute path: LoadCredential=token:PATH; or NULL */
-    const char *env_file;    /* EnvironmentFile=-PATH (optional file); or NULL */
+    /* Paths written after "Key=", where systemd expands specifiers but
+     * quotes nothing: each "%" is written "%%"; a path that is not absolute
+     * or holds whitespace, a control character or a backslash is refused. */
+    const char *token_file; /* LoadCredential=token:PATH; or NULL */
+    const char *env_file;   /* EnvironmentFile=-PATH (optional file); or NULL */
+    /* Documentation=man:NAME(1). Only when man finds that page (see
+     * rt_service_man_page): `systemd-analyze verify` runs man on it and
+     * fails when the page is missing. */
+    int man_page;
     int low_ports;           /* a listener below 1024: keep CAP_NET_BIND_SERVICE */
     int reload_hup;          /* ExecReload= sends SIGHUP (re-reads its config) */
     unsigned stop_timeout_s; /* TimeoutStopSec= (the daemon's drain time + margin) */
 };
 
 /* Appends s's unit file text to out. Returns 0; PX_ERR_INVAL with why when
- * an argument or path holds a control character (it cannot be written into
- * a unit safely); or PX_ERR_NOMEM. */
+ * an argument holds a control character, or token_file or env_file is one
+ * the unit cannot name (see above); or PX_ERR_NOMEM. */
 int rt_service_unit(const struct rt_service *s, struct px_buf *out, char *why, size_t whylen);
+
+/* 1 when `MAN -w 1 NAME` exits 0: man finds page NAME(1), as `systemd-analyze
+ * verify` will ask it for Documentation=man:NAME(1); else 0 (no such page,
+ * or no man: a machine without manuals). man is the program ("man", looked
+ * up in PATH); its output goes to /dev/null. */
+int rt_service_man_page(const char *man, const char *name);
 
 /* Appends word to out quoted for an ExecStart= line, so that systemd hands
  * the program exactly word: "%" becomes "%%", "$" "$$", and a word with

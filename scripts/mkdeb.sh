@@ -6,7 +6,10 @@
 # (/lib/systemd/system, not enabled by default) and default configuration
 # (conffiles), with Depends computed by dpkg-shlibdeps. The units are written
 # by the binaries themselves (`service unit`), so a package's unit is the one
-# `service install` would write for the packaged paths.
+# `service install` would write for the packaged paths, but for its
+# Documentation=: README.Debian (a file: URI), not man:NAME(1), which
+# `systemd-analyze verify` fails wherever man or the page is missing (images
+# that drop /usr/share/man, a unit checked before the package is installed).
 # Usage: scripts/mkdeb.sh [BINDIR]   (default build/release/bin)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -68,6 +71,11 @@ $name ($VERSION) unstable; urgency=medium
 
  -- $MAINTAINER  $(date -R -d @"${SOURCE_DATE_EPOCH:-$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null || date +%s)}")
 EOF
+}
+
+# The unit on stdin, with Documentation= pointing at the package's README.Debian.
+unit_doc() { # NAME
+    sed "/^Description=/a Documentation=file:/usr/share/doc/$1/README.Debian"
 }
 
 # Maintainer scripts: systemd learns about the unit; an upgrade restarts a
@@ -144,7 +152,7 @@ cat > "$R/etc/connector/config.json" <<'EOF'
 }
 EOF
 "$BINDIR/connector" service unit --bin /usr/bin/connector --token-file /etc/connector/token \
-    --config /etc/connector/config.json > "$R/lib/systemd/system/connector.service"
+    --config /etc/connector/config.json | unit_doc connector > "$R/lib/systemd/system/connector.service"
 cat > "$R/usr/share/doc/connector/README.Debian" <<'EOF'
 connector as a service
 ----------------------
@@ -160,6 +168,11 @@ The package installs connector.service but neither enables nor starts it.
 3. systemctl enable --now connector
    systemctl reload connector     re-reads the configuration
    journalctl -u connector        its log
+   curl http://127.0.0.1:20241/metrics    Prometheus metrics; /ready, /healthcheck
+
+The unit's operator listener (metrics, readiness) is fixed at 127.0.0.1:20241
+(`--metrics 127.0.0.1:20241` in ExecStart); to move it, `systemctl edit
+--full connector` and change that option (`--metrics off` disables it).
 
 The unit runs as a dynamic user with its state (key and certificates) in
 /var/lib/private/connector, and gets the token through LoadCredential=.
@@ -188,8 +201,8 @@ cat > "$R/etc/default/edge-sim" <<'EOF'
 # (or write a unit with `edge-sim service install --https-addr 0.0.0.0:443 ...`).
 EDGE_SIM_OPTS="--tunnel-addr 127.0.0.1:7844 --https-addr 127.0.0.1:8443 --admin-addr 127.0.0.1:7845"
 EOF
-"$BINDIR/edge-sim" service unit --bin /usr/bin/edge-sim --env-file /etc/default/edge-sim \
-    > "$R/lib/systemd/system/edge-sim.service"
+"$BINDIR/edge-sim" service unit --bin /usr/bin/edge-sim --env-file /etc/default/edge-sim |
+    unit_doc edge-sim > "$R/lib/systemd/system/edge-sim.service"
 cat > "$R/usr/share/doc/edge-sim/README.Debian" <<'EOF'
 edge-sim as a service
 ---------------------

@@ -9,10 +9,15 @@
 source "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$HERE/../.." && pwd)
 UNITS=$WORK/units
-mkdir -p "$UNITS" "$WORK/man/man1"
-# `systemd-analyze verify` runs `man` for Documentation=man:...: show it ours.
-ln -s "$ROOT/docs/man/connector.1" "$ROOT/docs/man/edge-sim.1" "$WORK/man/man1/"
-verify() { MANPATH=$WORK/man systemd-analyze verify "$@"; }
+mkdir -p "$UNITS"
+# Plain, as an operator runs it: no MANPATH pointing at our man pages (review
+# 12.1: the units said Documentation=man:connector(1) wherever they were
+# written, and verify failed where the page was not installed).
+verify() { systemd-analyze verify "$@"; }
+# The connector's operator listener in the units run here; the units'
+# default, 127.0.0.1:20241, may be another script's port.
+CN_METRICS_PORT=$((PORT_BASE + 8))
+EDGE2=$((PORT_BASE + 10)) # the edge-sim unit's listeners
 
 start_edge
 TOKEN=$(create_tunnel svc --hostname svc.example.test)
@@ -28,7 +33,7 @@ chmod 644 "$WORK/config.json"
 install_connector() { # [args]: the connector's unit into $UNITS, not started
     "$BIN/connector" service install --token-file "$WORK/token" --config "$WORK/config.json" \
         --unit-dir "$UNITS" --bin "$BIN/connector" --no-start \
-        --edge 127.0.0.1:$TUNNEL_PORT "$@"
+        --edge 127.0.0.1:$TUNNEL_PORT --metrics 127.0.0.1:$CN_METRICS_PORT "$@"
 }
 
 t_connector_unit() {
@@ -46,7 +51,9 @@ t_connector_unit() {
         "WantedBy=multi-user.target"; do
         grep -qxF "$line" "$u" || { echo "missing: $line"; return 1; }
     done
-    grep -qxF "ExecStart=$BIN/connector run --token-file %d/token --config $WORK/config.json --edge 127.0.0.1:$TUNNEL_PORT --grace-period 20" "$u" || return 1
+    grep -qxF "ExecStart=$BIN/connector run --token-file %d/token --config $WORK/config.json --edge 127.0.0.1:$TUNNEL_PORT --metrics 127.0.0.1:$CN_METRICS_PORT --grace-period 20" "$u" || return 1
+    # The operator's --metrics replaces the unit's default (review 12.6).
+    ! grep -qF 20241 "$u" || return 1
     # The token is a credential: not in the unit, never on the command line.
     ! grep -qF "$TOKEN" "$u" && ! grep '^ExecStart=' "$u" | grep -qE -- '--token( |=)'
 }
@@ -59,7 +66,127 @@ t_connector_verify() {
     echo "rc=$rc $out"
     [ $rc = 0 ] && [ -z "$out" ]
 }
-check "systemd-analyze verify passes on the connector's unit" t_connector_verify
+check "plain systemd-analyze verify (no MANPATH) passes on the connector's unit" t_connector_verify
+
+# Review 12.1: Documentation=man:NAME(1) only where man finds the page, as
+# verify will ask it; `service unit` (what packages ship) never names it.
+install_edge() { # [args]: edge-sim's unit, not started (listeners not opened)
+    "$BIN/edge-sim" service install --bin "$BIN/edge-sim" --no-start --tunnel-addr 127.0.0.1:$EDGE2 \
+        --https-addr 127.0.0.1:$((EDGE2 + 1)) --admin-addr 127.0.0.1:$((EDGE2 + 2)) "$@"
+}
+
+t_review_12_1_man_page() {
+    local p u found out rc d=$WORK/units-man
+    mkdir -p "$d/with" "$d/without"
+    install_connector --unit-dir "$d/without" >/dev/null && install_edge --unit-dir "$d/without" \
+        >/dev/null || return 1
+    for p in connector edge-sim; do
+        found=no; man -w 1 $p >/dev/null 2>&1 && found=yes
+        echo "man -w 1 $p here: $found"
+        u=$d/without/$p.service
+        grep '^Documentation=' "$u"
+        if [ $found = yes ]; then
+            grep -qxF "Documentation=man:$p(1)" "$u" || return 1
+        else
+            ! grep -q '^Documentation=' "$u" || return 1
+        fi
+        out=$(verify "$u" 2>&1); rc=$?
+        echo "$u: rc=$rc $out"
+        [ $rc = 0 ] && [ -z "$out" ] || return 1
+    done
+    # Where man finds the page (here: MANPATH at ours, for install and
+    # verify alike), install names it and verify, asking the same man, passes.
+    mkdir -p "$WORK/man/man1" && cp "$ROOT/docs/man/connector.1" "$ROOT/docs/man/edge-sim.1" "$WORK/man/man1/"
+    MANPATH=$WORK/man install_connector --unit-dir "$d/with" >/dev/null &&
+        MANPATH=$WORK/man install_edge --unit-dir "$d/with" >/dev/null || return 1
+    for p in connector edge-sim; do
+        grep -qxF "Documentation=man:$p(1)" "$d/with/$p.service" || return 1
+        out=$(MANPATH=$WORK/man verify "$d/with/$p.service" 2>&1); rc=$?
+        echo "with the page: rc=$rc $out"
+        [ $rc = 0 ] && [ -z "$out" ] || return 1
+        # `service unit` asks no man: the same text everywhere.
+        if [ $p = connector ]; then
+            MANPATH=$WORK/man "$BIN/connector" service unit --token-file /etc/connector/token \
+                --config "$WORK/config.json" --bin "$BIN/connector" > "$d/unit-$p.service"
+        else
+            MANPATH=$WORK/man "$BIN/edge-sim" service unit --bin "$BIN/edge-sim" > "$d/unit-$p.service"
+        fi || return 1
+        ! grep -q '^Documentation=' "$d/unit-$p.service" || return 1
+        out=$(verify "$d/unit-$p.service" 2>&1); rc=$?
+        echo "service unit: rc=$rc $out"
+        [ $rc = 0 ] && [ -z "$out" ] || return 1
+    done
+}
+check "review 12.1: units name Documentation=man: only where man finds the page; plain verify passes on them all" \
+    t_review_12_1_man_page
+
+# Review 12.6: run's default operator listener is a free port, a new one at
+# every restart; the unit fixes it at 127.0.0.1:20241 unless told otherwise.
+t_review_12_6_metrics_port() {
+    local d=$WORK/units-metrics u out a base="ExecStart=$BIN/connector run --token-file %d/token --config $WORK/config.json"
+    mkdir -p "$d"
+    out=$("$BIN/connector" service install --token-file "$WORK/token" --config "$WORK/config.json" \
+        --unit-dir "$d" --bin "$BIN/connector" --no-start --edge 127.0.0.1:$TUNNEL_PORT) || { echo "$out"; return 1; }
+    u=$d/connector.service
+    grep '^ExecStart=' "$u"
+    grep -qxF "$base --metrics 127.0.0.1:20241 --edge 127.0.0.1:$TUNNEL_PORT" "$u" || return 1
+    verify "$u" || return 1
+    out=$("$BIN/connector" service unit --token-file /etc/connector/token --config "$WORK/config.json" \
+        --bin "$BIN/connector") || return 1
+    echo "$out" | grep -qxF "ExecStart=$BIN/connector run --token-file %d/token --config $WORK/config.json --metrics 127.0.0.1:20241" || return 1
+    # The operator's own --metrics (any spelling) is the one in the unit.
+    for a in "--metrics 127.0.0.1:9" "--metrics=127.0.0.1:9" "--metrics off" "--metrics=off"; do
+        out=$("$BIN/connector" service unit --token-file /etc/connector/token --config "$WORK/config.json" \
+            --bin "$BIN/connector" $a | grep '^ExecStart=') || return 1
+        echo "$a -> $out"
+        [ "$out" = "ExecStart=$BIN/connector run --token-file %d/token --config $WORK/config.json $a" ] ||
+            return 1
+    done
+    # An abbreviation getopt takes as --metrics comes after the default, so it wins.
+    out=$("$BIN/connector" service unit --token-file /etc/connector/token --config "$WORK/config.json" \
+        --bin "$BIN/connector" --metr 127.0.0.1:9 | grep '^ExecStart=') || return 1
+    echo "$out"
+    [ "$out" = "ExecStart=$BIN/connector run --token-file %d/token --config $WORK/config.json --metrics 127.0.0.1:20241 --metr 127.0.0.1:9" ]
+}
+check "review 12.6: the connector's unit serves /metrics on 127.0.0.1:20241 unless --metrics says otherwise" \
+    t_review_12_6_metrics_port
+
+# Review 12.7: systemd expands specifiers in LoadCredential= and
+# EnvironmentFile=, and quotes nothing there.
+t_review_12_7_paths() {
+    local d=$WORK/units-pct tokdir="$WORK/100%d" u out rc v
+    mkdir -p "$d" "$tokdir" "$WORK/my dir"
+    install -m 600 "$WORK/token" "$tokdir/token"
+    out=$("$BIN/connector" service install --token-file "$tokdir/token" --config "$WORK/config.json" \
+        --unit-dir "$d" --bin "$BIN/connector" --no-start --edge 127.0.0.1:$TUNNEL_PORT) || { echo "$out"; return 1; }
+    u=$d/connector.service
+    grep '^LoadCredential=' "$u"
+    grep -qxF "LoadCredential=token:$WORK/100%%d/token" "$u" || return 1
+    # Resolved as systemd resolves it: the token file itself.
+    v=$(sed -n 's/^LoadCredential=token://p' "$u" | /usr/bin/python3 -c 'import re, sys
+print(re.sub(r"%(.)", lambda m: "%" if m.group(1) == "%" else sys.exit("specifier %" + m.group(1)),
+             sys.stdin.read().rstrip("\n")))') || return 1
+    echo "resolves to $v"
+    [ "$v" = "$tokdir/token" ] || return 1
+    out=$(verify "$u" 2>&1); rc=$?
+    echo "verify: rc=$rc $out"
+    [ $rc = 0 ] && [ -z "$out" ] || return 1
+    out=$("$BIN/edge-sim" service unit --bin "$BIN/edge-sim" --env-file "/etc/default/edge%sim") || return 1
+    echo "$out" | grep -qxF "EnvironmentFile=-/etc/default/edge%%sim" || return 1
+    # A path with a space: refused, nothing written.
+    install -m 600 "$WORK/token" "$WORK/my dir/token"
+    rm -f "$u"
+    out=$("$BIN/connector" service install --token-file "$WORK/my dir/token" --config "$WORK/config.json" \
+        --unit-dir "$d" --bin "$BIN/connector" --no-start --edge 127.0.0.1:$TUNNEL_PORT 2>&1); rc=$?
+    echo "rc=$rc $out"
+    [ $rc = 2 ] && [ ! -e "$u" ] &&
+        echo "$out" | grep -qF "the path for LoadCredential= holds a space, which a unit cannot name" || return 1
+    out=$("$BIN/edge-sim" service unit --bin "$BIN/edge-sim" --env-file "/etc/default/edge sim" 2>&1); rc=$?
+    echo "rc=$rc $out"
+    [ $rc = 2 ] && echo "$out" | grep -qF "the path for EnvironmentFile= holds a space"
+}
+check "review 12.7: % in LoadCredential=/EnvironmentFile= paths is written %%; a path with a space is refused" \
+    t_review_12_7_paths
 
 t_token_mode_refused() {
     local out rc
@@ -124,7 +251,9 @@ t_connector_unit_runs() {
     tcurl svc.example.test / | grep -qi "hello" || return 1
     # Its identity went to $STATE_DIRECTORY, the unit's state directory.
     ls -R "$state/connector"
-    ls "$state"/connector/*/key.pem >/dev/null
+    ls "$state"/connector/*/key.pem >/dev/null || return 1
+    # Its operator listener is where the unit says (review 12.6).
+    curl -sf http://127.0.0.1:$CN_METRICS_PORT/metrics | grep -q '^connector_build_info'
 }
 check "the connector's unit runs: token from the credential, state in \$STATE_DIRECTORY, requests served" \
     t_connector_unit_runs
@@ -152,7 +281,6 @@ t_connector_unit_stops() {
 }
 check "systemctl stop (SIGTERM) drains the unit's connector, exit 0" t_connector_unit_stops
 
-EDGE2=$((PORT_BASE + 10))
 t_edge_unit() {
     local out u=$UNITS/edge-sim.service
     out=$("$BIN/edge-sim" service install --unit-dir "$UNITS" --bin "$BIN/edge-sim" --no-start \
@@ -176,7 +304,7 @@ t_edge_verify() {
     echo "rc=$rc $out"
     [ $rc = 0 ] && [ -z "$out" ]
 }
-check "systemd-analyze verify passes on edge-sim's unit" t_edge_verify
+check "plain systemd-analyze verify (no MANPATH) passes on edge-sim's unit" t_edge_verify
 
 t_edge_unit_runs() {
     local state=$WORK/statedirs
@@ -228,7 +356,7 @@ t_syscalls_allowed() {
     "$BIN/edge-sim" service unit --bin "$BIN/edge-sim" --tunnel-addr 127.0.0.1:$p \
         --https-addr 127.0.0.1:$((p + 1)) --admin-addr 127.0.0.1:$((p + 2)) > "$u" || return 1
     "$BIN/connector" service unit --token-file /etc/connector/token --config "$WORK/config.json" \
-        --bin "$BIN/connector" > "$d/connector.service" || return 1
+        --bin "$BIN/connector" --metrics 127.0.0.1:$((p + 3)) > "$d/connector.service" || return 1
     allow=$(sed -n 's/^SystemCallFilter=\([^~].*\)/\1/p' "$u" | tr '\n' ' ')
     deny=$(sed -n 's/^SystemCallFilter=~//p' "$u" | tr '\n' ' ')
     echo "filter: $allow minus $deny"

@@ -148,7 +148,6 @@ static void test_unit_hardening(void **state)
         "\nCapabilityBoundingSet=\n",
         "\nAmbientCapabilities=\n",
         "\nTimeoutStopSec=45s\n",
-        "\nDocumentation=man:connector(1)\n",
         "\n[Install]\nWantedBy=multi-user.target\n",
     };
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
@@ -156,6 +155,7 @@ static void test_unit_hardening(void **state)
             fail_msg("no %s in\n%s", lines[i], u);
     assert_null(strstr(u, "CAP_NET_BIND_SERVICE"));
     assert_null(strstr(u, "EnvironmentFile"));
+    assert_null(strstr(u, "Documentation="));
     free(u);
 
     /* A listener below 1024: that one capability, bounded and ambient. A
@@ -201,6 +201,94 @@ static void test_unit_refuses_control_characters(void **state)
     assert_int_equal(rt_service_unit(&t, &b, why, sizeof(why)), PX_ERR_INVAL);
     assert_non_null(strstr(why, "LoadCredential"));
     px_buf_cleanup(&b);
+}
+
+/* Review 12.1: `systemd-analyze verify` runs man on Documentation=man:,
+ * and fails where the page is not installed: the line only when asked for
+ * (where man finds the page), and the check asks man as verify does. */
+static void test_review_12_1_man_page_only_when_found(void **state)
+{
+    (void)state;
+    struct rt_service s = {
+        .name = "connector", .description = "d", .bin = "/usr/bin/connector", .man_page = 1};
+    char *u = unit_of(&s);
+    assert_non_null(strstr(u, "\nDescription=d\nDocumentation=man:connector(1)\n"));
+    free(u);
+    s.man_page = 0;
+    u = unit_of(&s);
+    assert_null(strstr(u, "Documentation"));
+    free(u);
+
+    /* A stand-in man that knows only connector(1), and records its words. */
+    char script[512];
+    snprintf(script, sizeof(script),
+             "#!/bin/sh\necho \"$*\" >> %s/man.log\necho /usr/share/man/man1/$3.1.gz\n"
+             "[ \"$1 $2 $3\" = \"-w 1 connector\" ] || { echo \"No manual entry\" >&2; "
+             "exit 16; }\n",
+             dir);
+    put(at("man"), script, 0755);
+    unlink(at("man.log"));
+    assert_int_equal(rt_service_man_page(at("man"), "connector"), 1);
+    assert_int_equal(rt_service_man_page(at("man"), "edge-sim"), 0);
+    assert_string_equal(slurp(at("man.log")), "-w 1 connector\n-w 1 edge-sim\n");
+    /* No man at all (a minimal image): no page. */
+    assert_int_equal(rt_service_man_page(at("no-such-man"), "connector"), 0);
+    assert_int_equal(rt_service_man_page("no-such-man-program-here", "connector"), 0);
+}
+
+/* The unit for a token file and an environment file at path (either
+ * refused: NULL, with why). */
+static char *unit_with_paths(const char *token, const char *env, char *why, size_t whylen)
+{
+    struct rt_service s = {.name = "connector",
+                           .description = "d",
+                           .bin = "/usr/bin/connector",
+                           .token_file = token,
+                           .env_file = env};
+    struct px_buf b;
+    px_buf_init(&b);
+    int rc = rt_service_unit(&s, &b, why, whylen);
+    char *text = rc == 0 ? strdup(px_buf_cstr(&b)) : NULL;
+    if (rc != 0)
+        assert_int_equal(rc, PX_ERR_INVAL);
+    px_buf_cleanup(&b);
+    return text;
+}
+
+/* Review 12.7: systemd expands specifiers in LoadCredential= and
+ * EnvironmentFile= paths, and quotes nothing there: each % doubled, and a
+ * path it would read as another (whitespace, a backslash) refused. */
+static void test_review_12_7_paths_escaped(void **state)
+{
+    (void)state;
+    char why[256] = "";
+    char *u = unit_with_paths("/etc/100%d/tok%%en", "/etc/opts%S", why, sizeof(why));
+    assert_non_null(u);
+    assert_non_null(strstr(u, "\nLoadCredential=token:/etc/100%%d/tok%%%%en\n"));
+    assert_non_null(strstr(u, "\nEnvironmentFile=-/etc/opts%%S\n"));
+    free(u);
+
+    const struct {
+        const char *token, *env, *key, *what;
+    } refused[] = {
+        {"/etc/my token", NULL, "LoadCredential=", "a space"},
+        {"/etc/token ", NULL, "LoadCredential=", "a space"},
+        {"/etc/tok\tx", NULL, "LoadCredential=", "a control character"},
+        {"/etc/tok\nUser=root", NULL, "LoadCredential=", "a control character"},
+        {"/etc/tok\\", NULL, "LoadCredential=", "a backslash"},
+        {"etc/tok", NULL, "LoadCredential=", "must be absolute"},
+        {NULL, "/etc/default/edge sim", "EnvironmentFile=", "a space"},
+        {NULL, "/etc/default/x\\", "EnvironmentFile=", "a backslash"},
+        {NULL, "default/edge-sim", "EnvironmentFile=", "must be absolute"},
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        why[0] = '\0';
+        u = unit_with_paths(refused[i].token, refused[i].env, why, sizeof(why));
+        if (u)
+            fail_msg("case %zu written:\n%s", i, u);
+        if (!strstr(why, refused[i].key) || !strstr(why, refused[i].what))
+            fail_msg("case %zu: why is \"%s\"", i, why);
+    }
 }
 
 static void test_check_secret(void **state)
@@ -435,6 +523,8 @@ int main(void)
         cmocka_unit_test(test_quote),
         cmocka_unit_test(test_unit_hardening),
         cmocka_unit_test(test_unit_refuses_control_characters),
+        cmocka_unit_test(test_review_12_1_man_page_only_when_found),
+        cmocka_unit_test(test_review_12_7_paths_escaped),
         cmocka_unit_test(test_check_secret),
         cmocka_unit_test(test_check_readable),
         cmocka_unit_test(test_low_port),

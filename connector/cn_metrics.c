@@ -51,6 +51,11 @@ const char *cn_metrics_origin_cause(enum cn_origin_cause cause)
     return ORIGIN_CAUSES[cause];
 }
 
+/* Every value cn_metrics_link_reason returns: the registration failures of
+ * each configured edge exist at 0 for each of them (review 12.8). */
+static const char *const LINK_REASONS[] = {"resolve", "connect",  "timeout", "cert_refused", "tls",
+                                           "refused", "protocol", "closed",  "other"};
+
 const char *cn_metrics_link_reason(enum cn_link_cause cause)
 {
     switch (cause) {
@@ -270,6 +275,13 @@ void cn_metrics_edges(struct cn_metrics *m, const char *const *edges, size_t n)
     for (size_t i = 0; i < n; i++) {
         const char *v[] = {edges[i]};
         px_metric_add(m->links_up, v, 0);
+        /* Counters too, so the first reconnect or failure is a rise from 0
+         * that rate() and increase() see (review 12.8). */
+        px_metric_add(m->reconnects, v, 0);
+        for (size_t k = 0; k < sizeof(LINK_REASONS) / sizeof(LINK_REASONS[0]); k++) {
+            const char *vr[] = {edges[i], LINK_REASONS[k]};
+            px_metric_add(m->reg_failures, vr, 0);
+        }
     }
 }
 

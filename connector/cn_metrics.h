@@ -59,8 +59,10 @@ struct px_metric *cn_metrics_family(struct cn_metrics *m, const char *name);
 
 /* ---- configuration ---- */
 
-/* The edges the connector keeps links to: their links_up series exist
- * (at 0) before any link comes up. */
+/* The edges the connector keeps links to: their links_up and
+ * reconnects_total series, and a registration_failures_total series for
+ * every reason cn_metrics_link_reason names, exist (at 0) before any link
+ * comes up or fails. */
 void cn_metrics_edges(struct cn_metrics *m, const char *const *edges, size_t n);
 /* The current rule set (at start and after each reload): replaces the
  * connector_ingress_rule_info series. Takes a reference to ing. */

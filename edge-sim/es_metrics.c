@@ -172,7 +172,10 @@ struct es_metrics *es_metrics_new(void)
                           l_version, 1},
         [F_START_TIME] = {"edge_start_time_seconds", "When this edge started, in unix seconds.",
                           PX_METRIC_GAUGE, NULL, 0},
-        [F_BROWSER_CONNS] = {"edge_browser_connections",
+        /* Not edge_browser_connections: next to the counter's
+         * edge_browser_connections_total, the two would clash as one
+         * OpenMetrics family (review 12.4). */
+        [F_BROWSER_CONNS] = {"edge_browser_connections_open",
                              "Browser connections open now, by protocol.", PX_METRIC_GAUGE,
                              l_protocol, 2},
         [F_BROWSER_CONNS_TOTAL] = {"edge_browser_connections_total",
@@ -228,6 +231,12 @@ struct es_metrics *es_metrics_new(void)
     const char *ok[] = {"ok"}, *refused[] = {"refused"};
     px_metric_add(m->fam[F_ENROLMENTS].f, ok, 0);
     px_metric_add(m->fam[F_ENROLMENTS].f, refused, 0);
+    /* Every reason from the start, so rate() sees a refusal's first
+     * increment from 0 (review 12.8). */
+    for (int r = ES_REFUSAL_NONE + 1; r < ES_REFUSAL_COUNT; r++) {
+        const char *why[] = {es_refusal_name((enum es_refusal)r)};
+        px_metric_add(m->fam[F_REFUSALS].f, why, 0);
+    }
     px_metric_set(m->fam[F_TUNNELS].f, NULL, 0);
     px_metric_set(m->fam[F_TUNNELS_CONNECTED].f, NULL, 0);
     px_metric_set(m->fam[F_LINKS].f, NULL, 0);

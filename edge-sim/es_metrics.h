@@ -9,7 +9,8 @@
  *
  * Families (names per the issue 12 contract):
  *   edge_build_info{version} 1, edge_start_time_seconds
- *   edge_browser_connections{protocol} (open now), _total{protocol}
+ *   edge_browser_connections_open{protocol} (open now),
+ *   edge_browser_connections_total{protocol}
  *   edge_requests_total{hostname,status_class}
  *   edge_request_duration_seconds (histogram)
  *   edge_bytes_total{direction="from_client"|"to_client"} (body bytes)
@@ -17,6 +18,9 @@
  *   when rendered)
  *   edge_enrolments_total{result="ok"|"refused"}
  *   edge_refusals_total{reason} (es_refusal_name)
+ * Every series whose labels are known at start (protocols, directions,
+ * results, refusal reasons) is created at 0 by es_metrics_new. No two
+ * families clash as OpenMetrics names (X next to X_total, _count, ...).
  *
  * Hostnames: a request is counted under the route pattern that routed its
  * host (exact name or *.suffix, so bounded by the routes), or

@@ -16,6 +16,7 @@
 #include "cn_supervisor.h"
 #include "fake_origin.h"
 #include "mem_world.h"
+#include "om_names.h"
 #include "px_buf.h"
 #include "px_log.h"
 #include "px_metrics.h"
@@ -196,6 +197,69 @@ static void test_link_events(void **state)
     /* Without an object nothing happens (harnesses without metrics). */
     cn_metrics_link_up(NULL, "x");
     cn_metrics_registration_failed(NULL, "x", CN_LINK_CAUSE_TLS);
+}
+
+/* review 12.8: the link counters of every configured edge exist at 0
+ * before anything happens (reconnects, and registration failures for every
+ * reason a link's close can give), so the first one is a rise from 0 that
+ * rate() and increase() see. */
+static void test_review_12_8_link_counters_at_zero_per_edge(void **state)
+{
+    (void)state;
+    struct cn_metrics *m = cn_metrics_new("1", 0);
+    assert_non_null(m);
+    const char *edges[] = {"edge-a.test:7844", "[2001:db8::1]:7844"};
+    cn_metrics_edges(m, edges, 2);
+    char *t = render(m);
+    for (size_t e = 0; e < 2; e++) {
+        char want[256];
+        snprintf(want, sizeof(want), "connector_reconnects_total{edge=\"%s\"} 0\n", edges[e]);
+        assert_has(t, want);
+        /* Every reason any cause maps to (CN_LINK_OPEN..CN_LINK_CAUSE_REFUSED). */
+        for (int c = CN_LINK_OPEN; c <= CN_LINK_CAUSE_REFUSED; c++) {
+            const char *r = cn_metrics_link_reason((enum cn_link_cause)c);
+            if (!r)
+                continue;
+            snprintf(want, sizeof(want),
+                     "connector_registration_failures_total{edge=\"%s\",reason=\"%s\"} 0\n",
+                     edges[e], r);
+            assert_has(t, want);
+        }
+    }
+    free(t);
+    cn_metrics_registration_failed(m, "edge-a.test:7844", CN_LINK_CAUSE_TLS);
+    cn_metrics_reconnect(m, "edge-a.test:7844");
+    assert_true(get2(m, "connector_registration_failures_total", "edge-a.test:7844", "tls") == 1);
+    assert_true(get2(m, "connector_registration_failures_total", "edge-a.test:7844", "connect") ==
+                0);
+    assert_true(get1(m, "connector_reconnects_total", "edge-a.test:7844") == 1);
+    t = render(m);
+    assert_has(t, "connector_reconnects_total{edge=\"[2001:db8::1]:7844\"} 0\n");
+    assert_has(t, "connector_registration_failures_total{edge=\"[2001:db8::1]:7844\",reason="
+                  "\"tls\"} 0\n");
+    free(t);
+    cn_metrics_free(m);
+}
+
+/* review 12.4: no two families of the connector's rendering claim one
+ * OpenMetrics name (X next to X_total, a histogram's parts, ...). */
+static void test_review_12_4_no_family_name_clash(void **state)
+{
+    (void)state;
+    struct cn_metrics *m = cn_metrics_new("1", 0);
+    assert_non_null(m);
+    const char *edges[] = {"e1:1"};
+    cn_metrics_edges(m, edges, 1);
+    cn_metrics_link_up(m, "e1:1");
+    cn_metrics_request_done(m, NULL, 404);
+    cn_metrics_origin_response(m, NULL, 0.01);
+    char *t = render(m);
+    char why[256] = "";
+    int rc = om_names_clash(t, why, sizeof(why));
+    if (rc != 0)
+        fail_msg("OpenMetrics name clash (%d): %s", rc, why);
+    free(t);
+    cn_metrics_free(m);
 }
 
 static void test_request_events(void **state)
@@ -715,6 +779,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_families_render),
         cmocka_unit_test(test_link_events),
+        cmocka_unit_test(test_review_12_8_link_counters_at_zero_per_edge),
+        cmocka_unit_test(test_review_12_4_no_family_name_clash),
         cmocka_unit_test(test_request_events),
         cmocka_unit_test_setup_teardown(test_stream_moves_requests_bytes_histogram, setup_origin,
                                         teardown_origin),

@@ -365,7 +365,7 @@ static double metric(const char *name, const char *const *labels)
     return es_metrics_value(srv.metrics, name, labels);
 }
 
-/* Issue 12: the connection counts in edge_browser_connections{http/1.1}
+/* Issue 12: the connection counts in edge_browser_connections_open{http/1.1}
  * while open; an answered request moves edge_requests_total; a malformed
  * one the front answers 400 itself is a bad_request refusal, with its
  * recent error. */
@@ -373,7 +373,7 @@ static void test_metrics(void **state)
 {
     (void)state;
     const char *h1[] = {"http/1.1"};
-    assert_true(metric("edge_browser_connections", h1) == 1);
+    assert_true(metric("edge_browser_connections_open", h1) == 1);
     assert_true(metric("edge_browser_connections_total", h1) == 1);
     feed_str("GET / HTTP/1.1\r\nHost: a.example.test\r\n\r\n");
     struct fl_stream *s = fl_last(&fl);
@@ -390,7 +390,7 @@ static void test_metrics(void **state)
     assert_null(front);
     assert_true(metric("edge_refusals_total", (const char *const[]){"bad_request"}) == 1);
     assert_true(metric("edge_requests_total", (const char *const[]){"_unrouted", "4xx"}) == 1);
-    assert_true(metric("edge_browser_connections", h1) == 0);
+    assert_true(metric("edge_browser_connections_open", h1) == 0);
     assert_true(metric("edge_browser_connections_total", h1) == 1);
     json_t *st = es_metrics_status(srv.metrics, es_metrics_now_ms());
     assert_non_null(st);

@@ -18,6 +18,8 @@
 #include "px_metrics.h"
 #include "px_version.h"
 
+#include "om_names.h"
+
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -135,7 +137,8 @@ static unsigned check_text(const char *text)
 
 /* Parses text with Debian's python3-prometheus-client too, when it is
  * installed (the parser Prometheus users meet); fails the test if it
- * refuses the text. */
+ * refuses the text or reads two families of one name (it names a counter
+ * X_total's family X: review 12.4). */
 static void python_parses(const char *text)
 {
     char path[] = "/tmp/test_es_metrics.XXXXXX";
@@ -150,14 +153,25 @@ static void python_parses(const char *text)
              "/usr/bin/python3 -c 'import sys\n"
              "try:\n from prometheus_client.parser import text_string_to_metric_families as p\n"
              "except ImportError:\n sys.exit(77)\n"
-             "n = sum(len(f.samples) for f in p(open(sys.argv[1]).read()))\n"
-             "sys.exit(0 if n > 0 else 1)' %s 2>&1",
+             "fs = list(p(open(sys.argv[1]).read()))\n"
+             "n = sum(len(f.samples) for f in fs)\n"
+             "names = [f.name for f in fs]\n"
+             "sys.exit(0 if n > 0 and len(names) == len(set(names)) else 1)' %s 2>&1",
              path);
     int rc = system(cmd);
     unlink(path);
     if (rc != -1 && WIFEXITED(rc) && (WEXITSTATUS(rc) == 77 || WEXITSTATUS(rc) == 127))
         return; /* no python3 or no parser here */
     assert_true(rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
+}
+
+/* review 12.4: no two families claim one OpenMetrics name. */
+static void no_name_clash(const char *text)
+{
+    char why[256] = "";
+    int rc = om_names_clash(text, why, sizeof(why));
+    if (rc != 0)
+        fail_msg("OpenMetrics name clash (%d): %s", rc, why);
 }
 
 static char *render(struct es_metrics *m, struct es_server *srv)
@@ -180,13 +194,20 @@ static void test_fresh_render_has_every_family(void **state)
     memset(&srv, 0, sizeof(srv));
     char *text = render(m, &srv);
     assert_true(check_text(text) > 0);
+    no_name_clash(text);
     static const char *const families[] = {
-        "edge_build_info",          "edge_start_time_seconds",
-        "edge_browser_connections", "edge_browser_connections_total",
-        "edge_requests_total",      "edge_request_duration_seconds",
-        "edge_bytes_total",         "edge_tunnels",
-        "edge_tunnels_connected",   "edge_links",
-        "edge_enrolments_total",    "edge_refusals_total",
+        "edge_build_info",
+        "edge_start_time_seconds",
+        "edge_browser_connections_open",
+        "edge_browser_connections_total",
+        "edge_requests_total",
+        "edge_request_duration_seconds",
+        "edge_bytes_total",
+        "edge_tunnels",
+        "edge_tunnels_connected",
+        "edge_links",
+        "edge_enrolments_total",
+        "edge_refusals_total",
     };
     for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
         char want[128];
@@ -195,7 +216,7 @@ static void test_fresh_render_has_every_family(void **state)
             fail_msg("no family %s", families[i]);
     }
     assert_non_null(strstr(text, "edge_build_info{version=\"" PX_VERSION "\"} 1\n"));
-    assert_non_null(strstr(text, "edge_browser_connections{protocol=\"h2\"} 0\n"));
+    assert_non_null(strstr(text, "edge_browser_connections_open{protocol=\"h2\"} 0\n"));
     assert_non_null(strstr(text, "edge_enrolments_total{result=\"refused\"} 0\n"));
     assert_non_null(strstr(text, "edge_tunnels 0\n"));
     assert_true(val(m, "edge_start_time_seconds", NULL) > 1.7e9);
@@ -214,8 +235,8 @@ static void test_events_move_their_series(void **state)
     es_metrics_browser_open(m, 1);
     es_metrics_browser_open(m, 0);
     es_metrics_browser_close(m, 1);
-    assert_true(val(m, "edge_browser_connections", h2) == 1);
-    assert_true(val(m, "edge_browser_connections", h1) == 1);
+    assert_true(val(m, "edge_browser_connections_open", h2) == 1);
+    assert_true(val(m, "edge_browser_connections_open", h1) == 1);
     assert_true(val(m, "edge_browser_connections_total", h2) == 2);
     assert_true(val(m, "edge_browser_connections_total", h1) == 1);
 
@@ -277,11 +298,88 @@ static void test_events_move_their_series(void **state)
     char *text = render(m, &srv);
     check_text(text);
     python_parses(text);
+    no_name_clash(text);
     assert_non_null(
         strstr(text, "edge_requests_total{hostname=\"*.example.test\",status_class=\"2xx\"} 2\n"));
     assert_non_null(strstr(text, "edge_refusals_total{reason=\"connection_cap\"} 1\n"));
     assert_non_null(strstr(text, "edge_request_duration_seconds_bucket{le=\"0.025\"} 5\n"));
     assert_non_null(strstr(text, "edge_request_duration_seconds_bucket{le=\"0.01\"} 3\n"));
+    free(text);
+    es_metrics_free(m);
+}
+
+/* review 12.4: the gauge of open browser connections is
+ * edge_browser_connections_open, so it and the counter
+ * edge_browser_connections_total are two OpenMetrics families, not one name
+ * twice; no family of the rendering clashes with another (the checker
+ * itself catches the old pair). */
+static void test_review_12_4_no_family_name_clash(void **state)
+{
+    (void)state;
+    struct es_metrics *m = es_metrics_new();
+    assert_non_null(m);
+    es_metrics_browser_open(m, 1);
+    es_metrics_browser_open(m, 0);
+    struct es_metrics_request q = {.route = "a.test", .host = "a.test", .status = 200};
+    es_metrics_request(m, &q, T0);
+    es_metrics_refusal(m, ES_REFUSAL_CONNECTION_CAP, T0);
+    struct es_server srv;
+    memset(&srv, 0, sizeof(srv));
+    char *text = render(m, &srv);
+    no_name_clash(text);
+    python_parses(text);
+    assert_non_null(strstr(text, "# TYPE edge_browser_connections_open gauge\n"));
+    assert_non_null(strstr(text, "edge_browser_connections_open{protocol=\"h2\"} 1\n"));
+    assert_null(strstr(text, "# TYPE edge_browser_connections gauge"));
+    assert_null(strstr(text, "\nedge_browser_connections{"));
+    free(text);
+    es_metrics_free(m);
+
+    char why[256] = "";
+    assert_int_equal(om_names_clash("# TYPE edge_browser_connections gauge\n"
+                                    "edge_browser_connections 1\n"
+                                    "# TYPE edge_browser_connections_total counter\n"
+                                    "edge_browser_connections_total 1\n",
+                                    why, sizeof(why)),
+                     1);
+    assert_non_null(strstr(why, "edge_browser_connections"));
+    assert_int_equal(
+        om_names_clash("# TYPE x histogram\nx_count 1\n# TYPE x_count gauge\n", why, sizeof(why)),
+        1);
+    assert_int_equal(
+        om_names_clash("# TYPE x gauge\nx 1\nx_sum 2\n# TYPE x_sum gauge\n", why, sizeof(why)),
+        1); /* an undeclared sample is a family of its own */
+    assert_int_equal(om_names_clash("# TYPE x_total counter\nx_total 1\n# TYPE y gauge\ny 1\n", why,
+                                    sizeof(why)),
+                     0);
+}
+
+/* review 12.8: every refusal reason's series exists at 0 from the start,
+ * so the first refusal of a kind is a rise that rate() and increase() see
+ * (a series born at 1 shows no increase). */
+static void test_review_12_8_refusals_at_zero_from_start(void **state)
+{
+    (void)state;
+    struct es_metrics *m = es_metrics_new();
+    assert_non_null(m);
+    struct es_server srv;
+    memset(&srv, 0, sizeof(srv));
+    char *text = render(m, &srv);
+    for (int i = ES_REFUSAL_NONE + 1; i < ES_REFUSAL_COUNT; i++) {
+        char want[128];
+        snprintf(want, sizeof(want), "edge_refusals_total{reason=\"%s\"} 0\n",
+                 es_refusal_name((enum es_refusal)i));
+        if (!strstr(text, want))
+            fail_msg("no %s", want);
+    }
+    assert_null(strstr(text, "reason=\"none\""));
+    free(text);
+    es_metrics_refusal(m, ES_REFUSAL_NO_TUNNEL, T0);
+    assert_true(refusals(m, "no_tunnel") == 1);
+    assert_true(refusals(m, "misdirected") == 0);
+    text = render(m, &srv);
+    assert_non_null(strstr(text, "edge_refusals_total{reason=\"no_tunnel\"} 1\n"));
+    assert_non_null(strstr(text, "edge_refusals_total{reason=\"misdirected\"} 0\n"));
     free(text);
     es_metrics_free(m);
 }
@@ -601,6 +699,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fresh_render_has_every_family),
         cmocka_unit_test(test_events_move_their_series),
+        cmocka_unit_test(test_review_12_4_no_family_name_clash),
+        cmocka_unit_test(test_review_12_8_refusals_at_zero_from_start),
         cmocka_unit_test(test_refusal_names),
         cmocka_unit_test(test_status_rates),
         cmocka_unit_test(test_status_recent_errors),

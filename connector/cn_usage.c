@@ -57,7 +57,9 @@ const char cn_usage_access_tcp[] =
     "                      (the token never goes on a command line: no --token)\n"                 \
     "  --config FILE       the ingress configuration; the service, a dynamic user,\n"              \
     "                      must be able to read it (systemctl reload re-reads it)\n"               \
-    "  --bin PATH          the binary the unit runs (default: this one)\n"
+    "  --bin PATH          the binary the unit runs (default: this one)\n"                         \
+    "The unit serves /metrics, /ready and /healthcheck on a fixed address,\n"                      \
+    "127.0.0.1:20241, unless the run options give --metrics.\n"
 #define INSTALL_OPTIONS                                                                            \
     "  --unit-dir DIR      where the unit goes (default /etc/systemd/system)\n"                    \
     "  --no-start          write the unit only, and print the commands that start it\n"

@@ -3,6 +3,7 @@
 #include "px_hostname.h"
 #include "rt_cli.h"
 
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,19 +60,52 @@ static int valid_edge(const char *addr)
     return port >= 1 && port <= 65535 ? 0 : -1;
 }
 
-/* 0 when addr is a listening address: "HOST:PORT" or "[IPv6]:PORT", PORT
- * 0-65535 (0: a free one), shorter than CN_METRICS_ADDR_MAX. The listener
- * checks the host itself when it binds. */
-static int valid_listen_addr(const char *addr)
+/* The --metrics address as the listener binds it: "IPv4:PORT" or
+ * "[IPv6]:PORT" (PORT 0-65535, 0: a free one), or "localhost:PORT", which
+ * becomes "127.0.0.1:PORT" (the listener binds addresses, it resolves no
+ * names). Writes it to out (CN_METRICS_ADDR_MAX bytes) and returns 0, or
+ * returns 2 after printing why. */
+static int metrics_addr(const char *arg, char *out)
 {
     unsigned long port;
-    const char *colon = strrchr(addr, ':');
-    if (strlen(addr) >= CN_METRICS_ADDR_MAX || !colon || colon == addr ||
-        rt_cli_uint(colon + 1, 0, 65535, &port) < 0)
-        return -1;
-    if (addr[0] == '[')
-        return colon[-1] == ']' && colon - addr > 2 ? 0 : -1;
-    return memchr(addr, ':', (size_t)(colon - addr)) ? -1 : 0;
+    const char *colon = strrchr(arg, ':');
+    if (strlen(arg) >= CN_METRICS_ADDR_MAX || !colon || rt_cli_uint(colon + 1, 0, 65535, &port) < 0)
+        return usage_error("--metrics must be ADDRESS:PORT (PORT 0-65535, 0 for a free one) or "
+                           "off (got %s)",
+                           arg);
+    if (colon == arg)
+        return usage_error("--metrics %s has no address: give one, e.g. 127.0.0.1%s (this "
+                           "machine only) or 0.0.0.0%s (every interface)",
+                           arg, colon, colon);
+    /* The host part, without brackets. */
+    char host[CN_METRICS_ADDR_MAX];
+    const char *hs = arg, *he = colon;
+    int bracketed = arg[0] == '[';
+    if (bracketed) {
+        hs = arg + 1;
+        he = colon - 1;
+        if (he < hs || *he != ']')
+            return usage_error("--metrics must be [IPv6]:PORT with the address in brackets (got "
+                               "%s)",
+                               arg);
+    }
+    memcpy(host, hs, (size_t)(he - hs));
+    host[he - hs] = '\0';
+    unsigned char a[sizeof(struct in6_addr)];
+    if (bracketed ? inet_pton(AF_INET6, host, a) == 1 : inet_pton(AF_INET, host, a) == 1) {
+        memcpy(out, arg, strlen(arg) + 1);
+        return 0;
+    }
+    if (!bracketed && strcasecmp(host, "localhost") == 0) {
+        snprintf(out, CN_METRICS_ADDR_MAX, "127.0.0.1:%lu", port);
+        return 0;
+    }
+    if (!bracketed && strchr(host, ':'))
+        return usage_error("--metrics %s: put an IPv6 address in brackets, e.g. [::1]:9100", arg);
+    return usage_error("--metrics needs an IP address (or localhost), not a name: the listener "
+                       "binds an address and resolves nothing (got %s; e.g. 127.0.0.1:9100, "
+                       "[::1]:9100 or 0.0.0.0:9100)",
+                       arg);
 }
 
 /* Appends addr to cfg's edges (callers keep to PX_TOKEN_MAX_EDGES). */
@@ -232,13 +266,8 @@ int cn_config_parse_run(int argc, char **argv, struct cn_config *cfg)
         case 'M':
             if (strcmp(optarg, "off") == 0) {
                 cfg->metrics_addr[0] = '\0';
-            } else if (valid_listen_addr(optarg) < 0) {
-                rc = usage_error("--metrics must be HOST:PORT (PORT 0 for a free one) or off "
-                                 "(got %s)",
-                                 optarg);
+            } else if ((rc = metrics_addr(optarg, cfg->metrics_addr)) != 0) {
                 goto out;
-            } else {
-                snprintf(cfg->metrics_addr, sizeof(cfg->metrics_addr), "%s", optarg);
             }
             break;
         case 'F':

@@ -61,8 +61,9 @@ static void usage(FILE *f)
         "                           bytes, duration, request id, client, rule);\n"
         "                           --no-access-log turns it off (the default)\n"
         "  --metrics ADDR           where /metrics (Prometheus), /ready and /healthcheck\n"
-        "                           listen: HOST:PORT (default 127.0.0.1:0, a free port,\n"
-        "                           logged at start), or off\n"
+        "                           listen: IP:PORT, [IPv6]:PORT or localhost:PORT\n"
+        "                           (default 127.0.0.1:0, a free port, logged at\n"
+        "                           start), or off\n"
         "SIGHUP re-reads --config; SIGTERM drains.\n");
 }
 

@@ -75,6 +75,17 @@ static void on_request(void *ud, struct rt_httpd_conn *c, const struct rt_httpd_
                          "method not allowed\n", 19);
         return;
     }
+    /* A browser on this machine is a loopback peer too: a page whose name
+     * its attacker re-points at 127.0.0.1 (DNS rebinding) could read these,
+     * but its requests carry that name as Host. Peers elsewhere reach the
+     * listener only when the operator bound it to a routable address, and
+     * may scrape it by any name. */
+    if (what != HEALTH && req->peer_loopback && !rt_httpd_host_not_rebindable(req->host)) {
+        answer_text(c, 421,
+                    "from loopback, /metrics and /ready answer only Host: localhost or an IP "
+                    "address (a guard against DNS rebinding); use http://127.0.0.1:PORT/\n");
+        return;
+    }
     switch (what) {
     case METRICS:
         serve_metrics(o, c);
@@ -89,7 +100,9 @@ static void on_request(void *ud, struct rt_httpd_conn *c, const struct rt_httpd_
     }
 }
 
-static const struct rt_httpd_ops httpd_ops = {.on_request = on_request};
+/* No endpoint takes a body: every request is answered from its head, so
+ * none is ever read (on_request stays for the contract's sake). */
+static const struct rt_httpd_ops httpd_ops = {.on_request = on_request, .on_head = on_request};
 
 struct cn_ops *cn_ops_new(uv_loop_t *loop, struct cn_metrics *m, const struct cn_ops_source *src)
 {

@@ -6,6 +6,9 @@
  *                     else 503 {"status":"not_ready","connections":0,...}
  *   GET /healthcheck  200 "ok" while the process runs
  * anything else 404 (a known path with another method than GET/HEAD: 405).
+ * /metrics and /ready from a loopback peer need a Host that is an IP
+ * address or localhost (else 421: a guard against DNS rebinding). Every
+ * request is answered from its head; no body is ever read.
  * It reads the daemon's state only through struct cn_ops_source and the
  * metrics object, both handed to it at creation. */
 #ifndef CN_OPS_H

@@ -113,20 +113,27 @@ static void api(struct es_admin *a, struct rt_httpd_conn *c, const struct rt_htt
     free(ans.body);
 }
 
-static void on_request(void *ud, struct rt_httpd_conn *c, const struct rt_httpd_req *req)
+/* Loopback lets /metrics and /ready in without the token, but a browser
+ * on this machine is also a loopback peer: a page whose name an attacker
+ * re-points at 127.0.0.1 (DNS rebinding) could read them. Its requests
+ * carry that name as Host, so without the token only a Host that names the
+ * listener by address or as localhost is served. */
+static void misdirected(struct rt_httpd_conn *c, const struct rt_httpd_req *req)
 {
-    struct es_admin *a = ud;
+    PX_DEBUG("admin: %s %s from %s refused: Host is a name other than localhost", req->method,
+             req->path, req->peer_ip);
+    respond_json(c, 421, NULL,
+                 "{\"error\":\"without the admin token, /metrics and /ready answer loopback "
+                 "requests only for Host: localhost or an IP address (a guard against DNS "
+                 "rebinding); use http://127.0.0.1:PORT/ or send Authorization: Bearer "
+                 "<token>\"}\n");
+}
+
+/* Everything outside /api/: none of it takes a body. */
+static void open_endpoints(struct es_admin *a, struct rt_httpd_conn *c,
+                           const struct rt_httpd_req *req)
+{
     const char *p = req->path;
-    int is_get = strcmp(req->method, "GET") == 0;
-    if (strncmp(p, "/api/", 5) == 0 || strcmp(p, "/api") == 0) {
-        if (!es_admin_token_check(a->token, req->authorization))
-            unauthorized(c, req);
-        else if (p[4] != '/' || !p[5])
-            respond_json(c, 404, NULL, "{\"error\":\"no such path\"}\n");
-        else
-            api(a, c, req);
-        return;
-    }
     int healthz = !strcmp(p, "/healthz") || !strcmp(p, "/healthcheck");
     int gated = !strcmp(p, "/ready") || !strcmp(p, "/metrics");
     int known = healthz || gated || !strcmp(p, "/") || !strcmp(p, "/.well-known/jwks.json");
@@ -134,13 +141,19 @@ static void on_request(void *ud, struct rt_httpd_conn *c, const struct rt_httpd_
         respond_text(c, 404, NULL, "not found\n");
         return;
     }
-    if (!is_get) {
+    if (strcmp(req->method, "GET") != 0) {
         respond_text(c, 405, "Allow: GET, HEAD\r\n", "method not allowed\n");
         return;
     }
-    if (gated && !req->peer_loopback && !es_admin_token_check(a->token, req->authorization)) {
-        unauthorized(c, req);
-        return;
+    if (gated && !es_admin_token_check(a->token, req->authorization)) {
+        if (!req->peer_loopback) {
+            unauthorized(c, req);
+            return;
+        }
+        if (!rt_httpd_host_not_rebindable(req->host)) {
+            misdirected(c, req);
+            return;
+        }
     }
     if (healthz) {
         respond_text(c, 200, NULL, "ok\n");
@@ -159,6 +172,39 @@ static void on_request(void *ud, struct rt_httpd_conn *c, const struct rt_httpd_
     } else {
         respond_text(c, 404, NULL, "not found\n");
     }
+}
+
+static int is_api(const char *p)
+{
+    return strncmp(p, "/api/", 5) == 0 || strcmp(p, "/api") == 0;
+}
+
+/* The head, before any body is read: everything but an API call that
+ * carries the token is answered here, so no one without the token can make
+ * the listener hold a body (up to ES_ADMIN_MAX_BODY each) or send them a
+ * "100 Continue". */
+static void on_head(void *ud, struct rt_httpd_conn *c, const struct rt_httpd_req *head)
+{
+    struct es_admin *a = ud;
+    if (!is_api(head->path))
+        open_endpoints(a, c, head);
+    else if (!es_admin_token_check(a->token, head->authorization))
+        unauthorized(c, head);
+    /* else: the body is read, then on_request */
+}
+
+static void on_request(void *ud, struct rt_httpd_conn *c, const struct rt_httpd_req *req)
+{
+    struct es_admin *a = ud;
+    const char *p = req->path;
+    if (!is_api(p)) /* (answered from the head already) */
+        open_endpoints(a, c, req);
+    else if (!es_admin_token_check(a->token, req->authorization))
+        unauthorized(c, req);
+    else if (p[4] != '/' || !p[5])
+        respond_json(c, 404, NULL, "{\"error\":\"no such path\"}\n");
+    else
+        api(a, c, req);
 }
 
 /* Admin connections count against the server's connection caps. A server
@@ -184,7 +230,7 @@ static void release(void *ud, void *tok)
 }
 
 static const struct rt_httpd_ops ops = {
-    .on_request = on_request, .admit = admit, .release = release};
+    .on_request = on_request, .on_head = on_head, .admit = admit, .release = release};
 
 int es_admin_start(struct es_server *srv)
 {

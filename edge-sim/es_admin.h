@@ -5,14 +5,19 @@
  *                                serving, 503 {"status":"draining"|"starting"} otherwise
  *   GET /metrics                 Prometheus text (es_metrics_render)
  *                                (/ready and /metrics: open from loopback, the
- *                                bearer token needed from other peers)
+ *                                bearer token needed from other peers; without
+ *                                the token, loopback requests need a Host that is
+ *                                an IP address or localhost, else 421: a guard
+ *                                against DNS rebinding)
  *   GET /                        the status page (es_status_page.h; open: it holds
  *                                no data)
  *   GET /.well-known/jwks.json   the assertion keys (public; open)
  *   /api/...                     the JSON API (es_admin_api.h), bearer token needed:
  *                                401 {"error"} with WWW-Authenticate: Bearer otherwise
  * The token is the data dir's admin.token (es_admin_token.h), compared in
- * constant time, never logged. Requests are capped at 16 KiB of head and
+ * constant time, never logged. Everything but an API call carrying the token
+ * is answered from the request head, before any body is read (no 100
+ * Continue, nothing buffered). Requests are capped at 16 KiB of head and
  * 1 MiB of body (413), 10 s to arrive; connections count against the
  * server's caps (es_conncap) like the other listeners'.
  *

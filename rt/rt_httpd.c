@@ -58,11 +58,14 @@ struct rt_httpd_conn {
     http_parser parser;
     struct px_hdracc hdr;
     struct px_buf url, body;
+    char *path, *query; /* the target, split once the head is in */
     char *host, *authorization, *content_type, *accept;
     int expect_continue;
     size_t head_seen; /* head bytes fed to the parser so far */
     int head_done, msg_done, answered, is_head;
     int refuse; /* a status decided inside a parser callback */
+    int fail;   /* a px_err met inside a parser callback: abort */
+    int early;  /* answered by on_head: the body is parsed and dropped */
     int lingering;
     size_t linger_left;
 };
@@ -72,6 +75,8 @@ static void conn_free(struct rt_httpd_conn *c)
     px_hdracc_cleanup(&c->hdr);
     px_buf_cleanup(&c->url);
     px_buf_cleanup(&c->body);
+    free(c->path);
+    free(c->query);
     free(c->host);
     free(c->authorization);
     free(c->content_type);
@@ -94,6 +99,41 @@ static int is_loopback(const char *ip)
     if (inet_pton(AF_INET6, ip, &a6) == 1)
         return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
     return 0;
+}
+
+/* 1 when s (n bytes) is a port: 1-5 digits. */
+static int is_port(const char *s, size_t n)
+{
+    return n >= 1 && n <= 5 && strspn(s, "0123456789") >= n;
+}
+
+int rt_httpd_host_not_rebindable(const char *host)
+{
+    if (!host)
+        return 1;
+    char lit[INET6_ADDRSTRLEN];
+    const char *hs = host, *he;
+    if (host[0] == '[') {
+        hs = host + 1;
+        he = strchr(hs, ']');
+        if (!he)
+            return 0;
+    } else {
+        he = host + strcspn(host, ":");
+    }
+    const char *rest = he + (host[0] == '[');
+    if (*rest && (*rest != ':' || !is_port(rest + 1, strlen(rest + 1))))
+        return 0;
+    size_t n = (size_t)(he - hs);
+    if (n == 0 || n >= sizeof(lit))
+        return 0;
+    memcpy(lit, hs, n);
+    lit[n] = '\0';
+    struct in6_addr a6;
+    struct in_addr a4;
+    if (host[0] == '[')
+        return inet_pton(AF_INET6, lit, &a6) == 1;
+    return inet_pton(AF_INET, lit, &a4) == 1 || strcasecmp(lit, "localhost") == 0;
 }
 
 /* ---- answers ---- */
@@ -232,62 +272,6 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     return c->head_done ? 0 : px_hdracc_value(&c->hdr, at, len) < 0 ? -1 : 0;
 }
 
-static int on_headers_complete(http_parser *p)
-{
-    struct rt_httpd_conn *c = p->data;
-    c->head_done = 1;
-    if (px_hdracc_end(&c->hdr) < 0 || p->http_major != 1 || p->method == HTTP_CONNECT ||
-        (p->http_minor >= 1 && !c->host)) {
-        c->refuse = 400;
-        return -1;
-    }
-    if (p->flags & F_CHUNKED) {
-        c->refuse = 411;
-        return -1;
-    }
-    int has_body = p->content_length > 0 && p->content_length != ULLONG_MAX;
-    if (has_body && p->content_length > c->h->lim.max_body) {
-        c->refuse = 413;
-        return -1;
-    }
-    c->is_head = p->method == HTTP_HEAD;
-    if (has_body && c->expect_continue && p->http_minor >= 1) {
-        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        if (rt_conn_write(&c->conn, cont, sizeof(cont) - 1) < 0)
-            return -1;
-        rt_conn_want_write(&c->conn);
-    }
-    return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t len)
-{
-    struct rt_httpd_conn *c = p->data;
-    /* Content-Length was checked against max_body: this is a second guard. */
-    if (px_buf_len(&c->body) + len > c->h->lim.max_body) {
-        c->refuse = 413;
-        return -1;
-    }
-    return px_buf_append(&c->body, at, len) < 0 ? -1 : 0;
-}
-
-static int on_message_complete(http_parser *p)
-{
-    struct rt_httpd_conn *c = p->data;
-    c->msg_done = 1;
-    http_parser_pause(p, 1); /* one request per connection: nothing after it */
-    return 0;
-}
-
-static const http_parser_settings settings = {
-    .on_url = on_url,
-    .on_header_field = on_header_field,
-    .on_header_value = on_header_value,
-    .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
-    .on_message_complete = on_message_complete,
-};
-
 /* Splits the request target into path and query (origin-form, or
  * absolute-form, RFC 9112 3.2). Returns 0 or PX_ERR_INVAL / PX_ERR_NOMEM. */
 static int split_target(struct rt_httpd_conn *c, char **path, char **query)
@@ -323,24 +307,13 @@ static int split_target(struct rt_httpd_conn *c, char **path, char **query)
     return 0;
 }
 
-/* The whole request is here: hand it to the owner. */
-static void dispatch(struct rt_httpd_conn *c)
+/* The request as handlers see it (body: what was read, if any). */
+static struct rt_httpd_req request_of(struct rt_httpd_conn *c)
 {
-    struct rt_httpd *h = c->h;
-    char *path = NULL, *query = NULL;
-    int rc = split_target(c, &path, &query);
-    if (rc == PX_ERR_INVAL) {
-        refuse(c, 400);
-        goto out;
-    }
-    if (rc < 0) {
-        rt_conn_abort(&c->conn, rc);
-        goto out;
-    }
     struct rt_httpd_req req = {
         .method = c->is_head ? "GET" : http_method_str((enum http_method)c->parser.method),
-        .path = path,
-        .query = query,
+        .path = c->path,
+        .query = c->query,
         .host = c->host,
         .authorization = c->authorization,
         .content_type = c->content_type,
@@ -350,21 +323,132 @@ static void dispatch(struct rt_httpd_conn *c)
         .peer_ip = c->conn.peer_ip,
         .peer_loopback = is_loopback(c->conn.peer_ip),
     };
+    return req;
+}
+
+/* Shows the head to the owner's on_head. Returns 1 when it answered. */
+static int head_hook(struct rt_httpd_conn *c, size_t announced)
+{
+    struct rt_httpd *h = c->h;
+    if (!h->ops->on_head)
+        return 0;
+    /* A body still to come is read away after an answer given now, so
+     * that answer must not close the connection under it. */
+    c->lingering = announced > 0;
+    c->linger_left = LINGER_BYTES;
+    struct rt_httpd_req head = request_of(c);
+    head.body_len = announced;
+    h->ops->on_head(h->ud, c, &head);
+    if (!c->answered) {
+        c->lingering = 0;
+        return 0;
+    }
+    PX_DEBUG("http %s: %s %s: answered from the head", c->conn.peer_ip, head.method, c->path);
+    c->early = 1;
+    if (c->lingering)
+        rt_conn_set_deadline(&c->conn, LINGER_MS);
+    return 1;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    struct rt_httpd_conn *c = p->data;
+    c->head_done = 1;
+    if (px_hdracc_end(&c->hdr) < 0 || p->http_major != 1 || p->method == HTTP_CONNECT ||
+        (p->http_minor >= 1 && !c->host)) {
+        c->refuse = 400;
+        return -1;
+    }
+    if (p->flags & F_CHUNKED) {
+        c->refuse = 411;
+        return -1;
+    }
+    int has_body = p->content_length > 0 && p->content_length != ULLONG_MAX;
+    if (has_body && p->content_length > c->h->lim.max_body) {
+        c->refuse = 413;
+        return -1;
+    }
+    c->is_head = p->method == HTTP_HEAD;
+    int rc = split_target(c, &c->path, &c->query);
+    if (rc < 0) {
+        if (rc == PX_ERR_INVAL)
+            c->refuse = 400;
+        else
+            c->fail = rc;
+        return -1;
+    }
+    size_t announced = has_body ? (size_t)p->content_length : 0;
+    if (head_hook(c, announced))
+        return 0; /* the body, if any, is parsed to its end and dropped */
+    if (has_body) {
+        /* Within max_body: one buffer of the announced size, no regrowth. */
+        px_buf_set_min_cap(&c->body, announced);
+        if (!px_buf_reserve(&c->body, announced)) {
+            c->fail = PX_ERR_NOMEM;
+            return -1;
+        }
+    }
+    if (has_body && c->expect_continue && p->http_minor >= 1) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        if (rt_conn_write(&c->conn, cont, sizeof(cont) - 1) < 0)
+            return -1;
+        rt_conn_want_write(&c->conn);
+    }
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    struct rt_httpd_conn *c = p->data;
+    if (c->early) { /* answered from the head: dropped, within the linger budget */
+        if (len >= c->linger_left)
+            return -1;
+        c->linger_left -= len;
+        return 0;
+    }
+    /* Content-Length was checked against max_body: this is a second guard. */
+    if (px_buf_len(&c->body) + len > c->h->lim.max_body) {
+        c->refuse = 413;
+        return -1;
+    }
+    return px_buf_append(&c->body, at, len) < 0 ? -1 : 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    struct rt_httpd_conn *c = p->data;
+    c->msg_done = 1;
+    http_parser_pause(p, 1); /* one request per connection: nothing after it */
+    return 0;
+}
+
+static const http_parser_settings settings = {
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* The whole request is here: hand it to the owner. */
+static void dispatch(struct rt_httpd_conn *c)
+{
+    struct rt_httpd *h = c->h;
+    struct rt_httpd_req req = request_of(c);
     h->ops->on_request(h->ud, c, &req);
     if (!c->answered) {
         static const char t[] = "the handler gave no answer\n";
-        PX_WARN("http %s: %s %s: the handler gave no answer", c->conn.peer_ip, req.method, path);
+        PX_WARN("http %s: %s %s: the handler gave no answer", c->conn.peer_ip, req.method,
+                req.path);
         rt_httpd_respond(c, 500, "text/plain; charset=utf-8", NULL, t, sizeof(t) - 1);
     }
-out:
-    free(path);
-    free(query);
 }
 
 static int on_data(struct rt_conn *rc, const uint8_t *data, size_t len)
 {
     struct rt_httpd_conn *c = rc->owner;
-    if (c->answered) {
+    if (c->answered && !c->early) {
         if (!c->lingering)
             return 0;
         if (len >= c->linger_left)
@@ -374,7 +458,7 @@ static int on_data(struct rt_conn *rc, const uint8_t *data, size_t len)
         return 0;
     }
     const struct rt_httpd_limits *lim = &c->h->lim;
-    while (len > 0 && !c->answered && !c->conn.closed) {
+    while (len > 0 && (!c->answered || c->early) && !c->conn.closed) {
         size_t piece = len;
         if (!c->head_done) {
             /* Feed no more than the head may still take, so a head one
@@ -391,6 +475,22 @@ static int on_data(struct rt_conn *rc, const uint8_t *data, size_t len)
         if (was_head && !c->head_done)
             c->head_seen += n;
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+        if (c->early) {
+            /* Answered from the head: what follows is the body being read
+             * away; once it is all in (or past the budget, or malformed)
+             * the connection closes behind the answer. */
+            if (c->msg_done || e != HPE_OK)
+                rt_conn_close(&c->conn, 0);
+            if (c->msg_done || e != HPE_OK || n == 0)
+                break;
+            data += n;
+            len -= n;
+            continue;
+        }
+        if (c->fail) {
+            rt_conn_abort(&c->conn, c->fail);
+            break;
+        }
         if (c->refuse) {
             refuse(c, c->refuse);
             break;

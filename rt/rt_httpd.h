@@ -54,6 +54,19 @@ struct rt_httpd_ops {
     /* Required: answer req on c (rt_httpd_respond, exactly once, before
      * returning). */
     void (*on_request)(void *ud, struct rt_httpd_conn *c, const struct rt_httpd_req *req);
+    /* Optional: the request's head is here (after the limits above were
+     * checked), before any of its body is read or buffered and before a
+     * "100 Continue" is sent. head is as for on_request except that body is
+     * NULL and body_len is the announced Content-Length (0 when none).
+     * To end the request here (an owner that wants a token it did not get,
+     * say), answer c with rt_httpd_respond, with any status, headers and
+     * body: on_request is then not called, and the body that follows is
+     * read and dropped, never kept (at most 256 KiB of it, for at most
+     * 1 s, so the client reads the answer rather than a reset; the
+     * connection closes once the announced body is in). Return without
+     * answering to go on: the body is read into a buffer sized once from
+     * Content-Length, then on_request is called. */
+    void (*on_head)(void *ud, struct rt_httpd_conn *c, const struct rt_httpd_req *head);
     /* Optional: admission of a new connection from peer_ip. Return 0 to
      * admit (and set *tok, handed back to release), < 0 to refuse (the
      * connection is closed at once). */
@@ -95,6 +108,16 @@ struct rt_conn *rt_httpd_new_memory(struct rt_httpd *h, const char *peer_ip);
  * that returns without answering gets a 500 sent for it. */
 int rt_httpd_respond(struct rt_httpd_conn *c, int status, const char *content_type,
                      const char *headers, const void *body, size_t len);
+
+/* 1 when host, a request's Host value (NULL: none was sent), cannot come
+ * from a DNS-rebinding page: an IPv4 literal ("127.0.0.1"), a bracketed
+ * IPv6 literal ("[::1]") or "localhost" (any case), each with an optional
+ * ":PORT" (1-5 digits); or NULL (only HTTP/1.0 may leave Host out, and
+ * browsers always send it). Else 0 (any other name, "localhost." included,
+ * and anything malformed). For endpoints open to loopback peers without a
+ * credential: a page on a name its attacker controls can make a browser
+ * send it to 127.0.0.1, but with that name as the Host. */
+int rt_httpd_host_not_rebindable(const char *host);
 
 /* Stops listening, closes every connection and frees the server once its
  * handles have closed (after the loop runs). release is called for every

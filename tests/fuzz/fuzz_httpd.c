@@ -4,10 +4,14 @@
  * Mode bit 0: the client is on loopback; bit 1: the client hangs up as soon
  * as it has read the answer (else the loop runs once more first).
  * The handler answers by path (/none gives no answer, /204, /big, else 200
- * with the path echoed).
+ * with the path echoed); the head hook answers paths starting /early (401
+ * with a body and a header line) before any body is read.
  * Properties: no crash or leak; the handler sees a request within the
  * limits (path starting with '/', no '?' in it, no CR/LF in any string,
- * body within max_body and NULL exactly when empty); what the server writes
+ * body within max_body and NULL exactly when empty); the head hook sees the
+ * same with no body and the announced length within max_body, once per
+ * request, before the handler; a request it answered never reaches the
+ * handler; what the server writes
  * is nothing, or an optional "100 Continue" then one HTTP/1.1 answer whose
  * body matches its Content-Length; every admitted connection is released. */
 #include "fuzz_util.h"
@@ -25,20 +29,41 @@ static struct rt_loop rl;
 static struct rt_httpd *srv;
 static unsigned admitted, released;
 static int cur_loopback;
+static int heads, requests; /* this run's */
 
 static int clean(const char *s)
 {
     return !s || !strpbrk(s, "\r\n");
 }
 
+/* The properties every request (head or whole) has. */
+static int sane(const struct rt_httpd_req *r)
+{
+    return r->method && r->method[0] && r->path && r->path[0] == '/' && !strchr(r->path, '?') &&
+           !strchr(r->path, '#') && clean(r->query) && clean(r->host) && clean(r->authorization) &&
+           clean(r->content_type) && clean(r->accept) && r->body_len <= MAX_BODY && r->peer_ip &&
+           r->peer_loopback == cur_loopback && strcmp(r->method, "HEAD") != 0;
+}
+
+static void on_head(void *ud, struct rt_httpd_conn *c, const struct rt_httpd_req *r)
+{
+    (void)ud;
+    if (!sane(r) || r->body || heads++ || requests)
+        FAIL();
+    if (strncmp(r->path, "/early", 6) != 0)
+        return;
+    static const char b[] = "{\"error\":\"no\"}";
+    if (rt_httpd_respond(c, 401, "application/json", "WWW-Authenticate: Bearer\r\n", b,
+                         sizeof(b) - 1) != 0)
+        FAIL();
+}
+
 static void on_request(void *ud, struct rt_httpd_conn *c, const struct rt_httpd_req *r)
 {
     (void)ud;
-    if (!r->method || !r->method[0] || !r->path || r->path[0] != '/' || strchr(r->path, '?') ||
-        strchr(r->path, '#') || !clean(r->query) || !clean(r->host) || !clean(r->authorization) ||
-        !clean(r->content_type) || !clean(r->accept) || r->body_len > MAX_BODY ||
-        (r->body == NULL) != (r->body_len == 0) || !r->peer_ip ||
-        r->peer_loopback != cur_loopback || strcmp(r->method, "HEAD") == 0)
+    if (!sane(r) || heads != 1 || requests++ || strncmp(r->path, "/early", 6) == 0)
+        FAIL();
+    if ((r->body == NULL) != (r->body_len == 0))
         FAIL();
     if (strcmp(r->path, "/none") == 0)
         return; /* the server answers 500 itself */
@@ -73,7 +98,7 @@ static void release(void *ud, void *tok)
 }
 
 static const struct rt_httpd_ops ops = {
-    .on_request = on_request, .admit = admit, .release = release};
+    .on_request = on_request, .on_head = on_head, .admit = admit, .release = release};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -127,6 +152,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data++;
     size--;
     cur_loopback = mode & 1;
+    heads = requests = 0;
     unsigned before = admitted;
     struct rt_conn *c = rt_httpd_new_memory(srv, cur_loopback ? "127.0.0.1" : "192.0.2.7");
     if (!c || admitted != before + 1)

@@ -262,6 +262,9 @@ httpd = {
     "long_head": b"\x00GET / HTTP/1.1\r\nHost: e\r\nX: " + b"v" * 2100 + b"\r\n\r\n",
     "duplicate_host": b"\x00GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
     "partial": b"\x02GET /slow HTTP/1.1\r\nHo",
+    # Answered by the head hook: before the body (a part of it, then all of it).
+    "early_body": b"\x00POST /early HTTP/1.1\r\nHost: e\r\nExpect: 100-continue\r\nContent-Length: 300\r\n\r\nab",
+    "early_get": b"\x03GET /early/x HTTP/1.1\r\nHost: e\r\nContent-Length: 3\r\n\r\nabc",
 }
 for name, data in httpd.items():
     write("httpd", name, data)

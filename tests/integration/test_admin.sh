@@ -77,6 +77,54 @@ t_other_peer() {
 }
 check "from a peer other than loopback, /metrics and /ready want the token ($OTHER_IP)" t_other_peer
 
+# review 12.2: a token-less client announcing a 1 MiB body is answered 401
+# from the head alone: the answer arrives while the client has sent none of
+# the body (it waits for it before sending anything), with no 100 Continue.
+# review 12.3: from loopback without the token, /metrics and /ready refuse a
+# Host that is a name (a DNS-rebinding page's), and serve localhost, an
+# address, or any Host with the token.
+t_review_12_2_12_3() {
+    local out c
+    out=$($PY - "$ADMIN_PORT" <<'PYEOF'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b"POST /api/tunnels HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+          b"Content-Type: application/json\r\nContent-Length: 1048576\r\n\r\n")
+got = b""
+try:
+    while b"\r\n\r\n" not in got:
+        b = s.recv(4096)
+        if not b:
+            break
+        got += b
+except socket.timeout:
+    print("no answer within 5 s while the body was held back")
+    sys.exit(1)
+print(got.split(b"\r\n")[0].decode(errors="replace"))
+# Send some of the body now: the server reads it away, it does not keep it.
+try:
+    s.sendall(b" " * 65536)
+except OSError:
+    pass
+s.close()
+PYEOF
+) || { echo "$out"; return 1; }
+    echo "token-less POST of 1 MiB, body held back: $out"
+    [ "$out" = "HTTP/1.1 401 Unauthorized" ] || return 1
+    local p
+    for p in /metrics /ready; do
+        c=$(code GET $p -H 'Host: evil.example') && [ "$c" = 421 ] ||
+            { echo "$p with Host evil.example: $c"; cat "$WORK/body"; return 1; }
+        grep -q localhost "$WORK/body" || { cat "$WORK/body"; return 1; }
+        c=$(code GET $p -H "Host: evil.example:$ADMIN_PORT") && [ "$c" = 421 ] || { echo "$p: $c"; return 1; }
+        c=$(code GET $p -H "Host: localhost:$ADMIN_PORT") && [ "$c" = 200 ] || { echo "$p localhost: $c"; return 1; }
+        c=$(code GET $p -H 'Host: evil.example' -H @"$(admin_auth)") && [ "$c" = 200 ] ||
+            { echo "$p evil.example with the token: $c"; return 1; }
+    done
+    c=$(code GET /healthz -H 'Host: evil.example') && [ "$c" = 200 ]
+}
+check "review 12.2 and 12.3: a token-less 1 MiB POST gets its 401 before sending any body; Host: evil.example on /metrics and /ready is refused (421) without the token" t_review_12_2_12_3
+
 TOKEN_FILE=$WORK/api1.token
 t_api_tunnel_serves() {
     local c t0

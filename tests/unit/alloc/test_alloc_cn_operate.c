@@ -133,7 +133,7 @@ static int op_ops(const char *path, const char *want_body)
     struct rt_conn *c = o ? rt_httpd_new_memory(cn_ops_httpd(o), "127.0.0.1") : NULL;
     if (c) {
         char req[128];
-        snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: h\r\n\r\n", path);
+        snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
         rt_conn_memory_feed(c, req, strlen(req));
         /* A closed connection has no mem_out left: only read a live one
          * (cn_ops answers within the feed, or never). */

@@ -820,6 +820,77 @@ static void test_metrics_and_log_flags(void **state)
 #undef RUN
 }
 
+/* Runs `run --metrics addr` (with a token and a route); returns the exit
+ * code and puts what it printed on stderr in err. */
+static int run_metrics(struct cn_config *cfg, const char *addr, char *err, size_t err_len)
+{
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    fflush(stderr);
+    int saved = dup(2);
+    assert_true(saved >= 0);
+    assert_true(dup2(fileno(tmp), 2) >= 0);
+    int rc = run(cfg, "--token", token, "--hostname", "a.example", "--url", "hello_world",
+                 "--metrics", addr, NULL);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(tmp);
+    size_t n = fread(err, 1, err_len - 1, tmp);
+    err[n] = '\0';
+    fclose(tmp);
+    return rc;
+}
+
+/* review 12.5: --metrics takes what the listener can bind: IP literals,
+ * and localhost as 127.0.0.1; other names are refused at parse with a
+ * message saying an IP address is needed (not at start, by the listener),
+ * and ":PORT" is refused with a message saying the address is missing. */
+static void test_review_12_5_metrics_address_is_an_ip(void **state)
+{
+    (void)state;
+    struct cn_config cfg;
+    char err[1024];
+    static const struct {
+        const char *arg, *want;
+    } ok[] = {{"localhost:39100", "127.0.0.1:39100"},
+              {"LocalHost:0", "127.0.0.1:0"},
+              {"127.0.0.1:20241", "127.0.0.1:20241"},
+              {"0.0.0.0:9100", "0.0.0.0:9100"},
+              {"10.1.2.3:1", "10.1.2.3:1"},
+              {"[::1]:9100", "[::1]:9100"},
+              {"[::]:0", "[::]:0"},
+              {"[2001:db8::5]:65535", "[2001:db8::5]:65535"}};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        if (run_metrics(&cfg, ok[i].arg, err, sizeof(err)) != 0)
+            fail_msg("--metrics %s refused: %s", ok[i].arg, err);
+        assert_string_equal(cfg.metrics_addr, ok[i].want);
+        cn_config_cleanup(&cfg);
+    }
+    static const struct {
+        const char *arg, *says;
+    } bad[] = {{"metrics.example:9100", "needs an IP address"},
+               {"my-host:9100", "needs an IP address"},
+               {"localhost.:9100", "needs an IP address"},
+               {"127.1:9100", "needs an IP address"},
+               {"256.0.0.1:9100", "needs an IP address"},
+               {"[localhost]:9100", "needs an IP address"},
+               {"[127.0.0.1]:9100", "needs an IP address"},
+               {":9100", "has no address"},
+               {":0", "has no address"},
+               {"::1:9100", "in brackets"},
+               {"[::1]9100", "ADDRESS:PORT"},
+               {"localhost", "ADDRESS:PORT"},
+               {"127.0.0.1:65536", "ADDRESS:PORT"}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (run_metrics(&cfg, bad[i].arg, err, sizeof(err)) != 2)
+            fail_msg("--metrics %s was accepted", bad[i].arg);
+        if (!strstr(err, bad[i].says) || !strstr(err, bad[i].arg))
+            fail_msg("--metrics %s: the message does not say '%s': %s", bad[i].arg, bad[i].says,
+                     err);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -848,6 +919,7 @@ int main(void)
         cmocka_unit_test(test_origin_flags),
         cmocka_unit_test(test_origin_pull_flag),
         cmocka_unit_test(test_metrics_and_log_flags),
+        cmocka_unit_test(test_review_12_5_metrics_address_is_an_ip),
     };
     return cmocka_run_group_tests_name("cn_config", tests, setup, teardown);
 }

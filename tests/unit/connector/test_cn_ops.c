@@ -67,12 +67,19 @@ struct answer {
     char *body; /* NUL-terminated; the caller frees it */
 };
 
-static struct answer ask(const char *method, const char *path)
+/* method path from peer with Host host (NULL: an HTTP/1.0 request without
+ * one) and extra header lines (NULL: none). */
+static struct answer ask_from(const char *peer, const char *host, const char *method,
+                              const char *path, const char *extra)
 {
-    struct rt_conn *c = rt_httpd_new_memory(cn_ops_httpd(ops), "127.0.0.1");
+    struct rt_conn *c = rt_httpd_new_memory(cn_ops_httpd(ops), peer);
     assert_non_null(c);
     char req[512];
-    snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", method, path);
+    if (host)
+        snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", method, path, host,
+                 extra ? extra : "");
+    else
+        snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\n%s\r\n", method, path, extra ? extra : "");
     /* The answer is written at once and the connection closes behind it:
      * the feed reports that close, not a refusal. */
     rt_conn_memory_feed(c, req, strlen(req));
@@ -97,6 +104,11 @@ static struct answer ask(const char *method, const char *path)
     for (int i = 0; i < 20; i++)
         uv_run(&loop, UV_RUN_NOWAIT); /* the connection's close */
     return a;
+}
+
+static struct answer ask(const char *method, const char *path)
+{
+    return ask_from("127.0.0.1", "127.0.0.1", method, path, NULL);
 }
 
 static void test_metrics_served_as_prometheus_text(void **state)
@@ -180,6 +192,62 @@ static void test_listen_on_free_port(void **state)
     assert_true(cn_ops_listen(ops, "not an address", bound, sizeof(bound)) < 0);
 }
 
+/* review 12.3: from loopback, /metrics and /ready answer only a Host that
+ * is an IP address or localhost: a DNS-rebinding page's requests carry its
+ * own name. Peers elsewhere (a scraper on another machine, when the
+ * operator bound a routable address) may use any name. */
+static void test_review_12_3_loopback_needs_a_literal_host(void **state)
+{
+    (void)state;
+    links = 1;
+    const char *paths[] = {"/metrics", "/ready"};
+    const char *good[] = {"127.0.0.1:20241", "localhost:20241", "localhost", "[::1]:20241",
+                          "10.0.0.5:9100"};
+    const char *bad[] = {"evil.example", "evil.example:20241", "localhost.evil.example",
+                         "localhost.", "127.0.0.1.nip.io:20241"};
+    for (size_t p = 0; p < 2; p++) {
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+            struct answer a = ask_from("127.0.0.1", good[i], "GET", paths[p], NULL);
+            assert_int_equal(a.status, 200);
+            free(a.body);
+        }
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            struct answer a = ask_from(i % 2 ? "::1" : "127.0.0.1", bad[i], "GET", paths[p], NULL);
+            if (a.status != 421)
+                fail_msg("%s with Host %s: %d", paths[p], bad[i], a.status);
+            assert_non_null(strstr(a.body, "localhost or an IP address"));
+            assert_null(strstr(a.body, "connector_build_info"));
+            assert_null(strstr(a.body, TUNNEL_ID));
+            free(a.body);
+            a = ask_from("192.0.2.1", bad[i], "GET", paths[p], NULL);
+            assert_int_equal(a.status, 200);
+            free(a.body);
+        }
+        struct answer a = ask_from("127.0.0.1", NULL, "GET", paths[p], NULL); /* HTTP/1.0 */
+        assert_int_equal(a.status, 200);
+        free(a.body);
+    }
+    /* /healthcheck tells nothing: open whatever the Host. */
+    struct answer a = ask_from("127.0.0.1", "evil.example", "GET", "/healthcheck", NULL);
+    assert_int_equal(a.status, 200);
+    free(a.body);
+}
+
+/* review 12.2: no endpoint takes a body, so every request is answered from
+ * its head: an announced body is never waited for (nor a 100 Continue
+ * sent). */
+static void test_review_12_2_answered_from_the_head(void **state)
+{
+    (void)state;
+    struct answer a = ask_from("127.0.0.1", "127.0.0.1", "POST", "/metrics",
+                               "Expect: 100-continue\r\nContent-Length: 1000\r\n");
+    assert_int_equal(a.status, 405);
+    free(a.body);
+    a = ask_from("127.0.0.1", "127.0.0.1", "GET", "/metrics", "Content-Length: 1000\r\n");
+    assert_int_equal(a.status, 200);
+    free(a.body);
+}
+
 int main(void)
 {
     if (!getenv("TEST_LOG"))
@@ -189,6 +257,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ready_follows_registered_links, setup, teardown),
         cmocka_unit_test_setup_teardown(test_healthcheck_404_405, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listen_on_free_port, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_review_12_3_loopback_needs_a_literal_host, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_review_12_2_answered_from_the_head, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

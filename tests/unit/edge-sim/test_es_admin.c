@@ -84,16 +84,17 @@ static struct answer raw_request(const char *peer, const char *raw, size_t len)
     return a;
 }
 
-/* method path from peer with auth (an Authorization value, or NULL) and
- * body (NULL: none). */
-static struct answer request(const char *peer, const char *method, const char *path,
-                             const char *auth, const char *body)
+/* method path from peer with Host host, auth (an Authorization value, or
+ * NULL) and body (NULL: none). */
+static struct answer request_host(const char *peer, const char *host, const char *method,
+                                  const char *path, const char *auth, const char *body)
 {
     char head[1024];
     size_t blen = body ? strlen(body) : 0;
-    int n = snprintf(
-        head, sizeof(head), "%s %s HTTP/1.1\r\nHost: admin\r\n%s%s%sContent-Length: %zu\r\n\r\n",
-        method, path, auth ? "Authorization: " : "", auth ? auth : "", auth ? "\r\n" : "", blen);
+    int n =
+        snprintf(head, sizeof(head),
+                 "%s %s HTTP/1.1\r\nHost: %s\r\n%s%s%sContent-Length: %zu\r\n\r\n", method, path,
+                 host, auth ? "Authorization: " : "", auth ? auth : "", auth ? "\r\n" : "", blen);
     assert_true(n > 0 && (size_t)n < sizeof(head));
     char *raw = malloc((size_t)n + blen + 1);
     assert_non_null(raw);
@@ -103,6 +104,13 @@ static struct answer request(const char *peer, const char *method, const char *p
     struct answer a = raw_request(peer, raw, (size_t)n + blen);
     free(raw);
     return a;
+}
+
+/* The same with the Host a client of the default admin address sends. */
+static struct answer request(const char *peer, const char *method, const char *path,
+                             const char *auth, const char *body)
+{
+    return request_host(peer, "127.0.0.1:7845", method, path, auth, body);
 }
 
 /* An authenticated API call from loopback. */
@@ -752,6 +760,116 @@ static void test_token_file(void **state)
     assert_int_equal(es_admin_token_check(TOKEN, cut), 0);
 }
 
+/* review 12.2: a request without the token is answered from its head,
+ * before any of its body is read: no 100 Continue, nothing buffered, and
+ * the connection goes once the body has been read away. */
+static void test_review_12_2_refused_before_the_body(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *peer, *head;
+        int status;
+    } cases[] = {
+        {"127.0.0.1",
+         "POST /api/tunnels HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n"
+         "Content-Length: 1048576\r\n\r\n",
+         401},
+        {"127.0.0.1",
+         "PUT /api/access/x HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer wrong\r\n"
+         "Content-Length: 1048576\r\n\r\n",
+         401},
+        {REMOTE, "GET /metrics HTTP/1.1\r\nHost: e\r\nContent-Length: 1048576\r\n\r\n", 401},
+        {REMOTE, "POST /healthz HTTP/1.1\r\nHost: e\r\nContent-Length: 1048576\r\n\r\n", 405},
+        {REMOTE, "POST /nowhere HTTP/1.1\r\nHost: e\r\nContent-Length: 1048576\r\n\r\n", 404},
+        {"127.0.0.1",
+         "GET /metrics HTTP/1.1\r\nHost: evil.example\r\nContent-Length: 1048576\r\n\r\n", 421},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct rt_conn *c = es_admin_new_memory(&w.srv, cases[i].peer);
+        assert_non_null(c);
+        assert_int_equal(rt_conn_memory_feed(c, cases[i].head, strlen(cases[i].head)), 0);
+        run();
+        size_t n = px_buf_len(&c->mem_out);
+        char *resp = strndup((const char *)px_buf_head(&c->mem_out), n);
+        assert_non_null(resp);
+        int status = 0;
+        assert_int_equal(sscanf(resp, "HTTP/1.1 %d", &status), 1);
+        if (status != cases[i].status)
+            print_error("case %zu: %s\n", i, resp);
+        assert_int_equal(status, cases[i].status);
+        if (status == 401)
+            assert_non_null(strstr(resp, "\r\nWWW-Authenticate: Bearer"));
+        free(resp);
+        rt_conn_memory_consume(c, n);
+        rt_conn_memory_eof(c);
+        run();
+    }
+    /* With the token the body is read and the API answers. */
+    struct answer a = api("POST", "/api/tunnels", "{\"name\":\"withtoken\"}");
+    assert_int_equal(a.status, 201);
+    answer_free(&a);
+}
+
+/* review 12.3: loopback peers get /metrics and /ready without the token
+ * only for a Host that is an IP address or localhost (a DNS-rebinding page
+ * sends its own name); with the token, or for the open endpoints, any Host. */
+static void test_review_12_3_loopback_needs_a_literal_host(void **state)
+{
+    (void)state;
+    w.srv.listening = 1;
+    const char *paths[] = {"/metrics", "/ready"};
+    const char *good[] = {"127.0.0.1", "127.0.0.1:7845", "localhost:7845", "[::1]:7845",
+                          "LOCALHOST"};
+    const char *bad[] = {"evil.example", "evil.example:7845", "localhost.evil.example",
+                         "localhost.:7845", "127.0.0.1.evil.example"};
+    for (size_t p = 0; p < 2; p++) {
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+            struct answer a = request_host("127.0.0.1", good[i], "GET", paths[p], NULL, NULL);
+            if (a.status != 200)
+                print_error("%s Host %s: %d\n", paths[p], good[i], a.status);
+            assert_int_equal(a.status, 200);
+            answer_free(&a);
+        }
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            struct answer a = request_host("::1", bad[i], "GET", paths[p], NULL, NULL);
+            if (a.status != 421)
+                print_error("%s Host %s: %d\n", paths[p], bad[i], a.status);
+            assert_int_equal(a.status, 421);
+            json_t *j = json_of(&a);
+            assert_non_null(strstr(json_string_value(json_object_get(j, "error")), "localhost"));
+            assert_null(strstr(a.body, "edge_build_info"));
+            json_decref(j);
+            answer_free(&a);
+            /* A wrong token changes nothing; the right one lets any Host in. */
+            a = request_host("127.0.0.1", bad[i], "GET", paths[p], "Bearer wrong", NULL);
+            assert_int_equal(a.status, 421);
+            answer_free(&a);
+            a = request_host("127.0.0.1", bad[i], "GET", paths[p], "Bearer " TOKEN, NULL);
+            assert_int_equal(a.status, 200);
+            answer_free(&a);
+        }
+    }
+    /* HTTP/1.0 without a Host (no browser sends that). */
+    static const char old[] = "GET /metrics HTTP/1.0\r\n\r\n";
+    struct answer a = raw_request("127.0.0.1", old, strlen(old));
+    assert_int_equal(a.status, 200);
+    answer_free(&a);
+    /* The endpoints that hold no data stay open whatever the Host. */
+    const char *open_paths[] = {"/healthz", "/healthcheck", "/"};
+    for (size_t i = 0; i < 3; i++) {
+        a = request_host("127.0.0.1", "evil.example", "GET", open_paths[i], NULL, NULL);
+        assert_int_equal(a.status, 200);
+        answer_free(&a);
+    }
+    /* The API wants the token whatever the Host, and takes any with it. */
+    a = request_host("127.0.0.1", "evil.example", "GET", "/api/tunnels", NULL, NULL);
+    assert_int_equal(a.status, 401);
+    answer_free(&a);
+    a = request_host("127.0.0.1", "evil.example", "GET", "/api/tunnels", "Bearer " TOKEN, NULL);
+    assert_int_equal(a.status, 200);
+    answer_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -768,6 +886,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_page_csp_matches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_review_12_2_refused_before_the_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_review_12_3_loopback_needs_a_literal_host, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,12 @@ struct fx {
     /* admission */
     int admits, releases, refuse_peer_66;
     void *last_tok;
+    /* the head hook: what it saw, and an answer it gives when early_status */
+    int heads, head_requests_before;
+    size_t head_body_len, body_usable;
+    int head_has_body_ptr;
+    char head_path[512], head_auth[256];
+    int early_status;
 };
 
 static struct fx fx;
@@ -65,6 +72,7 @@ static void on_request(void *ud, struct rt_httpd_conn *c, const struct rt_httpd_
     copy(fx.peer, sizeof(fx.peer), r->peer_ip, NULL);
     fx.loopback = r->peer_loopback;
     fx.has_body_ptr = r->body != NULL;
+    fx.body_usable = r->body ? malloc_usable_size((void *)r->body) : 0;
     assert_true(r->body_len <= sizeof(fx.body));
     if (r->body_len)
         memcpy(fx.body, r->body, r->body_len);
@@ -99,6 +107,28 @@ static void release(void *ud, void *tok)
 static const struct rt_httpd_ops ops = {
     .on_request = on_request, .admit = admit, .release = release};
 static const struct rt_httpd_ops ops_min = {.on_request = on_request};
+
+/* The head hook: notes what it saw; answers when fx.early_status is set
+ * (a JSON body and a WWW-Authenticate line, as an owner wanting a token). */
+static void on_head(void *ud, struct rt_httpd_conn *c, const struct rt_httpd_req *r)
+{
+    assert_ptr_equal(ud, &fx);
+    fx.heads++;
+    fx.head_requests_before = fx.requests;
+    fx.head_body_len = r->body_len;
+    fx.head_has_body_ptr = r->body != NULL;
+    copy(fx.head_path, sizeof(fx.head_path), r->path, NULL);
+    copy(fx.head_auth, sizeof(fx.head_auth), r->authorization, NULL);
+    if (fx.early_status) {
+        static const char b[] = "{\"error\":\"a token is needed\"}";
+        assert_int_equal(rt_httpd_respond(c, fx.early_status, "application/json",
+                                          "WWW-Authenticate: Bearer\r\n", b, sizeof(b) - 1),
+                         0);
+    }
+}
+
+static const struct rt_httpd_ops ops_head = {
+    .on_request = on_request, .on_head = on_head, .admit = admit, .release = release};
 
 static void run(int times)
 {
@@ -852,6 +882,197 @@ static void test_accept_own_listener(void **state)
     uv_close((uv_handle_t *)&own, NULL);
 }
 
+/* review 12.2: the head hook answers before any of the body is read: no
+ * 100 Continue, the owner's status, headers and body, on_request never
+ * called; the body that follows is read away (not kept) and the connection
+ * closes once it is all in. */
+static void test_review_12_2_head_hook_answers_before_the_body(void **state)
+{
+    (void)state;
+    struct rt_httpd_limits lim = {.max_body = 2 * 1024 * 1024};
+    struct rt_httpd *h = rt_httpd_new(&loop, &lim, &ops_head, &fx);
+    fx.early_status = 401;
+    struct rt_conn *c = rt_httpd_new_memory(h, "192.0.2.1");
+    static const char head[] = "POST /api/tunnels?x=1 HTTP/1.1\r\nHost: a\r\n"
+                               "Expect: 100-continue\r\nContent-Length: 10\r\n\r\n";
+    assert_int_equal(rt_conn_memory_feed(c, head, strlen(head)), 0);
+    run(2);
+    assert_int_equal(fx.heads, 1);
+    assert_int_equal(fx.head_body_len, 10); /* the announced length */
+    assert_false(fx.head_has_body_ptr);
+    assert_string_equal(fx.head_path, "/api/tunnels");
+    const char *out = (const char *)px_buf_head(&c->mem_out);
+    assert_non_null(out);
+    char *resp = strndup(out, px_buf_len(&c->mem_out));
+    assert_int_equal(status_of(resp), 401); /* and no 100 Continue before it */
+    assert_non_null(strstr(resp, "\r\nWWW-Authenticate: Bearer\r\n"));
+    assert_string_equal(body_of(resp), "{\"error\":\"a token is needed\"}");
+    free(resp);
+    rt_conn_memory_consume(c, px_buf_len(&c->mem_out));
+    /* The body the client sends anyway is read away; once all of it is
+     * in, the connection closes by itself (no hang-up needed). */
+    assert_int_equal(rt_conn_memory_feed(c, "01234", 5), 0);
+    run(2);
+    assert_int_equal(fx.releases, 0);
+    rt_conn_memory_feed(c, "56789", 5);
+    run_until_released(1);
+    assert_int_equal(fx.requests, 0);
+
+    /* Without a body: answered and closed at once. */
+    char *o = exchange_s(h, "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n", 0);
+    assert_int_equal(status_of(o), 401);
+    free(o);
+    /* Head and body in one read, or byte by byte: the same. */
+    static const char whole[] = "PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc";
+    o = exchange_s(h, whole, 0);
+    assert_int_equal(status_of(o), 401);
+    free(o);
+    o = exchange_s(h, whole, 1);
+    assert_int_equal(status_of(o), 401);
+    free(o);
+    assert_int_equal(fx.requests, 0);
+    assert_int_equal(fx.heads, 4);
+    rt_httpd_free(h);
+}
+
+/* review 12.2: a body far larger than what is read away (256 KiB): the
+ * connection closes after that much instead of taking it all. */
+static void test_review_12_2_early_answer_reads_away_a_bounded_amount(void **state)
+{
+    (void)state;
+    struct rt_httpd_limits lim = {.max_body = 4 * 1024 * 1024};
+    struct rt_httpd *h = rt_httpd_new(&loop, &lim, &ops_head, &fx);
+    fx.early_status = 403;
+    struct rt_conn *c = rt_httpd_new_memory(h, "192.0.2.1");
+    static const char head[] = "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 4000000\r\n\r\n";
+    assert_int_equal(rt_conn_memory_feed(c, head, strlen(head)), 0);
+    run(2);
+    assert_int_equal(status_of((const char *)px_buf_head(&c->mem_out)), 403);
+    rt_conn_memory_consume(c, px_buf_len(&c->mem_out));
+    static char junk[16 * 1024];
+    size_t fed = 0;
+    while (fx.releases == 0 && fed < 1024 * 1024) {
+        if (rt_conn_memory_feed(c, junk, sizeof(junk)) < 0)
+            break;
+        fed += sizeof(junk);
+        run(1);
+    }
+    run_until_released(1);
+    assert_true(fed <= 256 * 1024 + sizeof(junk));
+    assert_int_equal(fx.requests, 0);
+    rt_httpd_free(h);
+}
+
+/* review 12.2: a head hook that lets the request go on: it runs once the
+ * head is in (before the body and before 100 Continue), the body is then
+ * read into one buffer of the announced size, and on_request answers. */
+static void test_review_12_2_head_hook_goes_on_body_sized_once(void **state)
+{
+    (void)state;
+    struct rt_httpd_limits lim = {.max_body = 8192};
+    struct rt_httpd *h = rt_httpd_new(&loop, &lim, &ops_head, &fx);
+    struct rt_conn *c = rt_httpd_new_memory(h, "192.0.2.1");
+    static const char head[] = "POST /api/x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer t\r\n"
+                               "Expect: 100-continue\r\nContent-Length: 3000\r\n\r\n";
+    assert_int_equal(rt_conn_memory_feed(c, head, strlen(head)), 0);
+    run(2);
+    assert_int_equal(fx.heads, 1);
+    assert_string_equal(fx.head_auth, "Bearer t");
+    assert_int_equal(fx.requests, 0);
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    assert_int_equal(px_buf_len(&c->mem_out), strlen(cont));
+    rt_conn_memory_consume(c, strlen(cont));
+    static char body[3000];
+    memset(body, 'b', sizeof(body));
+    for (size_t off = 0; off < sizeof(body); off += 1000) {
+        rt_conn_memory_feed(c, body + off, 1000);
+        run(1);
+    }
+    run(2);
+    assert_int_equal(fx.requests, 1);
+    assert_int_equal(fx.head_requests_before, 0);
+    assert_int_equal(fx.body_len, 3000);
+    /* One allocation of the announced size, not a 4 KiB first block (or
+     * one grown by doubling). */
+    assert_true(fx.body_usable >= 3000 && fx.body_usable < 3000 + 64);
+    assert_int_equal(status_of((const char *)px_buf_head(&c->mem_out)), 200);
+    rt_conn_memory_consume(c, px_buf_len(&c->mem_out));
+    run_until_released(1);
+    rt_httpd_free(h);
+}
+
+/* review 12.2 over a real socket: the answer to a 1 MiB upload arrives
+ * before the client has sent any of the body. */
+static void test_review_12_2_answer_before_the_body_on_a_socket(void **state)
+{
+    (void)state;
+    struct rt_httpd_limits lim = {.max_body = 2 * 1024 * 1024};
+    struct rt_httpd *h = rt_httpd_new(&loop, &lim, &ops_head, &fx);
+    fx.early_status = 401;
+    char bound[64];
+    assert_int_equal(rt_httpd_listen(h, "127.0.0.1:0", bound, sizeof(bound)), 0);
+    int fd = dial(bound);
+    static const char head[] = "POST /api/tunnels HTTP/1.1\r\nHost: t\r\n"
+                               "Content-Length: 1048576\r\n\r\n";
+    assert_int_equal(send(fd, head, strlen(head), MSG_NOSIGNAL), (ssize_t)strlen(head));
+    char got[1024];
+    size_t n = 0;
+    for (int i = 0; i < 2000 && !memmem(got, n, "\r\n\r\n", 4); i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        ssize_t r = recv(fd, got + n, sizeof(got) - 1 - n, MSG_DONTWAIT);
+        if (r > 0)
+            n += (size_t)r;
+        else
+            usleep(1000);
+    }
+    got[n] = '\0';
+    assert_int_equal(status_of(got), 401);
+    assert_int_equal(fx.requests, 0);
+    close(fd);
+    run_until_released(1);
+    rt_httpd_free(h);
+}
+
+/* review 12.3: the Host values a DNS-rebinding page cannot send. */
+static void test_review_12_3_host_not_rebindable(void **state)
+{
+    (void)state;
+    static const char *const ok[] = {
+        "127.0.0.1",    "127.0.0.1:9100", "10.1.2.3:1", "[::1]",
+        "[::1]:20241",  "[fe80::1]:8",    "localhost",  "localhost:9100",
+        "LocalHost:80", "0.0.0.0:65535",  NULL};
+    static const char *const bad[] = {"evil.example",
+                                      "evil.example:9100",
+                                      "localhost.",
+                                      "localhost.:80",
+                                      "localhost.evil.example",
+                                      "evil.localhost",
+                                      "127.0.0.1.nip.io",
+                                      "127.1",
+                                      "0x7f000001",
+                                      "::1",
+                                      "[::1",
+                                      "[::1]x",
+                                      "[::1]:",
+                                      "[::1]:123456",
+                                      "[127.0.0.1]",
+                                      "[localhost]",
+                                      "127.0.0.1:",
+                                      "127.0.0.1:x",
+                                      "127.0.0.1:80:80",
+                                      "localhost:-1",
+                                      "",
+                                      ":80",
+                                      "[]:80"};
+    for (size_t i = 0; ok[i]; i++)
+        if (!rt_httpd_host_not_rebindable(ok[i]))
+            fail_msg("refused %s", ok[i]);
+    assert_true(rt_httpd_host_not_rebindable(NULL)); /* HTTP/1.0 without Host */
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (rt_httpd_host_not_rebindable(bad[i]))
+            fail_msg("accepted %s", bad[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -875,6 +1096,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_real_socket, setup, teardown),
         cmocka_unit_test_setup_teardown(test_real_socket_v6, setup, teardown),
         cmocka_unit_test_setup_teardown(test_accept_own_listener, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_review_12_2_head_hook_answers_before_the_body, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_review_12_2_early_answer_reads_away_a_bounded_amount,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_review_12_2_head_hook_goes_on_body_sized_once, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_review_12_2_answer_before_the_body_on_a_socket, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_review_12_3_host_not_rebindable, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

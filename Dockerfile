@@ -12,6 +12,7 @@ COPY proto proto
 COPY rt rt
 COPY connector connector
 COPY edge-sim edge-sim
+COPY docs docs
 RUN make -j2 all && make install PREFIX=/usr/local DESTDIR=/out
 
 FROM debian:12-slim

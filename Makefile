@@ -4,7 +4,29 @@
 # `make demo`, `make bench`, `make tlsscan`, `make install PREFIX=/usr/local DESTDIR=`.
 PREFIX ?= /usr/local
 DESTDIR ?=
-PKGS := wolfssl libnghttp2 libcurl jansson libuv sqlite3
+PKGS := libnghttp2 libcurl jansson libuv sqlite3
+
+# wolfSSL: WOLFSSL=system links Debian's shared libwolfssl (its headers, via
+# pkg-config); WOLFSSL=source links a static libwolfssl with assembly, built
+# once from Debian's own source package by scripts/wolfssl-src.sh into
+# build/wolfssl (shared by the release and the test build), compiled against
+# that build's own headers and options.h only: never one with the other's.
+WOLFSSL ?= system
+ifeq ($(WOLFSSL),source)
+WOLFSSL_DIR := build/wolfssl
+WOLFSSL_LIB := $(WOLFSSL_DIR)/lib/libwolfssl.a
+WOLFSSL_CFLAGS := -I$(WOLFSSL_DIR)/include
+# Its OpenSSL-compatible names (SSL_SESSION_set1_id, ...) stay inside the
+# program: exported, they would take the place of libssl's own for libcurl.
+WOLFSSL_LDFLAGS := -Wl,--exclude-libs,libwolfssl.a
+else ifeq ($(WOLFSSL),system)
+PKGS += wolfssl
+WOLFSSL_LIB :=
+WOLFSSL_CFLAGS :=
+WOLFSSL_LDFLAGS :=
+else
+$(error WOLFSSL=$(WOLFSSL): say WOLFSSL=system or WOLFSSL=source)
+endif
 
 ifeq ($(SAN),1)
 BUILD := build/test
@@ -33,8 +55,8 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla
 CFLAGS ?= $(OPT)
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -Iproto -Irt -Iconnector \
-             -Iedge-sim $(PKG_CFLAGS) -MMD -MP
-LDFLAGS_ALL = $(SANFLAGS) $(LDFLAGS)
+             -Iedge-sim $(WOLFSSL_CFLAGS) $(PKG_CFLAGS) -MMD -MP
+LDFLAGS_ALL = $(SANFLAGS) $(WOLFSSL_LDFLAGS) $(LDFLAGS)
 
 PROTO_SRC := $(wildcard proto/*.c)
 RT_SRC := $(wildcard rt/*.c)
@@ -64,7 +86,7 @@ UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BINDIR)/unit/%,$(UNIT_SRC))
 
 .PHONY: test-resilience FORCE all build install test unit demo bench clean deps deps-build format format-check \
-	fuzz tlsscan
+	fuzz tlsscan wolfssl
 all: bin/connector bin/edge-sim
 
 build: $(BINDIR)/connector $(BINDIR)/edge-sim
@@ -74,11 +96,11 @@ bin/connector: $(BINDIR)/connector
 bin/edge-sim: $(BINDIR)/edge-sim
 	@mkdir -p bin && cp $< $@
 
-$(BINDIR)/connector: $(call obj,connector/cn_main.c) $(CN_OBJ) $(RT_OBJ) $(PROTO_OBJ)
+$(BINDIR)/connector: $(call obj,connector/cn_main.c) $(CN_OBJ) $(RT_OBJ) $(PROTO_OBJ) $(WOLFSSL_LIB)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS) -lm
-$(BINDIR)/edge-sim: $(call obj,edge-sim/es_main.c) $(ES_OBJ) $(RT_OBJ) $(PROTO_OBJ)
+$(BINDIR)/edge-sim: $(call obj,edge-sim/es_main.c) $(ES_OBJ) $(RT_OBJ) $(PROTO_OBJ) $(WOLFSSL_LIB)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS) -lm
@@ -91,10 +113,23 @@ $(BUILD)/cflags: FORCE
 # Before the first object: the libraries are there, or say which Debian
 # packages are missing and how to install them (not a missing-header error).
 $(BUILD)/deps-ok: scripts/check-build-deps.sh
-	@bash scripts/check-build-deps.sh
+	@WOLFSSL=$(WOLFSSL) bash scripts/check-build-deps.sh
 	@mkdir -p $(BUILD) && touch $@
 
-$(BUILD)/obj/%.o: %.c $(BUILD)/cflags | $(BUILD)/deps-ok
+# One line saying which wolfSSL this build uses. With WOLFSSL=source the
+# script builds the library first if its stamp (Debian source version,
+# configure flags) does not match; otherwise it only says so. Objects wait
+# for it (the headers come with the library); programs relink when it changed.
+ifeq ($(WOLFSSL),source)
+wolfssl: $(WOLFSSL_LIB)
+$(WOLFSSL_LIB): FORCE
+	@bash scripts/wolfssl-src.sh $(WOLFSSL_DIR)
+else
+wolfssl:
+	@echo "wolfssl: system $$(pkg-config --modversion wolfssl 2>/dev/null) (Debian's shared libwolfssl)"
+endif
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/cflags | $(BUILD)/deps-ok wolfssl
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -136,7 +171,7 @@ unit_libs = $(LIBSUPPORT) $(if $(filter $(MEM_WORLD_TESTS),$(1)),$(UNIT_LIBS_BOT
 	$(UNIT_LIBS_$(word 1,$(subst /, ,$(patsubst $(BINDIR)/unit/%,%,$(1))))))
 
 .SECONDEXPANSION:
-$(BINDIR)/unit/%: tests/unit/%.c $$(call unit_libs,$$@) | $(BUILD)/deps-ok
+$(BINDIR)/unit/%: tests/unit/%.c $$(call unit_libs,$$@) $(WOLFSSL_LIB) | $(BUILD)/deps-ok wolfssl
 	@mkdir -p $(dir $@)
 	$(call say,CCLD,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests/support -o $@ $(filter %.c %.o %.a,$^) $(LDFLAGS_ALL) \

@@ -9,11 +9,13 @@ PKGS := libnghttp2 libcurl jansson libuv sqlite3
 # wolfSSL: WOLFSSL=system links Debian's shared libwolfssl (its headers, via
 # pkg-config); WOLFSSL=source links a static libwolfssl with assembly, built
 # once from Debian's own source package by scripts/wolfssl-src.sh into
-# build/wolfssl (shared by the release and the test build), compiled against
-# that build's own headers and options.h only: never one with the other's.
+# WOLFSSL_DIR (shared by the release and the test build; point it outside
+# the tree to keep it across `make clean` or share it between trees),
+# compiled against that build's own headers and options.h only: never one
+# with the other's.
 WOLFSSL ?= system
 ifeq ($(WOLFSSL),source)
-WOLFSSL_DIR := build/wolfssl
+WOLFSSL_DIR ?= build/wolfssl
 WOLFSSL_LIB := $(WOLFSSL_DIR)/lib/libwolfssl.a
 WOLFSSL_CFLAGS := -I$(WOLFSSL_DIR)/include
 # Its OpenSSL-compatible names (SSL_SESSION_set1_id, ...) stay inside the
@@ -86,7 +88,7 @@ UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BINDIR)/unit/%,$(UNIT_SRC))
 
 .PHONY: test-resilience FORCE all build install test unit demo bench clean deps deps-build format format-check \
-	fuzz tlsscan wolfssl
+	fuzz tlsscan
 all: bin/connector bin/edge-sim
 
 build: $(BINDIR)/connector $(BINDIR)/edge-sim
@@ -96,14 +98,16 @@ bin/connector: $(BINDIR)/connector
 bin/edge-sim: $(BINDIR)/edge-sim
 	@mkdir -p bin && cp $< $@
 
-$(BINDIR)/connector: $(call obj,connector/cn_main.c) $(CN_OBJ) $(RT_OBJ) $(PROTO_OBJ) $(WOLFSSL_LIB)
+$(BINDIR)/connector: $(call obj,connector/cn_main.c) $(CN_OBJ) $(RT_OBJ) $(PROTO_OBJ) \
+		$(WOLFSSL_LIB) $(BUILD)/wolfssl-used
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS) -lm
-$(BINDIR)/edge-sim: $(call obj,edge-sim/es_main.c) $(ES_OBJ) $(RT_OBJ) $(PROTO_OBJ) $(WOLFSSL_LIB)
+	$(Q)$(CC) -o $@ $(filter %.o %.a,$^) $(LDFLAGS_ALL) $(PKG_LIBS) -lm
+$(BINDIR)/edge-sim: $(call obj,edge-sim/es_main.c) $(ES_OBJ) $(RT_OBJ) $(PROTO_OBJ) \
+		$(WOLFSSL_LIB) $(BUILD)/wolfssl-used
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS) -lm
+	$(Q)$(CC) -o $@ $(filter %.o %.a,$^) $(LDFLAGS_ALL) $(PKG_LIBS) -lm
 
 # Objects depend on the compiler flags too: a changed warning set rebuilds.
 $(BUILD)/cflags: FORCE
@@ -116,20 +120,25 @@ $(BUILD)/deps-ok: scripts/check-build-deps.sh
 	@WOLFSSL=$(WOLFSSL) bash scripts/check-build-deps.sh
 	@mkdir -p $(BUILD) && touch $@
 
-# One line saying which wolfSSL this build uses. With WOLFSSL=source the
-# script builds the library first if its stamp (Debian source version,
-# configure flags) does not match; otherwise it only says so. Objects wait
-# for it (the headers come with the library); programs relink when it changed.
+# With WOLFSSL=source the script builds the library first if its stamp
+# (Debian source version, configure flags) does not match, else does
+# nothing; objects wait for it (the headers come with it).
 ifeq ($(WOLFSSL),source)
-wolfssl: $(WOLFSSL_LIB)
 $(WOLFSSL_LIB): FORCE
 	@bash scripts/wolfssl-src.sh $(WOLFSSL_DIR)
+WOLFSSL_USED = source $$(cut -d' ' -f1 $(WOLFSSL_DIR)/stamp) (static $(WOLFSSL_LIB): AES-NI, AVX2, SP assembly)
 else
-wolfssl:
-	@echo "wolfssl: system $$(pkg-config --modversion wolfssl 2>/dev/null) (Debian's shared libwolfssl)"
+WOLFSSL_USED = system $$(pkg-config --modversion wolfssl 2>/dev/null) (Debian's shared libwolfssl)
 endif
 
-$(BUILD)/obj/%.o: %.c $(BUILD)/cflags | $(BUILD)/deps-ok wolfssl
+# Says in one line which wolfSSL the programs link; a program relinks when
+# that changed.
+$(BUILD)/wolfssl-used: $(WOLFSSL_LIB) FORCE
+	@mkdir -p $(BUILD)
+	@echo "wolfssl: $(WOLFSSL_USED)" | tee $@.new && \
+		{ cmp -s $@.new $@ && rm $@.new || mv $@.new $@; }
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/cflags | $(BUILD)/deps-ok $(WOLFSSL_LIB)
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -171,7 +180,8 @@ unit_libs = $(LIBSUPPORT) $(if $(filter $(MEM_WORLD_TESTS),$(1)),$(UNIT_LIBS_BOT
 	$(UNIT_LIBS_$(word 1,$(subst /, ,$(patsubst $(BINDIR)/unit/%,%,$(1))))))
 
 .SECONDEXPANSION:
-$(BINDIR)/unit/%: tests/unit/%.c $$(call unit_libs,$$@) $(WOLFSSL_LIB) | $(BUILD)/deps-ok wolfssl
+$(BINDIR)/unit/%: tests/unit/%.c $$(call unit_libs,$$@) $(WOLFSSL_LIB) $(BUILD)/wolfssl-used \
+		| $(BUILD)/deps-ok
 	@mkdir -p $(dir $@)
 	$(call say,CCLD,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests/support -o $@ $(filter %.c %.o %.a,$^) $(LDFLAGS_ALL) \

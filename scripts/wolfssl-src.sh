@@ -9,14 +9,14 @@
 #
 # Leaves OUT/include/wolfssl/..., OUT/lib/libwolfssl.a and OUT/stamp (the
 # Debian source version and the configure flags). When the stamp matches,
-# it does nothing but print its one line, so a second `make` rebuilds
-# nothing. Otherwise, as root, it:
+# it does nothing (but check the headers, below), so a second `make`
+# rebuilds nothing. Otherwise, as root, it:
 #   1. adds deb-src entries mirroring Debian's binary sources (same URIs,
 #      suites, components and key) unless apt already knows wolfssl's source;
 #   2. installs the tools the build needs, as Debian packages;
 #   3. `apt-get source wolfssl` (Debian's patches applied), autoreconf,
 #      configure with Debian's flags plus the assembly ones, make, install.
-# Prints one line: which wolfSSL the build uses.
+# Prints nothing when the stamp matches; its progress while it builds.
 set -euo pipefail
 
 OUT=${1:?usage: scripts/wolfssl-src.sh OUTDIR}
@@ -43,7 +43,11 @@ set_flags() {
               "CPPFLAGS=$(buildflags CPPFLAGS)"
               "LDFLAGS=$(buildflags LDFLAGS)")
     ASM_FLAGS=(--enable-intelasm --enable-aesni --enable-sp --enable-sp-asm --disable-sakke)
-    FLAGS="${DEBIAN_FLAGS[*]} ${ASM_FLAGS[*]}"
+    # --enable-distro turns the shared library on whatever configure is
+    # told; libtool's own switch compiles and links the static one only
+    # (half the compiles).
+    MAKE_FLAGS=(LIBTOOLFLAGS=--tag=disable-shared)
+    FLAGS="${DEBIAN_FLAGS[*]} ${ASM_FLAGS[*]} ${MAKE_FLAGS[*]}"
 }
 set_flags
 
@@ -86,9 +90,11 @@ check_headers() {
     [ -z "$extra" ] || die "headers only Debian's wolfSSL has, which a compile would mix with $OUT/include:$extra"
 }
 
-used() { # VERSION
+# A build to use: quiet, so `make` prints one line per file (its own rule
+# says which wolfSSL a program links).
+use() {
     check_headers
-    echo "wolfssl: source $1 (static $OUT/lib/libwolfssl.a; intelasm aesni sp-asm)"
+    exit 0
 }
 
 # One build at a time (a release and a test build may start together).
@@ -101,16 +107,22 @@ version=$(source_version)
 if [ -z "$version" ] && [ -f "$OUT/stamp" ]; then
     built=$(cut -d' ' -f1 "$OUT/stamp")
     if stamp_ok "$built"; then
-        used "$built"
-        exit 0
+        use
     fi
 fi
 if [ -n "$version" ] && stamp_ok "$version"; then
-    used "$version"
-    exit 0
+    use
 fi
 
-[ "$(id -u)" = 0 ] || die "building wolfSSL from Debian's source needs root once (deb-src, build tools): run  sudo make WOLFSSL=source"
+if [ "$(id -u)" != 0 ]; then
+    # Not root: keep a build made with these flags, even of an older version.
+    built=$(cut -d' ' -f1 "$OUT/stamp" 2>/dev/null || true)
+    if [ -n "$built" ] && stamp_ok "$built"; then
+        say "apt offers wolfssl $version; run make as root once to build it"
+        use
+    fi
+    die "building wolfSSL from Debian's source needs root once (deb-src, build tools): run  sudo make WOLFSSL=source"
+fi
 command -v apt-get >/dev/null || die "no apt-get: this needs Debian 12's source package"
 
 # 1. deb-src entries: one for each Debian binary entry, in our own file.
@@ -204,8 +216,8 @@ log="$OUT/src/build.log"
 {
     autoreconf -fi &&
         ./configure --prefix="$OUT/stage" "${DEBIAN_FLAGS[@]}" "${ASM_FLAGS[@]}" &&
-        make -j"${WOLFSSL_JOBS:-$(nproc)}" &&
-        make install
+        make -j"${WOLFSSL_JOBS:-$(nproc)}" "${MAKE_FLAGS[@]}" &&
+        make install "${MAKE_FLAGS[@]}"
 } >"$log" 2>&1 || { tail -n 40 "$log" >&2; die "building wolfSSL failed; the log is $log"; }
 # A distro build does not install wolfssl/options.h nor cyassl/options.h
 # (Debian ships its own): take the ones this configure wrote, the defines
@@ -218,5 +230,5 @@ mv "$OUT/stage/include" "$OUT/include"
 mv "$OUT/stage/lib/libwolfssl.a" "$OUT/lib/libwolfssl.a"
 rm -rf "$OUT/stage"
 echo "$version $FLAGS" > "$OUT/stamp"
-say "built in $(($(date +%s) - start)) s"
-used "$version"
+say "built wolfssl $version into $OUT in $(($(date +%s) - start)) s"
+check_headers

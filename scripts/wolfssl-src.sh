@@ -29,9 +29,9 @@ OUT=$(cd "$OUT" && pwd)
 # Debian leaves out: the x86-64 assembly (AES-NI, AVX/AVX2, runtime checked
 # by wolfSSL, so the library still runs on CPUs without them) and the
 # single-precision math with its assembly. SAKKE is off: nothing here uses
-# it and its static cache costs 1.4 MB per thread. --enable-distro builds
-# the shared library too; only the static one is kept. Its objects are
-# Debian's default PIE code, so they link into PIE executables.
+# it and its static cache costs 1.4 MB per thread. Only the static library
+# is built (MAKE_FLAGS); its objects are Debian's default PIE code, so they
+# link into PIE executables.
 # (Less the -f*-prefix-map of the current directory, which would key the
 # stamp on where make ran.)
 export DEB_BUILD_MAINT_OPTIONS=hardening=+all

@@ -5,7 +5,31 @@
 # `make deb` (build/deb/connector_*.deb and edge-sim_*.deb).
 PREFIX ?= /usr/local
 DESTDIR ?=
-PKGS := wolfssl libnghttp2 libcurl jansson libuv sqlite3
+PKGS := libnghttp2 libcurl jansson libuv sqlite3
+
+# wolfSSL: WOLFSSL=system links Debian's shared libwolfssl (its headers, via
+# pkg-config); WOLFSSL=source links a static libwolfssl with assembly, built
+# once from Debian's own source package by scripts/wolfssl-src.sh into
+# WOLFSSL_DIR (shared by the release and the test build; point it outside
+# the tree to keep it across `make clean` or share it between trees),
+# compiled against that build's own headers and options.h only: never one
+# with the other's.
+WOLFSSL ?= system
+ifeq ($(WOLFSSL),source)
+WOLFSSL_DIR ?= build/wolfssl
+WOLFSSL_LIB := $(WOLFSSL_DIR)/lib/libwolfssl.a
+WOLFSSL_CFLAGS := -I$(WOLFSSL_DIR)/include
+# Its OpenSSL-compatible names (SSL_SESSION_set1_id, ...) stay inside the
+# program: exported, they would take the place of libssl's own for libcurl.
+WOLFSSL_LDFLAGS := -Wl,--exclude-libs,libwolfssl.a
+else ifeq ($(WOLFSSL),system)
+PKGS += wolfssl
+WOLFSSL_LIB :=
+WOLFSSL_CFLAGS :=
+WOLFSSL_LDFLAGS :=
+else
+$(error WOLFSSL=$(WOLFSSL): say WOLFSSL=system or WOLFSSL=source)
+endif
 
 ifeq ($(SAN),1)
 BUILD := build/test
@@ -34,8 +58,8 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla
 CFLAGS ?= $(OPT)
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -Iproto -Irt -Iconnector \
-             -Iedge-sim $(PKG_CFLAGS) -MMD -MP
-LDFLAGS_ALL = $(SANFLAGS) $(LDFLAGS)
+             -Iedge-sim $(WOLFSSL_CFLAGS) $(PKG_CFLAGS) -MMD -MP
+LDFLAGS_ALL = $(SANFLAGS) $(WOLFSSL_LDFLAGS) $(LDFLAGS)
 
 PROTO_SRC := $(wildcard proto/*.c)
 RT_SRC := $(wildcard rt/*.c)
@@ -75,14 +99,16 @@ bin/connector: $(BINDIR)/connector
 bin/edge-sim: $(BINDIR)/edge-sim
 	@mkdir -p bin && cp $< $@
 
-$(BINDIR)/connector: $(call obj,connector/cn_main.c) $(CN_OBJ) $(RT_OBJ) $(PROTO_OBJ)
+$(BINDIR)/connector: $(call obj,connector/cn_main.c) $(CN_OBJ) $(RT_OBJ) $(PROTO_OBJ) \
+		$(WOLFSSL_LIB) $(BUILD)/wolfssl-used
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS) -lm
-$(BINDIR)/edge-sim: $(call obj,edge-sim/es_main.c) $(ES_OBJ) $(RT_OBJ) $(PROTO_OBJ)
+	$(Q)$(CC) -o $@ $(filter %.o %.a,$^) $(LDFLAGS_ALL) $(PKG_LIBS) -lm
+$(BINDIR)/edge-sim: $(call obj,edge-sim/es_main.c) $(ES_OBJ) $(RT_OBJ) $(PROTO_OBJ) \
+		$(WOLFSSL_LIB) $(BUILD)/wolfssl-used
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) -o $@ $^ $(LDFLAGS_ALL) $(PKG_LIBS) -lm
+	$(Q)$(CC) -o $@ $(filter %.o %.a,$^) $(LDFLAGS_ALL) $(PKG_LIBS) -lm
 
 # Objects depend on the compiler flags too: a changed warning set rebuilds.
 $(BUILD)/cflags: FORCE
@@ -92,10 +118,28 @@ $(BUILD)/cflags: FORCE
 # Before the first object: the libraries are there, or say which Debian
 # packages are missing and how to install them (not a missing-header error).
 $(BUILD)/deps-ok: scripts/check-build-deps.sh
-	@bash scripts/check-build-deps.sh
+	@WOLFSSL=$(WOLFSSL) bash scripts/check-build-deps.sh
 	@mkdir -p $(BUILD) && touch $@
 
-$(BUILD)/obj/%.o: %.c $(BUILD)/cflags | $(BUILD)/deps-ok
+# With WOLFSSL=source the script builds the library first if its stamp
+# (Debian source version, configure flags) does not match, else does
+# nothing; objects wait for it (the headers come with it).
+ifeq ($(WOLFSSL),source)
+$(WOLFSSL_LIB): FORCE
+	@bash scripts/wolfssl-src.sh $(WOLFSSL_DIR)
+WOLFSSL_USED = source $$(cut -d' ' -f1 $(WOLFSSL_DIR)/stamp) (static $(WOLFSSL_LIB): AES-NI, AVX2, SP assembly)
+else
+WOLFSSL_USED = system $$(pkg-config --modversion wolfssl 2>/dev/null) (Debian's shared libwolfssl)
+endif
+
+# Says in one line which wolfSSL the programs link; a program relinks when
+# that changed.
+$(BUILD)/wolfssl-used: $(WOLFSSL_LIB) FORCE
+	@mkdir -p $(BUILD)
+	@echo "wolfssl: $(WOLFSSL_USED)" | tee $@.new && \
+		{ cmp -s $@.new $@ && rm $@.new || mv $@.new $@; }
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/cflags | $(BUILD)/deps-ok $(WOLFSSL_LIB)
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -137,7 +181,8 @@ unit_libs = $(LIBSUPPORT) $(if $(filter $(MEM_WORLD_TESTS),$(1)),$(UNIT_LIBS_BOT
 	$(UNIT_LIBS_$(word 1,$(subst /, ,$(patsubst $(BINDIR)/unit/%,%,$(1))))))
 
 .SECONDEXPANSION:
-$(BINDIR)/unit/%: tests/unit/%.c $$(call unit_libs,$$@) | $(BUILD)/deps-ok
+$(BINDIR)/unit/%: tests/unit/%.c $$(call unit_libs,$$@) $(WOLFSSL_LIB) $(BUILD)/wolfssl-used \
+		| $(BUILD)/deps-ok
 	@mkdir -p $(dir $@)
 	$(call say,CCLD,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests/support -o $@ $(filter %.c %.o %.a,$^) $(LDFLAGS_ALL) \

@@ -49,6 +49,12 @@ struct px_tls {
 /* Initialises the TLS library once per process. */
 int px_tls_global_init(void);
 
+/* 1 when AES-GCM runs in hardware: the wolfSSL built in has AES-NI code
+ * (WOLFSSL=source) and this CPU has AES-NI and PCLMULQDQ; else 0. The
+ * contexts below then offer AES-128-GCM first and, as a server, follow the
+ * client's order; otherwise ChaCha20-Poly1305 first, in the server's order. */
+int px_tls_aes_fast(void);
+
 /* Builds a server context from PEM cert chain and key. If client_ca_pem is
  * non-NULL, client certificates are requested and verified against it; with
  * require_client_cert they are mandatory. Returns 0 and *out, or PX_ERR_TLS. */

@@ -14,7 +14,10 @@ need_tool make build-essential
 need_tool pkg-config pkg-config
 if command -v pkg-config >/dev/null 2>&1; then
     # pkg-config module -> Debian package (scripts/deps.sh's BUILD list)
-    for pair in wolfssl:libwolfssl-dev libnghttp2:libnghttp2-dev libcurl:libcurl4-openssl-dev \
+    # WOLFSSL=source (the Makefile passes it) builds wolfSSL itself.
+    wolfssl=wolfssl:libwolfssl-dev
+    [ "${WOLFSSL:-system}" = source ] && wolfssl=
+    for pair in $wolfssl libnghttp2:libnghttp2-dev libcurl:libcurl4-openssl-dev \
                 jansson:libjansson-dev libuv:libuv1-dev sqlite3:libsqlite3-dev; do
         mod=${pair%%:*} pkg=${pair#*:}
         pkg-config --exists "$mod" 2>/dev/null || { missing+=("$pkg"); why+=("$mod"); }

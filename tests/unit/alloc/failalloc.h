@@ -18,7 +18,9 @@
  * What is not: allocations inside libuv, wolfSSL, SQLite, http_parser (none)
  * and glibc itself (regcomp, fopen, getaddrinfo), and nghttp2's callbacks and
  * options objects (nghttp2_session_callbacks_new / nghttp2_option_new have
- * no allocator argument).
+ * no allocator argument). wolfSSL linked statically (WOLFSSL=source) would
+ * be wrapped with our objects: fa_init hands it the real allocators, so the
+ * sweeps cover the same calls with either wolfSSL.
  *
  * fa_arm(n): the n-th allocation from now fails, once; the others succeed.
  * fa_disarm(): stop failing. fa_failed(): whether the armed failure
@@ -28,6 +30,8 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/memory.h>
 
 #include <stddef.h>
 #include <stdlib.h>
@@ -137,10 +141,12 @@ static void *fa_lib_calloc(size_t n, size_t size)
     return __wrap_calloc(n, size);
 }
 
-/* Call first, before any jansson or curl use. Returns 0 or -1. */
+/* Call first, before any jansson, curl or wolfSSL use. Returns 0 or -1. */
 static inline int fa_init(void)
 {
     json_set_alloc_funcs(fa_json_malloc, fa_lib_free);
+    if (wolfSSL_SetAllocators(__real_malloc, free, __real_realloc) != 0)
+        return -1;
     return curl_global_init_mem(CURL_GLOBAL_DEFAULT, fa_lib_malloc, fa_lib_free, fa_lib_realloc,
                                 fa_lib_strdup, fa_lib_calloc) == CURLE_OK
                ? 0

@@ -403,6 +403,57 @@ static void test_tls_scan_client_offers_no_ffdhe(void **state)
     wolfSSL_CTX_free(sc);
 }
 
+/* Issue 13, cipher order: the suite a handshake of server ctx sc with a
+ * client offering cli_list (NULL: our own client context) ends in. */
+static void negotiated_suite(struct pki *p, const char *cli_list, char *name, size_t len)
+{
+    WOLFSSL_CTX *cc, *sc;
+    int rc_c, rc_s;
+    struct px_tls c, s;
+    assert_int_equal(px_tls_ctx_server(p->srv, p->srv_key, NULL, 0, &sc), 0);
+    assert_int_equal(px_tls_ctx_client(p->ca, NULL, NULL, &cc), 0);
+    if (cli_list)
+        assert_int_equal(wolfSSL_CTX_set_cipher_list(cc, cli_list), WOLFSSL_SUCCESS);
+    assert_int_equal(px_tls_init(&s, sc, 1, NULL, "h2"), 0);
+    assert_int_equal(px_tls_init(&c, cc, 0, "tunnel.test", "h2"), 0);
+    pump(&c, &s, &rc_c, &rc_s);
+    assert_int_equal(rc_c, 0);
+    assert_int_equal(rc_s, 0);
+    snprintf(name, len, "%s", wolfSSL_get_cipher_name(s.ssl));
+    done_pair(&c, &s, cc, sc);
+}
+
+/* With AES in hardware our pair agrees on AES-128-GCM, else on ChaCha20. */
+static void test_cipher_order_follows_aes_hardware(void **state)
+{
+    char name[64];
+    negotiated_suite(*state, NULL, name, sizeof(name));
+    assert_string_equal(name, px_tls_aes_fast() ? "TLS13-AES128-GCM-SHA256"
+                                                : "TLS13-CHACHA20-POLY1305-SHA256");
+}
+
+/* A client that lists ChaCha20 first gets it either way. */
+static void test_cipher_order_client_preferring_chacha_keeps_it(void **state)
+{
+    char name[64];
+    negotiated_suite(*state, "TLS13-CHACHA20-POLY1305-SHA256:TLS13-AES128-GCM-SHA256", name,
+                     sizeof(name));
+    assert_string_equal(name, "TLS13-CHACHA20-POLY1305-SHA256");
+}
+
+/* A client listing AES first gets the AES suite it put first with AES in
+ * hardware (the client's order), ChaCha20 without (the server's). */
+static void test_cipher_order_client_preferring_aes(void **state)
+{
+    char name[64];
+    negotiated_suite(*state,
+                     "TLS13-AES256-GCM-SHA384:TLS13-AES128-GCM-SHA256:"
+                     "TLS13-CHACHA20-POLY1305-SHA256",
+                     name, sizeof(name));
+    assert_string_equal(name, px_tls_aes_fast() ? "TLS13-AES256-GCM-SHA384"
+                                                : "TLS13-CHACHA20-POLY1305-SHA256");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -418,6 +469,9 @@ int main(void)
         cmocka_unit_test(test_tls_scan_tls12_ecdhe_only_on_allowed_curves),
         cmocka_unit_test(test_tls_scan_tls13_refuses_ffdhe),
         cmocka_unit_test(test_tls_scan_client_offers_no_ffdhe),
+        cmocka_unit_test(test_cipher_order_follows_aes_hardware),
+        cmocka_unit_test(test_cipher_order_client_preferring_chacha_keeps_it),
+        cmocka_unit_test(test_cipher_order_client_preferring_aes),
     };
     return cmocka_run_group_tests_name("px_tls", tests, setup, teardown);
 }

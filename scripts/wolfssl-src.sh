@@ -1,0 +1,234 @@
+#!/bin/bash
+# Builds wolfSSL with its x86-64 assembly (AES-NI, AVX, SP-math) from Debian
+# 12's own source package, as a static library with the headers of that same
+# build (its wolfssl/options.h: the struct layouts differ from Debian's shared
+# build, so these headers must never meet libwolfssl.so, nor the system
+# headers this library).
+#
+#   scripts/wolfssl-src.sh OUT      e.g. build/wolfssl (the Makefile's WOLFSSL=source)
+#
+# Leaves OUT/include/wolfssl/..., OUT/lib/libwolfssl.a and OUT/stamp (the
+# Debian source version and the configure flags). When the stamp matches,
+# it does nothing (but check the headers, below), so a second `make`
+# rebuilds nothing. Otherwise, as root, it:
+#   1. adds deb-src entries mirroring Debian's binary sources (same URIs,
+#      suites, components and key) unless apt already knows wolfssl's source;
+#   2. installs the tools the build needs, as Debian packages;
+#   3. `apt-get source wolfssl` (Debian's patches applied), autoreconf,
+#      configure with Debian's flags plus the assembly ones, make, install.
+# Prints nothing when the stamp matches; its progress while it builds.
+set -euo pipefail
+
+OUT=${1:?usage: scripts/wolfssl-src.sh OUTDIR}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+
+# Debian's configure flags (debian/rules of wolfssl 5.5.4-2: --enable-distro
+# --enable-pkcs11 --disable-examples --disable-silent-rules, with what
+# dh_auto_configure adds, and dpkg-buildflags with hardening=+all), then what
+# Debian leaves out: the x86-64 assembly (AES-NI, AVX/AVX2, runtime checked
+# by wolfSSL, so the library still runs on CPUs without them) and the
+# single-precision math with its assembly. SAKKE is off: nothing here uses
+# it and its static cache costs 1.4 MB per thread. Only the static library
+# is built (MAKE_FLAGS); its objects are Debian's default PIE code, so they
+# link into PIE executables.
+# (Less the -f*-prefix-map of the current directory, which would key the
+# stamp on where make ran.)
+export DEB_BUILD_MAINT_OPTIONS=hardening=+all
+buildflags() { dpkg-buildflags --get "$1" 2>/dev/null | sed 's/ *-f[a-z]*-prefix-map=[^ ]*//g'; }
+set_flags() {
+    DEBIAN_FLAGS=(--enable-distro --enable-pkcs11 --disable-examples --disable-silent-rules
+              --disable-dependency-tracking --disable-maintainer-mode
+              "CFLAGS=$(buildflags CFLAGS)"
+              "CPPFLAGS=$(buildflags CPPFLAGS)"
+              "LDFLAGS=$(buildflags LDFLAGS)")
+    ASM_FLAGS=(--enable-intelasm --enable-aesni --enable-sp --enable-sp-asm --disable-sakke)
+    # --enable-distro turns the shared library on whatever configure is
+    # told; libtool's own switch compiles and links the static one only
+    # (half the compiles).
+    MAKE_FLAGS=(LIBTOOLFLAGS=--tag=disable-shared)
+    FLAGS="${DEBIAN_FLAGS[*]} ${ASM_FLAGS[*]} ${MAKE_FLAGS[*]}"
+}
+set_flags
+
+say() { echo "wolfssl-src: $*" >&2; }
+die() {
+    say "$*"
+    say "(WOLFSSL=system builds against Debian's shared libwolfssl instead)"
+    exit 1
+}
+
+# The source version apt would fetch: the highest it knows ('' when apt has
+# no deb-src for wolfssl). apt-cache reads local lists only: fast, offline.
+source_version() {
+    local v best=
+    for v in $(apt-cache showsrc --only-source wolfssl 2>/dev/null | sed -n 's/^Version: //p'); do
+        if [ -z "$best" ] || dpkg --compare-versions "$v" gt "$best"; then
+            best=$v
+        fi
+    done
+    echo "$best"
+}
+
+stamp_ok() { # VERSION
+    [ -f "$OUT/lib/libwolfssl.a" ] && [ -f "$OUT/include/wolfssl/options.h" ] &&
+        [ "$(cat "$OUT/stamp" 2>/dev/null)" = "$1 $FLAGS" ]
+}
+
+# The Makefile puts -I OUT/include before the system directories, so a
+# header both have is always this build's; one that only Debian's
+# libwolfssl-dev has would be Debian's build's, with its struct layouts. Say
+# so rather than let a compile mix the two.
+check_headers() {
+    local d h extra=
+    for d in wolfssl cyassl; do
+        [ -d "/usr/include/$d" ] || continue
+        while IFS= read -r h; do
+            [ -f "$OUT/include/$h" ] || extra+=" /usr/include/$h"
+        done < <(cd /usr/include && find "$d" -name '*.h')
+    done
+    [ -z "$extra" ] || die "headers only Debian's wolfSSL has, which a compile would mix with $OUT/include:$extra"
+}
+
+# A build to use: quiet, so `make` prints one line per file (its own rule
+# says which wolfSSL a program links).
+use() {
+    check_headers
+    exit 0
+}
+
+# One build at a time (a release and a test build may start together).
+exec 9>"$OUT/.lock"
+flock 9
+
+# Up to date: the stamp names the version apt offers, or apt cannot say
+# (offline, no lists) and a build is there.
+version=$(source_version)
+if [ -z "$version" ] && [ -f "$OUT/stamp" ]; then
+    built=$(cut -d' ' -f1 "$OUT/stamp")
+    if stamp_ok "$built"; then
+        use
+    fi
+fi
+if [ -n "$version" ] && stamp_ok "$version"; then
+    use
+fi
+
+if [ "$(id -u)" != 0 ]; then
+    # Not root: keep a build made with these flags, even of an older version.
+    built=$(cut -d' ' -f1 "$OUT/stamp" 2>/dev/null || true)
+    if [ -n "$built" ] && stamp_ok "$built"; then
+        say "apt offers wolfssl $version; run make as root once to build it"
+        use
+    fi
+    die "building wolfSSL from Debian's source needs root once (deb-src, build tools): run  sudo make WOLFSSL=source"
+fi
+command -v apt-get >/dev/null || die "no apt-get: this needs Debian 12's source package"
+
+# 1. deb-src entries: one for each Debian binary entry, in our own file.
+# Only Debian's own lists (debian.sources, sources.list); others are left.
+write_if_changed() { # FILE CONTENT -> 0 if it changed
+    if [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; then
+        return 1
+    fi
+    printf '%s\n' "$2" > "$1"
+}
+
+add_deb_src() {
+    local changed=1 deb822=/etc/apt/sources.list.d/debian.sources list=/etc/apt/sources.list
+    local head="# Written by scripts/wolfssl-src.sh: Debian's sources, for apt-get source wolfssl."
+    if [ -f "$deb822" ]; then
+        # Each stanza whose Types has deb but not deb-src, with Types: deb-src
+        # and every other field (continuation lines too, as an inline key) kept.
+        local stanzas
+        stanzas=$(awk '
+            function flush() {
+                if (n && has_deb && !has_src && !disabled) {
+                    if (out) printf "\n"
+                    printf "Types: deb-src\n"
+                    for (i = 1; i <= n; i++) printf "%s\n", f[i]
+                    out = 1
+                }
+                n = 0; has_deb = has_src = disabled = 0; skip = 0
+            }
+            /^[ \t]*$/ { flush(); next }
+            /^#/ { next }
+            /^[Tt]ypes:/ {
+                for (i = 2; i <= NF; i++) { if ($i == "deb") has_deb = 1; if ($i == "deb-src") has_src = 1 }
+                skip = 1; next
+            }
+            /^[Ee]nabled:[ \t]*[Nn]o/ { disabled = 1 }
+            /^[ \t]/ { if (!skip) f[++n] = $0; next }
+            { skip = 0; f[++n] = $0 }
+            END { flush() }' "$deb822")
+        if [ -n "$stanzas" ] &&
+            write_if_changed /etc/apt/sources.list.d/debian-src.sources "$head
+$stanzas"; then
+            changed=0
+        fi
+    fi
+    if [ -f "$list" ]; then
+        local lines
+        lines=$(sed -n 's/^[ \t]*deb[ \t]\+/deb-src /p' "$list" |
+            while IFS= read -r l; do grep -qxF "$l" "$list" || echo "$l"; done)
+        if [ -n "$lines" ] && write_if_changed /etc/apt/sources.list.d/debian-src.list "$head
+$lines"; then
+            changed=0
+        fi
+    fi
+    return $changed
+}
+
+if [ -z "$version" ]; then
+    add_deb_src || true
+    say "apt-get update (deb-src for wolfssl)"
+    apt-get update -qq >/dev/null
+    version=$(source_version)
+    [ -n "$version" ] || die "apt has no source package for wolfssl after adding deb-src entries"
+fi
+
+# 2. Build tools, as Debian packages.
+need=()
+for p in dpkg-dev autoconf automake libtool make gcc; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    say "installing ${need[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" \
+        >"$OUT/apt.log" 2>&1 || { cat "$OUT/apt.log" >&2; die "installing ${need[*]} failed"; }
+    set_flags # dpkg-buildflags may have just arrived with dpkg-dev
+fi
+
+# 3. Fetch, configure, build, install into a staging directory, then move
+# the headers and the library into place and write the stamp last.
+start=$(date +%s)
+say "building wolfssl $version from Debian's source (a minute or two)"
+rm -rf "$OUT/src" "$OUT/stage"
+mkdir -p "$OUT/src"
+cd "$OUT/src"
+# Root downloads as root: the build tree need not be writable by _apt.
+apt-get source -qq -o APT::Sandbox::User=root "wolfssl=$version" >"$OUT/src/fetch.log" 2>&1 ||
+    { cat "$OUT/src/fetch.log" >&2; die "apt-get source wolfssl=$version failed"; }
+dir=$(find "$OUT/src" -mindepth 1 -maxdepth 1 -type d -name 'wolfssl-*' | head -n1)
+[ -n "$dir" ] || die "apt-get source left no wolfssl-* directory in $OUT/src"
+cd "$dir"
+log="$OUT/src/build.log"
+{
+    autoreconf -fi &&
+        ./configure --prefix="$OUT/stage" "${DEBIAN_FLAGS[@]}" "${ASM_FLAGS[@]}" &&
+        make -j"${WOLFSSL_JOBS:-$(nproc)}" "${MAKE_FLAGS[@]}" &&
+        make install "${MAKE_FLAGS[@]}"
+} >"$log" 2>&1 || { tail -n 40 "$log" >&2; die "building wolfSSL failed; the log is $log"; }
+# A distro build does not install wolfssl/options.h nor cyassl/options.h
+# (Debian ships its own): take the ones this configure wrote, the defines
+# the library was built with.
+cp wolfssl/options.h "$OUT/stage/include/wolfssl/options.h"
+cp cyassl/options.h "$OUT/stage/include/cyassl/options.h"
+rm -rf "$OUT/include" "$OUT/lib"
+mkdir -p "$OUT/lib"
+mv "$OUT/stage/include" "$OUT/include"
+mv "$OUT/stage/lib/libwolfssl.a" "$OUT/lib/libwolfssl.a"
+rm -rf "$OUT/stage"
+echo "$version $FLAGS" > "$OUT/stamp"
+say "built wolfssl $version into $OUT in $(($(date +%s) - start)) s"
+check_headers

@@ -1,4 +1,5 @@
 #include "px_log.h"
+#include "px_utf8.h"
 #include "px_buf.h"
 #include "px_err.h"
 
@@ -78,35 +79,6 @@ static void now_text(char t[TIME_MAX])
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
 }
 
-/* The length of the valid UTF-8 sequence at p (n bytes left), or 0. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    if (c < 0x80)
-        return 1;
-    size_t len;
-    unsigned min, cp;
-    if ((c & 0xe0) == 0xc0) {
-        len = 2, min = 0x80, cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-        len = 3, min = 0x800, cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-        len = 4, min = 0x10000, cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 /* n cut back so it does not end inside a UTF-8 sequence of s. */
 static size_t char_boundary(const char *s, size_t n)
 {
@@ -125,7 +97,7 @@ static int json_escape(struct px_buf *b, const char *s, size_t n)
     size_t run = 0; /* start of bytes copied as they are */
     for (size_t i = 0; i < n && rc == 0;) {
         unsigned char c = p[i];
-        size_t k = utf8_seq(p + i, n - i);
+        size_t k = px_utf8_seq(p + i, n - i);
         if (k > 0 && c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) {
             i += k;
             continue;
@@ -187,7 +159,7 @@ static int text_escape(struct px_buf *b, const char *s, size_t n, int quoted)
     size_t run = 0;
     for (size_t i = 0; i < n && rc == 0;) {
         unsigned char c = p[i];
-        size_t k = utf8_seq(p + i, n - i);
+        size_t k = px_utf8_seq(p + i, n - i);
         if (k > 0 && c >= 0x20 && c != 0x7f && !(quoted && (c == '"' || c == '\\'))) {
             i += k;
             continue;
@@ -222,7 +194,7 @@ static int text_value(struct px_buf *b, const char *s, size_t n)
     int quote = n == 0;
     for (size_t i = 0; i < n && !quote;) {
         unsigned char c = (unsigned char)s[i];
-        size_t k = utf8_seq((const unsigned char *)s + i, n - i);
+        size_t k = px_utf8_seq((const unsigned char *)s + i, n - i);
         quote = k == 0 || c <= 0x20 || c == 0x7f || c == '"' || c == '\\' || c == '=';
         i += k ? k : 1;
     }

@@ -5,6 +5,7 @@
  * same outside bytes always find the same series and the rendering is
  * always valid UTF-8. */
 #include "px_metrics.h"
+#include "px_utf8.h"
 #include "px_err.h"
 
 #include <math.h>
@@ -181,36 +182,6 @@ out_free:
     return NULL;
 }
 
-/* The length of the valid UTF-8 sequence at p (n bytes left), or 0. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    if (c < 0x80)
-        return 1;
-    size_t len;
-    unsigned min;
-    unsigned cp;
-    if ((c & 0xe0) == 0xc0) {
-        len = 2, min = 0x80, cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-        len = 3, min = 0x800, cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-        len = 4, min = 0x10000, cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 /* Copies s into out as valid UTF-8 (invalid bytes become U+FFFD), cut on a
  * character boundary to at most VALUE_MAX bytes. */
 static void normalise(const char *s, char *out)
@@ -218,7 +189,7 @@ static void normalise(const char *s, char *out)
     const unsigned char *p = (const unsigned char *)(s ? s : "");
     size_t n = strlen((const char *)p), o = 0;
     for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq(p + i, n - i);
+        size_t k = px_utf8_seq(p + i, n - i);
         const unsigned char *src = p + i;
         size_t olen = k;
         if (k == 0) {

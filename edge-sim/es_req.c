@@ -12,6 +12,7 @@
 #include "px_log.h"
 #include "px_nv.h"
 #include "px_pki.h"
+#include "px_reqid.h"
 #include "px_ws.h"
 
 #include <stdio.h>
@@ -23,6 +24,12 @@
 struct es_req *es_req_new(struct es_server *srv, const struct es_front_ops *fops, void *front,
                           const char *client_ip, const char *sni)
 {
+    if (!srv->req_ids.ready) {
+        uint8_t seed[8];
+        if (px_pki_random(rt_loop_rng(rt_loop_of(srv->loop)), seed, sizeof(seed)) < 0)
+            return NULL; /* tried again at the next request */
+        px_reqid_init(&srv->req_ids, seed);
+    }
     struct es_req *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
@@ -30,17 +37,15 @@ struct es_req *es_req_new(struct es_server *srv, const struct es_front_ops *fops
     r->fops = fops;
     r->front = front;
     r->resp_content_length = -1;
-    snprintf(r->client_ip, sizeof(r->client_ip), "%s", client_ip);
+    size_t iplen = strnlen(client_ip, sizeof(r->client_ip) - 1);
+    memcpy(r->client_ip, client_ip, iplen); /* r is zeroed: NUL-terminated */
     if (sni && strlen(sni) < sizeof(r->sni))
         memcpy(r->sni, sni, strlen(sni) + 1);
     px_nv_init(&r->req_nv, ES_REQ_MAX_FIELDS, 0);
     px_nv_init(&r->resp_nv, ES_REQ_MAX_FIELDS, 0);
     px_buf_init(&r->req_body);
     px_buf_init(&r->resp_body);
-    uint8_t id[16];
-    px_pki_random(rt_loop_rng(rt_loop_of(srv->loop)), id, sizeof(id));
-    for (int i = 0; i < 16; i++)
-        snprintf(r->request_id + 2 * i, 3, "%02x", id[i]);
+    px_reqid_next(&srv->req_ids, r->request_id);
     srv->requests_total++;
     r->start_ns = uv_hrtime();
     return r;

@@ -33,6 +33,7 @@
 #include "px_buf.h"
 #include "px_list.h"
 #include "px_nv.h"
+#include "px_reqid.h"
 
 #include <nghttp2/nghttp2.h>
 #include <stdint.h>
@@ -116,7 +117,7 @@ struct es_req {
     char method[16];
     char host[256];
     char sni[256]; /* the connection's TLS server name, normalised; "" if none was sent */
-    char request_id[33];
+    char request_id[PX_REQID_LEN + 1]; /* 32 lower-case hex digits (px_reqid.h) */
     char client_ip[64];
     struct es_peer *peer; /* the connection's client certificate; valid until dispatched */
     char *fair_key;       /* while this request holds one of its client's tunnel streams */
@@ -178,7 +179,10 @@ struct es_req {
 };
 
 /* sni: the browser connection's TLS server name, normalised ("" or NULL when
- * the client sent none); copied. Requests are only served for that name. */
+ * the client sent none); copied. Requests are only served for that name.
+ * The request gets the next of srv's request ids (srv->req_ids; the first
+ * request draws their prefix from the loop's RNG). Returns NULL when out of
+ * memory or when that first draw failed: the front drops the connection. */
 struct es_req *es_req_new(struct es_server *srv, const struct es_front_ops *fops, void *front,
                           const char *client_ip, const char *sni);
 /* The client certificate of r's connection (may be NULL: none). The front

@@ -10,6 +10,7 @@
 #include "es_registry.h"
 #include "es_store.h"
 #include "px_list.h"
+#include "px_reqid.h"
 #include "rt_loop.h"
 
 #include <uv.h>
@@ -49,6 +50,10 @@ struct es_server {
     uv_timer_t db_poll;
     uv_signal_t sigint, sigterm;
     unsigned long long requests_total;
+    /* Request ids (es_req_new): the prefix is drawn from the loop's RNG at
+     * the first request, then counted on. The server's own, not the
+     * process's: with more loops, each loop keeps one. Zeroed: not drawn. */
+    struct px_reqid req_ids;
     unsigned long long links_total;
     unsigned idle_timeout_ms;   /* browser connection with no request in progress */
     unsigned header_timeout_ms; /* a request head must be complete within this */

@@ -171,6 +171,33 @@ static void test_response_head_cap(void **state)
     es_req_front_done(r);
 }
 
+/* Request ids: 32 lower-case hex digits; one server's share the prefix
+ * drawn at its first request and never repeat; another server (another
+ * loop) draws its own prefix. */
+static void test_request_ids(void **state)
+{
+    (void)state;
+    char first[33] = "", prev[33] = "";
+    for (int i = 0; i < 1000; i++) {
+        struct es_req *r = es_req_new(&srv, &ops, NULL, "192.0.2.7", "a.example.test");
+        assert_non_null(r);
+        assert_int_equal(strlen(r->request_id), 32);
+        assert_int_equal(strspn(r->request_id, "0123456789abcdef"), 32);
+        if (i == 0)
+            memcpy(first, r->request_id, sizeof(first));
+        assert_memory_equal(r->request_id, first, 16);
+        assert_string_not_equal(r->request_id, prev);
+        memcpy(prev, r->request_id, sizeof(prev));
+        es_req_front_done(r);
+    }
+    static struct es_server other; /* the same loop, its own ids */
+    other.loop = srv.loop;
+    struct es_req *r = es_req_new(&other, &ops, NULL, "192.0.2.7", "a.example.test");
+    assert_non_null(r);
+    assert_memory_not_equal(r->request_id, first, 16); /* 2^-64 */
+    es_req_front_done(r);
+}
+
 /* defect 1: the edge caps a request's :path (414) and header block (431)
  * over HTTP/2 as it does over HTTP/1.1. */
 static void test_head_caps(void **state)
@@ -197,7 +224,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sni_must_match_host), cmocka_unit_test(test_host_twice),
         cmocka_unit_test(test_plain_connect),       cmocka_unit_test(test_head_caps),
-        cmocka_unit_test(test_response_head_cap),
+        cmocka_unit_test(test_response_head_cap),   cmocka_unit_test(test_request_ids),
     };
     int rc = cmocka_run_group_tests_name("es_req", tests, NULL, NULL);
     rt_loop_cleanup(&srv.rt);

@@ -35,8 +35,8 @@ struct cn_assert_keys;
 /* Builds keys from an ACCESS_KEYS message: issuer (non-empty) and jwks (the
  * JWK Set as JSON text, an object with a "keys" array; px_jwks_from_json
  * decides which keys are usable, and a set may hold none). Returns 0 with
- * *out (free with cn_assert_keys_free), PX_ERR_INVAL, or PX_ERR_NOMEM;
- * *out is NULL on failure. */
+ * *out (free with cn_assert_keys_free), PX_ERR_INVAL, PX_ERR_NOMEM or
+ * PX_ERR_CRYPTO; *out is NULL on failure. */
 int cn_assert_keys_new(const char *issuer, const char *jwks, struct cn_assert_keys **out);
 void cn_assert_keys_free(struct cn_assert_keys *k);
 /* Usable keys in k (0 for NULL). */
@@ -51,7 +51,8 @@ const char *cn_assert_keys_issuer(const struct cn_assert_keys *k);
  * the epoch. The token must be signed by one of keys, for audience, with
  * the issuer of keys, and unexpired, allowing CN_ASSERT_LEEWAY_S of skew.
  * Returns PX_JWT_OK; another enum px_jwt_verdict (PX_JWT_MISSING when token
- * is NULL, whatever keys is); CN_ASSERT_NO_KEYS; or PX_ERR_NOMEM (< 0). */
+ * is NULL, whatever keys is); CN_ASSERT_NO_KEYS; or, when the check could
+ * not be made, PX_ERR_NOMEM or PX_ERR_CRYPTO (< 0; never a verdict). */
 int cn_assert_check(const struct cn_assert_keys *keys, const char *token, size_t len,
                     const char *audience, long long now);
 /* A short static description of a cn_assert_check result ("expired",

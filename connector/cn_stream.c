@@ -540,7 +540,13 @@ static int check_access(struct cn_stream *s, const char *host)
     if (v == PX_JWT_OK)
         return 0;
     if (v < 0) {
-        error_response(s, 502, "internal", "the connector is out of memory");
+        /* The check could not be made (memory, wolfCrypt): not the
+         * client's fault, and not a verdict on its assertion. */
+        PX_ERROR("stream %d: cannot check the access assertion for rule #%zu: %s", s->id,
+                 r->index + 1, px_strerror(v));
+        error_response(s, 502, "internal",
+                       v == PX_ERR_NOMEM ? "the connector is out of memory"
+                                         : "the connector could not check the access assertion");
         return -1;
     }
     const char *why = cn_assert_verdict_str(v);

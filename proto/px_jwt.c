@@ -13,7 +13,11 @@
  *   MALFORMED: we implement no extension. "jwk", "jku", "x5u", "x5c" are
  *   ignored: a token never brings its own key.
  * - The signature is R || S, 32 bytes each (RFC 7518 section 3.4); any other
- *   length is BAD_SIGNATURE. It is checked before any claim is looked at.
+ *   length, or an R or S outside [1, n-1], is BAD_SIGNATURE. It is checked
+ *   before any claim is looked at.
+ * - A check that could not be carried out (wolfCrypt failed: out of memory,
+ *   or any other error) is an error (< 0), never a verdict: BAD_SIGNATURE
+ *   only when wolfCrypt ran the check and the signature does not verify.
  * - Registered claims of the wrong type are MALFORMED, whether or not the
  *   caller asked for that check: exp/nbf/iat must be numbers (integer or
  *   real), iss and sub strings, aud a string or an array of strings.
@@ -43,38 +47,91 @@
 #define SIG_RAW (2 * COORD) /* R || S */
 #define POINT (1 + SIG_RAW) /* X9.63 uncompressed: 04 || X || Y */
 
+/* ---- wolfCrypt errors ----
+ *
+ * Every wolfCrypt return code is checked. Where the input was validated
+ * before the call (our own key, a point checked on the curve, R and S in
+ * range), any failure is wolfCrypt's own: PX_ERR_NOMEM when memory ran out,
+ * PX_ERR_CRYPTO otherwise. Where wolfCrypt itself judges outside input, its
+ * codes are sorted: for a PEM, what is not its own failure (wc_internal) is
+ * the input's; for a JWK's point, only the codes that refuse a point
+ * (wc_bad_point) are. wolfCrypt reports some allocation failures under
+ * other names (MP_READ_E), so "not out of memory" does not mean "bad
+ * input". */
+
+/* Whether ret is wolfCrypt's out of memory: MEMORY_E, or MP_MEM from its
+ * big-integer code (GEN_MEM_ERR in ecc.c). */
+static int wc_nomem(int ret)
+{
+    return ret == MEMORY_E || ret == MP_MEM;
+}
+
+/* A failed wolfCrypt call (ret != 0) as a px_err. */
+static int wc_err(int ret)
+{
+    return wc_nomem(ret) ? PX_ERR_NOMEM : PX_ERR_CRYPTO;
+}
+
+/* Whether ret is wolfCrypt's own failure rather than a verdict on the input,
+ * besides running out of memory: MP_READ_E is its curve constants failing
+ * to load (an allocation, in builds with HAVE_WOLF_BIGINT such as Debian's),
+ * MP_INIT_E a big integer failing to initialise, BAD_STATE_E (ours, in
+ * try_pem) a success without a result. */
+static int wc_internal(int ret)
+{
+    return wc_nomem(ret) || ret == MP_READ_E || ret == MP_INIT_E || ret == BAD_STATE_E ||
+           ret == BAD_MUTEX_E;
+}
+
+/* Whether ret is wolfCrypt refusing a public point (wc_ecc_check_key):
+ * coordinates not below p, not on the curve (IS_POINT_E in the generic
+ * code, MP_VAL in the SP code of a WOLFSSL=source build), the point at
+ * infinity or one whose order is not n. Anything else is its own failure. */
+static int wc_bad_point(int ret)
+{
+    return ret == ECC_OUT_OF_RANGE_E || ret == IS_POINT_E || ret == MP_VAL || ret == ECC_INF_E;
+}
+
 /* ---- keys from PEM ---- */
 
-/* Decodes pem as type into key. Returns 0, or PX_ERR_INVAL when pem is not
- * that type or not an EC key. */
+/* Decodes pem as type into key. Returns 0; PX_ERR_INVAL when pem is not
+ * that type or not an EC key; PX_ERR_NOMEM or PX_ERR_CRYPTO when wolfCrypt
+ * failed (then another type must not be tried: it would answer INVAL). */
 static int try_pem(const char *pem, int type, ecc_key *key)
 {
     DerBuffer *der = NULL;
-    if (wc_PemToDer((const unsigned char *)pem, (long)strlen(pem), type, &der, NULL, NULL, NULL) !=
-            0 ||
-        !der) {
-        wc_FreeDer(&der);
-        return PX_ERR_INVAL;
+    int ret =
+        wc_PemToDer((const unsigned char *)pem, (long)strlen(pem), type, &der, NULL, NULL, NULL);
+    if (ret == 0 && !der)
+        ret = BAD_STATE_E; /* success without a result: not input's fault */
+    if (ret == 0) {
+        word32 idx = 0;
+        ret = type == PUBLICKEY_TYPE ? wc_EccPublicKeyDecode(der->buffer, &idx, key, der->length)
+                                     : wc_EccPrivateKeyDecode(der->buffer, &idx, key, der->length);
     }
-    word32 idx = 0;
-    int rc = type == PUBLICKEY_TYPE ? wc_EccPublicKeyDecode(der->buffer, &idx, key, der->length)
-                                    : wc_EccPrivateKeyDecode(der->buffer, &idx, key, der->length);
     wc_FreeDer(&der);
-    return rc == 0 ? 0 : PX_ERR_INVAL;
+    if (ret == 0)
+        return 0;
+    /* The parsers' codes for a bad input are many (ASN_*, BUFFER_E, ...):
+     * what is not wolfCrypt's own failure is the PEM's. */
+    return wc_internal(ret) ? wc_err(ret) : PX_ERR_INVAL;
 }
 
 /* Loads a P-256 key from a private ("EC PRIVATE KEY" or PKCS#8 "PRIVATE
  * KEY") or public ("PUBLIC KEY") PEM. want_private refuses a public one.
- * On 0 the caller must wc_ecc_free(key); on error key needs nothing. */
+ * Returns 0 (the caller must wc_ecc_free(key)), PX_ERR_INVAL, PX_ERR_NOMEM
+ * or PX_ERR_CRYPTO (then key needs nothing). */
 static int load_key(const char *pem, ecc_key *key, int want_private)
 {
     static const int types[] = {ECC_PRIVATEKEY_TYPE, PRIVATEKEY_TYPE, PUBLICKEY_TYPE};
     if (!pem)
         return PX_ERR_INVAL;
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-        if (wc_ecc_init(key) != 0)
-            return PX_ERR_CRYPTO;
-        if (try_pem(pem, types[i], key) == 0) {
+        int ret = wc_ecc_init(key);
+        if (ret != 0)
+            return wc_err(ret);
+        int rc = try_pem(pem, types[i], key);
+        if (rc == 0) {
             if (wc_ecc_get_curve_id(key->idx) != ECC_SECP256R1 ||
                 (want_private && key->type != ECC_PRIVATEKEY)) {
                 wc_ecc_free(key);
@@ -83,6 +140,8 @@ static int load_key(const char *pem, ecc_key *key, int want_private)
             return 0;
         }
         wc_ecc_free(key);
+        if (rc != PX_ERR_INVAL)
+            return rc;
     }
     return PX_ERR_INVAL;
 }
@@ -93,7 +152,10 @@ static int key_xy(ecc_key *key, char **x, char **y)
     byte pt[POINT];
     word32 n = sizeof(pt);
     *x = *y = NULL;
-    if (wc_ecc_export_x963(key, pt, &n) != 0 || n != POINT || pt[0] != 0x04)
+    int ret = wc_ecc_export_x963(key, pt, &n);
+    if (ret != 0)
+        return wc_err(ret);
+    if (n != POINT || pt[0] != 0x04)
         return PX_ERR_CRYPTO;
     *x = px_b64_encode(pt + 1, COORD, 1);
     *y = px_b64_encode(pt + 1 + COORD, COORD, 1);
@@ -117,9 +179,11 @@ static int thumbprint(const char *x, const char *y, char kid[44])
     if (px_buf_appendf(&b, "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}", x, y) <
         0)
         goto out;
-    rc = PX_ERR_CRYPTO;
-    if (wc_Sha256Hash(px_buf_head(&b), (word32)px_buf_len(&b), h) != 0)
+    int ret = wc_Sha256Hash(px_buf_head(&b), (word32)px_buf_len(&b), h);
+    if (ret != 0) {
+        rc = wc_err(ret);
         goto out;
+    }
     char *t = px_b64_encode(h, sizeof(h), 1);
     rc = PX_ERR_NOMEM;
     if (!t)
@@ -198,7 +262,8 @@ static int append_json_b64(struct px_buf *b, const json_t *v)
     return rc;
 }
 
-/* Signs hash with key into R || S (each left-padded to 32 bytes). */
+/* Signs hash with key into R || S (each left-padded to 32 bytes). Returns
+ * 0, PX_ERR_NOMEM or PX_ERR_CRYPTO. */
 static int sign_raw(ecc_key *key, const byte *hash, byte sig[SIG_RAW])
 {
     WC_RNG rng;
@@ -206,14 +271,20 @@ static int sign_raw(ecc_key *key, const byte *hash, byte sig[SIG_RAW])
     word32 der_len = sizeof(der);
     byte r[COORD], s[COORD];
     word32 rl = sizeof(r), sl = sizeof(s);
-    if (wc_InitRng(&rng) != 0)
-        return PX_ERR_CRYPTO;
-    int ret = wc_ecc_sign_hash(hash, WC_SHA256_DIGEST_SIZE, der, &der_len, &rng, key);
-    wc_FreeRng(&rng);
+    int ret = wc_InitRng(&rng);
     if (ret != 0)
-        return ret == MEMORY_E ? PX_ERR_NOMEM : PX_ERR_CRYPTO;
+        return wc_err(ret);
+    ret = wc_ecc_sign_hash(hash, WC_SHA256_DIGEST_SIZE, der, &der_len, &rng, key);
+    /* Freeing wipes the generator's state; its failure is a failure. */
+    int free_ret = wc_FreeRng(&rng);
+    if (ret == 0)
+        ret = free_ret;
+    if (ret != 0)
+        return wc_err(ret);
     /* wc_ecc_sig_to_rs gives the integers without leading zero bytes. */
-    if (wc_ecc_sig_to_rs(der, der_len, r, &rl, s, &sl) != 0 || rl > COORD || sl > COORD)
+    if ((ret = wc_ecc_sig_to_rs(der, der_len, r, &rl, s, &sl)) != 0)
+        return wc_err(ret);
+    if (rl > COORD || sl > COORD)
         return PX_ERR_CRYPTO;
     memset(sig, 0, SIG_RAW);
     memcpy(sig + COORD - rl, r, rl);
@@ -247,9 +318,11 @@ int px_jwt_sign(const char *key_pem, const json_t *claims, char **jwt)
     if ((rc = append_json_b64(&b, hdr)) < 0 || (rc = px_buf_append(&b, ".", 1)) < 0 ||
         (rc = append_json_b64(&b, claims)) < 0)
         goto out;
-    rc = PX_ERR_CRYPTO;
-    if (wc_Sha256Hash(px_buf_head(&b), (word32)px_buf_len(&b), hash) != 0)
+    int ret = wc_Sha256Hash(px_buf_head(&b), (word32)px_buf_len(&b), hash);
+    if (ret != 0) {
+        rc = wc_err(ret);
         goto out;
+    }
     if ((rc = sign_raw(&key, hash, sig)) < 0)
         goto out;
     rc = PX_ERR_NOMEM;
@@ -345,7 +418,9 @@ static int wanted(const json_t *jwk)
     return 1;
 }
 
-/* Reads the point of a wanted jwk into k->point, checking it is on P-256. */
+/* Reads the point of a wanted jwk into k->point, checking it is on P-256.
+ * Returns 0, PX_ERR_INVAL (not a point of P-256), PX_ERR_NOMEM or
+ * PX_ERR_CRYPTO. */
 static int read_point(const json_t *jwk, struct jwks_key *k)
 {
     byte x[COORD], y[COORD];
@@ -353,11 +428,12 @@ static int read_point(const json_t *jwk, struct jwks_key *k)
     int rc;
     if ((rc = coord(jwk, "x", x)) < 0 || (rc = coord(jwk, "y", y)) < 0)
         return rc; /* PX_ERR_INVAL, or PX_ERR_NOMEM decoding them */
-    if (wc_ecc_init(&key) != 0)
-        return PX_ERR_NOMEM;
-    rc = PX_ERR_INVAL;
-    if (wc_ecc_import_unsigned(&key, x, y, NULL, ECC_SECP256R1) == 0 && wc_ecc_check_key(&key) == 0)
-        rc = 0;
+    int ret = wc_ecc_init(&key);
+    if (ret != 0)
+        return wc_err(ret);
+    if ((ret = wc_ecc_import_unsigned(&key, x, y, NULL, ECC_SECP256R1)) == 0)
+        ret = wc_ecc_check_key(&key);
+    rc = ret == 0 ? 0 : wc_bad_point(ret) ? PX_ERR_INVAL : wc_err(ret);
     wc_ecc_free(&key);
     if (rc == 0) {
         k->point[0] = 0x04;
@@ -451,26 +527,45 @@ static int json_part(const char *s, size_t len, json_t **obj)
     return 0;
 }
 
-/* Verifies R || S over hash with the X9.63 point. Returns PX_JWT_OK,
- * PX_JWT_BAD_SIGNATURE or PX_ERR_NOMEM. */
+/* The order n of P-256's base point, big-endian (SEC 2, section 2.4.2). */
+static const byte p256_order[COORD] = {
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51};
+
+/* Whether the big-endian v is in [1, n-1], as R and S must be. */
+static int scalar_in_range(const byte v[COORD])
+{
+    byte any = 0;
+    for (size_t i = 0; i < COORD; i++)
+        any |= v[i];
+    return any && memcmp(v, p256_order, COORD) < 0;
+}
+
+/* Verifies R || S over hash with the X9.63 point (on the curve: checked by
+ * px_jwks_from_json). Returns PX_JWT_OK, PX_JWT_BAD_SIGNATURE, or
+ * PX_ERR_NOMEM / PX_ERR_CRYPTO when the check could not be carried out.
+ * wolfCrypt returns an error, not "invalid", for an R or S out of range,
+ * the same kind of code as for a failure of its own: the range is checked
+ * here first, so that every wolfCrypt error below is an error. */
 static int check_sig(const byte point[POINT], const byte *hash, const byte sig[SIG_RAW])
 {
     ecc_key key;
     byte der[ECC_MAX_SIG_SIZE];
     word32 der_len = sizeof(der);
     int res = 0;
-    if (wc_ecc_init(&key) != 0)
-        return PX_ERR_NOMEM;
-    int rc = PX_JWT_BAD_SIGNATURE;
-    if (wc_ecc_import_x963_ex(point, POINT, &key, ECC_SECP256R1) != 0)
+    if (!scalar_in_range(sig) || !scalar_in_range(sig + COORD))
+        return PX_JWT_BAD_SIGNATURE;
+    int ret = wc_ecc_init(&key);
+    if (ret != 0)
+        return wc_err(ret);
+    int rc;
+    if ((ret = wc_ecc_import_x963_ex(point, POINT, &key, ECC_SECP256R1)) != 0 ||
+        (ret = wc_ecc_rs_raw_to_sig(sig, COORD, sig + COORD, COORD, der, &der_len)) != 0 ||
+        (ret = wc_ecc_verify_hash(der, der_len, hash, WC_SHA256_DIGEST_SIZE, &res, &key)) != 0) {
+        rc = wc_err(ret);
         goto out;
-    if (wc_ecc_rs_raw_to_sig(sig, COORD, sig + COORD, COORD, der, &der_len) != 0)
-        goto out;
-    int ret = wc_ecc_verify_hash(der, der_len, hash, WC_SHA256_DIGEST_SIZE, &res, &key);
-    if (ret == MEMORY_E)
-        rc = PX_ERR_NOMEM;
-    else if (ret == 0 && res == 1)
-        rc = PX_JWT_OK;
+    }
+    rc = res == 1 ? PX_JWT_OK : PX_JWT_BAD_SIGNATURE;
 out:
     wc_ecc_free(&key);
     return rc;
@@ -601,9 +696,12 @@ int px_jwt_verify(const struct px_jwks *keys, const char *jwt, size_t len, const
     const char *kid = str_member(hdr, "kid");
     int found = 0;
     rc = PX_JWT_BAD_SIGNATURE;
-    if (sig_len == SIG_RAW && wc_Sha256Hash((const byte *)jwt, (word32)(d2 - jwt), hash) != 0) {
-        rc = PX_ERR_NOMEM; /* only a small-stack build's allocation can fail */
-        goto out;
+    if (sig_len == SIG_RAW) {
+        int ret = wc_Sha256Hash((const byte *)jwt, (word32)(d2 - jwt), hash);
+        if (ret != 0) {
+            rc = wc_err(ret);
+            goto out;
+        }
     }
     /* Try every key with that kid (a hostile set may repeat one). */
     for (size_t i = 0; kid && keys && i < keys->n && rc != PX_JWT_OK; i++) {

@@ -15,7 +15,8 @@
 
 /* The RFC 7638 thumbprint of key_pem's public key (a P-256 private key PEM,
  * or a "PUBLIC KEY" PEM), base64url without padding (43 characters), into
- * kid. Returns 0, PX_ERR_INVAL for a key that is not P-256, PX_ERR_CRYPTO. */
+ * kid. Returns 0, PX_ERR_INVAL for a key that is not P-256, PX_ERR_NOMEM or
+ * PX_ERR_CRYPTO (wolfCrypt failed). */
 int px_jwt_kid(const char *key_pem, char kid[44]);
 /* The public JWK of key_pem: {"kty":"EC","crv":"P-256","x":..,"y":..,
  * "kid":<px_jwt_kid>,"use":"sig","alg":"ES256"}. Returns 0 with *jwk (a new
@@ -35,7 +36,8 @@ struct px_jwks;
  * on the curve, or whose x or y is missing or not 32 bytes of unpadded
  * base64url, is an error. The kid is not required to be the thumbprint.
  * Returns 0 with *out (free with px_jwks_free; it may hold no key),
- * PX_ERR_INVAL or PX_ERR_NOMEM. */
+ * PX_ERR_INVAL, PX_ERR_NOMEM or PX_ERR_CRYPTO (wolfCrypt failed while
+ * checking a point: not a verdict on it). */
 int px_jwks_from_json(const json_t *jwks, struct px_jwks **out);
 void px_jwks_free(struct px_jwks *k);
 /* Number of usable keys in k. */
@@ -50,7 +52,7 @@ enum px_jwt_verdict {
                             * "crit" header, a registered claim of the wrong type */
     PX_JWT_BAD_ALGORITHM,  /* header alg is not ES256 (never "none") */
     PX_JWT_UNKNOWN_KEY,    /* no key in the set has the header's kid */
-    PX_JWT_BAD_SIGNATURE,  /* the signature does not verify */
+    PX_JWT_BAD_SIGNATURE,  /* the signature was checked and is wrong (or not 64 bytes) */
     PX_JWT_EXPIRED,        /* exp <= now - leeway, or exp missing */
     PX_JWT_NOT_YET_VALID,  /* nbf or iat later than now + leeway */
     PX_JWT_WRONG_AUDIENCE, /* aud (a string, or an array) does not hold audience */
@@ -64,8 +66,10 @@ enum px_jwt_verdict {
  * payload and signature encoding, kid, signature, then claim types, exp,
  * nbf/iat, aud, iss (px_jwt.c says more).
  * On PX_JWT_OK and claims non-NULL, *claims is the payload (new reference).
- * Never reads past len. Returns a px_jwt_verdict; PX_ERR_NOMEM (< 0) when
- * memory ran out. */
+ * Never reads past len. Returns a px_jwt_verdict, or an error (< 0) when a
+ * check could not be carried out: PX_ERR_NOMEM (memory ran out, here or in
+ * wolfCrypt) or PX_ERR_CRYPTO (wolfCrypt failed otherwise). A failure is
+ * never reported as a verdict such as PX_JWT_BAD_SIGNATURE. */
 int px_jwt_verify(const struct px_jwks *keys, const char *jwt, size_t len, const char *audience,
                   const char *issuer, long long now, long long leeway, json_t **claims);
 /* A short, static description: "expired", "wrong audience", ... */

@@ -1,7 +1,8 @@
 /* px_jwt: ES256 sign/verify round trip, the RFC 7638 kid of a fixed key,
  * every verdict of px_jwt_verify, JWK Set parsing (foreign keys skipped,
- * off-curve and malformed P-256 keys refused), the length limit, and a token
- * made by PyJWT verifying here. */
+ * off-curve and malformed P-256 keys refused), the length limit, a token
+ * made by PyJWT verifying here, and wolfCrypt failing (its allocations made
+ * to fail one by one): an error, never a wrong verdict or a bad token. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -15,6 +16,7 @@
 
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/ecc.h>
+#include <wolfssl/wolfcrypt/memory.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -963,6 +965,248 @@ static void test_jwks_duplicate_kid(void **state)
     free(pem);
 }
 
+/* ---- wolfCrypt failing ----
+ *
+ * Bug: when one allocation inside wolfSSL failed, verifying a good token
+ * answered PX_JWT_BAD_SIGNATURE (check_sig took any wolfCrypt error but
+ * MEMORY_E for a wrong signature) and loading a key answered PX_ERR_INVAL
+ * (any wolfCrypt error was "not a P-256 key"). A verification that could
+ * not be carried out is an error (< 0), never a verdict: the connector
+ * answers 502 for it, 403 for a verdict.
+ *
+ * wolfSSL's allocators are replaced for the sweeps: in mode ONCE the n-th
+ * allocation fails, in mode FROM the n-th and every later one; n runs from
+ * 1 until an operation makes fewer than n allocations. This works with
+ * Debian's shared wolfSSL and with WOLFSSL=source. */
+
+enum { WC_ONCE, WC_FROM };
+static long wc_target; /* 0: nothing fails */
+static int wc_mode;
+static long wc_seen;
+static int wc_hit;
+
+static int wc_fail_now(void)
+{
+    if (!wc_target)
+        return 0;
+    ++wc_seen;
+    if (wc_seen == wc_target || (wc_mode == WC_FROM && wc_seen > wc_target)) {
+        wc_hit = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static void *wc_malloc(size_t n)
+{
+    return wc_fail_now() ? NULL : malloc(n);
+}
+
+static void wc_free(void *p)
+{
+    free(p);
+}
+
+static void *wc_realloc(void *p, size_t n)
+{
+    return wc_fail_now() ? NULL : realloc(p, n);
+}
+
+static void wc_arm(long n, int mode)
+{
+    wc_seen = 0;
+    wc_hit = 0;
+    wc_mode = mode;
+    wc_target = n;
+}
+
+static void wc_disarm(void)
+{
+    wc_target = 0;
+}
+
+static int wc_setup(void **state)
+{
+    (void)state;
+    wc_disarm();
+    return wolfSSL_SetAllocators(wc_malloc, wc_free, wc_realloc) == 0 ? 0 : -1;
+}
+
+static int wc_teardown(void **state)
+{
+    (void)state;
+    wc_disarm();
+    return 0;
+}
+
+/* An error for a failed wolfCrypt call. */
+static int internal_error(int rc)
+{
+    return rc == PX_ERR_NOMEM || rc == PX_ERR_CRYPTO;
+}
+
+/* Runs op(arg) with the n-th wolfSSL allocation failing (mode), for n = 1,
+ * 2, ... until op makes fewer than n allocations. op checks its own result
+ * and fails the test. Returns how many allocations the last run made. */
+static long wc_sweep(void (*op)(void *arg, long n, int mode), void *arg)
+{
+    long made = 0;
+    for (int mode = WC_ONCE; mode <= WC_FROM; mode++) {
+        for (long n = 1;; n++) {
+            if (n > 100000)
+                fail_msg("wolfSSL allocation sweep did not end");
+            op(arg, n, mode);
+            if (!wc_hit)
+                break;
+        }
+        made = wc_seen;
+    }
+    return made;
+}
+
+static void op_sign(void *arg, long n, int mode)
+{
+    const struct px_jwks *k = arg;
+    json_t *c = json_pack("{s:s,s:s,s:I}", "iss", ISS, "aud", AUD, "exp", (json_int_t)(NOW + 60));
+    assert_non_null(c);
+    char *jwt = NULL;
+    wc_arm(n, mode);
+    int rc = px_jwt_sign(KEY_A, c, &jwt);
+    wc_disarm();
+    json_decref(c);
+    if (rc == 0) {
+        assert_non_null(jwt);
+        if (verify(k, jwt, AUD, ISS, NOW, 0) != PX_JWT_OK)
+            fail_msg("allocation %ld failing (mode %d): px_jwt_sign made a token that does not "
+                     "verify",
+                     n, mode);
+    } else if (!internal_error(rc) || jwt) {
+        fail_msg("allocation %ld failing (mode %d): px_jwt_sign returned %d (%s)", n, mode, rc,
+                 px_strerror(rc));
+    }
+    free(jwt);
+}
+
+struct verify_case {
+    const struct px_jwks *k;
+    const char *jwt;
+    int want; /* the verdict when nothing fails */
+};
+
+static void op_verify(void *arg, long n, int mode)
+{
+    const struct verify_case *vc = arg;
+    wc_arm(n, mode);
+    int rc = verify(vc->k, vc->jwt, AUD, ISS, NOW, 0);
+    wc_disarm();
+    if (rc != vc->want && !internal_error(rc))
+        fail_msg("allocation %ld failing (mode %d): verdict %d (%s), want %d or an error", n, mode,
+                 rc, px_jwt_verdict_str(rc), vc->want);
+}
+
+static void op_kid(void *arg, long n, int mode)
+{
+    const char *pem = arg;
+    char kid[44];
+    wc_arm(n, mode);
+    int rc = px_jwt_kid(pem, kid);
+    wc_disarm();
+    if (rc == 0)
+        assert_string_equal(kid, KID_A);
+    else if (!internal_error(rc))
+        fail_msg("allocation %ld failing (mode %d): px_jwt_kid returned %d (%s)", n, mode, rc,
+                 px_strerror(rc));
+}
+
+static void op_jwks(void *arg, long n, int mode)
+{
+    const json_t *doc = arg;
+    struct px_jwks *k = NULL;
+    wc_arm(n, mode);
+    int rc = px_jwks_from_json(doc, &k);
+    wc_disarm();
+    if (rc == 0)
+        assert_int_equal(px_jwks_count(k), 1);
+    else if (!internal_error(rc) || k)
+        fail_msg("allocation %ld failing (mode %d): px_jwks_from_json returned %d (%s)", n, mode,
+                 rc, px_strerror(rc));
+    px_jwks_free(k);
+}
+
+static void test_wolfcrypt_failure_is_not_bad_signature(void **state)
+{
+    (void)state;
+    struct px_jwks *k = set_a();
+    char *good = sign_a(NULL);
+    /* good with its last signature character changed: a wrong signature */
+    char *bad = strdup(good);
+    assert_non_null(bad);
+    bad[strlen(bad) - 2] = bad[strlen(bad) - 2] == 'A' ? 'B' : 'A';
+    assert_int_equal(verify(k, bad, AUD, ISS, NOW, 0), PX_JWT_BAD_SIGNATURE);
+    /* R and S must be in [1, n-1]: px_jwt checks that itself, since wolfCrypt
+     * answers an error for it, which would now be PX_ERR_CRYPTO. At the
+     * edges: R = n, then R = n - 1 (in range: wolfCrypt runs, says wrong). */
+    static const uint8_t n[32] = {0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff,
+                                  0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17,
+                                  0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51};
+    uint8_t rs[64];
+    memcpy(rs, n, 32);
+    memset(rs + 32, 0, 32);
+    rs[63] = 1;
+    char *h, *p, *s;
+    split(good, &h, &p, &s);
+    for (int i = 0; i < 2; i++) {
+        char *sb = b64(rs, 64), *t = join(h, p, sb);
+        assert_int_equal(verify(k, t, AUD, ISS, NOW, 0), PX_JWT_BAD_SIGNATURE);
+        free(t);
+        free(sb);
+        rs[31]--; /* n - 1 */
+    }
+    free(h);
+    free(p);
+    free(s);
+
+    /* wolfSSL caches points it multiplied often (FP_ECC in Debian's build):
+     * sweep with an empty cache, then warm. */
+    for (int round = 0; round < 2; round++) {
+#ifdef FP_ECC
+        if (round == 0)
+            wc_ecc_fp_free();
+#endif
+        struct verify_case ok = {k, good, PX_JWT_OK}, wrong = {k, bad, PX_JWT_BAD_SIGNATURE};
+        long made = wc_sweep(op_verify, &ok);
+        assert_true(made > 0); /* wolfCrypt did allocate: the sweep tested something */
+        wc_sweep(op_verify, &wrong);
+    }
+    /* Nothing above left wolfSSL unable to verify. */
+    assert_int_equal(verify(k, good, AUD, ISS, NOW, 0), PX_JWT_OK);
+    assert_int_equal(verify(k, bad, AUD, ISS, NOW, 0), PX_JWT_BAD_SIGNATURE);
+    free(bad);
+    free(good);
+    px_jwks_free(k);
+}
+
+static void test_wolfcrypt_failure_in_sign_is_an_error(void **state)
+{
+    (void)state;
+    struct px_jwks *k = set_a();
+    assert_true(wc_sweep(op_sign, k) > 0);
+    /* The key loads (PEM, private and public) and the key set: an
+     * allocation failing is not "not a P-256 key". */
+    wc_sweep(op_kid, (void *)KEY_A);
+    wc_sweep(op_kid, (void *)PUB_A);
+    json_t *jwk = NULL;
+    assert_int_equal(px_jwt_jwk(KEY_A, &jwk), 0);
+    json_t *doc = json_pack("{s:[o]}", "keys", jwk);
+    assert_non_null(doc);
+    wc_sweep(op_jwks, doc);
+    json_decref(doc);
+    char *jwt = sign_a(NULL);
+    assert_int_equal(verify(k, jwt, AUD, ISS, NOW, 0), PX_JWT_OK);
+    free(jwt);
+    px_jwks_free(k);
+}
+
 static void test_verdict_str(void **state)
 {
     (void)state;
@@ -1000,6 +1244,10 @@ int main(void)
         cmocka_unit_test(test_jwks_refuses),
         cmocka_unit_test(test_jwks_duplicate_kid),
         cmocka_unit_test(test_verdict_str),
+        cmocka_unit_test_setup_teardown(test_wolfcrypt_failure_is_not_bad_signature, wc_setup,
+                                        wc_teardown),
+        cmocka_unit_test_setup_teardown(test_wolfcrypt_failure_in_sign_is_an_error, wc_setup,
+                                        wc_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

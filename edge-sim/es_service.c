@@ -59,8 +59,6 @@ static int install_or_unit(int install, int argc, char **argv, es_serve_check ch
         {NULL, NULL, NULL, NULL}};
     const char **rest = calloc((size_t)argc + 1, sizeof(*rest));
     char bin_abs[PATH_MAX], why[1024];
-    struct px_buf unit;
-    px_buf_init(&unit);
     size_t n_rest = 0;
     int rc = 1;
     if (!rest) {
@@ -107,20 +105,14 @@ static int install_or_unit(int install, int argc, char **argv, es_serve_check ch
         /* The drain: GOAWAY notice, --grace-period, the final GOAWAY. */
         .stop_timeout_s = srv->grace_ms / 1000 + 15,
     };
-    int r = rt_service_unit(&s, &unit, why, sizeof(why));
-    const char *text = r == 0 ? px_buf_cstr(&unit) : NULL;
-    if (!text) {
-        rc = fail(r == PX_ERR_INVAL ? 2 : 1, r < 0 ? why : "out of memory");
+    const struct rt_service_host host = {unit_dir, RT_SERVICE_SYSTEMD_DIR, "systemctl", !no_start};
+    int r = rt_service_emit(&s, install ? &host : NULL, NAME, stdout, why, sizeof(why));
+    if (r < 0) {
+        rc = fail(r == PX_ERR_INVAL ? 2 : 1, why);
         goto out;
     }
     if (!install) {
-        fputs(text, stdout);
         rc = 0;
-        goto out;
-    }
-    const struct rt_service_host host = {unit_dir, RT_SERVICE_SYSTEMD_DIR, "systemctl", !no_start};
-    if (rt_service_install(&host, NAME, text, stdout, why, sizeof(why)) < 0) {
-        rc = fail(1, why);
         goto out;
     }
     printf("the data dir is %s; while the service runs, its admin API's token is in "
@@ -128,7 +120,6 @@ static int install_or_unit(int install, int argc, char **argv, es_serve_check ch
            DATA_DIR);
     rc = 0;
 out:
-    px_buf_cleanup(&unit);
     free(rest);
     return rc;
 }

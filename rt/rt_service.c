@@ -608,3 +608,24 @@ int rt_service_uninstall_cmd(const char *prog, int argc, char **argv)
     }
     return 0;
 }
+
+int rt_service_emit(const struct rt_service *s, const struct rt_service_host *h, const char *name,
+                    FILE *out, char *why, size_t whylen)
+{
+    struct px_buf unit;
+    px_buf_init(&unit);
+    int r = rt_service_unit(s, &unit, why, whylen);
+    const char *text = r == 0 ? px_buf_cstr(&unit) : NULL;
+    if (!text) {
+        if (r == 0) { /* rendered, but no room for its NUL */
+            snprintf(why, whylen, "out of memory");
+            r = PX_ERR_NOMEM;
+        }
+    } else if (!h) {
+        fputs(text, out);
+    } else if (rt_service_install(h, name, text, out, why, whylen) < 0) {
+        r = PX_ERR_IO;
+    }
+    px_buf_cleanup(&unit);
+    return r;
+}

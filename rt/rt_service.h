@@ -124,6 +124,14 @@ struct rt_service_host {
 int rt_service_install(const struct rt_service_host *h, const char *name, const char *unit,
                        FILE *out, char *why, size_t whylen);
 
+/* The end of both daemons' `service unit` and `service install`: renders s
+ * (rt_service_unit); with h NULL prints the unit on out, else installs it
+ * as NAME (rt_service_install). Returns 0; PX_ERR_INVAL when the unit is
+ * refused (the operator's input: exit 2); PX_ERR_NOMEM or PX_ERR_IO
+ * otherwise (exit 1). why always says what failed. */
+int rt_service_emit(const struct rt_service *s, const struct rt_service_host *h, const char *name,
+                    FILE *out, char *why, size_t whylen);
+
 /* Undoes rt_service_install for NAME: where systemd runs, `systemctl
  * disable --now NAME.service`, then removes the unit file and runs
  * `systemctl daemon-reload`; elsewhere removes the unit file and the

@@ -9,11 +9,26 @@ struct sock_ctx {
     uv_poll_t poll;
     struct cn_origin *o;
     curl_socket_t fd;
+    /* The UV_* events the poll handle watches now (0: stopped). libuv turns
+     * every restart into two epoll_ctl calls, so it restarts only when they
+     * change. */
+    int events;
+    /* curl stopped watching a connection it keeps in its cache: the read
+     * watch stays on (it costs nothing while the origin is quiet) until the
+     * origin sends or closes, then it stops (curl sees the dead connection
+     * when it next picks it). */
+    int idle;
     cn_origin_watch_cb user_cb; /* set while the application owns the socket */
     void *user_arg;
 };
 
-#define EASY_POOL_MAX 64
+/* Reset easy handles kept for reuse: as many as the transfers that were
+ * active at once lately (creating a handle costs more than resetting one),
+ * at least EASY_POOL_MIN and at most EASY_POOL_MAX. Every EASY_TRIM_MS the
+ * pool gives back what the last period did not need. */
+#define EASY_POOL_MIN 16
+#define EASY_POOL_MAX 4096
+#define EASY_TRIM_MS 30000
 
 struct cn_origin {
     uv_loop_t *loop;
@@ -21,8 +36,11 @@ struct cn_origin {
     uv_timer_t timeout_timer;
     uv_timer_t kick_timer;
     struct px_list kick; /* transfers with pause bits to clear (cn_origin_xfer.kick_node) */
-    CURL *easy_pool[EASY_POOL_MAX];
-    size_t easy_pool_n;
+    CURL **easy_pool;
+    size_t easy_pool_n, easy_pool_cap;
+    size_t xfers;      /* transfers holding an easy handle now */
+    size_t xfers_peak; /* the most at once since the last trim */
+    uv_timer_t trim_timer;
     /* Poll handles live as long as the socket, not as long as curl watches
      * it: curl stops watching a connection each time it goes idle in its
      * cache and starts again on reuse, and recreating the handle each time
@@ -33,23 +51,53 @@ struct cn_origin {
     int timers_open; /* handles whose close callback has not run yet */
 };
 
+static size_t pool_target(const struct cn_origin *o)
+{
+    size_t t = o->xfers_peak > EASY_POOL_MIN ? o->xfers_peak : EASY_POOL_MIN;
+    return t < EASY_POOL_MAX ? t : EASY_POOL_MAX;
+}
+
 CURL *cn_origin_easy_get(struct cn_origin *o)
 {
-    if (o->easy_pool_n > 0)
-        return o->easy_pool[--o->easy_pool_n];
-    return curl_easy_init();
+    CURL *e = o->easy_pool_n > 0 ? o->easy_pool[--o->easy_pool_n] : curl_easy_init();
+    if (e && ++o->xfers > o->xfers_peak)
+        o->xfers_peak = o->xfers;
+    return e;
 }
 
 void cn_origin_easy_put(struct cn_origin *o, CURL *e)
 {
     if (!e)
         return;
-    if (o->easy_pool_n < EASY_POOL_MAX) {
-        curl_easy_reset(e);
-        o->easy_pool[o->easy_pool_n++] = e;
+    if (o->xfers > 0)
+        o->xfers--;
+    if (o->easy_pool_n >= pool_target(o)) {
+        curl_easy_cleanup(e);
         return;
     }
-    curl_easy_cleanup(e);
+    if (o->easy_pool_n == o->easy_pool_cap) {
+        size_t cap = o->easy_pool_cap ? o->easy_pool_cap * 2 : EASY_POOL_MIN;
+        CURL **n = realloc(o->easy_pool, cap * sizeof(*n));
+        if (!n) {
+            curl_easy_cleanup(e); /* not pooled: the next get creates one */
+            return;
+        }
+        o->easy_pool = n;
+        o->easy_pool_cap = cap;
+    }
+    curl_easy_reset(e);
+    o->easy_pool[o->easy_pool_n++] = e;
+}
+
+/* Frees the pooled handles the last period's peak did not need, and
+ * starts the next period at the current load. */
+static void on_trim(uv_timer_t *t)
+{
+    struct cn_origin *o = t->data;
+    size_t keep = pool_target(o);
+    while (o->easy_pool_n > keep)
+        curl_easy_cleanup(o->easy_pool[--o->easy_pool_n]);
+    o->xfers_peak = o->xfers;
 }
 
 static void check_done(struct cn_origin *o)
@@ -81,6 +129,13 @@ static void on_poll(uv_poll_t *h, int status, int events)
     struct cn_origin *o = s->o;
     if (s->user_cb) {
         s->user_cb(s->user_arg, status, events);
+        return;
+    }
+    if (s->idle) {
+        /* The origin spoke (or hung up) on a connection no transfer uses:
+         * stop watching it; curl finds it dead when it next picks it. */
+        uv_poll_stop(&s->poll);
+        s->events = 0;
         return;
     }
     int flags = 0;
@@ -160,20 +215,34 @@ static int socket_cb(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp
     struct cn_origin *o = arg;
     if (what == CURL_POLL_REMOVE) {
         struct sock_ctx *c = sock_for(o, fd, 0);
-        if (c && !c->user_cb)
-            uv_poll_stop(&c->poll);
+        if (!c || c->user_cb)
+            return 0;
+        if (c->events == UV_READABLE) {
+            /* An answered connection going back to curl's cache keeps its
+             * read watch. Never one that was connecting or writing: a
+             * writable socket would wake the loop on every iteration. */
+            c->idle = 1;
+            return 0;
+        }
+        uv_poll_stop(&c->poll);
+        c->events = 0;
         return 0;
     }
     struct sock_ctx *c = sock_for(o, fd, 1);
     if (!c)
         return -1;
     c->user_cb = NULL;
+    c->idle = 0;
     int ev = 0;
     if (what & CURL_POLL_IN)
         ev |= UV_READABLE;
     if (what & CURL_POLL_OUT)
         ev |= UV_WRITABLE;
-    uv_poll_start(&c->poll, ev, on_poll);
+    if (ev == c->events)
+        return 0;
+    if (uv_poll_start(&c->poll, ev, on_poll) < 0)
+        return -1;
+    c->events = ev;
     return 0;
 }
 
@@ -234,9 +303,13 @@ int cn_origin_new(uv_loop_t *loop, struct cn_origin **out)
     curl_multi_setopt(o->multi, CURLMOPT_MAXCONNECTS, 2048L);
     uv_timer_init(loop, &o->timeout_timer);
     uv_timer_init(loop, &o->kick_timer);
+    uv_timer_init(loop, &o->trim_timer);
     o->timeout_timer.data = o;
     o->kick_timer.data = o;
-    o->timers_open = 2;
+    o->trim_timer.data = o;
+    o->timers_open = 3;
+    uv_timer_start(&o->trim_timer, on_trim, EASY_TRIM_MS, EASY_TRIM_MS);
+    uv_unref((uv_handle_t *)&o->trim_timer); /* never what keeps a loop alive */
     *out = o;
     return 0;
 
@@ -260,6 +333,8 @@ void cn_origin_free(struct cn_origin *o)
         return;
     while (o->easy_pool_n > 0)
         curl_easy_cleanup(o->easy_pool[--o->easy_pool_n]);
+    free(o->easy_pool);
+    o->easy_pool = NULL;
     curl_multi_cleanup(o->multi); /* closes cached connections via close_socket_cb */
     for (size_t i = 0; i < o->by_fd_cap; i++)
         if (o->by_fd[i])
@@ -271,6 +346,7 @@ void cn_origin_free(struct cn_origin *o)
     curl_global_cleanup();
     uv_close((uv_handle_t *)&o->timeout_timer, on_timer_closed);
     uv_close((uv_handle_t *)&o->kick_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&o->trim_timer, on_timer_closed);
 }
 
 int cn_origin_watch(struct cn_origin *o, curl_socket_t fd, int events, cn_origin_watch_cb cb,
@@ -279,14 +355,20 @@ int cn_origin_watch(struct cn_origin *o, curl_socket_t fd, int events, cn_origin
     struct sock_ctx *c = sock_for(o, fd, 1);
     if (!c)
         return -1;
+    c->idle = 0;
     if (!events) {
         c->user_cb = NULL;
         uv_poll_stop(&c->poll);
+        c->events = 0;
         return 0;
     }
     c->user_cb = cb;
     c->user_arg = arg;
-    return uv_poll_start(&c->poll, events, on_poll);
+    if (events == c->events)
+        return 0;
+    int rc = uv_poll_start(&c->poll, events, on_poll);
+    c->events = rc < 0 ? 0 : events;
+    return rc;
 }
 
 int cn_origin_start(struct cn_origin *o, struct cn_origin_xfer *x)

@@ -48,8 +48,10 @@ int cn_origin_start(struct cn_origin *o, struct cn_origin_xfer *x);
 /* Cancels an active transfer without calling on_done (no-op when never
  * started). */
 void cn_origin_cancel(struct cn_origin_xfer *x);
-/* Returns an easy handle with default options (from o's small pool of reset
- * handles; creating one costs more than reusing). NULL on no memory. */
+/* Returns an easy handle with default options (from o's pool of reset
+ * handles, as large as the transfers lately active at once: creating one
+ * costs more than reusing). NULL on no memory. Every handle got here goes
+ * back through cn_origin_easy_put (the pool counts them). */
 CURL *cn_origin_easy_get(struct cn_origin *o);
 /* Returns e (NULL is fine) to o's pool, or frees it. e must not be in the
  * multi handle. */

@@ -181,11 +181,71 @@ static void test_requeue_and_inactive(void **state)
     cn_origin_easy_put(origin, t.x.easy);
 }
 
+static void count_iteration(uv_check_t *c)
+{
+    (*(int *)c->data)++;
+}
+
+static void on_quiet_over(uv_timer_t *t)
+{
+    *(int *)t->data = 1;
+}
+
+/* Runs a plain GET of "/ok" to the end; returns its result. */
+static CURLcode get_ok(void)
+{
+    struct xfer t;
+    start(&t);
+    t.pause_first = 0;
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/ok", fo.port);
+    curl_easy_setopt(t.x.easy, CURLOPT_URL, url);
+    RUN_UNTIL(t.done, 10000);
+    assert_true(t.done);
+    cn_origin_easy_put(origin, t.x.easy);
+    return t.res;
+}
+
+/* An answered connection keeps its read watch while curl caches it (no
+ * epoll_ctl per request); the origin closing it then must not make the
+ * loop spin on a readable socket nobody reads, and the next request
+ * connects again. Iterations of a blocking loop over 100 ms count the
+ * wake-ups: a level-triggered spin would be thousands. */
+static void test_idle_connection_closed_by_origin_does_not_spin(void **state)
+{
+    (void)state;
+    assert_int_equal(get_ok(), CURLE_OK);
+    assert_int_equal(get_ok(), CURLE_OK);
+    assert_int_equal(fo.accepted, 1); /* reused */
+
+    fo_reset(&fo); /* the origin closes the idle connection */
+    int iterations = 0, over = 0;
+    uv_check_t check;
+    uv_timer_t quiet;
+    uv_check_init(&loop, &check);
+    check.data = &iterations;
+    uv_check_start(&check, count_iteration);
+    uv_timer_init(&loop, &quiet);
+    quiet.data = &over;
+    uv_timer_start(&quiet, on_quiet_over, 100, 0);
+    while (!over && iterations < 100000)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_true(over);
+    assert_true(iterations < 50);
+    uv_close((uv_handle_t *)&check, NULL);
+    uv_close((uv_handle_t *)&quiet, NULL);
+
+    assert_int_equal(get_ok(), CURLE_OK);
+    assert_int_equal(fo.accepted, 1); /* counted from the reset: a new connection */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_kick_resumes_queued_skips_cancelled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_requeue_and_inactive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_connection_closed_by_origin_does_not_spin, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("cn_origin", tests, NULL, NULL);
 }

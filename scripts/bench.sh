@@ -47,6 +47,7 @@ EDGE_ADMIN_PORT=17845
 OURS_HOST=bench.example.test
 
 log() { printf '%s\n' "$*" >&2; }
+step() { log "bench: [$((SECONDS / 60))m$((SECONDS % 60))s] $*"; }   # a part starts
 die() { log "bench: $*"; exit 1; }
 
 # ---------------------------------------------------------------- install ---
@@ -465,14 +466,14 @@ kb_of() { awk -v f="$2:" '$1 == f {print $2; exit}' "/proc/$1/status" 2>/dev/nul
 
 # role_mem ROLE FIELD: "TOTAL_KB CHILDREN_KB MAIN_KB" of the role's processes (empty if gone)
 role_mem() {
-    local pid=${PID_OF[$1]:-} m c k tot kids=0
+    local pid=${PID_OF[$1]:-} m c k tot kid_kb=0
     [ -n "$pid" ] && alive "$pid" || return 0
     m=$(kb_of "$pid" "$2"); [ -n "$m" ] || return 0
     tot=$m
     for c in $(children_of "$pid"); do
-        k=$(kb_of "$c" "$2"); [ -n "$k" ] && { kids=$((kids + k)); tot=$((tot + k)); }
+        k=$(kb_of "$c" "$2"); [ -n "$k" ] && { kid_kb=$((kid_kb + k)); tot=$((tot + k)); }
     done
-    echo "$tot $kids $m"
+    echo "$tot $kid_kb $m"
 }
 
 declare -A MEM      # "idle|peak,ROLE" -> role_mem output
@@ -553,7 +554,7 @@ count_syscalls() {
             awk -F, '$1 ~ /^[0-9]+$/ && $3 ~ /sys_enter/ {
                      n = $3; sub(/^syscalls:sys_enter_/, "", n); sub(/^raw_syscalls:sys_enter$/, "*total*", n)
                      print $1, n }' \
-                "$W/sys/$tag-$r.raw" >"$W/sys/$tag-$r.txt"
+                "$W/sys/$tag-$r.raw" >"$W/sys/$tag-$r.txt" 2>/dev/null || true
         done
     else
         # strace stops the process at every syscall: slower, same counts
@@ -573,7 +574,7 @@ count_syscalls() {
         for r in "${roles[@]}"; do    # % time, seconds, usecs/call, calls, [errors,] syscall
             awk '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" {print $4, $NF; t += $4}
                  END {print t + 0, "*total*"}' \
-                "$W/sys/$tag-$r.raw" >"$W/sys/$tag-$r.txt"
+                "$W/sys/$tag-$r.raw" >"$W/sys/$tag-$r.txt" 2>/dev/null || true
         done
     fi
     SYS_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')
@@ -602,7 +603,10 @@ sys_per_request() {
                 if (best == "") break
                 printf "%s%s %.2f", (j ? ", " : ""), best, per[best]; delete per[best]
             }
-        }' "$W/sys/idle-$1.txt" "$W/sys/$2-$1.txt")
+        }' "$W/sys/idle-$1.txt" "$W/sys/$2-$1.txt") || true
+    if ! grep -q '\*total\*' "$W/sys/$2-$1.txt" 2>/dev/null; then
+        SYSREQ[$1]=""; SYSTOP[$1]="not counted (perf.log in the work dir, BENCH_KEEP=1)"; return 0
+    fi
     SYSREQ[$1]=${out%%;*}
     SYSTOP[$1]=${out#*;}
 }
@@ -613,7 +617,7 @@ syscalls_part() {
     local roles=("${NG_ROLES[@]}") n idle_s r
     [ "$OURS_STATE" = ok ] && roles+=("${OURS_ROLES[@]}")
     n=$(n_scaled 20000 2000)
-    log "bench: syscalls per request ($SYS_TOOL), $PROFILE_TITLE -n $n"
+    step "syscalls per request ($SYS_TOOL), $PROFILE_TITLE -n $n"
     count_syscalls idle "${roles[@]}" -- sleep 2
     idle_s=$SYS_SECS
     local t
@@ -637,7 +641,7 @@ WS_PID=""
 ws_open() {   # ws_open URL CA N READY LOG: returns once N are open (0) or on failure (1)
     rm -f "$4"
     "$PY" "$ROOT/scripts/bench_ws.py" "$1" "$2" "$3" "$4" >"$5" 2>&1 &
-    WS_PID=$!; PIDS+=($WS_PID)
+    WS_PID=$!; PIDS+=("$WS_PID")
     local deadline=$((SECONDS + 120))
     while [ ! -e "$4" ] && alive "$WS_PID" && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
     grep -q '^open' "$4" 2>/dev/null && return 0
@@ -671,7 +675,7 @@ websocket_part() {
         WS_NOTE="no WebSocket echo origin (python3-websockets or nginx's proxy module missing)"
         return
     fi
-    log "bench: RSS per idle WebSocket, $WS_N held open"
+    step "RSS per idle WebSocket, $WS_N held open"
     # on fresh daemons: after the load above their heaps hold freed memory that new
     # connections would reuse without growing the RSS
     stop hop1; stop hop2
@@ -697,7 +701,7 @@ CG_NOTE=""
 cg_dump() {   # cg_dump ROLE: dump its counters (since the last dump or zeroing); prints the file
     local pid=${PID_OF[$1]}
     callgrind_control -d "$pid" >>"$W/cg/control.log" 2>&1 || true
-    ls -v "$W/cg/$1.$pid.out."* 2>/dev/null | tail -n 1
+    ls -v "$W/cg/$1.$pid.out."* 2>/dev/null | tail -n 1 || true
 }
 
 cg_chain() {   # cg_chain TARGET ROLE...: the daemons already run under callgrind
@@ -705,7 +709,7 @@ cg_chain() {   # cg_chain TARGET ROLE...: the daemons already run under callgrin
     local -A a=() b=()
     local RUN_TIMEOUT=$((RUN_TIMEOUT * 8))
     n1=$(n_scaled 500 200); n2=$((n1 + $(n_scaled 1500 300)))
-    log "bench: instructions per request (callgrind), $t, $PROFILE_TITLE, -n $n1 and -n $n2"
+    step "instructions per request (callgrind), $t, $PROFILE_TITLE, -n $n1 and -n $n2"
     run_h2load "cg-warmup-$t" "$t" /1k.bin "${PROFILE_H2[@]}" -n "$n1"
     for r; do callgrind_control -z "${PID_OF[$r]}" >>"$W/cg/control.log" 2>&1 || true; done
     run_h2load "cg-a-$t" "$t" /1k.bin "${PROFILE_H2[@]}" -n "$n1"
@@ -785,7 +789,7 @@ declare -A TITLE=(
 )
 if part throughput; then
     for wl in "${WORKLOADS[@]}"; do
-        log "bench: ${TITLE[$wl]}"
+        step "${TITLE[$wl]}"
         for t in "${TARGETS[@]}"; do bench_target "$wl" "$t"; done
     done
     capture_mem peak VmHWM  # before the parts below start other processes
@@ -799,7 +803,8 @@ part callgrind && callgrind_part
 cell() { echo "${RES[$1,$2]:-—}"; }
 
 echo
-echo "Benchmark $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, BENCH_SCALE=$SCALE, ours: $OURS_STATE"
+echo "Benchmark $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, BENCH_SCALE=$SCALE, ours: $OURS_STATE," \
+     "measured in $((SECONDS / 60)) min $((SECONDS % 60)) s"
 if part throughput; then
     echo
     echo "| workload | direct (no TLS) | nghttpx chain | ours | ours/nghttpx |"
@@ -877,7 +882,12 @@ echo "|---|---|---|---|---|---|---|---|"
 V=(); for r in "${NG_ROLES[@]}" "${OURS_ROLES[@]}"; do V[$r]=${CGREQ[$r]:-}; done
 sum_row; print_row "instructions (callgrind, nghttpx as --single-process)" fmt_kinst
 V=(); for r in "${NG_ROLES[@]}" "${OURS_ROLES[@]}"; do V[$r]=${SYSREQ[$r]:-}; done
-sum_row; print_row "syscalls (${SYS_TOOL:-—}, idle rate subtracted)" fmt_2
+case $SYS_TOOL in
+perf) how="perf stat on the raw_syscalls:sys_enter tracepoint" ;;
+strace) how="strace -c -f" ;;
+*) how="not counted" ;;
+esac
+sum_row; print_row "syscalls ($how, idle rate subtracted)" fmt_2
 echo
 echo "| memory $HEAD"
 echo "|---|---|---|---|---|---|---|---|"

@@ -9,6 +9,8 @@ client's TLS handshakes, idle timers) cancel in (B - A) / (N_B - N_A).
 Prints one line: the instructions per request, then the TOP objects (executable or
 library) by self cost per request, e.g.
   183412 libwolfssl=70210 connector=40112 libc=30001 ...
+A wolfSSL linked statically (make WOLFSSL=source) is told apart from the executable by
+its source files and counted as "wolfssl-static".
 """
 import os
 import re
@@ -23,13 +25,19 @@ def short_name(path):
     return base.removeprefix("vgpreload_") or "?"
 
 
+STATIC_WOLFSSL = re.compile(r"/wolfssl[-/]|/wolfcrypt/")
+
+
 def self_cost_by_object(path):
     """Self Ir per object; the total equals the dump's `totals:` line."""
     names = {}  # "(id)" -> object path, callgrind's name compression for ob=
+    files = {}  # the same for fl=, fi=, fe= (and cfi=, cfl=)
     costs = {}
     ob = "?"
+    in_wolfssl = False  # the current source file is wolfSSL's
     skip_next_cost = False  # the cost line after calls= is the call's inclusive cost
     ob_re = re.compile(r"ob=(\(\d+\))?\s*(.*)")
+    fl_re = re.compile(r"c?f[lie]=(\(\d+\))?\s*(.*)")
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             c = line[:1]
@@ -39,7 +47,8 @@ def self_cost_by_object(path):
                     continue
                 fields = line.split()
                 if len(fields) >= 2:
-                    costs[ob] = costs.get(ob, 0) + int(fields[1])
+                    k = "wolfssl-static" if in_wolfssl and not ob.startswith("libwolfssl") else ob
+                    costs[k] = costs.get(k, 0) + int(fields[1])
             elif line.startswith("ob="):
                 m = ob_re.match(line.rstrip("\n"))
                 ref, name = m.group(1), m.group(2)
@@ -50,6 +59,13 @@ def self_cost_by_object(path):
                 m = ob_re.match(line[1:].rstrip("\n"))
                 if m.group(1) and m.group(2):
                     names[m.group(1)] = m.group(2)
+            elif line.startswith(("fl=", "fi=", "fe=", "cfi=", "cfl=")):
+                m = fl_re.match(line.rstrip("\n"))
+                ref, name = m.group(1), m.group(2)
+                if ref and name:
+                    files[ref] = name
+                if not line.startswith("c"):
+                    in_wolfssl = bool(STATIC_WOLFSSL.search(files.get(ref, name) if ref else name))
             elif line.startswith("calls="):
                 skip_next_cost = True
     return costs

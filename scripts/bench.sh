@@ -15,12 +15,18 @@
 #                          which measurements to make (idle RSS is always measured)
 #   BENCH_WS_N=200         idle WebSockets held open per chain for the RSS-per-WebSocket figure
 #
-# Besides throughput it measures, per process (edge-sim, connector, nghttpx hop 1, hop 2):
-#   idle RSS (after startup and one request), peak RSS (VmHWM) under the throughput runs,
-#   syscalls per request (perf stat on the syscalls:sys_enter_* tracepoints, strace -c -f
-#   where perf cannot), RSS per idle WebSocket (scripts/bench_ws.py holds BENCH_WS_N open
-#   through nginx to tests/integration/ws_echo.py), and instructions per request with
-#   callgrind (each daemon restarted under valgrind; scripts/bench_cg.py).
+# Besides throughput it measures, per process (edge-sim, connector, nghttpx hop 1, hop 2;
+# a hop is nghttpx's worker plus its master):
+#   - idle RSS (after startup and one request), peak RSS (VmHWM) under the throughput runs;
+#   - syscalls per request over a fixed h2load run (perf stat, raw_syscalls:sys_enter for
+#     the total and a few syscalls:sys_enter_* by name; strace -c -f where perf cannot),
+#     minus the idle rate;
+#   - RSS per idle WebSocket: on freshly restarted daemons, scripts/bench_ws.py holds
+#     BENCH_WS_N open through nginx to tests/integration/ws_echo.py;
+#   - instructions per request: each daemon restarted under callgrind (nghttpx with
+#     --single-process), counters dumped after two runs of different lengths
+#     (callgrind_control -d), scripts/bench_cg.py takes the difference.
+# BENCH_KEEP=1 keeps the callgrind dumps (cg/) for callgrind_annotate.
 #
 # Ports: 18080 origin, 18081 WebSocket echo, 19443 hop2, 18443 hop1, 17443/17844/17845 edge-sim.
 set -euo pipefail

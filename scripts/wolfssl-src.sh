@@ -199,7 +199,8 @@ if [ -z "$version" ]; then
     say "apt-get update (deb-src for wolfssl)"
     apt-get update -qq >/dev/null || die "apt-get update failed (no network to the Debian mirror?)"
     version=$(source_version)
-    [ -n "$version" ] || die "apt has no source package for wolfssl after adding deb-src entries"
+    [ -n "$version" ] || die "apt has no source package for wolfssl after adding deb-src entries
+    and apt-get update (no network to the Debian mirror? see apt's warnings above)"
 fi
 [ -z "$SOURCES_ONLY" ] || exit 0
 

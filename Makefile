@@ -263,10 +263,10 @@ format-check: deps
 	@clang-format --dry-run -Werror $(FORMAT_SRC) && \
 		echo "format-check: $(words $(FORMAT_SRC)) files formatted"
 
-# Everything built, except the wolfSSL build (WOLFSSL_DIR, a minute or two
-# to remake): `make distclean` removes that too.
+# Everything built, except the wolfSSL build (build/wolfssl or WOLFSSL_DIR,
+# a minute or two to remake): `make distclean` removes that too.
 clean:
-	rm -rf bin $(filter-out $(patsubst %/,%,$(WOLFSSL_DIR)),$(wildcard build/*))
+	rm -rf bin $(foreach d,$(wildcard build/*),$(if $(filter $(abspath build/wolfssl $(WOLFSSL_DIR)),$(abspath $(d))),,$(d)))
 
 distclean: clean
 	rm -rf build

@@ -7,16 +7,20 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 PKGS := libnghttp2 libcurl jansson libuv sqlite3
 
-# wolfSSL: WOLFSSL=system links Debian's shared libwolfssl (its headers, via
-# pkg-config); WOLFSSL=source links a static libwolfssl with assembly, built
-# once from Debian's own source package by scripts/wolfssl-src.sh into
-# WOLFSSL_DIR (shared by the release and the test build; point it outside
-# the tree to keep it across `make clean` or share it between trees),
-# compiled against that build's own headers and options.h only: never one
-# with the other's.
-WOLFSSL ?= system
-ifeq ($(WOLFSSL),source)
+# wolfSSL: WOLFSSL=source (the default) links a static libwolfssl with
+# AES-NI, AVX and SP-math assembly (AES-128-GCM ~4 GB/s instead of ~0.1),
+# built once from Debian's own source package by scripts/wolfssl-src.sh into
+# WOLFSSL_DIR (about 80-130 s once; shared by the release and the test build,
+# kept by `make clean`; point it outside the tree to share it between trees),
+# compiled against that build's own headers and options.h only.
+# WOLFSSL=system links Debian's shared libwolfssl (its headers, via
+# pkg-config): the fallback where the source build cannot be made (no root
+# once, no Debian mirror). The source build never falls back by itself: it
+# fails naming WOLFSSL=system, since a silent fallback would hide TLS several
+# times slower. Never one build's headers with the other's library.
+WOLFSSL ?= source
 WOLFSSL_DIR ?= build/wolfssl
+ifeq ($(WOLFSSL),source)
 WOLFSSL_LIB := $(WOLFSSL_DIR)/lib/libwolfssl.a
 WOLFSSL_CFLAGS := -I$(WOLFSSL_DIR)/include
 # Its OpenSSL-compatible names (SSL_SESSION_set1_id, ...) stay inside the
@@ -28,7 +32,7 @@ WOLFSSL_LIB :=
 WOLFSSL_CFLAGS :=
 WOLFSSL_LDFLAGS :=
 else
-$(error WOLFSSL=$(WOLFSSL): say WOLFSSL=system or WOLFSSL=source)
+$(error WOLFSSL=$(WOLFSSL): say WOLFSSL=source (the default) or WOLFSSL=system)
 endif
 
 ifeq ($(SAN),1)
@@ -88,7 +92,7 @@ SUPPORT_OBJ := $(call obj,$(wildcard tests/support/*.c))
 UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BINDIR)/unit/%,$(UNIT_SRC))
 
-.PHONY: test-resilience FORCE all build install test unit demo bench clean deps deps-build format format-check \
+.PHONY: test-resilience FORCE all build install test unit demo bench clean distclean deps deps-build format format-check \
 	fuzz tlsscan deb
 all: bin/connector bin/edge-sim
 
@@ -117,7 +121,8 @@ $(BUILD)/cflags: FORCE
 
 # Before the first object: the libraries are there, or say which Debian
 # packages are missing and how to install them (not a missing-header error).
-$(BUILD)/deps-ok: scripts/check-build-deps.sh
+# (Per WOLFSSL: only the system build needs libwolfssl-dev.)
+$(BUILD)/deps-ok-$(WOLFSSL): scripts/check-build-deps.sh
 	@WOLFSSL=$(WOLFSSL) bash scripts/check-build-deps.sh
 	@mkdir -p $(BUILD) && touch $@
 
@@ -131,6 +136,9 @@ WOLFSSL_USED = source $$(cut -d' ' -f1 $(WOLFSSL_DIR)/stamp) (static $(WOLFSSL_L
 else
 WOLFSSL_USED = system $$(pkg-config --modversion wolfssl 2>/dev/null) (Debian's shared libwolfssl)
 endif
+# The scripts that build on their own (tests/fuzz/run.sh, the copies of the
+# tree in tests/integration/test_build.sh) link the same wolfSSL.
+WOLFSSL_ENV = WOLFSSL=$(WOLFSSL) WOLFSSL_DIR=$(abspath $(WOLFSSL_DIR))
 
 # Says in one line which wolfSSL the programs link; a program relinks when
 # that changed.
@@ -139,7 +147,7 @@ $(BUILD)/wolfssl-used: $(WOLFSSL_LIB) FORCE
 	@echo "wolfssl: $(WOLFSSL_USED)" | tee $@.new && \
 		{ cmp -s $@.new $@ && rm $@.new || mv $@.new $@; }
 
-$(BUILD)/obj/%.o: %.c $(BUILD)/cflags | $(BUILD)/deps-ok $(WOLFSSL_LIB)
+$(BUILD)/obj/%.o: %.c $(BUILD)/cflags | $(BUILD)/deps-ok-$(WOLFSSL) $(WOLFSSL_LIB)
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -182,7 +190,7 @@ unit_libs = $(LIBSUPPORT) $(if $(filter $(MEM_WORLD_TESTS),$(1)),$(UNIT_LIBS_BOT
 
 .SECONDEXPANSION:
 $(BINDIR)/unit/%: tests/unit/%.c $$(call unit_libs,$$@) $(WOLFSSL_LIB) $(BUILD)/wolfssl-used \
-		| $(BUILD)/deps-ok
+		| $(BUILD)/deps-ok-$(WOLFSSL)
 	@mkdir -p $(dir $@)
 	$(call say,CCLD,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests/support -o $@ $(filter %.c %.o %.a,$^) $(LDFLAGS_ALL) \
@@ -208,7 +216,7 @@ deps-build:
 test: deps
 	@$(MAKE) --no-print-directory SAN=1 build unit
 	@$(MAKE) --no-print-directory build
-	@bash tests/run.sh build/test/bin
+	@$(WOLFSSL_ENV) bash tests/run.sh build/test/bin
 
 # The long resilience scenarios (tests/resilience: restarts under h2load,
 # partitions, reconnect storms); minutes each, so apart from `make test`.
@@ -255,11 +263,16 @@ format-check: deps
 	@clang-format --dry-run -Werror $(FORMAT_SRC) && \
 		echo "format-check: $(words $(FORMAT_SRC)) files formatted"
 
+# Everything built, except the wolfSSL build (build/wolfssl or WOLFSSL_DIR,
+# a minute or two to remake): `make distclean` removes that too.
 clean:
-	rm -rf build bin
+	rm -rf bin $(foreach d,$(wildcard build/*),$(if $(filter $(abspath build/wolfssl $(WOLFSSL_DIR)),$(abspath $(d))),,$(d)))
 
--include $(shell find build -name '*.d' 2>/dev/null)
+distclean: clean
+	rm -rf build
+
+-include $(shell find build -path '$(WOLFSSL_DIR)' -prune -o -name '*.d' -print 2>/dev/null)
 
 # libFuzzer targets for every parser (clang); FUZZ_SECONDS per target.
 fuzz:
-	@bash tests/fuzz/run.sh
+	@$(WOLFSSL_ENV) bash tests/fuzz/run.sh

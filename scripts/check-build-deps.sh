@@ -16,7 +16,7 @@ if command -v pkg-config >/dev/null 2>&1; then
     # pkg-config module -> Debian package (scripts/deps.sh's BUILD list)
     # WOLFSSL=source (the Makefile passes it) builds wolfSSL itself.
     wolfssl=wolfssl:libwolfssl-dev
-    [ "${WOLFSSL:-system}" = source ] && wolfssl=
+    [ "${WOLFSSL:-source}" = source ] && wolfssl=
     for pair in $wolfssl libnghttp2:libnghttp2-dev libcurl:libcurl4-openssl-dev \
                 jansson:libjansson-dev libuv:libuv1-dev sqlite3:libsqlite3-dev; do
         mod=${pair%%:*} pkg=${pair#*:}

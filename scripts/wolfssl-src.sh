@@ -6,22 +6,35 @@
 # headers this library).
 #
 #   scripts/wolfssl-src.sh OUT      e.g. build/wolfssl (the Makefile's WOLFSSL=source)
+#   scripts/wolfssl-src.sh --sources   step 1 below only (scripts/deps.sh runs it)
 #
-# Leaves OUT/include/wolfssl/..., OUT/lib/libwolfssl.a and OUT/stamp (the
-# Debian source version and the configure flags). When the stamp matches,
-# it does nothing (but check the headers, below), so a second `make`
-# rebuilds nothing. Otherwise, as root, it:
+# Leaves OUT/include/wolfssl/..., OUT/lib/libwolfssl.a, OUT/stamp (the
+# Debian source version and the configure flags) and OUT/build.log. When the
+# stamp matches, it does nothing (but check the headers, below), so a second
+# `make` rebuilds nothing. Otherwise it:
 #   1. adds deb-src entries mirroring Debian's binary sources (same URIs,
-#      suites, components and key) unless apt already knows wolfssl's source;
-#   2. installs the tools the build needs, as Debian packages;
+#      suites, components and key: deb822 debian.sources or a one-line
+#      sources.list) unless apt already knows wolfssl's source; needs root;
+#   2. installs the tools the build needs, as Debian packages (scripts/deps.sh
+#      build has them too); needs root;
 #   3. `apt-get source wolfssl` (Debian's patches applied), autoreconf,
-#      configure with Debian's flags plus the assembly ones, make, install.
+#      configure with Debian's flags plus the assembly ones, make, install;
+#      needs the Debian mirror, not root.
+# Without root, steps 1 and 2 must have been done (`sudo bash
+# scripts/deps.sh build` does both); if not, or if the mirror cannot be
+# reached, it fails saying why and that `make WOLFSSL=system` builds with
+# Debian's shared libwolfssl instead. It never falls back by itself.
 # Prints nothing when the stamp matches; its progress while it builds.
 set -euo pipefail
 
-OUT=${1:?usage: scripts/wolfssl-src.sh OUTDIR}
-mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
+if [ "${1:-}" = --sources ]; then
+    SOURCES_ONLY=1
+else
+    SOURCES_ONLY=
+    OUT=${1:?usage: scripts/wolfssl-src.sh OUTDIR | --sources}
+    mkdir -p "$OUT"
+    OUT=$(cd "$OUT" && pwd)
+fi
 
 # Debian's configure flags (debian/rules of wolfssl 5.5.4-2: --enable-distro
 # --enable-pkcs11 --disable-examples --disable-silent-rules, with what
@@ -53,10 +66,12 @@ set_flags
 
 say() { echo "wolfssl-src: $*" >&2; }
 die() {
-    say "$*"
-    say "(WOLFSSL=system builds against Debian's shared libwolfssl instead)"
+    say "cannot build wolfSSL from Debian's source: $*"
+    say "to build with Debian's shared libwolfssl instead (no AES-NI/AVX: TLS several times slower):"
+    say "    make WOLFSSL=system"
     exit 1
 }
+is_root() { [ "$(id -u)" = 0 ]; }
 
 # The source version apt would fetch: the highest it knows ('' when apt has
 # no deb-src for wolfssl). apt-cache reads local lists only: fast, offline.
@@ -97,31 +112,26 @@ use() {
     exit 0
 }
 
-# One build at a time (a release and a test build may start together).
-exec 9>"$OUT/.lock"
-flock 9
+if [ -z "$SOURCES_ONLY" ]; then
+    # One build at a time (a release and a test build may start together).
+    # Read-only is enough for the lock, for a tree that only uses a build.
+    { exec 9>>"$OUT/.lock"; } 2>/dev/null || exec 9<"$OUT/.lock"
+    flock 9
 
-# Up to date: the stamp names the version apt offers, or apt cannot say
-# (offline, no lists) and a build is there.
-version=$(source_version)
-if [ -z "$version" ] && [ -f "$OUT/stamp" ]; then
-    built=$(cut -d' ' -f1 "$OUT/stamp")
-    if stamp_ok "$built"; then
+    # Up to date: the stamp names the version apt offers, or apt cannot say
+    # (offline, no lists) and a build is there.
+    version=$(source_version)
+    if [ -z "$version" ] && [ -f "$OUT/stamp" ]; then
+        built=$(cut -d' ' -f1 "$OUT/stamp")
+        if stamp_ok "$built"; then
+            use
+        fi
+    fi
+    if [ -n "$version" ] && stamp_ok "$version"; then
         use
     fi
-fi
-if [ -n "$version" ] && stamp_ok "$version"; then
-    use
-fi
-
-if [ "$(id -u)" != 0 ]; then
-    # Not root: keep a build made with these flags, even of an older version.
-    built=$(cut -d' ' -f1 "$OUT/stamp" 2>/dev/null || true)
-    if [ -n "$built" ] && stamp_ok "$built"; then
-        say "apt offers wolfssl $version; run make as root once to build it"
-        use
-    fi
-    die "building wolfSSL from Debian's source needs root once (deb-src, build tools): run  sudo make WOLFSSL=source"
+    # Otherwise (none yet, other flags, or Debian has a new source version:
+    # a security update) it is built again.
 fi
 command -v apt-get >/dev/null || die "no apt-get: this needs Debian 12's source package"
 
@@ -179,20 +189,29 @@ $lines"; then
     return $changed
 }
 
+if [ -n "$SOURCES_ONLY" ]; then
+    version=$(source_version)
+fi
 if [ -z "$version" ]; then
+    is_root || die "apt knows no source package for wolfssl, and adding deb-src entries for it
+    needs root once:  sudo bash scripts/deps.sh build   (then make again)"
     add_deb_src || true
     say "apt-get update (deb-src for wolfssl)"
-    apt-get update -qq >/dev/null
+    apt-get update -qq >/dev/null || die "apt-get update failed (no network to the Debian mirror?)"
     version=$(source_version)
-    [ -n "$version" ] || die "apt has no source package for wolfssl after adding deb-src entries"
+    [ -n "$version" ] || die "apt has no source package for wolfssl after adding deb-src entries
+    and apt-get update (no network to the Debian mirror? see apt's warnings above)"
 fi
+[ -z "$SOURCES_ONLY" ] || exit 0
 
-# 2. Build tools, as Debian packages.
+# 2. Build tools, as Debian packages (scripts/deps.sh's build list has them).
 need=()
 for p in dpkg-dev autoconf automake libtool make gcc; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
+    is_root || die "missing the build tools ${need[*]}; installing them needs root once:
+    sudo bash scripts/deps.sh build   (then make again)"
     say "installing ${need[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" \
         >"$OUT/apt.log" 2>&1 || { cat "$OUT/apt.log" >&2; die "installing ${need[*]} failed"; }
@@ -207,8 +226,11 @@ rm -rf "$OUT/src" "$OUT/stage"
 mkdir -p "$OUT/src"
 cd "$OUT/src"
 # Root downloads as root: the build tree need not be writable by _apt.
-apt-get source -qq -o APT::Sandbox::User=root "wolfssl=$version" >"$OUT/src/fetch.log" 2>&1 ||
-    { cat "$OUT/src/fetch.log" >&2; die "apt-get source wolfssl=$version failed"; }
+sandbox=()
+is_root && sandbox=(-o APT::Sandbox::User=root)
+apt-get source -qq "${sandbox[@]}" "wolfssl=$version" >"$OUT/src/fetch.log" 2>&1 ||
+    { tail -n 20 "$OUT/src/fetch.log" >&2
+      die "apt-get source wolfssl=$version failed (no network to the Debian mirror?)"; }
 dir=$(find "$OUT/src" -mindepth 1 -maxdepth 1 -type d -name 'wolfssl-*' | head -n1)
 [ -n "$dir" ] || die "apt-get source left no wolfssl-* directory in $OUT/src"
 cd "$dir"
@@ -229,6 +251,10 @@ mkdir -p "$OUT/lib"
 mv "$OUT/stage/include" "$OUT/include"
 mv "$OUT/stage/lib/libwolfssl.a" "$OUT/lib/libwolfssl.a"
 rm -rf "$OUT/stage"
+# The source tree (tens of MB) goes; its log stays.
+cd "$OUT"
+mv "$log" "$OUT/build.log"
+rm -rf "$OUT/src"
 echo "$version $FLAGS" > "$OUT/stamp"
 say "built wolfssl $version into $OUT in $(($(date +%s) - start)) s"
 check_headers

@@ -1,8 +1,11 @@
 #!/bin/bash
 # Runs every unit test binary (the allocation-failure sweeps in unit/alloc
 # among them), every integration script and every fuzz target for
-# FUZZ_SECONDS (default 20, two at a time); prints one combined line
-# "N passed, N failed" at the end (CI reads it).
+# FUZZ_SECONDS (default 10, two at a time: a smoke run that keeps `make test`
+# in budget; `make fuzz` is the campaign); prints one combined line
+# "N passed, N failed" at the end (CI reads it). WOLFSSL and WOLFSSL_DIR
+# (the Makefile passes them) say which wolfSSL the fuzz targets and
+# test_build's copies of the tree link.
 # Usage: tests/run.sh BINDIR   (e.g. build/test/bin)
 set -u
 BINDIR=${1:-build/test/bin}
@@ -36,7 +39,7 @@ done
 
 # Every fuzz target briefly (FUZZ_SECONDS each, two at a time on two cores;
 # FUZZ_SECONDS=0 skips them). Each target counts as one test.
-FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+FUZZ_SECONDS=${FUZZ_SECONDS:-10}
 if [ "$FUZZ_SECONDS" != 0 ]; then
     echo "== fuzz targets (${FUZZ_SECONDS} s each)"
     out=$(FUZZ_SECONDS=$FUZZ_SECONDS FUZZ_PARALLEL=${FUZZ_PARALLEL:-2} bash "$ROOT/tests/fuzz/run.sh" 2>&1)

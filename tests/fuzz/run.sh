@@ -23,7 +23,13 @@ SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 COMMON="-g -O1 -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Iproto -Irt -Iconnector -Iedge-sim -Itests/support -Itests/fuzz"
 LIBFLAGS="$COMMON $SAN -fsanitize=fuzzer-no-link"
 FLAGS="$COMMON $SAN -fsanitize=fuzzer"
-PKGS="wolfssl jansson libnghttp2 libuv libcurl sqlite3"
+PKGS="jansson libnghttp2 libuv libcurl sqlite3"
+# wolfSSL as the Makefile links it: WOLFSSL=source (default) the static
+# library built by scripts/wolfssl-src.sh in WOLFSSL_DIR (default
+# build/wolfssl; built there first if it is not), with its own headers;
+# WOLFSSL=system Debian's shared one.
+WOLFSSL=${WOLFSSL:-source}
+WOLFSSL_DIR=${WOLFSSL_DIR:-build/wolfssl}
 
 # Extra link flags per target.
 declare -A LDX=(
@@ -65,9 +71,27 @@ if ! have_fuzzer; then
     have_fuzzer || { echo "fuzz: $CC with -fsanitize=fuzzer is not available (apt-get install clang libclang-rt-14-dev)"; exit 1; }
 fi
 
-PKG_CFLAGS=$(pkg-config --cflags $PKGS) && PKG_LIBS="$(pkg-config --libs $PKGS) -lhttp_parser -lm" ||
+case $WOLFSSL in
+source)
+    bash scripts/wolfssl-src.sh "$WOLFSSL_DIR" || { echo "fuzz: 0 passed, 1 failed (wolfSSL build)"; exit 1; }
+    WOLFSSL_DIR=$(cd "$WOLFSSL_DIR" && pwd)
+    WOLFSSL_CFLAGS="-I$WOLFSSL_DIR/include"
+    # Its OpenSSL-compatible names stay out of the dynamic symbols (libcurl's libssl).
+    WOLFSSL_LIBS="$WOLFSSL_DIR/lib/libwolfssl.a -Wl,--exclude-libs,libwolfssl.a"
+    ;;
+system) PKGS="wolfssl $PKGS" WOLFSSL_CFLAGS= WOLFSSL_LIBS= ;;
+*) echo "fuzz: WOLFSSL=$WOLFSSL: say source or system"; exit 2 ;;
+esac
+PKG_CFLAGS="$WOLFSSL_CFLAGS $(pkg-config --cflags $PKGS)" &&
+    PKG_LIBS="$WOLFSSL_LIBS $(pkg-config --libs $PKGS) -lhttp_parser -lm" ||
     { echo "fuzz: pkg-config failed"; exit 1; }
 mkdir -p "$OUT/artifacts" "$OUT/obj"
+# Other flags (another wolfSSL: other headers) rebuild every object.
+if ! echo "$CC $LIBFLAGS $PKG_CFLAGS" | cmp -s - "$OUT/cflags"; then
+    rm -rf "$OUT/obj" "$OUT/libtunnel.a"
+    mkdir -p "$OUT/obj"
+    echo "$CC $LIBFLAGS $PKG_CFLAGS" >"$OUT/cflags"
+fi
 
 # An object is stale when it is missing or older than its source or any
 # header its dependency file names.

@@ -7,9 +7,20 @@
 source "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$HERE/../.." && pwd)
 
+# The copies link the wolfSSL this tree was built with (tests/run.sh passes
+# WOLFSSL and WOLFSSL_DIR): the source build already made (WOLFSSL_DIR at the
+# original's), never a new one per copy; Debian's shared one when this tree
+# has no source build (these checks are about messages, not wolfSSL).
+WOLFSSL=${WOLFSSL:-source}
+WOLFSSL_DIR=${WOLFSSL_DIR:-$ROOT/build/wolfssl}
+case $WOLFSSL_DIR in /*) ;; *) WOLFSSL_DIR=$ROOT/$WOLFSSL_DIR ;; esac
+[ -f "$WOLFSSL_DIR/stamp" ] || WOLFSSL=system
+
 # make as a person types it, not as a sub-make of `make test` (which would
 # add "Entering directory" lines and pass its flags down).
-topmake() { env -u MAKELEVEL -u MAKEFLAGS -u MFLAGS make "$@"; }
+topmake() {
+    env -u MAKELEVEL -u MAKEFLAGS -u MFLAGS WOLFSSL="$WOLFSSL" WOLFSSL_DIR="$WOLFSSL_DIR" make "$@"
+}
 
 copy_tree() { # DIR: a minimal tree make can build proto/px_b64.o in
     mkdir -p "$1" && cp -r "$ROOT/Makefile" "$ROOT/scripts" "$ROOT/proto" "$1/"
@@ -19,8 +30,10 @@ t_missing_libraries_named() {
     local d=$WORK/nolibs out rc
     copy_tree "$d"
     mkdir -p "$WORK/empty-pc"
-    # No pkg-config module can be found: as on a machine without the -dev packages.
-    out=$(cd "$d" && PKG_CONFIG_LIBDIR=$WORK/empty-pc topmake build/release/obj/proto/px_b64.o 2>&1); rc=$?
+    # No pkg-config module can be found: as on a machine without the -dev
+    # packages. WOLFSSL=system needs libwolfssl-dev too.
+    out=$(cd "$d" && WOLFSSL=system && PKG_CONFIG_LIBDIR=$WORK/empty-pc \
+        topmake build/release/obj/proto/px_b64.o 2>&1); rc=$?
     echo "exit $rc: $out"
     [ $rc != 0 ] || return 1
     for p in libwolfssl-dev libnghttp2-dev libcurl4-openssl-dev libjansson-dev libuv1-dev \

@@ -31,10 +31,15 @@ t_control() {
         echo "$info"
         [ "$(dpkg-deb -f "$deb" Package)" = "$p" ] && [ "$(dpkg-deb -f "$deb" Version)" = "$VERSION" ] &&
             [ "$(dpkg-deb -f "$deb" Architecture)" = "$ARCH" ] || return 1
-        # dpkg-shlibdeps: the libraries the binary links, with versions.
+        # dpkg-shlibdeps: the libraries the binary links, with versions;
+        # libwolfssl only with WOLFSSL=system (the default links it statically).
         dpkg-deb -f "$deb" Depends | grep -qE 'libc6 \(>= [0-9.]+\)' &&
-            dpkg-deb -f "$deb" Depends | grep -q 'libwolfssl' &&
             dpkg-deb -f "$deb" Depends | grep -q 'libuv1' || return 1
+        if [ "${WOLFSSL:-source}" = system ]; then
+            dpkg-deb -f "$deb" Depends | grep -q 'libwolfssl' || return 1
+        else
+            ! dpkg-deb -f "$deb" Depends | grep -q 'libwolfssl' || return 1
+        fi
         echo "$info" | grep -qE '^ +[0-9]+ bytes, +[0-9]+ lines +conffiles' || return 1
     done
     dpkg-deb --ctrl-tarfile "$DEB_C" | tar -xO ./conffiles | grep -qx /etc/connector/config.json &&

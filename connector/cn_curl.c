@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The soname of Debian's libcurl4 (OpenSSL flavour), whose headers
@@ -40,9 +41,7 @@
     X(curl_multi_info_read, CURLMsg *, (CURLM *, int *))                                           \
     X(curl_multi_socket_action, CURLMcode, (CURLM *, curl_socket_t, int, int *))                   \
     X(curl_multi_assign, CURLMcode, (CURLM *, curl_socket_t, void *))                              \
-    X(curl_multi_strerror, const char *, (CURLMcode))                                              \
-    X(curl_slist_append, struct curl_slist *, (struct curl_slist *, const char *))                 \
-    X(curl_slist_free_all, void, (struct curl_slist *))
+    X(curl_multi_strerror, const char *, (CURLMcode))
 
 #define CN_CURL_FIELD(name, ret, params) ret(*name) params;
 static struct {
@@ -277,13 +276,42 @@ const char *curl_multi_strerror(CURLMcode code)
     return ready() ? lib.curl_multi_strerror(code) : "libcurl could not be loaded";
 }
 
+/* Lists are built here, not in libcurl: struct curl_slist is public
+ * (curl.h) and libcurl only reads the lists it is given (CURLOPT_HTTPHEADER
+ * and the like), so a request's header list (cn_stream collects a request's
+ * headers in one) loads no libcurl for an origin that does not need it.
+ * As libcurl's: the string is copied, and on failure the list is unchanged
+ * and NULL returned. Lists libcurl made and hands out (CURLINFO_COOKIELIST,
+ * CURLINFO_SSL_ENGINES) are freed with this curl_slist_free_all too: both
+ * use the C library's malloc, unless curl_global_init_mem gave libcurl other
+ * allocation functions (the allocation-failure tests), whose lists are then
+ * not to be freed here. */
 struct curl_slist *curl_slist_append(struct curl_slist *list, const char *s)
 {
-    return ready() ? lib.curl_slist_append(list, s) : NULL;
+    struct curl_slist *n = malloc(sizeof(*n));
+    if (!n)
+        return NULL;
+    n->data = strdup(s);
+    if (!n->data) {
+        free(n);
+        return NULL;
+    }
+    n->next = NULL;
+    if (!list)
+        return n;
+    struct curl_slist *last = list;
+    while (last->next)
+        last = last->next;
+    last->next = n;
+    return list;
 }
 
 void curl_slist_free_all(struct curl_slist *list)
 {
-    if (list && cn_curl_loaded())
-        lib.curl_slist_free_all(list);
+    while (list) {
+        struct curl_slist *next = list->next;
+        free(list->data);
+        free(list);
+        list = next;
+    }
 }

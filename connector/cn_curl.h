@@ -12,6 +12,9 @@
  * a function missing from cn_curl.c is a link error, on purpose (the build
  * links no libcurl to fall back on, see the Makefile's PKG_LIBS).
  *
+ * curl_slist_append and curl_slist_free_all are implemented here, not
+ * forwarded: building a header list loads nothing (see cn_curl.c).
+ *
  * Until libcurl is loaded, and if it cannot be, the functions answer as
  * libcurl does when it has no memory: curl_global_init CURLE_FAILED_INIT,
  * curl_easy_init and curl_multi_init NULL, setopt and getinfo

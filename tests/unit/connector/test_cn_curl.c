@@ -29,6 +29,15 @@ static void an_origin_context_alone_loads_no_libcurl(void **state)
     /* Cleanups of what was never made need no library either. */
     curl_easy_cleanup(NULL);
     curl_slist_free_all(NULL);
+    /* Nor a request's header list (cn_stream builds one for every request,
+     * whichever client then serves it). */
+    struct curl_slist *l = curl_slist_append(NULL, "Accept: */*");
+    assert_non_null(l);
+    assert_ptr_equal(curl_slist_append(l, "X-B: 2"), l);
+    assert_string_equal(l->data, "Accept: */*");
+    assert_string_equal(l->next->data, "X-B: 2");
+    assert_null(l->next->next);
+    curl_slist_free_all(l);
     assert_false(cn_curl_loaded());
 }
 
@@ -95,11 +104,12 @@ static void options_of_every_type_reach_libcurl(void **state)
     assert_null(curl_multi_info_read(m, &left));
     assert_int_equal(left, 0);
     assert_int_equal(curl_multi_cleanup(m), CURLM_OK);
+    /* a list built here, read by libcurl */
     struct curl_slist *l = curl_slist_append(NULL, "X-A: 1");
     assert_non_null(l);
-    assert_string_equal(l->data, "X-A: 1");
-    curl_slist_free_all(l);
+    assert_int_equal(curl_easy_setopt(e, CURLOPT_HTTPHEADER, l), CURLE_OK);
     curl_easy_cleanup(e);
+    curl_slist_free_all(l);
 }
 
 int main(void)

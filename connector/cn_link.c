@@ -4,6 +4,7 @@
 #include "cn_stream.h"
 #include "px_err.h"
 #include "px_log.h"
+#include "px_tls.h"
 #include "px_token.h"
 #include "px_version.h"
 #include "rt_h2.h"
@@ -148,6 +149,7 @@ static void take_access_keys(struct cn_link *l, const struct px_ctl_msg *m)
 {
     struct cn_assert_keys *k = NULL;
     int rc = cn_assert_keys_new(m->issuer, m->jwks, &k);
+    px_tls_free_caches(); /* checking each key filled an ECC cache entry */
     cn_assert_keys_free(l->assert_keys);
     l->assert_keys = k;
     if (rc < 0)

@@ -12,6 +12,7 @@
 #include "rt_cli.h"
 #include "rt_proc.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,11 +157,28 @@ static int cmd_ingress(int argc, char **argv)
     return rc;
 }
 
+/* Threads cost memory here, and the connector needs few: before any exists,
+ * size what makes them. */
+static void limit_threads(void)
+{
+    /* libuv's thread pool only resolves the edges' names (uv_getaddrinfo).
+     * Its default of 4 threads each dirty a stack and wolfSSL's thread-local
+     * ECC caches (366 KB a thread with WOLFSSL=source, 50 KB with Debian's).
+     * Two keep one slow DNS answer from holding up every link's. A value the
+     * user set wins. */
+    setenv("UV_THREADPOOL_SIZE", "2", 0);
+    /* One loop thread does the work; the pool's threads and curl's resolver
+     * threads each got a malloc arena of their own (a heap that stays
+     * partly resident) for a few small allocations. */
+    mallopt(M_ARENA_MAX, 1);
+}
+
 int main(int argc, char **argv)
 {
+    limit_threads();
     if (rt_cli_help(argc, argv, cn_usage, usage, stdout))
         return 0;
-    if (rt_proc_init("connector", RT_PROC_CURL) < 0)
+    if (rt_proc_init("connector") < 0)
         return 1;
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {

@@ -51,6 +51,8 @@ struct cn_origin {
     int timers_open; /* handles whose close callback has not run yet */
 };
 
+static int multi_ready(struct cn_origin *o);
+
 static size_t pool_target(const struct cn_origin *o)
 {
     size_t t = o->xfers_peak > EASY_POOL_MIN ? o->xfers_peak : EASY_POOL_MIN;
@@ -59,7 +61,9 @@ static size_t pool_target(const struct cn_origin *o)
 
 CURL *cn_origin_easy_get(struct cn_origin *o)
 {
-    CURL *e = o->easy_pool_n > 0 ? o->easy_pool[--o->easy_pool_n] : curl_easy_init();
+    CURL *e = o->easy_pool_n > 0      ? o->easy_pool[--o->easy_pool_n]
+              : multi_ready(o) < 0 ? NULL
+                                   : curl_easy_init();
     if (e && ++o->xfers > o->xfers_peak)
         o->xfers_peak = o->xfers;
     return e;
@@ -280,19 +284,20 @@ static void on_kick(uv_timer_t *t)
     check_done(o);
 }
 
-int cn_origin_new(uv_loop_t *loop, struct cn_origin **out)
+/* libcurl and the multi handle on first use (cn_curl.h): a connector
+ * whose requests never need curl never loads it. */
+static int multi_ready(struct cn_origin *o)
 {
+    if (o->multi)
+        return 0;
     /* Reference-counted by libcurl: one call per origin context is fine. */
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return PX_ERR_NOMEM;
-    struct cn_origin *o = calloc(1, sizeof(*o));
-    if (!o)
-        goto out_global;
-    o->loop = loop;
-    px_list_init(&o->kick);
     o->multi = curl_multi_init();
-    if (!o->multi)
-        goto out_free;
+    if (!o->multi) {
+        curl_global_cleanup();
+        return PX_ERR_NOMEM;
+    }
     curl_multi_setopt(o->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
     curl_multi_setopt(o->multi, CURLMOPT_SOCKETDATA, o);
     curl_multi_setopt(o->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -301,6 +306,16 @@ int cn_origin_new(uv_loop_t *loop, struct cn_origin **out)
     /* The cache counts busy connections too: sized below the stream
      * concurrency it closes a connection after almost every request. */
     curl_multi_setopt(o->multi, CURLMOPT_MAXCONNECTS, 2048L);
+    return 0;
+}
+
+int cn_origin_new(uv_loop_t *loop, struct cn_origin **out)
+{
+    struct cn_origin *o = calloc(1, sizeof(*o));
+    if (!o)
+        return PX_ERR_NOMEM;
+    o->loop = loop;
+    px_list_init(&o->kick);
     uv_timer_init(loop, &o->timeout_timer);
     uv_timer_init(loop, &o->kick_timer);
     uv_timer_init(loop, &o->trim_timer);
@@ -312,12 +327,6 @@ int cn_origin_new(uv_loop_t *loop, struct cn_origin **out)
     uv_unref((uv_handle_t *)&o->trim_timer); /* never what keeps a loop alive */
     *out = o;
     return 0;
-
-out_free:
-    free(o);
-out_global:
-    curl_global_cleanup();
-    return PX_ERR_NOMEM;
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -335,15 +344,17 @@ void cn_origin_free(struct cn_origin *o)
         curl_easy_cleanup(o->easy_pool[--o->easy_pool_n]);
     free(o->easy_pool);
     o->easy_pool = NULL;
-    curl_multi_cleanup(o->multi); /* closes cached connections via close_socket_cb */
+    if (o->multi)
+        curl_multi_cleanup(o->multi); /* closes cached connections via close_socket_cb */
     for (size_t i = 0; i < o->by_fd_cap; i++)
         if (o->by_fd[i])
             uv_close((uv_handle_t *)&o->by_fd[i]->poll, free_sock);
     free(o->by_fd);
     o->by_fd = NULL;
     o->by_fd_cap = 0;
+    if (o->multi)
+        curl_global_cleanup();
     o->multi = NULL;
-    curl_global_cleanup();
     uv_close((uv_handle_t *)&o->timeout_timer, on_timer_closed);
     uv_close((uv_handle_t *)&o->kick_timer, on_timer_closed);
     uv_close((uv_handle_t *)&o->trim_timer, on_timer_closed);
@@ -373,6 +384,8 @@ int cn_origin_watch(struct cn_origin *o, curl_socket_t fd, int events, cn_origin
 
 int cn_origin_start(struct cn_origin *o, struct cn_origin_xfer *x)
 {
+    if (multi_ready(o) < 0)
+        return PX_ERR_NOMEM;
     x->o = o;
     curl_easy_setopt(x->easy, CURLOPT_PRIVATE, (char *)x);
     curl_easy_setopt(x->easy, CURLOPT_CLOSESOCKETFUNCTION, close_socket_cb);

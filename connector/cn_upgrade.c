@@ -166,6 +166,10 @@ static int on_headers_done(http_parser *p)
     struct cn_stream *s = u->s;
     if (px_hdracc_end(&u->hdr) < 0)
         return -1;
+    /* The head is over, and with it the handshake: an open relay holds no
+     * header buffers, nor the rest of a request the origin answered. */
+    px_hdracc_cleanup(&u->hdr);
+    px_buf_cleanup(&u->out);
     cn_stream_origin_answered(s);
     if (p->status_code == 101) {
         /* RFC 6455 4.1: without the right Accept the origin did not take
@@ -310,6 +314,9 @@ static void try_write(struct cn_upgrade *u)
             cn_stream_to_origin(s, sent);
         }
     }
+    /* Drained: an idle relay keeps no buffer (4 KiB each, a quarter of what
+     * an idle WebSocket may cost here). The next message allocates again. */
+    px_buf_shrink(b, 0);
     if (b == &s->req_body && s->req_eof && !u->shut_wr && u->phase == RELAY) {
         /* The client is done sending. A TCP service sees the half-close; a
          * WebSocket origin gets a grace period to finish its close. */
@@ -541,4 +548,13 @@ void cn_upgrade_feed(struct cn_stream *s, const uint8_t *data, size_t len)
         origin_closed(u);
     else
         take_origin_bytes(u, (const char *)data, len);
+}
+
+size_t cn_upgrade_held(const struct cn_stream *s)
+{
+    const struct cn_upgrade *u = s->up;
+    size_t n = s->req_body.cap + s->resp_body.cap;
+    if (u)
+        n += u->out.cap + u->hdr.name.cap + u->hdr.value.cap;
+    return n;
 }

@@ -35,5 +35,8 @@ int cn_upgrade_start_detached(struct cn_stream *s, const char *key);
 /* Delivers origin bytes to a detached upgrade as a socket read would
  * (len 0: the origin closed). Ignores read pausing. */
 void cn_upgrade_feed(struct cn_stream *s, const uint8_t *data, size_t len);
+/* Test seam: the bytes of buffer capacity s's relay holds (its own and the
+ * stream's request and response buffers). An idle relay holds none. */
+size_t cn_upgrade_held(const struct cn_stream *s);
 
 #endif

@@ -406,7 +406,7 @@ int main(int argc, char **argv)
 {
     if (rt_cli_help(argc, argv, es_usage, usage, stdout))
         return 0;
-    if (rt_proc_init("edge-sim", 0) < 0)
+    if (rt_proc_init("edge-sim") < 0)
         return 1;
     if (argc < 2) {
         usage(stderr);

@@ -76,7 +76,8 @@ void px_tls_cleanup(struct px_tls *t);
 int px_tls_feed(struct px_tls *t, const void *data, size_t len);
 /* Advances the handshake. Returns 0 when complete, PX_ERR_WANT_IO when it
  * needs more input (flush `out` first: it may hold the alert we send), or
- * PX_ERR_TLS_VERIFY / PX_ERR_TLS with t->failure filled. */
+ * PX_ERR_TLS_VERIFY / PX_ERR_TLS with t->failure filled. When the handshake
+ * ends, either way, it frees this thread's ECC cache (px_tls_free_caches). */
 int px_tls_handshake(struct px_tls *t);
 /* Reads plaintext. Returns 0 with *n > 0, PX_ERR_WANT_IO when nothing is
  * buffered, PX_ERR_CLOSED on close_notify, PX_ERR_TLS on failure (with
@@ -85,6 +86,15 @@ int px_tls_handshake(struct px_tls *t);
 int px_tls_read(struct px_tls *t, void *buf, size_t cap, size_t *n);
 /* Encrypts all of data into `out`. Returns 0 or PX_ERR_TLS / PX_ERR_NOMEM. */
 int px_tls_write(struct px_tls *t, const void *data, size_t len);
+/* Frees this thread's wolfSSL ECC fixed-point cache (FP_ECC, which Debian's
+ * wolfSSL has): every point the thread multiplied keeps an entry of 256
+ * precomputed points, 823 KB each on Debian's build, up to 15 of them,
+ * although only a point used again (the curve's generator, a CA's key)
+ * ever gets its table used. Entries come back on demand. Call it after work
+ * that filled the cache and will not repeat soon: a handshake (done by
+ * px_tls_handshake itself), a key import or generation. No-op without
+ * FP_ECC. */
+void px_tls_free_caches(void);
 /* Queues close_notify into `out`. */
 void px_tls_shutdown(struct px_tls *t);
 /* The negotiated ALPN protocol (static storage of the session) or "". */

@@ -1,10 +1,10 @@
 #include "rt_loop.h"
 #include "rt_conn.h"
 #include "px_err.h"
-
-#include <wolfssl/wolfcrypt/ecc.h>
+#include "px_tls.h"
 
 #include <assert.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +23,13 @@ static void on_prepare(uv_prepare_t *h)
         uv_idle_start(&rl->spin, on_spin);
     else
         uv_idle_stop(&rl->spin);
+}
+
+static void on_trim(uv_timer_t *h)
+{
+    (void)h;
+    px_tls_free_caches();
+    malloc_trim(0);
 }
 
 int rt_loop_init(struct rt_loop *rl, uv_loop_t *uv)
@@ -47,13 +54,23 @@ int rt_loop_init(struct rt_loop *rl, uv_loop_t *uv)
         uv_close((uv_handle_t *)&rl->flush_hook, NULL);
         goto out_uv;
     }
-    rl->flush_hook.data = rl->spin.data = rl;
-    /* The hook alone must not keep the loop alive. */
-    uv_unref((uv_handle_t *)&rl->flush_hook);
-    r = uv_prepare_start(&rl->flush_hook, on_prepare);
+    r = uv_timer_init(uv, &rl->trim);
     if (r < 0) {
         uv_close((uv_handle_t *)&rl->flush_hook, NULL);
         uv_close((uv_handle_t *)&rl->spin, NULL);
+        goto out_uv;
+    }
+    rl->flush_hook.data = rl->spin.data = rl->trim.data = rl;
+    /* The hook and the timer alone must not keep the loop alive. */
+    uv_unref((uv_handle_t *)&rl->flush_hook);
+    uv_unref((uv_handle_t *)&rl->trim);
+    r = uv_prepare_start(&rl->flush_hook, on_prepare);
+    if (r == 0)
+        r = uv_timer_start(&rl->trim, on_trim, RT_LOOP_TRIM_MS, RT_LOOP_TRIM_MS);
+    if (r < 0) {
+        uv_close((uv_handle_t *)&rl->flush_hook, NULL);
+        uv_close((uv_handle_t *)&rl->spin, NULL);
+        uv_close((uv_handle_t *)&rl->trim, NULL);
         goto out_uv;
     }
     rl->uv = uv;
@@ -77,6 +94,8 @@ void rt_loop_cleanup(struct rt_loop *rl)
     uv_close((uv_handle_t *)&rl->flush_hook, NULL);
     uv_idle_stop(&rl->spin);
     uv_close((uv_handle_t *)&rl->spin, NULL);
+    uv_timer_stop(&rl->trim);
+    uv_close((uv_handle_t *)&rl->trim, NULL);
     if (rl->uv->data == rl)
         rl->uv->data = NULL;
     rl->uv = NULL;
@@ -85,11 +104,9 @@ void rt_loop_cleanup(struct rt_loop *rl)
     rl->rng_ready = 0;
     free(rl->read_scratch);
     rl->read_scratch = NULL;
-#ifdef FP_ECC
     /* wolfSSL caches ECC points per thread (thread-local, built again on
      * demand): a loop's thread that ends must free its cache or leak it. */
-    wc_ecc_fp_free();
-#endif
+    px_tls_free_caches();
 }
 
 struct rt_loop *rt_loop_of(uv_loop_t *uv)

@@ -20,10 +20,19 @@
 
 struct rt_conn;
 
+/* How often a loop hands freed memory back to the system: this thread's
+ * wolfSSL ECC cache (px_tls_free_caches) and the free pages malloc keeps
+ * (malloc_trim; rt_proc_init tells malloc to keep up to 32 MiB, so that
+ * buffers freed and reallocated at line rate cost no page faults). Often
+ * enough that an idle daemon is small again soon after a burst, rarely
+ * enough to cost nothing under load. */
+#define RT_LOOP_TRIM_MS 5000
+
 struct rt_loop {
     uv_loop_t *uv;           /* NULL until rt_loop_init succeeded, and after cleanup */
     uv_prepare_t flush_hook; /* runs before the loop sleeps: flushes dirty connections */
     uv_idle_t spin;          /* active while work remains: the next poll does not block */
+    uv_timer_t trim;         /* gives memory freed since the last tick back (RT_LOOP_TRIM_MS) */
     struct px_list dirty;    /* connections that asked for on_writable (rt_conn_want_write) */
     uint8_t *read_scratch;   /* RT_CONN_READ_SIZE bytes: socket reads and TLS plaintext */
     WC_RNG rng;              /* seeded once: seeding costs more than a proxied request */
@@ -31,11 +40,11 @@ struct rt_loop {
 };
 
 /* Initialises rl for uv (one rt_loop per uv loop, before any rt_conn on it):
- * installs the flush hook, allocates the read scratch, seeds the RNG, sets
- * uv->data = rl. Returns 0, or PX_ERR_NOMEM / PX_ERR_CRYPTO / a px_err mapped
- * from libuv, with nothing left to clean up (rl->uv stays NULL; should libuv
- * fail after a handle was set up, its close completes at the next uv_run:
- * keep rl's memory until then). */
+ * installs the flush hook and the trim timer (neither keeps the loop
+ * alive), allocates the read scratch, seeds the RNG, sets uv->data = rl. Returns 0, or PX_ERR_NOMEM
+ * / PX_ERR_CRYPTO / a px_err mapped from libuv, with nothing left to clean up (rl->uv stays NULL;
+ * should libuv fail after a handle was set up, its close completes at the next uv_run: keep rl's
+ * memory until then). */
 int rt_loop_init(struct rt_loop *rl, uv_loop_t *uv);
 /* Call after every rt_conn on the loop has been closed (or at least aborted):
  * stops and closes the loop's handles, frees the scratch and the RNG, clears

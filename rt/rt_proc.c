@@ -2,14 +2,13 @@
 #include "px_err.h"
 #include "px_tls.h"
 
-#include <curl/curl.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
-int rt_proc_init(const char *prog, unsigned flags)
+int rt_proc_init(const char *prog)
 {
     umask(077);
     /* Page faults on every reallocated buffer cost more CPU than the crypto. */
@@ -24,10 +23,6 @@ int rt_proc_init(const char *prog, unsigned flags)
     if (px_tls_global_init() < 0) {
         fprintf(stderr, "%s: cannot initialise wolfSSL\n", prog);
         return PX_ERR_TLS;
-    }
-    if ((flags & RT_PROC_CURL) && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, "%s: cannot initialise libcurl\n", prog);
-        return PX_ERR_NOMEM;
     }
     return 0;
 }

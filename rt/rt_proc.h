@@ -3,9 +3,6 @@
 #ifndef RT_PROC_H
 #define RT_PROC_H
 
-/* Flags for rt_proc_init. */
-#define RT_PROC_CURL 1u /* also initialise libcurl (the connector's origins) */
-
 /* Sets up the process for prog ("connector", "edge-sim"; names it in
  * messages):
  *   - umask 077: keys, certificates and databases are private to this user;
@@ -14,11 +11,11 @@
  *   - the descriptor limit is raised to its hard limit (a socket a stream);
  *   - SIGPIPE is ignored: a write to a closed socket is an EPIPE to handle,
  *     not the end of the process;
- *   - wolfSSL's global state (px_tls_global_init), and libcurl's with
- *     RT_PROC_CURL.
+ *   - wolfSSL's global state (px_tls_global_init). libcurl's is not set up
+ *     here: the connector loads and initialises it on first use
+ *     (connector/cn_curl.h), the edge never uses it.
  * Log settings stay with each command's flags (--loglevel).
- * Returns 0, or PX_ERR_TLS / PX_ERR_NOMEM after saying which library failed
- * on stderr. */
-int rt_proc_init(const char *prog, unsigned flags);
+ * Returns 0, or PX_ERR_TLS after saying so on stderr. */
+int rt_proc_init(const char *prog);
 
 #endif

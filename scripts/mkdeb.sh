@@ -113,6 +113,9 @@ package() { # NAME SUMMARY DESCRIPTION
     local name=$1 summary=$2 desc=$3 root=$WORK/debian/$1 deps size
     deps=$(cd "$WORK" && dpkg-shlibdeps -O -e"debian/$name/usr/bin/$name" | sed -n 's/^shlibs:Depends=//p')
     [ -n "$deps" ] || { echo "mkdeb: dpkg-shlibdeps found no dependencies for $name" >&2; exit 1; }
+    # The connector loads libcurl when an origin first needs it (dlopen,
+    # connector/cn_curl.h), which dpkg-shlibdeps cannot see.
+    [ "$name" != connector ] || deps="$deps, libcurl4 (>= 7.88.0)"
     find "$root" -path "$root/DEBIAN" -prune -o -type f -print | sort | while read -r f; do
         (cd "$root" && md5sum "${f#$root/}")
     done > "$root/DEBIAN/md5sums"

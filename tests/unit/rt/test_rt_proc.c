@@ -19,7 +19,7 @@ static void test_init(void **state)
     assert_int_equal(getrlimit(RLIMIT_NOFILE, &before), 0);
     umask(022);
     signal(SIGPIPE, SIG_DFL);
-    assert_int_equal(rt_proc_init("test_rt_proc", RT_PROC_CURL), 0);
+    assert_int_equal(rt_proc_init("test_rt_proc"), 0);
     /* Files it creates are private. */
     mode_t m = umask(077);
     assert_int_equal(m, 077);
@@ -37,7 +37,7 @@ static void test_init(void **state)
     assert_int_equal(write(fds[1], "x", 1), -1);
     close(fds[1]);
     /* Running it again (a second command in one process) is harmless. */
-    assert_int_equal(rt_proc_init("test_rt_proc", 0), 0);
+    assert_int_equal(rt_proc_init("test_rt_proc"), 0);
 }
 
 int main(void)

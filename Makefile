@@ -149,7 +149,10 @@ $(BUILD)/wolfssl-used: $(WOLFSSL_LIB) FORCE
 	@echo "wolfssl: $(WOLFSSL_USED)" | tee $@.new && \
 		{ cmp -s $@.new $@ && rm $@.new || mv $@.new $@; }
 
-$(BUILD)/obj/%.o: %.c $(BUILD)/cflags | $(BUILD)/deps-ok-$(WOLFSSL) $(WOLFSSL_LIB)
+# The wolfSSL library is a real prerequisite: rebuilt (new flags, a Debian
+# update), its headers and options.h changed, and so does every object.
+# Its rule runs each time but leaves the file alone when it is current.
+$(BUILD)/obj/%.o: %.c $(BUILD)/cflags $(WOLFSSL_LIB) | $(BUILD)/deps-ok-$(WOLFSSL)
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<

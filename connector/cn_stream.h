@@ -64,6 +64,9 @@ struct cn_stream_env {
     void *arg;
     uv_loop_t *loop;
     struct cn_origin *origin;
+    /* The loop's lean HTTP/1.1 client (cn_h1.h) for plain http:// and unix:
+     * origins; NULL: libcurl serves every origin. */
+    struct cn_h1 *h1;
     unsigned response_timeout_ms; /* origin must answer (headers) within this */
     /* The connector's metrics (cn_metrics.h; NULL: none are kept), and
      * whether each request ends with an access-log line (px_log_access). */

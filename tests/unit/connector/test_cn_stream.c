@@ -18,6 +18,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "cn_h1.h"
 #include "cn_ingress.h"
 #include "cn_origin.h"
 #include "cn_stream.h"
@@ -44,6 +45,7 @@
 struct fake_host {
     uv_loop_t loop;
     struct cn_origin *origin;   /* NULL: no origin in this test */
+    struct cn_h1 *h1;           /* the lean client (NULL: curl serves http:// too) */
     struct cn_ingress *ing;     /* route() matches here when set, */
     const struct cn_rule *rule; /* else answers this (NULL: no route) */
     unsigned timeout_ms;
@@ -193,6 +195,7 @@ static struct cn_stream *new_stream(int32_t id)
                                           .arg = &fh,
                                           .loop = &fh.loop,
                                           .origin = fh.origin,
+                                          .h1 = fh.h1,
                                           .response_timeout_ms = fh.timeout_ms}};
     struct cn_stream *s = cn_stream_new(&host, id);
     assert_non_null(s);
@@ -249,6 +252,14 @@ static int setup_origin(void **state)
     return rc < 0 ? -1 : 0;
 }
 
+/* The same, with the lean client serving the http:// rules (cn_h1.h). */
+static int setup_origin_h1(void **state)
+{
+    if (setup_origin(state) < 0)
+        return -1;
+    return cn_h1_new(&fh.loop, &fh.h1) < 0 ? -1 : 0;
+}
+
 /* Every stream must have gone (once) and given back what it held. A test
  * that failed halfway leaves streams: they are destroyed as the host would
  * on teardown, and reported. */
@@ -261,6 +272,7 @@ static int teardown(void **state)
             cn_stream_destroy(fh.live[i]);
     long long held = fh.held;
     cn_origin_free(fh.origin);
+    cn_h1_free(fh.h1);
     if (fo_running)
         fo_stop(&fo);
     fo_running = 0;
@@ -860,6 +872,30 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_edge_reset_before_response, setup_origin, teardown),
         cmocka_unit_test_setup_teardown(test_websocket_upgrade_relays_both_ways, setup_origin,
+                                        teardown),
+        /* The same through the lean client. */
+        cmocka_unit_test_setup_teardown(test_get_head_forwarded_hop_by_hop_dropped, setup_origin_h1,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_http_host_header_sets_host_and_x_forwarded_host,
+                                        setup_origin_h1, teardown),
+        cmocka_unit_test_setup_teardown(test_request_body_streamed_with_credit, setup_origin_h1,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_request_body_of_unknown_length_chunked,
+                                        setup_origin_h1, teardown),
+        cmocka_unit_test_setup_teardown(test_large_response_read_through, setup_origin_h1,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_backpressure_session_not_reading, setup_origin_h1,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_host_over_cap_stops_origin_until_room, setup_origin_h1,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_origin_refused_502, setup_origin_h1, teardown),
+        cmocka_unit_test_setup_teardown(test_origin_bad_response_502, setup_origin_h1, teardown),
+        cmocka_unit_test_setup_teardown(test_origin_silent_504_after_response_timeout,
+                                        setup_origin_h1, teardown),
+        cmocka_unit_test_setup_teardown(test_edge_reset_mid_response_frees_everything,
+                                        setup_origin_h1, teardown),
+        cmocka_unit_test_setup_teardown(test_edge_reset_before_response, setup_origin_h1, teardown),
+        cmocka_unit_test_setup_teardown(test_websocket_upgrade_relays_both_ways, setup_origin_h1,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

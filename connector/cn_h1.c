@@ -72,7 +72,7 @@ static void fail(struct cn_h1_conn *c, enum cn_h1_err err, int uv_status)
 static void finish(struct cn_h1_conn *c, int clean)
 {
     struct cn_h1_req *q = c->q;
-    int keep = clean && c->resp.keep_alive && q->body_done && !c->body_writing;
+    int keep = clean && c->resp.keep_alive && q->body_done && !c->body_writing && !c->head_writing;
     c->q = NULL;
     q->conn = NULL;
     if (keep)
@@ -237,6 +237,7 @@ void cn_h1_kick(struct cn_h1_req *q)
 static void on_head_written(uv_write_t *w, int status)
 {
     struct cn_h1_conn *c = w->data;
+    c->head_writing = 0;
     if (c->closing || status == UV_ECANCELED || status == 0)
         return;
     fail(c, CN_H1_RESET, status);
@@ -250,6 +251,7 @@ static void send_head(struct cn_h1_conn *c)
     uv_buf_t b = uv_buf_init((char *)px_buf_head(&q->head), (unsigned)px_buf_len(&q->head));
     c->hreq.data = c;
     int rc = uv_write(&c->hreq, &c->io.s, &b, 1, on_head_written);
+    c->head_writing = rc == 0;
     if (rc == 0)
         rc = start_reading(c);
     if (rc < 0) {

@@ -46,7 +46,8 @@ struct cn_h1_conn {
     enum cn_h1_err def_err;       /* a failure reported from the timer (never inside a call) */
     struct sockaddr_storage addr; /* a numeric origin's address */
     uv_write_t hreq;              /* the head */
-    uv_write_t breq;              /* a body piece */
+    int head_writing;
+    uv_write_t breq; /* a body piece */
     int body_writing;
     uv_buf_t bbufs[3];
     char chunk_line[24];

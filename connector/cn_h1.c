@@ -171,6 +171,33 @@ void cn_h1_resume(struct cn_h1_req *q)
 
 static void pump_body(struct cn_h1_conn *c);
 
+/* Writes bufs[n] at once when the socket takes them (no write request: with
+ * libuv 1.44 each finished request costs an epoll_ctl), queuing the rest
+ * with req. Returns 1 when all went out, 0 when req is pending (cb
+ * follows), or a libuv error. bufs may be changed. */
+static int send_bufs(struct cn_h1_conn *c, uv_write_t *req, uv_buf_t *bufs, unsigned n,
+                     uv_write_cb cb)
+{
+    int r = uv_try_write(&c->io.s, bufs, n);
+    if (r == UV_EAGAIN)
+        r = 0;
+    if (r < 0)
+        return r;
+    size_t skip = (size_t)r;
+    while (n > 0 && skip >= bufs[0].len) {
+        skip -= bufs[0].len;
+        bufs++;
+        n--;
+    }
+    if (n == 0)
+        return 1;
+    bufs[0].base += skip;
+    bufs[0].len -= skip;
+    req->data = c;
+    r = uv_write(req, &c->io.s, bufs, n, cb);
+    return r < 0 ? r : 0;
+}
+
 static void on_body_written(uv_write_t *w, int status)
 {
     struct cn_h1_conn *c = w->data;
@@ -184,16 +211,18 @@ static void on_body_written(uv_write_t *w, int status)
     pump_body(c);
 }
 
-static void pump_body(struct cn_h1_conn *c)
+/* Takes one piece of the body and writes it. Returns 1 when it went out at
+ * once (the caller may take the next), else 0. */
+static int pump_once(struct cn_h1_conn *c)
 {
     struct cn_h1_req *q = c->q;
     if (!q || c->body_writing || q->body_done || c->closing)
-        return;
+        return 0;
     px_buf_consume(&c->wbuf, px_buf_len(&c->wbuf));
     uint8_t *p = px_buf_reserve(&c->wbuf, CN_H1_UPLOAD_BUF);
     if (!p) {
         defer_fail(c, CN_H1_NOMEM, 0);
-        return;
+        return 0;
     }
     int eof = 0;
     size_t n = q->ops->upload(q, p, CN_H1_UPLOAD_BUF, &eof);
@@ -217,14 +246,20 @@ static void pump_body(struct cn_h1_conn *c)
         c->bbufs[nb++] = uv_buf_init((char *)p, (unsigned)n);
     }
     if (nb == 0)
-        return;
-    c->breq.data = c;
-    int rc = uv_write(&c->breq, &c->io.s, c->bbufs, nb, on_body_written);
+        return 0;
+    int rc = send_bufs(c, &c->breq, c->bbufs, nb, on_body_written);
     if (rc < 0) {
         defer_fail(c, CN_H1_RESET, rc);
-        return;
+        return 0;
     }
-    c->body_writing = 1;
+    c->body_writing = rc == 0;
+    return rc;
+}
+
+static void pump_body(struct cn_h1_conn *c)
+{
+    while (pump_once(c))
+        ;
 }
 
 void cn_h1_kick(struct cn_h1_req *q)
@@ -249,10 +284,9 @@ static void send_head(struct cn_h1_conn *c)
 {
     struct cn_h1_req *q = c->q;
     uv_buf_t b = uv_buf_init((char *)px_buf_head(&q->head), (unsigned)px_buf_len(&q->head));
-    c->hreq.data = c;
-    int rc = uv_write(&c->hreq, &c->io.s, &b, 1, on_head_written);
+    int rc = send_bufs(c, &c->hreq, &b, 1, on_head_written);
     c->head_writing = rc == 0;
-    if (rc == 0)
+    if (rc >= 0)
         rc = start_reading(c);
     if (rc < 0) {
         defer_fail(c, CN_H1_RESET, rc);

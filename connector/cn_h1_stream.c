@@ -151,7 +151,7 @@ int cn_stream_h1_start(struct cn_stream *s)
     px_buf_init(&q->head);
     px_buf_set_min_cap(&q->head, 512);
     if (build_head(s, &q->head) < 0)
-        return -1;
+        goto out_head;
     const struct cn_h1_target t = {
         .unix_path = r->kind == CN_SVC_UNIX ? r->unix_path : NULL,
         .host = r->host,
@@ -161,9 +161,12 @@ int cn_stream_h1_start(struct cn_stream *s)
         .keepalive_timeout_ms = r->o.keepalive_timeout_s * 1000,
     };
     if (cn_h1_start(s->host.env.h1, q, &t) < 0)
-        return -1;
+        goto out_head;
     s->lean = 1;
     s->origin_started = 1;
     s->t_origin = uv_hrtime();
     return 0;
+out_head:
+    px_buf_cleanup(&q->head); /* not lean: release() would not free it */
+    return -1;
 }

@@ -736,6 +736,37 @@ static void test_origin_refused_502(void **state)
     cn_stream_on_close(s, 0);
 }
 
+/* The page says why, with the address (the lean client's words match
+ * curl's: cn_stream_diag words both). */
+static void test_origin_refused_page_names_the_address(void **state)
+{
+    (void)state;
+    fh.reading = 1;
+    struct cn_stream *s = request(1, "GET", "refused.test", "/ok", 1, NULL);
+    assert_error_answer(502, "origin_refused");
+    const char *page = px_buf_cstr(&fh.body);
+    assert_non_null(strstr(page, "the origin refused the connection (is the service running?)"));
+    assert_non_null(strstr(page, "127.0.0.1"));
+    cn_stream_on_close(s, 0);
+}
+
+/* Keep-alive: sequential requests reuse one origin connection. */
+static void test_sequential_requests_share_one_origin_connection(void **state)
+{
+    (void)state;
+    fh.reading = 1;
+    for (int32_t id = 1; id <= 7; id += 2) {
+        struct cn_stream *s = request(id, "GET", "a.test", "/ok", 1, NULL);
+        assert_true(pump_until(body_done, 3000));
+        assert_int_equal(fh.status, 200);
+        assert_true(fh.eof);
+        cn_stream_on_close(s, 0);
+        pump_for(5);
+    }
+    assert_int_equal(fo.accepted, 1);
+    assert_int_equal(fo.answered, 4);
+}
+
 static void test_origin_bad_response_502(void **state)
 {
     (void)state;
@@ -865,6 +896,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_host_over_cap_stops_origin_until_room, setup_origin,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_origin_refused_502, setup_origin, teardown),
+        cmocka_unit_test_setup_teardown(test_sequential_requests_share_one_origin_connection,
+                                        setup_origin, teardown),
+        cmocka_unit_test_setup_teardown(test_origin_refused_page_names_the_address, setup_origin,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_origin_bad_response_502, setup_origin, teardown),
         cmocka_unit_test_setup_teardown(test_origin_silent_504_after_response_timeout, setup_origin,
                                         teardown),
@@ -889,6 +924,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_host_over_cap_stops_origin_until_room, setup_origin_h1,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_origin_refused_502, setup_origin_h1, teardown),
+        cmocka_unit_test_setup_teardown(test_sequential_requests_share_one_origin_connection,
+                                        setup_origin_h1, teardown),
+        cmocka_unit_test_setup_teardown(test_origin_refused_page_names_the_address, setup_origin_h1,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_origin_bad_response_502, setup_origin_h1, teardown),
         cmocka_unit_test_setup_teardown(test_origin_silent_504_after_response_timeout,
                                         setup_origin_h1, teardown),

@@ -442,6 +442,13 @@ static int start_origin(struct cn_stream *s)
                        "(disableChunkedEncoding)");
         return 0;
     }
+    if (cn_stream_h1_eligible(s)) {
+        if (cn_stream_h1_start(s) < 0)
+            return -1;
+        uv_timer_start(&s->timer, on_deadline, s->host.env.response_timeout_ms,
+                       s->host.env.response_timeout_ms);
+        return 0;
+    }
     CURL *e = cn_origin_easy_get(s->host.env.origin);
     if (!e)
         return -1;
@@ -469,9 +476,10 @@ static int start_origin(struct cn_stream *s)
         e, CURLOPT_HTTP_VERSION,
         (long)(r->tls && r->o.http2_origin ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1));
     curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, (long)r->o.keepalive_timeout_s);
-    /* Per transfer: 64 KiB bounds memory with hundreds of concurrent streams. */
-    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 64L * 1024);
-    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 64L * 1024);
+    /* Per transfer: 16 KiB bounds memory with hundreds of concurrent streams
+     * (the 64 KiB it was made 20 MB of the connector's peak). */
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 16L * 1024);
+    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16L * 1024);
     curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_resp_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
@@ -669,7 +677,10 @@ int cn_stream_on_data(struct cn_stream *s, const uint8_t *data, size_t len)
     }
     if (px_buf_append(&s->req_body, data, len) < 0)
         return NGHTTP2_ERR_CALLBACK_FAILURE;
-    cn_origin_unpause(&s->xfer, CURLPAUSE_SEND);
+    if (s->lean)
+        cn_h1_kick(&s->h1q);
+    else
+        cn_origin_unpause(&s->xfer, CURLPAUSE_SEND);
     return 0;
 }
 
@@ -680,7 +691,9 @@ void cn_stream_on_end(struct cn_stream *s)
         cn_upgrade_on_data(s);
         return;
     }
-    if (s->origin_started)
+    if (s->origin_started && s->lean)
+        cn_h1_kick(&s->h1q);
+    else if (s->origin_started)
         cn_origin_unpause(&s->xfer, CURLPAUSE_SEND);
 }
 
@@ -761,6 +774,12 @@ static void free_stream_mem(uv_handle_t *h)
 
 void cn_stream_xfer_drop(struct cn_stream *s)
 {
+    if (s->lean) {
+        cn_h1_req_cleanup(&s->h1q); /* a connection busy with it is closed */
+        s->lean = 0;
+        s->origin_started = 0;
+        return;
+    }
     cn_origin_cancel(&s->xfer);
     s->origin_started = 0;
     if (s->xfer.easy) {
@@ -821,10 +840,7 @@ static void on_done(struct cn_origin_xfer *x, CURLcode res)
     if (cn_stream_probe_done(s)) {
         /* answered */
     } else if (s->resp_headers_too_large && !s->resp_submitted) {
-        cn_stream_origin_error(s, CN_ORIGIN_BAD_RESPONSE);
-        cn_stream_error(s, 502, "origin_headers_too_large",
-                        "the origin's response head is too large (over 64 KiB or 512 fields)",
-                        NULL);
+        cn_stream_head_too_large(s);
     } else if (res != CURLE_OK && !s->resp_submitted) {
         cn_stream_origin_failed(s, res);
         if (s->probe)
@@ -865,6 +881,8 @@ ssize_t cn_stream_read_body(nghttp2_session *h2, int32_t id, uint8_t *buf, size_
     }
     if ((s->xfer.paused & CURLPAUSE_RECV) && px_buf_len(&s->resp_body) <= CN_STREAM_RESP_LOW)
         cn_origin_unpause(&s->xfer, CURLPAUSE_RECV);
+    if (s->lean && s->h1q.read_paused && px_buf_len(&s->resp_body) <= CN_STREAM_RESP_LOW)
+        cn_h1_resume(&s->h1q);
     if (s->up && px_buf_len(&s->resp_body) <= CN_STREAM_RESP_LOW)
         cn_upgrade_resume_read(s);
     if (n == 0 && !(*flags & NGHTTP2_DATA_FLAG_EOF))
@@ -876,6 +894,8 @@ void cn_stream_on_room(struct cn_stream *s)
 {
     if ((s->xfer.paused & CURLPAUSE_RECV) && px_buf_len(&s->resp_body) <= CN_STREAM_RESP_LOW)
         cn_origin_unpause(&s->xfer, CURLPAUSE_RECV);
+    if (s->lean && s->h1q.read_paused && px_buf_len(&s->resp_body) <= CN_STREAM_RESP_LOW)
+        cn_h1_resume(&s->h1q);
 }
 
 void cn_stream_on_close(struct cn_stream *s, uint32_t error_code)

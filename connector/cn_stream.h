@@ -1,9 +1,13 @@
 /* cn_stream: one proxied request, an HTTP/2 stream from the edge bridged to
- * the origin through libcurl, with bounded buffers both ways:
- *  request body:  h2 DATA -> req buffer -> curl read callback (window credit
- *                 returned only as curl takes bytes; curl paused when empty)
- *  response body: curl write callback -> resp buffer -> h2 data source
- *                 (curl paused above the high mark, resumed below the low mark)
+ * the origin through the lean HTTP/1.1 client (cn_h1.h: plain http:// and
+ * unix: origins, when env.h1 is set) or libcurl (everything else), with
+ * bounded buffers both ways:
+ *  request body:  h2 DATA -> req buffer -> curl read callback / cn_h1 upload
+ *                 (window credit returned only as bytes are taken; paused
+ *                 when empty)
+ *  response body: curl write callback / cn_h1 body -> resp buffer -> h2 data
+ *                 source (origin reads stop above the high mark or while the
+ *                 host is over its cap, and resume below the low mark)
  *
  * A stream knows only its host (struct cn_stream_host), handed to it at
  * creation: the functions that put its response on the wire (the carrying
@@ -64,6 +68,9 @@ struct cn_stream_env {
     void *arg;
     uv_loop_t *loop;
     struct cn_origin *origin;
+    /* The loop's lean HTTP/1.1 client (cn_h1.h) for plain http:// and unix:
+     * origins; NULL: libcurl serves every origin. */
+    struct cn_h1 *h1;
     unsigned response_timeout_ms; /* origin must answer (headers) within this */
     /* The connector's metrics (cn_metrics.h; NULL: none are kept), and
      * whether each request ends with an access-log line (px_log_access). */

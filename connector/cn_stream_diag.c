@@ -185,6 +185,98 @@ static const char *client_cert_why(const struct cn_stream *s)
     return "origin requires a client certificate — set originPull (or originCert/originKey)";
 }
 
+/* The failures of a plain connection, whichever client met them. */
+enum plain_fail { PF_REFUSED, PF_DNS, PF_CONNECT_TIMEOUT, PF_EMPTY, PF_BAD_RESPONSE, PF_OTHER };
+
+/* Words a plain failure into why (detail: what the client says of a
+ * refused connection) and returns its code. */
+static const char *plain_words(const struct cn_stream *s, enum plain_fail f, const char *detail,
+                               char *why, size_t len)
+{
+    switch (f) {
+    case PF_REFUSED:
+        snprintf(why, len, "the origin refused the connection (is the service running?): %s",
+                 detail);
+        return "origin_refused";
+    case PF_DNS:
+        snprintf(why, len, "the origin's host name could not be resolved");
+        return "origin_dns";
+    case PF_CONNECT_TIMEOUT:
+        snprintf(why, len, "timed out connecting to the origin (connectTimeout %u s)",
+                 s->rule->o.connect_timeout_s);
+        return "origin_connect_timeout";
+    case PF_EMPTY:
+        snprintf(why, len, "the origin closed the connection without responding");
+        return "origin_empty";
+    case PF_BAD_RESPONSE:
+        snprintf(why, len, "the origin sent an invalid HTTP response%s",
+                 s->rule->tls ? "" : " (is it HTTPS? then use https://)");
+        return "origin_bad_response";
+    case PF_OTHER:
+        break;
+    }
+    snprintf(why, len, "the connection to the origin failed");
+    return "origin_error";
+}
+
+void cn_stream_head_too_large(struct cn_stream *s)
+{
+    cn_stream_origin_error(s, CN_ORIGIN_BAD_RESPONSE);
+    cn_stream_error(s, 502, "origin_headers_too_large",
+                    "the origin's response head is too large (over 64 KiB or 512 fields)", NULL);
+}
+
+void cn_stream_h1_failed(struct cn_stream *s, enum cn_h1_err err, int uv_status)
+{
+    const struct cn_rule *r = s->rule;
+    enum plain_fail f = PF_OTHER;
+    enum cn_origin_cause cause = CN_ORIGIN_OTHER;
+    switch (err) {
+    case CN_H1_REFUSED:
+        f = PF_REFUSED;
+        cause = CN_ORIGIN_REFUSED;
+        break;
+    case CN_H1_RESOLVE:
+        f = PF_DNS;
+        cause = CN_ORIGIN_RESOLVE;
+        break;
+    case CN_H1_CONNECT_TIMEOUT:
+        f = PF_CONNECT_TIMEOUT;
+        cause = CN_ORIGIN_TIMEOUT;
+        break;
+    case CN_H1_EMPTY:
+        f = PF_EMPTY;
+        cause = CN_ORIGIN_RESET;
+        break;
+    case CN_H1_RESET:
+        cause = CN_ORIGIN_RESET;
+        break;
+    case CN_H1_BAD_RESPONSE:
+        f = PF_BAD_RESPONSE;
+        cause = CN_ORIGIN_BAD_RESPONSE;
+        break;
+    case CN_H1_HEADERS_TOO_LARGE:
+        cn_stream_head_too_large(s);
+        return;
+    case CN_H1_OK:
+    case CN_H1_NOMEM:
+        break;
+    }
+    struct px_buf detail;
+    px_buf_init(&detail);
+    const char *uv_words = uv_status ? uv_strerror(uv_status) : "closed";
+    int rc =
+        r->kind == CN_SVC_UNIX
+            ? px_buf_appendf(&detail, "connecting to %s: %s", r->unix_path, uv_words)
+            : px_buf_appendf(&detail, "connecting to %s port %d: %s", r->host, r->port, uv_words);
+    char why[600];
+    const char *code =
+        plain_words(s, f, rc == 0 ? px_buf_cstr(&detail) : uv_words, why, sizeof(why));
+    cn_stream_origin_error(s, cause);
+    cn_stream_error(s, 502, code, why, uv_status ? uv_words : NULL);
+    px_buf_cleanup(&detail);
+}
+
 void cn_stream_origin_failed(struct cn_stream *s, CURLcode res)
 {
     const struct cn_rule *r = s->rule;
@@ -194,21 +286,16 @@ void cn_stream_origin_failed(struct cn_stream *s, CURLcode res)
     char why[600];
     int look = -1; /* a probe_kind, when a second look tells more */
     long verify = 0;
-    snprintf(why, sizeof(why), "the connection to the origin failed");
+    code = plain_words(s, PF_OTHER, NULL, why, sizeof(why));
     switch (res) {
     case CURLE_COULDNT_CONNECT:
-        code = "origin_refused";
-        snprintf(why, sizeof(why),
-                 "the origin refused the connection (is the service running?): %s", s->origin_err);
+        code = plain_words(s, PF_REFUSED, s->origin_err, why, sizeof(why));
         break;
     case CURLE_COULDNT_RESOLVE_HOST:
-        code = "origin_dns";
-        snprintf(why, sizeof(why), "the origin's host name could not be resolved");
+        code = plain_words(s, PF_DNS, NULL, why, sizeof(why));
         break;
     case CURLE_OPERATION_TIMEDOUT:
-        code = "origin_connect_timeout";
-        snprintf(why, sizeof(why), "timed out connecting to the origin (connectTimeout %u s)",
-                 r->o.connect_timeout_s);
+        code = plain_words(s, PF_CONNECT_TIMEOUT, NULL, why, sizeof(why));
         break;
     case CURLE_PEER_FAILED_VERIFICATION:
         code = "origin_tls_verify";
@@ -254,10 +341,8 @@ void cn_stream_origin_failed(struct cn_stream *s, CURLcode res)
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
     case CURLE_GOT_NOTHING:
-        if (res == CURLE_GOT_NOTHING) {
-            code = "origin_empty";
-            snprintf(why, sizeof(why), "the origin closed the connection without responding");
-        }
+        if (res == CURLE_GOT_NOTHING)
+            code = plain_words(s, PF_EMPTY, NULL, why, sizeof(why));
         if (r->tls && presents_cert(s)) {
             /* The failing connection's own records say whether the origin
              * refused the certificate (cn_stream_trace_tls). */
@@ -286,9 +371,7 @@ void cn_stream_origin_failed(struct cn_stream *s, CURLcode res)
         break;
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_WRITE_ERROR:
-        code = "origin_bad_response";
-        snprintf(why, sizeof(why), "the origin sent an invalid HTTP response%s",
-                 r->tls ? "" : " (is it HTTPS? then use https://)");
+        code = plain_words(s, PF_BAD_RESPONSE, NULL, why, sizeof(why));
         break;
     default:
         break;

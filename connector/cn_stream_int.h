@@ -7,6 +7,7 @@
 #ifndef CN_STREAM_INT_H
 #define CN_STREAM_INT_H
 
+#include "cn_h1.h"
 #include "cn_stream.h"
 #include "px_buf.h"
 #include "px_nv.h"
@@ -45,6 +46,8 @@ struct cn_stream {
     struct px_buf req_body;
     /* response */
     struct cn_origin_xfer xfer;
+    struct cn_h1_req h1q; /* ...or the request on the lean client (lean set) */
+    int lean;
     int origin_started;
     int resp_submitted;
     int resp_status;
@@ -111,6 +114,15 @@ int cn_stream_origin_setup(struct cn_stream *s, CURL *e);
  * connect-only one) after cancelling it. */
 void cn_stream_xfer_drop(struct cn_stream *s);
 
+/* ---- the lean origin client (cn_h1_stream.c) ---- */
+
+/* Whether s's rule goes through the lean client: plain http:// or unix:
+ * with env.h1 set (NULL: curl for everything). */
+int cn_stream_h1_eligible(const struct cn_stream *s);
+/* Starts s's request on env.h1 (s->lean, s->origin_started set). Returns 0
+ * or -1 (no memory). */
+int cn_stream_h1_start(struct cn_stream *s);
+
 /* ---- metrics (cn_stream.c) ---- */
 
 /* The origin's response head arrived: times it (once per request). */
@@ -141,6 +153,13 @@ void cn_stream_hello(struct cn_stream *s);
  * verification when only a second look tells (a certificate's names, a
  * client certificate asked for, the alert the origin sent). */
 void cn_stream_origin_failed(struct cn_stream *s, CURLcode res);
+/* The lean client's request failed with err before a response (uv_status:
+ * the libuv error behind it, for the log): answers with the same codes and
+ * words as cn_stream_origin_failed gives for curl's equivalent failure. */
+void cn_stream_h1_failed(struct cn_stream *s, enum cn_h1_err err, int uv_status);
+/* The origin's response head broke the caps: answers 502
+ * origin_headers_too_large (either client). */
+void cn_stream_head_too_large(struct cn_stream *s);
 /* A look-again transfer finished: answers the request. Returns 1 when x
  * was one (s->probe set), else 0. */
 int cn_stream_probe_done(struct cn_stream *s);

@@ -2,6 +2,7 @@
 #include "cn_enroll.h"
 #include "cn_metrics.h"
 #include "cn_ops.h"
+#include "cn_h1.h"
 #include "cn_origin.h"
 #include "cn_stream.h"
 #include "px_cert.h"
@@ -548,6 +549,7 @@ void cn_supervisor_link_host(struct cn_supervisor *s, struct cn_link_host *out)
                 .arg = s,
                 .loop = s->loop,
                 .origin = s->origin,
+                .h1 = s->h1,
                 .response_timeout_ms = s->cfg->response_timeout_ms,
                 .metrics = s->metrics,
                 .access_log = s->cfg->access_log},
@@ -932,7 +934,8 @@ int cn_supervisor_run(struct cn_config *cfg)
     struct rt_loop rl = {0}; /* the loop's own state, until the end of this function */
     /* The process is set up (rt_proc_init in main: TLS and curl libraries,
      * SIGPIPE); this is the loop's own state. */
-    if (rt_loop_init(&rl, s->loop) < 0 || cn_origin_new(s->loop, &s->origin) < 0) {
+    if (rt_loop_init(&rl, s->loop) < 0 || cn_origin_new(s->loop, &s->origin) < 0 ||
+        cn_h1_new(s->loop, &s->h1) < 0) {
         PX_ERROR("initialisation failed");
         goto out;
     }
@@ -995,6 +998,7 @@ out:
         wolfSSL_CTX_free(s->tls_ctx);
     cn_supervisor_creds_cleanup(s);
     cn_origin_free(s->origin);
+    cn_h1_free(s->h1);
     rt_loop_cleanup(&rl);
     uv_run(s->loop, UV_RUN_NOWAIT); /* completes the closes just started */
     cn_metrics_free(s->metrics);

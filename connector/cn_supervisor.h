@@ -71,6 +71,7 @@ struct cn_supervisor {
     struct cn_creds *creds; /* the certificates' renewal; NULL in harnesses without one */
     WOLFSSL_CTX *tls_ctx;
     struct cn_origin *origin; /* the loop's libcurl context (NULL in harnesses without origins) */
+    struct cn_h1 *h1;         /* the loop's lean HTTP/1.1 origin client (NULL: curl only) */
     struct cn_slot slots[CN_MAX_LINKS];
     unsigned n_slots;
     struct cn_edges edges; /* over cfg->edges; zeroed: one edge */

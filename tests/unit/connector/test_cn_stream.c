@@ -18,6 +18,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "cn_h1.h"
 #include "cn_ingress.h"
 #include "cn_origin.h"
 #include "cn_stream.h"
@@ -44,6 +45,7 @@
 struct fake_host {
     uv_loop_t loop;
     struct cn_origin *origin;   /* NULL: no origin in this test */
+    struct cn_h1 *h1;           /* the lean client (NULL: curl serves http:// too) */
     struct cn_ingress *ing;     /* route() matches here when set, */
     const struct cn_rule *rule; /* else answers this (NULL: no route) */
     unsigned timeout_ms;
@@ -193,6 +195,7 @@ static struct cn_stream *new_stream(int32_t id)
                                           .arg = &fh,
                                           .loop = &fh.loop,
                                           .origin = fh.origin,
+                                          .h1 = fh.h1,
                                           .response_timeout_ms = fh.timeout_ms}};
     struct cn_stream *s = cn_stream_new(&host, id);
     assert_non_null(s);
@@ -249,6 +252,14 @@ static int setup_origin(void **state)
     return rc < 0 ? -1 : 0;
 }
 
+/* The same, with the lean client serving the http:// rules (cn_h1.h). */
+static int setup_origin_h1(void **state)
+{
+    if (setup_origin(state) < 0)
+        return -1;
+    return cn_h1_new(&fh.loop, &fh.h1) < 0 ? -1 : 0;
+}
+
 /* Every stream must have gone (once) and given back what it held. A test
  * that failed halfway leaves streams: they are destroyed as the host would
  * on teardown, and reported. */
@@ -261,6 +272,7 @@ static int teardown(void **state)
             cn_stream_destroy(fh.live[i]);
     long long held = fh.held;
     cn_origin_free(fh.origin);
+    cn_h1_free(fh.h1);
     if (fo_running)
         fo_stop(&fo);
     fo_running = 0;
@@ -724,6 +736,37 @@ static void test_origin_refused_502(void **state)
     cn_stream_on_close(s, 0);
 }
 
+/* The page says why, with the address (the lean client's words match
+ * curl's: cn_stream_diag words both). */
+static void test_origin_refused_page_names_the_address(void **state)
+{
+    (void)state;
+    fh.reading = 1;
+    struct cn_stream *s = request(1, "GET", "refused.test", "/ok", 1, NULL);
+    assert_error_answer(502, "origin_refused");
+    const char *page = px_buf_cstr(&fh.body);
+    assert_non_null(strstr(page, "the origin refused the connection (is the service running?)"));
+    assert_non_null(strstr(page, "127.0.0.1"));
+    cn_stream_on_close(s, 0);
+}
+
+/* Keep-alive: sequential requests reuse one origin connection. */
+static void test_sequential_requests_share_one_origin_connection(void **state)
+{
+    (void)state;
+    fh.reading = 1;
+    for (int32_t id = 1; id <= 7; id += 2) {
+        struct cn_stream *s = request(id, "GET", "a.test", "/ok", 1, NULL);
+        assert_true(pump_until(body_done, 3000));
+        assert_int_equal(fh.status, 200);
+        assert_true(fh.eof);
+        cn_stream_on_close(s, 0);
+        pump_for(5);
+    }
+    assert_int_equal(fo.accepted, 1);
+    assert_int_equal(fo.answered, 4);
+}
+
 static void test_origin_bad_response_502(void **state)
 {
     (void)state;
@@ -853,6 +896,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_host_over_cap_stops_origin_until_room, setup_origin,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_origin_refused_502, setup_origin, teardown),
+        cmocka_unit_test_setup_teardown(test_sequential_requests_share_one_origin_connection,
+                                        setup_origin, teardown),
+        cmocka_unit_test_setup_teardown(test_origin_refused_page_names_the_address, setup_origin,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_origin_bad_response_502, setup_origin, teardown),
         cmocka_unit_test_setup_teardown(test_origin_silent_504_after_response_timeout, setup_origin,
                                         teardown),
@@ -860,6 +907,34 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_edge_reset_before_response, setup_origin, teardown),
         cmocka_unit_test_setup_teardown(test_websocket_upgrade_relays_both_ways, setup_origin,
+                                        teardown),
+        /* The same through the lean client. */
+        cmocka_unit_test_setup_teardown(test_get_head_forwarded_hop_by_hop_dropped, setup_origin_h1,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_http_host_header_sets_host_and_x_forwarded_host,
+                                        setup_origin_h1, teardown),
+        cmocka_unit_test_setup_teardown(test_request_body_streamed_with_credit, setup_origin_h1,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_request_body_of_unknown_length_chunked,
+                                        setup_origin_h1, teardown),
+        cmocka_unit_test_setup_teardown(test_large_response_read_through, setup_origin_h1,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_backpressure_session_not_reading, setup_origin_h1,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_host_over_cap_stops_origin_until_room, setup_origin_h1,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_origin_refused_502, setup_origin_h1, teardown),
+        cmocka_unit_test_setup_teardown(test_sequential_requests_share_one_origin_connection,
+                                        setup_origin_h1, teardown),
+        cmocka_unit_test_setup_teardown(test_origin_refused_page_names_the_address, setup_origin_h1,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_origin_bad_response_502, setup_origin_h1, teardown),
+        cmocka_unit_test_setup_teardown(test_origin_silent_504_after_response_timeout,
+                                        setup_origin_h1, teardown),
+        cmocka_unit_test_setup_teardown(test_edge_reset_mid_response_frees_everything,
+                                        setup_origin_h1, teardown),
+        cmocka_unit_test_setup_teardown(test_edge_reset_before_response, setup_origin_h1, teardown),
+        cmocka_unit_test_setup_teardown(test_websocket_upgrade_relays_both_ways, setup_origin_h1,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,95 @@
+/* cn_h1_int: the client's state, shared by cn_h1.c (a request on a
+ * connection: connect, write, read) and cn_h1_pool.c (connections and the
+ * keep-alive pools). Nothing else includes it. */
+#ifndef CN_H1_INT_H
+#define CN_H1_INT_H
+
+#include "cn_h1.h"
+#include "px_h1resp.h"
+#include "px_list.h"
+
+#include <netdb.h>
+
+/* The read buffer of the loop's connections, and the most request body
+ * taken from the owner per write. */
+#define CN_H1_READ_BUF (16 * 1024)
+#define CN_H1_UPLOAD_BUF (16 * 1024)
+
+struct cn_h1_pool {
+    struct px_list_node node; /* in cn_h1.pools */
+    struct px_list idle;      /* idle connections (cn_h1_conn.idle_node), newest first */
+    unsigned n_idle;
+    char key[]; /* "unix:<path>" or "<host>:<port>" */
+};
+
+struct cn_h1_conn {
+    struct cn_h1 *h1;
+    struct cn_h1_pool *pool;
+    struct px_list_node all_node;  /* in cn_h1.conns */
+    struct px_list_node idle_node; /* in pool->idle while idle */
+    union {
+        uv_handle_t h;
+        uv_stream_t s;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } io;
+    int io_open;      /* io is initialised (its close is pending once closing) */
+    uv_timer_t timer; /* connect timeout, then idle timeout */
+    uv_connect_t creq;
+    uv_getaddrinfo_t gai;
+    int resolving;               /* gai in flight: its callback frees ai */
+    struct addrinfo *ai, *ai_at; /* the resolved addresses, the one being tried */
+    int connected;
+    int io_cycling; /* io closing to try the next address */
+    int reading;
+    int last_err;                 /* the libuv error of the last connect attempt */
+    enum cn_h1_err def_err;       /* a failure reported from the timer (never inside a call) */
+    struct sockaddr_storage addr; /* a numeric origin's address */
+    uv_write_t hreq;              /* the head */
+    int head_writing;
+    uv_write_t breq; /* a body piece */
+    int body_writing;
+    uv_buf_t bbufs[3];
+    char chunk_line[24];
+    struct px_buf wbuf;  /* the body piece being written */
+    struct cn_h1_req *q; /* the request it carries, or NULL */
+    struct px_h1resp resp;
+    int closing;
+    int pending; /* close callbacks (and the resolver) still to come */
+};
+
+struct cn_h1 {
+    uv_loop_t *loop;
+    struct px_list pools; /* cn_h1_pool.node */
+    struct px_list conns; /* every connection not yet freed */
+    unsigned n_open, n_idle;
+    char rbuf[CN_H1_READ_BUF];
+};
+
+/* ---- cn_h1_pool.c ---- */
+
+/* The pool for t (created on first use), or NULL on no memory. */
+struct cn_h1_pool *cn_h1_pool_of(struct cn_h1 *h, const struct cn_h1_target *t);
+/* An idle connection of pool, taken out of it (read watch kept), or NULL. */
+struct cn_h1_conn *cn_h1_pool_take(struct cn_h1_pool *pool);
+/* Gives c (idle, its request done) back to its pool, or closes it when the
+ * pool is full (keepalive_conns) or keep-alive is off. */
+void cn_h1_pool_put(struct cn_h1_conn *c, const struct cn_h1_target *t);
+/* A new connection of pool (io not yet opened), or NULL. */
+struct cn_h1_conn *cn_h1_conn_new(struct cn_h1 *h, struct cn_h1_pool *pool);
+/* Closes c (idempotent): its handles close, then it is freed. */
+void cn_h1_conn_close(struct cn_h1_conn *c);
+/* One of a closing connection's pending callbacks came (a close, the
+ * resolver): the last frees it. */
+void cn_h1_conn_unpend(struct cn_h1_conn *c);
+/* The read side every connection uses (the loop's buffer). */
+void cn_h1_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf);
+/* An idle connection's read: any byte or EOF means it is no use. */
+void cn_h1_idle_read(struct cn_h1_conn *c, ssize_t nread);
+
+/* ---- cn_h1.c ---- */
+
+/* The read callback of a connection. */
+void cn_h1_on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+
+#endif

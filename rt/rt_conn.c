@@ -140,7 +140,8 @@ static void on_write(uv_write_t *req, int status)
     rt_conn_want_write(c);
 }
 
-/* Hands n bytes at p (ownership of the malloc'd block when own) to libuv. */
+/* Queues n bytes at p (a malloc'd block, owned from here on) behind
+ * whatever libuv already holds. */
 static int send_bytes(struct rt_conn *c, uint8_t *p, size_t n)
 {
     struct write_req *w = malloc(sizeof(*w));
@@ -159,7 +160,26 @@ static int send_bytes(struct rt_conn *c, uint8_t *p, size_t n)
         return os_failure(c, "write", r);
     }
     c->write_queued += n;
+    c->bytes_queued += n;
     return 0;
+}
+
+/* Writes what the socket takes now of p[0..n), without a write request,
+ * and returns how many bytes that was (0..n), or a px_err. Only while libuv
+ * holds no earlier bytes for this socket: output keeps its order (libuv's
+ * own uv_try_write refuses then too). */
+static long try_send(struct rt_conn *c, const uint8_t *p, size_t n)
+{
+    if (n == 0 || c->tcp.write_queue_size != 0 || n > UINT32_MAX)
+        return 0;
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+    int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (r == UV_EAGAIN || r == UV_ENOSYS)
+        return 0;
+    if (r < 0)
+        return os_failure(c, "write", r);
+    c->bytes_direct += (size_t)r;
+    return r;
 }
 
 /* Encrypts the staged plaintext: one px_tls_write per flush instead of one
@@ -184,7 +204,17 @@ static int send_tls_out(struct rt_conn *c)
     struct px_buf *o = &c->tls.out;
     if (px_buf_len(o) == 0)
         return 0;
-    /* Move the buffer's storage into the write request instead of copying. */
+    /* Most flushes end here: the socket takes it all, no write request. */
+    long sent = try_send(c, px_buf_head(o), px_buf_len(o));
+    if (sent < 0)
+        return (int)sent;
+    px_buf_consume(o, (size_t)sent);
+    if (px_buf_len(o) == 0) {
+        px_buf_shrink(o, 0); /* an idle connection keeps no output buffer */
+        return 0;
+    }
+    /* The rest waits in libuv: move the buffer's storage into the write
+     * request instead of copying (a partial write leaves it offset: copy). */
     uint8_t *p;
     size_t n = px_buf_len(o);
     if (o->off == 0) {
@@ -198,6 +228,7 @@ static int send_tls_out(struct rt_conn *c)
             return PX_ERR_NOMEM;
         memcpy(p, px_buf_head(o), n);
         px_buf_consume(o, n);
+        px_buf_shrink(o, 0);
     }
     return send_bytes(c, p, n);
 }
@@ -208,6 +239,7 @@ int rt_conn_write(struct rt_conn *c, const void *data, size_t len)
         return PX_ERR_CLOSED;
     if (len == 0)
         return 0;
+    c->bytes_written += len;
     if (c->memory)
         return px_buf_append(&c->mem_out, data, len) < 0 ? PX_ERR_NOMEM : 0;
     if (c->use_tls) {
@@ -215,11 +247,17 @@ int rt_conn_write(struct rt_conn *c, const void *data, size_t len)
             return PX_ERR_NOMEM;
         return px_buf_len(&c->pt_out) >= 64 * 1024 ? encrypt_pending(c) : 0;
     }
-    uint8_t *p = malloc(len);
+    long sent = try_send(c, data, len);
+    if (sent < 0)
+        return (int)sent;
+    if ((size_t)sent == len)
+        return 0;
+    size_t n = len - (size_t)sent;
+    uint8_t *p = malloc(n);
     if (!p)
         return PX_ERR_NOMEM;
-    memcpy(p, data, len);
-    return send_bytes(c, p, len);
+    memcpy(p, (const uint8_t *)data + sent, n);
+    return send_bytes(c, p, n);
 }
 
 static void maybe_finish_close(struct rt_conn *c)
@@ -233,23 +271,29 @@ static void flush_one(struct rt_conn *c)
 {
     if (c->closed)
         return;
+    int more = 0; /* the owner may have more than there was room for */
     if (c->open && !c->closing && c->ops->on_writable) {
         /* Ask the owner for output until the queue is full or it has nothing. */
-        for (int i = 0; i < 64 && rt_conn_write_room(c) > 0; i++) {
-            size_t before = queued_bytes(c);
+        for (int i = 0; i < 64; i++) {
+            if (rt_conn_write_room(c) == 0) {
+                more = 1;
+                break;
+            }
+            unsigned long long before = c->bytes_written;
             c->in_callback++;
             int wr = c->ops->on_writable(c);
             c->in_callback--;
             if (wr < 0 || c->close_pending) {
                 c->close_pending = 0;
                 rt_conn_close(c, wr < 0 ? PX_ERR_CLOSED : c->close_err);
+                more = 0;
                 break;
             }
             if (c->closed)
                 return;
-            size_t now = queued_bytes(c);
-            if (now == before)
+            if (c->bytes_written == before)
                 break;
+            more = i == 63;
         }
     }
     if (c->use_tls && send_tls_out(c) < 0) {
@@ -257,6 +301,10 @@ static void flush_one(struct rt_conn *c)
         return;
     }
     maybe_finish_close(c);
+    /* Written at once (no write request completes to ask again): if the
+     * owner stopped for want of room, and there is room now, ask it again. */
+    if (more && !c->closed && rt_conn_write_room(c) > 0)
+        rt_conn_want_write(c);
 }
 
 void rt_conn_close(struct rt_conn *c, int err)

@@ -5,7 +5,9 @@
  *
  * Output is flushed once per loop iteration, before the loop sleeps: owners
  * call rt_conn_want_write() and the flush hook calls on_writable() while the
- * write queue is below RT_CONN_WRITE_HIGH. The flush hook, the list of
+ * write queue is below RT_CONN_WRITE_HIGH. Output goes to the socket with
+ * uv_try_write while libuv holds nothing earlier for it; what the socket
+ * does not take at once is queued (uv_write) behind it, in order. The flush hook, the list of
  * connections waiting for it and the read scratch belong to the uv loop's
  * struct rt_loop (rt_loop.h), which must be set up before any connection.
  *
@@ -58,8 +60,13 @@ struct rt_conn {
     int use_tls;
     const struct rt_conn_ops *ops;
     void *owner;
-    size_t write_queued;
-    int open; /* handshake done, on_open called */
+    size_t write_queued; /* bytes in libuv write requests not yet completed */
+    /* Bytes the socket took at once (uv_try_write), and bytes that went
+     * through a queued write request (uv_write): how output went, for tests
+     * and counters. */
+    unsigned long long bytes_direct, bytes_queued;
+    unsigned long long bytes_written; /* plaintext the owner gave rt_conn_write */
+    int open;                         /* handshake done, on_open called */
     int read_paused;
     int closing; /* graceful close requested */
     int in_close;

@@ -57,6 +57,11 @@ struct rt_conn {
     uv_timer_t timer; /* handshake deadline */
     struct px_tls tls;
     struct px_buf pt_out; /* plaintext staged for encryption: full records, fewer of them */
+    /* While flush_one asks the owner for output: the loop's read scratch,
+     * where rt_conn_write stages plaintext instead of pt_out (stage_len
+     * bytes); NULL otherwise. */
+    uint8_t *stage;
+    size_t stage_len;
     int use_tls;
     const struct rt_conn_ops *ops;
     void *owner;

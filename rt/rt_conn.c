@@ -468,6 +468,13 @@ static int open_conn(struct rt_conn *c)
     c->open = 1;
     if (c->ops->on_open && c->ops->on_open(c) < 0)
         return PX_ERR_CLOSED;
+    /* A TLS 1.3 server session keeps its handshake arrays (secrets and
+     * scratch, ~4 KiB) for post-handshake authentication and new session
+     * tickets, neither of which a server here sends: free them once the
+     * owner has read what it needs (peer certificate, SNI, ALPN live
+     * elsewhere). TLS 1.2 sessions free them themselves. */
+    if (c->use_tls && c->tls_server && c->tls.ssl)
+        wolfSSL_FreeArrays(c->tls.ssl);
     rt_conn_want_write(c);
     return 0;
 }
@@ -584,6 +591,7 @@ static int start_tls(struct rt_conn *c, WOLFSSL_CTX *ctx, int server, const char
         return 0;
     }
     c->use_tls = 1;
+    c->tls_server = server;
     int r = px_tls_init(&c->tls, ctx, server, name, alpn);
     if (r < 0) {
         c->use_tls = 0;

@@ -63,6 +63,7 @@ struct rt_conn {
     uint8_t *stage;
     size_t stage_len;
     int use_tls;
+    int tls_server; /* TLS as the server side (handshake arrays freed once open) */
     const struct rt_conn_ops *ops;
     void *owner;
     size_t write_queued; /* bytes in libuv write requests not yet completed */

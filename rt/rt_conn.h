@@ -10,6 +10,12 @@
  * does not take at once is queued (uv_write) behind it, in order. The flush hook, the list of
  * connections waiting for it and the read scratch belong to the uv loop's
  * struct rt_loop (rt_loop.h), which must be set up before any connection.
+ * The read scratch serves three uses that never overlap: a socket read
+ * (for TLS its head, RT_CONN_READ_SIZE less 16 KiB, lent to px_tls as its
+ * input while on_read runs), TLS plaintext (its last 16 KiB), and, while
+ * the flush asks a TLS connection for output, that output's plaintext
+ * before it is encrypted (rt_conn.stage). So an idle connection holds no
+ * input, staging or output buffer of its own.
  *
  * Errors: every value crossing this interface (returns, on_connect's status,
  * on_close's err) is 0 or a px_err code. libuv and OS codes are mapped with

@@ -2,8 +2,10 @@
 #include "px_err.h"
 #include "px_log.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 struct write_req {
     uv_write_t req;
@@ -172,19 +174,34 @@ static int send_bytes(struct rt_conn *c, uint8_t *p, size_t n)
 /* Writes what the socket takes now of p[0..n), without a write request,
  * and returns how many bytes that was (0..n), or a px_err. Only while libuv
  * holds no earlier bytes for this socket: output keeps its order (libuv's
- * own uv_try_write refuses then too). */
+ * own uv_try_write refuses then too). send(2) with MSG_NOSIGNAL rather than
+ * uv_try_write: a peer that has gone away is an EPIPE for this connection,
+ * never a SIGPIPE for the process (a test or an embedder may not ignore it;
+ * uv_write used to defer the write, so a write at once is new here). */
 static long try_send(struct rt_conn *c, const uint8_t *p, size_t n)
 {
     if (n == 0 || c->tcp.write_queue_size != 0 || n > UINT32_MAX)
         return 0;
-    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
-    int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (r == UV_EAGAIN || r == UV_ENOSYS)
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+        return 0; /* not open (yet): queue */
+    ssize_t r;
+    do
+        r = send(fd, p, n, MSG_NOSIGNAL);
+    while (r < 0 && errno == EINTR);
+    if (r < 0 && errno == ENOTSOCK) { /* not a socket: libuv's own way */
+        uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+        int u = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        r = u;
+        if (u < 0)
+            errno = -u;
+    }
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOSYS))
         return 0;
     if (r < 0)
-        return os_failure(c, "write", r);
+        return os_failure(c, "write", -errno);
     c->bytes_direct += (size_t)r;
-    return r;
+    return (long)r;
 }
 
 /* Encrypts the staged plaintext: one px_tls_write per flush instead of one

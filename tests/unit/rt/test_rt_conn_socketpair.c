@@ -572,6 +572,35 @@ static void socket_error_keeps_errno(void **state)
     close_world(&w);
 }
 
+/* A write to a peer that is gone is an error for that connection, never a
+ * SIGPIPE for the process: output goes straight to the socket now
+ * (try_send, issue 13), where uv_write used to wait for the next poll and be
+ * cancelled by the close. Run with SIGPIPE at its default (fatal) action. */
+static int b_closed(struct world *w)
+{
+    return w->b.closed;
+}
+
+static void write_to_gone_peer_is_epipe(void **state)
+{
+    (void)state;
+    struct world w;
+    static const int plain = 0;
+    void *st = (void *)&plain;
+    open_world(&w, &st);
+    rt_conn_pause_read(&w.a.conn); /* a does not see the EOF first */
+    rt_conn_abort(&w.b.conn, PX_ERR_CLOSED);
+    assert_true(run_until(&w, b_closed, 5000));
+    signal(SIGPIPE, SIG_DFL);
+    uint8_t bytes[1000] = {0};
+    int rc = rt_conn_write(&w.a.conn, bytes, sizeof(bytes));
+    signal(SIGPIPE, SIG_IGN);
+    assert_true(rc < 0);
+    assert_int_equal(rt_conn_sys_errno(&w.a.conn), EPIPE);
+    assert_non_null(strstr(w.a.conn.err_text, "write failed"));
+    close_world(&w);
+}
+
 /* The server refuses the client's certificate: each side's on_close says so
  * as values (PX_ERR_TLS_VERIFY and our verification on the server; the
  * alert it sent, received by the client), not as text. */
@@ -764,6 +793,7 @@ int main(void)
         BOTH(close_when_done),
         BOTH(abort_is_immediate),
         cmocka_unit_test(socket_error_keeps_errno),
+        cmocka_unit_test(write_to_gone_peer_is_epipe),
         cmocka_unit_test(tls_refused_certificate),
         cmocka_unit_test(tls_handshake_deadline),
         cmocka_unit_test(open_fd_refuses_bad_fd),

@@ -304,8 +304,10 @@ int es_front_h1_on_data(struct es_front *f, const uint8_t *data, size_t len)
     return parse_more(f);
 }
 
-/* The response's header fields, one per line. Returns 0 or PX_ERR_NOMEM. */
-static int append_fields(struct px_buf *h, const struct es_req *r, int skip_length)
+/* The response's header fields, one per line, written to c as they are
+ * (rt_conn gathers the pieces: during a flush into the loop's staging
+ * scratch, no buffer per head). Returns 0 or < 0. */
+static int write_fields(struct rt_conn *c, const struct es_req *r, int skip_length)
 {
     int rc = 0;
     size_t n;
@@ -314,13 +316,13 @@ static int append_fields(struct px_buf *h, const struct es_req *r, int skip_leng
         const nghttp2_nv *nv = &fields[i];
         if (skip_length && nv->namelen == 14 && memcmp(nv->name, "content-length", 14) == 0)
             continue;
-        rc = px_buf_append(h, nv->name, nv->namelen);
+        rc = rt_conn_write(c, nv->name, nv->namelen);
         if (rc == 0)
-            rc = px_buf_append(h, ": ", 2);
+            rc = rt_conn_write(c, ": ", 2);
         if (rc == 0)
-            rc = px_buf_append(h, nv->value, nv->valuelen);
+            rc = rt_conn_write(c, nv->value, nv->valuelen);
         if (rc == 0)
-            rc = px_buf_append(h, "\r\n", 2);
+            rc = rt_conn_write(c, "\r\n", 2);
     }
     return rc;
 }
@@ -332,19 +334,17 @@ static int write_ws_head(struct es_front *f, struct es_req *r)
     int rc = px_ws_accept(r->ws_key, strlen(r->ws_key), accept);
     if (rc < 0)
         return rc; /* the key was checked when the request came in */
-    struct px_buf h;
-    px_buf_init(&h);
-    rc = px_buf_appendf(&h,
-                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                        "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n",
-                        accept);
+    static const char head[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                               "Connection: Upgrade\r\nSec-WebSocket-Accept: ";
+    rc = rt_conn_write(&f->conn, head, sizeof(head) - 1);
     if (rc == 0)
-        rc = append_fields(&h, r, 1);
+        rc = rt_conn_write(&f->conn, accept, strlen(accept));
     if (rc == 0)
-        rc = px_buf_append(&h, "\r\n", 2);
+        rc = rt_conn_write(&f->conn, "\r\n", 2);
     if (rc == 0)
-        rc = rt_conn_write(&f->conn, px_buf_head(&h), px_buf_len(&h));
-    px_buf_cleanup(&h);
+        rc = write_fields(&f->conn, r, 1);
+    if (rc == 0)
+        rc = rt_conn_write(&f->conn, "\r\n", 2);
     f->head_sent = rc == 0;
     f->chunked_out = 0;
     return rc;
@@ -354,18 +354,20 @@ static int write_head(struct es_front *f, struct es_req *r)
 {
     if (f->upgraded && r->resp_status == 200 && !r->local)
         return write_ws_head(f, r);
-    struct px_buf h;
-    px_buf_init(&h);
+    /* The status line: a 3-digit status and a reason from our own table. */
+    char line[96];
+    int k = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", r->resp_status,
+                     px_status_reason(r->resp_status));
     int rc =
-        px_buf_appendf(&h, "HTTP/1.1 %d %s\r\n", r->resp_status, px_status_reason(r->resp_status));
+        k > 0 && (size_t)k < sizeof(line) ? rt_conn_write(&f->conn, line, (size_t)k) : PX_ERR_INVAL;
     if (rc == 0)
-        rc = append_fields(&h, r, 0);
+        rc = write_fields(&f->conn, r, 0);
     int bodyless = r->is_head || r->resp_status == 204 || r->resp_status == 304;
     if (!bodyless && r->resp_content_length < 0) {
         if (f->parser.http_major == 1 && f->parser.http_minor >= 1) {
             f->chunked_out = 1;
             if (rc == 0)
-                rc = px_buf_append_str(&h, "transfer-encoding: chunked\r\n");
+                rc = rt_conn_write(&f->conn, "transfer-encoding: chunked\r\n", 28);
         } else {
             f->keep_alive = 0; /* HTTP/1.0: the body ends at close */
         }
@@ -375,12 +377,9 @@ static int write_head(struct es_front *f, struct es_req *r)
     if (f->srv->drain_phase)
         f->keep_alive = 0; /* draining (es_drain.h): the next request goes elsewhere */
     if (!f->keep_alive && rc == 0)
-        rc = px_buf_append_str(&h, "connection: close\r\n");
+        rc = rt_conn_write(&f->conn, "connection: close\r\n", 19);
     if (rc == 0)
-        rc = px_buf_append(&h, "\r\n", 2);
-    if (rc == 0)
-        rc = rt_conn_write(&f->conn, px_buf_head(&h), px_buf_len(&h));
-    px_buf_cleanup(&h);
+        rc = rt_conn_write(&f->conn, "\r\n", 2);
     f->head_sent = rc == 0;
     return rc;
 }

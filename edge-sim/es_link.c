@@ -1016,6 +1016,35 @@ static void on_close(struct rt_conn *c, int err)
 static const struct rt_conn_ops link_ops = {
     .on_open = on_open, .on_data = on_data, .on_writable = on_writable, .on_close = on_close};
 
+/* The next connection id: 16 hex digits of a bijective mix (splitmix64's
+ * finaliser) of the server's random base plus its link count, so ids are
+ * unique within the process (no repeat in 2^64 links), differ between
+ * processes, and cost no DRBG draw and no printf per link (issue 13).
+ * Returns 0, or < 0 when the one draw of the base failed (then the link is
+ * refused, and the draw is tried again at the next one). */
+static int conn_id_next(struct es_server *srv, char out[17])
+{
+    if (!srv->link_ids_ready) {
+        uint8_t seed[8];
+        if (px_pki_random(rt_loop_rng(rt_loop_of(srv->loop)), seed, sizeof(seed)) < 0)
+            return -1;
+        uint64_t base = 0;
+        for (int i = 0; i < 8; i++)
+            base = base << 8 | seed[i];
+        srv->link_id_base = base;
+        srv->link_ids_ready = 1;
+    }
+    uint64_t z = srv->link_id_base + srv->links_total;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--, z >>= 4)
+        out[i] = hex[z & 15];
+    out[16] = '\0';
+    return 0;
+}
+
 static struct es_link *link_new(struct es_server *srv)
 {
     static const struct rt_tunnel_cfg tunnel_cfg = {
@@ -1031,10 +1060,10 @@ static struct es_link *link_new(struct es_server *srv)
     l->conn_index = -1;
     l->rotation = -1;
     px_list_init(&l->reqs);
-    uint8_t id[8];
-    px_pki_random(rt_loop_rng(rt_loop_of(srv->loop)), id, sizeof(id));
-    for (int i = 0; i < 8; i++)
-        snprintf(l->conn_id + 2 * i, 3, "%02x", id[i]);
+    if (conn_id_next(srv, l->conn_id) < 0) {
+        free(l);
+        return NULL;
+    }
     if (rt_conn_init(&l->conn, srv->loop, &link_ops, l) < 0) {
         free(l);
         return NULL;

@@ -250,13 +250,14 @@ static int tunnel_headers(struct es_req *r, int allowed, const char *jwt, struct
             continue; /* HTTP/1.1 only; the connector makes its own */
         ok = px_nv_add(out, nm, h->namelen, (const char *)h->value, h->valuelen, 0) == 0;
     }
-    /* The client's address is always the last entry, whatever the client sent. */
+    /* The client's address is always the last entry, whatever the client
+     * sent; without a client's value it is the whole value (no buffer). */
     struct px_buf xff;
     px_buf_init(&xff);
     int trimmed = 0;
-    if (ok)
-        ok = px_hdr_forwarded_for(r->xff ? r->xff : "", r->xff ? strlen(r->xff) : 0, r->client_ip,
-                                  PX_XFF_CLIENT_MAX, &xff, &trimmed) == 0;
+    if (ok && r->xff)
+        ok = px_hdr_forwarded_for(r->xff, strlen(r->xff), r->client_ip, PX_XFF_CLIENT_MAX, &xff,
+                                  &trimmed) == 0;
     if (trimmed) {
         size_t ip = strlen(r->client_ip), all = px_buf_len(&xff);
         PX_DEBUG("request %s: client's X-Forwarded-For of %zu bytes cut to its last %zu",
@@ -268,8 +269,9 @@ static int tunnel_headers(struct es_req *r, int allowed, const char *jwt, struct
                        authority->valuelen, 0) == 0;
     if (ok)
         ok = px_nv_add_str(out, ":scheme", "https", 0) == 0 &&
-             px_nv_add(out, "x-forwarded-for", 15, (const char *)px_buf_head(&xff),
-                       px_buf_len(&xff), 0) == 0 &&
+             (r->xff ? px_nv_add(out, "x-forwarded-for", 15, (const char *)px_buf_head(&xff),
+                                 px_buf_len(&xff), 0)
+                     : px_nv_add_str(out, "x-forwarded-for", r->client_ip, 0)) == 0 &&
              px_nv_add_str(out, "x-forwarded-proto", "https", 0) == 0 &&
              px_nv_add_str(out, "x-real-ip", r->client_ip, 0) == 0 &&
              px_nv_add_str(out, "x-request-id", r->request_id, 0) == 0;

@@ -55,6 +55,10 @@ struct es_server {
      * process's: with more loops, each loop keeps one. Zeroed: not drawn. */
     struct px_reqid req_ids;
     unsigned long long links_total;
+    /* Connection ids (es_link conn_id): a random base drawn once from the
+     * loop's RNG (link_ids_ready), mixed with links_total. */
+    uint64_t link_id_base;
+    int link_ids_ready;
     unsigned idle_timeout_ms;   /* browser connection with no request in progress */
     unsigned header_timeout_ms; /* a request head must be complete within this */
     unsigned body_timeout_ms;   /* a request body may pause this long */

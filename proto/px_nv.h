@@ -2,9 +2,18 @@
  * caps a proxy needs on a head it did not write: a field count and a byte
  * total counted as HPACK does (RFC 7541 4.1: name + value + 32 per field).
  *
- * Every name and value in the array is a heap copy, NUL-terminated (the NUL
- * is not in namelen/valuelen), so the array can be handed to nghttp2 as is
- * (nghttp2 copies what it submits) and read as C strings. */
+ * Every name and value in the array is a copy, NUL-terminated (the NUL is
+ * not in namelen/valuelen), so the array can be handed to nghttp2 as is
+ * (nghttp2 copies what it submits) and read as C strings.
+ *
+ * Storage (issue 13: one head cost two mallocs per field): the copies live
+ * in blocks the array owns, packed one after the other, and the first block
+ * also holds the first fields' nghttp2_nv entries, so a typical head costs
+ * one allocation. Strings never move while the array lives (a block is never
+ * reallocated), so pointers into them stay valid until px_nv_clear or
+ * px_nv_cleanup. Nobody but px_nv frees them. A replaced value
+ * (px_nv_set_value) or a removed field (px_nv_remove) keeps its bytes until
+ * then: the waste is bounded by what was added, which the caller caps. */
 #ifndef PX_NV_H
 #define PX_NV_H
 
@@ -22,12 +31,20 @@ static inline size_t px_nv_field_size(size_t nlen, size_t vlen)
 /* Flags for px_nv_add. */
 #define PX_NV_LOWER 1u /* store the name in lower case (HTTP/2 wants that) */
 
+struct px_nv_block; /* px_nv.c's */
+
 struct px_nv {
     nghttp2_nv *nv; /* n fields; each name/value owned (see above) */
     size_t n, cap;
     size_t bytes;      /* sum of px_nv_field_size over the fields */
     size_t max_fields; /* 0: no cap */
     size_t max_bytes;  /* 0: no cap */
+    /* px_nv's own: the string blocks, newest first (the oldest may start
+     * with the nv entries: then nv_in_block is the bytes they take). A
+     * struct px_nv may be copied by value (it points to no storage inside
+     * itself); only one of the copies is then used and cleaned up. */
+    struct px_nv_block *blocks;
+    size_t nv_in_block;
 };
 
 /* An empty array with caps (0 for none). Allocates nothing. */
@@ -35,8 +52,8 @@ void px_nv_init(struct px_nv *h, size_t max_fields, size_t max_bytes);
 /* Frees every field and the array; h may be px_nv_init()ed again (it keeps
  * nothing, caps included). */
 void px_nv_cleanup(struct px_nv *h);
-/* Frees every field but keeps the array's storage and the caps: for the next
- * head of the same stream. */
+/* Drops every field but keeps the array's storage (its first block) and the
+ * caps: for the next head of the same stream. */
 void px_nv_clear(struct px_nv *h);
 
 /* Appends a copy of name/value (flags: PX_NV_LOWER). Returns 0,
@@ -49,7 +66,8 @@ int px_nv_add_str(struct px_nv *h, const char *name, const char *value, unsigned
 /* The index of the first field named exactly name (case-sensitive: the names
  * a caller adds with PX_NV_LOWER are lower case), or -1. */
 long px_nv_find(const struct px_nv *h, const char *name);
-/* Replaces the value of field i (< n) with a copy of value. Returns 0,
+/* Replaces the value of field i (< n) with a copy of value (the old copy's
+ * bytes stay in the array's storage until px_nv_clear). Returns 0,
  * PX_ERR_TOO_LARGE (the byte cap) or PX_ERR_NOMEM; h is unchanged on error. */
 int px_nv_set_value(struct px_nv *h, size_t i, const char *value, size_t vlen);
 /* Removes field i (< n), keeping the order of the others. */

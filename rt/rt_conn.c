@@ -2,8 +2,10 @@
 #include "px_err.h"
 #include "px_log.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 struct write_req {
     uv_write_t req;
@@ -13,6 +15,10 @@ struct write_req {
 };
 
 static void flush_one(struct rt_conn *c);
+
+/* The read scratch's tail that TLS plaintext is decrypted into: a record
+ * holds at most 16 KiB (RFC 8446 5.1). */
+#define PLAIN_ROOM (16 * 1024)
 static void on_deadline(uv_timer_t *t);
 
 void rt_conn_flush_dirty(struct rt_loop *rl)
@@ -99,7 +105,8 @@ int rt_conn_init(struct rt_conn *c, uv_loop_t *loop, const struct rt_conn_ops *o
  * or (memory mode) not yet drained by the test. */
 static size_t queued_bytes(const struct rt_conn *c)
 {
-    return c->write_queued + (c->use_tls ? px_buf_len(&c->tls.out) + px_buf_len(&c->pt_out) : 0) +
+    return c->write_queued +
+           (c->use_tls ? px_buf_len(&c->tls.out) + px_buf_len(&c->pt_out) + c->stage_len : 0) +
            px_buf_len(&c->mem_out);
 }
 
@@ -140,7 +147,8 @@ static void on_write(uv_write_t *req, int status)
     rt_conn_want_write(c);
 }
 
-/* Hands n bytes at p (ownership of the malloc'd block when own) to libuv. */
+/* Queues n bytes at p (a malloc'd block, owned from here on) behind
+ * whatever libuv already holds. */
 static int send_bytes(struct rt_conn *c, uint8_t *p, size_t n)
 {
     struct write_req *w = malloc(sizeof(*w));
@@ -159,7 +167,41 @@ static int send_bytes(struct rt_conn *c, uint8_t *p, size_t n)
         return os_failure(c, "write", r);
     }
     c->write_queued += n;
+    c->bytes_queued += n;
     return 0;
+}
+
+/* Writes what the socket takes now of p[0..n), without a write request,
+ * and returns how many bytes that was (0..n), or a px_err. Only while libuv
+ * holds no earlier bytes for this socket: output keeps its order (libuv's
+ * own uv_try_write refuses then too). send(2) with MSG_NOSIGNAL rather than
+ * uv_try_write: a peer that has gone away is an EPIPE for this connection,
+ * never a SIGPIPE for the process (a test or an embedder may not ignore it;
+ * uv_write used to defer the write, so a write at once is new here). */
+static long try_send(struct rt_conn *c, const uint8_t *p, size_t n)
+{
+    if (n == 0 || c->tcp.write_queue_size != 0 || n > UINT32_MAX)
+        return 0;
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+        return 0; /* not open (yet): queue */
+    ssize_t r;
+    do
+        r = send(fd, p, n, MSG_NOSIGNAL);
+    while (r < 0 && errno == EINTR);
+    if (r < 0 && errno == ENOTSOCK) { /* not a socket: libuv's own way */
+        uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+        int u = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        r = u;
+        if (u < 0)
+            errno = -u;
+    }
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOSYS))
+        return 0;
+    if (r < 0)
+        return os_failure(c, "write", -errno);
+    c->bytes_direct += (size_t)r;
+    return (long)r;
 }
 
 /* Encrypts the staged plaintext: one px_tls_write per flush instead of one
@@ -177,6 +219,40 @@ static int encrypt_pending(struct rt_conn *c)
     return rc;
 }
 
+/* Encrypts what flush_one staged. Returns 0 or PX_ERR_TLS. */
+static int encrypt_stage(struct rt_conn *c)
+{
+    size_t n = c->stage_len;
+    c->stage_len = 0;
+    if (n == 0)
+        return 0;
+    return px_tls_write(&c->tls, c->stage, n) < 0 ? PX_ERR_TLS : 0;
+}
+
+/* Ends staging: encrypts what is staged. Returns 0 or PX_ERR_TLS. */
+static int end_stage(struct rt_conn *c)
+{
+    if (!c->stage)
+        return 0;
+    int rc = c->closed ? 0 : encrypt_stage(c);
+    c->stage = NULL;
+    c->stage_len = 0;
+    return rc;
+}
+
+/* rt_conn_write while flush_one stages: into the loop's scratch, encrypted
+ * a full scratch at a time (as pt_out is, without a buffer of its own). */
+static int stage_write(struct rt_conn *c, const void *data, size_t len)
+{
+    if (c->stage_len + len > RT_CONN_READ_SIZE && encrypt_stage(c) < 0)
+        return PX_ERR_TLS;
+    if (len >= RT_CONN_READ_SIZE)
+        return px_tls_write(&c->tls, data, len) < 0 ? PX_ERR_TLS : 0;
+    memcpy(c->stage + c->stage_len, data, len);
+    c->stage_len += len;
+    return 0;
+}
+
 static int send_tls_out(struct rt_conn *c)
 {
     if (encrypt_pending(c) < 0)
@@ -184,7 +260,17 @@ static int send_tls_out(struct rt_conn *c)
     struct px_buf *o = &c->tls.out;
     if (px_buf_len(o) == 0)
         return 0;
-    /* Move the buffer's storage into the write request instead of copying. */
+    /* Most flushes end here: the socket takes it all, no write request. */
+    long sent = try_send(c, px_buf_head(o), px_buf_len(o));
+    if (sent < 0)
+        return (int)sent;
+    px_buf_consume(o, (size_t)sent);
+    if (px_buf_len(o) == 0) {
+        px_buf_shrink(o, 0); /* an idle connection keeps no output buffer */
+        return 0;
+    }
+    /* The rest waits in libuv: move the buffer's storage into the write
+     * request instead of copying (a partial write leaves it offset: copy). */
     uint8_t *p;
     size_t n = px_buf_len(o);
     if (o->off == 0) {
@@ -198,6 +284,7 @@ static int send_tls_out(struct rt_conn *c)
             return PX_ERR_NOMEM;
         memcpy(p, px_buf_head(o), n);
         px_buf_consume(o, n);
+        px_buf_shrink(o, 0);
     }
     return send_bytes(c, p, n);
 }
@@ -208,18 +295,27 @@ int rt_conn_write(struct rt_conn *c, const void *data, size_t len)
         return PX_ERR_CLOSED;
     if (len == 0)
         return 0;
+    c->bytes_written += len;
     if (c->memory)
         return px_buf_append(&c->mem_out, data, len) < 0 ? PX_ERR_NOMEM : 0;
+    if (c->use_tls && c->stage)
+        return stage_write(c, data, len);
     if (c->use_tls) {
         if (px_buf_append(&c->pt_out, data, len) < 0)
             return PX_ERR_NOMEM;
         return px_buf_len(&c->pt_out) >= 64 * 1024 ? encrypt_pending(c) : 0;
     }
-    uint8_t *p = malloc(len);
+    long sent = try_send(c, data, len);
+    if (sent < 0)
+        return (int)sent;
+    if ((size_t)sent == len)
+        return 0;
+    size_t n = len - (size_t)sent;
+    uint8_t *p = malloc(n);
     if (!p)
         return PX_ERR_NOMEM;
-    memcpy(p, data, len);
-    return send_bytes(c, p, len);
+    memcpy(p, (const uint8_t *)data + sent, n);
+    return send_bytes(c, p, n);
 }
 
 static void maybe_finish_close(struct rt_conn *c)
@@ -233,30 +329,59 @@ static void flush_one(struct rt_conn *c)
 {
     if (c->closed)
         return;
+    int more = 0; /* the owner may have more than there was room for */
     if (c->open && !c->closing && c->ops->on_writable) {
+        if (c->use_tls && c->tls.handshake_done) {
+            /* What the owner writes now is staged in the loop's read
+             * scratch (unused outside on_read) and encrypted once at the
+             * end: full records without a staging buffer per connection.
+             * Whatever was written earlier goes first. */
+            if (encrypt_pending(c) < 0) {
+                rt_conn_abort(c, PX_ERR_IO);
+                return;
+            }
+            c->stage = c->rl->read_scratch;
+        }
         /* Ask the owner for output until the queue is full or it has nothing. */
-        for (int i = 0; i < 64 && rt_conn_write_room(c) > 0; i++) {
-            size_t before = queued_bytes(c);
+        for (int i = 0; i < 64; i++) {
+            if (rt_conn_write_room(c) == 0) {
+                more = 1;
+                break;
+            }
+            unsigned long long before = c->bytes_written;
             c->in_callback++;
             int wr = c->ops->on_writable(c);
             c->in_callback--;
             if (wr < 0 || c->close_pending) {
                 c->close_pending = 0;
+                if (end_stage(c) < 0) { /* staged output goes before close_notify */
+                    rt_conn_abort(c, PX_ERR_IO);
+                    return;
+                }
                 rt_conn_close(c, wr < 0 ? PX_ERR_CLOSED : c->close_err);
+                more = 0;
                 break;
             }
             if (c->closed)
-                return;
-            size_t now = queued_bytes(c);
-            if (now == before)
                 break;
+            if (c->bytes_written == before)
+                break;
+            more = i == 63;
         }
+        if (end_stage(c) < 0 && !c->closed)
+            rt_conn_abort(c, PX_ERR_IO);
+        if (c->closed)
+            return;
     }
     if (c->use_tls && send_tls_out(c) < 0) {
         rt_conn_abort(c, PX_ERR_IO);
         return;
     }
     maybe_finish_close(c);
+    /* Written at once (no write request completes to ask again): if the
+     * owner stopped for want of room, and there is room now, ask it again. */
+    if (more && !c->closed && rt_conn_write_room(c) > 0)
+        rt_conn_want_write(c);
 }
 
 void rt_conn_close(struct rt_conn *c, int err)
@@ -299,15 +424,43 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     struct rt_conn *c = h->data;
-    *buf = uv_buf_init((char *)c->rl->read_scratch, RT_CONN_READ_SIZE);
+    /* TLS: the ciphertext stays where it was read (on_read lends it to
+     * px_tls), so plaintext is decrypted into the scratch's tail. */
+    *buf = uv_buf_init((char *)c->rl->read_scratch,
+                       c->use_tls ? RT_CONN_READ_SIZE - PLAIN_ROOM : RT_CONN_READ_SIZE);
+}
+
+/* Lends px_tls the n ciphertext bytes at p (in the read scratch) as its
+ * input buffer: a view, never freed or grown (px_tls only consumes from
+ * it). on_read takes it back before it returns, whatever happened. */
+static void lend_input(struct rt_conn *c, uint8_t *p, size_t n)
+{
+    struct px_buf *in = &c->tls.in;
+    in->data = p;
+    in->off = 0;
+    in->len = n;
+    in->cap = n;
+}
+
+/* Ends the loan: the scratch is reused by the next read, so a part of a
+ * record not yet consumed is copied to storage of its own. Returns 0 or
+ * PX_ERR_NOMEM. */
+static int take_back_input(struct rt_conn *c)
+{
+    struct px_buf *in = &c->tls.in;
+    const uint8_t *rest = px_buf_head(in);
+    size_t n = px_buf_len(in), keep = in->min_cap;
+    px_buf_init(in);
+    in->min_cap = keep;
+    return px_buf_append(in, rest, n);
 }
 
 static int deliver_plaintext(struct rt_conn *c)
 {
     for (;;) {
         size_t n = 0;
-        uint8_t *scratch = c->rl->read_scratch;
-        int r = px_tls_read(&c->tls, scratch, RT_CONN_READ_SIZE, &n);
+        uint8_t *scratch = c->rl->read_scratch + RT_CONN_READ_SIZE - PLAIN_ROOM;
+        int r = px_tls_read(&c->tls, scratch, PLAIN_ROOM, &n);
         if (r == PX_ERR_WANT_IO)
             return 0;
         if (r == PX_ERR_CLOSED)
@@ -332,6 +485,13 @@ static int open_conn(struct rt_conn *c)
     c->open = 1;
     if (c->ops->on_open && c->ops->on_open(c) < 0)
         return PX_ERR_CLOSED;
+    /* A TLS 1.3 server session keeps its handshake arrays (secrets and
+     * scratch, ~4 KiB) for post-handshake authentication and new session
+     * tickets, neither of which a server here sends: free them once the
+     * owner has read what it needs (peer certificate, SNI, ALPN live
+     * elsewhere). TLS 1.2 sessions free them themselves. */
+    if (c->use_tls && c->tls_server && c->tls.ssl)
+        wolfSSL_FreeArrays(c->tls.ssl);
     rt_conn_want_write(c);
     return 0;
 }
@@ -356,8 +516,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             r = PX_ERR_CLOSED;
         c->in_callback--;
     } else {
-        /* TLS reads into the same scratch buffer, so stash the ciphertext first. */
-        if (px_tls_feed(&c->tls, buf->base, (size_t)nread) < 0) {
+        /* With nothing left over from the last read, px_tls reads the
+         * ciphertext where the socket read put it (no copy, no allocation);
+         * else it is appended to what was left. */
+        int lent = c->tls.in.data == NULL;
+        if (lent)
+            lend_input(c, (uint8_t *)buf->base, (size_t)nread);
+        else if (px_tls_feed(&c->tls, buf->base, (size_t)nread) < 0) {
             rt_conn_abort(c, PX_ERR_NOMEM);
             return;
         }
@@ -374,6 +539,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         }
         if (r == 0 && c->open && !c->closed && !c->closing)
             r = deliver_plaintext(c);
+        if (lent && take_back_input(c) < 0 && !c->closed)
+            rt_conn_abort(c, PX_ERR_NOMEM);
         if (!c->closed)
             px_buf_shrink(&c->tls.in, 0); /* nothing buffered between reads */
     }
@@ -441,6 +608,7 @@ static int start_tls(struct rt_conn *c, WOLFSSL_CTX *ctx, int server, const char
         return 0;
     }
     c->use_tls = 1;
+    c->tls_server = server;
     int r = px_tls_init(&c->tls, ctx, server, name, alpn);
     if (r < 0) {
         c->use_tls = 0;

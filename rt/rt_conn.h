@@ -5,9 +5,17 @@
  *
  * Output is flushed once per loop iteration, before the loop sleeps: owners
  * call rt_conn_want_write() and the flush hook calls on_writable() while the
- * write queue is below RT_CONN_WRITE_HIGH. The flush hook, the list of
+ * write queue is below RT_CONN_WRITE_HIGH. Output goes to the socket with
+ * uv_try_write while libuv holds nothing earlier for it; what the socket
+ * does not take at once is queued (uv_write) behind it, in order. The flush hook, the list of
  * connections waiting for it and the read scratch belong to the uv loop's
  * struct rt_loop (rt_loop.h), which must be set up before any connection.
+ * The read scratch serves three uses that never overlap: a socket read
+ * (for TLS its head, RT_CONN_READ_SIZE less 16 KiB, lent to px_tls as its
+ * input while on_read runs), TLS plaintext (its last 16 KiB), and, while
+ * the flush asks a TLS connection for output, that output's plaintext
+ * before it is encrypted (rt_conn.stage). So an idle connection holds no
+ * input, staging or output buffer of its own.
  *
  * Errors: every value crossing this interface (returns, on_connect's status,
  * on_close's err) is 0 or a px_err code. libuv and OS codes are mapped with
@@ -55,11 +63,22 @@ struct rt_conn {
     uv_timer_t timer; /* handshake deadline */
     struct px_tls tls;
     struct px_buf pt_out; /* plaintext staged for encryption: full records, fewer of them */
+    /* While flush_one asks the owner for output: the loop's read scratch,
+     * where rt_conn_write stages plaintext instead of pt_out (stage_len
+     * bytes); NULL otherwise. */
+    uint8_t *stage;
+    size_t stage_len;
     int use_tls;
+    int tls_server; /* TLS as the server side (handshake arrays freed once open) */
     const struct rt_conn_ops *ops;
     void *owner;
-    size_t write_queued;
-    int open; /* handshake done, on_open called */
+    size_t write_queued; /* bytes in libuv write requests not yet completed */
+    /* Bytes the socket took at once (uv_try_write), and bytes that went
+     * through a queued write request (uv_write): how output went, for tests
+     * and counters. */
+    unsigned long long bytes_direct, bytes_queued;
+    unsigned long long bytes_written; /* plaintext the owner gave rt_conn_write */
+    int open;                         /* handshake done, on_open called */
     int read_paused;
     int closing; /* graceful close requested */
     int in_close;

@@ -1119,6 +1119,37 @@ static void test_renewal_moves_every_link_of_the_line(void **state)
     assert_int_equal(es_link_count(&w.srv), 1);
 }
 
+/* Issue 13: connection ids come from a base drawn once per server (no DRBG
+ * draw, no printf per link): 16 lower-case hex digits, each link its own,
+ * and not a plain count (the base is random, the count mixed in). */
+static void test_conn_ids_unique_without_draws(void **state)
+{
+    (void)state;
+    registered();
+    struct es_link *l[8];
+    for (size_t i = 0; i < 8; i++) {
+        l[i] = es_link_new_memory(&w.srv, MW_TUNNEL_ID, "198.51.100.30");
+        assert_non_null(l[i]);
+    }
+    pump();
+    assert_int_equal(w.srv.link_ids_ready, 1);
+    struct es_link *all[9] = {w.el};
+    memcpy(all + 1, l, sizeof(l));
+    for (size_t i = 0; i < 9; i++) {
+        assert_int_equal(strlen(all[i]->conn_id), 16);
+        assert_int_equal(strspn(all[i]->conn_id, "0123456789abcdef"), 16);
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(all[i]->conn_id, all[j]->conn_id);
+    }
+    /* Consecutive links do not get consecutive ids. */
+    assert_string_not_equal(l[0]->conn_id + 8, l[1]->conn_id + 8);
+    for (size_t i = 0; i < 8; i++)
+        rt_conn_abort(&l[i]->conn, 0);
+    for (int i = 0; i < 50 && es_link_count(&w.srv) > 1; i++)
+        pump();
+    assert_int_equal(es_link_count(&w.srv), 1);
+}
+
 int main(void)
 {
     /* Keepalive PINGs every 100 ms, so a dead connector is found quickly. */
@@ -1142,6 +1173,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_expired_link_retired_next_poll, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_expiry_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_renewal_moves_every_link_of_the_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conn_ids_unique_without_draws, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -238,6 +238,10 @@ static void test_bodies_and_backpressure(void **state)
     struct es_req *r = request("POST", get_hdrs);
     struct fl_stream *s = routed(r, 1);
     assert_true(s->has_body);
+    /* No X-Forwarded-For from the client: the client's address alone
+     * (issue 13: written without a buffer then). */
+    assert_int_equal(fl_header_count(s, "x-forwarded-for"), 1);
+    assert_string_equal(fl_header(s, "x-forwarded-for"), CLIENT);
     /* The browser sends more than ES_REQ_BODY_HIGH before the tunnel reads:
      * it is buffered, and not one byte is credited to the browser. */
     enum { CHUNK = 64 * 1024, CHUNKS = 5 };

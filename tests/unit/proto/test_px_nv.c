@@ -153,6 +153,70 @@ static void test_find_set_remove(void **state)
     px_nv_cleanup(&h);
 }
 
+/* Issue 13: fields are packed into blocks the array owns. Strings never
+ * move while fields are added (nghttp2_nv pointers handed out stay valid),
+ * the array's own entries move out of the first block when it grows, a
+ * field larger than any block gets its own, and clear keeps one block. */
+static void test_block_storage(void **state)
+{
+    (void)state;
+    struct px_nv h;
+    px_nv_init(&h, 0, 0);
+    assert_int_equal(px_nv_add_str(&h, ":method", "GET", 0), 0);
+    const uint8_t *first_name = h.nv[0].name, *first_value = h.nv[0].value;
+    char n[16], v[64];
+    for (int i = 0; i < 200; i++) { /* past the first block and the first 16 entries */
+        snprintf(n, sizeof(n), "N%d", i);
+        snprintf(v, sizeof(v), "value number %d of many, long enough to fill blocks", i);
+        assert_int_equal(px_nv_add_str(&h, n, v, PX_NV_LOWER), 0);
+    }
+    assert_ptr_equal(h.nv[0].name, first_name); /* not moved */
+    assert_ptr_equal(h.nv[0].value, first_value);
+    assert_field(&h, 0, ":method", "GET");
+    assert_field(&h, 1, "n0", "value number 0 of many, long enough to fill blocks");
+    assert_field(&h, 200, "n199", "value number 199 of many, long enough to fill blocks");
+    /* Bigger than any block. */
+    size_t big = 100 * 1024;
+    char *b = malloc(big);
+    assert_non_null(b);
+    memset(b, 'b', big);
+    assert_int_equal(px_nv_add(&h, "big", 3, b, big, 0), 0);
+    assert_int_equal(h.nv[201].valuelen, big);
+    assert_memory_equal(h.nv[201].value, b, big);
+    assert_int_equal(h.nv[201].value[big], '\0');
+    assert_field(&h, 200, "n199", "value number 199 of many, long enough to fill blocks");
+    /* Replacing values again and again keeps every other field intact. */
+    for (int i = 0; i < 100; i++) {
+        snprintf(v, sizeof(v), "replacement %d", i);
+        assert_int_equal(px_nv_set_value(&h, 0, v, strlen(v)), 0);
+    }
+    assert_field(&h, 0, ":method", "replacement 99");
+    assert_field(&h, 1, "n0", "value number 0 of many, long enough to fill blocks");
+    free(b);
+    /* A cleared array takes new fields (its next head). */
+    px_nv_clear(&h);
+    assert_int_equal(h.n, 0);
+    for (int i = 0; i < 40; i++) {
+        snprintf(n, sizeof(n), "x-%d", i);
+        assert_int_equal(px_nv_add_str(&h, n, "again", 0), 0);
+    }
+    assert_field(&h, 0, "x-0", "again");
+    assert_field(&h, 39, "x-39", "again");
+    px_nv_cleanup(&h);
+    /* A small head cleared and refilled stays in its first block. */
+    px_nv_init(&h, 0, 0);
+    assert_int_equal(px_nv_add_str(&h, "a", "1", 0), 0);
+    const nghttp2_nv *arr = h.nv;
+    px_nv_clear(&h);
+    assert_int_equal(px_nv_add_str(&h, "b", "2", 0), 0);
+    assert_ptr_equal(h.nv, arr);
+    assert_field(&h, 0, "b", "2");
+    /* A copy by value carries the storage (es_req moves heads so). */
+    struct px_nv moved = h;
+    assert_field(&moved, 0, "b", "2");
+    px_nv_cleanup(&moved);
+}
+
 static void test_response_array(void **state)
 {
     (void)state;
@@ -319,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_growth),          cmocka_unit_test(test_field_cap),
         cmocka_unit_test(test_byte_cap),        cmocka_unit_test(test_find_set_remove),
         cmocka_unit_test(test_response_array),  cmocka_unit_test(test_submit_response),
+        cmocka_unit_test(test_block_storage),
     };
     return cmocka_run_group_tests_name("px_nv", tests, NULL, NULL);
 }

@@ -364,6 +364,82 @@ static void backpressure(void **state)
     close_world(&w);
 }
 
+/* Issue 13: output goes to the socket with uv_try_write while libuv holds
+ * nothing earlier, and is queued behind what it holds otherwise. With a
+ * reader that stops, the writer's first flushes go straight to the socket,
+ * then one is taken in part and its rest queued, then later ones queue
+ * behind it: every byte arrives, in order, both ways counted. Once idle,
+ * neither end holds an output or input buffer (all released when drained). */
+static void try_write_then_queue_keeps_order(void **state)
+{
+    struct world w;
+    open_world(&w, state);
+    rt_conn_pause_read(&w.b.conn);
+    w.a.budget = 8 << 20;
+    rt_conn_want_write(&w.a.conn);
+    size_t last = (size_t)-1;
+    for (int stable = 0, i = 0; stable < 20 && i < 2000; i++) {
+        run_until(&w, never, 5);
+        stable = w.a.produced == last ? stable + 1 : 0;
+        last = w.a.produced;
+    }
+    assert_true(w.a.conn.bytes_direct > 0); /* the socket took the first at once */
+    assert_true(w.a.conn.bytes_queued > 0); /* then the rest waited in libuv */
+    assert_true(w.a.conn.write_queued > 0);
+    rt_conn_resume_read(&w.b.conn);
+    assert_true(run_until(&w, all_arrived, 20000));
+    assert_int_equal(px_buf_len(&w.b.in), 8 << 20);
+    assert_true(pattern_ok(&w.a, &w.b.in));
+    if (*(const int *)*state == PLAIN) /* no TLS records: every byte is counted once */
+        assert_int_equal(w.a.conn.bytes_direct + w.a.conn.bytes_queued, 8 << 20);
+    run_until(&w, never, 50);
+    for (struct end *e = &w.a; e; e = e == &w.a ? &w.b : NULL) {
+        assert_int_equal(e->conn.write_queued, 0);
+        assert_null(e->conn.pt_out.data);
+        assert_null(e->conn.tls.out.data);
+        assert_null(e->conn.tls.in.data);
+        assert_null(e->conn.stage);
+    }
+    close_world(&w);
+}
+
+/* TLS records cut across socket reads (a 48 KiB read ends mid-record) are
+ * put together: the part of a record left in the read buffer (lent to
+ * px_tls) is kept before the next read reuses it. Writes of odd sizes, many
+ * per flush, through the staging scratch. */
+static int odd_writer(struct rt_conn *c)
+{
+    struct end *e = c->owner;
+    e->writable_calls++;
+    uint8_t chunk[7001];
+    for (int k = 0; k < 40 && e->budget > 0 && rt_conn_write_room(c) > 0; k++) {
+        size_t n = e->budget < sizeof(chunk) ? e->budget : sizeof(chunk) - (size_t)k * 97;
+        for (size_t i = 0; i < n; i++)
+            chunk[i] = pattern(e->seed, e->produced + i);
+        if (rt_conn_write(c, chunk, n) < 0)
+            return -1;
+        e->produced += n;
+        e->budget -= n;
+    }
+    return 0;
+}
+
+static const struct rt_conn_ops odd_ops = {
+    .on_open = on_open, .on_data = on_data, .on_writable = odd_writer, .on_close = on_close};
+
+static void records_across_reads(void **state)
+{
+    struct world w;
+    open_world(&w, state);
+    w.a.conn.ops = &odd_ops;
+    w.a.budget = 5 << 20;
+    rt_conn_want_write(&w.a.conn);
+    assert_true(run_until(&w, all_arrived, 20000));
+    assert_int_equal(px_buf_len(&w.b.in), 5 << 20);
+    assert_true(pattern_ok(&w.a, &w.b.in));
+    close_world(&w);
+}
+
 static int b_has_10k(struct world *w)
 {
     return px_buf_len(&w->b.in) == 10000;
@@ -493,6 +569,35 @@ static void socket_error_keeps_errno(void **state)
     assert_int_equal(w.b.sys_errno, ECONNRESET);
     assert_non_null(strstr(w.b.conn.err_text, "read failed"));
     assert_int_equal(w.a.sys_errno, 0);
+    close_world(&w);
+}
+
+/* A write to a peer that is gone is an error for that connection, never a
+ * SIGPIPE for the process: output goes straight to the socket now
+ * (try_send, issue 13), where uv_write used to wait for the next poll and be
+ * cancelled by the close. Run with SIGPIPE at its default (fatal) action. */
+static int b_closed(struct world *w)
+{
+    return w->b.closed;
+}
+
+static void write_to_gone_peer_is_epipe(void **state)
+{
+    (void)state;
+    struct world w;
+    static const int plain = 0;
+    void *st = (void *)&plain;
+    open_world(&w, &st);
+    rt_conn_pause_read(&w.a.conn); /* a does not see the EOF first */
+    rt_conn_abort(&w.b.conn, PX_ERR_CLOSED);
+    assert_true(run_until(&w, b_closed, 5000));
+    signal(SIGPIPE, SIG_DFL);
+    uint8_t bytes[1000] = {0};
+    int rc = rt_conn_write(&w.a.conn, bytes, sizeof(bytes));
+    signal(SIGPIPE, SIG_IGN);
+    assert_true(rc < 0);
+    assert_int_equal(rt_conn_sys_errno(&w.a.conn), EPIPE);
+    assert_non_null(strstr(w.a.conn.err_text, "write failed"));
     close_world(&w);
 }
 
@@ -682,10 +787,13 @@ int main(void)
         BOTH(data_both_ways),
         BOTH(backpressure),
         BOTH(read_pause_resume),
+        BOTH(try_write_then_queue_keeps_order),
+        BOTH(records_across_reads),
         BOTH(graceful_close_delivers_queued),
         BOTH(close_when_done),
         BOTH(abort_is_immediate),
         cmocka_unit_test(socket_error_keeps_errno),
+        cmocka_unit_test(write_to_gone_peer_is_epipe),
         cmocka_unit_test(tls_refused_certificate),
         cmocka_unit_test(tls_handshake_deadline),
         cmocka_unit_test(open_fd_refuses_bad_fd),

@@ -5,6 +5,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,8 @@
 /* Room for the time text even for values gmtime_r cannot produce. */
 #define TIME_MAX 96
 
-/* Process-wide on purpose, and the only mutable statics in proto: the level
+/* Process-wide on purpose, and the only mutable statics in proto besides
+ * the batch below (thread-local, so a loop's own): the level
  * and the format are set once at start-up (from the command line, by the
  * main thread) before any loop runs, and only read after that, so loops on
  * other threads share them without a race. Per-loop settings would buy
@@ -208,8 +210,55 @@ static int text_value(struct px_buf *b, const char *s, size_t n)
     return rc;
 }
 
+/* This thread's batch (px_log_batch): thread-local, so loops on other
+ * threads never share it. */
+static _Thread_local struct {
+    int depth;
+    struct px_buf pending;
+} batch;
+static pthread_once_t batch_exit_once = PTHREAD_ONCE_INIT;
+
+void px_log_flush(void)
+{
+    size_t n = px_buf_len(&batch.pending);
+    if (n == 0)
+        return;
+    fwrite(px_buf_head(&batch.pending), 1, n, stderr);
+    px_buf_consume(&batch.pending, n);
+    px_buf_shrink(&batch.pending, PX_LOG_BATCH_MAX);
+}
+
+static void flush_at_exit(void)
+{
+    px_log_flush();
+}
+
+static void register_exit_flush(void)
+{
+    atexit(flush_at_exit);
+}
+
+void px_log_batch(int on)
+{
+    if (on) {
+        if (batch.depth++ == 0)
+            pthread_once(&batch_exit_once, register_exit_flush);
+        return;
+    }
+    if (batch.depth > 0 && --batch.depth == 0) {
+        px_log_flush();
+        px_buf_cleanup(&batch.pending);
+    }
+}
+
 static void write_line(struct px_buf *b)
 {
+    if (batch.depth > 0 && px_buf_append(&batch.pending, px_buf_head(b), px_buf_len(b)) == 0) {
+        if (px_buf_len(&batch.pending) >= PX_LOG_BATCH_MAX)
+            px_log_flush();
+        return;
+    }
+    px_log_flush(); /* keeps the order: what was pending goes first */
     fwrite(px_buf_head(b), 1, px_buf_len(b), stderr);
 }
 
@@ -237,6 +286,7 @@ static char *format_msg(const char *fmt, va_list ap, size_t *len)
 /* What is left to say when a line could not be built for lack of memory. */
 static void lost_line(const char *t, const char *name, const char *tag, const char *what)
 {
+    px_log_flush(); /* what was pending goes first */
     if (log_format == PX_LOG_JSON)
         fprintf(stderr,
                 "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"%s was lost: out of memory\"}\n", t,

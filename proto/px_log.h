@@ -48,6 +48,21 @@ struct px_access_entry {
  *    "method":...,"path":...,"status":200,"bytes_in":0,"bytes_out":12,
  *    "duration_ms":3.1,"request_id":...,"client":...,"rule":...}. */
 void px_log_access(const struct px_access_entry *e);
+
+/* Batching, per thread (a loop thread turns it on for as long as its loop
+ * lives: rt_loop). While it is on, the lines this thread logs are kept in
+ * a buffer of the thread's own and written by px_log_flush, which the loop
+ * calls before it waits for events, so a line leaves within the loop
+ * iteration that logged it; a request costs no write(2) of its own under
+ * load. The buffer is written at once when it passes PX_LOG_BATCH_MAX,
+ * and at exit() (atexit, for the thread calling exit). Lines are never
+ * split between writes. px_log_batch(1) / px_log_batch(0) nest (a count);
+ * at zero the pending lines are written and every line goes out at once,
+ * as by default. Lines no memory could be found for go out at once. */
+#define PX_LOG_BATCH_MAX (64 * 1024)
+void px_log_batch(int on);
+/* Writes this thread's pending lines (nothing when there are none). */
+void px_log_flush(void);
 void px_log(enum px_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define PX_DEBUG(...)                                                                              \

@@ -1,4 +1,5 @@
 #include "rt_loop.h"
+#include "px_log.h"
 #include "rt_conn.h"
 #include "px_err.h"
 #include "px_tls.h"
@@ -17,6 +18,8 @@ static void on_prepare(uv_prepare_t *h)
 {
     struct rt_loop *rl = h->data;
     rt_conn_flush_dirty(rl);
+    /* The lines this iteration logged, in one write, before the loop waits. */
+    px_log_flush();
     /* Keep the loop from sleeping while work remains (an active idle handle
      * makes the next poll non-blocking). */
     if (!px_list_empty(&rl->dirty))
@@ -75,6 +78,7 @@ int rt_loop_init(struct rt_loop *rl, uv_loop_t *uv)
     }
     rl->uv = uv;
     uv->data = rl;
+    px_log_batch(1);
     return 0;
 out_uv:
     rc = px_err_from_errno(r);
@@ -99,6 +103,7 @@ void rt_loop_cleanup(struct rt_loop *rl)
     if (rl->uv->data == rl)
         rl->uv->data = NULL;
     rl->uv = NULL;
+    px_log_batch(0);
     if (rl->rng_ready)
         wc_FreeRng(&rl->rng);
     rl->rng_ready = 0;

@@ -41,7 +41,10 @@ struct rt_loop {
 
 /* Initialises rl for uv (one rt_loop per uv loop, before any rt_conn on it):
  * installs the flush hook and the trim timer (neither keeps the loop
- * alive), allocates the read scratch, seeds the RNG, sets uv->data = rl. Returns 0, or PX_ERR_NOMEM
+ * alive), allocates the read scratch, seeds the RNG, sets uv->data = rl.
+ * The flush hook also writes the log lines of the iteration in one go: the
+ * thread's logging is batched (px_log_batch) from rt_loop_init to
+ * rt_loop_cleanup. Returns 0, or PX_ERR_NOMEM
  * / PX_ERR_CRYPTO / a px_err mapped from libuv, with nothing left to clean up (rl->uv stays NULL;
  * should libuv fail after a handle was set up, its close completes at the next uv_run: keep rl's
  * memory until then). */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static FILE *cap;
@@ -387,6 +388,60 @@ static void test_access_text(void **state)
     free(out);
 }
 
+static long written_so_far(void)
+{
+    struct stat st;
+    assert_int_equal(fstat(2, &st), 0);
+    return (long)st.st_size;
+}
+
+/* Batched lines stay with the thread until px_log_flush, which writes them
+ * in order; the count nests, and leaving the last level writes what is
+ * pending; past PX_LOG_BATCH_MAX the buffer goes out at once; off, every
+ * line goes out at once. */
+static void test_batch(void **state)
+{
+    (void)state;
+    begin_capture();
+    px_log_batch(1);
+    px_log_batch(1);
+    PX_INFO("one");
+    PX_INFO("two");
+    assert_int_equal(written_so_far(), 0);
+    px_log_flush();
+    long after_two = written_so_far();
+    assert_true(after_two > 0);
+    px_log_batch(0); /* still batching: one level left */
+    PX_INFO("three");
+    assert_int_equal(written_so_far(), after_two);
+    px_log_batch(0);
+    long after_three = written_so_far();
+    assert_true(after_three > after_two);
+    PX_INFO("four"); /* not batching: at once */
+    assert_true(written_so_far() > after_three);
+
+    char big[1024];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    long before = written_so_far();
+    px_log_batch(1);
+    int lines = 0;
+    while (written_so_far() == before && lines < 200) {
+        PX_INFO("%s", big);
+        lines++;
+    }
+    assert_true(lines > 1 && lines < 200);
+    assert_true(written_so_far() - before >= PX_LOG_BATCH_MAX); /* in one go, at the cap */
+    px_log_batch(0);
+    char *out = end_capture();
+    const char *one = strstr(out, "one"), *two = strstr(out, "two");
+    const char *three = strstr(out, "three"), *four = strstr(out, "four");
+    assert_non_null(one);
+    assert_true(one < two && two < three && three < four);
+    assert_int_equal(count_lines(out), 4 + lines);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -399,6 +454,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_access_json, reset, reset),
         cmocka_unit_test_setup_teardown(test_access_path_cut, reset, reset),
         cmocka_unit_test_setup_teardown(test_access_text, reset, reset),
+        cmocka_unit_test_setup_teardown(test_batch, reset, reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -61,6 +61,9 @@ static void fail(struct cn_h1_conn *c, enum cn_h1_err err, int uv_status)
                  uv_status ? uv_strerror(uv_status) : "closed");
         q->retried = 1;
         q->reused = 0;
+        /* No body byte was taken: the owner reports the end again, and it
+         * (an empty chunked body's last chunk) goes out on the new one. */
+        q->body_done = q->body == CN_H1_BODY_NONE;
         if (open_conn(q, pool) == 0)
             return;
         err = CN_H1_NOMEM;

@@ -60,6 +60,7 @@ struct raw_origin {
     const char *reply;
     size_t reply_len;
     int close_after;
+    int wait_chunked; /* a chunked request is answered once its last chunk is read */
     int accepted, open, requests;
     struct ro_conn *conns[64];
 };
@@ -133,7 +134,14 @@ static void ro_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         const char *end = s ? strstr(s, "\r\n\r\n") : NULL;
         if (!end || c->closing)
             return;
-        px_buf_consume(&c->in, (size_t)(end + 4 - s));
+        end += 4;
+        if (ro->wait_chunked && strstr(s, "chunked") && strstr(s, "chunked") < end) {
+            const char *last = strstr(end, "0\r\n\r\n");
+            if (!last)
+                return;
+            end = last + 5;
+        }
+        px_buf_consume(&c->in, (size_t)(end - s));
         c->requests++;
         ro->requests++;
         if (ro->mode == RO_CLOSE_AT_HEAD || (ro->mode == RO_CLOSE_SECOND && c->requests == 2)) {
@@ -268,7 +276,8 @@ static size_t t_upload(struct cn_h1_req *q, uint8_t *out, size_t cap, int *eof)
     size_t n = t->up_len - t->up_off;
     if (n > cap)
         n = cap;
-    memcpy(out, t->up + t->up_off, n);
+    if (n)
+        memcpy(out, t->up + t->up_off, n);
     t->up_off += n;
     *eof = !t->up_more && t->up_off == t->up_len;
     return n;
@@ -905,6 +914,29 @@ static void test_unix_socket_keepalive(void **state)
     assert_int_equal(ro.accepted, 1);
 }
 
+/* ---- fixes after review ---- */
+
+/* An empty chunked body sent on a stale kept connection: its last chunk
+ * goes out again on the new one (the origin reads the whole body first). */
+static void test_stale_retry_resends_chunked_terminator(void **state)
+{
+    (void)state;
+    ro.mode = RO_CLOSE_SECOND;
+    ro.wait_chunked = 1;
+    struct treq t;
+    assert_int_equal(get(&t, "GET", "/ok"), CN_H1_OK);
+    treq_cleanup(&t);
+    treq_init(&t);
+    t.q.body = CN_H1_BODY_CHUNKED;
+    struct cn_h1_target tg = target();
+    start(&t, &tg, "POST", "/ok", "Transfer-Encoding: chunked\r\n");
+    wait_done(&t);
+    assert_int_equal(t.err, CN_H1_OK);
+    assert_int_equal(t.status, 200);
+    assert_int_equal(ro.accepted, 2);
+    treq_cleanup(&t);
+}
+
 /* Freeing the client closes what it pooled. */
 static void test_free_closes_pooled(void **state)
 {
@@ -952,6 +984,7 @@ int main(void)
         FO(test_cancel_mid_response_closes_connection),
         cmocka_unit_test_setup_teardown(test_unix_socket_keepalive, setup_ro_unix, teardown),
         RO(test_free_closes_pooled),
+        RO(test_stale_retry_resends_chunked_terminator),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -405,7 +405,8 @@ static void start_connect(struct cn_h1_conn *c)
     const struct cn_h1_target *t = &q->t;
     uv_loop_t *loop = c->h1->loop;
     c->timer.data = c;
-    uv_timer_start(&c->timer, on_connect_timeout, t->connect_timeout_ms, 0);
+    unsigned ms = t->connect_timeout_ms ? t->connect_timeout_ms : CN_H1_CONNECT_TIMEOUT_DEFAULT_MS;
+    uv_timer_start(&c->timer, on_connect_timeout, ms, 0);
     if (t->unix_path) {
         uv_pipe_init(loop, &c->io.pipe, 0);
         c->io.h.data = c;

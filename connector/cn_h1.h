@@ -52,7 +52,7 @@ struct cn_h1_target {
     const char *unix_path; /* a unix socket, or NULL for host:port */
     const char *host;      /* a numeric address, or a name to resolve */
     int port;
-    unsigned connect_timeout_ms;
+    unsigned connect_timeout_ms;   /* 0: the default, 300 s (as curl) */
     unsigned keepalive_conns;      /* the most idle connections kept for this origin */
     unsigned keepalive_timeout_ms; /* ...and for how long */
 };

@@ -75,6 +75,9 @@ struct cn_h1_conn *cn_h1_pool_take(struct cn_h1_pool *pool);
 /* Gives c (idle, its request done) back to its pool, or closes it when the
  * pool is full (keepalive_conns) or keep-alive is off. */
 void cn_h1_pool_put(struct cn_h1_conn *c, const struct cn_h1_target *t);
+/* The default connect timeout (connect_timeout_ms 0), as curl's. */
+#define CN_H1_CONNECT_TIMEOUT_DEFAULT_MS 300000u
+
 /* A new connection of pool (io not yet opened), or NULL. */
 struct cn_h1_conn *cn_h1_conn_new(struct cn_h1 *h, struct cn_h1_pool *pool);
 /* Closes c (idempotent): its handles close, then it is freed. */

@@ -156,7 +156,7 @@ int cn_stream_h1_start(struct cn_stream *s)
         .unix_path = r->kind == CN_SVC_UNIX ? r->unix_path : NULL,
         .host = r->host,
         .port = r->port,
-        .connect_timeout_ms = r->o.connect_timeout_s * 1000,
+        .connect_timeout_ms = r->o.connect_timeout_s * 1000, /* 0: cn_h1's default, 300 s */
         .keepalive_conns = r->o.keepalive_conns,
         .keepalive_timeout_ms = r->o.keepalive_timeout_s * 1000,
     };

@@ -937,6 +937,20 @@ static void test_stale_retry_resends_chunked_terminator(void **state)
     treq_cleanup(&t);
 }
 
+/* connectTimeout 0 is curl's default (300 s), not a 0 ms timer. */
+static void test_connect_timeout_zero_means_default(void **state)
+{
+    (void)state;
+    struct treq t;
+    treq_init(&t);
+    struct cn_h1_target tg = target();
+    tg.connect_timeout_ms = 0;
+    start(&t, &tg, "GET", "/ok", NULL);
+    wait_done(&t);
+    assert_int_equal(t.err, CN_H1_OK);
+    treq_cleanup(&t);
+}
+
 /* Freeing the client closes what it pooled. */
 static void test_free_closes_pooled(void **state)
 {
@@ -985,6 +999,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unix_socket_keepalive, setup_ro_unix, teardown),
         RO(test_free_closes_pooled),
         RO(test_stale_retry_resends_chunked_terminator),
+        RO(test_connect_timeout_zero_means_default),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

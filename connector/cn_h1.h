@@ -128,5 +128,8 @@ static inline int cn_h1_active(const struct cn_h1_req *q)
  * in pools. */
 unsigned cn_h1_open_conns(const struct cn_h1 *h);
 unsigned cn_h1_idle_conns(const struct cn_h1 *h);
+/* For tests: the bytes of buffer capacity idle connections hold (their
+ * response parser's and their body buffer). */
+size_t cn_h1_idle_bytes(const struct cn_h1 *h);
 
 #endif

@@ -60,6 +60,18 @@ unsigned cn_h1_idle_conns(const struct cn_h1 *h)
     return h->n_idle;
 }
 
+size_t cn_h1_idle_bytes(const struct cn_h1 *h)
+{
+    size_t n = 0;
+    struct px_list_node *pos, *tmp;
+    px_list_for_each_safe (pos, tmp, &h->conns) {
+        struct cn_h1_conn *c = px_container_of(pos, struct cn_h1_conn, all_node);
+        if (px_list_linked(&c->idle_node))
+            n += px_h1resp_held(&c->resp) + c->wbuf.cap;
+    }
+    return n;
+}
+
 struct cn_h1_pool *cn_h1_pool_of(struct cn_h1 *h, const struct cn_h1_target *t)
 {
     char port[16];
@@ -122,6 +134,7 @@ void cn_h1_pool_put(struct cn_h1_conn *c, const struct cn_h1_target *t)
     }
     c->q = NULL;
     px_buf_shrink(&c->wbuf, 0);
+    px_h1resp_shrink(&c->resp); /* one large head must not stay with an idle connection */
     px_list_insert_head(&p->idle, &c->idle_node);
     p->n_idle++;
     c->h1->n_idle++;

@@ -951,6 +951,29 @@ static void test_connect_timeout_zero_means_default(void **state)
     treq_cleanup(&t);
 }
 
+/* An idle connection keeps no large head's buffers. */
+static void test_pooled_connection_after_large_head_holds_small_buffers(void **state)
+{
+    (void)state;
+    struct px_buf big;
+    px_buf_init(&big);
+    px_buf_append_str(&big, "HTTP/1.1 200 OK\r\nX-");
+    for (int j = 0; j < 1000; j++)
+        px_buf_append_str(&big, "n");
+    px_buf_append_str(&big, ": ");
+    for (int j = 0; j < 7500; j++)
+        px_buf_append_str(&big, "0123456789");
+    px_buf_append_str(&big, "\r\nContent-Length: 2\r\n\r\nok");
+    ro_set(&ro, px_buf_cstr(&big), 0);
+    struct treq t;
+    assert_int_equal(get(&t, "GET", "/ok"), CN_H1_OK);
+    assert_true(px_buf_len(&t.fields) > 75000);
+    treq_cleanup(&t);
+    assert_int_equal(cn_h1_idle_conns(h1), 1);
+    assert_true(cn_h1_idle_bytes(h1) <= 4096);
+    px_buf_cleanup(&big);
+}
+
 /* Freeing the client closes what it pooled. */
 static void test_free_closes_pooled(void **state)
 {
@@ -1000,6 +1023,7 @@ int main(void)
         RO(test_free_closes_pooled),
         RO(test_stale_retry_resends_chunked_terminator),
         RO(test_connect_timeout_zero_means_default),
+        RO(test_pooled_connection_after_large_head_holds_small_buffers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

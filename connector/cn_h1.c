@@ -20,6 +20,7 @@ static int r_field(void *arg, const char *n, size_t nl, const char *v, size_t vl
 static int r_head(void *arg, int status, int has_body)
 {
     struct cn_h1_conn *c = arg;
+    c->status = status;
     return c->q->ops->head(c->q, status, has_body);
 }
 
@@ -38,6 +39,7 @@ static void attach(struct cn_h1_conn *c, struct cn_h1_req *q)
     q->read_paused = 0;
     c->resp.ops = &resp_ops;
     c->resp.arg = c;
+    c->status = 0;
     px_h1resp_reset(&c->resp, q->head_request);
 }
 
@@ -75,7 +77,10 @@ static void fail(struct cn_h1_conn *c, enum cn_h1_err err, int uv_status)
 static void finish(struct cn_h1_conn *c, int clean)
 {
     struct cn_h1_req *q = c->q;
-    int keep = clean && c->resp.keep_alive && q->body_done && !c->body_writing && !c->head_writing;
+    /* Never pooled after HEAD or 204 (an origin sending a body anyway
+     * would answer the next request with it). */
+    int keep = clean && c->resp.keep_alive && q->body_done && !c->body_writing &&
+               !c->head_writing && !q->head_request && c->status != 204;
     c->q = NULL;
     q->conn = NULL;
     if (keep)

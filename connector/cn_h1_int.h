@@ -54,6 +54,7 @@ struct cn_h1_conn {
     struct px_buf wbuf;  /* the body piece being written */
     struct cn_h1_req *q; /* the request it carries, or NULL */
     struct px_h1resp resp;
+    int status; /* the final response's status (0 until its head) */
     int closing;
     int pending; /* close callbacks (and the resolver) still to come */
 };

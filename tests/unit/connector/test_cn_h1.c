@@ -646,7 +646,7 @@ static void test_head_has_no_body(void **state)
     assert_int_equal(get(&t, "HEAD", "/ok"), CN_H1_OK);
     assert_int_equal(t.has_body, 0);
     assert_int_equal(px_buf_len(&t.body), 0);
-    assert_int_equal(cn_h1_idle_conns(h1), 1);
+    assert_int_equal(cn_h1_idle_conns(h1), 0); /* test_not_pooled_after_204_or_head */
     treq_cleanup(&t);
 }
 
@@ -658,6 +658,7 @@ static void test_204_and_304_have_no_body(void **state)
     assert_int_equal(get(&t, "GET", "/ok"), CN_H1_OK);
     assert_int_equal(t.status, 204);
     assert_int_equal(t.has_body, 0);
+    assert_int_equal(cn_h1_idle_conns(h1), 0); /* test_not_pooled_after_204_or_head */
     treq_cleanup(&t);
     ro_set(&ro, "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n", 0);
     assert_int_equal(get(&t, "GET", "/ok"), CN_H1_OK);
@@ -665,7 +666,7 @@ static void test_204_and_304_have_no_body(void **state)
     assert_int_equal(t.has_body, 0);
     assert_int_equal(cn_h1_idle_conns(h1), 1);
     treq_cleanup(&t);
-    assert_int_equal(ro.accepted, 1);
+    assert_int_equal(ro.accepted, 2);
 }
 
 static void upload(enum cn_h1_body mode, const char *extra)
@@ -974,6 +975,21 @@ static void test_pooled_connection_after_large_head_holds_small_buffers(void **s
     px_buf_cleanup(&big);
 }
 
+static void test_not_pooled_after_204_or_head(void **state)
+{
+    (void)state;
+    ro_set(&ro, "HTTP/1.1 204 No Content\r\n\r\n", 0);
+    struct treq t;
+    assert_int_equal(get(&t, "GET", "/ok"), CN_H1_OK);
+    assert_int_equal(cn_h1_idle_conns(h1), 0);
+    treq_cleanup(&t);
+    ro_set(&ro, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", 0);
+    assert_int_equal(get(&t, "HEAD", "/ok"), CN_H1_OK);
+    assert_int_equal(cn_h1_idle_conns(h1), 0);
+    treq_cleanup(&t);
+    assert_int_equal(ro.accepted, 2);
+}
+
 /* Freeing the client closes what it pooled. */
 static void test_free_closes_pooled(void **state)
 {
@@ -1024,6 +1040,7 @@ int main(void)
         RO(test_stale_retry_resends_chunked_terminator),
         RO(test_connect_timeout_zero_means_default),
         RO(test_pooled_connection_after_large_head_holds_small_buffers),
+        RO(test_not_pooled_after_204_or_head),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,12 +47,30 @@ static void attach(struct cn_h1_conn *c, struct cn_h1_req *q)
 
 static int open_conn(struct cn_h1_req *q, struct cn_h1_pool *pool);
 
+/* Whether q's method is idempotent (RFC 9110 9.2.2): the request may be
+ * sent again after a reset, as the origin may have acted on it already. */
+static int idempotent(const struct cn_h1_req *q)
+{
+    static const char *const methods[] = {"GET ", "HEAD ", "OPTIONS ", "PUT ", "DELETE ", "TRACE "};
+    const char *h = (const char *)px_buf_head(&q->head);
+    size_t n = px_buf_len(&q->head);
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        size_t l = strlen(methods[i]);
+        if (n >= l && memcmp(h, methods[i], l) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 static void fail(struct cn_h1_conn *c, enum cn_h1_err err, int uv_status)
 {
     struct cn_h1_req *q = c->q;
     struct cn_h1_pool *pool = c->pool;
+    /* EOF with no byte: the origin closed the kept connection unread, any
+     * method is sent again; a reset may come after the origin acted on the
+     * request: only an idempotent one is. */
     int stale = q && q->reused && !q->retried && !c->resp.started && !q->body_taken &&
-                (err == CN_H1_EMPTY || err == CN_H1_RESET);
+                (err == CN_H1_EMPTY || (err == CN_H1_RESET && idempotent(q)));
     cn_h1_conn_close(c); /* detaches q */
     if (!q)
         return;

@@ -31,6 +31,7 @@ enum ro_mode {
     RO_ANSWER,        /* every request gets reply (then a close with close_after) */
     RO_CLOSE_SECOND,  /* as RO_ANSWER, but a connection's second request is closed unanswered */
     RO_CLOSE_AT_HEAD, /* every request is closed unanswered */
+    RO_RESET_SECOND,  /* as RO_CLOSE_SECOND, with a reset (RST) */
 };
 
 struct ro_conn {
@@ -146,6 +147,11 @@ static void ro_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         ro->requests++;
         if (ro->mode == RO_CLOSE_AT_HEAD || (ro->mode == RO_CLOSE_SECOND && c->requests == 2)) {
             ro_close(c);
+            return;
+        }
+        if (ro->mode == RO_RESET_SECOND && c->requests == 2) {
+            c->closing = 1;
+            uv_tcp_close_reset(&c->io.tcp, ro_closed);
             return;
         }
         ro_send(c, ro->reply, ro->reply_len, ro->close_after);
@@ -990,6 +996,23 @@ static void test_not_pooled_after_204_or_head(void **state)
     assert_int_equal(ro.accepted, 2);
 }
 
+/* A reset kept connection: a GET is sent again, a POST (the origin may
+ * have acted on it) is not. */
+static void test_reset_retried_only_for_idempotent_methods(void **state)
+{
+    (void)state;
+    ro.mode = RO_RESET_SECOND;
+    struct treq t;
+    assert_int_equal(get(&t, "GET", "/ok"), CN_H1_OK);
+    treq_cleanup(&t);
+    assert_int_equal(get(&t, "GET", "/ok"), CN_H1_OK);
+    treq_cleanup(&t);
+    assert_int_equal(ro.accepted, 2);
+    assert_int_equal(get(&t, "POST", "/ok"), CN_H1_RESET);
+    treq_cleanup(&t);
+    assert_int_equal(ro.accepted, 2);
+}
+
 /* Freeing the client closes what it pooled. */
 static void test_free_closes_pooled(void **state)
 {
@@ -1041,6 +1064,7 @@ int main(void)
         RO(test_connect_timeout_zero_means_default),
         RO(test_pooled_connection_after_large_head_holds_small_buffers),
         RO(test_not_pooled_after_204_or_head),
+        RO(test_reset_retried_only_for_idempotent_methods),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

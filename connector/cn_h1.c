@@ -84,6 +84,7 @@ static void fail(struct cn_h1_conn *c, enum cn_h1_err err, int uv_status)
         /* No body byte was taken: the owner reports the end again, and it
          * (an empty chunked body's last chunk) goes out on the new one. */
         q->body_done = q->body == CN_H1_BODY_NONE;
+        q->body_sent = 0;
         if (open_conn(q, pool) == 0)
             return;
         err = CN_H1_NOMEM;
@@ -97,8 +98,12 @@ static void finish(struct cn_h1_conn *c, int clean)
     struct cn_h1_req *q = c->q;
     /* Never pooled after HEAD or 204 (an origin sending a body anyway
      * would answer the next request with it). */
+    /* Never pooled after HEAD or 204 (an origin sending a body anyway
+     * would answer the next request with it), or with a request body not
+     * sent as declared. */
     int keep = clean && c->resp.keep_alive && q->body_done && !c->body_writing &&
-               !c->head_writing && !q->head_request && c->status != 204;
+               !c->head_writing && !q->head_request && c->status != 204 &&
+               (q->body != CN_H1_BODY_LENGTH || q->body_sent == q->body_len);
     c->q = NULL;
     q->conn = NULL;
     if (keep)
@@ -254,6 +259,15 @@ static int pump_once(struct cn_h1_conn *c)
     size_t n = q->ops->upload(q, p, CN_H1_UPLOAD_BUF, &eof);
     if (n)
         q->body_taken = 1;
+    if (q->body == CN_H1_BODY_LENGTH && n > q->body_len - q->body_sent) {
+        /* More than declared: what fits goes out, the rest would be read
+         * as the next request. The request fails (and is not pooled). */
+        PX_WARN("request body to %s over its Content-Length", c->pool->key);
+        n = (size_t)(q->body_len - q->body_sent);
+        eof = 1;
+        defer_fail(c, CN_H1_RESET, UV_EPROTO);
+    }
+    q->body_sent += n;
     if (eof)
         q->body_done = 1;
     unsigned nb = 0;
@@ -481,6 +495,7 @@ int cn_h1_start(struct cn_h1 *h, struct cn_h1_req *q, const struct cn_h1_target 
     q->t = *t;
     q->conn = NULL;
     q->reused = q->retried = q->body_taken = q->read_paused = 0;
+    q->body_sent = 0;
     q->body_done = q->body == CN_H1_BODY_NONE;
     struct cn_h1_pool *pool = cn_h1_pool_of(h, t);
     if (!pool)

@@ -87,15 +87,17 @@ struct cn_h1_req {
     const struct cn_h1_req_ops *ops;
     struct px_buf head; /* the request head, serialised by the owner (cn_h1_req_cleanup frees it) */
     enum cn_h1_body body;
-    int head_request; /* HEAD: the response has no body */
+    uint64_t body_len; /* CN_H1_BODY_LENGTH: the declared Content-Length (never more is sent) */
+    int head_request;  /* HEAD: the response has no body */
     /* cn_h1's own */
     struct cn_h1_target t;
     struct cn_h1 *h1;
     struct cn_h1_conn *conn;
-    int reused;     /* conn came from the pool */
-    int retried;    /* already sent again once */
-    int body_taken; /* a body byte left the owner */
-    int body_done;  /* the body (with its last chunk) is queued */
+    int reused;         /* conn came from the pool */
+    int retried;        /* already sent again once */
+    int body_taken;     /* a body byte left the owner */
+    int body_done;      /* the body (with its last chunk) is queued */
+    uint64_t body_sent; /* body bytes queued (CN_H1_BODY_LENGTH: at most body_len) */
     int read_paused;
 };
 

@@ -136,6 +136,7 @@ static int build_head(struct cn_stream *s, struct px_buf *b)
         } else {
             if (len > 0)
                 q->body = CN_H1_BODY_LENGTH;
+            q->body_len = (uint64_t)len;
             if (px_buf_appendf(b, "Content-Length: %lld\r\n", len) < 0)
                 return -1;
         }

@@ -62,6 +62,7 @@ struct raw_origin {
     size_t reply_len;
     int close_after;
     int wait_chunked; /* a chunked request is answered once its last chunk is read */
+    size_t bytes_in;  /* every byte read */
     int accepted, open, requests;
     struct ro_conn *conns[64];
 };
@@ -130,6 +131,7 @@ static void ro_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         return;
     }
     px_buf_append(&c->in, b->base, (size_t)n);
+    ro->bytes_in += (size_t)n;
     for (;;) {
         const char *s = px_buf_cstr(&c->in);
         const char *end = s ? strstr(s, "\r\n\r\n") : NULL;
@@ -572,6 +574,7 @@ static void test_stale_connection_not_retried_after_body_taken(void **state)
     t.up = "abc";
     t.up_len = 3;
     t.q.body = CN_H1_BODY_LENGTH;
+    t.q.body_len = 3;
     struct cn_h1_target tg = target();
     start(&t, &tg, "POST", "/ok", "Content-Length: 3\r\n");
     wait_done(&t);
@@ -686,6 +689,7 @@ static void upload(enum cn_h1_body mode, const char *extra)
     t.up_len = 1000; /* the rest comes later */
     t.up_more = 1;
     t.q.body = mode;
+    t.q.body_len = sizeof(data);
     struct cn_h1_target tg = target();
     start(&t, &tg, "POST", "/echo", extra);
     pump_for(20);
@@ -1013,6 +1017,27 @@ static void test_reset_retried_only_for_idempotent_methods(void **state)
     assert_int_equal(ro.accepted, 2);
 }
 
+/* An owner giving more than the declared Content-Length: only the
+ * declared bytes go out, and the connection is not pooled. */
+static void test_request_body_never_past_content_length(void **state)
+{
+    (void)state;
+    struct treq t;
+    treq_init(&t);
+    t.up = "abcdef";
+    t.up_len = 6;
+    t.q.body = CN_H1_BODY_LENGTH;
+    t.q.body_len = 3;
+    struct cn_h1_target tg = target();
+    start(&t, &tg, "POST", "/ok", "Content-Length: 3\r\n");
+    size_t head_len = px_buf_len(&t.q.head);
+    wait_done(&t);
+    pump_for(50);
+    assert_int_equal(ro.bytes_in, head_len + 3);
+    assert_int_equal(cn_h1_idle_conns(h1), 0);
+    treq_cleanup(&t);
+}
+
 /* Freeing the client closes what it pooled. */
 static void test_free_closes_pooled(void **state)
 {
@@ -1065,6 +1090,7 @@ int main(void)
         RO(test_pooled_connection_after_large_head_holds_small_buffers),
         RO(test_not_pooled_after_204_or_head),
         RO(test_reset_retried_only_for_idempotent_methods),
+        RO(test_request_body_never_past_content_length),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

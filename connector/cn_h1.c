@@ -101,8 +101,11 @@ static void finish(struct cn_h1_conn *c, int clean)
     /* Never pooled after HEAD or 204 (an origin sending a body anyway
      * would answer the next request with it), or with a request body not
      * sent as declared. */
+    /* Never pooled: with a failure pending (its timer is the idle one's),
+     * after HEAD or 204 (an origin sending a body anyway would answer the
+     * next request with it), or with a request body not sent as declared. */
     int keep = clean && c->resp.keep_alive && q->body_done && !c->body_writing &&
-               !c->head_writing && !q->head_request && c->status != 204 &&
+               !c->head_writing && !c->def_pending && !q->head_request && c->status != 204 &&
                (q->body != CN_H1_BODY_LENGTH || q->body_sent == q->body_len);
     c->q = NULL;
     q->conn = NULL;
@@ -116,14 +119,18 @@ static void finish(struct cn_h1_conn *c, int clean)
 static void on_deferred(uv_timer_t *t)
 {
     struct cn_h1_conn *c = t->data;
+    c->def_pending = 0;
     fail(c, c->def_err, c->last_err);
 }
 
 /* Fails c from the loop, never inside the caller's call. */
 static void defer_fail(struct cn_h1_conn *c, enum cn_h1_err err, int uv_status)
 {
+    if (c->def_pending)
+        return; /* the first failure is the one reported */
     c->def_err = err;
     c->last_err = uv_status;
+    c->def_pending = 1;
     uv_timer_start(&c->timer, on_deferred, 0, 0);
 }
 

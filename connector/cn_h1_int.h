@@ -44,6 +44,7 @@ struct cn_h1_conn {
     int reading;
     int last_err;                 /* the libuv error of the last connect attempt */
     enum cn_h1_err def_err;       /* a failure reported from the timer (never inside a call) */
+    int def_pending;              /* ...is pending: the connection must not be pooled */
     struct sockaddr_storage addr; /* a numeric origin's address */
     uv_write_t hreq;              /* the head */
     int head_writing;

@@ -127,7 +127,7 @@ static void on_idle_timeout(uv_timer_t *t)
 void cn_h1_pool_put(struct cn_h1_conn *c, const struct cn_h1_target *t)
 {
     struct cn_h1_pool *p = c->pool;
-    if (c->closing || !c->h1->loop || t->keepalive_timeout_ms == 0 ||
+    if (c->closing || c->def_pending || !c->h1->loop || t->keepalive_timeout_ms == 0 ||
         p->n_idle >= t->keepalive_conns) {
         cn_h1_conn_close(c);
         return;

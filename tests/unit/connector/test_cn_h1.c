@@ -235,7 +235,8 @@ struct treq {
     int fields_cap;    /* field() says "too large" after this many (0: never) */
     const char *up;    /* the request body to upload */
     size_t up_len, up_off;
-    int up_more; /* more is coming: no eof yet */
+    int up_more;     /* more is coming: no eof yet */
+    size_t kick_len; /* on the first response body bytes: up_len = this, eof, cn_h1_kick */
 };
 
 static uv_loop_t loop;
@@ -269,7 +270,14 @@ static int t_head(struct cn_h1_req *q, int status, int has_body)
 
 static int t_body(struct cn_h1_req *q, const char *d, size_t n)
 {
-    return px_buf_append(&tq(q)->body, d, n);
+    struct treq *t = tq(q);
+    if (t->kick_len) {
+        t->up_len = t->kick_len;
+        t->up_more = 0;
+        t->kick_len = 0;
+        cn_h1_kick(q);
+    }
+    return px_buf_append(&t->body, d, n);
 }
 
 static int t_room(struct cn_h1_req *q)
@@ -1038,6 +1046,28 @@ static void test_request_body_never_past_content_length(void **state)
     treq_cleanup(&t);
 }
 
+/* A failure pending (deferred to the loop) when the response completes:
+ * the connection is closed, never pooled with the failure's timer. */
+static void test_not_pooled_with_failure_pending(void **state)
+{
+    (void)state;
+    struct treq t;
+    treq_init(&t);
+    t.up = "abcde";
+    t.up_more = 1;
+    t.kick_len = 5; /* over the declared 2: a deferred failure */
+    t.q.body = CN_H1_BODY_LENGTH;
+    t.q.body_len = 2;
+    struct cn_h1_target tg = target();
+    start(&t, &tg, "POST", "/ok", "Content-Length: 2\r\n");
+    wait_done(&t);
+    assert_int_equal(t.err, CN_H1_OK); /* the response was complete */
+    assert_int_equal(cn_h1_idle_conns(h1), 0);
+    pump_for(50);
+    assert_int_equal(t.done, 1);
+    treq_cleanup(&t);
+}
+
 /* Freeing the client closes what it pooled. */
 static void test_free_closes_pooled(void **state)
 {
@@ -1091,6 +1121,7 @@ int main(void)
         RO(test_not_pooled_after_204_or_head),
         RO(test_reset_retried_only_for_idempotent_methods),
         RO(test_request_body_never_past_content_length),
+        RO(test_not_pooled_with_failure_pending),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

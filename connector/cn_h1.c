@@ -96,11 +96,6 @@ static void fail(struct cn_h1_conn *c, enum cn_h1_err err, int uv_status)
 static void finish(struct cn_h1_conn *c, int clean)
 {
     struct cn_h1_req *q = c->q;
-    /* Never pooled after HEAD or 204 (an origin sending a body anyway
-     * would answer the next request with it). */
-    /* Never pooled after HEAD or 204 (an origin sending a body anyway
-     * would answer the next request with it), or with a request body not
-     * sent as declared. */
     /* Never pooled: with a failure pending (its timer is the idle one's),
      * after HEAD or 204 (an origin sending a body anyway would answer the
      * next request with it), or with a request body not sent as declared. */
@@ -131,7 +126,11 @@ static void defer_fail(struct cn_h1_conn *c, enum cn_h1_err err, int uv_status)
     c->def_err = err;
     c->last_err = uv_status;
     c->def_pending = 1;
-    uv_timer_start(&c->timer, on_deferred, 0, 0);
+    if (uv_timer_start(&c->timer, on_deferred, 0, 0) < 0) {
+        /* Only on a closing handle: c is closing, no request to tell. */
+        c->def_pending = 0;
+        cn_h1_conn_close(c);
+    }
 }
 
 /* ---- reading ---- */
@@ -396,11 +395,15 @@ static void try_next(struct cn_h1_conn *c)
     }
     const struct sockaddr *sa = c->ai_at->ai_addr;
     c->ai_at = c->ai_at->ai_next;
-    uv_tcp_init(c->h1->loop, &c->io.tcp);
+    int rc = uv_tcp_init(c->h1->loop, &c->io.tcp);
+    if (rc < 0) {
+        fail(c, CN_H1_REFUSED, rc); /* from the loop: try_next runs in callbacks only */
+        return;
+    }
     c->io.h.data = c;
     c->io_open = 1;
     c->creq.data = c;
-    int rc = uv_tcp_connect(&c->creq, &c->io.tcp, sa, on_connect);
+    rc = uv_tcp_connect(&c->creq, &c->io.tcp, sa, on_connect);
     if (rc < 0) {
         c->last_err = rc;
         try_next(c);
@@ -450,9 +453,17 @@ static void start_connect(struct cn_h1_conn *c)
     uv_loop_t *loop = c->h1->loop;
     c->timer.data = c;
     unsigned ms = t->connect_timeout_ms ? t->connect_timeout_ms : CN_H1_CONNECT_TIMEOUT_DEFAULT_MS;
-    uv_timer_start(&c->timer, on_connect_timeout, ms, 0);
+    int rc = uv_timer_start(&c->timer, on_connect_timeout, ms, 0);
+    if (rc < 0) {
+        defer_fail(c, CN_H1_REFUSED, rc);
+        return;
+    }
     if (t->unix_path) {
-        uv_pipe_init(loop, &c->io.pipe, 0);
+        rc = uv_pipe_init(loop, &c->io.pipe, 0);
+        if (rc < 0) {
+            defer_fail(c, CN_H1_REFUSED, rc);
+            return;
+        }
         c->io.h.data = c;
         c->io_open = 1;
         c->creq.data = c;
@@ -460,12 +471,15 @@ static void start_connect(struct cn_h1_conn *c)
         return;
     }
     if (numeric(c, t->host, t->port)) {
-        uv_tcp_init(loop, &c->io.tcp);
+        rc = uv_tcp_init(loop, &c->io.tcp);
+        if (rc < 0) {
+            defer_fail(c, CN_H1_REFUSED, rc);
+            return;
+        }
         c->io.h.data = c;
         c->io_open = 1;
         c->creq.data = c;
-        int rc =
-            uv_tcp_connect(&c->creq, &c->io.tcp, (const struct sockaddr *)&c->addr, on_connect);
+        rc = uv_tcp_connect(&c->creq, &c->io.tcp, (const struct sockaddr *)&c->addr, on_connect);
         if (rc < 0) {
             c->last_err = rc;
             try_next(c); /* closes the handle first: the failure comes from the loop */
@@ -476,7 +490,7 @@ static void start_connect(struct cn_h1_conn *c)
     snprintf(port, sizeof(port), "%d", t->port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     c->gai.data = c;
-    int rc = uv_getaddrinfo(loop, &c->gai, on_resolved, t->host, port, &hints);
+    rc = uv_getaddrinfo(loop, &c->gai, on_resolved, t->host, port, &hints);
     if (rc < 0) {
         defer_fail(c, CN_H1_RESOLVE, rc);
         return;

@@ -144,7 +144,8 @@ void cn_h1_pool_put(struct cn_h1_conn *c, const struct cn_h1_target *t)
         return;
     }
     c->reading = 1;
-    uv_timer_start(&c->timer, on_idle_timeout, t->keepalive_timeout_ms, 0);
+    if (uv_timer_start(&c->timer, on_idle_timeout, t->keepalive_timeout_ms, 0) < 0)
+        cn_h1_conn_close(c);
 }
 
 void cn_h1_idle_read(struct cn_h1_conn *c, ssize_t nread)
@@ -171,9 +172,12 @@ struct cn_h1_conn *cn_h1_conn_new(struct cn_h1 *h, struct cn_h1_pool *pool)
         return NULL;
     c->h1 = h;
     c->pool = pool;
+    if (uv_timer_init(h->loop, &c->timer) < 0) {
+        free(c);
+        return NULL;
+    }
     px_buf_init(&c->wbuf);
     px_h1resp_init(&c->resp, NULL, NULL);
-    uv_timer_init(h->loop, &c->timer);
     c->timer.data = c;
     px_list_insert_tail(&h->conns, &c->all_node);
     h->n_open++;

@@ -1068,6 +1068,23 @@ static void test_not_pooled_with_failure_pending(void **state)
     treq_cleanup(&t);
 }
 
+/* Freeing the client while a name resolves leaks nothing (ASan). */
+static void test_free_during_resolve_is_leak_free(void **state)
+{
+    (void)state;
+    struct treq t;
+    treq_init(&t);
+    struct cn_h1_target tg = target();
+    tg.host = "localhost";
+    start(&t, &tg, "GET", "/ok", NULL);
+    cn_h1_free(h1);
+    h1 = NULL;
+    assert_false(cn_h1_active(&t.q));
+    pump_for(300); /* the resolver's callback comes (cancelled or not) and frees it */
+    assert_int_equal(t.done, 0);
+    treq_cleanup(&t);
+}
+
 /* Freeing the client closes what it pooled. */
 static void test_free_closes_pooled(void **state)
 {
@@ -1122,6 +1139,7 @@ int main(void)
         RO(test_reset_retried_only_for_idempotent_methods),
         RO(test_request_body_never_past_content_length),
         RO(test_not_pooled_with_failure_pending),
+        RO(test_free_during_resolve_is_leak_free),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,6 +20,7 @@ static int r_field(void *arg, const char *n, size_t nl, const char *v, size_t vl
 static int r_head(void *arg, int status, int has_body)
 {
     struct cn_h1_conn *c = arg;
+    c->status = status;
     return c->q->ops->head(c->q, status, has_body);
 }
 
@@ -38,6 +39,7 @@ static void attach(struct cn_h1_conn *c, struct cn_h1_req *q)
     q->read_paused = 0;
     c->resp.ops = &resp_ops;
     c->resp.arg = c;
+    c->status = 0;
     px_h1resp_reset(&c->resp, q->head_request);
 }
 
@@ -45,12 +47,30 @@ static void attach(struct cn_h1_conn *c, struct cn_h1_req *q)
 
 static int open_conn(struct cn_h1_req *q, struct cn_h1_pool *pool);
 
+/* Whether q's method is idempotent (RFC 9110 9.2.2): the request may be
+ * sent again after a reset, as the origin may have acted on it already. */
+static int idempotent(const struct cn_h1_req *q)
+{
+    static const char *const methods[] = {"GET ", "HEAD ", "OPTIONS ", "PUT ", "DELETE ", "TRACE "};
+    const char *h = (const char *)px_buf_head(&q->head);
+    size_t n = px_buf_len(&q->head);
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        size_t l = strlen(methods[i]);
+        if (n >= l && memcmp(h, methods[i], l) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 static void fail(struct cn_h1_conn *c, enum cn_h1_err err, int uv_status)
 {
     struct cn_h1_req *q = c->q;
     struct cn_h1_pool *pool = c->pool;
+    /* EOF with no byte: the origin closed the kept connection unread, any
+     * method is sent again; a reset may come after the origin acted on the
+     * request: only an idempotent one is. */
     int stale = q && q->reused && !q->retried && !c->resp.started && !q->body_taken &&
-                (err == CN_H1_EMPTY || err == CN_H1_RESET);
+                (err == CN_H1_EMPTY || (err == CN_H1_RESET && idempotent(q)));
     cn_h1_conn_close(c); /* detaches q */
     if (!q)
         return;
@@ -61,6 +81,10 @@ static void fail(struct cn_h1_conn *c, enum cn_h1_err err, int uv_status)
                  uv_status ? uv_strerror(uv_status) : "closed");
         q->retried = 1;
         q->reused = 0;
+        /* No body byte was taken: the owner reports the end again, and it
+         * (an empty chunked body's last chunk) goes out on the new one. */
+        q->body_done = q->body == CN_H1_BODY_NONE;
+        q->body_sent = 0;
         if (open_conn(q, pool) == 0)
             return;
         err = CN_H1_NOMEM;
@@ -72,7 +96,12 @@ static void fail(struct cn_h1_conn *c, enum cn_h1_err err, int uv_status)
 static void finish(struct cn_h1_conn *c, int clean)
 {
     struct cn_h1_req *q = c->q;
-    int keep = clean && c->resp.keep_alive && q->body_done && !c->body_writing && !c->head_writing;
+    /* Never pooled: with a failure pending (its timer is the idle one's),
+     * after HEAD or 204 (an origin sending a body anyway would answer the
+     * next request with it), or with a request body not sent as declared. */
+    int keep = clean && c->resp.keep_alive && q->body_done && !c->body_writing &&
+               !c->head_writing && !c->def_pending && !q->head_request && c->status != 204 &&
+               (q->body != CN_H1_BODY_LENGTH || q->body_sent == q->body_len);
     c->q = NULL;
     q->conn = NULL;
     if (keep)
@@ -85,15 +114,23 @@ static void finish(struct cn_h1_conn *c, int clean)
 static void on_deferred(uv_timer_t *t)
 {
     struct cn_h1_conn *c = t->data;
+    c->def_pending = 0;
     fail(c, c->def_err, c->last_err);
 }
 
 /* Fails c from the loop, never inside the caller's call. */
 static void defer_fail(struct cn_h1_conn *c, enum cn_h1_err err, int uv_status)
 {
+    if (c->def_pending)
+        return; /* the first failure is the one reported */
     c->def_err = err;
     c->last_err = uv_status;
-    uv_timer_start(&c->timer, on_deferred, 0, 0);
+    c->def_pending = 1;
+    if (uv_timer_start(&c->timer, on_deferred, 0, 0) < 0) {
+        /* Only on a closing handle: c is closing, no request to tell. */
+        c->def_pending = 0;
+        cn_h1_conn_close(c);
+    }
 }
 
 /* ---- reading ---- */
@@ -228,6 +265,15 @@ static int pump_once(struct cn_h1_conn *c)
     size_t n = q->ops->upload(q, p, CN_H1_UPLOAD_BUF, &eof);
     if (n)
         q->body_taken = 1;
+    if (q->body == CN_H1_BODY_LENGTH && n > q->body_len - q->body_sent) {
+        /* More than declared: what fits goes out, the rest would be read
+         * as the next request. The request fails (and is not pooled). */
+        PX_WARN("request body to %s over its Content-Length", c->pool->key);
+        n = (size_t)(q->body_len - q->body_sent);
+        eof = 1;
+        defer_fail(c, CN_H1_RESET, UV_EPROTO);
+    }
+    q->body_sent += n;
     if (eof)
         q->body_done = 1;
     unsigned nb = 0;
@@ -349,11 +395,15 @@ static void try_next(struct cn_h1_conn *c)
     }
     const struct sockaddr *sa = c->ai_at->ai_addr;
     c->ai_at = c->ai_at->ai_next;
-    uv_tcp_init(c->h1->loop, &c->io.tcp);
+    int rc = uv_tcp_init(c->h1->loop, &c->io.tcp);
+    if (rc < 0) {
+        fail(c, CN_H1_REFUSED, rc); /* from the loop: try_next runs in callbacks only */
+        return;
+    }
     c->io.h.data = c;
     c->io_open = 1;
     c->creq.data = c;
-    int rc = uv_tcp_connect(&c->creq, &c->io.tcp, sa, on_connect);
+    rc = uv_tcp_connect(&c->creq, &c->io.tcp, sa, on_connect);
     if (rc < 0) {
         c->last_err = rc;
         try_next(c);
@@ -402,9 +452,18 @@ static void start_connect(struct cn_h1_conn *c)
     const struct cn_h1_target *t = &q->t;
     uv_loop_t *loop = c->h1->loop;
     c->timer.data = c;
-    uv_timer_start(&c->timer, on_connect_timeout, t->connect_timeout_ms, 0);
+    unsigned ms = t->connect_timeout_ms ? t->connect_timeout_ms : CN_H1_CONNECT_TIMEOUT_DEFAULT_MS;
+    int rc = uv_timer_start(&c->timer, on_connect_timeout, ms, 0);
+    if (rc < 0) {
+        defer_fail(c, CN_H1_REFUSED, rc);
+        return;
+    }
     if (t->unix_path) {
-        uv_pipe_init(loop, &c->io.pipe, 0);
+        rc = uv_pipe_init(loop, &c->io.pipe, 0);
+        if (rc < 0) {
+            defer_fail(c, CN_H1_REFUSED, rc);
+            return;
+        }
         c->io.h.data = c;
         c->io_open = 1;
         c->creq.data = c;
@@ -412,12 +471,15 @@ static void start_connect(struct cn_h1_conn *c)
         return;
     }
     if (numeric(c, t->host, t->port)) {
-        uv_tcp_init(loop, &c->io.tcp);
+        rc = uv_tcp_init(loop, &c->io.tcp);
+        if (rc < 0) {
+            defer_fail(c, CN_H1_REFUSED, rc);
+            return;
+        }
         c->io.h.data = c;
         c->io_open = 1;
         c->creq.data = c;
-        int rc =
-            uv_tcp_connect(&c->creq, &c->io.tcp, (const struct sockaddr *)&c->addr, on_connect);
+        rc = uv_tcp_connect(&c->creq, &c->io.tcp, (const struct sockaddr *)&c->addr, on_connect);
         if (rc < 0) {
             c->last_err = rc;
             try_next(c); /* closes the handle first: the failure comes from the loop */
@@ -428,7 +490,7 @@ static void start_connect(struct cn_h1_conn *c)
     snprintf(port, sizeof(port), "%d", t->port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     c->gai.data = c;
-    int rc = uv_getaddrinfo(loop, &c->gai, on_resolved, t->host, port, &hints);
+    rc = uv_getaddrinfo(loop, &c->gai, on_resolved, t->host, port, &hints);
     if (rc < 0) {
         defer_fail(c, CN_H1_RESOLVE, rc);
         return;
@@ -454,6 +516,7 @@ int cn_h1_start(struct cn_h1 *h, struct cn_h1_req *q, const struct cn_h1_target 
     q->t = *t;
     q->conn = NULL;
     q->reused = q->retried = q->body_taken = q->read_paused = 0;
+    q->body_sent = 0;
     q->body_done = q->body == CN_H1_BODY_NONE;
     struct cn_h1_pool *pool = cn_h1_pool_of(h, t);
     if (!pool)

@@ -52,7 +52,7 @@ struct cn_h1_target {
     const char *unix_path; /* a unix socket, or NULL for host:port */
     const char *host;      /* a numeric address, or a name to resolve */
     int port;
-    unsigned connect_timeout_ms;
+    unsigned connect_timeout_ms;   /* 0: the default, 300 s (as curl) */
     unsigned keepalive_conns;      /* the most idle connections kept for this origin */
     unsigned keepalive_timeout_ms; /* ...and for how long */
 };
@@ -87,15 +87,17 @@ struct cn_h1_req {
     const struct cn_h1_req_ops *ops;
     struct px_buf head; /* the request head, serialised by the owner (cn_h1_req_cleanup frees it) */
     enum cn_h1_body body;
-    int head_request; /* HEAD: the response has no body */
+    uint64_t body_len; /* CN_H1_BODY_LENGTH: the declared Content-Length (never more is sent) */
+    int head_request;  /* HEAD: the response has no body */
     /* cn_h1's own */
     struct cn_h1_target t;
     struct cn_h1 *h1;
     struct cn_h1_conn *conn;
-    int reused;     /* conn came from the pool */
-    int retried;    /* already sent again once */
-    int body_taken; /* a body byte left the owner */
-    int body_done;  /* the body (with its last chunk) is queued */
+    int reused;         /* conn came from the pool */
+    int retried;        /* already sent again once */
+    int body_taken;     /* a body byte left the owner */
+    int body_done;      /* the body (with its last chunk) is queued */
+    uint64_t body_sent; /* body bytes queued (CN_H1_BODY_LENGTH: at most body_len) */
     int read_paused;
 };
 
@@ -128,5 +130,8 @@ static inline int cn_h1_active(const struct cn_h1_req *q)
  * in pools. */
 unsigned cn_h1_open_conns(const struct cn_h1 *h);
 unsigned cn_h1_idle_conns(const struct cn_h1 *h);
+/* For tests: the bytes of buffer capacity idle connections hold (their
+ * response parser's and their body buffer). */
+size_t cn_h1_idle_bytes(const struct cn_h1 *h);
 
 #endif

@@ -44,6 +44,7 @@ struct cn_h1_conn {
     int reading;
     int last_err;                 /* the libuv error of the last connect attempt */
     enum cn_h1_err def_err;       /* a failure reported from the timer (never inside a call) */
+    int def_pending;              /* ...is pending: the connection must not be pooled */
     struct sockaddr_storage addr; /* a numeric origin's address */
     uv_write_t hreq;              /* the head */
     int head_writing;
@@ -54,6 +55,7 @@ struct cn_h1_conn {
     struct px_buf wbuf;  /* the body piece being written */
     struct cn_h1_req *q; /* the request it carries, or NULL */
     struct px_h1resp resp;
+    int status; /* the final response's status (0 until its head) */
     int closing;
     int pending; /* close callbacks (and the resolver) still to come */
 };
@@ -75,6 +77,9 @@ struct cn_h1_conn *cn_h1_pool_take(struct cn_h1_pool *pool);
 /* Gives c (idle, its request done) back to its pool, or closes it when the
  * pool is full (keepalive_conns) or keep-alive is off. */
 void cn_h1_pool_put(struct cn_h1_conn *c, const struct cn_h1_target *t);
+/* The default connect timeout (connect_timeout_ms 0), as curl's. */
+#define CN_H1_CONNECT_TIMEOUT_DEFAULT_MS 300000u
+
 /* A new connection of pool (io not yet opened), or NULL. */
 struct cn_h1_conn *cn_h1_conn_new(struct cn_h1 *h, struct cn_h1_pool *pool);
 /* Closes c (idempotent): its handles close, then it is freed. */

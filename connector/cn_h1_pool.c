@@ -60,6 +60,18 @@ unsigned cn_h1_idle_conns(const struct cn_h1 *h)
     return h->n_idle;
 }
 
+size_t cn_h1_idle_bytes(const struct cn_h1 *h)
+{
+    size_t n = 0;
+    struct px_list_node *pos, *tmp;
+    px_list_for_each_safe (pos, tmp, &h->conns) {
+        struct cn_h1_conn *c = px_container_of(pos, struct cn_h1_conn, all_node);
+        if (px_list_linked(&c->idle_node))
+            n += px_h1resp_held(&c->resp) + c->wbuf.cap;
+    }
+    return n;
+}
+
 struct cn_h1_pool *cn_h1_pool_of(struct cn_h1 *h, const struct cn_h1_target *t)
 {
     char port[16];
@@ -115,13 +127,14 @@ static void on_idle_timeout(uv_timer_t *t)
 void cn_h1_pool_put(struct cn_h1_conn *c, const struct cn_h1_target *t)
 {
     struct cn_h1_pool *p = c->pool;
-    if (c->closing || !c->h1->loop || t->keepalive_timeout_ms == 0 ||
+    if (c->closing || c->def_pending || !c->h1->loop || t->keepalive_timeout_ms == 0 ||
         p->n_idle >= t->keepalive_conns) {
         cn_h1_conn_close(c);
         return;
     }
     c->q = NULL;
     px_buf_shrink(&c->wbuf, 0);
+    px_h1resp_shrink(&c->resp); /* one large head must not stay with an idle connection */
     px_list_insert_head(&p->idle, &c->idle_node);
     p->n_idle++;
     c->h1->n_idle++;
@@ -131,7 +144,8 @@ void cn_h1_pool_put(struct cn_h1_conn *c, const struct cn_h1_target *t)
         return;
     }
     c->reading = 1;
-    uv_timer_start(&c->timer, on_idle_timeout, t->keepalive_timeout_ms, 0);
+    if (uv_timer_start(&c->timer, on_idle_timeout, t->keepalive_timeout_ms, 0) < 0)
+        cn_h1_conn_close(c);
 }
 
 void cn_h1_idle_read(struct cn_h1_conn *c, ssize_t nread)
@@ -158,9 +172,12 @@ struct cn_h1_conn *cn_h1_conn_new(struct cn_h1 *h, struct cn_h1_pool *pool)
         return NULL;
     c->h1 = h;
     c->pool = pool;
+    if (uv_timer_init(h->loop, &c->timer) < 0) {
+        free(c);
+        return NULL;
+    }
     px_buf_init(&c->wbuf);
     px_h1resp_init(&c->resp, NULL, NULL);
-    uv_timer_init(h->loop, &c->timer);
     c->timer.data = c;
     px_list_insert_tail(&h->conns, &c->all_node);
     h->n_open++;

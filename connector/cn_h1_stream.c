@@ -136,6 +136,7 @@ static int build_head(struct cn_stream *s, struct px_buf *b)
         } else {
             if (len > 0)
                 q->body = CN_H1_BODY_LENGTH;
+            q->body_len = (uint64_t)len;
             if (px_buf_appendf(b, "Content-Length: %lld\r\n", len) < 0)
                 return -1;
         }
@@ -156,7 +157,7 @@ int cn_stream_h1_start(struct cn_stream *s)
         .unix_path = r->kind == CN_SVC_UNIX ? r->unix_path : NULL,
         .host = r->host,
         .port = r->port,
-        .connect_timeout_ms = r->o.connect_timeout_s * 1000,
+        .connect_timeout_ms = r->o.connect_timeout_s * 1000, /* 0: cn_h1's default, 300 s */
         .keepalive_conns = r->o.keepalive_conns,
         .keepalive_timeout_ms = r->o.keepalive_timeout_s * 1000,
     };

@@ -203,3 +203,16 @@ int px_h1resp_eof(struct px_h1resp *r)
     r->err = PX_H1RESP_TRUNCATED;
     return r->err;
 }
+
+void px_h1resp_shrink(struct px_h1resp *r)
+{
+    px_buf_consume(&r->name, px_buf_len(&r->name));
+    px_buf_consume(&r->value, px_buf_len(&r->value));
+    px_buf_shrink(&r->name, 1024);
+    px_buf_shrink(&r->value, 1024);
+}
+
+size_t px_h1resp_held(const struct px_h1resp *r)
+{
+    return r->name.cap + r->value.cap;
+}

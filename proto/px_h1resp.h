@@ -60,6 +60,11 @@ struct px_h1resp {
 void px_h1resp_init(struct px_h1resp *r, const struct px_h1resp_ops *ops, void *arg);
 void px_h1resp_reset(struct px_h1resp *r, int head_request);
 void px_h1resp_cleanup(struct px_h1resp *r);
+/* Releases r's field buffers when they grew past a small size (an idle
+ * connection keeps no large head's storage). Between responses only. */
+void px_h1resp_shrink(struct px_h1resp *r);
+/* The bytes of storage r holds. */
+size_t px_h1resp_held(const struct px_h1resp *r);
 
 /* Feeds len bytes of the origin's. Returns 0 and *used (the bytes that
  * belong to this response: fewer than len only when it completed and more

@@ -31,6 +31,7 @@ enum ro_mode {
     RO_ANSWER,        /* every request gets reply (then a close with close_after) */
     RO_CLOSE_SECOND,  /* as RO_ANSWER, but a connection's second request is closed unanswered */
     RO_CLOSE_AT_HEAD, /* every request is closed unanswered */
+    RO_RESET_SECOND,  /* as RO_CLOSE_SECOND, with a reset (RST) */
 };
 
 struct ro_conn {
@@ -60,6 +61,8 @@ struct raw_origin {
     const char *reply;
     size_t reply_len;
     int close_after;
+    int wait_chunked; /* a chunked request is answered once its last chunk is read */
+    size_t bytes_in;  /* every byte read */
     int accepted, open, requests;
     struct ro_conn *conns[64];
 };
@@ -128,16 +131,29 @@ static void ro_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         return;
     }
     px_buf_append(&c->in, b->base, (size_t)n);
+    ro->bytes_in += (size_t)n;
     for (;;) {
         const char *s = px_buf_cstr(&c->in);
         const char *end = s ? strstr(s, "\r\n\r\n") : NULL;
         if (!end || c->closing)
             return;
-        px_buf_consume(&c->in, (size_t)(end + 4 - s));
+        end += 4;
+        if (ro->wait_chunked && strstr(s, "chunked") && strstr(s, "chunked") < end) {
+            const char *last = strstr(end, "0\r\n\r\n");
+            if (!last)
+                return;
+            end = last + 5;
+        }
+        px_buf_consume(&c->in, (size_t)(end - s));
         c->requests++;
         ro->requests++;
         if (ro->mode == RO_CLOSE_AT_HEAD || (ro->mode == RO_CLOSE_SECOND && c->requests == 2)) {
             ro_close(c);
+            return;
+        }
+        if (ro->mode == RO_RESET_SECOND && c->requests == 2) {
+            c->closing = 1;
+            uv_tcp_close_reset(&c->io.tcp, ro_closed);
             return;
         }
         ro_send(c, ro->reply, ro->reply_len, ro->close_after);
@@ -219,7 +235,8 @@ struct treq {
     int fields_cap;    /* field() says "too large" after this many (0: never) */
     const char *up;    /* the request body to upload */
     size_t up_len, up_off;
-    int up_more; /* more is coming: no eof yet */
+    int up_more;     /* more is coming: no eof yet */
+    size_t kick_len; /* on the first response body bytes: up_len = this, eof, cn_h1_kick */
 };
 
 static uv_loop_t loop;
@@ -253,7 +270,14 @@ static int t_head(struct cn_h1_req *q, int status, int has_body)
 
 static int t_body(struct cn_h1_req *q, const char *d, size_t n)
 {
-    return px_buf_append(&tq(q)->body, d, n);
+    struct treq *t = tq(q);
+    if (t->kick_len) {
+        t->up_len = t->kick_len;
+        t->up_more = 0;
+        t->kick_len = 0;
+        cn_h1_kick(q);
+    }
+    return px_buf_append(&t->body, d, n);
 }
 
 static int t_room(struct cn_h1_req *q)
@@ -268,7 +292,8 @@ static size_t t_upload(struct cn_h1_req *q, uint8_t *out, size_t cap, int *eof)
     size_t n = t->up_len - t->up_off;
     if (n > cap)
         n = cap;
-    memcpy(out, t->up + t->up_off, n);
+    if (n)
+        memcpy(out, t->up + t->up_off, n);
     t->up_off += n;
     *eof = !t->up_more && t->up_off == t->up_len;
     return n;
@@ -557,6 +582,7 @@ static void test_stale_connection_not_retried_after_body_taken(void **state)
     t.up = "abc";
     t.up_len = 3;
     t.q.body = CN_H1_BODY_LENGTH;
+    t.q.body_len = 3;
     struct cn_h1_target tg = target();
     start(&t, &tg, "POST", "/ok", "Content-Length: 3\r\n");
     wait_done(&t);
@@ -637,7 +663,7 @@ static void test_head_has_no_body(void **state)
     assert_int_equal(get(&t, "HEAD", "/ok"), CN_H1_OK);
     assert_int_equal(t.has_body, 0);
     assert_int_equal(px_buf_len(&t.body), 0);
-    assert_int_equal(cn_h1_idle_conns(h1), 1);
+    assert_int_equal(cn_h1_idle_conns(h1), 0); /* test_not_pooled_after_204_or_head */
     treq_cleanup(&t);
 }
 
@@ -649,6 +675,7 @@ static void test_204_and_304_have_no_body(void **state)
     assert_int_equal(get(&t, "GET", "/ok"), CN_H1_OK);
     assert_int_equal(t.status, 204);
     assert_int_equal(t.has_body, 0);
+    assert_int_equal(cn_h1_idle_conns(h1), 0); /* test_not_pooled_after_204_or_head */
     treq_cleanup(&t);
     ro_set(&ro, "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n", 0);
     assert_int_equal(get(&t, "GET", "/ok"), CN_H1_OK);
@@ -656,7 +683,7 @@ static void test_204_and_304_have_no_body(void **state)
     assert_int_equal(t.has_body, 0);
     assert_int_equal(cn_h1_idle_conns(h1), 1);
     treq_cleanup(&t);
-    assert_int_equal(ro.accepted, 1);
+    assert_int_equal(ro.accepted, 2);
 }
 
 static void upload(enum cn_h1_body mode, const char *extra)
@@ -670,6 +697,7 @@ static void upload(enum cn_h1_body mode, const char *extra)
     t.up_len = 1000; /* the rest comes later */
     t.up_more = 1;
     t.q.body = mode;
+    t.q.body_len = sizeof(data);
     struct cn_h1_target tg = target();
     start(&t, &tg, "POST", "/echo", extra);
     pump_for(20);
@@ -905,6 +933,158 @@ static void test_unix_socket_keepalive(void **state)
     assert_int_equal(ro.accepted, 1);
 }
 
+/* ---- fixes after review ---- */
+
+/* An empty chunked body sent on a stale kept connection: its last chunk
+ * goes out again on the new one (the origin reads the whole body first). */
+static void test_stale_retry_resends_chunked_terminator(void **state)
+{
+    (void)state;
+    ro.mode = RO_CLOSE_SECOND;
+    ro.wait_chunked = 1;
+    struct treq t;
+    assert_int_equal(get(&t, "GET", "/ok"), CN_H1_OK);
+    treq_cleanup(&t);
+    treq_init(&t);
+    t.q.body = CN_H1_BODY_CHUNKED;
+    struct cn_h1_target tg = target();
+    start(&t, &tg, "POST", "/ok", "Transfer-Encoding: chunked\r\n");
+    wait_done(&t);
+    assert_int_equal(t.err, CN_H1_OK);
+    assert_int_equal(t.status, 200);
+    assert_int_equal(ro.accepted, 2);
+    treq_cleanup(&t);
+}
+
+/* connectTimeout 0 is curl's default (300 s), not a 0 ms timer. */
+static void test_connect_timeout_zero_means_default(void **state)
+{
+    (void)state;
+    struct treq t;
+    treq_init(&t);
+    struct cn_h1_target tg = target();
+    tg.connect_timeout_ms = 0;
+    start(&t, &tg, "GET", "/ok", NULL);
+    wait_done(&t);
+    assert_int_equal(t.err, CN_H1_OK);
+    treq_cleanup(&t);
+}
+
+/* An idle connection keeps no large head's buffers. */
+static void test_pooled_connection_after_large_head_holds_small_buffers(void **state)
+{
+    (void)state;
+    struct px_buf big;
+    px_buf_init(&big);
+    px_buf_append_str(&big, "HTTP/1.1 200 OK\r\nX-");
+    for (int j = 0; j < 1000; j++)
+        px_buf_append_str(&big, "n");
+    px_buf_append_str(&big, ": ");
+    for (int j = 0; j < 7500; j++)
+        px_buf_append_str(&big, "0123456789");
+    px_buf_append_str(&big, "\r\nContent-Length: 2\r\n\r\nok");
+    ro_set(&ro, px_buf_cstr(&big), 0);
+    struct treq t;
+    assert_int_equal(get(&t, "GET", "/ok"), CN_H1_OK);
+    assert_true(px_buf_len(&t.fields) > 75000);
+    treq_cleanup(&t);
+    assert_int_equal(cn_h1_idle_conns(h1), 1);
+    assert_true(cn_h1_idle_bytes(h1) <= 4096);
+    px_buf_cleanup(&big);
+}
+
+static void test_not_pooled_after_204_or_head(void **state)
+{
+    (void)state;
+    ro_set(&ro, "HTTP/1.1 204 No Content\r\n\r\n", 0);
+    struct treq t;
+    assert_int_equal(get(&t, "GET", "/ok"), CN_H1_OK);
+    assert_int_equal(cn_h1_idle_conns(h1), 0);
+    treq_cleanup(&t);
+    ro_set(&ro, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", 0);
+    assert_int_equal(get(&t, "HEAD", "/ok"), CN_H1_OK);
+    assert_int_equal(cn_h1_idle_conns(h1), 0);
+    treq_cleanup(&t);
+    assert_int_equal(ro.accepted, 2);
+}
+
+/* A reset kept connection: a GET is sent again, a POST (the origin may
+ * have acted on it) is not. */
+static void test_reset_retried_only_for_idempotent_methods(void **state)
+{
+    (void)state;
+    ro.mode = RO_RESET_SECOND;
+    struct treq t;
+    assert_int_equal(get(&t, "GET", "/ok"), CN_H1_OK);
+    treq_cleanup(&t);
+    assert_int_equal(get(&t, "GET", "/ok"), CN_H1_OK);
+    treq_cleanup(&t);
+    assert_int_equal(ro.accepted, 2);
+    assert_int_equal(get(&t, "POST", "/ok"), CN_H1_RESET);
+    treq_cleanup(&t);
+    assert_int_equal(ro.accepted, 2);
+}
+
+/* An owner giving more than the declared Content-Length: only the
+ * declared bytes go out, and the connection is not pooled. */
+static void test_request_body_never_past_content_length(void **state)
+{
+    (void)state;
+    struct treq t;
+    treq_init(&t);
+    t.up = "abcdef";
+    t.up_len = 6;
+    t.q.body = CN_H1_BODY_LENGTH;
+    t.q.body_len = 3;
+    struct cn_h1_target tg = target();
+    start(&t, &tg, "POST", "/ok", "Content-Length: 3\r\n");
+    size_t head_len = px_buf_len(&t.q.head);
+    wait_done(&t);
+    pump_for(50);
+    assert_int_equal(ro.bytes_in, head_len + 3);
+    assert_int_equal(cn_h1_idle_conns(h1), 0);
+    treq_cleanup(&t);
+}
+
+/* A failure pending (deferred to the loop) when the response completes:
+ * the connection is closed, never pooled with the failure's timer. */
+static void test_not_pooled_with_failure_pending(void **state)
+{
+    (void)state;
+    struct treq t;
+    treq_init(&t);
+    t.up = "abcde";
+    t.up_more = 1;
+    t.kick_len = 5; /* over the declared 2: a deferred failure */
+    t.q.body = CN_H1_BODY_LENGTH;
+    t.q.body_len = 2;
+    struct cn_h1_target tg = target();
+    start(&t, &tg, "POST", "/ok", "Content-Length: 2\r\n");
+    wait_done(&t);
+    assert_int_equal(t.err, CN_H1_OK); /* the response was complete */
+    assert_int_equal(cn_h1_idle_conns(h1), 0);
+    pump_for(50);
+    assert_int_equal(t.done, 1);
+    treq_cleanup(&t);
+}
+
+/* Freeing the client while a name resolves leaks nothing (ASan). */
+static void test_free_during_resolve_is_leak_free(void **state)
+{
+    (void)state;
+    struct treq t;
+    treq_init(&t);
+    struct cn_h1_target tg = target();
+    tg.host = "localhost";
+    start(&t, &tg, "GET", "/ok", NULL);
+    cn_h1_free(h1);
+    h1 = NULL;
+    assert_false(cn_h1_active(&t.q));
+    pump_for(300); /* the resolver's callback comes (cancelled or not) and frees it */
+    assert_int_equal(t.done, 0);
+    treq_cleanup(&t);
+}
+
 /* Freeing the client closes what it pooled. */
 static void test_free_closes_pooled(void **state)
 {
@@ -952,6 +1132,14 @@ int main(void)
         FO(test_cancel_mid_response_closes_connection),
         cmocka_unit_test_setup_teardown(test_unix_socket_keepalive, setup_ro_unix, teardown),
         RO(test_free_closes_pooled),
+        RO(test_stale_retry_resends_chunked_terminator),
+        RO(test_connect_timeout_zero_means_default),
+        RO(test_pooled_connection_after_large_head_holds_small_buffers),
+        RO(test_not_pooled_after_204_or_head),
+        RO(test_reset_retried_only_for_idempotent_methods),
+        RO(test_request_body_never_past_content_length),
+        RO(test_not_pooled_with_failure_pending),
+        RO(test_free_during_resolve_is_leak_free),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -61,7 +61,7 @@ static size_t pool_target(const struct cn_origin *o)
 
 CURL *cn_origin_easy_get(struct cn_origin *o)
 {
-    CURL *e = o->easy_pool_n > 0      ? o->easy_pool[--o->easy_pool_n]
+    CURL *e = o->easy_pool_n > 0   ? o->easy_pool[--o->easy_pool_n]
               : multi_ready(o) < 0 ? NULL
                                    : curl_easy_init();
     if (e && ++o->xfers > o->xfers_peak)

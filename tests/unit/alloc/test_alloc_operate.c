@@ -231,6 +231,7 @@ static int op_log_json(void)
 {
     long n = fa_target;
     fa_disarm();
+    px_log_flush(); /* batched lines of a live loop (px_log_batch) */
     fflush(stderr);
     FILE *cap = tmpfile();
     int saved = dup(2);
@@ -244,6 +245,7 @@ static int op_log_json(void)
     px_log_access(&e);
     fa_disarm();
     px_log_set_format(PX_LOG_TEXT);
+    px_log_flush(); /* batched lines of a live loop (px_log_batch) */
     fflush(stderr);
     dup2(saved, 2);
     close(saved);

@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "px_log.h"
 #include "cn_config.h"
 #include "px_err.h"
 #include "px_token.h"
@@ -826,12 +827,14 @@ static int run_metrics(struct cn_config *cfg, const char *addr, char *err, size_
 {
     FILE *tmp = tmpfile();
     assert_non_null(tmp);
+    px_log_flush(); /* batched lines of a live loop (px_log_batch) */
     fflush(stderr);
     int saved = dup(2);
     assert_true(saved >= 0);
     assert_true(dup2(fileno(tmp), 2) >= 0);
     int rc = run(cfg, "--token", token, "--hostname", "a.example", "--url", "hello_world",
                  "--metrics", addr, NULL);
+    px_log_flush(); /* batched lines of a live loop (px_log_batch) */
     fflush(stderr);
     dup2(saved, 2);
     close(saved);

@@ -447,6 +447,7 @@ static char cap_path[64];
 static void cap_start(void)
 {
     snprintf(cap_path, sizeof(cap_path), "%s/log.txt", state_dir);
+    px_log_flush(); /* batched lines of a live loop (px_log_batch) */
     fflush(stderr);
     int fd = open(cap_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     assert_true(fd >= 0);
@@ -457,6 +458,7 @@ static void cap_start(void)
 
 static char *cap_stop(void)
 {
+    px_log_flush(); /* batched lines of a live loop (px_log_batch) */
     fflush(stderr);
     dup2(saved_stderr, 2);
     close(saved_stderr);

@@ -708,11 +708,13 @@ static char *capture_stderr(int (*fn)(struct mw *), struct mw *w, int *rc)
     char path[] = "/tmp/test_cn_metrics.XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
+    px_log_flush(); /* batched lines of a live loop (px_log_batch) */
     fflush(stderr);
     int saved = dup(2);
     assert_true(saved >= 0);
     assert_true(dup2(fd, 2) >= 0);
     *rc = fn(w);
+    px_log_flush(); /* batched lines of a live loop (px_log_batch) */
     fflush(stderr);
     dup2(saved, 2);
     close(saved);

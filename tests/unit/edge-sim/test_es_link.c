@@ -810,6 +810,7 @@ static int beats_logging(int n, const char *needle)
     char path[] = "/tmp/test_es_link_log.XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
+    px_log_flush(); /* batched lines of a live loop (px_log_batch) */
     fflush(stderr);
     int saved = dup(2);
     assert_true(saved >= 0);
@@ -818,6 +819,7 @@ static int beats_logging(int n, const char *needle)
     for (int i = 0; i < n; i++)
         es_live_beat(&w.srv);
     px_log_set_level((enum px_log_level)(PX_LOG_ERROR + 1));
+    px_log_flush(); /* batched lines of a live loop (px_log_batch) */
     fflush(stderr);
     dup2(saved, 2);
     close(saved);

@@ -667,6 +667,7 @@ static void log_begin(struct log_capture *c)
     snprintf(c->path, sizeof(c->path), "/tmp/test_es_req_fake_log.XXXXXX");
     c->fd = mkstemp(c->path);
     assert_true(c->fd >= 0);
+    px_log_flush(); /* batched lines of a live loop (px_log_batch) */
     fflush(stderr);
     c->saved = dup(2);
     assert_true(c->saved >= 0);
@@ -675,6 +676,7 @@ static void log_begin(struct log_capture *c)
 
 static char *log_end(struct log_capture *c)
 {
+    px_log_flush(); /* batched lines of a live loop (px_log_batch) */
     fflush(stderr);
     assert_true(dup2(c->saved, 2) >= 0);
     close(c->saved);

@@ -17,6 +17,7 @@ static void on_spin(uv_idle_t *h)
 static void on_prepare(uv_prepare_t *h)
 {
     struct rt_loop *rl = h->data;
+    rl->iterations++;
     rt_conn_flush_dirty(rl);
     /* The lines this iteration logged, in one write, before the loop waits. */
     px_log_flush();
@@ -28,9 +29,16 @@ static void on_prepare(uv_prepare_t *h)
         uv_idle_stop(&rl->spin);
 }
 
+/* Gives memory back only after a quiet period: under load the pages
+ * malloc keeps are the ones the next requests fault in again, and a trim
+ * walks the whole heap under its lock. */
 static void on_trim(uv_timer_t *h)
 {
-    (void)h;
+    struct rt_loop *rl = h->data;
+    unsigned long long busy = rl->iterations;
+    rl->iterations = 0;
+    if (busy > RT_LOOP_QUIET_ITERATIONS)
+        return;
     px_tls_free_caches();
     malloc_trim(0);
 }

@@ -27,15 +27,19 @@ struct rt_conn;
  * enough that an idle daemon is small again soon after a burst, rarely
  * enough to cost nothing under load. */
 #define RT_LOOP_TRIM_MS 5000
+/* ...and only when the loop woke at most this often during the period (a
+ * loaded loop wakes thousands of times; an idle one for its timers). */
+#define RT_LOOP_QUIET_ITERATIONS 100
 
 struct rt_loop {
     uv_loop_t *uv;           /* NULL until rt_loop_init succeeded, and after cleanup */
     uv_prepare_t flush_hook; /* runs before the loop sleeps: flushes dirty connections */
     uv_idle_t spin;          /* active while work remains: the next poll does not block */
     uv_timer_t trim;         /* gives memory freed since the last tick back (RT_LOOP_TRIM_MS) */
-    struct px_list dirty;    /* connections that asked for on_writable (rt_conn_want_write) */
-    uint8_t *read_scratch;   /* RT_CONN_READ_SIZE bytes: socket reads and TLS plaintext */
-    WC_RNG rng;              /* seeded once: seeding costs more than a proxied request */
+    unsigned long long iterations; /* loop iterations since the last trim tick */
+    struct px_list dirty;          /* connections that asked for on_writable (rt_conn_want_write) */
+    uint8_t *read_scratch;         /* RT_CONN_READ_SIZE bytes: socket reads and TLS plaintext */
+    WC_RNG rng;                    /* seeded once: seeding costs more than a proxied request */
     int rng_ready;
 };
 

@@ -208,17 +208,35 @@ if [ -z "$version" ]; then
 fi
 [ -z "$SOURCES_ONLY" ] || exit 0
 
+# From here on a failure (no mirror, a source version the mirror dropped, a
+# build that breaks) keeps a build of an older source version that is there
+# with the same flags: Debian published an update this machine cannot get
+# now, and the build it has still works. Without one it stops.
+cached=
+if [ -f "$OUT/stamp" ] && [ -f "$OUT/lib/libwolfssl.a" ]; then
+    built=$(cut -d' ' -f1 "$OUT/stamp")
+    stamp_ok "$built" && cached=$built
+fi
+fail() {
+    if [ -n "$cached" ]; then
+        echo "wolfssl-src.sh: $1" >&2
+        echo "wolfssl-src.sh: keeping the build of wolfssl $cached that is there (Debian offers $version)" >&2
+        use
+    fi
+    die "$1"
+}
+
 # 2. Build tools, as Debian packages (scripts/deps.sh's build list has them).
 need=()
 for p in dpkg-dev autoconf automake libtool make gcc; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
-    is_root || die "missing the build tools ${need[*]}; installing them needs root once:
+    is_root || fail "missing the build tools ${need[*]}; installing them needs root once:
     sudo bash scripts/deps.sh build   (then make again)"
     say "installing ${need[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" \
-        >"$OUT/apt.log" 2>&1 || { cat "$OUT/apt.log" >&2; die "installing ${need[*]} failed"; }
+        >"$OUT/apt.log" 2>&1 || { cat "$OUT/apt.log" >&2; fail "installing ${need[*]} failed"; }
     set_flags # dpkg-buildflags may have just arrived with dpkg-dev
 fi
 
@@ -234,9 +252,9 @@ sandbox=()
 is_root && sandbox=(-o APT::Sandbox::User=root)
 apt-get source -qq "${sandbox[@]}" "wolfssl=$version" >"$OUT/src/fetch.log" 2>&1 ||
     { tail -n 20 "$OUT/src/fetch.log" >&2
-      die "apt-get source wolfssl=$version failed (no network to the Debian mirror?)"; }
+      fail "apt-get source wolfssl=$version failed (no network to the Debian mirror?)"; }
 dir=$(find "$OUT/src" -mindepth 1 -maxdepth 1 -type d -name 'wolfssl-*' | head -n1)
-[ -n "$dir" ] || die "apt-get source left no wolfssl-* directory in $OUT/src"
+[ -n "$dir" ] || fail "apt-get source left no wolfssl-* directory in $OUT/src"
 cd "$dir"
 log="$OUT/src/build.log"
 {
@@ -244,7 +262,7 @@ log="$OUT/src/build.log"
         ./configure --prefix="$OUT/stage" "${DEBIAN_FLAGS[@]}" "${ASM_FLAGS[@]}" &&
         make -j"${WOLFSSL_JOBS:-$(nproc)}" "${MAKE_FLAGS[@]}" &&
         make install "${MAKE_FLAGS[@]}"
-} >"$log" 2>&1 || { tail -n 40 "$log" >&2; die "building wolfSSL failed; the log is $log"; }
+} >"$log" 2>&1 || { tail -n 40 "$log" >&2; fail "building wolfSSL failed; the log is $log"; }
 # A distro build does not install wolfssl/options.h nor cyassl/options.h
 # (Debian ships its own): take the ones this configure wrote, the defines
 # the library was built with.

@@ -119,10 +119,13 @@ size_t rt_conn_write_room(const struct rt_conn *c)
 }
 
 /* Notes a libuv/OS failure of what ("read", "write", "connect"): the
- * sentence for the log and the errno. Returns it as a px_err. */
+ * sentence for the log and the errno. Returns it as a px_err. A sentence
+ * already there stays: it says why the connection failed first (a TLS
+ * failure whose alert then could not be sent is a TLS failure). */
 static int os_failure(struct rt_conn *c, const char *what, int uv_code)
 {
-    snprintf(c->err_text, sizeof(c->err_text), "%s failed: %s", what, uv_strerror(uv_code));
+    if (c->err_text[0] == '\0')
+        snprintf(c->err_text, sizeof(c->err_text), "%s failed: %s", what, uv_strerror(uv_code));
     /* On Unix libuv's codes are negated errnos, but for its own (UV_EAI_*
      * from -3000, UV_EOF and a few more near -4000), which are not: keep
      * only real errnos. */
@@ -172,7 +175,11 @@ static int send_bytes(struct rt_conn *c, uint8_t *p, size_t n)
 }
 
 /* Writes what the socket takes now of p[0..n), without a write request,
- * and returns how many bytes that was (0..n), or a px_err. Only while libuv
+ * and returns how many bytes that was (0..n), or a px_err. A hard error
+ * (EPIPE, ECONNRESET) aborts the connection here, as on_write does for a
+ * queued write: nothing more can reach the peer, so a graceful close must
+ * not wait for its deadline with output that can never go (on_close is
+ * deferred through uv_close: safe inside the owner's callbacks). Only while libuv
  * holds no earlier bytes for this socket: output keeps its order (libuv's
  * own uv_try_write refuses then too). send(2) with MSG_NOSIGNAL rather than
  * uv_try_write: a peer that has gone away is an EPIPE for this connection,
@@ -198,8 +205,11 @@ static long try_send(struct rt_conn *c, const uint8_t *p, size_t n)
     }
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOSYS))
         return 0;
-    if (r < 0)
-        return os_failure(c, "write", -errno);
+    if (r < 0) {
+        int err = os_failure(c, "write", -errno);
+        rt_conn_abort(c, err);
+        return err;
+    }
     c->bytes_direct += (size_t)r;
     return (long)r;
 }
@@ -532,7 +542,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                 r = 0;
             } else if (r < 0) {
                 px_tls_describe_error(&c->tls, c->err_text, sizeof(c->err_text));
-                send_tls_out(c); /* deliver the alert */
+                c->close_err = r; /* a failed alert send ends it with this, not EPIPE */
+                send_tls_out(c);  /* deliver the alert */
             } else {
                 r = open_conn(c);
             }
@@ -556,8 +567,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (r == PX_ERR_CLOSED && c->use_tls) {
             rt_conn_close(c, PX_ERR_CLOSED);
         } else {
-            if (c->use_tls)
+            if (c->use_tls) {
+                c->close_err = r; /* as above: the alert may not go */
                 send_tls_out(c);
+            }
             rt_conn_close(c, r);
         }
         return;

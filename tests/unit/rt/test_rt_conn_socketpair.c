@@ -644,6 +644,64 @@ static void tls_handshake_deadline(void **state)
     close_world(&w);
 }
 
+/* A TLS graceful close to a peer that is gone ends at once, as it did when
+ * every write went through uv_write: the close_notify's send fails with
+ * EPIPE at once (try_send) and must end the connection, not leave the
+ * record staged until the 5 s close deadline (holding the descriptor and
+ * the session). a reads nothing, so it does not see the peer's EOF first. */
+static void test_tls_close_to_gone_peer_is_immediate(void **state)
+{
+    (void)state;
+    struct world w;
+    static const int tls = 1;
+    void *st = (void *)&tls;
+    open_world(&w, &st);
+    rt_conn_pause_read(&w.a.conn);
+    run_until(&w, never, 50); /* settled: a waits for no flush */
+    rt_conn_abort(&w.b.conn, PX_ERR_CLOSED);
+    assert_true(run_until(&w, b_closed, 2000));
+    uv_update_time(&w.loop);
+    uint64_t start = uv_now(&w.loop);
+    rt_conn_close(&w.a.conn, 0);
+    assert_int_equal(w.a.closed, 0);            /* on_close is deferred, never inside the call */
+    assert_true(run_until(&w, a_closed, 1000)); /* the deadline is 5000 ms */
+    assert_true(uv_now(&w.loop) - start < 1000);
+    assert_int_equal(w.a.closed, 1);
+    assert_int_equal(w.a.close_err, PX_ERR_IO); /* as on_write said it before */
+    assert_int_equal(w.a.sys_errno, EPIPE);
+    close_world(&w);
+}
+
+/* A handshake that fails on a peer that is already gone (a scanner that
+ * sends garbage and leaves): the alert cannot be sent, and that ends the
+ * connection at once, with the TLS failure as its reason (code and text),
+ * not the failed send's "write failed". */
+static void tls_failed_handshake_to_gone_peer_keeps_tls_reason(void **state)
+{
+    (void)state;
+    struct world w;
+    tls_world(&w, pki.cli, pki.cli_key);
+    int fds[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    /* A record that says ClientHello, whose body is too short for one. */
+    static const char garbage[] = "\x16\x03\x01\x00\x08\x01\x00\x00\x04\x03\x03\x00\x00";
+    assert_int_equal(write(fds[1], garbage, sizeof(garbage) - 1), (ssize_t)(sizeof(garbage) - 1));
+    close(fds[1]);
+    assert_int_equal(rt_conn_init(&w.a.conn, &w.loop, &ops, &w.a), 0);
+    assert_int_equal(rt_conn_open_fd(&w.a.conn, fds[0], w.sctx, 1, NULL, "h2", 5000), 0);
+    uv_update_time(&w.loop);
+    uint64_t start = uv_now(&w.loop);
+    assert_true(run_until(&w, a_closed, 1000));
+    assert_true(uv_now(&w.loop) - start < 1000);
+    assert_int_equal(w.a.opened, 0);
+    assert_int_equal(w.a.sys_errno, EPIPE); /* the alert was sent, and failed */
+    assert_int_equal(w.a.close_err, PX_ERR_TLS);
+    assert_null(strstr(w.a.conn.err_text, "write failed"));
+    assert_non_null(strstr(w.a.conn.err_text, "TLS"));
+    w.b.closed = 1; /* never opened */
+    close_world(&w);
+}
+
 /* An fd that is no socket is refused without taking it; on_close follows. */
 static void open_fd_refuses_bad_fd(void **state)
 {
@@ -796,6 +854,8 @@ int main(void)
         cmocka_unit_test(write_to_gone_peer_is_epipe),
         cmocka_unit_test(tls_refused_certificate),
         cmocka_unit_test(tls_handshake_deadline),
+        cmocka_unit_test(test_tls_close_to_gone_peer_is_immediate),
+        cmocka_unit_test(tls_failed_handshake_to_gone_peer_keeps_tls_reason),
         cmocka_unit_test(open_fd_refuses_bad_fd),
         cmocka_unit_test(two_loops_are_independent),
         cmocka_unit_test(two_loops_on_two_threads),

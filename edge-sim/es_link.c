@@ -584,6 +584,13 @@ static int on_control_msg(void *arg, const struct px_ctl_msg *m)
             reasons[i][0] = '\0';
             int rc = es_registry_claim(&srv->reg, &srv->store, t, m->hostnames[i], reasons[i],
                                        sizeof(reasons[i]));
+            if (rc == PX_ERR_NOT_FOUND) {
+                /* Deleted by another process before this one's store poll
+                 * saw it: the same answer as when the poll got there first. */
+                free(res);
+                es_link_kill(l, "tunnel_deleted", "this tunnel was deleted at the edge", 1);
+                return 0;
+            }
             if (rc == 0 && serves_add(l, m->hostnames[i]) < 0) {
                 snprintf(reasons[i], sizeof(reasons[i]), "the edge ran out of memory");
                 rc = PX_ERR_NOMEM;

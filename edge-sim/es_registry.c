@@ -192,6 +192,10 @@ int es_registry_claim(struct es_registry *r, struct es_store *st, struct es_tunn
             snprintf(reason, reasonlen, "overlaps %s held by tunnel %s", c.hostname, c.tunnel_name);
         return rc;
     }
+    if (rc == PX_ERR_NOT_FOUND) {
+        snprintf(reason, reasonlen, "this tunnel was deleted at the edge");
+        return rc;
+    }
     if (rc < 0) {
         snprintf(reason, reasonlen, "edge storage error");
         return rc;

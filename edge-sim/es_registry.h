@@ -46,7 +46,9 @@ const char *es_registry_route_pattern(struct es_registry *r, const char *host);
 /* Claims hostname for t: it must be a valid pattern, allowed by t's patterns,
  * and not held by another tunnel, neither the same name nor an overlapping
  * one (es_store_route_claim). Returns 0, or < 0 with a reason for the
- * connector that names the other tunnel's pattern and name. */
+ * connector that names the other tunnel's pattern and name;
+ * PX_ERR_NOT_FOUND when another process deleted t from the store and this
+ * registry has not reloaded yet (the caller treats t as deleted). */
 int es_registry_claim(struct es_registry *r, struct es_store *st, struct es_tunnel *t,
                       const char *hostname, char *reason, size_t reasonlen);
 /* Releases hostname from t (store and memory). Returns 0 or < 0. */

@@ -484,8 +484,13 @@ int es_store_route_claim(struct es_store *s, const char *hostname, const char *t
         goto out_rollback;
     sqlite3_bind_text(st, 1, hostname, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, tunnel_id, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        /* The tunnel is gone (deleted by another process since this one
+         * last looked): not a storage failure. */
+        if (sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_FOREIGNKEY)
+            rc = PX_ERR_NOT_FOUND;
         goto out_rollback;
+    }
     sqlite3_finalize(st);
     st = NULL;
     if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)

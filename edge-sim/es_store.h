@@ -121,7 +121,8 @@ struct es_route_conflict {
  * and the insert are one IMMEDIATE transaction, so of two processes sharing
  * the database (two `serve`s, serve and a CLI) only one can win a conflict.
  * Returns 0 (claimed, or already ours), PX_ERR_EXISTS with *conflict filled
- * (conflict may be NULL), or PX_ERR_DB (also for an unknown tunnel_id). */
+ * (conflict may be NULL), PX_ERR_NOT_FOUND when tunnel_id is not (or no
+ * longer) in the store, or PX_ERR_DB. */
 int es_store_route_claim(struct es_store *s, const char *hostname, const char *tunnel_id,
                          struct es_route_conflict *conflict);
 int es_store_route_release(struct es_store *s, const char *hostname, const char *tunnel_id);

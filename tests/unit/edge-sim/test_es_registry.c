@@ -283,6 +283,24 @@ static void test_deleted_tunnel_vanishes(void **state)
     assert_string_equal(lookup_id(f, "x.deep.example.com"), ID_A);
 }
 
+/* bug: a connector registering between another process deleting its tunnel
+ * and this edge's next store poll was refused with "edge storage error"
+ * (the route's foreign key failed) and exited with the wrong words, instead
+ * of hearing that its tunnel was deleted. */
+static void test_claim_for_tunnel_deleted_elsewhere_says_deleted(void **state)
+{
+    struct fx *f = *state;
+    char why[160];
+    struct es_store other;
+    assert_int_equal(es_store_open(&other, f->dir, why, sizeof(why)), 0);
+    assert_int_equal(es_store_tunnel_delete(&other, "charlie"), 0);
+    es_store_close(&other);
+    /* No reload yet: the registry still knows charlie. */
+    assert_int_equal(claim(f, ID_C, "late.deep.example.com", why, sizeof(why)), PX_ERR_NOT_FOUND);
+    assert_string_equal(why, "this tunnel was deleted at the edge");
+    assert_null(lookup_id(f, "late.deep.example.com"));
+}
+
 static void test_new_tunnel_appears(void **state)
 {
     struct fx *f = *state;
@@ -332,6 +350,7 @@ int main(void)
         T(test_claim_invalid),
         T(test_claim_held_by_other),
         T(test_deleted_tunnel_vanishes),
+        T(test_claim_for_tunnel_deleted_elsewhere_says_deleted),
         T(test_new_tunnel_appears),
         T(test_claim_case_insensitive),
     };

@@ -380,6 +380,15 @@ static void on_cycled(uv_handle_t *h)
 }
 
 /* The last attempt failed (c->last_err): the next address, or the end. */
+/* c's stream handle was just initialised (TCP or pipe): its callbacks
+ * find c, closing c closes it, and the connect request is c's. */
+static void io_opened(struct cn_h1_conn *c)
+{
+    c->io.h.data = c;
+    c->io_open = 1;
+    c->creq.data = c;
+}
+
 static void try_next(struct cn_h1_conn *c)
 {
     if (c->io_open) {
@@ -400,9 +409,7 @@ static void try_next(struct cn_h1_conn *c)
         fail(c, CN_H1_REFUSED, rc); /* from the loop: try_next runs in callbacks only */
         return;
     }
-    c->io.h.data = c;
-    c->io_open = 1;
-    c->creq.data = c;
+    io_opened(c);
     rc = uv_tcp_connect(&c->creq, &c->io.tcp, sa, on_connect);
     if (rc < 0) {
         c->last_err = rc;
@@ -464,9 +471,7 @@ static void start_connect(struct cn_h1_conn *c)
             defer_fail(c, CN_H1_REFUSED, rc);
             return;
         }
-        c->io.h.data = c;
-        c->io_open = 1;
-        c->creq.data = c;
+        io_opened(c);
         uv_pipe_connect(&c->creq, &c->io.pipe, t->unix_path, on_connect);
         return;
     }
@@ -476,9 +481,7 @@ static void start_connect(struct cn_h1_conn *c)
             defer_fail(c, CN_H1_REFUSED, rc);
             return;
         }
-        c->io.h.data = c;
-        c->io_open = 1;
-        c->creq.data = c;
+        io_opened(c);
         rc = uv_tcp_connect(&c->creq, &c->io.tcp, (const struct sockaddr *)&c->addr, on_connect);
         if (rc < 0) {
             c->last_err = rc;

@@ -404,6 +404,18 @@ static enum cn_h1_err get(struct treq *t, const char *method, const char *path)
     return t->err;
 }
 
+/* The origin answers reply; a request for "/ok" with method succeeds, and
+ * the result is how many idle connections the client then keeps. */
+static size_t idle_after(const char *reply, const char *method)
+{
+    ro_set(&ro, reply, 0);
+    struct treq t;
+    assert_int_equal(get(&t, method, "/ok"), CN_H1_OK);
+    size_t n = cn_h1_idle_conns(h1);
+    treq_cleanup(&t);
+    return n;
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -594,19 +606,14 @@ static void test_stale_connection_not_retried_after_body_taken(void **state)
 static void test_connection_close_not_pooled(void **state)
 {
     (void)state;
-    ro_set(&ro, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", 0);
-    struct treq t;
-    assert_int_equal(get(&t, "GET", "/ok"), CN_H1_OK);
-    assert_int_equal(cn_h1_idle_conns(h1), 0);
-    treq_cleanup(&t);
-    ro_set(&ro, "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", 0);
-    assert_int_equal(get(&t, "GET", "/ok"), CN_H1_OK);
-    assert_int_equal(cn_h1_idle_conns(h1), 0);
-    treq_cleanup(&t);
-    ro_set(&ro, "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok", 0);
-    assert_int_equal(get(&t, "GET", "/ok"), CN_H1_OK);
-    assert_int_equal(cn_h1_idle_conns(h1), 1);
-    treq_cleanup(&t);
+    assert_int_equal(
+        idle_after("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", "GET"),
+        0);
+    assert_int_equal(idle_after("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", "GET"), 0);
+    assert_int_equal(
+        idle_after("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok",
+                   "GET"),
+        1);
     assert_int_equal(ro.accepted, 3);
 }
 
@@ -996,15 +1003,8 @@ static void test_pooled_connection_after_large_head_holds_small_buffers(void **s
 static void test_not_pooled_after_204_or_head(void **state)
 {
     (void)state;
-    ro_set(&ro, "HTTP/1.1 204 No Content\r\n\r\n", 0);
-    struct treq t;
-    assert_int_equal(get(&t, "GET", "/ok"), CN_H1_OK);
-    assert_int_equal(cn_h1_idle_conns(h1), 0);
-    treq_cleanup(&t);
-    ro_set(&ro, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", 0);
-    assert_int_equal(get(&t, "HEAD", "/ok"), CN_H1_OK);
-    assert_int_equal(cn_h1_idle_conns(h1), 0);
-    treq_cleanup(&t);
+    assert_int_equal(idle_after("HTTP/1.1 204 No Content\r\n\r\n", "GET"), 0);
+    assert_int_equal(idle_after("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", "HEAD"), 0);
     assert_int_equal(ro.accepted, 2);
 }
 

@@ -6,10 +6,12 @@
 #include "px_log.h"
 
 #include "es_req.h"
+#include "es_worker.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The handshake completes whatever the client presents: the request is
  * refused afterwards, with a page that says why (es_req_dispatch). */
@@ -223,6 +225,17 @@ static int on_open(struct rt_conn *c)
         f->sni[0] = '\0';
     if (c->use_tls && c->tls.ssl && es_peer_from_tls(&f->peer, c->tls.ssl) < 0)
         return PX_ERR_NOMEM;
+    if (f->srv->worker && f->peer.n) {
+        /* Its requests are decided on the home loop, which keeps its own
+         * copy (and its caches) of the certificate for as long as f lives. */
+        f->home_peer = malloc(sizeof(*f->home_peer));
+        if (!f->home_peer)
+            return PX_ERR_NOMEM;
+        es_peer_init(f->home_peer);
+        int rc = es_peer_set_chain(f->home_peer, f->peer.chain, f->peer.n);
+        if (rc < 0)
+            return rc;
+    }
     if (f->peer.n)
         PX_DEBUG("browser %s: client certificate %s (%s) for %s", c->peer_ip, f->peer.leaf.subject,
                  f->peer.leaf.sha256_hex, f->sni[0] ? f->sni : "-");
@@ -260,7 +273,14 @@ static void on_close(struct rt_conn *c, int err)
     (void)err;
     struct es_front *f = c->owner;
     uv_timer_stop(&f->idle);
-    es_conncap_release(&f->srv->conns, &f->cap_key);
+    if (f->srv->worker) {
+        /* The home loop admitted it, and keeps the certificate's copy. */
+        es_worker_conn_closed(f->srv->worker, f->cap_key, f->home_peer);
+        f->cap_key = NULL;
+        f->home_peer = NULL;
+    } else {
+        es_conncap_release(&f->srv->conns, &f->cap_key);
+    }
     if (f->proto)
         es_metrics_browser_close(f->srv->metrics, f->proto == 2);
     if (f->proto == 2)
@@ -304,6 +324,8 @@ static struct es_front *front_new(struct es_server *srv)
 
 void es_front_accept(struct es_server *srv, uv_stream_t *listener)
 {
+    if (srv->workers && es_workers_take(srv, listener))
+        return; /* another loop's */
     struct es_front *f = front_new(srv);
     if (!f)
         return;
@@ -318,6 +340,20 @@ void es_front_accept(struct es_server *srv, uv_stream_t *listener)
         rt_conn_abort(&f->conn, PX_ERR_DENIED);
 }
 
+void es_front_adopt(struct es_server *srv, int fd, char *cap_key)
+{
+    struct es_front *f = front_new(srv);
+    if (!f) {
+        close(fd);
+        es_worker_conn_closed(srv->worker, cap_key, NULL);
+        return;
+    }
+    f->cap_key = cap_key; /* handed back when it closes (on_close) */
+    if (rt_conn_open_fd(&f->conn, fd, srv->front_ctx, 1, NULL, "h2,http/1.1",
+                        srv->handshake_timeout_ms) < 0)
+        close(fd); /* the handle never took it; f closes on its own */
+}
+
 struct es_front *es_front_new_memory(struct es_server *srv, const char *alpn, const char *peer_ip)
 {
     struct es_front *f = front_new(srv);
@@ -328,7 +364,8 @@ struct es_front *es_front_new_memory(struct es_server *srv, const char *alpn, co
 
 unsigned es_front_count(const struct es_server *srv)
 {
-    return srv->fronts.head.next ? (unsigned)px_list_count(&srv->fronts) : 0;
+    unsigned here = srv->fronts.head.next ? (unsigned)px_list_count(&srv->fronts) : 0;
+    return here + es_workers_fronts(srv);
 }
 
 /* Ends r, which the connection's certificate no longer allows. */
@@ -346,6 +383,7 @@ static void cut_refused(struct es_front *f, struct es_req *r, enum es_access_ver
 
 void es_front_recheck_access(struct es_server *srv)
 {
+    es_workers_access_changed(srv); /* they check their own connections */
     struct px_list_node *n, *tmp;
     px_list_for_each_safe (n, tmp, fronts(srv)) {
         struct es_front *f = px_container_of(n, struct es_front, all_node);
@@ -369,6 +407,7 @@ void es_front_recheck_access(struct es_server *srv)
 
 void es_front_close_all(struct es_server *srv)
 {
+    es_workers_close_all(srv);
     struct px_list_node *n, *tmp;
     px_list_for_each_safe (n, tmp, fronts(srv))
         rt_conn_close(&px_container_of(n, struct es_front, all_node)->conn, 0);
@@ -376,6 +415,7 @@ void es_front_close_all(struct es_server *srv)
 
 unsigned es_front_drain(struct es_server *srv, int final)
 {
+    es_workers_drain(srv, final); /* their connections are not counted in told */
     unsigned told = 0;
     struct px_list_node *n, *tmp;
     px_list_for_each_safe (n, tmp, fronts(srv)) {

@@ -48,10 +48,19 @@ struct es_front {
     unsigned heads;      /* request heads started, not complete */
     int requests_seen;   /* a request head completed on this connection */
     char *cap_key;       /* es_conncap admission, released at close */
+    /* On a worker's loop: the home loop's copy of peer (es_worker.h), given
+     * back to the home loop at close; NULL without a certificate. */
+    struct es_peer *home_peer;
 };
 
 int es_front_ctx_init(struct es_server *srv);
+/* Accepts the connection waiting on listener, or (with workers) hands it
+ * to the loop whose turn it is (es_workers_take). */
 void es_front_accept(struct es_server *srv, uv_stream_t *listener);
+/* On a worker's loop: serves the accepted connection fd (owned from here
+ * on), admitted by the home loop's caps with cap_key (given back at close
+ * through es_worker_conn_closed). */
+void es_front_adopt(struct es_server *srv, int fd, char *cap_key);
 /* Closes every browser connection of srv (shutdown). */
 void es_front_close_all(struct es_server *srv);
 /* Draining (es_drain.h). final 0: HTTP/2 connections get a GOAWAY notice;

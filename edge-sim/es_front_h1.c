@@ -81,6 +81,7 @@ static int on_message_begin(http_parser *p)
         return -1;
     f->cur->front_proto = "HTTP/1.1";
     es_req_set_peer(f->cur, &f->peer);
+    es_req_set_home_peer(f->cur, f->home_peer);
     es_front_head_begin(f);
     f->head_sent = f->chunked_out = f->req_complete = f->expect_continue = f->in_trailers = 0;
     free(f->url);

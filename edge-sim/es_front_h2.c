@@ -91,6 +91,7 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *fr, void *
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     r->front_sid = fr->hd.stream_id;
     es_req_set_peer(r, &f->peer);
+    es_req_set_home_peer(r, f->home_peer);
     r->front_proto = "HTTP/2";
     r->head_pending = 1;
     es_front_head_begin(f);

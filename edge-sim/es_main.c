@@ -2,6 +2,7 @@
 #include "es_certs.h"
 #include "es_cli.h"
 #include "es_live.h"
+#include "es_worker.h"
 #include "es_server.h"
 #include "es_service.h"
 #include "es_usage.h"
@@ -19,6 +20,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/hash.h>
 
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +35,7 @@ static void usage(FILE *f)
            "                      [--handshake-timeout S] [--max-connections N]\n"
            "                      [--max-connections-per-ip N] [--cert-lifetime DURATION]\n"
            "                      [--grace-period DURATION]\n"
-           "                      [--hostname-grace DURATION]\n"
+           "                      [--hostname-grace DURATION] [--workers N]\n"
            "                      [--loglevel debug|info|warn|error]\n"
            "                      [--log-format text|json] [--access-log | --no-access-log]\n"
            "       edge-sim tunnel create NAME [--hostname PATTERN]... [--edge HOST:PORT]...\n"
@@ -92,7 +94,10 @@ static void usage(FILE *f)
            "names the edges given with --edge, else the tunnel addresses of the serves running\n"
            "on the data dir, else the last one that ran. A hostname no connection of its\n"
            "tunnel registers any more is released after --hostname-grace (default 5m, at\n"
-           "least 1s).\n");
+           "least 1s).\n"
+           "--workers N (default: the number of cores, at most 64) is how many loops, each\n"
+           "a thread, serve browser connections (TLS and HTTP); one of them also holds the\n"
+           "tunnel connections and decides every request.\n");
 }
 
 /* With checked (edge-sim service): parses, sets *checked, does not serve. */
@@ -112,6 +117,7 @@ static int cmd_serve(int argc, char **argv, const struct es_server **checked)
                                          RT_CLI_ARG("cert-lifetime", 'L'),
                                          RT_CLI_ARG("grace-period", 'G'),
                                          RT_CLI_ARG("hostname-grace", 'R'),
+                                         RT_CLI_ARG("workers", 'W'),
                                          RT_CLI_ARG("log-format", 'F'),
                                          RT_CLI_FLAG("access-log", 'A'),
                                          RT_CLI_FLAG("no-access-log", 'N'),
@@ -195,6 +201,11 @@ static int cmd_serve(int argc, char **argv, const struct es_server **checked)
             srv.grace_ms = (unsigned)grace * 1000;
             break;
         }
+        case 'W':
+            if (rt_cli_uint(optarg, 1, ES_WORKERS_MAX, &v) < 0)
+                return es_cli_fail("--workers must be 1-64: ", optarg);
+            srv.n_workers = (unsigned)v;
+            break;
         case 'R': {
             long long g;
             if (es_cli_parse_duration(optarg, ES_LIVE_GRACE_MIN_MS / 1000, 3650LL * 86400, &g) < 0)

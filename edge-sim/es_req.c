@@ -4,7 +4,9 @@
 #include "es_fair.h"
 #include "es_peer.h"
 #include "es_registry.h"
+#include "es_relay.h"
 #include "es_server.h"
+#include "es_worker.h"
 #include "px_err.h"
 #include "px_errpage.h"
 #include "px_headers.h"
@@ -54,6 +56,54 @@ struct es_req *es_req_new(struct es_server *srv, const struct es_front_ops *fops
 void es_req_set_peer(struct es_req *r, struct es_peer *peer)
 {
     r->peer = peer;
+}
+
+void es_req_set_home_peer(struct es_req *r, struct es_peer *home_peer)
+{
+    r->home_peer = home_peer;
+}
+
+struct es_req *es_req_split(struct es_req *w, int has_body)
+{
+    struct es_req *h = calloc(1, sizeof(*h));
+    if (!h)
+        return NULL;
+    h->resp_content_length = -1;
+    memcpy(h->method, w->method, sizeof(h->method));
+    memcpy(h->host, w->host, sizeof(h->host));
+    memcpy(h->sni, w->sni, sizeof(h->sni));
+    memcpy(h->request_id, w->request_id, sizeof(h->request_id));
+    memcpy(h->client_ip, w->client_ip, sizeof(h->client_ip));
+    memcpy(h->ws_key, w->ws_key, sizeof(h->ws_key));
+    /* The head moves: the worker's front does not read it. */
+    h->req_nv = w->req_nv;
+    px_nv_init(&w->req_nv, ES_REQ_MAX_FIELDS, 0);
+    h->xff = w->xff;
+    h->connection_hdr = w->connection_hdr;
+    w->xff = w->connection_hdr = NULL;
+    h->req_header_bytes = w->req_header_bytes;
+    h->n_host = w->n_host;
+    h->bad_request = w->bad_request;
+    h->refuse_status = w->refuse_status;
+    h->is_head = w->is_head;
+    h->is_ws = w->is_ws;
+    h->front_proto = w->front_proto;
+    h->start_ns = w->start_ns;
+    h->has_body = has_body;
+    px_nv_init(&h->resp_nv, ES_REQ_MAX_FIELDS, 0);
+    px_buf_init(&h->req_body);
+    px_buf_init(&h->resp_body);
+    return h;
+}
+
+void es_req_adopt(struct es_req *h, struct es_server *srv, const struct es_front_ops *fops,
+                  void *front, struct es_peer *peer)
+{
+    h->srv = srv;
+    h->fops = fops;
+    h->front = front;
+    h->peer = peer;
+    srv->requests_total++;
 }
 
 static int add_header(struct es_req *r, const char *name, size_t nlen, const char *value,
@@ -340,6 +390,14 @@ void es_req_dispatch(struct es_req *r, int has_body)
     r->dispatched = 1;
     r->req_eof = !has_body;
     r->body_seen_ms = uv_now(r->srv->loop);
+    if (r->srv->worker) {
+        /* A worker's loop decides nothing: the home loop does (es_relay.h). */
+        r->has_body = has_body;
+        if (es_relay_open(r->srv->worker, es_worker_relays(r->srv->worker), r, has_body,
+                          r->home_peer) < 0)
+            es_req_local_error(r, 500, "internal", "the edge ran out of memory");
+        return;
+    }
     if (r->refuse_status == 414) {
         refuse(r, ES_REFUSAL_URI_TOO_LONG, 414, "uri_too_long", "the request's path is too long");
         return;
@@ -571,8 +629,8 @@ static int sent_status(const struct es_req *r)
 static void req_account(struct es_req *r)
 {
     struct es_server *srv = r->srv;
-    if (!srv->access_log && !srv->metrics)
-        return;
+    if (r->relay || (!srv->access_log && !srv->metrics))
+        return; /* a relayed request: the home loop's copy accounts for it */
     if (!r->dispatched && !r->front_status && r->refusal == ES_REFUSAL_NONE)
         return; /* the client went away mid-head: no request to speak of */
     enum es_refusal why = r->refusal;
@@ -618,6 +676,8 @@ void es_req_front_done(struct es_req *r)
     if (r->front_done)
         return;
     req_account(r);
+    if (r->relay)
+        es_relay_front_done(r); /* the home loop's copy lets go too */
     r->front_done = 1;
     r->front = NULL;
     r->peer = NULL; /* the connection's, going with it */

@@ -176,6 +176,12 @@ struct es_req {
     /* lifetime */
     int front_done;
     int link_done;
+    /* On a worker's loop, a request carried to the home loop (es_relay.h):
+     * its relay; the home loop's copy writes the access line. NULL else. */
+    struct es_relay *relay;
+    /* The home loop's copy of the connection's client certificate, for a
+     * request on a worker's loop (es_req_set_peer); NULL else. */
+    struct es_peer *home_peer;
 };
 
 /* sni: the browser connection's TLS server name, normalised ("" or NULL when
@@ -188,6 +194,9 @@ struct es_req *es_req_new(struct es_server *srv, const struct es_front_ops *fops
 /* The client certificate of r's connection (may be NULL: none). The front
  * keeps peer alive at least until it dispatches r. */
 void es_req_set_peer(struct es_req *r, struct es_peer *peer);
+/* On a worker's loop: the home loop's copy of that certificate (es_worker.h),
+ * which the request carries there. */
+void es_req_set_home_peer(struct es_req *r, struct es_peer *home_peer);
 /* Adds a request header from the front (pseudo headers included). Returns 0,
  * or < 0 if the request must be refused (too large / invalid). A head that is
  * well-formed on the wire but wrong for HTTP (a second Host, a Host that is
@@ -230,6 +239,18 @@ void es_req_local_error(struct es_req *r, int status, const char *code, const ch
  * (resp_status): *n of them, NUL-terminated names and values. From the
  * front's resp_headers call on they do not change until r is freed. */
 const nghttp2_nv *es_req_resp_fields(const struct es_req *r, size_t *n);
+
+/* For es_relay (es_relay.h), which carries a request between loops: */
+/* On the worker's loop: a new request holding w's head (method, host, SNI,
+ * request id, client address, the head's fields and what was noted about
+ * them), which w keeps only as far as its front needs (method, host, its
+ * kind). NULL when out of memory (w unchanged). has_body is recorded. */
+struct es_req *es_req_split(struct es_req *w, int has_body);
+/* On the home loop: h (from es_req_split) becomes srv's request with front
+ * ops fops and front, and the connection's certificate peer (may be NULL);
+ * then es_req_dispatch(h, es_req_split's has_body) may be called. */
+void es_req_adopt(struct es_req *h, struct es_server *srv, const struct es_front_ops *fops,
+                  void *front, struct es_peer *peer);
 
 /* For the link (between submit and es_req_link_done): */
 /* Takes up to len request-body bytes for the tunnel into buf and credits the

@@ -6,6 +6,7 @@
 #include "es_front.h"
 #include "es_link.h"
 #include "es_metrics.h"
+#include "es_worker.h"
 #include "px_err.h"
 #include "px_log.h"
 #include "px_token.h"
@@ -210,6 +211,9 @@ int es_server_run(struct es_server *srv)
     }
     if (es_admin_start(srv) < 0)
         return 1;
+    unsigned loops = srv->n_workers ? srv->n_workers : (unsigned)uv_available_parallelism();
+    if (es_workers_start(srv, loops) < 0)
+        return 1;
     if (listen_on(srv, &srv->tunnel_listener, srv->tunnel_addr, on_tunnel_conn) < 0 ||
         listen_on(srv, &srv->https_listener, srv->https_addr, on_https_conn) < 0 ||
         listen_on(srv, &srv->admin_listener, srv->admin_addr, on_admin_conn) < 0)
@@ -234,6 +238,7 @@ int es_server_run(struct es_server *srv)
     close_handle((uv_handle_t *)&srv->tunnel_listener); /* the drain may have closed them */
     close_handle((uv_handle_t *)&srv->https_listener);
     close_handle((uv_handle_t *)&srv->admin_listener);
+    es_workers_stop(srv); /* their connections close; what they sent last is handled */
     es_admin_stop(srv);
     es_drain_cleanup(srv);
     uv_close((uv_handle_t *)&srv->db_poll, NULL);

@@ -24,6 +24,8 @@ struct es_front;
 struct es_link;
 struct es_link_ops;
 struct es_metrics;
+struct es_worker;
+struct es_workers;
 
 struct es_server {
     uv_loop_t *loop;
@@ -98,6 +100,16 @@ struct es_server {
     /* The admin listener's endpoints and API (es_admin.h): es_admin_start
      * makes them; NULL until then. */
     struct es_admin *admin;
+    /* Loops serving browser connections, this one included (--workers;
+     * 0 means the number of cores). */
+    unsigned n_workers;
+    /* On the home loop: the other loops' workers (es_worker.h); NULL when
+     * this loop is the only one. */
+    struct es_workers *workers;
+    /* On a worker's loop, this server holds only its browser connections:
+     * its worker, through which requests reach the home loop; NULL on the
+     * home loop. */
+    struct es_worker *worker;
 };
 
 /* If another process changed the store, reloads everything read from it

@@ -11,6 +11,7 @@
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
 #include <regex.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,9 @@ struct es_access_policy {
 };
 
 struct es_access {
+    /* The holders (es_access_ref): loops in different threads may each
+     * hold one. Everything below is written by es_access_build only. */
+    atomic_uint refs;
     unsigned long long generation;
     struct es_access_ca *cas;
     size_t n_cas;
@@ -254,6 +258,7 @@ int es_access_build(struct es_store *store, const char *edge_ca_pem, unsigned lo
     int rc = PX_ERR_NOMEM;
     if (!a)
         goto fail;
+    atomic_init(&a->refs, 1); /* before any failure: es_access_free drops it */
     a->generation = generation;
     if ((rc = es_store_client_ca_list(store, &cas, &n_cas)) < 0 ||
         (rc = es_store_policy_list(store, &pol, &n_pol)) < 0 ||
@@ -302,9 +307,21 @@ fail:
     return rc;
 }
 
+struct es_access *es_access_ref(struct es_access *a)
+{
+    /* Relaxed: the caller already holds a reference, so the object is
+     * alive and its contents visible to it; nothing is published here. */
+    if (a)
+        atomic_fetch_add_explicit(&a->refs, 1, memory_order_relaxed);
+    return a;
+}
+
 void es_access_free(struct es_access *a)
 {
-    if (!a)
+    /* acq_rel: each holder's last reads of the set happen before the
+     * release of its reference, and the thread that drops the last one
+     * sees all of them (acquire) before it frees. */
+    if (!a || atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) != 1)
         return;
     for (size_t i = 0; i < a->n_cas; i++) {
         free(a->cas[i].name);

@@ -4,7 +4,23 @@
  *
  * A running edge builds a new object whenever the store changes and drops
  * the old one, so nothing may keep a pointer into it across loop turns:
- * callers keep es_access_generation() with any verdict they cache. */
+ * callers keep es_access_generation() with any verdict they cache.
+ *
+ * Threads: nothing in a set changes after es_access_build returns it but
+ * its reference count. No cache is filled lazily: verdicts are cached by
+ * the callers (es_peer), per connection; es_access_check builds any scratch
+ * CertManager it needs per call; the CertManagers' CRLs are verified when
+ * loaded, and their lookups take wolfSSL's own locks (a multi-threaded
+ * wolfSSL build); the subject regexes are compiled once, and regexec may
+ * run on one of them in several threads (POSIX; glibc locks it).
+ * So one set may be shared by loops in different threads: each holds its
+ * own reference (the builder's from es_access_build, others from
+ * es_access_ref), reads it through the functions below at the same time as
+ * the others, and drops it with es_access_free; the last one dropped frees
+ * the set. A thread that takes
+ * a reference must get the pointer from a holder in a way that orders the
+ * two (handing it over a uv_async queue with a mutex, a uv_thread_create
+ * argument): the count does not publish the pointer itself. */
 #ifndef ES_ACCESS_H
 #define ES_ACCESS_H
 
@@ -46,6 +62,14 @@ int es_access_validate_ca(const char *pem, const char *crl, char *why, size_t wh
  * PX_ERR_DB / PX_ERR_NOMEM / PX_ERR_TLS with why. */
 int es_access_build(struct es_store *store, const char *edge_ca_pem, unsigned long long generation,
                     struct es_access **out, char *why, size_t whylen);
+/* Takes one more reference to a, for another holder. The caller must hold
+ * a reference itself for the duration of the call (one taken from a set
+ * whose last reference may be dropped meanwhile would race the free).
+ * NULL-safe. Returns a. Safe from any thread. */
+struct es_access *es_access_ref(struct es_access *a);
+/* Drops one reference to a (from es_access_build or es_access_ref); the
+ * last one frees it. NULL-safe. Safe from any thread, each reference being
+ * dropped once. */
 void es_access_free(struct es_access *a);
 unsigned long long es_access_generation(const struct es_access *a);
 /* Number of policies. */

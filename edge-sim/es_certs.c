@@ -138,6 +138,10 @@ static void drop_sni(struct es_certs *c, size_t keep)
 
 void es_certs_cleanup(struct es_certs *c)
 {
+    if (c->is_view) {
+        es_certs_view_cleanup(c);
+        return;
+    }
     char **f[] = {
         &c->server_ca_pem,   &c->server_ca_key,   &c->client_ca_pem,      &c->client_ca_key,
         &c->tunnel_cert_pem, &c->tunnel_key_pem,  &c->browser_ca_pem,     &c->browser_ca_key,
@@ -149,6 +153,45 @@ void es_certs_cleanup(struct es_certs *c)
     }
     if (c->sni_cache.head.next) /* not for an es_certs never initialised */
         drop_sni(c, 0);
+}
+
+int es_certs_view_init(struct es_certs *view, const struct es_certs *home, WC_RNG *rng)
+{
+    /* browser_pub_pem is the last thing es_certs_init sets: a home without
+     * it failed or was never initialised. */
+    if (!rng || home->is_view || !home->browser_pub_pem)
+        return PX_ERR_INVAL;
+    /* Field by field, not *view = *home: home's cache may be changing on
+     * its thread, and only what never changes after init is read here. */
+    memset(view, 0, sizeof(*view));
+    view->rng = rng;
+    memcpy(view->dir, home->dir, sizeof(view->dir));
+    memcpy(view->server_name, home->server_name, sizeof(view->server_name));
+    view->server_ca_pem = home->server_ca_pem;
+    view->server_ca_key = home->server_ca_key;
+    view->client_ca_pem = home->client_ca_pem;
+    view->client_ca_key = home->client_ca_key;
+    view->tunnel_cert_pem = home->tunnel_cert_pem;
+    view->tunnel_key_pem = home->tunnel_key_pem;
+    view->browser_ca_pem = home->browser_ca_pem;
+    view->browser_ca_key = home->browser_ca_key;
+    view->browser_key_pem = home->browser_key_pem;
+    view->browser_pub_pem = home->browser_pub_pem;
+    view->access_ca_pem = home->access_ca_pem;
+    view->access_ca_key = home->access_ca_key;
+    view->origin_ca_pem = home->origin_ca_pem;
+    view->origin_ca_key = home->origin_ca_key;
+    view->origin_pull_ca_pem = home->origin_pull_ca_pem;
+    view->origin_pull_ca_key = home->origin_pull_ca_key;
+    px_list_init(&view->sni_cache);
+    view->is_view = 1;
+    return 0;
+}
+
+void es_certs_view_cleanup(struct es_certs *view)
+{
+    if (view->sni_cache.head.next) /* not for a view never initialised */
+        drop_sni(view, 0);
 }
 
 const char *es_certs_for_host(struct es_certs *c, const char *host)

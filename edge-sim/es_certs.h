@@ -24,6 +24,8 @@ struct es_sni_cert {
     struct px_list_node link; /* in es_certs.sni_cache, newest first */
 };
 
+/* A field added here that es_certs_init sets must be copied by
+ * es_certs_view_init too. */
 struct es_certs {
     WC_RNG *rng; /* borrowed (es_certs_init): keys and serials */
     char dir[512];
@@ -38,6 +40,9 @@ struct es_certs {
     char *origin_pull_ca_pem, *origin_pull_ca_key;
     struct px_list sni_cache; /* of es_sni_cert, newest first */
     size_t sni_count;
+    /* 1 for a view (es_certs_view_init): every string above is its home's,
+     * borrowed; only sni_cache is the view's own. */
+    int is_view;
 };
 
 /* Creates dir (0700) and any missing keys/CAs (files 0600), then loads them.
@@ -46,13 +51,42 @@ struct es_certs {
  * server_name is the tunnel port's TLS name. rng is borrowed for every key
  * and certificate c makes, now and later, and must outlive c: the serving
  * loop's (rt_loop_rng), or a command's own; c is then used on that thread
- * only. Returns 0 or < 0 with why. */
+ * only (other threads use views of it, below). Returns 0 or < 0 with why. */
 int es_certs_init(struct es_certs *c, WC_RNG *rng, const char *dir, const char *server_name,
                   char *why, size_t whylen);
+/* Frees what c owns. On a view it frees only the view's SNI cache (as
+ * es_certs_view_cleanup), never the borrowed strings. */
 void es_certs_cleanup(struct es_certs *c);
 /* Returns a certificate PEM for host signed by browser-ca (owned by the cache),
- * or NULL. host must be a normalized hostname or IP literal. */
+ * or NULL. host must be a normalized hostname or IP literal. Of c it reads
+ * browser_ca_pem, browser_ca_key and browser_pub_pem, and changes its SNI
+ * cache and draws from c->rng: on c's thread only (a worker loop uses its
+ * own view, es_certs_view_init). The PEM stays valid until c's cache drops
+ * it: the next call that mints may (past 4096 names), and cleanup does. */
 const char *es_certs_for_host(struct es_certs *c, const char *host);
+
+/* Per-loop views, for loops in other threads than the one that owns home.
+ *
+ * No es_certs function changes home's key and certificate strings once
+ * es_certs_init has returned (nothing renews or reloads them: a new CA means
+ * a restart); what they change is the SNI cache, and what they use up is
+ * c->rng. A view is a struct es_certs that borrows every string of home
+ * (the same pointers, so no copy of the CA keys) and has its own empty SNI
+ * cache and its own rng: es_certs_for_host(view, ...) on the view's thread
+ * then runs alongside home's use on its own thread, neither touching the
+ * other's cache or rng. The other functions taking a struct es_certs work
+ * on a view as well (they only read the strings and draw from rng).
+ *
+ * Makes view such a view of home, which must have been set up by
+ * es_certs_init and must outlive the view (es_certs_cleanup(home) after
+ * every view's cleanup); rng is borrowed, must outlive the view, and is
+ * used on the view's thread only (that loop's rt_loop_rng). home is only
+ * read, and may be in use on its own thread meanwhile. Returns 0, or
+ * PX_ERR_INVAL (home not initialised, or itself a view; rng NULL). */
+int es_certs_view_init(struct es_certs *view, const struct es_certs *home, WC_RNG *rng);
+/* Frees the view's SNI cache (and the PEMs es_certs_for_host returned from
+ * it); on the view's thread. es_certs_cleanup(view) does the same. */
+void es_certs_view_cleanup(struct es_certs *view);
 /* Lifetimes of the connector's certificates (tunnel client and origin pull),
  * seconds: `edge-sim serve --cert-lifetime`. */
 #define ES_CERT_LIFETIME_DEFAULT (7LL * 86400)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <uv.h>
 
 #define W ES_METRICS_RATE_WINDOW
 
@@ -56,6 +57,11 @@ enum {
 };
 
 struct es_metrics {
+    /* Taken by every entry point for the whole of its work on the fields
+     * below: browser connections on worker loops count from their threads
+     * (es_metrics.h). Held only around px_metrics, jansson and es_text
+     * calls, which neither lock nor call back: no lock order to keep. */
+    uv_mutex_t lock;
     struct px_metrics *reg;
     struct family fam[F_COUNT];
     /* Sorted by name; at most ES_METRICS_MAX_HOSTNAMES plus the overflow. */
@@ -153,9 +159,11 @@ struct es_metrics *es_metrics_new(void)
     struct es_metrics *m = calloc(1, sizeof(*m));
     if (!m)
         return NULL;
+    if (uv_mutex_init(&m->lock) != 0)
+        goto out_free;
     m->reg = px_metrics_new();
     if (!m->reg)
-        goto out_free;
+        goto out_lock;
     static const char *const l_version[] = {"version", NULL};
     static const char *const l_protocol[] = {"protocol", NULL};
     static const char *const l_requests[] = {"hostname", "status_class", NULL};
@@ -243,6 +251,8 @@ struct es_metrics *es_metrics_new(void)
     return m;
 out_reg:
     px_metrics_free(m->reg);
+out_lock:
+    uv_mutex_destroy(&m->lock);
 out_free:
     free(m);
     return NULL;
@@ -258,7 +268,20 @@ void es_metrics_free(struct es_metrics *m)
     }
     free(m->hosts);
     px_metrics_free(m->reg);
+    uv_mutex_destroy(&m->lock);
     free(m);
+}
+
+/* The lock is no part of the object's value: the readers that take a
+ * const object (es_metrics_value) lock it too. */
+static void lock(const struct es_metrics *m)
+{
+    uv_mutex_lock((uv_mutex_t *)&m->lock);
+}
+
+static void unlock(const struct es_metrics *m)
+{
+    uv_mutex_unlock((uv_mutex_t *)&m->lock);
 }
 
 static const char *proto_label(int h2)
@@ -271,8 +294,10 @@ void es_metrics_browser_open(struct es_metrics *m, int h2)
     if (!m)
         return;
     const char *p[] = {proto_label(h2)};
+    lock(m);
     px_metric_add(m->fam[F_BROWSER_CONNS].f, p, 1);
     px_metric_add(m->fam[F_BROWSER_CONNS_TOTAL].f, p, 1);
+    unlock(m);
 }
 
 void es_metrics_browser_close(struct es_metrics *m, int h2)
@@ -280,8 +305,13 @@ void es_metrics_browser_close(struct es_metrics *m, int h2)
     if (!m)
         return;
     const char *p[] = {proto_label(h2)};
+    lock(m);
     px_metric_add(m->fam[F_BROWSER_CONNS].f, p, -1);
+    unlock(m);
 }
+
+/* The helpers below (host_find to recent_add, add_hostnames, add_recent)
+ * take no lock: their callers hold m->lock. */
 
 /* Index of name in m->hosts, or -(insertion point) - 1. */
 static long host_find(const struct es_metrics *m, const char *name)
@@ -372,10 +402,9 @@ static const char *status_class(int status)
     return status >= 100 && status <= 599 ? classes[status / 100 - 1] : "none";
 }
 
-void es_metrics_request(struct es_metrics *m, const struct es_metrics_request *q, uint64_t now_ms)
+/* es_metrics_request under the lock. */
+static void count_request(struct es_metrics *m, const struct es_metrics_request *q, uint64_t now_ms)
 {
-    if (!m)
-        return;
     const char *route = q->route && q->route[0] ? q->route : ES_METRICS_UNROUTED;
     struct host_stat *s = host_get(m, route);
     /* The series' hostname is the entry's: _other past the cap. */
@@ -401,13 +430,24 @@ void es_metrics_request(struct es_metrics *m, const struct es_metrics_request *q
     recent_add(m, now_ms, q->host, q->status, reason, q->request_id);
 }
 
+void es_metrics_request(struct es_metrics *m, const struct es_metrics_request *q, uint64_t now_ms)
+{
+    if (!m)
+        return;
+    lock(m);
+    count_request(m, q, now_ms);
+    unlock(m);
+}
+
 void es_metrics_refusal(struct es_metrics *m, enum es_refusal why, uint64_t now_ms)
 {
     if (!m || why == ES_REFUSAL_NONE)
         return;
     const char *r[] = {es_refusal_name(why)};
+    lock(m);
     px_metric_add(m->fam[F_REFUSALS].f, r, 1);
     recent_add(m, now_ms, NULL, 0, es_refusal_name(why), NULL);
+    unlock(m);
 }
 
 void es_metrics_enrolment(struct es_metrics *m, enum es_enrolment result, uint64_t now_ms)
@@ -415,6 +455,7 @@ void es_metrics_enrolment(struct es_metrics *m, enum es_enrolment result, uint64
     if (!m)
         return;
     const char *r[] = {result == ES_ENROL_OK ? "ok" : "refused"};
+    lock(m);
     px_metric_add(m->fam[F_ENROLMENTS].f, r, 1);
     if (result == ES_ENROL_RATE_LIMITED) {
         const char *why[] = {es_refusal_name(ES_REFUSAL_ENROL_RATE_LIMITED)};
@@ -422,6 +463,7 @@ void es_metrics_enrolment(struct es_metrics *m, enum es_enrolment result, uint64
     }
     if (result != ES_ENROL_OK)
         recent_add(m, now_ms, NULL, 0, enrolment_reason(result), NULL);
+    unlock(m);
 }
 
 struct link_count {
@@ -439,6 +481,8 @@ int es_metrics_render(struct es_metrics *m, struct es_server *srv, struct px_buf
 {
     if (!m)
         return 0;
+    /* The server's tunnels and links are the home loop's: counted here,
+     * outside the lock, on that loop (the caller's). */
     unsigned tunnels = 0, connected = 0;
     for (const struct es_tunnel *t = srv->reg.tunnels; t; t = t->next) {
         if (t->deleted)
@@ -455,10 +499,13 @@ int es_metrics_render(struct es_metrics *m, struct es_server *srv, struct px_buf
     struct link_count lc = {0};
     if (srv->links.head.next) /* es_link.c sets the list up: a zeroed server has none */
         es_link_each(srv, count_link, &lc);
+    lock(m);
     px_metric_set(m->fam[F_TUNNELS].f, NULL, tunnels);
     px_metric_set(m->fam[F_TUNNELS_CONNECTED].f, NULL, connected);
     px_metric_set(m->fam[F_LINKS].f, NULL, lc.links);
-    return px_metrics_render(m->reg, out);
+    int rc = px_metrics_render(m->reg, out);
+    unlock(m);
+    return rc;
 }
 
 /* The ring's count over the last W seconds up to now_s. */
@@ -523,8 +570,15 @@ json_t *es_metrics_status(struct es_metrics *m, uint64_t now_ms)
     if (json_object_set_new(o, "hostnames", hosts) < 0)
         goto out_free;
     json_t *recent = json_array();
-    if (json_object_set_new(o, "recent_errors", recent) < 0 ||
-        add_hostnames(m, hosts, (uint32_t)(now_ms / 1000)) < 0 || add_recent(m, recent) < 0)
+    if (json_object_set_new(o, "recent_errors", recent) < 0)
+        goto out_free;
+    if (m)
+        lock(m);
+    int failed =
+        add_hostnames(m, hosts, (uint32_t)(now_ms / 1000)) < 0 || add_recent(m, recent) < 0;
+    if (m)
+        unlock(m);
+    if (failed)
         goto out_free;
     return o;
 out_free:
@@ -534,8 +588,16 @@ out_free:
 
 double es_metrics_value(const struct es_metrics *m, const char *name, const char *const *values)
 {
-    for (int i = 0; m && i < F_COUNT; i++)
-        if (strcmp(m->fam[i].name, name) == 0)
-            return px_metric_get(m->fam[i].f, values);
-    return 0;
+    if (!m)
+        return 0;
+    double v = 0;
+    lock(m);
+    /* fam[] never changes after es_metrics_new; the series do. */
+    for (int i = 0; i < F_COUNT; i++)
+        if (strcmp(m->fam[i].name, name) == 0) {
+            v = px_metric_get(m->fam[i].f, values);
+            break;
+        }
+    unlock(m);
+    return v;
 }

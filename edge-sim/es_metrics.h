@@ -1,11 +1,29 @@
 /* es_metrics: what the edge counts, for /metrics (Prometheus text, through
  * px_metrics) and for the status page (per-hostname rates, recent errors).
  *
- * One per server (es_server.metrics), created when serve starts, used only
- * on the server's loop (no locking). Every event function accepts a NULL
- * metrics object and does nothing then (in-memory harnesses run servers
- * without one), and never fails visibly: a sample that finds no memory is
- * dropped, a request is never failed because of its metrics.
+ * One per server (es_server.metrics), created when serve starts. Every
+ * event function accepts a NULL metrics object and does nothing then
+ * (in-memory harnesses run servers without one), and never fails visibly: a
+ * sample that finds no memory is dropped, a request is never failed because
+ * of its metrics.
+ *
+ * Threads: one object is shared by the server's home loop and its worker
+ * loops (serve --workers), each in its own thread. Every function below
+ * that takes a metrics object may be called from any of those threads at
+ * the same time as the others: each takes the object's mutex for the whole
+ * of its own work (so one event's series move together as one, seen by a
+ * concurrent render or es_metrics_status), never calls another of them
+ * while holding it, and returns with it released. Exceptions:
+ *  - es_metrics_new and es_metrics_free: the owner's, with no other thread
+ *    using the object any more (free destroys the mutex);
+ *  - es_metrics_render reads srv's tunnels and links, which belong to the
+ *    home loop: call it on the home loop only (it reads them before taking
+ *    the mutex, then sets the gauges and renders under it).
+ * es_metrics_enrolment, es_metrics_request and es_metrics_status are called
+ * on the home loop today; es_metrics_browser_open / _close and
+ * es_metrics_refusal on whichever loop holds the browser connection. The
+ * strings an event passes (es_metrics_request's route, host, ...) are
+ * copied before the call returns.
  *
  * Families (names per the issue 12 contract):
  *   edge_build_info{version} 1, edge_start_time_seconds
@@ -96,7 +114,8 @@ enum es_enrolment {
 /* A new metrics object: its families declared, build info and start time
  * set. NULL when out of memory. */
 struct es_metrics *es_metrics_new(void);
-/* NULL is accepted. */
+/* NULL is accepted. Every thread that counted into m must be done with it
+ * (worker loops joined): this destroys its mutex. */
 void es_metrics_free(struct es_metrics *m);
 
 /* The wall clock in unix ms: the clock the event functions and
@@ -135,7 +154,8 @@ void es_metrics_enrolment(struct es_metrics *m, enum es_enrolment result, uint64
 /* Refreshes the gauges read from srv (tunnels, connected tunnels,
  * registered links) and appends the whole registry to out in Prometheus
  * text format (m NULL: appends nothing). Returns 0 or PX_ERR_NOMEM (out then
- * holds a partial text: do not serve it). */
+ * holds a partial text: do not serve it). On the home loop only: srv's
+ * tunnels and links are read without a lock. */
 int es_metrics_render(struct es_metrics *m, struct es_server *srv, struct px_buf *out);
 
 /* For the status page: a new JSON object (the caller owns it)
@@ -150,8 +170,9 @@ int es_metrics_render(struct es_metrics *m, struct es_server *srv, struct px_buf
 json_t *es_metrics_status(struct es_metrics *m, uint64_t now_ms);
 
 /* For tests and views: the value of a counter or gauge family's series
- * (px_metric_get), 0 when absent. name is the family's name; values one per
- * label, in the family's order (NULL when it has none). */
+ * (px_metric_get), 0 when absent (and for m NULL); read under the mutex.
+ * name is the family's name; values one per label, in the family's order
+ * (NULL when it has none). */
 double es_metrics_value(const struct es_metrics *m, const char *name, const char *const *values);
 
 #endif

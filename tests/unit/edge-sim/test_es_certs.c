@@ -12,6 +12,7 @@
 #include "px_tls.h"
 #include "test_rng.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -409,6 +410,145 @@ static void test_sni_cache(void **state)
     assert_int_equal(f->c.sni_count, 2);
 }
 
+/* 0 if cert_pem verifies under CA ca_pem, else wolfSSL's error. */
+static int verify_under(const char *ca_pem, const char *cert_pem)
+{
+    WOLFSSL_CERT_MANAGER *cm = wolfSSL_CertManagerNew();
+    assert_non_null(cm);
+    int r = wolfSSL_CertManagerLoadCABuffer(cm, (const unsigned char *)ca_pem, (long)strlen(ca_pem),
+                                            WOLFSSL_FILETYPE_PEM);
+    if (r == WOLFSSL_SUCCESS)
+        r = wolfSSL_CertManagerVerifyBuffer(cm, (const unsigned char *)cert_pem,
+                                            (long)strlen(cert_pem), WOLFSSL_FILETYPE_PEM);
+    wolfSSL_CertManagerFree(cm);
+    return r == WOLFSSL_SUCCESS ? 0 : r;
+}
+
+/* The subject CN and serial of a certificate PEM; 0 or -1. */
+static int cn_serial(const char *pem, char *cn, size_t cn_len, char *serial, size_t serial_len)
+{
+    struct px_der *der = NULL;
+    size_t n = 0;
+    struct px_cert_info ci;
+    if (px_cert_pem_split(pem, strlen(pem), &der, &n) < 0)
+        return -1;
+    int rc = px_cert_info(der[0].der, der[0].len, &ci);
+    if (rc == 0) {
+        snprintf(cn, cn_len, "%s", ci.common_name);
+        snprintf(serial, serial_len, "%s", ci.serial);
+        px_cert_info_cleanup(&ci);
+    }
+    px_der_free(der, n);
+    return rc;
+}
+
+/* A worker loop's view mints and caches browser certificates on its own,
+ * from its own RNG, with home's browser CA and leaf key: a name home has
+ * cached is minted again in the view (not home's PEM), home's cache does
+ * not move, and both verify under browser-ca. The view's cache is freed by
+ * its cleanup (LSan) and home's strings are left to home (ASan: no double
+ * free at teardown). */
+static void test_view_issues_on_its_own(void **state)
+{
+    struct fx *f = *state;
+    WC_RNG rng;
+    assert_int_equal(wc_InitRng(&rng), 0);
+    const char *home_a = es_certs_for_host(&f->c, "a.test");
+    assert_non_null(home_a);
+    assert_int_equal(f->c.sni_count, 1);
+
+    struct es_certs v;
+    assert_int_equal(es_certs_view_init(&v, &f->c, &rng), 0);
+    assert_ptr_equal(v.rng, &rng);
+    assert_ptr_equal(v.browser_ca_pem, f->c.browser_ca_pem); /* borrowed, not copied */
+    assert_ptr_equal(v.browser_ca_key, f->c.browser_ca_key);
+    assert_ptr_equal(v.browser_pub_pem, f->c.browser_pub_pem);
+    assert_int_equal(v.sni_count, 0);
+    const char *view_a = es_certs_for_host(&v, "a.test");
+    const char *view_b = es_certs_for_host(&v, "b.test");
+    assert_non_null(view_a);
+    assert_non_null(view_b);
+    assert_ptr_not_equal(view_a, home_a);
+    assert_ptr_equal(es_certs_for_host(&v, "a.test"), view_a); /* the view's cache */
+    assert_int_equal(v.sni_count, 2);
+    assert_int_equal(f->c.sni_count, 1); /* home's cache untouched */
+    assert_ptr_equal(es_certs_for_host(&f->c, "a.test"), home_a);
+
+    char cn_h[256], cn_v[256], serial_h[80], serial_v[80];
+    assert_int_equal(cn_serial(home_a, cn_h, sizeof(cn_h), serial_h, sizeof(serial_h)), 0);
+    assert_int_equal(cn_serial(view_a, cn_v, sizeof(cn_v), serial_v, sizeof(serial_v)), 0);
+    assert_string_equal(cn_h, "a.test");
+    assert_string_equal(cn_v, "a.test");
+    assert_string_not_equal(serial_h, serial_v); /* minted anew, from the view's rng */
+    /* Both verify under browser-ca. */
+    assert_int_equal(verify_under(f->c.browser_ca_pem, view_b), 0);
+    assert_int_equal(verify_under(f->c.browser_ca_pem, home_a), 0);
+    assert_int_not_equal(verify_under(f->c.client_ca_pem, view_b), 0);
+
+    /* A view of a view, or of nothing, is refused. */
+    struct es_certs vv, none;
+    memset(&none, 0, sizeof(none));
+    assert_int_equal(es_certs_view_init(&vv, &v, &rng), PX_ERR_INVAL);
+    assert_int_equal(es_certs_view_init(&vv, &none, &rng), PX_ERR_INVAL);
+    assert_int_equal(es_certs_view_init(&vv, &f->c, NULL), PX_ERR_INVAL);
+
+    es_certs_view_cleanup(&v);
+    assert_int_equal(v.sni_count, 0);
+    /* es_certs_cleanup on a view frees only its cache, too. */
+    struct es_certs v2;
+    assert_int_equal(es_certs_view_init(&v2, &f->c, &rng), 0);
+    assert_non_null(es_certs_for_host(&v2, "c.test"));
+    es_certs_cleanup(&v2);
+    assert_non_null(f->c.browser_ca_pem);
+    assert_ptr_equal(es_certs_for_host(&f->c, "a.test"), home_a);
+    wc_FreeRng(&rng);
+}
+
+#define THREAD_NAMES 16
+
+struct minter {
+    struct es_certs *c;
+    const char *prefix;
+    int minted; /* certificates whose CN is the name asked for */
+};
+
+static void *mint(void *arg)
+{
+    struct minter *m = arg;
+    for (int i = 0; i < THREAD_NAMES; i++) {
+        char host[64], cn[256], serial[80];
+        snprintf(host, sizeof(host), "%s%d.test", m->prefix, i);
+        const char *pem = es_certs_for_host(m->c, host);
+        if (pem && cn_serial(pem, cn, sizeof(cn), serial, sizeof(serial)) == 0 &&
+            strcmp(cn, host) == 0)
+            m->minted++;
+    }
+    return NULL;
+}
+
+/* Home on this thread and a view on another mint at the same time, each
+ * with its own rng and cache (the worker-loop case; a TSan build of this
+ * test is what shows they share nothing that is written). */
+static void test_view_mints_alongside_home(void **state)
+{
+    struct fx *f = *state;
+    WC_RNG rng;
+    assert_int_equal(wc_InitRng(&rng), 0);
+    struct es_certs v;
+    assert_int_equal(es_certs_view_init(&v, &f->c, &rng), 0);
+    struct minter home = {&f->c, "h", 0}, worker = {&v, "w", 0};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, mint, &worker), 0);
+    mint(&home);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(home.minted, THREAD_NAMES);
+    assert_int_equal(worker.minted, THREAD_NAMES);
+    assert_int_equal(f->c.sni_count, THREAD_NAMES);
+    assert_int_equal(v.sni_count, THREAD_NAMES);
+    es_certs_view_cleanup(&v);
+    wc_FreeRng(&rng);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -423,6 +563,8 @@ int main(void)
         T(test_origin_server_cert),
         T(test_keys_must_be_p256),
         T(test_sni_cache),
+        T(test_view_issues_on_its_own),
+        T(test_view_mints_alongside_home),
     };
     return cmocka_run_group_tests_name("es_certs", tests, NULL, NULL);
 }

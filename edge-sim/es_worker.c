@@ -10,6 +10,8 @@
 #include "px_log.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -235,6 +237,10 @@ out_loop:
 static void worker_main(void *arg)
 {
     struct es_worker *w = arg;
+    /* Named, so that top -H and /proc/PID/task tell the loops apart. */
+    char name[16];
+    snprintf(name, sizeof(name), "edge-worker-%u", w->index % 100);
+    pthread_setname_np(pthread_self(), name);
     w->start_rc = worker_setup(w);
     uv_sem_post(&w->ready);
     if (w->start_rc < 0)

@@ -14,6 +14,8 @@
 #   BENCH_PARTS="throughput syscalls websocket callgrind"
 #                          which measurements to make (idle RSS is always measured)
 #   BENCH_WS_N=200         idle WebSockets held open per chain for the RSS-per-WebSocket figure
+#   BENCH_EDGE_WORKERS=1   edge-sim serve --workers: 1 by default, as every proxy in ANCHORS.md
+#                          runs one worker thread (the comparison is per core)
 #
 # Besides throughput it measures, per process (edge-sim, connector, nghttpx hop 1, hop 2;
 # a hop is nghttpx's worker plus its master):
@@ -318,7 +320,7 @@ start_edge() {
     start edge-sim "${WRAP[@]}" bin/edge-sim serve --data-dir "$W/edge-data" \
         --tunnel-addr "127.0.0.1:$EDGE_TUNNEL_PORT" \
         --https-addr "127.0.0.1:$EDGE_HTTPS_PORT" \
-        --admin-addr "127.0.0.1:$EDGE_ADMIN_PORT"
+        --admin-addr "127.0.0.1:$EDGE_ADMIN_PORT" --workers "${BENCH_EDGE_WORKERS:-1}"
     wait_port $EDGE_HTTPS_PORT edge-sim "$(start_wait 20)"
 }
 

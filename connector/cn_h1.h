@@ -18,8 +18,14 @@
  * allows it (keep-alive, not read until close, nothing after it) to a
  * request written in full; every failure and every cancelled request closes
  * it. Idle connections are read-watched (any byte or EOF drops them),
- * closed after the rule's keepAliveTimeout, and at most keepAliveConnections
- * are kept per origin. */
+ * closed after the rule's keepAliveTimeout, and taken most recently used
+ * first. keepAliveConnections is how many idle ones an origin's pool keeps,
+ * not a limit on connections: one that comes back while that many are idle
+ * is still pooled, and one second later (or keepAliveTimeout, if shorter)
+ * the pool, if still over, closes its least recently used one, so a burst
+ * of more concurrent requests than the cap does not close and reopen the
+ * connections the next burst needs. keepAliveConnections 0 (or
+ * keepAliveTimeout 0) pools nothing. */
 #ifndef CN_H1_H
 #define CN_H1_H
 
@@ -52,8 +58,9 @@ struct cn_h1_target {
     const char *unix_path; /* a unix socket, or NULL for host:port */
     const char *host;      /* a numeric address, or a name to resolve */
     int port;
-    unsigned connect_timeout_ms;   /* 0: the default, 300 s (as curl) */
-    unsigned keepalive_conns;      /* the most idle connections kept for this origin */
+    unsigned connect_timeout_ms; /* 0: the default, 300 s (as curl) */
+    unsigned
+        keepalive_conns; /* idle connections kept for this origin (more for a grace); 0: none */
     unsigned keepalive_timeout_ms; /* ...and for how long */
 };
 

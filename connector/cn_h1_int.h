@@ -14,7 +14,23 @@
  * taken from the owner per write. */
 #define CN_H1_READ_BUF (16 * 1024)
 #define CN_H1_UPLOAD_BUF (16 * 1024)
+/* How long a connection that came back over its pool's cap
+ * (keepalive_conns idle already) may wait for a request before the pool
+ * sheds one (keepAliveTimeout when shorter). Long enough to bridge the gap
+ * between two bursts of a client keeping N requests in flight; short
+ * enough that a pool never holds more than keepalive_conns for long. */
+#define CN_H1_SURPLUS_GRACE_MS 1000u
 
+/* An origin's idle connections, most recently used first: a request takes
+ * the head, a connection coming back goes to the head, so the tail is the
+ * least recently used. Up to keepalive_conns are kept for keepAliveTimeout.
+ * One coming back while keepalive_conns are idle already is kept too, as
+ * surplus: CN_H1_SURPLUS_GRACE_MS later, if the pool is still over its cap,
+ * the least recently used idle connection is closed (the surplus one itself
+ * when the tail is surplus as well). Every surplus connection sheds at most
+ * one, and the pool can be over its cap by at most the surplus ones still
+ * in their grace, so keepAliveConnections bounds what stays idle, never how
+ * many connections run at once (as in cloudflared). */
 struct cn_h1_pool {
     struct px_list_node node; /* in cn_h1.pools */
     struct px_list idle;      /* idle connections (cn_h1_conn.idle_node), newest first */
@@ -58,6 +74,12 @@ struct cn_h1_conn {
     int status; /* the final response's status (0 until its head) */
     int closing;
     int pending; /* close callbacks (and the resolver) still to come */
+    /* Idle over the pool's cap (see struct cn_h1_pool): the timer is the
+     * grace's, then keepAliveTimeout's rest (idle_rest_ms); idle_cap is the
+     * keepalive_conns it came back with. */
+    int surplus;
+    unsigned idle_cap;
+    unsigned idle_rest_ms;
 };
 
 struct cn_h1 {
@@ -74,8 +96,9 @@ struct cn_h1 {
 struct cn_h1_pool *cn_h1_pool_of(struct cn_h1 *h, const struct cn_h1_target *t);
 /* An idle connection of pool, taken out of it (read watch kept), or NULL. */
 struct cn_h1_conn *cn_h1_pool_take(struct cn_h1_pool *pool);
-/* Gives c (idle, its request done) back to its pool, or closes it when the
- * pool is full (keepalive_conns) or keep-alive is off. */
+/* Gives c (idle, its request done) back to its pool, at its head; closes
+ * it when keep-alive is off (keepalive_conns or keepalive_timeout_ms 0).
+ * Over the pool's cap it is kept as surplus (see struct cn_h1_pool). */
 void cn_h1_pool_put(struct cn_h1_conn *c, const struct cn_h1_target *t);
 /* The default connect timeout (connect_timeout_ms 0), as curl's. */
 #define CN_H1_CONNECT_TIMEOUT_DEFAULT_MS 300000u

@@ -111,9 +111,12 @@ struct cn_h1_conn *cn_h1_pool_take(struct cn_h1_pool *pool)
 {
     if (px_list_empty(&pool->idle))
         return NULL;
+    /* The most recently used (the head): the least recently used ones stay
+     * idle longest, and are the ones a pool over its cap closes. */
     struct cn_h1_conn *c = px_container_of(pool->idle.head.next, struct cn_h1_conn, idle_node);
     unidle(c);
     uv_timer_stop(&c->timer);
+    c->surplus = 0;
     return c;
 }
 
@@ -124,14 +127,40 @@ static void on_idle_timeout(uv_timer_t *t)
     cn_h1_conn_close(c);
 }
 
+/* c came back over its pool's cap a grace ago. If the pool is still over
+ * it, its least recently used idle connection goes (c itself when that one
+ * is also waiting for its grace: each such connection closes at most one);
+ * a c that stays idle is closed keepAliveTimeout after it came back. */
+static void on_surplus_grace(uv_timer_t *t)
+{
+    struct cn_h1_conn *c = t->data;
+    struct cn_h1_pool *p = c->pool;
+    c->surplus = 0;
+    if (p->n_idle > c->idle_cap) {
+        struct cn_h1_conn *lru = px_container_of(p->idle.head.prev, struct cn_h1_conn, idle_node);
+        if (lru->surplus)
+            lru = c;
+        PX_DEBUG("origin connection to %s over keepAliveConnections (%u idle): closed", p->key,
+                 p->n_idle);
+        cn_h1_conn_close(lru);
+        if (lru == c)
+            return;
+    }
+    if (c->idle_rest_ms == 0 || uv_timer_start(&c->timer, on_idle_timeout, c->idle_rest_ms, 0) < 0)
+        cn_h1_conn_close(c);
+}
+
 void cn_h1_pool_put(struct cn_h1_conn *c, const struct cn_h1_target *t)
 {
     struct cn_h1_pool *p = c->pool;
     if (c->closing || c->def_pending || !c->h1->loop || t->keepalive_timeout_ms == 0 ||
-        p->n_idle >= t->keepalive_conns) {
+        t->keepalive_conns == 0) {
         cn_h1_conn_close(c);
         return;
     }
+    /* Over the cap: pooled all the same (a burst's answers finish together,
+     * and the next burst wants as many connections), for a grace. */
+    int over = p->n_idle >= t->keepalive_conns;
     c->q = NULL;
     px_buf_shrink(&c->wbuf, 0);
     px_h1resp_shrink(&c->resp); /* one large head must not stay with an idle connection */
@@ -144,7 +173,18 @@ void cn_h1_pool_put(struct cn_h1_conn *c, const struct cn_h1_target *t)
         return;
     }
     c->reading = 1;
-    if (uv_timer_start(&c->timer, on_idle_timeout, t->keepalive_timeout_ms, 0) < 0)
+    int rc;
+    if (over) {
+        unsigned grace = t->keepalive_timeout_ms < CN_H1_SURPLUS_GRACE_MS ? t->keepalive_timeout_ms
+                                                                          : CN_H1_SURPLUS_GRACE_MS;
+        c->surplus = 1;
+        c->idle_cap = t->keepalive_conns;
+        c->idle_rest_ms = t->keepalive_timeout_ms - grace;
+        rc = uv_timer_start(&c->timer, on_surplus_grace, grace, 0);
+    } else {
+        rc = uv_timer_start(&c->timer, on_idle_timeout, t->keepalive_timeout_ms, 0);
+    }
+    if (rc < 0)
         cn_h1_conn_close(c);
 }
 

@@ -3,9 +3,11 @@
  * fake_origin (request bodies, large bodies) and a scripted raw origin here
  * (TCP on 127.0.0.1 or a unix socket) that answers every request head with
  * bytes the test chooses, hostile ones included. Covered: keep-alive reuse,
- * the pool's cap and idle timeout, the stale-connection retry, what is
- * never pooled, chunked bodies both ways, bodies read until close, 1xx,
- * HEAD, 204/304, every failure's typed result, backpressure and cancel.
+ * the pool's cap (surplus kept for a grace, least recently used shed, most
+ * recently used taken first) and idle timeout, the stale-connection retry,
+ * what is never pooled, chunked bodies both ways, bodies read until close,
+ * 1xx, HEAD, 204/304, every failure's typed result, backpressure and
+ * cancel.
  * The same client behind cn_stream is covered by test_cn_stream (each
  * origin test runs with and without it). */
 #include <stdarg.h>
@@ -495,27 +497,113 @@ static void test_keepalive_one_connection_for_sequential_requests(void **state)
     assert_int_equal(ro.requests, 5);
 }
 
-static void test_pool_keeps_at_most_keepalive_connections(void **state)
+/* n requests at once to tg, all answered. */
+static void burst(struct treq *t, int n, const struct cn_h1_target *tg)
+{
+    for (int i = 0; i < n; i++) {
+        treq_init(&t[i]);
+        start(&t[i], tg, "GET", "/ok", NULL);
+    }
+    for (int i = 0; i < n; i++) {
+        wait_done(&t[i]);
+        assert_int_equal(t[i].err, CN_H1_OK);
+        treq_cleanup(&t[i]);
+    }
+}
+
+static unsigned want_open;
+static int ro_open_is_want(void)
+{
+    return ro.open == (int)want_open && cn_h1_open_conns(h1) == want_open;
+}
+
+/* The origin's connection that answered most requests (NULL if none open). */
+static struct ro_conn *ro_busiest(void)
+{
+    struct ro_conn *best = NULL;
+    for (size_t i = 0; i < 64; i++)
+        if (ro.conns[i] && (!best || ro.conns[i]->requests > best->requests))
+            best = ro.conns[i];
+    return best;
+}
+
+/* The bug: with more requests in flight than keepAliveConnections, the
+ * connections coming back over the cap were closed at once, and the next
+ * burst opened as many again (h2load -c32 -m10 through the tunnel left
+ * thousands of TIME-WAIT sockets to the origin). They are pooled for a
+ * grace: a burst right after reuses every one; with none, the pool sheds
+ * back to the cap, and the cap's connections stay. */
+static void test_burst_over_keepalive_cap_reuses_surplus_connections(void **state)
 {
     (void)state;
     struct treq t[4];
     struct cn_h1_target tg = target();
     tg.keepalive_conns = 2;
-    for (int i = 0; i < 4; i++) {
-        treq_init(&t[i]);
-        start(&t[i], &tg, "GET", "/ok", NULL);
-    }
-    for (int i = 0; i < 4; i++) {
-        wait_done(&t[i]);
-        assert_int_equal(t[i].err, CN_H1_OK);
-    }
+    burst(t, 4, &tg);
+    assert_int_equal(ro.accepted, 4);
+    assert_int_equal(cn_h1_idle_conns(h1), 4);
+    burst(t, 4, &tg);
+    assert_int_equal(ro.accepted, 4);
+    assert_int_equal(ro.requests, 8);
+    assert_int_equal(cn_h1_idle_conns(h1), 4);
+    /* No request comes: back to the cap once the grace is over. */
+    want_open = 2;
+    assert_true(pump_until(ro_open_is_want, 4000));
+    assert_int_equal(cn_h1_idle_conns(h1), 2);
+    /* The two kept are still good for requests (keepAliveTimeout is 10 s). */
+    burst(t, 2, &tg);
     assert_int_equal(ro.accepted, 4);
     assert_int_equal(cn_h1_idle_conns(h1), 2);
-    assert_int_equal(cn_h1_open_conns(h1), 2);
-    pump_for(50);
-    assert_int_equal(ro.open, 2);
+}
+
+/* Over the cap, the pool sheds its least recently used connections: one
+ * used again during the grace stays. */
+static void test_pool_over_cap_closes_least_recently_used(void **state)
+{
+    (void)state;
+    struct treq t[4];
+    struct cn_h1_target tg = target();
+    tg.keepalive_conns = 2;
+    burst(t, 4, &tg);
+    assert_int_equal(ro.accepted, 4);
+    burst(t, 1, &tg);
+    struct ro_conn *used = ro_busiest();
+    assert_non_null(used);
+    assert_int_equal(used->requests, 2);
+    want_open = 2;
+    assert_true(pump_until(ro_open_is_want, 4000));
+    assert_true(ro_busiest() == used);
+    assert_int_equal(ro.accepted, 4);
+}
+
+/* Sequential requests with several connections idle reuse the most
+ * recently used one: the others are left to age out. */
+static void test_idle_connections_taken_most_recently_used_first(void **state)
+{
+    (void)state;
+    struct treq t[3];
+    struct cn_h1_target tg = target();
+    burst(t, 3, &tg);
+    assert_int_equal(cn_h1_idle_conns(h1), 3);
     for (int i = 0; i < 4; i++)
-        treq_cleanup(&t[i]);
+        burst(t, 1, &tg);
+    assert_int_equal(ro.accepted, 3);
+    assert_int_equal(ro_busiest()->requests, 5);
+}
+
+/* keepAliveConnections 0: no connection is pooled, not even for a grace. */
+static void test_keepalive_conns_zero_never_pools(void **state)
+{
+    (void)state;
+    struct treq t[2];
+    struct cn_h1_target tg = target();
+    tg.keepalive_conns = 0;
+    burst(t, 2, &tg);
+    assert_int_equal(cn_h1_idle_conns(h1), 0);
+    burst(t, 1, &tg);
+    assert_int_equal(ro.accepted, 3);
+    want_open = 0;
+    assert_true(pump_until(ro_open_is_want, 4000));
 }
 
 static void test_idle_connection_closed_after_keepalive_timeout(void **state)
@@ -1105,7 +1193,10 @@ int main(void)
 #define FO(t) cmocka_unit_test_setup_teardown(t, setup_fo, teardown)
     const struct CMUnitTest tests[] = {
         RO(test_keepalive_one_connection_for_sequential_requests),
-        RO(test_pool_keeps_at_most_keepalive_connections),
+        RO(test_burst_over_keepalive_cap_reuses_surplus_connections),
+        RO(test_pool_over_cap_closes_least_recently_used),
+        RO(test_idle_connections_taken_most_recently_used_first),
+        RO(test_keepalive_conns_zero_never_pools),
         RO(test_idle_connection_closed_after_keepalive_timeout),
         RO(test_idle_connection_closed_by_origin_is_dropped),
         RO(test_stale_reused_connection_retried_once),

@@ -20,7 +20,6 @@
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/hash.h>
 
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

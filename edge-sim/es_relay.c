@@ -18,10 +18,10 @@ enum {
     R_RESP_CONSUMED, /* a = bytes of response body the browser side took */
     R_FRONT_DONE,    /* data: struct front_outcome */
     /* home -> worker */
-    R_HEAD,          /* data: the response head (put_head); a = answered by the edge */
-    R_DATA,          /* data: response body */
-    R_END,           /* a = 0: the response is complete; else the error that cut it */
-    R_REQ_CONSUMED,  /* a = bytes of request body the tunnel took */
+    R_HEAD,         /* data: the response head (put_head); a = answered by the edge */
+    R_DATA,         /* data: response body */
+    R_END,          /* a = 0: the response is complete; else the error that cut it */
+    R_REQ_CONSUMED, /* a = bytes of request body the tunnel took */
 };
 
 struct front_outcome {
@@ -44,7 +44,7 @@ struct es_relay {
     struct px_list_node w_node;
     /* home half: the home loop's thread only */
     struct es_req *h;
-    int h_open; /* in set->home_side: H is dispatched and its front not let go */
+    int h_open;         /* in set->home_side: H is dispatched and its front not let go */
     size_t down_flight; /* response-body bytes sent to the worker, not yet taken */
     int h_end_sent;
     struct px_list_node h_node;

@@ -16,12 +16,15 @@
 #include <string.h>
 #include <unistd.h>
 
-/* One direction's queue: whoever posts takes the mutex; the receiving loop
- * wakes on its async handle and takes the whole list at once. */
+/* One direction's queue. The sending loop stages what an iteration posts
+ * and moves it in at once from its flush hook (rt_loop_set_after_flush):
+ * one lock and one wake-up per iteration, not per message; the receiving
+ * loop wakes on its async handle and takes the whole list at once. */
 struct wq {
     uv_mutex_t mu;
     struct es_wmsg *head, *tail;
-    uv_async_t *wake; /* the receiving loop's */
+    uv_async_t *wake;                    /* the receiving loop's */
+    struct es_wmsg *staged, *staged_end; /* the sending loop's only */
 };
 
 struct es_worker {
@@ -67,14 +70,41 @@ struct es_wmsg *es_wmsg_new(int type, void *obj, uint64_t a, uint64_t b, const v
 static void wq_push(struct wq *q, struct es_wmsg *m)
 {
     m->next = NULL;
+    if (q->staged_end)
+        q->staged_end->next = m;
+    else
+        q->staged = m;
+    q->staged_end = m;
+}
+
+/* Moves what the sending loop staged into the queue, and wakes the
+ * receiver. */
+static void wq_flush(struct wq *q)
+{
+    if (!q->staged)
+        return;
     uv_mutex_lock(&q->mu);
     if (q->tail)
-        q->tail->next = m;
+        q->tail->next = q->staged;
     else
-        q->head = m;
-    q->tail = m;
+        q->head = q->staged;
+    q->tail = q->staged_end;
     uv_mutex_unlock(&q->mu);
-    uv_async_send(q->wake); /* coalesced: one wake-up for many messages */
+    q->staged = q->staged_end = NULL;
+    uv_async_send(q->wake); /* coalesced by libuv too */
+}
+
+/* After the sending and receiving threads are both this one: the queue
+ * and the staged messages, in order, without waking anyone. */
+static struct es_wmsg *wq_take_all(struct wq *q)
+{
+    struct es_wmsg *m = q->head;
+    if (q->tail)
+        q->tail->next = q->staged;
+    else
+        m = q->staged;
+    q->head = q->tail = q->staged = q->staged_end = NULL;
+    return m;
 }
 
 static struct es_wmsg *wq_take(struct wq *q)
@@ -170,8 +200,8 @@ static void on_worker_wake(uv_async_t *a)
 
 void es_worker_conn_closed(struct es_worker *w, char *cap_key, struct es_peer *home_peer)
 {
-    struct es_wmsg *m = es_wmsg_new(ES_WM_CONN_CLOSED, cap_key, 0, (uint64_t)(uintptr_t)home_peer,
-                                    NULL, 0);
+    struct es_wmsg *m =
+        es_wmsg_new(ES_WM_CONN_CLOSED, cap_key, 0, (uint64_t)(uintptr_t)home_peer, NULL, 0);
     if (!m) {
         /* The home loop cannot hear it: its count of this worker's
          * connections stays one high, and the address keeps one slot. */
@@ -184,6 +214,12 @@ void es_worker_conn_closed(struct es_worker *w, char *cap_key, struct es_peer *h
         return;
     }
     es_worker_post_home(w, m);
+}
+
+static void worker_flush(void *arg)
+{
+    struct es_worker *w = arg;
+    wq_flush(&w->to_home);
 }
 
 /* The worker's server: what its browser connections read of one. */
@@ -218,6 +254,7 @@ static int worker_setup(struct es_worker *w)
         goto out_ctx;
     }
     w->wake_worker.data = w;
+    rt_loop_set_after_flush(&s->rt, worker_flush, w);
     return 0;
 out_ctx:
     wolfSSL_CTX_free(s->front_ctx);
@@ -248,6 +285,7 @@ static void worker_main(void *arg)
     uv_run(&w->loop, UV_RUN_DEFAULT); /* until ES_WM_STOP closed everything */
     struct es_server *s = &w->srv;
     es_relays_stop_worker_side(&w->relays);
+    wq_flush(&w->to_home); /* the last word: the home loop reads it after the join */
     rt_loop_cleanup(&s->rt);
     uv_run(s->loop, UV_RUN_NOWAIT);
     es_access_free(s->access);
@@ -351,6 +389,13 @@ out_free:
     return rc;
 }
 
+static void home_flush(void *arg)
+{
+    struct es_workers *ws = arg;
+    for (unsigned i = 0; i < ws->n; i++)
+        wq_flush(&ws->w[i]->to_worker);
+}
+
 int es_workers_start(struct es_server *srv, unsigned n)
 {
     if (n <= 1)
@@ -372,6 +417,7 @@ int es_workers_start(struct es_server *srv, unsigned n)
         }
         ws->n++;
     }
+    rt_loop_set_after_flush(rt_loop_of(srv->loop), home_flush, ws);
     PX_INFO("serving browser connections on %u loops", n);
     return 0;
 }
@@ -395,19 +441,35 @@ void es_workers_stop(struct es_server *srv)
     if (!ws)
         return;
     post_all(srv, ES_WM_STOP, 0);
+    rt_loop_set_after_flush(rt_loop_of(srv->loop), NULL, NULL);
     for (unsigned i = 0; i < ws->n; i++) {
         struct es_worker *w = ws->w[i];
+        wq_flush(&w->to_worker); /* ES_WM_STOP */
         uv_thread_join(&w->thread);
-        /* What the worker sent last, then what it never read. */
-        on_home_wake(&w->wake_home);
-        struct es_wmsg *m = wq_take(&w->to_worker);
-        while (m) {
-            struct es_wmsg *next = m->next;
-            worker_msg(w, m, 1);
-            m = next;
+        /* Its thread is gone: both directions are this thread's now. What
+         * the worker sent last is handled, what it never read is let go,
+         * and the home halves still open end, until nothing is left. */
+        int stopped_home_side = 0;
+        for (;;) {
+            struct es_wmsg *up = wq_take_all(&w->to_home), *down = wq_take_all(&w->to_worker);
+            if (!up && !down) {
+                if (stopped_home_side)
+                    break;
+                es_relays_stop_home_side(&w->relays);
+                stopped_home_side = 1;
+                continue;
+            }
+            while (up) {
+                struct es_wmsg *next = up->next;
+                home_msg(w, up);
+                up = next;
+            }
+            while (down) {
+                struct es_wmsg *next = down->next;
+                worker_msg(w, down, 1);
+                down = next;
+            }
         }
-        on_home_wake(&w->wake_home); /* the slots of connections never adopted */
-        es_relays_stop_home_side(&w->relays);
         uv_close((uv_handle_t *)&w->wake_home, NULL);
     }
     uv_run(srv->loop, UV_RUN_NOWAIT); /* the async handles' closes */
@@ -489,7 +551,7 @@ unsigned es_workers_fronts(const struct es_server *srv)
 
 void es_workers_drain(struct es_server *srv, int final)
 {
-    post_all(srv, ES_WM_DRAIN, (uint64_t)final);
+    post_all(srv, ES_WM_DRAIN, (uint64_t) final);
 }
 
 void es_workers_close_all(struct es_server *srv)
@@ -504,8 +566,7 @@ void es_workers_access_changed(struct es_server *srv)
         struct es_wmsg *m = es_wmsg_new(ES_WM_ACCESS, es_access_ref(srv->access), 0, 0, NULL, 0);
         if (!m) {
             es_access_free(srv->access); /* the reference just taken */
-            PX_WARN("out of memory telling worker loop %u of new access policies",
-                    ws->w[i]->index);
+            PX_WARN("out of memory telling worker loop %u of new access policies", ws->w[i]->index);
             continue;
         }
         es_worker_post_worker(ws->w[i], m);

@@ -19,6 +19,8 @@ static void on_prepare(uv_prepare_t *h)
     struct rt_loop *rl = h->data;
     rl->iterations++;
     rt_conn_flush_dirty(rl);
+    if (rl->after_flush)
+        rl->after_flush(rl->after_flush_arg);
     /* The lines this iteration logged, in one write, before the loop waits. */
     px_log_flush();
     /* Keep the loop from sleeping while work remains (an active idle handle
@@ -111,6 +113,7 @@ void rt_loop_cleanup(struct rt_loop *rl)
     if (rl->uv->data == rl)
         rl->uv->data = NULL;
     rl->uv = NULL;
+    rl->after_flush = NULL;
     px_log_batch(0);
     if (rl->rng_ready)
         wc_FreeRng(&rl->rng);
@@ -120,6 +123,12 @@ void rt_loop_cleanup(struct rt_loop *rl)
     /* wolfSSL caches ECC points per thread (thread-local, built again on
      * demand): a loop's thread that ends must free its cache or leak it. */
     px_tls_free_caches();
+}
+
+void rt_loop_set_after_flush(struct rt_loop *rl, void (*cb)(void *arg), void *arg)
+{
+    rl->after_flush = cb;
+    rl->after_flush_arg = arg;
 }
 
 struct rt_loop *rt_loop_of(uv_loop_t *uv)

@@ -41,6 +41,9 @@ struct rt_loop {
     uint8_t *read_scratch;         /* RT_CONN_READ_SIZE bytes: socket reads and TLS plaintext */
     WC_RNG rng;                    /* seeded once: seeding costs more than a proxied request */
     int rng_ready;
+    /* rt_loop_set_after_flush's */
+    void (*after_flush)(void *arg);
+    void *after_flush_arg;
 };
 
 /* Initialises rl for uv (one rt_loop per uv loop, before any rt_conn on it):
@@ -60,6 +63,11 @@ int rt_loop_init(struct rt_loop *rl, uv_loop_t *uv);
  * run once more (uv_run) to complete their close. Safe on an rl that was
  * zeroed and never (or unsuccessfully) initialised, and twice. */
 void rt_loop_cleanup(struct rt_loop *rl);
+/* Calls cb(arg) in every run of the flush hook, after the connections'
+ * output went out and before the loop sleeps: what the iteration produced
+ * for others (another loop's messages, es_worker) leaves in one go. One per
+ * loop; cb NULL removes it. */
+void rt_loop_set_after_flush(struct rt_loop *rl, void (*cb)(void *arg), void *arg);
 /* The rt_loop of uv (uv->data). Asserts that rt_loop_init was called. */
 struct rt_loop *rt_loop_of(uv_loop_t *uv);
 /* The loop's own RNG, for anything on this loop that needs randomness

@@ -16,6 +16,8 @@
 #   BENCH_WS_N=200         idle WebSockets held open per chain for the RSS-per-WebSocket figure
 #   BENCH_EDGE_WORKERS=1   edge-sim serve --workers: 1 by default, as every proxy in ANCHORS.md
 #                          runs one worker thread (the comparison is per core)
+#   BENCH_HOP1_WORKERS=1   nghttpx -n for hop 1, the browser-facing proxy (our edge's peer):
+#                          with BENCH_EDGE_WORKERS=2 BENCH_HOP1_WORKERS=2 both use every core
 #
 # Besides throughput it measures, per process (edge-sim, connector, nghttpx hop 1, hop 2;
 # a hop is nghttpx's worker plus its master):
@@ -273,7 +275,7 @@ setup_nghttpx() {
         "$c/hop2.key" "$c/hop2.pem"
     wait_port $HOP2_PORT hop2 "$(start_wait)"
     set_wrap hop1
-    start hop1 "${WRAP[@]}" nghttpx "${single[@]}" --conf=/dev/null -n1 --no-ocsp \
+    start hop1 "${WRAP[@]}" nghttpx "${single[@]}" --conf=/dev/null -n"${BENCH_HOP1_WORKERS:-1}" --no-ocsp \
         -f"127.0.0.1,$HOP1_PORT" -b"127.0.0.1,$HOP2_PORT;;proto=h2;tls;sni=tunnel.local" \
         --client-private-key-file="$c/conn.key" --client-cert-file="$c/conn.pem" \
         --cacert="$c/ca.pem" \
@@ -813,6 +815,8 @@ cell() { echo "${RES[$1,$2]:-—}"; }
 echo
 echo "Benchmark $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, BENCH_SCALE=$SCALE, ours: $OURS_STATE," \
      "measured in $((SECONDS / 60)) min $((SECONDS % 60)) s"
+echo "edge-sim --workers ${BENCH_EDGE_WORKERS:-1}, nghttpx hop 1 -n${BENCH_HOP1_WORKERS:-1}" \
+     "(hop 2 and the connector: one loop each)"
 if part throughput; then
     echo
     echo "| workload | direct (no TLS) | nghttpx chain | ours | ours/nghttpx |"

@@ -316,7 +316,9 @@ void es_relays_stop_worker_side(struct es_relays *set)
         if (!rl->w_link_done)
             worker_link_done(rl, NGHTTP2_CANCEL);
         if (rl->w_open) {
-            /* Its front never let go (it cannot now: the loop is ending). */
+            /* Its front has not let go yet: when it does, w is on its own
+             * (its link is done), and the relay is gone. */
+            rl->w->relay = NULL;
             rl->w_front_done = 1;
             worker_half_check(rl);
         }

@@ -572,3 +572,44 @@ void es_workers_access_changed(struct es_server *srv)
         es_worker_post_worker(ws->w[i], m);
     }
 }
+
+struct es_worker *es_worker_test_new(struct es_server *home)
+{
+    struct es_worker *w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    w->home = home;
+    es_relays_init(&w->relays);
+    return w;
+}
+
+unsigned es_worker_test_pump(struct es_worker *w)
+{
+    unsigned n = 0;
+    for (;;) {
+        struct es_wmsg *up = wq_take_all(&w->to_home), *down = wq_take_all(&w->to_worker);
+        if (!up && !down)
+            return n;
+        while (up) {
+            struct es_wmsg *next = up->next;
+            home_msg(w, up);
+            up = next;
+            n++;
+        }
+        while (down) {
+            struct es_wmsg *next = down->next;
+            worker_msg(w, down, 0);
+            down = next;
+            n++;
+        }
+    }
+}
+
+void es_worker_test_free(struct es_worker *w)
+{
+    es_relays_stop_worker_side(&w->relays);
+    es_worker_test_pump(w);
+    es_relays_stop_home_side(&w->relays);
+    es_worker_test_pump(w);
+    free(w);
+}

@@ -96,4 +96,17 @@ void es_worker_conn_closed(struct es_worker *w, char *cap_key, struct es_peer *h
 void es_worker_post_worker(struct es_worker *w, struct es_wmsg *m);
 void es_worker_post_home(struct es_worker *w, struct es_wmsg *m);
 
+/* For tests: a worker with no thread or loop of its own, standing between
+ * home and a harness's worker server on the same loop (the harness sets
+ * that server's .worker to it). Messages both ways stay queued until
+ * es_worker_test_pump delivers them, in order, on the calling thread.
+ * NULL when out of memory. */
+struct es_worker *es_worker_test_new(struct es_server *home);
+/* Delivers every queued message, the home loop's and the worker's, until
+ * none is left. Returns how many. */
+unsigned es_worker_test_pump(struct es_worker *w);
+/* Ends the relays still open on both sides (es_relays_stop_*), delivers
+ * what that sends, and frees w. */
+void es_worker_test_free(struct es_worker *w);
+
 #endif

@@ -67,10 +67,9 @@ set_flags() {
     #   ALT_CERT_CHAINS), MAX_CHAIN_DEPTH static 2 KB slots each: 37.5 KB
     #   per session at 9, 17 KB at 4, for each connection and each of the
     #   session cache's 33 entries. A peer may send at most 4 certificates
-    #   (a leaf and 3 above it); with more the handshake still completes
-    #   (the browser port takes any chain) but the chain is marked too long
-    #   (X509_V_ERR_CERT_CHAIN_TOO_LONG) and the edge refuses it per
-    #   request (docs/protocol.md, section 12). It goes with Debian's
+    #   (a leaf and 3 above it); a longer chain fails the handshake, which
+    #   px_tls reports as such (PX_TLS_MAX_CHAIN; docs/protocol.md, section
+    #   12, for browsers' client certificates). It goes with Debian's
     #   CPPFLAGS (MEM_DEFINES, above): configure copies -D flags into
     #   options.h, so every file that includes it sees the library's struct
     #   layouts.

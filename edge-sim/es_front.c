@@ -287,6 +287,11 @@ static void on_close(struct rt_conn *c, int err)
         es_front_h2_on_close(f);
     else if (f->proto == 1)
         es_front_h1_on_close(f);
+    else if (c->err_text[0] && c->tls.failure.kind == PX_TLS_FAIL_VERIFY)
+        /* The browser port takes any client certificate (accept_any_cert):
+         * what fails here is a chain longer than the TLS library keeps
+         * (PX_TLS_MAX_CHAIN), worth telling whoever set up that client. */
+        PX_INFO("browser connection from %s failed: client %s", c->peer_ip, c->err_text);
     else if (c->err_text[0])
         PX_DEBUG("browser connection from %s failed: %s", c->peer_ip, c->err_text);
     px_list_remove(&f->all_node);

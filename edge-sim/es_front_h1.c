@@ -406,11 +406,14 @@ int es_front_h1_on_writable(struct es_front *f)
     struct es_req *r = f->cur;
     if (!r || !r->resp_headers_done)
         return 0;
-    if (!f->head_sent && write_head(f, r) < 0) {
-        /* End the connection now: a graceful close would ask for output
-         * again, and no body may go out without its head. */
-        rt_conn_abort(&f->conn, PX_ERR_NOMEM);
-        return 0;
+    if (!f->head_sent) {
+        if (write_head(f, r) < 0) {
+            /* End the connection now: a graceful close would ask for output
+             * again, and no body may go out without its head. */
+            rt_conn_abort(&f->conn, PX_ERR_NOMEM);
+            return 0;
+        }
+        es_req_resp_head_sent(r); /* rt_conn_write copied it */
     }
     uint8_t buf[16384];
     for (;;) {

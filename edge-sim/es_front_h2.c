@@ -56,6 +56,7 @@ static void h2_resp_headers(struct es_req *r)
     if (px_nv_submit_response(f->h2, r->front_sid, r->resp_status, fields, n, body ? &dp : NULL) <
         0)
         nghttp2_submit_rst_stream(f->h2, NGHTTP2_FLAG_NONE, r->front_sid, NGHTTP2_INTERNAL_ERROR);
+    es_req_resp_head_sent(r); /* nghttp2 has its own copy */
     rt_conn_want_write(&f->conn);
 }
 

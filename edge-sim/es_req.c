@@ -269,6 +269,21 @@ const nghttp2_nv *es_req_resp_fields(const struct es_req *r, size_t *n)
     return r->resp_nv.nv;
 }
 
+void es_req_resp_head_sent(struct es_req *r)
+{
+    if (!r->resp_headers_done)
+        return;
+    px_nv_cleanup(&r->resp_nv);
+    px_nv_init(&r->resp_nv, ES_REQ_MAX_FIELDS, 0);
+    if (r->srv->access_log && !r->log_path) {
+        const nghttp2_nv *path = find_nv(&r->req_nv, ":path");
+        if (path && !(r->log_path = strndup((const char *)path->value, path->valuelen)))
+            return; /* no memory: keep the head, the path is in it */
+    }
+    px_nv_cleanup(&r->req_nv);
+    px_nv_init(&r->req_nv, ES_REQ_MAX_FIELDS, 0);
+}
+
 static int push_identity(void *arg, const char *name, const char *value)
 {
     return px_nv_add_str(arg, name, value, 0);
@@ -597,6 +612,7 @@ static void req_free(struct es_req *r)
     fair_release(r);
     px_nv_cleanup(&r->req_nv);
     px_nv_cleanup(&r->resp_nv);
+    free(r->log_path);
     free(r->xff);
     free(r->connection_hdr);
     px_buf_cleanup(&r->req_body);
@@ -643,7 +659,9 @@ static void req_account(struct es_req *r)
         struct px_access_entry e = {
             .hostname = r->host[0] ? r->host : NULL,
             .method = r->method[0] ? r->method : NULL,
-            .path = path ? (const char *)path->value : NULL,
+            .path = r->log_path ? r->log_path
+                    : path      ? (const char *)path->value
+                                : NULL,
             .status = status,
             .bytes_in = r->bytes_in,
             .bytes_out = r->bytes_out,

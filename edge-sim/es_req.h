@@ -126,6 +126,10 @@ struct es_req {
      * are kept apart, below), then from dispatch the head sent over the
      * tunnel. At most ES_REQ_MAX_FIELDS fields. */
     struct px_nv req_nv;
+    /* The request's :path for its access line, copied out of req_nv when
+     * es_req_resp_head_sent lets that go (NULL before, or without an access
+     * log). */
+    char *log_path;
     /* Every field the front added, kept or not, counted as px_nv does
      * (px_nv_field_size): over ES_REQ_MAX_HEADER_BYTES the head is refused
      * (431). Counted apart from req_nv because the cap is on what the client
@@ -237,8 +241,17 @@ void es_req_front_done(struct es_req *r);
 void es_req_local_error(struct es_req *r, int status, const char *code, const char *detail);
 /* The response head's fields for the front, ":status" not among them
  * (resp_status): *n of them, NUL-terminated names and values. From the
- * front's resp_headers call on they do not change until r is freed. */
+ * front's resp_headers call on they do not change until the front calls
+ * es_req_resp_head_sent (then there are none) or r is freed. */
 const nghttp2_nv *es_req_resp_fields(const struct es_req *r, size_t *n);
+/* The front has written the response head (es_req_resp_fields) out, or
+ * handed it to nghttp2, which copies it. r then lets go of both heads, which
+ * a long-lived response (an idle WebSocket, an event stream) would otherwise
+ * keep for its life (two 1 KiB blocks): the response's fields, and the
+ * request head kept for sending it again on a refused stream, which no
+ * longer happens once a response came. The access line keeps the path. A
+ * no-op before the front's resp_headers call. */
+void es_req_resp_head_sent(struct es_req *r);
 
 /* For es_relay (es_relay.h), which carries a request between loops: */
 /* On the worker's loop: a new request holding w's head (method, host, SNI,

@@ -231,6 +231,25 @@ static int is_verify_error(int e)
     }
 }
 
+/* A peer chain longer than PX_TLS_MAX_CHAIN: wolfSSL stops reading the
+ * Certificate message where its chain storage ends, then fails on the unread
+ * rest as if it were the next message (HANDSHAKE_SIZE_ERROR in TLS 1.3,
+ * DECODE_E in 1.2), which says nothing of the cause. It notes the chain as
+ * too long (X509_V_ERR_CERT_CHAIN_TOO_LONG) but clears that again when the
+ * part it kept does not reach a trusted CA (its alternate chain mode), as a
+ * cut chain usually does: so a full chain storage followed by a parse error
+ * counts too. */
+static int chain_too_long(const struct px_tls *t, int e)
+{
+    if (!t->ssl)
+        return 0;
+    if (wolfSSL_get_verify_result(t->ssl) == X509_V_ERR_CERT_CHAIN_TOO_LONG)
+        return 1;
+    WOLFSSL_X509_CHAIN *ch = wolfSSL_get_peer_chain(t->ssl);
+    return ch && wolfSSL_get_chain_count(ch) >= PX_TLS_MAX_CHAIN &&
+           (e == HANDSHAKE_SIZE_ERROR || e == DECODE_E || e == BUFFER_ERROR || e == PARSE_ERROR);
+}
+
 /* Notes failure e: the wolfSSL error, and as t->failure the first cause
  * (our verification, the alert received or sent, else the protocol). */
 static void note_failure(struct px_tls *t, int e)
@@ -246,8 +265,11 @@ static void note_failure(struct px_tls *t, int e)
     struct px_tls_failure *f = &t->failure;
     if (f->kind != PX_TLS_FAIL_NONE)
         return; /* later errors follow from the first */
-    if (is_verify_error(e)) {
-        long v = t->ssl ? wolfSSL_get_verify_result(t->ssl) : 0;
+    int too_long = chain_too_long(t, e);
+    if (is_verify_error(e) || too_long) {
+        long v = too_long ? X509_V_ERR_CERT_CHAIN_TOO_LONG
+                 : t->ssl ? wolfSSL_get_verify_result(t->ssl)
+                          : 0;
         f->kind = PX_TLS_FAIL_VERIFY;
         f->alert = tx;
         f->verify_result = v > 0 && v <= 0x7fffffff ? (int)v : e;
@@ -352,7 +374,7 @@ int px_tls_handshake(struct px_tls *t)
         return PX_ERR_WANT_IO;
     note_failure(t, e);
     px_tls_free_caches();
-    return is_verify_error(e) ? PX_ERR_TLS_VERIFY : PX_ERR_TLS;
+    return is_verify_error(e) || chain_too_long(t, e) ? PX_ERR_TLS_VERIFY : PX_ERR_TLS;
 }
 
 int px_tls_read(struct px_tls *t, void *buf, size_t cap, size_t *n)
@@ -407,6 +429,11 @@ const char *px_tls_alpn(struct px_tls *t)
 
 void px_tls_describe_error(const struct px_tls *t, char *buf, size_t len)
 {
+    if (t->failure.verify_result == X509_V_ERR_CERT_CHAIN_TOO_LONG) {
+        snprintf(buf, len, "certificate chain longer than %d certificates (leaf included)",
+                 PX_TLS_MAX_CHAIN);
+        return;
+    }
     switch (t->last_err) {
     case ASN_NO_SIGNER_E:
         snprintf(buf, len, "certificate not signed by a trusted CA");

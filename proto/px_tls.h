@@ -46,6 +46,18 @@ struct px_tls {
     char alpn[32];
 };
 
+/* The most certificates a peer's chain may hold (leaf first): wolfSSL's
+ * MAX_CHAIN_DEPTH, which sizes the chain every session keeps. 4 in the
+ * source build (scripts/wolfssl-src.sh, for memory per connection), 9
+ * (wolfSSL's default) in Debian's. A longer chain fails the handshake:
+ * failure.kind PX_TLS_FAIL_VERIFY, verify_result
+ * X509_V_ERR_CERT_CHAIN_TOO_LONG. */
+#ifdef MAX_CHAIN_DEPTH
+#define PX_TLS_MAX_CHAIN MAX_CHAIN_DEPTH
+#else
+#define PX_TLS_MAX_CHAIN 9
+#endif
+
 /* Initialises the TLS library once per process. */
 int px_tls_global_init(void);
 

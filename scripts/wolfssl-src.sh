@@ -50,21 +50,39 @@ fi
 export DEB_BUILD_MAINT_OPTIONS=hardening=+all
 buildflags() { dpkg-buildflags --get "$1" 2>/dev/null | sed 's/ *-f[a-z]*-prefix-map=[^ ]*//g'; }
 set_flags() {
+    MEM_DEFINES="-DMAX_CHAIN_DEPTH=4" # see MEM_FLAGS below
     DEBIAN_FLAGS=(--enable-distro --enable-pkcs11 --disable-examples --disable-silent-rules
               --disable-dependency-tracking --disable-maintainer-mode
               "CFLAGS=$(buildflags CFLAGS)"
-              "CPPFLAGS=$(buildflags CPPFLAGS)"
+              "CPPFLAGS=$(buildflags CPPFLAGS) $MEM_DEFINES"
               "LDFLAGS=$(buildflags LDFLAGS)")
     # Without the fixed-point ECC cache: with SP math it only costs memory
     # (366 KB of thread-local tables per thread that ever multiplied a point,
     # against 2.7 KB without; no measurable handshake cost).
     ASM_FLAGS=(--enable-intelasm --enable-aesni --enable-sp --enable-sp-asm --disable-sakke
                --disable-fpecc)
+    # Memory per connection (each idle browser WebSocket holds one WOLFSSL):
+    # - MAX_CHAIN_DEPTH=4 (wolfSSL's default is 9): every session keeps the
+    #   peer's chain twice (chain and altChain, SESSION_CERTS and
+    #   ALT_CERT_CHAINS), MAX_CHAIN_DEPTH static 2 KB slots each: 37.5 KB
+    #   per session at 9, 17 KB at 4, for each connection and each of the
+    #   session cache's 33 entries. A peer may send at most 4 certificates
+    #   (a leaf and 3 above it); a longer chain fails the handshake, which
+    #   px_tls reports as such (PX_TLS_MAX_CHAIN; docs/protocol.md, section
+    #   12, for browsers' client certificates). It goes with Debian's
+    #   CPPFLAGS (MEM_DEFINES, above): configure copies -D flags into
+    #   options.h, so every file that includes it sees the library's struct
+    #   layouts.
+    # - --disable-postauth: TLS 1.3 post-handshake client authentication
+    #   (nothing here asks for it) keeps the handshake hashes (2.6 KB) for
+    #   the connection's life; without it they are freed after the handshake
+    #   as in TLS 1.2.
+    MEM_FLAGS=(--disable-postauth)
     # --enable-distro turns the shared library on whatever configure is
     # told; libtool's own switch compiles and links the static one only
     # (half the compiles).
     MAKE_FLAGS=(LIBTOOLFLAGS=--tag=disable-shared)
-    FLAGS="${DEBIAN_FLAGS[*]} ${ASM_FLAGS[*]} ${MAKE_FLAGS[*]}"
+    FLAGS="${DEBIAN_FLAGS[*]} ${ASM_FLAGS[*]} ${MEM_FLAGS[*]} ${MAKE_FLAGS[*]}"
 }
 set_flags
 
@@ -259,7 +277,8 @@ cd "$dir"
 log="$OUT/src/build.log"
 {
     autoreconf -fi &&
-        ./configure --prefix="$OUT/stage" "${DEBIAN_FLAGS[@]}" "${ASM_FLAGS[@]}" &&
+        ./configure --prefix="$OUT/stage" "${DEBIAN_FLAGS[@]}" "${ASM_FLAGS[@]}" \
+            "${MEM_FLAGS[@]}" &&
         make -j"${WOLFSSL_JOBS:-$(nproc)}" "${MAKE_FLAGS[@]}" &&
         make install "${MAKE_FLAGS[@]}"
 } >"$log" 2>&1 || { tail -n 40 "$log" >&2; fail "building wolfSSL failed; the log is $log"; }

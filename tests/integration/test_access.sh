@@ -222,6 +222,43 @@ t_intermediate() {
 }
 check "a leaf issued by a team sub-CA that the client sends along gets 200; the origin sees that sub-CA as Client-Cert-Chain" t_intermediate
 
+t_chain_depth() {
+    # The edge's wolfSSL keeps at most 4 certificates of a peer's chain
+    # (MAX_CHAIN_DEPTH, scripts/wolfssl-src.sh; 9 with WOLFSSL=system): a
+    # leaf and 3 sub-CAs pass. With one more the handshake fails (wolfSSL
+    # cannot complete it), and the edge's log says why rather than "TLS
+    # error -404 (Handshake message too large)".
+    local i prev=$C/team-ca
+    for i in 1 2 3 4; do
+        $PY "$HERE/make_client_pki.py" sign "$prev.pem" "$prev.key" "CN=Team Sub CA $i,O=Team" "$C/deep$i" ca ||
+            return 1
+        prev=$C/deep$i
+    done
+    # deepN.pem: deepN, ..., deep1, the team root; a client sends all but the root.
+    leaf_under() { # N NAME
+        $PY "$HERE/make_client_pki.py" sign "$C/deep$1.pem" "$C/deep$1.key" "CN=$2,O=Team" "$C/$2.full" &&
+            awk '/BEGIN CERT/ {n++} n <= '"$(($1 + 1))"'' "$C/$2.full.pem" > "$C/$2.pem" &&
+            cp "$C/$2.full.key" "$C/$2.key"
+    }
+    leaf_under 3 erin && leaf_under 4 frank || return 1
+    echo "certificates sent: erin $(grep -c 'BEGIN CERT' "$C/erin.pem"), frank $(grep -c 'BEGIN CERT' "$C/frank.pem")"
+    local e f
+    status byo.example.test /headers $(with erin); e=$CODE; echo "leaf + 3 sub-CAs: $e"
+    local chain; chain=$(hdr client-cert-chain < "$WORK/body" | tr ',' '\n' | grep -c .)
+    [ "$e" = 200 ] && [ "$chain" = 3 ] || return 1
+    # Debian's shared wolfSSL (tests/run.sh passes WOLFSSL) keeps 9: frank passes there.
+    if [ "${WOLFSSL:-source}" != source ]; then
+        status byo.example.test /headers $(with frank); echo "WOLFSSL=$WOLFSSL, leaf + 4 sub-CAs: $CODE"
+        [ "$CODE" = 200 ]
+        return
+    fi
+    status byo.example.test /headers $(with frank); f=$CODE; echo "leaf + 4 sub-CAs: $f"
+    [ "$f" = 000 ] &&
+        wait_for 5 grep -q "failed: client certificate chain longer than 4 certificates (leaf included)" \
+            "$WORK/edge.log"
+}
+check "a client chain of a leaf and 3 sub-CAs gets 200; with one more the handshake fails and the edge logs why" t_chain_depth
+
 t_resume_tls12() {
     local out; out=$($PY "$HERE/access_client.py" resume ha.example.test $HTTPS_PORT "$WORK/ca.pem" "$C/phone.pem" "$C/phone.key" /headers)
     echo "TLS 1.2: $out"

@@ -360,6 +360,44 @@ static void test_path_too_long(void **state)
     assert_null(front);
 }
 
+/* Memory per idle WebSocket (bug: the edge held 63.9 KiB per idle one):
+ * once the 101 has gone out, the request keeps neither head (the request's
+ * for a retry that can no longer happen, the response's the front copied);
+ * frames still flow both ways. */
+static void test_idle_websocket_keeps_no_heads(void **state)
+{
+    (void)state;
+    feed_str("GET /chat HTTP/1.1\r\nHost: a.example.test\r\nUpgrade: websocket\r\n"
+             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+             "Sec-WebSocket-Version: 13\r\n\r\n");
+    struct fl_stream *s = fl_last(&fl);
+    assert_string_equal(fl_header(s, ":protocol"), "websocket");
+    struct es_req *r = front->cur;
+    assert_non_null(r->req_nv.blocks); /* kept until a response: a refused stream is sent again */
+    const char *rh[] = {"x-origin", "ws", NULL};
+    assert_int_equal(fl_respond(s, 200, rh, NULL, 0), 0);
+    pump();
+    expect_out_has("HTTP/1.1 101 Switching Protocols\r\n",
+                   (const char *const[]){"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n",
+                                         "x-origin: ws\r\n", NULL});
+    px_buf_consume(&out, px_buf_len(&out));
+    assert_ptr_equal(front->cur, r);
+    assert_null(r->req_nv.blocks);
+    assert_null(r->req_nv.nv);
+    assert_null(r->resp_nv.blocks);
+    assert_null(r->resp_nv.nv);
+    /* Frames both ways. */
+    feed("\x81\x02hi", 4);
+    struct px_buf up;
+    px_buf_init(&up);
+    assert_int_equal(fl_read_body(s, &up, 64), 0);
+    assert_int_equal(px_buf_len(&up), 4);
+    px_buf_cleanup(&up);
+    assert_int_equal(fl_respond(s, 0, NULL, "\x81\x02yo", 0), 0);
+    pump();
+    expect_out("\x81\x02yo");
+}
+
 static double metric(const char *name, const char *const *labels)
 {
     return es_metrics_value(srv.metrics, name, labels);
@@ -412,6 +450,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_header_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_header_overflow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_path_too_long, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_websocket_keeps_no_heads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics, setup_metrics, teardown),
     };
     return cmocka_run_group_tests_name("es_front_h1 in memory", tests, NULL, NULL);

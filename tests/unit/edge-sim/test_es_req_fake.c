@@ -849,6 +849,53 @@ static void test_request_counted_and_logged_once(void **state)
     srv.access_log = 0;
 }
 
+/* Memory per idle WebSocket: es_req_resp_head_sent (the fronts call it once
+ * the response head is out) lets go of both heads, and not before the
+ * response, when a refused stream may still need the request's; the access
+ * line at the end still has the path. */
+static void test_resp_head_sent_lets_go_of_heads(void **state)
+{
+    (void)state;
+    srv.access_log = 1;
+    px_log_set_format(PX_LOG_JSON);
+    struct log_capture cap;
+    log_begin(&cap);
+    const char *h2ws[] = {":scheme",      "https",     ":authority", HOST, ":path",
+                          "/chat?room=1", ":protocol", "websocket",  NULL};
+    struct es_req *r = request("CONNECT", h2ws);
+    struct fl_stream *s = routed(r, 1);
+    es_req_resp_head_sent(r); /* no response yet: a no-op */
+    assert_non_null(r->req_nv.blocks);
+    const char *rh[] = {"x-origin", "ws", NULL};
+    assert_int_equal(fl_respond(s, 200, rh, NULL, 0), 0);
+    assert_int_equal(ff.heads, 1);
+    assert_string_equal(resp_hdr(r, "x-origin"), "ws");
+    es_req_resp_head_sent(r);
+    assert_null(r->req_nv.blocks);
+    assert_null(r->resp_nv.blocks);
+    size_t n;
+    es_req_resp_fields(r, &n);
+    assert_int_equal(n, 0);
+    /* The origin ends the stream, then the browser. */
+    assert_int_equal(fl_respond(s, 0, NULL, NULL, 1), 0);
+    es_req_body_end(r);
+    struct px_buf up;
+    px_buf_init(&up);
+    assert_int_equal(fl_read_body(s, &up, 64), 1);
+    px_buf_cleanup(&up);
+    fl_close(s, 0);
+    es_req_front_done(r);
+    char *text = log_end(&cap);
+    px_log_set_format(PX_LOG_TEXT);
+    json_t *lines = access_lines(text);
+    assert_int_equal(json_array_size(lines), 1);
+    assert_string_equal(jstr(json_array_get(lines, 0), "path"), "/chat");
+    assert_int_equal(jint(json_array_get(lines, 0), "status"), 200);
+    json_decref(lines);
+    free(text);
+    srv.access_log = 0;
+}
+
 int main(void)
 {
     px_log_set_level(PX_LOG_WARN);
@@ -861,6 +908,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_websocket, setup, teardown),
         cmocka_unit_test_setup_teardown(test_link_lets_go_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_counted_and_logged_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resp_head_sent_lets_go_of_heads, setup, teardown),
     };
     return cmocka_run_group_tests_name("es_req against a fake front and link", tests, NULL, NULL);
 }

@@ -275,6 +275,66 @@ static void test_failure_client_rejects_server_cert(void **state)
     expect_failure(&e.s.failure, PX_TLS_FAIL_ALERT_RECEIVED, bad_certificate, 0);
 }
 
+/* leaf, then n - 1 copies of ca: the count is what wolfSSL limits (before
+ * it verifies anything). */
+static char *chain_of(const char *leaf, const char *ca, int n)
+{
+    size_t ll = strlen(leaf), cl = strlen(ca);
+    char *c = malloc(ll + (size_t)(n - 1) * cl + 1);
+    assert_non_null(c);
+    memcpy(c, leaf, ll);
+    for (int i = 1; i < n; i++)
+        memcpy(c + ll + (size_t)(i - 1) * cl, ca, cl);
+    c[ll + (size_t)(n - 1) * cl] = '\0';
+    return c;
+}
+
+/* The server's failure when the client presents chain (with cli_key). */
+static void server_failure(struct pki *p, const char *chain, struct ended *e)
+{
+    WOLFSSL_CTX *cc, *sc;
+    run_pair(p, chain, p->cli_key, "tunnel.test", &e->rc_c, &e->rc_s, &e->c, &e->s, &cc, &sc);
+    done_pair(&e->c, &e->s, cc, sc);
+}
+
+static void expect_chain_too_long(struct pki *p, const char *ca)
+{
+    struct ended e;
+    char *chain = chain_of(p->cli, ca, PX_TLS_MAX_CHAIN + 1);
+    server_failure(p, chain, &e);
+    free(chain);
+    assert_int_equal(e.rc_s, PX_ERR_TLS_VERIFY);
+    expect_failure(&e.s.failure, PX_TLS_FAIL_VERIFY, e.s.failure.alert,
+                   X509_V_ERR_CERT_CHAIN_TOO_LONG);
+    char text[160], want[96];
+    px_tls_describe_error(&e.s, text, sizeof(text));
+    snprintf(want, sizeof(want), "certificate chain longer than %d certificates (leaf included)",
+             PX_TLS_MAX_CHAIN);
+    assert_string_equal(text, want);
+}
+
+/* Bug (issue: memory per idle WebSocket): with MAX_CHAIN_DEPTH at 4 a client
+ * chain of 5 failed the handshake as "TLS error -404 (Handshake message too
+ * large)", from wolfSSL parsing the rest of the Certificate message it had
+ * stopped reading. The failure is now a verification one that names the
+ * limit, whether or not the part wolfSSL kept reaches a trusted CA (it
+ * clears its own too-long note when not); a chain of exactly the limit
+ * passes. wolfSSL sends no alert for it: the client is left waiting (the
+ * server's owner closes the connection). */
+static void test_failure_client_chain_longer_than_max_depth(void **state)
+{
+    struct pki *p = *state;
+    struct ended e;
+    char *ok = chain_of(p->cli, p->ca, PX_TLS_MAX_CHAIN);
+    server_failure(p, ok, &e);
+    free(ok);
+    assert_int_equal(e.rc_s, 0);
+    expect_failure(&e.s.failure, PX_TLS_FAIL_NONE, 0, 0);
+
+    expect_chain_too_long(p, p->ca);       /* kept part: trusted CA copies */
+    expect_chain_too_long(p, p->other_ca); /* kept part: an untrusted CA's */
+}
+
 /* A session that never failed says so. */
 static void test_failure_none(void **state)
 {
@@ -517,6 +577,7 @@ int main(void)
         cmocka_unit_test(test_failure_client_without_cert),
         cmocka_unit_test(test_failure_client_rejects_server_cert),
         cmocka_unit_test(test_failure_none),
+        cmocka_unit_test(test_failure_client_chain_longer_than_max_depth),
         cmocka_unit_test(test_tls_scan_tls12_ecdhe_only_on_allowed_curves),
         cmocka_unit_test(test_tls_scan_tls13_refuses_ffdhe),
         cmocka_unit_test(test_tls_scan_client_offers_no_ffdhe),

@@ -414,6 +414,7 @@ static void fr_resp_headers(struct es_req *h)
 {
     struct es_relay *rl = h->front;
     send_head(rl);
+    es_req_resp_head_sent(h); /* the message has its own copy */
     pump_down(rl);
 }
 

@@ -16,6 +16,9 @@
 #   BENCH_WS_N=200         idle WebSockets held open per chain for the RSS-per-WebSocket figure
 #   BENCH_EDGE_WORKERS=1   edge-sim serve --workers: 1 by default, as every proxy in ANCHORS.md
 #                          runs one worker thread (the comparison is per core)
+#   BENCH_PIN=""           "LOAD PROXIES": CPU lists for taskset, e.g. "0 1" runs h2load and
+#                          nginx on CPU 0 and every proxy (both chains) on CPU 1, so the load
+#                          generator and the origin get a core of their own
 #   BENCH_HOP1_WORKERS=1   nghttpx -n for hop 1, the browser-facing proxy (our edge's peer):
 #                          with BENCH_EDGE_WORKERS=2 BENCH_HOP1_WORKERS=2 both use every core
 #
@@ -168,10 +171,26 @@ stop() {
     wait "$pid" 2>/dev/null || true
 }
 
+# BENCH_PIN: the taskset prefix for the load side (h2load, nginx) and the proxies.
+PIN_LOAD=(); PIN_PROXY=()
+if [ -n "${BENCH_PIN:-}" ]; then
+    read -r pin_load pin_proxy <<<"$BENCH_PIN"
+    [ -n "${pin_proxy:-}" ] || die "BENCH_PIN wants two CPU lists: \"LOAD PROXIES\""
+    PIN_LOAD=(taskset -c "$pin_load"); PIN_PROXY=(taskset -c "$pin_proxy")
+fi
+pin_for() {   # pin_for ROLE: the taskset prefix for ROLE (none without BENCH_PIN)
+    case $1 in
+    nginx) PIN=("${PIN_LOAD[@]}") ;;
+    edge-sim | connector | hop1 | hop2) PIN=("${PIN_PROXY[@]}") ;;
+    *) PIN=() ;;
+    esac
+}
+
 # start ROLE CMD... : run CMD in the background, output to $W/ROLE.log
 start() {
     local role=$1; shift
-    "$@" </dev/null >"$W/$role.log" 2>&1 &
+    pin_for "$role"
+    "${PIN[@]}" "$@" </dev/null >"$W/$role.log" 2>&1 &
     PIDS+=($!)
     PID_OF[$role]=$!
 }
@@ -388,7 +407,7 @@ run_h2load() {
     local out=$W/out/$1.txt target=$2 path=$3; shift 3
     local rc=0
     # shellcheck disable=SC2046
-    timeout "$RUN_TIMEOUT" h2load -t1 "$@" $(h2load_args "$target" "$path") >"$out" 2>&1 &
+    timeout "$RUN_TIMEOUT" "${PIN_LOAD[@]}" h2load -t1 "$@" $(h2load_args "$target" "$path") >"$out" 2>&1 &
     RUN_PID=$!              # in the background so INT/TERM traps fire at once
     wait "$RUN_PID" || rc=$?
     RUN_PID=""
@@ -816,7 +835,7 @@ echo
 echo "Benchmark $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, BENCH_SCALE=$SCALE, ours: $OURS_STATE," \
      "measured in $((SECONDS / 60)) min $((SECONDS % 60)) s"
 echo "edge-sim --workers ${BENCH_EDGE_WORKERS:-1}, nghttpx hop 1 -n${BENCH_HOP1_WORKERS:-1}" \
-     "(hop 2 and the connector: one loop each)"
+     "(hop 2 and the connector: one loop each)${BENCH_PIN:+; pinned (taskset): h2load and nginx on CPU ${PIN_LOAD[2]}, proxies on CPU ${PIN_PROXY[2]}}"
 if part throughput; then
     echo
     echo "| workload | direct (no TLS) | nghttpx chain | ours | ours/nghttpx |"

@@ -488,7 +488,9 @@ void es_req_dispatch(struct es_req *r, int has_body)
         es_req_local_error(r, 404, "unknown_host", "no tunnel serves this hostname at this edge");
         return;
     }
-    snprintf(r->rule, sizeof(r->rule), "%s", t->name);
+    size_t nl = strnlen(t->name, sizeof(r->rule) - 1); /* as snprintf "%s" would cut it */
+    memcpy(r->rule, t->name, nl);
+    r->rule[nl] = '\0';
     /* Without a transport (an embedder that set none) no connector can be
      * connected: the same answer as a tunnel with none. */
     const struct es_link_ops *lops = r->srv->link_ops;

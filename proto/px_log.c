@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -254,6 +255,14 @@ static int text_escape(struct px_buf *b, const char *s, size_t n, int quoted)
     return rc;
 }
 
+/* Whether c is a printable ASCII byte a text value holds unquoted (not a
+ * space, '"', '\\' or '='): a bitmap of 0x00..0x7f, low word first. */
+static int plain_ascii(unsigned char c)
+{
+    static const uint64_t map[2] = {0xdffffffa00000000ull, 0x7fffffffefffffffull};
+    return c < 128 && (map[c >> 6] >> (c & 63)) & 1;
+}
+
 /* A text value: as it is when it is a plain token, else quoted and escaped;
  * NULL as "-". */
 static int text_value(struct px_buf *b, const char *s, size_t n)
@@ -263,8 +272,7 @@ static int text_value(struct px_buf *b, const char *s, size_t n)
     int quote = n == 0;
     for (size_t i = 0; i < n && !quote;) {
         unsigned char c = (unsigned char)s[i];
-        if (c > 0x20 && c < 0x7f) { /* plain ASCII, the common case */
-            quote = c == '"' || c == '\\' || c == '=';
+        if (plain_ascii(c)) { /* the common case */
             i++;
             continue;
         }

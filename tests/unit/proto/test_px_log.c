@@ -449,6 +449,29 @@ static void test_access_text_numbers_as_printf(void **state)
     }
 }
 
+/* Every ASCII byte in a text value: unquoted exactly when it is printable
+ * and not a space, '"', '\\' or '=' (text_value's fast path agrees with
+ * the rule it shortcuts). */
+static void test_access_text_quotes_by_byte(void **state)
+{
+    (void)state;
+    for (int c = 1; c < 128; c++) {
+        char v[4] = {'a', (char)c, 'b', '\0'};
+        struct px_access_entry e = {.hostname = v};
+        begin_capture();
+        px_log_access(&e);
+        char *out = end_capture();
+        int quoted = c <= 0x20 || c == 0x7f || c == '"' || c == '\\' || c == '=';
+        char plain[32];
+        snprintf(plain, sizeof(plain), " host=%s method=", v);
+        if ((strstr(out, plain) != NULL) == quoted)
+            fprintf(stderr, "byte 0x%02x: %s", c, out);
+        assert_true((strstr(out, plain) != NULL) == !quoted);
+        assert_true((strstr(out, " host=\"a") != NULL) == quoted);
+        free(out);
+    }
+}
+
 /* A batched access line (built in the batch itself) reads as an unbatched
  * one and keeps its place among the other lines. */
 static void test_access_batched(void **state)
@@ -551,6 +574,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch, reset, reset),
         cmocka_unit_test_setup_teardown(test_access_text_numbers_as_printf, reset, reset),
         cmocka_unit_test_setup_teardown(test_access_batched, reset, reset),
+        cmocka_unit_test_setup_teardown(test_access_text_quotes_by_byte, reset, reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -340,6 +340,11 @@ static int tunnel_headers(struct es_req *r, int allowed, const char *jwt, struct
              px_nv_add_str(out, "x-forwarded-proto", "https", 0) == 0 &&
              px_nv_add_str(out, "x-real-ip", r->client_ip, 0) == 0 &&
              px_nv_add_str(out, "x-request-id", r->request_id, 0) == 0;
+    /* A new value on every request: indexed (HPACK's default), it would only
+     * churn the link's header tables at both ends, pushing out fields that
+     * do repeat, for no later hit. */
+    if (ok)
+        out->nv[out->n - 1].flags |= NGHTTP2_NV_FLAG_NO_INDEX;
     px_buf_cleanup(&xff);
     if (ok)
         ok = es_peer_headers(allowed ? r->peer : NULL, push_identity, out) == 0 &&

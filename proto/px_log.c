@@ -255,13 +255,19 @@ static int text_escape(struct px_buf *b, const char *s, size_t n, int quoted)
     return rc;
 }
 
-/* Whether c is a printable ASCII byte a text value holds unquoted (not a
- * space, '"', '\\' or '='): a bitmap of 0x00..0x7f, low word first. */
-static int plain_ascii(unsigned char c)
-{
-    static const uint64_t map[2] = {0xdffffffa00000000ull, 0x7fffffffefffffffull};
-    return c < 128 && (map[c >> 6] >> (c & 63)) & 1;
-}
+/* 1 for the printable ASCII bytes a text value holds unquoted (not a
+ * space, '"', '\\' or '='): the bytes of a line's values are looked up one
+ * by one, so a table beats the tests. */
+static const unsigned char plain_ascii[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
 
 /* A text value: as it is when it is a plain token, else quoted and escaped;
  * NULL as "-". */
@@ -272,7 +278,7 @@ static int text_value(struct px_buf *b, const char *s, size_t n)
     int quote = n == 0;
     for (size_t i = 0; i < n && !quote;) {
         unsigned char c = (unsigned char)s[i];
-        if (plain_ascii(c)) { /* the common case */
+        if (plain_ascii[c]) { /* the common case */
             i++;
             continue;
         }
@@ -477,48 +483,51 @@ static int access_json(struct px_buf *b, const char *t, const struct px_access_e
     return rc;
 }
 
+/* A string literal, its length known at compile time. */
+#define append_lit(b, lit) px_buf_append((b), (lit), sizeof(lit) - 1)
+
 static int access_text(struct px_buf *b, const char *t, const struct px_access_entry *e, double ms)
 {
     int rc = px_buf_append_str(b, t);
     if (rc == 0)
-        rc = px_buf_append_str(b, " ACC host=");
+        rc = append_lit(b, " ACC host=");
     if (rc == 0)
         rc = text_value(b, e->hostname, slen(e->hostname));
     if (rc == 0)
-        rc = px_buf_append_str(b, " method=");
+        rc = append_lit(b, " method=");
     if (rc == 0)
         rc = text_value(b, e->method, slen(e->method));
     if (rc == 0)
-        rc = px_buf_append_str(b, " path=");
+        rc = append_lit(b, " path=");
     if (rc == 0)
         rc = text_value(b, e->path, e->path ? path_len(e->path) : 0);
     /* " status=%d in=%llu out=%llu dur_ms=%.1f id=", without printf's cost */
     if (rc == 0)
-        rc = px_buf_append_str(b, " status=");
+        rc = append_lit(b, " status=");
     if (rc == 0)
         rc = append_int(b, e->status);
     if (rc == 0)
-        rc = px_buf_append_str(b, " in=");
+        rc = append_lit(b, " in=");
     if (rc == 0)
         rc = append_u64(b, e->bytes_in);
     if (rc == 0)
-        rc = px_buf_append_str(b, " out=");
+        rc = append_lit(b, " out=");
     if (rc == 0)
         rc = append_u64(b, e->bytes_out);
     if (rc == 0)
-        rc = px_buf_append_str(b, " dur_ms=");
+        rc = append_lit(b, " dur_ms=");
     if (rc == 0)
         rc = append_ms1(b, ms);
     if (rc == 0)
-        rc = px_buf_append_str(b, " id=");
+        rc = append_lit(b, " id=");
     if (rc == 0)
         rc = text_value(b, e->request_id, slen(e->request_id));
     if (rc == 0)
-        rc = px_buf_append_str(b, " client=");
+        rc = append_lit(b, " client=");
     if (rc == 0)
         rc = text_value(b, e->client, slen(e->client));
     if (rc == 0)
-        rc = px_buf_append_str(b, " rule=");
+        rc = append_lit(b, " rule=");
     if (rc == 0)
         rc = text_value(b, e->rule, slen(e->rule));
     if (rc == 0)

@@ -14,11 +14,25 @@ struct es_fair_entry {
     char key[]; /* NUL-terminated */
 };
 
+/* Eight bytes a step (a key, a tunnel id and an address, is some 50 bytes
+ * and is hashed twice per proxied request), then mixed so the low bits the
+ * bucket takes depend on every byte. */
 static size_t hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    size_t n = strlen(s);
+    uint64_t h = 1469598103934665603ull ^ n;
+    for (; n >= 8; n -= 8, s += 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+        h ^= h >> 29;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ull;
+    h ^= h >> 32;
     return (size_t)h;
 }
 

@@ -21,6 +21,13 @@
 struct host_stat {
     char *name;
     unsigned long long requests, errors;
+    /* Requests counted here and not yet in edge_requests_total, by status
+     * class (status_class_index): a px_metrics lookup per request costs
+     * more than the rest of the accounting. A class's first request goes
+     * in at once (its series is made then, in the order it always was);
+     * the rest wait for flush_pending. */
+    unsigned seen_class;
+    unsigned long long pending[6];
     uint32_t sec[W];
     uint32_t req[W];
     uint32_t err[W];
@@ -69,6 +76,9 @@ struct es_metrics {
     size_t n_hosts, cap_hosts;
     struct recent_error recent[ES_METRICS_RECENT_ERRORS];
     size_t n_recent, next_recent; /* next_recent: the slot the next one takes */
+    /* Body bytes not yet in edge_bytes_total (its two series exist from
+     * the start): added by flush_pending, before anything reads it. */
+    unsigned long long pending_in, pending_out;
 };
 
 static const char *const refusal_names[ES_REFUSAL_COUNT] = {
@@ -396,10 +406,35 @@ static void recent_add(struct es_metrics *m, uint64_t now_ms, const char *host, 
     es_text_copy(e->request_id, sizeof(e->request_id), request_id);
 }
 
-static const char *status_class(int status)
+static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx", "none"};
+
+/* status's index in classes. */
+static unsigned status_class_index(int status)
 {
-    static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
-    return status >= 100 && status <= 599 ? classes[status / 100 - 1] : "none";
+    return status >= 100 && status <= 599 ? (unsigned)(status / 100 - 1) : 5;
+}
+
+/* Adds what es_metrics_request kept back into the families: called, under
+ * the lock, by whatever reads them. A sum of whole numbers below 2^53 is
+ * the same in one addition as in many. */
+static void flush_pending(struct es_metrics *m)
+{
+    const char *from[] = {"from_client"}, *to[] = {"to_client"};
+    if (m->pending_in)
+        px_metric_add(m->fam[F_BYTES].f, from, (double)m->pending_in);
+    if (m->pending_out)
+        px_metric_add(m->fam[F_BYTES].f, to, (double)m->pending_out);
+    m->pending_in = m->pending_out = 0;
+    for (size_t i = 0; i < m->n_hosts; i++) {
+        struct host_stat *s = m->hosts[i];
+        for (unsigned c = 0; c < 6; c++) {
+            if (!s->pending[c])
+                continue;
+            const char *labels[] = {s->name, classes[c]};
+            px_metric_add(m->fam[F_REQUESTS].f, labels, (double)s->pending[c]);
+            s->pending[c] = 0;
+        }
+    }
 }
 
 /* es_metrics_request under the lock. */
@@ -407,13 +442,19 @@ static void count_request(struct es_metrics *m, const struct es_metrics_request 
 {
     const char *route = q->route && q->route[0] ? q->route : ES_METRICS_UNROUTED;
     struct host_stat *s = host_get(m, route);
-    /* The series' hostname is the entry's: _other past the cap. */
-    const char *labels[] = {s ? s->name : PX_METRICS_OVERFLOW, status_class(q->status)};
-    px_metric_add(m->fam[F_REQUESTS].f, labels, 1);
+    unsigned c = status_class_index(q->status);
+    if (s && (s->seen_class & (1u << c))) {
+        s->pending[c]++;
+    } else {
+        /* The series' hostname is the entry's: _other past the cap. */
+        const char *labels[] = {s ? s->name : PX_METRICS_OVERFLOW, classes[c]};
+        px_metric_add(m->fam[F_REQUESTS].f, labels, 1);
+        if (s)
+            s->seen_class |= 1u << c;
+    }
     px_metric_observe(m->fam[F_DURATION].f, NULL, q->duration_s >= 0 ? q->duration_s : 0);
-    const char *from[] = {"from_client"}, *to[] = {"to_client"};
-    px_metric_add(m->fam[F_BYTES].f, from, (double)q->bytes_in);
-    px_metric_add(m->fam[F_BYTES].f, to, (double)q->bytes_out);
+    m->pending_in += q->bytes_in;
+    m->pending_out += q->bytes_out;
     if (q->refusal != ES_REFUSAL_NONE) {
         const char *why[] = {es_refusal_name(q->refusal)};
         px_metric_add(m->fam[F_REFUSALS].f, why, 1);
@@ -503,6 +544,7 @@ int es_metrics_render(struct es_metrics *m, struct es_server *srv, struct px_buf
     px_metric_set(m->fam[F_TUNNELS].f, NULL, tunnels);
     px_metric_set(m->fam[F_TUNNELS_CONNECTED].f, NULL, connected);
     px_metric_set(m->fam[F_LINKS].f, NULL, lc.links);
+    flush_pending(m);
     int rc = px_metrics_render(m->reg, out);
     unlock(m);
     return rc;
@@ -592,6 +634,9 @@ double es_metrics_value(const struct es_metrics *m, const char *name, const char
         return 0;
     double v = 0;
     lock(m);
+    /* What is kept back is no part of the value either (like the lock):
+     * added now, the families read as if it had gone in at once. */
+    flush_pending((struct es_metrics *)m);
     /* fam[] never changes after es_metrics_new; the series do. */
     for (int i = 0; i < F_COUNT; i++)
         if (strcmp(m->fam[i].name, name) == 0) {

@@ -340,6 +340,11 @@ static int tunnel_headers(struct es_req *r, int allowed, const char *jwt, struct
              px_nv_add_str(out, "x-forwarded-proto", "https", 0) == 0 &&
              px_nv_add_str(out, "x-real-ip", r->client_ip, 0) == 0 &&
              px_nv_add_str(out, "x-request-id", r->request_id, 0) == 0;
+    /* A new value on every request: indexed (HPACK's default), it would only
+     * churn the link's header tables at both ends, pushing out fields that
+     * do repeat, for no later hit. */
+    if (ok)
+        out->nv[out->n - 1].flags |= NGHTTP2_NV_FLAG_NO_INDEX;
     px_buf_cleanup(&xff);
     if (ok)
         ok = es_peer_headers(allowed ? r->peer : NULL, push_identity, out) == 0 &&
@@ -488,7 +493,9 @@ void es_req_dispatch(struct es_req *r, int has_body)
         es_req_local_error(r, 404, "unknown_host", "no tunnel serves this hostname at this edge");
         return;
     }
-    snprintf(r->rule, sizeof(r->rule), "%s", t->name);
+    size_t nl = strnlen(t->name, sizeof(r->rule) - 1); /* as snprintf "%s" would cut it */
+    memcpy(r->rule, t->name, nl);
+    r->rule[nl] = '\0';
     /* Without a transport (an embedder that set none) no connector can be
      * connected: the same answer as a tunnel with none. */
     const struct es_link_ops *lops = r->srv->link_ops;

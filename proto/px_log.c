@@ -3,12 +3,14 @@
 #include "px_buf.h"
 #include "px_err.h"
 
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -69,16 +71,82 @@ int px_log_parse_format(const char *s, enum px_log_format *out)
     return 0;
 }
 
+/* The time text of the last second this thread formatted: a loop logs
+ * many lines a second, and gmtime_r plus snprintf cost more than the line
+ * itself. Thread-local, like the batch below, so loops never share it. */
+static _Thread_local struct {
+    time_t sec;
+    int valid;
+    char text[TIME_MAX]; /* "2026-12-02T10:00:00." */
+    size_t len;
+} time_cache;
+
 /* "2026-12-02T10:00:00.123Z" (24 characters) into t. */
 static void now_text(char t[TIME_MAX])
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    /* Every field is bounded (year < 10000 for 8000 years): the text fits. */
-    snprintf(t, TIME_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", (tm.tm_year + 1900) % 10000,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    if (!time_cache.valid || time_cache.sec != ts.tv_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        /* Every field is bounded (year < 10000 for 8000 years): the text fits. */
+        int n = snprintf(time_cache.text, TIME_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.",
+                         (tm.tm_year + 1900) % 10000, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                         tm.tm_min, tm.tm_sec);
+        /* Room for the milliseconds, "Z" and the NUL is left by TIME_MAX. */
+        time_cache.len = n > 0 && n < TIME_MAX - 5 ? (size_t)n : 0;
+        time_cache.sec = ts.tv_sec;
+        time_cache.valid = 1;
+    }
+    size_t n = time_cache.len;
+    memcpy(t, time_cache.text, n);
+    long ms = ts.tv_nsec / 1000000;
+    t[n++] = (char)('0' + ms / 100 % 10);
+    t[n++] = (char)('0' + ms / 10 % 10);
+    t[n++] = (char)('0' + ms % 10);
+    t[n++] = 'Z';
+    t[n] = '\0';
+}
+
+/* v in decimal at the end of b (what "%llu" prints). */
+static int append_u64(struct px_buf *b, unsigned long long v)
+{
+    char d[24];
+    size_t i = sizeof(d);
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return px_buf_append(b, d + i, sizeof(d) - i);
+}
+
+/* v in decimal (what "%d" prints). */
+static int append_int(struct px_buf *b, int v)
+{
+    if (v >= 0)
+        return append_u64(b, (unsigned long long)v);
+    int rc = px_buf_append(b, "-", 1);
+    return rc ? rc : append_u64(b, (unsigned long long)(-(long long)v));
+}
+
+/* ms (finite, 0 <= ms <= 1e12, as px_log_access bounds it) with one
+ * decimal, exactly as "%.1f" prints it: the exact binary value rounded,
+ * ties to even. x87's long double holds ms * 10 exactly (53 + 4 bits), so
+ * the tenths and what is left are exact; elsewhere snprintf does it. */
+static int append_ms1(struct px_buf *b, double ms)
+{
+#if LDBL_MANT_DIG >= 64
+    long double v = (long double)ms * 10.0L;
+    unsigned long long n = (unsigned long long)v;
+    long double rest = v - (long double)n;
+    if (rest > 0.5L || (rest == 0.5L && (n & 1)))
+        n++;
+    int rc = append_u64(b, n / 10);
+    char frac[2] = {'.', (char)('0' + n % 10)};
+    return rc ? rc : px_buf_append(b, frac, 2);
+#else
+    return px_buf_appendf(b, "%.1f", ms);
+#endif
 }
 
 /* n cut back so it does not end inside a UTF-8 sequence of s. */
@@ -187,6 +255,20 @@ static int text_escape(struct px_buf *b, const char *s, size_t n, int quoted)
     return rc;
 }
 
+/* 1 for the printable ASCII bytes a text value holds unquoted (not a
+ * space, '"', '\\' or '='): the bytes of a line's values are looked up one
+ * by one, so a table beats the tests. */
+static const unsigned char plain_ascii[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
 /* A text value: as it is when it is a plain token, else quoted and escaped;
  * NULL as "-". */
 static int text_value(struct px_buf *b, const char *s, size_t n)
@@ -196,6 +278,10 @@ static int text_value(struct px_buf *b, const char *s, size_t n)
     int quote = n == 0;
     for (size_t i = 0; i < n && !quote;) {
         unsigned char c = (unsigned char)s[i];
+        if (plain_ascii[c]) { /* the common case */
+            i++;
+            continue;
+        }
         size_t k = px_utf8_seq((const unsigned char *)s + i, n - i);
         quote = k == 0 || c <= 0x20 || c == 0x7f || c == '"' || c == '\\' || c == '=';
         i += k ? k : 1;
@@ -397,30 +483,51 @@ static int access_json(struct px_buf *b, const char *t, const struct px_access_e
     return rc;
 }
 
+/* A string literal, its length known at compile time. */
+#define append_lit(b, lit) px_buf_append((b), (lit), sizeof(lit) - 1)
+
 static int access_text(struct px_buf *b, const char *t, const struct px_access_entry *e, double ms)
 {
-    int rc = px_buf_appendf(b, "%s ACC host=", t);
+    int rc = px_buf_append_str(b, t);
+    if (rc == 0)
+        rc = append_lit(b, " ACC host=");
     if (rc == 0)
         rc = text_value(b, e->hostname, slen(e->hostname));
     if (rc == 0)
-        rc = px_buf_append_str(b, " method=");
+        rc = append_lit(b, " method=");
     if (rc == 0)
         rc = text_value(b, e->method, slen(e->method));
     if (rc == 0)
-        rc = px_buf_append_str(b, " path=");
+        rc = append_lit(b, " path=");
     if (rc == 0)
         rc = text_value(b, e->path, e->path ? path_len(e->path) : 0);
+    /* " status=%d in=%llu out=%llu dur_ms=%.1f id=", without printf's cost */
     if (rc == 0)
-        rc = px_buf_appendf(b, " status=%d in=%llu out=%llu dur_ms=%.1f id=", e->status,
-                            e->bytes_in, e->bytes_out, ms);
+        rc = append_lit(b, " status=");
+    if (rc == 0)
+        rc = append_int(b, e->status);
+    if (rc == 0)
+        rc = append_lit(b, " in=");
+    if (rc == 0)
+        rc = append_u64(b, e->bytes_in);
+    if (rc == 0)
+        rc = append_lit(b, " out=");
+    if (rc == 0)
+        rc = append_u64(b, e->bytes_out);
+    if (rc == 0)
+        rc = append_lit(b, " dur_ms=");
+    if (rc == 0)
+        rc = append_ms1(b, ms);
+    if (rc == 0)
+        rc = append_lit(b, " id=");
     if (rc == 0)
         rc = text_value(b, e->request_id, slen(e->request_id));
     if (rc == 0)
-        rc = px_buf_append_str(b, " client=");
+        rc = append_lit(b, " client=");
     if (rc == 0)
         rc = text_value(b, e->client, slen(e->client));
     if (rc == 0)
-        rc = px_buf_append_str(b, " rule=");
+        rc = append_lit(b, " rule=");
     if (rc == 0)
         rc = text_value(b, e->rule, slen(e->rule));
     if (rc == 0)
@@ -438,6 +545,22 @@ void px_log_access(const struct px_access_entry *e)
     double ms = isfinite(e->duration_s) && e->duration_s > 0 ? e->duration_s * 1000.0 : 0.0;
     if (ms > 1e12)
         ms = 1e12;
+    if (batch.depth > 0) {
+        /* Built where it will wait for px_log_flush: no buffer of its own to
+         * allocate and copy from, one line per request under load. A line
+         * that cannot be finished is taken back whole. */
+        size_t mark = px_buf_len(&batch.pending);
+        int rc = log_format == PX_LOG_JSON ? access_json(&batch.pending, t, e, ms)
+                                           : access_text(&batch.pending, t, e, ms);
+        if (rc == 0) {
+            if (px_buf_len(&batch.pending) >= PX_LOG_BATCH_MAX)
+                px_log_flush();
+            return;
+        }
+        batch.pending.len = mark;
+        lost_line(t, "info", "ACC", "an access line");
+        return;
+    }
     struct px_buf b;
     px_buf_init(&b);
     int rc = log_format == PX_LOG_JSON ? access_json(&b, t, e, ms) : access_text(&b, t, e, ms);

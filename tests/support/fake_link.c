@@ -48,6 +48,9 @@ static int32_t submit(void *link, struct es_req *r, const nghttp2_nv *nv, size_t
     struct fl_stream *s = &fl->s[fl->n];
     memset(s, 0, sizeof(*s));
     px_buf_init(&s->head);
+    for (size_t i = 0; i < n && i < 64; i++)
+        if (nv[i].flags & NGHTTP2_NV_FLAG_NO_INDEX)
+            s->no_index |= (uint64_t)1 << i;
     for (size_t i = 0; i < n; i++)
         if (px_buf_append(&s->head, nv[i].name, nv[i].namelen) < 0 ||
             px_buf_append(&s->head, ": ", 2) < 0 ||
@@ -163,6 +166,18 @@ const char *fl_header(const struct fl_stream *s, const char *name)
         }
     }
     return NULL;
+}
+
+int fl_header_no_index(const struct fl_stream *s, const char *name)
+{
+    unsigned i = 0;
+    const char *p = (const char *)px_buf_head(&s->head), *end = p + px_buf_len(&s->head);
+    for (; p < end; p = (const char *)memchr(p, '\n', (size_t)(end - p)) + 1, i++) {
+        size_t vlen;
+        if (field_value(p, end, name, &vlen))
+            return i < 64 && (s->no_index >> i) & 1;
+    }
+    return 0;
 }
 
 unsigned fl_header_count(const struct fl_stream *s, const char *name)

@@ -32,6 +32,7 @@ struct fl_stream {
     int has_body;
     /* A copy of the head submit was given, "name: value\n" per field, in order. */
     struct px_buf head;
+    uint64_t no_index;  /* bit i: field i (< 64) came with NGHTTP2_NV_FLAG_NO_INDEX */
     unsigned req_more;  /* req_more calls */
     size_t consumed;    /* resp_consumed credit */
     unsigned cancelled; /* cancel calls */
@@ -71,6 +72,9 @@ struct fl_stream *fl_last(struct fake_link *fl);
 /* The value of the first field called name in the stream's head, or NULL.
  * Valid until the next call. */
 const char *fl_header(const struct fl_stream *s, const char *name);
+/* Whether the first field called name came marked never to be indexed
+ * (NGHTTP2_NV_FLAG_NO_INDEX); 0 also when there is none. */
+int fl_header_no_index(const struct fl_stream *s, const char *name);
 /* How many fields of the stream's head are called name. */
 unsigned fl_header_count(const struct fl_stream *s, const char *name);
 /* The response from the tunnel: head status with fields hdrs (name, value

@@ -776,6 +776,62 @@ static void test_counts_from_several_threads(void **state)
     es_metrics_free(m);
 }
 
+/* Requests after a series' first are kept back from the families until
+ * something reads them (es_metrics_request's fast path): a rendering taken
+ * with nothing read before shows every request and byte, and the series
+ * come in the order their first request made them, as when each request
+ * went in at once. */
+static void test_kept_back_counts_show_in_render(void **state)
+{
+    (void)state;
+    struct es_metrics *m = es_metrics_new();
+    assert_non_null(m);
+    struct es_metrics_request a = {.route = "a.test",
+                                   .status = 200,
+                                   .bytes_in = 3,
+                                   .bytes_out = 100},
+                              b = {.route = "b.test", .status = 204, .bytes_out = 1},
+                              a5 = {.route = "a.test", .status = 502, .bytes_in = 1};
+    struct es_server srv;
+    memset(&srv, 0, sizeof(srv));
+    for (int round = 1; round <= 2; round++) {
+        es_metrics_request(m, &a, T0);
+        es_metrics_request(m, &b, T0);
+        es_metrics_request(m, &a, T0);
+        es_metrics_request(m, &a5, T0);
+        es_metrics_request(m, &a, T0);
+        char *text = render(m, &srv);
+        char want[128];
+        snprintf(want, sizeof(want),
+                 "edge_requests_total{hostname=\"a.test\",status_class=\"2xx\"} %d\n", 3 * round);
+        const char *pa = strstr(text, want);
+        assert_non_null(pa);
+        snprintf(want, sizeof(want),
+                 "edge_requests_total{hostname=\"b.test\",status_class=\"2xx\"} %d\n", round);
+        const char *pb = strstr(text, want);
+        assert_non_null(pb);
+        snprintf(want, sizeof(want),
+                 "edge_requests_total{hostname=\"a.test\",status_class=\"5xx\"} %d\n", round);
+        const char *pa5 = strstr(text, want);
+        assert_non_null(pa5);
+        assert_true(pa < pb && pb < pa5); /* first-request order */
+        snprintf(want, sizeof(want), "edge_bytes_total{direction=\"from_client\"} %d\n",
+                 10 * round);
+        if (!strstr(text, want))
+            fprintf(stderr, "%s", text);
+        assert_non_null(strstr(text, want));
+        snprintf(want, sizeof(want), "edge_bytes_total{direction=\"to_client\"} %d\n", 301 * round);
+        assert_non_null(strstr(text, want));
+        free(text);
+    }
+    /* es_metrics_value reads them too, with nothing rendered since. */
+    es_metrics_request(m, &a, T0);
+    assert_true(requests(m, "a.test", "2xx") == 7);
+    const char *to[] = {"to_client"};
+    assert_true(val(m, "edge_bytes_total", to) == 702);
+    es_metrics_free(m);
+}
+
 int main(void)
 {
     px_log_set_level(PX_LOG_WARN);
@@ -790,6 +846,7 @@ int main(void)
         cmocka_unit_test(test_hostnames_capped),
         cmocka_unit_test(test_gauges_from_server),
         cmocka_unit_test(test_counts_from_several_threads),
+        cmocka_unit_test(test_kept_back_counts_show_in_render),
     };
     return cmocka_run_group_tests_name("es_metrics", tests, NULL, NULL);
 }

@@ -189,6 +189,11 @@ static void test_head_forwarded_and_response(void **state)
     assert_string_equal(fl_header(s, "x-forwarded-host"), HOST);
     assert_string_equal(fl_header(s, "x-request-id"), r->request_id);
     assert_int_equal(strlen(r->request_id), 32);
+    /* New on every request: kept out of the link's HPACK tables, where it
+     * would push out the fields that repeat; those stay indexable. */
+    assert_true(fl_header_no_index(s, "x-request-id"));
+    assert_false(fl_header_no_index(s, "x-forwarded-for"));
+    assert_false(fl_header_no_index(s, ":path"));
     /* HTTP/2 wants pseudo headers first. */
     const char *h = (const char *)px_buf_head(&s->head);
     size_t hl = px_buf_len(&s->head);

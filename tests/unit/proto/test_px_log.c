@@ -388,6 +388,123 @@ static void test_access_text(void **state)
     free(out);
 }
 
+static long written_so_far(void);
+
+/* The text line prints its numbers without printf: they must read as
+ * "%d", "%llu" and "%.1f" would print them, ties of the exact binary value
+ * to even (0.25 -> 0.2, 0.75 -> 0.8) and values printf rounds up. */
+static void test_access_text_numbers_as_printf(void **state)
+{
+    (void)state;
+    static const double ms[] = {0,     0.04,   0.05,  0.05000000000000001,
+                                0.15,  0.25,   0.35,  0.75,
+                                0.95,  1.25,   2.5,   9.95,
+                                99.95, 999.96, 1e3,   12345.65,
+                                1e12,  3.1,    1e-300};
+    enum { N = sizeof(ms) / sizeof(ms[0]), R = 2000 };
+    begin_capture();
+    for (int i = 0; i < N + R; i++) {
+        double d;
+        if (i < N)
+            d = ms[i] / 1000.0;
+        else /* spread over every magnitude the field shows */
+            d = (double)rand() / RAND_MAX * (i % 2 ? 1e-2 : 1e6) + (double)(i % 7) * 0.00005;
+        struct px_access_entry e = {.status = i % 3 == 0 ? -1 : 200 + i,
+                                    .bytes_in = i == 0 ? ULLONG_MAX : (unsigned long long)i,
+                                    .bytes_out = (unsigned long long)i * 1000003ULL,
+                                    .duration_s = d};
+        px_log_access(&e);
+    }
+    char *out = end_capture();
+    const char *line = out;
+    for (int i = 0; i < N + R; i++) {
+        const char *end = strchr(line, '\n');
+        assert_non_null(end);
+        unsigned long long in, outb;
+        int status;
+        const char *f = strstr(line, " status=");
+        assert_true(f && f < end);
+        assert_int_equal(sscanf(f, " status=%d in=%llu out=%llu ", &status, &in, &outb), 3);
+        assert_int_equal(status, i % 3 == 0 ? -1 : 200 + i);
+        assert_true(in == (i == 0 ? ULLONG_MAX : (unsigned long long)i));
+        assert_true(outb == (unsigned long long)i * 1000003ULL);
+        line = end + 1;
+    }
+    free(out);
+
+    /* The duration itself, value by value, against snprintf. */
+    for (int i = 0; i < N + R; i++) {
+        double d = i < N ? ms[i] / 1000.0 : (double)rand() / RAND_MAX * (i % 2 ? 1e-2 : 1e6);
+        struct px_access_entry e = {.duration_s = d};
+        begin_capture();
+        px_log_access(&e);
+        char *one = end_capture();
+        double m = d * 1000.0;
+        char want[64];
+        snprintf(want, sizeof(want), " dur_ms=%.1f ", m > 1e12 ? 1e12 : m);
+        if (!strstr(one, want))
+            fprintf(stderr, "duration %.17g: want%sin %s", m, want, one);
+        assert_non_null(strstr(one, want));
+        free(one);
+    }
+}
+
+/* Every ASCII byte in a text value: unquoted exactly when it is printable
+ * and not a space, '"', '\\' or '=' (text_value's fast path agrees with
+ * the rule it shortcuts). */
+static void test_access_text_quotes_by_byte(void **state)
+{
+    (void)state;
+    for (int c = 1; c < 128; c++) {
+        char v[4] = {'a', (char)c, 'b', '\0'};
+        struct px_access_entry e = {.hostname = v};
+        begin_capture();
+        px_log_access(&e);
+        char *out = end_capture();
+        int quoted = c <= 0x20 || c == 0x7f || c == '"' || c == '\\' || c == '=';
+        char plain[32];
+        snprintf(plain, sizeof(plain), " host=%s method=", v);
+        if ((strstr(out, plain) != NULL) == quoted)
+            fprintf(stderr, "byte 0x%02x: %s", c, out);
+        assert_true((strstr(out, plain) != NULL) == !quoted);
+        assert_true((strstr(out, " host=\"a") != NULL) == quoted);
+        free(out);
+    }
+}
+
+/* A batched access line (built in the batch itself) reads as an unbatched
+ * one and keeps its place among the other lines. */
+static void test_access_batched(void **state)
+{
+    (void)state;
+    struct px_access_entry e = {.hostname = "h",
+                                .method = "GET",
+                                .path = "/p?q",
+                                .status = 204,
+                                .bytes_out = 7,
+                                .duration_s = 0.002,
+                                .request_id = "r"};
+    begin_capture();
+    px_log_access(&e);
+    char *plain = end_capture();
+    begin_capture();
+    px_log_batch(1);
+    PX_INFO("before");
+    px_log_access(&e);
+    PX_INFO("after");
+    assert_int_equal(written_so_far(), 0);
+    px_log_batch(0);
+    char *out = end_capture();
+    assert_int_equal(count_lines(out), 3);
+    const char *acc = strstr(out, " ACC ");
+    assert_non_null(acc);
+    assert_true(strstr(out, "before") < acc && acc < strstr(out, "after"));
+    /* the same text after the time */
+    assert_non_null(strstr(out, strstr(plain, " ACC ")));
+    free(plain);
+    free(out);
+}
+
 static long written_so_far(void)
 {
     struct stat st;
@@ -455,6 +572,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_access_path_cut, reset, reset),
         cmocka_unit_test_setup_teardown(test_access_text, reset, reset),
         cmocka_unit_test_setup_teardown(test_batch, reset, reset),
+        cmocka_unit_test_setup_teardown(test_access_text_numbers_as_printf, reset, reset),
+        cmocka_unit_test_setup_teardown(test_access_batched, reset, reset),
+        cmocka_unit_test_setup_teardown(test_access_text_quotes_by_byte, reset, reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

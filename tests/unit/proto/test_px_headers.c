@@ -189,12 +189,27 @@ static void test_valid(void **state)
     assert_int_equal(px_hdr_valid("\0", 1, S("v")), 0);
 }
 
+/* The name table (px_hdr_valid no longer asks isalnum/strchr) takes
+ * exactly RFC 9110's tchar, byte by byte. */
+static void test_valid_name_bytes(void **state)
+{
+    (void)state;
+    for (int c = 0; c < 256; c++) {
+        char n[1] = {(char)c};
+        int tchar = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    (c != 0 && memchr("!#$%&'*+-.^_`|~", c, 15) != NULL);
+        if (px_hdr_valid(n, 1, S("v")) != tchar)
+            print_error("byte 0x%02x\n", c);
+        assert_int_equal(px_hdr_valid(n, 1, S("v")), tchar);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hop_by_hop),    cmocka_unit_test(test_edge_metadata),
         cmocka_unit_test(test_forwarded_for), cmocka_unit_test(test_listed_in_connection),
-        cmocka_unit_test(test_valid),
+        cmocka_unit_test(test_valid),         cmocka_unit_test(test_valid_name_bytes),
     };
     return cmocka_run_group_tests_name("px_headers", tests, NULL, NULL);
 }

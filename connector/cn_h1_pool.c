@@ -77,8 +77,17 @@ struct cn_h1_pool *cn_h1_pool_of(struct cn_h1 *h, const struct cn_h1_target *t)
     char port[16];
     const char *a = t->unix_path ? "unix:" : t->host;
     const char *b = t->unix_path ? t->unix_path : ":";
-    snprintf(port, sizeof(port), "%d", t->port);
-    const char *c = t->unix_path ? "" : port;
+    /* By hand, not snprintf: once per request. */
+    size_t pn = sizeof(port);
+    port[--pn] = '\0';
+    unsigned u = t->port < 0 ? 0u - (unsigned)t->port : (unsigned)t->port;
+    do {
+        port[--pn] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (t->port < 0)
+        port[--pn] = '-';
+    const char *c = t->unix_path ? "" : port + pn;
     size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
     struct px_list_node *pos, *tmp;
     px_list_for_each_safe (pos, tmp, &h->pools) {

@@ -120,9 +120,8 @@ static int build_head(struct cn_stream *s, struct px_buf *b)
         return -1;
     if (r->o.http_host_header && !s->has_xfh && add(b, "X-Forwarded-Host: ", s->authority) < 0)
         return -1;
-    for (struct curl_slist *h = s->req_headers; h; h = h->next)
-        if (add(b, h->data, "") < 0)
-            return -1;
+    if (px_buf_append(b, px_buf_head(&s->req_fields), px_buf_len(&s->req_fields)) < 0)
+        return -1;
     q->body = CN_H1_BODY_NONE;
     if (s->is_head) {
         q->head_request = 1;

@@ -98,7 +98,18 @@ const char *cn_metrics_rule_label(const struct cn_rule *r, char buf[CN_METRICS_R
 {
     if (!r)
         return CN_METRICS_NO_RULE;
-    snprintf(buf, CN_METRICS_RULE_LEN, "%zu", r->index);
+    /* By hand, not snprintf: two labels per request (about 600
+     * instructions each through vfprintf). */
+    _Static_assert(CN_METRICS_RULE_LEN > 20, "a size_t in decimal fits");
+    char tmp[20];
+    size_t n = 0, i = r->index;
+    do {
+        tmp[n++] = (char)('0' + i % 10);
+        i /= 10;
+    } while (i);
+    for (size_t k = 0; k < n; k++)
+        buf[k] = tmp[n - 1 - k];
+    buf[n] = '\0';
     return buf;
 }
 

@@ -36,6 +36,8 @@ struct cn_stream *cn_stream_new(const struct cn_stream_host *host, int32_t id)
     s->content_length = -1;
     px_buf_init(&s->req_body);
     px_buf_init(&s->resp_body);
+    px_buf_init(&s->req_fields);
+    px_buf_set_min_cap(&s->req_fields, 512);
     px_nv_init(&s->resp_hdrs, CN_STREAM_MAX_RESP_FIELDS, CN_STREAM_MAX_HEADER_BYTES);
     s->xfer.on_done = on_done;
     uv_timer_init(host->env.loop, &s->timer);
@@ -191,19 +193,17 @@ int cn_stream_on_header(struct cn_stream *s, const uint8_t *name, size_t nlen, c
         s->assertion_repeated = 1;
     else if (is_assertion && !(s->assertion = dupn(value, vlen)))
         return NGHTTP2_ERR_CALLBACK_FAILURE;
-    char *line = malloc(nlen + vlen + 3);
-    if (!line)
+    struct px_buf *f = &s->req_fields;
+    uint8_t *p = px_buf_reserve(f, nlen + vlen + 4);
+    if (!p)
         return NGHTTP2_ERR_CALLBACK_FAILURE;
-    memcpy(line, name, nlen);
-    line[nlen] = ':';
-    line[nlen + 1] = ' ';
-    memcpy(line + nlen + 2, value, vlen);
-    line[nlen + 2 + vlen] = '\0';
-    struct curl_slist *nl = curl_slist_append(s->req_headers, line);
-    free(line);
-    if (!nl)
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
-    s->req_headers = nl;
+    memcpy(p, name, nlen);
+    p[nlen] = ':';
+    p[nlen + 1] = ' ';
+    memcpy(p + nlen + 2, value, vlen);
+    p[nlen + 2 + vlen] = '\r';
+    p[nlen + 3 + vlen] = '\n';
+    px_buf_commit(f, nlen + vlen + 4);
     return 0;
 }
 
@@ -455,10 +455,26 @@ static int start_origin(struct cn_stream *s)
     s->xfer.easy = e;
     if (cn_stream_origin_setup(s, e) < 0)
         return -1;
+    /* curl's list of the kept fields, then Host and the rest, as before. */
+    struct curl_slist *h = s->req_headers;
+    size_t at = 0, ll;
+    const char *line;
     char hdr[700];
+    while (cn_stream_next_field(s, &at, &line, &ll)) {
+        char *d = malloc(ll + 1);
+        if (!d)
+            return -1;
+        memcpy(d, line, ll);
+        d[ll] = '\0';
+        struct curl_slist *nl = curl_slist_append(h, d);
+        free(d);
+        if (!nl)
+            return -1;
+        h = s->req_headers = nl;
+    }
     snprintf(hdr, sizeof(hdr), "Host: %s",
              r->o.http_host_header ? r->o.http_host_header : s->authority);
-    struct curl_slist *h = curl_slist_append(s->req_headers, hdr);
+    h = curl_slist_append(h, hdr);
     if (h && r->o.http_host_header && !s->has_xfh) {
         snprintf(hdr, sizeof(hdr), "X-Forwarded-Host: %s", s->authority);
         h = curl_slist_append(h, hdr);
@@ -818,6 +834,7 @@ static void release(struct cn_stream *s)
     free(s->client);
     px_buf_cleanup(&s->req_body);
     px_buf_cleanup(&s->resp_body);
+    px_buf_cleanup(&s->req_fields);
     s->host.ops->gone(s->host.arg, s);
     uv_close((uv_handle_t *)&s->timer, free_stream_mem);
 }

@@ -13,6 +13,7 @@
 #include "px_nv.h"
 
 #include <curl/curl.h>
+#include <string.h>
 
 /* A response head from the origin may have at most this many fields. */
 #define CN_STREAM_MAX_RESP_FIELDS 512
@@ -32,7 +33,11 @@ struct cn_stream {
     /* request */
     char method[16];
     char *path, *authority, *scheme;
-    struct curl_slist *req_headers;
+    /* The fields kept from the edge, as "name: value\r\n" lines in arrival
+     * order (cn_stream_next_field reads them): one buffer, not a list of two
+     * allocations per field. */
+    struct px_buf req_fields;
+    struct curl_slist *req_headers; /* curl's copy of them (curl path only) */
     struct curl_slist *connect_to;
     int has_accept;
     int has_xfh;              /* the edge sent X-Forwarded-Host: do not add a second one */
@@ -171,5 +176,24 @@ void cn_stream_probe_free(struct cn_stream *s);
  * failing connection itself shows. Costs curl's verbose formatting, so
  * only those transfers pay it. */
 void cn_stream_trace_tls(struct cn_stream *s, CURL *e);
+
+/* Walks s->req_fields: *at starts at 0; each call sets *line and *len to the
+ * next "name: value" (without its CRLF) and returns 1, or returns 0 at
+ * the end. */
+static inline int cn_stream_next_field(const struct cn_stream *s, size_t *at, const char **line,
+                                       size_t *len)
+{
+    const char *base = (const char *)px_buf_head(&s->req_fields);
+    size_t total = px_buf_len(&s->req_fields);
+    if (*at >= total)
+        return 0;
+    const char *p = base + *at;
+    const char *end = memchr(p, '\r', total - *at); /* values hold no CR (px_hdr_valid) */
+    size_t n = end ? (size_t)(end - p) : total - *at;
+    *line = p;
+    *len = n;
+    *at += n + 2;
+    return 1;
+}
 
 #endif

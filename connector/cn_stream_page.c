@@ -52,9 +52,9 @@ void cn_stream_error(struct cn_stream *s, int status, const char *code, const ch
     cn_stream_error_page(s, status, code, detail);
 }
 
-static void html_escape_append(struct px_buf *b, const char *s)
+static void html_escape_n(struct px_buf *b, const char *s, size_t n)
 {
-    for (; *s; s++) {
+    for (const char *end = s + n; s < end; s++) {
         switch (*s) {
         case '<':
             px_buf_append(b, "&lt;", 4);
@@ -74,6 +74,11 @@ static void html_escape_append(struct px_buf *b, const char *s)
     }
 }
 
+static void html_escape_append(struct px_buf *b, const char *s)
+{
+    html_escape_n(b, s, strlen(s));
+}
+
 void cn_stream_hello(struct cn_stream *s)
 {
     struct px_buf b;
@@ -88,9 +93,11 @@ void cn_stream_hello(struct cn_stream *s)
     html_escape_append(&b, s->path ? s->path : "/");
     px_buf_append(&b, "\nhost: ", 7);
     html_escape_append(&b, s->authority ? s->authority : "");
-    for (struct curl_slist *h = s->req_headers; h; h = h->next) {
+    size_t at = 0, ll;
+    const char *line;
+    while (cn_stream_next_field(s, &at, &line, &ll)) {
         px_buf_append(&b, "\n", 1);
-        html_escape_append(&b, h->data);
+        html_escape_n(&b, line, ll);
     }
     const char *tail = "</pre></body></html>\n";
     px_buf_append(&b, tail, strlen(tail));

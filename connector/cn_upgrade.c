@@ -117,12 +117,14 @@ static int build_request(struct cn_upgrade *u)
     if (rc == 0 && r->o.http_host_header && !s->has_xfh)
         rc = px_buf_appendf(&u->out, "X-Forwarded-Host: %s\r\n", s->authority);
     int have_version = 0;
-    for (struct curl_slist *h = s->req_headers; h && rc == 0; h = h->next) {
-        if (strncasecmp(h->data, "sec-websocket-key:", 18) == 0)
+    size_t at = 0, ll;
+    const char *line;
+    while (rc == 0 && cn_stream_next_field(s, &at, &line, &ll)) {
+        if (ll >= 18 && strncasecmp(line, "sec-websocket-key:", 18) == 0)
             continue;
-        if (strncasecmp(h->data, "sec-websocket-version:", 22) == 0)
+        if (ll >= 22 && strncasecmp(line, "sec-websocket-version:", 22) == 0)
             have_version = 1;
-        rc = px_buf_appendf(&u->out, "%s\r\n", h->data);
+        rc = px_buf_append(&u->out, line, ll + 2) < 0 ? -1 : 0; /* with its CRLF */
     }
     if (rc == 0 && !have_version)
         rc = px_buf_append_str(&u->out, "Sec-WebSocket-Version: 13\r\n");

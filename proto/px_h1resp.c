@@ -10,14 +10,63 @@ static struct px_h1resp *of(http_parser *p)
     return p->data;
 }
 
+/* A field's name or value in pieces: the first is pointed at in the fed
+ * bytes (most heads arrive in one read), later ones are copied. */
+static int part_add(struct px_buf *b, const char **at, size_t *len, const char *data, size_t n)
+{
+    if (!*at && px_buf_len(b) == 0) {
+        *at = data;
+        *len = n;
+        return 0;
+    }
+    if (*at) {
+        if (px_buf_append(b, *at, *len) < 0)
+            return -1;
+        *at = NULL;
+    }
+    return px_buf_append(b, data, n);
+}
+
+/* The bytes fed are the caller's until the next feed: a piece still
+ * pointed at is copied. */
+static int part_keep(struct px_buf *b, const char **at, size_t len)
+{
+    if (!*at)
+        return 0;
+    const char *p = *at;
+    *at = NULL;
+    return px_buf_append(b, p, len);
+}
+
+static void part_clear(struct px_buf *b, const char **at)
+{
+    *at = NULL;
+    px_buf_consume(b, px_buf_len(b));
+}
+
+static const char *part_head(const struct px_buf *b, const char *at)
+{
+    return at ? at : (const char *)px_buf_head(b);
+}
+
+static size_t part_len(const struct px_buf *b, const char *at, size_t len)
+{
+    return at ? len : px_buf_len(b);
+}
+
+static void clear_field(struct px_h1resp *r)
+{
+    part_clear(&r->name, &r->name_at);
+    part_clear(&r->value, &r->value_at);
+}
+
 static int on_begin(http_parser *p)
 {
     struct px_h1resp *r = of(p);
     r->started = 1;
     r->interim = 0;
     r->in_value = 0;
-    px_buf_consume(&r->name, px_buf_len(&r->name));
-    px_buf_consume(&r->value, px_buf_len(&r->value));
+    clear_field(r);
     return 0;
 }
 
@@ -29,17 +78,16 @@ static int flush_field(struct px_h1resp *r)
     r->in_value = 0;
     int rc = 0;
     if (!r->interim && !r->head_done && r->p.status_code >= 100 && r->p.status_code / 100 != 1) {
-        const char *v = (const char *)px_buf_head(&r->value);
-        size_t vl = px_buf_len(&r->value);
+        const char *v = part_head(&r->value, r->value_at);
+        size_t vl = part_len(&r->value, r->value_at, r->value_len);
         while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
             vl--;
-        rc = r->ops->field(r->arg, (const char *)px_buf_head(&r->name), px_buf_len(&r->name),
-                           vl ? v : "", vl);
+        rc = r->ops->field(r->arg, part_head(&r->name, r->name_at),
+                           part_len(&r->name, r->name_at, r->name_len), vl ? v : "", vl);
         if (rc < 0)
             r->err = rc == PX_H1RESP_TOO_LARGE ? PX_H1RESP_TOO_LARGE : PX_H1RESP_ABORTED;
     }
-    px_buf_consume(&r->name, px_buf_len(&r->name));
-    px_buf_consume(&r->value, px_buf_len(&r->value));
+    clear_field(r);
     return rc < 0 ? -1 : 0;
 }
 
@@ -50,7 +98,7 @@ static int on_field(http_parser *p, const char *at, size_t len)
         return -1;
     if (r->p.status_code / 100 == 1 || r->head_done)
         return 0; /* an interim response's fields and trailers are not kept */
-    if (px_buf_append(&r->name, at, len) < 0) {
+    if (part_add(&r->name, &r->name_at, &r->name_len, at, len) < 0) {
         r->err = PX_H1RESP_NOMEM;
         return -1;
     }
@@ -63,7 +111,7 @@ static int on_value(http_parser *p, const char *at, size_t len)
     r->in_value = 1;
     if (r->p.status_code / 100 == 1 || r->head_done)
         return 0;
-    if (px_buf_append(&r->value, at, len) < 0) {
+    if (part_add(&r->value, &r->value_at, &r->value_len, at, len) < 0) {
         r->err = PX_H1RESP_NOMEM;
         return -1;
     }
@@ -147,8 +195,7 @@ void px_h1resp_reset(struct px_h1resp *r, int head_request)
     http_parser_init(&r->p, HTTP_RESPONSE);
     r->p.data = r;
     r->head_request = head_request;
-    px_buf_consume(&r->name, px_buf_len(&r->name));
-    px_buf_consume(&r->value, px_buf_len(&r->value));
+    clear_field(r);
     r->in_value = r->interim = r->head_done = r->complete = r->started = 0;
     r->keep_alive = r->until_close = 0;
     r->err = PX_H1RESP_OK;
@@ -178,6 +225,12 @@ int px_h1resp_feed(struct px_h1resp *r, const char *data, size_t len, size_t *us
         return 0;
     r->started = 1;
     size_t n = http_parser_execute(&r->p, &settings, data, len);
+    if ((part_keep(&r->name, &r->name_at, r->name_len) < 0 ||
+         part_keep(&r->value, &r->value_at, r->value_len) < 0) &&
+        r->err == PX_H1RESP_OK) {
+        r->err = PX_H1RESP_NOMEM;
+        return r->err;
+    }
     enum http_errno e = HTTP_PARSER_ERRNO(&r->p);
     if (e == HPE_PAUSED && r->complete) {
         *used = n;
@@ -206,8 +259,7 @@ int px_h1resp_eof(struct px_h1resp *r)
 
 void px_h1resp_shrink(struct px_h1resp *r)
 {
-    px_buf_consume(&r->name, px_buf_len(&r->name));
-    px_buf_consume(&r->value, px_buf_len(&r->value));
+    clear_field(r);
     px_buf_shrink(&r->name, 1024);
     px_buf_shrink(&r->value, 1024);
 }

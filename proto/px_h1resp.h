@@ -44,6 +44,11 @@ struct px_h1resp {
     int head_request;    /* the request was HEAD: no body, whatever the head says */
     struct px_buf name;  /* the field being read */
     struct px_buf value; /* ...its value */
+    /* Or, while one piece of it came in the bytes being fed, where it is
+     * (copied into name or value only when a second piece comes, or when
+     * px_h1resp_feed returns). */
+    const char *name_at, *value_at;
+    size_t name_len, value_len;
     int in_value;
     int interim;     /* the message being read is a 1xx */
     int head_done;   /* the final head was reported */

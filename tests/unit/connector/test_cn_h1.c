@@ -1185,6 +1185,68 @@ static void test_free_closes_pooled(void **state)
     assert_true(pump_until(ro_all_closed, 2000));
 }
 
+/* px_h1resp points at a field in the fed bytes and copies it only when it
+ * is split or the feed returns: the same fields, whatever the cuts (the
+ * caller's buffer is overwritten between feeds here, as a socket's is). */
+struct split_rec {
+    char fields[512];
+    size_t len;
+    int status;
+};
+
+static int split_field(void *arg, const char *n, size_t nl, const char *v, size_t vl)
+{
+    struct split_rec *r = arg;
+    int w = snprintf(r->fields + r->len, sizeof(r->fields) - r->len, "%.*s=%.*s;", (int)nl, n,
+                     (int)vl, v);
+    r->len += (size_t)w;
+    return 0;
+}
+
+static int split_head(void *arg, int status, int has_body)
+{
+    (void)has_body;
+    ((struct split_rec *)arg)->status = status;
+    return 0;
+}
+
+static int split_body(void *arg, const char *d, size_t n)
+{
+    (void)arg;
+    (void)d;
+    (void)n;
+    return 0;
+}
+
+static void test_resp_fields_split_across_feeds(void **state)
+{
+    (void)state;
+    static const struct px_h1resp_ops ops = {
+        .field = split_field, .head = split_head, .body = split_body};
+    const char *resp = "HTTP/1.1 100 Continue\r\nX-Interim: 1\r\n\r\n"
+                       "HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: text/plain \r\n"
+                       "X-Long: abcdefghijklmnopqrstuvwxyz\r\nContent-Length: 2\r\n\r\nok";
+    const char *want = "Server=nginx;Content-Type=text/plain;X-Long=abcdefghijklmnopqrstuvwxyz;"
+                       "Content-Length=2;";
+    size_t total = strlen(resp);
+    for (size_t cut = 1; cut <= total; cut++) {
+        struct split_rec rec = {0};
+        struct px_h1resp r;
+        px_h1resp_init(&r, &ops, &rec);
+        char chunk[256];
+        for (size_t at = 0; at < total; at += cut) {
+            size_t n = total - at < cut ? total - at : cut, used;
+            memcpy(chunk, resp + at, n);
+            assert_int_equal(px_h1resp_feed(&r, chunk, n, &used), 0);
+            memset(chunk, '#', sizeof(chunk)); /* the socket's buffer is reused */
+        }
+        assert_true(r.complete);
+        assert_int_equal(rec.status, 200);
+        assert_string_equal(rec.fields, want);
+        px_h1resp_cleanup(&r);
+    }
+}
+
 int main(void)
 {
     if (!getenv("TEST_LOG"))
@@ -1192,6 +1254,7 @@ int main(void)
 #define RO(t) cmocka_unit_test_setup_teardown(t, setup_ro, teardown)
 #define FO(t) cmocka_unit_test_setup_teardown(t, setup_fo, teardown)
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_resp_fields_split_across_feeds),
         RO(test_keepalive_one_connection_for_sequential_requests),
         RO(test_burst_over_keepalive_cap_reuses_surplus_connections),
         RO(test_pool_over_cap_closes_least_recently_used),

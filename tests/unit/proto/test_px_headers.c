@@ -189,12 +189,61 @@ static void test_valid(void **state)
     assert_int_equal(px_hdr_valid("\0", 1, S("v")), 0);
 }
 
+/* The name table (px_hdr_valid no longer asks isalnum/strchr) takes
+ * exactly RFC 9110's tchar, byte by byte. */
+static void test_valid_name_bytes(void **state)
+{
+    (void)state;
+    for (int c = 0; c < 256; c++) {
+        char n[1] = {(char)c};
+        int tchar = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    (c != 0 && memchr("!#$%&'*+-.^_`|~", c, 15) != NULL);
+        if (px_hdr_valid(n, 1, S("v")) != tchar)
+            print_error("byte 0x%02x\n", c);
+        assert_int_equal(px_hdr_valid(n, 1, S("v")), tchar);
+    }
+}
+
+/* The value check reads eight bytes at a time: a CR, LF or NUL is found at
+ * every position of every length, and every other byte passes. */
+static void test_valid_value_bytes(void **state)
+{
+    (void)state;
+    char v[40];
+    for (size_t len = 1; len <= sizeof(v); len++) {
+        memset(v, 'a', len);
+        assert_int_equal(px_hdr_valid(S("X"), v, len), 1);
+        for (size_t at = 0; at < len; at++) {
+            const char bad[] = {'\r', '\n', '\0'};
+            for (size_t k = 0; k < sizeof(bad); k++) {
+                v[at] = bad[k];
+                assert_int_equal(px_hdr_valid(S("X"), v, len), 0);
+            }
+            v[at] = 'a';
+        }
+    }
+    char all[256];
+    size_t n = 0;
+    for (int c = 1; c < 256; c++)
+        if (c != '\r' && c != '\n')
+            all[n++] = (char)c;
+    assert_int_equal(px_hdr_valid(S("X"), all, n), 1);
+    /* Bytes next to the refused ones, and with the high bit set, in every lane. */
+    char near[16] = {'\x0c', '\x0e', '\x09', '\x0b', '\x01', '\x8d', '\x8a', '\x80',
+                     '\x0c', '\x0e', '\x09', '\x0b', '\x01', '\x8d', '\x8a', '\x80'};
+    assert_int_equal(px_hdr_valid(S("X"), near, sizeof(near)), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hop_by_hop),    cmocka_unit_test(test_edge_metadata),
-        cmocka_unit_test(test_forwarded_for), cmocka_unit_test(test_listed_in_connection),
+        cmocka_unit_test(test_hop_by_hop),
+        cmocka_unit_test(test_edge_metadata),
+        cmocka_unit_test(test_forwarded_for),
+        cmocka_unit_test(test_listed_in_connection),
         cmocka_unit_test(test_valid),
+        cmocka_unit_test(test_valid_name_bytes),
+        cmocka_unit_test(test_valid_value_bytes),
     };
     return cmocka_run_group_tests_name("px_headers", tests, NULL, NULL);
 }

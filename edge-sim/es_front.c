@@ -4,6 +4,7 @@
 #include "px_err.h"
 #include "px_hostname.h"
 #include "px_log.h"
+#include "rt_loop.h"
 
 #include "es_req.h"
 #include "es_worker.h"
@@ -264,8 +265,15 @@ static int on_writable(struct rt_conn *c)
 static void free_front(uv_handle_t *h)
 {
     struct es_front *f = h->data;
+    struct es_server *srv = f->srv;
     es_peer_cleanup(&f->peer);
     free(f);
+    /* The freed heap stays for speed under load (rt_proc_init); once this
+     * loop's last browser connection is gone, a burst's buffers (TLS,
+     * HTTP/2 sessions, bodies up to the tunnel's stream window) go back, so
+     * they do not stack under the next burst's peak. */
+    if (srv->fronts.head.next && px_list_empty(&srv->fronts))
+        rt_loop_trim_idle(rt_loop_of(srv->loop));
 }
 
 static void on_close(struct rt_conn *c, int err)

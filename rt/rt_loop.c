@@ -125,6 +125,18 @@ void rt_loop_cleanup(struct rt_loop *rl)
     px_tls_free_caches();
 }
 
+void rt_loop_trim_idle(struct rt_loop *rl)
+{
+    if (!rl->uv)
+        return;
+    uint64_t now = uv_now(rl->uv);
+    if (rl->idle_trim_ms && now - rl->idle_trim_ms < RT_LOOP_IDLE_TRIM_MS)
+        return;
+    rl->idle_trim_ms = now;
+    px_tls_free_caches();
+    malloc_trim(0);
+}
+
 void rt_loop_set_after_flush(struct rt_loop *rl, void (*cb)(void *arg), void *arg)
 {
     rl->after_flush = cb;

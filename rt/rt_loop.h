@@ -41,6 +41,7 @@ struct rt_loop {
     uint8_t *read_scratch;         /* RT_CONN_READ_SIZE bytes: socket reads and TLS plaintext */
     WC_RNG rng;                    /* seeded once: seeding costs more than a proxied request */
     int rng_ready;
+    uint64_t idle_trim_ms; /* uv_now of rt_loop_trim_idle's last trim; 0: none yet */
     /* rt_loop_set_after_flush's */
     void (*after_flush)(void *arg);
     void *after_flush_arg;
@@ -68,6 +69,14 @@ void rt_loop_cleanup(struct rt_loop *rl);
  * for others (another loop's messages, es_worker) leaves in one go. One per
  * loop; cb NULL removes it. */
 void rt_loop_set_after_flush(struct rt_loop *rl, void (*cb)(void *arg), void *arg);
+/* The loop has nothing left to serve (its last connection of a kind just
+ * went): gives the memory freed since back to the system now, as the trim
+ * timer would after a quiet period, so that one burst's buffers do not stay
+ * resident under the next burst's. At most once per RT_LOOP_IDLE_TRIM_MS:
+ * a client that connects and leaves over and over costs one trim a second
+ * at most, never one per connection. */
+void rt_loop_trim_idle(struct rt_loop *rl);
+#define RT_LOOP_IDLE_TRIM_MS 1000
 /* The rt_loop of uv (uv->data). Asserts that rt_loop_init was called. */
 struct rt_loop *rt_loop_of(uv_loop_t *uv);
 /* The loop's own RNG, for anything on this loop that needs randomness

@@ -38,11 +38,39 @@ static void cleanup_of_a_zeroed_loop_is_a_no_op(void **state)
     assert_null(rl.uv);
 }
 
+/* A loop that just went idle trims at once, but at most once per
+ * RT_LOOP_IDLE_TRIM_MS: a client connecting and leaving over and over must
+ * not cost a heap walk per connection. */
+static void idle_trim_is_rate_limited(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    struct rt_loop rl;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(rt_loop_init(&rl, &loop), 0);
+    uv_update_time(&loop);
+    uint64_t now = uv_now(&loop);
+    rl.idle_trim_ms = 0;
+    rt_loop_trim_idle(&rl);
+    assert_int_equal(rl.idle_trim_ms, now); /* trimmed */
+    rl.idle_trim_ms = now - 10;             /* as if it trimmed 10 ms ago */
+    rt_loop_trim_idle(&rl);
+    assert_int_equal(rl.idle_trim_ms, now - 10); /* too soon: not again */
+    rl.idle_trim_ms = now - RT_LOOP_IDLE_TRIM_MS;
+    rt_loop_trim_idle(&rl);
+    assert_int_equal(rl.idle_trim_ms, now); /* a second later: again */
+    rt_loop_cleanup(&rl);
+    rt_loop_trim_idle(&rl); /* after cleanup: nothing */
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(handles_do_not_keep_the_loop_alive),
         cmocka_unit_test(cleanup_of_a_zeroed_loop_is_a_no_op),
+        cmocka_unit_test(idle_trim_is_rate_limited),
     };
     return cmocka_run_group_tests_name("rt_loop", tests, NULL, NULL);
 }

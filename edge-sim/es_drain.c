@@ -31,7 +31,9 @@ static void close_links(struct es_server *srv)
 static void on_tick(uv_timer_t *t)
 {
     struct es_server *srv = t->data;
-    if (srv->drain_phase == ES_DRAIN_DONE)
+    /* Stopping (a second signal): its exit code stands, whatever the loop
+     * runs while it shuts down. */
+    if (srv->drain_phase == ES_DRAIN_DONE || srv->stopping)
         return;
     if (since_ms(srv) >= srv->grace_ms) {
         PX_WARN("draining: grace period (%u s) over with %u browser connection(s), %u tunnel "

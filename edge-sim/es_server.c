@@ -238,9 +238,9 @@ int es_server_run(struct es_server *srv)
     close_handle((uv_handle_t *)&srv->tunnel_listener); /* the drain may have closed them */
     close_handle((uv_handle_t *)&srv->https_listener);
     close_handle((uv_handle_t *)&srv->admin_listener);
-    es_workers_stop(srv); /* their connections close; what they sent last is handled */
+    es_drain_cleanup(srv); /* before any more loop runs: no drain tick from here on */
+    es_workers_stop(srv);  /* their connections close; what they sent last is handled */
     es_admin_stop(srv);
-    es_drain_cleanup(srv);
     uv_close((uv_handle_t *)&srv->db_poll, NULL);
     uv_close((uv_handle_t *)&srv->sigint, NULL);
     uv_close((uv_handle_t *)&srv->sigterm, NULL);

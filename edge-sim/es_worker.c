@@ -329,25 +329,36 @@ static void on_home_wake(uv_async_t *a)
     }
 }
 
-static void worker_free(struct es_worker *w)
+/* Once w's thread is gone (or it has none: es_worker_test_new), both
+ * directions are the calling thread's: delivers what each holds, queued or
+ * staged, until nothing is left (what that sends is delivered too).
+ * loop_gone: the worker's loop has ended, so its messages only let go of
+ * what they own. Returns how many were delivered. */
+static unsigned settle(struct es_worker *w, int loop_gone)
 {
-    /* Its thread is gone and nothing posts to it any more: let go of what
-     * is left (what that sends home is handled at once). */
+    unsigned n = 0;
     for (;;) {
-        struct es_wmsg *down = wq_take_all(&w->to_worker), *up = wq_take_all(&w->to_home);
-        if (!down && !up)
-            break;
-        while (down) {
-            struct es_wmsg *next = down->next;
-            worker_msg(w, down, 1);
-            down = next;
-        }
+        struct es_wmsg *up = wq_take_all(&w->to_home), *down = wq_take_all(&w->to_worker);
+        if (!up && !down)
+            return n;
         while (up) {
             struct es_wmsg *next = up->next;
             home_msg(w, up);
             up = next;
+            n++;
+        }
+        while (down) {
+            struct es_wmsg *next = down->next;
+            worker_msg(w, down, loop_gone);
+            down = next;
+            n++;
         }
     }
+}
+
+static void worker_free(struct es_worker *w)
+{
+    settle(w, 1); /* nothing posts to it any more: let go of what is left */
     uv_mutex_destroy(&w->to_worker.mu);
     uv_mutex_destroy(&w->to_home.mu);
     uv_sem_destroy(&w->ready);
@@ -466,27 +477,9 @@ void es_workers_stop(struct es_server *srv)
         /* Its thread is gone: both directions are this thread's now. What
          * the worker sent last is handled, what it never read is let go,
          * and the home halves still open end, until nothing is left. */
-        int stopped_home_side = 0;
-        for (;;) {
-            struct es_wmsg *up = wq_take_all(&w->to_home), *down = wq_take_all(&w->to_worker);
-            if (!up && !down) {
-                if (stopped_home_side)
-                    break;
-                es_relays_stop_home_side(&w->relays);
-                stopped_home_side = 1;
-                continue;
-            }
-            while (up) {
-                struct es_wmsg *next = up->next;
-                home_msg(w, up);
-                up = next;
-            }
-            while (down) {
-                struct es_wmsg *next = down->next;
-                worker_msg(w, down, 1);
-                down = next;
-            }
-        }
+        settle(w, 1);
+        es_relays_stop_home_side(&w->relays);
+        settle(w, 1);
         uv_close((uv_handle_t *)&w->wake_home, NULL);
     }
     /* Gone before the loop runs again: that run may fire the drain's timer,
@@ -529,7 +522,10 @@ int es_workers_take(struct es_server *srv, uv_stream_t *listener)
     uv_tcp_t *t = malloc(sizeof(*t));
     if (!t)
         return 0; /* the home loop takes it */
-    uv_tcp_init(srv->loop, t);
+    if (uv_tcp_init(srv->loop, t) < 0) {
+        free(t);
+        return 0; /* the home loop takes it */
+    }
     char ip[64] = "";
     char *key = NULL;
     uv_os_fd_t fd;
@@ -605,31 +601,14 @@ struct es_worker *es_worker_test_new(struct es_server *home)
 
 unsigned es_worker_test_pump(struct es_worker *w)
 {
-    unsigned n = 0;
-    for (;;) {
-        struct es_wmsg *up = wq_take_all(&w->to_home), *down = wq_take_all(&w->to_worker);
-        if (!up && !down)
-            return n;
-        while (up) {
-            struct es_wmsg *next = up->next;
-            home_msg(w, up);
-            up = next;
-            n++;
-        }
-        while (down) {
-            struct es_wmsg *next = down->next;
-            worker_msg(w, down, 0);
-            down = next;
-            n++;
-        }
-    }
+    return settle(w, 0);
 }
 
 void es_worker_test_free(struct es_worker *w)
 {
     es_relays_stop_worker_side(&w->relays);
-    es_worker_test_pump(w);
+    settle(w, 0);
     es_relays_stop_home_side(&w->relays);
-    es_worker_test_pump(w);
+    settle(w, 0);
     free(w);
 }

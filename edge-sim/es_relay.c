@@ -62,9 +62,8 @@ static void relay_unref(struct es_relay *rl)
         free(rl);
 }
 
-/* Posts a message of rl's (holding a reference) to the other loop; data may
- * be NULL with len the room wanted, filled by the caller before... no: m is
- * posted as made. */
+/* Posts m, a message of rl's, to the other loop (to_home: from the worker's
+ * loop); the message holds a reference to rl until it is handled. */
 static void post(struct es_relay *rl, int to_home, struct es_wmsg *m)
 {
     atomic_fetch_add_explicit(&rl->refs, 1, memory_order_relaxed);
@@ -344,11 +343,10 @@ static void home_half_end(struct es_relay *rl)
     relay_unref(rl);
 }
 
-static int put_u32(uint8_t **p, uint32_t v)
+static void put_u32(uint8_t **p, uint32_t v)
 {
     memcpy(*p, &v, sizeof(v));
     *p += sizeof(v);
-    return 0;
 }
 
 static void send_head(struct es_relay *rl)

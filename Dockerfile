@@ -5,7 +5,7 @@
 FROM debian:12 AS build
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         build-essential pkg-config libnghttp2-dev libcurl4-openssl-dev \
-        libjansson-dev libuv1-dev libsqlite3-dev libhttp-parser-dev \
+        libjansson-dev libuv1-dev libsqlite3-dev libpq-dev libhttp-parser-dev \
         dpkg-dev autoconf automake libtool ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -27,7 +27,7 @@ RUN make -j2 all && make install PREFIX=/usr/local DESTDIR=/out
 # wolfSSL is linked statically: no libwolfssl here.
 FROM debian:12-slim
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libnghttp2-14 libcurl4 libjansson4 libuv1 libsqlite3-0 libhttp-parser2.9 \
+        libnghttp2-14 libcurl4 libjansson4 libuv1 libsqlite3-0 libpq5 libhttp-parser2.9 \
         ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /var/lib/connector --create-home connector \

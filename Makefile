@@ -5,7 +5,7 @@
 # `make deb` (build/deb/connector_*.deb and edge-sim_*.deb).
 PREFIX ?= /usr/local
 DESTDIR ?=
-PKGS := libnghttp2 libcurl jansson libuv sqlite3
+PKGS := libnghttp2 libcurl jansson libuv sqlite3 libpq
 
 # wolfSSL: WOLFSSL=source (the default) links a static libwolfssl with
 # AES-NI, AVX and SP-math assembly (AES-128-GCM ~4 GB/s instead of ~0.1),
@@ -61,6 +61,8 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # No -lcurl: the connector loads libcurl on first use (connector/cn_curl.h),
 # and the edge never uses it.
 PKG_LIBS = $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null) -lhttp_parser
+# The connector needs no PostgreSQL: only the edge (es_sql) links libpq.
+CN_PKG_LIBS = $(shell pkg-config --libs $(filter-out libcurl libpq,$(PKGS)) 2>/dev/null) -lhttp_parser
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla
 CFLAGS ?= $(OPT)
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -Iproto -Irt -Iconnector \
@@ -109,7 +111,7 @@ $(BINDIR)/connector: $(call obj,connector/cn_main.c) $(CN_OBJ) $(RT_OBJ) $(PROTO
 		$(WOLFSSL_LIB) $(BUILD)/wolfssl-used
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) -o $@ $(filter %.o %.a,$^) $(LDFLAGS_ALL) $(PKG_LIBS) -lm
+	$(Q)$(CC) -o $@ $(filter %.o %.a,$^) $(LDFLAGS_ALL) $(CN_PKG_LIBS) -lm
 $(BINDIR)/edge-sim: $(call obj,edge-sim/es_main.c) $(ES_OBJ) $(RT_OBJ) $(PROTO_OBJ) \
 		$(WOLFSSL_LIB) $(BUILD)/wolfssl-used
 	@mkdir -p $(dir $@)

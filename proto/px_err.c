@@ -41,6 +41,8 @@ const char *px_strerror(int err)
         return "database error";
     case PX_ERR_TIMEOUT:
         return "timed out";
+    case PX_ERR_UNAVAILABLE:
+        return "database unavailable";
     default:
         return "unknown error";
     }

@@ -4,23 +4,24 @@
 
 enum px_err {
     PX_OK = 0,
-    PX_ERR_NOMEM = -1,      /* allocation failed */
-    PX_ERR_INVAL = -2,      /* malformed input or bad argument */
-    PX_ERR_TRUNCATED = -3,  /* input ended early */
-    PX_ERR_VERSION = -4,    /* unsupported format version */
-    PX_ERR_TOO_LARGE = -5,  /* input exceeds a fixed limit */
-    PX_ERR_TLS = -6,        /* TLS library failure */
-    PX_ERR_TLS_VERIFY = -7, /* peer certificate rejected */
-    PX_ERR_WANT_IO = -8,    /* operation needs more input / output first */
-    PX_ERR_CLOSED = -9,     /* peer closed */
-    PX_ERR_IO = -10,        /* OS-level I/O failure */
-    PX_ERR_NOT_FOUND = -11, /* no such object */
-    PX_ERR_EXISTS = -12,    /* object already exists */
-    PX_ERR_DENIED = -13,    /* not allowed */
-    PX_ERR_CRYPTO = -14,    /* key or certificate operation failed */
-    PX_ERR_H2 = -15,        /* HTTP/2 library failure */
-    PX_ERR_DB = -16,        /* embedded database failure */
-    PX_ERR_TIMEOUT = -17,   /* a deadline passed (connect, handshake, exchange) */
+    PX_ERR_NOMEM = -1,        /* allocation failed */
+    PX_ERR_INVAL = -2,        /* malformed input or bad argument */
+    PX_ERR_TRUNCATED = -3,    /* input ended early */
+    PX_ERR_VERSION = -4,      /* unsupported format version */
+    PX_ERR_TOO_LARGE = -5,    /* input exceeds a fixed limit */
+    PX_ERR_TLS = -6,          /* TLS library failure */
+    PX_ERR_TLS_VERIFY = -7,   /* peer certificate rejected */
+    PX_ERR_WANT_IO = -8,      /* operation needs more input / output first */
+    PX_ERR_CLOSED = -9,       /* peer closed */
+    PX_ERR_IO = -10,          /* OS-level I/O failure */
+    PX_ERR_NOT_FOUND = -11,   /* no such object */
+    PX_ERR_EXISTS = -12,      /* object already exists */
+    PX_ERR_DENIED = -13,      /* not allowed */
+    PX_ERR_CRYPTO = -14,      /* key or certificate operation failed */
+    PX_ERR_H2 = -15,          /* HTTP/2 library failure */
+    PX_ERR_DB = -16,          /* embedded database failure */
+    PX_ERR_TIMEOUT = -17,     /* a deadline passed (connect, handshake, exchange) */
+    PX_ERR_UNAVAILABLE = -18, /* a shared service (the edges' database) cannot be reached now */
 };
 
 /* Returns a static, human-readable description of err (never NULL). */

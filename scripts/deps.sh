@@ -10,13 +10,13 @@ set -euo pipefail
 # build the wolfSSL that `make` links (WOLFSSL=source); libwolfssl-dev for
 # the WOLFSSL=system fallback.
 BUILD=(build-essential pkg-config libwolfssl-dev libnghttp2-dev libcurl4-openssl-dev
-       libjansson-dev libuv1-dev libsqlite3-dev libhttp-parser-dev curl ca-certificates
+       libjansson-dev libuv1-dev libsqlite3-dev libpq-dev libhttp-parser-dev curl ca-certificates
        dpkg-dev autoconf automake libtool)
 TEST=(libcmocka-dev nghttp2-client nghttp2-proxy nginx-light python3 python3-h2
       python3-websockets openssl sqlite3 procps openssh-server openssh-client chromium
       testssl.sh clang clang-format libclang-rt-14-dev libnss3-tools python3-jwt
       python3-cryptography caddy python3-prometheus-client systemd dpkg-dev
-      man-db groff-base bash-completion strace)
+      man-db groff-base bash-completion strace postgresql)
 PKGS=("${BUILD[@]}")
 [ "${1:-test}" = test ] && PKGS+=("${TEST[@]}")
 missing=()
@@ -32,9 +32,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >/dev/null
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    # Caddy and nginx are test peers started by the tests themselves: do not
-    # leave the packages' own services holding port 80 on the machine.
-    for svc in caddy nginx; do
+    # Caddy, nginx and PostgreSQL are test peers started by the tests
+    # themselves: do not leave the packages' own services holding ports.
+    for svc in caddy nginx postgresql; do
         if [[ " ${missing[*]} " == *" $svc"* ]] && command -v systemctl >/dev/null; then
             systemctl disable --now "$svc" >/dev/null 2>&1 || true
         fi

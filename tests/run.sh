@@ -14,6 +14,18 @@ pass=0; fail=0
 RES=$(mktemp)
 trap 'rm -f "$RES"' EXIT
 
+# One PostgreSQL server for the unit tests' PostgreSQL cases (es_sql,
+# es_store on PostgreSQL), started here from Debian's packages in a temp
+# directory; the integration tests that need one start their own.
+source "$ROOT/tests/support/pg.sh"
+if pg_start "${ES_TEST_PG_PORT:-$((16000 + RANDOM % 3000))}"; then
+    export ES_TEST_PG=$PG_URL
+    trap 'pg_destroy; rm -f "$RES"' EXIT
+else
+    echo "FAIL cannot start PostgreSQL for the unit tests"
+    fail=$((fail + 1))
+fi
+
 echo "== unit tests"
 for t in $(find "$BINDIR/unit" -type f -perm -u+x 2>/dev/null | sort); do
     out=$("$t" 2>&1); rc=$?

@@ -516,7 +516,7 @@ static int held_elsewhere(struct es_link *l, const struct es_tunnel *t, const ch
     if (rc < 0)
         PX_WARN("tunnel %s: hostname %s kept: cannot tell whether another edge's connection "
                 "serves it (%s)",
-                t->name, name, sqlite3_errmsg(l->srv->live.db));
+                t->name, name, es_sql_errmsg(l->srv->live.db));
     else if (rc > 0)
         PX_INFO("tunnel %s: hostname %s kept: a connection at another edge still serves it",
                 t->name, name);
@@ -610,7 +610,7 @@ static int on_control_msg(void *arg, const struct px_ctl_msg *m)
                          l->n_names, es_live_now_ms()) < 0)
             PX_WARN("tunnel %s: cannot record connection %s's hostnames in the live view (%s); "
                     "its next heartbeat will",
-                    t->name, l->conn_id, sqlite3_errmsg(srv->live.db));
+                    t->name, l->conn_id, es_sql_errmsg(srv->live.db));
         struct px_ctl_msg reply = {.type = PX_CTL_REGISTERED,
                                    .results = res,
                                    .n_results = m->n_hostnames,

@@ -1,7 +1,9 @@
-/* es_live: what the `edge-sim serve` processes sharing a data dir are doing
- * now, in a second SQLite file, <data-dir>/live.db (WAL), kept apart from
- * edge.db so that heartbeats never look like store changes (es_store_changed
- * would reload every second).
+/* es_live: what the `edge-sim serve` processes sharing a store are doing
+ * now. With a data dir, in a second SQLite file, <data-dir>/live.db (WAL),
+ * kept apart from edge.db so that heartbeats never look like store changes
+ * (es_store_changed would reload every second). With a PostgreSQL store, in
+ * its tables instances, links, names and holds, which no trigger watches
+ * for the same reason, over a connection of its own.
  *
  * Each serve is an instance (a random id) with a row: its addresses, pid,
  * start and heartbeat (every ES_LIVE_HEARTBEAT_MS). Each heartbeat rewrites
@@ -16,14 +18,13 @@
  * run on a fake clock.
  *
  * Every function returns 0 or a negative px_err code (PX_ERR_DB,
- * PX_ERR_NOMEM); nothing here touches the event loop. */
+ * PX_ERR_UNAVAILABLE, PX_ERR_NOMEM); nothing here touches the event loop. */
 #ifndef ES_LIVE_H
 #define ES_LIVE_H
 
 #include "es_link.h"
 #include "es_store.h"
 
-#include <sqlite3.h>
 #include <stddef.h>
 
 #define ES_LIVE_HEARTBEAT_MS 1000
@@ -33,7 +34,7 @@
 #define ES_LIVE_GRACE_MIN_MS 1000LL
 
 struct es_live {
-    sqlite3 *db;
+    struct es_sql *db;    /* es_sql's: through its functions only */
     char id[17];          /* this instance; "" for a reader (the CLI) */
     long long started_ms; /* this instance's start */
 };
@@ -67,11 +68,13 @@ struct es_live_expired {
 
 long long es_live_now_ms(void);
 
-/* Opens (creating if needed) dir/live.db. id: this instance's id (1..16 of
- * [0-9a-z]), or NULL for a reader that writes nothing. now_ms is the
- * instance's start. Returns 0, PX_ERR_INVAL (a bad id, or dir too long for
- * the path) or PX_ERR_DB, with why. */
-int es_live_open(struct es_live *lv, const char *dir, const char *id, long long now_ms, char *why,
+/* Opens the live view of the store spec names (es_store_open): a
+ * PostgreSQL store's tables, or dir/live.db (created if needed). id: this
+ * instance's id (1..16 of [0-9a-z]), or NULL for a reader that writes
+ * nothing. now_ms is the instance's start. Returns 0, PX_ERR_INVAL (a bad
+ * id, or dir too long for the path), PX_ERR_UNAVAILABLE or PX_ERR_DB, with
+ * why. */
+int es_live_open(struct es_live *lv, const char *spec, const char *id, long long now_ms, char *why,
                  size_t whylen);
 /* Removes this instance's rows (an instance) and closes. Safe on a zeroed
  * or closed lv. */

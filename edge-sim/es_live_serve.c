@@ -131,7 +131,7 @@ void es_live_beat(struct es_server *srv)
         PX_WARN("live view: out of memory; heartbeat skipped");
     } else if (es_live_heartbeat(&srv->live, &self, v.a, v.n, now) < 0) {
         PX_WARN("live view: heartbeat failed (%s); trying again in a second",
-                sqlite3_errmsg(srv->live.db));
+                es_sql_errmsg(srv->live.db));
     } else {
         es_link_each(srv, reclaim, srv);
         release_expired(srv, now);

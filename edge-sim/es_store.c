@@ -1,4 +1,5 @@
 #include "es_store.h"
+#include "es_store_pg.h"
 #include "px_err.h"
 #include "px_hostname.h"
 #include "rt_file.h"
@@ -15,7 +16,6 @@
 #include <time.h>
 
 static const char *const schema =
-    "PRAGMA foreign_keys=ON;"
     "CREATE TABLE IF NOT EXISTS kv(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS tunnels(id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
     " secret_hash BLOB NOT NULL, patterns TEXT NOT NULL, created INTEGER NOT NULL,"
@@ -27,17 +27,15 @@ static const char *const schema =
 extern const char es_store_access_schema[]; /* es_store_access.c */
 
 /* 1 if table has column, 0 if not, < 0 on error. */
-static int has_column(sqlite3 *db, const char *table, const char *column)
+static int has_column(struct es_sql *db, const char *table, const char *column)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?) WHERE name=?", -1, &st, NULL) !=
-        SQLITE_OK)
-        return PX_ERR_DB;
-    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return r == SQLITE_ROW ? 1 : r == SQLITE_DONE ? 0 : PX_ERR_DB;
+    struct es_sql_res r;
+    int rc = es_sql_query(db, &r, "SELECT 1 FROM pragma_table_info(?) WHERE name=?",
+                          ES_SQL_ARGS(ES_SQL_T(table), ES_SQL_T(column)));
+    if (rc == 0)
+        rc = es_sql_next(&r);
+    es_sql_done(&r);
+    return rc;
 }
 
 /* Databases made before token rotation lack its columns, and those made
@@ -46,8 +44,9 @@ static int has_column(sqlite3 *db, const char *table, const char *column)
  * once must not both add them. A column's `then` runs only when the column
  * was added: a tunnel rotated before `rotations` existed counts one
  * rotation, so certificates from its previous token (es_store_legacy_rotation)
- * are one generation behind. */
-static int migrate(sqlite3 *db, char **err)
+ * are one generation behind. (PostgreSQL stores have versioned migrations
+ * instead: es_store_pg.c.) */
+static int migrate_sqlite(struct es_sql *db)
 {
     static const struct {
         const char *column, *alter, *then;
@@ -69,22 +68,21 @@ static int migrate(sqlite3 *db, char **err)
     }
     if (!missing)
         return 0;
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, err) != SQLITE_OK)
-        return PX_ERR_DB;
-    for (size_t i = 0; i < sizeof(add) / sizeof(add[0]); i++) {
+    int rc = es_sql_begin(db, 1);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < sizeof(add) / sizeof(add[0]) && rc == 0; i++) {
         int h = has_column(db, "tunnels", add[i].column);
-        if (h < 0 || (!h && (sqlite3_exec(db, add[i].alter, NULL, NULL, err) != SQLITE_OK ||
-                             (add[i].then &&
-                              sqlite3_exec(db, add[i].then, NULL, NULL, err) != SQLITE_OK)))) {
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-            return PX_ERR_DB;
-        }
+        if (h < 0)
+            rc = h;
+        else if (!h && (rc = es_sql_exec(db, add[i].alter)) == 0 && add[i].then)
+            rc = es_sql_exec(db, add[i].then);
     }
-    if (sqlite3_exec(db, "COMMIT", NULL, NULL, err) != SQLITE_OK) {
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        return PX_ERR_DB;
+    if (rc < 0) {
+        es_sql_rollback(db);
+        return rc;
     }
-    return 0;
+    return es_sql_commit(db);
 }
 
 int es_store_dir_lock(const char *dir)
@@ -117,10 +115,32 @@ void es_store_dir_unlock(int fd)
         close(fd); /* releases the lock */
 }
 
-int es_store_open(struct es_store *s, const char *dir, char *why, size_t whylen)
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int open_pg(struct es_store *s, const char *spec, char *why, size_t whylen)
+{
+    int rc = es_sql_open_pg(&s->db, spec, why, whylen);
+    if (rc == 0)
+        rc = es_store_pg_check(s->db, why, whylen);
+    if (rc == 0 && (rc = es_sql_listen(s->db, ES_STORE_CHANNEL)) < 0)
+        snprintf(why, whylen, "cannot listen for changes on %s: %s", es_sql_target(s->db),
+                 es_sql_errmsg(s->db));
+    if (rc < 0) {
+        es_store_close(s);
+        return rc;
+    }
+    es_store_reconcile(s);
+    return 0;
+}
+
+static int open_sqlite(struct es_store *s, const char *dir, char *why, size_t whylen)
 {
     char path[600];
-    memset(s, 0, sizeof(*s));
     /* dir may be a raw --data-dir: a path cut short would be another file. */
     int len = snprintf(path, sizeof(path), "%s/edge.db", dir);
     if (len < 0 || (size_t)len >= sizeof(path)) {
@@ -128,85 +148,117 @@ int es_store_open(struct es_store *s, const char *dir, char *why, size_t whylen)
                  strlen(dir), sizeof(path) - sizeof("/edge.db"));
         return PX_ERR_INVAL;
     }
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
-        snprintf(why, whylen, "cannot open %s: %s", path,
-                 s->db ? sqlite3_errmsg(s->db) : "out of memory");
-        sqlite3_close(s->db);
-        s->db = NULL;
-        return PX_ERR_DB;
-    }
-    sqlite3_busy_timeout(s->db, 5000);
-    char *err = NULL;
-    if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
-                     &err) != SQLITE_OK ||
-        sqlite3_exec(s->db, schema, NULL, NULL, &err) != SQLITE_OK || migrate(s->db, &err) < 0 ||
-        sqlite3_exec(s->db, es_store_access_schema, NULL, NULL, &err) != SQLITE_OK) {
-        snprintf(why, whylen, "cannot initialise %s: %s", path, err ? err : "?");
-        sqlite3_free(err);
+    int rc = es_sql_open_sqlite(&s->db, path, why, whylen);
+    if (rc < 0)
+        return rc;
+    if ((rc = es_sql_exec(s->db, "PRAGMA synchronous=FULL")) < 0 ||
+        (rc = es_sql_exec(s->db, schema)) < 0 || (rc = migrate_sqlite(s->db)) < 0 ||
+        (rc = es_sql_exec(s->db, es_store_access_schema)) < 0) {
+        snprintf(why, whylen, "cannot initialise %s: %s", path, es_sql_errmsg(s->db));
         es_store_close(s);
-        return PX_ERR_DB;
+        return rc;
     }
     es_store_changed(s);
     return 0;
 }
 
+int es_store_open(struct es_store *s, const char *spec, char *why, size_t whylen)
+{
+    memset(s, 0, sizeof(*s));
+    return es_sql_spec_is_pg(spec) ? open_pg(s, spec, why, whylen)
+                                   : open_sqlite(s, spec, why, whylen);
+}
+
+int es_store_migrate(const char *spec, int *from, int *to, char *why, size_t whylen)
+{
+    *from = *to = 0;
+    if (!es_sql_spec_is_pg(spec)) {
+        struct es_store s;
+        int rc = es_store_open(&s, spec, why, whylen);
+        es_store_close(&s);
+        return rc;
+    }
+    struct es_sql *db = NULL;
+    int rc = es_sql_open_pg(&db, spec, why, whylen);
+    if (rc == 0)
+        rc = es_store_pg_migrate(db, from, to, why, whylen);
+    es_sql_close(db);
+    return rc;
+}
+
 void es_store_close(struct es_store *s)
 {
-    if (s->db)
-        sqlite3_close(s->db);
+    es_sql_close(s->db);
     s->db = NULL;
+}
+
+int es_store_shared(const struct es_store *s)
+{
+    return s->db && es_sql_kind(s->db) == ES_SQL_PG;
 }
 
 int es_store_changed(struct es_store *s)
 {
-    sqlite3_stmt *st;
-    long long v = s->data_version;
-    if (sqlite3_prepare_v2(s->db, "PRAGMA data_version", -1, &st, NULL) != SQLITE_OK)
-        return 0;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    if (es_sql_kind(s->db) == ES_SQL_PG) {
+        /* Down: one non-blocking reconnection step; coming back counts as
+         * a change (es_sql_notices), since what happened meanwhile is
+         * unknown. */
+        es_sql_reconnect(s->db, mono_ms(), 1000);
+        return es_sql_notices(s->db) > 0;
+    }
+    long long v = es_sql_data_version(s->db);
     int changed = v != s->data_version;
     s->data_version = v;
     return changed;
 }
 
-int es_store_kv_get(struct es_store *s, const char *key, char *out, size_t outlen)
+int es_store_reconcile(struct es_store *s)
 {
-    sqlite3_stmt *st;
-    int rc = PX_ERR_NOT_FOUND;
-    if (sqlite3_prepare_v2(s->db, "SELECT value FROM kv WHERE key=?", -1, &st, NULL) != SQLITE_OK)
-        return PX_ERR_DB;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        snprintf(out, outlen, "%s", (const char *)sqlite3_column_text(st, 0));
-        rc = 0;
+    if (es_sql_kind(s->db) != ES_SQL_PG || !es_sql_up(s->db))
+        return 0;
+    struct es_sql_res r;
+    int changed = 0;
+    if (es_sql_query(s->db, &r,
+                     "SELECT last_value + (CASE WHEN is_called THEN 1 ELSE 0 END)"
+                     " FROM change_seq",
+                     NULL, 0) == 0 &&
+        es_sql_next(&r) == 1) {
+        long long v = es_sql_int(&r, 0);
+        changed = v != s->change_seq;
+        s->change_seq = v;
     }
-    sqlite3_finalize(st);
-    return rc;
+    es_sql_done(&r);
+    return changed;
 }
 
-static int kv_write(struct es_store *s, const char *sql, const char *key, const char *value)
+int es_store_kv_get(struct es_store *s, const char *key, char *out, size_t outlen)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return PX_ERR_DB;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : PX_ERR_DB;
-    sqlite3_finalize(st);
+    struct es_sql_res r;
+    int rc =
+        es_sql_query(s->db, &r, "SELECT value FROM kv WHERE key=?", ES_SQL_ARGS(ES_SQL_T(key)));
+    if (rc == 0 && (rc = es_sql_next(&r)) == 1) {
+        snprintf(out, outlen, "%s", es_sql_text(&r, 0));
+        rc = 0;
+    } else if (rc == 0) {
+        rc = PX_ERR_NOT_FOUND;
+    }
+    es_sql_done(&r);
     return rc;
 }
 
 int es_store_kv_set(struct es_store *s, const char *key, const char *value)
 {
-    return kv_write(s, "INSERT OR REPLACE INTO kv(key,value) VALUES(?,?)", key, value);
+    return es_sql_query(s->db, NULL,
+                        "INSERT INTO kv(key,value) VALUES(?,?)"
+                        " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                        ES_SQL_ARGS(ES_SQL_T(key), ES_SQL_T(value)));
 }
 
 int es_store_kv_set_if_absent(struct es_store *s, const char *key, const char *value)
 {
-    return kv_write(s, "INSERT OR IGNORE INTO kv(key,value) VALUES(?,?)", key, value);
+    return es_sql_query(s->db, NULL,
+                        "INSERT INTO kv(key,value) VALUES(?,?) ON CONFLICT(key) DO NOTHING",
+                        ES_SQL_ARGS(ES_SQL_T(key), ES_SQL_T(value)));
 }
 
 void es_tunnel_rec_cleanup(struct es_tunnel_rec *t)
@@ -225,42 +277,35 @@ int es_store_tunnel_add(struct es_store *s, const struct es_tunnel_rec *t)
     json_decref(a);
     if (!pj)
         return PX_ERR_NOMEM;
-    sqlite3_stmt *st;
-    int rc = PX_ERR_DB;
-    if (sqlite3_prepare_v2(s->db,
-                           "INSERT INTO tunnels(id,name,secret_hash,patterns,created) "
-                           "VALUES(?,?,?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK)
-        goto out;
-    sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, t->name, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 3, t->secret_hash, sizeof(t->secret_hash), SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, pj, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
-    int r = sqlite3_step(st);
-    rc = r == SQLITE_DONE ? 0 : (r == SQLITE_CONSTRAINT ? PX_ERR_EXISTS : PX_ERR_DB);
-    sqlite3_finalize(st);
-out:
+    int rc = es_sql_query(s->db, NULL,
+                          "INSERT INTO tunnels(id,name,secret_hash,patterns,created) "
+                          "VALUES(?,?,?,?,?)",
+                          ES_SQL_ARGS(ES_SQL_T(t->id), ES_SQL_T(t->name),
+                                      ES_SQL_B(t->secret_hash, sizeof(t->secret_hash)),
+                                      ES_SQL_T(pj), ES_SQL_I((long long)time(NULL))));
     free(pj);
     return rc;
 }
 
-static void load_row(sqlite3_stmt *st, struct es_tunnel_rec *t)
+static void load_row(struct es_sql_res *r, struct es_tunnel_rec *t)
 {
     memset(t, 0, sizeof(*t));
-    snprintf(t->id, sizeof(t->id), "%s", (const char *)sqlite3_column_text(st, 0));
-    snprintf(t->name, sizeof(t->name), "%s", (const char *)sqlite3_column_text(st, 1));
-    if (sqlite3_column_bytes(st, 2) == sizeof(t->secret_hash))
-        memcpy(t->secret_hash, sqlite3_column_blob(st, 2), sizeof(t->secret_hash));
+    const char *id = es_sql_text(r, 0), *name = es_sql_text(r, 1), *pats = es_sql_text(r, 3);
+    snprintf(t->id, sizeof(t->id), "%s", id ? id : "");
+    snprintf(t->name, sizeof(t->name), "%s", name ? name : "");
+    size_t hl;
+    const void *h = es_sql_blob(r, 2, &hl);
+    if (h && hl == sizeof(t->secret_hash))
+        memcpy(t->secret_hash, h, sizeof(t->secret_hash));
     json_error_t e;
-    json_t *a = json_loads((const char *)sqlite3_column_text(st, 3), 0, &e);
+    json_t *a = pats ? json_loads(pats, 0, &e) : NULL;
     for (size_t i = 0; a && i < json_array_size(a) && i < ES_MAX_PATTERNS; i++) {
         const char *p = json_string_value(json_array_get(a, i));
         if (p && (t->patterns[t->n_patterns] = strdup(p)))
             t->n_patterns++;
     }
     json_decref(a);
-    t->created = sqlite3_column_int64(st, 4);
+    t->created = es_sql_int(r, 4);
 }
 
 #define SELECT_TUNNEL "SELECT id,name,secret_hash,patterns,created FROM tunnels"
@@ -268,65 +313,66 @@ static void load_row(sqlite3_stmt *st, struct es_tunnel_rec *t)
 int es_store_tunnel_get(struct es_store *s, const char *id, const char *name,
                         struct es_tunnel_rec *out)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, SELECT_TUNNEL " WHERE id=? OR name=?", -1, &st, NULL) !=
-        SQLITE_OK)
-        return PX_ERR_DB;
-    sqlite3_bind_text(st, 1, id ? id : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, name ? name : "\x01", -1, SQLITE_STATIC);
-    int rc = PX_ERR_NOT_FOUND;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        load_row(st, out);
+    struct es_sql_res r;
+    int rc = es_sql_query(s->db, &r, SELECT_TUNNEL " WHERE id=? OR name=?",
+                          ES_SQL_ARGS(ES_SQL_T(id ? id : ""), ES_SQL_T(name ? name : "\x01")));
+    if (rc == 0 && (rc = es_sql_next(&r)) == 1) {
+        load_row(&r, out);
         rc = 0;
+    } else if (rc == 0) {
+        rc = PX_ERR_NOT_FOUND;
     }
-    sqlite3_finalize(st);
+    es_sql_done(&r);
     return rc;
 }
 
 int es_store_tunnel_secret_hash(struct es_store *s, const char *id, uint8_t hash[32])
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "SELECT secret_hash FROM tunnels WHERE id=?", -1, &st, NULL) !=
-        SQLITE_OK)
-        return PX_ERR_DB;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    int rc = PX_ERR_NOT_FOUND, r = sqlite3_step(st);
-    if (r == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
-        memcpy(hash, sqlite3_column_blob(st, 0), 32);
-        rc = 0;
-    } else if (r != SQLITE_ROW && r != SQLITE_DONE) {
-        rc = PX_ERR_DB;
+    struct es_sql_res r;
+    int rc = es_sql_query(s->db, &r, "SELECT secret_hash FROM tunnels WHERE id=?",
+                          ES_SQL_ARGS(ES_SQL_T(id)));
+    if (rc == 0 && (rc = es_sql_next(&r)) == 1) {
+        size_t n;
+        const void *h = es_sql_blob(&r, 0, &n);
+        rc = h && n == 32 ? 0 : PX_ERR_NOT_FOUND;
+        if (rc == 0)
+            memcpy(hash, h, 32);
+    } else if (rc == 0) {
+        rc = PX_ERR_NOT_FOUND;
     }
-    sqlite3_finalize(st);
+    es_sql_done(&r);
     return rc;
 }
 
 int es_store_tunnel_secrets(struct es_store *s, const char *id, struct es_tunnel_secrets *out)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(
-            s->db,
-            "SELECT secret_hash, prev_secret_hash, prev_until, rotated_at, rotations FROM tunnels"
-            " WHERE id=?",
-            -1, &st, NULL) != SQLITE_OK)
-        return PX_ERR_DB;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    int rc = PX_ERR_NOT_FOUND, r = sqlite3_step(st);
-    if (r == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
-        memset(out, 0, sizeof(*out));
-        memcpy(out->current, sqlite3_column_blob(st, 0), 32);
-        out->rotated_at = sqlite3_column_int64(st, 3);
-        out->rotations = sqlite3_column_int64(st, 4);
-        /* A previous hash of any other size (none: NULL) stays all zeros. */
-        if (sqlite3_column_bytes(st, 1) == 32) {
-            memcpy(out->previous, sqlite3_column_blob(st, 1), 32);
-            out->previous_until = sqlite3_column_int64(st, 2);
+    struct es_sql_res r;
+    int rc = es_sql_query(
+        s->db, &r,
+        "SELECT secret_hash, prev_secret_hash, prev_until, rotated_at, rotations FROM tunnels"
+        " WHERE id=?",
+        ES_SQL_ARGS(ES_SQL_T(id)));
+    if (rc == 0 && (rc = es_sql_next(&r)) == 1) {
+        size_t n;
+        const void *h = es_sql_blob(&r, 0, &n);
+        rc = PX_ERR_NOT_FOUND;
+        if (h && n == 32) {
+            memset(out, 0, sizeof(*out));
+            memcpy(out->current, h, 32);
+            out->rotated_at = es_sql_int(&r, 3);
+            out->rotations = es_sql_int(&r, 4);
+            /* A previous hash of any other size (none: NULL) stays all zeros. */
+            const void *p = es_sql_blob(&r, 1, &n);
+            if (p && n == 32) {
+                memcpy(out->previous, p, 32);
+                out->previous_until = es_sql_int(&r, 2);
+            }
+            rc = 0;
         }
-        rc = 0;
-    } else if (r != SQLITE_ROW && r != SQLITE_DONE) {
-        rc = PX_ERR_DB;
+    } else if (rc == 0) {
+        rc = PX_ERR_NOT_FOUND;
     }
-    sqlite3_finalize(st);
+    es_sql_done(&r);
     return rc;
 }
 
@@ -364,61 +410,49 @@ int es_store_line_renewable(const struct es_tunnel_secrets *s, long long rotatio
 int es_store_tunnel_rotate(struct es_store *s, const char *name_or_id, const uint8_t new_hash[32],
                            long long prev_until, char id_out[33], char name_out[65])
 {
-    sqlite3_stmt *st;
     /* The right-hand sides read the row as it was: the old hash moves to
      * prev_secret_hash in the same statement that replaces it. A name wins
      * over an id (a name may look like another tunnel's id): one row only. */
-    if (sqlite3_prepare_v2(s->db,
-                           "UPDATE tunnels SET prev_secret_hash=secret_hash, prev_until=?,"
-                           " rotated_at=CAST(strftime('%s','now') AS INTEGER),"
-                           " rotations=rotations+1,"
-                           " secret_hash=? WHERE id=COALESCE((SELECT id FROM tunnels WHERE name=?),"
-                           " (SELECT id FROM tunnels WHERE id=?)) RETURNING id, name",
-                           -1, &st, NULL) != SQLITE_OK)
-        return PX_ERR_DB;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)prev_until);
-    sqlite3_bind_blob(st, 2, new_hash, 32, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, name_or_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, name_or_id, -1, SQLITE_STATIC);
-    int rc = PX_ERR_DB, r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
+    struct es_sql_res r;
+    int rc =
+        es_sql_query(s->db, &r,
+                     "UPDATE tunnels SET prev_secret_hash=secret_hash, prev_until=?1,"
+                     " rotated_at=?5, rotations=rotations+1,"
+                     " secret_hash=?2 WHERE id=COALESCE((SELECT id FROM tunnels WHERE name=?3),"
+                     " (SELECT id FROM tunnels WHERE id=?4)) RETURNING id, name",
+                     ES_SQL_ARGS(ES_SQL_I(prev_until), ES_SQL_B(new_hash, 32), ES_SQL_T(name_or_id),
+                                 ES_SQL_T(name_or_id), ES_SQL_I((long long)time(NULL))));
+    if (rc == 0 && (rc = es_sql_next(&r)) == 1) {
         if (id_out)
-            snprintf(id_out, 33, "%s", (const char *)sqlite3_column_text(st, 0));
+            snprintf(id_out, 33, "%s", es_sql_text(&r, 0));
         if (name_out)
-            snprintf(name_out, 65, "%s", (const char *)sqlite3_column_text(st, 1));
-        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : PX_ERR_DB;
-    } else if (r == SQLITE_DONE) {
+            snprintf(name_out, 65, "%s", es_sql_text(&r, 1));
+        rc = es_sql_next(&r) == 0 ? 0 : PX_ERR_DB;
+    } else if (rc == 0) {
         rc = PX_ERR_NOT_FOUND;
     }
-    sqlite3_finalize(st);
+    es_sql_done(&r);
     return rc;
 }
 
 int es_store_tunnel_delete(struct es_store *s, const char *name)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "DELETE FROM tunnels WHERE name=? OR id=?", -1, &st, NULL) !=
-        SQLITE_OK)
-        return PX_ERR_DB;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : PX_ERR_DB;
-    sqlite3_finalize(st);
-    if (rc == 0 && sqlite3_changes(s->db) == 0)
+    int rc = es_sql_query(s->db, NULL, "DELETE FROM tunnels WHERE name=? OR id=?",
+                          ES_SQL_ARGS(ES_SQL_T(name), ES_SQL_T(name)));
+    if (rc == 0 && es_sql_changes(s->db) == 0)
         rc = PX_ERR_NOT_FOUND;
     return rc;
 }
 
 int es_store_tunnel_list(struct es_store *s, struct es_tunnel_rec **out, size_t *n)
 {
-    sqlite3_stmt *st;
     *out = NULL;
     *n = 0;
-    if (sqlite3_prepare_v2(s->db, SELECT_TUNNEL " ORDER BY name", -1, &st, NULL) != SQLITE_OK)
-        return PX_ERR_DB;
+    struct es_sql_res r;
+    int rc = es_sql_query(s->db, &r, SELECT_TUNNEL " ORDER BY name", NULL, 0);
     size_t cap = 0;
-    int rc = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    while (rc == 0 && (rc = es_sql_next(&r)) == 1) {
+        rc = 0;
         if (*n == cap) {
             cap = cap ? cap * 2 : 8;
             struct es_tunnel_rec *nt = realloc(*out, cap * sizeof(**out));
@@ -428,10 +462,16 @@ int es_store_tunnel_list(struct es_store *s, struct es_tunnel_rec **out, size_t 
             }
             *out = nt;
         }
-        load_row(st, &(*out)[(*n)++]);
+        load_row(&r, &(*out)[(*n)++]);
     }
-    sqlite3_finalize(st);
-    return rc;
+    es_sql_done(&r);
+    if (rc < 0) {
+        es_store_tunnels_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        return rc;
+    }
+    return 0;
 }
 
 void es_store_tunnels_free(struct es_tunnel_rec *t, size_t n)
@@ -444,87 +484,66 @@ void es_store_tunnels_free(struct es_tunnel_rec *t, size_t n)
 int es_store_route_claim(struct es_store *s, const char *hostname, const char *tunnel_id,
                          struct es_route_conflict *conflict)
 {
-    /* IMMEDIATE takes the write lock before the check: a deferred transaction
-     * would check against a snapshot another process may change before our
-     * insert. Waiting for the lock is bounded by the busy timeout. */
-    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return PX_ERR_DB;
-    sqlite3_stmt *st = NULL;
-    int rc = PX_ERR_DB, r;
-    if (sqlite3_prepare_v2(s->db,
-                           "SELECT r.hostname, r.tunnel_id, t.name FROM routes r"
-                           " JOIN tunnels t ON t.id = r.tunnel_id WHERE r.tunnel_id <> ?",
-                           -1, &st, NULL) != SQLITE_OK)
-        goto out_rollback;
-    sqlite3_bind_text(st, 1, tunnel_id, -1, SQLITE_STATIC);
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *held = (const char *)sqlite3_column_text(st, 0);
+    /* The check and the insert under the writers' lock (SQLite: IMMEDIATE;
+     * PostgreSQL: every edge's advisory lock): a deferred transaction would
+     * check against a snapshot another process may change before our
+     * insert. Waiting for the lock is bounded (busy / lock timeout). */
+    int rc = es_sql_begin(s->db, 1);
+    if (rc < 0)
+        return rc;
+    struct es_sql_res r;
+    rc = es_sql_query(s->db, &r,
+                      "SELECT r.hostname, r.tunnel_id, t.name FROM routes r"
+                      " JOIN tunnels t ON t.id = r.tunnel_id WHERE r.tunnel_id <> ?",
+                      ES_SQL_ARGS(ES_SQL_T(tunnel_id)));
+    while (rc == 0 && (rc = es_sql_next(&r)) == 1) {
+        rc = 0;
+        const char *held = es_sql_text(&r, 0);
         /* px_host_overlap needs valid patterns; a row that is not one can
          * only come from outside edge-sim and matches no request anyway. */
         if (!held || !px_host_pattern_valid(held) || !px_host_overlap(held, hostname))
             continue;
         if (conflict) {
+            const char *id = es_sql_text(&r, 1), *name = es_sql_text(&r, 2);
             snprintf(conflict->hostname, sizeof(conflict->hostname), "%s", held);
-            snprintf(conflict->tunnel_id, sizeof(conflict->tunnel_id), "%s",
-                     (const char *)sqlite3_column_text(st, 1));
-            snprintf(conflict->tunnel_name, sizeof(conflict->tunnel_name), "%s",
-                     (const char *)sqlite3_column_text(st, 2));
+            snprintf(conflict->tunnel_id, sizeof(conflict->tunnel_id), "%s", id ? id : "");
+            snprintf(conflict->tunnel_name, sizeof(conflict->tunnel_name), "%s", name ? name : "");
         }
         rc = PX_ERR_EXISTS;
-        goto out_rollback;
     }
-    if (r != SQLITE_DONE)
-        goto out_rollback;
-    sqlite3_finalize(st);
-    st = NULL;
+    es_sql_done(&r);
     /* Already ours: nothing to insert. A missing tunnel still fails (the
-     * foreign key is not subject to OR IGNORE). */
-    if (sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO routes(hostname,tunnel_id) VALUES(?,?)",
-                           -1, &st, NULL) != SQLITE_OK)
-        goto out_rollback;
-    sqlite3_bind_text(st, 1, hostname, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, tunnel_id, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        /* The tunnel is gone (deleted by another process since this one
-         * last looked): not a storage failure. */
-        if (sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_FOREIGNKEY)
-            rc = PX_ERR_NOT_FOUND;
-        goto out_rollback;
+     * foreign key is not subject to DO NOTHING). */
+    if (rc == 0 &&
+        (rc = es_sql_query(s->db, NULL,
+                           "INSERT INTO routes(hostname,tunnel_id) VALUES(?,?)"
+                           " ON CONFLICT(hostname) DO NOTHING",
+                           ES_SQL_ARGS(ES_SQL_T(hostname), ES_SQL_T(tunnel_id)))) < 0 &&
+        es_sql_failure(s->db) == ES_SQL_FAIL_FOREIGN)
+        rc = PX_ERR_NOT_FOUND; /* deleted by another process since this one looked */
+    if (rc < 0) {
+        es_sql_rollback(s->db);
+        return rc;
     }
-    sqlite3_finalize(st);
-    st = NULL;
-    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        goto out_rollback;
-    return 0;
-out_rollback:
-    sqlite3_finalize(st);
-    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    return rc;
+    return es_sql_commit(s->db);
 }
 
 int es_store_route_release(struct es_store *s, const char *hostname, const char *tunnel_id)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "DELETE FROM routes WHERE hostname=? AND tunnel_id=?", -1, &st,
-                           NULL) != SQLITE_OK)
-        return PX_ERR_DB;
-    sqlite3_bind_text(st, 1, hostname, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, tunnel_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : PX_ERR_DB;
-    sqlite3_finalize(st);
-    return rc;
+    return es_sql_query(s->db, NULL, "DELETE FROM routes WHERE hostname=? AND tunnel_id=?",
+                        ES_SQL_ARGS(ES_SQL_T(hostname), ES_SQL_T(tunnel_id)));
 }
 
 int es_store_route_each(struct es_store *s,
                         void (*cb)(const char *hostname, const char *tunnel_id, void *arg),
                         void *arg)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "SELECT hostname,tunnel_id FROM routes", -1, &st, NULL) !=
-        SQLITE_OK)
-        return PX_ERR_DB;
-    while (sqlite3_step(st) == SQLITE_ROW)
-        cb((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1), arg);
-    sqlite3_finalize(st);
-    return 0;
+    struct es_sql_res r;
+    int rc = es_sql_query(s->db, &r, "SELECT hostname,tunnel_id FROM routes", NULL, 0);
+    while (rc == 0 && (rc = es_sql_next(&r)) == 1) {
+        rc = 0;
+        cb(es_sql_text(&r, 0), es_sql_text(&r, 1), arg);
+    }
+    es_sql_done(&r);
+    return rc;
 }

@@ -1,12 +1,20 @@
-/* es_store: edge state in SQLite (WAL) in the data dir: tunnels, their
- * hostname patterns and the routes connectors registered. Every change is one
- * transaction, so a crash mid-write leaves the previous state. Other
- * processes (the CLI) may change it while `serve` runs; es_store_changed()
- * tells serve to reload. */
+/* es_store: the edge's state: tunnels, their hostname patterns and the
+ * routes connectors registered, plus what es_store_access keeps. Either in
+ * SQLite (WAL) in the data dir, for one machine, or in a PostgreSQL
+ * database several edges share (a postgres:// store spec, es_sql). Every
+ * change is one transaction, so a crash mid-write leaves the previous
+ * state. Other processes (the CLI, other edges) may change it while `serve`
+ * runs; es_store_changed() tells serve to reload.
+ *
+ * PostgreSQL's schema is versioned (es_store_migrate, `edge-sim store
+ * migrate`): es_store_open refuses a database whose schema is not the one
+ * this build knows, saying which command fixes it. SQLite's is created and
+ * brought up to date by es_store_open itself, as it always was. */
 #ifndef ES_STORE_H
 #define ES_STORE_H
 
-#include <sqlite3.h>
+#include "es_sql.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,9 +30,15 @@ struct es_tunnel_rec {
 };
 
 struct es_store {
-    sqlite3 *db;
-    long long data_version;
+    struct es_sql *db;      /* es_sql's: through its functions only */
+    long long data_version; /* SQLite: the last data_version seen */
+    long long change_seq;   /* PostgreSQL: the change counter last seen */
 };
+
+/* The channel PostgreSQL triggers notify on every change to shared state. */
+#define ES_STORE_CHANNEL "edge_sim_change"
+/* The schema version of PostgreSQL stores this build reads and writes. */
+#define ES_STORE_PG_SCHEMA 1
 
 /* Serialises setting up a data dir between processes (two serves started
  * at once on a new dir must not both create its CA keys): takes an
@@ -34,12 +48,33 @@ struct es_store {
  * no lock file (-1): the set-up after it refuses that dir. */
 int es_store_dir_lock(const char *dir);
 void es_store_dir_unlock(int fd);
-/* Opens (creating if needed) dir/edge.db. Returns 0, PX_ERR_INVAL (dir too
- * long for the path) or PX_ERR_DB, with why. */
-int es_store_open(struct es_store *s, const char *dir, char *why, size_t whylen);
+/* Opens the store spec names: a postgres:// URI (es_sql_spec_is_pg), or a
+ * data dir whose edge.db it opens (creating it if needed). Returns 0,
+ * PX_ERR_INVAL (dir too long for the path, a malformed URI),
+ * PX_ERR_UNAVAILABLE (PostgreSQL unreachable), PX_ERR_VERSION (PostgreSQL
+ * schema missing, older or newer than ES_STORE_PG_SCHEMA: why names
+ * `edge-sim store migrate`) or PX_ERR_DB, with why. */
+int es_store_open(struct es_store *s, const char *spec, char *why, size_t whylen);
 void es_store_close(struct es_store *s);
-/* Returns 1 if another connection committed since the last call. */
+/* 1 if s is a PostgreSQL store. */
+int es_store_shared(const struct es_store *s);
+/* Returns 1 if another connection committed a change since the last call:
+ * SQLite's data_version moved, or PostgreSQL notified ES_STORE_CHANNEL (or
+ * the connection came back: what was missed is unknown). On a lost
+ * PostgreSQL connection it tries to reconnect (es_sql_reconnect, at most
+ * once a second) and returns 0 meanwhile. */
 int es_store_changed(struct es_store *s);
+/* Reconciliation, the fallback when a notice was missed: 1 if PostgreSQL's
+ * change counter moved since the last call (one cheap query), else 0 (and
+ * always 0 on SQLite, whose data_version misses nothing). */
+int es_store_reconcile(struct es_store *s);
+/* Brings the PostgreSQL schema at spec to ES_STORE_PG_SCHEMA, one versioned
+ * migration per transaction, under the edges' write lock (two migrating at
+ * once apply each step once). *from and *to get the versions before and
+ * after. On SQLite it opens (and so updates) the data dir's database and
+ * says 0 -> 0. Returns 0, PX_ERR_VERSION (the database is newer than this
+ * build), or as es_store_open, with why. */
+int es_store_migrate(const char *spec, int *from, int *to, char *why, size_t whylen);
 
 int es_store_kv_get(struct es_store *s, const char *key, char *out, size_t outlen);
 int es_store_kv_set(struct es_store *s, const char *key, const char *value);

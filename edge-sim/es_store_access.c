@@ -21,12 +21,12 @@ const char es_store_access_schema[] =
 
 /* A copy of column i as a malloc'd string; NULL for SQL NULL. *oom is set
  * when a non-NULL value could not be copied. */
-static char *col_dup(sqlite3_stmt *st, int i, int *oom)
+static char *col_dup(struct es_sql_res *r, int i, int *oom)
 {
-    const unsigned char *t = sqlite3_column_text(st, i);
+    const char *t = es_sql_text(r, i);
     if (!t)
         return NULL;
-    char *d = strdup((const char *)t);
+    char *d = strdup(t);
     if (!d)
         *oom = 1;
     return d;
@@ -34,59 +34,73 @@ static char *col_dup(sqlite3_stmt *st, int i, int *oom)
 
 static int begin(struct es_store *s)
 {
-    return sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : PX_ERR_DB;
+    return es_sql_begin(s->db, 1);
 }
 
-/* Commits when rc is 0, else rolls back; returns rc (or PX_ERR_DB). */
+/* Commits when rc is 0, else rolls back; returns rc (or the commit's error). */
 static int end(struct es_store *s, int rc)
 {
-    if (rc == 0 && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
-        return 0;
-    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    return rc ? rc : PX_ERR_DB;
+    if (rc == 0)
+        return es_sql_commit(s->db);
+    es_sql_rollback(s->db);
+    return rc;
+}
+
+#define MAX_ARGS 8
+
+/* The arguments of exec_args: texts (NULL binds SQL NULL), then integers. */
+static size_t make_args(struct es_sql_arg *a, const char *const *texts, int n_texts,
+                        const long long *ints, int n_ints)
+{
+    size_t n = 0;
+    for (int i = 0; i < n_texts && n < MAX_ARGS; i++)
+        a[n++] = ES_SQL_T(texts[i]);
+    for (int i = 0; i < n_ints && n < MAX_ARGS; i++)
+        a[n++] = ES_SQL_I(ints[i]);
+    return n;
 }
 
 /* Runs one statement with text parameters (NULL binds SQL NULL) and integer
- * parameters after them. Returns the number of rows changed, or PX_ERR_DB. */
+ * parameters after them. Returns the number of rows changed, or < 0. */
 static int exec_args(struct es_store *s, const char *sql, const char *const *texts, int n_texts,
                      const long long *ints, int n_ints)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return PX_ERR_DB;
-    for (int i = 0; i < n_texts; i++)
-        sqlite3_bind_text(st, i + 1, texts[i], -1, SQLITE_STATIC);
-    for (int i = 0; i < n_ints; i++)
-        sqlite3_bind_int64(st, n_texts + i + 1, ints[i]);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(s->db) : PX_ERR_DB;
-    sqlite3_finalize(st);
-    return rc;
+    struct es_sql_arg a[MAX_ARGS];
+    size_t n = make_args(a, texts, n_texts, ints, n_ints);
+    int rc = es_sql_query(s->db, NULL, sql, a, n);
+    return rc < 0 ? rc : (int)es_sql_changes(s->db);
 }
 
-/* Returns 1 if sql (one text parameter) yields a row, 0 if not, PX_ERR_DB. */
+/* Returns 1 if sql (one text parameter) yields a row, 0 if not, or < 0. */
 static int exists(struct es_store *s, const char *sql, const char *arg)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return PX_ERR_DB;
-    sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return r == SQLITE_ROW ? 1 : r == SQLITE_DONE ? 0 : PX_ERR_DB;
+    struct es_sql_res r;
+    int rc = es_sql_query(s->db, &r, sql, ES_SQL_ARGS(ES_SQL_T(arg)));
+    if (rc == 0)
+        rc = es_sql_next(&r);
+    es_sql_done(&r);
+    return rc;
 }
 
 /* Returns the first column of the first row of sql (text parameters) as a
- * count, or PX_ERR_DB. */
+ * count, or < 0. */
 static int exec_count(struct es_store *s, const char *sql, const char *const *texts, int n_texts)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return PX_ERR_DB;
-    for (int i = 0; i < n_texts; i++)
-        sqlite3_bind_text(st, i + 1, texts[i], -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : PX_ERR_DB;
-    sqlite3_finalize(st);
+    struct es_sql_arg a[MAX_ARGS];
+    size_t n = make_args(a, texts, n_texts, NULL, 0);
+    struct es_sql_res r;
+    int rc = es_sql_query(s->db, &r, sql, a, n);
+    if (rc == 0)
+        rc = es_sql_next(&r) == 1 ? (int)es_sql_int(&r, 0) : PX_ERR_DB;
+    es_sql_done(&r);
     return rc;
+}
+
+/* The dialect's tie-breaker for rows created in the same second: SQLite's
+ * rowid (the order they were inserted), or a column of the table. */
+static const char *order_sql(struct es_store *s, const char *lite, const char *pg)
+{
+    return es_sql_kind(s->db) == ES_SQL_PG ? pg : lite;
 }
 
 /* ---- client certificates ---- */
@@ -124,16 +138,15 @@ void es_store_client_certs_free(struct es_client_cert_rec *c, size_t n)
 /* Runs a SELECT, growing *arr (elements of size sz) one row at a time
  * through fill(st, element) (returns 0 or -1 for out of memory). */
 static int select_rows(struct es_store *s, const char *sql, void **arr, size_t *n, size_t sz,
-                       int (*fill)(sqlite3_stmt *, void *), void (*free_arr)(void *, size_t))
+                       int (*fill)(struct es_sql_res *, void *), void (*free_arr)(void *, size_t))
 {
-    sqlite3_stmt *st;
     *arr = NULL;
     *n = 0;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return PX_ERR_DB;
-    int rc = 0, r;
+    struct es_sql_res r;
+    int rc = es_sql_query(s->db, &r, sql, NULL, 0);
     size_t cap = 0;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    while (rc == 0 && (rc = es_sql_next(&r)) == 1) {
+        rc = 0;
         if (*n == cap) {
             size_t nc = cap ? cap * 2 : 8;
             void *na = realloc(*arr, nc * sz);
@@ -147,14 +160,12 @@ static int select_rows(struct es_store *s, const char *sql, void **arr, size_t *
         void *el = (char *)*arr + *n * sz;
         memset(el, 0, sz);
         (*n)++;
-        if (fill(st, el) < 0) {
+        if (fill(&r, el) < 0) {
             rc = PX_ERR_NOMEM;
             break;
         }
     }
-    if (rc == 0 && r != SQLITE_DONE)
-        rc = PX_ERR_DB;
-    sqlite3_finalize(st);
+    es_sql_done(&r);
     if (rc < 0) {
         free_arr(*arr, *n);
         *arr = NULL;
@@ -163,7 +174,7 @@ static int select_rows(struct es_store *s, const char *sql, void **arr, size_t *
     return rc;
 }
 
-static int fill_cert(sqlite3_stmt *st, void *el)
+static int fill_cert(struct es_sql_res *st, void *el)
 {
     struct es_client_cert_rec *c = el;
     int oom = 0;
@@ -171,10 +182,10 @@ static int fill_cert(sqlite3_stmt *st, void *el)
     c->name = col_dup(st, 1, &oom);
     c->fingerprint = col_dup(st, 2, &oom);
     c->subject = col_dup(st, 3, &oom);
-    c->not_before = sqlite3_column_int64(st, 4);
-    c->not_after = sqlite3_column_int64(st, 5);
-    c->created = sqlite3_column_int64(st, 6);
-    c->revoked = sqlite3_column_int64(st, 7);
+    c->not_before = es_sql_int(st, 4);
+    c->not_after = es_sql_int(st, 5);
+    c->created = es_sql_int(st, 6);
+    c->revoked = es_sql_int(st, 7);
     return oom ? -1 : 0;
 }
 
@@ -186,8 +197,11 @@ static void free_certs_v(void *a, size_t n)
 int es_store_client_cert_list(struct es_store *s, struct es_client_cert_rec **out, size_t *n)
 {
     return select_rows(s,
-                       "SELECT serial,name,fingerprint,subject,not_before,not_after,created,"
-                       "revoked FROM client_certs ORDER BY created, rowid",
+                       order_sql(s,
+                                 "SELECT serial,name,fingerprint,subject,not_before,not_after,"
+                                 "created,revoked FROM client_certs ORDER BY created, rowid",
+                                 "SELECT serial,name,fingerprint,subject,not_before,not_after,"
+                                 "created,revoked FROM client_certs ORDER BY created, serial"),
                        (void **)out, n, sizeof(**out), fill_cert, free_certs_v);
 }
 
@@ -329,15 +343,15 @@ void es_store_client_cas_free(struct es_client_ca_rec *c, size_t n)
     free(c);
 }
 
-static int fill_ca(sqlite3_stmt *st, void *el)
+static int fill_ca(struct es_sql_res *st, void *el)
 {
     struct es_client_ca_rec *c = el;
     int oom = 0;
     c->name = col_dup(st, 0, &oom);
     c->cert_pem = col_dup(st, 1, &oom);
     c->crl_pem = col_dup(st, 2, &oom);
-    c->created = sqlite3_column_int64(st, 3);
-    c->updated = sqlite3_column_int64(st, 4);
+    c->created = es_sql_int(st, 3);
+    c->updated = es_sql_int(st, 4);
     return oom ? -1 : 0;
 }
 
@@ -466,14 +480,14 @@ int es_store_policy_delete(struct es_store *s, const char *pattern)
     return rc < 0 ? rc : rc == 0 ? PX_ERR_NOT_FOUND : 0;
 }
 
-static int fill_policy(sqlite3_stmt *st, void *el)
+static int fill_policy(struct es_sql_res *st, void *el)
 {
     struct es_policy_rec *p = el;
     int oom = 0;
     p->pattern = col_dup(st, 0, &oom);
-    p->created = sqlite3_column_int64(st, 2);
-    const unsigned char *text = sqlite3_column_text(st, 1);
-    json_t *spec = text ? json_loads((const char *)text, 0, NULL) : NULL;
+    p->created = es_sql_int(st, 2);
+    const char *text = es_sql_text(st, 1);
+    json_t *spec = text ? json_loads(text, 0, NULL) : NULL;
     if (oom || !spec)
         goto fail;
     const char *aud = json_string_value(json_object_get(spec, "audience"));
@@ -533,14 +547,14 @@ void es_store_signing_keys_free(struct es_signing_key_rec *k, size_t n)
     free(k);
 }
 
-static int fill_key(sqlite3_stmt *st, void *el)
+static int fill_key(struct es_sql_res *st, void *el)
 {
     struct es_signing_key_rec *k = el;
     int oom = 0;
     k->kid = col_dup(st, 0, &oom);
     k->key_pem = col_dup(st, 1, &oom);
-    k->created = sqlite3_column_int64(st, 2);
-    k->retired = sqlite3_column_int64(st, 3);
+    k->created = es_sql_int(st, 2);
+    k->retired = es_sql_int(st, 3);
     return oom || !k->kid || !k->key_pem ? -1 : 0;
 }
 
@@ -551,9 +565,13 @@ static void free_keys_v(void *a, size_t n)
 
 int es_store_signing_key_list(struct es_store *s, struct es_signing_key_rec **out, size_t *n)
 {
+    /* Newest first; of two made in the same second, the one signing now. */
     return select_rows(s,
-                       "SELECT kid,key_pem,created,retired FROM signing_keys "
-                       "ORDER BY created DESC, rowid DESC",
+                       order_sql(s,
+                                 "SELECT kid,key_pem,created,retired FROM signing_keys "
+                                 "ORDER BY created DESC, rowid DESC",
+                                 "SELECT kid,key_pem,created,retired FROM signing_keys "
+                                 "ORDER BY created DESC, (retired = 0) DESC, kid DESC"),
                        (void **)out, n, sizeof(**out), fill_key, free_keys_v);
 }
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 static void on_awake(uv_idle_t *h)
@@ -65,7 +66,8 @@ int mw_init(struct mw *w, const char *ingress_json)
     if (es_store_open(&srv->store, w->dir, why, sizeof(why)) < 0)
         return fail(why);
     /* Durability is not what is tested: keep each run cheap. */
-    sqlite3_exec(srv->store.db, "PRAGMA synchronous=OFF", NULL, NULL, NULL);
+    sqlite3_exec(((sqlite3 *)es_sql_sqlite_handle(srv->store.db)), "PRAGMA synchronous=OFF", NULL,
+                 NULL, NULL);
     struct es_tunnel_rec rec = {.id = MW_TUNNEL_ID, .name = "fuzz"};
     if (es_store_tunnel_add(&srv->store, &rec) < 0)
         return fail("cannot add the tunnel");
@@ -123,7 +125,8 @@ void mw_cleanup(struct mw *w)
 void mw_reset_routes(struct mw *w)
 {
     struct es_server *srv = &w->srv;
-    sqlite3_exec(srv->store.db, "DELETE FROM routes", NULL, NULL, NULL);
+    sqlite3_exec(((sqlite3 *)es_sql_sqlite_handle(srv->store.db)), "DELETE FROM routes", NULL, NULL,
+                 NULL);
     es_store_route_claim(&srv->store, "*.fuzz.test", MW_TUNNEL_ID, NULL);
     es_store_route_claim(&srv->store, "fuzz.test", MW_TUNNEL_ID, NULL);
     es_registry_reload(&srv->reg, &srv->store);

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -847,7 +848,8 @@ static void test_reclaim_route_taken_warns_once(void **state)
     assert_int_equal(es_store_tunnel_add(&w.srv.store, &rec), 0);
     /* The other tunnel takes app.fuzz.test (this one's wildcard gone too,
      * or the store would refuse the overlap). */
-    sqlite3_exec(w.srv.store.db, "DELETE FROM routes", NULL, NULL, NULL);
+    sqlite3_exec(((sqlite3 *)es_sql_sqlite_handle(w.srv.store.db)), "DELETE FROM routes", NULL,
+                 NULL, NULL);
     assert_int_equal(es_store_route_claim(&w.srv.store, "app.fuzz.test", OTHER_TUNNEL, NULL), 0);
     assert_int_equal(es_registry_reload(&w.srv.reg, &w.srv.store), 0);
     assert_int_equal(beats_logging(3, "whose route is gone"), 1);
@@ -857,7 +859,8 @@ static void test_reclaim_route_taken_warns_once(void **state)
     assert_int_equal(es_registry_reload(&w.srv.reg, &w.srv.store), 0);
     assert_int_equal(beats_logging(2, "claimed again"), 1);
     /* Taken again later: said again, once. */
-    sqlite3_exec(w.srv.store.db, "DELETE FROM routes", NULL, NULL, NULL);
+    sqlite3_exec(((sqlite3 *)es_sql_sqlite_handle(w.srv.store.db)), "DELETE FROM routes", NULL,
+                 NULL, NULL);
     assert_int_equal(es_store_route_claim(&w.srv.store, "app.fuzz.test", OTHER_TUNNEL, NULL), 0);
     assert_int_equal(es_registry_reload(&w.srv.reg, &w.srv.store), 0);
     assert_int_equal(beats_logging(3, "whose route is gone"), 1);
@@ -905,8 +908,9 @@ static char *admin_get(int *status)
 static long long heartbeat_of(const char *id)
 {
     sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(w.srv.live.db, "SELECT heartbeat FROM instances WHERE id=?",
-                                        -1, &st, NULL),
+    assert_int_equal(sqlite3_prepare_v2(((sqlite3 *)es_sql_sqlite_handle(w.srv.live.db)),
+                                        "SELECT heartbeat FROM instances WHERE id=?", -1, &st,
+                                        NULL),
                      SQLITE_OK);
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -936,7 +940,11 @@ static void test_admin_get_is_read_only(void **state)
     /* Another edge holds the write lock. */
     sqlite3 *other;
     assert_int_equal(
-        sqlite3_open(w.srv.live.db ? sqlite3_db_filename(w.srv.live.db, "main") : "", &other),
+        sqlite3_open(
+            ((sqlite3 *)es_sql_sqlite_handle(w.srv.live.db))
+                ? sqlite3_db_filename(((sqlite3 *)es_sql_sqlite_handle(w.srv.live.db)), "main")
+                : "",
+            &other),
         SQLITE_OK);
     assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
     long long t0 = mono_ms();
@@ -964,7 +972,7 @@ static void test_admin_agent_cut_mid_utf8(void **state)
     memset(agent, 'a', 63);
     memcpy(agent + 63, "\xc3", 2); /* 63 'a' and half of "é" */
     sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(w.srv.live.db,
+    assert_int_equal(sqlite3_prepare_v2(((sqlite3 *)es_sql_sqlite_handle(w.srv.live.db)),
                                         "INSERT INTO links VALUES('aaaa',?2,'" MW_TUNNEL_ID
                                         "',?2,?1,'192.0.2.1',0,'e\xff',1)",
                                         -1, &st, NULL),

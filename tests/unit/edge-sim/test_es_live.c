@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #define TID "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -163,7 +164,8 @@ static void test_stale_instance_ignored_then_purged(void **state)
     /* b's next beat purges it from the file. */
     assert_int_equal(es_live_heartbeat(&f->b, &self_b, NULL, 0, T0 + 7000), 0);
     sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(f->b.db, "SELECT count(*) FROM instances", -1, &st, NULL),
+    assert_int_equal(sqlite3_prepare_v2(((sqlite3 *)es_sql_sqlite_handle(f->b.db)),
+                                        "SELECT count(*) FROM instances", -1, &st, NULL),
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(st, 0), 1);
@@ -258,15 +260,17 @@ static void test_foreign_rows(void **state)
     assert_int_equal(es_live_heartbeat(&f->a, &self_a, NULL, 0, T0 + 1000), 0);
     sqlite3_stmt *st;
     assert_int_equal(
-        sqlite3_prepare_v2(f->a.db, "INSERT INTO links VALUES('aaaa',?1,?1,?1,?1,?1,99999,?1,-5)",
-                           -1, &st, NULL),
+        sqlite3_prepare_v2(((sqlite3 *)es_sql_sqlite_handle(f->a.db)),
+                           "INSERT INTO links VALUES('aaaa',?1,?1,?1,?1,?1,99999,?1,-5)", -1, &st,
+                           NULL),
         SQLITE_OK);
     sqlite3_bind_text(st, 1, big, -1, SQLITE_STATIC);
     assert_int_equal(sqlite3_step(st), SQLITE_DONE);
     sqlite3_finalize(st);
     assert_int_equal(
-        sqlite3_exec(f->a.db, "INSERT INTO instances VALUES('zz','', '', '', 0, 0, 99999999999999)",
-                     NULL, NULL, NULL),
+        sqlite3_exec(((sqlite3 *)es_sql_sqlite_handle(f->a.db)),
+                     "INSERT INTO instances VALUES('zz','', '', '', 0, 0, 99999999999999)", NULL,
+                     NULL, NULL),
         SQLITE_OK);
     struct es_live_conn *c;
     size_t n;
@@ -328,7 +332,8 @@ static void test_register_hold_before_beat(void **state)
     /* a's beat lists it as usual; a second hold repeats no row. */
     assert_int_equal(es_live_hold(&f->a, "c7", TID, names, 1, now + 10), 0);
     sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(f->b.db, "SELECT count(*) FROM names", -1, &st, NULL),
+    assert_int_equal(sqlite3_prepare_v2(((sqlite3 *)es_sql_sqlite_handle(f->b.db)),
+                                        "SELECT count(*) FROM names", -1, &st, NULL),
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(st, 0), 1);
@@ -434,7 +439,7 @@ static void test_text_cut_at_character(void **state)
     assert_int_equal(es_live_heartbeat(&f->a, &self_a, NULL, 0, T0 + 1000), 0);
     in[64] = '\0'; /* 63 'a' + half of the character */
     sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(f->a.db,
+    assert_int_equal(sqlite3_prepare_v2(((sqlite3 *)es_sql_sqlite_handle(f->a.db)),
                                         "INSERT INTO links VALUES('aaaa',?2,'" TID
                                         "','p',?1,'192.0.2.1',0,'e',1)",
                                         -1, &st, NULL),

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #define ID_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -114,7 +115,9 @@ static void legacy_route(struct fx *f, const char *host, const char *id)
     char sql[256];
     snprintf(sql, sizeof(sql), "INSERT INTO routes(hostname,tunnel_id) VALUES('%s','%s')", host,
              id);
-    assert_int_equal(sqlite3_exec(f->st.db, sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(((sqlite3 *)es_sql_sqlite_handle(f->st.db)), sql, NULL, NULL, NULL),
+        SQLITE_OK);
 }
 
 static void test_lookup_exact_and_wildcard(void **state)

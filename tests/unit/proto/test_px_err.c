@@ -52,10 +52,11 @@ static void test_from_errno_always_px_err(void **state)
 static void test_strerror_every_code(void **state)
 {
     (void)state;
-    for (int e = PX_OK; e >= PX_ERR_TIMEOUT; e--)
+    for (int e = PX_OK; e >= PX_ERR_UNAVAILABLE; e--)
         assert_string_not_equal(px_strerror(e), "unknown error");
     assert_string_equal(px_strerror(PX_ERR_TIMEOUT), "timed out");
-    assert_string_equal(px_strerror(PX_ERR_TIMEOUT - 1), "unknown error");
+    assert_string_equal(px_strerror(PX_ERR_UNAVAILABLE), "database unavailable");
+    assert_string_equal(px_strerror(PX_ERR_UNAVAILABLE - 1), "unknown error");
     assert_string_equal(px_strerror(1), "unknown error");
 }
 

@@ -1,4 +1,6 @@
 #include "es_certs.h"
+#include "es_seal.h"
+#include "es_store.h"
 #include "px_cert.h"
 #include "px_err.h"
 #include "px_pki.h"
@@ -19,11 +21,85 @@
 
 #define SNI_CACHE_MAX 4096
 
-/* Loads name.key/name.pem, creating them with make() when missing. */
-static int load_pair(struct es_certs *c, const char *name, char **key, char **cert,
-                     int (*make)(struct es_certs *, const char *key, char **cert, void *),
-                     void *arg, char *why, size_t whylen)
+typedef int (*make_fn)(struct es_certs *, const char *key, char **cert, void *);
+
+/* Frees a clear key after wiping it. */
+static void free_key(char *k)
 {
+    if (k)
+        explicit_bzero(k, strlen(k));
+    free(k);
+}
+
+/* A new key (and certificate, with make) in memory. */
+static int make_pair(struct es_certs *c, char **key, char **cert, make_fn make, void *arg)
+{
+    int rc = px_pki_keygen(c->rng, key);
+    if (rc == 0 && cert)
+        rc = make(c, *key, cert, arg);
+    if (rc < 0) {
+        free_key(*key);
+        *key = NULL;
+    }
+    return rc;
+}
+
+/* From a shared store: CA name's certificate and key (unsealed with
+ * c->seal), created, sealed and stored first when missing. Two edges
+ * creating it at once both end with the one stored first. */
+static int load_shared(struct es_certs *c, const char *name, char **key, char **cert, make_fn make,
+                       void *arg, char *why, size_t whylen)
+{
+    struct es_ca_rec rec;
+    int rc = es_store_ca_get(c->store, name, &rec);
+    if (rc == PX_ERR_NOT_FOUND) {
+        char *k = NULL, *ce = NULL, *sealed = NULL;
+        rc = make_pair(c, &k, cert ? &ce : NULL, make, arg);
+        if (rc == 0)
+            rc = es_seal(c->seal, c->rng, name, k, &sealed);
+        if (rc == 0)
+            rc = es_store_ca_put_if_absent(c->store, name, ce, sealed, c->seal->id);
+        free_key(k);
+        free(ce);
+        free(sealed);
+        if (rc == 0)
+            rc = es_store_ca_get(c->store, name, &rec);
+    }
+    if (rc < 0) {
+        snprintf(why, whylen, "cannot read or create %s in %s: %s", name, c->dir, px_strerror(rc));
+        return rc;
+    }
+    if ((cert && !rec.cert_pem) || (rc = es_unseal(c->seal, name, rec.key_sealed, key)) < 0) {
+        char msg[300];
+        es_seal_why(rc ? rc : PX_ERR_INVAL, c->seal, rec.key_sealed, msg, sizeof(msg));
+        snprintf(why, whylen, "the %s key in %s cannot be opened with the CA key file: %s", name,
+                 c->dir, msg);
+        es_ca_rec_cleanup(&rec);
+        return rc ? rc : PX_ERR_INVAL;
+    }
+    if (cert) {
+        *cert = rec.cert_pem;
+        rec.cert_pem = NULL;
+    }
+    es_ca_rec_cleanup(&rec);
+    return 0;
+}
+
+/* Loads name.key/name.pem, creating them with make() when missing. With a
+ * shared store the CAs are in it (load_shared), and what belongs to this
+ * instance alone (per_instance: the tunnel port's certificate, the key of
+ * the browser certificates) is made anew in memory. */
+static int load_pair(struct es_certs *c, const char *name, char **key, char **cert, make_fn make,
+                     void *arg, int per_instance, char *why, size_t whylen)
+{
+    if (c->store && per_instance) {
+        int rc = make_pair(c, key, cert, make, arg);
+        if (rc < 0)
+            snprintf(why, whylen, "cannot make %s: %s", name, px_strerror(rc));
+        return rc;
+    }
+    if (c->store)
+        return load_shared(c, name, key, cert, make, arg, why, whylen);
     char kp[600], cp[600];
     snprintf(kp, sizeof(kp), "%s/%s.key", c->dir, name);
     snprintf(cp, sizeof(cp), "%s/%s.pem", c->dir, name);
@@ -79,6 +155,35 @@ static int make_tunnel_cert(struct es_certs *c, const char *key, char **cert, vo
     return rc;
 }
 
+/* Loads (or makes) every key and certificate into c, set up by the caller
+ * for a data dir or a shared store. */
+static int load_all(struct es_certs *c, char *why, size_t whylen)
+{
+    int rc;
+    if ((rc = load_pair(c, "server-ca", &c->server_ca_key, &c->server_ca_pem, make_ca,
+                        "edge-sim tunnel server CA", 0, why, whylen)) < 0 ||
+        (rc = load_pair(c, "client-ca", &c->client_ca_key, &c->client_ca_pem, make_ca,
+                        "edge-sim connector CA", 0, why, whylen)) < 0 ||
+        (rc = load_pair(c, "access-ca", &c->access_ca_key, &c->access_ca_pem, make_ca,
+                        "edge-sim client access CA", 0, why, whylen)) < 0 ||
+        (rc = load_pair(c, "origin-ca", &c->origin_ca_key, &c->origin_ca_pem, make_origin_ca,
+                        "edge-sim origin CA", 0, why, whylen)) < 0 ||
+        (rc = load_pair(c, "origin-pull-ca", &c->origin_pull_ca_key, &c->origin_pull_ca_pem,
+                        make_origin_ca, "edge-sim origin-pull CA", 0, why, whylen)) < 0 ||
+        (rc = load_pair(c, "browser-ca", &c->browser_ca_key, &c->browser_ca_pem, make_ca,
+                        "edge-sim browser CA", 0, why, whylen)) < 0 ||
+        (rc = load_pair(c, "tunnel-server", &c->tunnel_key_pem, &c->tunnel_cert_pem,
+                        make_tunnel_cert, NULL, 1, why, whylen)) < 0 ||
+        (rc = load_pair(c, "browser-leaf", &c->browser_key_pem, NULL, NULL, NULL, 1, why, whylen)) <
+            0)
+        return rc;
+    if ((rc = px_pki_pubkey(c->browser_key_pem, &c->browser_pub_pem)) < 0) {
+        snprintf(why, whylen, "browser-leaf.key in %s is unusable", c->dir);
+        return rc;
+    }
+    return 0;
+}
+
 int es_certs_init(struct es_certs *c, WC_RNG *rng, const char *dir, const char *server_name,
                   char *why, size_t whylen)
 {
@@ -95,31 +200,29 @@ int es_certs_init(struct es_certs *c, WC_RNG *rng, const char *dir, const char *
      * read (the CA keys are in it) rather than chmod whatever we were
      * pointed at, as ssh does. */
     int rc = rt_file_check_private_dir(dir, "data directory", why, whylen);
+    if (rc == 0)
+        rc = load_all(c, why, whylen);
     if (rc < 0)
-        return rc;
-    if ((rc = load_pair(c, "server-ca", &c->server_ca_key, &c->server_ca_pem, make_ca,
-                        "edge-sim tunnel server CA", why, whylen)) < 0 ||
-        (rc = load_pair(c, "client-ca", &c->client_ca_key, &c->client_ca_pem, make_ca,
-                        "edge-sim connector CA", why, whylen)) < 0 ||
-        (rc = load_pair(c, "access-ca", &c->access_ca_key, &c->access_ca_pem, make_ca,
-                        "edge-sim client access CA", why, whylen)) < 0 ||
-        (rc = load_pair(c, "origin-ca", &c->origin_ca_key, &c->origin_ca_pem, make_origin_ca,
-                        "edge-sim origin CA", why, whylen)) < 0 ||
-        (rc = load_pair(c, "origin-pull-ca", &c->origin_pull_ca_key, &c->origin_pull_ca_pem,
-                        make_origin_ca, "edge-sim origin-pull CA", why, whylen)) < 0 ||
-        (rc = load_pair(c, "browser-ca", &c->browser_ca_key, &c->browser_ca_pem, make_ca,
-                        "edge-sim browser CA", why, whylen)) < 0 ||
-        (rc = load_pair(c, "tunnel-server", &c->tunnel_key_pem, &c->tunnel_cert_pem,
-                        make_tunnel_cert, NULL, why, whylen)) < 0 ||
-        (rc = load_pair(c, "browser-leaf", &c->browser_key_pem, NULL, NULL, NULL, why, whylen)) < 0)
-        goto fail;
-    if ((rc = px_pki_pubkey(c->browser_key_pem, &c->browser_pub_pem)) < 0) {
-        snprintf(why, whylen, "browser-leaf.key in %s is unusable", dir);
-        goto fail;
-    }
-    return 0;
-fail:
-    es_certs_cleanup(c);
+        es_certs_cleanup(c);
+    return rc;
+}
+
+int es_certs_init_shared(struct es_certs *c, WC_RNG *rng, struct es_store *st,
+                         const struct es_seal_key *seal, const char *server_name, char *why,
+                         size_t whylen)
+{
+    memset(c, 0, sizeof(*c));
+    c->rng = rng;
+    px_list_init(&c->sni_cache);
+    snprintf(c->dir, sizeof(c->dir), "%s", es_sql_target(st->db));
+    snprintf(c->server_name, sizeof(c->server_name), "%s", server_name);
+    c->store = st;
+    c->seal = seal;
+    int rc = load_all(c, why, whylen);
+    c->store = NULL; /* used only here */
+    c->seal = NULL;
+    if (rc < 0)
+        es_certs_cleanup(c);
     return rc;
 }
 

@@ -43,6 +43,9 @@ struct es_certs {
     /* 1 for a view (es_certs_view_init): every string above is its home's,
      * borrowed; only sni_cache is the view's own. */
     int is_view;
+    /* During es_certs_init_shared only: where the CAs are, and their seal. */
+    struct es_store *store;
+    const struct es_seal_key *seal;
 };
 
 /* Creates dir (0700) and any missing keys/CAs (files 0600), then loads them.
@@ -54,6 +57,21 @@ struct es_certs {
  * only (other threads use views of it, below). Returns 0 or < 0 with why. */
 int es_certs_init(struct es_certs *c, WC_RNG *rng, const char *dir, const char *server_name,
                   char *why, size_t whylen);
+struct es_store;
+struct es_seal_key;
+/* As es_certs_init, for edges sharing a PostgreSQL store: the CAs (server,
+ * client, access, origin, origin-pull, browser) are read from st's `cas`
+ * table, their keys opened with seal (the operator's --ca-key-file,
+ * es_seal), and any missing one is made, sealed and stored (of two edges
+ * doing so at once, both keep the first stored). No clear key is written
+ * anywhere. The tunnel port's certificate and the browser leaf key belong
+ * to this instance and are made in memory. st and seal are used only
+ * during the call. Returns 0, or < 0 with why: PX_ERR_DENIED or
+ * PX_ERR_CRYPTO when a stored key does not open with seal (why names both
+ * key ids), or the store's error. */
+int es_certs_init_shared(struct es_certs *c, WC_RNG *rng, struct es_store *st,
+                         const struct es_seal_key *seal, const char *server_name, char *why,
+                         size_t whylen);
 /* Frees what c owns. On a view it frees only the view's SNI cache (as
  * es_certs_view_cleanup), never the borrowed strings. */
 void es_certs_cleanup(struct es_certs *c);

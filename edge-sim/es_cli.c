@@ -1,10 +1,12 @@
 #include "es_cli.h"
+#include "es_seal.h"
 #include "px_cert.h"
 #include "px_err.h"
 #include "px_pki.h"
 #include "rt_file.h"
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,9 +42,9 @@ int es_cli_days(const char *s, unsigned long max, unsigned long *out)
 
 int es_cli_print_ca(int argc, char **argv, enum es_cli_ca which)
 {
-    static const struct option opts[] = {RT_CLI_ARG("data-dir", 'd'), RT_CLI_END};
-    const char *dir = "edge-data";
-    const struct rt_cli_keep keep[] = {{'d', &dir}, {0, NULL}};
+    static const struct option opts[] = {ES_CLI_WHERE_OPTS, RT_CLI_END};
+    struct es_where w = es_where_default();
+    const struct rt_cli_keep keep[] = {ES_CLI_WHERE_KEEP(w), {0, NULL}};
     struct rt_cli cli;
     rt_cli_start(&cli, argc, argv, opts, keep);
     if (rt_cli_next(&cli) < 0)
@@ -50,7 +52,7 @@ int es_cli_print_ca(int argc, char **argv, enum es_cli_ca which)
     if (rt_cli_word(&cli, 0))
         return es_cli_fail("unexpected argument ", rt_cli_word(&cli, 0));
     struct es_offline o;
-    if (es_offline_open(&o, dir) < 0)
+    if (es_offline_open(&o, &w) < 0)
         return 1;
     fputs(which == ES_CLI_ORIGIN_PULL_CA ? o.certs.origin_pull_ca_pem
           : which == ES_CLI_ORIGIN_CA    ? o.certs.origin_ca_pem
@@ -60,16 +62,79 @@ int es_cli_print_ca(int argc, char **argv, enum es_cli_ca which)
     return 0;
 }
 
-int es_offline_open(struct es_offline *o, const char *dir)
+struct es_where es_where_default(void)
+{
+    struct es_where w = {.dir = "edge-data"};
+    const char *s = getenv("EDGE_STORE"), *k = getenv("EDGE_CA_KEY_FILE");
+    w.store = s && *s ? s : NULL;
+    w.ca_key_file = k && *k ? k : NULL;
+    return w;
+}
+
+const char *es_where_spec(const struct es_where *w)
+{
+    return w->store ? w->store : w->dir;
+}
+
+int es_cli_seal_key(const struct es_where *w, struct es_seal_key *key)
+{
+    char why[1024];
+    if (!w->ca_key_file) {
+        fprintf(stderr,
+                "edge-sim: a PostgreSQL store needs --ca-key-file FILE (or EDGE_CA_KEY_FILE): "
+                "the key that seals the CAs kept in it; `edge-sim store keygen FILE` makes one, "
+                "and every edge sharing the store needs a copy\n");
+        return -1;
+    }
+    if (es_seal_key_load(w->ca_key_file, key, why, sizeof(why)) < 0) {
+        fprintf(stderr, "edge-sim: %s\n", why);
+        return -1;
+    }
+    return 0;
+}
+
+int es_cli_private_dir(const char *dir)
+{
+    char why[1024];
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        fprintf(stderr, "edge-sim: cannot create %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    if (rt_file_check_private_dir(dir, "data directory", why, sizeof(why)) < 0) {
+        fprintf(stderr, "edge-sim: %s\n", why);
+        return -1;
+    }
+    return 0;
+}
+
+int es_offline_open(struct es_offline *o, const struct es_where *w)
 {
     char why[2048];
+    memset(o, 0, sizeof(*o));
+    o->spec = es_where_spec(w);
     if (wc_InitRng(&o->rng) != 0) {
         fprintf(stderr, "edge-sim: cannot seed a random generator\n");
         return -1;
     }
-    if (es_certs_init(&o->certs, &o->rng, dir, ES_DEFAULT_SERVER_NAME, why, sizeof(why)) < 0 ||
-        es_store_open(&o->store, dir, why, sizeof(why)) < 0) {
+    if (es_sql_spec_is_pg(o->spec)) {
+        struct es_seal_key key;
+        int rc = es_cli_seal_key(w, &key);
+        if (rc == 0 && (es_store_open(&o->store, o->spec, why, sizeof(why)) < 0 ||
+                        es_certs_init_shared(&o->certs, &o->rng, &o->store, &key,
+                                             ES_DEFAULT_SERVER_NAME, why, sizeof(why)) < 0)) {
+            fprintf(stderr, "edge-sim: %s\n", why);
+            es_store_close(&o->store);
+            rc = -1;
+        }
+        es_seal_key_wipe(&key);
+        if (rc < 0)
+            wc_FreeRng(&o->rng);
+        return rc;
+    }
+    if (es_certs_init(&o->certs, &o->rng, o->spec, ES_DEFAULT_SERVER_NAME, why, sizeof(why)) < 0 ||
+        es_store_open(&o->store, o->spec, why, sizeof(why)) < 0) {
         fprintf(stderr, "edge-sim: %s\n", why);
+        es_certs_cleanup(&o->certs);
         wc_FreeRng(&o->rng);
         return -1;
     }
@@ -88,10 +153,10 @@ int es_cli_valid_name(const char *n)
     return es_op_valid_name(n);
 }
 
-struct es_op_ctx es_cli_op_ctx(struct es_offline *o, const char *dir)
+struct es_op_ctx es_cli_op_ctx(struct es_offline *o)
 {
     struct es_op_ctx c = {
-        .store = &o->store, .certs = &o->certs, .rng = &o->rng, .dir = dir, .live = NULL};
+        .store = &o->store, .certs = &o->certs, .rng = &o->rng, .dir = o->spec, .live = NULL};
     return c;
 }
 

@@ -12,18 +12,53 @@
 
 #define ES_DEFAULT_SERVER_NAME "tunnel.edge-sim.internal"
 
+/* Where a command's state is. Every subcommand takes the three options:
+ *   --data-dir DIR       this machine's files (default ./edge-data): the
+ *                        SQLite store and CA files unless --store says
+ *                        otherwise, the admin token
+ *   --store SPEC         (or EDGE_STORE) a postgres:// address shared by
+ *                        several edges, or a data dir; default: --data-dir
+ *   --ca-key-file FILE   (or EDGE_CA_KEY_FILE) the key that seals the CAs
+ *                        in a PostgreSQL store (es_seal); needed with one */
+struct es_where {
+    const char *dir;
+    const char *store;
+    const char *ca_key_file;
+};
+#define ES_CLI_WHERE_OPTS                                                                          \
+    RT_CLI_ARG("data-dir", 'd'), RT_CLI_ARG("store", 'S'), RT_CLI_ARG("ca-key-file", 'K')
+#define ES_CLI_WHERE_KEEP(w)                                                                       \
+    {'d', &(w).dir}, {'S', &(w).store},                                                            \
+    {                                                                                              \
+        'K', &(w).ca_key_file                                                                      \
+    }
+/* The defaults: ./edge-data, and EDGE_STORE / EDGE_CA_KEY_FILE if set. */
+struct es_where es_where_default(void);
+/* The store spec (es_store_open): --store, else the data dir. */
+const char *es_where_spec(const struct es_where *w);
+
 struct es_offline {
     struct es_store store;
     struct es_certs certs;
     WC_RNG rng; /* the command's own: it runs no loop */
+    const char *spec;
 };
 
-/* Seeds o->rng and opens dir's keys and database; prints why and returns -1
- * on failure. es_offline_close undoes a successful open. */
-int es_offline_open(struct es_offline *o, const char *dir);
+/* Seeds o->rng and opens w's keys and database (for a PostgreSQL store:
+ * the CAs in it, opened with w->ca_key_file); prints why and returns -1 on
+ * failure. es_offline_close undoes a successful open. */
+int es_offline_open(struct es_offline *o, const struct es_where *w);
 void es_offline_close(struct es_offline *o);
-/* The context of the shared operations (es_op.h) on o's data dir dir. */
-struct es_op_ctx es_cli_op_ctx(struct es_offline *o, const char *dir);
+/* Loads the seal key of a PostgreSQL store from w->ca_key_file into *key.
+ * Returns 0, or -1 after saying why on stderr (none given, unreadable,
+ * malformed). */
+struct es_seal_key;
+int es_cli_seal_key(const struct es_where *w, struct es_seal_key *key);
+/* Makes dir (0700) if missing and checks that only this user may use it.
+ * Returns 0, or -1 after saying why. */
+int es_cli_private_dir(const char *dir);
+/* The context of the shared operations (es_op.h) on o's store. */
+struct es_op_ctx es_cli_op_ctx(struct es_offline *o);
 /* Prints "edge-sim: msg arg" on stderr and returns 2 (a usage error). */
 int es_cli_fail(const char *msg, const char *arg);
 /* Prints "edge-sim: unknown or incomplete option ARG" for what c did not

@@ -55,7 +55,8 @@ static int read_password(const char *file, char **out)
 }
 
 struct cc_opts {
-    const char *dir, *out, *csr, *pwfile;
+    struct es_where w;
+    const char *out, *csr, *pwfile;
     unsigned long days;
 };
 
@@ -79,7 +80,7 @@ static int cert_create(struct es_offline *o, const char *name, const struct cc_o
         goto out;
     if (op->csr && !(csr = es_cli_read_input(op->csr, "certificate request")))
         goto out;
-    struct es_op_ctx ctx = es_cli_op_ctx(o, op->dir);
+    struct es_op_ctx ctx = es_cli_op_ctx(o);
     r = es_op_client_cert_create(&ctx, name, op->days, csr, pw, &cc, why, sizeof(why));
     if (r < 0) {
         /* The name and days were checked above: with a CSR, INVAL is the CSR's. */
@@ -136,15 +137,15 @@ static int cert_list(struct es_offline *o)
 
 int es_cli_client_cert(int argc, char **argv)
 {
-    static const struct option opts[] = {RT_CLI_ARG("data-dir", 'd'),
+    static const struct option opts[] = {ES_CLI_WHERE_OPTS,
                                          RT_CLI_ARG("out", 'o'),
                                          RT_CLI_ARG("days", 'n'),
                                          RT_CLI_ARG("csr", 'c'),
                                          RT_CLI_ARG("p12-password-file", 'p'),
                                          RT_CLI_END};
-    struct cc_opts op = {.dir = "edge-data", .days = 365};
+    struct cc_opts op = {.w = es_where_default(), .days = 365};
     const struct rt_cli_keep keep[] = {
-        {'d', &op.dir}, {'o', &op.out}, {'c', &op.csr}, {'p', &op.pwfile}, {0, NULL}};
+        ES_CLI_WHERE_KEEP(op.w), {'o', &op.out}, {'c', &op.csr}, {'p', &op.pwfile}, {0, NULL}};
     struct rt_cli cli;
     rt_cli_start(&cli, argc, argv, opts, keep);
     int c;
@@ -173,7 +174,7 @@ int es_cli_client_cert(int argc, char **argv)
     if (!create && strcmp(sub, "list") && strcmp(sub, "revoke"))
         return es_cli_fail("unknown client-cert subcommand ", sub);
     struct es_offline o;
-    if (es_offline_open(&o, op.dir) < 0)
+    if (es_offline_open(&o, &op.w) < 0)
         return 1;
     int rc = 1;
     if (create) {
@@ -183,7 +184,7 @@ int es_cli_client_cert(int argc, char **argv)
     } else {
         size_t n = 0;
         char why[512];
-        struct es_op_ctx ctx = es_cli_op_ctx(&o, op.dir);
+        struct es_op_ctx ctx = es_cli_op_ctx(&o);
         int r = es_op_client_cert_revoke(&ctx, name, &n, why, sizeof(why));
         if (r < 0)
             fprintf(stderr, "edge-sim: %s\n", why);
@@ -229,10 +230,12 @@ static int ca_list(struct es_offline *o)
 
 int es_cli_client_ca(int argc, char **argv)
 {
-    static const struct option opts[] = {RT_CLI_ARG("data-dir", 'd'), RT_CLI_ARG("cert", 'c'),
+    static const struct option opts[] = {ES_CLI_WHERE_OPTS, RT_CLI_ARG("cert", 'c'),
                                          RT_CLI_ARG("crl", 'r'), RT_CLI_END};
-    const char *dir = "edge-data", *certf = NULL, *crlf = NULL;
-    const struct rt_cli_keep keep[] = {{'d', &dir}, {'c', &certf}, {'r', &crlf}, {0, NULL}};
+    const char *certf = NULL, *crlf = NULL;
+    struct es_where w = es_where_default();
+    const struct rt_cli_keep keep[] = {
+        ES_CLI_WHERE_KEEP(w), {'c', &certf}, {'r', &crlf}, {0, NULL}};
     struct rt_cli cli;
     rt_cli_start(&cli, argc, argv, opts, keep);
     if (rt_cli_next(&cli) < 0)
@@ -255,9 +258,9 @@ int es_cli_client_ca(int argc, char **argv)
     if (!is_add && !is_update && strcmp(sub, "list") && strcmp(sub, "delete"))
         return es_cli_fail("unknown client-ca subcommand ", sub);
     struct es_offline o;
-    if (es_offline_open(&o, dir) < 0)
+    if (es_offline_open(&o, &w) < 0)
         return 1;
-    struct es_op_ctx ctx = es_cli_op_ctx(&o, dir);
+    struct es_op_ctx ctx = es_cli_op_ctx(&o);
     int rc = 1, r;
     char *pem = NULL, *crl = NULL, why[1024];
     if (!strcmp(sub, "list")) {
@@ -379,10 +382,10 @@ out:
     return rc;
 }
 
-static int rotate_key(struct es_offline *o, const char *dir)
+static int rotate_key(struct es_offline *o)
 {
     char kid[44], why[512];
-    struct es_op_ctx ctx = es_cli_op_ctx(o, dir);
+    struct es_op_ctx ctx = es_cli_op_ctx(o);
     if (es_op_access_rotate_key(&ctx, kid, why, sizeof(why)) < 0) {
         fprintf(stderr, "edge-sim: %s\n", why);
         return 1;
@@ -396,25 +399,25 @@ static int rotate_key(struct es_offline *o, const char *dir)
 
 int es_cli_access(int argc, char **argv)
 {
-    static const struct option opts[] = {RT_CLI_ARG("data-dir", 'd'),
+    static const struct option opts[] = {ES_CLI_WHERE_OPTS,
                                          RT_CLI_FLAG("require-cert", 'r'),
                                          RT_CLI_ARG("ca", 'c'),
                                          RT_CLI_ARG("allow-subject", 's'),
                                          RT_CLI_ARG("allow-fingerprint", 'f'),
                                          RT_CLI_ARG("audience", 'a'),
                                          RT_CLI_END};
-    const char *dir = "edge-data";
+    struct es_where w = es_where_default();
     const char *cas[MAX_LIST], *subjects[MAX_LIST], *fps[MAX_LIST];
     char fpbuf[65];
     size_t n_cas = 0, n_subj = 0, n_fp = 0;
     const char *audience = NULL;
     int require = 0, setopts = 0;
-    const struct rt_cli_keep keep[] = {{'d', &dir}, {0, NULL}};
+    const struct rt_cli_keep keep[] = {ES_CLI_WHERE_KEEP(w), {0, NULL}};
     struct rt_cli cli;
     rt_cli_start(&cli, argc, argv, opts, keep);
     int c;
     while ((c = rt_cli_next(&cli)) > 0) {
-        setopts = 1; /* any option but --data-dir */
+        setopts = 1; /* any option but where the state is */
         switch (c) {
         case 'r':
             require = 1;
@@ -471,15 +474,15 @@ int es_cli_access(int argc, char **argv)
     if (!is_set && strcmp(sub, "list") && strcmp(sub, "delete") && strcmp(sub, "rotate-key"))
         return es_cli_fail("unknown access subcommand ", sub);
     struct es_offline o;
-    if (es_offline_open(&o, dir) < 0)
+    if (es_offline_open(&o, &w) < 0)
         return 1;
-    struct es_op_ctx ctx = es_cli_op_ctx(&o, dir);
+    struct es_op_ctx ctx = es_cli_op_ctx(&o);
     char why[1024];
     int rc = 1, r;
     if (!strcmp(sub, "list")) {
         rc = policy_list(&o);
     } else if (!strcmp(sub, "rotate-key")) {
-        rc = rotate_key(&o, dir);
+        rc = rotate_key(&o);
     } else if (!strcmp(sub, "delete")) {
         r = es_op_access_delete(&ctx, pattern, why, sizeof(why));
         if (r < 0)

@@ -7,9 +7,9 @@
 
 int es_cli_admin(int argc, char **argv)
 {
-    static const struct option opts[] = {RT_CLI_ARG("data-dir", 'd'), RT_CLI_END};
-    const char *dir = "edge-data";
-    const struct rt_cli_keep keep[] = {{'d', &dir}, {0, NULL}};
+    static const struct option opts[] = {ES_CLI_WHERE_OPTS, RT_CLI_END};
+    struct es_where w = es_where_default();
+    const struct rt_cli_keep keep[] = {ES_CLI_WHERE_KEEP(w), {0, NULL}};
     struct rt_cli cli;
     rt_cli_start(&cli, argc, argv, opts, keep);
     if (rt_cli_next(&cli) < 0)
@@ -24,7 +24,8 @@ int es_cli_admin(int argc, char **argv)
     /* Opened as every subcommand opens it: a new data dir is set up the way
      * serve sets it up, and one others may use is refused. */
     struct es_offline o;
-    if (es_offline_open(&o, dir) < 0)
+    const char *dir = w.dir;
+    if (es_offline_open(&o, &w) < 0 || (es_sql_spec_is_pg(o.spec) && es_cli_private_dir(dir) < 0))
         return 1;
     char token[ES_ADMIN_TOKEN_MAX + 1], why[1024];
     int created = 0;

@@ -41,7 +41,8 @@ static int origin_name(const char *in, char *out, size_t outlen)
 }
 
 struct oc_opts {
-    const char *dir, *out, *csr;
+    struct es_where w;
+    const char *out, *csr;
     char *names[MAX_HOSTNAMES]; /* owned, normalised */
     size_t n_names;
     int days;
@@ -118,11 +119,12 @@ static int add_name(struct oc_opts *op, const char *arg, int *rc)
 
 int es_cli_origin_cert(int argc, char **argv)
 {
-    static const struct option opts[] = {RT_CLI_ARG("data-dir", 'd'), RT_CLI_ARG("out", 'o'),
+    static const struct option opts[] = {ES_CLI_WHERE_OPTS,           RT_CLI_ARG("out", 'o'),
                                          RT_CLI_ARG("days", 'n'),     RT_CLI_ARG("csr", 'c'),
                                          RT_CLI_ARG("hostname", 'H'), RT_CLI_END};
-    struct oc_opts op = {.dir = "edge-data", .days = ES_ORIGIN_CERT_DAYS};
-    const struct rt_cli_keep keep[] = {{'d', &op.dir}, {'o', &op.out}, {'c', &op.csr}, {0, NULL}};
+    struct oc_opts op = {.w = es_where_default(), .days = ES_ORIGIN_CERT_DAYS};
+    const struct rt_cli_keep keep[] = {
+        ES_CLI_WHERE_KEEP(op.w), {'o', &op.out}, {'c', &op.csr}, {0, NULL}};
     int rc = 2;
     struct rt_cli cli;
     rt_cli_start(&cli, argc, argv, opts, keep);
@@ -158,7 +160,7 @@ int es_cli_origin_cert(int argc, char **argv)
         goto out;
     }
     struct es_offline o;
-    if (es_offline_open(&o, op.dir) < 0) {
+    if (es_offline_open(&o, &op.w) < 0) {
         rc = 1;
         goto out;
     }

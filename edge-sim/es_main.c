@@ -238,7 +238,6 @@ static int cmd_serve(int argc, char **argv, const struct es_server **checked)
 
 /* The --edge flags of a tunnel subcommand. */
 struct edge_flags {
-    const char *dir;
     const char *v[PX_TOKEN_MAX_EDGES];
     size_t n;
 };
@@ -248,7 +247,7 @@ struct edge_flags {
 static int tunnel_rotate(struct es_offline *o, const char *name, long long grace,
                          const struct edge_flags *edge)
 {
-    struct es_op_ctx ctx = es_cli_op_ctx(o, edge->dir);
+    struct es_op_ctx ctx = es_cli_op_ctx(o);
     struct es_op_token t;
     char why[512];
     if (es_op_tunnel_rotate(&ctx, name, grace, edge->v, edge->n, &t, why, sizeof(why)) < 0) {
@@ -275,11 +274,11 @@ static int tunnel_rotate(struct es_offline *o, const char *name, long long grace
 
 static int cmd_tunnel(int argc, char **argv)
 {
-    static const struct option opts[] = {RT_CLI_ARG("data-dir", 'd'), RT_CLI_ARG("hostname", 'H'),
+    static const struct option opts[] = {ES_CLI_WHERE_OPTS, RT_CLI_ARG("hostname", 'H'),
                                          RT_CLI_ARG("edge", 'e'), RT_CLI_ARG("grace", 'g'),
                                          RT_CLI_END};
-    const char *dir = "edge-data";
-    const struct rt_cli_keep keep[] = {{'d', &dir}, {0, NULL}};
+    struct es_where w = es_where_default();
+    const struct rt_cli_keep keep[] = {ES_CLI_WHERE_KEEP(w), {0, NULL}};
     struct edge_flags edges = {0};
     long long grace = 0;
     int have_grace = 0;
@@ -327,14 +326,13 @@ static int cmd_tunnel(int argc, char **argv)
         return es_cli_fail("--grace goes with rotate-token", NULL);
     struct es_offline o;
     int rc = 1;
-    edges.dir = dir;
     if (strcmp(sub, "create") == 0) {
         if (!name || !es_cli_valid_name(name))
             return es_cli_fail("tunnel create needs a NAME of letters, digits, '-', '_' or '.'",
                                NULL);
-        if (es_offline_open(&o, dir) < 0)
+        if (es_offline_open(&o, &w) < 0)
             return 1;
-        struct es_op_ctx ctx = es_cli_op_ctx(&o, dir);
+        struct es_op_ctx ctx = es_cli_op_ctx(&o);
         struct es_op_token t;
         char why[512];
         if (es_op_tunnel_create(&ctx, name, patterns, np, edges.v, edges.n, &t, why, sizeof(why)) <
@@ -358,7 +356,7 @@ static int cmd_tunnel(int argc, char **argv)
                     name);
         rc = 0;
     } else if (strcmp(sub, "list") == 0) {
-        if (es_offline_open(&o, dir) < 0)
+        if (es_offline_open(&o, &w) < 0)
             return 1;
         struct es_tunnel_rec *t;
         size_t n;
@@ -383,9 +381,9 @@ static int cmd_tunnel(int argc, char **argv)
     } else if (strcmp(sub, "delete") == 0) {
         if (!name)
             return es_cli_fail("tunnel delete needs a NAME", NULL);
-        if (es_offline_open(&o, dir) < 0)
+        if (es_offline_open(&o, &w) < 0)
             return 1;
-        struct es_op_ctx ctx = es_cli_op_ctx(&o, dir);
+        struct es_op_ctx ctx = es_cli_op_ctx(&o);
         char why[512];
         if (es_op_tunnel_delete(&ctx, name, why, sizeof(why)) < 0) {
             fprintf(stderr, "edge-sim: %s\n", why);
@@ -396,7 +394,7 @@ static int cmd_tunnel(int argc, char **argv)
     } else if (strcmp(sub, "rotate-token") == 0) {
         if (!name)
             return es_cli_fail("tunnel rotate-token needs a NAME", NULL);
-        if (es_offline_open(&o, dir) < 0)
+        if (es_offline_open(&o, &w) < 0)
             return 1;
         rc = tunnel_rotate(&o, name, grace, &edges);
     } else {

@@ -47,11 +47,19 @@ static void free_tunnel(struct es_tunnel *t)
 
 int es_registry_reload(struct es_registry *r, struct es_store *st)
 {
+    /* Both reads first, applied only when both succeed: a store that fails
+     * between them (a shared database going away) leaves every route this
+     * edge knows serving, rather than none. */
+    struct es_registry fresh = {0};
     struct es_tunnel_rec *recs;
     size_t n;
-    int rc = es_store_tunnel_list(st, &recs, &n);
-    if (rc < 0)
+    int rc = es_store_route_each(st, add_route, &fresh);
+    if (rc == 0)
+        rc = es_store_tunnel_list(st, &recs, &n);
+    if (rc < 0) {
+        free_routes(&fresh);
         return rc;
+    }
     /* Mark every known tunnel; the ones still in the store are refreshed. */
     for (struct es_tunnel *t = r->tunnels; t; t = t->next)
         t->deleted = 1;
@@ -97,7 +105,8 @@ int es_registry_reload(struct es_registry *r, struct es_store *st)
         free_tunnel(t);
     }
     free_routes(r);
-    return es_store_route_each(st, add_route, r);
+    r->routes = fresh.routes;
+    return 0;
 }
 
 void es_registry_cleanup(struct es_registry *r)

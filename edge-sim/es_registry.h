@@ -31,7 +31,8 @@ struct es_registry {
 };
 
 /* Rebuilds tunnels and routes from the store. Tunnels that vanished are
- * marked deleted and their links are closed (es_link_kill). */
+ * marked deleted and their links are closed (es_link_kill). When the store
+ * fails (returns < 0), nothing changes: the routes known keep serving. */
 int es_registry_reload(struct es_registry *r, struct es_store *st);
 void es_registry_cleanup(struct es_registry *r);
 struct es_tunnel *es_registry_tunnel(struct es_registry *r, const char *id);

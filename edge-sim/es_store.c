@@ -547,3 +547,78 @@ int es_store_route_each(struct es_store *s,
     es_sql_done(&r);
     return rc;
 }
+
+void es_ca_rec_cleanup(struct es_ca_rec *r)
+{
+    free(r->cert_pem);
+    free(r->key_sealed);
+    free(r->key_id);
+    memset(r, 0, sizeof(*r));
+}
+
+int es_store_ca_get(struct es_store *s, const char *name, struct es_ca_rec *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct es_sql_res r;
+    int rc = es_sql_query(s->db, &r, "SELECT cert_pem, key_sealed, key_id FROM cas WHERE name=?",
+                          ES_SQL_ARGS(ES_SQL_T(name)));
+    if (rc == 0 && (rc = es_sql_next(&r)) == 1) {
+        const char *c = es_sql_text(&r, 0), *k = es_sql_text(&r, 1), *id = es_sql_text(&r, 2);
+        rc = 0;
+        if ((c && !(out->cert_pem = strdup(c))) || !k || !(out->key_sealed = strdup(k)) || !id ||
+            !(out->key_id = strdup(id))) {
+            es_ca_rec_cleanup(out);
+            rc = PX_ERR_NOMEM;
+        }
+    } else if (rc == 0) {
+        rc = PX_ERR_NOT_FOUND;
+    }
+    es_sql_done(&r);
+    return rc;
+}
+
+int es_store_ca_put_if_absent(struct es_store *s, const char *name, const char *cert_pem,
+                              const char *key_sealed, const char *key_id)
+{
+    return es_sql_query(s->db, NULL,
+                        "INSERT INTO cas(name,cert_pem,key_sealed,key_id,created)"
+                        " VALUES(?,?,?,?,?) ON CONFLICT(name) DO NOTHING",
+                        ES_SQL_ARGS(ES_SQL_T(name), ES_SQL_T(cert_pem), ES_SQL_T(key_sealed),
+                                    ES_SQL_T(key_id), ES_SQL_I((long long)time(NULL))));
+}
+
+int es_store_ca_names(struct es_store *s, char ***names, size_t *n)
+{
+    *names = NULL;
+    *n = 0;
+    struct es_sql_res r;
+    int rc = es_sql_query(s->db, &r, "SELECT name FROM cas ORDER BY name", NULL, 0);
+    size_t cap = 0;
+    while (rc == 0 && (rc = es_sql_next(&r)) == 1) {
+        rc = 0;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            char **a = realloc(*names, cap * sizeof(*a));
+            if (!a) {
+                rc = PX_ERR_NOMEM;
+                break;
+            }
+            *names = a;
+        }
+        const char *v = es_sql_text(&r, 0);
+        if (!v || !((*names)[*n] = strdup(v))) {
+            rc = PX_ERR_NOMEM;
+            break;
+        }
+        (*n)++;
+    }
+    es_sql_done(&r);
+    if (rc < 0) {
+        for (size_t i = 0; i < *n; i++)
+            free((*names)[i]);
+        free(*names);
+        *names = NULL;
+        *n = 0;
+    }
+    return rc;
+}

@@ -166,4 +166,26 @@ int es_store_route_each(struct es_store *s,
                         void (*cb)(const char *hostname, const char *tunnel_id, void *arg),
                         void *arg);
 
+/* ---- the edge's own CAs, in a PostgreSQL store (es_certs) ---- */
+
+/* A CA as stored: its certificate in clear, its key sealed (es_seal) by the
+ * key whose id is key_id. Strings are malloc'd and owned by the record. */
+struct es_ca_rec {
+    char *cert_pem; /* NULL for a bare key (the browser leaf key) */
+    char *key_sealed;
+    char *key_id;
+};
+void es_ca_rec_cleanup(struct es_ca_rec *r);
+/* Reads CA name. Returns 0, PX_ERR_NOT_FOUND, or < 0 (PX_ERR_UNAVAILABLE,
+ * PX_ERR_DB, PX_ERR_NOMEM). */
+int es_store_ca_get(struct es_store *s, const char *name, struct es_ca_rec *out);
+/* Stores CA name (cert_pem may be NULL) unless one is there already (two edges making their CAs
+ * at once keep the first): returns 0 either way; then es_store_ca_get says
+ * which one counts. Returns < 0 on failure. */
+int es_store_ca_put_if_absent(struct es_store *s, const char *name, const char *cert_pem,
+                              const char *key_sealed, const char *key_id);
+/* Lists the names of the stored CAs (malloc'd array of malloc'd strings;
+ * free each and the array). */
+int es_store_ca_names(struct es_store *s, char ***names, size_t *n);
+
 #endif

@@ -339,6 +339,39 @@ static void test_claim_case_insensitive(void **state)
     }
 }
 
+/* Defect: es_registry_reload freed the routes, then read them again; a
+ * store failing between its two reads (a shared database going away) left
+ * the edge with no route at all. Now a failed reload changes nothing. */
+static void test_registry_reload_keeps_routes_when_the_store_fails(void **state)
+{
+    struct fx *f = *state;
+    char why[256];
+    struct es_tunnel *a = tun(f, ID_A);
+    assert_int_equal(es_registry_claim(&f->reg, &f->st, a, "keep.example.com", why, sizeof(why)),
+                     0);
+    assert_int_equal(es_registry_reload(&f->reg, &f->st), 0);
+    assert_ptr_equal(es_registry_lookup(&f->reg, "keep.example.com"), a);
+    /* Either read failing: the routes table, then the tunnels table. */
+    sqlite3 *db = es_sql_sqlite_handle(f->st.db);
+    assert_int_equal(sqlite3_exec(db, "ALTER TABLE routes RENAME TO routes_gone", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_true(es_registry_reload(&f->reg, &f->st) < 0);
+    assert_ptr_equal(es_registry_lookup(&f->reg, "keep.example.com"), a);
+    assert_int_equal(sqlite3_exec(db,
+                                  "ALTER TABLE routes_gone RENAME TO routes;"
+                                  "ALTER TABLE tunnels RENAME TO tunnels_gone",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_true(es_registry_reload(&f->reg, &f->st) < 0);
+    assert_ptr_equal(es_registry_lookup(&f->reg, "keep.example.com"), a);
+    assert_ptr_equal(es_registry_tunnel(&f->reg, ID_A), a);
+    assert_int_equal(
+        sqlite3_exec(db, "ALTER TABLE tunnels_gone RENAME TO tunnels", NULL, NULL, NULL),
+        SQLITE_OK);
+    assert_int_equal(es_registry_reload(&f->reg, &f->st), 0);
+    assert_ptr_equal(es_registry_lookup(&f->reg, "keep.example.com"), a);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -355,6 +388,7 @@ int main(void)
         T(test_deleted_tunnel_vanishes),
         T(test_claim_for_tunnel_deleted_elsewhere_says_deleted),
         T(test_new_tunnel_appears),
+        T(test_registry_reload_keeps_routes_when_the_store_fails),
         T(test_claim_case_insensitive),
     };
     return cmocka_run_group_tests_name("es_registry", tests, NULL, NULL);

@@ -223,7 +223,7 @@ static struct es_op_ctx op_ctx(struct es_server *srv)
     struct es_op_ctx x = {.store = &srv->store,
                           .certs = &srv->certs,
                           .rng = rt_loop_rng(rt_loop_of(srv->loop)),
-                          .dir = srv->data_dir,
+                          .dir = es_server_store_spec(srv),
                           .live = &srv->live};
     return x;
 }

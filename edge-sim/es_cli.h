@@ -113,5 +113,8 @@ int es_cli_origin_pull_ca(int argc, char **argv);
 /* admin token [--data-dir DIR] (es_cli_admin.c): prints the admin API's
  * bearer token, creating it if missing. Returns the process exit code. */
 int es_cli_admin(int argc, char **argv);
+/* store migrate|keygen FILE|export --out FILE|import FILE (es_cli_store.c).
+ * Returns the process exit code. */
+int es_cli_store(int argc, char **argv);
 
 #endif

@@ -213,9 +213,15 @@ static int enroll_on_data(struct es_link *l, const uint8_t *data, size_t len)
     int found = es_store_tunnel_secrets(&l->srv->store, req.tunnel_id, &sec);
     wc_Sha256Hash(req.secret, sizeof(req.secret), hash);
     int match = es_store_secret_match(&sec, hash, (long long)time(NULL));
-    if (found == PX_ERR_DB) {
-        PX_WARN("enrolment from %s: cannot read the edge database", l->conn.peer_ip);
-        enroll_refuse(l, ES_ENROL_INTERNAL, "internal", "edge storage error; try again");
+    if (found < 0 && found != PX_ERR_NOT_FOUND) {
+        /* Not an answer about the token: the connector tries again. */
+        PX_WARN("enrolment from %s: cannot read the edge database (%s)", l->conn.peer_ip,
+                px_strerror(found));
+        enroll_refuse(l, ES_ENROL_INTERNAL, "internal",
+                      found == PX_ERR_UNAVAILABLE
+                          ? "the edge cannot reach its database; try again later or through "
+                            "another edge"
+                          : "edge storage error; try again");
         goto out;
     }
     if (found < 0 || !match) {
@@ -457,7 +463,10 @@ static int on_renew(struct es_link *l, const struct px_ctl_msg *m)
         if (rc == PX_ERR_NOT_FOUND)
             return renew_fail(l, PX_CTL_RENEW_TUNNEL_GONE, "the tunnel no longer exists");
         if (rc < 0)
-            return renew_fail(l, PX_CTL_RENEW_INTERNAL, "edge storage error; try again");
+            return renew_fail(l, PX_CTL_RENEW_INTERNAL,
+                              rc == PX_ERR_UNAVAILABLE
+                                  ? "the edge cannot reach its database; try again later"
+                                  : "edge storage error; try again");
         line.rotation = line_rotation(l, &sec);
         if (!es_store_line_renewable(&sec, line.rotation, wall))
             return renew_fail(l, PX_CTL_RENEW_TOKEN_REPLACED, RENEW_REPLACED_MSG);
@@ -578,7 +587,7 @@ static int on_control_msg(void *arg, const struct px_ctl_msg *m)
             return PX_ERR_NOMEM;
         remember_register(l, m);
         char reasons[PX_CTL_MAX_HOSTNAMES][160];
-        size_t accepted = 0;
+        size_t accepted = 0, unavailable = 0;
         for (size_t i = 0; i < m->n_hostnames; i++) {
             res[i].hostname = m->hostnames[i];
             reasons[i][0] = '\0';
@@ -597,10 +606,22 @@ static int on_control_msg(void *arg, const struct px_ctl_msg *m)
             }
             res[i].accepted = rc == 0;
             res[i].reason = rc == 0 ? NULL : reasons[i];
+            unavailable += rc == PX_ERR_UNAVAILABLE;
             if (rc == 0)
                 accepted++;
             else
                 PX_WARN("tunnel %s: hostname %s refused: %s", t->name, m->hostnames[i], reasons[i]);
+        }
+        if (accepted == 0 && unavailable > 0 && !l->registered) {
+            /* Nothing to serve until the database is back: a refusal the
+             * connector retries (it may reach another edge meanwhile),
+             * never one that tells it its names are taken. */
+            free(res);
+            es_link_kill(l, "store_unavailable",
+                         "the edge cannot reach its database to claim this connector's "
+                         "hostnames; try again later or through another edge",
+                         0);
+            return 0;
         }
         /* Held from now on, in the live view too: no sweep (here or at
          * another edge sharing the data dir) may see a route just claimed

@@ -369,3 +369,54 @@ int es_live_held_elsewhere(struct es_live *lv, const char *tunnel_id, const char
     es_sql_done(&q);
     return rc;
 }
+
+int es_live_remotes(struct es_live *lv, long long now_ms, struct es_live_remote **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    struct es_sql_res r;
+    int rc = es_sql_query(lv->db, &r,
+                          "SELECT DISTINCT l.tunnel_id, i.https_addr FROM links l"
+                          " JOIN instances i ON i.id = l.instance"
+                          " WHERE i.heartbeat >= ? AND i.id <> ?"
+                          " ORDER BY l.tunnel_id, i.https_addr",
+                          ES_SQL_ARGS(ES_SQL_I(now_ms - ES_LIVE_STALE_MS), ES_SQL_T(lv->id)));
+    size_t cap = 0;
+    while (rc == 0 && (rc = es_sql_next(&r)) == 1) {
+        rc = 0;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            struct es_live_remote *a = realloc(*out, cap * sizeof(*a));
+            if (!a) {
+                rc = PX_ERR_NOMEM;
+                break;
+            }
+            *out = a;
+        }
+        struct es_live_remote *e = &(*out)[(*n)++];
+        copy_col(&r, 0, e->tunnel_id, sizeof(e->tunnel_id));
+        copy_col(&r, 1, e->https_addr, sizeof(e->https_addr));
+    }
+    es_sql_done(&r);
+    if (rc < 0) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+const struct es_live_remote *es_live_remote_find(const struct es_live_remote *remotes, size_t n,
+                                                 const char *tunnel_id)
+{
+    /* The first row of tunnel_id: a lower bound by binary search. */
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(remotes[mid].tunnel_id, tunnel_id) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && strcmp(remotes[lo].tunnel_id, tunnel_id) == 0 ? &remotes[lo] : NULL;
+}

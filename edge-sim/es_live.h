@@ -93,6 +93,20 @@ int es_live_heartbeat(struct es_live *lv, const struct es_live_self *self,
  * malloc'd (free()); *n may be 0. */
 int es_live_conns(struct es_live *lv, long long now_ms, struct es_live_conn **out, size_t *n);
 
+/* A tunnel connected through another live instance, and that instance's
+ * browser (https) address: where a request this edge cannot route may go. */
+struct es_live_remote {
+    char tunnel_id[33];
+    char https_addr[301];
+};
+/* Every (tunnel, https address) with a registered connection at a live
+ * instance other than this one, sorted by tunnel id (es_live_remote_find).
+ * *out is malloc'd (free()); *n may be 0. */
+int es_live_remotes(struct es_live *lv, long long now_ms, struct es_live_remote **out, size_t *n);
+/* The first of remotes[0..n) for tunnel_id (the others follow it), or NULL. */
+const struct es_live_remote *es_live_remote_find(const struct es_live_remote *remotes, size_t n,
+                                                 const char *tunnel_id);
+
 /* The tunnel addresses of the live instances in start order, at most max,
  * into addrs[i] (each addrlen bytes). *n receives the count. */
 int es_live_edges(struct es_live *lv, long long now_ms, char (*addrs)[301], size_t max, size_t *n);

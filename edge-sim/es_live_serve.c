@@ -2,6 +2,7 @@
  * its heartbeat timer, and the release of hostnames nobody holds. */
 #include "es_link.h"
 #include "es_live.h"
+#include "px_err.h"
 #include "es_registry.h"
 #include "es_server.h"
 #include "px_cert.h"
@@ -127,12 +128,32 @@ void es_live_beat(struct es_server *srv)
                                 .admin_addr = srv->admin_addr,
                                 .pid = (long long)getpid()};
     long long now = es_live_now_ms();
-    if (v.err) {
+    /* A shared database away: one reconnection step per beat, and one
+     * warning for the whole outage, not one a second. */
+    es_sql_reconnect(srv->live.db, now, ES_LIVE_HEARTBEAT_MS);
+    int rc = v.err ? PX_ERR_NOMEM : es_live_heartbeat(&srv->live, &self, v.a, v.n, now);
+    if (rc == PX_ERR_UNAVAILABLE) {
+        if (!srv->live_failing)
+            PX_WARN("live view: the shared database is unreachable (%s); heartbeats resume "
+                    "when it is back",
+                    es_sql_errmsg(srv->live.db));
+        srv->live_failing = 1;
+    } else if (v.err) {
         PX_WARN("live view: out of memory; heartbeat skipped");
-    } else if (es_live_heartbeat(&srv->live, &self, v.a, v.n, now) < 0) {
+    } else if (rc < 0) {
         PX_WARN("live view: heartbeat failed (%s); trying again in a second",
                 es_sql_errmsg(srv->live.db));
     } else {
+        if (srv->live_failing)
+            PX_INFO("live view: heartbeats resumed");
+        srv->live_failing = 0;
+        struct es_live_remote *rem;
+        size_t nr;
+        if (es_live_remotes(&srv->live, now, &rem, &nr) == 0) {
+            free(srv->remotes);
+            srv->remotes = rem;
+            srv->n_remotes = nr;
+        }
         es_link_each(srv, reclaim, srv);
         release_expired(srv, now);
     }
@@ -154,7 +175,8 @@ int es_live_start(struct es_server *srv)
         snprintf(id + 2 * i, 3, "%02x", rnd[i]);
     if (srv->hostname_grace_ms < ES_LIVE_GRACE_MIN_MS)
         srv->hostname_grace_ms = ES_LIVE_GRACE_DEFAULT_MS;
-    if (es_live_open(&srv->live, srv->data_dir, id, es_live_now_ms(), why, sizeof(why)) < 0) {
+    if (es_live_open(&srv->live, es_server_store_spec(srv), id, es_live_now_ms(), why,
+                     sizeof(why)) < 0) {
         PX_ERROR("%s; running without the live view (no hostname releases)", why);
         return -1;
     }
@@ -174,4 +196,7 @@ void es_live_stop(struct es_server *srv)
     uv_timer_stop(&srv->live_timer);
     uv_close((uv_handle_t *)&srv->live_timer, NULL);
     es_live_close(&srv->live);
+    free(srv->remotes);
+    srv->remotes = NULL;
+    srv->n_remotes = 0;
 }

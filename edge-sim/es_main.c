@@ -102,7 +102,7 @@ static void usage(FILE *f)
 /* With checked (edge-sim service): parses, sets *checked, does not serve. */
 static int cmd_serve(int argc, char **argv, const struct es_server **checked)
 {
-    static const struct option opts[] = {RT_CLI_ARG("data-dir", 'd'),
+    static const struct option opts[] = {ES_CLI_WHERE_OPTS,
                                          RT_CLI_ARG("tunnel-addr", 't'),
                                          RT_CLI_ARG("https-addr", 'h'),
                                          RT_CLI_ARG("admin-addr", 'a'),
@@ -125,10 +125,10 @@ static int cmd_serve(int argc, char **argv, const struct es_server **checked)
      * (for LeakSanitizer) on the paths that exit without cleaning up. Only
      * this function and es_server_run touch it: no other code sees it. */
     static struct es_server srv;
-    const char *dir = "edge-data", *tunnel = "127.0.0.1:7844", *https = "127.0.0.1:8443",
-               *admin = "127.0.0.1:7845";
+    const char *tunnel = "127.0.0.1:7844", *https = "127.0.0.1:8443", *admin = "127.0.0.1:7845";
+    struct es_where w = es_where_default();
     const struct rt_cli_keep keep[] = {
-        {'d', &dir}, {'t', &tunnel}, {'h', &https}, {'a', &admin}, {0, NULL}};
+        ES_CLI_WHERE_KEEP(w), {'t', &tunnel}, {'h', &https}, {'a', &admin}, {0, NULL}};
     srv.cert_lifetime = ES_CERT_LIFETIME_DEFAULT;
     srv.idle_timeout_ms = 60000;
     srv.handshake_timeout_ms = 10000;
@@ -218,7 +218,9 @@ static int cmd_serve(int argc, char **argv, const struct es_server **checked)
     }
     if (c < 0)
         return es_cli_bad_option(&cli);
-    snprintf(srv.data_dir, sizeof(srv.data_dir), "%s", dir);
+    snprintf(srv.data_dir, sizeof(srv.data_dir), "%s", w.dir);
+    srv.store_spec = w.store;
+    srv.ca_key_file = w.ca_key_file;
     snprintf(srv.tunnel_addr, sizeof(srv.tunnel_addr), "%s", tunnel);
     snprintf(srv.https_addr, sizeof(srv.https_addr), "%s", https);
     snprintf(srv.admin_addr, sizeof(srv.admin_addr), "%s", admin);
@@ -451,6 +453,8 @@ int main(int argc, char **argv)
         return es_cli_origin_pull_ca(argc - 1, argv + 1);
     if (!strcmp(cmd, "admin"))
         return es_cli_admin(argc - 1, argv + 1);
+    if (!strcmp(cmd, "store"))
+        return es_cli_store(argc - 1, argv + 1);
     fprintf(stderr, "edge-sim: unknown command '%s' (try edge-sim --help)\n", cmd);
     return 2;
 }

@@ -205,6 +205,18 @@ int es_registry_claim(struct es_registry *r, struct es_store *st, struct es_tunn
         snprintf(reason, reasonlen, "this tunnel was deleted at the edge");
         return rc;
     }
+    if (rc == PX_ERR_UNAVAILABLE) {
+        /* The shared database is away. A name this tunnel already holds
+         * needs no new claim: the route stands, here and in the database.
+         * Anything else waits: granting it now could grant it twice. */
+        for (struct es_route *rt = r->routes; rt; rt = rt->next)
+            if (strcmp(rt->hostname, hostname) == 0 && strcmp(rt->tunnel_id, t->id) == 0)
+                return 0;
+        snprintf(reason, reasonlen,
+                 "the edge cannot reach its database to claim it now; try again later or "
+                 "through another edge");
+        return rc;
+    }
     if (rc < 0) {
         snprintf(reason, reasonlen, "edge storage error");
         return rc;

@@ -49,7 +49,9 @@ const char *es_registry_route_pattern(struct es_registry *r, const char *host);
  * one (es_store_route_claim). Returns 0, or < 0 with a reason for the
  * connector that names the other tunnel's pattern and name;
  * PX_ERR_NOT_FOUND when another process deleted t from the store and this
- * registry has not reloaded yet (the caller treats t as deleted). */
+ * registry has not reloaded yet (the caller treats t as deleted);
+ * PX_ERR_UNAVAILABLE when the shared database cannot be reached and t does
+ * not hold hostname already (a route t holds is granted without it). */
 int es_registry_claim(struct es_registry *r, struct es_store *st, struct es_tunnel *t,
                       const char *hostname, char *reason, size_t reasonlen);
 /* Releases hostname from t (store and memory). Returns 0 or < 0. */

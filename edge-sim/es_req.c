@@ -405,6 +405,41 @@ static void refuse(struct es_req *r, enum es_refusal why, int status, const char
     es_req_local_error(r, status, code, detail);
 }
 
+/* 530 for tunnel t, which has no connection here. When another edge
+ * sharing the store has one (es_live_remotes, as of the last heartbeat),
+ * the answer says where, in its text and in an `edge-sim-tunnel-at` field
+ * (that edge's https address), for a client or balancer to go there. */
+static void no_connector(struct es_req *r, const struct es_tunnel *t)
+{
+    struct es_server *srv = r->srv;
+    const struct es_live_remote *e = es_live_remote_find(srv->remotes, srv->n_remotes, t->id);
+    if (!e) {
+        refuse(r, ES_REFUSAL_NO_TUNNEL, 530, "no_connector",
+               "the tunnel for this hostname has no connector connected");
+        return;
+    }
+    char at[3 * 302] = "", detail[1100];
+    size_t used = 0;
+    for (int k = 0; k < 3 && e < srv->remotes + srv->n_remotes && strcmp(e->tunnel_id, t->id) == 0;
+         k++, e++) {
+        int w = snprintf(at + used, sizeof(at) - used, "%s%s", k ? ", " : "", e->https_addr);
+        if (w < 0 || (size_t)w >= sizeof(at) - used)
+            break;
+        used += (size_t)w;
+    }
+    int w = snprintf(detail, sizeof(detail),
+                     "the tunnel for this hostname has no connector connected at this edge; it "
+                     "is connected through another edge (https %s): try there",
+                     at);
+    if (w < 0 || (size_t)w >= sizeof(detail) ||
+        px_nv_add_str(&r->resp_nv, "edge-sim-tunnel-at", at, 0) < 0) {
+        refuse(r, ES_REFUSAL_NO_TUNNEL, 530, "no_connector",
+               "the tunnel for this hostname has no connector connected");
+        return;
+    }
+    refuse(r, ES_REFUSAL_NO_TUNNEL, 530, "no_connector_here", detail);
+}
+
 void es_req_dispatch(struct es_req *r, int has_body)
 {
     r->dispatched = 1;
@@ -502,8 +537,7 @@ void es_req_dispatch(struct es_req *r, int has_body)
     unsigned n_links = 0;
     unsigned budget = lops ? lops->budget(t, r->host, &n_links) : 0;
     if (n_links == 0) {
-        refuse(r, ES_REFUSAL_NO_TUNNEL, 530, "no_connector",
-               "the tunnel for this hostname has no connector connected");
+        no_connector(r, t);
         return;
     }
     /* Defect 2c: one client may hold only its share of the tunnel's streams,

@@ -6,19 +6,29 @@
 #include "es_front.h"
 #include "es_link.h"
 #include "es_metrics.h"
+#include "es_seal.h"
 #include "es_worker.h"
 #include "px_err.h"
 #include "px_log.h"
 #include "px_token.h"
 #include "rt_conn.h"
 
+#include "rt_file.h"
+
+#include <errno.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #define DB_POLL_MS 250
+/* With a shared store: notices are read this often (a change elsewhere
+ * takes effect within it), and every ES_RECONCILE_TICKS the change counter
+ * is compared, in case a notice was lost. */
+#define DB_POLL_SHARED_MS 100
+#define ES_RECONCILE_TICKS 50
 
 static void on_tunnel_conn(uv_stream_t *s, int status)
 {
@@ -99,9 +109,42 @@ static int access_reload(struct es_server *srv)
     return 0;
 }
 
+/* Logs the shared database going away and coming back, once each. */
+static void watch_store(struct es_server *srv)
+{
+    if (!es_store_shared(&srv->store))
+        return;
+    int up = es_sql_up(srv->store.db);
+    if (!up && !srv->store_down) {
+        srv->store_down = 1;
+        unsigned n = 0;
+        for (struct es_route *r = srv->reg.routes; r; r = r->next)
+            n++;
+        PX_ERROR("shared database %s unreachable (%s): serving the %u route(s) known; new "
+                 "hostnames and enrolments are refused until it is back",
+                 es_sql_target(srv->store.db), es_sql_errmsg(srv->store.db), n);
+    } else if (up && srv->store_down) {
+        srv->store_down = 0;
+        PX_INFO("shared database %s is back: catching up", es_sql_target(srv->store.db));
+    }
+}
+
+const char *es_server_store_spec(const struct es_server *srv)
+{
+    return srv->store_spec ? srv->store_spec : srv->data_dir;
+}
+
 int es_server_sync(struct es_server *srv)
 {
-    if (es_store_changed(&srv->store)) {
+    int changed = es_store_changed(&srv->store);
+    watch_store(srv);
+    if (!changed && es_store_shared(&srv->store) && ++srv->poll_ticks >= ES_RECONCILE_TICKS) {
+        srv->poll_ticks = 0;
+        changed = es_store_reconcile(&srv->store);
+        if (changed)
+            PX_INFO("reconciliation found a change no notice announced: reloading");
+    }
+    if (changed) {
         es_registry_reload(&srv->reg, &srv->store);
         access_reload(srv);
         return 1;
@@ -152,6 +195,44 @@ static void close_handle(uv_handle_t *h)
         uv_close(h, NULL);
 }
 
+/* The store and the keys: a shared PostgreSQL store with its sealed CAs,
+ * or the data dir's. */
+static int open_store(struct es_server *srv, const char *server_name, char *why, size_t whylen)
+{
+    if (!es_sql_spec_is_pg(es_server_store_spec(srv))) {
+        const char *dir = es_server_store_spec(srv);
+        int dir_lock = es_store_dir_lock(dir); /* another serve may be setting it up */
+        int rc = es_certs_init(&srv->certs, rt_loop_rng(&srv->rt), dir, server_name, why, whylen);
+        if (rc == 0)
+            rc = es_store_open(&srv->store, dir, why, whylen);
+        es_store_dir_unlock(dir_lock);
+        return rc;
+    }
+    if (!srv->ca_key_file) {
+        snprintf(why, whylen,
+                 "a PostgreSQL store needs --ca-key-file FILE (or EDGE_CA_KEY_FILE): the key "
+                 "that seals the CAs kept in it; `edge-sim store keygen FILE` makes one, and "
+                 "every edge sharing the store needs a copy");
+        return PX_ERR_INVAL;
+    }
+    struct es_seal_key key;
+    int rc = es_seal_key_load(srv->ca_key_file, &key, why, whylen);
+    if (rc == 0)
+        rc = es_store_open(&srv->store, srv->store_spec, why, whylen);
+    if (rc == 0)
+        rc = es_certs_init_shared(&srv->certs, rt_loop_rng(&srv->rt), &srv->store, &key,
+                                  server_name, why, whylen);
+    es_seal_key_wipe(&key);
+    /* The data dir keeps what is this machine's alone (the admin token). */
+    if (rc == 0 && mkdir(srv->data_dir, 0700) < 0 && errno != EEXIST) {
+        snprintf(why, whylen, "cannot create %s: %s", srv->data_dir, strerror(errno));
+        rc = PX_ERR_IO;
+    }
+    if (rc == 0)
+        rc = rt_file_check_private_dir(srv->data_dir, "data directory", why, whylen);
+    return rc;
+}
+
 int es_server_run(struct es_server *srv)
 {
     char why[2048];
@@ -161,15 +242,10 @@ int es_server_run(struct es_server *srv)
     if (rt_loop_init(&srv->rt, srv->loop) < 0)
         return 1;
     char server_name[256] = "tunnel.edge-sim.internal";
-    int dir_lock = es_store_dir_lock(srv->data_dir); /* another serve may be setting it up */
-    if (es_certs_init(&srv->certs, rt_loop_rng(&srv->rt), srv->data_dir, server_name, why,
-                      sizeof(why)) < 0 ||
-        es_store_open(&srv->store, srv->data_dir, why, sizeof(why)) < 0) {
-        es_store_dir_unlock(dir_lock);
+    if (open_store(srv, server_name, why, sizeof(why)) < 0) {
         PX_ERROR("%s", why);
         return 1;
     }
-    es_store_dir_unlock(dir_lock);
     srv->metrics = es_metrics_new();
     if (!srv->metrics) {
         PX_ERROR("out of memory");
@@ -221,7 +297,8 @@ int es_server_run(struct es_server *srv)
     srv->listening = 1;
     uv_timer_init(srv->loop, &srv->db_poll);
     srv->db_poll.data = srv;
-    uv_timer_start(&srv->db_poll, on_db_poll, DB_POLL_MS, DB_POLL_MS);
+    unsigned poll_ms = es_store_shared(&srv->store) ? DB_POLL_SHARED_MS : DB_POLL_MS;
+    uv_timer_start(&srv->db_poll, on_db_poll, poll_ms, poll_ms);
     uv_signal_init(srv->loop, &srv->sigint);
     uv_signal_init(srv->loop, &srv->sigterm);
     srv->sigint.data = srv->sigterm.data = srv;
@@ -229,7 +306,8 @@ int es_server_run(struct es_server *srv)
     uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
     es_live_start(srv); /* without live.db, serve runs on (logged) */
     PX_INFO("edge-sim serving: tunnels on %s, https on %s, admin on %s, data in %s",
-            srv->tunnel_addr, srv->https_addr, srv->admin_addr, srv->data_dir);
+            srv->tunnel_addr, srv->https_addr, srv->admin_addr,
+            es_store_shared(&srv->store) ? es_sql_target(srv->store.db) : srv->data_dir);
     uv_run(srv->loop, UV_RUN_DEFAULT);
     es_live_stop(srv); /* other instances stop counting our connections */
     /* Say goodbye to peers, then let the closes finish. */

@@ -31,6 +31,17 @@ struct es_server {
     uv_loop_t *loop;
     struct rt_loop rt; /* loop's runtime state and RNG (es_server_run; harnesses bring their own) */
     char data_dir[512];
+    /* The store (es_store_open): a postgres:// address several edges share,
+     * or NULL for the SQLite store in data_dir. Borrowed (argv, environ). */
+    const char *store_spec;
+    const char *ca_key_file; /* seals the CAs of a PostgreSQL store */
+    int store_down;          /* the shared database was last found unreachable */
+    int live_failing;        /* heartbeats fail for want of the database (logged once) */
+    /* Tunnels connected through other edges (es_live_remotes), refreshed
+     * every heartbeat: the hint of a 530 for a tunnel with no link here. */
+    struct es_live_remote *remotes;
+    size_t n_remotes;
+    unsigned poll_ticks; /* db_poll ticks, for the reconciliation period */
     char tunnel_addr[300], https_addr[300], admin_addr[300];
     struct es_store store;
     struct es_certs certs;
@@ -112,6 +123,8 @@ struct es_server {
     struct es_worker *worker;
 };
 
+/* What es_store_open opened: srv->store_spec, or the data dir. */
+const char *es_server_store_spec(const struct es_server *srv);
 /* If another process changed the store, reloads everything read from it
  * (tunnels and routes, access policies, assertion keys) and returns 1; else
  * returns 0. The one way to catch up, so no reader consumes the change

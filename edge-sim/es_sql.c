@@ -50,9 +50,14 @@ static void set_err(struct es_sql *db, enum es_sql_fail f, const char *msg)
     size_t n = strlen(db->err);
     while (n > 0 && (db->err[n - 1] == '\n' || db->err[n - 1] == ' '))
         db->err[--n] = '\0';
-    for (char *p = db->err; *p; p++)
-        if (*p == '\n')
-            *p = ' ';
+    /* One line: newlines and libpq's tabs become spaces, runs of them one. */
+    size_t k = 0;
+    for (size_t i = 0; db->err[i]; i++) {
+        char ch = db->err[i] == '\n' || db->err[i] == '\t' ? ' ' : db->err[i];
+        if (ch != ' ' || (k > 0 && db->err[k - 1] != ' '))
+            db->err[k++] = ch;
+    }
+    db->err[k] = '\0';
 }
 
 static int fail_code(enum es_sql_fail f)

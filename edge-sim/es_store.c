@@ -622,3 +622,15 @@ int es_store_ca_names(struct es_store *s, char ***names, size_t *n)
     }
     return rc;
 }
+
+int es_store_ca_set(struct es_store *s, const char *name, const char *cert_pem,
+                    const char *key_sealed, const char *key_id)
+{
+    return es_sql_query(s->db, NULL,
+                        "INSERT INTO cas(name,cert_pem,key_sealed,key_id,created)"
+                        " VALUES(?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET"
+                        " cert_pem=excluded.cert_pem, key_sealed=excluded.key_sealed,"
+                        " key_id=excluded.key_id, created=excluded.created",
+                        ES_SQL_ARGS(ES_SQL_T(name), ES_SQL_T(cert_pem), ES_SQL_T(key_sealed),
+                                    ES_SQL_T(key_id), ES_SQL_I((long long)time(NULL))));
+}

@@ -184,6 +184,9 @@ int es_store_ca_get(struct es_store *s, const char *name, struct es_ca_rec *out)
  * which one counts. Returns < 0 on failure. */
 int es_store_ca_put_if_absent(struct es_store *s, const char *name, const char *cert_pem,
                               const char *key_sealed, const char *key_id);
+/* Stores CA name, replacing one that is there (`store import`). */
+int es_store_ca_set(struct es_store *s, const char *name, const char *cert_pem,
+                    const char *key_sealed, const char *key_id);
 /* Lists the names of the stored CAs (malloc'd array of malloc'd strings;
  * free each and the array). */
 int es_store_ca_names(struct es_store *s, char ***names, size_t *n);

@@ -28,7 +28,8 @@
 static void usage(FILE *f)
 {
     fprintf(
-        f, "usage: edge-sim serve [--data-dir DIR] [--tunnel-addr HOST:PORT]\n"
+        f, "usage: edge-sim serve [--data-dir DIR] [--store SPEC] [--ca-key-file FILE]\n"
+           "                      [--tunnel-addr HOST:PORT]\n"
            "                      [--https-addr HOST:PORT] [--admin-addr HOST:PORT]\n"
            "                      [--idle-timeout S] [--header-timeout S] [--body-timeout S]\n"
            "                      [--handshake-timeout S] [--max-connections N]\n"
@@ -57,8 +58,9 @@ static void usage(FILE *f)
            "                                   [--days N] [--csr FILE]\n"
            "       edge-sim origin-ca | origin-pull-ca\n"
            "       edge-sim admin token [--data-dir DIR]\n"
+           "       edge-sim store migrate | keygen FILE | export --out FILE | import FILE\n"
            "       edge-sim --version | --help\n"
-           "       (every subcommand takes --data-dir DIR)\n"
+           "       (every subcommand takes --data-dir DIR, --store SPEC, --ca-key-file FILE)\n"
            "\n"
            "Defaults: --data-dir ./edge-data, --tunnel-addr 127.0.0.1:7844,\n"
            "--https-addr 127.0.0.1:8443, --admin-addr 127.0.0.1:7845.\n"
@@ -94,6 +96,14 @@ static void usage(FILE *f)
            "on the data dir, else the last one that ran. A hostname no connection of its\n"
            "tunnel registers any more is released after --hostname-grace (default 5m, at\n"
            "least 1s).\n"
+           "Edges on several machines share one state through PostgreSQL: --store\n"
+           "postgres://USER@HOST/DB (or EDGE_STORE) with --ca-key-file FILE (or\n"
+           "EDGE_CA_KEY_FILE), the key that seals the CAs kept there; `store migrate` makes\n"
+           "the schema first. A change at any edge takes effect at all within a second.\n"
+           "Without the database, an edge keeps serving the routes it knows and refuses\n"
+           "new hostnames and enrolments (retryable) until it is back. A request for a\n"
+           "tunnel connected only through another edge gets 530 naming that edge\n"
+           "(edge-sim-tunnel-at).\n"
            "--workers N (default: the number of cores, at most 64) is how many loops, each\n"
            "a thread, serve browser connections (TLS and HTTP); one of them also holds the\n"
            "tunnel connections and decides every request.\n");

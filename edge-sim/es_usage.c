@@ -1,6 +1,11 @@
 #include "es_usage.h"
 
-#define DATA_DIR "  --data-dir DIR      the edge's data dir (default ./edge-data)\n"
+#define DATA_DIR                                                                                   \
+    "  --data-dir DIR      the edge's data dir (default ./edge-data)\n"                            \
+    "  --store SPEC        the store: a postgres:// address several edges share, or a\n"           \
+    "                      data dir (default: --data-dir; also EDGE_STORE)\n"                      \
+    "  --ca-key-file FILE  the key sealing the CAs in a PostgreSQL store (needed with\n"           \
+    "                      one; also EDGE_CA_KEY_FILE; `edge-sim store keygen` makes it)\n"
 
 static const char tunnel_text[] =
     "usage: edge-sim tunnel create NAME [--hostname PATTERN]... [--edge HOST:PORT]...\n"
@@ -183,6 +188,26 @@ static const char admin_text[] =
     "0600), creating it when missing. Requests under /api/ need the header\n"
     "`Authorization: Bearer TOKEN`.\n" DATA_DIR;
 
+static const char store_text[] =
+    "usage: edge-sim store migrate\n"
+    "       edge-sim store keygen FILE\n"
+    "       edge-sim store export --out FILE\n"
+    "       edge-sim store import FILE\n"
+    "       (each takes --data-dir DIR, --store SPEC and --ca-key-file FILE)\n"
+    "\n"
+    "Several edges share one state through a PostgreSQL database (--store\n"
+    "postgres://USER@HOST/DB): tunnels, hostname claims, access policies, client\n"
+    "CAs, revocations and the edge's CAs, whose keys are sealed (AES-256-GCM) with the\n"
+    "key in --ca-key-file; a change made at any edge takes effect at all of them.\n"
+    "migrate creates or updates that database's schema (versioned; serve refuses a\n"
+    "schema it does not know). keygen writes a new key file (64 hex digits, mode\n"
+    "0600; `openssl rand -hex 32` makes one too): every edge sharing the store needs\n"
+    "a copy. export writes a store's tunnels, routes, certificates, policies and CAs\n"
+    "(keys in clear: mode 0600) to FILE; import reads such a file into a PostgreSQL\n"
+    "store that has no tunnel yet, sealing the CA keys: an SQLite edge moves with\n"
+    "`store export --data-dir DIR --out F` then `store import --store URL F`.\n"
+    "  --out FILE          where export writes\n" DATA_DIR;
+
 const struct rt_cli_usage es_usage[] = {
     {"serve", NULL},
     {"tunnel", tunnel_text},
@@ -215,5 +240,10 @@ const struct rt_cli_usage es_usage[] = {
     {"service unit", service_unit_text},
     {"admin", admin_text},
     {"admin token", admin_text},
+    {"store", store_text},
+    {"store migrate", store_text},
+    {"store keygen", store_text},
+    {"store export", store_text},
+    {"store import", store_text},
     {NULL, NULL},
 };

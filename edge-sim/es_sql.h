@@ -48,8 +48,12 @@ struct es_sql_arg {
     long long i;
 };
 
-#define ES_SQL_T(s)                                                                                \
-    ((struct es_sql_arg){.type = (s) ? ES_SQL_TEXT : ES_SQL_NULL, .p = (s), .len = 0, .i = 0})
+static inline struct es_sql_arg es_sql_text_arg(const char *s)
+{
+    struct es_sql_arg a = {.type = s ? ES_SQL_TEXT : ES_SQL_NULL, .p = s, .len = 0, .i = 0};
+    return a;
+}
+#define ES_SQL_T(s) es_sql_text_arg(s)
 #define ES_SQL_I(v) ((struct es_sql_arg){.type = ES_SQL_INT, .p = NULL, .len = 0, .i = (v)})
 #define ES_SQL_B(ptr, n) ((struct es_sql_arg){.type = ES_SQL_BLOB, .p = (ptr), .len = (n), .i = 0})
 #define ES_SQL_N ((struct es_sql_arg){.type = ES_SQL_NULL, .p = NULL, .len = 0, .i = 0})

@@ -481,6 +481,44 @@ void es_store_tunnels_free(struct es_tunnel_rec *t, size_t n)
     free(t);
 }
 
+/* For es_store_route_claim on PostgreSQL: *above, a text[] literal of
+ * hostname and the wildcards that would cover it ("{a.b.c,*.b.c,*.c}"; for
+ * "*.b.c": "{*.b.c,*.c}"), and [lo, hi), the range of reversed names under
+ * a wildcard hostname (empty for an exact one). hostname is a valid
+ * pattern (letters, digits, '-', '.', a leading "*."): nothing in it needs
+ * quoting in the literal. Returns 0 or PX_ERR_NOMEM / PX_ERR_INVAL. */
+static int overlap_keys(const char *hostname, char **above, char lo[260], char hi[260])
+{
+    size_t n = strlen(hostname);
+    if (n > 253)
+        return PX_ERR_INVAL;
+    /* At most n/2 + 1 labels, each "*." + a suffix, plus braces. */
+    size_t cap = 2 + (n + 3) * (n / 2 + 2);
+    char *o = malloc(cap);
+    if (!o)
+        return PX_ERR_NOMEM;
+    size_t k = 0;
+    int wild = hostname[0] == '*';
+    const char *base = wild ? hostname + 2 : hostname;
+    k += (size_t)snprintf(o + k, cap - k, "{%s", hostname);
+    for (const char *p = strchr(base, '.'); p; p = strchr(p + 1, '.'))
+        k += (size_t)snprintf(o + k, cap - k, ",*%s", p);
+    snprintf(o + k, cap - k, "}");
+    *above = o;
+    lo[0] = hi[0] = '\0';
+    if (wild) {
+        /* Names under base end with "." + base: reversed, they start with
+         * reverse(base) + "."; "/" is the byte after ".". */
+        size_t bl = strlen(base);
+        for (size_t i = 0; i < bl; i++)
+            lo[i] = hi[i] = base[bl - 1 - i];
+        lo[bl] = '.';
+        hi[bl] = '/';
+        lo[bl + 1] = hi[bl + 1] = '\0';
+    }
+    return 0;
+}
+
 int es_store_route_claim(struct es_store *s, const char *hostname, const char *tunnel_id,
                          struct es_route_conflict *conflict)
 {
@@ -492,10 +530,30 @@ int es_store_route_claim(struct es_store *s, const char *hostname, const char *t
     if (rc < 0)
         return rc;
     struct es_sql_res r;
-    rc = es_sql_query(s->db, &r,
-                      "SELECT r.hostname, r.tunnel_id, t.name FROM routes r"
-                      " JOIN tunnels t ON t.id = r.tunnel_id WHERE r.tunnel_id <> ?",
-                      ES_SQL_ARGS(ES_SQL_T(tunnel_id)));
+    if (es_sql_kind(s->db) == ES_SQL_PG) {
+        /* Only the claims that can overlap, found by index (a shared store
+         * may hold millions): the name itself, the wildcards above it,
+         * and for a wildcard the names under it (rev, the name reversed,
+         * in a prefix range). px_host_overlap still decides, below. */
+        char *above = NULL, lo[260], hi[260];
+        rc = overlap_keys(hostname, &above, lo, hi);
+        if (rc == 0)
+            rc = es_sql_query(s->db, &r,
+                              "SELECT r.hostname, r.tunnel_id, t.name FROM routes r"
+                              " JOIN tunnels t ON t.id = r.tunnel_id WHERE r.tunnel_id <> ?1"
+                              " AND (r.hostname = ANY(CAST(?2 AS text[]))"
+                              " OR (r.rev >= ?3 AND r.rev < ?4))",
+                              ES_SQL_ARGS(ES_SQL_T(tunnel_id), ES_SQL_T(above), ES_SQL_T(lo),
+                                          ES_SQL_T(hi)));
+        else
+            memset(&r, 0, sizeof(r));
+        free(above);
+    } else {
+        rc = es_sql_query(s->db, &r,
+                          "SELECT r.hostname, r.tunnel_id, t.name FROM routes r"
+                          " JOIN tunnels t ON t.id = r.tunnel_id WHERE r.tunnel_id <> ?",
+                          ES_SQL_ARGS(ES_SQL_T(tunnel_id)));
+    }
     while (rc == 0 && (rc = es_sql_next(&r)) == 1) {
         rc = 0;
         const char *held = es_sql_text(&r, 0);

@@ -18,9 +18,13 @@ static const char *const migrations[] = {
     " secret_hash BYTEA NOT NULL, patterns TEXT NOT NULL, created BIGINT NOT NULL,"
     " prev_secret_hash BYTEA, prev_until BIGINT NOT NULL DEFAULT 0,"
     " rotated_at BIGINT NOT NULL DEFAULT 0, rotations BIGINT NOT NULL DEFAULT 0);"
+    /* rev, the name reversed, finds the names under a wildcard with an
+     * index range (es_store_route_claim), in byte order (COLLATE "C"). */
     "CREATE TABLE routes(hostname TEXT PRIMARY KEY,"
-    " tunnel_id TEXT NOT NULL REFERENCES tunnels(id) ON DELETE CASCADE);"
+    " tunnel_id TEXT NOT NULL REFERENCES tunnels(id) ON DELETE CASCADE,"
+    " rev TEXT COLLATE \"C\" GENERATED ALWAYS AS (reverse(hostname)) STORED);"
     "CREATE INDEX routes_tunnel ON routes(tunnel_id);"
+    "CREATE INDEX routes_rev ON routes(rev);"
     "CREATE TABLE client_certs(serial TEXT PRIMARY KEY, name TEXT NOT NULL,"
     " fingerprint TEXT NOT NULL, subject TEXT NOT NULL, not_before BIGINT NOT NULL,"
     " not_after BIGINT NOT NULL, created BIGINT NOT NULL, revoked BIGINT NOT NULL DEFAULT 0);"

@@ -96,7 +96,7 @@ SUPPORT_OBJ := $(call obj,$(wildcard tests/support/*.c))
 UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BINDIR)/unit/%,$(UNIT_SRC))
 
-.PHONY: test-resilience FORCE all build install test unit demo bench clean distclean deps deps-build format format-check \
+.PHONY: test-resilience FORCE all build install test unit demo bench bench-store clean distclean deps deps-build format format-check \
 	fuzz tlsscan deb
 all: bin/connector bin/edge-sim
 
@@ -242,6 +242,16 @@ demo: deps-build all
 
 bench: deps-build all
 	@bash scripts/bench.sh
+
+# The shared store on one PostgreSQL server (docs/scaling.md): claims per
+# second, notice fan-out to many edges. Starts its own server.
+$(BINDIR)/bench_store: tests/bench/bench_store.c $(LIBES) $(LIBRT) $(LIBPX) $(WOLFSSL_LIB) \
+		$(BUILD)/wolfssl-used
+	@mkdir -p $(dir $@)
+	$(call say,CCLD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $(filter %.c %.a,$^) $(LDFLAGS_ALL) $(PKG_LIBS) -lm
+bench-store: deps $(BINDIR)/bench_store
+	@bash scripts/bench_store.sh $(BINDIR)/bench_store
 
 # Debian packages of both binaries (build/deb/*.deb) from the release build,
 # whatever SAN says: scripts/mkdeb.sh.

@@ -120,6 +120,7 @@ int es_offline_open(struct es_offline *o, const struct es_where *w)
         struct es_seal_key key;
         int rc = es_cli_seal_key(w, &key);
         if (rc == 0 && (es_store_open(&o->store, o->spec, why, sizeof(why)) < 0 ||
+                        es_store_set_seal(&o->store, &key, &o->rng) < 0 ||
                         es_certs_init_shared(&o->certs, &o->rng, &o->store, &key,
                                              ES_DEFAULT_SERVER_NAME, why, sizeof(why)) < 0)) {
             fprintf(stderr, "edge-sim: %s\n", why);

@@ -122,7 +122,7 @@ static int store_import(const struct es_where *w, const char *path)
         goto out_key;
     }
     rng_ok = 1;
-    if (es_store_open(&st, spec, why, sizeof(why)) < 0 ||
+    if (es_store_open(&st, spec, why, sizeof(why)) < 0 || es_store_set_seal(&st, &key, &rng) < 0 ||
         es_store_import(&st, doc, &key, &rng, &n, why, sizeof(why)) < 0) {
         fprintf(stderr, "edge-sim: %s\n", why);
         goto out_key;

@@ -219,6 +219,8 @@ static int open_store(struct es_server *srv, const char *server_name, char *why,
     int rc = es_seal_key_load(srv->ca_key_file, &key, why, whylen);
     if (rc == 0)
         rc = es_store_open(&srv->store, srv->store_spec, why, whylen);
+    if (rc == 0 && (rc = es_store_set_seal(&srv->store, &key, rt_loop_rng(&srv->rt))) < 0)
+        snprintf(why, whylen, "out of memory");
     if (rc == 0)
         rc = es_certs_init_shared(&srv->certs, rt_loop_rng(&srv->rt), &srv->store, &key,
                                   server_name, why, whylen);

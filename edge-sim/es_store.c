@@ -1,4 +1,5 @@
 #include "es_store.h"
+#include "es_seal.h"
 #include "es_store_pg.h"
 #include "px_err.h"
 #include "px_hostname.h"
@@ -190,6 +191,21 @@ void es_store_close(struct es_store *s)
 {
     es_sql_close(s->db);
     s->db = NULL;
+    if (s->seal) {
+        es_seal_key_wipe(s->seal);
+        free(s->seal);
+    }
+    s->seal = NULL;
+    s->seal_rng = NULL;
+}
+
+int es_store_set_seal(struct es_store *s, const struct es_seal_key *key, struct WC_RNG *rng)
+{
+    if (!s->seal && !(s->seal = malloc(sizeof(*s->seal))))
+        return PX_ERR_NOMEM;
+    memcpy(s->seal, key, sizeof(*s->seal));
+    s->seal_rng = rng;
+    return 0;
 }
 
 int es_store_shared(const struct es_store *s)
@@ -538,13 +554,13 @@ int es_store_route_claim(struct es_store *s, const char *hostname, const char *t
         char *above = NULL, lo[260], hi[260];
         rc = overlap_keys(hostname, &above, lo, hi);
         if (rc == 0)
-            rc = es_sql_query(s->db, &r,
-                              "SELECT r.hostname, r.tunnel_id, t.name FROM routes r"
-                              " JOIN tunnels t ON t.id = r.tunnel_id WHERE r.tunnel_id <> ?1"
-                              " AND (r.hostname = ANY(CAST(?2 AS text[]))"
-                              " OR (r.rev >= ?3 AND r.rev < ?4))",
-                              ES_SQL_ARGS(ES_SQL_T(tunnel_id), ES_SQL_T(above), ES_SQL_T(lo),
-                                          ES_SQL_T(hi)));
+            rc = es_sql_query(
+                s->db, &r,
+                "SELECT r.hostname, r.tunnel_id, t.name FROM routes r"
+                " JOIN tunnels t ON t.id = r.tunnel_id WHERE r.tunnel_id <> ?1"
+                " AND (r.hostname = ANY(CAST(?2 AS text[]))"
+                " OR (r.rev >= ?3 AND r.rev < ?4))",
+                ES_SQL_ARGS(ES_SQL_T(tunnel_id), ES_SQL_T(above), ES_SQL_T(lo), ES_SQL_T(hi)));
         else
             memset(&r, 0, sizeof(r));
         free(above);

@@ -29,8 +29,15 @@ struct es_tunnel_rec {
     long long created;
 };
 
+struct es_seal_key;
+struct WC_RNG;
+
 struct es_store {
-    struct es_sql *db;      /* es_sql's: through its functions only */
+    struct es_sql *db; /* es_sql's: through its functions only */
+    /* With a PostgreSQL store: the key that seals the private keys written
+     * to it (es_store_set_seal), and the RNG its nonces come from. */
+    struct es_seal_key *seal;
+    struct WC_RNG *seal_rng;
     long long data_version; /* SQLite: the last data_version seen */
     long long change_seq;   /* PostgreSQL: the change counter last seen */
 };
@@ -56,6 +63,11 @@ void es_store_dir_unlock(int fd);
  * `edge-sim store migrate`) or PX_ERR_DB, with why. */
 int es_store_open(struct es_store *s, const char *spec, char *why, size_t whylen);
 void es_store_close(struct es_store *s);
+/* Seals every private key s writes from now on (the assertion signing
+ * keys; the CAs are sealed by es_certs) with a copy of key, nonces from rng
+ * (borrowed: used on s's thread, must outlive s), and opens them when read.
+ * Returns 0 or PX_ERR_NOMEM. es_store_close wipes the copy. */
+int es_store_set_seal(struct es_store *s, const struct es_seal_key *key, struct WC_RNG *rng);
 /* 1 if s is a PostgreSQL store. */
 int es_store_shared(const struct es_store *s);
 /* Returns 1 if another connection committed a change since the last call:

@@ -1,4 +1,5 @@
 #include "es_store_access.h"
+#include "es_seal.h"
 #include "px_err.h"
 #include "px_json.h"
 
@@ -528,14 +529,39 @@ int es_store_signing_key_add(struct es_store *s, const struct es_signing_key_rec
         if (e != 0)
             return end(s, e < 0 ? e : 0);
     }
+    /* A shared store gets the key sealed, bound to its kid. */
+    char *sealed = NULL, aad[80];
+    snprintf(aad, sizeof(aad), "signing-key:%s", k->kid);
+    if (s->seal && (rc = es_seal(s->seal, s->seal_rng, aad, k->key_pem, &sealed)) < 0)
+        return end(s, rc);
     const long long v[] = {k->created};
     int ch = exec_args(s, "UPDATE signing_keys SET retired=?1 WHERE retired=0", NULL, 0, v, 1);
     if (ch >= 0) {
-        const char *t[] = {k->kid, k->key_pem};
+        const char *t[] = {k->kid, sealed ? sealed : k->key_pem};
         ch =
             exec_args(s, "INSERT INTO signing_keys(kid,key_pem,created) VALUES(?,?,?)", t, 2, v, 1);
     }
+    free(sealed);
     return end(s, ch < 0 ? ch : 0);
+}
+
+/* Opens the sealed keys of list k[0..n) in place. */
+static int unseal_keys(struct es_store *s, struct es_signing_key_rec *k, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strncmp(k[i].key_pem, "es-seal-", 8) != 0)
+            continue; /* a clear key (SQLite, or from before sealing) */
+        if (!s->seal)
+            return PX_ERR_DENIED;
+        char aad[80], *plain = NULL;
+        snprintf(aad, sizeof(aad), "signing-key:%s", k[i].kid);
+        int rc = es_unseal(s->seal, aad, k[i].key_pem, &plain);
+        if (rc < 0)
+            return rc;
+        free(k[i].key_pem);
+        k[i].key_pem = plain;
+    }
+    return 0;
 }
 
 void es_store_signing_keys_free(struct es_signing_key_rec *k, size_t n)
@@ -566,13 +592,19 @@ static void free_keys_v(void *a, size_t n)
 int es_store_signing_key_list(struct es_store *s, struct es_signing_key_rec **out, size_t *n)
 {
     /* Newest first; of two made in the same second, the one signing now. */
-    return select_rows(s,
-                       order_sql(s,
-                                 "SELECT kid,key_pem,created,retired FROM signing_keys "
-                                 "ORDER BY created DESC, rowid DESC",
-                                 "SELECT kid,key_pem,created,retired FROM signing_keys "
-                                 "ORDER BY created DESC, (retired = 0) DESC, kid DESC"),
-                       (void **)out, n, sizeof(**out), fill_key, free_keys_v);
+    int rc = select_rows(s,
+                         order_sql(s,
+                                   "SELECT kid,key_pem,created,retired FROM signing_keys "
+                                   "ORDER BY created DESC, rowid DESC",
+                                   "SELECT kid,key_pem,created,retired FROM signing_keys "
+                                   "ORDER BY created DESC, (retired = 0) DESC, kid DESC"),
+                         (void **)out, n, sizeof(**out), fill_key, free_keys_v);
+    if (rc == 0 && (rc = unseal_keys(s, *out, *n)) < 0) {
+        es_store_signing_keys_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 int es_store_signing_key_prune(struct es_store *s, long long cutoff)

@@ -98,7 +98,9 @@ struct es_signing_key_rec {
  * only_if_none one already existed) or PX_ERR_DB. */
 int es_store_signing_key_add(struct es_store *s, const struct es_signing_key_rec *k,
                              int only_if_none);
-/* Lists the keys, newest first. */
+/* Lists the keys, newest first, opened (a shared store seals them:
+ * es_store_set_seal; PX_ERR_DENIED without the key, PX_ERR_CRYPTO when one
+ * does not open with it). */
 int es_store_signing_key_list(struct es_store *s, struct es_signing_key_rec **out, size_t *n);
 void es_store_signing_keys_free(struct es_signing_key_rec *k, size_t n);
 /* Deletes keys retired before cutoff. Returns 0 or PX_ERR_DB. */

@@ -68,6 +68,28 @@ static json_t *hex_of(const unsigned char *p, size_t n)
     return v;
 }
 
+/* 1 if column c of t holds a signing key sealed by a shared store. */
+static int is_sealed_key(const struct table *t, size_t c, const char *v)
+{
+    return strcmp(t->name, "signing_keys") == 0 && c == 1 && v && strncmp(v, "es-seal-", 8) == 0;
+}
+
+/* The signing key kid, opened with s's seal (the file holds keys in
+ * clear, as the data dir does). Sets *rc on failure. */
+static json_t *opened_key(struct es_store *s, const char *kid, const char *sealed, int *rc)
+{
+    char aad[80], *plain = NULL;
+    snprintf(aad, sizeof(aad), "signing-key:%s", kid ? kid : "");
+    *rc = s->seal ? es_unseal(s->seal, aad, sealed, &plain) : PX_ERR_DENIED;
+    json_t *v = *rc == 0 ? json_string(plain) : NULL;
+    if (plain)
+        explicit_bzero(plain, strlen(plain));
+    free(plain);
+    if (*rc == 0 && !v)
+        *rc = PX_ERR_NOMEM;
+    return v;
+}
+
 static int export_table(struct es_store *s, const struct table *t, json_t *rows)
 {
     char sql[512];
@@ -88,6 +110,8 @@ static int export_table(struct es_store *s, const struct table *t, json_t *rows)
                 v = json_integer(es_sql_int(&r, (int)c));
             else if (t->types[c] == 'b')
                 v = (b = es_sql_blob(&r, (int)c, &len)) ? hex_of(b, len) : json_null();
+            else if (is_sealed_key(t, c, es_sql_text(&r, (int)c)))
+                v = opened_key(s, es_sql_text(&r, 0), es_sql_text(&r, (int)c), &rc);
             else
                 v = es_sql_text(&r, (int)c) ? json_string(es_sql_text(&r, (int)c)) : json_null();
             if (!v || json_array_append_new(row, v) < 0)
@@ -197,9 +221,25 @@ static int import_row(struct es_store *s, const struct table *t, const char *sql
             return PX_ERR_INVAL;
         }
     }
-    int rc = es_sql_query(s->db, NULL, sql, a, n);
+    /* Signing keys go in sealed, as es_store_signing_key_add writes them. */
+    char *sealed = NULL, aad[80];
+    int rc = 0;
+    if (strcmp(t->name, "signing_keys") == 0 && a[1].type == ES_SQL_TEXT && s->seal &&
+        strncmp(a[1].p, "es-seal-", 8) != 0) {
+        snprintf(aad, sizeof(aad), "signing-key:%s",
+                 a[0].type == ES_SQL_TEXT ? (const char *)a[0].p : "");
+        rc = es_seal(s->seal, s->seal_rng, aad, a[1].p, &sealed);
+        if (rc == 0)
+            a[1] = ES_SQL_T(sealed);
+    }
+    if (rc == 0)
+        rc = es_sql_query(s->db, NULL, sql, a, n);
+    free(sealed);
     if (rc < 0)
-        snprintf(why, whylen, "cannot insert into %s: %s", t->name, es_sql_errmsg(s->db));
+        snprintf(why, whylen, "cannot insert into %s: %s", t->name,
+                 rc == PX_ERR_DB || rc == PX_ERR_UNAVAILABLE || rc == PX_ERR_EXISTS
+                     ? es_sql_errmsg(s->db)
+                     : px_strerror(rc));
     return rc;
 }
 

@@ -72,6 +72,17 @@ t_three_edges() {
     [ "$(pg_psql -c "SELECT count(*) FROM cas WHERE key_sealed LIKE 'es-seal-v1:%'")" = 6 ] &&
         [ "$(pg_psql -c "SELECT count(*) FROM cas WHERE key_sealed LIKE '%PRIVATE KEY%'")" = 0 ] ||
         return 1
+    # The assertion signing key too: sealed, and the same for every edge.
+    [ "$(pg_psql -c "SELECT count(*) FROM signing_keys WHERE key_pem LIKE 'es-seal-v1:%'")" -ge 1 ] &&
+        [ "$(pg_psql -c "SELECT count(*) FROM signing_keys WHERE key_pem LIKE '%PRIVATE%'")" = 0 ] ||
+        return 1
+    local jwks=()
+    for ip in $A $B $C; do
+        jwks+=("$(curl -s --cacert "$WORK/ca.pem" --resolve x.multi.test:$HTTPS_PORT:$ip \
+            https://x.multi.test:$HTTPS_PORT/.well-known/edge-sim/jwks.json | md5sum)")
+    done
+    echo "jwks: ${jwks[*]}"
+    [ "${jwks[0]}" = "${jwks[1]}" ] && [ "${jwks[1]}" = "${jwks[2]}" ] || return 1
     local pem=$WORK/ca.pem
     for ip in $A $B $C; do
         echo | openssl s_client -connect $ip:$HTTPS_PORT -servername x.multi.test -CAfile "$pem" \
@@ -276,6 +287,8 @@ t_import_sqlite_edge() {
     # The same CAs, sealed: the browser CA is the data dir's.
     cmp <("$BIN/edge-sim" ca --data-dir "$lite") \
         <("$BIN/edge-sim" ca --store $moved --ca-key-file "$KEY") || return 1
+    [ "$(pg_psql -d moved -c "SELECT count(*) FROM signing_keys WHERE key_pem LIKE '%PRIVATE%'")" = 0 ] ||
+        return 1
     # Twice is refused: the store already has tunnels.
     ! "$BIN/edge-sim" store import --store $moved --ca-key-file "$KEY" "$WORK/lite.json"
 }

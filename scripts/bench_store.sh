@@ -27,6 +27,7 @@ echo "PostgreSQL $("$PG_BINDIR/postgres" --version | awk '{print $3}') on 127.0.
 if [ -n "${BENCH_STORE_QUICK:-}" ]; then
     "$BENCH" claims "$(fresh b1)" 4 200 1000
     "$BENCH" fanout "$(fresh b2)" 10 10 20
+    "$BENCH" reload "$(fresh b3)" 100 1000
     exit 0
 fi
 for preload in 0 100000 1000000; do
@@ -36,4 +37,7 @@ for preload in 0 100000 1000000; do
 done
 for edges in 1 10 50 100 200; do
     "$BENCH" fanout "$(fresh f$edges)" $edges 20 100
+done
+for n in 1000 10000 100000; do
+    "$BENCH" reload "$(fresh r$n)" $n $((n * 2))
 done

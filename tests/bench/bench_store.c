@@ -11,8 +11,13 @@
  *       and live view) heartbeat every second with LINKS links each, while
  *       CHANGES tunnel changes are made one at a time; prints the time
  *       from each commit until every edge saw the notice (p50, p99, max)
- *       and the heartbeat durations. */
+ *       and the heartbeat durations.
+ *   bench_store reload URL TUNNELS ROUTES
+ *       with TUNNELS tunnels and ROUTES routes in the store, the time one
+ *       edge takes to reload its registry (what it does on every change)
+ *       and the memory it holds for them. */
 #include "es_live.h"
+#include "es_registry.h"
 #include "es_sql.h"
 #include "es_store.h"
 #include "px_err.h"
@@ -272,6 +277,75 @@ static int cmd_fanout(const char *url, int n_edges, int links, int changes)
     return 0;
 }
 
+/* ---- registry reload ---- */
+
+static long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmRSS: %ld", &v) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return v;
+}
+
+static int cmd_reload(const char *url, int tunnels, int routes)
+{
+    struct es_store st;
+    if (open_store(&st, url) < 0)
+        return 1;
+    char sql[600];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO tunnels(id,name,secret_hash,patterns,created) SELECT"
+             " lpad(to_hex(g), 32, '0'), 'tunnel-' || g, '\\x00'::bytea, '[]', 0"
+             " FROM generate_series(1,%d) g",
+             tunnels);
+    if (es_sql_exec(st.db, sql) < 0) {
+        fprintf(stderr, "bench_store: %s\n", es_sql_errmsg(st.db));
+        return 1;
+    }
+    for (int from = 1; from <= routes; from += 100000) {
+        int to = from + 99999 < routes ? from + 99999 : routes;
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO routes(hostname,tunnel_id) SELECT 'r' || g || '.example.test',"
+                 " lpad(to_hex(1 + g %% %d), 32, '0') FROM generate_series(%d,%d) g",
+                 tunnels, from, to);
+        if (es_sql_exec(st.db, sql) < 0) {
+            fprintf(stderr, "bench_store: %s\n", es_sql_errmsg(st.db));
+            return 1;
+        }
+    }
+    struct es_registry reg = {0};
+    long rss0 = rss_kib();
+    double best = 1e9;
+    for (int i = 0; i < 3; i++) {
+        double t0 = now_s();
+        if (es_registry_reload(&reg, &st) < 0) {
+            fprintf(stderr, "bench_store: reload failed\n");
+            return 1;
+        }
+        double took = now_s() - t0;
+        best = took < best ? took : best;
+    }
+    long rss1 = rss_kib();
+    double t0 = now_s();
+    for (int i = 0; i < 10000; i++) {
+        char host[64];
+        snprintf(host, sizeof(host), "r%d.example.test", 1 + i * 7 % (routes ? routes : 1));
+        es_registry_lookup(&reg, host);
+    }
+    double lookup = (now_s() - t0) / 10000;
+    printf(
+        "reload: %d tunnels, %d routes: registry reload %.1f ms, %.1f MiB held, lookup %.1f us\n",
+        tunnels, routes, best * 1000, (double)(rss1 - rss0) / 1024, lookup * 1e6);
+    es_registry_cleanup(&reg);
+    es_store_close(&st);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -279,7 +353,10 @@ int main(int argc, char **argv)
         return cmd_claims(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
     if (argc == 6 && strcmp(argv[1], "fanout") == 0)
         return cmd_fanout(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
+    if (argc == 5 && strcmp(argv[1], "reload") == 0)
+        return cmd_reload(argv[2], atoi(argv[3]), atoi(argv[4]));
     fprintf(stderr, "usage: bench_store claims URL PROCS CLAIMS PRELOAD\n"
-                    "       bench_store fanout URL EDGES LINKS CHANGES\n");
+                    "       bench_store fanout URL EDGES LINKS CHANGES\n"
+                    "       bench_store reload URL TUNNELS ROUTES\n");
     return 2;
 }

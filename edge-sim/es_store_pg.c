@@ -127,13 +127,19 @@ int es_store_pg_check(struct es_sql *db, char *why, size_t whylen)
 int es_store_pg_migrate(struct es_sql *db, int *from, int *to, char *why, size_t whylen)
 {
     *from = *to = 0;
-    /* The table that records versions is made outside the steps, so that
-     * the first step's transaction can record itself. */
-    int rc = es_sql_exec(db, "CREATE TABLE IF NOT EXISTS schema_migrations("
-                             "version INTEGER PRIMARY KEY, applied BIGINT NOT NULL)");
+    /* The table that records versions is made before the steps, so that
+     * the first step's transaction can record itself; under the write lock
+     * too: two CREATE TABLE IF NOT EXISTS at once both find no table, and
+     * the second fails on the first's catalog rows (a unique violation). */
+    int rc = es_sql_begin(db, 1);
+    if (rc == 0 &&
+        (rc = es_sql_exec(db, "CREATE TABLE IF NOT EXISTS schema_migrations("
+                              "version INTEGER PRIMARY KEY, applied BIGINT NOT NULL)")) == 0)
+        rc = es_sql_commit(db);
     if (rc < 0) {
         snprintf(why, whylen, "cannot create schema_migrations in %s: %s", es_sql_target(db),
                  es_sql_errmsg(db));
+        es_sql_rollback(db);
         return rc;
     }
     int first = 1;

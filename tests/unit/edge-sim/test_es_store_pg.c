@@ -285,6 +285,82 @@ static void test_newer_schema_refused(void **state)
                      ES_STORE_PG_SCHEMA + 1);
 }
 
+/* A child's verdict through its exit status: 0..9 the version it migrated
+ * from, 100 + -rc a failure. */
+static int migrate_status(int rc, int from)
+{
+    return rc == 0 ? from : 100 + (-rc % 100);
+}
+
+#define MIGRATORS 4 /* the parent and three children */
+#define MIGRATE_ROUNDS 8
+
+/* Several `edge-sim store migrate` at once on an empty database (operators
+ * starting edges together, each migrating first): every one succeeds, the
+ * schema is applied exactly once (one saw version 0), and it works.
+ * Bug: schema_migrations was created outside the write lock, and two
+ * CREATE TABLE IF NOT EXISTS at once both found no table: the later one
+ * failed on the catalog's unique index ("duplicate key value violates
+ * unique constraint pg_type_typname_nsp_index", or "type already exists"),
+ * and its migrate with it. */
+static void test_concurrent_migrations_schema_migrations_race(void **state)
+{
+    struct fx *f = fx_of(state);
+    for (int round = 0; round < MIGRATE_ROUNDS; round++) {
+        assert_int_equal(reset_db(f->raw), 0);
+        int go[2];
+        assert_int_equal(pipe(go), 0);
+        pid_t kids[MIGRATORS - 1];
+        for (int i = 0; i < MIGRATORS - 1; i++) {
+            kids[i] = fork();
+            assert_true(kids[i] >= 0);
+            if (kids[i] == 0) {
+                close(go[1]);
+                char c, why[512] = "";
+                if (read(go[0], &c, 1) != 0) /* the parent closing is the start */
+                    _exit(99);
+                int from = -1, to = -1;
+                int rc = es_store_migrate(pg_url(), &from, &to, why, sizeof(why));
+                if (rc != 0 || to != ES_STORE_PG_SCHEMA)
+                    fprintf(stderr, "migrator %d: rc %d, %d -> %d: %s\n", i, rc, from, to, why);
+                _exit(rc == 0 && to != ES_STORE_PG_SCHEMA ? 98 : migrate_status(rc, from));
+            }
+        }
+        close(go[0]);
+        close(go[1]);
+        char why[512] = "";
+        int from = -1, to = -1;
+        int rc = es_store_migrate(pg_url(), &from, &to, why, sizeof(why));
+        if (rc != 0)
+            print_error("round %d, parent: rc %d: %s\n", round, rc, why);
+        int zeros = rc == 0 && from == 0, failed = rc != 0 || to != ES_STORE_PG_SCHEMA;
+        for (int i = 0; i < MIGRATORS - 1; i++) {
+            int st;
+            assert_int_equal(waitpid(kids[i], &st, 0), kids[i]);
+            assert_true(WIFEXITED(st));
+            int v = WEXITSTATUS(st);
+            if (v == 0)
+                zeros++;
+            else if (v != ES_STORE_PG_SCHEMA)
+                failed++;
+        }
+        if (failed || zeros != 1)
+            print_error("round %d: %d migrators failed, %d applied the schema\n", round, failed,
+                        zeros);
+        assert_int_equal(failed, 0);
+        assert_int_equal(zeros, 1);
+        assert_int_equal(q_int(f->raw, "SELECT count(*) FROM schema_migrations", NULL),
+                         ES_STORE_PG_SCHEMA);
+        assert_int_equal(
+            q_int(f->raw, "SELECT count(*) FROM pg_trigger WHERE tgname='tunnels_changed'", NULL),
+            1);
+        struct es_store st;
+        assert_int_equal(es_store_open(&st, pg_url(), why, sizeof(why)), 0);
+        add(&st, ID_A, "after", NULL, 0);
+        es_store_close(&st);
+    }
+}
+
 /* ---- 2. tunnels and kv ---- */
 
 static void test_tunnels(void **state)
@@ -1394,6 +1470,7 @@ int main(void)
         E(test_migrate_empty_then_noop),
         E(test_open_refuses_version_zero_table),
         T(test_newer_schema_refused),
+        E(test_concurrent_migrations_schema_migrations_race),
         T(test_tunnels),
         T(test_kv),
         T(test_route_claims),

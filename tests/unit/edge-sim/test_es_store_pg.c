@@ -5,8 +5,8 @@
  *
  * Each case starts from an empty database (the public schema dropped and
  * made again). It needs a server: tests/run.sh starts one
- * (tests/support/pg.sh) and names it in ES_TEST_PG; without it, every case
- * is skipped. Processes that race are forked and start together on a pipe;
+ * (tests/support/pg.sh) and names it in ES_TEST_PG; without it, the
+ * PostgreSQL cases are skipped. Processes that race are forked and start together on a pipe;
  * delays are measured and printed, never asserted. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -480,6 +480,61 @@ static void test_tunnels(void **state)
     assert_int_equal(es_store_tunnel_delete(&f->a, "alpha"), PX_ERR_NOT_FOUND);
     assert_int_equal(q_int(f->raw, "SELECT count(*) FROM routes", NULL), 0);
     assert_int_equal(q_int(f->raw, "SELECT count(*) FROM tunnels", NULL), 0);
+}
+
+/* Bug: `tunnel delete NAME` deleted by name OR id in one statement, so a
+ * name that is another tunnel's id (names may be 32 hex digits) deleted
+ * both tunnels and their routes. As rotate does, a name wins: one row. The
+ * statement is the same on SQLite: both are checked. */
+static void delete_name_like_other_id(struct es_store *st)
+{
+    add(st, ID_A, "home", NULL, 0);
+    add(st, ID_C, ID_A, NULL, 0); /* named like the first one's id */
+    assert_int_equal(es_store_route_claim(st, "home.example.test", ID_A, NULL), 0);
+    assert_int_equal(es_store_route_claim(st, "named.example.test", ID_C, NULL), 0);
+    uint8_t h[32];
+    memset(h, 0x44, sizeof(h));
+    char id[33];
+    assert_int_equal(es_store_tunnel_rotate(st, ID_A, h, 0, id, NULL), 0);
+    assert_string_equal(id, ID_C); /* rotate: the name wins */
+    assert_int_equal(es_store_tunnel_delete(st, ID_A), 0);
+    struct es_tunnel_rec t;
+    assert_int_equal(es_store_tunnel_get(st, ID_C, NULL, &t), PX_ERR_NOT_FOUND);
+    assert_int_equal(es_store_tunnel_get(st, NULL, "home", &t), 0);
+    assert_string_equal(t.id, ID_A);
+    es_tunnel_rec_cleanup(&t);
+    struct route_seen seen = {0};
+    assert_int_equal(es_store_route_each(st, collect, &seen), 0);
+    assert_int_equal(seen.n, 1);
+    assert_string_equal(seen.host[0], "home.example.test");
+    /* With no tunnel of that name left, the id names the other one. */
+    assert_int_equal(es_store_tunnel_delete(st, ID_A), 0);
+    assert_int_equal(es_store_tunnel_delete(st, ID_A), PX_ERR_NOT_FOUND);
+    struct es_tunnel_rec *list;
+    size_t n;
+    assert_int_equal(es_store_tunnel_list(st, &list, &n), 0);
+    assert_int_equal(n, 0);
+    es_store_tunnels_free(list, n);
+}
+
+static void test_delete_name_like_other_id_deletes_one(void **state)
+{
+    struct fx *f = fx_of(state);
+    delete_name_like_other_id(&f->a);
+}
+
+static void test_delete_name_like_other_id_deletes_one_sqlite(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/es-store-pg-XXXXXX", why[512] = "";
+    assert_non_null(mkdtemp(dir));
+    struct es_store st;
+    assert_int_equal(es_store_open(&st, dir, why, sizeof(why)), 0);
+    delete_name_like_other_id(&st);
+    es_store_close(&st);
+    char cmd[64];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 static void test_kv(void **state)
@@ -1472,6 +1527,8 @@ int main(void)
         T(test_newer_schema_refused),
         E(test_concurrent_migrations_schema_migrations_race),
         T(test_tunnels),
+        T(test_delete_name_like_other_id_deletes_one),
+        cmocka_unit_test(test_delete_name_like_other_id_deletes_one_sqlite),
         T(test_kv),
         T(test_route_claims),
         T(test_route_claim_race),

@@ -8,6 +8,19 @@
 #include <string.h>
 #include <time.h>
 
+/* The triggers that make changes to table t known (es_changed). */
+#define WATCH(t)                                                                                   \
+    "CREATE TRIGGER " t "_changed AFTER INSERT OR UPDATE OR DELETE ON " t                          \
+    " FOR EACH ROW EXECUTE FUNCTION es_changed();"                                                 \
+    "CREATE TRIGGER " t "_truncated AFTER TRUNCATE ON " t                                          \
+    " FOR EACH STATEMENT EXECUTE FUNCTION es_changed();"
+
+/* The tables whose changes serve reloads. */
+#define WATCH_SHARED                                                                               \
+    WATCH("tunnels")                                                                               \
+    WATCH("routes")                                                                                \
+    WATCH("client_certs") WATCH("client_cas") WATCH("access_policies") WATCH("signing_keys")
+
 /* Each entry brings the schema from version i to i + 1. Never edit one
  * that shipped: add the next. */
 static const char *const migrations[] = {
@@ -52,26 +65,18 @@ static const char *const migrations[] = {
     "CREATE INDEX names_instance ON names(instance);"
     "CREATE TABLE holds(tunnel_id TEXT NOT NULL, hostname TEXT NOT NULL,"
     " last_held BIGINT NOT NULL, PRIMARY KEY(tunnel_id, hostname));"
-    /* Change notices: every statement that changes shared state moves the
-     * counter (reconciliation reads it) and notifies every edge once its
-     * transaction commits (PostgreSQL folds duplicates within one). The
-     * live tables above change every second and notify nobody. */
+    /* Change notices: every row of shared state written moves the counter
+     * (reconciliation reads it) and notifies every edge once its
+     * transaction commits (PostgreSQL folds duplicates within one). Per
+     * row, not per statement: a statement that changes nothing (a claim
+     * already ours, a release done twice) must not make every edge reload,
+     * as it does not move SQLite's data_version. TRUNCATE has no rows: per
+     * statement. The live tables above change every second and notify
+     * nobody. */
     "CREATE SEQUENCE change_seq;"
     "CREATE FUNCTION es_changed() RETURNS trigger LANGUAGE plpgsql AS $$"
     " BEGIN PERFORM nextval('change_seq');"
-    " PERFORM pg_notify('" ES_STORE_CHANNEL "', TG_TABLE_NAME); RETURN NULL; END $$;"
-    "CREATE TRIGGER tunnels_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tunnels"
-    " FOR EACH STATEMENT EXECUTE FUNCTION es_changed();"
-    "CREATE TRIGGER routes_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON routes"
-    " FOR EACH STATEMENT EXECUTE FUNCTION es_changed();"
-    "CREATE TRIGGER client_certs_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE"
-    " ON client_certs FOR EACH STATEMENT EXECUTE FUNCTION es_changed();"
-    "CREATE TRIGGER client_cas_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE"
-    " ON client_cas FOR EACH STATEMENT EXECUTE FUNCTION es_changed();"
-    "CREATE TRIGGER access_policies_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE"
-    " ON access_policies FOR EACH STATEMENT EXECUTE FUNCTION es_changed();"
-    "CREATE TRIGGER signing_keys_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE"
-    " ON signing_keys FOR EACH STATEMENT EXECUTE FUNCTION es_changed();",
+    " PERFORM pg_notify('" ES_STORE_CHANNEL "', TG_TABLE_NAME); RETURN NULL; END $$;" WATCH_SHARED,
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -6,8 +6,8 @@
  * Each case starts from an empty database (the public schema dropped and
  * made again). It needs a server: tests/run.sh starts one
  * (tests/support/pg.sh) and names it in ES_TEST_PG; without it, the
- * PostgreSQL cases are skipped. Processes that race are forked and start together on a pipe;
- * delays are measured and printed, never asserted. */
+ * PostgreSQL cases are skipped. Processes that race are forked and start
+ * together on a pipe; delays are measured and printed, never asserted. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -883,6 +883,58 @@ static void test_change_notices(void **state)
                   after_return[NOTICE_SAMPLES - 1]);
 }
 
+/* Bug: the change triggers were per statement, so a statement that
+ * changed no row notified every edge and moved the change counter all the
+ * same: a connector re-registering a name it holds (claim: already ours),
+ * a route released twice (both edges' sweeps), a prune with nothing to
+ * prune. Each made every edge reload everything; on SQLite (data_version)
+ * none of them counts as a change. */
+static void test_noop_write_notifies_nobody(void **state)
+{
+    struct fx *f = fx_of(state);
+    add(&f->a, ID_A, "home", NULL, 0);
+    assert_int_equal(es_store_route_claim(&f->a, "x.example.test", ID_A, NULL), 0);
+    struct es_client_cert_rec cert = {
+        .name = "phone", .serial = "0a", .fingerprint = "f", .subject = "s", .created = 1};
+    assert_int_equal(es_store_client_cert_add(&f->a, &cert), 0);
+    assert_int_equal(es_store_client_cert_revoke(&f->a, "phone", 5, NULL), 0);
+    /* Four transactions, four notices: all read before going on (counted
+     * below es_store_changed, which says only whether there were any). */
+    int got = 0;
+    long long end = mono_ms() + 2000;
+    while (got < 4 && mono_ms() < end) {
+        int k = es_sql_notices(f->b.db);
+        if (k > 0)
+            got += k;
+        else
+            usleep(1000);
+    }
+    assert_int_equal(got, 4);
+    assert_int_equal(es_store_reconcile(&f->b), 1);
+    assert_int_equal(es_store_reconcile(&f->b), 0);
+
+    /* Writes that change nothing. */
+    assert_int_equal(es_store_route_claim(&f->a, "x.example.test", ID_A, NULL), 0);
+    assert_int_equal(es_store_route_release(&f->a, "x.example.test", ID_B), 0);
+    assert_int_equal(es_store_route_release(&f->a, "gone.example.test", ID_A), 0);
+    size_t n = 9;
+    assert_int_equal(es_store_client_cert_revoke(&f->a, "phone", 6, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(es_store_signing_key_prune(&f->a, 1000), 0);
+    assert_int_equal(es_store_reconcile(&f->b), 0);
+    assert_quiet(&f->b);
+
+    /* A real change still counts, once. */
+    assert_int_equal(es_store_route_release(&f->a, "x.example.test", ID_A), 0);
+    assert_true(wait_changed(&f->b, 2000) >= 0);
+    assert_int_equal(es_store_reconcile(&f->b), 1);
+    assert_int_equal(es_store_reconcile(&f->b), 0);
+    /* So does a TRUNCATE (no rows to fire for) by some other program. */
+    assert_int_equal(es_sql_exec(f->raw, "TRUNCATE access_policies"), 0);
+    assert_true(wait_changed(&f->b, 2000) >= 0);
+    assert_int_equal(es_store_reconcile(&f->b), 1);
+}
+
 /* Heartbeats (the live tables) notify nobody: a store does not reload
  * every second. */
 static void test_live_tables_do_not_notify(void **state)
@@ -1533,6 +1585,7 @@ int main(void)
         T(test_route_claims),
         T(test_route_claim_race),
         T2(test_change_notices),
+        T2(test_noop_write_notifies_nobody),
         T(test_live_tables_do_not_notify),
         T(test_outage_fails_fast_and_comes_back),
         T(test_backend_terminated_comes_back),

@@ -19,10 +19,14 @@
 #include "es_store_access.h"
 #include "px_err.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1091,6 +1095,108 @@ static void test_backend_terminated_comes_back(void **state)
                   back, idle_back);
 }
 
+/* A TCP port where connections hang: a listener whose accept queue is full
+ * (it never accepts), so the kernel drops every further SYN, as an
+ * unreachable host's firewall would. */
+struct blackhole {
+    int listener, fill[4];
+    int port;
+};
+
+static void blackhole_open(struct blackhole *bh)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof(a);
+    bh->listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(bh->listener >= 0);
+    assert_int_equal(bind(bh->listener, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(bh->listener, 0), 0);
+    assert_int_equal(getsockname(bh->listener, (struct sockaddr *)&a, &al), 0);
+    bh->port = ntohs(a.sin_port);
+    /* Backlog 0 queues one; the rest of these wait in SYN_SENT too. */
+    for (size_t i = 0; i < sizeof(bh->fill) / sizeof(bh->fill[0]); i++) {
+        bh->fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        assert_true(bh->fill[i] >= 0);
+        int rc = connect(bh->fill[i], (struct sockaddr *)&a, sizeof(a));
+        assert_true(rc == 0 || errno == EINPROGRESS);
+    }
+}
+
+static void blackhole_close(struct blackhole *bh)
+{
+    for (size_t i = 0; i < sizeof(bh->fill) / sizeof(bh->fill[0]); i++)
+        close(bh->fill[i]);
+    close(bh->listener);
+}
+
+/* pg_url() with host:port put first in its host list and extra appended to
+ * its parameters, into out. */
+static void url_with_first_host(char *out, size_t len, int port, const char *extra)
+{
+    const char *u = pg_url(), *auth = strstr(u, "://") + 3, *at = strchr(auth, '@');
+    const char *slash = strchr(auth, '/');
+    const char *hosts = at && (!slash || at < slash) ? at + 1 : auth;
+    snprintf(out, len, "%.*s127.0.0.1:%d,%s%s%s", (int)(hosts - u), u, port, hosts,
+             strchr(u, '?') ? "&" : "?", extra);
+}
+
+/* Bug: es_sql_reconnect called PQconnectPoll whenever it was called, not
+ * when the socket was ready. With a connect still in progress (a host that
+ * does not answer), libpq took it for made and then blocked sending the
+ * startup packet until the kernel gave up: every es_store_changed of a
+ * serve whose database had gone off the network stalled its event loop
+ * for tcp_user_timeout (5 s) at a time. The attempt must wait for its
+ * socket instead, and be given up by es_sql_reconnect's own clock. */
+static void test_reconnect_to_silent_host_does_not_block(void **state)
+{
+    struct fx *f = fx_of(state);
+    (void)f;
+    struct blackhole bh;
+    blackhole_open(&bh);
+    /* The first host never answers; the second is the server (a blocking
+     * open gets there after connect_timeout). The kernel's own SYN retries
+     * (minutes, tcp_user_timeout=0) outlast the test. */
+    char url[600], why[512] = "";
+    url_with_first_host(url, sizeof(url), bh.port, "connect_timeout=2&tcp_user_timeout=0");
+    struct es_store st;
+    double t0 = mono_us();
+    assert_int_equal(es_store_open(&st, url, why, sizeof(why)), 0);
+    double open_ms = (mono_us() - t0) / 1000.0;
+
+    es_sql_drop(st.db);
+    char before[600];
+    snprintf(before, sizeof(before), "%s", es_sql_errmsg(st.db));
+    /* On a fake clock: the attempt starts and waits for its socket; each
+     * call returns at once, with nothing failed yet. */
+    const long long T = 1000000;
+    double worst = 0;
+    for (int i = 0; i < 5; i++) {
+        double c0 = mono_us();
+        assert_int_equal(es_sql_reconnect(st.db, T, 1000), 0);
+        double d = (mono_us() - c0) / 1000.0;
+        worst = d > worst ? d : worst;
+    }
+    assert_false(es_sql_up(st.db));
+    assert_string_equal(es_sql_errmsg(st.db), before);
+    /* Its own bound gives it up (3 s), and the next one begins a retry
+     * later. */
+    assert_int_equal(es_sql_reconnect(st.db, T + 3000, 1000), 0);
+    assert_non_null(strstr(es_sql_errmsg(st.db), "timed out"));
+    assert_int_equal(es_sql_reconnect(st.db, T + 3500, 1000), 0);
+    assert_int_equal(es_sql_reconnect(st.db, T + 4000, 1000), 0);
+    assert_false(es_sql_up(st.db));
+    /* es_store_changed, which serve calls from its loop, the same. */
+    double c0 = mono_us();
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(es_store_changed(&st), 0);
+    double changed_ms = (mono_us() - c0) / 1000.0;
+    print_message("silent first host: open %.0f ms; es_sql_reconnect at most %.3f ms a call; "
+                  "5 es_store_changed %.3f ms\n",
+                  open_ms, worst, changed_ms);
+    es_store_close(&st);
+    blackhole_close(&bh);
+}
+
 /* ---- 6. access tables ---- */
 
 static void test_client_certs(void **state)
@@ -1589,6 +1695,7 @@ int main(void)
         T(test_live_tables_do_not_notify),
         T(test_outage_fails_fast_and_comes_back),
         T(test_backend_terminated_comes_back),
+        T(test_reconnect_to_silent_host_does_not_block),
         T(test_client_certs),
         T(test_client_cas_and_policies),
         T(test_signing_keys),

@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ struct es_sql {
     int in_tx;
     /* PostgreSQL reconnection: the attempt in progress, when the last began */
     PGconn *pending;
+    PostgresPollingStatusType pending_wait; /* what its socket must be ready for */
     long long last_try_ms;
     int reconnected; /* a reconnection not yet reported by es_sql_notices */
     char channels[MAX_CHANNELS][64];
@@ -674,8 +676,19 @@ int es_sql_reconnect(struct es_sql *db, long long now_ms, long long retry_ms)
         db->pending = pg_start(db, 0);
         if (!db->pending)
             return 0;
+        db->pending_wait = PGRES_POLLING_WRITING; /* as libpq says to start */
     }
-    switch (PQconnectPoll(db->pending)) {
+    /* PQconnectPoll only once the socket is ready for what it asked last:
+     * called early, it takes a connect still in progress for made, then
+     * blocks sending the startup packet until the kernel gives up (an
+     * unanswered host: seconds to minutes of the caller's loop). A socket
+     * it cannot give (-1) is for PQconnectPoll to report. */
+    struct pollfd pfd = {.fd = PQsocket(db->pending),
+                         .events = db->pending_wait == PGRES_POLLING_READING ? POLLIN : POLLOUT};
+    PostgresPollingStatusType st = db->pending_wait;
+    if (pfd.fd < 0 || poll(&pfd, 1, 0) > 0)
+        st = db->pending_wait = PQconnectPoll(db->pending);
+    switch (st) {
     case PGRES_POLLING_OK:
         break;
     case PGRES_POLLING_FAILED:

@@ -453,7 +453,11 @@ int es_store_tunnel_rotate(struct es_store *s, const char *name_or_id, const uin
 
 int es_store_tunnel_delete(struct es_store *s, const char *name)
 {
-    int rc = es_sql_query(s->db, NULL, "DELETE FROM tunnels WHERE name=? OR id=?",
+    /* A name wins over an id, as in es_store_tunnel_rotate: a name may look
+     * like another tunnel's id, and only one tunnel goes. */
+    int rc = es_sql_query(s->db, NULL,
+                          "DELETE FROM tunnels WHERE id=COALESCE((SELECT id FROM tunnels"
+                          " WHERE name=?), (SELECT id FROM tunnels WHERE id=?))",
                           ES_SQL_ARGS(ES_SQL_T(name), ES_SQL_T(name)));
     if (rc == 0 && es_sql_changes(s->db) == 0)
         rc = PX_ERR_NOT_FOUND;

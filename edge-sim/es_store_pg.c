@@ -8,6 +8,19 @@
 #include <string.h>
 #include <time.h>
 
+/* The triggers that make changes to table t known (es_changed). */
+#define WATCH(t)                                                                                   \
+    "CREATE TRIGGER " t "_changed AFTER INSERT OR UPDATE OR DELETE ON " t                          \
+    " FOR EACH ROW EXECUTE FUNCTION es_changed();"                                                 \
+    "CREATE TRIGGER " t "_truncated AFTER TRUNCATE ON " t                                          \
+    " FOR EACH STATEMENT EXECUTE FUNCTION es_changed();"
+
+/* The tables whose changes serve reloads. */
+#define WATCH_SHARED                                                                               \
+    WATCH("tunnels")                                                                               \
+    WATCH("routes")                                                                                \
+    WATCH("client_certs") WATCH("client_cas") WATCH("access_policies") WATCH("signing_keys")
+
 /* Each entry brings the schema from version i to i + 1. Never edit one
  * that shipped: add the next. */
 static const char *const migrations[] = {
@@ -56,26 +69,18 @@ static const char *const migrations[] = {
     "CREATE INDEX names_instance ON names(instance);"
     "CREATE TABLE holds(tunnel_id TEXT NOT NULL, hostname TEXT NOT NULL,"
     " last_held BIGINT NOT NULL, PRIMARY KEY(tunnel_id, hostname));"
-    /* Change notices: every statement that changes shared state moves the
-     * counter (reconciliation reads it) and notifies every edge once its
-     * transaction commits (PostgreSQL folds duplicates within one). The
-     * live tables above change every second and notify nobody. */
+    /* Change notices: every row of shared state written moves the counter
+     * (reconciliation reads it) and notifies every edge once its
+     * transaction commits (PostgreSQL folds duplicates within one). Per
+     * row, not per statement: a statement that changes nothing (a claim
+     * already ours, a release done twice) must not make every edge reload,
+     * as it does not move SQLite's data_version. TRUNCATE has no rows: per
+     * statement. The live tables above change every second and notify
+     * nobody. */
     "CREATE SEQUENCE change_seq;"
     "CREATE FUNCTION es_changed() RETURNS trigger LANGUAGE plpgsql AS $$"
     " BEGIN PERFORM nextval('change_seq');"
-    " PERFORM pg_notify('" ES_STORE_CHANNEL "', TG_TABLE_NAME); RETURN NULL; END $$;"
-    "CREATE TRIGGER tunnels_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tunnels"
-    " FOR EACH STATEMENT EXECUTE FUNCTION es_changed();"
-    "CREATE TRIGGER routes_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON routes"
-    " FOR EACH STATEMENT EXECUTE FUNCTION es_changed();"
-    "CREATE TRIGGER client_certs_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE"
-    " ON client_certs FOR EACH STATEMENT EXECUTE FUNCTION es_changed();"
-    "CREATE TRIGGER client_cas_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE"
-    " ON client_cas FOR EACH STATEMENT EXECUTE FUNCTION es_changed();"
-    "CREATE TRIGGER access_policies_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE"
-    " ON access_policies FOR EACH STATEMENT EXECUTE FUNCTION es_changed();"
-    "CREATE TRIGGER signing_keys_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE"
-    " ON signing_keys FOR EACH STATEMENT EXECUTE FUNCTION es_changed();",
+    " PERFORM pg_notify('" ES_STORE_CHANNEL "', TG_TABLE_NAME); RETURN NULL; END $$;" WATCH_SHARED,
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -131,13 +136,19 @@ int es_store_pg_check(struct es_sql *db, char *why, size_t whylen)
 int es_store_pg_migrate(struct es_sql *db, int *from, int *to, char *why, size_t whylen)
 {
     *from = *to = 0;
-    /* The table that records versions is made outside the steps, so that
-     * the first step's transaction can record itself. */
-    int rc = es_sql_exec(db, "CREATE TABLE IF NOT EXISTS schema_migrations("
-                             "version INTEGER PRIMARY KEY, applied BIGINT NOT NULL)");
+    /* The table that records versions is made before the steps, so that
+     * the first step's transaction can record itself; under the write lock
+     * too: two CREATE TABLE IF NOT EXISTS at once both find no table, and
+     * the second fails on the first's catalog rows (a unique violation). */
+    int rc = es_sql_begin(db, 1);
+    if (rc == 0 &&
+        (rc = es_sql_exec(db, "CREATE TABLE IF NOT EXISTS schema_migrations("
+                              "version INTEGER PRIMARY KEY, applied BIGINT NOT NULL)")) == 0)
+        rc = es_sql_commit(db);
     if (rc < 0) {
         snprintf(why, whylen, "cannot create schema_migrations in %s: %s", es_sql_target(db),
                  es_sql_errmsg(db));
+        es_sql_rollback(db);
         return rc;
     }
     int first = 1;

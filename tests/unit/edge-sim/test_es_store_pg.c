@@ -18,6 +18,7 @@
 #include "es_store.h"
 #include "es_store_access.h"
 #include "px_err.h"
+#include "px_hostname.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -623,6 +624,46 @@ static void test_route_claims(void **state)
     assert_int_equal(seen.n, 3);
     for (int i = 0; i < seen.n; i++)
         assert_string_equal(seen.owner[i], ID_A);
+}
+
+/* The claim's overlap check reads only the claims that can overlap, by
+ * index (the name, the wildcards above it, the rev range under a wildcard).
+ * Checked against px_host_overlap, the rule itself, for every pair of a
+ * set of names and wildcards at several depths: a claim by B is refused
+ * exactly when it overlaps A's one claim. */
+static void test_indexed_overlap_agrees_with_px_host_overlap(void **state)
+{
+    struct fx *f = fx_of(state);
+    static const char *const names[] = {
+        "example.test",       "*.example.test",   "a.example.test",
+        "*.a.example.test",   "b.a.example.test", "*.b.a.example.test",
+        "c.b.a.example.test", "ab.example.test",  "*.ab.example.test",
+        "a.example.testx",    "*.example.testx",  "xa.example.test",
+        "a-b.example.test",   "*.test",           "test",
+        "*.a-b.example.test"};
+    size_t n = sizeof(names) / sizeof(names[0]);
+    add(&f->a, ID_A, "held", NULL, 0);
+    add(&f->a, ID_B, "claimer", NULL, 0);
+    size_t checked = 0;
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(es_store_route_claim(&f->a, names[i], ID_A, NULL), 0);
+        for (size_t k = 0; k < n; k++) {
+            struct es_route_conflict c;
+            memset(&c, 0, sizeof(c));
+            int want = px_host_overlap(names[i], names[k]) ? PX_ERR_EXISTS : 0;
+            int got = es_store_route_claim(&f->a, names[k], ID_B, &c);
+            if (got != want)
+                fail_msg("A holds %s, B claims %s: got %d, px_host_overlap says %d", names[i],
+                         names[k], got, want);
+            if (got == PX_ERR_EXISTS)
+                assert_string_equal(c.hostname, names[i]);
+            else
+                assert_int_equal(es_store_route_release(&f->a, names[k], ID_B), 0);
+            checked++;
+        }
+        assert_int_equal(es_store_route_release(&f->a, names[i], ID_A), 0);
+    }
+    assert_int_equal(checked, n * n);
 }
 
 #define RACERS 8
@@ -1688,6 +1729,7 @@ int main(void)
         T(test_delete_name_like_other_id_deletes_one),
         cmocka_unit_test(test_delete_name_like_other_id_deletes_one_sqlite),
         T(test_kv),
+        T(test_indexed_overlap_agrees_with_px_host_overlap),
         T(test_route_claims),
         T(test_route_claim_race),
         T2(test_change_notices),

@@ -331,6 +331,47 @@ int es_link_route_lost(struct es_link *l, size_t k, int lost)
     return lost && !was;
 }
 
+int es_link_deferred(const struct es_link *l, size_t k)
+{
+    return k < l->n_names && l->lost[k] == 2;
+}
+
+int es_link_deferred_done(struct es_link *l, size_t k, int granted, const char *why)
+{
+    if (!es_link_deferred(l, k))
+        return 0;
+    struct px_ctl_result res = {
+        .hostname = l->names[k], .accepted = granted, .reason = granted ? NULL : (char *)why};
+    struct es_tunnel *t = l->tunnel;
+    struct px_ctl_msg m = {.type = PX_CTL_REGISTERED,
+                           .results = &res,
+                           .n_results = 1,
+                           .agent = t ? t->name : NULL,
+                           .conn_id = l->conn_id};
+    int rc = rt_tunnel_control_open(&l->tun) ? rt_tunnel_send(&l->tun, &m) : 0;
+    if (granted) {
+        l->lost[k] = 0;
+    } else {
+        /* Dropped as serves_remove drops one: the last name moves to k. */
+        free(l->names[k]);
+        l->n_names--;
+        l->names[k] = l->names[l->n_names];
+        l->lost[k] = l->lost[l->n_names];
+    }
+    return rc;
+}
+
+/* Keeps name among l's names, deferred (es_link_deferred). Returns 0 or
+ * PX_ERR_NOMEM. */
+static int serves_defer(struct es_link *l, const char *name)
+{
+    int rc = serves_add(l, name);
+    for (size_t i = 0; rc == 0 && i < l->n_names; i++)
+        if (strcasecmp(l->names[i], name) == 0)
+            l->lost[i] = 2;
+    return rc;
+}
+
 int es_link_serves(const struct es_link *l, const char *host)
 {
     for (size_t i = 0; i < l->n_names; i++) {
@@ -604,6 +645,12 @@ static int on_control_msg(void *arg, const struct px_ctl_msg *m)
                 snprintf(reasons[i], sizeof(reasons[i]), "the edge ran out of memory");
                 rc = PX_ERR_NOMEM;
             }
+            /* Not granted now, but not forgotten: claimed once the database
+             * is back (es_live_serve's beat), and the connector told. */
+            if (rc == PX_ERR_UNAVAILABLE && serves_defer(l, m->hostnames[i]) == 0)
+                snprintf(reasons[i], sizeof(reasons[i]),
+                         "the edge cannot reach its database now; it claims this hostname as "
+                         "soon as the database is back");
             res[i].accepted = rc == 0;
             res[i].reason = rc == 0 ? NULL : reasons[i];
             unavailable += rc == PX_ERR_UNAVAILABLE;

@@ -71,7 +71,9 @@ struct es_link {
     struct px_list reqs; /* its requests (es_req.link_node) */
     unsigned n_reqs;     /* request streams open on this link */
     char **names;        /* hostnames (and *.patterns) this connection registered */
-    unsigned char *lost; /* per name: its route was found gone (es_link_route_lost) */
+    /* per name: 1 its route was found gone (es_link_route_lost); 2 deferred,
+     * registered while the shared database was away (es_link_deferred) */
+    unsigned char *lost;
     size_t n_names, cap_names;
     /* What its REGISTER said about it (optional there: empty, -1 when absent;
      * a later REGISTER's values replace earlier ones): the connector
@@ -138,6 +140,15 @@ int es_link_info(const struct es_link *l, struct es_link_info *info);
  * so that the live view logs each (connection, name) once while it lasts,
  * not on every heartbeat; else 0. */
 int es_link_route_lost(struct es_link *l, size_t k, int lost);
+/* 1 if names[k] was registered while the shared database was away
+ * (es_registry_claim said PX_ERR_UNAVAILABLE): kept among l's names but not
+ * routed, and claimed by the live view's beats once the database is back. */
+int es_link_deferred(const struct es_link *l, size_t k);
+/* Ends the deferral of names[k]: granted (claimed now) or refused (why).
+ * The connector is told with a REGISTERED result, as for a name added by a
+ * reload; a refused name is dropped from l's names, which moves the last
+ * name to k. Returns 0, or < 0 when the message could not be sent. */
+int es_link_deferred_done(struct es_link *l, size_t k, int granted, const char *why);
 /* Calls cb for each of srv's links (registered or not; es_link_info says). */
 void es_link_each(struct es_server *srv, void (*cb)(struct es_link *l, void *arg), void *arg);
 /* Request streams open on l. */

@@ -58,9 +58,14 @@ static void reclaim(struct es_link *l, void *arg)
     struct es_link_info info;
     if (!es_link_info(l, &info))
         return;
-    for (size_t k = 0; k < info.n_names; k++) {
+    /* Downwards: a deferred name refused now leaves the list, and the last
+     * name, already seen, takes its place. */
+    for (size_t k = info.n_names; k-- > 0;) {
         const char *name = info.names[k];
+        int deferred = es_link_deferred(l, k);
         if (has_route(&srv->reg, info.tunnel_id, name)) {
+            if (deferred)
+                es_link_deferred_done(l, k, 1, NULL);
             es_link_route_lost(l, k, 0);
             continue;
         }
@@ -68,7 +73,23 @@ static void reclaim(struct es_link *l, void *arg)
         char why[160];
         if (!t)
             continue;
-        if (es_registry_claim(&srv->reg, &srv->store, t, name, why, sizeof(why)) == 0) {
+        int rc = es_registry_claim(&srv->reg, &srv->store, t, name, why, sizeof(why));
+        if (deferred && rc != PX_ERR_UNAVAILABLE) {
+            /* Registered during the outage: granted or refused now. */
+            if (rc == 0)
+                PX_INFO("tunnel %s: hostname %s, registered while the database was away, "
+                        "claimed for connection %s",
+                        t->name, name, info.conn_id);
+            else
+                PX_WARN("tunnel %s: hostname %s, registered while the database was away, "
+                        "refused for connection %s: %s",
+                        t->name, name, info.conn_id, why);
+            es_link_deferred_done(l, k, rc == 0, why);
+            continue;
+        }
+        if (deferred)
+            continue; /* still away */
+        if (rc == 0) {
             es_link_route_lost(l, k, 0);
             PX_INFO("tunnel %s: hostname %s claimed again for connection %s", t->name, name,
                     info.conn_id);

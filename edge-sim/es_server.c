@@ -164,6 +164,10 @@ static void on_db_poll(uv_timer_t *t)
     /* Defect 9.5: a connection outlived its certificate (nothing renewed
      * it, say its token was replaced): it ends within DB_POLL_MS of it. */
     es_link_expire(srv, (long long)time(NULL));
+    /* The live view's connection comes back step by step too, at this
+     * pace rather than its heartbeat's (a reconnection takes a few steps). */
+    if (srv->live.db)
+        es_sql_reconnect(srv->live.db, es_live_now_ms(), ES_LIVE_HEARTBEAT_MS);
     if (es_server_sync(srv))
         return;
     if (srv->access_stale || (srv->assert &&es_assert_next_change(srv->assert) &&

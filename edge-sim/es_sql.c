@@ -683,11 +683,17 @@ int es_sql_reconnect(struct es_sql *db, long long now_ms, long long retry_ms)
      * blocks sending the startup packet until the kernel gives up (an
      * unanswered host: seconds to minutes of the caller's loop). A socket
      * it cannot give (-1) is for PQconnectPoll to report. */
-    struct pollfd pfd = {.fd = PQsocket(db->pending),
-                         .events = db->pending_wait == PGRES_POLLING_READING ? POLLIN : POLLOUT};
     PostgresPollingStatusType st = db->pending_wait;
-    if (pfd.fd < 0 || poll(&pfd, 1, 0) > 0)
+    /* As many steps as the socket allows now (a few round trips on a near
+     * server), none that would wait. */
+    for (int step = 0; step < 8 && (st == PGRES_POLLING_READING || st == PGRES_POLLING_WRITING);
+         step++) {
+        struct pollfd pfd = {.fd = PQsocket(db->pending),
+                             .events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT};
+        if (pfd.fd >= 0 && poll(&pfd, 1, 0) <= 0)
+            break;
         st = db->pending_wait = PQconnectPoll(db->pending);
+    }
     switch (st) {
     case PGRES_POLLING_OK:
         break;

@@ -219,7 +219,18 @@ t_kill_edge() {
 check "edge A killed under load: a client retrying another address sees no failed request" \
     t_kill_edge
 
+served_at() { # IP HOST: true once HOST answers 200 there
+    [ "$(code_at $1 $2)" = 200 ]
+}
+
 t_database_outage() {
+    # Tunnel late holds late1 before the outage; its connector comes back
+    # during the outage asking for late2 as well.
+    LATE_TOKEN=$(es tunnel create late --hostname '*.late.multi.test' --edge $B:$TUNNEL_PORT) ||
+        return 1
+    connect late "$LATE_TOKEN" --ha-connections 1 --hostname late1.late.multi.test \
+        --url hello_world
+    wait_for 20 served_at $B late1.late.multi.test || return 1
     # A steady client on B for the whole outage: one request every 100 ms.
     local log=$WORK/outage.codes
     : > "$log"
@@ -242,21 +253,37 @@ t_database_outage() {
     wait_for 15 bash -c "[ \"\$(curl -s --cacert '$WORK/ca.pem' --resolve one.multi.test:$HTTPS_PORT:$B https://one.multi.test:$HTTPS_PORT/ -o /dev/null -w '%{http_code}')\" = 200 ]" ||
         { echo "tunnel one not back during the outage"; kill $steady; return 1; }
     figure "connector restarted during the outage: serving again after $(elapsed $t1) s"
+    # A name held before is granted without the database; a new one waits,
+    # refused with the reason, and is claimed once the database is back.
+    kill ${CPID[late]}; wait ${CPID[late]} 2>/dev/null
+    connect late "$LATE_TOKEN" --ha-connections 1 --hostname late1.late.multi.test \
+        --url hello_world --hostname late2.late.multi.test --url hello_world
+    wait_for 15 served_at $B late1.late.multi.test || { kill $steady; return 1; }
+    wait_for 5 grep -q 'late2.late.multi.test refused by the edge: the edge cannot reach its database now; it claims this hostname as soon as the database is back' "$WORK/conn-late.log" ||
+        { kill $steady; return 1; }
+    [ "$(code_at $B late2.late.multi.test)" != 200 ] || { kill $steady; return 1; }
     local left; left=$(awk -v a=$t0 -v b=$(now) 'BEGIN{printf "%d", 30 - (b-a)}')
     [ "$left" -gt 0 ] && sleep "$left"
     pg_restart || { kill $steady; return 1; }
-    local back; back=$(elapsed $t0)
-    sleep 2
+    local back t2; back=$(elapsed $t0); t2=$(now)
+    wait_for 10 served_at $B late2.late.multi.test || { kill $steady; return 1; }
+    figure "a hostname registered during the outage: claimed and served $(elapsed $t2) s after PostgreSQL came back"
+    grep -q 'hostname late2.late.multi.test registered' "$WORK/conn-late.log" || { kill $steady; return 1; }
+    sleep 1
     touch "$WORK/outage.stop"; wait $steady
     local total ok
     total=$(grep -c . "$log"); ok=$(grep -c '^200$' "$log")
     figure "PostgreSQL stopped ${back%.*} s: $ok of $total requests through B answered 200"
     grep -h 'unreachable\|is back' "$WORK"/edge-[ABC].log | tail -n 6
     [ "$total" -gt 150 ] && [ "$ok" = "$total" ] || return 1
-    # Every edge logged the outage once and caught up.
+    # Every edge logged the outage once and caught up, its live view too
+    # (defect: the live view's reconnection advanced one step a heartbeat
+    # and gave up after three, so its heartbeats never resumed).
     for x in A B C; do
-        [ "$(grep -c 'shared database .* unreachable' "$WORK/edge-$x.log")" -ge 1 ] &&
-            grep -q 'is back: catching up' "$WORK/edge-$x.log" || { echo "edge $x"; return 1; }
+        [ "$(grep -c 'shared database .* unreachable' "$WORK/edge-$x.log")" = 1 ] &&
+            grep -q 'is back: catching up' "$WORK/edge-$x.log" &&
+            grep -q 'live view: heartbeats resumed' "$WORK/edge-$x.log" ||
+            { echo "edge $x"; return 1; }
     done
     # And changes flow again: a tunnel made now serves through A.
     local tok

@@ -144,28 +144,6 @@ int es_seal_key_load(const char *path, struct es_seal_key *out, char *why, size_
     return rc;
 }
 
-/* Makes a new name in path's directory durable (EINVAL: the file system
- * cannot sync directories; nothing more to do). Returns 0 or -1 with
- * errno. */
-static int fsync_parent(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir) {
-        errno = ENOMEM;
-        return -1;
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(dir);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd) < 0 && errno != EINVAL ? -1 : 0;
-    int e = errno;
-    close(fd);
-    errno = e;
-    return rc;
-}
-
 int es_seal_key_create(const char *path, WC_RNG *rng, struct es_seal_key *out, char *why,
                        size_t whylen)
 {
@@ -228,7 +206,7 @@ int es_seal_key_create(const char *path, WC_RNG *rng, struct es_seal_key *out, c
         goto out;
     }
     unlink(tmp);
-    if (fsync_parent(path) < 0) {
+    if (rt_file_fsync_parent(path) < 0) {
         rc = PX_ERR_IO;
         snprintf(why, whylen, "cannot sync the directory of key file %s: %s", path,
                  strerror(errno));

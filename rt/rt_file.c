@@ -146,9 +146,7 @@ static int write_all(int fd, const char *data, size_t n)
     return 0;
 }
 
-/* Makes a rename in path's directory durable. EINVAL: the file system
- * cannot sync directories, nothing more to do. */
-static int fsync_parent(const char *path)
+int rt_file_fsync_parent(const char *path)
 {
     const char *slash = strrchr(path, '/');
     char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
@@ -214,7 +212,7 @@ int rt_file_write_private_len(const char *path, const void *data, size_t len)
         goto out_unlink;
     }
     free(tmp);
-    return fsync_parent(path) < 0 ? PX_ERR_IO : 0;
+    return rt_file_fsync_parent(path) < 0 ? PX_ERR_IO : 0;
 out_unlink:
     unlink(tmp);
 out_free:

@@ -37,4 +37,9 @@ int rt_file_write_private_len(const char *path, const void *data, size_t len);
  * D"); or PX_ERR_IO with why filled (cannot stat, not a directory). */
 int rt_file_check_private_dir(const char *dir, const char *what, char *why, size_t whylen);
 
+/* Makes a new name (a rename, a link) in path's directory durable: fsyncs
+ * the directory. EINVAL (a file system that cannot sync directories) counts
+ * as done. Returns 0, or -1 with errno. */
+int rt_file_fsync_parent(const char *path);
+
 #endif

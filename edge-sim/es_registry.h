@@ -9,6 +9,21 @@
 
 struct es_link;
 
+/* The link an object holds in one of the registry's hash indexes. */
+struct es_reg_hnode {
+    struct es_reg_hnode *next; /* same bucket, newest first */
+    size_t hash;
+};
+
+/* A chained hash table of es_reg_hnodes, grown to keep at most one entry
+ * per bucket on average. buckets == NULL: no index (a registry whose lists
+ * were set by hand, as tests do), and the lists are scanned instead. */
+struct es_reg_htab {
+    struct es_reg_hnode **buckets;
+    size_t mask; /* bucket count - 1, a power of two */
+    size_t n;
+};
+
 struct es_tunnel {
     char id[33];
     char name[65];
@@ -17,27 +32,47 @@ struct es_tunnel {
     struct es_link *links; /* registered links (es_link_usable says which take streams) */
     int deleted;
     struct es_tunnel *next;
+    struct es_reg_hnode by_id; /* in es_registry.tunnel_ids */
 };
 
 struct es_route {
     char hostname[256]; /* exact or *.suffix */
     char tunnel_id[33];
     struct es_route *next;
+    struct es_route **pprev;     /* what points at this route, to unlink it in O(1) */
+    struct es_reg_hnode by_name; /* in es_registry.route_names */
 };
 
+/* Other code may walk the lists (->next) but only es_registry_* changes
+ * them: each change keeps the indexes in step, so that a lookup per request
+ * and a reload per store change cost O(1) per name and O(n), not a scan of
+ * every route. */
 struct es_registry {
     struct es_tunnel *tunnels;
     struct es_route *routes;
+    struct es_reg_htab tunnel_ids;  /* tunnels by id */
+    struct es_reg_htab route_names; /* routes by hostname, hashed case-insensitively */
 };
 
-/* Rebuilds tunnels and routes from the store. Tunnels that vanished are
- * marked deleted and their links are closed (es_link_kill). When the store
- * fails (returns < 0), nothing changes: the routes known keep serving. */
+/* Rebuilds tunnels and routes (and their indexes) from the store, in time
+ * linear in their number. Tunnels that vanished are marked deleted, their
+ * links closed (es_link_kill), and freed; the others keep their objects.
+ * When the store fails or memory runs out (returns < 0), nothing changes:
+ * the routes known keep serving. */
 int es_registry_reload(struct es_registry *r, struct es_store *st);
+/* Frees every tunnel, route and index (not the links). */
 void es_registry_cleanup(struct es_registry *r);
+/* The tunnel with id (not deleted), or NULL. */
 struct es_tunnel *es_registry_tunnel(struct es_registry *r, const char *id);
-/* Finds the tunnel routing host (exact match first, then the longest
- * wildcard). Returns NULL when no tunnel registered it. */
+/* The route stored under exactly hostname (byte for byte, as a claim
+ * stores it: lower case), whatever its tunnel, or NULL. Valid until the
+ * next reload or release. */
+const struct es_route *es_registry_route(const struct es_registry *r, const char *hostname);
+/* Finds the tunnel routing host: the route named exactly host (byte for
+ * byte) first, else the longest wildcard "*.s" with host ending in ".s"
+ * after one or more characters (case-insensitively, px_host_match).
+ * Returns NULL when no route covers host, or when the route found belongs
+ * to a tunnel that is gone (no shorter wildcard is tried then). */
 struct es_tunnel *es_registry_lookup(struct es_registry *r, const char *host);
 /* The route pattern (exact name or *.suffix) through which
  * es_registry_lookup finds host's tunnel, or NULL when it finds none: a

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -372,6 +373,261 @@ static void test_registry_reload_keeps_routes_when_the_store_fails(void **state)
     assert_ptr_equal(es_registry_lookup(&f->reg, "keep.example.com"), a);
 }
 
+static const char *pattern(struct fx *f, const char *host)
+{
+    return es_registry_route_pattern(&f->reg, host);
+}
+
+/* Lookups go through hash indexes: the longest wildcard is found by trying
+ * "*." + each suffix of the host, longest first. */
+static void test_lookup_longest_of_nested_wildcards(void **state)
+{
+    struct fx *f = *state;
+    legacy_route(f, "*.com", ID_A);
+    legacy_route(f, "*.c.com", ID_B);
+    legacy_route(f, "*.b.c.com", ID_C);
+    legacy_route(f, "x.b.c.com", ID_A);
+    assert_int_equal(es_registry_reload(&f->reg, &f->st), 0);
+    assert_string_equal(lookup_id(f, "a.b.c.com"), ID_C);
+    assert_string_equal(pattern(f, "a.b.c.com"), "*.b.c.com");
+    assert_string_equal(lookup_id(f, "z.y.a.b.c.com"), ID_C);
+    assert_string_equal(lookup_id(f, "b.c.com"), ID_B);
+    assert_string_equal(pattern(f, "b.c.com"), "*.c.com");
+    assert_string_equal(lookup_id(f, "q.c.com"), ID_B);
+    assert_string_equal(lookup_id(f, "c.com"), ID_A);
+    assert_string_equal(pattern(f, "c.com"), "*.com");
+    assert_string_equal(lookup_id(f, "other.com"), ID_A);
+    /* An exact name beats every wildcard covering it. */
+    assert_string_equal(lookup_id(f, "x.b.c.com"), ID_A);
+    assert_string_equal(pattern(f, "x.b.c.com"), "x.b.c.com");
+    /* A name equal to a wildcard's text is that route, exactly. */
+    assert_string_equal(lookup_id(f, "*.c.com"), ID_B);
+    assert_string_equal(pattern(f, "*.c.com"), "*.c.com");
+    assert_null(lookup_id(f, "com"));
+    assert_null(pattern(f, "com"));
+    assert_null(lookup_id(f, "a.b.c.org"));
+}
+
+static void test_wildcard_does_not_match_its_own_suffix(void **state)
+{
+    struct fx *f = *state;
+    legacy_route(f, "*.b.com", ID_A);
+    assert_int_equal(es_registry_reload(&f->reg, &f->st), 0);
+    assert_null(lookup_id(f, "b.com"));
+    assert_null(lookup_id(f, ".b.com"));
+    assert_null(lookup_id(f, "xb.com"));
+    assert_string_equal(lookup_id(f, "a.b.com"), ID_A);
+    /* Any one character before ".b.com" is a name under it, as
+     * px_host_match has it. */
+    assert_string_equal(lookup_id(f, "..b.com"), ID_A);
+}
+
+/* A route whose tunnel is gone answers NULL, and a shorter wildcard does
+ * not take over its names. */
+static void test_route_to_missing_tunnel_yields_null(void **state)
+{
+    struct fx *f = *state;
+    sqlite3 *db = es_sql_sqlite_handle(f->st.db);
+    legacy_route(f, "*.example.com", ID_A);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA foreign_keys=OFF", NULL, NULL, NULL), SQLITE_OK);
+    legacy_route(f, "*.ghost.example.com", "dddddddddddddddddddddddddddddddd");
+    legacy_route(f, "exact.ghost.example.com", "dddddddddddddddddddddddddddddddd");
+    assert_int_equal(sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(es_registry_reload(&f->reg, &f->st), 0);
+    assert_non_null(es_registry_route(&f->reg, "*.ghost.example.com"));
+    assert_null(lookup_id(f, "x.ghost.example.com"));
+    assert_null(pattern(f, "x.ghost.example.com"));
+    assert_null(lookup_id(f, "exact.ghost.example.com"));
+    assert_string_equal(lookup_id(f, "ghost.example.com"), ID_A);
+    /* A tunnel deleted by another process, the store's routes going with
+     * it: after the reload none of its names routes. */
+    char why[160];
+    assert_int_equal(claim(f, ID_C, "*.deep.example.com", why, sizeof(why)), PX_ERR_EXISTS);
+    assert_int_equal(claim(f, ID_B, "b.example.org", why, sizeof(why)), 0);
+    assert_string_equal(lookup_id(f, "b.example.org"), ID_B);
+    struct es_store other;
+    assert_int_equal(es_store_open(&other, f->dir, why, sizeof(why)), 0);
+    assert_int_equal(es_store_tunnel_delete(&other, "bravo"), 0);
+    es_store_close(&other);
+    assert_int_equal(es_registry_reload(&f->reg, &f->st), 0);
+    assert_null(es_registry_tunnel(&f->reg, ID_B));
+    assert_null(lookup_id(f, "b.example.org"));
+    assert_null(es_registry_route(&f->reg, "b.example.org"));
+}
+
+static size_t count_routes(struct fx *f)
+{
+    size_t n = 0;
+    for (struct es_route *r = f->reg.routes; r; r = r->next)
+        n++;
+    return n;
+}
+
+static void test_claim_then_release_updates_lookups(void **state)
+{
+    struct fx *f = *state;
+    char why[160];
+    struct es_tunnel *a = tun(f, ID_A);
+    assert_null(lookup_id(f, "x.rel.example.com"));
+    assert_int_equal(claim(f, ID_A, "*.rel.example.com", why, sizeof(why)), 0);
+    assert_int_equal(claim(f, ID_A, "X.Rel.example.com", why, sizeof(why)), 0);
+    assert_int_equal(claim(f, ID_A, "y.example.com", why, sizeof(why)), 0);
+    assert_int_equal(count_routes(f), 3);
+    assert_string_equal(pattern(f, "x.rel.example.com"), "x.rel.example.com");
+    assert_string_equal(pattern(f, "z.rel.example.com"), "*.rel.example.com");
+    assert_string_equal(lookup_id(f, "y.example.com"), ID_A);
+
+    /* Released in another case than claimed: names are case-insensitive. */
+    assert_int_equal(es_registry_release(&f->reg, &f->st, a, "x.REL.example.com"), 0);
+    assert_null(es_registry_route(&f->reg, "x.rel.example.com"));
+    assert_string_equal(pattern(f, "x.rel.example.com"), "*.rel.example.com");
+    /* Releasing the middle of the list, then what is not held, keeps the rest. */
+    assert_int_equal(es_registry_release(&f->reg, &f->st, a, "*.rel.example.com"), 0);
+    assert_int_equal(es_registry_release(&f->reg, &f->st, a, "never.example.com"), 0);
+    assert_int_equal(count_routes(f), 1);
+    assert_null(lookup_id(f, "x.rel.example.com"));
+    assert_string_equal(lookup_id(f, "y.example.com"), ID_A);
+    /* Another tunnel's release leaves a's route alone. */
+    assert_int_equal(es_registry_release(&f->reg, &f->st, tun(f, ID_B), "y.example.com"), 0);
+    assert_string_equal(lookup_id(f, "y.example.com"), ID_A);
+    assert_int_equal(es_registry_release(&f->reg, &f->st, a, "y.example.com"), 0);
+    assert_null(f->reg.routes);
+    assert_null(lookup_id(f, "y.example.com"));
+    /* The names are free for another tunnel, in memory and after a reload. */
+    assert_int_equal(claim(f, ID_B, "x.rel.example.com", why, sizeof(why)), 0);
+    assert_string_equal(lookup_id(f, "x.rel.example.com"), ID_B);
+    assert_int_equal(es_registry_reload(&f->reg, &f->st), 0);
+    assert_string_equal(lookup_id(f, "x.rel.example.com"), ID_B);
+    assert_int_equal(count_routes(f), 1);
+}
+
+/* Many claims and releases through one registry: the index grows past its
+ * first size, and every name keeps answering. */
+static void test_claims_grow_the_index(void **state)
+{
+    struct fx *f = *state;
+    char why[160], name[64];
+    for (int i = 0; i < 500; i++) {
+        snprintf(name, sizeof(name), "n%d.x%d.example.com", i, i % 7);
+        assert_int_equal(claim(f, ID_B, name, why, sizeof(why)), 0);
+    }
+    for (int i = 0; i < 500; i += 2) {
+        snprintf(name, sizeof(name), "n%d.x%d.example.com", i, i % 7);
+        assert_int_equal(es_registry_release(&f->reg, &f->st, tun(f, ID_B), name), 0);
+    }
+    assert_int_equal(count_routes(f), 250);
+    for (int i = 0; i < 500; i++) {
+        snprintf(name, sizeof(name), "n%d.x%d.example.com", i, i % 7);
+        if (i % 2)
+            assert_string_equal(lookup_id(f, name), ID_B);
+        else
+            assert_null(lookup_id(f, name));
+    }
+}
+
+/* The indexes must answer as the scan of every route did (the scan still
+ * serves registries whose lists are set by hand): compared here on names
+ * that differ in case, odd patterns a store may hold, and odd hosts. */
+static void test_index_answers_as_the_scan(void **state)
+{
+    struct fx *f = *state;
+    const char *routes[][2] = {
+        {"*.example.com", ID_A},
+        {"*.Example.COM", ID_B},
+        {"app.example.com", ID_B},
+        {"App.example.com", ID_C},
+        {"*.deep.example.com", ID_C},
+        {"*.a.deep.example.com", ID_A},
+        {"*.com", ID_B},
+        {"*abc", ID_A},
+        {"*", ID_C},
+        {"*.", ID_A},
+        {"*..example.com", ID_C},
+        {"*.MiXeD.org", ID_C},
+    };
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        legacy_route(f, routes[i][0], routes[i][1]);
+    /* Enough others that the index grows (its chains must keep their
+     * order: newest first). */
+    char filler[64];
+    for (int i = 0; i < 300; i++) {
+        snprintf(filler, sizeof(filler), "%s%d.filler.net", i % 2 ? "*." : "", i);
+        legacy_route(f, filler, ID_B);
+    }
+    assert_int_equal(es_registry_reload(&f->reg, &f->st), 0);
+    /* The same lists without indexes: es_registry_* scan them. */
+    struct es_registry scan = {.tunnels = f->reg.tunnels, .routes = f->reg.routes};
+    const char *labels[] = {"",    "x",   "app", "App",  "deep", "a",     "example", "Example",
+                            "com", "COM", "*",   "*abc", "*ABC", "mixed", "org"};
+    const size_t nl = sizeof(labels) / sizeof(labels[0]);
+    char host[256];
+    unsigned compared = 0;
+    for (size_t i = 0; i < nl; i++)
+        for (size_t j = 0; j < nl; j++)
+            for (size_t k = 0; k < nl; k++)
+                for (size_t m = 0; m < 3; m++) {
+                    const char *sep = m == 0 ? "." : m == 1 ? ".." : "";
+                    snprintf(host, sizeof(host), "%s.%s%s%s.%s", labels[i], labels[j], sep,
+                             labels[k], m == 2 ? "com" : "example.com");
+                    const char *want[] = {es_registry_route_pattern(&scan, host),
+                                          es_registry_route_pattern(&scan, host + 1),
+                                          es_registry_route_pattern(&scan, labels[k])};
+                    const char *got[] = {pattern(f, host), pattern(f, host + 1),
+                                         pattern(f, labels[k])};
+                    for (size_t q = 0; q < 3; q++) {
+                        if (want[q] != got[q])
+                            print_error("%s: scan %s, index %s\n", host, want[q] ? want[q] : "-",
+                                        got[q] ? got[q] : "-");
+                        assert_ptr_equal(want[q], got[q]);
+                        compared++;
+                    }
+                    assert_ptr_equal(es_registry_lookup(&scan, host),
+                                     es_registry_lookup(&f->reg, host));
+                }
+    assert_true(compared > 10000);
+    /* Spot checks of what the scan says, so both cannot be wrong alike:
+     * the newest of two wildcards equal but for case wins (a reload lists
+     * the routes the store returns last first). */
+    const char *w = pattern(f, "q.example.com");
+    assert_non_null(w);
+    assert_int_equal(strcasecmp(w, "*.example.com"), 0);
+    assert_string_equal(pattern(f, "App.example.com"), "App.example.com");
+    assert_string_equal(pattern(f, "app.example.com"), "app.example.com");
+    assert_string_equal(pattern(f, "x.MIXED.org"), "*.MiXeD.org");
+    assert_string_equal(pattern(f, "*ABC"), "*abc");
+    assert_string_equal(pattern(f, "x."), "*.");
+    assert_string_equal(pattern(f, "*"), "*");
+    assert_string_equal(pattern(f, "x.a.deep.example.com"), "*.a.deep.example.com");
+}
+
+/* Tests (fake_link) set the lists of a zeroed registry by hand: without an
+ * index, lookups scan them. */
+static void test_lookup_without_index(void **state)
+{
+    (void)state;
+    struct es_tunnel t;
+    struct es_route exact, wild;
+    memset(&t, 0, sizeof(t));
+    memset(&exact, 0, sizeof(exact));
+    memset(&wild, 0, sizeof(wild));
+    snprintf(t.id, sizeof(t.id), "%s", ID_A);
+    snprintf(exact.hostname, sizeof(exact.hostname), "fake.example.com");
+    snprintf(exact.tunnel_id, sizeof(exact.tunnel_id), "%s", ID_A);
+    snprintf(wild.hostname, sizeof(wild.hostname), "*.w.example.com");
+    snprintf(wild.tunnel_id, sizeof(wild.tunnel_id), "%s", ID_A);
+    exact.next = &wild;
+    struct es_registry r;
+    memset(&r, 0, sizeof(r));
+    r.tunnels = &t;
+    r.routes = &exact;
+    assert_ptr_equal(es_registry_tunnel(&r, ID_A), &t);
+    assert_null(es_registry_tunnel(&r, ID_B));
+    assert_ptr_equal(es_registry_lookup(&r, "fake.example.com"), &t);
+    assert_ptr_equal(es_registry_lookup(&r, "x.w.example.com"), &t);
+    assert_null(es_registry_lookup(&r, "w.example.com"));
+    assert_ptr_equal(es_registry_route(&r, "*.w.example.com"), &wild);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -390,6 +646,13 @@ int main(void)
         T(test_new_tunnel_appears),
         T(test_registry_reload_keeps_routes_when_the_store_fails),
         T(test_claim_case_insensitive),
+        T(test_lookup_longest_of_nested_wildcards),
+        T(test_wildcard_does_not_match_its_own_suffix),
+        T(test_route_to_missing_tunnel_yields_null),
+        T(test_claim_then_release_updates_lookups),
+        T(test_claims_grow_the_index),
+        T(test_index_answers_as_the_scan),
+        cmocka_unit_test(test_lookup_without_index),
     };
     return cmocka_run_group_tests_name("es_registry", tests, NULL, NULL);
 }

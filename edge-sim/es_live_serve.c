@@ -41,10 +41,8 @@ static void collect(struct es_link *l, void *arg)
 
 static int has_route(const struct es_registry *r, const char *tunnel_id, const char *hostname)
 {
-    for (const struct es_route *rt = r->routes; rt; rt = rt->next)
-        if (strcmp(rt->hostname, hostname) == 0 && strcmp(rt->tunnel_id, tunnel_id) == 0)
-            return 1;
-    return 0;
+    const struct es_route *rt = es_registry_route(r, hostname);
+    return rt && strcmp(rt->tunnel_id, tunnel_id) == 0;
 }
 
 /* A name one of our connections serves has no route (another instance

@@ -23,7 +23,9 @@ static const char *const schema =
     " prev_secret_hash BLOB, prev_until INTEGER NOT NULL DEFAULT 0,"
     " rotated_at INTEGER NOT NULL DEFAULT 0, rotations INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS routes(hostname TEXT PRIMARY KEY,"
-    " tunnel_id TEXT NOT NULL REFERENCES tunnels(id) ON DELETE CASCADE);";
+    " tunnel_id TEXT NOT NULL REFERENCES tunnels(id) ON DELETE CASCADE);"
+    /* A tunnel's delete cascades to its routes: found by index, not scan. */
+    "CREATE INDEX IF NOT EXISTS routes_tunnel ON routes(tunnel_id);";
 
 extern const char es_store_access_schema[]; /* es_store_access.c */
 

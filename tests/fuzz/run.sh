@@ -23,7 +23,7 @@ SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 COMMON="-g -O1 -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Iproto -Irt -Iconnector -Iedge-sim -Itests/support -Itests/fuzz"
 LIBFLAGS="$COMMON $SAN -fsanitize=fuzzer-no-link"
 FLAGS="$COMMON $SAN -fsanitize=fuzzer"
-PKGS="jansson libnghttp2 libuv libcurl sqlite3"
+PKGS="jansson libnghttp2 libuv libcurl sqlite3 libpq"
 # wolfSSL as the Makefile links it: WOLFSSL=source (default) the static
 # library built by scripts/wolfssl-src.sh in WOLFSSL_DIR (default
 # build/wolfssl; built there first if it is not), with its own headers;

@@ -280,7 +280,8 @@ t_database_outage() {
     # (defect: the live view's reconnection advanced one step a heartbeat
     # and gave up after three, so its heartbeats never resumed).
     for x in A B C; do
-        [ "$(grep -c 'shared database .* unreachable' "$WORK/edge-$x.log")" = 1 ] &&
+        [ "$(grep -c 'ERR shared database postgres://.* unreachable' "$WORK/edge-$x.log")" = 1 ] &&
+            [ "$(grep -c 'live view: the shared database is unreachable' "$WORK/edge-$x.log")" = 1 ] &&
             grep -q 'is back: catching up' "$WORK/edge-$x.log" &&
             grep -q 'live view: heartbeats resumed' "$WORK/edge-$x.log" ||
             { echo "edge $x"; return 1; }

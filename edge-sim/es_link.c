@@ -670,10 +670,12 @@ static int on_control_msg(void *arg, const struct px_ctl_msg *m)
                          0);
             return 0;
         }
-        /* Held from now on, in the live view too: no sweep (here or at
+        /* Held from now on, in the live view too (unless the shared
+         * database is away: its outage is logged once, and the next beat
+         * after it writes the names): no sweep (here or at
          * another edge sharing the data dir) may see a route just claimed
          * as unheld before this edge's next heartbeat lists it. */
-        if (srv->live.db && l->n_names > 0 &&
+        if (srv->live.db && es_sql_up(srv->live.db) && l->n_names > 0 &&
             es_live_hold(&srv->live, l->conn_id, l->tunnel_id, (const char *const *)l->names,
                          l->n_names, es_live_now_ms()) < 0)
             PX_WARN("tunnel %s: cannot record connection %s's hostnames in the live view (%s); "

@@ -503,6 +503,54 @@ void es_store_tunnels_free(struct es_tunnel_rec *t, size_t n)
     free(t);
 }
 
+/* The advisory lock key pair of a domain (FNV-1a, 64 bits, split). */
+static void domain_key(const char *d, size_t n, unsigned *hi, unsigned *lo)
+{
+    unsigned long long h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)d[i];
+        h *= 1099511628211ULL;
+    }
+    *hi = (unsigned)(h >> 32);
+    *lo = (unsigned)h;
+}
+
+/* PostgreSQL: the locks a claim of hostname takes, so that claims that
+ * could overlap run one at a time and the others in parallel. Two claims
+ * overlap only when one's base (the name, or a wildcard's suffix) is the
+ * other's or under it. A claim takes its base exclusively and every
+ * suffix above it shared ("a.b.example" takes "example" and "b.example"
+ * shared, "a.b.example" exclusive), top down: the one covering the other
+ * holds exclusively what the other wants at least shared. Transaction
+ * scoped, in the two-key space (apart from es_sql's single-key write
+ * lock). Returns 0 or as es_sql_exec. */
+static int claim_locks(struct es_store *s, const char *hostname)
+{
+    const char *base = hostname[0] == '*' && hostname[1] == '.' ? hostname + 2 : hostname;
+    size_t n = strlen(base), cap = 16 + (n / 2 + 2) * 64;
+    char *sql = malloc(cap);
+    if (!sql)
+        return PX_ERR_NOMEM;
+    size_t k = (size_t)snprintf(sql, cap, "SELECT 1");
+    /* Suffixes from the top: each start just after a '.', scanned from the end. */
+    for (size_t i = n; i-- > 0;) {
+        if (i > 0 && base[i - 1] != '.')
+            continue;
+        unsigned hi, lo;
+        domain_key(base + i, n - i, &hi, &lo);
+        int w = snprintf(sql + k, cap - k, ", pg_advisory_xact_lock%s(%d, %d)",
+                         i == 0 ? "" : "_shared", (int)hi, (int)lo);
+        if (w < 0 || (size_t)w >= cap - k) {
+            free(sql);
+            return PX_ERR_TOO_LARGE;
+        }
+        k += (size_t)w;
+    }
+    int rc = es_sql_exec(s->db, sql);
+    free(sql);
+    return rc;
+}
+
 /* For es_store_route_claim on PostgreSQL: *above, a text[] literal of
  * hostname and the wildcards that would cover it ("{a.b.c,*.b.c,*.c}"; for
  * "*.b.c": "{*.b.c,*.c}"), and [lo, hi), the range of reversed names under
@@ -544,11 +592,14 @@ static int overlap_keys(const char *hostname, char **above, char lo[260], char h
 int es_store_route_claim(struct es_store *s, const char *hostname, const char *tunnel_id,
                          struct es_route_conflict *conflict)
 {
-    /* The check and the insert under the writers' lock (SQLite: IMMEDIATE;
-     * PostgreSQL: every edge's advisory lock): a deferred transaction would
-     * check against a snapshot another process may change before our
-     * insert. Waiting for the lock is bounded (busy / lock timeout). */
-    int rc = es_sql_begin(s->db, 1);
+    /* The check and the insert under a lock (SQLite: IMMEDIATE, the one
+     * writer; PostgreSQL: the name's domain locks, claim_locks): a deferred
+     * transaction would check against a snapshot another process may
+     * change before our insert. Waiting is bounded (busy / lock timeout). */
+    int pg = es_sql_kind(s->db) == ES_SQL_PG;
+    int rc = es_sql_begin(s->db, !pg);
+    if (rc == 0 && pg && (rc = claim_locks(s, hostname)) < 0)
+        es_sql_rollback(s->db);
     if (rc < 0)
         return rc;
     struct es_sql_res r;

@@ -1,5 +1,6 @@
 #include "es_cli.h"
 #include "es_seal.h"
+#include "es_state.h"
 #include "px_cert.h"
 #include "px_err.h"
 #include "px_pki.h"
@@ -79,14 +80,7 @@ const char *es_where_spec(const struct es_where *w)
 int es_cli_seal_key(const struct es_where *w, struct es_seal_key *key)
 {
     char why[1024];
-    if (!w->ca_key_file) {
-        fprintf(stderr,
-                "edge-sim: a PostgreSQL store needs --ca-key-file FILE (or EDGE_CA_KEY_FILE): "
-                "the key that seals the CAs kept in it; `edge-sim store keygen FILE` makes one, "
-                "and every edge sharing the store needs a copy\n");
-        return -1;
-    }
-    if (es_seal_key_load(w->ca_key_file, key, why, sizeof(why)) < 0) {
+    if (es_state_seal_key(w->ca_key_file, key, why, sizeof(why)) < 0) {
         fprintf(stderr, "edge-sim: %s\n", why);
         return -1;
     }
@@ -96,11 +90,7 @@ int es_cli_seal_key(const struct es_where *w, struct es_seal_key *key)
 int es_cli_private_dir(const char *dir)
 {
     char why[1024];
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-        fprintf(stderr, "edge-sim: cannot create %s: %s\n", dir, strerror(errno));
-        return -1;
-    }
-    if (rt_file_check_private_dir(dir, "data directory", why, sizeof(why)) < 0) {
+    if (es_state_private_dir(dir, why, sizeof(why)) < 0) {
         fprintf(stderr, "edge-sim: %s\n", why);
         return -1;
     }
@@ -116,26 +106,9 @@ int es_offline_open(struct es_offline *o, const struct es_where *w)
         fprintf(stderr, "edge-sim: cannot seed a random generator\n");
         return -1;
     }
-    if (es_sql_spec_is_pg(o->spec)) {
-        struct es_seal_key key;
-        int rc = es_cli_seal_key(w, &key);
-        if (rc == 0 && (es_store_open(&o->store, o->spec, why, sizeof(why)) < 0 ||
-                        es_store_set_seal(&o->store, &key, &o->rng) < 0 ||
-                        es_certs_init_shared(&o->certs, &o->rng, &o->store, &key,
-                                             ES_DEFAULT_SERVER_NAME, why, sizeof(why)) < 0)) {
-            fprintf(stderr, "edge-sim: %s\n", why);
-            es_store_close(&o->store);
-            rc = -1;
-        }
-        es_seal_key_wipe(&key);
-        if (rc < 0)
-            wc_FreeRng(&o->rng);
-        return rc;
-    }
-    if (es_certs_init(&o->certs, &o->rng, o->spec, ES_DEFAULT_SERVER_NAME, why, sizeof(why)) < 0 ||
-        es_store_open(&o->store, o->spec, why, sizeof(why)) < 0) {
+    if (es_state_open(&o->store, &o->certs, &o->rng, o->spec, w->ca_key_file,
+                      ES_DEFAULT_SERVER_NAME, why, sizeof(why)) < 0) {
         fprintf(stderr, "edge-sim: %s\n", why);
-        es_certs_cleanup(&o->certs);
         wc_FreeRng(&o->rng);
         return -1;
     }

@@ -6,7 +6,7 @@
 #include "es_front.h"
 #include "es_link.h"
 #include "es_metrics.h"
-#include "es_seal.h"
+#include "es_state.h"
 #include "es_worker.h"
 #include "px_err.h"
 #include "px_log.h"
@@ -199,43 +199,15 @@ static void close_handle(uv_handle_t *h)
         uv_close(h, NULL);
 }
 
-/* The store and the keys: a shared PostgreSQL store with its sealed CAs,
- * or the data dir's. */
+/* The store and the keys (es_state_open). With a shared store, the data
+ * dir keeps what is this machine's alone (the admin token). */
 static int open_store(struct es_server *srv, const char *server_name, char *why, size_t whylen)
 {
-    if (!es_sql_spec_is_pg(es_server_store_spec(srv))) {
-        const char *dir = es_server_store_spec(srv);
-        int dir_lock = es_store_dir_lock(dir); /* another serve may be setting it up */
-        int rc = es_certs_init(&srv->certs, rt_loop_rng(&srv->rt), dir, server_name, why, whylen);
-        if (rc == 0)
-            rc = es_store_open(&srv->store, dir, why, whylen);
-        es_store_dir_unlock(dir_lock);
-        return rc;
-    }
-    if (!srv->ca_key_file) {
-        snprintf(why, whylen,
-                 "a PostgreSQL store needs --ca-key-file FILE (or EDGE_CA_KEY_FILE): the key "
-                 "that seals the CAs kept in it; `edge-sim store keygen FILE` makes one, and "
-                 "every edge sharing the store needs a copy");
-        return PX_ERR_INVAL;
-    }
-    struct es_seal_key key;
-    int rc = es_seal_key_load(srv->ca_key_file, &key, why, whylen);
-    if (rc == 0)
-        rc = es_store_open(&srv->store, srv->store_spec, why, whylen);
-    if (rc == 0 && (rc = es_store_set_seal(&srv->store, &key, rt_loop_rng(&srv->rt))) < 0)
-        snprintf(why, whylen, "out of memory");
-    if (rc == 0)
-        rc = es_certs_init_shared(&srv->certs, rt_loop_rng(&srv->rt), &srv->store, &key,
-                                  server_name, why, whylen);
-    es_seal_key_wipe(&key);
-    /* The data dir keeps what is this machine's alone (the admin token). */
-    if (rc == 0 && mkdir(srv->data_dir, 0700) < 0 && errno != EEXIST) {
-        snprintf(why, whylen, "cannot create %s: %s", srv->data_dir, strerror(errno));
-        rc = PX_ERR_IO;
-    }
-    if (rc == 0)
-        rc = rt_file_check_private_dir(srv->data_dir, "data directory", why, whylen);
+    const char *spec = es_server_store_spec(srv);
+    int rc = es_state_open(&srv->store, &srv->certs, rt_loop_rng(&srv->rt), spec, srv->ca_key_file,
+                           server_name, why, whylen);
+    if (rc == 0 && es_sql_spec_is_pg(spec))
+        rc = es_state_private_dir(srv->data_dir, why, whylen);
     return rc;
 }
 
